@@ -1,0 +1,1 @@
+"""R engine: lme4, lmerTest, pbkrtest and emmeans through rpy2."""

@@ -1,0 +1,164 @@
+"""Model matrices: the fixed-effects design X (through formulaic) and each random-effects term's
+raw model matrix Xᵢ with its grouping factor, as lme4's ``mkReTrms`` needs them.
+
+Columns reach formulaic under generated safe names (``v0``, ``v1``; factor levels ``L0``,
+``L1``), so no user text is ever seen by formulaic's evaluator; R's coefficient names
+(``timepost:groupRM30``, ``group1``) are rebuilt from those safe names.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from formulaic import model_matrix
+
+from .formula import ModelDescription, RandomTerm, Term
+from .frame import ModelFrame
+
+#: Relative tolerance under which a column counts as a linear combination of earlier ones
+#: (lme4's ``check.rankX`` uses ``qr(X, tol = 1e-7)``).
+RANK_TOL = 1e-7
+
+_COLUMN = re.compile(r"^(?:C\()?v(\d+)(?:, contr\.sum\))?(?:\[(S\.|T\.)?L(\d+)\])?$")
+
+
+@dataclass
+class FixedDesign:
+    """Fixed-effects design: ``X`` n×p (aliased columns removed), ``names`` R's column names,
+    ``dropped`` names of aliased columns removed, ``assign`` index of the model term of each
+    column (0 = intercept, i = ``terms[i-1]``), ``terms`` the model terms' labels."""
+
+    X: np.ndarray
+    names: list[str]
+    dropped: list[str] = field(default_factory=list)
+    assign: list[int] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReTermData:
+    """One random-effects term's data.
+
+    ``group`` grouping factor label (``Subject``, ``cask:batch``); ``levels`` its level labels;
+    ``codes`` n-vector of level indices (0-based, int64); ``X`` n×pᵢ raw model matrix Xᵢ (Zᵢ is
+    its Khatri-Rao product with the indicators of ``codes``); ``names`` R's column names of Xᵢ.
+    """
+
+    group: str
+    levels: list[str]
+    codes: np.ndarray
+    X: np.ndarray
+    names: list[str]
+
+    @property
+    def nlevels(self) -> int:
+        return len(self.levels)
+
+
+class _SafeNames:
+    """Maps model variables to formulaic-safe names and back to R's coefficient names."""
+
+    def __init__(self, frame: ModelFrame, contrasts: str) -> None:
+        self.frame = frame
+        self.contrasts = contrasts
+        self.labels = list(frame.data.columns)
+        self.safe = pd.DataFrame(
+            {f"v{i}": self._encode(frame.data[lab]) for i, lab in enumerate(self.labels)}
+        )
+
+    @staticmethod
+    def _encode(col: pd.Series) -> pd.Series | np.ndarray:
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            codes = col.cat.codes.to_numpy()
+            cats = [f"L{j}" for j in range(len(col.cat.categories))]
+            return pd.Categorical.from_codes(codes, categories=cats)
+        return col.to_numpy(dtype=float)
+
+    def token(self, label: str) -> str:
+        i = self.labels.index(label)
+        name = f"v{i}"
+        if self.contrasts == "sum" and label in self.frame.factors:
+            return f"C({name}, contr.sum)"
+        return name
+
+    def rhs(self, intercept: bool, terms: tuple[Term, ...]) -> str:
+        parts = ["1" if intercept else "0"]
+        parts += [":".join(self.token(v.label) for v in t.variables) for t in terms]
+        return " + ".join(parts)
+
+    def r_name(self, column: str) -> str:
+        if column == "Intercept":
+            return "(Intercept)"
+        return ":".join(self._r_piece(piece) for piece in column.split(":"))
+
+    def _r_piece(self, piece: str) -> str:
+        m = _COLUMN.match(piece)
+        if not m:
+            raise ValueError(f"unexpected design column {piece!r}")
+        label = self.labels[int(m.group(1))]
+        if m.group(3) is None:
+            return label
+        j = int(m.group(3))
+        if m.group(2) == "S.":
+            return f"{label}{j + 1}"
+        return f"{label}{self.frame.data[label].cat.categories[j]}"
+
+    def matrix(self, intercept: bool, terms: tuple[Term, ...]) -> tuple[np.ndarray, list[str], list[int]]:
+        mm = model_matrix(self.rhs(intercept, terms), self.safe, na_action="raise")
+        names = [self.r_name(c) for c in mm.columns]
+        assign = _assign(mm, intercept, terms, self)
+        return np.asarray(mm, dtype=float), names, assign
+
+
+def _assign(mm, intercept: bool, terms: tuple[Term, ...], safe: _SafeNames) -> list[int]:
+    """Which model term each column of a formulaic matrix belongs to (R's ``assign``)."""
+    wanted = {frozenset(safe.token(v.label) for v in t.variables): i + 1 for i, t in enumerate(terms)}
+    out: list[int] = []
+    for struct in mm.model_spec.structure:
+        key = frozenset(str(f) for f in struct.term.factors) if str(struct.term) != "1" else None
+        idx = 0 if key is None else wanted.get(key, -1)
+        out += [idx] * len(struct.columns)
+    return out
+
+
+def drop_aliased(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[int]]:
+    """Keep the columns that are not linear combinations of earlier ones, in order (as R's
+    LINPACK QR with limited pivoting does); returns the kept matrix and kept indices."""
+    n = X.shape[0]
+    Q = np.empty((n, 0))
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        x = X[:, j]
+        norm = np.linalg.norm(x)
+        r = x - Q @ (Q.T @ x)
+        r = r - Q @ (Q.T @ r)
+        rn = np.linalg.norm(r)
+        if norm == 0 or rn <= RANK_TOL * norm:
+            continue
+        Q = np.column_stack([Q, r / rn])
+        keep.append(j)
+    return X[:, keep], keep
+
+
+def fixed_design(desc: ModelDescription, frame: ModelFrame, contrasts: str = "treatment") -> FixedDesign:
+    """Build X for the fixed part, dropping aliased columns as lme4 does."""
+    safe = _SafeNames(frame, contrasts)
+    X, names, assign = safe.matrix(desc.intercept, desc.fixed)
+    Xk, keep = drop_aliased(X, names)
+    dropped = [names[j] for j in range(len(names)) if j not in keep]
+    return FixedDesign(Xk, [names[j] for j in keep], dropped, [assign[j] for j in keep],
+                       [t.label for t in desc.fixed])
+
+
+def random_designs(desc: ModelDescription, frame: ModelFrame, contrasts: str = "treatment") -> list[ReTermData]:
+    """Each random-effects term's Xᵢ and grouping factor."""
+    safe = _SafeNames(frame, contrasts)
+    return [_reterm(r, frame, safe) for r in desc.random]
+
+
+def _reterm(term: RandomTerm, frame: ModelFrame, safe: _SafeNames) -> ReTermData:
+    X, names, _ = safe.matrix(term.intercept, term.terms)
+    levels, codes = frame.grouping(term.group)
+    return ReTermData(term.group_label, levels, codes, X, names)

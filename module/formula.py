@@ -1,0 +1,472 @@
+"""lme4 formula syntax parsed into one model description that both engines consume.
+
+The parser is ours: a tokenizer and a recursive-descent parser for R's formula operators
+(``~ + - * / : ^``, parentheses, the random-effects bars ``|`` and ``||``) and a small whitelist of
+transformations (``log``, ``exp``, ``sqrt``, ``abs``, ``I``...). Nothing in a formula is ever
+evaluated as code: the description is data, and each engine rebuilds what it needs from it.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+
+from .errors import FormulaError
+
+#: Functions allowed inside a formula, with the numpy-free meaning each engine gives them.
+FUNCTIONS = {"log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "I", "scale", "factor", "as.factor"}
+#: Operators allowed in arithmetic inside a function call.
+ARITH = {"+", "-", "*", "/", "^"}
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+    r"|(?P<name>[A-Za-z][A-Za-z0-9_.]*|\.[A-Za-z_][A-Za-z0-9_.]*)"
+    r"|`(?P<quoted>[^`]*)`"
+    r"|(?P<op>\|\||[~+\-*/:^|(),]))"
+)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A formula syntax-tree node: ``kind`` in name/num/call/bin/neg/paren/bar, with children."""
+
+    kind: str
+    value: object = None
+    children: tuple = ()
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A model variable: a data column or a whitelisted transformation of columns.
+
+    ``label`` is R's deparsed spelling (``Days``, ``log(x + 1)``, ``I(Days^2)``); ``expr`` the
+    syntax tree; ``columns`` the data columns it reads.
+    """
+
+    label: str
+    expr: Node
+    columns: tuple[str, ...]
+
+    @property
+    def is_column(self) -> bool:
+        return self.expr.kind == "name"
+
+    @property
+    def is_factor_call(self) -> bool:
+        return self.expr.kind == "call" and self.expr.value in ("factor", "as.factor")
+
+
+@dataclass(frozen=True)
+class Term:
+    """A model term: the interaction of its variables (empty = intercept)."""
+
+    variables: tuple[Variable, ...]
+
+    @property
+    def label(self) -> str:
+        return ":".join(v.label for v in self.variables)
+
+    @property
+    def order(self) -> int:
+        return len(self.variables)
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effects term ``(expr | group)`` after expanding ``||`` and ``/``.
+
+    ``intercept`` whether the term has a random intercept; ``terms`` its other terms; ``group``
+    the grouping factor's columns (two or more for an interaction ``a:b``); ``label`` lme4's name
+    of the grouping factor (``Subject``, ``cask:batch``).
+    """
+
+    intercept: bool
+    terms: tuple[Term, ...]
+    group: tuple[str, ...]
+
+    @property
+    def group_label(self) -> str:
+        return ":".join(self.group)
+
+    @property
+    def label(self) -> str:
+        parts = ["1" if self.intercept else "0"] + [t.label for t in self.terms]
+        return f"{' + '.join(parts)} | {self.group_label}"
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """The whole model: response, fixed terms (R's order), intercept flag and random terms."""
+
+    response: Variable
+    intercept: bool
+    fixed: tuple[Term, ...]
+    random: tuple[RandomTerm, ...] = field(default=())
+
+    @property
+    def variables(self) -> list[Variable]:
+        """Every variable of the model, response first, without repeats."""
+        seen: dict[str, Variable] = {self.response.label: self.response}
+        for term in self.fixed + tuple(t for r in self.random for t in r.terms):
+            for v in term.variables:
+                seen.setdefault(v.label, v)
+        return list(seen.values())
+
+    @property
+    def columns(self) -> list[str]:
+        """Every data column the model reads, grouping factors included."""
+        cols: list[str] = []
+        for v in self.variables:
+            cols += [c for c in v.columns if c not in cols]
+        for r in self.random:
+            cols += [c for c in r.group if c not in cols]
+        return cols
+
+    @property
+    def grouping_columns(self) -> list[str]:
+        return sorted({c for r in self.random for c in r.group})
+
+    def fixed_formula(self) -> str:
+        """The fixed part in R syntax (labels as written)."""
+        rhs = ["1" if self.intercept else "0"] + [t.label for t in self.fixed]
+        return f"{self.response.label} ~ {' + '.join(rhs)}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Tokenizer and parser
+# ----------------------------------------------------------------------------------------------
+
+def tokenize(text: str) -> list[tuple[str, str, int]]:
+    """Split formula text into (kind, text, position) tokens; unknown characters are errors."""
+    tokens, pos = [], 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            bad = text[pos:].lstrip()[:1]
+            raise FormulaError(f"unexpected character {bad!r} at position {pos + 1} of the formula; "
+                               "a formula uses column names, numbers and ~ + - * / : ^ ( ) |")
+        kind = m.lastgroup
+        value = m.group(kind)
+        if kind == "quoted" and not value:
+            raise FormulaError(f"empty backtick-quoted name at position {pos + 1}")
+        tokens.append(("name" if kind == "quoted" else kind, value, m.start(kind) + 1))
+        pos = m.end()
+    return tokens
+
+
+class _Parser:
+    """Recursive-descent parser with R's precedence: ^ > : > * / > + - > | > ~."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str, int] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self, op: str | None = None) -> tuple[str, str, int]:
+        tok = self.peek()
+        if tok is None:
+            raise FormulaError(f"the formula ends too early: expected {op or 'a term'} at the end")
+        if op is not None and tok[1] != op:
+            raise FormulaError(f"expected {op!r} at position {tok[2]} but found {tok[1]!r}")
+        self.i += 1
+        return tok
+
+    def at(self, *ops: str) -> bool:
+        tok = self.peek()
+        return tok is not None and tok[0] == "op" and tok[1] in ops
+
+    def formula(self) -> tuple[Node, Node]:
+        if not self.tokens:
+            raise FormulaError("the formula is empty; expected 'response ~ terms'")
+        if self.at("~"):
+            raise FormulaError("the formula has no response before '~'")
+        lhs = self.sum()
+        self.take("~")
+        rhs = self.bar()
+        if self.peek() is not None:
+            tok = self.peek()
+            raise FormulaError(f"unexpected {tok[1]!r} at position {tok[2]} of the formula")
+        return lhs, rhs
+
+    def bar(self) -> Node:
+        left = self.sum()
+        if self.at("|", "||"):
+            op = self.take()[1]
+            right = self.sum()
+            return Node("bar", op, (left, right))
+        return left
+
+    def sum(self) -> Node:
+        if self.at("-", "+"):
+            op = self.take()[1]
+            node = self.product()
+            left = Node("neg", None, (node,)) if op == "-" else node
+        else:
+            left = self.product()
+        while self.at("+", "-"):
+            op = self.take()[1]
+            left = Node("bin", op, (left, self.product()))
+        return left
+
+    def product(self) -> Node:
+        left = self.colon()
+        while self.at("*", "/"):
+            op = self.take()[1]
+            left = Node("bin", op, (left, self.colon()))
+        return left
+
+    def colon(self) -> Node:
+        left = self.power()
+        while self.at(":"):
+            self.take()
+            left = Node("bin", ":", (left, self.power()))
+        return left
+
+    def power(self) -> Node:
+        base = self.atom()
+        if self.at("^"):
+            self.take()
+            return Node("bin", "^", (base, self.atom()))
+        return base
+
+    def atom(self) -> Node:
+        tok = self.take()
+        kind, value, pos = tok
+        if kind == "num":
+            return Node("num", float(value))
+        if kind == "name":
+            if self.at("("):
+                return self.call(value, pos)
+            return Node("name", value)
+        if value == "(":
+            inner = self.bar()
+            self.take(")")
+            return Node("paren", None, (inner,))
+        if value == "-":
+            return Node("neg", None, (self.atom(),))
+        raise FormulaError(f"unexpected {value!r} at position {pos} of the formula")
+
+    def call(self, name: str, pos: int) -> Node:
+        if name not in FUNCTIONS:
+            raise FormulaError(f"unknown function {name!r} at position {pos} of the formula; "
+                               f"allowed functions are {', '.join(sorted(FUNCTIONS))}")
+        self.take("(")
+        if self.at(")"):
+            raise FormulaError(f"function {name!r} at position {pos} needs one argument")
+        arg = self.sum()
+        if self.at(","):
+            raise FormulaError(f"function {name!r} at position {pos} takes exactly one argument")
+        self.take(")")
+        return Node("call", name, (arg,))
+
+
+# ----------------------------------------------------------------------------------------------
+# From syntax tree to terms (R's terms.formula semantics)
+# ----------------------------------------------------------------------------------------------
+
+def deparse(node: Node) -> str:
+    """R's deparsed spelling of an expression inside a function call."""
+    if node.kind == "name":
+        return node.value if re.fullmatch(r"[A-Za-z.][A-Za-z0-9_.]*", node.value) else f"`{node.value}`"
+    if node.kind == "num":
+        v = node.value
+        return str(int(v)) if float(v).is_integer() else repr(v)
+    if node.kind == "call":
+        return f"{node.value}({deparse(node.children[0])})"
+    if node.kind == "paren":
+        return f"({deparse(node.children[0])})"
+    if node.kind == "neg":
+        return f"-{deparse(node.children[0])}"
+    left, right = (deparse(c) for c in node.children)
+    if node.value in ("^", ":"):
+        return f"{left}{node.value}{right}"
+    return f"{left} {node.value} {right}"
+
+
+def _columns(node: Node) -> tuple[str, ...]:
+    if node.kind == "name":
+        return (node.value,)
+    return tuple(dict.fromkeys(c for ch in node.children for c in _columns(ch)))
+
+
+def _check_arith(node: Node) -> None:
+    """Inside a function call only arithmetic on columns and numbers is allowed."""
+    if node.kind in ("name", "num"):
+        return
+    if node.kind == "bar":
+        raise FormulaError("a random-effects bar '|' cannot appear inside a function call")
+    if node.kind == "bin" and node.value not in ARITH:
+        raise FormulaError(f"operator {node.value!r} cannot be used inside a function call")
+    for ch in node.children:
+        _check_arith(ch)
+
+
+def _variable(node: Node) -> Variable:
+    if node.kind == "call":
+        _check_arith(node.children[0])
+        if node.value != "I" and node.children[0].kind == "num":
+            raise FormulaError(f"{deparse(node)} has no variable in it")
+    return Variable(deparse(node), node, _columns(node))
+
+
+_INTERCEPT = "__intercept__"
+
+
+def _terms(node: Node) -> tuple[list[frozenset], bool | None]:
+    """Expand an expression into (terms as sets of variable labels, intercept flag or None)."""
+    kind = node.kind
+    if kind == "num":
+        if node.value in (0.0, 1.0):
+            return [], bool(node.value)
+        raise FormulaError(f"the number {deparse(node)} cannot be a term; use 1 or 0 for the intercept")
+    if kind in ("name", "call"):
+        return [frozenset([deparse(node)])], None
+    if kind == "paren":
+        inner = node.children[0]
+        if inner.kind == "bar":
+            raise FormulaError("random-effects terms '( ... | group )' may only be added at the top level")
+        return _terms(inner)
+    if kind == "neg":
+        terms, icpt = _terms(node.children[0])
+        if icpt is not None and not terms:
+            return [], not icpt
+        raise FormulaError(f"'-{deparse(node.children[0])}' can only follow another term")
+    if kind == "bar":
+        raise FormulaError("a random-effects bar '|' must be inside parentheses: (1 | group)")
+    op = node.value
+    left, right = node.children
+    lt, li = _terms(left)
+    if op == "^":
+        if right.kind != "num" or not float(right.value).is_integer() or right.value < 1:
+            raise FormulaError(f"the power in {deparse(node)} must be a positive whole number")
+        out = list(lt)
+        for k in range(2, int(right.value) + 1):
+            for combo in itertools.combinations(lt, k):
+                out.append(frozenset().union(*combo))
+        return _unique(out), li
+    rt, ri = _terms(right)
+    if op == "+":
+        return _unique(lt + rt), ri if ri is not None else li
+    if op == "-":
+        drop = set(rt)
+        return [t for t in lt if t not in drop], (not ri if ri is not None else li)
+    if op == ":":
+        return _unique([a | b for a in lt for b in rt]), None
+    if op == "*":
+        return _unique(lt + rt + [a | b for a in lt for b in rt]), None
+    if op == "/":
+        whole = frozenset().union(*lt) if lt else frozenset()
+        return _unique(lt + [whole | b for b in rt]), None
+    raise FormulaError(f"operator {op!r} is not allowed here")
+
+
+def _unique(terms: list[frozenset]) -> list[frozenset]:
+    return list(dict.fromkeys(t for t in terms if t))
+
+
+def _variables_of(node: Node, out: dict[str, Variable]) -> None:
+    if node.kind in ("name", "call"):
+        v = _variable(node)
+        out.setdefault(v.label, v)
+        return
+    for ch in node.children:
+        _variables_of(ch, out)
+
+
+def _build_terms(node: Node, default_intercept: bool = True) -> tuple[bool, tuple[Term, ...]]:
+    """Terms in R's order (by order of interaction, then as written) and the intercept flag."""
+    sets, icpt = _terms(node)
+    variables: dict[str, Variable] = {}
+    _variables_of(node, variables)
+    order = list(variables)
+    terms = [Term(tuple(variables[lab] for lab in sorted(s, key=order.index))) for s in sets]
+    terms.sort(key=lambda t: t.order)
+    return (default_intercept if icpt is None else icpt), tuple(terms)
+
+
+def _split_top(node: Node) -> tuple[list[Node], list[Node]]:
+    """Split the right-hand side into fixed parts and random-effects bars."""
+    if node.kind == "paren" and node.children[0].kind == "bar":
+        return [], [node.children[0]]
+    if node.kind == "bin" and node.value == "+":
+        f1, r1 = _split_top(node.children[0])
+        f2, r2 = _split_top(node.children[1])
+        return f1 + f2, r1 + r2
+    if node.kind == "bar":
+        raise FormulaError("a random-effects bar '|' must be inside parentheses: (1 | group)")
+    _reject_nested_bar(node)
+    return [node], []
+
+
+def _reject_nested_bar(node: Node) -> None:
+    if node.kind == "bar":
+        raise FormulaError("random-effects terms '( ... | group )' may only be added at the top level")
+    for ch in node.children:
+        _reject_nested_bar(ch)
+
+
+def _group_factors(node: Node) -> list[tuple[str, ...]]:
+    """Grouping factors of a bar's right-hand side: ``a``, ``a:b``, ``a/b`` (= a + b:a)."""
+    if node.kind == "paren":
+        return _group_factors(node.children[0])
+    if node.kind == "name":
+        return [(node.value,)]
+    if node.kind == "bin" and node.value == ":":
+        left = _group_factors(node.children[0])
+        right = _group_factors(node.children[1])
+        if len(left) != 1 or len(right) != 1:
+            raise FormulaError(f"cannot interact grouping factors in {deparse(node)}")
+        return [left[0] + right[0]]
+    if node.kind == "bin" and node.value == "/":
+        outer = _group_factors(node.children[0])
+        inner = _group_factors(node.children[1])
+        if len(inner) != 1:
+            raise FormulaError(f"the nested factor in {deparse(node)} must be a single factor")
+        return outer + [inner[0] + outer[-1]]
+    if node.kind == "bin" and node.value == "+":
+        return _group_factors(node.children[0]) + _group_factors(node.children[1])
+    raise FormulaError(f"{deparse(node)!r} is not a grouping factor; after '|' name a column, "
+                       "an interaction a:b, or a nesting a/b")
+
+
+def _random_terms(bar: Node) -> list[RandomTerm]:
+    lhs, rhs = bar.children
+    intercept, terms = _build_terms(lhs)
+    groups = _group_factors(rhs)
+    out: list[RandomTerm] = []
+    for g in groups:
+        if bar.value == "||":
+            if intercept:
+                out.append(RandomTerm(True, (), g))
+            out += [RandomTerm(False, (t,), g) for t in terms]
+        else:
+            if not intercept and not terms:
+                raise FormulaError(f"the random-effects term ({deparse(lhs)} | {deparse(rhs)}) has no effects")
+            out.append(RandomTerm(intercept, terms, g))
+    return out
+
+
+def parse_formula(text: str) -> ModelDescription:
+    """Parse lme4 formula text into a :class:`ModelDescription`."""
+    if not isinstance(text, str) or not text.strip():
+        raise FormulaError("the formula is empty; expected 'response ~ terms'")
+    if text.count("~") != 1:
+        raise FormulaError("the formula needs exactly one '~' between the response and the terms")
+    lhs, rhs = _Parser(text).formula()
+    if lhs.kind not in ("name", "call"):
+        raise FormulaError(f"the response {deparse(lhs)!r} must be one column or a transformation of one")
+    response = _variable(lhs)
+    fixed_nodes, bars = _split_top(rhs)
+    if not fixed_nodes:
+        fixed_node = Node("num", 1.0)
+    else:
+        fixed_node = fixed_nodes[0]
+        for n in fixed_nodes[1:]:
+            fixed_node = Node("bin", "+", (fixed_node, n))
+    intercept, fixed = _build_terms(fixed_node)
+    random = tuple(r for bar in bars for r in _random_terms(bar))
+    return ModelDescription(response, intercept, fixed, random)

@@ -1,0 +1,233 @@
+"""Data preparation: filter rows, order factor levels, evaluate transformations and delete
+incomplete rows listwise, giving the model frame every engine fits.
+
+Transformations (``log(x)``, ``I(x^2)``) are evaluated by walking the formula's syntax tree
+with numpy; nothing is passed to ``eval``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, ModelError
+from .formula import ModelDescription, Node, Variable
+
+_OPS = {"eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "not_missing"}
+
+
+@dataclass
+class ModelFrame:
+    """The rows and variables a model is fitted to.
+
+    ``data`` one column per model variable (by its formula label) plus grouping columns, factors
+    as ordered pandas Categoricals (first level = reference); ``factors`` labels of factor
+    variables; ``source`` the filtered rows of the original data (for plots and notes);
+    ``n_missing`` rows deleted for missing values; ``notes`` what was done, in words.
+    """
+
+    data: pd.DataFrame
+    factors: set[str]
+    source: pd.DataFrame
+    n_missing: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def nobs(self) -> int:
+        return len(self.data)
+
+    def response(self, desc: ModelDescription) -> np.ndarray:
+        return self.data[desc.response.label].to_numpy(dtype=float)
+
+    def grouping(self, group: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+        """Levels and 0-based codes of a grouping factor (``a:b`` as R's ``factor(a:b)``)."""
+        cols = [self.data[g] for g in group]
+        if len(cols) == 1:
+            cat = cols[0].cat.remove_unused_categories()
+            return [str(c) for c in cat.cat.categories], cat.cat.codes.to_numpy().astype(np.int64)
+        codes = np.zeros(len(self.data), dtype=np.int64)
+        for c in cols:
+            codes = codes * len(c.cat.categories) + c.cat.codes.to_numpy()
+        uniq, inv = np.unique(codes, return_inverse=True)
+        labels = []
+        for u in uniq:
+            parts, rest = [], int(u)
+            for c in reversed(cols):
+                k = len(c.cat.categories)
+                parts.append(str(c.cat.categories[rest % k]))
+                rest //= k
+            labels.append(":".join(reversed(parts)))
+        return labels, inv.astype(np.int64)
+
+
+def _is_text(col: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+
+
+def _check_column(df: pd.DataFrame, column: str, path: str) -> None:
+    if column not in df.columns:
+        near = ", ".join(repr(c) for c in list(df.columns)[:12])
+        raise DataError(f"column {column!r} is not in the data; the data have {near}", path)
+
+
+def apply_filters(df: pd.DataFrame, filters: list[dict]) -> pd.DataFrame:
+    """Keep the rows where every filter condition holds."""
+    for i, cond in enumerate(filters or []):
+        base = f"/filter/{i}"
+        column = cond["column"]
+        _check_column(df, column, f"{base}/column")
+        ops = [k for k in cond if k != "column"]
+        mask = np.ones(len(df), dtype=bool)
+        for op in ops:
+            mask &= _condition(df[column], op, cond[op], f"{base}/{op}", column)
+        df = df[mask]
+        if len(df) == 0:
+            raise DataError(f"filter {i} on column {column!r} leaves no rows", base)
+    return df
+
+
+def _condition(col: pd.Series, op: str, value, path: str, column: str) -> np.ndarray:
+    if op == "not_missing":
+        return col.notna().to_numpy() if value else np.ones(len(col), dtype=bool)
+    values = value if op in ("in", "not_in") else [value]
+    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    if numeric and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise DataError(f"column {column!r} is numeric; expected numbers in this filter", path)
+    if not numeric and op in ("lt", "lte", "gt", "gte"):
+        raise DataError(f"column {column!r} is text; '{op}' needs a numeric column", path)
+    target = col.to_numpy(dtype=float) if numeric else col.astype("string").to_numpy(dtype=object)
+    if not numeric:
+        values = [str(v) for v in values]
+    if op == "in":
+        return pd.Series(target).isin(values).to_numpy()
+    if op == "not_in":
+        return ~pd.Series(target).isin(values).to_numpy()
+    v = values[0]
+    with np.errstate(invalid="ignore"):
+        out = {"eq": target == v, "ne": target != v, "lt": target < v, "lte": target <= v,
+               "gt": target > v, "gte": target >= v}[op]
+    return np.asarray(out, dtype=bool) & col.notna().to_numpy()
+
+
+def _level_label(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> pd.Series:
+    """An ordered Categorical; listed levels must each occur and cover every value."""
+    text = _is_text(col.dropna())
+    labels = col.map(lambda v: None if pd.isna(v) else (str(v) if text else _level_label(v)))
+    seen = set(labels.dropna())
+    if levels is None:
+        values = col.dropna().unique()
+        order = sorted(seen) if text else [_level_label(v) for v in sorted(values)]
+    else:
+        order = [str(v) for v in levels]
+        for j, lev in enumerate(order):
+            if lev not in seen:
+                raise DataError(f"level {lev!r} of column {column!r} does not occur in the data "
+                                f"(after filtering); it has {', '.join(repr(s) for s in sorted(seen))}",
+                                f"{path}/{j}")
+        extra = sorted(seen - set(order))
+        if extra:
+            raise DataError(f"column {column!r} has values not listed in levels: "
+                            f"{', '.join(repr(e) for e in extra)}; list them or filter them out", path)
+    return pd.Series(pd.Categorical(labels, categories=order), index=col.index)
+
+
+def _evaluate(node: Node, df: pd.DataFrame, label: str) -> np.ndarray:
+    """Numeric value of a transformation, walking its syntax tree."""
+    if node.kind == "num":
+        return np.full(len(df), float(node.value))
+    if node.kind == "name":
+        col = df[node.value]
+        if _is_text(col.dropna()):
+            raise DataError(f"column {node.value!r} is text and cannot be used in {label!r}", "/formula")
+        return col.to_numpy(dtype=float)
+    if node.kind == "paren":
+        return _evaluate(node.children[0], df, label)
+    if node.kind == "neg":
+        return -_evaluate(node.children[0], df, label)
+    if node.kind == "call":
+        x = _evaluate(node.children[0], df, label)
+        return _FUNCS[node.value](x)
+    a, b = (_evaluate(c, df, label) for c in node.children)
+    return {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}[node.value](a, b)
+
+
+def _scale(x: np.ndarray) -> np.ndarray:
+    ok = ~np.isnan(x)
+    return (x - x[ok].mean()) / x[ok].std(ddof=1)
+
+
+_FUNCS = {"log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
+          "sqrt": np.sqrt, "abs": np.abs, "I": lambda x: x, "scale": _scale}
+
+
+def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict) -> pd.Series:
+    if v.is_column:
+        col = df[v.label]
+        if v.label in factors:
+            return _as_factor(col, levels.get(v.label), f"/levels/{v.label}", v.label)
+        return col
+    if v.is_factor_call:
+        inner = v.expr.children[0]
+        if inner.kind != "name":
+            raise DataError(f"{v.label!r}: factor() takes a column name", "/formula")
+        return _as_factor(df[inner.value], levels.get(inner.value), f"/levels/{inner.value}", inner.value)
+    with np.errstate(all="ignore"):
+        values = _evaluate(v.expr, df, v.label)
+    return pd.Series(values, index=df.index)
+
+
+def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict, factor_hint: set[str] | None = None) -> ModelFrame:
+    """Filter, type, transform and complete the data for a model."""
+    for col in desc.columns:
+        _check_column(df, col, "/formula")
+    levels = spec.get("levels") or {}
+    for col in levels:
+        _check_column(df, col, f"/levels/{col}")
+    df = apply_filters(df, spec.get("filter") or [])
+    factors = {c for c in desc.columns if _is_text(df[c].dropna())}
+    factors |= set(levels) | set(desc.grouping_columns) | (set(factor_hint or ()) & set(desc.columns))
+    factors |= {v.label for v in desc.variables if v.is_factor_call}
+    if desc.response.label in factors:
+        raise DataError(f"the response {desc.response.label!r} must be numeric; it holds text or a factor",
+                        "/formula")
+    data = {}
+    for v in desc.variables:
+        data[v.label] = _variable_column(v, df, factors, levels)
+    for g in desc.grouping_columns:
+        if g not in data:
+            data[g] = _as_factor(df[g], levels.get(g), f"/levels/{g}", g)
+    for col in set(levels) - set(data):
+        _as_factor(df[col], levels[col], f"/levels/{col}", col)
+    frame = pd.DataFrame(data, index=df.index)
+    complete = frame.notna().all(axis=1)
+    n_missing = int((~complete).sum())
+    frame = frame[complete]
+    if len(frame) == 0:
+        raise DataError("no complete rows remain: every row misses a value of a model variable", "/data")
+    factor_labels = {lab for lab in frame.columns if isinstance(frame[lab].dtype, pd.CategoricalDtype)}
+    for lab in factor_labels:
+        frame[lab] = frame[lab].cat.remove_unused_categories()
+    _check_finite(frame, factor_labels)
+    notes = []
+    if n_missing:
+        notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
+                     f"variables removed (listwise deletion); {len(frame)} rows used.")
+    return ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes)
+
+
+def _check_finite(frame: pd.DataFrame, factors: set[str]) -> None:
+    for lab in frame.columns:
+        if lab in factors:
+            continue
+        values = frame[lab].to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ModelError(f"variable {lab!r} has {int(bad.sum())} non-finite value(s) "
+                             "(infinite, or undefined after a transformation); remove or filter them")

@@ -1,0 +1,1 @@
+"""Native linear mixed model estimator."""

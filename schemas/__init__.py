@@ -1,0 +1,1 @@
+"""JSON Schemas of mixedbridge's documents (spec, results), shipped as package data."""
