@@ -169,7 +169,7 @@ class _Parser:
     def take(self, op: str | None = None) -> tuple[str, str, int]:
         tok = self.peek()
         if tok is None:
-            raise FormulaError(f"the formula ends too early: expected {op or 'a term'} at the end")
+            raise FormulaError(f"the formula ends too early: expected {repr(op) if op else 'a term'} at the end")
         if op is not None and tok[1] != op:
             raise FormulaError(f"expected {op!r} at position {tok[2]} but found {tok[1]!r}")
         self.i += 1

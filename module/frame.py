@@ -40,6 +40,16 @@ class ModelFrame:
     def response(self, desc: ModelDescription) -> np.ndarray:
         return self.data[desc.response.label].to_numpy(dtype=float)
 
+    @property
+    def weights(self) -> np.ndarray | None:
+        """Prior weights (R's ``(weights)`` column), or None."""
+        return self.data["(weights)"].to_numpy(dtype=float) if "(weights)" in self.data else None
+
+    @property
+    def offset(self) -> np.ndarray | None:
+        """Offset added to the linear predictor (R's ``(offset)`` column), or None."""
+        return self.data["(offset)"].to_numpy(dtype=float) if "(offset)" in self.data else None
+
     def grouping(self, group: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
         """Levels and 0-based codes of a grouping factor (``a:b`` as R's ``factor(a:b)``)."""
         cols = [self.data[g] for g in group]
@@ -180,6 +190,11 @@ def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
         return _as_factor(df[inner.value], levels.get(inner.value), f"/levels/{inner.value}", inner.value)
     with np.errstate(all="ignore"):
         values = _evaluate(v.expr, df, v.label)
+    present = df[list(v.columns)].notna().all(axis=1).to_numpy()
+    bad = present & ~np.isfinite(values)
+    if bad.any():
+        raise ModelError(f"{v.label!r} is undefined or infinite for {int(bad.sum())} row(s) "
+                         "(e.g. the log of a value <= 0); filter those rows or change the transformation")
     return pd.Series(values, index=df.index)
 
 
@@ -205,6 +220,10 @@ def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict, factor_hin
             data[g] = _as_factor(df[g], levels.get(g), f"/levels/{g}", g)
     for col in set(levels) - set(data):
         _as_factor(df[col], levels[col], f"/levels/{col}", col)
+    for role in ("weights", "offset"):
+        col = (spec.get("options") or {}).get(role)
+        if col:
+            data[f"({role})"] = _numeric_column(df, col, f"/options/{role}", role)
     frame = pd.DataFrame(data, index=df.index)
     complete = frame.notna().all(axis=1)
     n_missing = int((~complete).sum())
@@ -220,6 +239,16 @@ def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict, factor_hin
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
                      f"variables removed (listwise deletion); {len(frame)} rows used.")
     return ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes)
+
+
+def _numeric_column(df: pd.DataFrame, column: str, path: str, role: str) -> pd.Series:
+    _check_column(df, column, path)
+    col = df[column]
+    if _is_text(col.dropna()):
+        raise DataError(f"the {role} column {column!r} must be numeric", path)
+    if role == "weights" and (col.dropna() < 0).any():
+        raise DataError(f"the weights column {column!r} has negative values; weights must be >= 0", path)
+    return col.astype(float)
 
 
 def _check_finite(frame: pd.DataFrame, factors: set[str]) -> None:

@@ -1,0 +1,126 @@
+"""Running an analysis: spec in, results out. The one path shared by the Python API, the CLI and
+the ``serve`` worker."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from . import compare, report, spec as specmod
+from .engines import get_engine
+from .errors import FormulaError, MixedBridgeError
+from .fit import Fit
+from .formula import ModelDescription, parse_formula
+from .frame import model_frame
+from .problem import Problem
+from .results import Results
+
+
+def prepare(spec: dict, base: Path | None = None, data: pd.DataFrame | None = None) -> Problem:
+    """Prepare a validated spec's model (see :func:`spec.validate`): formula, rows, designs."""
+    desc = parse_formula(spec["formula"])
+    _check_analysis(spec["analysis"], desc)
+    df, factor_hint = specmod.load_data(spec, base, data)
+    frame = model_frame(df, desc, spec, factor_hint)
+    return Problem.build(spec["analysis"], desc, frame, spec["options"])
+
+
+def _check_analysis(analysis: str, desc: ModelDescription) -> None:
+    if analysis == "lm" and desc.random:
+        raise FormulaError("analysis 'lm' cannot have random-effects terms '( ... | group )'; "
+                           "use analysis 'lmm' for a mixed model")
+    if analysis == "lmm" and not desc.random:
+        raise FormulaError("analysis 'lmm' needs at least one random-effects term such as "
+                           "(1 | participant); use analysis 'lm' for an ordinary regression")
+
+
+def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
+    """Run one analysis and return its results.
+
+    Parameters
+    ----------
+    spec : dict or path
+        The analysis spec (see ``mixedbridge schema spec``), or the path of a JSON file holding it.
+    data : DataFrame, optional
+        Rows to use instead of the spec's ``data``.
+
+    Raises
+    ------
+    MixedBridgeError
+        With a message naming the JSON path, column, level or term at fault.
+    """
+    t0 = time.perf_counter()
+    raw, base = specmod.read_spec(spec)
+    normalized = specmod.validate(raw)
+    problem = prepare(normalized, base, data)
+    t1 = time.perf_counter()
+    engine = normalized["engine"]
+    names = ["native", "lme4"] if engine == "both" else [engine]
+    fits: dict[str, Fit] = {}
+    timing = {"prepare_s": t1 - t0}
+    for name in names:
+        t = time.perf_counter()
+        fits[name] = get_engine(name).fit(problem)
+        timing[f"fit_{name}_s"] = time.perf_counter() - t
+    results = _assemble(normalized, problem, fits)
+    timing["total_s"] = time.perf_counter() - t0
+    results.timing = timing
+    return results
+
+
+def _assemble(spec: dict, problem: Problem, fits: dict[str, Fit]) -> Results:
+    first = next(iter(fits.values()))
+    results = Results(spec["analysis"], spec["engine"], spec, report.tables_for(first),
+                      fits=fits)
+    results.notes += problem.frame.notes
+    if first.dropped:
+        results.notes.append("Fixed-effect columns dropped because they are linear combinations of "
+                             "others (rank-deficient design): " + ", ".join(first.dropped) + ".")
+    for name, fit in fits.items():
+        prefix = f"[{name}] " if len(fits) > 1 else ""
+        results.notes += [prefix + n for n in fit.notes]
+        results.warnings += [prefix + w for w in fit.warnings]
+    if len(fits) == 2:
+        _add_comparison(results, fits)
+    return results
+
+
+def _add_comparison(results: Results, fits: dict[str, Fit]) -> None:
+    native, other = fits["native"], fits["lme4"]
+    table = compare.compare(report.tables_for(native), report.tables_for(other), "lme4", sigma=other.sigma)
+    results.tables.append(table)
+    bad = compare.failures(table)
+    crit = "reml_crit" if native.reml and native.analysis == "lmm" else "deviance"
+    a, b = getattr(native, crit), getattr(other, crit)
+    if a is not None and b is not None and a != b:
+        lower = "native" if a < b else "lme4"
+        results.notes.append(f"The {lower} engine reached the lower objective "
+                             f"({crit}: native {a:.10g}, lme4 {b:.10g}).")
+    if bad:
+        results.warnings.append(f"{len(bad)} of {len(table.rows)} compared values differ by more than "
+                                "their tolerance; see the comparison table.")
+    else:
+        results.notes.append(f"All {len(table.rows)} compared values agree within tolerance.")
+
+
+def run_document(request: dict | str, base: Path | None = None) -> dict:
+    """Serve-style call: a request (spec object or JSON text) in, a JSON-ready document out,
+    ``{"error": {code, message, path}}`` on failure; never raises for bad input."""
+    try:
+        spec = specmod.parse_json(request) if isinstance(request, str) else request
+        if base is not None and isinstance(spec, dict):
+            return run_with_base(spec, base).to_dict()
+        return run(spec).to_dict()
+    except MixedBridgeError as exc:
+        return {"error": exc.to_dict()}
+
+
+def run_with_base(spec: dict, base: Path) -> Results:
+    """Like :func:`run` for a spec whose relative data paths resolve against ``base``."""
+    data_spec = spec.get("data") if isinstance(spec, dict) else None
+    if isinstance(data_spec, dict) and isinstance(data_spec.get("path"), str):
+        path = Path(data_spec["path"])
+        if not path.is_absolute():
+            spec = {**spec, "data": {"path": str(base / path)}}
+    return run(spec)

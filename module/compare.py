@@ -1,0 +1,92 @@
+"""Cross-check of two engines: every numeric cell of every table, side by side, with the
+tolerance for that quantity. The tolerances live here and only here."""
+from __future__ import annotations
+
+from .tables import Column, Table
+
+#: Relative tolerances by quantity (issue 'R bridge'): objective 1e-6, fixed effects 1e-4,
+#: SEs and variance components 1e-3, df and p-values 2e-3.
+TOLERANCES = {
+    "objective": 1e-6,
+    "fixed": 1e-4,
+    "se": 1e-3,
+    "varcomp": 1e-3,
+    "df": 2e-3,
+    "p": 2e-3,
+}
+
+_OBJECTIVE = {"logLik", "AIC", "BIC", "deviance", "REMLcrit"}
+_KEYS = {"parameters": ("effect", "group", "term"), "fit": (), "random_effects": ("group", "level", "term"),
+         "groups": ("group",)}
+
+
+def tolerance(table: str, row: dict, column: str) -> tuple[str, float]:
+    """The quantity a cell measures and its relative tolerance."""
+    if column in _OBJECTIVE:
+        return "objective", TOLERANCES["objective"]
+    if column in ("df", "df.residual", "nobs", "levels"):
+        return "df", TOLERANCES["df"]
+    if column == "p.value":
+        return "p", TOLERANCES["p"]
+    if table == "parameters" and row.get("effect") == "fixed":
+        return ("fixed", TOLERANCES["fixed"]) if column == "estimate" else ("se", TOLERANCES["se"])
+    return "varcomp", TOLERANCES["varcomp"]
+
+
+def _key(table: str, row: dict) -> str:
+    return " / ".join(str(row.get(k)) for k in _KEYS.get(table, ()) if row.get(k) is not None) or "(model)"
+
+
+def _scale(table: Table, row: dict, column: str, sigma: float) -> float:
+    """An absolute floor for the relative difference, so cells near zero compare sensibly."""
+    if column in ("estimate", "statistic") and table.name == "parameters" and row.get("effect") == "fixed":
+        return abs(row.get("std.error") or 0.0)
+    if column == "p.value" or str(row.get("term", "")).startswith("cor__"):
+        return 1.0
+    if table.name in ("random_effects", "parameters"):
+        return sigma
+    return 0.0
+
+
+def compare(native: list[Table], other: list[Table], other_name: str = "lme4", sigma: float = 1.0) -> Table:
+    """Table ``comparison`` of every numeric cell both engines produced."""
+    out = Table("comparison", f"Agreement of the native engine with {other_name}", [
+        Column("table", "Table", "string"), Column("row", "Row", "string"),
+        Column("column", "Column", "string"), Column("native", "Native"),
+        Column(other_name, other_name), Column("abs_diff", "|Difference|", format="sf:3"),
+        Column("rel_diff", "Relative", format="sf:3"), Column("tolerance", "Tolerance", format="sf:2"),
+        Column("pass", "Pass", "string"),
+    ])
+    theirs = {t.name: t for t in other}
+    for mine in native:
+        if mine.name not in theirs:
+            continue
+        ref_rows = {_key(mine.name, r): r for r in theirs[mine.name].rows}
+        for row in mine.rows:
+            key = _key(mine.name, row)
+            ref = ref_rows.get(key)
+            for col in mine.columns:
+                if col.type == "string":
+                    continue
+                a = row.get(col.name)
+                b = ref.get(col.name) if ref else None
+                _add(out, mine, row, key, col.name, a, b, sigma, other_name)
+    return out
+
+
+def _add(out: Table, table: Table, row: dict, key: str, column: str, a, b, sigma: float, other: str) -> None:
+    if a is None and b is None:
+        return
+    _, tol = tolerance(table.name, row, column)
+    if a is None or b is None:
+        out.add_row(table=table.name, row=key, column=column, native=a, **{other: b}, tolerance=tol, **{"pass": "no"})
+        return
+    diff = abs(a - b)
+    rel = diff / max(abs(b), 1e-300)
+    ok = diff <= tol * max(abs(b), _scale(table, row, column, sigma)) + 1e-12
+    out.add_row(table=table.name, row=key, column=column, native=a, **{other: b}, abs_diff=diff,
+                rel_diff=rel, tolerance=tol, **{"pass": "yes" if ok else "no"})
+
+
+def failures(table: Table) -> list[dict]:
+    return [r for r in table.rows if r["pass"] != "yes"]

@@ -1,0 +1,55 @@
+"""Engines fill a :class:`~mixedbridge.fit.Fit` from a :class:`~mixedbridge.problem.Problem`."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from .errors import EngineError
+from .fit import Fit
+from .problem import Problem
+
+
+class Engine(Protocol):
+    """What every engine offers: a name and ``fit``."""
+
+    name: str
+
+    def fit(self, problem: Problem) -> Fit: ...
+
+
+class NativeEngine:
+    """The Python estimators: ``lm`` by QR, ``lmm`` by lme4's profiled criterion."""
+
+    name = "native"
+
+    def fit(self, problem: Problem) -> Fit:
+        if problem.analysis == "lm":
+            from .lm import fit_lm
+            return fit_lm(problem)
+        from .lmm import fit_lmm
+        fit = fit_lmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,
+                      reml=problem.reml, weights=problem.frame.weights, offset=problem.frame.offset)
+        fit.dropped = list(problem.fixed.dropped)
+        return fit
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def get_engine(name: str) -> Engine:
+    """The engine called ``name`` (``native`` or ``lme4``), created once and reused."""
+    if name not in _ENGINES:
+        if name == "native":
+            _ENGINES[name] = NativeEngine()
+        elif name == "lme4":
+            _ENGINES[name] = _lme4_engine()
+        else:
+            raise EngineError(f"unknown engine {name!r}; expected 'native', 'lme4' or 'both'")
+    return _ENGINES[name]
+
+
+def _lme4_engine() -> Engine:
+    try:
+        from .bridge.engine import Lme4Engine
+    except ImportError as exc:
+        raise EngineError(f"the lme4 engine is not available yet: {exc}") from None
+    return Lme4Engine()

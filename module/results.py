@@ -1,0 +1,60 @@
+"""The results document: what an analysis returns to a host, a script or a terminal."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from .tables import Table
+
+
+@dataclass
+class Results:
+    """``analysis``, ``engine``, the normalized ``spec``, ``tables``, ``notes`` and ``warnings``
+    in words, ``timing`` in seconds, ``plots`` (name, title, images), and ``fits`` (the
+    engine-independent fit objects, not serialized)."""
+
+    analysis: str
+    engine: str
+    spec: dict
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    timing: dict = field(default_factory=dict)
+    plots: list[dict] = field(default_factory=list)
+    fits: dict = field(default_factory=dict)
+
+    def table(self, name: str) -> Table:
+        """The table called ``name``; KeyError lists the ones there are."""
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise KeyError(f"no table {name!r}; tables are {', '.join(t.name for t in self.tables)}")
+
+    @property
+    def fit(self):
+        """The fit of the (first) engine that ran."""
+        return next(iter(self.fits.values()))
+
+    def to_dict(self) -> dict:
+        return {"analysis": self.analysis, "engine": self.engine, "spec": self.spec,
+                "tables": [t.to_dict() for t in self.tables], "notes": list(self.notes),
+                "warnings": list(self.warnings), "timing": dict(self.timing),
+                "plots": list(self.plots)}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    def to_text(self) -> str:
+        """Every table as aligned text, then notes and warnings."""
+        head = f"{self.analysis} · {self.spec.get('formula', '')} · engine: {self.engine}"
+        parts = [head, ""] + [t.to_text() + "\n" for t in self.tables]
+        parts += [f"Note: {n}" for n in self.notes]
+        parts += [f"Warning: {w}" for w in self.warnings]
+        return "\n".join(parts).rstrip() + "\n"
+
+    def to_markdown(self) -> str:
+        parts = [f"### {self.analysis}: `{self.spec.get('formula', '')}` ({self.engine})", ""]
+        parts += [t.to_markdown() + "\n" for t in self.tables]
+        parts += [f"- Note: {n}" for n in self.notes]
+        parts += [f"- **Warning:** {w}" for w in self.warnings]
+        return "\n".join(parts).rstrip() + "\n"

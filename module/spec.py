@@ -1,0 +1,118 @@
+"""The analysis spec: read, validate against ``schemas/spec.schema.json``, fill defaults, and find
+its data."""
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+
+from . import datasets
+from .errors import DataError, SpecError
+
+DEFAULT_OPTIONS = {"reml": True, "contrasts": "treatment"}
+
+
+@lru_cache(maxsize=None)
+def schema(name: str = "spec") -> dict:
+    """A JSON Schema shipped with the package (``spec``, ``results``)."""
+    path = resources.files("mixedbridge.schemas").joinpath(f"{name}.schema.json")
+    if not path.is_file():
+        names = sorted(p.name.removesuffix(".schema.json") for p in resources.files("mixedbridge.schemas").iterdir()
+                       if p.name.endswith(".schema.json"))
+        raise SpecError(f"unknown schema {name!r}; available: {', '.join(names)}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def schema_names() -> list[str]:
+    return sorted(p.name.removesuffix(".schema.json") for p in resources.files("mixedbridge.schemas").iterdir()
+                  if p.name.endswith(".schema.json"))
+
+
+def json_path(parts) -> str:
+    """A JSON-pointer-like path (``/filter/0/column``) from jsonschema's path parts."""
+    return "".join(f"/{p}" for p in parts)
+
+
+def read_spec(source: str | Path | dict) -> tuple[dict, Path | None]:
+    """The spec as a dict, and the folder relative data paths resolve against."""
+    if isinstance(source, dict):
+        return copy.deepcopy(source), None
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read spec file {str(path)!r}: {exc}") from None
+    return parse_json(text), path.resolve().parent
+
+
+def parse_json(text: str) -> dict:
+    """Parse spec text, reporting malformed JSON with its line and column."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(doc, dict):
+        raise SpecError(f"the spec must be a JSON object, not {type(doc).__name__}")
+    return doc
+
+
+def validate(spec: dict) -> dict:
+    """Check the spec against its schema and return it with defaults filled in."""
+    validator = jsonschema.Draft202012Validator(schema("spec"))
+    errors = sorted(validator.iter_errors(spec), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        raise SpecError(*_describe(jsonschema.exceptions.best_match(errors)))
+    out = copy.deepcopy(spec)
+    out.setdefault("engine", "native")
+    out.setdefault("filter", [])
+    out.setdefault("levels", {})
+    out["options"] = {**DEFAULT_OPTIONS, **(spec.get("options") or {})}
+    return out
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
+    path = json_path(error.absolute_path)
+    where = path or "the spec"
+    if error.validator == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        return f"{where}: {error.instance!r} is not allowed; expected one of {allowed}", path
+    if error.validator == "additionalProperties":
+        return f"{where}: {error.message}", path
+    if error.validator == "required":
+        return f"{where}: {error.message}", path
+    if error.validator == "type":
+        return f"{where}: expected {error.validator_value}, got {json.dumps(error.instance)[:60]}", path
+    if error.validator == "oneOf" and path == "/data":
+        return ("/data: expected exactly one of {\"path\": FILE}, {\"dataset\": NAME} or "
+                "{\"records\": [{...}, ...]}"), path
+    return f"{where}: {error.message}", path
+
+
+def load_data(spec: dict, base: Path | None, data: pd.DataFrame | None = None) -> tuple[pd.DataFrame, set[str]]:
+    """The rows named by ``spec['data']`` (a DataFrame given by the caller overrides it), and the
+    columns known to be factors."""
+    if data is not None:
+        if not isinstance(data, pd.DataFrame):
+            raise DataError("data must be a pandas DataFrame", "/data")
+        return data, set()
+    src = spec["data"]
+    if "dataset" in src:
+        return datasets.load(src["dataset"])
+    if "records" in src:
+        return pd.DataFrame.from_records(src["records"]), set()
+    path = Path(src["path"])
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    try:
+        return pd.read_csv(path), set()
+    except FileNotFoundError:
+        raise DataError(f"data file {str(path)!r} does not exist", "/data/path") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"cannot read data file {str(path)!r} as CSV: {exc}", "/data/path") from None

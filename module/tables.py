@@ -1,0 +1,126 @@
+"""Uniform result tables: one shape whichever engine made the numbers, as JSON, pandas or text."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+#: Column types a host can render; ``pvalue`` is a number shown as ``< .001`` when tiny.
+TYPES = ("integer", "number", "pvalue", "string")
+DEFAULT_FORMATS = {"integer": "", "number": "sf:4;dp:3", "pvalue": "dp:3;p:.001", "string": ""}
+
+
+@dataclass
+class Column:
+    """A table column: ``name`` (key in rows), ``title`` (header), ``type`` and ``format``
+    (JASP's format string: ``sf:4;dp:3`` significant figures / decimals, ``p:.001`` threshold)."""
+
+    name: str
+    title: str | None = None
+    type: str = "number"
+    format: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise ValueError(f"column type {self.type!r} not in {TYPES}")
+        self.title = self.title if self.title is not None else self.name
+        self.format = self.format if self.format is not None else DEFAULT_FORMATS[self.type]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "title": self.title, "type": self.type, "format": self.format}
+
+    def render(self, value) -> str:
+        """The cell as text, following the column's format."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if self.type == "string":
+            return str(value)
+        if self.type == "integer":
+            return str(int(value))
+        opts = dict(part.split(":", 1) for part in self.format.split(";") if ":" in part)
+        if self.type == "pvalue" and "p" in opts and value < float(opts["p"]):
+            return f"< {opts['p']}"
+        if isinstance(value, float) and math.isinf(value):
+            return "∞" if value > 0 else "-∞"
+        dp = int(opts.get("dp", 3))
+        sf = int(opts["sf"]) if "sf" in opts else None
+        if sf is not None and value != 0 and abs(value) < 10 ** (sf - dp - 1):
+            return f"{value:.{sf}g}"
+        return f"{value:.{dp}f}"
+
+
+@dataclass
+class Table:
+    """A result table: ``name`` (stable key), ``title``, ``columns``, ``rows`` (dicts keyed by
+    column name; missing cells are ``None``) and ``footnotes``."""
+
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[dict] = field(default_factory=list)
+    footnotes: list[str] = field(default_factory=list)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def add_row(self, **cells) -> None:
+        """Append a row; cells not given are ``None``; unknown cells are a programming error."""
+        unknown = set(cells) - {c.name for c in self.columns}
+        if unknown:
+            raise KeyError(f"table {self.name!r} has no column(s) {sorted(unknown)}")
+        self.rows.append({c.name: _plain(cells.get(c.name)) for c in self.columns})
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "title": self.title, "columns": [c.to_dict() for c in self.columns],
+                "rows": [dict(r) for r in self.rows], "footnotes": list(self.footnotes)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Table":
+        return cls(d["name"], d["title"], [Column(**c) for c in d["columns"]],
+                   [dict(r) for r in d["rows"]], list(d.get("footnotes", [])))
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Rows as a DataFrame with the column names as keys (numbers as floats)."""
+        return pd.DataFrame(self.rows, columns=[c.name for c in self.columns])
+
+    def _cells(self) -> list[list[str]]:
+        return [[c.render(r.get(c.name)) for c in self.columns] for r in self.rows]
+
+    def to_text(self) -> str:
+        """Aligned plain text for a terminal: title, header, rows, footnotes."""
+        header = [c.title for c in self.columns]
+        cells = self._cells()
+        widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(header)]
+        right = [c.type != "string" for c in self.columns]
+
+        def line(vals: list[str]) -> str:
+            return "  ".join(v.rjust(w) if r else v.ljust(w) for v, w, r in zip(vals, widths, right)).rstrip()
+
+        out = [self.title, line(header), "  ".join("-" * w for w in widths)]
+        out += [line(row) for row in cells]
+        out += [f"Note. {f}" for f in self.footnotes]
+        return "\n".join(out)
+
+    def to_markdown(self) -> str:
+        """A GitHub-flavoured markdown table with the title in bold."""
+        header = [c.title for c in self.columns]
+        align = ["---:" if c.type != "string" else ":---" for c in self.columns]
+        out = [f"**{self.title}**", "", "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+        out += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in self._cells()]
+        out += [""] + [f"*Note.* {f}" for f in self.footnotes] if self.footnotes else []
+        return "\n".join(out)
+
+
+def _plain(value):
+    """JSON-ready scalar: numpy numbers to Python, NaN and infinities to None."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
