@@ -1,0 +1,197 @@
+"""``fit_lmm``: fit a linear mixed model natively and fill the engine-independent
+:class:`~mixedbridge.fit.Fit` with lme4's answers."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..design import ReTermData
+from ..fit import Fit, RanefBlock
+from .checks import ConvergenceCheck
+from .model import LinearMixedModel
+from .optsummary import OptSummary
+from .validate import check_inputs
+from .varcorr import varcorr
+
+
+def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTermData], *,
+            reml: bool = True, weights: np.ndarray | None = None,
+            offset: np.ndarray | None = None) -> Fit:
+    """Fit y ~ Xβ + Zb + o by REML (default) or ML, as lme4's ``lmer`` does.
+
+    Parameters
+    ----------
+    X : (n, p) fixed-effects matrix, aliased columns already dropped; ``names`` its columns.
+    y : (n,) response.
+    reterms : random-effects terms (grouping factor codes and raw model matrices Xᵢ).
+    reml : REML criterion (True) or maximum likelihood.
+    weights : prior weights w (σ²/wᵢ residual variances), or None.
+    offset : known offset o added to the linear predictor, or None.
+
+    Returns
+    -------
+    Fit
+        ``analysis="lmm"``, ``engine="native"``. Conventions, as lme4 1.1-31:
+
+        * ``loglik`` = −REMLcrit/2 for REML fits, −deviance/2 for ML fits;
+        * ``deviance``: for ML fits −2·logLik; for REML fits the REML criterion, which is what
+          ``deviance(fm)`` returns for a REML fit in lme4 1.1-31 (with a deprecation warning;
+          ``devCrit(REML = TRUE)``). The ML deviance evaluated at the REML estimates
+          (``deviance(fm, REML = FALSE)``) is in ``extra["deviance_ml"]``;
+        * ``aic``/``bic`` from ``loglik`` with k = p + length(θ) + 1;
+        * ``df_residual`` = n − p;
+        * ``varcorr`` and ``ranef`` per term in lme4's term order; a correlation involving a zero
+          standard deviation is NaN (as R's ``cov2cor``);
+        * ``ranef[i].condsd``: square roots of the diagonal of lme4's ``condVar``,
+          σ̂²Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ (conditional on β̂);
+        * ``residuals`` raw y − fitted; Pearson residuals are residuals·√w/σ.
+
+        ``extra["model"]`` is the fitted :class:`~.model.LinearMixedModel`
+        (``objective(θ)``, ``set_theta``, ``RX``, ``beta``, ``vcov()``, ``pwrss`` ...), for
+        later inference (Satterthwaite, Kenward-Roger, profiles).
+
+    Raises
+    ------
+    mixedbridge.errors.ModelError
+        For models lme4 refuses (see :func:`~.validate.check_inputs`).
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    o = None if offset is None else np.asarray(offset, dtype=float)
+    check_inputs(X, y, reterms, w, o)
+    model = LinearMixedModel(X, list(names), y, list(reterms), w, o, reml).fit()
+    return model_to_fit(model)
+
+
+def model_to_fit(model: LinearMixedModel) -> Fit:
+    """Fill a :class:`~mixedbridge.fit.Fit` from a fitted model (left at θ̂)."""
+    s = model.structure
+    theta = model.optsum.theta
+    model.set_theta(theta)
+    crit = model.reml_crit() if model.reml else model.deviance_ml()
+    loglik = -crit / 2.0
+    k = model.p + s.ntheta + 1
+    sigma = model.sigma
+    fitted = model.fitted()
+    fit = Fit(
+        analysis="lmm", engine="native", coef_names=list(model.names), beta=model.beta,
+        vcov=model.vcov(), sigma=sigma, nobs=model.n, loglik=loglik,
+        aic=-2.0 * loglik + 2.0 * k, bic=-2.0 * loglik + k * np.log(model.n),
+        deviance=crit, df_residual=float(model.n - model.p), reml=model.reml,
+        reml_crit=crit if model.reml else None, theta=theta.copy(),
+        varcorr=varcorr(s.terms, theta, sigma), ranef=ranef_blocks(model),
+        fitted=fitted, residuals=model.y - fitted,
+        ngroups={g: _nlevels(model, g) for g in s.factor_names()},
+    )
+    fit.optinfo = optinfo(model.optsum, model.check)
+    fit.warnings = warnings_in_words(model)
+    fit.extra = {"model": model, "deviance_ml": model.deviance_ml(), "pwrss": model.pwrss,
+                 "ldL2": model.ldL2, "ldRX2": model.ldRX2, "sigma_ml": float(np.sqrt(model.pwrss / model.n)),
+                 "coef_groups": coef_groups(model, fit)}
+    return fit
+
+
+def _nlevels(model: LinearMixedModel, group: str) -> int:
+    return next(t.nlevels for t in model.structure.terms if t.group == group)
+
+
+def ranef_blocks(model: LinearMixedModel) -> list[RanefBlock]:
+    """Conditional modes and conditional sds per term (lme4's term order)."""
+    s = model.structure
+    modes = model.b_blocks()
+    cvar = model.condvar_blocks()
+    out = []
+    for t in s.terms:
+        cols = slice(t.offset, t.offset + t.p)
+        b = modes[t.block][:, cols]
+        v = cvar[t.block][:, cols, cols]
+        sd = np.sqrt(np.clip(np.einsum("iaa->ia", v), 0.0, None))
+        out.append(RanefBlock(t.group, list(t.names), list(t.data.levels), b.copy(), sd))
+    return out
+
+
+def coef_groups(model: LinearMixedModel, fit: Fit) -> dict[str, dict]:
+    """lme4's ``coef()``: per grouping factor, fixed effects plus that factor's random effects
+    per level. Returns {factor: {"levels": [...], "names": [...], "values": ℓ×p array}}."""
+    beta = dict(zip(fit.coef_names, fit.beta))
+    out: dict[str, dict] = {}
+    for g in model.structure.factor_names():
+        blocks = [r for r in fit.ranef if r.group == g]
+        levels = blocks[0].levels
+        vals = np.tile(np.array(list(beta.values())), (len(levels), 1))
+        names = list(beta.keys())
+        for r in blocks:
+            for j, name in enumerate(r.terms):
+                if name in names:
+                    vals[:, names.index(name)] += r.modes[:, j]
+                else:
+                    names.append(name)
+                    vals = np.column_stack([vals, r.modes[:, j]])
+        out[g] = {"levels": list(levels), "names": names, "values": vals}
+    return out
+
+
+def optinfo(optsum: OptSummary, check: ConvergenceCheck) -> dict:
+    """The optimizer record as a plain dict."""
+    return {
+        "optimizer": optsum.optimizer,
+        "feval": optsum.feval,
+        "return_code": optsum.return_code,
+        "converged": bool(optsum.converged and check.grad_ok and check.hess_ok),
+        "max_grad": check.max_grad,
+        "gradient": None if check.gradient is None else check.gradient.tolist(),
+        "hessian_eigenvalues": None if check.hess_eigen is None else check.hess_eigen.tolist(),
+        "hessian": ("skipped: singular fit" if check.singular else
+                    "; ".join(m for m in check.messages if "Hessian" in m or "unidentifiable" in m)
+                    or "positive definite"),
+        "singular": check.singular,
+        "deriv_feval": check.nfeval,
+        "restarts": list(optsum.restarted),
+        "boundary_snapped": list(optsum.boundary_snapped),
+        "theta0": optsum.theta0.tolist(),
+        "lower": [None if not np.isfinite(v) else float(v) for v in optsum.lower],
+        "ftol_abs": optsum.ftol_abs,
+        "xtol_abs": optsum.xtol_abs,
+        "messages": list(optsum.messages) + list(check.messages),
+    }
+
+
+def warnings_in_words(model: LinearMixedModel) -> list[str]:
+    """Singular-fit and convergence warnings a researcher understands."""
+    check, s = model.check, model.structure
+    out: list[str] = []
+    if check.singular:
+        for term in s.terms:
+            idx = [i for i in check.singular_index if term.theta_slice.start <= i < term.theta_slice.stop]
+            if not idx:
+                continue
+            out.append(_singular_message(term, idx))
+    if not check.grad_ok:
+        grad = f" (max|grad| = {check.max_grad:.3g}, tolerance 0.002)" if check.max_grad is not None else ""
+        out.append("The optimizer did not converge cleanly: the objective is not flat at the "
+                   f"estimates{grad}. The estimates may be unreliable; consider rescaling "
+                   "predictors, simplifying the random-effects structure, or checking the data.")
+    if not check.hess_ok and not check.singular:
+        msg = "; ".join(m for m in check.messages if "Hessian" in m or "unidentifiable" in m)
+        out.append("The curvature of the objective at the estimates is not well determined "
+                   f"({msg}); some variance parameters may not be identifiable from these data.")
+    if not model.optsum.converged:
+        out.append(f"The optimizer stopped without reaching its tolerance "
+                   f"({model.optsum.return_code}); the estimates may be unreliable.")
+    return out
+
+
+def _singular_message(term, idx: list[int]) -> str:
+    from .remat import _theta_positions
+
+    rows, cols = _theta_positions(term.p)
+    which = [term.names[rows[i - term.theta_slice.start]] for i in idx]
+    what = ", ".join(which)
+    if term.p == 1:
+        hint = "consider removing this random-effects term"
+    else:
+        hint = ("consider simplifying the random-effects structure, e.g. removing the slope or "
+                "the correlation (the '||' form)")
+    return (f"The random-effects variance for {term.group} ({what}) is estimated at (or near) zero: "
+            f"the model is singular, so some variance components or correlations are not "
+            f"estimable from these data; {hint}.")

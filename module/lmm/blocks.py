@@ -1,0 +1,382 @@
+"""The blocked cross-product A = [Z X y]ᵀW[Z X y], formed once, and the blocked Cholesky factor
+L(θ) of the Λ-scaled matrix, formed per θ without touching the n rows (MixedModels.jl's
+``updateL!``).
+
+Blocks, in computational order of the :class:`~.remat.FactorBlock` list:
+
+* block 0 (the factor with most random effects): A₀₀ is uniform block-diagonal (ℓ₀ blocks of
+  p₀×p₀; diagonal when p₀ = 1) and stays so in L: a batched Cholesky, closed form for p₀ ≤ 2;
+* the remaining factors ("rest", q_r random effects): A_r0 = Z_rᵀWZ₀ is sparse, A_rr dense; after
+  eliminating block 0 their Schur complement is dense (the fill-in) and is factored by LAPACK;
+* the last block is [X y] (m = p + 1 columns), dense.
+
+With Wᵢ = T₀(T₀ᵀA₀₀ᵢT₀ + I)⁻¹T₀ᵀ per level of block 0, eliminating block 0 leaves
+S_r = Λ_rᵀ(A_rr − A_r0(I⊗W)A_r0ᵀ)Λ_r + I, B_xr = (A_xr − A_x0(I⊗W)A_r0ᵀ)Λ_r and
+S_x = A_xx − A_x0(I⊗W)A_x0ᵀ − L_xrL_xrᵀ with L_rr = chol(S_r), L_xr = B_xr L_rr⁻ᵀ,
+L_xx = chol(S_x). The last diagonal element of L_xx is √r²(θ) (the penalized weighted residual
+sum of squares) and its leading p×p block is R_Xᵀ.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack, solve_triangular
+
+from .remat import FactorBlock, ReStructure
+
+#: Most level-pairs the precomputed Gram map of A_r0(I⊗W)A_r0ᵀ may hold; above it a sparse
+#: matrix product is used per evaluation instead.
+GRAM_MAP_LIMIT = 40_000_000
+
+
+@dataclass
+class GramMap:
+    """A precomputed linear map W ↦ A_r0(I⊗W)A_r0ᵀ (lower triangle and its mirror).
+
+    Fields: ``P`` sparse (npairs × ℓ₀p₀²) matrix, ``rows``/``cols`` output position of each pair
+    (rows ≥ cols), ``off`` mask of the off-diagonal pairs.
+    """
+
+    P: sp.csr_matrix
+    rows: np.ndarray
+    cols: np.ndarray
+    off: np.ndarray
+
+    def subtract_from(self, S: np.ndarray, W: np.ndarray) -> None:
+        """S ← S − A_r0(I⊗W)A_r0ᵀ in place (S symmetric, full storage)."""
+        g = self.P @ W.ravel()
+        S[self.rows, self.cols] -= g
+        S[self.cols[self.off], self.rows[self.off]] -= g[self.off]
+
+
+@dataclass
+class Crossprod:
+    """The blocks of A = [Z X y]ᵀW[Z X y], in the model's notation.
+
+    Fields: ``ell0``, ``p0`` levels and columns of block 0; ``A00`` (ℓ₀, p₀, p₀) its diagonal
+    blocks; ``Ax0`` (m, ℓ₀, p₀) the [X y] rows against block 0; ``rest`` the other factor blocks
+    with ``offsets`` into the q_r rest random effects; ``Arr`` (q_r×q_r dense), ``Ar0`` (q_r×q₀
+    sparse CSR), ``Axr`` (m×q_r) or None without rest; ``Axx`` (m×m); ``gram`` the
+    :class:`GramMap` (or None, then a sparse product is used); ``n`` rows; ``p`` fixed-effect
+    columns; ``sum_log_w`` Σ log wᵢ (0 without weights).
+    """
+
+    ell0: int
+    p0: int
+    A00: np.ndarray
+    Ax0: np.ndarray
+    Axx: np.ndarray
+    rest: list[FactorBlock]
+    offsets: np.ndarray
+    Arr: np.ndarray | None
+    Ar0: sp.csr_matrix | None
+    Axr: np.ndarray | None
+    gram: GramMap | None
+    n: int
+    p: int
+    sum_log_w: float
+
+    @property
+    def m(self) -> int:
+        return self.p + 1
+
+    @property
+    def q_rest(self) -> int:
+        return int(self.offsets[-1]) if len(self.offsets) else 0
+
+
+def _level_sums(codes: np.ndarray, values: np.ndarray, nlevels: int) -> np.ndarray:
+    return np.bincount(codes, weights=values, minlength=nlevels)
+
+
+def _diag_blocks(block: FactorBlock, w: np.ndarray | None) -> np.ndarray:
+    """(ℓ, p, p) sums of w·x xᵀ per level."""
+    p, ell = block.p, block.nlevels
+    out = np.empty((ell, p, p))
+    for a in range(p):
+        xa = block.X[:, a] if w is None else block.X[:, a] * w
+        for b in range(a + 1):
+            out[:, a, b] = out[:, b, a] = _level_sums(block.codes, xa * block.X[:, b], ell)
+    return out
+
+
+def _xy_against(block: FactorBlock, wXy: np.ndarray) -> np.ndarray:
+    """(m, ℓ, p) sums of w·[X y]_c·x_a per level."""
+    m = wXy.shape[1]
+    out = np.empty((m, block.nlevels, block.p))
+    for c in range(m):
+        for a in range(block.p):
+            out[c, :, a] = _level_sums(block.codes, wXy[:, c] * block.X[:, a], block.nlevels)
+    return out
+
+
+def _z_index(block: FactorBlock, a: int, offset: int = 0) -> np.ndarray:
+    return block.codes * block.p + a + offset
+
+
+def _rest_rest(rest: list[FactorBlock], offsets: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """Dense Z_rᵀWZ_r (full symmetric storage)."""
+    q = int(offsets[-1])
+    diag = np.zeros(q * q)
+    low = np.zeros(q * q)
+    for j, bj in enumerate(rest):
+        for k, bk in enumerate(rest[: j + 1]):
+            out = diag if j == k else low
+            for a in range(bj.p):
+                rj = _z_index(bj, a, offsets[j])
+                xa = bj.X[:, a] if w is None else bj.X[:, a] * w
+                for b in range(bk.p):
+                    rk = _z_index(bk, b, offsets[k])
+                    out += np.bincount(rj * q + rk, weights=xa * bk.X[:, b], minlength=q * q)
+    low = low.reshape(q, q)
+    return diag.reshape(q, q) + low + low.T
+
+
+def _rest_first(rest: list[FactorBlock], offsets: np.ndarray, b0: FactorBlock,
+                w: np.ndarray | None) -> sp.csr_matrix:
+    """Sparse Z_rᵀWZ₀ (q_r × q₀)."""
+    rows, cols, vals = [], [], []
+    for j, bj in enumerate(rest):
+        for a in range(bj.p):
+            xa = bj.X[:, a] if w is None else bj.X[:, a] * w
+            for b in range(b0.p):
+                rows.append(_z_index(bj, a, offsets[j]))
+                cols.append(_z_index(b0, b))
+                vals.append(xa * b0.X[:, b])
+    A = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(int(offsets[-1]), b0.q)).tocsr()
+    A.sum_duplicates()
+    A.eliminate_zeros()
+    return A
+
+
+def _rest_xy(rest: list[FactorBlock], offsets: np.ndarray, wXy: np.ndarray) -> np.ndarray:
+    q = int(offsets[-1])
+    out = np.zeros((wXy.shape[1], q))
+    for j, bj in enumerate(rest):
+        for a in range(bj.p):
+            idx = _z_index(bj, a, offsets[j])
+            for c in range(wXy.shape[1]):
+                out[c] += np.bincount(idx, weights=wXy[:, c] * bj.X[:, a], minlength=q)
+    return out
+
+
+def _pair_counts(Ar0: sp.csc_matrix, p0: int) -> tuple[np.ndarray, np.ndarray]:
+    level_start = Ar0.indptr[:: p0]
+    counts = np.diff(level_start)
+    return level_start, counts
+
+
+def build_gram_map(Ar0: sp.csr_matrix, ell0: int, p0: int) -> GramMap | None:
+    """Precompute W ↦ A_r0(I⊗W)A_r0ᵀ as one sparse matrix acting on vec(W).
+
+    Entry pairs (e₁, e₂) of A_r0 in the same level of block 0 contribute
+    A[r₁,(i,a)]·A[r₂,(i,b)]·Wᵢ[a,b] to position (r₁, r₂). Returns None when the number of
+    pairs exceeds :data:`GRAM_MAP_LIMIT`.
+    """
+    A = Ar0.tocsc()
+    A.sort_indices()
+    level_start, counts = _pair_counts(A, p0)
+    nnz = A.nnz
+    col = np.repeat(np.arange(A.shape[1]), np.diff(A.indptr))
+    level = col // p0
+    reps = counts[level]
+    total = int(reps.sum())
+    if total > GRAM_MAP_LIMIT:
+        return None
+    e1 = np.repeat(np.arange(nnz), reps)
+    pos = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
+    e2 = level_start[level[e1]] + pos
+    row = A.indices.astype(np.int64)
+    keep = row[e1] >= row[e2]
+    e1, e2 = e1[keep], e2[keep]
+    q_r = A.shape[0]
+    flat = row[e1] * q_r + row[e2]
+    a = col % p0
+    wcol = level[e1] * p0 * p0 + a[e1] * p0 + a[e2]
+    vals = A.data[e1] * A.data[e2]
+    uniq, inv = np.unique(flat, return_inverse=True)
+    P = sp.csr_matrix((vals, (inv.ravel(), wcol)), shape=(len(uniq), ell0 * p0 * p0))
+    P.sum_duplicates()
+    rows, cols = uniq // q_r, uniq % q_r
+    return GramMap(P, rows, cols, rows != cols)
+
+
+def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
+                    weights: np.ndarray | None = None, offset: np.ndarray | None = None) -> Crossprod:
+    """Form every block of A once (the only O(n) work of a fit)."""
+    n, p = X.shape
+    yo = y if offset is None else y - offset
+    Xy = np.column_stack([X, yo])
+    wXy = Xy if weights is None else Xy * weights[:, None]
+    b0, rest = structure.blocks[0], structure.blocks[1:]
+    A00 = _diag_blocks(b0, weights)
+    Ax0 = _xy_against(b0, wXy)
+    Axx = wXy.T @ Xy
+    offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)
+    Arr = Ar0 = Axr = gram = None
+    if rest:
+        Arr = _rest_rest(rest, offsets, weights)
+        Ar0 = _rest_first(rest, offsets, b0, weights)
+        Axr = _rest_xy(rest, offsets, wXy)
+        gram = build_gram_map(Ar0, b0.nlevels, b0.p)
+    slw = 0.0 if weights is None else float(np.sum(np.log(weights)))
+    return Crossprod(b0.nlevels, b0.p, A00, Ax0, Axx, list(rest), offsets, Arr, Ar0, Axr, gram,
+                     n, p, slw)
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-θ factorisation
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class BlockedCholesky:
+    """L(θ) in blocked form, with what later solves need.
+
+    Fields: ``T0`` block 0's template; ``L00`` (ℓ₀, p₀, p₀) lower Cholesky factors of
+    M₀ᵢ = T₀ᵀA₀₀ᵢT₀ + I; ``M0inv`` (ℓ₀, p₀, p₀) their inverses; ``W`` (ℓ₀, p₀, p₀)
+    T₀M₀ᵢ⁻¹T₀ᵀ; ``rest_T`` templates of the rest blocks; ``Lrr`` lower Cholesky of S_r;
+    ``Bxr`` (m×q_r) B_xr; ``Lxr`` (m×q_r); ``Lxx`` (m×m) lower Cholesky of S_x; ``ldL2``
+    log|L_θ|²; ``ok`` whether every factorisation succeeded.
+    """
+
+    T0: np.ndarray
+    L00: np.ndarray
+    M0inv: np.ndarray
+    W: np.ndarray
+    rest_T: list[np.ndarray]
+    Lrr: np.ndarray | None
+    Bxr: np.ndarray | None
+    Lxr: np.ndarray | None
+    Lxx: np.ndarray
+    ldL2: float
+    ok: bool
+
+    @property
+    def pwrss(self) -> float:
+        """r²(θ): the penalized weighted residual sum of squares."""
+        return float(self.Lxx[-1, -1] ** 2)
+
+    @property
+    def ldRX2(self) -> float:
+        """log|R_X|²."""
+        d = np.diag(self.Lxx)[:-1]
+        return float(2.0 * np.sum(np.log(d)))
+
+
+def _first_block(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Batched factorisation of M₀ᵢ = TᵀA₀₀ᵢT + I: returns L₀₀, M₀⁻¹, W = TM₀⁻¹Tᵀ, log|L₀₀|²."""
+    p = T.shape[0]
+    if p == 1:
+        t2 = T[0, 0] ** 2
+        m = t2 * A00[:, 0, 0] + 1.0
+        minv = 1.0 / m
+        ld = float(np.sum(np.log(m)))
+        return np.sqrt(m)[:, None, None], minv[:, None, None], (t2 * minv)[:, None, None], ld
+    if p == 2:
+        return _first_block_2(A00, T)
+    M = np.swapaxes(A00 @ T, 1, 2) @ T
+    idx = np.arange(p)
+    M[:, idx, idx] += 1.0
+    L = np.linalg.cholesky(M)
+    Minv = np.linalg.inv(M)
+    W = T @ Minv @ T.T
+    ld = float(2.0 * np.sum(np.log(L[:, idx, idx])))
+    return L, Minv, W, ld
+
+
+def _first_block_2(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Closed-form 2×2 version of :func:`_first_block`."""
+    t11, t21, t22, t12 = T[0, 0], T[1, 0], T[1, 1], T[0, 1]
+    a11, a21, a22 = A00[:, 0, 0], A00[:, 1, 0], A00[:, 1, 1]
+    # AT columns
+    c11 = a11 * t11 + a21 * t21
+    c21 = a21 * t11 + a22 * t21
+    c12 = a11 * t12 + a21 * t22
+    c22 = a21 * t12 + a22 * t22
+    m11 = t11 * c11 + t21 * c21 + 1.0
+    m21 = t12 * c11 + t22 * c21
+    m22 = t12 * c12 + t22 * c22 + 1.0
+    l11 = np.sqrt(m11)
+    l21 = m21 / l11
+    l22 = np.sqrt(m22 - l21 * l21)
+    ell = A00.shape[0]
+    L = np.zeros((ell, 2, 2))
+    L[:, 0, 0], L[:, 1, 0], L[:, 1, 1] = l11, l21, l22
+    det = m11 * m22 - m21 * m21
+    Minv = np.empty((ell, 2, 2))
+    Minv[:, 0, 0] = m22 / det
+    Minv[:, 1, 1] = m11 / det
+    Minv[:, 0, 1] = Minv[:, 1, 0] = -m21 / det
+    W = T @ Minv @ T.T
+    ld = float(np.sum(np.log(det)))
+    return L, Minv, W, ld
+
+
+def _scale_both(S: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
+    """S ← Λ_rᵀ S Λ_r in place (Λ_r = ⊕ I_ℓ ⊗ T over the rest blocks)."""
+    if all(np.count_nonzero(T - np.diag(np.diag(T))) == 0 for T in rest_T):
+        d = np.concatenate([np.tile(np.diag(T), b.nlevels) for T, b in zip(rest_T, A.rest)])
+        S *= d[:, None]
+        S *= d[None, :]
+        return
+    _scale_cols(S, A, rest_T)
+    _scale_cols(S.T, A, rest_T)
+
+
+def _scale_cols(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
+    """M ← M Λ_r in place."""
+    for T, b, o in zip(rest_T, A.rest, A.offsets[:-1]):
+        sl = slice(int(o), int(o) + b.q)
+        if b.p == 1:
+            M[:, sl] *= T[0, 0]
+        else:
+            sub = M[:, sl].reshape(M.shape[0], b.nlevels, b.p)
+            M[:, sl] = (sub @ T).reshape(M.shape[0], b.q)
+
+
+def _chol_lower(S: np.ndarray) -> tuple[np.ndarray, bool]:
+    L, info = lapack.dpotrf(S, lower=1, clean=1, overwrite_a=1)
+    return L, info == 0
+
+
+def gram_product(A: Crossprod, W: np.ndarray) -> np.ndarray:
+    """Dense A_r0(I⊗W)A_r0ᵀ by a sparse product (fallback when no Gram map)."""
+    ell, p = W.shape[0], W.shape[1]
+    idx = np.arange(ell * p).reshape(ell, p)
+    cols = np.repeat(idx, p, axis=0).ravel()
+    BD = sp.csr_matrix((W.ravel(), cols, np.arange(0, ell * p * p + 1, p)), shape=(ell * p, ell * p))
+    return (A.Ar0 @ BD @ A.Ar0.T).toarray()
+
+
+def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray) -> BlockedCholesky:
+    """The blocked Cholesky factor at θ (never touches the n rows)."""
+    blocks = structure.blocks
+    T0 = blocks[0].template(theta)
+    L00, M0inv, W, ld0 = _first_block(A.A00, T0)
+    m = A.m
+    Y = np.einsum("cia,iab->cib", A.Ax0, W).reshape(m, -1)
+    Sx = A.Axx - Y @ A.Ax0.reshape(m, -1).T
+    rest_T = [b.template(theta) for b in blocks[1:]]
+    Lrr = Bxr = Lxr = None
+    ldr, ok = 0.0, True
+    if A.rest:
+        S = A.Arr.copy()
+        if A.gram is not None:
+            A.gram.subtract_from(S, W)
+        else:
+            S -= gram_product(A, W)
+        _scale_both(S, A, rest_T)
+        S[np.diag_indices_from(S)] += 1.0
+        Lrr, ok = _chol_lower(S)
+        if not ok:
+            return BlockedCholesky(T0, L00, M0inv, W, rest_T, None, None, None, Sx, np.inf, False)
+        ldr = float(2.0 * np.sum(np.log(np.diag(Lrr))))
+        Bxr = A.Axr - (A.Ar0 @ Y.T).T
+        _scale_cols(Bxr, A, rest_T)
+        Lxr = solve_triangular(Lrr, Bxr.T, lower=True, check_finite=False).T
+        Sx = Sx - Lxr @ Lxr.T
+    Lxx, okx = _chol_lower(np.array(Sx, order="F"))
+    return BlockedCholesky(T0, L00, M0inv, W, rest_T, Lrr, Bxr, Lxr, Lxx, ld0 + ldr, ok and okx)

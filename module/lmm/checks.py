@@ -1,0 +1,149 @@
+"""Post-fit checks as lme4's ``checkConv``: singularity, then (if not singular) the gradient and
+Hessian of the profiled objective over θ by central finite differences (``deriv12``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+#: lme4's ``check.conv.singular`` tolerance (``getSingTol()``).
+SINGULAR_TOL = 1e-4
+#: lme4's ``check.conv.grad`` tolerance.
+GRAD_TOL = 2e-3
+#: lme4's ``check.conv.hess`` tolerance.
+HESS_TOL = 1e-6
+#: lme4's ``deriv12`` step.
+DELTA = 1e-4
+
+
+@dataclass
+class ConvergenceCheck:
+    """Outcome of the checks.
+
+    Fields: ``singular`` whether some template diagonal θ is within :data:`SINGULAR_TOL` of 0;
+    ``singular_index`` those θ indices; ``gradient`` and ``hessian`` at θ̂ (None when singular);
+    ``max_grad`` lme4's max(min(|scaled grad|, |grad|)); ``hess_eigen`` Hessian eigenvalues;
+    ``grad_ok``/``hess_ok``; ``messages`` lme4's messages; ``nfeval`` evaluations spent.
+    """
+
+    singular: bool
+    singular_index: list[int] = field(default_factory=list)
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
+    max_grad: float | None = None
+    hess_eigen: np.ndarray | None = None
+    grad_ok: bool = True
+    hess_ok: bool = True
+    messages: list[str] = field(default_factory=list)
+    nfeval: int = 0
+
+
+def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lower: np.ndarray,
+            delta: float = DELTA) -> tuple[np.ndarray, np.ndarray, int]:
+    """Central-difference gradient and Hessian exactly as lme4's ``deriv12`` (steps shortened at
+    lower bounds); returns (gradient, Hessian, evaluations)."""
+    nx = len(x)
+    xadd = x + delta
+    xsub = x - delta
+    active = np.isfinite(lower) & (xsub < lower)
+    ldelta = np.where(active, x - lower, delta)
+    xsub = np.where(active, lower, xsub)
+    g = np.empty(nx)
+    H = np.empty((nx, nx))
+    count = 0
+
+    def at(pos: list[tuple[int, np.ndarray]]) -> float:
+        nonlocal count
+        z = x.copy()
+        for i, src in pos:
+            z[i] = src[i]
+        count += 1
+        return fun(z)
+
+    for j in range(nx):
+        fadd = at([(j, xadd)])
+        fsub = at([(j, xsub)])
+        ud, ld = delta, ldelta[j]
+        H[j, j] = fadd / ud**2 - 2 * fx / (ud * ld) + fsub / ld**2
+        g[j] = (fadd - fsub) / (ud + ld)
+        for i in range(j):
+            udi, ldi = delta, ldelta[i]
+            H[i, j] = H[j, i] = (at([(i, xadd), (j, xadd)]) / (udi + ud) ** 2
+                                 - at([(i, xadd), (j, xsub)]) / (udi + ld) ** 2
+                                 - at([(i, xsub), (j, xadd)]) / (ldi + ud) ** 2
+                                 + at([(i, xsub), (j, xsub)]) / (ldi + ld) ** 2)
+    return g, H, count
+
+
+def singular_components(theta: np.ndarray, lower: np.ndarray, tol: float = SINGULAR_TOL) -> list[int]:
+    """θ indices with a zero lower bound and a value below ``tol`` (lme4's ``isSingular``)."""
+    bounded = np.flatnonzero(lower == 0)
+    return [int(i) for i in bounded if theta[i] < tol]
+
+
+def _hessian_messages(H: np.ndarray, tol: float = HESS_TOL) -> tuple[np.ndarray | None, list[str]]:
+    try:
+        ev = np.linalg.eigvalsh(H)
+    except np.linalg.LinAlgError:
+        return None, ["Problem with Hessian check (infinite or missing values?)"]
+    ev = ev[::-1]
+    if np.sum(ev < -tol):
+        return ev, [f"Model failed to converge: degenerate Hessian with {int(np.sum(ev < -tol))} "
+                    "negative eigenvalues"]
+    try:
+        np.linalg.cholesky(H)
+        chol_ok = True
+    except np.linalg.LinAlgError:
+        chol_ok = False
+    if np.sum(np.abs(ev) < tol) or not chol_ok:
+        return ev, ["Hessian is numerically singular: parameters are not uniquely determined"]
+    msgs = []
+    if ev.max() * tol > 1:
+        msgs.append("Model is nearly unidentifiable: very large eigenvalue - Rescale variables?")
+    if ev.min() / ev.max() < tol:
+        msgs.append("Model is nearly unidentifiable: large eigenvalue ratio - Rescale variables?")
+    return ev, msgs
+
+
+def _scaled_gradient(g: np.ndarray, H: np.ndarray) -> np.ndarray | None:
+    try:
+        R = np.linalg.cholesky(H).T
+        return np.linalg.solve(R, g)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def check_convergence(fun: Callable[[np.ndarray], float], theta: np.ndarray, fmin: float,
+                      lower: np.ndarray, calc_derivs: bool = True) -> ConvergenceCheck:
+    """lme4's ``checkConv`` on the θ-only objective of a linear mixed model."""
+    sing = singular_components(theta, lower)
+    out = ConvergenceCheck(bool(sing), sing)
+    if sing:
+        out.messages.append("boundary (singular) fit: see help('isSingular')")
+        return out
+    if not calc_derivs:
+        return out
+    g, H, count = deriv12(fun, theta, fmin, lower)
+    out.gradient, out.hessian, out.nfeval = g, H, count
+    if not np.all(np.isfinite(g)):
+        out.grad_ok = False
+        out.messages.append("Gradient contains NAs")
+        return out
+    scg = _scaled_gradient(g, H)
+    if scg is None or np.any(np.isnan(scg)):
+        out.grad_ok = False
+        out.messages.append("unable to evaluate scaled gradient")
+    else:
+        out.max_grad = float(np.max(np.minimum(np.abs(scg), np.abs(g))))
+        if out.max_grad > GRAD_TOL:
+            out.grad_ok = False
+            comp = int(np.argmax(np.minimum(np.abs(scg), np.abs(g)))) + 1
+            out.messages.append(f"Model failed to converge with max|grad| = {out.max_grad:.6g} "
+                                f"(tol = {GRAD_TOL:g}, component {comp})")
+    ev, msgs = _hessian_messages(H)
+    out.hess_eigen = ev
+    if msgs:
+        out.hess_ok = False
+        out.messages += msgs
+    return out

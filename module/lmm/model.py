@@ -1,0 +1,252 @@
+"""The linear mixed model: profiled objective, fit and the quantities at θ̂.
+
+Model (Bates et al. 2015): y | B = b ~ N(Xβ + Zb + o, σ²W⁻¹), b = Λ_θ u, u ~ N(0, σ²I).
+For fixed θ, β̂ and ũ minimise the penalized weighted RSS r²(θ, β, u); the blocked Cholesky
+factor L(θ) of the Λ-scaled [Z X y]ᵀW[Z X y] (:mod:`.blocks`) gives r²(θ), log|L_θ|² and
+log|R_X|², and hence the profiled criteria
+
+* ML deviance:    log|L_θ|² − log|W| + n(1 + log(2πr²/n)),
+* REML criterion: log|L_θ|² + log|R_X|² − log|W| + (n−p)(1 + log(2πr²/(n−p))).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+from ..design import ReTermData
+from .blocks import BlockedCholesky, Crossprod, build_crossprod, update_L
+from .checks import ConvergenceCheck, check_convergence
+from .optimize import minimize_theta
+from .optsummary import OptSummary
+from .remat import ReStructure, build_structure
+
+_LOG2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass
+class LinearMixedModel:
+    """A linear mixed model and, once fitted, its estimates.
+
+    Fields: ``X`` n×p fixed-effects matrix; ``names`` its column names; ``y`` response; ``weights``
+    prior weights w (or None); ``offset`` o (or None); ``reml`` criterion; ``structure`` the
+    random-effects terms (:class:`~.remat.ReStructure`: θ layout, Λ templates); ``A`` the blocked
+    cross-product (:class:`~.blocks.Crossprod`); ``L`` the factor at the current θ; ``theta``
+    the current θ; ``optsum`` optimizer record; ``check`` convergence check.
+    """
+
+    X: np.ndarray
+    names: list[str]
+    y: np.ndarray
+    reterms: list[ReTermData]
+    weights: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    reml: bool = True
+    structure: ReStructure = field(init=False)
+    A: Crossprod = field(init=False)
+    theta: np.ndarray = field(init=False)
+    L: BlockedCholesky = field(init=False)
+    optsum: OptSummary | None = None
+    check: ConvergenceCheck | None = None
+
+    def __post_init__(self) -> None:
+        self.X = np.ascontiguousarray(self.X, dtype=float)
+        self.y = np.asarray(self.y, dtype=float)
+        self.structure = build_structure(self.reterms)
+        self.A = build_crossprod(self.structure, self.X, self.y, self.weights, self.offset)
+        self.set_theta(self.structure.theta0)
+
+    # -- sizes ---------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def dof(self) -> int:
+        """n − p under REML, n under ML: the divisor of r² in σ̂²."""
+        return self.n - self.p if self.reml else self.n
+
+    # -- objective -----------------------------------------------------------------------------
+    def set_theta(self, theta: np.ndarray) -> BlockedCholesky:
+        """Update L to θ (and remember θ)."""
+        self.theta = np.asarray(theta, dtype=float).copy()
+        self.L = update_L(self.A, self.structure, self.theta)
+        return self.L
+
+    def _criterion(self, L: BlockedCholesky, reml: bool) -> float:
+        if not L.ok or not np.isfinite(L.ldL2):
+            return np.inf
+        pwrss = L.pwrss
+        if pwrss <= 0:
+            return np.inf
+        d = self.n - self.p if reml else self.n
+        val = L.ldL2 - self.A.sum_log_w + d * (1.0 + _LOG2PI + np.log(pwrss / d))
+        if reml:
+            val += L.ldRX2
+        return float(val)
+
+    def objective(self, theta: np.ndarray, reml: bool | None = None) -> float:
+        """Profiled REML criterion (``reml``) or ML deviance at θ; leaves L at θ."""
+        L = self.set_theta(theta)
+        return self._criterion(L, self.reml if reml is None else reml)
+
+    def __call__(self, theta: np.ndarray) -> float:
+        return self.objective(theta)
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, *, polish: bool = False, calc_derivs: bool = True) -> LinearMixedModel:
+        """Minimise the objective over θ (lme4's route), run the checks and stay at θ̂.
+
+        ``polish`` adds a second BOBYQA run from θ̂ (kept if lower); it is also run
+        automatically when the gradient check fails.
+        """
+        s = self.structure
+        self.optsum = minimize_theta(self.objective, s.theta0, s.lower, do_polish=polish)
+        self.check = check_convergence(self.objective, self.optsum.theta, self.optsum.fmin,
+                                       s.lower, calc_derivs)
+        if not polish and calc_derivs and not self.check.singular and not self.check.grad_ok:
+            self.optsum = minimize_theta(self.objective, self.optsum.theta, s.lower, do_polish=True)
+            self.check = check_convergence(self.objective, self.optsum.theta, self.optsum.fmin,
+                                           s.lower, calc_derivs)
+        self.optsum.fmin = self.objective(self.optsum.theta)
+        return self
+
+    # -- quantities at the current θ -------------------------------------------------------------
+    @property
+    def pwrss(self) -> float:
+        """r²(θ) = ‖W^½(y − o − Xβ̂ − ZΛũ)‖² + ‖ũ‖²."""
+        return self.L.pwrss
+
+    @property
+    def ldL2(self) -> float:
+        """log|L_θ|²."""
+        return self.L.ldL2
+
+    @property
+    def ldRX2(self) -> float:
+        """log|R_X|²."""
+        return self.L.ldRX2
+
+    @property
+    def RX(self) -> np.ndarray:
+        """Upper-triangular R_X (p×p), R_XᵀR_X = XᵀWX − R_ZXᵀR_ZX."""
+        return self.L.Lxx[: self.p, : self.p].T.copy()
+
+    @property
+    def beta(self) -> np.ndarray:
+        """β̂(θ)."""
+        Lxx = self.L.Lxx
+        return solve_triangular(Lxx[: self.p, : self.p].T, Lxx[self.p, : self.p], lower=False)
+
+    @property
+    def sigma(self) -> float:
+        """σ̂ = √(r²/(n−p)) under REML, √(r²/n) under ML."""
+        return float(np.sqrt(self.pwrss / self.dof))
+
+    def vcov(self) -> np.ndarray:
+        """σ̂² R_X⁻¹R_X⁻ᵀ."""
+        Rinv = solve_triangular(self.RX, np.eye(self.p), lower=False)
+        return self.sigma**2 * (Rinv @ Rinv.T)
+
+    def deviance_ml(self) -> float:
+        """The ML deviance formula at the current θ (lme4's ``devCrit(REML = FALSE)``)."""
+        return self._criterion(self.L, False)
+
+    def reml_crit(self) -> float:
+        """The REML criterion at the current θ."""
+        return self._criterion(self.L, True)
+
+    # -- random effects ------------------------------------------------------------------------
+    def u_blocks(self) -> list[np.ndarray]:
+        """Spherical random effects ũ per factor block (ℓ×p arrays, computational order)."""
+        A, L = self.A, self.L
+        gamma = np.append(-self.beta, 1.0)
+        g0 = np.einsum("c,cia->ia", gamma, A.Ax0)
+        out_rest: list[np.ndarray] = []
+        if A.rest:
+            rhs = L.Bxr.T @ gamma
+            z = solve_triangular(L.Lrr, rhs, lower=True)
+            ur = solve_triangular(L.Lrr.T, z, lower=False)
+            lam_ur = ur.copy()
+            _apply_lambda(lam_ur, A, L.rest_T)
+            g0 = g0 - (A.Ar0.T @ lam_ur).reshape(A.ell0, A.p0)
+            for b, o in zip(A.rest, A.offsets[:-1]):
+                out_rest.append(ur[int(o): int(o) + b.q].reshape(b.nlevels, b.p))
+        tg = g0 @ L.T0
+        u0 = np.einsum("iab,ib->ia", L.M0inv, tg)
+        return [u0] + out_rest
+
+    def b_blocks(self) -> list[np.ndarray]:
+        """Conditional modes b̃ = Λũ per factor block (ℓ×p arrays, computational order)."""
+        Ts = [self.L.T0] + self.L.rest_T
+        return [u @ T.T for u, T in zip(self.u_blocks(), Ts)]
+
+    def condvar_blocks(self) -> list[np.ndarray]:
+        """Conditional covariance of b given y at θ̂, σ̂²·Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ, diagonal blocks
+        per level: (ℓ, p, p) arrays per factor block (computational order); lme4's ``condVar``."""
+        A, L = self.A, self.L
+        V0 = L.M0inv.copy()
+        rest_V: list[np.ndarray] = []
+        if A.rest:
+            V0 += _first_block_fill(A, L)
+            Linv = solve_triangular(L.Lrr, np.eye(A.q_rest), lower=True)
+            for b, o in zip(A.rest, A.offsets[:-1]):
+                cols = Linv[:, int(o): int(o) + b.q].reshape(A.q_rest, b.nlevels, b.p)
+                rest_V.append(np.einsum("kia,kib->iab", cols, cols))
+        Ts = [L.T0] + L.rest_T
+        s2 = self.sigma**2
+        return [s2 * (T @ V @ T.T) for V, T in zip([V0] + rest_V, Ts)]
+
+    def zb(self) -> np.ndarray:
+        """Z b̃ (n-vector)."""
+        out = np.zeros(self.n)
+        for blk, b in zip(self.structure.blocks, self.b_blocks()):
+            out += np.einsum("na,na->n", blk.X, b[blk.codes])
+        return out
+
+    def fitted(self) -> np.ndarray:
+        """Xβ̂ + Zb̃ + o."""
+        f = self.X @ self.beta + self.zb()
+        return f if self.offset is None else f + self.offset
+
+    def residuals(self) -> np.ndarray:
+        """Raw (response-scale) residuals y − fitted."""
+        return self.y - self.fitted()
+
+
+def _apply_lambda(v: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
+    """v ← Λ_r v in place for a q_r-vector."""
+    for T, b, o in zip(rest_T, A.rest, A.offsets[:-1]):
+        sl = slice(int(o), int(o) + b.q)
+        v[sl] = (v[sl].reshape(b.nlevels, b.p) @ T.T).ravel()
+
+
+def _apply_lambda_t_rows(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
+    """M ← Λ_rᵀ M in place (rows indexed by the rest random effects)."""
+    for T, b, o in zip(rest_T, A.rest, A.offsets[:-1]):
+        sl = slice(int(o), int(o) + b.q)
+        sub = M[sl].reshape(b.nlevels, b.p, -1)
+        M[sl] = np.einsum("ba,lbk->lak", T, sub).reshape(b.q, -1)
+
+
+def _first_block_fill(A: Crossprod, L: BlockedCholesky, chunk_entries: int = 4_000_000) -> np.ndarray:
+    """Σ over rest rows of DᵢᵀDᵢ, D = L_rr⁻¹Λ_rᵀA_r0(I⊗T₀M₀⁻¹): the rest blocks' contribution to
+    the diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹ for block 0, in level chunks."""
+    ell, p = A.ell0, A.p0
+    out = np.zeros((ell, p, p))
+    TM = L.T0 @ L.M0inv
+    per = max(1, chunk_entries // max(1, A.q_rest * p))
+    Ar0 = A.Ar0.tocsc()
+    for start in range(0, ell, per):
+        stop = min(ell, start + per)
+        E = Ar0[:, start * p: stop * p].toarray().reshape(A.q_rest, stop - start, p)
+        E = np.einsum("kia,iab->kib", E, TM[start:stop]).reshape(A.q_rest, -1)
+        _apply_lambda_t_rows(E, A, L.rest_T)
+        D = solve_triangular(L.Lrr, E, lower=True).reshape(A.q_rest, stop - start, p)
+        out[start:stop] = np.einsum("kia,kib->iab", D, D)
+    return out
