@@ -27,6 +27,9 @@ def prepare(spec: dict, base: Path | None = None, data: pd.DataFrame | None = No
 
 
 def _check_analysis(analysis: str, desc: ModelDescription) -> None:
+    rhs = {v.label for t in desc.fixed for v in t.variables}
+    if desc.response.label in rhs:
+        raise FormulaError(f"the response {desc.response.label!r} also appears among the predictors")
     if analysis == "lm" and desc.random:
         raise FormulaError("analysis 'lm' cannot have random-effects terms '( ... | group )'; "
                            "use analysis 'lmm' for a mixed model")

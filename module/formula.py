@@ -20,7 +20,7 @@ ARITH = {"+", "-", "*", "/", "^"}
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
-    r"|(?P<name>[A-Za-z][A-Za-z0-9_.]*|\.[A-Za-z_][A-Za-z0-9_.]*)"
+    r"|(?P<name>[^\W\d_][\w.]*|\.(?![\d])[\w.]*)"
     r"|`(?P<quoted>[^`]*)`"
     r"|(?P<op>\|\||[~+\-*/:^|(),]))"
 )
@@ -271,7 +271,7 @@ class _Parser:
 def deparse(node: Node) -> str:
     """R's deparsed spelling of an expression inside a function call."""
     if node.kind == "name":
-        return node.value if re.fullmatch(r"[A-Za-z.][A-Za-z0-9_.]*", node.value) else f"`{node.value}`"
+        return node.value if re.fullmatch(r"(?:[^\W\d_]|\.(?!\d))[\w.]*", node.value) else f"`{node.value}`"
     if node.kind == "num":
         v = node.value
         return str(int(v)) if float(v).is_integer() else repr(v)

@@ -179,10 +179,11 @@ _FUNCS = {"log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, 
 
 def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict) -> pd.Series:
     if v.is_column:
-        col = df[v.label]
-        if v.label in factors:
-            return _as_factor(col, levels.get(v.label), f"/levels/{v.label}", v.label)
-        return col
+        name = v.expr.value
+        col = df[name]
+        if name in factors:
+            return _as_factor(col, levels.get(name), f"/levels/{name}", name)
+        return col.astype(float)
     if v.is_factor_call:
         inner = v.expr.children[0]
         if inner.kind != "name":
@@ -200,6 +201,11 @@ def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
 
 def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict, factor_hint: set[str] | None = None) -> ModelFrame:
     """Filter, type, transform and complete the data for a model."""
+    if len(df) == 0 or len(df.columns) == 0:
+        raise DataError("the data have no rows" if len(df.columns) else "the data have no columns", "/data")
+    dupes = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
+    if dupes:
+        raise DataError(f"duplicate column name(s) in the data: {', '.join(repr(d) for d in dupes)}", "/data")
     for col in desc.columns:
         _check_column(df, col, "/formula")
     levels = spec.get("levels") or {}
@@ -209,7 +215,10 @@ def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict, factor_hin
     factors = {c for c in desc.columns if _is_text(df[c].dropna())}
     factors |= set(levels) | set(desc.grouping_columns) | (set(factor_hint or ()) & set(desc.columns))
     factors |= {v.label for v in desc.variables if v.is_factor_call}
-    if desc.response.label in factors:
+    if set(desc.response.columns) & factors and not desc.response.is_factor_call:
+        raise DataError(f"the response {desc.response.label!r} must be numeric; it holds text or a factor",
+                        "/formula")
+    if desc.response.is_factor_call:
         raise DataError(f"the response {desc.response.label!r} must be numeric; it holds text or a factor",
                         "/formula")
     data = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from .errors import ModelError
 from .fit import Fit
 from .problem import Problem
 
@@ -15,6 +16,9 @@ def fit_lm(problem: Problem) -> Fit:
     offset = problem.frame.offset
     w = problem.frame.weights
     n, p = X.shape
+    if n <= p:
+        raise ModelError(f"{n} observations cannot estimate {p} fixed-effect coefficients and a residual "
+                         "variance; use more data or fewer predictors")
     yo = y - offset if offset is not None else y
     sw = np.sqrt(w) if w is not None else np.ones(n)
     Q, R = linalg.qr(X * sw[:, None], mode="economic")
