@@ -159,7 +159,14 @@ def _scalar(x) -> float:
 
 
 def _strings(x) -> list[str]:
+    if isinstance(x, str):
+        return [x]
     return [s for s in (x or []) if s is not None]
+
+
+def _flag(x) -> bool:
+    arr = np.asarray(x if x is not None else False).ravel()
+    return bool(arr[0]) if arr.size else False
 
 
 class Lme4Engine:
@@ -191,13 +198,16 @@ class Lme4Engine:
         what = "lme4::lmer" if problem.analysis == "lmm" else "stats::lm"
         prefix = "lme4: " if problem.analysis == "lmm" else "R: "
         said = [prefix + names.text(w) for w in _strings(reply.get("warnings")) + _strings(reply.get("messages"))]
-        if not reply.get("ok"):
-            message = names.text(str(reply.get("error", "unknown error"))).strip()
+        if not _flag(reply.get("ok")):
+            stage = " ".join(_strings(reply.get("stage"))) if not isinstance(reply.get("stage"), str) else reply["stage"]
+            error = reply.get("error", "unknown error")
+            error = error if isinstance(error, str) else " ".join(_strings(error))
+            message = names.text(error).strip()
             if said:
                 message += " (" + "; ".join(said) + ")"
-            if reply.get("stage") == "fit":
+            if stage == "fit":
                 raise ModelError(f"{what} could not fit the model: {message}")
-            raise EngineError(f"the lme4 engine failed ({reply.get('stage')}): {message}")
+            raise EngineError(f"the lme4 engine failed ({stage}): {message}")
         return self._build(problem, names, reply, said)
 
     def _build(self, problem: Problem, names: SafeNames, r: dict, said: list[str]) -> Fit:

@@ -67,7 +67,10 @@ class RSession:
             except OSError as exc:
                 self._cleanup()
                 raise EngineError(f"could not start the R worker: {exc}") from None
-            hello = self._receive(what="starting R")
+            try:
+                hello = self._receive(what="starting R")
+            except EngineError as exc:
+                raise EngineError(f"{exc.message}; if R is missing: {INSTALL_HINT}") from None
             if not hello.get("ok"):
                 self._cleanup()
                 raise EngineError(f"R could not be started through rpy2 ({hello.get('error')}); {INSTALL_HINT}")
