@@ -1,0 +1,134 @@
+"""Plots of a fitted model: residual checks, random effects, shrinkage, data with fitted lines
+and estimated marginal means, drawn with matplotlib (Agg) and returned as plot dicts.
+
+>>> plots, notes = make_plots(problem, fit, [{"type": "residuals"}, {"type": "caterpillar"}])
+
+Each plot dict is ``{"name", "title", "width", "height", "png", "svg"}`` with width and height in
+pixels (:data:`render.DPI` = 100 dots per inch) and the images base64-encoded; identical inputs
+give byte-identical images. A plot that cannot be drawn becomes a note and the others still come
+back. :func:`figures` gives the matplotlib figures themselves and :func:`describe` what one
+shows (points, lines, arrows, labels per panel).
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import jsonschema
+import matplotlib.pyplot as plt
+
+from ..fit import Fit
+from ..problem import Problem
+from .datalines import data_lines_plot
+from .means import emmeans_plot, marginal_means
+from .modeldata import PlotNote
+from .ranef import caterpillar_plot
+from .render import DPI, STYLE, describe, to_plot
+from .residuals import qq_plot, ranef_qq_plot, residual_plot
+from .shrinkage import cluster_fits_plot, shrinkage_plot
+from .types import Drawn
+
+Builder = Callable[[Problem, Fit, dict], list[Drawn]]
+
+#: Request ``type`` → the function drawing it.
+BUILDERS: dict[str, Builder] = {
+    "residuals": residual_plot,
+    "qq": qq_plot,
+    "ranef_qq": ranef_qq_plot,
+    "caterpillar": caterpillar_plot,
+    "shrinkage": shrinkage_plot,
+    "cluster_fits": cluster_fits_plot,
+    "data_lines": data_lines_plot,
+    "emmeans": emmeans_plot,
+}
+
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+
+__all__ = ["make_plots", "figures", "describe", "PlotNote", "Drawn", "BUILDERS", "schema",
+           "marginal_means", "DPI"]
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The JSON Schema of the plot-request list (``options.plots`` of a spec)."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _validator() -> jsonschema.protocols.Validator:
+    return jsonschema.Draft202012Validator(schema())
+
+
+def check_request(request: object, index: int = 0) -> dict:
+    """A request validated against the schema's item definition; PlotNote when invalid."""
+    item = {**schema()["$defs"]["request"], "$defs": schema()["$defs"]}
+    errors = sorted(jsonschema.Draft202012Validator(item).iter_errors(request), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        where = "/".join(str(p) for p in e.path)
+        raise PlotNote(f"plot request {index}{' ' + where if where else ''}: {e.message}",
+                       f"/options/plots/{index}")
+    return dict(request)
+
+
+def figures(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
+    """The drawn figures for one request (matplotlib Figures with names, titles and notes).
+
+    Raises
+    ------
+    PlotNote
+        When the plot cannot be drawn (the message says why).
+    """
+    request = check_request(request)
+    with plt.rc_context(STYLE):
+        return BUILDERS[request["type"]](problem, fit, request)
+
+
+def make_plots(problem: Problem, fit: Fit, requests: list[dict],
+               formats: tuple[str, ...] = ("png", "svg")) -> tuple[list[dict], list[str]]:
+    """Draw every requested plot.
+
+    Parameters
+    ----------
+    problem : Problem
+        The prepared model (data, designs).
+    fit : Fit
+        The fitted model (any engine).
+    requests : list of dict
+        Plot requests, e.g. ``{"type": "shrinkage", "covariate": "Days"}``; see ``schema.json``.
+    formats : tuple of str
+        Image formats to encode (``png``, ``svg``).
+
+    Returns
+    -------
+    (plots, notes)
+        Plot dicts in request order, and notes in words for plots that could not be drawn or
+        were drawn with something left out.
+    """
+    plots: list[dict] = []
+    notes: list[str] = []
+    for i, request in enumerate(requests or []):
+        kind = request.get("type", "?") if isinstance(request, dict) else "?"
+        try:
+            request = check_request(request, i)
+            with plt.rc_context(STYLE):
+                drawn = BUILDERS[request["type"]](problem, fit, request)
+                for d in drawn:
+                    plots.append(to_plot(_unique(d.name, plots), d.title, d.figure, formats))
+                    notes += [f"Plot '{d.name}': {n}" for n in d.notes]
+        except PlotNote as exc:
+            notes.append(f"Plot {i} ({kind}) not drawn: {exc.message}")
+        except Exception as exc:  # a failing plot must not cost the other plots or the tables
+            notes.append(f"Plot {i} ({kind}) not drawn: internal error {type(exc).__name__}: {exc}")
+    return plots, notes
+
+
+def _unique(name: str, plots: list[dict]) -> str:
+    taken = {p["name"] for p in plots}
+    if name not in taken:
+        return name
+    k = 2
+    while f"{name}-{k}" in taken:
+        k += 1
+    return f"{name}-{k}"

@@ -1,0 +1,236 @@
+"""Estimated marginal means (JASP's mixed-model plots, afex_plot): model-based means of a factor
+over a reference grid, with confidence intervals, separate lines and panels by other factors,
+and the raw data behind as seeded jitter, violins or boxplots.
+
+The reference grid crosses every level of every factor of the fixed part, with numeric
+covariates at their mean. A cell's mean is the equally weighted average of its grid rows'
+predictions Lβ̂ (emmeans' default), with standard error sqrt(L V Lᵀ), V = vcov(β̂).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..design import _SafeNames
+from ..fit import Fit
+from ..frame import ModelFrame
+from ..problem import Problem
+from .datalines import cluster_colors
+from .modeldata import PlotNote
+from .render import new_figure, safe_name, suptitle, tag
+from .types import Drawn
+
+#: Horizontal room shared by the lines' positions at one level of the horizontal factor.
+SPREAD = 0.6
+
+
+@dataclass
+class Means:
+    """Marginal means: ``table`` one row per cell (factor columns, ``mean``, ``se``, ``lower``,
+    ``upper``), the ``factors`` (horizontal, lines, panels; None where unused) and ``level``."""
+
+    table: pd.DataFrame
+    factors: tuple[str, str | None, str | None]
+    level: float
+
+
+def fixed_factors(problem: Problem) -> list[str]:
+    """Factor variables of the fixed part, in formula order."""
+    out: list[str] = []
+    for t in problem.desc.fixed:
+        for v in t.variables:
+            if v.label in problem.frame.factors and v.label not in out:
+                out.append(v.label)
+    return out
+
+
+def reference_grid(problem: Problem) -> pd.DataFrame:
+    """Every combination of the fixed factors' levels, numeric covariates at their mean."""
+    data = problem.frame.data
+    factors = fixed_factors(problem)
+    labels = list(dict.fromkeys(v.label for t in problem.desc.fixed for v in t.variables))
+    combos = list(itertools.product(*[list(data[f].cat.categories) for f in factors])) or [()]
+    grid = {}
+    for i, f in enumerate(factors):
+        grid[f] = pd.Categorical([c[i] for c in combos], categories=data[f].cat.categories)
+    for lab in labels:
+        if lab not in factors:
+            grid[lab] = np.full(len(combos), float(data[lab].mean()))
+    return pd.DataFrame(grid)
+
+
+def grid_matrix(problem: Problem, grid: pd.DataFrame) -> np.ndarray:
+    """The fixed-effects design of the grid rows, columns as the model's X (aliased ones out)."""
+    frame = ModelFrame(grid, {c for c in grid if isinstance(grid[c].dtype, pd.CategoricalDtype)}, grid)
+    safe = _SafeNames(frame, problem.options.get("contrasts", "treatment"))
+    X, names, _ = safe.matrix(problem.desc.intercept, problem.desc.fixed)
+    index = {n: j for j, n in enumerate(names)}
+    missing = [n for n in problem.fixed.names if n not in index]
+    if missing:
+        raise PlotNote(f"cannot rebuild the design for the reference grid (columns {missing})")
+    return X[:, [index[n] for n in problem.fixed.names]]
+
+
+def _check_factor(problem: Problem, name: str | None, role: str, factors: list[str]) -> None:
+    if name is not None and name not in factors:
+        have = ", ".join(factors) or "none"
+        raise PlotNote(f"emmeans {role} {name!r} is not a factor of the fixed part; factors: {have}")
+
+
+def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | None = None,
+                   panels: str | None = None, level: float = 0.95, method: str = "normal") -> Means:
+    """Model-based marginal means of ``horizontal`` (× ``lines`` × ``panels``) with intervals.
+
+    ``method``: ``normal`` (asymptotic, as emmeans for lmer without df) or ``t`` with the fit's
+    residual degrees of freedom.
+    """
+    factors = fixed_factors(problem)
+    for name, role in ((horizontal, "horizontal"), (lines, "lines"), (panels, "panels")):
+        _check_factor(problem, name, role, factors)
+    by = [f for f in (panels, lines, horizontal) if f is not None]
+    if len(set(by)) < len(by):
+        raise PlotNote("emmeans: horizontal, lines and panels must be different factors")
+    grid = reference_grid(problem)
+    X = grid_matrix(problem, grid)
+    beta, V = np.asarray(fit.beta, dtype=float), np.asarray(fit.vcov, dtype=float)
+    q = stats.t.ppf(0.5 + level / 2, fit.df_residual) if method == "t" else stats.norm.ppf(0.5 + level / 2)
+    rows = []
+    for key, idx in grid.groupby(by, observed=True, sort=True).indices.items():
+        L = X[idx].mean(axis=0)
+        est, se = float(L @ beta), float(np.sqrt(max(L @ V @ L, 0.0)))
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key)), "mean": est, "se": se, "lower": est - q * se, "upper": est + q * se})
+    return Means(pd.DataFrame(rows), (horizontal, lines, panels), level)
+
+
+def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
+    """Marginal means with intervals, lines and panels by other factors, data behind."""
+    horizontal = request.get("horizontal")
+    if horizontal is None:
+        factors = fixed_factors(problem)
+        if not factors:
+            raise PlotNote("emmeans needs a factor in the fixed part; the model has none")
+        horizontal = factors[0]
+    lines, panels = request.get("lines"), request.get("panels")
+    level = float(request.get("ci_level", 0.95))
+    means = marginal_means(problem, fit, horizontal, lines, panels, level, request.get("ci_method", "normal"))
+    background = request.get("background")
+    data = _background_data(problem, means.factors, request.get("background_by"))
+    plevels = list(problem.frame.data[panels].cat.categories) if panels else [None]
+    ncols = min(3, len(plevels))
+    nrows = -(-len(plevels) // ncols)
+    fig, axes = new_figure(5.2 * ncols + 0.5, 4.4 * nrows + 0.4, nrows, ncols, squeeze=False, sharey=True)
+    notes: list[str] = []
+    for ax, plev in zip(axes.flat, plevels):
+        _means_panel(ax, problem, means, data, plev, background, request, notes)
+    for ax in list(axes.flat)[len(plevels):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(problem.desc.response.label)
+    if lines:
+        axes.flat[0].legend(title=lines, loc="best", frameon=False)
+    ci = request.get("ci_type", "model")
+    suptitle(fig, f"Estimated marginal means of {problem.desc.response.label} by {horizontal}"
+                  + (f" and {lines}" if lines else "")
+                  + ("" if ci == "none" else f" ({means.level:.0%} {'model-based' if ci == 'model' else 'data'} CI)"))
+    name = "emmeans-" + "-".join(safe_name(f) for f in means.factors if f) + (f"-{background}" if background else "")
+    return [Drawn(name, f"Estimated marginal means by {', '.join(f for f in means.factors if f)}", fig, notes)]
+
+
+def _background_data(problem: Problem, factors: tuple, by: str | None) -> pd.DataFrame:
+    """The response per row (or averaged per level of ``by`` within each cell, JASP's
+    plotBackgroundData) with the plot's factor columns."""
+    cols = [f for f in factors if f]
+    df = problem.frame.data[cols].copy()
+    df["y"] = problem.y
+    if by is None:
+        return df
+    if by not in problem.frame.data:
+        raise PlotNote(f"emmeans background_by {by!r} is not a grouping factor or variable of the model")
+    df[by] = problem.frame.data[by]
+    return df.groupby(cols + [by], observed=True, sort=True)["y"].mean().reset_index()
+
+
+def _offsets(n: int) -> tuple[np.ndarray, float]:
+    """Dodged positions of n lines around each level, and the width each may use."""
+    step = SPREAD / n if n > 1 else 0.35
+    return (np.arange(n) - (n - 1) / 2) * step, step
+
+
+def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame, plev, background: str | None,
+                 request: dict, notes: list[str]) -> None:
+    horizontal, lines, panels = means.factors
+    table = means.table if panels is None else means.table[means.table[panels] == plev]
+    sub = data if panels is None else data[data[panels] == plev]
+    hlevels = list(problem.frame.data[horizontal].cat.categories)
+    llevels = list(problem.frame.data[lines].cat.categories) if lines else [None]
+    colors = cluster_colors(len(llevels)) if lines else np.array([[0.17, 0.24, 0.31, 1.0]])
+    offs, width = _offsets(len(llevels))
+    rng = np.random.default_rng(int(request.get("seed", 1)))
+    for j, llev in enumerate(llevels):
+        t = table if lines is None else table[table[lines] == llev]
+        d = sub if lines is None else sub[sub[lines] == llev]
+        xpos = {h: i + offs[j] for i, h in enumerate(hlevels)}
+        if background:
+            _draw_background(ax, d, horizontal, xpos, background, colors[j], rng, notes, width * 0.85)
+        t = t.set_index(horizontal).reindex(hlevels).dropna(subset=["mean"])
+        x = np.array([xpos[h] for h in t.index])
+        label = str(llev) if lines else "Marginal mean"
+        tag(ax.plot(x, t["mean"], "-o", color=colors[j], lw=1.8, ms=7, zorder=5, label=label), "mean")
+        lo, hi = _interval(t, d, horizontal, request)
+        if lo is not None:
+            tag(ax.errorbar(x, t["mean"], yerr=[t["mean"] - lo, hi - t["mean"]], fmt="none",
+                            ecolor=colors[j], elinewidth=1.5, capsize=4, zorder=5).lines[2], "interval")
+    ax.set_xticks(range(len(hlevels)), [str(h) for h in hlevels])
+    ax.set_xlim(-0.6, len(hlevels) - 0.4)
+    ax.set_xlabel(horizontal)
+    ax.set_title(f"{panels} = {plev}" if panels else "")
+
+
+def _interval(t: pd.DataFrame, d: pd.DataFrame, horizontal: str, request: dict):
+    ci = request.get("ci_type", "model")
+    if ci == "none":
+        return None, None
+    if ci == "model":
+        return t["lower"].to_numpy(), t["upper"].to_numpy()
+    level = float(request.get("ci_level", 0.95))
+    lo, hi = [], []
+    for h in t.index:
+        y = d.loc[d[horizontal] == h, "y"].to_numpy()
+        m = y.mean()
+        half = stats.t.ppf(0.5 + level / 2, len(y) - 1) * y.std(ddof=1) / np.sqrt(len(y)) if len(y) > 1 else np.nan
+        lo.append(m - half)
+        hi.append(m + half)
+    return np.array(lo), np.array(hi)
+
+
+def _draw_background(ax, d: pd.DataFrame, horizontal: str, xpos: dict, kind: str, color, rng,
+                     notes: list[str], width: float) -> None:
+    for h, x in xpos.items():
+        y = d.loc[d[horizontal] == h, "y"].to_numpy()
+        if len(y) == 0:
+            continue
+        if kind == "jitter":
+            xs = x + rng.uniform(-width / 3, width / 3, len(y))
+            tag(ax.scatter(xs, y, s=14, color=color, alpha=0.5, edgecolors="none", zorder=1), "background")
+        elif kind == "violin":
+            if len(y) < 3 or np.ptp(y) == 0:
+                notes.append(f"emmeans: no violin for {horizontal} = {h} (fewer than 3 distinct values).")
+                continue
+            parts = ax.violinplot([y], positions=[x], widths=width, showextrema=False)
+            for body in parts["bodies"]:
+                body.set_facecolor(color)
+                body.set_alpha(0.25)
+                tag(body, "background")
+        elif kind == "boxplot":
+            faint = (*color[:3], 0.45)
+            line = {"color": faint}
+            bp = ax.boxplot([y], positions=[x], widths=width * 0.7, patch_artist=True, showfliers=True,
+                            manage_ticks=False, zorder=1, whiskerprops=line, capprops=line, medianprops=line,
+                            flierprops={"markeredgecolor": faint, "markersize": 4},
+                            boxprops={"facecolor": (*color[:3], 0.15), "edgecolor": faint})
+            tag(bp["boxes"], "background")

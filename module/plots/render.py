@@ -1,0 +1,161 @@
+"""Figures to plot dicts: deterministic PNG and SVG bytes, base64-encoded, and a summary of what a
+figure shows (for tests and for hosts that want to check a plot without looking at it).
+
+Every artist that carries meaning is tagged with a *role* (``data``, ``smooth``,
+``population-line``, ``cluster-line``, ``arrow``...) by :func:`tag`; :func:`describe` counts
+artists and points per role, so a test can say "the residual plot shows nobs points" without
+knowing how matplotlib stores them.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from collections import Counter
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.artist import Artist  # noqa: E402
+from matplotlib.collections import Collection, PathCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import FancyArrowPatch  # noqa: E402
+
+#: Dots per inch of the PNG; ``width`` and ``height`` of a plot dict are in pixels at this dpi.
+DPI = 100
+_ROLE_ATTR = "_mixedbridge_role"
+
+#: Style shared by every plot: readable sizes, no date or software stamps, fixed SVG ids.
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "figure.titlesize": 12,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "mixedbridge",
+    "svg.fonttype": "path",
+    "path.simplify": True,
+}
+
+
+def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, object]:
+    """A figure of ``width`` × ``height`` inches with a grid of axes, in the shared style.
+
+    Parameters
+    ----------
+    width, height : float
+        Size in inches (pixels = inches × :data:`DPI`).
+    nrows, ncols : int
+        Axes grid; ``kwargs`` go to :meth:`Figure.subplots` (``sharex``, ``squeeze``...).
+    """
+    with plt.rc_context(STYLE):
+        fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+        axes = fig.subplots(nrows, ncols, **kwargs)
+    return fig, axes
+
+
+def tag(artist: Artist | list | tuple, role: str):
+    """Mark an artist (or each of a list of artists) with a role for :func:`describe`."""
+    if isinstance(artist, (list, tuple)):
+        for a in artist:
+            tag(a, role)
+    else:
+        setattr(artist, _ROLE_ATTR, role)
+    return artist
+
+
+def _points(artist: Artist) -> int:
+    if isinstance(artist, PathCollection):
+        return len(artist.get_offsets())
+    if isinstance(artist, Line2D):
+        return len(artist.get_xdata())
+    if isinstance(artist, Collection):
+        return max(len(artist.get_paths()), len(artist.get_offsets()) if artist.get_offsets() is not None else 0)
+    return 1
+
+
+def _artists(ax) -> list[Artist]:
+    return list(ax.lines) + list(ax.collections) + list(ax.patches) + list(ax.texts)
+
+
+def describe(fig: Figure) -> dict:
+    """What a figure shows.
+
+    Returns
+    -------
+    dict
+        ``title`` (the figure's suptitle or ""), ``axes`` one dict per visible axes with
+        ``title``, ``xlabel``, ``ylabel``, ``legend`` (entry texts) and ``roles``
+        ({role: {"artists": k, "points": m}}), and ``totals`` the roles summed over axes.
+        Points are scatter offsets, line vertices, or 1 per arrow/patch.
+    """
+    axes, totals = [], Counter()
+    total_points = Counter()
+    for ax in fig.axes:
+        if not ax.get_visible() or not ax.axison:
+            continue
+        roles, points = Counter(), Counter()
+        for art in _artists(ax):
+            role = getattr(art, _ROLE_ATTR, None)
+            if role is None:
+                continue
+            roles[role] += 1
+            points[role] += _points(art)
+        legend = ax.get_legend()
+        axes.append({
+            "title": ax.get_title(),
+            "xlabel": ax.get_xlabel(),
+            "ylabel": ax.get_ylabel(),
+            "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
+            "roles": {r: {"artists": roles[r], "points": points[r]} for r in sorted(roles)},
+        })
+        totals.update(roles)
+        total_points.update(points)
+    title = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    return {"title": title, "axes": axes,
+            "totals": {r: {"artists": totals[r], "points": total_points[r]} for r in sorted(totals)}}
+
+
+def count_arrows(fig: Figure) -> int:
+    """Number of arrow patches in a figure."""
+    return sum(isinstance(p, FancyArrowPatch) for ax in fig.axes for p in ax.patches)
+
+
+def to_bytes(fig: Figure, fmt: str) -> bytes:
+    """The figure as PNG or SVG bytes, identical for identical figures (no date, no version)."""
+    buf = io.BytesIO()
+    metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    with plt.rc_context(STYLE):
+        fig.savefig(buf, format=fmt, dpi=DPI, metadata=metadata)
+    return buf.getvalue()
+
+
+def to_plot(name: str, title: str, fig: Figure, formats: tuple[str, ...] = ("png", "svg")) -> dict:
+    """A results-document plot: ``name``, ``title``, ``width`` and ``height`` in pixels, and
+    each requested format base64-encoded."""
+    width, height = fig.get_size_inches()
+    out = {"name": name, "title": title, "width": int(round(width * DPI)), "height": int(round(height * DPI))}
+    for i, fmt in enumerate(formats):
+        out[fmt] = base64.b64encode(to_bytes(fig, fmt)).decode("ascii")
+        if i == 0:
+            fig.set_layout_engine("none")  # the layout is done; keep it for the other formats
+    return out
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe plot name part (``cask:batch`` → ``cask_batch``)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def suptitle(fig: Figure, text: str) -> None:
+    """A figure title wrapped to the figure's width."""
+    import textwrap
+
+    chars = max(30, int(fig.get_size_inches()[0] * DPI / 10))
+    fig.suptitle("\n".join(textwrap.wrap(text, chars)))
