@@ -104,7 +104,10 @@ def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | Non
         est, se = float(L @ beta), float(np.sqrt(max(L @ V @ L, 0.0)))
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(by, key)), "mean": est, "se": se, "lower": est - q * se, "upper": est + q * se})
-    return Means(pd.DataFrame(rows), (horizontal, lines, panels), level)
+    table = pd.DataFrame(rows)
+    for f in by:
+        table[f] = pd.Categorical(table[f], categories=problem.frame.data[f].cat.categories)
+    return Means(table, (horizontal, lines, panels), level)
 
 
 def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
@@ -151,8 +154,9 @@ def _background_data(problem: Problem, factors: tuple, by: str | None) -> pd.Dat
         return df
     if by not in problem.frame.data:
         raise PlotNote(f"emmeans background_by {by!r} is not a grouping factor or variable of the model")
+    keys = cols if by in cols else cols + [by]
     df[by] = problem.frame.data[by]
-    return df.groupby(cols + [by], observed=True, sort=True)["y"].mean().reset_index()
+    return df.groupby(keys, observed=True, sort=True)["y"].mean().reset_index()
 
 
 def _offsets(n: int) -> tuple[np.ndarray, float]:
