@@ -1,0 +1,238 @@
+"""Kenward-Roger adjusted covariance and denominator df, as pbkrtest 0.5 (``vcovAdj``,
+``KRmodcomp``, ``Lb_ddf``), computed without any n×n matrix.
+
+pbkrtest's parametrisation: Σ = Σ_h γ_h G_h with γ the lower triangles of the random-effects
+covariance matrices (column-wise) and σ²; G_h = Z(I_ℓ ⊗ E_h)Zᵀ (E_h = e_ae_aᵀ on the diagonal,
+e_ae_bᵀ + e_be_aᵀ off it) and G = I for σ². Σ is linear in γ, so R_hj = 0. With
+Φ = (XᵀΣ⁻¹X)⁻¹:
+
+* P_h = −XᵀΣ⁻¹G_hΣ⁻¹X, Q_hj = XᵀΣ⁻¹G_hΣ⁻¹G_jΣ⁻¹X, K_hj = tr(Σ⁻¹G_hΣ⁻¹G_j);
+* I_hj = K_hj − 2tr(ΦQ_hj) + tr(ΦP_hΦP_j) (twice the expected information), W = 2I⁻¹;
+* Φ_A = Φ + 2Φ[Σ_hj W_hj(Q_hj − P_hΦP_j)]Φ;
+* for L with q = rank(L): Θ = Lᵀ(LΦLᵀ)⁻¹L, A₁ = Σ W_hj tr(ΘΦP_hΦ)tr(ΘΦP_jΦ),
+  A₂ = Σ W_hj tr(ΘΦP_hΦΘΦP_jΦ), B = (A₁+6A₂)/(2q), g = ((q+1)A₁−(q+4)A₂)/((q+2)A₂),
+  c₁ = g/(3q+2(1−g)), c₂ = (q−g)/(3q+2(1−g)), c₃ = (q+2−g)/(3q+2(1−g)),
+  ρ = ((1−A₂/q)/(1−c₂B))²(1+c₁B)/(q(1−c₃B)), m = 4 + (q+2)/(qρ−1),
+  λ = m(1−A₂/q)/(m−2); F = λ·(Lβ)ᵀ(LΦ_ALᵀ)⁻¹(Lβ)/q ~ F(q, m).
+
+Scaling: Σ = σ²V, V = I + ZΛΛᵀZᵀ, and by Woodbury V⁻¹ = I − ZKZᵀ with K = Λ(ΛᵀZᵀZΛ + I)⁻¹Λᵀ.
+With N = I − K·ZᵀZ and D = K·ZᵀX every product above reduces to q×q, q×p and p×p blocks:
+ZᵀV⁻¹Z = ZᵀZ·N, ZᵀV⁻¹X = ZᵀX − ZᵀZ·D, ZᵀV⁻²Z = NᵀZᵀZN, ZᵀV⁻²X = Nᵀ(ZᵀV⁻¹X),
+XᵀV⁻²X = (X − ZD)ᵀ(X − ZD), XᵀV⁻³X = XᵀV⁻²X − (ZᵀV⁻¹X)ᵀK(ZᵀV⁻¹X),
+tr(V⁻²) = n − 2tr(KZᵀZ) + tr((KZᵀZ)²). Selections E_h act on ℓ-row slices.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy import stats
+from scipy.linalg import cho_factor, cho_solve
+
+from ..errors import ModelError
+
+
+@dataclass
+class KRAdjusted:
+    """``PhiA`` Φ_A; ``Phi`` Φ; ``P`` list of P_h; ``W``; ``beta``; ``sigma``; ``condi`` the
+    smallest |eigenvalue| of the information (pbkrtest's ``condi``)."""
+
+    PhiA: np.ndarray
+    Phi: np.ndarray
+    P: list[np.ndarray]
+    W: np.ndarray
+    beta: np.ndarray
+    sigma: float
+    condi: float
+
+
+def _z_matrix(terms) -> tuple[sp.csr_matrix, list[int]]:
+    """Z (n×q, sparse, lme4's level-major column order per term) and each term's first column."""
+    blocks, offsets, off = [], [], 0
+    for t in terms:
+        n = t.data.codes.size
+        rows = np.repeat(np.arange(n), t.p)
+        cols = (t.data.codes[:, None] * t.p + np.arange(t.p)[None, :]).ravel()
+        vals = np.asarray(t.data.X, dtype=float).ravel()
+        blocks.append(sp.csr_matrix((vals, (rows, cols)), shape=(n, t.nlevels * t.p)))
+        offsets.append(off)
+        off += t.nlevels * t.p
+    return sp.hstack(blocks, format="csr"), offsets
+
+
+def _lambda(terms, theta) -> sp.csr_matrix:
+    return sp.block_diag([sp.kron(sp.identity(t.nlevels), sp.csr_matrix(t.template(theta)))
+                          for t in terms], format="csr")
+
+
+def _params(terms, offsets) -> list[list[np.ndarray] | None]:
+    """For each variance parameter, index sets (idx_i, idx_j) with E_h = Σ S_iS_jᵀ; None for σ²."""
+    out: list = []
+    for t, off in zip(terms, offsets):
+        base = off + np.arange(t.nlevels) * t.p
+        rows, cols = np.tril_indices(t.p)
+        order = np.lexsort((rows, cols))
+        for a, b in zip(rows[order], cols[order]):
+            ia, ib = base + a, base + b
+            out.append([(ia, ia)] if a == b else [(ia, ib), (ib, ia)])
+    out.append(None)
+    return out
+
+
+def vcov_adjusted(model) -> KRAdjusted:
+    """pbkrtest's ``vcovAdj`` for a native REML fit (model left at θ̂)."""
+    if not model.reml:
+        raise ModelError("Kenward-Roger needs a REML fit (pbkrtest refits ML fits with REML); "
+                         "set options.reml to true", "/options/reml")
+    if model.weights is not None:
+        raise ModelError("Kenward-Roger with prior weights is not supported (pbkrtest ignores them)",
+                         "/options/weights")
+    terms = model.structure.terms
+    theta = np.asarray(model.theta, dtype=float)
+    X = model.X
+    n, p = X.shape
+    Z, offsets = _z_matrix(terms)
+    q = Z.shape[1]
+    Lam = _lambda(terms, theta)
+    ZtZs = (Z.T @ Z).tocsr()
+    ZtZ = ZtZs.toarray()
+    ZtX = np.asarray(Z.T @ X)
+    XtX = X.T @ X
+    LtZtZL = (Lam.T @ ZtZs @ Lam).toarray()
+    M = LtZtZL + np.eye(q)
+    cf = cho_factor(M, lower=True)
+    Lam_d = Lam.toarray()
+    K = Lam_d @ cho_solve(cf, Lam_d.T)
+    KZ = K @ ZtZ
+    N = np.eye(q) - KZ
+    D = K @ ZtX
+    Azz = ZtZ @ N
+    Azx = ZtX - ZtZ @ D
+    Axx = XtX - ZtX.T @ D
+    B2zz = N.T @ ZtZ @ N
+    B2zx = N.T @ Azx
+    B2xx = XtX - ZtX.T @ D - D.T @ ZtX + D.T @ ZtZ @ D
+    B3xx = B2xx - Azx.T @ K @ Azx
+    trV2 = n - 2.0 * np.trace(KZ) + float(np.sum(KZ * KZ.T))
+
+    model.set_theta(theta)
+    sigma = model.sigma
+    s2 = sigma**2
+    Phi = s2 * np.linalg.inv(Axx)
+    Phi = (Phi + Phi.T) / 2
+    pars = _params(terms, offsets)
+    k = len(pars)
+
+    def xgx(h):  # XᵀV⁻¹G_hV⁻¹X
+        if h is None:
+            return B2xx
+        return sum(Azx[i].T @ Azx[j] for i, j in h)
+
+    P = [-(xgx(h) / s2**2) for h in pars]
+    P = [(m + m.T) / 2 for m in P]
+
+    def q_(hr, hs):  # XᵀV⁻¹G_rV⁻¹G_sV⁻¹X
+        if hr is None and hs is None:
+            return B3xx
+        if hr is None:
+            return sum(B2zx[i].T @ Azx[j] for i, j in hs)
+        if hs is None:
+            return sum(Azx[i].T @ B2zx[j] for i, j in hr)
+        return sum(Azx[i].T @ (Azz[np.ix_(j, kk)] @ Azx[l]) for i, j in hr for kk, l in hs)
+
+    def ktr(hr, hs):  # tr(V⁻¹G_rV⁻¹G_s)
+        if hr is None and hs is None:
+            return trV2
+        if hr is None:
+            hr, hs = hs, hr
+        if hs is None:
+            return sum(np.trace(B2zz[np.ix_(j, i)]) for i, j in hr)
+        return sum(float(np.sum(Azz[np.ix_(j, kk)] * Azz[np.ix_(l, i)].T)) for i, j in hr for kk, l in hs)
+
+    Q = {}
+    IE2 = np.empty((k, k))
+    for r in range(k):
+        for s in range(r, k):
+            Q[r, s] = q_(pars[r], pars[s]) / s2**3
+            Kt = ktr(pars[r], pars[s]) / s2**2
+            IE2[r, s] = IE2[s, r] = Kt - 2.0 * np.sum(Phi * Q[r, s]) + np.sum((Phi @ P[r]) * (P[s] @ Phi))
+    ev = np.linalg.eigvalsh(IE2)
+    condi = float(np.min(np.abs(ev)))
+    W = 2.0 * (np.linalg.inv(IE2) if condi > 1e-10 else np.linalg.pinv(IE2))
+    W = (W + W.T) / 2
+    U = np.zeros((p, p))
+    for r in range(k):
+        for s in range(r + 1, k):
+            U += W[r, s] * (Q[r, s] - P[r] @ Phi @ P[s])
+    U = U + U.T
+    for r in range(k):
+        U += W[r, r] * (Q[r, r] - P[r] @ Phi @ P[r])
+    PhiA = Phi + 2.0 * Phi @ U @ Phi
+    return KRAdjusted(PhiA, Phi, P, W, model.beta, sigma, condi)
+
+
+def _a1a2(kr: KRAdjusted, L: np.ndarray, V0: np.ndarray) -> tuple[float, float]:
+    Theta = L.T @ np.linalg.solve(L @ V0 @ L.T, L)
+    TV = Theta @ V0
+    us = [TV @ Ph @ V0 for Ph in kr.P]
+    tr = [np.trace(u) for u in us]
+    k = len(us)
+    A1 = A2 = 0.0
+    for i in range(k):
+        for j in range(i, k):
+            e = 1.0 if i == j else 2.0
+            A1 += e * kr.W[i, j] * tr[i] * tr[j]
+            A2 += e * kr.W[i, j] * float(np.sum(us[i] * us[j].T))
+    return A1, A2
+
+
+def _div0(x: float, y: float, tol: float = 1e-14) -> float:
+    return 1.0 if abs(x) < tol and abs(y) < tol else x / y
+
+
+def _ddf(A1: float, A2: float, q: float) -> tuple[float, float]:
+    B = (A1 + 6.0 * A2) / (2.0 * q)
+    g = ((q + 1.0) * A1 - (q + 4.0) * A2) / ((q + 2.0) * A2)
+    den = 3.0 * q + 2.0 * (1.0 - g)
+    c1, c2, c3 = g / den, (q - g) / den, (q + 2.0 - g) / den
+    V0 = 1.0 + c1 * B
+    V1 = 1.0 - c2 * B
+    V2 = 1.0 - c3 * B
+    V0 = 0.0 if abs(V0) < 1e-10 else V0
+    rho = (1.0 / q) * _div0(1.0 - A2 / q, V1) ** 2 * V0 / V2
+    df2 = 4.0 + (q + 2.0) / (q * rho - 1.0)
+    return df2, B
+
+
+def contest1d(kr: KRAdjusted, L: np.ndarray) -> dict:
+    """t test with the adjusted SE and KR df (lmerTest ``contest1D``, ``pbkrtest::Lb_ddf``)."""
+    L = np.atleast_2d(np.ravel(L))
+    est = float(L[0] @ kr.beta)
+    v = float(L[0] @ kr.PhiA @ L[0])
+    A1, A2 = _a1a2(kr, L, kr.Phi)
+    df, _ = _ddf(A1, A2, 1.0)
+    se = np.sqrt(v)
+    t = est / se
+    return {"estimate": est, "std.error": se, "df": df, "statistic": t,
+            "p.value": float(2.0 * stats.t.sf(abs(t), df))}
+
+
+def contest_md(kr: KRAdjusted, L: np.ndarray) -> dict:
+    """F test of Lβ = 0 (``pbkrtest::KRmodcomp``), as lmerTest's anova reports it: MS from the
+    unscaled Wald statistic, F = λ·F_U."""
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    if L.shape[0] == 0:
+        return {"sumsq": np.nan, "meansq": np.nan, "NumDF": 0, "DenDF": np.nan, "statistic": np.nan,
+                "p.value": np.nan}
+    q = float(np.linalg.matrix_rank(L))
+    A1, A2 = _a1a2(kr, L, kr.Phi)
+    df2, _ = _ddf(A1, A2, q)
+    fscale = 1.0 if abs(df2 - 2.0) < 0.01 else df2 * (1.0 - A2 / q) / (df2 - 2.0)
+    Lb = L @ kr.beta
+    wald = float(Lb @ np.linalg.solve(L @ kr.PhiA @ L.T, Lb))
+    FU = wald / q
+    F = fscale * FU
+    ms = FU * kr.sigma**2
+    return {"sumsq": ms * q, "meansq": ms, "NumDF": int(q), "DenDF": df2, "statistic": F,
+            "p.value": float(stats.f.sf(F, q, df2))}
