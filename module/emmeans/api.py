@@ -1,0 +1,180 @@
+"""Entry point: EMMs, trends and contrasts of a fitted model as result tables."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..errors import SpecError
+from ..fit import Fit
+from ..problem import Problem
+from ..tables import Table
+from . import adjust as adj
+from .contrasts import custom, pairwise
+from .emm import OVERALL, Family, Marginal, by_groups, evaluate, marginal, summarize
+from .refgrid import DesignMaker, RefGrid, build
+from .request import Request, parse
+from .tables import family_table
+from .trends import trend_grid
+
+DfFn = Callable[[np.ndarray], np.ndarray]
+
+
+def df_function(problem: Problem, fit: Fit, method: str) -> DfFn:
+    """df per row of L (k × p, the fit's coefficients) for ``method``.
+
+    ``lm``: the residual df whatever the method (as emmeans). ``lmm``: ``asymptotic`` is ∞;
+    ``satterthwaite`` / ``kenward-roger`` come from :mod:`mixedbridge.inference` when it offers
+    them (``satterthwaite_df(fit, L)`` / ``kenward_roger_df(fit, L)``).
+    """
+    if fit.analysis == "lm":
+        return lambda L: np.full(np.atleast_2d(L).shape[0], float(fit.df_residual))
+    if method == "asymptotic":
+        return lambda L: np.full(np.atleast_2d(L).shape[0], np.inf)
+    try:
+        from .. import inference  # type: ignore[attr-defined]
+    except ImportError:
+        inference = None
+    name = {"satterthwaite": "satterthwaite_df", "kenward-roger": "kenward_roger_df"}[method]
+    fn = getattr(inference, name, None) if inference is not None else None
+    if fn is None:
+        raise SpecError(f"df method {method!r} needs the inference module, which is not available; "
+                        "use \"asymptotic\"", "/emmeans/df")
+    return lambda L: np.asarray(fn(fit, np.atleast_2d(L)), dtype=float).reshape(-1)
+
+
+def emmeans_tables(problem: Problem, fit: Fit, request: dict, df_fn: DfFn | None = None,
+                   vcov: np.ndarray | None = None, path: str = "/emmeans") -> tuple[list[Table], list[str]]:
+    """Tables ``emmeans`` (or ``trends``) and, when asked, ``contrasts``, with notes.
+
+    Parameters
+    ----------
+    problem, fit
+        The prepared model and its fit (any engine: β̂ = ``fit.beta``, V = ``fit.vcov``).
+    request
+        The spec's ``emmeans`` block (``module/emmeans/schema.json``).
+    df_fn
+        df of each row of L (k × p over ``fit.coef_names``); default :func:`df_function`.
+    vcov
+        Covariance of β̂ to use instead of ``fit.vcov`` (Kenward-Roger's adjusted covariance:
+        emmeans uses it for SEs when df = "kenward-roger").
+    """
+    req = parse(problem, request, path)
+    if df_fn is None:
+        df_fn = df_function(problem, fit, req.df)
+    V = fit.vcov if vcov is None else np.asarray(vcov, dtype=float)
+    fams = compute(problem, list(fit.coef_names), np.asarray(fit.beta, dtype=float), V, req, df_fn,
+                   df_label=None if fit.analysis == "lm" else req.df)
+    tables = [family_table(f) for f in fams]
+    notes = []
+    for f in fams:
+        notes += [n for n in f.notes if n not in notes]
+    return tables, notes
+
+
+def compute(problem: Problem, coef_names: list[str], beta: np.ndarray, V: np.ndarray, req: Request,
+            df_fn: DfFn, df_label: str | None = None) -> list[Family]:
+    """The summarized families: means (or trends), then contrasts if asked."""
+    maker = DesignMaker(problem)
+    if req.trend:
+        rg, Xd, _ = trend_grid(problem, coef_names, req.trend, req.at, req.sd_steps, maker)
+        m = marginal(rg, req.specs, req.by, X=Xd)
+        kind, est_name = "trends", f"{req.trend}.trend"
+    else:
+        rg = build(problem, coef_names, req.at, req.sd_steps, maker)
+        m = marginal(rg, req.specs, req.by)
+        kind, est_name = "emmeans", "emmean"
+    by_pos = [m.facs.index(b) for b in req.by]
+    groups = by_groups(m.codes, by_pos)
+    main = _means_family(rg, m, req, kind, est_name, groups)
+    main.estimate, main.se, main.df = evaluate(rg, m.L, beta, V, df_fn)
+    n_by = int(np.prod([len(m.levels[b]) for b in req.by])) if req.by else 1
+    fam_info = adj.Family(m.nrow, m.nrow // n_by, adj.PREDICTION, groups)
+    null = req.null if req.null is not None else 0.0
+    main.notes += _context_notes(rg, m, req, df_label)
+    summarize(main, req.level, "none", fam_info, test=req.test, null=null)
+    if req.null is not None and req.null != 0:
+        main.notes.append(f"Tests are against the value {req.null:g}")
+    fams = [main]
+    if req.contrasts is not None:
+        fams.append(_contrast_family(rg, m, req, groups, beta, V, df_fn, df_label, main))
+    return fams
+
+
+def _label_columns(rg: RefGrid, facs: list[str]) -> list[tuple[str, str]]:
+    return [(f, "string" if (f in rg.factors or f == OVERALL) else "number") for f in facs]
+
+
+def _cell(rg: RefGrid, m: Marginal, f: str, i: int):
+    v = m.levels[f][m.codes[i, m.facs.index(f)]]
+    return str(v) if (f in rg.factors or f == OVERALL) else float(v)
+
+
+def _means_family(rg: RefGrid, m: Marginal, req: Request, kind: str, est_name: str,
+                  groups: list[np.ndarray]) -> Family:
+    labels = [{f: _cell(rg, m, f, i) for f in m.facs} for i in range(m.nrow)]
+    return Family(kind, est_name, _label_columns(rg, m.facs), labels, L=m.L, by=list(req.by), by_rows=groups)
+
+
+def _context_notes(rg: RefGrid, m: Marginal, req: Request, df_label: str | None) -> list[str]:
+    notes = []
+    if m.avgd_over:
+        notes.append("Results are averaged over the levels of: " + ", ".join(m.avgd_over))
+    for var, vals in rg.reduced.items():
+        if var == req.trend and len(vals) == 1:
+            notes.append(f"Trends are evaluated at {var} = {vals[0]:.6g} (its mean)")
+        elif len(vals) == 1:
+            notes.append(f"Covariate {var} held at its mean, {vals[0]:.6g}")
+        else:
+            notes.append(f"Covariate {var} at its mean ± {req.sd_steps:g} SD: "
+                         + ", ".join(f"{v:.6g}" for v in vals))
+    for var in rg.kept:
+        notes.append(f"Covariate {var} has two values and is kept at both (emmeans cov.keep = \"2\")")
+    if df_label:
+        notes.append(f"Degrees-of-freedom method: {df_label}")
+    return notes
+
+
+def _check_weights(m: Marginal, req: Request, groups: list[np.ndarray]) -> None:
+    k = len(groups[0])
+    spec_facs = [f for f in m.facs if f not in req.by]
+    rows = []
+    for i in groups[0]:
+        rows.append(" ".join(str(m.levels[f][m.codes[i, m.facs.index(f)]]) for f in spec_facs))
+    for j, (name, w) in enumerate(req.contrasts):
+        if len(w) != k:
+            within = (f" within each group of {', '.join(req.by)}" if req.by else "")
+            raise SpecError(f"contrast {name!r} has {len(w)} weight(s) but there are {k} marginal means"
+                            f"{within}, in this order: " + "; ".join(f"{n + 1}. {r}" for n, r in enumerate(rows)),
+                            f"{req.path}/contrasts/{j}/weights")
+
+
+def _contrast_family(rg: RefGrid, m: Marginal, req: Request, groups: list[np.ndarray], beta, V, df_fn,
+                     df_label: str | None, main: Family) -> Family:
+    spec_facs = [f for f in m.facs if f not in req.by]
+    if req.contrasts == "pairwise":
+        cs = pairwise(m, spec_facs, groups, rg.factors)
+    else:
+        _check_weights(m, req, groups)
+        cs = custom(m, groups, req.contrasts)
+    L = cs.C @ m.L
+    labels = []
+    for r in range(L.shape[0]):
+        cells = {"contrast": cs.names[r]}
+        first = groups[cs.group_of_row[r]][0]
+        for b in req.by:
+            cells[b] = _cell(rg, m, b, first)
+        labels.append(cells)
+    cols = [("contrast", "string")] + _label_columns(rg, req.by)
+    est_name = "estimate"
+    fam = Family("contrasts", est_name, cols, labels, L=L, by=list(req.by), by_rows=cs.groups)
+    fam.estimate, fam.se, fam.df = evaluate(rg, L, beta, V, df_fn)
+    if main.kind == "trends":
+        fam.notes.append(f"Contrasts of the trends of {req.trend}")
+    if m.avgd_over:
+        fam.notes.append("Results are averaged over the levels of: " + ", ".join(m.avgd_over))
+    if df_label:
+        fam.notes.append(f"Degrees-of-freedom method: {df_label}")
+    info = adj.Family(cs.size, cs.per_group, cs.kind, cs.groups)
+    summarize(fam, req.level, req.adjust, info, test=True, null=0.0)
+    return fam

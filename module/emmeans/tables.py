@@ -1,0 +1,41 @@
+"""Tables ``emmeans``, ``contrasts`` and ``trends`` with emmeans's column names: the label
+columns (factors named after the factors, ``contrast``), then the estimate (``emmean``,
+``estimate``, ``<var>.trend``), ``SE``, ``df``, ``lower.CL``, ``upper.CL`` and, where tested,
+``t.ratio`` and ``p.value``. Non-estimable rows keep their labels with empty numbers."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tables import Column, Table
+from .emm import Family
+
+TITLES = {"emmeans": "Estimated marginal means", "contrasts": "Contrasts", "trends": "Estimated marginal trends"}
+
+
+def family_table(fam: Family, name: str | None = None, title: str | None = None) -> Table:
+    """A result table from a summarized family."""
+    name = name or fam.kind
+    if title is None:
+        title = TITLES.get(fam.kind, fam.kind)
+        if fam.kind == "trends":
+            title += f" ({fam.est_name})"
+    cols = [Column(n, n, t) for n, t in fam.label_columns]
+    cols += [Column(fam.est_name), Column("SE"), Column("df", format="dp:2"),
+             Column("lower.CL"), Column("upper.CL")]
+    if fam.t is not None:
+        cols += [Column("t.ratio", format="dp:3"), Column("p.value", type="pvalue")]
+    table = Table(name, title, cols)
+    for i, lab in enumerate(fam.labels):
+        cells = dict(lab)
+        cells.update({fam.est_name: _num(fam.estimate[i]), "SE": _num(fam.se[i]), "df": _num(fam.df[i]),
+                      "lower.CL": _num(fam.lower[i]), "upper.CL": _num(fam.upper[i])})
+        if fam.t is not None:
+            cells.update({"t.ratio": _num(fam.t[i]), "p.value": _num(fam.p[i])})
+        table.add_row(**cells)
+    table.footnotes = list(dict.fromkeys(fam.notes))
+    return table
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return None if np.isnan(x) else x
