@@ -108,9 +108,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import serve
+    if args.unsupervised:
+        from .serve import serve
 
-    return serve(sys.stdin, sys.stdout)
+        return serve(sys.stdin, sys.stdout)
+    from .supervisor import supervise
+
+    return supervise(sys.stdin, sys.stdout, timeout=args.timeout, max_rss_mb=args.max_rss_mb)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -146,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.set_defaults(func=cmd_schema)
     p = sub.add_parser("serve", help="host protocol: one JSON request per line on stdin, one result per line on stdout")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds a request may take unless it sets 'timeout' itself (default 600)")
+    p.add_argument("--max-rss-mb", type=float, default=None,
+                   help="restart the working process after a request leaves it above this size")
+    p.add_argument("--unsupervised", action="store_true",
+                   help="answer in this process, without a supervised child (no time limits)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("doctor", help="report R, lme4, lmerTest, pbkrtest and rpy2 versions")
     p.add_argument("--format", **fmt)

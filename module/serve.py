@@ -7,7 +7,9 @@ path}}``. The worker keeps R (when used) warm across requests.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from typing import IO
 
 from .analysis import run
@@ -22,6 +24,7 @@ def handle(line: str) -> dict:
         request = parse_json(line)
         if "spec" in request and isinstance(request.get("spec"), dict):
             request_id = request.get("id")
+            _inject_fault(request)
             request = request["spec"]
         answer = run(request).to_dict()
     except MixedBridgeError as exc:
@@ -31,6 +34,19 @@ def handle(line: str) -> dict:
     if request_id is not None:
         answer["id"] = request_id
     return answer
+
+
+def _inject_fault(request: dict) -> None:
+    """Test hook, active only with MIXEDBRIDGE_FAULTS=1: ``{"fault": "crash"|"hang"|"raise"}``."""
+    if os.environ.get("MIXEDBRIDGE_FAULTS") != "1" or "fault" not in request:
+        return
+    fault = request["fault"]
+    if fault == "crash":
+        os._exit(70)
+    if fault == "hang":
+        time.sleep(3600)
+    if fault == "raise":
+        raise RuntimeError("injected fault")
 
 
 def serve(stdin: IO[str], stdout: IO[str]) -> int:
