@@ -10,7 +10,9 @@ import jsonschema
 import numpy as np
 import pytest
 
-import mixedbridge
+pytest.importorskip("matplotlib")
+
+import mixedbridge  # noqa: E402
 from mixedbridge import spec as specmod
 from mixedbridge.analysis import prepare
 from mixedbridge.plots import PlotNote, describe, figures, make_plots, marginal_means, schema
@@ -162,6 +164,8 @@ def test_data_lines_has_a_line_per_cluster_plus_the_population(sleep):
         slopes = {round(float(np.diff(l.get_ydata())[0] / np.diff(l.get_xdata())[0]), 8)
                   for l in drawn.figure.axes[0].lines if getattr(l, "_mixedbridge_role", "") == "cluster-line"}
         assert (len(slopes) == 1) == (mode == "intercepts")
+    _, d = _one(problem, fit, {"type": "data_lines", "random": "none"})
+    assert "cluster-line" not in d["axes"][0]["roles"] and d["axes"][0]["roles"]["population-line"]["artists"] == 1
 
 
 # ---------------------------------------------------------------------------------------------

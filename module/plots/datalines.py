@@ -27,7 +27,7 @@ def data_lines_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
 
     ``random``: ``intercepts`` draws each cluster's line with the population slope and its own
     intercept (Figure 12.4); ``slopes`` (default when the model has a random slope for the
-    covariate) its own intercept and slope.
+    covariate) its own intercept and slope; ``none`` the population line only (Figure 12.3).
     """
     name = request.get("covariate") or first_covariate(problem)
     if name is None:
@@ -48,18 +48,19 @@ def data_lines_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     drawn = 0
     for j in range(k):
         a, s = lines.mixed[j]
-        if not np.isfinite(a):
+        if mode == "none" or not np.isfinite(a):
             continue
         slope = s if mode == "slopes" else b1
         tag(ax.plot(grid, a + slope * grid, color=colors[j], lw=1, alpha=0.9), "cluster-line")
         drawn += 1
     tag(ax.plot(grid, b0 + b1 * grid, color="black", lw=3, label="Population (fixed effects)"), "population-line")
-    ax.plot([], [], color="grey", lw=1, label=f"{lines.clusters.name} lines "
-            f"({'own intercept and slope' if mode == 'slopes' else 'own intercept'})")
+    if mode != "none":
+        ax.plot([], [], color="grey", lw=1, label=f"{lines.clusters.name} lines "
+                f"({'own intercept and slope' if mode == 'slopes' else 'own intercept'})")
     ax.set_xlabel(name)
     ax.set_ylabel(problem.desc.response.label)
-    ax.set_title(f"{problem.desc.response.label} against {name}, coloured by {lines.clusters.name} "
-                 f"({drawn} cluster lines)")
+    ax.set_title(f"{problem.desc.response.label} against {name}, coloured by {lines.clusters.name}"
+                 + (f" ({drawn} cluster lines)" if drawn else ""))
     ax.legend(loc="upper left", frameon=False)
     if lines.curved:
         notes.append(f"data_lines: the model's per-cluster predictions are not straight lines in {name!r}; "

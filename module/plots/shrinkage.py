@@ -70,7 +70,7 @@ def shrinkage_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     ax.set_ylabel(f"Slope of {lines.covariate}")
     ax.set_title(f"Shrinkage of {lines.clusters.name}-level estimates "
                  f"({int(ok.sum())} clusters)")
-    fig.legend(loc="outside lower center", ncols=3, frameon=False)
+    fig.legend(loc="outside lower center", ncols=2, frameon=False)
     name = f"shrinkage-{safe_name(lines.covariate)}"
     return [Drawn(name, f"Shrinkage of per-{lines.clusters.name} intercepts and slopes of {lines.covariate}",
                   fig, _common_notes(lines))]
