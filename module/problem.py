@@ -7,6 +7,7 @@ import numpy as np
 
 from .design import FixedDesign, ReTermData, fixed_design, random_designs
 from .formula import ModelDescription
+from .guard import check_memory
 from .frame import ModelFrame
 
 
@@ -31,6 +32,8 @@ class Problem:
         contrasts = options.get("contrasts", "treatment")
         fixed = fixed_design(desc, frame, contrasts)
         reterms = random_designs(desc, frame, contrasts) if analysis == "lmm" else []
+        if reterms:
+            check_memory(reterms, frame.nobs, len(fixed.names))
         return cls(analysis, desc, frame, options, fixed, reterms)
 
     @property
