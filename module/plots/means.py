@@ -2,22 +2,19 @@
 over a reference grid, with confidence intervals, separate lines and panels by other factors,
 and the raw data behind as seeded jitter, violins or boxplots.
 
-The reference grid crosses every level of every factor of the fixed part, with numeric
-covariates at their mean. A cell's mean is the equally weighted average of its grid rows'
-predictions Lβ̂ (emmeans' default), with standard error sqrt(L V Lᵀ), V = vcov(β̂).
+The numbers come from :mod:`mixedbridge.emmeans` (emmeans 1.8 rules: factors crossed, covariates
+at their mean, equally weighted averages Lβ̂ with SE sqrt(L V Lᵀ)), so the plot and the
+``emmeans`` table agree.
 """
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..design import _SafeNames
 from ..fit import Fit
-from ..frame import ModelFrame
 from ..problem import Problem
 from .datalines import cluster_colors
 from .modeldata import PlotNote
@@ -31,11 +28,13 @@ SPREAD = 0.6
 @dataclass
 class Means:
     """Marginal means: ``table`` one row per cell (factor columns, ``mean``, ``se``, ``lower``,
-    ``upper``), the ``factors`` (horizontal, lines, panels; None where unused) and ``level``."""
+    ``upper``; NaN where not estimable), the ``factors`` (horizontal, lines, panels; None where
+    unused), ``level`` and ``notes``."""
 
     table: pd.DataFrame
     factors: tuple[str, str | None, str | None]
     level: float
+    notes: list[str] = field(default_factory=list)
 
 
 def fixed_factors(problem: Problem) -> list[str]:
@@ -48,66 +47,46 @@ def fixed_factors(problem: Problem) -> list[str]:
     return out
 
 
-def reference_grid(problem: Problem) -> pd.DataFrame:
-    """Every combination of the fixed factors' levels, numeric covariates at their mean."""
-    data = problem.frame.data
-    factors = fixed_factors(problem)
-    labels = list(dict.fromkeys(v.label for t in problem.desc.fixed for v in t.variables))
-    combos = list(itertools.product(*[list(data[f].cat.categories) for f in factors])) or [()]
-    grid = {}
-    for i, f in enumerate(factors):
-        grid[f] = pd.Categorical([c[i] for c in combos], categories=data[f].cat.categories)
-    for lab in labels:
-        if lab not in factors:
-            grid[lab] = np.full(len(combos), float(data[lab].mean()))
-    return pd.DataFrame(grid)
-
-
-def grid_matrix(problem: Problem, grid: pd.DataFrame) -> np.ndarray:
-    """The fixed-effects design of the grid rows, columns as the model's X (aliased ones out)."""
-    frame = ModelFrame(grid, {c for c in grid if isinstance(grid[c].dtype, pd.CategoricalDtype)}, grid)
-    safe = _SafeNames(frame, problem.options.get("contrasts", "treatment"))
-    X, names, _ = safe.matrix(problem.desc.intercept, problem.desc.fixed)
-    index = {n: j for j, n in enumerate(names)}
-    missing = [n for n in problem.fixed.names if n not in index]
-    if missing:
-        raise PlotNote(f"cannot rebuild the design for the reference grid (columns {missing})")
-    return X[:, [index[n] for n in problem.fixed.names]]
-
-
-def _check_factor(problem: Problem, name: str | None, role: str, factors: list[str]) -> None:
+def _check_factor(name: str | None, role: str, factors: list[str]) -> None:
     if name is not None and name not in factors:
         have = ", ".join(factors) or "none"
         raise PlotNote(f"emmeans {role} {name!r} is not a factor of the fixed part; factors: {have}")
 
 
 def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | None = None,
-                   panels: str | None = None, level: float = 0.95, method: str = "normal") -> Means:
-    """Model-based marginal means of ``horizontal`` (× ``lines`` × ``panels``) with intervals.
+                   panels: str | None = None, level: float = 0.95, df: str | None = None) -> Means:
+    """Model-based marginal means of ``horizontal`` (× ``lines`` × ``panels``) with intervals,
+    computed by :mod:`mixedbridge.emmeans` (the same numbers as the ``emmeans`` table).
 
-    ``method``: ``normal`` (asymptotic, as emmeans for lmer without df) or ``t`` with the fit's
-    residual degrees of freedom.
+    ``df``: ``satterthwaite``, ``kenward-roger`` or ``asymptotic`` (normal quantiles); None
+    tries Satterthwaite and falls back to asymptotic with a note in ``Means.notes``.
     """
+    from ..emmeans import emmeans_tables
+    from ..errors import MixedBridgeError
+
     factors = fixed_factors(problem)
     for name, role in ((horizontal, "horizontal"), (lines, "lines"), (panels, "panels")):
-        _check_factor(problem, name, role, factors)
-    by = [f for f in (panels, lines, horizontal) if f is not None]
+        _check_factor(name, role, factors)
+    by = [f for f in (horizontal, lines, panels) if f is not None]
     if len(set(by)) < len(by):
         raise PlotNote("emmeans: horizontal, lines and panels must be different factors")
-    grid = reference_grid(problem)
-    X = grid_matrix(problem, grid)
-    beta, V = np.asarray(fit.beta, dtype=float), np.asarray(fit.vcov, dtype=float)
-    q = stats.t.ppf(0.5 + level / 2, fit.df_residual) if method == "t" else stats.norm.ppf(0.5 + level / 2)
-    rows = []
-    for key, idx in grid.groupby(by, observed=True, sort=True).indices.items():
-        L = X[idx].mean(axis=0)
-        est, se = float(L @ beta), float(np.sqrt(max(L @ V @ L, 0.0)))
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(by, key)), "mean": est, "se": se, "lower": est - q * se, "upper": est + q * se})
-    table = pd.DataFrame(rows)
-    for f in by:
-        table[f] = pd.Categorical(table[f], categories=problem.frame.data[f].cat.categories)
-    return Means(table, (horizontal, lines, panels), level)
+    notes: list[str] = []
+    request = {"specs": by, "level": level, "df": df or "satterthwaite"}
+    try:
+        tables, _ = emmeans_tables(problem, fit, request, path="/options/plots")
+    except MixedBridgeError as exc:
+        if df is not None:
+            raise PlotNote(f"emmeans: {exc.message}") from None
+        tables, _ = emmeans_tables(problem, fit, {**request, "df": "asymptotic"}, path="/options/plots")
+        notes.append("emmeans: Satterthwaite degrees of freedom are not available; intervals use the "
+                     "normal (asymptotic) quantile.")
+    raw = tables[0].to_pandas()
+    table = pd.DataFrame({f: pd.Categorical(raw[f].astype(str), categories=problem.frame.data[f].cat.categories)
+                          for f in by})
+    for src, dst in (("emmean", "mean"), ("SE", "se"), ("lower.CL", "lower"), ("upper.CL", "upper")):
+        table[dst] = pd.to_numeric(raw[src], errors="coerce")
+    table = table.sort_values(list(reversed(by))).reset_index(drop=True)
+    return Means(table, (horizontal, lines, panels), level, notes)
 
 
 def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
@@ -120,14 +99,14 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
         horizontal = factors[0]
     lines, panels = request.get("lines"), request.get("panels")
     level = float(request.get("ci_level", 0.95))
-    means = marginal_means(problem, fit, horizontal, lines, panels, level, request.get("ci_method", "normal"))
+    means = marginal_means(problem, fit, horizontal, lines, panels, level, request.get("df"))
     background = request.get("background")
     data = _background_data(problem, means.factors, request.get("background_by"))
     plevels = list(problem.frame.data[panels].cat.categories) if panels else [None]
     ncols = min(3, len(plevels))
     nrows = -(-len(plevels) // ncols)
     fig, axes = new_figure(5.2 * ncols + 0.5, 4.4 * nrows + 0.4, nrows, ncols, squeeze=False, sharey=True)
-    notes: list[str] = []
+    notes: list[str] = list(means.notes)
     for ax, plev in zip(axes.flat, plevels):
         _means_panel(ax, problem, means, data, plev, background, request, notes)
     for ax in list(axes.flat)[len(plevels):]:
@@ -180,7 +159,9 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame, plev, b
         d = sub if lines is None else sub[sub[lines] == llev]
         xpos = {h: i + offs[j] for i, h in enumerate(hlevels)}
         if background:
-            _draw_background(ax, d, horizontal, xpos, background, colors[j], rng, notes, width * 0.85)
+            where = f"{lines} = {llev}, " if lines else ""
+            where += f"{panels} = {plev}, " if panels else ""
+            _draw_background(ax, d, horizontal, xpos, background, colors[j], rng, notes, width * 0.85, where)
         t = t.set_index(horizontal).reindex(hlevels).dropna(subset=["mean"])
         x = np.array([xpos[h] for h in t.index])
         label = str(llev) if lines else "Marginal mean"
@@ -213,7 +194,7 @@ def _interval(t: pd.DataFrame, d: pd.DataFrame, horizontal: str, request: dict):
 
 
 def _draw_background(ax, d: pd.DataFrame, horizontal: str, xpos: dict, kind: str, color, rng,
-                     notes: list[str], width: float) -> None:
+                     notes: list[str], width: float, where: str = "") -> None:
     for h, x in xpos.items():
         y = d.loc[d[horizontal] == h, "y"].to_numpy()
         if len(y) == 0:
@@ -223,7 +204,7 @@ def _draw_background(ax, d: pd.DataFrame, horizontal: str, xpos: dict, kind: str
             tag(ax.scatter(xs, y, s=14, color=color, alpha=0.5, edgecolors="none", zorder=1), "background")
         elif kind == "violin":
             if len(y) < 3 or np.ptp(y) == 0:
-                notes.append(f"emmeans: no violin for {horizontal} = {h} (fewer than 3 distinct values).")
+                notes.append(f"emmeans: no violin for {where}{horizontal} = {h} (fewer than 3 distinct values).")
                 continue
             parts = ax.violinplot([y], positions=[x], widths=width, showextrema=False)
             for body in parts["bodies"]:
