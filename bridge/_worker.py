@@ -22,6 +22,7 @@ import pickle
 import re
 import struct
 import sys
+import time
 
 #: What a formula sent to R may contain: safe names, 0/1, and the formula operators.
 SAFE_FORMULA = re.compile(r"^[v0-9_ ~+:()|]+$")
@@ -94,7 +95,7 @@ local({
     code <- oi$conv$lme4$code
     reml <- lme4::isREML(fm)
     list(coef_names = names(lme4::fixef(fm)), beta = unname(lme4::fixef(fm)),
-         dropped = as.character(attr(lme4::getME(fm, "X"), "col.dropped")),
+         dropped = as.character(names(attr(lme4::getME(fm, "X"), "col.dropped"))),
          vcov = unname(as.matrix(stats::vcov(fm))),
          sigma = stats::sigma(fm), nobs = stats::nobs(fm), reml = reml,
          loglik = as.numeric(stats::logLik(fm)), aic = stats::AIC(fm), bic = stats::BIC(fm),
@@ -273,13 +274,17 @@ class _R:
                    memoryview(np.ascontiguousarray(codes, dtype=np.int32) + np.int32(1)))
                for k, (codes, _) in req["factors"].items()}
         nlev = {k: ri.IntSexpVector([int(n)]) for k, (_, n) in req["factors"].items()}
+        t0 = time.perf_counter()
         res = self.f_fit(
             ri.StrSexpVector([req["analysis"]]), self._named_list(num), self._named_list(fac),
             self._named_list(nlev), ri.StrSexpVector([ftext]), ri.BoolSexpVector([bool(req["reml"])]),
             ri.StrSexpVector([req["contrasts"]]), ri.StrSexpVector([req["weights"] or ""]),
             ri.StrSexpVector([req["offset"] or ""]), ri.BoolSexpVector([bool(req.get("keep", False))]),
         )
-        return to_py(res)
+        t1 = time.perf_counter()
+        out = to_py(res)
+        out["seconds_r"] = t1 - t0
+        return out
 
     def forget(self, handle: int) -> dict:
         self.f_forget(self.ri.IntSexpVector([int(handle)]))
@@ -345,7 +350,9 @@ def main() -> int:
         try:
             op = msg.get("op")
             if op == "fit":
+                t0 = time.perf_counter()
                 reply = r.fit(msg)
+                reply["seconds_worker"] = time.perf_counter() - t0
             elif op == "forget":
                 reply = r.forget(msg["handle"])
             elif op == "versions":

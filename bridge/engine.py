@@ -13,6 +13,7 @@ R runs in a long-lived child process (:mod:`.session`), started on the first fit
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pandas as pd
@@ -193,8 +194,10 @@ class Lme4Engine:
     def fit(self, problem: Problem) -> Fit:
         if problem.analysis not in ("lm", "lmm"):
             raise EngineError(f"the lme4 engine fits 'lm' and 'lmm', not {problem.analysis!r}", "/analysis")
+        t0 = time.perf_counter()
         names = SafeNames(problem.frame.data)
         reply = self.session.call(request_for(problem, names, self.keep_models))
+        t_call = time.perf_counter() - t0
         what = "lme4::lmer" if problem.analysis == "lmm" else "stats::lm"
         prefix = "lme4: " if problem.analysis == "lmm" else "R: "
         said = [prefix + names.text(w) for w in _strings(reply.get("warnings")) + _strings(reply.get("messages"))]
@@ -208,7 +211,11 @@ class Lme4Engine:
             if stage == "fit":
                 raise ModelError(f"{what} could not fit the model: {message}")
             raise EngineError(f"the lme4 engine failed ({stage}): {message}")
-        return self._build(problem, names, reply, said)
+        fit = self._build(problem, names, reply, said)
+        fit.extra["timing"] = {"r": float(reply.get("seconds_r", np.nan)),
+                               "worker": float(reply.get("seconds_worker", np.nan)),
+                               "call": t_call, "total": time.perf_counter() - t0}
+        return fit
 
     def _build(self, problem: Problem, names: SafeNames, r: dict, said: list[str]) -> Fit:
         coef_names = [names.coef(c) for c in _strings(r["coef_names"])]

@@ -244,6 +244,25 @@ def test_uncorrelated_terms_of_one_factor(engine):
     assert all(b.condsd.shape == (18, 1) for b in fit.ranef)
 
 
+@pytest.mark.parametrize("analysis", ["lm", "lmm"])
+def test_aliased_columns_are_dropped_as_in_the_design(engine, analysis):
+    formula = "Reaction ~ Days + I(2 * Days)" + (" + (1 | Subject)" if analysis == "lmm" else "")
+    problem = problem_for("sleepstudy", formula, analysis=analysis)
+    fit = engine.fit(problem)
+    assert fit.coef_names == problem.fixed.names == ["(Intercept)", "Days"]
+    assert fit.dropped == problem.fixed.dropped == ["I(2 * Days)"]
+    assert fit.vcov.shape == (2, 2)
+    if analysis == "lmm":
+        assert any("rank deficient" in w for w in fit.warnings)
+
+
+def test_kept_models_get_a_handle():
+    require_r()
+    fit = Lme4Engine(keep_models=True).fit(problem_for("Dyestuff", "Yield ~ 1 + (1 | Batch)"))
+    assert isinstance(fit.extra["r_handle"], int)
+    assert fit.extra["timing"]["total"] >= fit.extra["timing"]["r"] > 0
+
+
 def test_get_engine_uses_bridge(engine):
     from mixedbridge.engines import get_engine
 
