@@ -42,6 +42,9 @@ def read_spec(source: str | Path | dict) -> tuple[dict, Path | None]:
     """The spec as a dict, and the folder relative data paths resolve against."""
     if isinstance(source, dict):
         return copy.deepcopy(source), None
+    if not isinstance(source, (str, Path)):
+        raise SpecError(f"the spec must be a JSON object (or the path of a file holding one), "
+                        f"not {type(source).__name__}")
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8")

@@ -11,50 +11,24 @@ import mixedbridge
 from mixedbridge.errors import MixedBridgeError
 from mixedbridge.serve import handle
 
-from .conftest import TENTHIRTY_LEGPRESS
+from .bad_inputs import CATALOGUE, DOC, LM, document
 
-BASE = {"analysis": "lm", "formula": "load ~ time * group", **TENTHIRTY_LEGPRESS}
-
-CASES = [
-    # (id, change to BASE, error code, path, words the message must contain)
-    ("unknown analysis", {"analysis": "glm"}, "spec", "/analysis", ["'glm'", "'lm'", "'lmm'"]),
-    ("wrong type", {"formula": 42}, "spec", "/formula", ["expected string"]),
-    ("unknown key", {"color": "red"}, "spec", "", ["'color'"]),
-    ("bad engine", {"engine": "sas"}, "spec", "/engine", ["'sas'", "'native'"]),
-    ("bad data", {"data": {"file": "x.csv"}}, "spec", "/data", ["path", "dataset", "records"]),
-    ("unknown dataset", {"data": {"dataset": "iris"}}, "data", "/data/dataset", ["'iris'", "sleepstudy"]),
-    ("missing file", {"data": {"path": "/nonexistent/x.csv"}}, "data", "/data/path", ["does not exist"]),
-    ("unknown column in formula", {"formula": "load ~ tme * group"}, "data", "/formula", ["'tme'", "not in the data"]),
-    ("unknown column in filter", {"filter": [{"column": "exercize", "in": ["legpress"]}]}, "data",
-     "/filter/0/column", ["'exercize'"]),
-    ("unknown column in levels", {"levels": {"tim": ["pre", "post"]}}, "data", "/levels/tim", ["'tim'"]),
-    ("level that does not occur", {"levels": {"time": ["pre", "postt"]}}, "data", "/levels/time/1",
-     ["'postt'", "does not occur"]),
-    ("unlisted level present", {"levels": {"time": ["pre"]}}, "data", "/levels/time", ["'post'", "not listed"]),
-    ("non-numeric response", {"formula": "group ~ time"}, "data", "/formula", ["'group'", "numeric"]),
-    ("filter leaves no rows", {"filter": [{"column": "exercise", "in": ["squat"]}]}, "data", "/filter/0",
-     ["no rows"]),
-    ("filter type mismatch", {"filter": [{"column": "load", "in": ["heavy"]}]}, "data", "/filter/0/in",
-     ["numeric"]),
-    ("formula syntax", {"formula": "load ~ time * "}, "formula", "/formula", ["ends too early"]),
-    ("formula without tilde", {"formula": "load time"}, "formula", "/formula", ["'~'"]),
-    ("unbalanced parenthesis", {"formula": "load ~ (time + group"}, "formula", "/formula", ["')'"]),
-    ("unknown function", {"formula": "load ~ system(time)"}, "formula", "/formula", ["'system'", "allowed"]),
-    ("code in formula", {"formula": "load ~ __import__('os')"}, "formula", "/formula", ["unexpected character"]),
-    ("bar outside parentheses", {"formula": "load ~ time | participant"}, "formula", "/formula", ["parentheses"]),
-    ("random term in lm", {"formula": "load ~ time + (1 | participant)"}, "formula", "/formula", ["'lmm'"]),
-    ("lmm without random term", {"analysis": "lmm"}, "formula", "/formula", ["random-effects"]),
-]
+BASE = LM
 
 
-@pytest.mark.parametrize("name,change,code,path,words", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_a_clear_error(name, change, code, path, words):
+@pytest.mark.parametrize("name,spec,code,path,words", CATALOGUE, ids=[c[0] for c in CATALOGUE])
+def test_bad_input_is_a_clear_error(name, spec, code, path, words):
     with pytest.raises(MixedBridgeError) as info:
-        mixedbridge.run({**BASE, **change})
+        mixedbridge.run(spec)
     err = info.value
     assert (err.code, err.path) == (code, path), err.message
     for w in words:
         assert w in err.message
+
+
+def test_catalogue_is_large_and_documented_as_it_behaves():
+    assert len(CATALOGUE) >= 40
+    assert DOC.read_text(encoding="utf-8") == document(), "run: python -m tests.bad_inputs"
 
 
 def test_malformed_json_names_line_and_column():

@@ -1,0 +1,155 @@
+"""The catalogue of named bad inputs: each spec, and the error it must give.
+
+Used by tests/test_bad_input.py and by ``python -m tests.bad_inputs`` to regenerate
+docs/bad-inputs.md, so the documented messages are the ones the code gives.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+TENTHIRTY = {
+    "data": {"dataset": "tenthirty"},
+    "filter": [{"column": "exercise", "in": ["legpress"]}, {"column": "time", "in": ["pre", "post"]}],
+    "levels": {"time": ["pre", "post"]},
+}
+LM = {"analysis": "lm", "formula": "load ~ time * group", **TENTHIRTY}
+LMM = {"analysis": "lmm", "formula": "load ~ time * group + (1 | participant)", **TENTHIRTY}
+
+
+def records(rows: list[dict]) -> dict:
+    """Inline data, with no filter or levels from the tenthirty base."""
+    return {"data": {"records": rows}, "filter": [], "levels": {}}
+
+
+def _drop(spec: dict, key: str) -> dict:
+    return {k: v for k, v in spec.items() if k != key}
+
+
+#: (name, spec, error code, JSON path, words the message must contain)
+CATALOGUE = [
+    # -- the spec document ---------------------------------------------------------------------
+    ("spec is not an object", [1, 2], "spec", "", ["JSON object"]),
+    ("unknown analysis", {**LM, "analysis": "glm"}, "spec", "/analysis", ["'glm'", "'lm'", "'lmm'"]),
+    ("formula of the wrong type", {**LM, "formula": 42}, "spec", "/formula", ["expected string"]),
+    ("empty formula", {**LM, "formula": ""}, "spec", "/formula", ["non-empty"]),
+    ("unknown key", {**LM, "color": "red"}, "spec", "", ["'color'"]),
+    ("unknown engine", {**LM, "engine": "sas"}, "spec", "/engine", ["'sas'", "'native'"]),
+    ("missing formula", _drop(LM, "formula"), "spec", "", ["'formula' is a required"]),
+    ("missing data", _drop(LM, "data"), "spec", "", ["'data' is a required"]),
+    ("data of an unknown kind", {**LM, "data": {"file": "x.csv"}}, "spec", "/data", ["path", "dataset", "records"]),
+    ("empty records", {**LM, "data": {"records": []}}, "spec", "/data/records", ["non-empty"]),
+    ("records that are not objects", {**LM, "data": {"records": [1, 2]}}, "spec", "/data/records/0",
+     ["expected object"]),
+    ("filter with an unknown operator", {**LM, "filter": [{"column": "load", "between": [1, 2]}]}, "spec",
+     "/filter/0", ["'between'"]),
+    ("filter without an operator", {**LM, "filter": [{"column": "load"}]}, "spec", "/filter/0",
+     ["enough properties"]),
+    ("empty level list", {**LM, "levels": {"time": []}}, "spec", "/levels/time", ["non-empty"]),
+    ("repeated level", {**LM, "levels": {"time": ["pre", "pre"]}}, "spec", "/levels/time", ["non-unique"]),
+    ("unknown contrasts", {**LM, "options": {"contrasts": "helmert"}}, "spec", "/options/contrasts",
+     ["'helmert'", "'sum'"]),
+    ("reml as text", {**LMM, "options": {"reml": "yes"}}, "spec", "/options/reml", ["expected boolean"]),
+    ("negative time limit", {**LM, "options": {"timeout": -1}}, "spec", "/options/timeout", ["minimum"]),
+    # -- the data ----------------------------------------------------------------------------
+    ("unknown dataset", {**LM, "data": {"dataset": "iris"}}, "data", "/data/dataset", ["'iris'", "sleepstudy"]),
+    ("missing data file", {**LM, "data": {"path": "/nonexistent/x.csv"}}, "data", "/data/path",
+     ["does not exist"]),
+    ("unknown column in the formula", {**LM, "formula": "load ~ tme * group"}, "data", "/formula",
+     ["'tme'", "not in the data"]),
+    ("unknown column in a filter", {**LM, "filter": [{"column": "exercize", "in": ["legpress"]}]}, "data",
+     "/filter/0/column", ["'exercize'"]),
+    ("unknown column in levels", {**LM, "levels": {"tim": ["pre", "post"]}}, "data", "/levels/tim", ["'tim'"]),
+    ("listed level that does not occur", {**LM, "levels": {"time": ["pre", "postt"]}}, "data", "/levels/time/1",
+     ["'postt'", "does not occur"]),
+    ("occurring level not listed", {**LM, "levels": {"time": ["pre"]}}, "data", "/levels/time",
+     ["'post'", "not listed"]),
+    ("text response", {**LM, "formula": "group ~ time"}, "data", "/formula", ["'group'", "numeric"]),
+    ("factor() response", {**LM, "formula": "factor(load) ~ time"}, "data", "/formula", ["numeric"]),
+    ("filter that leaves no rows", {**LM, "filter": [{"column": "exercise", "in": ["squat"]}]}, "data",
+     "/filter/0", ["no rows"]),
+    ("filter value of the wrong type", {**LM, "filter": [{"column": "load", "in": ["heavy"]}]}, "data",
+     "/filter/0/in", ["numeric"]),
+    ("numeric filter on text", {**LM, "filter": [{"column": "group", "gte": 3}]}, "data", "/filter/0/gte",
+     ["text"]),
+    ("every row incomplete", {**LM, "formula": "y ~ x", **records([{"y": None, "x": 1}, {"y": 2, "x": None}])},
+     "data", "/data", ["no complete rows"]),
+    ("weights column of text", {**LM, "options": {"weights": "group"}}, "data", "/options/weights", ["numeric"]),
+    ("negative weights", {**LM, "formula": "y ~ x", "options": {"weights": "w"},
+                          **records([{"y": 1.0, "x": 1, "w": -1}, {"y": 2.0, "x": 2, "w": 1}, {"y": 2.5, "x": 3, "w": 1}])},
+     "data", "/options/weights", ["negative"]),
+    ("unknown offset column", {**LM, "options": {"offset": "nope"}}, "data", "/options/offset", ["'nope'"]),
+    # -- the formula -------------------------------------------------------------------------
+    ("formula ends early", {**LM, "formula": "load ~ time * "}, "formula", "/formula", ["ends too early"]),
+    ("formula without a tilde", {**LM, "formula": "load time"}, "formula", "/formula", ["'~'"]),
+    ("unbalanced parenthesis", {**LM, "formula": "load ~ (time + group"}, "formula", "/formula", ["')'"]),
+    ("unknown function", {**LM, "formula": "load ~ system(time)"}, "formula", "/formula", ["'system'", "allowed"]),
+    ("Python code in the formula", {**LM, "formula": "load ~ __import__('os')"}, "formula", "/formula",
+     ["unexpected character"]),
+    ("R code in the formula", {**LM, "formula": "load ~ time; system('id')"}, "formula", "/formula",
+     ["unexpected character ';'"]),
+    ("bar outside parentheses", {**LM, "formula": "load ~ time | participant"}, "formula", "/formula",
+     ["parentheses"]),
+    ("random term in an lm", {**LM, "formula": "load ~ time + (1 | participant)"}, "formula", "/formula",
+     ["'lmm'"]),
+    ("lmm without a random term", {**LM, "analysis": "lmm"}, "formula", "/formula", ["random-effects"]),
+    ("response among the predictors", {**LM, "formula": "load ~ load + time"}, "formula", "/formula",
+     ["also appears"]),
+    ("fractional power", {**LM, "formula": "load ~ (time + group)^0.5"}, "formula", "/formula",
+     ["positive whole number"]),
+    ("expression as grouping factor", {**LMM, "formula": "load ~ time + (1 | log(participant))"}, "formula",
+     "/formula", ["not a grouping factor"]),
+    # -- the model ---------------------------------------------------------------------------
+    ("grouping factor with one level", {**LMM, "formula": "load ~ time + (1 | exercise)"}, "model", "/formula",
+     ["'exercise'", "only 1 level"]),
+    ("one group per observation", {**LMM, "formula": "y ~ x + (1 | obs)",
+                                   **records([{"y": float(i % 7), "x": i % 3, "obs": f"o{i}"} for i in range(20)])},
+     "model", "/formula", ["'obs'", "20 levels for 20 observations"]),
+    ("more random effects than observations", {**LMM, "formula": "y ~ 1 + (x | g)",
+                                               **records([{"y": float(i), "x": float(i * i % 5), "g": f"g{i % 4}"}
+                                                          for i in range(7)])},
+     "model", "/formula", ["8 random effects for 7 observations"]),
+    ("response with zero variance", {**LMM, "formula": "y ~ 1 + (1 | g)",
+                                     **records([{"y": 1.0, "g": f"g{i % 3}"} for i in range(12)])},
+     "model", "/formula", ["zero variance"]),
+    ("random slope of a missing variable", {**LMM, "formula": "load ~ time + (dose | participant)"}, "data",
+     "/formula", ["'dose'"]),
+    ("non-finite value", {**LM, "formula": "y ~ x", **records([{"y": 1.0, "x": 1.0}, {"y": float("inf"), "x": 2.0},
+                                                               {"y": 3.0, "x": 3.0}])},
+     "model", "/formula", ["non-finite"]),
+    ("log of a non-positive value", {**LM, "formula": "y ~ log(x)",
+                                     **records([{"y": 1.0, "x": -1.0}, {"y": 2.0, "x": 2.0}, {"y": 3.0, "x": 3.0}])},
+     "model", "/formula", ["'log(x)'", "undefined"]),
+    ("more coefficients than observations", {**LM, "formula": "y ~ x + z",
+                                             **records([{"y": 1.0, "x": 1.0, "z": 0.0}, {"y": 2.0, "x": 0.0, "z": 1.0}])},
+     "model", "/formula", ["cannot estimate"]),
+]
+
+
+def document() -> str:
+    """The catalogue as markdown, each case with the error it gives now."""
+    import json
+
+    import mixedbridge
+    from mixedbridge.errors import MixedBridgeError
+
+    lines = ["# Bad inputs and the errors they give", "",
+             "Generated by `python -m tests.bad_inputs` from the catalogue the tests run "
+             "(tests/bad_inputs.py). Each row is a spec the worker refuses, with the error code, "
+             "the JSON path and the exact message.", "",
+             f"{len(CATALOGUE)} cases.", "", "| # | case | code | path | message |", "|---:|---|---|---|---|"]
+    for i, (name, spec, *_rest) in enumerate(CATALOGUE, 1):
+        try:
+            mixedbridge.run(spec)
+            code, path, message = "-", "-", "NO ERROR"
+        except MixedBridgeError as exc:
+            code, path, message = exc.code, exc.path or "(document)", exc.message
+        message = message.replace("|", "\\|")
+        lines.append(f"| {i} | {name} | `{code}` | `{path}` | {message} |")
+    return "\n".join(lines) + "\n"
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
+
+if __name__ == "__main__":
+    DOC.write_text(document(), encoding="utf-8")
+    print(f"wrote {DOC}")
