@@ -20,27 +20,33 @@ from .trends import trend_grid
 DfFn = Callable[[np.ndarray], np.ndarray]
 
 
-def df_function(problem: Problem, fit: Fit, method: str) -> DfFn:
-    """df per row of L (k × p, the fit's coefficients) for ``method``.
+def df_function(problem: Problem, fit: Fit, method: str) -> tuple[DfFn, np.ndarray | None]:
+    """df per row of L (k × p over the fit's coefficients) for ``method``, and the covariance
+    of β̂ emmeans uses with it (None: ``fit.vcov``).
 
     ``lm``: the residual df whatever the method (as emmeans). ``lmm``: ``asymptotic`` is ∞;
-    ``satterthwaite`` / ``kenward-roger`` come from :mod:`mixedbridge.inference` when it offers
-    them (``satterthwaite_df(fit, L)`` / ``kenward_roger_df(fit, L)``).
+    ``satterthwaite`` is lmerTest's (``mixedbridge.inference.satterthwaite``);
+    ``kenward-roger`` is pbkrtest's ``Lb_ddf`` with the adjusted covariance Φ_A, which emmeans
+    also uses for the SEs (``mixedbridge.inference.kenwardroger``). Both need the native
+    model object in ``fit.extra["model"]``.
     """
     if fit.analysis == "lm":
-        return lambda L: np.full(np.atleast_2d(L).shape[0], float(fit.df_residual))
+        return (lambda L: np.full(np.atleast_2d(L).shape[0], float(fit.df_residual))), None
     if method == "asymptotic":
-        return lambda L: np.full(np.atleast_2d(L).shape[0], np.inf)
-    try:
-        from .. import inference  # type: ignore[attr-defined]
-    except ImportError:
-        inference = None
-    name = {"satterthwaite": "satterthwaite_df", "kenward-roger": "kenward_roger_df"}[method]
-    fn = getattr(inference, name, None) if inference is not None else None
-    if fn is None:
-        raise SpecError(f"df method {method!r} needs the inference module, which is not available; "
-                        "use \"asymptotic\"", "/emmeans/df")
-    return lambda L: np.asarray(fn(fit, np.atleast_2d(L)), dtype=float).reshape(-1)
+        return (lambda L: np.full(np.atleast_2d(L).shape[0], np.inf)), None
+    model = fit.extra.get("model")
+    if model is None:
+        raise SpecError(f"df method {method!r} needs the native model object (fit.extra['model']); "
+                        "pass df_fn, or use \"asymptotic\"", "/emmeans/df")
+    if method == "satterthwaite":
+        from ..inference import satterthwaite as sat
+
+        vp = sat.varpar_covariance(model)
+        return (lambda L: np.array([sat.contest1d(vp, row)["df"] for row in np.atleast_2d(L)])), None
+    from ..inference import kenwardroger as kr
+
+    adj_v = kr.vcov_adjusted(model)
+    return (lambda L: np.array([kr.contest1d(adj_v, row)["df"] for row in np.atleast_2d(L)])), adj_v.PhiA
 
 
 def emmeans_tables(problem: Problem, fit: Fit, request: dict, df_fn: DfFn | None = None,
@@ -54,14 +60,16 @@ def emmeans_tables(problem: Problem, fit: Fit, request: dict, df_fn: DfFn | None
     request
         The spec's ``emmeans`` block (``module/emmeans/schema.json``).
     df_fn
-        df of each row of L (k × p over ``fit.coef_names``); default :func:`df_function`.
+        df of each row of L (k × p over ``fit.coef_names``); default :func:`df_function`
+        (which, for Kenward-Roger, also supplies the adjusted covariance).
     vcov
         Covariance of β̂ to use instead of ``fit.vcov`` (Kenward-Roger's adjusted covariance:
         emmeans uses it for SEs when df = "kenward-roger").
     """
     req = parse(problem, request, path)
     if df_fn is None:
-        df_fn = df_function(problem, fit, req.df)
+        df_fn, default_v = df_function(problem, fit, req.df)
+        vcov = default_v if vcov is None else vcov
     V = fit.vcov if vcov is None else np.asarray(vcov, dtype=float)
     fams = compute(problem, list(fit.coef_names), np.asarray(fit.beta, dtype=float), V, req, df_fn,
                    df_label=None if fit.analysis == "lm" else req.df)
