@@ -39,12 +39,16 @@ class RSession:
         self.versions: dict = {}
         self.started_in: float | None = None
         self._stderr = None
+        self._owner = os.getpid()
         self._lock = threading.RLock()
 
     # -- life cycle ----------------------------------------------------------------------------
 
     @property
     def alive(self) -> bool:
+        if self.proc is not None and self._owner != os.getpid():
+            # A forked copy of the host: the worker belongs to the parent; start our own.
+            self.proc, self._stderr, self._owner = None, None, os.getpid()
         return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> "RSession":
@@ -83,10 +87,12 @@ class RSession:
         with self._lock:
             self._cleanup()
 
-    def _cleanup(self) -> None:
+    def _cleanup(self, kill: bool = False) -> None:
         proc, self.proc = self.proc, None
         if proc is not None:
             try:
+                if kill:
+                    proc.kill()
                 if proc.stdin:
                     proc.stdin.close()
                 proc.wait(timeout=5)
@@ -111,7 +117,18 @@ class RSession:
                 tail = self._stderr_tail()
                 self._cleanup()
                 raise EngineError(f"the R worker stopped unexpectedly{tail}; it restarts on the next call") from None
-            return self._receive(what="answering")
+            except BaseException:
+                self._cleanup(kill=True)  # interrupted mid-message: the stream is unusable
+                raise
+            try:
+                return self._receive(what="answering")
+            except EngineError:
+                raise
+            except BaseException:
+                # Interrupted (Ctrl-C) while R works: its late answer would be taken for the
+                # next request's, so this worker goes; the next call starts a fresh one.
+                self._cleanup(kill=True)
+                raise
 
     def _receive(self, what: str) -> dict:
         try:
