@@ -56,10 +56,6 @@ def schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
-def _validator() -> jsonschema.protocols.Validator:
-    return jsonschema.Draft202012Validator(schema())
-
-
 def check_request(request: object, index: int = 0) -> dict:
     """A request validated against the schema's item definition; PlotNote when invalid."""
     item = {**schema()["$defs"]["request"], "$defs": schema()["$defs"]}

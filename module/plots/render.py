@@ -117,7 +117,7 @@ def describe(fig: Figure) -> dict:
         })
         totals.update(roles)
         total_points.update(points)
-    title = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    title = fig.get_suptitle() if hasattr(fig, "get_suptitle") else ""
     return {"title": title, "axes": axes,
             "totals": {r: {"artists": totals[r], "points": total_points[r]} for r in sorted(totals)}}
 
