@@ -42,9 +42,27 @@ local({
          p = if ("p.value" %in% names(s)) as.numeric(s$p.value) else NULL,
          messages = as.character(attr(s, "mesg")), adjust = as.character(attr(s, "adjust")))
   }
+  # lmerTest (Satterthwaite) re-evaluates the fit's call (data = d, formula = f, ...) in the
+  # formula's environment: put those objects there, rebuilt from the fitted model.
+  restore_call_env <- function(fm, wname, oname) {
+    ff <- environment(stats::formula(fm))
+    d <- as.data.frame(fm@frame)
+    if (nzchar(wname)) d[[wname]] <- d[["(weights)"]]
+    if (nzchar(oname)) d[[oname]] <- d[["(offset)"]]
+    assign("d", d, envir = ff)
+    assign("f", stats::formula(fm), envir = ff)
+    assign("reml", lme4::isREML(fm), envir = ff)
+    assign("ctrl", lme4::lmerControl(), envir = ff)
+    invisible(NULL)
+  }
   function(fm, specs, by, at, sd_steps, level, df_mode, null, has_null, contr_kind, cmat,
-           adjust, trend) {
+           adjust, trend, wname, oname, contrasts) {
+    # the fit's contrasts, for anything that refits or rebuilds the design (lmerTest's devfun)
+    old <- options(contrasts = if (identical(contrasts, "sum")) c("contr.sum", "contr.poly")
+                               else c("contr.treatment", "contr.poly"))
+    on.exit(options(old), add = TRUE)
     is_lmer <- inherits(fm, "merMod")
+    if (is_lmer) restore_call_env(fm, wname, oname)
     data <- if (is_lmer) fm@frame else stats::model.frame(fm)
     args <- list(object = fm, specs = specs, data = data)
     if (length(by)) args$by <- by
@@ -161,7 +179,10 @@ def _child_emmeans(r, emm, store, getter, msg: dict) -> dict:  # pragma: no cove
                       ri.FloatSexpVector([float(a["level"])]), ri.StrSexpVector([a["df"]]),
                       ri.FloatSexpVector([float(a["null"])]), ri.BoolSexpVector([bool(a["has_null"])]),
                       ri.StrSexpVector([a["contr_kind"]]), rmat, ri.StrSexpVector([a["adjust"]]),
-                      ri.StrSexpVector([a["trend"] or ""]))
+                      ri.StrSexpVector([a["trend"] or ""]),
+                      ri.StrSexpVector([msg["fit"].get("weights") or ""]),
+                      ri.StrSexpVector([msg["fit"].get("offset") or ""]),
+                      ri.StrSexpVector([msg["fit"]["contrasts"]]))
         warns = w.messages
     finally:
         r.forget(handle)
