@@ -1,0 +1,222 @@
+"""JASP option documents: schema check, defaults, and one plain shape.
+
+JASP sends variable lists either as ``{"value": ..., "types": [...]}`` objects (JASP >= 0.19) or
+as plain strings and lists (jaspTools, older files); term lists as ``{"components": [...]}`` rows,
+possibly wrapped in ``{"optionKey": "components", "value": [...]}``. :func:`normalize` turns every
+shape into plain Python values (``str``, ``list[str]``, ``list[list[str]]``) and records the
+column types JASP declared, so the rest of the package reads one shape.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from fractions import Fraction
+from functools import lru_cache
+from importlib import resources
+
+import jsonschema
+
+from .errors import JaspOptionError
+
+#: Options that JASP sends but that this translation does not act on (yet), with why.
+UNSUPPORTED = {
+    "plotHorizontalAxis": "plots are not rendered from JASP documents yet",
+    "plotEstimatesTable": "plots are not rendered from JASP documents yet",
+}
+#: Options that only matter when another is set; no note when they keep their default.
+PLOT_OPTIONS = ("plotSeparateLines", "plotSeparatePlots", "plotBackgroundData", "plotCiType", "plotCiLevel",
+                "plotLevelsByColor", "plotLevelsByShape", "plotLevelsByLinetype", "plotLevelsByFill",
+                "plotBackgroundElement", "plotTransparency", "plotJitterWidth", "plotJitterHeight",
+                "plotElementWidth", "plotDodge", "plotTheme", "plotLegendPosition", "plotBackgroundColor",
+                "plotRelativeSizeText", "plotRelativeSizeData", "plotHeight", "plotWidth")
+#: Keys JASP adds around the options; accepted without a note.
+META_KEYS = {".meta", "allVariablesList"}
+
+VARIABLE_OPTIONS = ("dependent", "trendsTrendVariable")
+VARIABLE_LIST_OPTIONS = ("fixedVariables", "randomVariables", "plotHorizontalAxis", "plotSeparateLines",
+                         "plotSeparatePlots", "plotBackgroundData", "marginalMeansTerms", "trendsVariables")
+#: Options that exist for the GLMM only; an LMM document carrying them gets a note.
+GLMM_ONLY = {"family", "link", "dependentAggregation", "marginalMeansResponse"}
+
+
+@lru_cache(maxsize=None)
+def schema() -> dict:
+    """``schemas/jasp-lmm-options.schema.json``."""
+    path = resources.files("mixedbridge.schemas").joinpath("jasp-lmm-options.schema.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def defaults() -> dict:
+    """Every option with JASP's default (the wrapper's formals)."""
+    return {k: copy.deepcopy(v["default"]) for k, v in schema()["properties"].items()}
+
+
+def _where(error: jsonschema.ValidationError) -> tuple[str, str]:
+    parts = list(error.absolute_path)
+    option = str(parts[0]) if parts else ""
+    return option, "".join(f"/{p}" for p in parts)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    option, path = _where(error)
+    got = json.dumps(error.instance, ensure_ascii=False)
+    got = got if len(got) <= 80 else got[:77] + "..."
+    if error.validator == "enum":
+        allowed = ", ".join(json.dumps(v) for v in error.validator_value)
+        return f"option '{option}' ({path}): {got} is not allowed; expected one of {allowed}"
+    spec = schema()["properties"].get(option, {})
+    hint = spec.get("description", "")
+    if error.validator == "type":
+        return f"option '{option}' ({path}): expected {error.validator_value}, got {got}"
+    if error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        return f"option '{option}' ({path}): {got} is out of range ({error.message})"
+    return f"option '{option}' ({path}): {got} does not have the expected shape. {hint}".rstrip()
+
+
+def validate(options: dict) -> None:
+    """Check the document against the schema; JaspOptionError names the first bad option."""
+    if not isinstance(options, dict):
+        raise JaspOptionError("", f"the options must be a JSON object, not {type(options).__name__}")
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = list(validator.iter_errors(options))
+    if errors:
+        err = min(errors, key=lambda e: (len(e.absolute_path) == 0, list(map(str, e.absolute_path))))
+        best = jsonschema.exceptions.best_match([e for e in errors if _where(e)[0] == _where(err)[0]])
+        option, path = _where(best)
+        raise JaspOptionError(option, _describe(best), path)
+
+
+def _names(value, option: str) -> tuple[list[str], list]:
+    """A variable list in any JASP shape: names and declared types (``None`` where absent)."""
+    types: list = []
+    if isinstance(value, dict):
+        types = list(value.get("types") or [])
+        value = value.get("value")
+    if value is None or value == "":
+        return [], []
+    if isinstance(value, str):
+        value = [value]
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            inner = item.get("variable")
+            inner = [inner] if isinstance(inner, str) else list(inner or [])
+            out += [v for v in inner if v != ""]
+        elif item != "":
+            out.append(item)
+    if len(set(out)) != len(out):
+        dup = next(v for v in out if out.count(v) > 1)
+        raise JaspOptionError(option, f"option '{option}': variable '{dup}' is listed twice")
+    types = [t if isinstance(t, str) else None for t in types]
+    return out, types if len(types) == len(out) else [None] * len(out)
+
+
+def _terms(value) -> list[list[str]]:
+    if isinstance(value, dict):
+        value = value.get("value") or []
+    out = []
+    for row in value:
+        comp = row["components"]
+        out.append([comp] if isinstance(comp, str) else list(comp))
+    return out
+
+
+def _random_effects(value, option: str = "randomEffects") -> list[dict]:
+    out = []
+    for i, row in enumerate(value):
+        group, _ = _names(row["value"], f"{option}")
+        if len(group) != 1:
+            raise JaspOptionError(option, f"option '{option}' (/{option}/{i}/value): expected one grouping "
+                                  f"variable, got {group!r}", f"/{option}/{i}/value")
+        comps = row.get("randomComponents") or []
+        if isinstance(comps, dict):
+            comps = comps.get("value") or []
+        components = []
+        for c in comps:
+            v = c["value"]
+            components.append(([v] if isinstance(v, str) else list(v), bool(c.get("randomSlopes", True))))
+        out.append({"group": group[0], "correlations": bool(row.get("correlations", True)),
+                    "components": components, "index": i})
+    return out
+
+
+def contrast_weights(table: list, option: str) -> tuple[list[dict], list[tuple[str, list[float]]]]:
+    """Grid columns and the non-zero contrasts ``(name, weights)`` of a CustomContrastsTableView.
+    Weights may be numbers or strings holding a number or a simple fraction (``"1/3"``, ``"-.5"``);
+    nothing is evaluated as code."""
+    grid, contrasts = [], []
+    for j, col in enumerate(table or []):
+        if not col.get("isContrast"):
+            grid.append(col)
+            continue
+        weights = []
+        for k, w in enumerate(col.get("values") or []):
+            weights.append(_weight(w, option, f"/{option}/{j}/values/{k}"))
+        if weights and any(w != 0 for w in weights):
+            contrasts.append((col.get("name") or f"Contrast {len(contrasts) + 1}", weights))
+    return grid, contrasts
+
+
+def _weight(w, option: str, path: str) -> float:
+    if isinstance(w, bool):
+        raise JaspOptionError(option, f"option '{option}' ({path}): a contrast weight must be a number, got {w!r}", path)
+    if isinstance(w, (int, float)):
+        return float(w)
+    text = str(w).strip().replace(" ", "")
+    if text == "":
+        return 0.0
+    try:
+        return float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise JaspOptionError(option, f"option '{option}' ({path}): contrast weight {w!r} is not a number "
+                              "or a fraction such as 1/3", path) from None
+
+
+def normalize(options: dict) -> tuple[dict, list[str]]:
+    """Validate, fill defaults and flatten a JASP option document.
+
+    Returns the plain options (variable lists as lists of names, ``fixedEffects`` as lists of
+    variable names, ``randomEffects`` as ``{group, correlations, components: [(vars, slopes)]}``,
+    ``types``: declared column type per variable) and notes about options that are not acted on.
+    """
+    validate(options)
+    notes = []
+    known = set(schema()["properties"])
+    unknown = sorted(k for k in options if k not in known and k not in META_KEYS
+                     and not (k.endswith(".types") and k[:-6] in known))
+    glmm = [k for k in unknown if k in GLMM_ONLY]
+    other = [k for k in unknown if k not in GLMM_ONLY]
+    if glmm:
+        notes.append("Options of the generalized linear mixed model were ignored (this is a linear mixed "
+                     "model): " + ", ".join(glmm) + ".")
+    if other:
+        notes.append("Unknown options were ignored: " + ", ".join(other) + ".")
+    out = defaults()
+    out.update({k: copy.deepcopy(v) for k, v in options.items() if k in known})
+    types: dict[str, str] = {}
+    for key in VARIABLE_OPTIONS + VARIABLE_LIST_OPTIONS:
+        names, declared = _names(out[key], key)
+        old = options.get(f"{key}.types")
+        if isinstance(old, list) and len(old) == len(names):
+            declared = old
+        elif isinstance(old, str) and len(names) == 1:
+            declared = [old]
+        for n, t in zip(names, declared):
+            if isinstance(t, str) and key in ("dependent", "fixedVariables", "randomVariables"):
+                types.setdefault(n, t)
+        out[key] = names
+    if len(out["dependent"]) > 1:
+        raise JaspOptionError("dependent", "option 'dependent': expected one variable, got "
+                              f"{out['dependent']!r}", "/dependent")
+    out["dependent"] = out["dependent"][0] if out["dependent"] else ""
+    if len(out["trendsTrendVariable"]) > 1:
+        raise JaspOptionError("trendsTrendVariable", "option 'trendsTrendVariable': expected one variable",
+                              "/trendsTrendVariable")
+    out["trendsTrendVariable"] = out["trendsTrendVariable"][0] if out["trendsTrendVariable"] else ""
+    out["fixedEffects"] = _terms(out["fixedEffects"])
+    out["randomEffects"] = _random_effects(out["randomEffects"])
+    out["type"] = str(out["type"])
+    out["types"] = types
+    if out["plotHorizontalAxis"]:
+        notes.append("Plot options were not acted on: " + UNSUPPORTED["plotHorizontalAxis"] + ".")
+    return out, notes
