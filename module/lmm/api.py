@@ -9,13 +9,18 @@ from ..fit import Fit, RanefBlock
 from .checks import ConvergenceCheck
 from .model import LinearMixedModel
 from .optsummary import OptSummary
+from .threads import blas_threads
 from .validate import check_inputs
 from .varcorr import varcorr
 
 
+#: Size of the dense fill-in block above which the BLAS default thread count is kept.
+MULTITHREAD_FILL = 3000
+
+
 def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTermData], *,
             reml: bool = True, weights: np.ndarray | None = None,
-            offset: np.ndarray | None = None) -> Fit:
+            offset: np.ndarray | None = None, threads: int | None | str = "auto") -> Fit:
     """Fit y ~ Xβ + Zb + o by REML (default) or ML, as lme4's ``lmer`` does.
 
     Parameters
@@ -26,6 +31,9 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
     reml : REML criterion (True) or maximum likelihood.
     weights : prior weights w (σ²/wᵢ residual variances), or None.
     offset : known offset o added to the linear predictor, or None.
+    threads : BLAS threads during the fit: ``"auto"`` uses 1 unless the dense fill-in block has
+        more than :data:`MULTITHREAD_FILL` rows (then the library default), None leaves the
+        library default, an integer sets it (see :mod:`.threads`).
 
     Returns
     -------
@@ -59,8 +67,13 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
     w = None if weights is None else np.asarray(weights, dtype=float)
     o = None if offset is None else np.asarray(offset, dtype=float)
     check_inputs(X, y, reterms, w, o)
-    model = LinearMixedModel(X, list(names), y, list(reterms), w, o, reml).fit()
-    return model_to_fit(model)
+    with blas_threads(1 if threads == "auto" else threads):
+        model = LinearMixedModel(X, list(names), y, list(reterms), w, o, reml)
+    if threads == "auto":
+        threads = 1 if model.A.q_rest <= MULTITHREAD_FILL else None
+    with blas_threads(threads):
+        model.fit()
+        return model_to_fit(model)
 
 
 def model_to_fit(model: LinearMixedModel) -> Fit:

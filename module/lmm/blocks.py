@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack, solve_triangular
+from scipy.linalg import lapack
 
 from .remat import FactorBlock, ReStructure
 
@@ -33,22 +33,32 @@ GRAM_MAP_LIMIT = 40_000_000
 
 @dataclass
 class GramMap:
-    """A precomputed linear map W ↦ A_r0(I⊗W)A_r0ᵀ (lower triangle and its mirror).
+    """A precomputed linear map W ↦ A_r0(I⊗W)A_r0ᵀ.
 
-    Fields: ``P`` sparse (npairs × ℓ₀p₀²) matrix, ``rows``/``cols`` output position of each pair
-    (rows ≥ cols), ``off`` mask of the off-diagonal pairs.
+    Fields: ``P`` sparse (npairs × ℓ₀p₀²) matrix giving the value of each position pair;
+    ``rows``/``cols`` the pairs' positions (rows ≥ cols); ``upper``/``lower`` their flat indices
+    in a C-ordered q_r×q_r matrix above/below the diagonal (equal on the diagonal); ``off`` mask
+    of the off-diagonal pairs.
     """
 
     P: sp.csr_matrix
     rows: np.ndarray
     cols: np.ndarray
+    upper: np.ndarray
+    lower: np.ndarray
     off: np.ndarray
 
-    def subtract_from(self, S: np.ndarray, W: np.ndarray) -> None:
-        """S ← S − A_r0(I⊗W)A_r0ᵀ in place (S symmetric, full storage)."""
-        g = self.P @ W.ravel()
-        S[self.rows, self.cols] -= g
-        S[self.cols[self.off], self.rows[self.off]] -= g[self.off]
+    def values(self, W: np.ndarray) -> np.ndarray:
+        """The npairs values of A_r0(I⊗W)A_r0ᵀ at (rows, cols)."""
+        return self.P @ W.ravel()
+
+    def subtract_from(self, S: np.ndarray, W: np.ndarray, upper_only: bool = False) -> None:
+        """S ← S − A_r0(I⊗W)A_r0ᵀ in place (C-ordered; both triangles unless ``upper_only``)."""
+        g = self.values(W)
+        flat = S.reshape(-1)
+        flat[self.upper] -= g
+        if not upper_only:
+            flat[self.lower[self.off]] -= g[self.off]
 
 
 @dataclass
@@ -201,7 +211,7 @@ def build_gram_map(Ar0: sp.csr_matrix, ell0: int, p0: int) -> GramMap | None:
     P = sp.csr_matrix((vals, (inv.ravel(), wcol)), shape=(len(uniq), ell0 * p0 * p0))
     P.sum_duplicates()
     rows, cols = uniq // q_r, uniq % q_r
-    return GramMap(P, rows, cols, rows != cols)
+    return GramMap(P, rows, cols, cols * q_r + rows, uniq, rows != cols)
 
 
 def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
@@ -315,15 +325,35 @@ def _first_block_2(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return L, Minv, W, ld
 
 
-def _scale_both(S: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
-    """S ← Λ_rᵀ S Λ_r in place (Λ_r = ⊕ I_ℓ ⊗ T over the rest blocks)."""
-    if all(np.count_nonzero(T - np.diag(np.diag(T))) == 0 for T in rest_T):
-        d = np.concatenate([np.tile(np.diag(T), b.nlevels) for T, b in zip(rest_T, A.rest)])
-        S *= d[:, None]
-        S *= d[None, :]
-        return
-    _scale_cols(S, A, rest_T)
-    _scale_cols(S.T, A, rest_T)
+def _diagonal_scale(A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray | None:
+    """The diagonal of Λ_r when every rest template is diagonal, else None."""
+    if any(np.count_nonzero(T - np.diag(np.diag(T))) for T in rest_T):
+        return None
+    return np.concatenate([np.tile(np.diag(T), b.nlevels) for T, b in zip(rest_T, A.rest)])
+
+
+def _rest_schur(A: Crossprod, W: np.ndarray, rest_T: list[np.ndarray]) -> np.ndarray:
+    """S_r = Λ_rᵀ(A_rr − A_r0(I⊗W)A_r0ᵀ)Λ_r + I, C-ordered; only its lower triangle is valid
+    when Λ_r is diagonal (the Gram values are scattered there, in memory order)."""
+    d = _diagonal_scale(A, rest_T)
+    if d is None:
+        S = A.Arr.copy()
+        if A.gram is not None:
+            A.gram.subtract_from(S, W)
+        else:
+            S -= gram_product(A, W)
+        _scale_cols(S, A, rest_T)
+        _scale_cols(S.T, A, rest_T)
+    else:
+        S = A.Arr * d[:, None]
+        S *= d
+        if A.gram is not None:
+            g = A.gram.values(W) * (d[A.gram.rows] * d[A.gram.cols])
+            S.reshape(-1)[A.gram.lower] -= g
+        else:
+            S -= gram_product(A, W) * np.outer(d, d)
+    S.reshape(-1)[:: S.shape[0] + 1] += 1.0
+    return S
 
 
 def _scale_cols(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
@@ -338,8 +368,16 @@ def _scale_cols(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
 
 
 def _chol_lower(S: np.ndarray) -> tuple[np.ndarray, bool]:
-    L, info = lapack.dpotrf(S, lower=1, clean=1, overwrite_a=1)
-    return L, info == 0
+    """Lower Cholesky factor L (LLᵀ = S) from the lower triangle of a C-ordered S, computed in
+    place as LAPACK's upper factor of the column-major view Sᵀ; L is returned C-ordered."""
+    U, info = lapack.dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
+    return U.T, info == 0
+
+
+def _solve_lower(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """L⁻¹B for a C-ordered lower-triangular L (solved as Uᵀx = b with U = Lᵀ column-major)."""
+    X, info = lapack.dtrtrs(L.T, B, lower=0, trans=1)
+    return X
 
 
 def gram_product(A: Crossprod, W: np.ndarray) -> np.ndarray:
@@ -363,20 +401,13 @@ def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray) -> Blocked
     Lrr = Bxr = Lxr = None
     ldr, ok = 0.0, True
     if A.rest:
-        S = A.Arr.copy()
-        if A.gram is not None:
-            A.gram.subtract_from(S, W)
-        else:
-            S -= gram_product(A, W)
-        _scale_both(S, A, rest_T)
-        S[np.diag_indices_from(S)] += 1.0
-        Lrr, ok = _chol_lower(S)
+        Lrr, ok = _chol_lower(_rest_schur(A, W, rest_T))
         if not ok:
             return BlockedCholesky(T0, L00, M0inv, W, rest_T, None, None, None, Sx, np.inf, False)
         ldr = float(2.0 * np.sum(np.log(np.diag(Lrr))))
         Bxr = A.Axr - (A.Ar0 @ Y.T).T
         _scale_cols(Bxr, A, rest_T)
-        Lxr = solve_triangular(Lrr, Bxr.T, lower=True, check_finite=False).T
+        Lxr = _solve_lower(Lrr, np.asfortranarray(Bxr.T)).T
         Sx = Sx - Lxr @ Lxr.T
-    Lxx, okx = _chol_lower(np.array(Sx, order="F"))
+    Lxx, okx = _chol_lower(np.array(Sx, order="C"))
     return BlockedCholesky(T0, L00, M0inv, W, rest_T, Lrr, Bxr, Lxr, Lxx, ld0 + ldr, ok and okx)
