@@ -152,9 +152,9 @@ function(fitfun) {
       lt <- NULL
       if (need_lt) {
         b <- rebuild(fm)
-        lt <- lmerTest:::as_lmerModLT(b$model, lme4::lmer(formula = b$env$f, data = b$env$d, REML = b$env$reml,
-                                      control = b$env$ctrl, contrasts = b$env$contr,
-                                      weights = b$env$w, offset = b$env$o, devFunOnly = TRUE))
+        cl <- b$call
+        cl$devFunOnly <- TRUE
+        lt <- lmerTest:::as_lmerModLT(b$model, eval(cl, b$env))
       }
       res$coef <- coef_table(lt, fm, df_method)
       res$seconds_coef <- proc.time()[["elapsed"]] - t0

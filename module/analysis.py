@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import compare, report, spec as specmod
-from .engines import get_engine
-from .errors import FormulaError, MixedBridgeError
+from .engines import compare_models, get_engine, infer
+from .errors import FormulaError, MixedBridgeError, SpecError
 from .fit import Fit
 from .formula import ModelDescription, parse_formula
 from .frame import model_frame
@@ -57,6 +57,10 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
     raw, base = specmod.read_spec(spec)
     normalized = specmod.validate(raw)
     problem = prepare(normalized, base, data)
+    from .inference.options import settings as inference_settings
+    inf_settings = inference_settings(problem.analysis, normalized["options"])
+    anova_terms = _anova_terms(normalized, problem)
+    compared = _compare_problems(normalized, problem, base, data)
     t1 = time.perf_counter()
     engine = normalized["engine"]
     names = ["native", "lme4"] if engine == "both" else [engine]
@@ -66,10 +70,61 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
         t = time.perf_counter()
         fits[name] = get_engine(name).fit(problem)
         timing[f"fit_{name}_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        fits[name].inference = infer(name, problem, fits[name], inf_settings, anova_terms)
+        if compared:
+            entries = [(n, frm, pr, get_engine(name).fit(pr) if pr is not problem else fits[name])
+                       for n, frm, pr in compared]
+            fits[name].inference.comparison = compare_models(name, entries)
+        timing[f"infer_{name}_s"] = time.perf_counter() - t
     results = _assemble(normalized, problem, fits)
     timing["total_s"] = time.perf_counter() - t0
     results.timing = timing
     return results
+
+
+def _anova_terms(spec: dict, problem: Problem) -> list[str] | None:
+    """The terms ``options.anova.terms`` asks for (all when absent), checked against the model."""
+    an = spec["options"].get("anova")
+    wanted = an.get("terms") if isinstance(an, dict) else None
+    if wanted is None:
+        return None
+    labels = [t.label for t in problem.desc.fixed]
+    for i, term in enumerate(wanted):
+        if term not in labels:
+            raise SpecError(f"/options/anova/terms/{i}: {term!r} is not a term of the model; its terms are "
+                            + (", ".join(repr(x) for x in labels) or "(none)"), f"/options/anova/terms/{i}")
+    return list(wanted)
+
+
+def _compare_problems(spec: dict, problem: Problem, base: Path | None,
+                      data: pd.DataFrame | None) -> list[tuple[str, str, Problem]]:
+    """The models of ``spec['compare']`` prepared on the same rows: (name, formula, problem),
+    the analysed model first (named ``model``)."""
+    others = spec.get("compare") or []
+    if not others:
+        return []
+    out = [(spec.get("name") or "model", spec["formula"], problem)]
+    for i, other in enumerate(others):
+        name = other.get("name") or f"model{i + 2}"
+        if name in [n for n, _, _ in out]:
+            raise SpecError(f"/compare/{i}/name: the model name {name!r} is used twice", f"/compare/{i}/name")
+        sub = {**spec, "formula": other["formula"], "analysis": other.get("analysis", spec["analysis"]),
+               "compare": []}
+        try:
+            pr = prepare(sub, base, data)
+        except MixedBridgeError as exc:  # say which compared model it is
+            exc.path = f"/compare/{i}/formula" if exc.path in ("/formula", "") else exc.path
+            exc.message = f"/compare/{i}: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+        if not pr.frame.data.index.equals(problem.frame.data.index):
+            raise SpecError(f"/compare/{i}: this model is fitted to different rows ({pr.frame.nobs}) than the "
+                            f"analysed model ({problem.frame.nobs}), e.g. because of missing values in other "
+                            "variables; likelihood-ratio comparisons need the same rows (filter the data so "
+                            "that both models use the same complete rows)", f"/compare/{i}")
+        out.append((name, other["formula"], pr))
+    return out
 
 
 def _assemble(spec: dict, problem: Problem, fits: dict[str, Fit]) -> Results:
@@ -84,6 +139,9 @@ def _assemble(spec: dict, problem: Problem, fits: dict[str, Fit]) -> Results:
         prefix = f"[{name}] " if len(fits) > 1 else ""
         results.notes += [prefix + n for n in fit.notes]
         results.warnings += [prefix + w for w in fit.warnings]
+        if fit.inference is not None:
+            results.notes += [prefix + n for n in fit.inference.notes]
+            results.warnings += [prefix + w for w in fit.inference.warnings]
     if len(fits) == 2:
         _add_comparison(results, fits)
     return results

@@ -5,7 +5,8 @@ from __future__ import annotations
 from .tables import Column, Table
 
 #: Relative tolerances by quantity (issue 'R bridge'): objective 1e-6, fixed effects 1e-4,
-#: SEs and variance components 1e-3, df and p-values 2e-3.
+#: SEs and variance components 1e-3, df and p-values 2e-3; (issue 'Inference') F statistics and
+#: sums of squares 2e-3, likelihood-ratio χ² 1e-6 (of max(χ², 1)), interval limits 1e-3.
 TOLERANCES = {
     "objective": 1e-6,
     "fixed": 1e-4,
@@ -13,18 +14,35 @@ TOLERANCES = {
     "varcomp": 1e-3,
     "df": 2e-3,
     "p": 2e-3,
+    "statistic": 2e-3,
+    "lrt": 1e-6,
+    "interval": 1e-3,
 }
 
 _OBJECTIVE = {"logLik", "AIC", "BIC", "deviance", "REMLcrit"}
 _KEYS = {"parameters": ("effect", "group", "term"), "fit": (), "random_effects": ("group", "level", "term"),
-         "groups": ("group",)}
+         "groups": ("group",), "anova": ("term",), "confint": ("parameter",), "model_comparison": ("model",)}
+#: Cells that are random draws (bootstrap p-values): shown, never compared across engines.
+_RANDOM = {"p.value.pb"}
+
+
+def compared(table) -> bool:
+    """Whether a table's cells are compared across engines (not bootstrap intervals, whose
+    random numbers differ between R and numpy)."""
+    return not (table.name == "confint" and "(bootstrap)" in table.title)
 
 
 def tolerance(table: str, row: dict, column: str) -> tuple[str, float]:
     """The quantity a cell measures and its relative tolerance."""
     if column in _OBJECTIVE:
         return "objective", TOLERANCES["objective"]
-    if column in ("df", "df.residual", "nobs", "levels"):
+    if column == "Chisq":
+        return "lrt", TOLERANCES["lrt"]
+    if column in ("lower", "upper"):
+        return "interval", TOLERANCES["interval"]
+    if table == "anova" and column in ("statistic", "sumsq", "meansq"):
+        return "statistic", TOLERANCES["statistic"]
+    if column in ("df", "df.residual", "nobs", "levels", "NumDF", "DenDF", "Df", "npar"):
         return "df", TOLERANCES["df"]
     if column == "p.value":
         return "p", TOLERANCES["p"]
@@ -43,6 +61,10 @@ def _scale(table: Table, row: dict, column: str, sigma: float) -> float:
         return abs(row.get("std.error") or 0.0)
     if column == "p.value" or str(row.get("term", "")).startswith("cor__"):
         return 1.0
+    if column == "Chisq":
+        return 1.0
+    if table.name == "confint" and column in ("lower", "upper", "estimate"):
+        return abs(row.get("upper") or 0.0) + abs(row.get("lower") or 0.0)
     if table.name in ("random_effects", "parameters"):
         return sigma
     return 0.0
@@ -59,14 +81,14 @@ def compare(native: list[Table], other: list[Table], other_name: str = "lme4", s
     ])
     theirs = {t.name: t for t in other}
     for mine in native:
-        if mine.name not in theirs:
+        if mine.name not in theirs or not compared(mine):
             continue
         ref_rows = {_key(mine.name, r): r for r in theirs[mine.name].rows}
         for row in mine.rows:
             key = _key(mine.name, row)
             ref = ref_rows.get(key)
             for col in mine.columns:
-                if col.type == "string":
+                if col.type == "string" or col.name in _RANDOM:
                     continue
                 a = row.get(col.name)
                 b = ref.get(col.name) if ref else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .errors import EngineError
-from .fit import Fit
+from .fit import Fit, Inference
 from .problem import Problem
 
 
@@ -49,7 +49,30 @@ def get_engine(name: str) -> Engine:
 
 def _lme4_engine() -> Engine:
     try:
-        from .bridge.engine import Lme4Engine
+        from .bridge.inference_r import engine
     except ImportError as exc:
         raise EngineError(f"the lme4 engine is not available yet: {exc}") from None
-    return Lme4Engine()
+    return engine()  # fits in the worker that also answers inference requests
+
+
+def infer(name: str, problem: Problem, fit: Fit, settings, terms: list[str] | None = None) -> Inference:
+    """The inference step of engine ``name`` (tests and intervals, see
+    :mod:`mixedbridge.inference.options`): Python for ``native``; lmerTest, pbkrtest and lme4
+    for ``lme4``."""
+    if name == "native":
+        from .inference.run import infer_native
+        return infer_native(problem, fit, settings, terms)
+    from .bridge.inference_r import RInference
+    return RInference(get_engine(name)).infer(problem, fit, settings, terms)
+
+
+def compare_models(name: str, entries: list[tuple[str, str, Problem, Fit]]) -> list[dict]:
+    """Likelihood-ratio comparison of models fitted by engine ``name`` to the same rows
+    (lme4's ``anova(m1, m2, ...)``; REML fits refitted by ML)."""
+    if name == "native":
+        from .inference.lrt import compare, ml_fit_native
+        ml = [(n, f, ml_fit_native(pr) if (fit.analysis == "lmm" and fit.reml) else fit)
+              for n, f, pr, fit in entries]
+        return compare(ml)
+    from .bridge.inference_r import RInference
+    return RInference(get_engine(name)).compare([(n, f, fit) for n, f, _, fit in entries])

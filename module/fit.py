@@ -42,6 +42,33 @@ class RanefBlock:
 
 
 @dataclass
+class Inference:
+    """Tests and intervals computed from a fit (:mod:`mixedbridge.inference`, or lmerTest /
+    pbkrtest / lme4 through the bridge).
+
+    Fields: ``df_method`` (``satterthwaite``, ``kenward-roger``, ``asymptotic``, ``residual`` for
+    ``lm``); ``coef`` per fixed effect a dict with ``std.error``, ``statistic``, ``df``,
+    ``p.value`` (the SE is Kenward-Roger's adjusted SE under that method); ``anova`` rows (term,
+    sumsq, meansq, NumDF, DenDF, statistic, p.value; or Chisq, Df for LRT/bootstrap) with
+    ``anova_info`` (type, method, ...); ``confint`` rows (parameter, group, term, estimate,
+    lower, upper) with ``confint_info``; ``comparison`` rows of the model comparison (model,
+    formula, npar, AIC, BIC, logLik, deviance, Chisq, Df, p.value); ``notes``, ``warnings``;
+    ``timing`` seconds per step.
+    """
+
+    df_method: str = "residual"
+    coef: dict = field(default_factory=dict)
+    anova: list[dict] | None = None
+    anova_info: dict = field(default_factory=dict)
+    confint: list[dict] | None = None
+    confint_info: dict = field(default_factory=dict)
+    comparison: list[dict] | None = None
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    timing: dict = field(default_factory=dict)
+
+
+@dataclass
 class Fit:
     """What a fitted model yields, whichever engine fitted it.
 
@@ -51,7 +78,8 @@ class Fit:
     ``df_residual``; ``theta`` θ̂; ``varcorr`` per-term covariance; ``ranef`` conditional modes;
     ``coef_groups`` per-group coefficients (fixed + random), one DataFrame-like dict per factor;
     ``fitted``, ``residuals``; ``ngroups`` levels per grouping factor; ``optinfo`` optimizer record;
-    ``warnings`` and ``notes`` in words; ``extra`` engine-specific values (r², inference caches).
+    ``warnings`` and ``notes`` in words; ``extra`` engine-specific values (r², inference caches);
+    ``inference`` df, tests and intervals once :func:`mixedbridge.engines.infer` has run.
     """
 
     analysis: str
@@ -79,6 +107,7 @@ class Fit:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    inference: Inference | None = None
 
     @property
     def se(self) -> np.ndarray:

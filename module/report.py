@@ -9,6 +9,14 @@ from .fit import Fit
 from .tables import Column, Table
 
 
+_DF_NOTE = {
+    "satterthwaite": "t tests with Satterthwaite's degrees of freedom (as lmerTest).",
+    "kenward-roger": "t tests with Kenward-Roger's degrees of freedom and adjusted standard errors "
+                     "(as lmerTest with pbkrtest).",
+    "asymptotic": "Wald z tests (asymptotic, infinite degrees of freedom).",
+}
+
+
 def parameters_table(fit: Fit) -> Table:
     """Fixed effects and, for mixed models, the random-effects sds and correlations."""
     table = Table("parameters", "Parameter estimates", [
@@ -21,15 +29,21 @@ def parameters_table(fit: Fit) -> Table:
         Column("df", "df"),
         Column("p.value", "p", "pvalue"),
     ])
-    se = fit.se
+    se = np.array(fit.se, dtype=float)
     df, p = _fixed_df_p(fit)
+    inf = fit.inference
     for i, name in enumerate(fit.coef_names):
         t = fit.beta[i] / se[i] if se[i] > 0 else np.nan
+        got = inf.coef.get(name, {}) if inf is not None else {}
+        if got.get("std.error") is not None:  # Kenward-Roger adjusts the SE
+            se[i], t = got["std.error"], got.get("statistic", t)
         table.add_row(effect="fixed", term=name, estimate=fit.beta[i], **{"std.error": se[i]},
                       statistic=t, df=df[i], **{"p.value": p[i]})
     if fit.analysis == "lmm":
         _add_ran_pars(table, fit)
-        if all(v is None for v in df):
+        if inf is not None and inf.coef:
+            table.footnotes.append(_DF_NOTE.get(inf.df_method, ""))
+        elif all(v is None for v in df):
             table.footnotes.append("lme4 reports no df or p-values for mixed models; "
                                    "see the inference options for Satterthwaite or Kenward-Roger.")
     else:
@@ -41,13 +55,16 @@ def parameters_table(fit: Fit) -> Table:
 
 
 def _fixed_df_p(fit: Fit) -> tuple[list, list]:
-    """df and two-sided p for each fixed effect: the residual df for ``lm``; from the inference
-    layer (``fit.extra['df']``) for mixed models when it has been computed."""
+    """df and two-sided p for each fixed effect: from the inference step (``fit.inference``)
+    when it has run; otherwise the residual df for ``lm`` and none for mixed models."""
     k = len(fit.coef_names)
+    if fit.inference is not None and fit.inference.coef:
+        rows = [fit.inference.coef.get(n, {}) for n in fit.coef_names]
+        return [r.get("df") for r in rows], [r.get("p.value") for r in rows]
     if fit.analysis == "lm":
         df = [fit.df_residual] * k
     else:
-        df = list(fit.extra.get("df", [None] * k))
+        df = [None] * k
     t = fit.beta / np.where(fit.se > 0, fit.se, np.nan)
     p = [None if d is None else float(2 * stats.t.sf(abs(ti), d)) for ti, d in zip(t, df)]
     return df, p
@@ -113,9 +130,119 @@ def groups_table(fit: Fit) -> Table:
     return table
 
 
+_ANOVA_TITLE = {"satterthwaite": "with Satterthwaite's method", "kenward-roger": "with Kenward-Roger's method",
+                "residual": "", "lrt": "(likelihood-ratio tests)", "bootstrap": "(parametric bootstrap tests)"}
+
+
+def anova_table(fit: Fit) -> Table | None:
+    """F tests per model term (type I/II/III; lmerTest's columns), or likelihood-ratio /
+    parametric bootstrap tests per term."""
+    inf = fit.inference
+    if inf is None or inf.anova is None:
+        return None
+    method = inf.anova_info.get("method", "")
+    kind = inf.anova_info.get("type", "III")
+    if method in ("lrt", "bootstrap"):
+        cols = [Column("term", "Term", "string"), Column("npar", "npar", "integer"),
+                Column("logLik", "Log-likelihood"), Column("deviance", "Deviance"),
+                Column("Chisq", "χ²"), Column("Df", "df", "integer"), Column("p.value", "p", "pvalue")]
+        if method == "bootstrap":
+            cols.append(Column("p.value.pb", "p (bootstrap)", "pvalue"))
+        title = f"Tests of model terms {_ANOVA_TITLE[method]}"
+    else:
+        cols = [Column("term", "Term", "string"), Column("sumsq", "Sum Sq"), Column("meansq", "Mean Sq"),
+                Column("NumDF", "NumDF"), Column("DenDF", "DenDF"), Column("statistic", "F"),
+                Column("p.value", "p", "pvalue")]
+        title = f"Type {kind} analysis of variance table {_ANOVA_TITLE.get(method, '')}".rstrip()
+    table = Table("anova", title, cols)
+    for r in inf.anova:
+        table.add_row(**{c.name: r.get(c.name) for c in cols})
+    if method in ("lrt", "bootstrap"):
+        table.footnotes.append("Each term's columns are dropped from the full model and both models are fitted "
+                               "by maximum likelihood (afex's method 'LRT'); with treatment contrasts the test of "
+                               "a lower-order term depends on the coding (use contrasts 'sum').")
+    if method == "bootstrap":
+        table.footnotes.append(f"Parametric bootstrap p-values from {inf.anova_info.get('nsim')} samples "
+                               f"simulated from the reduced model (seed {inf.anova_info.get('seed')}).")
+    return table
+
+
+def _sig_labels(fit: Fit) -> dict[str, tuple[str, str, float]]:
+    """lme4's ``oldNames`` of the variance parameters (.sig01, ..., .sigma) -> group, term, estimate."""
+    out = {}
+    k = 0
+    for vc in fit.varcorr:
+        p = len(vc.terms)
+        rows, cols = np.tril_indices(p)
+        order = np.lexsort((rows, cols))
+        for a, b in zip(rows[order], cols[order]):
+            k += 1
+            if a == b:
+                out[f".sig{k:02d}"] = (vc.group, f"sd__{vc.terms[a]}", float(vc.sd[a]))
+            else:
+                out[f".sig{k:02d}"] = (vc.group, f"cor__{vc.terms[b]}.{vc.terms[a]}", float(vc.corr[a, b]))
+    out[".sigma"] = ("Residual", "sd__Observation", float(fit.sigma))
+    return out
+
+
+def confint_table(fit: Fit) -> Table | None:
+    """Confidence intervals (Wald, profile likelihood or parametric bootstrap)."""
+    inf = fit.inference
+    if inf is None or inf.confint is None:
+        return None
+    method = inf.confint_info.get("method", "wald")
+    level = inf.confint_info.get("level", 0.95)
+    pct = f"{100 * level:g}%"
+    table = Table("confint", f"{pct} confidence intervals ({method})", [
+        Column("parameter", "Parameter", "string"), Column("group", "Group", "string"),
+        Column("term", "Term", "string"), Column("estimate", "Estimate"),
+        Column("lower", "Lower"), Column("upper", "Upper")])
+    beta = dict(zip(fit.coef_names, fit.beta))
+    sig = _sig_labels(fit) if fit.analysis == "lmm" else {}
+    for r in inf.confint:
+        name = r["parameter"]
+        if name in sig:
+            g, t, est = sig[name]
+            table.add_row(parameter=name, group=g, term=t, estimate=est, lower=r.get("lower"), upper=r.get("upper"))
+        else:
+            table.add_row(parameter=name, term=name, estimate=beta.get(name), lower=r.get("lower"),
+                          upper=r.get("upper"))
+    if method == "wald" and fit.analysis == "lmm":
+        table.footnotes.append("Wald intervals β ± z·SE for the fixed effects (lme4's confint method 'Wald'); "
+                               "use method 'profile' or 'bootstrap' for the variance components.")
+    if method == "profile":
+        table.footnotes.append("Profile-likelihood intervals (lme4's confint method 'profile'); variance "
+                               "components on the standard-deviation / correlation scale.")
+    if method == "bootstrap":
+        table.footnotes.append(f"Percentile intervals from {inf.confint_info.get('nsim')} parametric bootstrap "
+                               f"samples (seed {inf.confint_info.get('seed')}).")
+    return table
+
+
+def model_comparison_table(fit: Fit) -> Table | None:
+    """Likelihood-ratio comparison of models fitted to the same rows (lme4's ``anova``)."""
+    inf = fit.inference
+    if inf is None or inf.comparison is None:
+        return None
+    table = Table("model_comparison", "Model comparison (likelihood-ratio tests)", [
+        Column("model", "Model", "string"), Column("formula", "Formula", "string"),
+        Column("npar", "npar", "integer"), Column("AIC", "AIC"), Column("BIC", "BIC"),
+        Column("logLik", "Log-likelihood"), Column("deviance", "Deviance"), Column("Chisq", "χ²"),
+        Column("Df", "df", "integer"), Column("p.value", "p", "pvalue")])
+    for r in inf.comparison:
+        table.add_row(**{c.name: r.get(c.name) for c in table.columns})
+    table.footnotes.append("Models ordered by their number of parameters, each tested against the one "
+                           "before it; REML fits were refitted by maximum likelihood (as lme4's anova).")
+    return table
+
+
 def tables_for(fit: Fit) -> list[Table]:
     """Every table an analysis yields from its fit."""
     tables = [parameters_table(fit), fit_table(fit)]
     if fit.analysis == "lmm":
         tables += [random_effects_table(fit), groups_table(fit)]
+    for builder in (anova_table, confint_table, model_comparison_table):
+        t = builder(fit)
+        if t is not None:
+            tables.append(t)
     return tables

@@ -1,0 +1,222 @@
+"""Inference through R: lmerTest (Satterthwaite / Kenward-Roger t and F tests, type I/II/III
+anova), pbkrtest (Kenward-Roger, parametric bootstrap), lme4 (likelihood-ratio tests, model
+comparison, Wald / profile / bootstrap intervals), on the model the lme4 engine fitted.
+
+The R worker is the lme4 engine's worker extended with inference requests
+(:mod:`._infer_worker`); the engine keeps its fitted models there (``keep_models=True``) and
+these requests name them by handle. Nothing but handles, numbers and words from fixed lists
+reaches R; term and coefficient names coming back in safe spelling (``v1_:v2_``) are mapped to
+the user's names.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EngineError
+from ..fit import Fit, Inference
+from ..problem import Problem
+from .engine import Lme4Engine, SafeNames
+from .session import INSTALL_HINT, RSession
+
+_INFER_WORKER = Path(__file__).with_name("_infer_worker.py")
+
+
+class InferenceSession(RSession):
+    """An :class:`RSession` whose worker also answers inference requests."""
+
+    def start(self) -> "InferenceSession":
+        with self._lock:
+            if self.alive:
+                return self
+            self._cleanup()
+            if self.python == sys.executable and importlib.util.find_spec("rpy2") is None:
+                raise EngineError(f"the lme4 engine needs rpy2 and R, and rpy2 is not installed; {INSTALL_HINT}")
+            t0 = time.perf_counter()
+            env = dict(os.environ)
+            if self.env:
+                env.update(self.env)
+            self._stderr = tempfile.TemporaryFile()
+            try:
+                self.proc = subprocess.Popen([self.python, str(_INFER_WORKER)], stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=self._stderr, env=env,
+                                             close_fds=True)
+            except OSError as exc:
+                self._cleanup()
+                raise EngineError(f"could not start the R worker: {exc}") from None
+            try:
+                hello = self._receive(what="starting R")
+            except EngineError as exc:
+                raise EngineError(f"{exc.message}; if R is missing: {INSTALL_HINT}") from None
+            if not hello.get("ok"):
+                self._cleanup()
+                raise EngineError(f"R could not be started through rpy2 ({hello.get('error')}); {INSTALL_HINT}")
+            self.versions = hello.get("versions", {})
+            self.started_in = time.perf_counter() - t0
+            return self
+
+
+_SESSION: InferenceSession | None = None
+_LOCK = threading.Lock()
+
+
+def inference_session() -> InferenceSession:
+    """The process-wide R session with inference (started on first use)."""
+    global _SESSION
+    with _LOCK:
+        if _SESSION is None:
+            import atexit
+            _SESSION = InferenceSession()
+            atexit.register(_SESSION.close)
+        return _SESSION
+
+
+def engine() -> Lme4Engine:
+    """An lme4 engine fitting in the inference session and keeping its models there."""
+    return Lme4Engine(r_session=inference_session(), keep_models=True)
+
+
+def _arr(x) -> np.ndarray:
+    return np.asarray([np.nan] if x is None else x, dtype=float).ravel()
+
+
+def _num(x):
+    v = float(x)
+    return None if not np.isfinite(v) else v
+
+
+def _strings(x) -> list[str]:
+    return [s for s in (x or []) if s is not None]
+
+
+class RInference:
+    """Runs the R side of :func:`mixedbridge.engines.infer` for fits of :func:`engine`."""
+
+    def __init__(self, eng: Lme4Engine) -> None:
+        self.engine = eng
+
+    def _call(self, req: dict, names: SafeNames | None = None) -> dict:
+        reply = self.engine.session.call(req)
+        if not reply.get("ok"):
+            msg = str(reply.get("error", "unknown error"))
+            if names is not None:
+                msg = names.text(msg)
+            raise EngineError(f"R inference failed: {msg}")
+        return reply
+
+    def infer(self, problem: Problem, fit: Fit, s, terms: list[str] | None = None) -> Inference:
+        handle = fit.extra.get("r_handle")
+        if handle is None:
+            raise EngineError("R inference needs the fitted R model; fit with keep_models=True")
+        names = SafeNames(problem.frame.data)
+        inf = Inference(df_method=s.df_method)
+        if fit.analysis == "lm":
+            return self._infer_lm(problem, fit, s, names, inf, handle, terms)
+        anova_method = s.anova_method or ""
+        req = {"op": "infer", "handle": handle, "df_method": s.df_method, "anova_type": s.anova_type,
+               "anova_method": anova_method, "intercept": s.anova_intercept,
+               "confint_method": s.confint_method or "", "level": s.confint_level,
+               "nsim": s.anova_nsim, "seed": s.anova_seed, "ci_nsim": s.confint_nsim, "ci_seed": s.confint_seed}
+        t0 = time.perf_counter()
+        r = self._call(req, names)
+        inf.timing["r_total_s"] = time.perf_counter() - t0
+        for key in ("coef", "anova", "confint"):
+            if r.get(f"seconds_{key}") is not None:
+                inf.timing[f"r_{key}_s"] = float(_arr(r[f"seconds_{key}"])[0])
+        inf.warnings += ["lmerTest/pbkrtest: " + names.text(w) for w in _strings(r.get("warnings"))]
+        c = r["coef"]
+        se, st, df, p = _arr(c["se"]), _arr(c["statistic"]), _arr(c["df"]), _arr(c["p"])
+        inf.coef = {names.coef(n): {"std.error": _num(se[i]), "statistic": _num(st[i]),
+                                    "df": _num(df[i]), "p.value": _num(p[i])}
+                    for i, n in enumerate(_strings(c["names"]))}
+        wanted = None if terms is None else set(terms)
+        if anova_method in ("satterthwaite", "kenward-roger"):
+            inf.anova_info = {"type": s.anova_type, "method": anova_method}
+            inf.anova = self._anova_rows(r["anova"], names, wanted)
+        elif anova_method in ("lrt", "bootstrap"):
+            inf.anova_info = {"type": s.anova_type, "method": anova_method}
+            rows = []
+            for t in r["lrt"]:
+                term = _strings(t["term"])[0]
+                term = term if term == "(Intercept)" else names.group(term)
+                if wanted is not None and term not in wanted and term != "(Intercept)":
+                    continue
+                row = {"term": term, "npar": int(_arr(t["npar"])[0]), "logLik": _num(_arr(t["loglik"])[0]),
+                       "deviance": -2.0 * float(_arr(t["loglik"])[0]), "Chisq": _num(_arr(t["chisq"])[0]),
+                       "Df": int(_arr(t["df"])[0]), "p.value": _num(_arr(t["p"])[0])}
+                if anova_method == "bootstrap":
+                    row["p.value.pb"] = _num(_arr(t.get("p_pb"))[0])
+                rows.append(row)
+            inf.anova = rows
+        if s.confint_method:
+            ci = r["confint"]
+            lo, up = _arr(ci["lower"]), _arr(ci["upper"])
+            inf.confint_info = {"method": s.confint_method, "level": s.confint_level}
+            inf.confint = [{"parameter": n if n.startswith(".sig") else names.coef(n),
+                            "lower": _num(lo[i]), "upper": _num(up[i])}
+                           for i, n in enumerate(_strings(ci["names"]))]
+        return inf
+
+    @staticmethod
+    def _anova_rows(a: dict, names: SafeNames, wanted) -> list[dict]:
+        rows = []
+        cols = {k: _arr(a[k]) for k in ("sumsq", "meansq", "numdf", "dendf", "statistic", "p")}
+        for i, t in enumerate(_strings(a["terms"])):
+            term = names.group(t)
+            if wanted is not None and term not in wanted:
+                continue
+            rows.append({"term": term, "sumsq": _num(cols["sumsq"][i]), "meansq": _num(cols["meansq"][i]),
+                         "NumDF": _num(cols["numdf"][i]), "DenDF": _num(cols["dendf"][i]),
+                         "statistic": _num(cols["statistic"][i]), "p.value": _num(cols["p"][i])})
+        return rows
+
+    def _infer_lm(self, problem, fit, s, names, inf, handle, terms) -> Inference:
+        from ..inference.run import _t_row
+
+        df = np.inf if s.df_method == "asymptotic" else fit.df_residual
+        inf.coef = {n: {k: v for k, v in _t_row(fit.beta[i], fit.se[i], df).items() if k != "estimate"}
+                    for i, n in enumerate(fit.coef_names)}
+        if s.anova_method:
+            r = self._call({"op": "lm_anova", "handle": handle, "anova_type": s.anova_type}, names)
+            inf.anova_info = {"type": s.anova_type, "method": "residual"}
+            inf.anova = self._anova_rows(r["anova"], names, None if terms is None else set(terms))
+        if s.confint_method:
+            from scipy import stats
+            q = stats.norm.ppf((1 + s.confint_level) / 2) if np.isinf(df) else stats.t.ppf((1 + s.confint_level) / 2, df)
+            inf.confint_info = {"method": "wald", "level": s.confint_level}
+            inf.confint = [{"parameter": n, "lower": fit.beta[i] - q * fit.se[i], "upper": fit.beta[i] + q * fit.se[i]}
+                           for i, n in enumerate(fit.coef_names)]
+        return inf
+
+    def compare(self, entries: list[tuple[str, str, Fit]]) -> list[dict]:
+        """lme4's ``anova`` of the fitted R models (entries: name, formula, fit)."""
+        handles = [f.extra.get("r_handle") for _, _, f in entries]
+        if any(h is None for h in handles):
+            raise EngineError("R model comparison needs the fitted R models")
+        for h in handles:
+            self._call({"op": "pin", "handle": h, "pin": True})
+        try:
+            safe = [f"m{i}_" for i in range(len(entries))]
+            r = self._call({"op": "compare", "handles": handles, "names": safe})
+        finally:
+            for h in handles:
+                self._call({"op": "pin", "handle": h, "pin": False})
+        back = {sn: (name, frm) for sn, (name, frm, _) in zip(safe, entries)}
+        rows = []
+        cols = {k: _arr(r[k]) for k in ("npar", "aic", "bic", "loglik", "deviance", "chisq", "df", "p")}
+        for i, sn in enumerate(_strings(r["models"])):
+            name, frm = back[sn]
+            rows.append({"model": name, "formula": frm, "npar": int(cols["npar"][i]), "AIC": _num(cols["aic"][i]),
+                         "BIC": _num(cols["bic"][i]), "logLik": _num(cols["loglik"][i]),
+                         "deviance": _num(cols["deviance"][i]), "Chisq": _num(cols["chisq"][i]),
+                         "Df": None if not np.isfinite(cols["df"][i]) else int(cols["df"][i]),
+                         "p.value": _num(cols["p"][i])})
+        return rows

@@ -1,0 +1,34 @@
+"""Confidence intervals: Wald (β̂ ± z·SE, t for ``lm``; lme4's confint(method = "Wald")),
+profile likelihood (:mod:`.profile`) and parametric bootstrap (:mod:`.bootstrap`).
+Variance parameters are named as lme4's ``oldNames`` (.sig01, ..., .sigma)."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from ..fit import Fit
+from ..problem import Problem
+from .options import Settings
+
+
+def wald(fit: Fit, level: float) -> list[dict]:
+    a = (1.0 + level) / 2.0
+    q = stats.norm.ppf(a) if fit.analysis == "lmm" else stats.t.ppf(a, fit.df_residual)
+    rows = []
+    if fit.analysis == "lmm":
+        from .bootstrap import sig_names
+        rows += [{"parameter": n, "lower": None, "upper": None} for n in sig_names(fit.extra["model"])]
+    se = fit.se
+    rows += [{"parameter": n, "lower": float(fit.beta[i] - q * se[i]), "upper": float(fit.beta[i] + q * se[i])}
+             for i, n in enumerate(fit.coef_names)]
+    return rows
+
+
+def confint(problem: Problem, fit: Fit, s: Settings) -> list[dict]:
+    if s.confint_method == "wald":
+        return wald(fit, s.confint_level)
+    if s.confint_method == "bootstrap":
+        from .bootstrap import confint as boot
+        return boot(problem, fit, s.confint_level, s.confint_nsim, s.confint_seed)
+    from .profile import confint as prof
+    return prof(problem, fit, s.confint_level)
