@@ -137,7 +137,7 @@ CASES = [
         {"specs": ["recipe"], "contrasts": "pairwise", "adjust": "holm", "df": "satterthwaite"},
         {"specs": ["temperature"], "contrasts": "pairwise", "adjust": "tukey", "df": "asymptotic"},
         {"specs": ["temperature"], "by": ["recipe"], "contrasts": "pairwise", "adjust": "scheffe",
-         "df": "satterthwaite"},
+         "df": "asymptotic"},
         {"specs": ["recipe"], "at": {"temperature": ["175", "225"]}, "contrasts": "pairwise",
          "adjust": "none", "df": "asymptotic"},
     ]),
