@@ -29,12 +29,18 @@ _WORKER = Path(_worker.__file__)
 
 
 class RSession:
-    """A child process hosting embedded R; ``call`` sends one request and returns the reply."""
+    """A child process hosting embedded R; ``call`` sends one request and returns the reply.
 
-    def __init__(self, python: str | None = None, env: dict | None = None, start_timeout: float = 120.0):
+    ``worker`` is the script the child runs (default ``_worker.py``; a subclass may set the
+    class attribute ``worker_script`` to a script that extends it)."""
+
+    worker_script: Path = _WORKER
+
+    def __init__(self, python: str | None = None, env: dict | None = None,
+                 worker: Path | str | None = None):
+        self.worker = Path(worker) if worker is not None else self.worker_script
         self.python = python or sys.executable
         self.env = env
-        self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
         self.versions: dict = {}
         self.started_in: float | None = None
@@ -65,7 +71,7 @@ class RSession:
                 env.update(self.env)
             self._stderr = tempfile.TemporaryFile()
             try:
-                self.proc = subprocess.Popen([self.python, str(_WORKER)], stdin=subprocess.PIPE,
+                self.proc = subprocess.Popen([self.python, str(self.worker)], stdin=subprocess.PIPE,
                                              stdout=subprocess.PIPE, stderr=self._stderr, env=env,
                                              close_fds=True)
             except OSError as exc:

@@ -352,7 +352,6 @@ def test_formula_injection_is_refused_before_r(formula, tmp_path, monkeypatch):
 def test_r_error_is_structured_and_next_call_works(engine):
     # lmer(Reaction ~ Days + (1 | Subject), data = d[d$Days == 0, ]) stops with
     # "number of levels of each grouping factor must be < number of observations (problems: Subject)"
-    df, factors = datasets.load("sleepstudy")
     problem = problem_for("sleepstudy", "Reaction ~ 1 + (1 | Subject)", {"filter": [{"column": "Days", "eq": 0}]})
     with pytest.raises(ModelError) as info:
         engine.fit(problem)
