@@ -157,7 +157,7 @@ def adjusted_p(t: np.ndarray, df: np.ndarray, method: str, fam: Family) -> tuple
         elif method == "scheffe":
             r = fam.scheffe_rank[jj] if fam.scheffe_rank else 1
             with np.errstate(invalid="ignore"):
-                pval[rows] = stats.f.sf(t[rows] ** 2 / r, r, d)
+                pval[rows] = _pf_upper(t[rows] ** 2 / r, r, d)
         else:
             raise ValueError(f"unknown adjustment {method!r}")
     msg = _message("P value adjustment", method, fam, tests=True)
@@ -191,11 +191,23 @@ def critical_values(level: float, df: np.ndarray, method: str, fam: Family) -> t
             cv[rows] = stats.studentized_range.ppf(level, size, d) / np.sqrt(2)
         elif method == "scheffe":
             r = fam.scheffe_rank[jj] if fam.scheffe_rank else 1
-            cv[rows] = np.sqrt(r * stats.f.ppf(level, r, d))
+            cv[rows] = np.sqrt(r * _qf(level, r, d))
     msg = _message("Conf-level adjustment", method, fam, tests=False)
     if msg:
         msgs.append(msg)
     return cv, method, msgs
+
+
+def _pf_upper(x: np.ndarray, r: int, df: np.ndarray) -> np.ndarray:
+    """Upper tail of F(r, df); df = ∞ is χ²(r)/r (as R's ``pf``)."""
+    df = np.broadcast_to(df, np.shape(x))
+    return np.where(np.isinf(df), stats.chi2.sf(x * r, r), stats.f.sf(x, r, np.where(np.isinf(df), 1.0, df)))
+
+
+def _qf(p: float, r: int, df: np.ndarray) -> np.ndarray:
+    """Quantile of F(r, df); df = ∞ is χ²(r)/r (as R's ``qf``)."""
+    df = np.asarray(df, dtype=float)
+    return np.where(np.isinf(df), stats.chi2.ppf(p, r) / r, stats.f.ppf(p, r, np.where(np.isinf(df), 1.0, df)))
 
 
 def _zap(df: np.ndarray) -> np.ndarray:
