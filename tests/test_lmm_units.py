@@ -122,9 +122,18 @@ def test_gram_fallback_gives_same_fit(monkeypatch):
     assert alt.objective(theta) == pytest.approx(ref.objective(theta), rel=1e-12)
 
 
-def test_conditional_modes_and_variances_match_dense():
-    model = _model("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)").fit()
-    theta = model.optsum.theta
+@pytest.mark.parametrize("ds,formula,rows,gram", [
+    ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", None, True),
+    ("fhch2010", "log_rt ~ stimulus + (1 + stimulus | item) + (1 + stimulus | id)", 400, True),
+    ("fhch2010", "log_rt ~ stimulus + (1 + stimulus | item) + (1 + stimulus | id)", 400, False),
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject) + (0 + I(Days^2) | Subject)", None, True),
+])
+def test_conditional_modes_and_variances_match_dense(monkeypatch, ds, formula, rows, gram):
+    if not gram:
+        monkeypatch.setattr(blocks, "GRAM_MAP_LIMIT", 0)
+    model = _model(ds, formula, rows=rows)
+    assert (model.A.gram is not None) == (gram and bool(model.A.rest))
+    theta = model.structure.theta0 * 0.8 + 0.05 * (model.structure.lower == 0)
     model.set_theta(theta)
     s = model.structure
     Zs, lams = [], []
@@ -138,11 +147,15 @@ def test_conditional_modes_and_variances_match_dense():
     ZL = Z @ Lam
     Minv = np.linalg.inv(ZL.T @ ZL + np.eye(ZL.shape[1]))
     u = Minv @ ZL.T @ (model.y - model.X @ model.beta)
-    b = Lam @ u
     V = model.sigma**2 * Lam @ Minv @ Lam.T
-    np.testing.assert_allclose(np.concatenate([x.ravel() for x in model.b_blocks()]), b, rtol=1e-9, atol=1e-12)
-    cv = np.concatenate([x[:, 0, 0] for x in model.condvar_blocks()])
-    np.testing.assert_allclose(cv, np.diag(V), rtol=1e-9)
+    np.testing.assert_allclose(np.concatenate([x.ravel() for x in model.b_blocks()]), Lam @ u,
+                               rtol=1e-8, atol=1e-10)
+    start = 0
+    for blk, cv in zip(s.blocks, model.condvar_blocks()):
+        for i in range(blk.nlevels):
+            sl = slice(start + i * blk.p, start + (i + 1) * blk.p)
+            np.testing.assert_allclose(cv[i], V[sl, sl], rtol=1e-8, atol=1e-12)
+        start += blk.q
 
 
 def test_reterm_template_layout():

@@ -179,6 +179,20 @@ def _pair_counts(Ar0: sp.csc_matrix, p0: int) -> tuple[np.ndarray, np.ndarray]:
     return level_start, counts
 
 
+def _unique_positions(flat: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique values of ``flat`` (all in [0, size)) and each value's index among them;
+    a counting pass instead of a sort when ``size`` is moderate."""
+    if size > 64_000_000:
+        uniq, inv = np.unique(flat, return_inverse=True)
+        return uniq, inv.ravel()
+    seen = np.zeros(size, dtype=bool)
+    seen[flat] = True
+    uniq = np.flatnonzero(seen)
+    lookup = np.empty(size, dtype=np.int64)
+    lookup[uniq] = np.arange(len(uniq))
+    return uniq, lookup[flat]
+
+
 def build_gram_map(Ar0: sp.csr_matrix, ell0: int, p0: int) -> GramMap | None:
     """Precompute W ↦ A_r0(I⊗W)A_r0ᵀ as one sparse matrix acting on vec(W).
 
@@ -207,8 +221,8 @@ def build_gram_map(Ar0: sp.csr_matrix, ell0: int, p0: int) -> GramMap | None:
     a = col % p0
     wcol = level[e1] * p0 * p0 + a[e1] * p0 + a[e2]
     vals = A.data[e1] * A.data[e2]
-    uniq, inv = np.unique(flat, return_inverse=True)
-    P = sp.csr_matrix((vals, (inv.ravel(), wcol)), shape=(len(uniq), ell0 * p0 * p0))
+    uniq, inv = _unique_positions(flat, q_r * q_r)
+    P = sp.csr_matrix((vals, (inv, wcol)), shape=(len(uniq), ell0 * p0 * p0))
     P.sum_duplicates()
     rows, cols = uniq // q_r, uniq % q_r
     return GramMap(P, rows, cols, cols * q_r + rows, uniq, rows != cols)

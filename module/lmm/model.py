@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import lapack, solve_triangular
 
 from ..design import ReTermData
 from .blocks import BlockedCholesky, Crossprod, build_crossprod, update_L
@@ -188,16 +188,20 @@ class LinearMixedModel:
 
     def condvar_blocks(self) -> list[np.ndarray]:
         """Conditional covariance of b given y at θ̂, σ̂²·Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ, diagonal blocks
-        per level: (ℓ, p, p) arrays per factor block (computational order); lme4's ``condVar``."""
+        per level: (ℓ, p, p) arrays per factor block (computational order); lme4's ``condVar``.
+
+        With L_RE = [[L₀₀, 0], [L_r0, L_rr]], the block-0 blocks of (ΛᵀZᵀWZΛ + I)⁻¹ are
+        M₀ᵢ⁻¹ + (T₀M₀ᵢ⁻¹)ᵀA_r0,ᵢᵀ(Λ_rS_r⁻¹Λ_rᵀ)A_r0,ᵢ(T₀M₀ᵢ⁻¹) and the rest blocks those of S_r⁻¹.
+        """
         A, L = self.A, self.L
         V0 = L.M0inv.copy()
         rest_V: list[np.ndarray] = []
         if A.rest:
-            V0 += _first_block_fill(A, L)
-            Linv = solve_triangular(L.Lrr, np.eye(A.q_rest), lower=True)
+            Sinv = _inverse_from_cholesky(L.Lrr)
             for b, o in zip(A.rest, A.offsets[:-1]):
-                cols = Linv[:, int(o): int(o) + b.q].reshape(A.q_rest, b.nlevels, b.p)
-                rest_V.append(np.einsum("kia,kib->iab", cols, cols))
+                idx = int(o) + np.arange(b.q).reshape(b.nlevels, b.p)
+                rest_V.append(Sinv[idx[:, :, None], idx[:, None, :]])
+            V0 += _first_block_fill(A, L, Sinv)
         Ts = [L.T0] + L.rest_T
         s2 = self.sigma**2
         return [s2 * (T @ V @ T.T) for V, T in zip([V0] + rest_V, Ts)]
@@ -226,27 +230,51 @@ def _apply_lambda(v: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None
         v[sl] = (v[sl].reshape(b.nlevels, b.p) @ T.T).ravel()
 
 
-def _apply_lambda_t_rows(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
-    """M ← Λ_rᵀ M in place (rows indexed by the rest random effects)."""
+def _apply_lambda_rows(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
+    """M ← Λ_r M in place (rows indexed by the rest random effects)."""
     for T, b, o in zip(rest_T, A.rest, A.offsets[:-1]):
         sl = slice(int(o), int(o) + b.q)
         sub = M[sl].reshape(b.nlevels, b.p, -1)
-        M[sl] = np.einsum("ba,lbk->lak", T, sub).reshape(b.q, -1)
+        M[sl] = np.einsum("ab,lbk->lak", T, sub).reshape(b.q, -1)
 
 
-def _first_block_fill(A: Crossprod, L: BlockedCholesky, chunk_entries: int = 4_000_000) -> np.ndarray:
-    """Σ over rest rows of DᵢᵀDᵢ, D = L_rr⁻¹Λ_rᵀA_r0(I⊗T₀M₀⁻¹): the rest blocks' contribution to
-    the diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹ for block 0, in level chunks."""
+def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
+    """(LLᵀ)⁻¹ from a C-ordered lower Cholesky factor."""
+    inv, info = lapack.dpotri(L.T, lower=0)
+    if info != 0:
+        raise np.linalg.LinAlgError("dpotri failed")
+    inv = np.triu(inv)
+    return inv + np.triu(inv, 1).T
+
+
+def _first_block_fill(A: Crossprod, L: BlockedCholesky, Sinv: np.ndarray) -> np.ndarray:
+    """(T₀M₀ᵢ⁻¹)ᵀ A_r0,ᵢᵀ X A_r0,ᵢ (T₀M₀ᵢ⁻¹) per level of block 0, X = Λ_rS_r⁻¹Λ_rᵀ: the
+    rest blocks' contribution to the block-0 diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹."""
+    X = Sinv.copy()
+    _apply_lambda_rows(X, A, L.rest_T)
+    X = np.ascontiguousarray(X.T)
+    _apply_lambda_rows(X, A, L.rest_T)
+    if A.gram is not None:
+        g = A.gram
+        vals = X[g.rows, g.cols]
+        c_off = (g.P.T @ np.where(g.off, vals, 0.0)).reshape(A.ell0, A.p0, A.p0)
+        c_diag = (g.P.T @ np.where(g.off, 0.0, vals)).reshape(A.ell0, A.p0, A.p0)
+        F = c_off + np.swapaxes(c_off, 1, 2) + c_diag
+    else:
+        F = _gram_quadratic_chunked(A, X)
+    TM = L.T0 @ L.M0inv
+    return np.swapaxes(TM, 1, 2) @ F @ TM
+
+
+def _gram_quadratic_chunked(A: Crossprod, X: np.ndarray, chunk_entries: int = 4_000_000) -> np.ndarray:
+    """A_r0,ᵢᵀ X A_r0,ᵢ per level of block 0, by dense column chunks of A_r0."""
     ell, p = A.ell0, A.p0
     out = np.zeros((ell, p, p))
-    TM = L.T0 @ L.M0inv
     per = max(1, chunk_entries // max(1, A.q_rest * p))
     Ar0 = A.Ar0.tocsc()
     for start in range(0, ell, per):
         stop = min(ell, start + per)
-        E = Ar0[:, start * p: stop * p].toarray().reshape(A.q_rest, stop - start, p)
-        E = np.einsum("kia,iab->kib", E, TM[start:stop]).reshape(A.q_rest, -1)
-        _apply_lambda_t_rows(E, A, L.rest_T)
-        D = solve_triangular(L.Lrr, E, lower=True).reshape(A.q_rest, stop - start, p)
-        out[start:stop] = np.einsum("kia,kib->iab", D, D)
+        E = Ar0[:, start * p: stop * p].toarray()
+        XE = (X @ E).reshape(A.q_rest, stop - start, p)
+        out[start:stop] = np.einsum("kia,kib->iab", E.reshape(A.q_rest, stop - start, p), XE)
     return out
