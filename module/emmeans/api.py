@@ -20,7 +20,8 @@ from .trends import trend_grid
 DfFn = Callable[[np.ndarray], np.ndarray]
 
 
-def df_function(problem: Problem, fit: Fit, method: str) -> tuple[DfFn, np.ndarray | None]:
+def df_function(problem: Problem, fit: Fit, method: str,
+                path: str = "/emmeans") -> tuple[DfFn, np.ndarray | None]:
     """df per row of L (k × p over the fit's coefficients) for ``method``, and the covariance
     of β̂ emmeans uses with it (None: ``fit.vcov``).
 
@@ -37,7 +38,7 @@ def df_function(problem: Problem, fit: Fit, method: str) -> tuple[DfFn, np.ndarr
     model = fit.extra.get("model")
     if model is None:
         raise SpecError(f"df method {method!r} needs the native model object (fit.extra['model']); "
-                        "pass df_fn, or use \"asymptotic\"", "/emmeans/df")
+                        "pass df_fn, or use \"asymptotic\"", f"{path}/df")
     if method == "satterthwaite":
         from ..inference import satterthwaite as sat
 
@@ -68,7 +69,7 @@ def emmeans_tables(problem: Problem, fit: Fit, request: dict, df_fn: DfFn | None
     """
     req = parse(problem, request, path)
     if df_fn is None:
-        df_fn, default_v = df_function(problem, fit, req.df)
+        df_fn, default_v = df_function(problem, fit, req.df, req.path)
         vcov = default_v if vcov is None else vcov
     V = fit.vcov if vcov is None else np.asarray(vcov, dtype=float)
     fams = compute(problem, list(fit.coef_names), np.asarray(fit.beta, dtype=float), V, req, df_fn,
