@@ -95,7 +95,7 @@ def anova_summary(opts: dict, plan: Plan | None, rows: list[dict] | None, fit, n
             else:
                 cells.update(df=r.get("Df"), stat=r.get("Chisq"), pval=r.get("p.value"))
                 if pb:
-                    cells["pvalBoot"] = r.get("p.value.boot", r.get("p.boot"))
+                    cells["pvalBoot"] = r.get("p.value.pb", r.get("p.value.boot"))
             if opts["vovkSellke"]:
                 cells["vovkSellke"] = vovk_sellke(cells["pval"])
                 if pb:

@@ -1,0 +1,223 @@
+"""JASP option documents used by the JASP tests, with what R needs to compute the same model
+(afex::mixed / lm, emmeans). ``tests/data/jasp/make_reference.py`` turns them into reference
+values; ``tests/test_jasp_reference.py`` compares our JASP tables with them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def load(name: str) -> pd.DataFrame:
+    if name == "debug":
+        return pd.read_csv(DATA / "debug.csv")
+    from mixedbridge import datasets
+
+    return datasets.load(name)[0]
+
+
+# ---------------------------------------------------------------- JASP shapes
+def var(name: str, t: str = "scale") -> dict:
+    return {"types": [t], "value": name}
+
+
+def vars_(names: list[str], types: list[str]) -> dict:
+    return {"types": types, "value": names}
+
+
+def terms(*ts: tuple[str, ...]) -> dict:
+    return {"optionKey": "components", "types": [], "value": [{"components": list(t)} for t in ts]}
+
+
+def varlist(names: list[str]) -> dict:
+    return {"optionKey": "variable", "types": [], "value": [{"variable": [n]} for n in names]}
+
+
+def re_row(group: str, components: list[tuple[tuple[str, ...], bool]], correlations: bool = True) -> dict:
+    return {"value": {"types": ["nominal"], "value": [group]}, "correlations": correlations,
+            "randomComponents": {"optionKey": "value", "types": [],
+                                 "value": [{"value": list(c), "randomSlopes": on} for c, on in components]}}
+
+
+def contrast_table(grid: dict[str, list[str]], contrasts: dict[str, list]) -> list[dict]:
+    n = len(next(iter(contrasts.values())))
+    levels = [str(i + 1) for i in range(n)]
+    cols = [{"isContrast": False, "levels": levels, "name": k, "values": v} for k, v in grid.items()]
+    cols += [{"isContrast": True, "levels": levels, "name": k, "values": v} for k, v in contrasts.items()]
+    return cols
+
+
+SHOW = {"modelSummary": True, "fixedEffectEstimate": True, "varianceCorrelationEstimate": True,
+        "randomEffectEstimate": True}
+
+CASES: list[dict] = [
+    {
+        "id": "fhch_satterthwaite_sum_emm_contrasts",
+        "data": "fhch2010",
+        "about": "Satterthwaite, type III, sum coding; a between-subject slope pruned; EMMs with custom contrasts",
+        "options": {
+            "dependent": var("log_rt"), "fixedVariables": vars_(["task", "stimulus"], ["nominal", "nominal"]),
+            "randomVariables": vars_(["id"], ["nominal"]),
+            "fixedEffects": terms(("task",), ("stimulus",), ("task", "stimulus")),
+            "randomEffects": [re_row("id", [(("Intercept",), True), (("task",), True), (("stimulus",), True),
+                                            (("task", "stimulus"), True)])],
+            **SHOW, "vovkSellke": True,
+            "marginalMeansTerms": varlist(["task", "stimulus"]), "marginalMeansContrast": True,
+            "marginalMeansPAdjustment": "none",
+            "contrasts": contrast_table({"task": ["lexdec", "naming", "lexdec", "naming"],
+                                         "stimulus": ["nonword", "nonword", "word", "word"]},
+                                        {"Contrast 1": ["1", "-1", "0", "0"], "Contrast 2": ["1/2", "1/2", "-1/2", "-1/2"],
+                                         "Contrast 3": [0, 0, 0, 0]}),
+        },
+        "r": {"formula": "log_rt ~ task*stimulus + (1 + stimulus | id)", "method": "S", "type": 3,
+              "emmeans": {"specs": ["task", "stimulus"], "lmer_df": "asymptotic", "adjust": "none",
+                          "contrasts": {"Contrast 1": [1, -1, 0, 0], "Contrast 2": [0.5, 0.5, -0.5, -0.5]}}},
+    },
+    {
+        "id": "debug_kenwardroger_sum",
+        "data": "debug",
+        "about": "Kenward-Roger, type III, sum coding, plain-string option shapes (jaspTools style)",
+        "options": {
+            "dependent": "contNormal", "fixedVariables": ["facGender", "facExperim"], "randomVariables": ["facFive"],
+            "fixedEffects": [{"components": ["facGender"]}, {"components": ["facExperim"]},
+                             {"components": ["facGender", "facExperim"]}],
+            "randomEffects": [{"value": "facFive", "correlations": True,
+                               "randomComponents": [{"value": "Intercept", "randomSlopes": True},
+                                                    {"value": "facGender", "randomSlopes": False},
+                                                    {"value": "facExperim", "randomSlopes": False},
+                                                    {"value": ["facGender", "facExperim"], "randomSlopes": False}]}],
+            "testMethod": "kenwardRoger", **SHOW,
+            "marginalMeansTerms": ["facGender"], "marginalMeansDf": "kenwardRoger",
+            "marginalMeansComparison": True, "marginalMeansComparisonWith": 0.1,
+        },
+        "r": {"formula": "contNormal ~ facGender*facExperim + (1 | facFive)", "method": "KR", "type": 3,
+              "factors": ["facFive"],
+              "emmeans": {"specs": ["facGender"], "lmer_df": "kenward-roger", "null": 0.1}},
+    },
+    {
+        "id": "debug_satterthwaite_type2_treatment",
+        "data": "debug",
+        "about": "Satterthwaite, type II, treatment coding, covariate × factor",
+        "options": {
+            "dependent": var("contGamma"), "fixedVariables": vars_(["facGender", "contcor1"], ["nominal", "scale"]),
+            "randomVariables": vars_(["facFive"], ["nominal"]),
+            "fixedEffects": terms(("facGender",), ("contcor1",), ("facGender", "contcor1")),
+            "randomEffects": [re_row("facFive", [(("Intercept",), True), (("facGender",), False), (("contcor1",), False),
+                                                 (("facGender", "contcor1"), False)])],
+            "type": "2", "factorContrast": "treatment", **SHOW,
+        },
+        "r": {"formula": "contGamma ~ facGender*contcor1 + (1 | facFive)", "method": "S", "type": 2,
+              "contrasts": "treatment", "factors": ["facFive"]},
+    },
+    {
+        "id": "debug_lrt_intercept",
+        "data": "debug",
+        "about": "Likelihood ratio tests (ML), type III, intercept tested",
+        "options": {
+            "dependent": var("contNormal"), "fixedVariables": vars_(["facExperim", "contcor2"], ["nominal", "scale"]),
+            "randomVariables": vars_(["facFive"], ["nominal"]),
+            "fixedEffects": terms(("facExperim",), ("contcor2",)),
+            "randomEffects": [re_row("facFive", [(("Intercept",), True), (("facExperim",), False), (("contcor2",), False)])],
+            "testMethod": "likelihoodRatioTest", "interceptTest": True, **SHOW, "vovkSellke": True,
+        },
+        "r": {"formula": "contNormal ~ facExperim + contcor2 + (1 | facFive)", "method": "LRT", "type": 3,
+              "test_intercept": True, "factors": ["facFive"]},
+    },
+    {
+        "id": "debug_parametric_bootstrap",
+        "data": "debug",
+        "about": "Parametric bootstrap (ML), seed set; chi-square and its p compared, bootstrap p checked loosely",
+        "options": {
+            "dependent": var("contGamma"), "fixedVariables": vars_(["facGender"], ["nominal"]),
+            "randomVariables": vars_(["facFive"], ["nominal"]),
+            "fixedEffects": terms(("facGender",)),
+            "randomEffects": [re_row("facFive", [(("Intercept",), True), (("facGender",), False)])],
+            "testMethod": "parametricBootstrap", "bootstrapSamples": 100, "setSeed": True, "seed": 1,
+            "modelSummary": True, "fixedEffectEstimate": True,
+        },
+        "r": {"formula": "contGamma ~ facGender + (1 | facFive)", "method": "PB", "type": 3, "nsim": 100,
+              "factors": ["facFive"]},
+    },
+    {
+        "id": "fhch_uncorrelated_factor_slopes",
+        "data": "fhch2010",
+        "about": "correlations: false with factor slopes (expanded, afex expand_re), type III, sum coding",
+        "options": {
+            "dependent": var("log_rt"), "fixedVariables": vars_(["stimulus", "frequency"], ["nominal", "nominal"]),
+            "randomVariables": vars_(["id"], ["nominal"]),
+            "fixedEffects": terms(("stimulus",), ("frequency",)),
+            "randomEffects": [re_row("id", [(("Intercept",), True), (("stimulus",), True), (("frequency",), True)],
+                                     correlations=False)],
+            **SHOW,
+        },
+        "r": {"formula": "log_rt ~ stimulus + frequency + (1 + stimulus + frequency || id)", "method": "S", "type": 3,
+              "expand_re": True},
+    },
+    {
+        "id": "fhch_two_grouping_factors_treatment",
+        "data": "fhch2010",
+        "about": "crossed grouping factors id and item, item slope for task kept (task varies within item)",
+        "options": {
+            "dependent": var("log_rt"), "fixedVariables": vars_(["task", "stimulus"], ["nominal", "nominal"]),
+            "randomVariables": vars_(["id", "item"], ["nominal", "nominal"]),
+            "fixedEffects": terms(("task",), ("stimulus",)),
+            "randomEffects": [re_row("id", [(("Intercept",), True), (("task",), False), (("stimulus",), False)]),
+                              re_row("item", [(("Intercept",), True), (("task",), True), (("stimulus",), False)])],
+            "factorContrast": "treatment", **SHOW,
+        },
+        "r": {"formula": "log_rt ~ task + stimulus + (1 | id) + (1 + task | item)", "method": "S", "type": 3,
+              "contrasts": "treatment"},
+    },
+    {
+        "id": "debug_missing_trends",
+        "data": "debug",
+        "about": "30 rows with a missing covariate removed; trends of the covariate by factor with custom contrasts",
+        "options": {
+            "dependent": var("contNormal"), "fixedVariables": vars_(["facGender", "debMiss30"], ["nominal", "scale"]),
+            "randomVariables": vars_(["facFive"], ["nominal"]),
+            "fixedEffects": terms(("facGender",), ("debMiss30",), ("facGender", "debMiss30")),
+            "randomEffects": [re_row("facFive", [(("Intercept",), True)])],
+            **SHOW,
+            "trendsTrendVariable": varlist(["debMiss30"]), "trendsVariables": varlist(["facGender"]),
+            "trendsContrast": True, "trendsDf": "satterthwaite",
+            "trendsContrasts": contrast_table({"facGender": ["f", "m"]}, {"Contrast 1": ["1", "-1"]}),
+        },
+        "r": {"formula": "contNormal ~ facGender*debMiss30 + (1 | facFive)", "method": "S", "type": 3,
+              "factors": ["facFive"],
+              "trends": {"specs": ["facGender"], "var": "debMiss30", "lmer_df": "satterthwaite",
+                         "contrasts": {"Contrast 1": [1, -1]}, "adjust": "holm"}},
+    },
+    {
+        "id": "debug_emm_covariate_sd",
+        "data": "debug",
+        "about": "EMMs over a factor and a covariate at mean ± 1 SD, Satterthwaite df, test against 0",
+        "options": {
+            "dependent": var("contGamma"), "fixedVariables": vars_(["facExperim", "contcor1"], ["nominal", "scale"]),
+            "randomVariables": vars_(["facFive"], ["nominal"]),
+            "fixedEffects": terms(("facExperim",), ("contcor1",)),
+            "randomEffects": [re_row("facFive", [(("Intercept",), True)])],
+            "marginalMeansTerms": varlist(["facExperim", "contcor1"]), "marginalMeansDf": "satterthwaite",
+            "marginalMeansComparison": True, "marginalMeansCiLevel": 0.9,
+        },
+        "r": {"formula": "contGamma ~ facExperim + contcor1 + (1 | facFive)", "method": "S", "type": 3,
+              "factors": ["facFive"],
+              "emmeans": {"specs": ["facExperim", "contcor1"], "lmer_df": "satterthwaite", "null": 0, "level": 0.9,
+                          "sd": {"contcor1": 1}}},
+    },
+    {
+        "id": "debug_lm_type3_sum",
+        "data": "debug",
+        "analysis": "lm",
+        "about": "linear model: type III F tests (car::Anova), sum coding, EMMs",
+        "options": {
+            "dependent": var("contNormal"), "fixedVariables": vars_(["facGender", "facExperim"], ["nominal", "nominal"]),
+            "fixedEffects": terms(("facGender",), ("facExperim",), ("facGender", "facExperim")),
+            "modelSummary": True, "fixedEffectEstimate": True,
+            "marginalMeansTerms": varlist(["facExperim"]),
+        },
+        "r": {"formula": "contNormal ~ facGender*facExperim", "method": "lm", "type": 3,
+              "emmeans": {"specs": ["facExperim"]}},
+    },
+]
