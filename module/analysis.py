@@ -78,6 +78,9 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
             fits[name].inference.comparison = compare_models(name, entries)
         timing[f"infer_{name}_s"] = time.perf_counter() - t
     results = _assemble(normalized, problem, fits)
+    t = time.perf_counter()
+    if _add_plots(results, normalized["options"].get("plots") or [], problem, fits):
+        timing["plots_s"] = time.perf_counter() - t
     timing["total_s"] = time.perf_counter() - t0
     results.timing = timing
     return results
@@ -147,6 +150,21 @@ def _assemble(spec: dict, problem: Problem, fits: dict[str, Fit]) -> Results:
     return results
 
 
+def _add_plots(results: Results, requests: list[dict], problem: Problem, fits: dict[str, Fit]) -> bool:
+    """Draw the requested plots from the native fit (else the only one); False when none asked."""
+    if not requests:
+        return False
+    try:
+        from .plots import make_plots
+    except ImportError:
+        results.notes.append("Plots need matplotlib: pip install 'mixedbridge[plots]'.")
+        return True
+    plots, notes = make_plots(problem, fits.get("native") or next(iter(fits.values())), requests)
+    results.plots += plots
+    results.notes += notes
+    return True
+
+
 def _add_comparison(results: Results, fits: dict[str, Fit]) -> None:
     native, other = fits["native"], fits["lme4"]
     table = compare.compare(report.tables_for(native), report.tables_for(other), "lme4", sigma=other.sigma)
@@ -163,25 +181,3 @@ def _add_comparison(results: Results, fits: dict[str, Fit]) -> None:
                                 "their tolerance; see the comparison table.")
     else:
         results.notes.append(f"All {len(table.rows)} compared values agree within tolerance.")
-
-
-def run_document(request: dict | str, base: Path | None = None) -> dict:
-    """Serve-style call: a request (spec object or JSON text) in, a JSON-ready document out,
-    ``{"error": {code, message, path}}`` on failure; never raises for bad input."""
-    try:
-        spec = specmod.parse_json(request) if isinstance(request, str) else request
-        if base is not None and isinstance(spec, dict):
-            return run_with_base(spec, base).to_dict()
-        return run(spec).to_dict()
-    except MixedBridgeError as exc:
-        return {"error": exc.to_dict()}
-
-
-def run_with_base(spec: dict, base: Path) -> Results:
-    """Like :func:`run` for a spec whose relative data paths resolve against ``base``."""
-    data_spec = spec.get("data") if isinstance(spec, dict) else None
-    if isinstance(data_spec, dict) and isinstance(data_spec.get("path"), str):
-        path = Path(data_spec["path"])
-        if not path.is_absolute():
-            spec = {**spec, "data": {"path": str(base / path)}}
-    return run(spec)

@@ -66,10 +66,20 @@ def parse_json(text: str) -> dict:
     return doc
 
 
+@lru_cache(maxsize=None)
+def validator(name: str = "spec") -> jsonschema.Draft202012Validator:
+    """A validator for a shipped schema, resolving ``$ref`` to the other shipped schemas."""
+    from referencing import Registry, Resource
+
+    resources = [(schema(n)["$id"], Resource.from_contents(schema(n))) for n in schema_names()
+                 if "$id" in schema(n)]
+    return jsonschema.Draft202012Validator(schema(name), registry=Registry().with_resources(resources))
+
+
 def validate(spec: dict) -> dict:
     """Check the spec against its schema and return it with defaults filled in."""
-    validator = jsonschema.Draft202012Validator(schema("spec"))
-    errors = sorted(validator.iter_errors(spec), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    validator_ = validator("spec")
+    errors = sorted(validator_.iter_errors(spec), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         raise SpecError(*_describe(jsonschema.exceptions.best_match(errors)))
     out = copy.deepcopy(spec)

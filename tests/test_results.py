@@ -73,3 +73,20 @@ def test_cli_validate_reports_rows(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mixedbridge.cli", "validate",
                           str(EXAMPLES / "table-12-4-sleepstudy-lmm.json")], capture_output=True, text=True)
     assert out.returncode == 0 and "144 rows" in out.stdout
+
+
+def test_plots_come_back_in_the_results_and_validate(results_validator):
+    spec = {"analysis": "lmm", "data": {"dataset": "sleepstudy"}, "formula": "Reaction ~ Days + (Days | Subject)",
+            "options": {"plots": [{"type": "residuals"}, {"type": "shrinkage", "covariate": "nope"}]}}
+    doc = mixedbridge.run(spec).to_dict()
+    results_validator(doc)
+    assert [p["name"] for p in doc["plots"]] == ["residuals"]
+    assert any("shrinkage" in n and "'nope'" in n for n in doc["notes"])
+
+
+def test_unknown_plot_type_is_a_spec_error():
+    spec = {"analysis": "lm", "data": {"dataset": "sleepstudy"}, "formula": "Reaction ~ Days",
+            "options": {"plots": [{"type": "pie"}]}}
+    with pytest.raises(mixedbridge.MixedBridgeError) as info:
+        mixedbridge.run(spec)
+    assert info.value.path.startswith("/options/plots/0")

@@ -44,16 +44,16 @@ BUILDERS: dict[str, Builder] = {
     "emmeans": emmeans_plot,
 }
 
-SCHEMA_PATH = Path(__file__).with_name("schema.json")
-
 __all__ = ["make_plots", "figures", "describe", "PlotNote", "Drawn", "BUILDERS", "schema",
            "marginal_means", "DPI"]
 
 
 @lru_cache(maxsize=1)
 def schema() -> dict:
-    """The JSON Schema of the plot-request list (``options.plots`` of a spec)."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The JSON Schema of the plot-request list (``options.plots`` of a spec), schemas/plots."""
+    from ..spec import schema as shipped
+
+    return shipped("plots")
 
 
 def check_request(request: object, index: int = 0) -> dict:
