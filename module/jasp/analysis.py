@@ -26,10 +26,6 @@ def _accepted_options() -> set[str]:
     return set(spec_schema("spec")["$defs"]["options"].get("properties", {}))
 
 
-def _spec_accepts_top(key: str) -> bool:
-    return key in spec_schema("spec").get("properties", {})
-
-
 def _inference_options(opts: dict, analysis: str) -> dict:
     """What the inference layer needs (``options.anova``, ``options.df_method``)."""
     out = {"reml": analysis == "lm" or opts["testMethod"] in ("satterthwaite", "kenwardRoger")}
@@ -140,8 +136,8 @@ def _translate(options: dict, data: pd.DataFrame, analysis: str, engine: str):
             "data": {"records": [{}]}, "levels": plan.levels, "options": spec_opts}
     requests = [r for r in (_emm_request(opts, plan, "Means"), _emm_request(opts, plan, "Trends")) if r]
     plan.requests = requests
-    if requests and _spec_accepts_top("emmeans"):
-        spec["emmeans"] = requests if len(requests) > 1 else requests[0]
+    if requests and "emmeans" in accepted:
+        spec_opts["emmeans"] = requests if len(requests) > 1 else requests[0]
     return opts, plan, spec, notes, None
 
 
@@ -243,19 +239,22 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
         elements.append(jt.random_effect_estimates(opts, plan, fit))
     if opts["plotHorizontalAxis"]:
         elements.append(jt.plots_element(opts))
-    for req in getattr(plan, "requests", []):
+    k = 0
+    for req in plan.requests:
         what = "Trends" if "trend" in req else "Means"
-        elements += _emm_elements(opts, plan, results, req, what, get_problem, fit)
+        k += 1 if req.get("contrasts") else 0
+        cname = "contrasts" if k <= 1 else f"contrasts_{k}"
+        elements += _emm_elements(opts, plan, results, req, what, get_problem, fit, cname)
     extra = {".mixedbridge": {"formula": plan.formula, "engine": engine, "analysis": analysis,
                               "notes": notes, "warnings": list(results.warnings), "spec_options": spec["options"]}}
     return document(elements, title, extra)
 
 
-def _emm_elements(opts, plan, results, req, what, get_problem, fit) -> list[JTable]:
+def _emm_elements(opts, plan, results, req, what, get_problem, fit, cname: str) -> list[JTable]:
     means = what == "Means"
     name = "trends" if not means else "emmeans"
     rows = sources.table_rows(results, name)
-    crow = sources.table_rows(results, "contrasts")
+    crow = sources.table_rows(results, cname)
     error, notes = None, []
     if rows is None:
         tables, notes, error = sources.emmeans(get_problem(), fit, req)
