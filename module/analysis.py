@@ -79,6 +79,10 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
         timing[f"infer_{name}_s"] = time.perf_counter() - t
     results = _assemble(normalized, problem, fits)
     t = time.perf_counter()
+    if _add_emmeans(results, normalized["options"].get("emmeans"), problem, fits):
+        timing["emmeans_s"] = time.perf_counter() - t
+    _summarize_comparison(results)
+    t = time.perf_counter()
     if _add_plots(results, normalized["options"].get("plots") or [], problem, fits):
         timing["plots_s"] = time.perf_counter() - t
     timing["total_s"] = time.perf_counter() - t0
@@ -150,6 +154,51 @@ def _assemble(spec: dict, problem: Problem, fits: dict[str, Fit]) -> Results:
     return results
 
 
+def _emmeans_blocks(option) -> list[tuple[str, dict]]:
+    """(JSON path, block) for ``options.emmeans`` given as one block or a list."""
+    if not option:
+        return []
+    if isinstance(option, dict):
+        return [("/options/emmeans", option)]
+    return [(f"/options/emmeans/{i}", block) for i, block in enumerate(option)]
+
+
+def _add_emmeans(results: Results, option, problem: Problem, fits: dict[str, Fit]) -> bool:
+    """EMM, trend and contrast tables from the first engine (native when it ran); with both
+    engines, R's emmeans tables join the comparison table."""
+    blocks = _emmeans_blocks(option)
+    if not blocks:
+        return False
+    from .emmeans import emmeans_tables
+
+    seen: dict[str, int] = {}
+    for path, block in blocks:
+        if "native" in fits:
+            tables, notes = emmeans_tables(problem, fits["native"], block, path=path)
+        else:
+            from .bridge.emmeans_r import emmeans_tables_r
+
+            tables, notes = emmeans_tables_r(problem, block, path=path)
+        if "native" in fits and "lme4" in fits:
+            from .bridge.emmeans_r import emmeans_tables_r
+
+            r_tables, _ = emmeans_tables_r(problem, block, path=path)
+            _extend_comparison(results, tables, r_tables, fits["lme4"].sigma)
+        for table in tables:
+            seen[table.name] = seen.get(table.name, 0) + 1
+            if seen[table.name] > 1:
+                table.name = f"{table.name}_{seen[table.name]}"
+        results.tables += tables
+        results.notes += [n for n in notes if n not in results.notes]
+    return True
+
+
+def _extend_comparison(results: Results, native: list, other: list, sigma: float) -> None:
+    table = results.table("comparison")
+    more = compare.compare(native, other, "lme4", sigma=sigma)
+    table.rows += more.rows
+
+
 def _add_plots(results: Results, requests: list[dict], problem: Problem, fits: dict[str, Fit]) -> bool:
     """Draw the requested plots from the native fit (else the only one); False when none asked."""
     if not requests:
@@ -169,13 +218,21 @@ def _add_comparison(results: Results, fits: dict[str, Fit]) -> None:
     native, other = fits["native"], fits["lme4"]
     table = compare.compare(report.tables_for(native), report.tables_for(other), "lme4", sigma=other.sigma)
     results.tables.append(table)
-    bad = compare.failures(table)
     crit = "reml_crit" if native.reml and native.analysis == "lmm" else "deviance"
     a, b = getattr(native, crit), getattr(other, crit)
-    if a is not None and b is not None and a != b:
+    if a is not None and b is not None and abs(a - b) > 1e-10 * abs(b):
         lower = "native" if a < b else "lme4"
         results.notes.append(f"The {lower} engine reached the lower objective "
                              f"({crit}: native {a:.10g}, lme4 {b:.10g}).")
+
+
+def _summarize_comparison(results: Results) -> None:
+    """One line on the whole comparison, once every table has joined it."""
+    try:
+        table = results.table("comparison")
+    except KeyError:
+        return
+    bad = compare.failures(table)
     if bad:
         results.warnings.append(f"{len(bad)} of {len(table.rows)} compared values differ by more than "
                                 "their tolerance; see the comparison table.")

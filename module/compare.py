@@ -51,12 +51,51 @@ def tolerance(table: str, row: dict, column: str) -> tuple[str, float]:
     return "varcomp", TOLERANCES["varcomp"]
 
 
-def _key(table: str, row: dict) -> str:
-    return " / ".join(str(row.get(k)) for k in _KEYS.get(table, ()) if row.get(k) is not None) or "(model)"
+_FAMILY_VALUES = ("SE", "df", "lower.CL", "upper.CL", "t.ratio", "p.value")
+
+
+def _family(table: Table) -> bool:
+    """An emmeans-style table (``emmeans``, ``trends``, ``contrasts``): labels, estimate, SE..."""
+    names = [c.name for c in table.columns]
+    return table.name not in _KEYS and "SE" in names and names.index("SE") >= 1
+
+
+def key_columns(table: Table) -> tuple[str, ...]:
+    """The columns that identify a row: fixed per table, or an emmeans family's label columns
+    (every column before its estimate, covariate values included)."""
+    if table.name in _KEYS:
+        return _KEYS[table.name]
+    names = [c.name for c in table.columns]
+    return tuple(names[: names.index("SE") - 1]) if _family(table) else ()
+
+
+def _key(table: Table, row: dict) -> str:
+    keys = key_columns(table)
+    return " / ".join(str(row.get(k)) for k in keys if row.get(k) is not None) or "(model)"
+
+
+def family_tolerance(table: Table, column: str) -> tuple[str, float]:
+    """Tolerances of an emmeans family's cells: the estimate as a fixed effect, SE and limits as
+    SEs, df and p as df and p, t ratios as statistics."""
+    names = [c.name for c in table.columns]
+    if column == names[names.index("SE") - 1]:
+        return "fixed", TOLERANCES["fixed"]
+    if column in ("SE", "lower.CL", "upper.CL"):
+        return "se", TOLERANCES["se"]
+    if column == "df":
+        return "df", TOLERANCES["df"]
+    if column == "p.value":
+        return "p", TOLERANCES["p"]
+    return "statistic", TOLERANCES["statistic"]
 
 
 def _scale(table: Table, row: dict, column: str, sigma: float) -> float:
     """An absolute floor for the relative difference, so cells near zero compare sensibly."""
+    if _family(table):
+        names = [c.name for c in table.columns]
+        if column == names[names.index("SE") - 1] or column in ("lower.CL", "upper.CL"):
+            return abs(row.get("SE") or 0.0)
+        return 1.0 if column in ("t.ratio", "p.value") else 0.0
     if column in ("estimate", "statistic") and table.name == "parameters" and row.get("effect") == "fixed":
         return abs(row.get("std.error") or 0.0)
     if column == "p.value" or str(row.get("term", "")).startswith("cor__"):
@@ -83,12 +122,13 @@ def compare(native: list[Table], other: list[Table], other_name: str = "lme4", s
     for mine in native:
         if mine.name not in theirs or not compared(mine):
             continue
-        ref_rows = {_key(mine.name, r): r for r in theirs[mine.name].rows}
+        ref_rows = {_key(mine, r): r for r in theirs[mine.name].rows}
+        keys = key_columns(mine)
         for row in mine.rows:
-            key = _key(mine.name, row)
+            key = _key(mine, row)
             ref = ref_rows.get(key)
             for col in mine.columns:
-                if col.type == "string" or col.name in _RANDOM:
+                if col.type == "string" or col.name in _RANDOM or col.name in keys:
                     continue
                 a = row.get(col.name)
                 b = ref.get(col.name) if ref else None
@@ -99,7 +139,7 @@ def compare(native: list[Table], other: list[Table], other_name: str = "lme4", s
 def _add(out: Table, table: Table, row: dict, key: str, column: str, a, b, sigma: float, other: str) -> None:
     if a is None and b is None:
         return
-    _, tol = tolerance(table.name, row, column)
+    _, tol = family_tolerance(table, column) if _family(table) else tolerance(table.name, row, column)
     if a is None or b is None:
         out.add_row(table=table.name, row=key, column=column, native=a, **{other: b}, tolerance=tol, **{"pass": "no"})
         return

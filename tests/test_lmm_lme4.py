@@ -863,7 +863,8 @@ def test_fit_record(fits, name):
     fit = _get(fits, name)
     assert fit.analysis == "lmm" and fit.engine == "native"
     n, p = fit.nobs, len(fit.beta)
-    assert fit.df_residual == n - p
+    # lme4: df.residual(fm) == nobs(fm) - (p + length(getME(fm, "theta")) + 1)
+    assert fit.df_residual == n - (p + len(fit.theta) + 1)
     assert fit.residuals.shape == (n,) and fit.fitted.shape == (n,)
     assert fit.optinfo["optimizer"] == "LN_BOBYQA"
     assert fit.optinfo["feval"] > 0

@@ -15,8 +15,7 @@ __all__ = ["emmeans_tables", "compute", "df_function", "parse", "Request", "sche
 
 
 def schema() -> dict:
-    """JSON Schema fragment of the spec's ``emmeans`` block."""
-    import json
-    from importlib import resources
+    """JSON Schema of one ``options.emmeans`` block (schemas/emmeans.schema.json)."""
+    from ..spec import schema as shipped
 
-    return json.loads(resources.files(__name__).joinpath("schema.json").read_text(encoding="utf-8"))
+    return shipped("emmeans")

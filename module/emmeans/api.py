@@ -59,7 +59,7 @@ def emmeans_tables(problem: Problem, fit: Fit, request: dict, df_fn: DfFn | None
     problem, fit
         The prepared model and its fit (any engine: β̂ = ``fit.beta``, V = ``fit.vcov``).
     request
-        The spec's ``emmeans`` block (``module/emmeans/schema.json``).
+        The spec's ``emmeans`` block (``schemas/emmeans.schema.json``).
     df_fn
         df of each row of L (k × p over ``fit.coef_names``); default :func:`df_function`
         (which, for Kenward-Roger, also supplies the adjusted covariance).

@@ -16,7 +16,7 @@ DF_METHODS = ("satterthwaite", "kenward-roger", "asymptotic")
 
 @dataclass
 class Request:
-    """A checked ``emmeans`` block (see ``module/emmeans/schema.json``)."""
+    """A checked ``emmeans`` block (see ``schemas/emmeans.schema.json``)."""
 
     specs: list[str]
     by: list[str] = field(default_factory=list)

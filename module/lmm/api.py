@@ -46,7 +46,7 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
           ``devCrit(REML = TRUE)``). The ML deviance evaluated at the REML estimates
           (``deviance(fm, REML = FALSE)``) is in ``extra["deviance_ml"]``;
         * ``aic``/``bic`` from ``loglik`` with k = p + length(θ) + 1;
-        * ``df_residual`` = n − p;
+        * ``df_residual`` = n − (p + length(θ) + 1), lme4's ``df.residual`` (broom.mixed's glance);
         * ``varcorr`` and ``ranef`` per term in lme4's term order; a correlation involving a zero
           standard deviation is NaN (as R's ``cov2cor``);
         * ``ranef[i].condsd``: square roots of the diagonal of lme4's ``condVar``,
@@ -90,7 +90,7 @@ def model_to_fit(model: LinearMixedModel) -> Fit:
         analysis="lmm", engine="native", coef_names=list(model.names), beta=model.beta,
         vcov=model.vcov(), sigma=sigma, nobs=model.n, loglik=loglik,
         aic=-2.0 * loglik + 2.0 * k, bic=-2.0 * loglik + k * np.log(model.n),
-        deviance=crit, df_residual=float(model.n - model.p), reml=model.reml,
+        deviance=crit, df_residual=float(model.n - k), reml=model.reml,
         reml_crit=crit if model.reml else None, theta=theta.copy(),
         varcorr=varcorr(s.terms, theta, sigma), ranef=ranef_blocks(model),
         fitted=fitted, residuals=model.y - fitted,
