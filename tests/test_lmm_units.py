@@ -98,6 +98,10 @@ def test_blocked_objective_matches_dense(ds, formula, opt):
         for reml in (True, False):
             dense, beta = _dense_objective(model, theta, reml)
             assert model.objective(theta, reml=reml) == pytest.approx(dense, rel=1e-10)
+            blocked = model._criterion(model.set_theta(theta), reml)
+            assert blocked == pytest.approx(dense, rel=1e-10)
+            if model.dense is not None:
+                assert model._criterion(model.dense.factor(theta), reml) == pytest.approx(dense, rel=1e-10)
             np.testing.assert_allclose(model.beta, beta, rtol=1e-7, atol=1e-10)
 
 

@@ -346,6 +346,28 @@ def _diagonal_scale(A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray | None
     return np.concatenate([np.tile(np.diag(T), b.nlevels) for T, b in zip(rest_T, A.rest)])
 
 
+def _scaled_copy(A: Crossprod, d: np.ndarray) -> np.ndarray:
+    """diag(d)·A_rr·diag(d) as a new array. When every rest block has one column, d is constant
+    per block: one pass scales by the largest block's value and only the other blocks' rows and
+    columns are rescaled."""
+    sizes = [b.q for b in A.rest]
+    big = int(np.argmax(sizes))
+    c = d[int(A.offsets[big])]
+    if all(b.p == 1 for b in A.rest) and c > 0:
+        S = A.Arr * (c * c)
+        for j, b in enumerate(A.rest):
+            if j == big:
+                continue
+            sl = slice(int(A.offsets[j]), int(A.offsets[j + 1]))
+            r = d[sl.start] / c
+            S[sl, :] *= r
+            S[:, sl] *= r
+        return S
+    S = A.Arr * d[:, None]
+    S *= d
+    return S
+
+
 def _rest_schur(A: Crossprod, W: np.ndarray, rest_T: list[np.ndarray]) -> np.ndarray:
     """S_r = Λ_rᵀ(A_rr − A_r0(I⊗W)A_r0ᵀ)Λ_r + I, C-ordered; only its lower triangle is valid
     when Λ_r is diagonal (the Gram values are scattered there, in memory order)."""
@@ -359,8 +381,7 @@ def _rest_schur(A: Crossprod, W: np.ndarray, rest_T: list[np.ndarray]) -> np.nda
         _scale_cols(S, A, rest_T)
         _scale_cols(S.T, A, rest_T)
     else:
-        S = A.Arr * d[:, None]
-        S *= d
+        S = _scaled_copy(A, d)
         if A.gram is not None:
             g = A.gram.values(W) * (d[A.gram.rows] * d[A.gram.cols])
             S.reshape(-1)[A.gram.lower] -= g

@@ -18,6 +18,7 @@ from scipy.linalg import lapack, solve_triangular
 from ..design import ReTermData
 from .blocks import BlockedCholesky, Crossprod, build_crossprod, update_L
 from .checks import ConvergenceCheck, check_convergence
+from .dense import DenseFactor, DenseSystem, build_dense
 from .optimize import minimize_theta
 from .optsummary import OptSummary
 from .remat import ReStructure, build_structure
@@ -46,7 +47,8 @@ class LinearMixedModel:
     structure: ReStructure = field(init=False)
     A: Crossprod = field(init=False)
     theta: np.ndarray = field(init=False)
-    L: BlockedCholesky = field(init=False)
+    L: BlockedCholesky | None = field(init=False, default=None)
+    dense: DenseSystem | None = field(init=False, default=None)
     optsum: OptSummary | None = None
     check: ConvergenceCheck | None = None
 
@@ -55,6 +57,7 @@ class LinearMixedModel:
         self.y = np.asarray(self.y, dtype=float)
         self.structure = build_structure(self.reterms)
         self.A = build_crossprod(self.structure, self.X, self.y, self.weights, self.offset)
+        self.dense = build_dense(self.A, self.structure)
         self.set_theta(self.structure.theta0)
 
     # -- sizes ---------------------------------------------------------------------------------
@@ -74,11 +77,14 @@ class LinearMixedModel:
     # -- objective -----------------------------------------------------------------------------
     def set_theta(self, theta: np.ndarray) -> BlockedCholesky:
         """Update L to θ (and remember θ)."""
-        self.theta = np.asarray(theta, dtype=float).copy()
+        theta = np.asarray(theta, dtype=float)
+        if getattr(self, "L", None) is not None and np.array_equal(theta, self.theta):
+            return self.L
+        self.theta = theta.copy()
         self.L = update_L(self.A, self.structure, self.theta)
         return self.L
 
-    def _criterion(self, L: BlockedCholesky, reml: bool) -> float:
+    def _criterion(self, L: BlockedCholesky | DenseFactor, reml: bool) -> float:
         if not L.ok or not np.isfinite(L.ldL2):
             return np.inf
         pwrss = L.pwrss
@@ -91,9 +97,14 @@ class LinearMixedModel:
         return float(val)
 
     def objective(self, theta: np.ndarray, reml: bool | None = None) -> float:
-        """Profiled REML criterion (``reml``) or ML deviance at θ; leaves L at θ."""
-        L = self.set_theta(theta)
-        return self._criterion(L, self.reml if reml is None else reml)
+        """Profiled REML criterion (``reml``) or ML deviance at θ.
+
+        Small models (see :mod:`.dense`) evaluate it from one dense factorisation and leave L
+        where it was; otherwise L is updated to θ."""
+        reml = self.reml if reml is None else reml
+        if self.dense is not None:
+            return self._criterion(self.dense.factor(np.asarray(theta, dtype=float)), reml)
+        return self._criterion(self.set_theta(theta), reml)
 
     def __call__(self, theta: np.ndarray) -> float:
         return self.objective(theta)
@@ -110,10 +121,14 @@ class LinearMixedModel:
         self.check = check_convergence(self.objective, self.optsum.theta, self.optsum.fmin,
                                        s.lower, calc_derivs)
         if not polish and calc_derivs and not self.check.singular and not self.check.grad_ok:
-            self.optsum = minimize_theta(self.objective, self.optsum.theta, s.lower, do_polish=True)
+            first = self.optsum
+            self.optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True)
+            self.optsum.theta0 = first.theta0
+            self.optsum.feval += first.feval
+            self.optsum.restarted = first.restarted + ["rerun after failed gradient check"] + self.optsum.restarted
             self.check = check_convergence(self.objective, self.optsum.theta, self.optsum.fmin,
                                            s.lower, calc_derivs)
-        self.optsum.fmin = self.objective(self.optsum.theta)
+        self.optsum.fmin = self._criterion(self.set_theta(self.optsum.theta), self.reml)
         return self
 
     # -- quantities at the current θ -------------------------------------------------------------
