@@ -1,0 +1,57 @@
+"""The cross-check suite: each spec run with ``"engine": "both"``; every numeric cell of every
+table must agree with lme4 within the tolerances of mixedbridge.compare."""
+from __future__ import annotations
+
+import pytest
+
+import mixedbridge
+
+from .conftest import EXAMPLES, TENTHIRTY_LEGPRESS
+
+TENTHIRTY_ALL = {"data": {"dataset": "tenthirty"}, "filter": [{"column": "exercise", "in": ["legpress"]}],
+                 "levels": {"time": ["pre", "mid", "post"]}}
+SLEEP = {"data": {"dataset": "sleepstudy"}}
+
+SUITE = {
+    "sleepstudy ML": {**SLEEP, "analysis": "lmm", "formula": "Reaction ~ Days + (Days | Subject)",
+                      "options": {"reml": False}},
+    "sleepstudy uncorrelated": {**SLEEP, "analysis": "lmm", "formula": "Reaction ~ Days + (Days || Subject)"},
+    "sleepstudy slope only": {**SLEEP, "analysis": "lmm", "formula": "Reaction ~ Days + (0 + Days | Subject)"},
+    "sleepstudy two terms": {**SLEEP, "analysis": "lmm", "formula": "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)"},
+    "Penicillin crossed": {"data": {"dataset": "Penicillin"}, "analysis": "lmm",
+                           "formula": "diameter ~ 1 + (1 | plate) + (1 | sample)"},
+    "Pastes nested": {"data": {"dataset": "Pastes"}, "analysis": "lmm", "formula": "strength ~ 1 + (1 | batch/cask)"},
+    "Dyestuff": {"data": {"dataset": "Dyestuff"}, "analysis": "lmm", "formula": "Yield ~ 1 + (1 | Batch)"},
+    "Dyestuff2 singular": {"data": {"dataset": "Dyestuff2"}, "analysis": "lmm", "formula": "Yield ~ 1 + (1 | Batch)"},
+    "cake interaction group": {"data": {"dataset": "cake"}, "analysis": "lmm",
+                               "formula": "angle ~ recipe * temperature + (1 | recipe:replicate)"},
+    "tenthirty three times, sum coding": {**TENTHIRTY_ALL, "analysis": "lmm",
+                                          "formula": "load ~ time * group + (1 | participant)",
+                                          "options": {"contrasts": "sum"}},
+    "tenthirty ML": {**TENTHIRTY_LEGPRESS, "analysis": "lmm", "formula": "load ~ time * group + (1 | participant)",
+                     "options": {"reml": False}},
+    "fhch2010 crossed (12,960 rows)": {"data": {"dataset": "fhch2010"}, "analysis": "lmm",
+                                       "formula": "log_rt ~ task * stimulus + (1 | id) + (1 | item)"},
+    "fhch2010 factor slope": {"data": {"dataset": "fhch2010"}, "analysis": "lmm",
+                              "filter": [{"column": "task", "in": ["naming"]}],
+                              "formula": "log_rt ~ stimulus + (1 + stimulus | id)"},
+}
+SPECS = {p.stem: str(p) for p in sorted(EXAMPLES.glob("*.json"))} | SUITE
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_both_engines_agree(with_r, name):
+    spec = SPECS[name]
+    if isinstance(spec, str):
+        spec = mixedbridge.spec.read_spec(spec)[0]
+    res = mixedbridge.run({**spec, "engine": "both"})
+    table = res.table("comparison")
+    failed = [r for r in table.rows if r["pass"] != "yes"]
+    assert not failed, failed[:5]
+    assert len(table.rows) > 10
+
+
+def test_suite_covers_six_data_sets_and_fifteen_models():
+    datasets = {(s if isinstance(s, dict) else mixedbridge.spec.read_spec(s)[0])["data"]["dataset"]
+                for s in SPECS.values()}
+    assert len(SPECS) >= 15 and len(datasets) >= 6
