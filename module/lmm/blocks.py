@@ -206,16 +206,22 @@ def build_gram_map(Ar0: sp.csr_matrix, ell0: int, p0: int) -> GramMap | None:
     nnz = A.nnz
     col = np.repeat(np.arange(A.shape[1]), np.diff(A.indptr))
     level = col // p0
-    reps = counts[level]
+    row = A.indices.astype(np.int64)
+    if p0 == 1:
+        # rows are sorted within each level's single column: pairing each entry with the ones
+        # before it (and itself) gives exactly the pairs with row₁ ≥ row₂
+        reps = np.arange(nnz) - level_start[level] + 1
+    else:
+        reps = counts[level]
     total = int(reps.sum())
     if total > GRAM_MAP_LIMIT:
         return None
     e1 = np.repeat(np.arange(nnz), reps)
     pos = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
     e2 = level_start[level[e1]] + pos
-    row = A.indices.astype(np.int64)
-    keep = row[e1] >= row[e2]
-    e1, e2 = e1[keep], e2[keep]
+    if p0 > 1:
+        keep = row[e1] >= row[e2]
+        e1, e2 = e1[keep], e2[keep]
     q_r = A.shape[0]
     flat = row[e1] * q_r + row[e2]
     a = col % p0
