@@ -69,3 +69,28 @@ def test_bad_weights():
     X, names, y, re = _inputs("sleepstudy", "Reaction ~ Days + (1 | Subject)")
     with pytest.raises(ModelError, match="weights"):
         fit_lmm(X, names, y, re, weights=-np.ones_like(y))
+
+
+def test_convergence_failure_is_reported_in_words():
+    from mixedbridge.lmm import LinearMixedModel
+    from mixedbridge.lmm.api import warnings_in_words
+
+    X, names, y, re = _inputs("sleepstudy", "Reaction ~ Days + (Days | Subject)")
+    model = LinearMixedModel(X, names, y, re).fit()
+    model.check.grad_ok = False
+    model.check.max_grad = 0.02
+    text = " ".join(warnings_in_words(model))
+    assert "did not converge" in text and "0.02" in text
+    model.check.grad_ok = True
+    model.optsum.return_code = "MAXEVAL_REACHED"
+    assert "stopped without reaching" in " ".join(warnings_in_words(model))
+
+
+def test_pearson_residuals_and_group_coefficients():
+    X, names, y, re = _inputs("sleepstudy", "Reaction ~ Days + (Days | Subject)")
+    w = np.linspace(0.5, 2.0, len(y))
+    fit = fit_lmm(X, names, y, re, weights=w)
+    np.testing.assert_allclose(fit.extra["pearson_residuals"], fit.residuals * np.sqrt(w) / fit.sigma)
+    cg = fit.extra["coef_groups"]["Subject"]
+    assert cg["names"] == ["(Intercept)", "Days"]
+    np.testing.assert_allclose(cg["values"], fit.beta + fit.ranef[0].modes)

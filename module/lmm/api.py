@@ -51,7 +51,8 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
           standard deviation is NaN (as R's ``cov2cor``);
         * ``ranef[i].condsd``: square roots of the diagonal of lme4's ``condVar``,
           σ̂²Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ (conditional on β̂);
-        * ``residuals`` raw y − fitted; Pearson residuals are residuals·√w/σ.
+        * ``residuals`` raw y − fitted; ``extra["pearson_residuals"]`` = residuals·√w/σ̂;
+        * ``extra["coef_groups"]``: lme4's ``coef()`` per grouping factor (fixed + random).
 
         ``extra["model"]`` is the fitted :class:`~.model.LinearMixedModel`
         (``objective(θ)``, ``set_theta``, ``RX``, ``beta``, ``vcov()``, ``pwrss`` ...), for
@@ -98,7 +99,9 @@ def model_to_fit(model: LinearMixedModel) -> Fit:
     )
     fit.optinfo = optinfo(model.optsum, model.check)
     fit.warnings = warnings_in_words(model)
+    sw = 1.0 if model.weights is None else np.sqrt(model.weights)
     fit.extra = {"model": model, "deviance_ml": model.deviance_ml(), "pwrss": model.pwrss,
+                 "pearson_residuals": fit.residuals * sw / sigma,
                  "ldL2": model.ldL2, "ldRX2": model.ldRX2, "sigma_ml": float(np.sqrt(model.pwrss / model.n)),
                  "coef_groups": coef_groups(model, fit)}
     return fit
