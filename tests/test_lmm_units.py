@@ -172,3 +172,13 @@ def test_reterm_template_layout():
     np.testing.assert_array_equal(T, [[1, 0, 0], [2, 4, 0], [3, 5, 6]])
     np.testing.assert_array_equal(s.lower, [0, -np.inf, -np.inf, 0, -np.inf, 0])
     np.testing.assert_array_equal(s.theta0, [1, 0, 0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_variance_parameter_deviance_and_vcov(reml):
+    model = _model("sleepstudy", "Reaction ~ Days + (Days | Subject)", reml=reml).fit()
+    theta, sigma = model.optsum.theta, model.sigma
+    assert model.deviance_vp(theta, sigma) == pytest.approx(model.optsum.fmin, rel=1e-12)
+    assert model.deviance_vp(theta, sigma * 1.1) > model.optsum.fmin
+    model.set_theta(theta)
+    np.testing.assert_allclose(model.vcov_at(theta, sigma), model.vcov(), rtol=1e-12)

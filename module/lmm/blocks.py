@@ -28,7 +28,7 @@ from .remat import FactorBlock, ReStructure
 
 #: Most level-pairs the precomputed Gram map of A_r0(I⊗W)A_r0ᵀ may hold; above it a sparse
 #: matrix product is used per evaluation instead.
-GRAM_MAP_LIMIT = 40_000_000
+GRAM_MAP_LIMIT = 12_000_000
 
 
 @dataclass

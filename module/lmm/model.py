@@ -168,6 +168,24 @@ class LinearMixedModel:
         Rinv = solve_triangular(self.RX, np.eye(self.p), lower=False)
         return self.sigma**2 * (Rinv @ Rinv.T)
 
+    def deviance_vp(self, theta: np.ndarray, sigma: float, reml: bool | None = None) -> float:
+        """The deviance as a function of the variance parameters (θ, σ), not profiled over σ
+        (lmerTest's ``devfun_vp``): log|L_θ|² − log|W| + r²(θ)/σ² + n·log(2πσ²), and for REML
+        + log|R_X|² − p·log(2πσ²). At σ = σ̂ it equals the profiled criterion. Leaves L at θ."""
+        reml = self.reml if reml is None else reml
+        L = self.set_theta(theta)
+        s2 = float(sigma) ** 2
+        val = L.ldL2 - self.A.sum_log_w + L.pwrss / s2 + self.n * np.log(2.0 * np.pi * s2)
+        if reml:
+            val += L.ldRX2 - self.p * np.log(2.0 * np.pi * s2)
+        return float(val)
+
+    def vcov_at(self, theta: np.ndarray, sigma: float) -> np.ndarray:
+        """σ²(R_XᵀR_X)⁻¹ at θ (lmerTest's ``get_covbeta``). Leaves L at θ."""
+        self.set_theta(theta)
+        Rinv = solve_triangular(self.RX, np.eye(self.p), lower=False)
+        return float(sigma) ** 2 * (Rinv @ Rinv.T)
+
     def deviance_ml(self) -> float:
         """The ML deviance formula at the current θ (lme4's ``devCrit(REML = FALSE)``)."""
         return self._criterion(self.L, False)
