@@ -27,5 +27,11 @@ test: setup
 check: setup
 	for f in examples/*.json; do $(VENV)/bin/mixedbridge check $$f || exit 1; done
 
+# Speed benchmarks (~20 min): rewrites docs/benchmarks.md and benchmarks/results/latest.json.
+# Peers (statsmodels, mixedlm) are installed when missing, skipped if that fails.
+bench: setup
+	$(PY) -c "import statsmodels, mixedlm" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' || echo "bench: peers not installed; they will be skipped"
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info
