@@ -10,7 +10,7 @@ from mixedbridge import datasets
 from mixedbridge.design import ReTermData, fixed_design, random_designs
 from mixedbridge.formula import parse_formula
 from mixedbridge.frame import model_frame
-from mixedbridge.lmm import LinearMixedModel, blocks
+from mixedbridge.lmm import LinearMixedModel, gram
 from mixedbridge.lmm.remat import lme4_order
 
 
@@ -113,30 +113,30 @@ def test_gram_map_matches_sparse_product():
     W = rng.uniform(0.1, 1.0, (A.ell0, A.p0, A.p0))
     S = np.zeros((A.q_rest, A.q_rest))
     A.gram.subtract_from(S, W)
-    np.testing.assert_allclose(-S, blocks.gram_product(A, W), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(-S, gram.gram_product(A, W), rtol=1e-12, atol=1e-12)
 
 
 def test_gram_fallback_gives_same_fit(monkeypatch):
     formula = "log_rt ~ stimulus + (1 + stimulus | item) + (1 + stimulus | id)"
     ref = _model("fhch2010", formula, rows=800)
-    monkeypatch.setattr(blocks, "GRAM_MAP_LIMIT", 0)
+    monkeypatch.setattr(gram, "GRAM_MAP_LIMIT", 0)
     alt = _model("fhch2010", formula, rows=800)
     assert alt.A.gram is None
     theta = ref.structure.theta0 * 0.7
     assert alt.objective(theta) == pytest.approx(ref.objective(theta), rel=1e-12)
 
 
-@pytest.mark.parametrize("ds,formula,rows,gram", [
+@pytest.mark.parametrize("ds,formula,rows,use_gram", [
     ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", None, True),
     ("fhch2010", "log_rt ~ stimulus + (1 + stimulus | item) + (1 + stimulus | id)", 400, True),
     ("fhch2010", "log_rt ~ stimulus + (1 + stimulus | item) + (1 + stimulus | id)", 400, False),
     ("sleepstudy", "Reaction ~ Days + (Days | Subject) + (0 + I(Days^2) | Subject)", None, True),
 ])
-def test_conditional_modes_and_variances_match_dense(monkeypatch, ds, formula, rows, gram):
-    if not gram:
-        monkeypatch.setattr(blocks, "GRAM_MAP_LIMIT", 0)
+def test_conditional_modes_and_variances_match_dense(monkeypatch, ds, formula, rows, use_gram):
+    if not use_gram:
+        monkeypatch.setattr(gram, "GRAM_MAP_LIMIT", 0)
     model = _model(ds, formula, rows=rows)
-    assert (model.A.gram is not None) == (gram and bool(model.A.rest))
+    assert (model.A.gram is not None) == (use_gram and bool(model.A.rest))
     theta = model.structure.theta0 * 0.8 + 0.05 * (model.structure.lower == 0)
     model.set_theta(theta)
     s = model.structure

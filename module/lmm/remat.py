@@ -110,10 +110,6 @@ class FactorBlock:
         T[self.rows, self.cols] = theta[self.theta_index]
         return T
 
-    def is_diagonal_template(self) -> bool:
-        """Whether T is diagonal for every θ (one column, or only uncorrelated terms)."""
-        return bool(np.all(self.rows == self.cols))
-
 
 @dataclass
 class ReStructure:

@@ -1,0 +1,121 @@
+"""The Gram term A_r0(I⊗W)A_r0ᵀ of the blocked factorisation: eliminating block 0 (whose
+per-level inverse factors are Wᵢ) from the rest blocks subtracts it from A_rr.
+
+It is linear in W, so its non-zero values are precomputed once as a sparse matrix acting on
+vec(W) (:class:`GramMap`): each evaluation is then one sparse matrix-vector product and one
+scatter, with no sparse-sparse product and no work on the n rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from .blocks import Crossprod
+
+#: Most level-pairs the precomputed Gram map of A_r0(I⊗W)A_r0ᵀ may hold; above it a sparse
+#: matrix product is used per evaluation instead.
+GRAM_MAP_LIMIT = 12_000_000
+
+
+@dataclass
+class GramMap:
+    """A precomputed linear map W ↦ A_r0(I⊗W)A_r0ᵀ.
+
+    Fields: ``P`` sparse (npairs × ℓ₀p₀²) matrix giving the value of each position pair;
+    ``rows``/``cols`` the pairs' positions (rows ≥ cols); ``upper``/``lower`` their flat indices
+    in a C-ordered q_r×q_r matrix above/below the diagonal (equal on the diagonal); ``off`` mask
+    of the off-diagonal pairs.
+    """
+
+    P: sp.csr_matrix
+    rows: np.ndarray
+    cols: np.ndarray
+    upper: np.ndarray
+    lower: np.ndarray
+    off: np.ndarray
+
+    def values(self, W: np.ndarray) -> np.ndarray:
+        """The npairs values of A_r0(I⊗W)A_r0ᵀ at (rows, cols)."""
+        return self.P @ W.ravel()
+
+    def subtract_from(self, S: np.ndarray, W: np.ndarray, upper_only: bool = False) -> None:
+        """S ← S − A_r0(I⊗W)A_r0ᵀ in place (C-ordered; both triangles unless ``upper_only``)."""
+        g = self.values(W)
+        flat = S.reshape(-1)
+        flat[self.upper] -= g
+        if not upper_only:
+            flat[self.lower[self.off]] -= g[self.off]
+
+
+def _pair_counts(Ar0: sp.csc_matrix, p0: int) -> tuple[np.ndarray, np.ndarray]:
+    level_start = Ar0.indptr[:: p0]
+    counts = np.diff(level_start)
+    return level_start, counts
+
+
+def _unique_positions(flat: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique values of ``flat`` (all in [0, size)) and each value's index among them;
+    a counting pass instead of a sort when ``size`` is moderate."""
+    if size > 64_000_000:
+        uniq, inv = np.unique(flat, return_inverse=True)
+        return uniq, inv.ravel()
+    seen = np.zeros(size, dtype=bool)
+    seen[flat] = True
+    uniq = np.flatnonzero(seen)
+    lookup = np.empty(size, dtype=np.int64)
+    lookup[uniq] = np.arange(len(uniq))
+    return uniq, lookup[flat]
+
+
+def build_gram_map(Ar0: sp.csr_matrix, ell0: int, p0: int) -> GramMap | None:
+    """Precompute W ↦ A_r0(I⊗W)A_r0ᵀ as one sparse matrix acting on vec(W).
+
+    Entry pairs (e₁, e₂) of A_r0 in the same level of block 0 contribute
+    A[r₁,(i,a)]·A[r₂,(i,b)]·Wᵢ[a,b] to position (r₁, r₂). Returns None when the number of
+    pairs exceeds :data:`GRAM_MAP_LIMIT`.
+    """
+    A = Ar0.tocsc()
+    A.sort_indices()
+    level_start, counts = _pair_counts(A, p0)
+    nnz = A.nnz
+    col = np.repeat(np.arange(A.shape[1]), np.diff(A.indptr))
+    level = col // p0
+    row = A.indices.astype(np.int64)
+    if p0 == 1:
+        # rows are sorted within each level's single column: pairing each entry with the ones
+        # before it (and itself) gives exactly the pairs with row₁ ≥ row₂
+        reps = np.arange(nnz) - level_start[level] + 1
+    else:
+        reps = counts[level]
+    total = int(reps.sum())
+    if total > GRAM_MAP_LIMIT:
+        return None
+    e1 = np.repeat(np.arange(nnz), reps)
+    pos = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
+    e2 = level_start[level[e1]] + pos
+    if p0 > 1:
+        keep = row[e1] >= row[e2]
+        e1, e2 = e1[keep], e2[keep]
+    q_r = A.shape[0]
+    flat = row[e1] * q_r + row[e2]
+    a = col % p0
+    wcol = level[e1] * p0 * p0 + a[e1] * p0 + a[e2]
+    vals = A.data[e1] * A.data[e2]
+    uniq, inv = _unique_positions(flat, q_r * q_r)
+    P = sp.csr_matrix((vals, (inv, wcol)), shape=(len(uniq), ell0 * p0 * p0))
+    P.sum_duplicates()
+    rows, cols = uniq // q_r, uniq % q_r
+    return GramMap(P, rows, cols, cols * q_r + rows, uniq, rows != cols)
+
+
+def gram_product(A: Crossprod, W: np.ndarray) -> np.ndarray:
+    """Dense A_r0(I⊗W)A_r0ᵀ by a sparse product (fallback when no Gram map)."""
+    ell, p = W.shape[0], W.shape[1]
+    idx = np.arange(ell * p).reshape(ell, p)
+    cols = np.repeat(idx, p, axis=0).ravel()
+    BD = sp.csr_matrix((W.ravel(), cols, np.arange(0, ell * p * p + 1, p)), shape=(ell * p, ell * p))
+    return (A.Ar0 @ BD @ A.Ar0.T).toarray()
