@@ -182,3 +182,13 @@ def test_variance_parameter_deviance_and_vcov(reml):
     assert model.deviance_vp(theta, sigma * 1.1) > model.optsum.fmin
     model.set_theta(theta)
     np.testing.assert_allclose(model.vcov_at(theta, sigma), model.vcov(), rtol=1e-12)
+
+
+def test_scipy_fallback_without_nlopt(monkeypatch):
+    from mixedbridge.lmm import optimize
+
+    monkeypatch.setattr(optimize, "nlopt", None)
+    model = _model("sleepstudy", "Reaction ~ Days + (Days | Subject)").fit()
+    assert model.optsum.optimizer == "COBYQA"
+    # R: REMLcrit(lmer(Reaction ~ Days + (Days | Subject), sleepstudy)) = 1743.62827195995
+    assert model.optsum.fmin == pytest.approx(1743.62827195995, rel=1e-8)

@@ -32,12 +32,24 @@ _NLOPT_CODES = {1: "SUCCESS", 2: "STOPVAL_REACHED", 3: "FTOL_REACHED", 4: "XTOL_
 BOUNDARY_TOL = 1e-5
 
 
-def _counted(fun: Objective, summary: OptSummary) -> Objective:
-    def wrapped(x: np.ndarray, grad: np.ndarray | None = None) -> float:
-        summary.feval += 1
-        val = fun(np.asarray(x, dtype=float))
-        return val if np.isfinite(val) else 1e300
-    return wrapped
+class _Counted:
+    """The objective as NLopt calls it: counts evaluations, maps non-finite values to 1e300 and
+    remembers the best point (NLopt's Python interface loses it when it raises)."""
+
+    def __init__(self, fun: Objective, summary: OptSummary) -> None:
+        self.fun, self.summary = fun, summary
+        self.best_x: np.ndarray | None = None
+        self.best_f = np.inf
+
+    def __call__(self, x: np.ndarray, grad: np.ndarray | None = None) -> float:
+        self.summary.feval += 1
+        x = np.array(x, dtype=float)
+        val = self.fun(x)
+        if not np.isfinite(val):
+            return 1e300
+        if val < self.best_f:
+            self.best_x, self.best_f = x, val
+        return val
 
 
 def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: float | None = None,
@@ -48,7 +60,8 @@ def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: f
     lower = np.where(np.isfinite(summary.lower), summary.lower, -np.inf)
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(np.full(len(x0), np.inf))
-    opt.set_min_objective(_counted(fun, summary))
+    counted = _Counted(fun, summary)
+    opt.set_min_objective(counted)
     opt.set_xtol_abs(summary.xtol_abs)
     opt.set_ftol_abs(summary.ftol_abs)
     if ftol_rel:
@@ -60,16 +73,21 @@ def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: f
         x = opt.optimize(np.asarray(x0, dtype=float))
         code = _NLOPT_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
     except nlopt.RoundoffLimited:
-        x, code = np.asarray(x0, dtype=float), "ROUNDOFF_LIMITED"
+        x, code = counted.best_x, "ROUNDOFF_LIMITED"
+    except (RuntimeError, ValueError) as err:
+        x, code = counted.best_x, "FAILURE"
+        summary.messages.append(f"NLopt stopped with an error: {err}")
+    if x is None:
+        x = np.asarray(x0, dtype=float)
     return np.asarray(x), float(fun(np.asarray(x))), code
 
 
 def _cobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary) -> tuple[np.ndarray, float, str]:
     from scipy.optimize import Bounds, minimize
 
-    counted = _counted(fun, summary)
+    counted = _Counted(fun, summary)
     bounds = Bounds(summary.lower, np.full(len(x0), np.inf))
-    res = minimize(lambda x: counted(x), x0, method="COBYQA", bounds=bounds,
+    res = minimize(counted, x0, method="COBYQA", bounds=bounds,
                    options={"f_target": -np.inf, "maxfev": summary.maxeval})
     summary.optimizer = "COBYQA"
     return res.x, float(fun(res.x)), "SUCCESS" if res.success else "FAILURE"
