@@ -11,6 +11,7 @@ from mixedbridge.design import ReTermData, fixed_design, random_designs
 from mixedbridge.formula import parse_formula
 from mixedbridge.frame import model_frame
 from mixedbridge.lmm import LinearMixedModel, gram
+from mixedbridge.lmm.blocks import _first_block
 from mixedbridge.lmm.remat import lme4_order
 
 
@@ -109,8 +110,9 @@ def test_gram_map_matches_sparse_product():
     model = _model("InstEval", "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)", rows=2000)
     A = model.A
     assert A.gram is not None
-    rng = np.random.default_rng(3)
-    W = rng.uniform(0.1, 1.0, (A.ell0, A.p0, A.p0))
+    assert A.gram.Pg is not None
+    W = _first_block(A.A00, np.array([[0.7]]))[2]
+    np.testing.assert_allclose(A.gram.values(W), A.gram.P @ W.ravel(), rtol=1e-12)
     S = np.zeros((A.q_rest, A.q_rest))
     A.gram.subtract_from(S, W)
     np.testing.assert_allclose(-S, gram.gram_product(A, W), rtol=1e-12, atol=1e-12)

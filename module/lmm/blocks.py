@@ -156,7 +156,7 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
         Arr = _rest_rest(rest, offsets, weights)
         Ar0 = _rest_first(rest, offsets, b0, weights)
         Axr = _rest_xy(rest, offsets, wXy)
-        gram = build_gram_map(Ar0, b0.nlevels, b0.p)
+        gram = build_gram_map(Ar0, A00)
     slw = 0.0 if weights is None else float(np.sum(np.log(weights)))
     return Crossprod(b0.nlevels, b0.p, A00, Ax0, Axx, list(rest), offsets, Arr, Ar0, Axr, gram,
                      n, p, slw)
@@ -172,7 +172,8 @@ class BlockedCholesky:
 
     Fields: ``T0`` block 0's template; ``L00`` (ℓ₀, p₀, p₀) lower Cholesky factors of
     M₀ᵢ = T₀ᵀA₀₀ᵢT₀ + I; ``M0inv`` (ℓ₀, p₀, p₀) their inverses; ``W`` (ℓ₀, p₀, p₀)
-    T₀M₀ᵢ⁻¹T₀ᵀ; ``rest_T`` templates of the rest blocks; ``Lrr`` lower Cholesky of S_r;
+    T₀M₀ᵢ⁻¹T₀ᵀ; ``rest_T`` templates of the rest blocks; ``Lrr`` lower Cholesky of S_r
+    (column-major; only its lower triangle is meaningful);
     ``Bxr`` (m×q_r) B_xr; ``Lxr`` (m×q_r); ``Lxx`` (m×m) lower Cholesky of S_x; ``ldL2``
     log|L_θ|²; ``ok`` whether every factorisation succeeded.
     """
@@ -280,7 +281,7 @@ def _scaled_copy(A: Crossprod, d: np.ndarray) -> np.ndarray:
 
 
 def _rest_schur(A: Crossprod, W: np.ndarray, rest_T: list[np.ndarray]) -> np.ndarray:
-    """S_r = Λ_rᵀ(A_rr − A_r0(I⊗W)A_r0ᵀ)Λ_r + I, C-ordered; only its lower triangle is valid
+    """S_r = Λ_rᵀ(A_rr − A_r0(I⊗W)A_r0ᵀ)Λ_r + I, C-ordered; only its upper triangle is valid
     when Λ_r is diagonal (the Gram values are scattered there, in memory order)."""
     d = _diagonal_scale(A, rest_T)
     if d is None:
@@ -295,7 +296,7 @@ def _rest_schur(A: Crossprod, W: np.ndarray, rest_T: list[np.ndarray]) -> np.nda
         S = _scaled_copy(A, d)
         if A.gram is not None:
             g = A.gram.values(W) * (d[A.gram.rows] * d[A.gram.cols])
-            S.reshape(-1)[A.gram.lower] -= g
+            S.reshape(-1)[A.gram.upper] -= g
         else:
             S -= gram_product(A, W) * np.outer(d, d)
     S.reshape(-1)[:: S.shape[0] + 1] += 1.0
@@ -313,16 +314,17 @@ def _scale_cols(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
             M[:, sl] = (sub @ T).reshape(M.shape[0], b.q)
 
 
-def _chol_lower(S: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Lower Cholesky factor L (LLᵀ = S) from the lower triangle of a C-ordered S, computed in
-    place as LAPACK's upper factor of the column-major view Sᵀ; L is returned C-ordered."""
-    U, info = lapack.dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
-    return U.T, info == 0
+def _chol_lower(S: np.ndarray, clean: bool = False) -> tuple[np.ndarray, bool]:
+    """Lower Cholesky factor L (LLᵀ = S) of a C-ordered S whose upper triangle is valid (the
+    lower triangle of the column-major view Sᵀ), computed in place; L is column-major and,
+    unless ``clean``, its strict upper triangle holds leftovers."""
+    L, info = lapack.dpotrf(S.T, lower=1, clean=int(clean), overwrite_a=1)
+    return L, info == 0
 
 
 def _solve_lower(L: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """L⁻¹B for a C-ordered lower-triangular L (solved as Uᵀx = b with U = Lᵀ column-major)."""
-    X, info = lapack.dtrtrs(L.T, B, lower=0, trans=1)
+    """L⁻¹B for a column-major lower-triangular L (only its lower triangle is read)."""
+    X, info = lapack.dtrtrs(L, B, lower=1)
     return X
 
 
@@ -346,5 +348,5 @@ def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray) -> Blocked
         _scale_cols(Bxr, A, rest_T)
         Lxr = _solve_lower(Lrr, np.asfortranarray(Bxr.T)).T
         Sx = Sx - Lxr @ Lxr.T
-    Lxx, okx = _chol_lower(np.array(Sx, order="C"))
+    Lxx, okx = _chol_lower(np.array(Sx, order="C"), clean=True)
     return BlockedCholesky(T0, L00, M0inv, W, rest_T, Lrr, Bxr, Lxr, Lxx, ld0 + ldr, ok and okx)

@@ -25,13 +25,18 @@ GRAM_MAP_LIMIT = 12_000_000
 class GramMap:
     """A precomputed linear map W ↦ A_r0(I⊗W)A_r0ᵀ.
 
-    Fields: ``P`` sparse (npairs × ℓ₀p₀²) matrix giving the value of each position pair;
-    ``rows``/``cols`` the pairs' positions (rows ≥ cols); ``upper``/``lower`` their flat indices
-    in a C-ordered q_r×q_r matrix above/below the diagonal (equal on the diagonal); ``off`` mask
-    of the off-diagonal pairs.
+    Fields: ``P`` sparse (npairs × ℓ₀p₀²) matrix giving the value of each position pair from
+    vec(W); ``Pg`` the same acting on the Wᵢ of ``reps`` only (levels of block 0 with equal
+    A₀₀ᵢ have equal Wᵢ, so their columns are summed), or None when there is nothing to merge;
+    ``reps`` one level per group of equal A₀₀ᵢ; ``rows``/``cols`` the pairs' positions
+    (rows ≥ cols); ``upper``/``lower`` their flat indices in a C-ordered q_r×q_r matrix above/
+    below the diagonal (equal on the diagonal), ``upper`` sorted; ``off`` mask of the
+    off-diagonal pairs.
     """
 
     P: sp.csr_matrix
+    Pg: sp.csc_matrix | None
+    reps: np.ndarray | None
     rows: np.ndarray
     cols: np.ndarray
     upper: np.ndarray
@@ -40,15 +45,36 @@ class GramMap:
 
     def values(self, W: np.ndarray) -> np.ndarray:
         """The npairs values of A_r0(I⊗W)A_r0ᵀ at (rows, cols)."""
+        if self.Pg is not None:
+            return self.Pg @ W[self.reps].ravel()
         return self.P @ W.ravel()
 
-    def subtract_from(self, S: np.ndarray, W: np.ndarray, upper_only: bool = False) -> None:
-        """S ← S − A_r0(I⊗W)A_r0ᵀ in place (C-ordered; both triangles unless ``upper_only``)."""
+    def subtract_from(self, S: np.ndarray, W: np.ndarray) -> None:
+        """S ← S − A_r0(I⊗W)A_r0ᵀ in place (C-ordered, both triangles)."""
         g = self.values(W)
         flat = S.reshape(-1)
         flat[self.upper] -= g
-        if not upper_only:
-            flat[self.lower[self.off]] -= g[self.off]
+        flat[self.lower[self.off]] -= g[self.off]
+
+
+def _level_groups(A00: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Group the levels of block 0 by equal A₀₀ᵢ: (group of each level, one level per group),
+    or None when fewer than a quarter of the levels would merge."""
+    flat = A00.reshape(A00.shape[0], -1)
+    _, first, groups = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+    if len(first) > 0.75 * len(flat):
+        return None
+    return groups.ravel(), first
+
+
+def _merge_columns(P: sp.csr_matrix, groups: np.ndarray, p0: int) -> sp.csc_matrix:
+    """P·E with E summing the columns (i, a, b) of levels in the same group."""
+    k = p0 * p0
+    ngroups = int(groups.max()) + 1
+    target = (groups[:, None] * k + np.arange(k)[None, :]).ravel()
+    E = sp.csr_matrix((np.ones(len(target)), (np.arange(len(target)), target)),
+                      shape=(len(target), ngroups * k))
+    return (P @ E).tocsc()
 
 
 def _pair_counts(Ar0: sp.csc_matrix, p0: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,13 +97,14 @@ def _unique_positions(flat: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarr
     return uniq, lookup[flat]
 
 
-def build_gram_map(Ar0: sp.csr_matrix, ell0: int, p0: int) -> GramMap | None:
+def build_gram_map(Ar0: sp.csr_matrix, A00: np.ndarray) -> GramMap | None:
     """Precompute W ↦ A_r0(I⊗W)A_r0ᵀ as one sparse matrix acting on vec(W).
 
     Entry pairs (e₁, e₂) of A_r0 in the same level of block 0 contribute
     A[r₁,(i,a)]·A[r₂,(i,b)]·Wᵢ[a,b] to position (r₁, r₂). Returns None when the number of
     pairs exceeds :data:`GRAM_MAP_LIMIT`.
     """
+    ell0, p0 = A00.shape[0], A00.shape[1]
     A = Ar0.tocsc()
     A.sort_indices()
     level_start, counts = _pair_counts(A, p0)
@@ -101,15 +128,19 @@ def build_gram_map(Ar0: sp.csr_matrix, ell0: int, p0: int) -> GramMap | None:
         keep = row[e1] >= row[e2]
         e1, e2 = e1[keep], e2[keep]
     q_r = A.shape[0]
-    flat = row[e1] * q_r + row[e2]
+    upper = row[e2] * q_r + row[e1]
     a = col % p0
     wcol = level[e1] * p0 * p0 + a[e1] * p0 + a[e2]
     vals = A.data[e1] * A.data[e2]
-    uniq, inv = _unique_positions(flat, q_r * q_r)
+    uniq, inv = _unique_positions(upper, q_r * q_r)
     P = sp.csr_matrix((vals, (inv, wcol)), shape=(len(uniq), ell0 * p0 * p0))
     P.sum_duplicates()
-    rows, cols = uniq // q_r, uniq % q_r
-    return GramMap(P, rows, cols, cols * q_r + rows, uniq, rows != cols)
+    rows, cols = uniq % q_r, uniq // q_r
+    grouping = _level_groups(A00)
+    Pg = reps = None
+    if grouping is not None:
+        Pg, reps = _merge_columns(P, grouping[0], p0), grouping[1]
+    return GramMap(P, Pg, reps, rows, cols, uniq, rows * q_r + cols, rows != cols)
 
 
 def gram_product(A: Crossprod, W: np.ndarray) -> np.ndarray:

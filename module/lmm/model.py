@@ -272,12 +272,12 @@ def _apply_lambda_rows(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) ->
 
 
 def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
-    """(LLᵀ)⁻¹ from a C-ordered lower Cholesky factor."""
-    inv, info = lapack.dpotri(L.T, lower=0)
+    """(LLᵀ)⁻¹ from a lower Cholesky factor (only its lower triangle is read)."""
+    inv, info = lapack.dpotri(np.asfortranarray(L), lower=1)
     if info != 0:
         raise np.linalg.LinAlgError("dpotri failed")
-    inv = np.triu(inv)
-    return inv + np.triu(inv, 1).T
+    inv = np.tril(inv)
+    return inv + np.tril(inv, -1).T
 
 
 def _first_block_fill(A: Crossprod, L: BlockedCholesky, Sinv: np.ndarray) -> np.ndarray:
