@@ -1,4 +1,4 @@
-"""The native LMM estimator against lme4 1.1-31 (R 4.2): 22 models on 9 data sets.
+"""The native LMM estimator against lme4 1.1-31 (R 4.2): 22 models on 10 data sets.
 
 Every reference number below was produced by the R script in the comment block that follows
 (``Rscript ref.R``; JSON via jsonlite with ``digits = NA``, at most 4 levels of ranef per term kept).
