@@ -32,9 +32,22 @@ def _report_error(exc: MixedBridgeError, fmt: str, source: str) -> None:
         print(f"error in {source}{where}: {exc.message}", file=sys.stderr)
 
 
+def _run_jasp_file(path: str) -> int:
+    """A JASP request file: its JASP results document as JSON; exit 2 when it is an error."""
+    from .jasp.request import run_request
+
+    raw, base = specmod.read_spec(path)
+    doc = run_request(raw, base)
+    print(json.dumps(doc, ensure_ascii=False, allow_nan=False))
+    return 2 if doc.get("status") == "error" else 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.spec:
+        if _is_jasp_file(path):
+            status = max(status, _run_jasp_file(path))
+            continue
         try:
             results = run(path)
         except MixedBridgeError as exc:
@@ -45,6 +58,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.out:
             _write_outputs(results, Path(args.out), Path(path).stem)
     return status
+
+
+def _is_jasp_file(path: str) -> bool:
+    from .jasp.request import is_jasp_request
+
+    try:
+        return is_jasp_request(specmod.read_spec(path)[0])
+    except MixedBridgeError:
+        return False
 
 
 def _write_outputs(results: Results, out: Path, stem: str) -> None:
@@ -117,6 +139,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return supervise(sys.stdin, sys.stdout, timeout=args.timeout, max_rss_mb=args.max_rss_mb)
 
 
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from .jasp import manifest
+
+    print(json.dumps(manifest(), indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .bridge.doctor import doctor
 
@@ -157,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unsupervised", action="store_true",
                    help="answer in this process, without a supervised child (no time limits)")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("manifest", help="the module description: analyses, their option schemas and defaults")
+    p.set_defaults(func=cmd_manifest)
     p = sub.add_parser("doctor", help="report R, lme4, lmerTest, pbkrtest and rpy2 versions")
     p.add_argument("--format", **fmt)
     p.set_defaults(func=cmd_doctor)

@@ -1,7 +1,8 @@
 """The host protocol: one JSON request per line in, one JSON results document per line out.
 
-A request is a spec object, or ``{"id": ..., "spec": {...}}``; the answer carries the same
-``id``. Every request gets exactly one answer line: results, or ``{"error": {code, message,
+A request is a spec object, ``{"id": ..., "spec": {...}}``, or a JASP option document
+``{"id": ..., "jasp": "lmm", "options": {...}, "data": {...}}`` (answered in JASP's results
+shape); the answer carries the same ``id``. Every request gets exactly one answer line: results, or ``{"error": {code, message,
 path}}``. The worker keeps R (when used) warm across requests.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import IO
 
 from .analysis import run
 from .errors import MixedBridgeError, SpecError
+from .jasp.request import is_jasp_request, run_request
 from .spec import parse_json
 
 
@@ -22,6 +24,11 @@ def handle(line: str) -> dict:
     request_id = None
     try:
         request = parse_json(line)
+        if is_jasp_request(request):
+            answer = run_request(request)
+            if "id" in request:
+                answer["id"] = request["id"]
+            return answer
         if "spec" in request and isinstance(request.get("spec"), dict):
             request_id = request.get("id")
             _inject_fault(request)

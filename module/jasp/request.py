@@ -1,0 +1,38 @@
+"""A host request carrying a JASP option document: ``{"jasp": "lmm" | "lm", "options": {...},
+"data": {"dataset" | "path" | "records"}, "engine": ...}``, the way ``run`` and ``serve`` take it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import MixedBridgeError
+from ..spec import load_data
+from .analysis import TITLES, run_jasp
+from .errors import error_document
+
+
+def is_jasp_request(doc) -> bool:
+    """Whether a request document is a JASP wrapper (it names the analysis under ``jasp``)."""
+    return isinstance(doc, dict) and "jasp" in doc and "formula" not in doc
+
+
+def run_request(doc: dict, base: Path | None = None) -> dict:
+    """The JASP results document for a wrapped option document (errors in JASP's shape)."""
+    analysis = doc.get("jasp")
+    title = TITLES.get(analysis, "Linear Mixed Models")
+    extra = sorted(set(doc) - {"jasp", "options", "data", "engine", "id"})
+    if extra:
+        return error_document(f"unknown key(s) {', '.join(map(repr, extra))} in the request; expected "
+                              "jasp, options, data, engine", "", "", "validationError", title)
+    options = doc.get("options")
+    if not isinstance(options, dict):
+        return error_document("the request needs 'options': JASP's option document (an object)",
+                              "options", "/options", "validationError", title)
+    source = doc.get("data")
+    if not isinstance(source, dict) or len(source) != 1 or not set(source) <= {"dataset", "path", "records"}:
+        return error_document("the request needs 'data': {\"dataset\": NAME}, {\"path\": FILE} or "
+                              "{\"records\": [...]}", "data", "/data", "validationError", title)
+    try:
+        df, _ = load_data({"data": source}, base)
+    except MixedBridgeError as exc:
+        return error_document(exc.message, "data", exc.path, "validationError", title)
+    return run_jasp(options, data=df, engine=doc.get("engine", "native"), analysis=analysis)
