@@ -14,7 +14,7 @@ import time
 from typing import IO
 
 from .analysis import run
-from .errors import MixedBridgeError, SpecError
+from .errors import MixedBridgeError
 from .jasp.request import is_jasp_request, run_request
 from .spec import parse_json
 

@@ -127,7 +127,6 @@ CATALOGUE = [
 
 def document() -> str:
     """The catalogue as markdown, each case with the error it gives now."""
-    import json
 
     import mixedbridge
     from mixedbridge.errors import MixedBridgeError

@@ -20,35 +20,18 @@ import pytest
 
 from mixedbridge import datasets
 from mixedbridge.bridge.engine import Lme4Engine, SafeNames, r_formula
-from mixedbridge.bridge.session import RSession, session
+from mixedbridge.bridge.session import RSession
 from mixedbridge.errors import EngineError, FormulaError, MixedBridgeError, ModelError
 from mixedbridge.formula import parse_formula
 from mixedbridge.frame import model_frame
 from mixedbridge.problem import Problem
 
+from .conftest import require_r
+
 RTOL = 1e-6
 
 TENTHIRTY = {"filter": [{"column": "exercise", "eq": "legpress"}, {"column": "time", "in": ["pre", "post"]}],
              "levels": {"time": ["pre", "post"]}}
-
-
-def _why_no_r() -> str | None:
-    try:
-        session().start()
-    except MixedBridgeError as exc:
-        return exc.message
-    return None
-
-
-def require_r() -> None:
-    """Skip without R (outside CI); fail without R under CI=true."""
-    reason = _why_no_r()
-    if reason is None:
-        return
-    message = f"the lme4 engine cannot run here: {reason}"
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{message} (CI=true: R, lme4 and rpy2 are required, not optional)")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ Tolerances (issue 6): estimates 1e-4 (relative, floored at the SE), SE / df / li
 """
 from __future__ import annotations
 
-import os
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,9 +14,8 @@ from mixedbridge import analysis, spec as specmod
 from mixedbridge.datasets import load as load_dataset
 from mixedbridge.emmeans import emmeans_tables
 from mixedbridge.engines import get_engine
-from mixedbridge.errors import EngineError
 
-from .conftest import TENTHIRTY_LEGPRESS
+from .conftest import TENTHIRTY_LEGPRESS, require_r
 
 R_CALL_NOTE = "R: emmeans::emmeans / emtrends / contrast on the lme4 engine's fit, see bridge/emmeans_r.py"
 
@@ -27,12 +24,8 @@ R_CALL_NOTE = "R: emmeans::emmeans / emtrends / contrast on the lme4 engine's fi
 def r_session():
     from mixedbridge.bridge import emmeans_r
 
-    try:
-        return emmeans_r.session().start()
-    except EngineError as exc:  # pragma: no cover - depends on the machine
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"R with emmeans is required under CI: {exc}")
-        pytest.skip(f"R with emmeans is not available: {exc}")
+    require_r()
+    return emmeans_r.session().start()
 
 
 def _problem(spec: dict, data: pd.DataFrame | None = None):

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from scipy import stats
 
 from .jaspresults import JContainer, JTable, vovk_sellke
-from .model import INTERACTION, Footnote, Plan
+from .model import INTERACTION, Plan
 
 #: Dependencies of every element on the model (JASP's .mmDependenciesLMM).
 MODEL_DEPS = ["dependent", "dependent.types", "fixedEffects", "fixedVariables", "includeIntercept",

@@ -11,9 +11,7 @@ shows (points, lines, arrows, labels per panel).
 """
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Callable
 
 import jsonschema
