@@ -76,9 +76,9 @@ class Fit:
     ``vcov`` = σ̂² R_X⁻¹R_X⁻ᵀ; ``dropped`` aliased fixed-effect columns; ``sigma`` σ̂; ``nobs``;
     ``reml``; ``loglik``, ``deviance``, ``reml_crit`` (REML fits), ``aic``, ``bic``,
     ``df_residual``; ``theta`` θ̂; ``varcorr`` per-term covariance; ``ranef`` conditional modes;
-    ``coef_groups`` per-group coefficients (fixed + random), one DataFrame-like dict per factor;
     ``fitted``, ``residuals``; ``ngroups`` levels per grouping factor; ``optinfo`` optimizer record;
-    ``warnings`` and ``notes`` in words; ``extra`` engine-specific values (r², inference caches);
+    ``warnings`` and ``notes`` in words; ``extra`` engine-specific values (r², per-group
+    coefficients ``coef_groups``, the native model object ``model``);
     ``inference`` df, tests and intervals once :func:`mixedbridge.engines.infer` has run.
     """
 
