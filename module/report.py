@@ -46,6 +46,8 @@ def parameters_table(fit: Fit) -> Table:
         elif all(v is None for v in df):
             table.footnotes.append("lme4 reports no df or p-values for mixed models; "
                                    "see the inference options for Satterthwaite or Kenward-Roger.")
+    elif inf is not None and inf.df_method == "asymptotic":
+        table.footnotes.append(_DF_NOTE["asymptotic"])
     else:
         table.footnotes.append(f"t tests with {fit.df_residual:g} residual degrees of freedom.")
     if fit.dropped:
