@@ -114,10 +114,15 @@ def test_unknown_options_are_reported_not_ignored(debug):
     assert "someFutureOption" in " ".join(doc[".mixedbridge"]["notes"])
 
 
-def test_plot_request_is_an_element_with_an_error(debug):
-    doc = jasp.run_jasp(with_(plotHorizontalAxis=varlist(["facGender"])), data=debug)
-    assert doc["plots"]["status"] == "error" and "not available" in doc["plots"]["error"]["errorMessage"]
-    assert any("Plot options" in n for n in doc[".mixedbridge"]["notes"])
+def test_plot_request_is_an_image_element(debug):
+    doc = jasp.run_jasp(with_(plotHorizontalAxis=varlist(["facGender"]), plotCiType="between"), data=debug)
+    assert doc["plots"]["status"] == "complete" and doc["plots"]["data"]
+    assert any("'between'" in n for n in doc[".mixedbridge"]["notes"])
+
+
+def test_plot_that_cannot_be_drawn_is_an_element_with_an_error(debug):
+    doc = jasp.run_jasp(with_(plotHorizontalAxis=varlist(["contNormal"])), data=debug)
+    assert doc["plots"]["status"] == "error" and doc["plots"]["error"]["errorMessage"]
 
 
 def test_not_ready_gives_empty_anova_with_footnote(debug):

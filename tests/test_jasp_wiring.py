@@ -42,3 +42,23 @@ def test_serve_answers_jasp_requests_and_errors_with_ids():
     assert [a["id"] for a in answers] == ["a", "b", "c"]
     assert answers[0]["status"] == "complete" and answers[2]["ANOVAsummary"] == answers[0]["ANOVAsummary"]
     assert answers[1]["status"] == "error" and answers[1]["error"]["option"] == "fixedEffects"
+
+
+def test_plot_options_give_the_estimated_means_plot():
+    import base64
+
+    from mixedbridge.jasp import run_jasp
+    from mixedbridge import datasets
+
+    request = json.loads(JASP_EXAMPLE.read_text())
+    varlist = lambda name: {"optionKey": "variable", "types": [], "value": [{"variable": [name]}]}  # noqa: E731
+    options = {**request["options"], "plotHorizontalAxis": varlist("task"), "plotSeparateLines": varlist("stimulus"),
+               "plotBackgroundData": varlist("id"), "plotBackgroundElement": "violin"}
+    doc = run_jasp(options, data=datasets.load("fhch2010")[0])
+    plot = doc["plots"]
+    assert plot["status"] == "complete" and plot["encoding"] == "base64"
+    png = base64.b64decode(plot["data"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (plot["width"], plot["height"])
+    assert next(m for m in doc[".meta"] if m["name"] == "plots")["type"] == "image"

@@ -237,7 +237,9 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
     if analysis == "lmm" and opts["randomEffectEstimate"]:
         elements.append(jt.random_effect_estimates(opts, plan, fit))
     if opts["plotHorizontalAxis"]:
-        elements.append(jt.plots_element(opts))
+        plot = jt.plots_element(opts, get_problem(), fit)
+        notes += plot.notes
+        elements.append(plot)
     k = 0
     for req in plan.requests:
         what = "Trends" if "trend" in req else "Means"

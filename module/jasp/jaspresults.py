@@ -95,6 +95,34 @@ class JTable:
                 "mustContain": {}, "info": ""}
 
 
+class JPlot:
+    """A jaspResults image: the PNG (base64) in ``data``, its SVG beside it, size in pixels."""
+
+    kind = "image"
+
+    def __init__(self, name: str, title: str, depends: list[str] | None = None) -> None:
+        self.name, self.title = name, title
+        self.depends = list(depends or [])
+        self.image: dict | None = None
+        self.error: str | None = None
+
+    def fail(self, message: str) -> None:
+        self.error = message
+
+    def to_dict(self) -> dict:
+        d = {"title": self.title, "name": self.name, "status": "error" if self.error else "complete"}
+        if self.image is not None:
+            d.update(data=self.image.get("png"), svg=self.image.get("svg"), width=self.image["width"],
+                     height=self.image["height"], encoding="base64")
+        if self.error:
+            d["error"] = {"type": "badData", "errorMessage": self.error}
+        return d
+
+    def meta(self) -> dict:
+        return {"name": self.name, "title": self.title, "type": self.kind, "mustBe": sorted(self.depends),
+                "mustContain": {}, "info": ""}
+
+
 class JContainer:
     """A jaspResults container: children keyed ``<name>_<child>`` in ``collection``."""
 

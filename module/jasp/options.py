@@ -20,8 +20,7 @@ from .errors import JaspOptionError
 
 #: Options that JASP sends but that this translation does not act on (yet), with why.
 UNSUPPORTED = {
-    "plotHorizontalAxis": "plots are not rendered from JASP documents yet",
-    "plotEstimatesTable": "plots are not rendered from JASP documents yet",
+    "plotEstimatesTable": "the estimates table of the plot is not produced",
 }
 #: Options that only matter when another is set; no note when they keep their default.
 PLOT_OPTIONS = ("plotSeparateLines", "plotSeparatePlots", "plotBackgroundData", "plotCiType", "plotCiLevel",
@@ -217,6 +216,4 @@ def normalize(options: dict) -> tuple[dict, list[str]]:
     out["randomEffects"] = _random_effects(out["randomEffects"])
     out["type"] = str(out["type"])
     out["types"] = types
-    if out["plotHorizontalAxis"]:
-        notes.append("Plot options were not acted on: " + UNSUPPORTED["plotHorizontalAxis"] + ".")
     return out, notes

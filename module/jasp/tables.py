@@ -13,7 +13,7 @@ import math
 
 from scipy import stats
 
-from .jaspresults import JContainer, JTable, vovk_sellke
+from .jaspresults import JContainer, JPlot, JTable, vovk_sellke
 from .model import INTERACTION, Plan
 
 #: Dependencies of every element on the model (JASP's .mmDependenciesLMM).
@@ -360,9 +360,40 @@ def contrasts_table(opts: dict, rows: list[dict] | None, error: str | None, what
     return t
 
 
-def plots_element(opts: dict) -> JTable:
-    t = JTable("plots", "Plot", ["plotHorizontalAxis", "plotSeparateLines", "plotSeparatePlots", "plotBackgroundData"])
-    t.kind = "image"
-    t.fail("Plots from JASP option documents are " + NOT_AVAILABLE + " in this build; use the plots request "
-           "(mixedbridge.plots) directly.")
-    return t
+#: JASP's plotCiType values the plot draws, and what stands in for the others.
+CI_TYPES = {"model": "model", "mean": "mean", "none": "none", "within": "model", "between": "mean"}
+
+
+def plot_request(opts: dict, nobs: int) -> tuple[dict, list[str]]:
+    """Our ``emmeans`` plot request from JASP's plot options, and notes on what was changed."""
+    notes = []
+    ci = opts["plotCiType"]
+    if ci in ("within", "between"):
+        notes.append(f"Confidence intervals of type '{ci}' are drawn as '{CI_TYPES[ci]}' intervals.")
+    background = opts["plotBackgroundElement"]
+    if background == "count":
+        notes.append("The 'count' background is drawn as jittered points.")
+        background = "jitter"
+    request = {"type": "emmeans", "horizontal": opts["plotHorizontalAxis"][0],
+               "lines": (opts["plotSeparateLines"] or [None])[0], "panels": (opts["plotSeparatePlots"] or [None])[0],
+               "background": background, "background_by": (opts["plotBackgroundData"] or [None])[0],
+               "ci_type": CI_TYPES.get(ci, "model"), "ci_level": float(opts["plotCiLevel"]),
+               "df": "kenward-roger" if nobs <= 3000 else "asymptotic",
+               "seed": int(opts["seed"]) if opts.get("setSeed") else 1}
+    return request, notes
+
+
+def plots_element(opts: dict, problem, fit) -> JPlot:
+    """JASP's ``plots`` element: the estimated means plot (as afex_plot draws it), or its error."""
+    from ..plots import make_plots
+
+    p = JPlot("plots", "Plot", ["plotHorizontalAxis", "plotSeparateLines", "plotSeparatePlots", "plotBackgroundData",
+                               "plotBackgroundElement", "plotCiType", "plotCiLevel"])
+    request, notes = plot_request(opts, problem.frame.nobs)
+    plots, plot_notes = make_plots(problem, fit, [request])
+    if plots:
+        p.image = plots[0]
+    else:
+        p.fail(" ".join(plot_notes) or "the plot could not be drawn")
+    p.notes = notes + [n for n in plot_notes if plots]
+    return p
