@@ -330,6 +330,8 @@ class MixedLM(Adapter):
 
 class Statsmodels(Adapter):
     name, label = "statsmodels", "statsmodels MixedLM"
+    #: Address-space cap for its process: the one-group device builds dense designs.
+    mem_cap_gb = 8
 
     def unavailable(self) -> str | None:
         try:
@@ -347,6 +349,8 @@ class Statsmodels(Adapter):
     def setup(self, case, df, hint):
         df = text_factors(df, hint)
         kw = dict(case.statsmodels)
+        for name, cols in kw.pop("derive", {}).items():   # interaction factors as one column
+            df[name] = df[cols].astype(str).agg(":".join, axis=1)
         if kw.get("groups") == "__one__":
             df["__one__"] = 1
         return kw, df

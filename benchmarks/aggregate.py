@@ -24,19 +24,20 @@ def aggregate_cell(lines: list[dict], case, engine: str, status: str, cell_limit
     mine = [ln for ln in lines if ln.get("case") == case.name]
     for ln in mine:
         if ln["type"] == "skip":
-            return {"status": "not expressible", "note": ln["note"]}
+            return {"status": ln.get("status", "not expressible"), "note": ln["note"]}
         if ln["type"] == "error":
-            return {"status": "error", "note": ln["error"]}
+            return {"status": ln.get("status", "error"), "note": ln["error"]}
     runs = [ln for ln in mine if ln["type"] == "run"]
     done = any(ln["type"] == "done" for ln in mine)
     setup = next((ln for ln in mine if ln["type"] == "setup"), None)
     timed = [r for r in runs if not r.get("warmup")] or runs
+    rows = {"rows": setup["rows"]} if setup else {}
     if not timed:
         if status == "timeout":
             return {"status": "did not finish", "note": f"no fit within the time limit ({case_limit:.0f} s)",
-                    "limit_s": case_limit}
+                    "limit_s": case_limit, **rows}
         if status != "ok":
-            return {"status": "error", "note": f"child process ended ({status}) before a fit"}
+            return {"status": "error", "note": f"child process ended ({status}) before a fit", **rows}
         return {"status": "error", "note": "no result recorded"}
     out = {"status": "ok" if done else ("partial" if status == "timeout" else "ok")}
     if not done:
@@ -108,4 +109,16 @@ def compare(per_engine: dict[str, dict]) -> dict:
     mix = per_engine.get("mixedlm", {})
     if wall(nat) is not None and wall(mix) is not None:
         out["vs_mixedlm"] = wall(nat) / wall(mix)
+    # native against each peer (wall time); bounds where one side did not finish
+    out["native_vs"] = {}
+    for engine, e in per_engine.items():
+        if engine == "native":
+            continue
+        a, b = wall(nat), wall(e)
+        if a is not None and b is not None:
+            out["native_vs"][engine] = {"ratio": a / b}
+        elif a is None and nat.get("status") == "did not finish" and b is not None:
+            out["native_vs"][engine] = {"ratio_above": nat["limit_s"] / b}
+        elif a is not None and b is None and e.get("status") == "did not finish":
+            out["native_vs"][engine] = {"ratio_below": a / e["limit_s"]}
     return out

@@ -18,8 +18,10 @@ class Case:
     params: tuple = ()                # synthetic parameters as (key, value) pairs
     size: str = "small"               # small | medium | large: repeat policy and process isolation
     statsmodels: dict | None = None   # smf.mixedlm keyword arguments, or None if not expressible
-    sm_note: str = ""                 # why statsmodels cannot, or how it is expressed
+    sm_note: str = ""                 # how statsmodels expresses it, or why it is not run
+    sm_status: str = "not expressible"  # status when ``statsmodels`` is None: or "not attempted"
     description: str = ""
+    limit_s: float | None = None      # wall-clock limit per engine, overriding the size's default
 
     def data(self) -> tuple[pd.DataFrame, set[str]]:
         kind, _, arg = self.source.partition(":")
@@ -84,11 +86,15 @@ def full_cases() -> list[Case]:
              sm_note="cask as a variance component within batch",
              description="60 rows, casks nested in 10 batches"),
         Case("fhch2010", "log_rt ~ task * stimulus + (1 + stimulus | id) + (1 | item)", "dataset:fhch2010",
-             size="medium", sm_note="not expressible: crossed id and item with a correlated slope",
+             size="medium", sm_note="crossed id and item with a correlated by-id slope (variance components "
+                                    "inside one group cannot carry the correlation)",
              description="12,960 rows, 45 participants × 600 items, crossed, correlated slope"),
         Case("InstEval", "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)", "dataset:InstEval",
-             size="large", sm_note="not attempted: three crossed factors (2,972 × 1,128 × 28 levels) "
-                                   "would need one dense 4,128-column group over 73,421 rows",
+             size="large", statsmodels={"formula": "y ~ service", "groups": "__one__", "re_formula": "0",
+                                        "vc_formula": {"s": "0 + C(s)", "d": "0 + C(d)",
+                                                       "deptservice": "0 + C(deptservice)"},
+                                        "derive": {"deptservice": ["dept", "service"]}},
+             sm_note=_ONE_GROUP + " (dense 73,421 × 4,128 design)",
              description="73,421 rows, 2,972 students × 1,128 lecturers crossed, plus dept:service"),
         Case("synth-100k", "y ~ x + (1 + x | g)", "synthetic:slope", (("n", 100_000), ("groups", 1_000)),
              size="large", statsmodels={"formula": "y ~ x", "groups": "g", "re_formula": "~x"},
@@ -97,7 +103,8 @@ def full_cases() -> list[Case]:
              size="large", statsmodels={"formula": "y ~ x", "groups": "g", "re_formula": "~x"},
              description="1,000,000 rows, 10,000 groups, correlated intercept and slope (seeded)"),
         Case("synth-crossed", "y ~ x + (1 | a) + (1 | b)", "synthetic:crossed", (("n", 100_000), ("levels", 5_000)),
-             size="large", sm_note="not attempted: 10,000 crossed levels in one dense all-rows group",
+             size="large", limit_s=150.0, sm_status="not attempted",
+             sm_note="the one-group device needs a dense 100,000 × 10,000 design (8 GB)",
              description="100,000 rows, two crossed factors of 5,000 levels each, paired at random (seeded)"),
     ]
 
@@ -110,5 +117,7 @@ def quick_cases() -> list[Case]:
              statsmodels={"formula": "y ~ x", "groups": "g", "re_formula": "~x"},
              description="2,000 rows, 40 groups, correlated intercept and slope (seeded)"),
         Case("synth-crossed-tiny", "y ~ x + (1 | a) + (1 | b)", "synthetic:crossed", (("n", 2_000), ("levels", 50)),
-             sm_note="not attempted: crossed factors", description="2,000 rows, 50 × 50 crossed levels (seeded)"),
+             statsmodels={"formula": "y ~ x", "groups": "__one__", "re_formula": "0",
+                          "vc_formula": {"a": "0 + C(a)", "b": "0 + C(b)"}},
+             sm_note=_ONE_GROUP, description="2,000 rows, 50 × 50 crossed levels (seeded)"),
     ]

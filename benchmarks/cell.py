@@ -21,7 +21,7 @@ from .measure import loadavg, maxrss_mib
 
 #: Repeat policy per case size: (time budget in seconds for the repeats, most repeats).
 POLICIES = {
-    "full": {"small": (5.0, 15), "medium": (20.0, 7), "large": (40.0, 5)},
+    "full": {"small": (5.0, 15), "medium": (15.0, 7), "large": (45.0, 3)},
     "quick": {"small": (0.5, 3), "medium": (0.5, 3), "large": (0.5, 2)},
 }
 #: A first run faster than this is a warm-up (discarded); slower ones count.
@@ -50,10 +50,15 @@ def _jsonable(x):
     return str(x)
 
 
+def args_engine(adapter) -> str:
+    return getattr(adapter, "name", "?")
+
+
 def run_case(adapter, case, policy, write) -> None:
     note = adapter.cannot(case)
     if note:
-        write("skip", case=case.name, note=note)
+        write("skip", case=case.name, note=note,
+              status=case.sm_status if args_engine(adapter) == "statsmodels" else "not expressible")
         return
     t0 = time.perf_counter()
     df, hint = case.data()
@@ -85,6 +90,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     write = Writer(args.out)
     adapter = ADAPTERS[args.engine]()
+    cap = getattr(adapter, "mem_cap_gb", None)
+    if cap:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (cap * 2**30, cap * 2**30))
+        write("memcap", gb=cap)
     note = adapter.unavailable()
     if note:
         write("unavailable", note=note)
@@ -99,6 +109,9 @@ def main(argv=None) -> int:
         for name in args.cases.split(","):
             try:
                 run_case(adapter, known[name], args.policy, write)
+            except MemoryError:
+                write("error", case=name, status="out of memory",
+                      error=f"MemoryError with the address space capped at {cap} GB")
             except Exception as exc:  # noqa: BLE001 - record, go on with the next case
                 write("error", case=name, error=f"{type(exc).__name__}: {exc}",
                       trace=traceback.format_exc()[-2000:])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from .aggregate import _quantiles
 
-INFERENCE_CASES = {"full": ["sleepstudy", "Penicillin", "fhch2010"], "quick": ["sleepstudy"]}
-INFERENCE_LIMIT_S = {"full": 150.0, "quick": 60.0}
-SERVE_LIMIT_S = {"full": 150.0, "quick": 60.0}
+INFERENCE_CASES = {"full": ["sleepstudy", "fhch2010"], "quick": ["sleepstudy"]}
+INFERENCE_LIMIT_S = {"full": 90.0, "quick": 60.0}
+SERVE_LIMIT_S = {"full": 120.0, "quick": 60.0}
 
 
 def _read(path: Path) -> list[dict]:

@@ -55,6 +55,34 @@ def _obj(r: dict | None) -> str:
     return f"{d:+.2e} ({rel:+.1e}){mark}"
 
 
+def _na(e: dict) -> str:
+    """A status in place of a time."""
+    st = e.get("status", "–")
+    if st == "did not finish" and e.get("limit_s"):
+        return f"did not finish (> {e['limit_s']:.0f} s)"
+    return st
+
+
+def _vs(r: dict) -> str:
+    """native ÷ peer, bold where native is slower."""
+    if "ratio" in r:
+        return _short_ratio(r["ratio"])
+    if "ratio_above" in r:
+        return f"**> {r['ratio_above']:.1f}×** (native did not finish)"
+    if "ratio_below" in r:
+        return f"< {r['ratio_below']:.2f}× (peer did not finish)"
+    return "–"
+
+
+def _lower(r: dict | None) -> str:
+    """Who reached the lower REML criterion; differences below 1e-10 relative count as a tie."""
+    if not r or "obj_rel" not in r:
+        return "–"
+    if abs(r["obj_rel"]) < 1e-10:
+        return "same (< 1e-10 rel.)"
+    return "native" if r["obj_diff"] < 0 else "lme4"
+
+
 def _spread(e: dict) -> str:
     t = e.get("total_s") or e.get("time_s")
     if not t:
@@ -96,8 +124,8 @@ def headline(res: dict) -> list[str]:
                "compares what a host waits for: prepare + native fit against prepare + the bridge's "
                "round trip to R (data transfer, `lmer`, extraction of every result).")
     out.append("")
-    out.append("| model | rows | native | lme4 `lmer` | native ÷ lme4 | (CPU time) | native ÷ lme4 end to end | native ÷ mixedlm | native ÷ statsmodels | REML criterion: native − lme4 (rel.) |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| model | rows | native | lme4 `lmer` | native ÷ lme4 | native ÷ lme4 (CPU) | native ÷ lme4 end to end | native ÷ mixedlm | native ÷ statsmodels | REML criterion: native − lme4 (rel.) | lower optimum |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     slower = []
     for case in res["cases"]:
         name = case["name"]
@@ -107,22 +135,28 @@ def headline(res: dict) -> list[str]:
         rows = nat.get("rows") or l4.get("rows")
         e2e = cmp_.get("end_to_end", {}).get("ratio")
         rn = cmp_["engines"].get("native", {})
-        sm = per.get("statsmodels", {})
-        sm_ratio = (wall(nat) / wall(sm)) if wall(nat) and wall(sm) else None
-        sm_txt = _short_ratio(sm_ratio) if sm_ratio else (sm.get("status", "–") if sm else "–")
+        nv = cmp_.get("native_vs", {})
         nat_t = wall(nat)
-        nat_txt = _t(nat_t) if nat_t is not None else nat.get("status", "–")
-        l4_txt = _t(wall(l4)) if wall(l4) is not None else (l4.get("status", "–") +
-                                                            (f" (> {l4['limit_s']:.0f} s)" if l4.get("limit_s") else ""))
+        nat_txt = _t(nat_t) if nat_t is not None else _na(nat)
+        l4_txt = _t(wall(l4)) if wall(l4) is not None else _na(l4)
         rows_txt = f"{rows:,}" if isinstance(rows, int) else "–"
         cpu_txt = f"{rn['ratio_cpu']:.2f}×" if "ratio_cpu" in rn else "–"
+        peer_txt = {p: (_vs(nv[p]) if p in nv else _na(per.get(p, {}))) for p in ("mixedlm", "statsmodels")}
         out.append(f"| {name} | {rows_txt} | {nat_txt} | {l4_txt} | {_ratio(rn)} | {cpu_txt} | {_short_ratio(e2e)} | "
-                   f"{_short_ratio(cmp_.get('vs_mixedlm'))} | {sm_txt} | {_obj(rn)} |")
-        for peer, x in (("lme4 (`lmer` in R)", rn.get("ratio")), ("lme4 end to end", e2e),
-                        ("mixedlm", cmp_.get("vs_mixedlm")), ("statsmodels", sm_ratio)):
-            if x is not None and x > 1:
-                slower.append(f"{name}: {x:.2f}× the time of {peer}")
-        if nat.get("status") == "did not finish":
+                   f"{peer_txt['mixedlm']} | {peer_txt['statsmodels']} | {_obj(rn)} | {_lower(rn)} |")
+        if "ratio" in rn and rn["ratio"] > 1:
+            slower.append(f"{name}: {rn['ratio']:.2f}× the time of lme4's `lmer`")
+        if e2e is not None and e2e > 1:
+            slower.append(f"{name}: {e2e:.2f}× the end-to-end time through the bridge")
+        for peer, r in nv.items():
+            if peer in ("lme4", "lme4-bridge"):
+                continue
+            if r.get("ratio", 0) > 1:
+                slower.append(f"{name}: {r['ratio']:.2f}× the time of {peer}")
+            elif "ratio_above" in r:
+                slower.append(f"{name}: native did not finish within {nat['limit_s']:.0f} s; {peer} took "
+                              f"{_t(wall(per[peer]))}")
+        if nat.get("status") == "did not finish" and not any("ratio_above" in r for r in nv.values()):
             slower.append(f"{name}: native did not finish within {nat.get('limit_s', 0):.0f} s")
     out.append("")
     flags = [f"{n}: {f}" for n, c in res["comparison"].items() for f in c.get("flags", [])]
@@ -135,6 +169,16 @@ def headline(res: dict) -> list[str]:
                    f"{OBJ_FLAG_REL:g} (relative) above lme4's; negative differences mean native found the lower optimum.")
     out.append("")
     out.append("**Where native is slower:** " + ("; ".join(slower) if slower else "nowhere in this run") + ".")
+    inf = (res.get("extras") or {}).get("inference") or {}
+    inf_slow = []
+    for case, methods in (inf.get("sides", {}).get("native") or {}).items():
+        for m, a in methods.items():
+            b = (inf["sides"].get("r") or {}).get(case, {}).get(m, {})
+            if a.get("status") == "ok" and b.get("status") == "ok" and a["time_s"]["median"] > b["time_s"]["median"]:
+                inf_slow.append(f"{case} {m} {a['time_s']['median'] / b['time_s']['median']:.2f}× R's")
+    if inf_slow:
+        out.append("")
+        out.append("**Inference tables where native is slower:** " + "; ".join(inf_slow) + ".")
     out.append("")
     return out
 
@@ -177,10 +221,13 @@ def method(res: dict) -> list[str]:
             "- Every engine runs each model in a child process of its own (the three small data sets share one "
             "per engine), after a warm-up fit of sleepstudy so imports and first-call costs stay out. A first "
             "run under 2 s is a further warm-up and is discarded. Repeats: as many as fit in a time budget "
-            "(small 5 s / at most 15, medium 20 s / 7, large 40 s / 5), at least one.",
+            "(small 5 s / at most 15, medium 15 s / 7, large 25 s / 3), at least one.",
             f"- Time limits per engine and model: small {lim['small']:.0f} s, medium {lim['medium']:.0f} s, "
-            f"large {lim['large']:.0f} s. A child past its limit is killed (with R under it): "
-            "*did not finish*.",
+            f"large {lim['large']:.0f} s" + "".join(
+                f"; {n} {v:.0f} s" for n, v in res.get("case_limits_s", {}).items()
+                if v != lim[next(c["size"] for c in res["cases"] if c["name"] == n)]) +
+            ". A child past its limit is killed (with R under it): *did not finish*. Where `lmer` in R did "
+            "not finish, the bridge (the same `lmer` plus transfer) is skipped.",
             "- **native**: `mixedbridge` prepare (formula, model frame, designs; the data already in memory) "
             "+ `NativeEngine.fit` (optimization, convergence checks, conditional modes and variances: the "
             "whole `Fit`). The fit alone is in the per-model tables.",
@@ -217,27 +264,36 @@ def per_model(res: dict) -> list[str]:
         out.append(f"`{case['formula']}` — {case['description']}" +
                    (f"; statsmodels: {case['statsmodels']}" if case.get("statsmodels") else ""))
         out.append("")
-        out.append("| engine | median | spread (min–max) | runs | ÷ lme4 | CPU | CPU ÷ lme4 | REML criterion | − lme4 (rel.) | evaluations | peak MiB | status |")
-        out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        out.append("| engine | median | spread: min – max (IQR) | runs | ÷ lme4 | CPU | CPU ÷ lme4 | native ÷ this | REML criterion | − lme4 (rel.) | evaluations | peak MiB | status |")
+        out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        nv = res["comparison"][name].get("native_vs", {})
         for engine in res["engines"]:
             e = per.get(engine)
             if e is None:
                 continue
             r = cmp_.get(engine, {})
             t = wall(e)
-            med = _t(t)
+            med = _t(t) if t is not None else "–"
             if engine == "native" and e.get("prepare_s") is not None and t is not None:
                 med += f" (fit {_t(e['time_s']['median'])})"
             obj = e.get("objective")
             is_ref = engine == "lme4"
-            ratio = "1" if is_ref else _ratio(r)
-            cpu_ratio = "1" if is_ref else (f"{r['ratio_cpu']:.2f}×" if "ratio_cpu" in r else "–")
+            if is_ref:
+                ratio = "1" if t is not None else "–"
+            elif "ratio" in r:
+                ratio = f"{r['ratio']:.2f}×"
+            elif "ratio_below" in r:
+                ratio = f"< {r['ratio_below']:.2f}×"
+            else:
+                ratio = "–"
+            cpu_ratio = ("1" if t is not None else "–") if is_ref else (f"{r['ratio_cpu']:.2f}×" if "ratio_cpu" in r else "–")
+            vs = "–" if engine == "native" else (_vs(nv[engine]) if engine in nv else "–")
             obj_txt = f"{obj:.6f}" if obj is not None else "–"
             diff = "–" if is_ref else _obj(r)
             mem = f"{e['mem_mib']:.0f}" if e.get("mem_mib") is not None else "–"
             spread = _spread(e) if t is not None else "–"
             out.append(f"| {LABELS.get(engine, engine)} | {med} | {spread} | {e.get('repeats', '–')} | {ratio} | "
-                       f"{_t(e.get('cpu_s'))} | {cpu_ratio} | {obj_txt} | {diff} | {_evals(e)} | {mem} | {_status(e)} |")
+                       f"{_t(e.get('cpu_s'))} | {cpu_ratio} | {vs} | {obj_txt} | {diff} | {_evals(e)} | {mem} | {_status(e)} |")
         out.append("")
     return out
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ["native", "lme4", "lme4-bridge", "mixedlm", "statsmodels"]
 
 #: Wall-clock limit (seconds) per engine and case, by case size.
-LIMITS = {"full": {"small": 90.0, "medium": 120.0, "large": 180.0},
+LIMITS = {"full": {"small": 60.0, "medium": 90.0, "large": 120.0},
           "quick": {"small": 60.0, "medium": 60.0, "large": 60.0}}
 #: Extra seconds a child gets for starting (imports, R) on top of its cases' limits.
 START_S = {"native": 15.0, "lme4": 40.0, "lme4-bridge": 40.0, "mixedlm": 20.0, "statsmodels": 20.0}
@@ -93,7 +93,14 @@ def main(argv=None) -> int:
     ap.add_argument("--budget-s", type=float, default=None,
                     help="stop starting new cells after this many seconds (default 1500; quick 120)")
     ap.add_argument("--no-extras", action="store_true", help="skip the serve-latency and inference timings")
+    ap.add_argument("--render", metavar="JSON", help="only rewrite the markdown (--md) from a results JSON")
     args = ap.parse_args(argv)
+    if args.render:
+        res = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        md = Path(args.md) if args.md else (ROOT / "docs" / "benchmarks.md")
+        md.write_text(report.render(res), encoding="utf-8")
+        print(f"wrote {md}")
+        return 0
 
     mode = "quick" if args.quick else "full"
     cases = quick_cases() if args.quick else full_cases()
@@ -109,6 +116,10 @@ def main(argv=None) -> int:
                                             else ROOT / "docs" / "benchmarks.md")
     budget = args.budget_s if args.budget_s is not None else (120.0 if args.quick else 1500.0)
     limits = {k: v * args.limit_scale for k, v in LIMITS[mode].items()}
+
+    def case_limit(case) -> float:
+        base = case.limit_s if (case.limit_s and not args.quick) else LIMITS[mode][case.size]
+        return base * args.limit_scale
 
     started = time.perf_counter()
     machine = describe()
@@ -141,7 +152,7 @@ def main(argv=None) -> int:
             for c in group:
                 cells_out[c.name][engine] = {"status": "skipped", "note": f"run budget of {budget:.0f} s spent"}
             continue
-        limit = START_S[engine] * args.limit_scale + sum(limits[c.size] for c in group)
+        limit = START_S[engine] * args.limit_scale + sum(case_limit(c) for c in group)
         out = work / f"cell{k:02d}-{engine}.jsonl"
         status, wall = run_child(["benchmarks.cell", "--engine", engine, "--cases", ",".join(names),
                                   "--out", str(out), "--policy", mode], limit, log)
@@ -152,7 +163,7 @@ def main(argv=None) -> int:
             elif line["type"] == "unavailable":
                 unavailable[engine] = line["note"]
         for c in group:
-            cells_out[c.name][engine] = aggregate_cell(lines, c, engine, status, limit, limits[c.size],
+            cells_out[c.name][engine] = aggregate_cell(lines, c, engine, status, limit, case_limit(c),
                                                        unavailable.get(engine))
         summary = ", ".join(f"{c.name} {cells_out[c.name][engine].get('status')}" for c in group)
         print(f"  [{time.perf_counter() - started:6.0f} s] {engine:<12} {summary} ({wall:.0f} s)", flush=True)
@@ -169,6 +180,7 @@ def main(argv=None) -> int:
         "versions": versions,
         "unavailable": unavailable,
         "limits_s": limits,
+        "case_limits_s": {c.name: case_limit(c) for c in cases},
         "cases": [c.as_dict() for c in cases],
         "engines": engines,
         "results": cells_out,
