@@ -1,4 +1,5 @@
-"""The R worker: a child process that embeds R through rpy2 and answers fit requests.
+"""The R worker: the one child process that embeds R through rpy2 and answers every R request
+(fits; inference and emmeans on the fitted models).
 
 Run as a script (``python _worker.py``), never imported by the package: it needs only numpy
 and rpy2, so the host process never loads R (R's console output, signal handlers and C stack
@@ -8,12 +9,25 @@ Protocol: length-prefixed pickles (8-byte big-endian length, then the pickle) on
 original stdin (requests) and stdout (replies). The worker first sends ``{"ok": True,
 "versions": ...}`` or ``{"ok": False, "error": ...}``, then one reply per request until its
 input ends. File descriptors 0 and 1 are re-pointed at /dev/null and stderr, so nothing R
-reads or prints can touch the protocol.
+reads or prints can touch the protocol. Each request names its operation (``op``); the
+operations are a registry: ``fit``, ``forget``, ``pin``, ``versions``, ``ping`` here, and those
+of the sibling modules :data:`OP_MODULES` (``_ops_infer.py``: ``infer``, ``compare``,
+``lm_anova``; ``_ops_emmeans.py``: ``emmeans``), plain modules imported from this directory
+that never import mixedbridge. They load their R packages on first use.
+
+Fitted models: a fit request with ``keep`` stores the model under a new integer handle (unique
+to this worker process) together with what re-evaluating its call needs: the model's call reads
+``lme4::lmer(formula = f, data = d, REML = reml, control = ctrl, contrasts = contr, ...)`` and
+``d``, ``f``, ``reml``, ``ctrl`` and ``contr`` live in the formula's environment, which is the
+stored entry. So ``update()``, ``profile()``, lmerTest and emmeans work on the stored fit
+without refitting. The store keeps the last :data:`MAX_KEPT` models (pinned ones are never
+dropped); a request naming a handle the worker does not hold is answered with
+``stage: "handle"``.
 
 Requests carry only generated safe names (``v0_``, ``v1_``), level codes and numbers, never a
 user's column name, level label or formula text. The only R code evaluated is the constant
-:data:`R_CODE` below, plus one formula made of safe names and operators, checked against a
-strict pattern on both sides before R parses it.
+:data:`R_CODE` below and the constant code of the op modules, plus one formula made of safe
+names and operators, checked against a strict pattern on both sides before R parses it.
 """
 from __future__ import annotations
 
@@ -27,11 +41,19 @@ import time
 #: What a formula sent to R may contain: safe names, 0/1, and the formula operators.
 SAFE_FORMULA = re.compile(r"^[v0-9_ ~+:()|]+$")
 
+#: How many fitted models the worker keeps (``compare`` needs up to 4 at once).
+MAX_KEPT = 8
+
+#: The sibling modules whose operations the worker serves (each has ``register(r) -> {op: handler}``).
+OP_MODULES = ("_ops_infer", "_ops_emmeans")
+
 #: The constant R code of the worker: the value of the last expression is a list of functions.
 R_CODE = r"""
 local({
-  store <- new.env()
-  counter <- 0L
+  store <- new.env()      # handle -> entry (environment holding model, d, f, reml, ctrl, contr, kind)
+  kept <- character(0)    # handles, oldest first
+  pinned <- new.env()     # handles that must not be dropped (model comparison)
+  max_kept <- MAX_KEPT_L
 
   make_data <- function(num, fac, nlev) {
     cols <- num
@@ -113,7 +135,40 @@ local({
          singular = lme4::isSingular(fm))
   }
 
-  fit <- function(analysis, num, fac, nlev, ftext, reml, contrasts, wname, oname, keep) {
+  has <- function(key) exists(key, envir = store, inherits = FALSE)
+
+  get_entry <- function(key) {
+    key <- as.character(key)
+    if (!has(key)) stop("no fitted model with handle ", key, " in the R worker")
+    get(key, envir = store)
+  }
+
+  get_model <- function(key) get_entry(key)$model
+
+  drop_old <- function() {
+    while (length(kept) > max_kept) {
+      free <- kept[!vapply(kept, exists, NA, envir = pinned, inherits = FALSE)]
+      if (!length(free)) break
+      rm(list = free[1], envir = store)
+      kept <<- setdiff(kept, free[1])
+    }
+  }
+
+  keep_model <- function(key, fm, e, analysis, contrasts) {
+    # the call re-evaluates to this model whatever the options: pin the factors' contrasts
+    contr <- if (identical(analysis, "lm")) fm$contrasts else attr(lme4::getME(fm, "X"), "contrasts")
+    if (length(contr)) {
+      assign("contr", contr, envir = e)
+      if (identical(analysis, "lm")) fm$call$contrasts <- quote(contr) else fm@call$contrasts <- quote(contr)
+    }
+    assign("model", fm, envir = e)
+    assign("kind", contrasts, envir = e)
+    assign(key, e, envir = store)
+    kept <<- c(setdiff(kept, key), key)
+    drop_old()
+  }
+
+  fit <- function(analysis, num, fac, nlev, ftext, reml, contrasts, wname, oname, key) {
     warns <- character(0)
     msgs <- character(0)
     if (!grepl("^[v0-9_ ~+:()|]+$", ftext)) stop("refusing a formula that is not made of safe names")
@@ -124,24 +179,25 @@ local({
     stage <- "data"
     out <- withCallingHandlers(
       tryCatch({
+        # everything the call names lives in e, the formula's environment (the stored entry).
+        # Its parent is the (empty) global environment: lme4's lFormula looks up "weights" and
+        # "offset" from the calling environment and needs stats on the search path.
+        e <- new.env(parent = globalenv())
         d <- make_data(num, fac, nlev)
-        f <- stats::as.formula(ftext, env = new.env(parent = baseenv()))
-        ctrl <- lmer_control()
+        f <- stats::as.formula(ftext, env = e)
+        assign("d", d, envir = e)
+        assign("f", f, envir = e)
+        assign("reml", reml, envir = e)
+        assign("ctrl", lmer_control(), envir = e)
         cl <- if (identical(analysis, "lm")) quote(stats::lm(formula = f, data = d))
               else quote(lme4::lmer(formula = f, data = d, REML = reml, control = ctrl))
         if (nzchar(wname)) cl$weights <- as.name(wname)
         if (nzchar(oname)) cl$offset <- as.name(oname)
         stage <- "fit"
-        fm <- eval(cl)
+        fm <- eval(cl, e)
         stage <- "extract"
         res <- if (identical(analysis, "lm")) extract_lm(fm) else extract_lmer(fm)
-        if (keep) {
-          counter <<- counter + 1L
-          assign(as.character(counter), fm, envir = store)
-          res$handle <- counter
-          ids <- sort(as.integer(ls(store)))
-          if (length(ids) > 4L) rm(list = as.character(ids[seq_len(length(ids) - 4L)]), envir = store)
-        }
+        if (nzchar(key)) keep_model(key, fm, e, analysis, contrasts)
         res$ok <- TRUE
         res
       }, error = function(e) list(ok = FALSE, stage = stage, error = conditionMessage(e))),
@@ -158,9 +214,23 @@ local({
     out
   }
 
-  forget <- function(handle) {
-    key <- as.character(handle)
-    if (exists(key, envir = store, inherits = FALSE)) rm(list = key, envir = store)
+  forget <- function(key) {
+    key <- as.character(key)
+    if (has(key)) rm(list = key, envir = store)
+    kept <<- setdiff(kept, key)
+    if (exists(key, envir = pinned, inherits = FALSE)) rm(list = key, envir = pinned)
+    invisible(NULL)
+  }
+
+  pin <- function(key, on) {
+    key <- as.character(key)
+    if (on) {
+      get_entry(key)
+      assign(key, TRUE, envir = pinned)
+    } else {
+      if (exists(key, envir = pinned, inherits = FALSE)) rm(list = key, envir = pinned)
+      drop_old()
+    }
     invisible(NULL)
   }
 
@@ -172,9 +242,10 @@ local({
          packages = unname(pk), package_versions = unname(v))
   }
 
-  list(fit = fit, forget = forget, versions = versions)
+  list(fit = fit, forget = forget, pin = pin, has = has, get_entry = get_entry,
+       get_model = get_model, versions = versions)
 })
-"""
+""".replace("MAX_KEPT_L", f"{MAX_KEPT}L")
 
 
 # ------------------------------------------------------------------------------------------
@@ -221,6 +292,7 @@ class _R:
         from rpy2.rinterface_lib import callbacks
 
         self.console: list[str] = []
+        self._loaded: set[str] = set()
         callbacks.consolewrite_print = self._keep
         callbacks.consolewrite_warnerror = self._keep
         callbacks.showmessage = self._keep
@@ -234,10 +306,39 @@ class _R:
         if not ok:
             raise RuntimeError("the R package lme4 is not installed")
         ro.r('invisible(loadNamespace("lme4"))')
-        funcs = ro.r(R_CODE)
-        self.f_fit = funcs.rx2("fit")
-        self.f_forget = funcs.rx2("forget")
-        self.f_versions = funcs.rx2("versions")
+        #: the worker's R functions (fit, forget, pin, has, get_entry, get_model, versions)
+        self.core = ro.r(R_CODE)
+        self.f_fit = self.core.rx2("fit")
+        self.f_forget = self.core.rx2("forget")
+        self.f_versions = self.core.rx2("versions")
+        self._next = 0
+
+    # -- the store of fitted models ---------------------------------------------------------
+
+    def new_handle(self) -> int:
+        """A handle no other worker process of this host hands out (pid and a counter)."""
+        self._next += 1
+        return os.getpid() * 1_000_000 + self._next
+
+    def has(self, handle) -> bool:
+        return bool(self.core.rx2("has")(self.ri.StrSexpVector([str(int(handle))]))[0])
+
+    def key(self, handle):
+        """The R key of a stored model; :class:`MissingModel` when the worker does not hold it."""
+        if not self.has(handle):
+            raise MissingModel(int(handle))
+        return self.ri.StrSexpVector([str(int(handle))])
+
+    def require(self, packages: tuple[str, ...], why: str) -> None:
+        """Load R packages (once), or fail saying which are missing."""
+        if not hasattr(self, "_f_require"):
+            self._f_require = self.ro.r("function(p) isTRUE(requireNamespace(p, quietly = TRUE))")
+        missing = [p for p in packages if p not in self._loaded
+                   and not self._f_require(self.ri.StrSexpVector([p]))[0]]
+        if missing:
+            raise RuntimeError(f"the R package{'s' if len(missing) > 1 else ''} {' and '.join(missing)} "
+                               f"{'are' if len(missing) > 1 else 'is'} needed for {why}")
+        self._loaded.update(packages)
 
     def _keep(self, text: str) -> None:
         self.console.append(str(text))
@@ -251,7 +352,7 @@ class _R:
 
     # -- conversion Python -> R -------------------------------------------------------------
 
-    def _named_list(self, items: dict):
+    def named_list(self, items: dict):
         ri = self.ri
         lst = ri.ListSexpVector(list(items.values()))
         if items:
@@ -274,21 +375,42 @@ class _R:
                    memoryview(np.ascontiguousarray(codes, dtype=np.int32) + np.int32(1)))
                for k, (codes, _) in req["factors"].items()}
         nlev = {k: ri.IntSexpVector([int(n)]) for k, (_, n) in req["factors"].items()}
+        handle = self.new_handle() if req.get("keep", False) else 0
         t0 = time.perf_counter()
         res = self.f_fit(
-            ri.StrSexpVector([req["analysis"]]), self._named_list(num), self._named_list(fac),
-            self._named_list(nlev), ri.StrSexpVector([ftext]), ri.BoolSexpVector([bool(req["reml"])]),
+            ri.StrSexpVector([req["analysis"]]), self.named_list(num), self.named_list(fac),
+            self.named_list(nlev), ri.StrSexpVector([ftext]), ri.BoolSexpVector([bool(req["reml"])]),
             ri.StrSexpVector([req["contrasts"]]), ri.StrSexpVector([req["weights"] or ""]),
-            ri.StrSexpVector([req["offset"] or ""]), ri.BoolSexpVector([bool(req.get("keep", False))]),
+            ri.StrSexpVector([req["offset"] or ""]), ri.StrSexpVector([str(handle) if handle else ""]),
         )
         t1 = time.perf_counter()
         out = to_py(res)
         out["seconds_r"] = t1 - t0
+        if handle and out.get("ok") is not None and bool(np.ravel(out["ok"])[0]):
+            out["handle"] = handle
         return out
 
-    def forget(self, handle: int) -> dict:
-        self.f_forget(self.ri.IntSexpVector([int(handle)]))
+    def forget(self, req: dict) -> dict:
+        self.f_forget(self.ri.StrSexpVector([str(int(req["handle"]))]))
         return {"ok": True}
+
+    def pin(self, req: dict) -> dict:
+        on = bool(req.get("pin", True))
+        key = self.key(req["handle"]) if on else self.ri.StrSexpVector([str(int(req["handle"]))])
+        self.core.rx2("pin")(key, self.ri.BoolSexpVector([on]))
+        return {"ok": True}
+
+    @staticmethod
+    def to_py(obj):
+        return to_py(obj)
+
+
+class MissingModel(LookupError):
+    """A request names a fitted model this worker does not hold (dropped, or another worker's)."""
+
+    def __init__(self, handle: int) -> None:
+        super().__init__(f"the R worker no longer holds the fitted model {handle} (it keeps the last "
+                         f"{MAX_KEPT} models it fitted, and a restarted worker holds none); fit the model again")
 
 
 def to_py(obj):
@@ -326,6 +448,21 @@ def to_py(obj):
 # main loop
 # ------------------------------------------------------------------------------------------
 
+def operations(r: _R) -> dict:
+    """The registry: op name -> handler(request) -> reply."""
+    import importlib
+
+    ops = {"fit": r.fit, "forget": r.forget, "pin": r.pin,
+           "versions": lambda m: {"ok": True, "versions": r.versions()},
+           "ping": lambda m: {"ok": True, "pid": os.getpid()}}
+    for name in OP_MODULES:
+        for op, handler in importlib.import_module(name).register(r).items():
+            if op in ops:
+                raise RuntimeError(f"operation {op!r} registered twice")
+            ops[op] = handler
+    return ops
+
+
 def main() -> int:
     proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
     proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
@@ -335,8 +472,12 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdin = open(os.devnull)
     sys.stdout = sys.stderr
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
     try:
         r = _R()
+        ops = operations(r)
         send(proto_out, {"ok": True, "versions": r.versions(), "pid": os.getpid()})
     except BaseException as exc:  # noqa: BLE001 - report why R could not start, then stop
         import traceback
@@ -347,20 +488,16 @@ def main() -> int:
         msg = recv(proto_in)
         if msg is None:
             return 0
+        op = msg.get("op") if isinstance(msg, dict) else None
         try:
-            op = msg.get("op")
-            if op == "fit":
-                t0 = time.perf_counter()
-                reply = r.fit(msg)
-                reply["seconds_worker"] = time.perf_counter() - t0
-            elif op == "forget":
-                reply = r.forget(msg["handle"])
-            elif op == "versions":
-                reply = {"ok": True, "versions": r.versions()}
-            elif op == "ping":
-                reply = {"ok": True}
-            else:
+            if op not in ops:
                 reply = {"ok": False, "stage": "protocol", "error": f"unknown request {op!r}"}
+            else:
+                t0 = time.perf_counter()
+                reply = ops[op](msg)
+                reply["seconds_worker"] = time.perf_counter() - t0
+        except MissingModel as exc:
+            reply = {"ok": False, "stage": "handle", "error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - every request gets an answer
             reply = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}",
                      "console": "".join(r.console[-10:])}

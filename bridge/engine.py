@@ -173,8 +173,9 @@ def _flag(x) -> bool:
 class Lme4Engine:
     """Fits through R: ``lm`` by ``stats::lm``, ``lmm`` by ``lme4::lmer``.
 
-    ``keep_models=True`` keeps the last few fitted R objects in the worker, and puts a handle
-    in ``fit.extra["r_handle"]`` for later calls (inference through lmerTest/pbkrtest).
+    ``keep_models=True`` keeps the fitted R objects in the worker (the last eight, see
+    :mod:`._worker`), and puts a handle in ``fit.extra["r_handle"]`` for later requests on the
+    stored fit (inference through lmerTest/pbkrtest, emmeans) in the same session.
     """
 
     name = "lme4"
@@ -233,7 +234,7 @@ class Lme4Engine:
         )
         fit.extra["r_versions"] = dict(self.session.versions)
         if r.get("handle") is not None:
-            fit.extra["r_handle"] = int(_scalar(r["handle"]))
+            fit.extra["r_handle"] = int(r["handle"])
         if problem.analysis == "lm":
             fit.extra.update({"r.squared": _scalar(r["r_squared"]), "adj.r.squared": _scalar(r["adj_r_squared"])})
         else:

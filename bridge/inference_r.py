@@ -2,22 +2,15 @@
 anova), pbkrtest (Kenward-Roger, parametric bootstrap), lme4 (likelihood-ratio tests, model
 comparison, Wald / profile / bootstrap intervals), on the model the lme4 engine fitted.
 
-The R worker is the lme4 engine's worker extended with inference requests
-(:mod:`._infer_worker`); the engine keeps its fitted models there (``keep_models=True``) and
-these requests name them by handle. Nothing but handles, numbers and words from fixed lists
-reaches R; term and coefficient names coming back in safe spelling (``v1_:v2_``) are mapped to
-the user's names.
+The requests go to the one R worker (:mod:`.session`; their R side is :mod:`._ops_infer`),
+which keeps the engine's fitted models (``keep_models=True``); they name them by the handle in
+``fit.extra["r_handle"]`` and work on the stored fit. Nothing but handles, numbers and words
+from fixed lists reaches R; term and coefficient names coming back in safe spelling
+(``v1_:v2_``) are mapped to the user's names.
 """
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
-import tempfile
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -25,63 +18,11 @@ from ..errors import EngineError
 from ..fit import Fit, Inference
 from ..problem import Problem
 from .engine import Lme4Engine, SafeNames
-from .session import INSTALL_HINT, RSession
-
-_INFER_WORKER = Path(__file__).with_name("_infer_worker.py")
-
-
-class InferenceSession(RSession):
-    """An :class:`RSession` whose worker also answers inference requests."""
-
-    def start(self) -> "InferenceSession":
-        with self._lock:
-            if self.alive:
-                return self
-            self._cleanup()
-            if self.python == sys.executable and importlib.util.find_spec("rpy2") is None:
-                raise EngineError(f"the lme4 engine needs rpy2 and R, and rpy2 is not installed; {INSTALL_HINT}")
-            t0 = time.perf_counter()
-            env = dict(os.environ)
-            if self.env:
-                env.update(self.env)
-            self._stderr = tempfile.TemporaryFile()
-            try:
-                self.proc = subprocess.Popen([self.python, str(_INFER_WORKER)], stdin=subprocess.PIPE,
-                                             stdout=subprocess.PIPE, stderr=self._stderr, env=env,
-                                             close_fds=True)
-            except OSError as exc:
-                self._cleanup()
-                raise EngineError(f"could not start the R worker: {exc}") from None
-            try:
-                hello = self._receive(what="starting R")
-            except EngineError as exc:
-                raise EngineError(f"{exc.message}; if R is missing: {INSTALL_HINT}") from None
-            if not hello.get("ok"):
-                self._cleanup()
-                raise EngineError(f"R could not be started through rpy2 ({hello.get('error')}); {INSTALL_HINT}")
-            self.versions = hello.get("versions", {})
-            self.started_in = time.perf_counter() - t0
-            return self
-
-
-_SESSION: InferenceSession | None = None
-_LOCK = threading.Lock()
-
-
-def inference_session() -> InferenceSession:
-    """The process-wide R session with inference (started on first use)."""
-    global _SESSION
-    with _LOCK:
-        if _SESSION is None:
-            import atexit
-            _SESSION = InferenceSession()
-            atexit.register(_SESSION.close)
-        return _SESSION
 
 
 def engine() -> Lme4Engine:
-    """An lme4 engine fitting in the inference session and keeping its models there."""
-    return Lme4Engine(r_session=inference_session(), keep_models=True)
+    """An lme4 engine fitting in the process-wide R session and keeping its models there."""
+    return Lme4Engine(keep_models=True)
 
 
 def _arr(x) -> np.ndarray:

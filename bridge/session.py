@@ -1,9 +1,11 @@
 """The long-lived R worker process, started lazily and reused across calls.
 
 One :class:`RSession` per host process (see :func:`session`) owns a child process running
-``_worker.py``, which embeds R through rpy2 and keeps lme4 loaded. Requests are serialized by a
-lock; if the worker dies (R crashed, someone killed it) the call fails with
-:class:`~mixedbridge.errors.EngineError` and the next call starts a fresh worker.
+``_worker.py``, which embeds R through rpy2, keeps lme4 loaded and answers every R request of
+the package: fits (the lme4 engine), inference (:mod:`.inference_r`) and emmeans
+(:mod:`.emmeans_r`) on the models it keeps. Requests are serialized by a lock; if the worker
+dies (R crashed, someone killed it) the call fails with :class:`~mixedbridge.errors.EngineError`
+and the next call starts a fresh worker (which holds none of the old worker's models).
 """
 from __future__ import annotations
 
@@ -31,14 +33,11 @@ _WORKER = Path(_worker.__file__)
 class RSession:
     """A child process hosting embedded R; ``call`` sends one request and returns the reply.
 
-    ``worker`` is the script the child runs (default ``_worker.py``; a subclass may set the
-    class attribute ``worker_script`` to a script that extends it)."""
-
-    worker_script: Path = _WORKER
+    ``worker`` is the script the child runs (default ``_worker.py``)."""
 
     def __init__(self, python: str | None = None, env: dict | None = None,
                  worker: Path | str | None = None):
-        self.worker = Path(worker) if worker is not None else self.worker_script
+        self.worker = Path(worker) if worker is not None else _WORKER
         self.python = python or sys.executable
         self.env = env
         self.proc: subprocess.Popen | None = None

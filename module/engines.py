@@ -49,10 +49,12 @@ def get_engine(name: str) -> Engine:
 
 def _lme4_engine() -> Engine:
     try:
-        from .bridge.inference_r import engine
+        from .bridge.engine import Lme4Engine
     except ImportError as exc:
         raise EngineError(f"the lme4 engine is not available yet: {exc}") from None
-    return engine()  # fits in the worker that also answers inference requests
+    # fits in the process-wide R worker, which also answers inference and emmeans requests on
+    # the models it keeps
+    return Lme4Engine(keep_models=True)
 
 
 def infer(name: str, problem: Problem, fit: Fit, settings, terms: list[str] | None = None) -> Inference:

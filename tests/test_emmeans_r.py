@@ -22,10 +22,10 @@ R_CALL_NOTE = "R: emmeans::emmeans / emtrends / contrast on the lme4 engine's fi
 
 @pytest.fixture(scope="module")
 def r_session():
-    from mixedbridge.bridge import emmeans_r
+    from mixedbridge.bridge.session import session
 
     require_r()
-    return emmeans_r.session().start()
+    return session().start()
 
 
 def _problem(spec: dict, data: pd.DataFrame | None = None):

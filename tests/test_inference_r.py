@@ -21,8 +21,8 @@ MINE = ("parameters", "anova", "confint", "model_comparison")
 @pytest.fixture(scope="module")
 def r_available():
     try:
-        from mixedbridge.bridge.inference_r import inference_session
-        inference_session().start()
+        from mixedbridge.bridge.session import session
+        session().start()
     except (MixedBridgeError, ImportError) as exc:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"R with lme4, lmerTest and pbkrtest is required under CI: {exc}")

@@ -1,43 +1,24 @@
-"""The R worker with inference: the lme4 engine's worker (:mod:`._worker`) plus requests that
-run lmerTest, pbkrtest and lme4's tests and intervals on a model it has fitted.
+"""Inference operations of the R worker (:mod:`._worker`): lmerTest, pbkrtest and lme4's tests
+and intervals on a model the worker has fitted and stored.
 
-Run as a script, like ``_worker.py``. Requests name models by the integer handle the fit
-request returned (``keep=True``); the options are numbers and words from fixed lists, checked
-here and again in R. The only R code evaluated is the constant :data:`R_INFER_CODE`.
+A plain module, imported by the worker from its own directory; it never imports mixedbridge.
+Requests name models by the handle the fit request returned (``keep``); the options are numbers
+and words from fixed lists, checked here and again in R. The only R code evaluated is the
+constant :data:`R_INFER_CODE`. lmerTest's conversion, ``update()``, profiles and bootstrap
+intervals run on the stored fit (its call re-evaluates in its own environment); only the
+likelihood-ratio tests refit, by ML, the full and reduced models they compare.
 """
 from __future__ import annotations
 
-import os
-import sys
-import time
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _worker  # noqa: E402  (the sibling script module)
-
-#: Constant R code: a function of the worker's ``fit`` closure (whose environment holds the
-#: fitted models) returning the inference functions.
+#: Constant R code: a function of the worker's core functions returning the inference functions.
 R_INFER_CODE = r"""
-function(fitfun) {
-  store <- environment(fitfun)$store
-  pinned <- new.env()
-
-  get_model <- function(h) {
-    key <- as.character(h)
-    if (exists(key, envir = pinned, inherits = FALSE)) return(get(key, envir = pinned))
-    if (exists(key, envir = store, inherits = FALSE)) return(get(key, envir = store))
-    stop("no fitted model with handle ", key)
-  }
-  pin <- function(h) { assign(as.character(h), get_model(h), envir = pinned); invisible(NULL) }
-  unpin <- function(h) {
-    key <- as.character(h)
-    if (exists(key, envir = pinned, inherits = FALSE)) rm(list = key, envir = pinned)
-    invisible(NULL)
-  }
+function(core) {
+  get_model <- core$get_model
   ctrl <- function() lme4::lmerControl(optimizer = "nloptwrap",
                                        optCtrl = list(xtol_abs = 1e-8, ftol_abs = 1e-8, maxeval = 1e5))
 
-  # Refit with a self-contained call (data, formula and control in one environment), so that
-  # update(), profile() and lmerTest can re-evaluate it; extra columns XR1_, XR2_ ... for LRTs.
+  # For likelihood-ratio tests only (they need new fits anyway): refit by ML with a
+  # self-contained call and extra columns XR1_, XR2_ ... holding each reduced model's design.
   rebuild <- function(fm, reml = lme4::isREML(fm), extra = list()) {
     e <- new.env(parent = baseenv())
     mf <- stats::model.frame(fm)
@@ -117,11 +98,9 @@ function(fitfun) {
     if (method == "wald") {
       ci <- stats::confint(fm, method = "Wald", level = level, oldNames = TRUE)
     } else if (method == "profile") {
-      b <- rebuild(fm)
-      ci <- stats::confint(b$model, method = "profile", level = level, oldNames = TRUE)
+      ci <- stats::confint(fm, method = "profile", level = level, oldNames = TRUE)
     } else {
-      b <- rebuild(fm)
-      ci <- stats::confint(b$model, method = "boot", level = level, nsim = nsim, seed = seed,
+      ci <- stats::confint(fm, method = "boot", level = level, nsim = nsim, seed = seed,
                            oldNames = TRUE, boot.type = "perc")
     }
     list(names = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]))
@@ -151,10 +130,8 @@ function(fitfun) {
       need_lt <- df_method != "asymptotic" || anova_method %in% c("satterthwaite", "kenward-roger")
       lt <- NULL
       if (need_lt) {
-        b <- rebuild(fm)
-        cl <- b$call
-        cl$devFunOnly <- TRUE
-        lt <- lmerTest:::as_lmerModLT(b$model, eval(cl, b$env))
+        # the stored fit's call re-evaluates in its own environment (see _worker.py): no refit
+        lt <- lmerTest:::as_lmerModLT(fm, stats::update(fm, devFunOnly = TRUE))
       }
       res$coef <- coef_table(lt, fm, df_method)
       res$seconds_coef <- proc.time()[["elapsed"]] - t0
@@ -224,101 +201,63 @@ function(fitfun) {
     })
   }
 
-  list(infer = infer, compare = compare, pin = pin, unpin = unpin, lm_anova = lm_anova)
+  list(infer = infer, compare = compare, lm_anova = lm_anova)
 }
 """
 
+_ALLOWED = {"df_method": ("satterthwaite", "kenward-roger", "asymptotic"),
+            "anova_method": ("", "satterthwaite", "kenward-roger", "lrt", "bootstrap"),
+            "anova_type": ("I", "II", "III"), "confint_method": ("", "wald", "profile", "bootstrap")}
 
-class _RInfer(_worker._R):
-    """The lme4 worker's R session plus the inference functions."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        ro = self.ro
-        ok = ro.r('isTRUE(requireNamespace("lmerTest", quietly = TRUE)) && '
-                  'isTRUE(requireNamespace("pbkrtest", quietly = TRUE))')[0]
-        if not ok:
-            raise RuntimeError("the R packages lmerTest and pbkrtest are needed for inference through R")
-        self.f_inf = ro.r(R_INFER_CODE)(self.f_fit)
+class InferOps:
+    """The worker's inference requests; R packages and R code are loaded on the first one."""
+
+    def __init__(self, r) -> None:
+        self.r = r
+        self._f = None
+
+    def funcs(self):
+        if self._f is None:
+            self.r.require(("lmerTest", "pbkrtest"), "inference through R")
+            self._f = self.r.ro.r(R_INFER_CODE)(self.r.core)
+        return self._f
 
     def infer(self, req: dict) -> dict:
-        ri = self.ri
-        allowed = {"df_method": ("satterthwaite", "kenward-roger", "asymptotic"),
-                   "anova_method": ("", "satterthwaite", "kenward-roger", "lrt", "bootstrap"),
-                   "anova_type": ("I", "II", "III"), "confint_method": ("", "wald", "profile", "bootstrap")}
-        for key, vals in allowed.items():
+        ri = self.r.ri
+        for key, vals in _ALLOWED.items():
             if req[key] not in vals:
                 raise ValueError(f"refusing {key}={req[key]!r}")
-        res = self.f_inf.rx2("infer")(
-            ri.IntSexpVector([int(req["handle"])]), ri.StrSexpVector([req["df_method"]]),
+        handle = self.r.key(req["handle"])
+        res = self.funcs().rx2("infer")(
+            handle, ri.StrSexpVector([req["df_method"]]),
             ri.StrSexpVector([req["anova_type"]]), ri.StrSexpVector([req["anova_method"]]),
             ri.BoolSexpVector([bool(req["intercept"])]), ri.StrSexpVector([req["confint_method"]]),
             ri.FloatSexpVector([float(req["level"])]), ri.IntSexpVector([int(req["nsim"])]),
             ri.IntSexpVector([int(req["seed"])]), ri.IntSexpVector([int(req["ci_nsim"])]),
             ri.IntSexpVector([int(req["ci_seed"])]))
-        return _worker.to_py(res)
+        return self.r.to_py(res)
 
     def compare(self, req: dict) -> dict:
-        ri = self.ri
+        ri = self.r.ri
         names = [str(n) for n in req["names"]]
         for n in names:
             if not n.isidentifier():
                 raise ValueError("refusing a model name that is not a plain identifier")
-        res = self.f_inf.rx2("compare")(ri.IntSexpVector([int(h) for h in req["handles"]]),
-                                        ri.StrSexpVector(names))
-        return _worker.to_py(res)
+        for h in req["handles"]:
+            self.r.key(h)
+        res = self.funcs().rx2("compare")(ri.StrSexpVector([str(int(h)) for h in req["handles"]]),
+                                          ri.StrSexpVector(names))
+        return self.r.to_py(res)
 
     def lm_anova(self, req: dict) -> dict:
         if req["anova_type"] not in ("I", "II", "III"):
             raise ValueError("refusing anova_type")
-        res = self.f_inf.rx2("lm_anova")(self.ri.IntSexpVector([int(req["handle"])]),
-                                         self.ri.StrSexpVector([req["anova_type"]]))
-        return _worker.to_py(res)
-
-    def pin(self, req: dict) -> dict:
-        fn = "pin" if req.get("pin", True) else "unpin"
-        self.f_inf.rx2(fn)(self.ri.IntSexpVector([int(req["handle"])]))
-        return {"ok": True}
+        res = self.funcs().rx2("lm_anova")(self.r.key(req["handle"]), self.r.ri.StrSexpVector([req["anova_type"]]))
+        return self.r.to_py(res)
 
 
-def main() -> int:
-    send, recv = _worker.send, _worker.recv
-    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
-    proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    os.dup2(2, 1)
-    sys.stdin = open(os.devnull)
-    sys.stdout = sys.stderr
-    try:
-        r = _RInfer()
-        send(proto_out, {"ok": True, "versions": r.versions(), "pid": os.getpid()})
-    except BaseException as exc:  # noqa: BLE001 - report why R could not start, then stop
-        import traceback
-        traceback.print_exc()
-        send(proto_out, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})
-        return 1
-    ops = {"fit": r.fit, "infer": r.infer, "compare": r.compare, "lm_anova": r.lm_anova, "pin": r.pin,
-           "forget": lambda m: r.forget(m["handle"]), "versions": lambda m: {"ok": True, "versions": r.versions()},
-           "ping": lambda m: {"ok": True}}
-    while True:
-        msg = recv(proto_in)
-        if msg is None:
-            return 0
-        try:
-            op = msg.get("op")
-            if op not in ops:
-                reply = {"ok": False, "stage": "protocol", "error": f"unknown request {op!r}"}
-            else:
-                t0 = time.perf_counter()
-                reply = ops[op](msg)
-                reply["seconds_worker"] = time.perf_counter() - t0
-        except Exception as exc:  # noqa: BLE001 - every request gets an answer
-            reply = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}",
-                     "console": "".join(r.console[-10:])}
-        send(proto_out, reply)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def register(r) -> dict:
+    """The operations this module adds to the worker's registry."""
+    ops = InferOps(r)
+    return {"infer": ops.infer, "compare": ops.compare, "lm_anova": ops.lm_anova}
