@@ -176,13 +176,9 @@ def _add_emmeans(results: Results, option, problem: Problem, fits: dict[str, Fit
         if "native" in fits:
             tables, notes = emmeans_tables(problem, fits["native"], block, path=path)
         else:
-            from .bridge.emmeans_r import emmeans_tables_r
-
-            tables, notes = emmeans_tables_r(problem, block, path=path)
+            tables, notes = _emmeans_r(problem, block, path, fits["lme4"])
         if "native" in fits and "lme4" in fits:
-            from .bridge.emmeans_r import emmeans_tables_r
-
-            r_tables, _ = emmeans_tables_r(problem, block, path=path)
+            r_tables, _ = _emmeans_r(problem, block, path, fits["lme4"])
             _extend_comparison(results, tables, r_tables, fits["lme4"].sigma)
         for table in tables:
             seen[table.name] = seen.get(table.name, 0) + 1
@@ -191,6 +187,13 @@ def _add_emmeans(results: Results, option, problem: Problem, fits: dict[str, Fit
         results.tables += tables
         results.notes += [n for n in notes if n not in results.notes]
     return True
+
+
+def _emmeans_r(problem: Problem, block: dict, path: str, fit: Fit):
+    """R's emmeans tables on the lme4 engine's stored fit (no refit), in the engine's R session."""
+    from .bridge.emmeans_r import emmeans_tables_r
+
+    return emmeans_tables_r(problem, block, path=path, r_session=get_engine("lme4").session, fit=fit)
 
 
 def _extend_comparison(results: Results, native: list, other: list, sigma: float) -> None:
