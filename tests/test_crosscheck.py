@@ -55,3 +55,20 @@ def test_suite_covers_six_data_sets_and_fifteen_models():
     datasets = {(s if isinstance(s, dict) else mixedbridge.spec.read_spec(s)[0])["data"]["dataset"]
                 for s in SPECS.values()}
     assert len(SPECS) >= 15 and len(datasets) >= 6
+
+
+def test_weights_and_offset_agree_with_lme4_and_emmeans(with_r):
+    import numpy as np
+
+    df = mixedbridge.datasets.load("sleepstudy")[0]
+    df["o"] = np.arange(len(df)) % 5 * 1.0
+    df["w"] = 1.0 + (np.arange(len(df)) % 3)
+    df["phase"] = np.where(df["Days"] < 5, "early", "late")
+    spec = {"analysis": "lmm", "engine": "both", "data": {"dataset": "sleepstudy"},
+            "formula": "Reaction ~ Days + phase + (Days | Subject)",
+            "options": {"offset": "o", "weights": "w", "anova": False, "emmeans": {"specs": ["phase"]}}}
+    res = mixedbridge.run(spec, data=df)
+    table = res.table("comparison")
+    assert {r["table"] for r in table.rows} >= {"parameters", "fit", "emmeans"}
+    failed = [r for r in table.rows if r["pass"] != "yes"]
+    assert not failed, failed[:5]

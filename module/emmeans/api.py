@@ -97,6 +97,10 @@ def compute(problem: Problem, coef_names: list[str], beta: np.ndarray, V: np.nda
     groups = by_groups(m.codes, by_pos)
     main = _means_family(rg, m, req, kind, est_name, groups)
     main.estimate, main.se, main.df = evaluate(rg, m.L, beta, V, df_fn)
+    offset = problem.frame.offset
+    if offset is not None and not req.trend:
+        main.estimate = main.estimate + float(np.mean(offset))
+        main.notes.append(f"The offset is held at its mean, {float(np.mean(offset)):.6g} (as emmeans)")
     n_by = int(np.prod([len(m.levels[b]) for b in req.by])) if req.by else 1
     fam_info = adj.Family(m.nrow, m.nrow // n_by, adj.PREDICTION, groups)
     null = req.null if req.null is not None else 0.0
