@@ -13,6 +13,7 @@ from .errors import FormulaError, MixedBridgeError, SpecError
 from .fit import Fit
 from .formula import ModelDescription, parse_formula
 from .frame import model_frame
+from .inference.options import settings as inference_settings
 from .problem import Problem
 from .results import Results
 
@@ -57,26 +58,13 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
     raw, base = specmod.read_spec(spec)
     normalized = specmod.validate(raw)
     problem = prepare(normalized, base, data)
-    from .inference.options import settings as inference_settings
-    inf_settings = inference_settings(problem.analysis, normalized["options"])
-    anova_terms = _anova_terms(normalized, problem)
     compared = _compare_problems(normalized, problem, base, data)
-    t1 = time.perf_counter()
+    settings = inference_settings(problem.analysis, normalized["options"])
+    anova_terms = _anova_terms(normalized, problem)
+    timing = {"prepare_s": time.perf_counter() - t0}
     engine = normalized["engine"]
     names = ["native", "lme4"] if engine == "both" else [engine]
-    fits: dict[str, Fit] = {}
-    timing = {"prepare_s": t1 - t0}
-    for name in names:
-        t = time.perf_counter()
-        fits[name] = get_engine(name).fit(problem)
-        timing[f"fit_{name}_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        fits[name].inference = infer(name, problem, fits[name], inf_settings, anova_terms)
-        if compared:
-            entries = [(n, frm, pr, get_engine(name).fit(pr) if pr is not problem else fits[name])
-                       for n, frm, pr in compared]
-            fits[name].inference.comparison = compare_models(name, entries)
-        timing[f"infer_{name}_s"] = time.perf_counter() - t
+    fits = {name: _fit_and_infer(name, problem, settings, anova_terms, compared, timing) for name in names}
     results = _assemble(normalized, problem, fits)
     t = time.perf_counter()
     if _add_emmeans(results, normalized["options"].get("emmeans"), problem, fits):
@@ -88,6 +76,22 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
     timing["total_s"] = time.perf_counter() - t0
     results.timing = timing
     return results
+
+
+def _fit_and_infer(name: str, problem: Problem, settings, anova_terms: list[str] | None,
+                   compared: list, timing: dict) -> Fit:
+    """One engine's fit with its inference (df, anova, intervals, model comparison), timed."""
+    t = time.perf_counter()
+    fit = get_engine(name).fit(problem)
+    timing[f"fit_{name}_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    fit.inference = infer(name, problem, fit, settings, anova_terms)
+    if compared:
+        entries = [(n, formula, pr, fit if pr is problem else get_engine(name).fit(pr))
+                   for n, formula, pr in compared]
+        fit.inference.comparison = compare_models(name, entries)
+    timing[f"infer_{name}_s"] = time.perf_counter() - t
+    return fit
 
 
 def _anova_terms(spec: dict, problem: Problem) -> list[str] | None:
