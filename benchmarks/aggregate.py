@@ -109,6 +109,9 @@ def compare(per_engine: dict[str, dict]) -> dict:
     mix = per_engine.get("mixedlm", {})
     if wall(nat) is not None and wall(mix) is not None:
         out["vs_mixedlm"] = wall(nat) / wall(mix)
+        if ref_obj is None and nat.get("objective") is not None and mix.get("objective") is not None:
+            d = nat["objective"] - mix["objective"]   # no lme4 optimum to compare with: the peer's
+            out["obj_vs_mixedlm"] = {"obj_diff": d, "obj_rel": d / abs(mix["objective"])}
     # native against each peer (wall time); bounds where one side did not finish
     out["native_vs"] = {}
     for engine, e in per_engine.items():

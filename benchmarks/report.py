@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .aggregate import OBJ_FLAG_REL, wall
+from .cell import POLICIES
 
 LABELS = {"native": "native", "lme4": "lme4 (`lmer` in R)", "lme4-bridge": "lme4 via bridge (end to end)",
           "mixedlm": "mixedlm", "statsmodels": "statsmodels MixedLM"}
@@ -141,9 +142,15 @@ def headline(res: dict) -> list[str]:
         l4_txt = _t(wall(l4)) if wall(l4) is not None else _na(l4)
         rows_txt = f"{rows:,}" if isinstance(rows, int) else "–"
         cpu_txt = f"{rn['ratio_cpu']:.2f}×" if "ratio_cpu" in rn else "–"
+        obj_txt, lower_txt = _obj(rn), _lower(rn)
+        if "obj_vs_mixedlm" in cmp_:
+            om = cmp_["obj_vs_mixedlm"]
+            obj_txt = f"no lme4 optimum; native − mixedlm {om['obj_diff']:+.2e} ({om['obj_rel']:+.1e})"
+            lower_txt = ("same as mixedlm (< 1e-10 rel.)" if abs(om["obj_rel"]) < 1e-10
+                         else ("native" if om["obj_diff"] < 0 else "mixedlm"))
         peer_txt = {p: (_vs(nv[p]) if p in nv else _na(per.get(p, {}))) for p in ("mixedlm", "statsmodels")}
         out.append(f"| {name} | {rows_txt} | {nat_txt} | {l4_txt} | {_ratio(rn)} | {cpu_txt} | {_short_ratio(e2e)} | "
-                   f"{peer_txt['mixedlm']} | {peer_txt['statsmodels']} | {_obj(rn)} | {_lower(rn)} |")
+                   f"{peer_txt['mixedlm']} | {peer_txt['statsmodels']} | {obj_txt} | {lower_txt} |")
         if "ratio" in rn and rn["ratio"] > 1:
             slower.append(f"{name}: {rn['ratio']:.2f}× the time of lme4's `lmer`")
         if e2e is not None and e2e > 1:
@@ -221,7 +228,8 @@ def method(res: dict) -> list[str]:
             "- Every engine runs each model in a child process of its own (the three small data sets share one "
             "per engine), after a warm-up fit of sleepstudy so imports and first-call costs stay out. A first "
             "run under 2 s is a further warm-up and is discarded. Repeats: as many as fit in a time budget "
-            "(small 5 s / at most 15, medium 15 s / 7, large 25 s / 3), at least one.",
+            "(" + ", ".join(f"{k} {b:.0f} s / at most {n}" for k, (b, n) in POLICIES[res["mode"]].items())
+            + "), at least one.",
             f"- Time limits per engine and model: small {lim['small']:.0f} s, medium {lim['medium']:.0f} s, "
             f"large {lim['large']:.0f} s" + "".join(
                 f"; {n} {v:.0f} s" for n, v in res.get("case_limits_s", {}).items()

@@ -97,6 +97,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.render:
         res = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        res["comparison"] = {name: compare(per) for name, per in res["results"].items()}
         md = Path(args.md) if args.md else (ROOT / "docs" / "benchmarks.md")
         md.write_text(report.render(res), encoding="utf-8")
         print(f"wrote {md}")
