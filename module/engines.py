@@ -51,7 +51,7 @@ def _lme4_engine() -> Engine:
     try:
         from .bridge.engine import Lme4Engine
     except ImportError as exc:
-        raise EngineError(f"the lme4 engine is not available yet: {exc}") from None
+        raise EngineError(f"the lme4 engine cannot be loaded: {exc}") from None
     # fits in the process-wide R worker, which also answers inference and emmeans requests on
     # the models it keeps
     return Lme4Engine(keep_models=True)

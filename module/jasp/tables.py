@@ -22,7 +22,6 @@ MODEL_DEPS = ["dependent", "dependent.types", "fixedEffects", "fixedVariables", 
               "interceptTest", "type"]
 TEST_NAMES = {"satterthwaite": "Satterthwaite", "kenwardRoger": "Kenward-Roger",
               "likelihoodRatioTest": "likelihood ratio tests", "parametricBootstrap": "parametric bootstrap"}
-NOT_AVAILABLE = "not available yet"
 
 
 # ---------------------------------------------------------------------------------- labels
@@ -186,8 +185,7 @@ def fixed_effects(opts: dict, plan: Plan, params: list[dict], analysis: str) -> 
                 cells["vovkSellke"] = vovk_sellke(r.get("p.value"))
         t.add(**cells)
     if not has_df and analysis == "lmm":
-        t.note("Satterthwaite degrees of freedom and p-values are " + NOT_AVAILABLE + " in this build.",
-               "Warning:")
+        t.note("Satterthwaite degrees of freedom and p-values could not be computed for this fit.", "Warning:")
     elif analysis == "lmm":
         t.note("Degrees of freedom and p-values by Satterthwaite's method (as lmerTest's summary).")
     t.note(_interpretability(opts["factorContrast"]))
@@ -295,7 +293,7 @@ def means_table(opts: dict, plan: Plan, rows: list[dict] | None, error: str | No
             t.col("vovkSellke", "VS-MPR")
             t.note(VS_NOTE, "*", ["vovkSellke"])
     if rows is None:
-        t.fail(error or f"Estimated marginal {'means' if means else 'trends'} are {NOT_AVAILABLE} in this build.")
+        t.fail(error or f"Estimated marginal {'means' if means else 'trends'} could not be computed.")
         return t
     for i, r in enumerate(rows, start=1):
         cells = {}
@@ -341,7 +339,7 @@ def contrasts_table(opts: dict, rows: list[dict] | None, error: str | None, what
         t.col("vovkSellke", "VS-MPR")
         t.note(VS_NOTE, "*", ["vovkSellke"])
     if rows is None:
-        t.fail(error or f"Contrasts are {NOT_AVAILABLE} in this build.")
+        t.fail(error or "Contrasts could not be computed.")
         return t
     level = opts[f"{pre}CiLevel"]
     for name, r in zip(names, rows):
