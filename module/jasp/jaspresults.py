@@ -36,18 +36,43 @@ def _cell(v):
     return v
 
 
-class JTable:
+class JElement:
+    """What every jaspResults element has: ``name``, ``title``, ``kind``, the options it depends
+    on, and an error message that makes its status ``error``."""
+
+    kind = "element"
+
+    def __init__(self, name: str, title: str, depends: list[str] | None = None) -> None:
+        self.name, self.title = name, title
+        self.depends = list(depends or [])
+        self.error: str | None = None
+
+    def fail(self, message: str) -> None:
+        self.error = message
+
+    def _head(self) -> dict:
+        return {"title": self.title, "name": self.name, "status": "error" if self.error else "complete"}
+
+    def _with_error(self, d: dict) -> dict:
+        if self.error:
+            d["error"] = {"type": "badData", "errorMessage": self.error}
+        return d
+
+    def meta(self) -> dict:
+        return {"name": self.name, "title": self.title, "type": self.kind, "mustBe": sorted(self.depends),
+                "mustContain": {}, "info": ""}
+
+
+class JTable(JElement):
     """A jaspResults table under construction."""
 
     kind = "table"
 
     def __init__(self, name: str, title: str, depends: list[str] | None = None) -> None:
-        self.name, self.title = name, title
+        super().__init__(name, title, depends)
         self.fields: list[dict] = []
         self.rows: list[dict] = []
         self.footnotes: list[dict] = []
-        self.error: str | None = None
-        self.depends = list(depends or [])
 
     def col(self, name: str, title: str, type_: str = "number", overtitle: str | None = None) -> "JTable":
         f = {"name": name, "title": title, "type": type_}
@@ -78,61 +103,39 @@ class JTable:
             if cols and f["name"] in cols:
                 f.setdefault(".footnotes", []).append(order)
 
-    def fail(self, message: str) -> None:
-        self.error = message
-
     def to_dict(self) -> dict:
-        d = {"title": self.title, "name": self.name, "status": "error" if self.error else "complete",
-             "casesAcrossColumns": False, "overTitle": any("overTitle" in f for f in self.fields),
-             "schema": {"fields": [dict(f) for f in self.fields]}, "data": [dict(r) for r in self.rows],
-             "footnotes": [dict(f) for f in self.footnotes]}
-        if self.error:
-            d["error"] = {"type": "badData", "errorMessage": self.error}
-        return d
-
-    def meta(self) -> dict:
-        return {"name": self.name, "title": self.title, "type": self.kind, "mustBe": sorted(self.depends),
-                "mustContain": {}, "info": ""}
+        return self._with_error({
+            **self._head(), "casesAcrossColumns": False, "overTitle": any("overTitle" in f for f in self.fields),
+            "schema": {"fields": [dict(f) for f in self.fields]}, "data": [dict(r) for r in self.rows],
+            "footnotes": [dict(f) for f in self.footnotes]})
 
 
-class JPlot:
+class JPlot(JElement):
     """A jaspResults image: the PNG (base64) in ``data``, its SVG beside it, size in pixels."""
 
     kind = "image"
 
     def __init__(self, name: str, title: str, depends: list[str] | None = None) -> None:
-        self.name, self.title = name, title
-        self.depends = list(depends or [])
+        super().__init__(name, title, depends)
         self.image: dict | None = None
-        self.error: str | None = None
-
-    def fail(self, message: str) -> None:
-        self.error = message
+        self.notes: list[str] = []
 
     def to_dict(self) -> dict:
-        d = {"title": self.title, "name": self.name, "status": "error" if self.error else "complete"}
+        d = self._head()
         if self.image is not None:
             d.update(data=self.image.get("png"), svg=self.image.get("svg"), width=self.image["width"],
                      height=self.image["height"], encoding="base64")
-        if self.error:
-            d["error"] = {"type": "badData", "errorMessage": self.error}
-        return d
-
-    def meta(self) -> dict:
-        return {"name": self.name, "title": self.title, "type": self.kind, "mustBe": sorted(self.depends),
-                "mustContain": {}, "info": ""}
+        return self._with_error(d)
 
 
-class JContainer:
+class JContainer(JElement):
     """A jaspResults container: children keyed ``<name>_<child>`` in ``collection``."""
 
     kind = "collection"
 
     def __init__(self, name: str, title: str, depends: list[str] | None = None) -> None:
-        self.name, self.title = name, title
+        super().__init__(name, title, depends)
         self.children: list[tuple[str, JTable]] = []
-        self.depends = list(depends or [])
-        self.error: str | None = None
 
     def add(self, key: str, table: JTable) -> JTable:
         table.name = f"{self.name}_{key}"
@@ -140,15 +143,10 @@ class JContainer:
         return table
 
     def to_dict(self) -> dict:
-        d = {"title": self.title, "name": self.name, "status": "error" if self.error else "complete",
-             "collection": {t.name: t.to_dict() for _, t in self.children}}
-        if self.error:
-            d["error"] = {"type": "badData", "errorMessage": self.error}
-        return d
+        return self._with_error({**self._head(), "collection": {t.name: t.to_dict() for _, t in self.children}})
 
     def meta(self) -> dict:
-        return {"name": self.name, "title": self.title, "type": self.kind, "mustBe": sorted(self.depends),
-                "mustContain": {}, "info": "", "meta": [t.meta() for _, t in self.children]}
+        return {**super().meta(), "meta": [t.meta() for _, t in self.children]}
 
 
 def document(elements: list, title: str, extra: dict | None = None) -> dict:
