@@ -106,10 +106,28 @@ class _SafeNames:
         return f"{label}{self.frame.data[label].cat.categories[j]}"
 
     def matrix(self, intercept: bool, terms: tuple[Term, ...]) -> tuple[np.ndarray, list[str], list[int]]:
+        """The model matrix of ``terms``, R's column names and each column's term index."""
+        if not any(v.label in self.frame.factors for t in terms for v in t.variables):
+            return self._numeric_matrix(intercept, terms)
         mm = model_matrix(self.rhs(intercept, terms), self.safe, na_action="raise")
         names = [self.r_name(c) for c in mm.columns]
         assign = _assign(mm, intercept, terms, self)
         return np.asarray(mm, dtype=float), names, assign
+
+
+    def _numeric_matrix(self, intercept: bool, terms: tuple[Term, ...]) -> tuple[np.ndarray, list[str], list[int]]:
+        """Without factors the matrix is the intercept and products of columns: built directly,
+        which saves formulaic's set-up on small models (the same matrix and names)."""
+        n = len(self.frame.data)
+        cols, names, assign = ([np.ones(n)], ["(Intercept)"], [0]) if intercept else ([], [], [])
+        for i, term in enumerate(terms, start=1):
+            col = np.ones(n)
+            for v in term.variables:
+                col = col * self.frame.data[v.label].to_numpy(dtype=float)
+            cols.append(col)
+            names.append(term.label)
+            assign.append(i)
+        return (np.column_stack(cols) if cols else np.zeros((n, 0))), names, assign
 
 
 def _assign(mm, intercept: bool, terms: tuple[Term, ...], safe: _SafeNames) -> list[int]:

@@ -127,13 +127,16 @@ def _level_label(value) -> str:
 
 
 def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> pd.Series:
-    """An ordered Categorical; listed levels must each occur and cover every value."""
+    """An ordered Categorical; listed levels must each occur and cover every value.
+
+    Labels are made once per distinct value (``pd.factorize``), not once per row."""
     text = _is_text(col.dropna())
-    labels = col.map(lambda v: None if pd.isna(v) else (str(v) if text else _level_label(v)))
-    seen = set(labels.dropna())
+    codes, uniques = pd.factorize(col)
+    ulabels = [str(u) if text else _level_label(u) for u in uniques]
+    seen = set(ulabels)
     if levels is None:
-        values = col.dropna().unique()
-        order = sorted(seen) if text else [_level_label(v) for v in sorted(values)]
+        ordered = sorted(ulabels) if text else [_level_label(v) for v in sorted(uniques)]
+        order = list(dict.fromkeys(ordered))
     else:
         order = [str(v) for v in levels]
         for j, lev in enumerate(order):
@@ -145,7 +148,9 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
         if extra:
             raise DataError(f"column {column!r} has values not listed in levels: "
                             f"{', '.join(repr(e) for e in extra)}; list them or filter them out", path)
-    return pd.Series(pd.Categorical(labels, categories=order), index=col.index)
+    position = {lab: i for i, lab in enumerate(order)}
+    to_level = np.array([position[lab] for lab in ulabels] + [-1], dtype=np.int64)
+    return pd.Series(pd.Categorical.from_codes(to_level[codes], categories=order), index=col.index)
 
 
 def _evaluate(node: Node, df: pd.DataFrame, label: str) -> np.ndarray:

@@ -11,6 +11,19 @@ from .problem import Problem
 
 def fit_lm(problem: Problem) -> Fit:
     """Fit ``lm`` by QR of √W X, with R's logLik, AIC, BIC, deviance and r²."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        fit = _fit_lm(problem)
+    f = fit.fitted
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = float(np.mean(f) ** 2 + np.var(f, ddof=1)) if len(f) > 1 else 0.0
+    if not np.isfinite(fit.deviance) or fit.deviance / fit.df_residual < scale * 1e-30:
+        fit.warnings.append("Essentially perfect fit (as R's summary.lm warns): the residual variance is "
+                            "zero or not finite, so σ, standard errors, tests, the log-likelihood, AIC and "
+                            "BIC are unreliable or undefined.")
+    return fit
+
+
+def _fit_lm(problem: Problem) -> Fit:
     X, names = problem.fixed.X, problem.fixed.names
     y = problem.y
     offset = problem.frame.offset

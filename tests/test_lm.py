@@ -70,3 +70,10 @@ def test_dataframe_argument_overrides_spec_data(tenthirty_lm):
     df = pd.DataFrame({"y": [1.0, 2.0, 2.9, 4.2], "x": [0.0, 1.0, 2.0, 3.0]})
     res = mixedbridge.run({"analysis": "lm", "formula": "y ~ x", "data": {"dataset": "sleepstudy"}}, data=df)
     assert res.table("fit").rows[0]["nobs"] == 4
+
+
+def test_perfect_fit_is_warned_as_r_does():
+    # R: summary(lm(y ~ x, data.frame(x = 1:3, y = c(2, 4, 6)))) warns "essentially perfect fit"
+    records = [{"x": 1, "y": 2}, {"x": 2, "y": 4}, {"x": 3, "y": 6}]
+    res = mixedbridge.run({"analysis": "lm", "formula": "y ~ x", "data": {"records": records}})
+    assert any("perfect fit" in w for w in res.warnings)
