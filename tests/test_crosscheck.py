@@ -72,3 +72,17 @@ def test_weights_and_offset_agree_with_lme4_and_emmeans(with_r):
     assert {r["table"] for r in table.rows} >= {"parameters", "fit", "emmeans"}
     failed = [r for r in table.rows if r["pass"] != "yes"]
     assert not failed, failed[:5]
+
+
+def test_a_fit_the_r_worker_no_longer_holds_is_a_clear_error(with_r):
+    from mixedbridge.analysis import prepare
+    from mixedbridge.bridge.emmeans_r import emmeans_tables_r
+    from mixedbridge.engines import get_engine
+    from mixedbridge.errors import EngineError
+
+    spec = mixedbridge.spec.validate({**SUITE["Dyestuff"], "engine": "lme4"})
+    problem = prepare(spec)
+    fit = get_engine("lme4").fit(problem)
+    fit.extra["r_handle"] = -1
+    with pytest.raises(EngineError, match="no longer holds the fitted model"):
+        emmeans_tables_r(problem, {"specs": ["1"]}, fit=fit)
