@@ -103,13 +103,9 @@ class EmmeansOps:
 
     def __init__(self, r) -> None:
         self.r = r
-        self._f = None
 
     def func(self):
-        if self._f is None:
-            self.r.require(("emmeans",), "emmeans through R")
-            self._f = self.r.ro.r(R_EMMEANS_CODE)(self.r.core)
-        return self._f
+        return self.r.code(("emmeans",), "emmeans through R", R_EMMEANS_CODE)
 
     def emmeans(self, msg: dict) -> dict:
         r = self.r

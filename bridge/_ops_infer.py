@@ -215,13 +215,9 @@ class InferOps:
 
     def __init__(self, r) -> None:
         self.r = r
-        self._f = None
 
     def funcs(self):
-        if self._f is None:
-            self.r.require(("lmerTest", "pbkrtest"), "inference through R")
-            self._f = self.r.ro.r(R_INFER_CODE)(self.r.core)
-        return self._f
+        return self.r.code(("lmerTest", "pbkrtest"), "inference through R", R_INFER_CODE)
 
     def infer(self, req: dict) -> dict:
         ri = self.r.ri

@@ -312,6 +312,7 @@ class _R:
         self.f_forget = self.core.rx2("forget")
         self.f_versions = self.core.rx2("versions")
         self._next = 0
+        self._code: dict[str, object] = {}
 
     # -- the store of fitted models ---------------------------------------------------------
 
@@ -328,6 +329,13 @@ class _R:
         if not self.has(handle):
             raise MissingModel(int(handle))
         return self.ri.StrSexpVector([str(int(handle))])
+
+    def code(self, packages: tuple[str, ...], why: str, text: str):
+        """Constant R code (a function of the core functions), evaluated once, after its packages."""
+        if text not in self._code:
+            self.require(packages, why)
+            self._code[text] = self.ro.r(text)(self.core)
+        return self._code[text]
 
     def require(self, packages: tuple[str, ...], why: str) -> None:
         """Load R packages (once), or fail saying which are missing."""
