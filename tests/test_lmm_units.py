@@ -29,17 +29,21 @@ def test_lme4_term_order(nl):
     assert lme4_order(nl) == _r_rev_order(nl)
 
 
-def _dense_objective(model: LinearMixedModel, theta: np.ndarray, reml: bool) -> tuple[float, np.ndarray]:
-    """lme4's profiled criterion from explicit n×q Z and q×q Λ (eq. REMLprofiled / profiledDeviance)."""
-    s = model.structure
+def _dense_z_lambda(model: LinearMixedModel, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Explicit n×q Z and q×q Λ(θ), for checking the blocked algebra against plain matrices."""
     cols, lams = [], []
-    for blk in s.blocks:
+    for blk in model.structure.blocks:
         Z = np.zeros((model.n, blk.q))
         for a in range(blk.p):
             Z[np.arange(model.n), blk.codes * blk.p + a] = blk.X[:, a]
         cols.append(Z)
         lams.append(np.kron(np.eye(blk.nlevels), blk.template(theta)))
-    Z, Lam = np.hstack(cols), sla.block_diag(*lams)
+    return np.hstack(cols), sla.block_diag(*lams)
+
+
+def _dense_objective(model: LinearMixedModel, theta: np.ndarray, reml: bool) -> tuple[float, np.ndarray]:
+    """lme4's profiled criterion from explicit n×q Z and q×q Λ (eq. REMLprofiled / profiledDeviance)."""
+    Z, Lam = _dense_z_lambda(model, theta)
     w = np.ones(model.n) if model.weights is None else model.weights
     yo = model.y if model.offset is None else model.y - model.offset
     ZL = Z @ Lam
@@ -141,15 +145,8 @@ def test_conditional_modes_and_variances_match_dense(monkeypatch, ds, formula, r
     assert (model.A.gram is not None) == (use_gram and bool(model.A.rest))
     theta = model.structure.theta0 * 0.8 + 0.05 * (model.structure.lower == 0)
     model.set_theta(theta)
+    Z, Lam = _dense_z_lambda(model, theta)
     s = model.structure
-    Zs, lams = [], []
-    for blk in s.blocks:
-        Z = np.zeros((model.n, blk.q))
-        for a in range(blk.p):
-            Z[np.arange(model.n), blk.codes * blk.p + a] = blk.X[:, a]
-        Zs.append(Z)
-        lams.append(np.kron(np.eye(blk.nlevels), blk.template(theta)))
-    Z, Lam = np.hstack(Zs), sla.block_diag(*lams)
     ZL = Z @ Lam
     Minv = np.linalg.inv(ZL.T @ ZL + np.eye(ZL.shape[1]))
     u = Minv @ ZL.T @ (model.y - model.X @ model.beta)
