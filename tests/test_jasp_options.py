@@ -264,3 +264,10 @@ def test_linear_model_document(debug):
     fe = doc["FEsummary"]["data"]
     assert fe[0]["df"] == 97
     assert "r2" in doc["fitSummary"]["collection"]["fitSummary_modelSummary"]["data"][0]
+
+
+def test_plot_style_options_that_are_not_applied_are_reported(debug):
+    doc = jasp.run_jasp(with_(plotHorizontalAxis=varlist(["facGender"]), plotTheme="apa", plotEstimatesTable=True),
+                        data=debug)
+    note = next(n for n in doc[".mixedbridge"]["notes"] if "not applied" in n)
+    assert "plotTheme" in note and "plotEstimatesTable" in note

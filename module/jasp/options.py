@@ -18,16 +18,11 @@ import jsonschema
 
 from .errors import JaspOptionError
 
-#: Options that JASP sends but that this translation does not act on (yet), with why.
-UNSUPPORTED = {
-    "plotEstimatesTable": "the estimates table of the plot is not produced",
-}
-#: Options that only matter when another is set; no note when they keep their default.
-PLOT_OPTIONS = ("plotSeparateLines", "plotSeparatePlots", "plotBackgroundData", "plotCiType", "plotCiLevel",
-                "plotLevelsByColor", "plotLevelsByShape", "plotLevelsByLinetype", "plotLevelsByFill",
-                "plotBackgroundElement", "plotTransparency", "plotJitterWidth", "plotJitterHeight",
-                "plotElementWidth", "plotDodge", "plotTheme", "plotLegendPosition", "plotBackgroundColor",
-                "plotRelativeSizeText", "plotRelativeSizeData", "plotHeight", "plotWidth")
+#: Options this translation does not act on: a value other than the default gets a note.
+NOT_APPLIED = ("plotEstimatesTable", "plotLevelsByColor", "plotLevelsByShape", "plotLevelsByLinetype",
+               "plotLevelsByFill", "plotTransparency", "plotJitterWidth", "plotJitterHeight",
+               "plotElementWidth", "plotDodge", "plotTheme", "plotLegendPosition", "plotBackgroundColor",
+               "plotRelativeSizeText", "plotRelativeSizeData", "plotHeight", "plotWidth")
 #: Keys JASP adds around the options; accepted without a note.
 META_KEYS = {".meta", "allVariablesList"}
 
@@ -191,6 +186,10 @@ def normalize(options: dict) -> tuple[dict, list[str]]:
     if other:
         notes.append("Unknown options were ignored: " + ", ".join(other) + ".")
     out = defaults()
+    changed = [k for k in NOT_APPLIED if k in options and options[k] != out.get(k)]
+    if changed:
+        notes.append("Plot style options were not applied (the estimated-means plot has one style; no "
+                     "estimates table is drawn): " + ", ".join(changed) + ".")
     out.update({k: copy.deepcopy(v) for k, v in options.items() if k in known})
     types: dict[str, str] = {}
     for key in VARIABLE_OPTIONS + VARIABLE_LIST_OPTIONS:
