@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy import stats
 
 from . import adjust as adj
 from .refgrid import RefGrid, estimable, expand_codes
@@ -142,6 +141,3 @@ def summarize(fam: Family, level: float, adjust: str, family: adj.Family, test: 
 def _fmt(x: float) -> str:
     return f"{x:.15g}"
 
-
-def t_quantile(p: float, df: np.ndarray) -> np.ndarray:
-    return stats.t.ppf(p, df)

@@ -121,7 +121,7 @@ def _minimize(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tupl
 def _root(zeta, target: float, x0: float, step: float, lo_bound: float, hi_bound: float,
           direction: int) -> float | None:
     """ψ beyond x0 in ``direction`` where ζ(ψ) = target; the bound if never reached."""
-    a, fa = x0, -abs(target)
+    a = x0
     h = step
     for _ in range(60):
         b = x0 + direction * h
@@ -135,7 +135,7 @@ def _root(zeta, target: float, x0: float, step: float, lo_bound: float, hi_bound
                                          xtol=1e-12, rtol=1e-10))
         if b in (lo_bound, hi_bound):
             return float(b)
-        a, fa = b, fb
+        a = b
         h *= 2.0
     return None
 

@@ -254,10 +254,6 @@ def random_effect_estimates(opts: dict, plan: Plan, fit) -> JContainer:
 
 
 # --------------------------------------------------------------- marginal means
-def _grid_label(v) -> object:
-    return v
-
-
 def means_table(opts: dict, plan: Plan, rows: list[dict] | None, error: str | None, what: str,
                 est_col: str | None = None) -> JTable:
     """``EMMsummary`` (what = "Means") or ``trendsSummary`` (what = "Trends")."""
