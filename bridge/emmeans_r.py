@@ -2,7 +2,7 @@
 
 R runs in the one R worker (:mod:`.session`, :mod:`._worker`); its ``emmeans`` request
 (:mod:`._ops_emmeans`) works on a model the worker has fitted and stored, named by the handle in
-``fit.extra["r_handle"]``: pass the lme4 engine's fit (``engine`` ``"both"`` or ``"lme4"``)
+the fit's R handle: pass the lme4 engine's fit (``engine`` ``"both"`` or ``"lme4"``)
 and nothing is refitted; without one, the model is fitted once for the request and dropped
 after it. Everything sent to R is a generated safe name (``v3_``), a level code (``L2``) or a
 number: variables, ``by``, ``at`` levels, the trend variable and custom contrast weights (as a
@@ -59,24 +59,25 @@ def r_request(problem, req, handle: int) -> dict:
 
 def r_families(problem, request: dict, path: str = "/emmeans", r_session=None, fit=None):
     """The summarized families (means or trends, then contrasts) as R's emmeans computes them,
-    on the stored R model of ``fit`` (the lme4 engine's, with ``fit.extra["r_handle"]``) or,
+    on the stored R model of ``fit`` (the lme4 engine's) or,
     without one, on a model fitted for this request in ``r_session`` (default: the process-wide
     session)."""
     from ..emmeans.emm import OVERALL, Family
     from ..emmeans.request import parse
     from ..errors import EngineError
-    from .engine import Lme4Engine, SafeNames
+    from .engine import Lme4Engine, SafeNames, r_handle
     from .session import session
 
     req = parse(problem, request, path)
     if req.contrasts not in (None, "pairwise"):
         _native_weight_check(problem, req)
     sess = r_session or session()
-    handle = fit.extra.get("r_handle") if fit is not None else None
     own = None
-    if handle is None:
-        own = Lme4Engine(sess, keep_models=True).fit(problem).extra["r_handle"]
+    if fit is None:
+        own = r_handle(Lme4Engine(sess, keep_models=True).fit(problem))
         handle = own
+    else:
+        handle = r_handle(fit, "R's emmeans")
     try:
         reply = sess.call(r_request(problem, req, handle))
     finally:

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EngineError, ModelError
-from ..fit import Fit, RanefBlock, VarComp
+from ..fit import Fit, Inference, RanefBlock, RBackend, VarComp
 from ..problem import Problem
+from ..tables import Table
 from ._worker import SAFE_FORMULA
 from .session import INSTALL_HINT, RSession, session
 
@@ -171,11 +172,13 @@ def _flag(x) -> bool:
 
 
 class Lme4Engine:
-    """Fits through R: ``lm`` by ``stats::lm``, ``lmm`` by ``lme4::lmer``.
+    """Fits through R: ``lm`` by ``stats::lm``, ``lmm`` by ``lme4::lmer``; tests and intervals by
+    lmerTest, pbkrtest and lme4 (:mod:`.inference_r`), marginal means by emmeans
+    (:mod:`.emmeans_r`), all on the fitted R model.
 
     ``keep_models=True`` keeps the fitted R objects in the worker (the last eight, see
-    :mod:`._worker`), and puts a handle in ``fit.extra["r_handle"]`` for later requests on the
-    stored fit (inference through lmerTest/pbkrtest, emmeans) in the same session.
+    :mod:`._worker`) and puts their handle in the fit's :class:`~mixedbridge.fit.RBackend`, for
+    later requests on the stored fit in the same session.
     """
 
     name = "lme4"
@@ -199,82 +202,124 @@ class Lme4Engine:
         names = SafeNames(problem.frame.data)
         reply = self.session.call(request_for(problem, names, self.keep_models))
         t_call = time.perf_counter() - t0
-        what = "lme4::lmer" if problem.analysis == "lmm" else "stats::lm"
-        prefix = "lme4: " if problem.analysis == "lmm" else "R: "
-        said = [prefix + names.text(w) for w in _strings(reply.get("warnings")) + _strings(reply.get("messages"))]
+        said = _said(problem, names, reply)
         if not _flag(reply.get("ok")):
-            stage = " ".join(_strings(reply.get("stage"))) if not isinstance(reply.get("stage"), str) else reply["stage"]
-            error = reply.get("error", "unknown error")
-            error = error if isinstance(error, str) else " ".join(_strings(error))
-            message = names.text(error).strip()
-            if said:
-                message += " (" + "; ".join(said) + ")"
-            if stage == "fit":
-                raise ModelError(f"{what} could not fit the model: {message}")
-            raise EngineError(f"the lme4 engine failed ({stage}): {message}")
-        fit = self._build(problem, names, reply, said)
-        fit.extra["timing"] = {"r": float(reply.get("seconds_r", np.nan)),
-                               "worker": float(reply.get("seconds_worker", np.nan)),
-                               "call": t_call, "total": time.perf_counter() - t0}
-        return fit
+            raise _fit_error(problem, names, reply, said)
+        timing = {"r": float(reply.get("seconds_r", np.nan)),
+                  "worker": float(reply.get("seconds_worker", np.nan)),
+                  "call": t_call, "total": time.perf_counter() - t0}
+        return self._build(problem, names, reply, said, timing)
 
-    def _build(self, problem: Problem, names: SafeNames, r: dict, said: list[str]) -> Fit:
+    def infer(self, problem: Problem, fit: Fit, settings, terms: list[str] | None = None) -> Inference:
+        from .inference_r import RInference
+        return RInference(self).infer(problem, fit, settings, terms)
+
+    def compare(self, entries: list[tuple[str, str, Problem, Fit]]) -> list[dict]:
+        from .inference_r import RInference
+        return RInference(self).compare([(n, f, fit) for n, f, _, fit in entries])
+
+    def emmeans(self, problem: Problem, fit: Fit, request: dict,
+                path: str = "/emmeans") -> tuple[list[Table], list[str]]:
+        from .emmeans_r import emmeans_tables_r
+        return emmeans_tables_r(problem, request, path=path, r_session=self.session, fit=fit)
+
+    def _build(self, problem: Problem, names: SafeNames, r: dict, said: list[str], timing: dict) -> Fit:
         coef_names = [names.coef(c) for c in _strings(r["coef_names"])]
         p = len(coef_names)
-        vcov = np.asarray(r["vcov"], dtype=float).reshape(p, p)
-        fit = Fit(
+        warnings = list(said)
+        if problem.fixed is not None and coef_names != list(problem.fixed.names):
+            warnings.append(f"lme4 engine: R's coefficients ({', '.join(coef_names)}) differ from the "
+                            f"prepared design's ({', '.join(problem.fixed.names)})")
+        handle = int(r["handle"]) if r.get("handle") is not None else None
+        common = dict(
             analysis=problem.analysis, engine=self.name, coef_names=coef_names,
-            beta=np.asarray(r["beta"], dtype=float).reshape(p), vcov=vcov,
+            beta=np.asarray(r["beta"], dtype=float).reshape(p),
+            vcov=np.asarray(r["vcov"], dtype=float).reshape(p, p),
             sigma=_scalar(r["sigma"]), nobs=int(_scalar(r["nobs"])), loglik=_scalar(r["loglik"]),
             aic=_scalar(r["aic"]), bic=_scalar(r["bic"]), deviance=_scalar(r["deviance"]),
             df_residual=_scalar(r["df_residual"]),
             dropped=[names.coef(c) for c in _strings(r.get("dropped"))],
             fitted=np.asarray(r["fitted"], dtype=float), residuals=np.asarray(r["residuals"], dtype=float),
-            warnings=said,
+            warnings=warnings,
+            backend=RBackend(handle, dict(self.session.versions), timing),
         )
-        fit.extra["r_versions"] = dict(self.session.versions)
-        if r.get("handle") is not None:
-            fit.extra["r_handle"] = int(r["handle"])
         if problem.analysis == "lm":
-            fit.extra.update({"r.squared": _scalar(r["r_squared"]), "adj.r.squared": _scalar(r["adj_r_squared"])})
-        else:
-            self._fill_lmm(fit, names, r)
-        if problem.fixed is not None and coef_names != list(problem.fixed.names):
-            fit.warnings.append(f"lme4 engine: R's coefficients ({', '.join(coef_names)}) differ from the "
-                                f"prepared design's ({', '.join(problem.fixed.names)})")
-        return fit
-
-    def _fill_lmm(self, fit: Fit, names: SafeNames, r: dict) -> None:
-        fit.reml = bool(np.asarray(r["reml"]).ravel()[0])
-        crit = _scalar(r["reml_crit"])
-        fit.reml_crit = crit if fit.reml and np.isfinite(crit) else None
-        fit.theta = np.asarray(r["theta"], dtype=float).ravel()
-        for vc in r["varcorr"]:
-            k = len(_strings(vc["terms"]))
-            fit.varcorr.append(VarComp(
-                group=names.group(vc["group"][0]), terms=[names.coef(t) for t in _strings(vc["terms"])],
-                sd=np.asarray(vc["sd"], dtype=float).reshape(k),
-                corr=np.asarray(vc["corr"], dtype=float).reshape(k, k)))
-        for b in r["ranef"]:
-            k = len(_strings(b["terms"]))
-            levels = _strings(b["levels"])
-            fit.ranef.append(RanefBlock(
-                group=names.group(b["group"][0]), terms=[names.coef(t) for t in _strings(b["terms"])],
-                levels=names.levels(b["group"][0], levels),
-                modes=np.asarray(b["modes"], dtype=float).reshape(len(levels), k),
-                condsd=np.asarray(b["condsd"], dtype=float).reshape(len(levels), k)))
-        fit.ngroups = {names.group(g): int(n) for g, n in zip(_strings(r["ngroups_names"]), np.ravel(r["ngroups"]))}
-        code = np.asarray(r.get("conv_code") if r.get("conv_code") is not None else [], dtype=float).ravel()
-        conv_opt = _scalar(r["conv_opt"])
-        fit.optinfo = {
-            "optimizer": _strings(r["optimizer"])[0] if _strings(r["optimizer"]) else LMER_CONTROL["optimizer"],
-            "control": {k: v for k, v in LMER_CONTROL.items() if k != "optimizer"},
-            "feval": int(_scalar(r["feval"])),
-            "converged": bool(conv_opt == 0 and not np.any(code != 0)),
-            "messages": [names.text(m) for m in _strings(r.get("conv_messages"))],
-            "optimizer_message": " ".join(_strings(r.get("opt_message"))),
-            "singular": bool(np.asarray(r["singular"]).ravel()[0]),
-        }
+            return Fit(**common, r_squared=_scalar(r["r_squared"]), adj_r_squared=_scalar(r["adj_r_squared"]))
+        return Fit(**common, **_lmm_fields(names, r))
 
 
-__all__ = ["Lme4Engine", "SafeNames", "r_formula", "request_for", "INSTALL_HINT", "LMER_CONTROL"]
+def r_handle(fit: Fit, what: str = "this request") -> int:
+    """The handle of the R model stored for ``fit`` (a fit of the lme4 engine that keeps its
+    models); EngineError otherwise."""
+    backend = fit.backend
+    if not isinstance(backend, RBackend) or backend.handle is None:
+        raise EngineError(f"{what} needs the R model of an lme4-engine fit kept in the R worker "
+                          f"(this fit was made by the {fit.engine!r} engine)")
+    return backend.handle
+
+
+def _said(problem: Problem, names: SafeNames, reply: dict) -> list[str]:
+    """R's warnings and messages of a fit, in the user's names."""
+    prefix = "lme4: " if problem.analysis == "lmm" else "R: "
+    return [prefix + names.text(w) for w in _strings(reply.get("warnings")) + _strings(reply.get("messages"))]
+
+
+def _fit_error(problem: Problem, names: SafeNames, reply: dict, said: list[str]) -> Exception:
+    """The error for a fit R refused (ModelError) or could not run (EngineError)."""
+    what = "lme4::lmer" if problem.analysis == "lmm" else "stats::lm"
+    stage = reply.get("stage")
+    stage = stage if isinstance(stage, str) else " ".join(_strings(stage))
+    error = reply.get("error", "unknown error")
+    error = error if isinstance(error, str) else " ".join(_strings(error))
+    message = names.text(error).strip()
+    if said:
+        message += " (" + "; ".join(said) + ")"
+    if stage == "fit":
+        return ModelError(f"{what} could not fit the model: {message}")
+    return EngineError(f"the lme4 engine failed ({stage}): {message}")
+
+
+def _lmm_fields(names: SafeNames, r: dict) -> dict:
+    """The mixed-model fields of a fit from lmer's reply: θ, VarCorr, ranef, groups, optinfo."""
+    reml = bool(np.asarray(r["reml"]).ravel()[0])
+    crit = _scalar(r["reml_crit"])
+    varcorr = []
+    for vc in r["varcorr"]:
+        k = len(_strings(vc["terms"]))
+        varcorr.append(VarComp(
+            group=names.group(vc["group"][0]), terms=[names.coef(t) for t in _strings(vc["terms"])],
+            sd=np.asarray(vc["sd"], dtype=float).reshape(k),
+            corr=np.asarray(vc["corr"], dtype=float).reshape(k, k)))
+    ranef = []
+    for b in r["ranef"]:
+        k = len(_strings(b["terms"]))
+        levels = _strings(b["levels"])
+        ranef.append(RanefBlock(
+            group=names.group(b["group"][0]), terms=[names.coef(t) for t in _strings(b["terms"])],
+            levels=names.levels(b["group"][0], levels),
+            modes=np.asarray(b["modes"], dtype=float).reshape(len(levels), k),
+            condsd=np.asarray(b["condsd"], dtype=float).reshape(len(levels), k)))
+    return dict(
+        reml=reml, reml_crit=crit if reml and np.isfinite(crit) else None,
+        theta=np.asarray(r["theta"], dtype=float).ravel(), varcorr=varcorr, ranef=ranef,
+        ngroups={names.group(g): int(n) for g, n in zip(_strings(r["ngroups_names"]), np.ravel(r["ngroups"]))},
+        optinfo=_optinfo(names, r),
+    )
+
+
+def _optinfo(names: SafeNames, r: dict) -> dict:
+    """lmer's optimizer record in the shape of the native one."""
+    code = np.asarray(r.get("conv_code") if r.get("conv_code") is not None else [], dtype=float).ravel()
+    conv_opt = _scalar(r["conv_opt"])
+    return {
+        "optimizer": _strings(r["optimizer"])[0] if _strings(r["optimizer"]) else LMER_CONTROL["optimizer"],
+        "control": {k: v for k, v in LMER_CONTROL.items() if k != "optimizer"},
+        "feval": int(_scalar(r["feval"])),
+        "converged": bool(conv_opt == 0 and not np.any(code != 0)),
+        "messages": [names.text(m) for m in _strings(r.get("conv_messages"))],
+        "optimizer_message": " ".join(_strings(r.get("opt_message"))),
+        "singular": bool(np.asarray(r["singular"]).ravel()[0]),
+    }
+
+
+__all__ = ["Lme4Engine", "SafeNames", "r_formula", "request_for", "r_handle", "INSTALL_HINT", "LMER_CONTROL"]

@@ -4,7 +4,7 @@ comparison, Wald / profile / bootstrap intervals), on the model the lme4 engine 
 
 The requests go to the one R worker (:mod:`.session`; their R side is :mod:`._ops_infer`),
 which keeps the engine's fitted models (``keep_models=True``); they name them by the handle in
-``fit.extra["r_handle"]`` and work on the stored fit. Nothing but handles, numbers and words
+the fit's :class:`~mixedbridge.fit.RBackend` and work on the stored fit. Nothing but handles, numbers and words
 from fixed lists reaches R; term and coefficient names coming back in safe spelling
 (``v1_:v2_``) are mapped to the user's names.
 """
@@ -17,7 +17,8 @@ import numpy as np
 from ..errors import EngineError
 from ..fit import Fit, Inference
 from ..problem import Problem
-from .engine import Lme4Engine, SafeNames
+from ..inference.run import t_row
+from .engine import Lme4Engine, SafeNames, r_handle
 
 
 def engine() -> Lme4Engine:
@@ -39,7 +40,7 @@ def _strings(x) -> list[str]:
 
 
 class RInference:
-    """Runs the R side of :func:`mixedbridge.engines.infer` for fits of :func:`engine`."""
+    """The lme4 engine's ``infer`` and ``compare`` (see :class:`mixedbridge.engines.Engine`)."""
 
     def __init__(self, eng: Lme4Engine) -> None:
         self.engine = eng
@@ -54,13 +55,10 @@ class RInference:
         return reply
 
     def infer(self, problem: Problem, fit: Fit, s, terms: list[str] | None = None) -> Inference:
-        handle = fit.extra.get("r_handle")
-        if handle is None:
-            raise EngineError("R inference needs the fitted R model; fit with keep_models=True")
+        handle = r_handle(fit, "R inference")
         names = SafeNames(problem.frame.data)
-        inf = Inference(df_method=s.df_method)
         if fit.analysis == "lm":
-            return self._infer_lm(problem, fit, s, names, inf, handle, terms)
+            return self._infer_lm(fit, s, names, handle, terms)
         anova_method = s.anova_method or ""
         req = {"op": "infer", "handle": handle, "df_method": s.df_method, "anova_type": s.anova_type,
                "anova_method": anova_method, "intercept": s.anova_intercept,
@@ -68,43 +66,50 @@ class RInference:
                "nsim": s.anova_nsim, "seed": s.anova_seed, "ci_nsim": s.confint_nsim, "ci_seed": s.confint_seed}
         t0 = time.perf_counter()
         r = self._call(req, names)
-        inf.timing["r_total_s"] = time.perf_counter() - t0
+        timing = {"r_total_s": time.perf_counter() - t0}
         for key in ("coef", "anova", "confint"):
             if r.get(f"seconds_{key}") is not None:
-                inf.timing[f"r_{key}_s"] = float(_arr(r[f"seconds_{key}"])[0])
-        inf.warnings += ["lmerTest/pbkrtest: " + names.text(w) for w in _strings(r.get("warnings"))]
+                timing[f"r_{key}_s"] = float(_arr(r[f"seconds_{key}"])[0])
         c = r["coef"]
         se, st, df, p = _arr(c["se"]), _arr(c["statistic"]), _arr(c["df"]), _arr(c["p"])
-        inf.coef = {names.coef(n): {"std.error": _num(se[i]), "statistic": _num(st[i]),
-                                    "df": _num(df[i]), "p.value": _num(p[i])}
-                    for i, n in enumerate(_strings(c["names"]))}
+        coef = {names.coef(n): {"std.error": _num(se[i]), "statistic": _num(st[i]),
+                                "df": _num(df[i]), "p.value": _num(p[i])}
+                for i, n in enumerate(_strings(c["names"]))}
         wanted = None if terms is None else set(terms)
-        if anova_method in ("satterthwaite", "kenward-roger"):
-            inf.anova_info = {"type": s.anova_type, "method": anova_method}
-            inf.anova = self._anova_rows(r["anova"], names, wanted)
-        elif anova_method in ("lrt", "bootstrap"):
-            inf.anova_info = {"type": s.anova_type, "method": anova_method}
-            rows = []
-            for t in r["lrt"]:
-                term = _strings(t["term"])[0]
-                term = term if term == "(Intercept)" else names.group(term)
-                if wanted is not None and term not in wanted and term != "(Intercept)":
-                    continue
-                row = {"term": term, "npar": int(_arr(t["npar"])[0]), "logLik": _num(_arr(t["loglik"])[0]),
-                       "deviance": -2.0 * float(_arr(t["loglik"])[0]), "Chisq": _num(_arr(t["chisq"])[0]),
-                       "Df": int(_arr(t["df"])[0]), "p.value": _num(_arr(t["p"])[0])}
-                if anova_method == "bootstrap":
-                    row["p.value.pb"] = _num(_arr(t.get("p_pb"))[0])
-                rows.append(row)
-            inf.anova = rows
+        anova, anova_info = None, {}
+        if anova_method:
+            anova_info = {"type": s.anova_type, "method": anova_method}
+            anova = (self._anova_rows(r["anova"], names, wanted) if anova_method in ("satterthwaite", "kenward-roger")
+                     else self._lrt_rows(r["lrt"], names, wanted, anova_method == "bootstrap"))
+        confint, confint_info = None, {}
         if s.confint_method:
-            ci = r["confint"]
-            lo, up = _arr(ci["lower"]), _arr(ci["upper"])
-            inf.confint_info = {"method": s.confint_method, "level": s.confint_level}
-            inf.confint = [{"parameter": n if n.startswith(".sig") else names.coef(n),
-                            "lower": _num(lo[i]), "upper": _num(up[i])}
-                           for i, n in enumerate(_strings(ci["names"]))]
-        return inf
+            confint_info = {"method": s.confint_method, "level": s.confint_level}
+            confint = self._confint_rows(r["confint"], names)
+        return Inference(df_method=s.df_method, coef=coef, anova=anova, anova_info=anova_info,
+                         confint=confint, confint_info=confint_info, timing=timing,
+                         warnings=["lmerTest/pbkrtest: " + names.text(w) for w in _strings(r.get("warnings"))])
+
+    @staticmethod
+    def _lrt_rows(lrt: list, names: SafeNames, wanted: set[str] | None, bootstrap: bool) -> list[dict]:
+        rows = []
+        for t in lrt:
+            term = _strings(t["term"])[0]
+            term = term if term == "(Intercept)" else names.group(term)
+            if wanted is not None and term not in wanted and term != "(Intercept)":
+                continue
+            row = {"term": term, "npar": int(_arr(t["npar"])[0]), "logLik": _num(_arr(t["loglik"])[0]),
+                   "deviance": -2.0 * float(_arr(t["loglik"])[0]), "Chisq": _num(_arr(t["chisq"])[0]),
+                   "Df": int(_arr(t["df"])[0]), "p.value": _num(_arr(t["p"])[0])}
+            if bootstrap:
+                row["p.value.pb"] = _num(_arr(t.get("p_pb"))[0])
+            rows.append(row)
+        return rows
+
+    @staticmethod
+    def _confint_rows(ci: dict, names: SafeNames) -> list[dict]:
+        lo, up = _arr(ci["lower"]), _arr(ci["upper"])
+        return [{"parameter": n if n.startswith(".sig") else names.coef(n), "lower": _num(lo[i]),
+                 "upper": _num(up[i])} for i, n in enumerate(_strings(ci["names"]))]
 
     @staticmethod
     def _anova_rows(a: dict, names: SafeNames, wanted) -> list[dict]:
@@ -119,29 +124,29 @@ class RInference:
                          "statistic": _num(cols["statistic"][i]), "p.value": _num(cols["p"][i])})
         return rows
 
-    def _infer_lm(self, problem, fit, s, names, inf, handle, terms) -> Inference:
-        from ..inference.run import _t_row
+    def _infer_lm(self, fit: Fit, s, names: SafeNames, handle: int, terms: list[str] | None) -> Inference:
+        from scipy import stats
 
         df = np.inf if s.df_method == "asymptotic" else fit.df_residual
-        inf.coef = {n: {k: v for k, v in _t_row(fit.beta[i], fit.se[i], df).items() if k != "estimate"}
-                    for i, n in enumerate(fit.coef_names)}
+        coef = {n: {k: v for k, v in t_row(fit.beta[i], fit.se[i], df).items() if k != "estimate"}
+                for i, n in enumerate(fit.coef_names)}
+        anova, anova_info = None, {}
         if s.anova_method:
             r = self._call({"op": "lm_anova", "handle": handle, "anova_type": s.anova_type}, names)
-            inf.anova_info = {"type": s.anova_type, "method": "residual"}
-            inf.anova = self._anova_rows(r["anova"], names, None if terms is None else set(terms))
+            anova_info = {"type": s.anova_type, "method": "residual"}
+            anova = self._anova_rows(r["anova"], names, None if terms is None else set(terms))
+        confint, confint_info = None, {}
         if s.confint_method:
-            from scipy import stats
             q = stats.norm.ppf((1 + s.confint_level) / 2) if np.isinf(df) else stats.t.ppf((1 + s.confint_level) / 2, df)
-            inf.confint_info = {"method": "wald", "level": s.confint_level}
-            inf.confint = [{"parameter": n, "lower": fit.beta[i] - q * fit.se[i], "upper": fit.beta[i] + q * fit.se[i]}
-                           for i, n in enumerate(fit.coef_names)]
-        return inf
+            confint_info = {"method": "wald", "level": s.confint_level}
+            confint = [{"parameter": n, "lower": fit.beta[i] - q * fit.se[i], "upper": fit.beta[i] + q * fit.se[i]}
+                       for i, n in enumerate(fit.coef_names)]
+        return Inference(df_method=s.df_method, coef=coef, anova=anova, anova_info=anova_info,
+                         confint=confint, confint_info=confint_info)
 
     def compare(self, entries: list[tuple[str, str, Fit]]) -> list[dict]:
         """lme4's ``anova`` of the fitted R models (entries: name, formula, fit)."""
-        handles = [f.extra.get("r_handle") for _, _, f in entries]
-        if any(h is None for h in handles):
-            raise EngineError("R model comparison needs the fitted R models")
+        handles = [r_handle(f, "R model comparison") for _, _, f in entries]
         for h in handles:
             self._call({"op": "pin", "handle": h, "pin": True})
         try:

@@ -3,19 +3,21 @@ the ``serve`` worker."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from . import compare, report, spec as specmod
-from .engines import compare_models, get_engine, infer
+from .engines import Engine, engines_for
 from .errors import FormulaError, MixedBridgeError, SpecError
-from .fit import Fit
+from .fit import Fit, Inference
 from .formula import ModelDescription, parse_formula
 from .frame import model_frame
-from .inference.options import settings as inference_settings
+from .inference.options import Settings, settings as inference_settings
 from .problem import Problem
 from .results import Results
+from .tables import Table
 
 
 def prepare(spec: dict, base: Path | None = None, data: pd.DataFrame | None = None) -> Problem:
@@ -37,6 +39,59 @@ def _check_analysis(analysis: str, desc: ModelDescription) -> None:
     if analysis == "lmm" and not desc.random:
         raise FormulaError("analysis 'lmm' needs at least one random-effects term such as "
                            "(1 | participant); use analysis 'lm' for an ordinary regression")
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    """One engine's part of an analysis.
+
+    Fields: ``engine`` the :class:`~mixedbridge.engines.Engine` that ran; ``fit`` its
+    :class:`~mixedbridge.fit.Fit`; ``inference`` its tests and intervals (with the model
+    comparison when the spec asks for one).
+    """
+
+    engine: Engine
+    fit: Fit
+    inference: Inference
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+
+@dataclass(frozen=True)
+class EmmeansOutput:
+    """One ``emmeans`` request and the leading engine's answer.
+
+    Fields: ``path`` the request's JSON path (``/options/emmeans/0``); ``request`` the block;
+    ``tables`` its ``emmeans``/``trends`` and ``contrasts`` tables; ``notes``.
+    """
+
+    path: str
+    request: dict
+    tables: list[Table]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything one analysis computed, read by the table layer, plots and the JASP adapter.
+
+    Fields: ``spec`` the normalized spec; ``problem`` the prepared model (rows, designs);
+    ``settings`` the inference settings; ``runs`` engine name → :class:`EngineRun`, the leading
+    engine first (``both``: native, then lme4); ``emmeans`` the answered requests.
+    """
+
+    spec: dict
+    problem: Problem
+    settings: Settings
+    runs: dict[str, EngineRun]
+    emmeans: list[EmmeansOutput] = field(default_factory=list)
+
+    @property
+    def lead(self) -> EngineRun:
+        """The engine whose tables the results show (the first that ran)."""
+        return next(iter(self.runs.values()))
 
 
 def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
@@ -62,36 +117,41 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
     settings = inference_settings(problem.analysis, normalized["options"])
     anova_terms = _anova_terms(normalized, problem)
     timing = {"prepare_s": time.perf_counter() - t0}
-    engine = normalized["engine"]
-    names = ["native", "lme4"] if engine == "both" else [engine]
-    fits = {name: _fit_and_infer(name, problem, settings, anova_terms, compared, timing) for name in names}
-    results = _assemble(normalized, problem, fits)
+    runs = {eng.name: _fit_and_infer(eng, problem, settings, anova_terms, compared, timing)
+            for eng in engines_for(normalized["engine"])}
+    blocks = _emmeans_blocks(normalized["options"].get("emmeans"))
     t = time.perf_counter()
-    if _add_emmeans(results, normalized["options"].get("emmeans"), problem, fits):
+    answered = [_emmeans(problem, runs, path, block) for path, block in blocks]
+    if blocks:
         timing["emmeans_s"] = time.perf_counter() - t
+    _name_apart([e for e, _ in answered])
+    outcome = Analysis(normalized, problem, settings, runs, [e for e, _ in answered])
+    results = _assemble(outcome)
+    for _, comparison in answered:
+        if comparison is not None:
+            results.table("comparison").rows += comparison.rows
     _summarize_comparison(results)
     t = time.perf_counter()
-    if _add_plots(results, normalized["options"].get("plots") or [], problem, fits):
+    if _add_plots(results, normalized["options"].get("plots") or [], outcome):
         timing["plots_s"] = time.perf_counter() - t
     timing["total_s"] = time.perf_counter() - t0
     results.timing = timing
     return results
 
 
-def _fit_and_infer(name: str, problem: Problem, settings, anova_terms: list[str] | None,
-                   compared: list, timing: dict) -> Fit:
+def _fit_and_infer(engine: Engine, problem: Problem, settings: Settings, anova_terms: list[str] | None,
+                   compared: list[tuple[str, str, Problem]], timing: dict) -> EngineRun:
     """One engine's fit with its inference (df, anova, intervals, model comparison), timed."""
     t = time.perf_counter()
-    fit = get_engine(name).fit(problem)
-    timing[f"fit_{name}_s"] = time.perf_counter() - t
+    fit = engine.fit(problem)
+    timing[f"fit_{engine.name}_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    fit.inference = infer(name, problem, fit, settings, anova_terms)
+    inference = engine.infer(problem, fit, settings, anova_terms)
     if compared:
-        entries = [(n, formula, pr, fit if pr is problem else get_engine(name).fit(pr))
-                   for n, formula, pr in compared]
-        fit.inference.comparison = compare_models(name, entries)
-    timing[f"infer_{name}_s"] = time.perf_counter() - t
-    return fit
+        entries = [(n, formula, pr, fit if pr is problem else engine.fit(pr)) for n, formula, pr in compared]
+        inference = replace(inference, comparison=engine.compare(entries))
+    timing[f"infer_{engine.name}_s"] = time.perf_counter() - t
+    return EngineRun(engine, fit, inference)
 
 
 def _anova_terms(spec: dict, problem: Problem) -> list[str] | None:
@@ -138,23 +198,26 @@ def _compare_problems(spec: dict, problem: Problem, base: Path | None,
     return out
 
 
-def _assemble(spec: dict, problem: Problem, fits: dict[str, Fit]) -> Results:
-    first = next(iter(fits.values()))
-    results = Results(spec["analysis"], spec["engine"], spec, report.tables_for(first),
-                      fits=fits)
+def _assemble(outcome: Analysis) -> Results:
+    """The results document: the leading engine's tables, every engine's notes and warnings,
+    and with two engines the comparison table."""
+    spec, problem, runs = outcome.spec, outcome.problem, outcome.runs
+    lead = outcome.lead
+    results = Results(spec["analysis"], spec["engine"], spec, report.tables_for(lead.fit, lead.inference),
+                      outcome=outcome)
     results.notes += problem.frame.notes
-    if first.dropped:
+    if lead.fit.dropped:
         results.notes.append("Fixed-effect columns dropped because they are linear combinations of "
-                             "others (rank-deficient design): " + ", ".join(first.dropped) + ".")
-    for name, fit in fits.items():
-        prefix = f"[{name}] " if len(fits) > 1 else ""
-        results.notes += [prefix + n for n in fit.notes]
-        results.warnings += [prefix + w for w in fit.warnings]
-        if fit.inference is not None:
-            results.notes += [prefix + n for n in fit.inference.notes]
-            results.warnings += [prefix + w for w in fit.inference.warnings]
-    if len(fits) == 2:
-        _add_comparison(results, fits)
+                             "others (rank-deficient design): " + ", ".join(lead.fit.dropped) + ".")
+    for name, r in runs.items():
+        prefix = f"[{name}] " if len(runs) > 1 else ""
+        results.notes += [prefix + n for n in r.fit.notes + r.inference.notes]
+        results.warnings += [prefix + w for w in r.fit.warnings + r.inference.warnings]
+    if len(runs) == 2:
+        _add_comparison(results, *runs.values())
+    for e in outcome.emmeans:
+        results.tables += e.tables
+        results.notes += [n for n in e.notes if n not in results.notes]
     return results
 
 
@@ -167,47 +230,31 @@ def _emmeans_blocks(option) -> list[tuple[str, dict]]:
     return [(f"/options/emmeans/{i}", block) for i, block in enumerate(option)]
 
 
-def _add_emmeans(results: Results, option, problem: Problem, fits: dict[str, Fit]) -> bool:
-    """EMM, trend and contrast tables from the first engine (native when it ran); with both
-    engines, R's emmeans tables join the comparison table."""
-    blocks = _emmeans_blocks(option)
-    if not blocks:
-        return False
-    from .emmeans import emmeans_tables
+def _emmeans(problem: Problem, runs: dict[str, EngineRun], path: str,
+             block: dict) -> tuple[EmmeansOutput, Table | None]:
+    """One request answered by every engine: the leading engine's tables and, with two engines,
+    their comparison."""
+    answers = [r.engine.emmeans(problem, r.fit, block, path) for r in runs.values()]
+    tables, notes = answers[0]
+    comparison = None
+    if len(answers) == 2:
+        other = list(runs.values())[1]
+        comparison = compare.compare(answers[0][0], answers[1][0], other.name, sigma=other.fit.sigma)
+    return EmmeansOutput(path, block, tables, notes), comparison
 
+
+def _name_apart(outputs: list[EmmeansOutput]) -> None:
+    """Tables of later requests renamed apart from earlier ones (``emmeans_2``, ``contrasts_2``)."""
     seen: dict[str, int] = {}
-    for path, block in blocks:
-        if "native" in fits:
-            tables, notes = emmeans_tables(problem, fits["native"], block, path=path)
-        else:
-            tables, notes = _emmeans_r(problem, block, path, fits["lme4"])
-        if "native" in fits and "lme4" in fits:
-            r_tables, _ = _emmeans_r(problem, block, path, fits["lme4"])
-            _extend_comparison(results, tables, r_tables, fits["lme4"].sigma)
-        for table in tables:
+    for out in outputs:
+        for table in out.tables:
             seen[table.name] = seen.get(table.name, 0) + 1
             if seen[table.name] > 1:
                 table.name = f"{table.name}_{seen[table.name]}"
-        results.tables += tables
-        results.notes += [n for n in notes if n not in results.notes]
-    return True
 
 
-def _emmeans_r(problem: Problem, block: dict, path: str, fit: Fit):
-    """R's emmeans tables on the lme4 engine's stored fit (no refit), in the engine's R session."""
-    from .bridge.emmeans_r import emmeans_tables_r
-
-    return emmeans_tables_r(problem, block, path=path, r_session=get_engine("lme4").session, fit=fit)
-
-
-def _extend_comparison(results: Results, native: list, other: list, sigma: float) -> None:
-    table = results.table("comparison")
-    more = compare.compare(native, other, "lme4", sigma=sigma)
-    table.rows += more.rows
-
-
-def _add_plots(results: Results, requests: list[dict], problem: Problem, fits: dict[str, Fit]) -> bool:
-    """Draw the requested plots from the native fit (else the only one); False when none asked."""
+def _add_plots(results: Results, requests: list[dict], outcome: Analysis) -> bool:
+    """Draw the requested plots from the leading engine's fit; False when none were asked."""
     if not requests:
         return False
     try:
@@ -215,22 +262,24 @@ def _add_plots(results: Results, requests: list[dict], problem: Problem, fits: d
     except ImportError:
         results.notes.append("Plots need matplotlib: pip install 'mixedbridge[plots]'.")
         return True
-    plots, notes = make_plots(problem, fits.get("native") or next(iter(fits.values())), requests)
+    plots, notes = make_plots(outcome.problem, outcome.lead.fit, requests)
     results.plots += plots
     results.notes += notes
     return True
 
 
-def _add_comparison(results: Results, fits: dict[str, Fit]) -> None:
-    native, other = fits["native"], fits["lme4"]
-    table = compare.compare(report.tables_for(native), report.tables_for(other), "lme4", sigma=other.sigma)
+def _add_comparison(results: Results, first: EngineRun, second: EngineRun) -> None:
+    table = compare.compare(report.tables_for(first.fit, first.inference),
+                            report.tables_for(second.fit, second.inference), second.name,
+                            sigma=second.fit.sigma)
     results.tables.append(table)
-    crit = "reml_crit" if native.reml and native.analysis == "lmm" else "deviance"
-    a, b = getattr(native, crit), getattr(other, crit)
+    a_fit, b_fit = first.fit, second.fit
+    crit = "reml_crit" if a_fit.reml and a_fit.analysis == "lmm" else "deviance"
+    a, b = getattr(a_fit, crit), getattr(b_fit, crit)
     if a is not None and b is not None and abs(a - b) > 1e-10 * abs(b):
-        lower = "native" if a < b else "lme4"
+        lower = first.name if a < b else second.name
         results.notes.append(f"The {lower} engine reached the lower objective "
-                             f"({crit}: native {a:.10g}, lme4 {b:.10g}).")
+                             f"({crit}: {first.name} {a:.10g}, {second.name} {b:.10g}).")
 
 
 def _summarize_comparison(results: Results) -> None:

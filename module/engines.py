@@ -1,23 +1,52 @@
-"""Engines fill a :class:`~mixedbridge.fit.Fit` from a :class:`~mixedbridge.problem.Problem`."""
+"""Engines: what fits a prepared :class:`~mixedbridge.problem.Problem` and answers the requests made
+on its fit (tests and intervals, model comparison, estimated marginal means).
+
+Every consumer (the analysis runner, plots, the JASP layer) talks to an engine through
+:class:`Engine` and finds it in one registry (:func:`get_engine`); only the engine that made a
+fit reads the fit's backend. A new engine is a class with these four methods, registered in
+:data:`_FACTORIES`.
+"""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from .errors import EngineError
-from .fit import Fit, Inference
+from .fit import Fit, Inference, NativeBackend
 from .problem import Problem
+from .tables import Table
+
+if TYPE_CHECKING:
+    from .inference.options import Settings
+
+#: (name, formula, prepared problem, fit) of one model of a likelihood-ratio comparison.
+CompareEntry = tuple[str, str, Problem, Fit]
 
 
 class Engine(Protocol):
-    """What every engine offers: a name and ``fit``."""
+    """What every engine offers.
+
+    ``fit`` fills a :class:`Fit`; ``infer`` computes the tests and intervals of
+    :mod:`mixedbridge.inference.options` on that fit; ``compare`` is lme4's ``anova(m1, m2, ...)``
+    of models fitted to the same rows; ``emmeans`` gives the tables of one ``emmeans`` request
+    (``schemas/emmeans.schema.json``) with notes.
+    """
 
     name: str
 
     def fit(self, problem: Problem) -> Fit: ...
 
+    def infer(self, problem: Problem, fit: Fit, settings: Settings,
+              terms: list[str] | None = None) -> Inference: ...
+
+    def compare(self, entries: list[CompareEntry]) -> list[dict]: ...
+
+    def emmeans(self, problem: Problem, fit: Fit, request: dict,
+                path: str = "/emmeans") -> tuple[list[Table], list[str]]: ...
+
 
 class NativeEngine:
-    """The Python estimators: ``lm`` by QR, ``lmm`` by lme4's profiled criterion."""
+    """The Python estimators: ``lm`` by QR, ``lmm`` by lme4's profiled criterion; inference and
+    emmeans by :mod:`mixedbridge.inference` and :mod:`mixedbridge.emmeans`."""
 
     name = "native"
 
@@ -26,25 +55,35 @@ class NativeEngine:
             from .lm import fit_lm
             return fit_lm(problem)
         from .lmm import fit_lmm
-        fit = fit_lmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,
-                      reml=problem.reml, weights=problem.frame.weights, offset=problem.frame.offset)
-        fit.dropped = list(problem.fixed.dropped)
-        return fit
+        assert problem.fixed is not None
+        return fit_lmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,
+                       reml=problem.reml, weights=problem.frame.weights, offset=problem.frame.offset,
+                       dropped=problem.fixed.dropped)
+
+    def infer(self, problem: Problem, fit: Fit, settings: Settings,
+              terms: list[str] | None = None) -> Inference:
+        from .inference.run import infer_native
+        return infer_native(problem, fit, settings, terms)
+
+    def compare(self, entries: list[CompareEntry]) -> list[dict]:
+        from .inference.lrt import compare, ml_fit_native
+        ml = [(n, f, ml_fit_native(pr) if (fit.analysis == "lmm" and fit.reml) else fit)
+              for n, f, pr, fit in entries]
+        return compare(ml)
+
+    def emmeans(self, problem: Problem, fit: Fit, request: dict,
+                path: str = "/emmeans") -> tuple[list[Table], list[str]]:
+        from .emmeans import emmeans_tables
+        return emmeans_tables(problem, fit, request, path=path)
 
 
-_ENGINES: dict[str, Engine] = {}
-
-
-def get_engine(name: str) -> Engine:
-    """The engine called ``name`` (``native`` or ``lme4``), created once and reused."""
-    if name not in _ENGINES:
-        if name == "native":
-            _ENGINES[name] = NativeEngine()
-        elif name == "lme4":
-            _ENGINES[name] = _lme4_engine()
-        else:
-            raise EngineError(f"unknown engine {name!r}; expected 'native', 'lme4' or 'both'")
-    return _ENGINES[name]
+def native_model(fit: Fit, what: str = "this computation"):
+    """The native model object of a native engine's fit (its backend); EngineError otherwise."""
+    backend = fit.backend
+    if not isinstance(backend, NativeBackend) or backend.model is None:
+        raise EngineError(f"{what} needs a mixed model fitted by the native engine "
+                          f"(this fit was made by the {fit.engine!r} engine)")
+    return backend.model
 
 
 def _lme4_engine() -> Engine:
@@ -52,29 +91,40 @@ def _lme4_engine() -> Engine:
         from .bridge.engine import Lme4Engine
     except ImportError as exc:
         raise EngineError(f"the lme4 engine cannot be loaded: {exc}") from None
-    # fits in the process-wide R worker, which also answers inference and emmeans requests on
-    # the models it keeps
+    # fits in the process-wide R worker, which keeps the models for the requests made on them
     return Lme4Engine(keep_models=True)
 
 
-def infer(name: str, problem: Problem, fit: Fit, settings, terms: list[str] | None = None) -> Inference:
-    """The inference step of engine ``name`` (tests and intervals, see
-    :mod:`mixedbridge.inference.options`): Python for ``native``; lmerTest, pbkrtest and lme4
-    for ``lme4``."""
-    if name == "native":
-        from .inference.run import infer_native
-        return infer_native(problem, fit, settings, terms)
-    from .bridge.inference_r import RInference
-    return RInference(get_engine(name)).infer(problem, fit, settings, terms)
+#: Engine name → how to make it (once; the instance is reused).
+_FACTORIES: dict[str, Callable[[], Engine]] = {"native": NativeEngine, "lme4": _lme4_engine}
+#: The spec's ``engine`` values → the engines that run, the first one's tables leading.
+_SPEC_ENGINES: dict[str, list[str]] = {"native": ["native"], "lme4": ["lme4"], "both": ["native", "lme4"]}
+_ENGINES: dict[str, Engine] = {}
 
 
-def compare_models(name: str, entries: list[tuple[str, str, Problem, Fit]]) -> list[dict]:
-    """Likelihood-ratio comparison of models fitted by engine ``name`` to the same rows
-    (lme4's ``anova(m1, m2, ...)``; REML fits refitted by ML)."""
-    if name == "native":
-        from .inference.lrt import compare, ml_fit_native
-        ml = [(n, f, ml_fit_native(pr) if (fit.analysis == "lmm" and fit.reml) else fit)
-              for n, f, pr, fit in entries]
-        return compare(ml)
-    from .bridge.inference_r import RInference
-    return RInference(get_engine(name)).compare([(n, f, fit) for n, f, _, fit in entries])
+def get_engine(name: str) -> Engine:
+    """The engine called ``name`` (``native`` or ``lme4``), created once and reused."""
+    if name not in _ENGINES:
+        if name not in _FACTORIES:
+            raise EngineError(f"unknown engine {name!r}; expected one of "
+                              + ", ".join(repr(n) for n in _SPEC_ENGINES))
+        _ENGINES[name] = _FACTORIES[name]()
+    return _ENGINES[name]
+
+
+def spec_engines() -> list[str]:
+    """The values a spec's ``engine`` may take."""
+    return list(_SPEC_ENGINES)
+
+
+def engines_for(spec_engine: str) -> list[Engine]:
+    """The engines a spec's ``engine`` value runs (``both``: native first, then lme4)."""
+    if spec_engine not in _SPEC_ENGINES:
+        raise EngineError(f"unknown engine {spec_engine!r}; expected one of "
+                          + ", ".join(repr(n) for n in _SPEC_ENGINES), "/engine")
+    return [get_engine(n) for n in _SPEC_ENGINES[spec_engine]]
+
+
+def engine_of(fit: Fit) -> Engine:
+    """The engine that made ``fit`` (for requests on it: tests, emmeans)."""
+    return get_engine(fit.engine)

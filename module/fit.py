@@ -6,6 +6,7 @@ Notation follows lme4 (Bates et al. 2015): β fixed effects, θ relative covaria
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Union
 
 import numpy as np
 
@@ -41,10 +42,10 @@ class RanefBlock:
     condsd: np.ndarray
 
 
-@dataclass
+@dataclass(frozen=True)
 class Inference:
     """Tests and intervals computed from a fit (:mod:`mixedbridge.inference`, or lmerTest /
-    pbkrtest / lme4 through the bridge).
+    pbkrtest / lme4 through the bridge); immutable once built.
 
     Fields: ``df_method`` (``satterthwaite``, ``kenward-roger``, ``asymptotic``, ``residual`` for
     ``lm``); ``coef`` per fixed effect a dict with ``std.error``, ``statistic``, ``df``,
@@ -68,18 +69,64 @@ class Inference:
     timing: dict = field(default_factory=dict)
 
 
-@dataclass
-class Fit:
-    """What a fitted model yields, whichever engine fitted it.
+@dataclass(frozen=True)
+class GroupCoefs:
+    """lme4's ``coef()`` for one grouping factor: fixed effects plus that factor's random effects.
 
-    Fields: ``analysis`` (``lm``/``lmm``); ``engine``; ``coef_names`` and ``beta`` (β̂) with
+    Fields: ``levels`` the factor's levels; ``names`` the coefficient names (fixed effects first,
+    then random-effects columns that are not fixed effects); ``values`` an ℓ×k array.
+    """
+
+    levels: list[str]
+    names: list[str]
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class NativeBackend:
+    """What the native engine keeps of a fit for later requests on it.
+
+    Fields: ``model`` the fitted :class:`~mixedbridge.lmm.model.LinearMixedModel` left at θ̂
+    (``objective``, ``vcov``, ``refit`` … for Satterthwaite, Kenward-Roger, profiles and the
+    parametric bootstrap); None for ``lm``, whose inference needs only β̂, V and the residual df.
+    """
+
+    model: Any = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RBackend:
+    """What the lme4 engine keeps of a fit: the handle of the R model stored in the worker.
+
+    Fields: ``handle`` the stored model's number (None when the engine does not keep models);
+    ``versions`` R's and the packages' versions; ``timing`` seconds in R, in the worker, for the
+    call and in all.
+    """
+
+    handle: int | None = None
+    versions: dict = field(default_factory=dict)
+    timing: dict = field(default_factory=dict)
+
+
+#: The engine-specific part of a fit: only the engine that made it reads it.
+Backend = Union[NativeBackend, RBackend]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What a fitted model yields, whichever engine fitted it; immutable once built.
+
+    Fields: ``analysis`` (``lm``/``lmm``); ``engine`` the name of the engine that made it (the
+    key of :func:`mixedbridge.engines.get_engine`); ``coef_names`` and ``beta`` (β̂) with
     ``vcov`` = σ̂² R_X⁻¹R_X⁻ᵀ; ``dropped`` aliased fixed-effect columns; ``sigma`` σ̂; ``nobs``;
     ``reml``; ``loglik``, ``deviance``, ``reml_crit`` (REML fits), ``aic``, ``bic``,
-    ``df_residual``; ``theta`` θ̂; ``varcorr`` per-term covariance; ``ranef`` conditional modes;
-    ``fitted``, ``residuals``; ``ngroups`` levels per grouping factor; ``optinfo`` optimizer record;
-    ``warnings`` and ``notes`` in words; ``extra`` engine-specific values (r², per-group
-    coefficients ``coef_groups``, the native model object ``model``);
-    ``inference`` df, tests and intervals once :func:`mixedbridge.engines.infer` has run.
+    ``df_residual``; ``deviance_ml`` the ML deviance at the estimates (lme4's
+    ``deviance(fm, REML = FALSE)``); ``r_squared``, ``adj_r_squared`` (``lm``); ``theta`` θ̂;
+    ``varcorr`` per-term covariance; ``ranef`` conditional modes; ``coef_groups`` lme4's
+    ``coef()`` per grouping factor; ``fitted``, ``residuals``, ``pearson_residuals`` (residuals
+    ·√w/σ̂); ``ngroups`` levels per grouping factor; ``optinfo`` optimizer record; ``warnings``
+    and ``notes`` in words; ``backend`` what the engine keeps for later requests on this fit
+    (:class:`NativeBackend` or :class:`RBackend`), read only by that engine.
     """
 
     analysis: str
@@ -96,18 +143,22 @@ class Fit:
     df_residual: float
     reml: bool = False
     reml_crit: float | None = None
+    deviance_ml: float | None = None
+    r_squared: float | None = None
+    adj_r_squared: float | None = None
     dropped: list[str] = field(default_factory=list)
     theta: np.ndarray | None = None
     varcorr: list[VarComp] = field(default_factory=list)
     ranef: list[RanefBlock] = field(default_factory=list)
+    coef_groups: dict[str, GroupCoefs] = field(default_factory=dict)
     fitted: np.ndarray | None = None
     residuals: np.ndarray | None = None
+    pearson_residuals: np.ndarray | None = None
     ngroups: dict[str, int] = field(default_factory=dict)
     optinfo: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
-    inference: Inference | None = None
+    backend: Backend = field(default_factory=NativeBackend)
 
     @property
     def se(self) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Ordinary (weighted) least squares, R's ``lm``: the first analysis and the mixed model's baseline."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy import linalg
 
@@ -17,9 +19,10 @@ def fit_lm(problem: Problem) -> Fit:
     with np.errstate(over="ignore", invalid="ignore"):
         scale = float(np.mean(f) ** 2 + np.var(f, ddof=1)) if len(f) > 1 else 0.0
     if not np.isfinite(fit.deviance) or fit.deviance / fit.df_residual < scale * 1e-30:
-        fit.warnings.append("Essentially perfect fit (as R's summary.lm warns): the residual variance is "
-                            "zero or not finite, so σ, standard errors, tests, the log-likelihood, AIC and "
-                            "BIC are unreliable or undefined.")
+        fit = replace(fit, warnings=fit.warnings + [
+            "Essentially perfect fit (as R's summary.lm warns): the residual variance is zero or not "
+            "finite, so σ, standard errors, tests, the log-likelihood, AIC and BIC are unreliable or "
+            "undefined."])
     return fit
 
 
@@ -52,7 +55,7 @@ def _fit_lm(problem: Problem) -> Fit:
         sigma=float(sigma), nobs=n, loglik=float(loglik), aic=float(-2 * loglik + 2 * k),
         bic=float(-2 * loglik + np.log(n) * k), deviance=rss, df_residual=float(df_res),
         dropped=list(problem.fixed.dropped), fitted=fitted, residuals=resid,
-        extra={"r.squared": r2, "adj.r.squared": adj},
+        r_squared=r2, adj_r_squared=adj,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from .fit import Fit
+from .fit import Fit, Inference
 from .tables import Column, Table
 
 
@@ -17,7 +17,7 @@ _DF_NOTE = {
 }
 
 
-def parameters_table(fit: Fit) -> Table:
+def parameters_table(fit: Fit, inf: Inference | None = None) -> Table:
     """Fixed effects and, for mixed models, the random-effects sds and correlations."""
     table = Table("parameters", "Parameter estimates", [
         Column("effect", "Effect", "string"),
@@ -30,8 +30,7 @@ def parameters_table(fit: Fit) -> Table:
         Column("p.value", "p", "pvalue"),
     ])
     se = np.array(fit.se, dtype=float)
-    df, p = _fixed_df_p(fit)
-    inf = fit.inference
+    df, p = _fixed_df_p(fit, inf)
     for i, name in enumerate(fit.coef_names):
         t = fit.beta[i] / se[i] if se[i] > 0 else np.nan
         got = inf.coef.get(name, {}) if inf is not None else {}
@@ -56,12 +55,12 @@ def parameters_table(fit: Fit) -> Table:
     return table
 
 
-def _fixed_df_p(fit: Fit) -> tuple[list, list]:
-    """df and two-sided p for each fixed effect: from the inference step (``fit.inference``)
-    when it has run; otherwise the residual df for ``lm`` and none for mixed models."""
+def _fixed_df_p(fit: Fit, inf: Inference | None) -> tuple[list, list]:
+    """df and two-sided p for each fixed effect: from the inference step when it has run;
+    otherwise the residual df for ``lm`` and none for mixed models."""
     k = len(fit.coef_names)
-    if fit.inference is not None and fit.inference.coef:
-        rows = [fit.inference.coef.get(n, {}) for n in fit.coef_names]
+    if inf is not None and inf.coef:
+        rows = [inf.coef.get(n, {}) for n in fit.coef_names]
         return [r.get("df") for r in rows], [r.get("p.value") for r in rows]
     if fit.analysis == "lm":
         df = [fit.df_residual] * k
@@ -97,8 +96,8 @@ def fit_table(fit: Fit) -> Table:
     row["df.residual"] = fit.df_residual
     if fit.analysis == "lm":
         cols += [Column("r.squared", "R²"), Column("adj.r.squared", "Adjusted R²")]
-        row["r.squared"] = fit.extra.get("r.squared")
-        row["adj.r.squared"] = fit.extra.get("adj.r.squared")
+        row["r.squared"] = fit.r_squared
+        row["adj.r.squared"] = fit.adj_r_squared
     table = Table("fit", "Model summary", cols)
     table.add_row(**row)
     if fit.analysis == "lmm":
@@ -136,10 +135,9 @@ _ANOVA_TITLE = {"satterthwaite": "with Satterthwaite's method", "kenward-roger":
                 "residual": "", "lrt": "(likelihood-ratio tests)", "bootstrap": "(parametric bootstrap tests)"}
 
 
-def anova_table(fit: Fit) -> Table | None:
+def anova_table(fit: Fit, inf: Inference | None) -> Table | None:
     """F tests per model term (type I/II/III; lmerTest's columns), or likelihood-ratio /
     parametric bootstrap tests per term."""
-    inf = fit.inference
     if inf is None or inf.anova is None:
         return None
     method = inf.anova_info.get("method", "")
@@ -187,9 +185,8 @@ def _sig_labels(fit: Fit) -> dict[str, tuple[str, str, float]]:
     return out
 
 
-def confint_table(fit: Fit) -> Table | None:
+def confint_table(fit: Fit, inf: Inference | None) -> Table | None:
     """Confidence intervals (Wald, profile likelihood or parametric bootstrap)."""
-    inf = fit.inference
     if inf is None or inf.confint is None:
         return None
     method = inf.confint_info.get("method", "wald")
@@ -221,9 +218,8 @@ def confint_table(fit: Fit) -> Table | None:
     return table
 
 
-def model_comparison_table(fit: Fit) -> Table | None:
+def model_comparison_table(fit: Fit, inf: Inference | None) -> Table | None:
     """Likelihood-ratio comparison of models fitted to the same rows (lme4's ``anova``)."""
-    inf = fit.inference
     if inf is None or inf.comparison is None:
         return None
     table = Table("model_comparison", "Model comparison (likelihood-ratio tests)", [
@@ -238,13 +234,13 @@ def model_comparison_table(fit: Fit) -> Table | None:
     return table
 
 
-def tables_for(fit: Fit) -> list[Table]:
-    """Every table an analysis yields from its fit."""
-    tables = [parameters_table(fit), fit_table(fit)]
+def tables_for(fit: Fit, inf: Inference | None = None) -> list[Table]:
+    """Every table an analysis yields from its fit and, when it has run, its inference."""
+    tables = [parameters_table(fit, inf), fit_table(fit)]
     if fit.analysis == "lmm":
         tables += [random_effects_table(fit), groups_table(fit)]
     for builder in (anova_table, confint_table, model_comparison_table):
-        t = builder(fit)
+        t = builder(fit, inf)
         if t is not None:
             tables.append(t)
     return tables

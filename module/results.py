@@ -3,15 +3,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .tables import Table
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+    from .fit import Fit
 
 
 @dataclass
 class Results:
     """``analysis``, ``engine``, the normalized ``spec``, ``tables``, ``notes`` and ``warnings``
-    in words, ``timing`` in seconds, ``plots`` (name, title, images), and ``fits`` (the
-    engine-independent fit objects, not serialized)."""
+    in words, ``timing`` in seconds, ``plots`` (name, title, images), and ``outcome`` (the
+    :class:`~mixedbridge.analysis.Analysis` object: prepared problem, fits, inference and emmeans
+    answers of each engine; not serialized)."""
 
     analysis: str
     engine: str
@@ -21,7 +27,7 @@ class Results:
     warnings: list[str] = field(default_factory=list)
     timing: dict = field(default_factory=dict)
     plots: list[dict] = field(default_factory=list)
-    fits: dict = field(default_factory=dict)
+    outcome: Analysis | None = None
 
     def table(self, name: str) -> Table:
         """The table called ``name``; KeyError lists the ones there are."""
@@ -31,9 +37,16 @@ class Results:
         raise KeyError(f"no table {name!r}; tables are {', '.join(t.name for t in self.tables)}")
 
     @property
-    def fit(self):
-        """The fit of the (first) engine that ran."""
-        return next(iter(self.fits.values()))
+    def fits(self) -> dict[str, Fit]:
+        """Engine name → fit, the leading engine first."""
+        return {} if self.outcome is None else {n: r.fit for n, r in self.outcome.runs.items()}
+
+    @property
+    def fit(self) -> Fit:
+        """The fit of the leading (first) engine that ran."""
+        if self.outcome is None:
+            raise ValueError("these results hold no fit")
+        return self.outcome.lead.fit
 
     def to_dict(self) -> dict:
         return {"analysis": self.analysis, "engine": self.engine, "spec": self.spec,

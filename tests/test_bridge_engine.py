@@ -128,7 +128,7 @@ def test_tenthirty_lm(engine):
     close([fit.sigma, fit.loglik, fit.aic, fit.bic, fit.deviance],
           [74.9827466498238, -290.463235565126, 590.926471130251, 600.585599293873, 264253.377872128])
     assert fit.df_residual == 47 and fit.nobs == 51
-    close([fit.extra["r.squared"], fit.extra["adj.r.squared"]], [0.152652793622160, 0.0985668017257026])
+    close([fit.r_squared, fit.adj_r_squared], [0.152652793622160, 0.0985668017257026])
     assert fit.theta is None and fit.varcorr == [] and fit.ranef == []
 
 
@@ -195,7 +195,7 @@ def test_weighted_lm_agrees_with_native(engine):
         close(theirs.fitted, ours.fitted, 1e-9)
     # R 4.2's summary.lm does not take the offset out of the fitted values for r² (R >= 4.3
     # does), so r² is compared without an offset.
-    close(theirs.extra["r.squared"], ours.extra["r.squared"], 1e-9)
+    close(theirs.r_squared, ours.r_squared, 1e-9)
 
 
 def test_sum_contrasts_in_fixed_and_random_parts(engine):
@@ -242,8 +242,8 @@ def test_aliased_columns_are_dropped_as_in_the_design(engine, analysis):
 def test_kept_models_get_a_handle():
     require_r()
     fit = Lme4Engine(keep_models=True).fit(problem_for("Dyestuff", "Yield ~ 1 + (1 | Batch)"))
-    assert isinstance(fit.extra["r_handle"], int)
-    assert fit.extra["timing"]["total"] >= fit.extra["timing"]["r"] > 0
+    assert isinstance(fit.backend.handle, int)
+    assert fit.backend.timing["total"] >= fit.backend.timing["r"] > 0
 
 
 def test_get_engine_uses_bridge(engine):

@@ -2,6 +2,8 @@
 table must agree with lme4 within the tolerances of mixedbridge.compare."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import mixedbridge
@@ -83,6 +85,6 @@ def test_a_fit_the_r_worker_no_longer_holds_is_a_clear_error(with_r):
     spec = mixedbridge.spec.validate({**SUITE["Dyestuff"], "engine": "lme4"})
     problem = prepare(spec)
     fit = get_engine("lme4").fit(problem)
-    fit.extra["r_handle"] = -1
+    fit = dataclasses.replace(fit, backend=dataclasses.replace(fit.backend, handle=-1))
     with pytest.raises(EngineError, match="no longer holds the fitted model"):
         emmeans_tables_r(problem, {"specs": ["1"]}, fit=fit)

@@ -49,7 +49,7 @@ def test_type3_contrasts_do_not_depend_on_coding():
 def test_kr_blocks_match_dense_sigma():
     """Φ_A from the q×q/p×p route equals the textbook n×n computation."""
     res = _native(cases()["sleepstudy-slopes"])
-    model = res.fit.extra["model"]
+    model = res.fit.backend.model
     adj = kr.vcov_adjusted(model)
     # dense reference
     terms = model.structure.terms

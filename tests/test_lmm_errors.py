@@ -90,7 +90,7 @@ def test_pearson_residuals_and_group_coefficients():
     X, names, y, re = _inputs("sleepstudy", "Reaction ~ Days + (Days | Subject)")
     w = np.linspace(0.5, 2.0, len(y))
     fit = fit_lmm(X, names, y, re, weights=w)
-    np.testing.assert_allclose(fit.extra["pearson_residuals"], fit.residuals * np.sqrt(w) / fit.sigma)
-    cg = fit.extra["coef_groups"]["Subject"]
-    assert cg["names"] == ["(Intercept)", "Days"]
-    np.testing.assert_allclose(cg["values"], fit.beta + fit.ranef[0].modes)
+    np.testing.assert_allclose(fit.pearson_residuals, fit.residuals * np.sqrt(w) / fit.sigma)
+    cg = fit.coef_groups["Subject"]
+    assert cg.names == ["(Intercept)", "Days"]
+    np.testing.assert_allclose(cg.values, fit.beta + fit.ranef[0].modes)

@@ -810,7 +810,7 @@ def test_criterion_not_above_lme4(fits, name):
     assert fit.deviance == pytest.approx(ref["crit"], rel=1e-6)
     crit = fit.reml_crit if fit.reml else fit.deviance
     assert crit == fit.deviance
-    assert fit.extra["deviance_ml"] == pytest.approx(ref["deviance_ml"], rel=1e-6)
+    assert fit.deviance_ml == pytest.approx(ref["deviance_ml"], rel=1e-6)
     assert fit.loglik == pytest.approx(ref["loglik"], rel=1e-6)
     assert fit.aic == pytest.approx(ref["aic"], rel=1e-6)
     assert fit.bic == pytest.approx(ref["bic"], rel=1e-6)
@@ -872,7 +872,7 @@ def test_fit_record(fits, name):
         assert fit.optinfo["converged"], fit.optinfo["messages"]
         assert fit.optinfo["max_grad"] < 2e-3
         assert not fit.warnings
-    assert fit.extra["model"].n == n
+    assert fit.backend.model.n == n
 
 
 def test_singular_fit_warns(fits):

@@ -5,7 +5,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import SpecError
+from ..engines import native_model
+from ..errors import EngineError, SpecError
 from ..fit import Fit
 from ..problem import Problem
 from ..tables import Table
@@ -28,17 +29,17 @@ def df_function(problem: Problem, fit: Fit, method: str,
     ``lm``: the residual df whatever the method (as emmeans). ``lmm``: ``asymptotic`` is ∞;
     ``satterthwaite`` is lmerTest's (``mixedbridge.inference.satterthwaite``);
     ``kenward-roger`` is pbkrtest's ``Lb_ddf`` with the adjusted covariance Φ_A, which emmeans
-    also uses for the SEs (``mixedbridge.inference.kenwardroger``). Both need the native
-    model object in ``fit.extra["model"]``.
+    also uses for the SEs (``mixedbridge.inference.kenwardroger``). Both need a fit of the
+    native engine (for the lme4 engine's fits, R's emmeans computes them).
     """
     if fit.analysis == "lm":
         return (lambda L: np.full(np.atleast_2d(L).shape[0], float(fit.df_residual))), None
     if method == "asymptotic":
         return (lambda L: np.full(np.atleast_2d(L).shape[0], np.inf)), None
-    model = fit.extra.get("model")
-    if model is None:
-        raise SpecError(f"df method {method!r} needs the native model object (fit.extra['model']); "
-                        "pass df_fn, or use \"asymptotic\"", f"{path}/df")
+    try:
+        model = native_model(fit, f"df method {method!r}")
+    except EngineError as exc:
+        raise SpecError(f"{exc.message}; pass df_fn, or use \"asymptotic\"", f"{path}/df") from None
     if method == "satterthwaite":
         from ..inference import satterthwaite as sat
 

@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from ..engines import native_model
 from ..fit import Fit
 from ..problem import Problem
 
@@ -106,7 +107,7 @@ def sig_names(model) -> list[str]:
 def confint(problem: Problem, fit: Fit, level: float, nsim: int, seed: int) -> list[dict]:
     """Percentile intervals for (.sig01, ..., .sigma, β) from ``nsim`` parametric bootstrap
     samples of the fitted model."""
-    model = fit.extra["model"]
+    model = native_model(fit)
     theta = np.asarray(fit.theta, dtype=float)
     rng = np.random.default_rng(seed)
     X = problem.fixed.X
@@ -130,7 +131,7 @@ def term_tests(problem: Problem, fit: Fit, terms: dict[str, list[int]], nsim: in
     from . import lrt
 
     rows, full = lrt.term_tests(problem, fit, terms)
-    fmodel = full.extra["model"]
+    fmodel = native_model(full)
     X, names = problem.fixed.X, problem.fixed.names
     seeds = np.random.SeedSequence(seed).spawn(len(rows))
     progress = _Progress("parametric bootstrap tests", nsim * len(rows))
@@ -139,7 +140,7 @@ def term_tests(problem: Problem, fit: Fit, terms: dict[str, list[int]], nsim: in
         keep = [j for j in range(X.shape[1]) if j not in cols]
         Xr = X[:, keep]
         red = lrt.ml_fit_native(problem, Xr, [names[j] for j in keep])
-        rmodel = red.extra["model"]
+        rmodel = native_model(red)
         rng = np.random.default_rng(ss)
         stat = row["Chisq"]
         ref = np.empty(nsim)

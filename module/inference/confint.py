@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from ..engines import native_model
 from ..fit import Fit
 from ..problem import Problem
 from .options import Settings
@@ -17,7 +18,7 @@ def wald(fit: Fit, level: float) -> list[dict]:
     rows = []
     if fit.analysis == "lmm":
         from .bootstrap import sig_names
-        rows += [{"parameter": n, "lower": None, "upper": None} for n in sig_names(fit.extra["model"])]
+        rows += [{"parameter": n, "lower": None, "upper": None} for n in sig_names(native_model(fit))]
     se = fit.se
     rows += [{"parameter": n, "lower": float(fit.beta[i] - q * se[i]), "upper": float(fit.beta[i] + q * se[i])}
              for i, n in enumerate(fit.coef_names)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, stats
 
+from ..engines import native_model
 from ..fit import Fit
 from ..problem import Problem
 
@@ -145,7 +146,7 @@ def confint(problem: Problem, fit: Fit, level: float) -> list[dict]:
     from .lrt import ml_fit_native
 
     ml = fit if not fit.reml else ml_fit_native(problem)
-    model = ml.extra["model"]
+    model = native_model(ml)
     theta_hat = np.asarray(ml.theta, dtype=float)
     model.set_theta(theta_hat)
     sigma_hat = float(np.sqrt(model.pwrss / model.n))

@@ -8,6 +8,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import SpecError
+from ..engines import native_model
 from ..fit import Fit, Inference
 from ..problem import Problem
 from . import contrasts as ctr
@@ -29,88 +30,110 @@ def anova_terms(problem: Problem, s: Settings, wanted: list[str] | None = None) 
     return [t for t in labels if t in wanted]
 
 
+class _Derived:
+    """The variance-parameter quantities the tests share, computed once on first use:
+    Satterthwaite's covariance of (θ, σ) and Kenward-Roger's adjusted covariance."""
+
+    def __init__(self, fit: Fit) -> None:
+        self.fit = fit
+        self._vp: sat.VarparCovariance | None = None
+        self._kr: kr.KRAdjusted | None = None
+
+    def varpar(self) -> sat.VarparCovariance:
+        if self._vp is None:
+            self._vp = sat.varpar_covariance(native_model(self.fit, "Satterthwaite's df"), self.fit.theta)
+        return self._vp
+
+    def adjusted(self) -> kr.KRAdjusted:
+        if self._kr is None:
+            self._kr = kr.vcov_adjusted(native_model(self.fit, "Kenward-Roger's df"))
+        return self._kr
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._vp.warnings) if self._vp is not None else []
+
+
 def infer_native(problem: Problem, fit: Fit, s: Settings, terms: list[str] | None = None) -> Inference:
     """Everything ``s`` asks for, computed in Python."""
-    inf = Inference(df_method=s.df_method)
+    derived = _Derived(fit)
+    timing: dict = {}
     t0 = time.perf_counter()
-    p = len(fit.coef_names)
-    E = np.eye(p)
-    cache: dict = {}
-
-    def vp():
-        if "vp" not in cache:
-            cache["vp"] = sat.varpar_covariance(fit.extra["model"], fit.theta)
-            inf.warnings += cache["vp"].warnings
-        return cache["vp"]
-
-    def kra():
-        if "kr" not in cache:
-            cache["kr"] = kr.vcov_adjusted(fit.extra["model"])
-        return cache["kr"]
-
-    if fit.analysis == "lm" or s.df_method == "residual":
-        rows = [_t_row(fit.beta[i], fit.se[i], fit.df_residual) for i in range(p)]
-    elif s.df_method == "asymptotic":
-        rows = [_t_row(fit.beta[i], fit.se[i], np.inf) for i in range(p)]
-    elif s.df_method == "satterthwaite":
-        rows = [sat.contest1d(vp(), E[i]) for i in range(p)]
-    else:
-        rows = [kr.contest1d(kra(), E[i]) for i in range(p)]
-    inf.coef = {name: {k: r[k] for k in ("std.error", "statistic", "df", "p.value")}
-                for name, r in zip(fit.coef_names, rows)}
-    inf.timing["coef_s"] = time.perf_counter() - t0
-
+    coef = _coef_tests(fit, s, derived)
+    timing["coef_s"] = time.perf_counter() - t0
+    anova, anova_info = None, {}
     if s.anova_method is not None:
         t1 = time.perf_counter()
-        labels = anova_terms(problem, s, terms)
-        lay = ctr.layout(problem)
-        inf.anova_info = {"type": s.anova_type, "method": s.anova_method}
-        if s.anova_method in ("lrt", "bootstrap"):
-            cols = {}
-            if s.anova_intercept and problem.desc.intercept:
-                cols["(Intercept)"] = lay.columns("(Intercept)")
-            for t in labels:
-                cols[t] = lay.columns(t)
-            if s.anova_method == "lrt":
-                inf.anova, _ = lrt.term_tests(problem, fit, cols)
-            else:
-                from .bootstrap import term_tests as pb_tests
-                inf.anova = pb_tests(problem, fit, cols, s.anova_nsim, s.anova_seed)
-                inf.anova_info.update({"nsim": s.anova_nsim, "seed": s.anova_seed})
-        else:
-            Ls = ctr.contrasts(lay, s.anova_type)
-            rows = []
-            for t in labels:
-                L = Ls[t]
-                if s.anova_method == "residual":
-                    r = _f_residual(fit, L)
-                elif s.anova_method == "satterthwaite":
-                    r = sat.contest_md(vp(), L)
-                else:
-                    r = kr.contest_md(kra(), L)
-                rows.append({"term": t, **r})
-            inf.anova = rows
-        inf.timing["anova_s"] = time.perf_counter() - t1
-
+        anova, anova_info = _anova(problem, fit, s, derived, anova_terms(problem, s, terms))
+        timing["anova_s"] = time.perf_counter() - t1
+    confint_rows, confint_info = None, {}
     if s.confint_method is not None:
         t2 = time.perf_counter()
         from .confint import confint
-        inf.confint = confint(problem, fit, s)
-        inf.confint_info = {"method": s.confint_method, "level": s.confint_level}
+        confint_rows = confint(problem, fit, s)
+        confint_info = {"method": s.confint_method, "level": s.confint_level}
         if s.confint_method == "bootstrap":
-            inf.confint_info.update({"nsim": s.confint_nsim, "seed": s.confint_seed})
-        inf.timing["confint_s"] = time.perf_counter() - t2
-    return inf
+            confint_info.update({"nsim": s.confint_nsim, "seed": s.confint_seed})
+        timing["confint_s"] = time.perf_counter() - t2
+    return Inference(df_method=s.df_method, coef=coef, anova=anova, anova_info=anova_info,
+                     confint=confint_rows, confint_info=confint_info, warnings=derived.warnings,
+                     timing=timing)
 
 
-def _t_row(est: float, se: float, df: float) -> dict:
+def _coef_tests(fit: Fit, s: Settings, derived: _Derived) -> dict[str, dict]:
+    """SE, statistic, df and p of each fixed effect under ``s.df_method``."""
+    p = len(fit.coef_names)
+    E = np.eye(p)
+    if fit.analysis == "lm" or s.df_method == "residual":
+        rows = [t_row(fit.beta[i], fit.se[i], fit.df_residual) for i in range(p)]
+    elif s.df_method == "asymptotic":
+        rows = [t_row(fit.beta[i], fit.se[i], np.inf) for i in range(p)]
+    elif s.df_method == "satterthwaite":
+        rows = [sat.contest1d(derived.varpar(), E[i]) for i in range(p)]
+    else:
+        rows = [kr.contest1d(derived.adjusted(), E[i]) for i in range(p)]
+    return {name: {k: r[k] for k in ("std.error", "statistic", "df", "p.value")}
+            for name, r in zip(fit.coef_names, rows)}
+
+
+def _anova(problem: Problem, fit: Fit, s: Settings, derived: _Derived,
+           labels: list[str]) -> tuple[list[dict], dict]:
+    """The anova rows and their description (type, method, bootstrap settings)."""
+    lay = ctr.layout(problem)
+    info: dict = {"type": s.anova_type, "method": s.anova_method}
+    if s.anova_method in ("lrt", "bootstrap"):
+        cols = {}
+        if s.anova_intercept and problem.desc.intercept:
+            cols["(Intercept)"] = lay.columns("(Intercept)")
+        for t in labels:
+            cols[t] = lay.columns(t)
+        if s.anova_method == "lrt":
+            return lrt.term_tests(problem, fit, cols)[0], info
+        from .bootstrap import term_tests as pb_tests
+        info.update({"nsim": s.anova_nsim, "seed": s.anova_seed})
+        return pb_tests(problem, fit, cols, s.anova_nsim, s.anova_seed), info
+    Ls = ctr.contrasts(lay, s.anova_type)
+    rows = []
+    for t in labels:
+        if s.anova_method == "residual":
+            r = f_residual(fit, Ls[t])
+        elif s.anova_method == "satterthwaite":
+            r = sat.contest_md(derived.varpar(), Ls[t])
+        else:
+            r = kr.contest_md(derived.adjusted(), Ls[t])
+        rows.append({"term": t, **r})
+    return rows, info
+
+
+def t_row(est: float, se: float, df: float) -> dict:
+    """Estimate, SE, t (z when df is infinite) and two-sided p of one coefficient."""
     t = est / se if se > 0 else np.nan
     p = float(2.0 * (stats.norm.sf(abs(t)) if np.isinf(df) else stats.t.sf(abs(t), df)))
     return {"estimate": est, "std.error": se, "statistic": t, "df": None if np.isinf(df) else df,
             "p.value": p}
 
 
-def _f_residual(fit: Fit, L: np.ndarray) -> dict:
+def f_residual(fit: Fit, L: np.ndarray) -> dict:
     """Exact F test of Lβ = 0 for an ``lm`` (residual df)."""
     L = np.atleast_2d(L)
     q = int(np.linalg.matrix_rank(L)) if L.size else 0

@@ -6,6 +6,7 @@ import itertools
 import pandas as pd
 
 from .. import datasets
+from ..engines import spec_engines
 from ..errors import MixedBridgeError
 from ..spec import schema as spec_schema
 from . import sources
@@ -182,8 +183,8 @@ def run_jasp(options: dict, data: pd.DataFrame | None = None, dataset: str | Non
     try:
         if analysis not in TITLES:
             raise JaspOptionError("", f"unknown analysis {analysis!r}; expected 'lmm' or 'lm'")
-        if engine not in ("native", "lme4", "both"):
-            raise JaspOptionError("", f"unknown engine {engine!r}; expected native, lme4 or both")
+        if engine not in spec_engines():
+            raise JaspOptionError("", f"unknown engine {engine!r}; expected " + ", ".join(spec_engines()))
         df = _load(data, dataset)
         return _run(options, df, engine, analysis, title)
     except JaspOptionError as exc:

@@ -2,15 +2,14 @@
 
 First choice: tables of the same name in our :class:`~mixedbridge.Results` (``anova``,
 ``emmeans``, ``contrasts``, ``trends``), filled when the spec asks for them. Otherwise the
-inference and emmeans layers' own entry points on the prepared problem and the fit; a
+fit's engine (its ``infer`` and ``emmeans``) on the prepared problem and the fit; a
 :class:`MixedBridgeError` from them becomes the element's error message.
 """
 from __future__ import annotations
 
-from ..emmeans import emmeans_tables
+from ..engines import engine_of
 from ..errors import MixedBridgeError
 from ..inference.options import settings
-from ..inference.run import infer_native
 
 
 def table_rows(results, name: str) -> list[dict] | None:
@@ -21,20 +20,18 @@ def table_rows(results, name: str) -> list[dict] | None:
 
 
 def inference(problem, fit, spec_options: dict, analysis: str):
-    """``(coef, anova_rows, error)`` from the native inference layer, or Nones with why."""
-    if fit.extra.get("model") is None and analysis == "lmm":
-        return None, None, "these tests need the native engine's model object; use the native engine."
+    """``(coef, anova_rows, error)`` from the fit's engine, or Nones with why."""
     try:
-        inf = infer_native(problem, fit, settings(analysis, spec_options))
+        inf = engine_of(fit).infer(problem, fit, settings(analysis, spec_options))
     except MixedBridgeError as exc:
         return None, None, exc.message
     return inf.coef, inf.anova, None
 
 
 def emmeans(problem, fit, request: dict):
-    """``(tables by name, notes, error)`` from the emmeans layer."""
+    """``(tables by name, notes, error)`` from the fit's engine."""
     try:
-        tables, notes = emmeans_tables(problem, fit, request)
+        tables, notes = engine_of(fit).emmeans(problem, fit, request)
     except MixedBridgeError as exc:
         return None, [], exc.message
     return {t.name: [dict(r) for r in t.rows] for t in tables}, notes, None

@@ -146,8 +146,8 @@ def fit_summary(opts: dict, plan: Plan, fit, analysis: str) -> JContainer:
     else:
         row["deviance"] = -2.0 * fit.loglik if analysis == "lmm" else fit.deviance
     if analysis == "lm":
-        row["r2"] = fit.extra.get("r.squared")
-        row["adjR2"] = fit.extra.get("adj.r.squared")
+        row["r2"] = fit.r_squared
+        row["adjR2"] = fit.adj_r_squared
     m.add(**row)
     if analysis == "lmm":
         m.note("Model fitted with restricted maximum likelihood (REML); fit statistics of REML fits cannot compare "

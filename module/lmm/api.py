@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from ..design import ReTermData
-from ..fit import Fit, RanefBlock
+from ..fit import Fit, GroupCoefs, NativeBackend, RanefBlock
 from .checks import ConvergenceCheck
 from .model import LinearMixedModel
 from .optsummary import OptSummary
@@ -37,7 +37,8 @@ def auto_threads(q_rest: int) -> int | None:
 
 def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTermData], *,
             reml: bool = True, weights: np.ndarray | None = None,
-            offset: np.ndarray | None = None, threads: int | None | str = "auto") -> Fit:
+            offset: np.ndarray | None = None, threads: int | None | str = "auto",
+            dropped: list[str] | None = None) -> Fit:
     """Fit y ~ Xβ + Zb + o by REML (default) or ML, as lme4's ``lmer`` does.
 
     Parameters
@@ -51,6 +52,7 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
     threads : BLAS threads during the fit: ``"auto"`` chooses by the size of the dense fill-in
         block and the machine's load (:func:`auto_threads`), None leaves the library default,
         an integer sets it (see :mod:`.threads`).
+    dropped : names of aliased columns already dropped from X (reported in ``Fit.dropped``).
 
     Returns
     -------
@@ -61,19 +63,18 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
         * ``deviance``: for ML fits −2·logLik; for REML fits the REML criterion, which is what
           ``deviance(fm)`` returns for a REML fit in lme4 1.1-31 (with a deprecation warning;
           ``devCrit(REML = TRUE)``). The ML deviance evaluated at the REML estimates
-          (``deviance(fm, REML = FALSE)``) is in ``extra["deviance_ml"]``;
+          (``deviance(fm, REML = FALSE)``) is ``deviance_ml``;
         * ``aic``/``bic`` from ``loglik`` with k = p + length(θ) + 1;
         * ``df_residual`` = n − (p + length(θ) + 1), lme4's ``df.residual`` (broom.mixed's glance);
         * ``varcorr`` and ``ranef`` per term in lme4's term order; a correlation involving a zero
           standard deviation is NaN (as R's ``cov2cor``);
         * ``ranef[i].condsd``: square roots of the diagonal of lme4's ``condVar``,
           σ̂²Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ (conditional on β̂);
-        * ``residuals`` raw y − fitted; ``extra["pearson_residuals"]`` = residuals·√w/σ̂;
-        * ``extra["coef_groups"]``: lme4's ``coef()`` per grouping factor (fixed + random).
+        * ``residuals`` raw y − fitted; ``pearson_residuals`` = residuals·√w/σ̂;
+        * ``coef_groups``: lme4's ``coef()`` per grouping factor (fixed + random).
 
-        ``extra["model"]`` is the fitted :class:`~.model.LinearMixedModel`
-        (``objective(θ)``, ``set_theta``, ``RX``, ``beta``, ``vcov()``, ``pwrss`` ...), for
-        later inference (Satterthwaite, Kenward-Roger, profiles).
+        ``backend.model`` is the fitted :class:`~.model.LinearMixedModel`, for later inference
+        (Satterthwaite, Kenward-Roger, profiles, the parametric bootstrap).
 
     Raises
     ------
@@ -91,10 +92,10 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
         threads = auto_threads(model.A.q_rest)
     with blas_threads(threads):
         model.fit()
-        return model_to_fit(model)
+        return model_to_fit(model, dropped)
 
 
-def model_to_fit(model: LinearMixedModel) -> Fit:
+def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> Fit:
     """Fill a :class:`~mixedbridge.fit.Fit` from a fitted model (left at θ̂)."""
     s = model.structure
     theta = model.optsum.theta
@@ -104,24 +105,23 @@ def model_to_fit(model: LinearMixedModel) -> Fit:
     k = model.p + s.ntheta + 1
     sigma = model.sigma
     fitted = model.fitted()
-    fit = Fit(
+    residuals = model.y - fitted
+    ranef = ranef_blocks(model)
+    sw = 1.0 if model.weights is None else np.sqrt(model.weights)
+    return Fit(
         analysis="lmm", engine="native", coef_names=list(model.names), beta=model.beta,
         vcov=model.vcov(), sigma=sigma, nobs=model.n, loglik=loglik,
         aic=-2.0 * loglik + 2.0 * k, bic=-2.0 * loglik + k * np.log(model.n),
         deviance=crit, df_residual=float(model.n - k), reml=model.reml,
-        reml_crit=crit if model.reml else None, theta=theta.copy(),
-        varcorr=varcorr(s.terms, theta, sigma), ranef=ranef_blocks(model),
-        fitted=fitted, residuals=model.y - fitted,
+        reml_crit=crit if model.reml else None, deviance_ml=model.deviance_ml(),
+        dropped=list(dropped or []), theta=theta.copy(),
+        varcorr=varcorr(s.terms, theta, sigma), ranef=ranef,
+        coef_groups=coef_groups(model, ranef), fitted=fitted, residuals=residuals,
+        pearson_residuals=residuals * sw / sigma,
         ngroups={g: _nlevels(model, g) for g in s.factor_names()},
+        optinfo=optinfo(model.optsum, model.check), warnings=warnings_in_words(model),
+        backend=NativeBackend(model),
     )
-    fit.optinfo = optinfo(model.optsum, model.check)
-    fit.warnings = warnings_in_words(model)
-    sw = 1.0 if model.weights is None else np.sqrt(model.weights)
-    fit.extra = {"model": model, "deviance_ml": model.deviance_ml(), "pwrss": model.pwrss,
-                 "pearson_residuals": fit.residuals * sw / sigma,
-                 "ldL2": model.ldL2, "ldRX2": model.ldRX2, "sigma_ml": float(np.sqrt(model.pwrss / model.n)),
-                 "coef_groups": coef_groups(model, fit)}
-    return fit
 
 
 def _nlevels(model: LinearMixedModel, group: str) -> int:
@@ -143,13 +143,13 @@ def ranef_blocks(model: LinearMixedModel) -> list[RanefBlock]:
     return out
 
 
-def coef_groups(model: LinearMixedModel, fit: Fit) -> dict[str, dict]:
+def coef_groups(model: LinearMixedModel, ranef: list[RanefBlock]) -> dict[str, GroupCoefs]:
     """lme4's ``coef()``: per grouping factor, fixed effects plus that factor's random effects
-    per level. Returns {factor: {"levels": [...], "names": [...], "values": ℓ×p array}}."""
-    beta = dict(zip(fit.coef_names, fit.beta))
-    out: dict[str, dict] = {}
+    per level."""
+    beta = dict(zip(model.names, model.beta))
+    out: dict[str, GroupCoefs] = {}
     for g in model.structure.factor_names():
-        blocks = [r for r in fit.ranef if r.group == g]
+        blocks = [r for r in ranef if r.group == g]
         levels = blocks[0].levels
         vals = np.tile(np.array(list(beta.values())), (len(levels), 1))
         names = list(beta.keys())
@@ -160,7 +160,7 @@ def coef_groups(model: LinearMixedModel, fit: Fit) -> dict[str, dict]:
                 else:
                     names.append(name)
                     vals = np.column_stack([vals, r.modes[:, j]])
-        out[g] = {"levels": list(levels), "names": names, "values": vals}
+        out[g] = GroupCoefs(list(levels), names, vals)
     return out
 
 

@@ -2,7 +2,8 @@
 over a reference grid, with confidence intervals, separate lines and panels by other factors,
 and the raw data behind as seeded jitter, violins or boxplots.
 
-The numbers come from :mod:`mixedbridge.emmeans` (emmeans 1.8 rules: factors crossed, covariates
+The numbers come from the fit's engine (:mod:`mixedbridge.emmeans` natively, R's emmeans for
+the lme4 engine; emmeans 1.8 rules: factors crossed, covariates
 at their mean, equally weighted averages Lβ̂ with SE sqrt(L V Lᵀ)), so the plot and the
 ``emmeans`` table agree.
 """
@@ -56,12 +57,12 @@ def _check_factor(name: str | None, role: str, factors: list[str]) -> None:
 def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | None = None,
                    panels: str | None = None, level: float = 0.95, df: str | None = None) -> Means:
     """Model-based marginal means of ``horizontal`` (× ``lines`` × ``panels``) with intervals,
-    computed by :mod:`mixedbridge.emmeans` (the same numbers as the ``emmeans`` table).
+    computed by the fit's engine (the same numbers as its ``emmeans`` table).
 
     ``df``: ``satterthwaite``, ``kenward-roger`` or ``asymptotic`` (normal quantiles); None
     tries Satterthwaite and falls back to asymptotic with a note in ``Means.notes``.
     """
-    from ..emmeans import emmeans_tables
+    from ..engines import engine_of
     from ..errors import MixedBridgeError
 
     factors = fixed_factors(problem)
@@ -73,11 +74,11 @@ def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | Non
     notes: list[str] = []
     request = {"specs": by, "level": level, "df": df or "satterthwaite"}
     try:
-        tables, _ = emmeans_tables(problem, fit, request, path="/options/plots")
+        tables, _ = engine_of(fit).emmeans(problem, fit, request, "/options/plots")
     except MixedBridgeError as exc:
         if df is not None:
             raise PlotNote(f"emmeans: {exc.message}") from None
-        tables, _ = emmeans_tables(problem, fit, {**request, "df": "asymptotic"}, path="/options/plots")
+        tables, _ = engine_of(fit).emmeans(problem, fit, {**request, "df": "asymptotic"}, "/options/plots")
         notes.append("emmeans: Satterthwaite degrees of freedom are not available; intervals use the "
                      "normal (asymptotic) quantile.")
     raw = tables[0].to_pandas()
