@@ -15,18 +15,19 @@ Results come back as numbers and level codes and are turned into the same
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-_LEVEL = re.compile(r"^L(\d+)$")
+from ..emmeans.emm import OVERALL, Family
+from ..errors import EngineError
+from ..safenames import SafeNames
+from .engine import Lme4Engine, r_handle
+from .session import session
+
 
 
 def r_request(problem, req, handle: int) -> dict:
     """The worker request for a checked :class:`~mixedbridge.emmeans.request.Request` on the
     stored model ``handle``: emmeans arguments in safe names, level codes and numbers."""
-    from .engine import SafeNames
-
     names = SafeNames(problem.frame.data)
     data = problem.frame.data
 
@@ -62,15 +63,33 @@ def r_families(problem, request: dict, path: str = "/emmeans", r_session=None, f
     on the stored R model of ``fit`` (the lme4 engine's) or,
     without one, on a model fitted for this request in ``r_session`` (default: the process-wide
     session)."""
-    from ..emmeans.emm import OVERALL, Family
+    from ..emmeans.api import check_custom_weights
     from ..emmeans.request import parse
-    from ..errors import EngineError
-    from .engine import Lme4Engine, SafeNames, r_handle
-    from .session import session
 
     req = parse(problem, request, path)
     if req.contrasts not in (None, "pairwise"):
-        _native_weight_check(problem, req)
+        check_custom_weights(problem, req)
+    names = SafeNames(problem.frame.data)
+    reply = _call_emmeans(problem, req, r_session, fit)
+    if not reply.get("ok"):
+        msg = names.text(str(reply.get("error", "unknown error")))
+        raise EngineError(f"emmeans in R failed: {msg}")
+    cols, rows = _labels_from(reply["emm"], names, problem.frame.factors)
+    if OVERALL in req.specs:
+        cols = [(OVERALL, "string")] + [c for c in cols if c[0] != OVERALL]
+    kind = "trends" if req.trend else "emmeans"
+    est_name = f"{req.trend}.trend" if req.trend else "emmean"
+    fams = [_fill(Family(kind, est_name, cols, rows, by=list(req.by)), reply["emm"], names)]
+    if "contrasts" in reply:
+        labels = _contrast_labels(req, cols, rows, reply["con_coef"], problem.frame.factors)
+        ccols = [("contrast", "string")] + [c for c in cols if c[0] in req.by]
+        fams.append(_fill(Family("contrasts", "estimate", ccols, labels, by=list(req.by)), reply["contrasts"], names))
+    return fams
+
+
+def _call_emmeans(problem, req, r_session, fit) -> dict:
+    """The worker's reply to the emmeans request, on ``fit``'s stored R model or on one fitted
+    (and dropped again) for this request."""
     sess = r_session or session()
     own = None
     if fit is None:
@@ -79,104 +98,82 @@ def r_families(problem, request: dict, path: str = "/emmeans", r_session=None, f
     else:
         handle = r_handle(fit, "R's emmeans")
     try:
-        reply = sess.call(r_request(problem, req, handle))
+        return sess.call(r_request(problem, req, handle))
     finally:
         if own is not None and sess.alive:
             try:
                 sess.call({"op": "forget", "handle": own})
             except EngineError:
                 pass
-    names = SafeNames(problem.frame.data)
-    if not reply.get("ok"):
-        msg = names.text(str(reply.get("error", "unknown error")))
-        raise EngineError(f"emmeans in R failed: {msg}")
-    data = problem.frame.data
+
+
+def _labels_from(tab: dict, names: SafeNames, factors: set[str]) -> tuple[list[tuple[str, str]], list[dict]]:
+    """The label columns (name, type) and cells of R's summary table, in the user's names."""
     label_of = {names.token(lab): lab for lab in names.labels}
-    factors = problem.frame.factors
+    cols: list[tuple[str, str]] = []
+    rows: list[dict] | None = None
+    for safe, col in tab["labels"].items():
+        lab = label_of.get(safe, safe)
+        if lab == "contrast":
+            continue
+        if "chr" in col:
+            vals = [names.level_label(lab, v) for v in col["chr"]] if lab in factors else list(col["chr"])
+            cols.append((lab, "string"))
+        else:
+            vals = [float(v) for v in np.ravel(col["num"])]
+            cols.append((lab, "number"))
+        rows = [{} for _ in vals] if rows is None else rows
+        for cell, v in zip(rows, vals):
+            cell[lab] = v
+    return cols, rows or []
 
-    def labels_from(tab: dict) -> tuple[list[tuple[str, str]], list[dict]]:
-        cols, rows = [], None
-        for safe, col in tab["labels"].items():
-            lab = label_of.get(safe, safe)
-            if lab in ("contrast",):
-                continue
-            if "chr" in col:
-                vals = col["chr"]
-                if lab in factors:
-                    cats = [str(c) for c in data[lab].cat.categories]
-                    vals = [cats[int(_LEVEL.match(v).group(1))] for v in vals]
-                typ = "string"
-            else:
-                vals = [float(v) for v in np.ravel(col["num"])]
-                typ = "number"
-            cols.append((lab, typ))
-            rows = [{} for _ in vals] if rows is None else rows
-            for cell, v in zip(rows, vals):
-                cell[lab] = v
-        return cols, rows or []
 
-    def fill(fam: Family, tab: dict) -> Family:
-        fam.estimate = np.ravel(np.asarray(tab["estimate"], dtype=float))
-        fam.se = np.ravel(np.asarray(tab["se"], dtype=float))
-        fam.df = np.ravel(np.asarray(tab["df"], dtype=float))
-        fam.lower = np.ravel(np.asarray(tab["lower"], dtype=float))
-        fam.upper = np.ravel(np.asarray(tab["upper"], dtype=float))
-        if tab.get("t") is not None:
-            fam.t = np.ravel(np.asarray(tab["t"], dtype=float))
-            fam.p = np.ravel(np.asarray(tab["p"], dtype=float))
-        fam.notes = ["[emmeans] " + names.text(m) for m in (tab.get("messages") or [])]
-        fam.adjust = (tab.get("adjust") or ["none"])[0]
-        return fam
+def _fill(fam: Family, tab: dict, names: SafeNames) -> Family:
+    """A family's numbers, notes and adjustment from R's summary table."""
+    def col(key: str) -> np.ndarray:
+        return np.ravel(np.asarray(tab[key], dtype=float))
 
-    emm_tab = reply["emm"]
-    cols, rows = labels_from(emm_tab)
-    if OVERALL in req.specs:
-        cols = [(OVERALL, "string")] + [c for c in cols if c[0] != OVERALL]
-    kind = "trends" if req.trend else "emmeans"
-    est_name = f"{req.trend}.trend" if req.trend else "emmean"
-    main = fill(Family(kind, est_name, cols, rows, by=list(req.by)), emm_tab)
-    fams = [main]
-    if "contrasts" in reply:
-        ct = reply["contrasts"]
-        coef = np.atleast_2d(np.asarray(reply["con_coef"], dtype=float))
-        spec_facs = [c for c, _ in cols if c not in req.by]
-        emm_labels = [_emm_label(r, spec_facs, factors) for r in rows]
-        labels = []
-        n_custom = len(req.contrasts) if isinstance(req.contrasts, list) else 0
-        for i in range(coef.shape[0]):
-            if req.contrasts == "pairwise":
-                hi, lo = int(np.argmax(coef[i])), int(np.argmin(coef[i]))
-                name = f"{emm_labels[hi]} - {emm_labels[lo]}"
-            else:
-                name = req.contrasts[i % n_custom][0]
-            first = int(np.flatnonzero(coef[i])[0]) if np.any(coef[i]) else 0
-            cell = {"contrast": name}
-            cell.update({b: rows[first][b] for b in req.by})
-            labels.append(cell)
+    fam.estimate, fam.se, fam.df, fam.lower, fam.upper = (col(k) for k in ("estimate", "se", "df", "lower", "upper"))
+    if tab.get("t") is not None:
+        fam.t, fam.p = col("t"), col("p")
+    fam.notes = ["[emmeans] " + names.text(m) for m in (tab.get("messages") or [])]
+    fam.adjust = (tab.get("adjust") or ["none"])[0]
+    return fam
+
+
+def _contrast_labels(req, cols: list[tuple[str, str]], rows: list[dict], con_coef, factors: set[str]) -> list[dict]:
+    """Each contrast's name (as emmeans writes it, or the custom contrast's) and ``by`` cells."""
+    coef = np.atleast_2d(np.asarray(con_coef, dtype=float))
+    spec_facs = [c for c, _ in cols if c not in req.by]
+    emm_labels = [_emm_label(r, spec_facs, factors) for r in rows]
+    n_custom = len(req.contrasts) if isinstance(req.contrasts, list) else 0
+    labels = []
+    for i in range(coef.shape[0]):
         if req.contrasts == "pairwise":
-            labels = _pair_parens(labels, emm_labels)
-        ccols = [("contrast", "string")] + [c for c in cols if c[0] in req.by]
-        fams.append(fill(Family("contrasts", "estimate", ccols, labels, by=list(req.by)), ct))
-    return fams
+            name = f"{emm_labels[int(np.argmax(coef[i]))]} - {emm_labels[int(np.argmin(coef[i]))]}"
+        else:
+            name = req.contrasts[i % n_custom][0]
+        first = int(np.flatnonzero(coef[i])[0]) if np.any(coef[i]) else 0
+        labels.append({"contrast": name, **{b: rows[first][b] for b in req.by}})
+    return _pair_parens(labels, emm_labels) if req.contrasts == "pairwise" else labels
 
 
 def _emm_label(row: dict, spec_facs: list[str], factors: set[str]) -> str:
-    from ..emmeans.contrasts import _num
-    from ..emmeans.emm import OVERALL
+    from ..emmeans.contrasts import r_character
 
     parts = []
     for f in spec_facs:
         v = row[f]
-        parts.append(str(v) if (f in factors or f == OVERALL) else f"{f}{_num(v)}")
+        parts.append(str(v) if (f in factors or f == OVERALL) else f"{f}{r_character(v)}")
     return " ".join(parts)
 
 
 def _pair_parens(labels: list[dict], emm_labels: list[str]) -> list[dict]:
-    from ..emmeans.contrasts import _PARENS
+    from ..emmeans.contrasts import needs_parens
 
-    if not any(_PARENS.search(s) for s in emm_labels):
+    if not any(needs_parens(s) for s in emm_labels):
         return labels
-    wrap = {s: (f"({s})" if _PARENS.search(s) else s) for s in emm_labels}
+    wrap = {s: (f"({s})" if needs_parens(s) else s) for s in emm_labels}
     out = []
     for cell in labels:
         for a in emm_labels:
@@ -189,17 +186,6 @@ def _pair_parens(labels: list[dict], emm_labels: list[str]) -> list[dict]:
             break
         out.append(cell)
     return out
-
-
-def _native_weight_check(problem, req) -> None:
-    """Refuse custom weights of the wrong length with the same message as the native side."""
-    from ..emmeans.api import _check_weights
-    from ..emmeans.emm import by_groups, marginal
-    from ..emmeans.refgrid import build
-
-    rg = build(problem, list(problem.fixed.names), req.at, req.sd_steps)
-    m = marginal(rg, req.specs, req.by)
-    _check_weights(m, req, by_groups(m.codes, [m.facs.index(b) for b in req.by]))
 
 
 def emmeans_tables_r(problem, request: dict, path: str = "/emmeans", r_session=None, fit=None):

@@ -12,7 +12,6 @@ R runs in a long-lived child process (:mod:`.session`), started on the first fit
 """
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
@@ -21,91 +20,13 @@ import pandas as pd
 from ..errors import EngineError, ModelError
 from ..fit import Fit, Inference, RanefBlock, RBackend, VarComp
 from ..problem import Problem
+from ..safenames import SafeNames
 from ..tables import Table
 from ._worker import SAFE_FORMULA
 from .session import INSTALL_HINT, RSession, session
 
 #: Optimizer settings sent with every ``lmer`` call (also recorded in ``Fit.optinfo``).
 LMER_CONTROL = {"optimizer": "nloptwrap", "xtol_abs": 1e-8, "ftol_abs": 1e-8, "maxeval": 100000}
-
-_COEF_PIECE = re.compile(r"^v(\d+)_(?:L(\d+)|(\d+))?$")
-_IN_TEXT = re.compile(r"(?<![A-Za-z0-9._])v(\d+)_(?:L(\d+)|(\d+))?(?![A-Za-z0-9._])")
-_LEVEL = re.compile(r"^L(\d+)$")
-
-
-class SafeNames:
-    """Generated R names for a model frame's columns, and the way back to the user's names."""
-
-    def __init__(self, data: pd.DataFrame) -> None:
-        self.data = data
-        self.labels = [str(c) for c in data.columns]
-        self.safe = {lab: f"v{i}_" for i, lab in enumerate(self.labels)}
-
-    def token(self, label: str) -> str:
-        return self.safe[label]
-
-    def _label(self, index: str) -> str:
-        return self.labels[int(index)]
-
-    def _categories(self, label: str) -> list[str]:
-        return [str(c) for c in self.data[label].cat.categories]
-
-    def coef(self, name: str) -> str:
-        """R's column name in safe spelling (``v1_L1:v2_``) -> user spelling (``timepost:Days``)."""
-        if name == "(Intercept)":
-            return name
-        out = []
-        for piece in name.split(":"):
-            m = _COEF_PIECE.match(piece)
-            if not m:
-                raise EngineError(f"lme4 engine: unexpected column name {piece!r} from R")
-            label = self._label(m.group(1))
-            if m.group(2) is not None:
-                out.append(label + self._categories(label)[int(m.group(2))])
-            else:
-                out.append(label + (m.group(3) or ""))
-        return ":".join(out)
-
-    def group(self, name: str) -> str:
-        """Grouping factor ``v3_:v2_`` -> ``cask:batch``."""
-        return ":".join(self._group_columns(name))
-
-    def _group_columns(self, name: str) -> list[str]:
-        cols = []
-        for piece in name.split(":"):
-            m = _COEF_PIECE.match(piece)
-            if not m or m.group(2) is not None or m.group(3) is not None:
-                raise EngineError(f"lme4 engine: unexpected grouping factor {name!r} from R")
-            cols.append(self._label(m.group(1)))
-        return cols
-
-    def levels(self, group: str, levels: list[str]) -> list[str]:
-        """Levels ``L3:L1`` of grouping factor ``v3_:v2_`` -> ``d:A``."""
-        cols = self._group_columns(group)
-        cats = [self._categories(c) for c in cols]
-        out = []
-        for lev in levels:
-            parts = lev.split(":")
-            if len(parts) != len(cols):
-                raise EngineError(f"lme4 engine: unexpected level {lev!r} of {group!r} from R")
-            labels = []
-            for part, cat in zip(parts, cats):
-                m = _LEVEL.match(part)
-                if not m:
-                    raise EngineError(f"lme4 engine: unexpected level {lev!r} of {group!r} from R")
-                labels.append(cat[int(m.group(1))])
-            out.append(":".join(labels))
-        return out
-
-    def text(self, message: str) -> str:
-        """R's words with safe names replaced by the user's names."""
-        def repl(m: re.Match) -> str:
-            try:
-                return self.coef(m.group(0))
-            except (EngineError, IndexError):
-                return m.group(0)
-        return _IN_TEXT.sub(repl, message)
-
 
 def r_formula(problem: Problem, names: SafeNames) -> str:
     """The model formula in safe names, rebuilt from the parsed description."""

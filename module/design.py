@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from formulaic import model_matrix
 
 from .formula import ModelDescription, RandomTerm, Term
 from .frame import ModelFrame
+from .safenames import SafeNames
 
 #: Relative tolerance under which a column counts as a linear combination of earlier ones
 #: (lme4's ``check.rankX`` uses ``qr(X, tol = 1e-7)``).
@@ -57,28 +57,23 @@ class ReTermData:
         return len(self.levels)
 
 
-class _SafeNames:
-    """Maps model variables to formulaic-safe names and back to R's coefficient names."""
+class FormulaicNames:
+    """The model frame under generated names for formulaic (``v0``, levels ``L0``; see
+    :mod:`mixedbridge.safenames`), with sum contrasts as ``C(v0, contr.sum)``, and the way back
+    from formulaic's column names to R's coefficient names.
+
+    Fields: ``frame``; ``contrasts`` (``treatment``/``sum``); ``names`` the
+    :class:`~mixedbridge.safenames.SafeNames`; ``safe`` the encoded frame formulaic sees.
+    """
 
     def __init__(self, frame: ModelFrame, contrasts: str) -> None:
         self.frame = frame
         self.contrasts = contrasts
-        self.labels = list(frame.data.columns)
-        self.safe = pd.DataFrame(
-            {f"v{i}": self._encode(frame.data[lab]) for i, lab in enumerate(self.labels)}
-        )
-
-    @staticmethod
-    def _encode(col: pd.Series) -> pd.Series | np.ndarray:
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            codes = col.cat.codes.to_numpy()
-            cats = [f"L{j}" for j in range(len(col.cat.categories))]
-            return pd.Categorical.from_codes(codes, categories=cats)
-        return col.to_numpy(dtype=float)
+        self.names = SafeNames(frame.data, suffix="")
+        self.safe = self.names.encoded()
 
     def token(self, label: str) -> str:
-        i = self.labels.index(label)
-        name = f"v{i}"
+        name = self.names.token(label)
         if self.contrasts == "sum" and label in self.frame.factors:
             return f"C({name}, contr.sum)"
         return name
@@ -97,13 +92,13 @@ class _SafeNames:
         m = _COLUMN.match(piece)
         if not m:
             raise ValueError(f"unexpected design column {piece!r}")
-        label = self.labels[int(m.group(1))]
+        label = self.names.label(m.group(1))
         if m.group(3) is None:
             return label
         j = int(m.group(3))
         if m.group(2) == "S.":
             return f"{label}{j + 1}"
-        return f"{label}{self.frame.data[label].cat.categories[j]}"
+        return f"{label}{self.names.categories(label)[j]}"
 
     def matrix(self, intercept: bool, terms: tuple[Term, ...]) -> tuple[np.ndarray, list[str], list[int]]:
         """The model matrix of ``terms``, R's column names and each column's term index."""
@@ -130,7 +125,7 @@ class _SafeNames:
         return (np.column_stack(cols) if cols else np.zeros((n, 0))), names, assign
 
 
-def _assign(mm, intercept: bool, terms: tuple[Term, ...], safe: _SafeNames) -> list[int]:
+def _assign(mm, intercept: bool, terms: tuple[Term, ...], safe: FormulaicNames) -> list[int]:
     """Which model term each column of a formulaic matrix belongs to (R's ``assign``)."""
     wanted = {frozenset(safe.token(v.label) for v in t.variables): i + 1 for i, t in enumerate(terms)}
     out: list[int] = []
@@ -162,7 +157,7 @@ def drop_aliased(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[int]
 
 def fixed_design(desc: ModelDescription, frame: ModelFrame, contrasts: str = "treatment") -> FixedDesign:
     """Build X for the fixed part, dropping aliased columns as lme4 does."""
-    safe = _SafeNames(frame, contrasts)
+    safe = FormulaicNames(frame, contrasts)
     X, names, assign = safe.matrix(desc.intercept, desc.fixed)
     Xk, keep = drop_aliased(X, names)
     dropped = [names[j] for j in range(len(names)) if j not in keep]
@@ -172,11 +167,11 @@ def fixed_design(desc: ModelDescription, frame: ModelFrame, contrasts: str = "tr
 
 def random_designs(desc: ModelDescription, frame: ModelFrame, contrasts: str = "treatment") -> list[ReTermData]:
     """Each random-effects term's Xᵢ and grouping factor."""
-    safe = _SafeNames(frame, contrasts)
+    safe = FormulaicNames(frame, contrasts)
     return [_reterm(r, frame, safe) for r in desc.random]
 
 
-def _reterm(term: RandomTerm, frame: ModelFrame, safe: _SafeNames) -> ReTermData:
+def _reterm(term: RandomTerm, frame: ModelFrame, safe: FormulaicNames) -> ReTermData:
     X, names, _ = safe.matrix(term.intercept, term.terms)
     levels, codes = frame.grouping(term.group)
     return ReTermData(term.group_label, levels, codes, X, names)

@@ -149,6 +149,14 @@ def _context_notes(rg: RefGrid, m: Marginal, req: Request, df_label: str | None)
     return notes
 
 
+def check_custom_weights(problem: Problem, req: Request) -> None:
+    """Refuse custom contrast weights whose count is not the number of marginal means (per
+    ``by`` group), naming the means in order; used by both engines before any computation."""
+    rg = build(problem, list(problem.fixed.names), req.at, req.sd_steps)
+    m = marginal(rg, req.specs, req.by)
+    _check_weights(m, req, by_groups(m.codes, [m.facs.index(b) for b in req.by]))
+
+
 def _check_weights(m: Marginal, req: Request, groups: list[np.ndarray]) -> None:
     k = len(groups[0])
     spec_facs = [f for f in m.facs if f not in req.by]

@@ -13,6 +13,12 @@ from .emm import OVERALL, Marginal
 _PARENS = re.compile(r"-|\+|/|\*")
 
 
+def needs_parens(label: str) -> bool:
+    """Whether a level label is put in parentheses inside a contrast name (emmeans does so for
+    labels holding ``-``, ``+``, ``/`` or ``*``)."""
+    return _PARENS.search(label) is not None
+
+
 @dataclass
 class ContrastSet:
     """Coefficients over the EMM rows: ``C`` contrasts × EMM rows; ``names`` a label per
@@ -29,7 +35,7 @@ class ContrastSet:
     kind: int
 
 
-def _num(x: float) -> str:
+def r_character(x: float) -> str:
     """R's ``as.character`` of a double (15 significant digits)."""
     return f"{float(x):.15g}"
 
@@ -42,15 +48,15 @@ def level_labels(m: Marginal, spec_facs: list[str], rows: np.ndarray, factors: s
         parts = []
         for f in spec_facs:
             v = m.levels[f][m.codes[i, m.facs.index(f)]]
-            parts.append(str(v) if (f in factors or f == OVERALL) else f"{f}{_num(v)}")
+            parts.append(str(v) if (f in factors or f == OVERALL) else f"{f}{r_character(v)}")
         out.append(" ".join(parts))
     return out
 
 
 def _parens(labels: list[str], all_labels: list[str]) -> list[str]:
-    if not any(_PARENS.search(s) for s in all_labels):
+    if not any(needs_parens(s) for s in all_labels):
         return labels
-    return [f"({s})" if _PARENS.search(s) else s for s in labels]
+    return [f"({s})" if needs_parens(s) else s for s in labels]
 
 
 def pairwise(m: Marginal, spec_facs: list[str], groups: list[np.ndarray], factors: set[str]) -> ContrastSet:

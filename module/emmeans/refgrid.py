@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from formulaic import model_matrix
 
-from ..design import _SafeNames
+from ..design import FormulaicNames
 from ..frame import ModelFrame
 from ..problem import Problem
 
@@ -47,7 +47,7 @@ class DesignMaker:
     def __post_init__(self) -> None:
         p = self.problem
         self._contrasts = p.options.get("contrasts", "treatment")
-        self._safe = _SafeNames(p.frame, self._contrasts)
+        self._safe = FormulaicNames(p.frame, self._contrasts)
         mm = model_matrix(self._safe.rhs(p.desc.intercept, p.desc.fixed), self._safe.safe, na_action="raise")
         self._spec = mm.model_spec
         self.names = [self._safe.r_name(c) for c in mm.columns]
@@ -56,7 +56,7 @@ class DesignMaker:
     def rows(self, data: pd.DataFrame) -> np.ndarray:
         """Design rows for ``data`` (same columns and categories as the model frame)."""
         frame = ModelFrame(data, set(self.problem.frame.factors), data)
-        safe = _SafeNames(frame, self._contrasts)
+        safe = FormulaicNames(frame, self._contrasts)
         mm = self._spec.get_model_matrix(safe.safe)
         return np.asarray(mm, dtype=float)
 
