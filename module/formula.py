@@ -318,50 +318,60 @@ _INTERCEPT = "__intercept__"
 
 def _terms(node: Node) -> tuple[list[frozenset], bool | None]:
     """Expand an expression into (terms as sets of variable labels, intercept flag or None)."""
-    kind = node.kind
-    if kind == "num":
+    if node.kind == "bin":
+        return _binary_terms(node)
+    if node.kind == "num":
         if node.value in (0.0, 1.0):
             return [], bool(node.value)
         raise FormulaError(f"the number {deparse(node)} cannot be a term; use 1 or 0 for the intercept")
-    if kind in ("name", "call"):
+    if node.kind in ("name", "call"):
         return [frozenset([deparse(node)])], None
-    if kind == "paren":
-        inner = node.children[0]
-        if inner.kind == "bar":
+    if node.kind == "paren":
+        if node.children[0].kind == "bar":
             raise FormulaError("random-effects terms '( ... | group )' may only be added at the top level")
-        return _terms(inner)
-    if kind == "neg":
+        return _terms(node.children[0])
+    if node.kind == "neg":
         terms, icpt = _terms(node.children[0])
         if icpt is not None and not terms:
             return [], not icpt
         raise FormulaError(f"'-{deparse(node.children[0])}' can only follow another term")
-    if kind == "bar":
-        raise FormulaError("a random-effects bar '|' must be inside parentheses: (1 | group)")
+    raise FormulaError("a random-effects bar '|' must be inside parentheses: (1 | group)")
+
+
+def _binary_terms(node: Node) -> tuple[list[frozenset], bool | None]:
+    """Terms of ``a op b`` for R's formula operators ``+ - : * / ^``."""
     op = node.value
     left, right = node.children
     lt, li = _terms(left)
     if op == "^":
-        if right.kind != "num" or not float(right.value).is_integer() or right.value < 1:
-            raise FormulaError(f"the power in {deparse(node)} must be a positive whole number")
-        out = list(lt)
-        for k in range(2, int(right.value) + 1):
-            for combo in itertools.combinations(lt, k):
-                out.append(frozenset().union(*combo))
-        return _unique(out), li
+        return _power_terms(node, lt), li
     rt, ri = _terms(right)
     if op == "+":
         return _unique(lt + rt), ri if ri is not None else li
     if op == "-":
         drop = set(rt)
         return [t for t in lt if t not in drop], (not ri if ri is not None else li)
+    crossed = [a | b for a in lt for b in rt]
     if op == ":":
-        return _unique([a | b for a in lt for b in rt]), None
+        return _unique(crossed), None
     if op == "*":
-        return _unique(lt + rt + [a | b for a in lt for b in rt]), None
+        return _unique(lt + rt + crossed), None
     if op == "/":
         whole = frozenset().union(*lt) if lt else frozenset()
         return _unique(lt + [whole | b for b in rt]), None
     raise FormulaError(f"operator {op!r} is not allowed here")
+
+
+def _power_terms(node: Node, lt: list[frozenset]) -> list[frozenset]:
+    """``(a + b + c)^k``: the terms and their interactions up to order k."""
+    right = node.children[1]
+    if right.kind != "num" or not float(right.value).is_integer() or right.value < 1:
+        raise FormulaError(f"the power in {deparse(node)} must be a positive whole number")
+    out = list(lt)
+    for k in range(2, int(right.value) + 1):
+        for combo in itertools.combinations(lt, k):
+            out.append(frozenset().union(*combo))
+    return _unique(out)
 
 
 def _unique(terms: list[frozenset]) -> list[frozenset]:

@@ -206,38 +206,11 @@ def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
 
 def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict, factor_hint: set[str] | None = None) -> ModelFrame:
     """Filter, type, transform and complete the data for a model."""
-    if len(df) == 0 or len(df.columns) == 0:
-        raise DataError("the data have no rows" if len(df.columns) else "the data have no columns", "/data")
-    dupes = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
-    if dupes:
-        raise DataError(f"duplicate column name(s) in the data: {', '.join(repr(d) for d in dupes)}", "/data")
-    for col in desc.columns:
-        _check_column(df, col, "/formula")
     levels = spec.get("levels") or {}
-    for col in levels:
-        _check_column(df, col, f"/levels/{col}")
+    _check_input(df, desc, levels)
     df = apply_filters(df, spec.get("filter") or [])
-    factors = {c for c in desc.columns if _is_text(df[c].dropna())}
-    factors |= set(levels) | set(desc.grouping_columns) | (set(factor_hint or ()) & set(desc.columns))
-    factors |= {v.label for v in desc.variables if v.is_factor_call}
-    if set(desc.response.columns) & factors and not desc.response.is_factor_call:
-        raise DataError(f"the response {desc.response.label!r} must be numeric; it holds text or a factor",
-                        "/formula")
-    if desc.response.is_factor_call:
-        raise DataError(f"the response {desc.response.label!r} must be numeric; it holds text or a factor",
-                        "/formula")
-    data = {}
-    for v in desc.variables:
-        data[v.label] = _variable_column(v, df, factors, levels)
-    for g in desc.grouping_columns:
-        if g not in data:
-            data[g] = _as_factor(df[g], levels.get(g), f"/levels/{g}", g)
-    for col in set(levels) - set(data):
-        _as_factor(df[col], levels[col], f"/levels/{col}", col)
-    for role in ("weights", "offset"):
-        col = (spec.get("options") or {}).get(role)
-        if col:
-            data[f"({role})"] = _numeric_column(df, col, f"/options/{role}", role)
+    factors = _factors(df, desc, levels, factor_hint)
+    data = _model_columns(df, desc, factors, levels, spec.get("options") or {})
     frame = pd.DataFrame(data, index=df.index)
     complete = frame.notna().all(axis=1)
     n_missing = int((~complete).sum())
@@ -253,6 +226,48 @@ def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict, factor_hin
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
                      f"variables removed (listwise deletion); {len(frame)} rows used.")
     return ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes)
+
+
+def _check_input(df: pd.DataFrame, desc: ModelDescription, levels: dict) -> None:
+    """Rows and columns present, names unique, every named column there."""
+    if len(df) == 0 or len(df.columns) == 0:
+        raise DataError("the data have no rows" if len(df.columns) else "the data have no columns", "/data")
+    dupes = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
+    if dupes:
+        raise DataError(f"duplicate column name(s) in the data: {', '.join(repr(d) for d in dupes)}", "/data")
+    for col in desc.columns:
+        _check_column(df, col, "/formula")
+    for col in levels:
+        _check_column(df, col, f"/levels/{col}")
+
+
+def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint: set[str] | None) -> set[str]:
+    """The columns treated as factors: text, listed in ``levels``, grouping factors, marked by
+    the data set, or wrapped in ``factor()``; the response must not be one."""
+    factors = {c for c in desc.columns if _is_text(df[c].dropna())}
+    factors |= set(levels) | set(desc.grouping_columns) | (set(factor_hint or ()) & set(desc.columns))
+    factors |= {v.label for v in desc.variables if v.is_factor_call}
+    if desc.response.is_factor_call or (set(desc.response.columns) & factors):
+        raise DataError(f"the response {desc.response.label!r} must be numeric; it holds text or a factor",
+                        "/formula")
+    return factors
+
+
+def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], levels: dict,
+                   options: dict) -> dict[str, pd.Series]:
+    """The model frame's columns: variables, grouping factors, ``(weights)`` and ``(offset)``;
+    ``levels`` of columns outside the model are checked too."""
+    data = {v.label: _variable_column(v, df, factors, levels) for v in desc.variables}
+    for g in desc.grouping_columns:
+        if g not in data:
+            data[g] = _as_factor(df[g], levels.get(g), f"/levels/{g}", g)
+    for col in set(levels) - set(data):
+        _as_factor(df[col], levels[col], f"/levels/{col}", col)
+    for role in ("weights", "offset"):
+        col = options.get(role)
+        if col:
+            data[f"({role})"] = _numeric_column(df, col, f"/options/{role}", role)
+    return data
 
 
 def _numeric_column(df: pd.DataFrame, column: str, path: str, role: str) -> pd.Series:
