@@ -24,9 +24,6 @@ from ..problem import Problem
 from ._worker import SAFE_FORMULA
 from .session import INSTALL_HINT, RSession, session
 
-#: Optimizer settings sent with every ``lmer`` call (also recorded in ``Fit.optinfo``).
-LMER_CONTROL = {"optimizer": "nloptwrap", "xtol_abs": 1e-8, "ftol_abs": 1e-8, "maxeval": 100000}
-
 _COEF_PIECE = re.compile(r"^v(\d+)_(?:L(\d+)|(\d+))?$")
 _IN_TEXT = re.compile(r"(?<![A-Za-z0-9._])v(\d+)_(?:L(\d+)|(\d+))?(?![A-Za-z0-9._])")
 _LEVEL = re.compile(r"^L(\d+)$")
@@ -170,6 +167,18 @@ def _flag(x) -> bool:
     return bool(arr[0]) if arr.size else False
 
 
+def _control(control: dict | None) -> dict:
+    """The optimizer control R used (``optinfo$control`` of the fit), as plain numbers and words."""
+    out: dict = {}
+    for key, value in (control or {}).items():
+        if isinstance(value, list):
+            out[key] = " ".join(_strings(value))
+            continue
+        x = _scalar(value)
+        out[key] = int(x) if np.isfinite(x) and x == int(x) else x
+    return out
+
+
 class Lme4Engine:
     """Fits through R: ``lm`` by ``stats::lm``, ``lmm`` by ``lme4::lmer``.
 
@@ -267,8 +276,8 @@ class Lme4Engine:
         code = np.asarray(r.get("conv_code") if r.get("conv_code") is not None else [], dtype=float).ravel()
         conv_opt = _scalar(r["conv_opt"])
         fit.optinfo = {
-            "optimizer": _strings(r["optimizer"])[0] if _strings(r["optimizer"]) else LMER_CONTROL["optimizer"],
-            "control": {k: v for k, v in LMER_CONTROL.items() if k != "optimizer"},
+            "optimizer": " ".join(_strings(r["optimizer"])),
+            "control": _control(r.get("control")),
             "feval": int(_scalar(r["feval"])),
             "converged": bool(conv_opt == 0 and not np.any(code != 0)),
             "messages": [names.text(m) for m in _strings(r.get("conv_messages"))],
@@ -277,4 +286,4 @@ class Lme4Engine:
         }
 
 
-__all__ = ["Lme4Engine", "SafeNames", "r_formula", "request_for", "INSTALL_HINT", "LMER_CONTROL"]
+__all__ = ["Lme4Engine", "SafeNames", "r_formula", "request_for", "INSTALL_HINT"]
