@@ -3,6 +3,7 @@
 # profile / bootstrap intervals). lmerTest's conversion, update(), profiles and bootstrap
 # intervals run on the stored fit (its call re-evaluates in its own environment, see store.R);
 # only the likelihood-ratio tests refit, by ML, the full and reduced models they compare.
+# Every operation runs under the fit's contrasts option (see contrasts_option in helpers.R).
 
 # For likelihood-ratio tests only (they need new fits anyway): refit by ML with a
 # self-contained call and extra columns XR1_, XR2_ ... holding each reduced model's design.
@@ -124,8 +125,12 @@ infer_anova <- function(res, req, lt, fm) {
 # confint_method, level, nsim, seed, ci_nsim, ci_seed).
 op_infer <- function(req) {
   check_infer(req)
+  old <- options("contrasts")
+  on.exit(options(old), add = TRUE)
   capture({
-    fm <- get_entry(req$handle)$model
+    entry <- get_entry(req$handle)
+    use_fit_contrasts(entry)
+    fm <- entry$model
     res <- list(ok = TRUE)
     t0 <- proc.time()[["elapsed"]]
     f_tests <- req$anova_method %in% c("satterthwaite", "kenward-roger")
@@ -180,8 +185,12 @@ op_compare <- function(req) {
 
 # An lm anova request: list(handle, anova_type); F tests of lmerTest's contrasts, residual df.
 op_lm_anova <- function(req) {
+  old <- options("contrasts")
+  on.exit(options(old), add = TRUE)
   capture({
-    fm <- get_entry(req$handle)$model
+    entry <- get_entry(req$handle)
+    use_fit_contrasts(entry)
+    fm <- entry$model
     Ls <- switch(req$anova_type, III = lmerTest:::get_contrasts_type3(fm),
                  II = lmerTest:::get_contrasts_type2_unfolded(fm),
                  I = lmerTest:::get_contrasts_type1(fm))
