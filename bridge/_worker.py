@@ -15,6 +15,13 @@ of the sibling modules :data:`OP_MODULES` (``_ops_infer.py``: ``infer``, ``compa
 ``lm_anova``; ``_ops_emmeans.py``: ``emmeans``), plain modules imported from this directory
 that never import mixedbridge. They load their R packages on first use.
 
+R code: all of it lives in ``bridge/R/*.R`` (:data:`R_DIR`: ``helpers.R``, ``store.R``,
+``fitting.R``, ``inference.R``, ``emmeans.R``), sourced once when the worker starts into an
+environment of its own. Python calls only its ``op_*`` functions, each with one named list (a
+dict converted by :func:`to_r`) or a few named arguments. Every ``lmer`` fit and refit uses the
+one ``lmer_control()`` of ``fitting.R``, and a fit reports the optimizer control R used (read
+from the fitted model's ``optinfo``).
+
 Fitted models: a fit request with ``keep`` stores the model under a new integer handle (unique
 to this worker process) together with what re-evaluating its call needs: the model's call reads
 ``lme4::lmer(formula = f, data = d, REML = reml, control = ctrl, contrasts = contr, ...)`` and
@@ -25,9 +32,9 @@ dropped); a request naming a handle the worker does not hold is answered with
 ``stage: "handle"``.
 
 Requests carry only generated safe names (``v0_``, ``v1_``), level codes and numbers, never a
-user's column name, level label or formula text. The only R code evaluated is the constant
-:data:`R_CODE` below and the constant code of the op modules, plus one formula made of safe
-names and operators, checked against a strict pattern on both sides before R parses it.
+user's column name, level label or formula text; they reach R as data (the arguments of the
+``op_*`` functions). The only R code evaluated is that of ``bridge/R``, plus one formula made of
+safe names and operators, checked against a strict pattern on both sides before R parses it.
 """
 from __future__ import annotations
 
@@ -41,211 +48,24 @@ import time
 #: What a formula sent to R may contain: safe names, 0/1, and the formula operators.
 SAFE_FORMULA = re.compile(r"^[v0-9_ ~+:()|]+$")
 
+#: What a column name sent to R may be: a generated safe name.
+SAFE_NAME = re.compile(r"v\d+_")
+
 #: How many fitted models the worker keeps (``compare`` needs up to 4 at once).
 MAX_KEPT = 8
 
 #: The sibling modules whose operations the worker serves (each has ``register(r) -> {op: handler}``).
 OP_MODULES = ("_ops_infer", "_ops_emmeans")
 
-#: The constant R code of the worker: the value of the last expression is a list of functions.
-R_CODE = r"""
-local({
-  store <- new.env()      # handle -> entry (environment holding model, d, f, reml, ctrl, contr, kind)
-  kept <- character(0)    # handles, oldest first
-  pinned <- new.env()     # handles that must not be dropped (model comparison)
-  max_kept <- MAX_KEPT_L
+#: The folder of the worker's R code: every ``*.R`` file in it is sourced once, at worker start,
+#: into one environment of its own (:attr:`_R.env`). The files define functions (and the
+#: store's state); those named ``op_*`` are what the worker calls.
+R_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "R")
 
-  make_data <- function(num, fac, nlev) {
-    cols <- num
-    for (nm in names(fac)) {
-      cols[[nm]] <- structure(fac[[nm]], levels = paste0("L", seq_len(nlev[[nm]]) - 1L),
-                              class = "factor")
-    }
-    list2DF(cols)
-  }
 
-  lmer_control <- function() {
-    lme4::lmerControl(optimizer = "nloptwrap",
-                      optCtrl = list(xtol_abs = 1e-8, ftol_abs = 1e-8, maxeval = 1e5))
-  }
-
-  extract_lm <- function(fm) {
-    cf <- stats::coef(fm)
-    ok <- !is.na(cf)
-    s <- summary(fm)
-    list(coef_names = names(cf)[ok], beta = unname(cf[ok]), dropped = names(cf)[!ok],
-         vcov = unname(as.matrix(stats::vcov(fm, complete = FALSE))),
-         sigma = stats::sigma(fm), nobs = stats::nobs(fm),
-         loglik = as.numeric(stats::logLik(fm)), aic = stats::AIC(fm), bic = stats::BIC(fm),
-         deviance = stats::deviance(fm), df_residual = stats::df.residual(fm),
-         fitted = unname(stats::fitted(fm)), residuals = unname(stats::residuals(fm)),
-         r_squared = s$r.squared, adj_r_squared = s$adj.r.squared)
-  }
-
-  extract_lmer <- function(fm) {
-    cn <- lme4::getME(fm, "cnms")
-    fl <- lme4::getME(fm, "flist")
-    asg <- attr(fl, "assign")
-    Gp <- lme4::getME(fm, "Gp")
-    b <- as.numeric(lme4::getME(fm, "b"))
-    re <- lme4::ranef(fm, condVar = TRUE)
-    vc <- lme4::VarCorr(fm)
-    seen <- integer(length(fl))
-    blocks <- vector("list", length(cn))
-    varcorr <- vector("list", length(cn))
-    for (k in seq_along(cn)) {
-      fac <- asg[k]
-      g <- names(fl)[fac]
-      seen[fac] <- seen[fac] + 1L
-      nc <- length(cn[[k]])
-      pv <- attr(re[[g]], "postVar")
-      pvk <- if (is.list(pv)) pv[[seen[fac]]] else pv
-      nl <- dim(pvk)[3]
-      csd <- vapply(seq_len(nl), function(i) sqrt(pmax(diag(matrix(pvk[, , i], nc, nc)), 0)),
-                    numeric(nc))
-      blocks[[k]] <- list(group = g, terms = cn[[k]], levels = levels(fl[[fac]]),
-                          modes = matrix(b[(Gp[k] + 1L):Gp[k + 1L]], ncol = nc, byrow = TRUE),
-                          condsd = matrix(csd, ncol = nc, byrow = TRUE))
-      m <- vc[[k]]
-      corr <- attr(m, "correlation")
-      if (is.null(corr)) corr <- diag(nc)
-      varcorr[[k]] <- list(group = g, terms = colnames(m), sd = unname(attr(m, "stddev")),
-                           corr = unname(as.matrix(corr)))
-    }
-    ng <- lme4::ngrps(fm)
-    oi <- fm@optinfo
-    code <- oi$conv$lme4$code
-    reml <- lme4::isREML(fm)
-    list(coef_names = names(lme4::fixef(fm)), beta = unname(lme4::fixef(fm)),
-         dropped = as.character(names(attr(lme4::getME(fm, "X"), "col.dropped"))),
-         vcov = unname(as.matrix(stats::vcov(fm))),
-         sigma = stats::sigma(fm), nobs = stats::nobs(fm), reml = reml,
-         loglik = as.numeric(stats::logLik(fm)), aic = stats::AIC(fm), bic = stats::BIC(fm),
-         reml_crit = if (reml) lme4::REMLcrit(fm) else NA_real_,
-         deviance = if (reml) lme4::REMLcrit(fm) else stats::deviance(fm),
-         df_residual = stats::df.residual(fm),
-         theta = unname(lme4::getME(fm, "theta")),
-         varcorr = varcorr, ranef = blocks,
-         ngroups_names = names(ng), ngroups = unname(as.integer(ng)),
-         fitted = unname(stats::fitted(fm)), residuals = unname(stats::residuals(fm)),
-         optimizer = as.character(oi$optimizer), feval = as.integer(oi$feval),
-         conv_opt = as.numeric(oi$conv$opt), conv_code = as.numeric(code),
-         conv_messages = as.character(unlist(oi$conv$lme4$messages)),
-         opt_message = as.character(oi$message),
-         singular = lme4::isSingular(fm))
-  }
-
-  has <- function(key) exists(key, envir = store, inherits = FALSE)
-
-  get_entry <- function(key) {
-    key <- as.character(key)
-    if (!has(key)) stop("no fitted model with handle ", key, " in the R worker")
-    get(key, envir = store)
-  }
-
-  get_model <- function(key) get_entry(key)$model
-
-  drop_old <- function() {
-    while (length(kept) > max_kept) {
-      free <- kept[!vapply(kept, exists, NA, envir = pinned, inherits = FALSE)]
-      if (!length(free)) break
-      rm(list = free[1], envir = store)
-      kept <<- setdiff(kept, free[1])
-    }
-  }
-
-  keep_model <- function(key, fm, e, analysis, contrasts) {
-    # the call re-evaluates to this model whatever the options: pin the factors' contrasts
-    contr <- if (identical(analysis, "lm")) fm$contrasts else attr(lme4::getME(fm, "X"), "contrasts")
-    if (length(contr)) {
-      assign("contr", contr, envir = e)
-      if (identical(analysis, "lm")) fm$call$contrasts <- quote(contr) else fm@call$contrasts <- quote(contr)
-    }
-    assign("model", fm, envir = e)
-    assign("kind", contrasts, envir = e)
-    assign(key, e, envir = store)
-    kept <<- c(setdiff(kept, key), key)
-    drop_old()
-  }
-
-  fit <- function(analysis, num, fac, nlev, ftext, reml, contrasts, wname, oname, key) {
-    warns <- character(0)
-    msgs <- character(0)
-    if (!grepl("^[v0-9_ ~+:()|]+$", ftext)) stop("refusing a formula that is not made of safe names")
-    old <- options(contrasts = if (identical(contrasts, "sum")) c("contr.sum", "contr.poly")
-                               else c("contr.treatment", "contr.poly"),
-                   lmerControl = NULL, na.action = "na.omit", warn = 1)
-    on.exit(options(old), add = TRUE)
-    stage <- "data"
-    out <- withCallingHandlers(
-      tryCatch({
-        # everything the call names lives in e, the formula's environment (the stored entry).
-        # Its parent is the (empty) global environment: lme4's lFormula looks up "weights" and
-        # "offset" from the calling environment and needs stats on the search path.
-        e <- new.env(parent = globalenv())
-        d <- make_data(num, fac, nlev)
-        f <- stats::as.formula(ftext, env = e)
-        assign("d", d, envir = e)
-        assign("f", f, envir = e)
-        assign("reml", reml, envir = e)
-        assign("ctrl", lmer_control(), envir = e)
-        cl <- if (identical(analysis, "lm")) quote(stats::lm(formula = f, data = d))
-              else quote(lme4::lmer(formula = f, data = d, REML = reml, control = ctrl))
-        if (nzchar(wname)) cl$weights <- as.name(wname)
-        if (nzchar(oname)) cl$offset <- as.name(oname)
-        stage <- "fit"
-        fm <- eval(cl, e)
-        stage <- "extract"
-        res <- if (identical(analysis, "lm")) extract_lm(fm) else extract_lmer(fm)
-        if (nzchar(key)) keep_model(key, fm, e, analysis, contrasts)
-        res$ok <- TRUE
-        res
-      }, error = function(e) list(ok = FALSE, stage = stage, error = conditionMessage(e))),
-      warning = function(w) {
-        warns <<- c(warns, conditionMessage(w))
-        invokeRestart("muffleWarning")
-      },
-      message = function(m) {
-        msgs <<- c(msgs, sub("\n$", "", conditionMessage(m)))
-        invokeRestart("muffleMessage")
-      })
-    out$warnings <- warns
-    out$messages <- msgs
-    out
-  }
-
-  forget <- function(key) {
-    key <- as.character(key)
-    if (has(key)) rm(list = key, envir = store)
-    kept <<- setdiff(kept, key)
-    if (exists(key, envir = pinned, inherits = FALSE)) rm(list = key, envir = pinned)
-    invisible(NULL)
-  }
-
-  pin <- function(key, on) {
-    key <- as.character(key)
-    if (on) {
-      get_entry(key)
-      assign(key, TRUE, envir = pinned)
-    } else {
-      if (exists(key, envir = pinned, inherits = FALSE)) rm(list = key, envir = pinned)
-      drop_old()
-    }
-    invisible(NULL)
-  }
-
-  versions <- function() {
-    pk <- c("lme4", "Matrix", "lmerTest", "pbkrtest", "emmeans")
-    v <- vapply(pk, function(p) tryCatch(as.character(utils::packageVersion(p)),
-                                         error = function(e) NA_character_), "")
-    list(R = paste(R.version$major, R.version$minor, sep = "."),
-         packages = unname(pk), package_versions = unname(v))
-  }
-
-  list(fit = fit, forget = forget, pin = pin, has = has, get_entry = get_entry,
-       get_model = get_model, versions = versions)
-})
-""".replace("MAX_KEPT_L", f"{MAX_KEPT}L")
+def r_files() -> list[str]:
+    """The worker's R source files, in the order they are sourced."""
+    return sorted(os.path.join(R_DIR, f) for f in os.listdir(R_DIR) if f.endswith(".R"))
 
 
 # ------------------------------------------------------------------------------------------
@@ -284,7 +104,7 @@ def recv(stream):
 # ------------------------------------------------------------------------------------------
 
 class _R:
-    """The embedded R session and the worker's functions in it."""
+    """The embedded R session and the worker's R functions (``bridge/R/*.R``) in it."""
 
     def __init__(self) -> None:
         import numpy as np  # noqa: F401 - fail early with a clear message
@@ -302,17 +122,24 @@ class _R:
 
         self.ri, self.ro = ri, ro
         self.rpy2_version = rpy2.__version__
-        ok = ro.r("isTRUE(requireNamespace(\"lme4\", quietly = TRUE))")[0]
-        if not ok:
+        if not self._base("requireNamespace")("lme4", quietly=True)[0]:
             raise RuntimeError("the R package lme4 is not installed")
-        ro.r('invisible(loadNamespace("lme4"))')
-        #: the worker's R functions (fit, forget, pin, has, get_entry, get_model, versions)
-        self.core = ro.r(R_CODE)
-        self.f_fit = self.core.rx2("fit")
-        self.f_forget = self.core.rx2("forget")
-        self.f_versions = self.core.rx2("versions")
+        self._base("loadNamespace")("lme4")
+        #: the environment holding the worker's R functions, sourced once from R_DIR
+        self.env = self._base("new.env")(parent=ri.globalenv)
+        for path in r_files():
+            self._base("sys.source")(path, envir=self.env, **{"keep.source": False})
+        self.call("op_setup", {"max_kept": MAX_KEPT})
         self._next = 0
-        self._code: dict[str, object] = {}
+
+    def _base(self, name: str):
+        """A function of R's base package, called with Python values (see :func:`to_r`)."""
+        f = self.ri.baseenv[name]
+        return lambda *args, **kwargs: f(*(to_r(a) for a in args), **{k: to_r(v) for k, v in kwargs.items()})
+
+    def call(self, name: str, *args, **kwargs):
+        """Call the worker's R function ``name`` with Python values (see :func:`to_r`); the R value."""
+        return self.env[name](*(to_r(a) for a in args), **{k: to_r(v) for k, v in kwargs.items()})
 
     # -- the store of fitted models ---------------------------------------------------------
 
@@ -322,27 +149,18 @@ class _R:
         return os.getpid() * 1_000_000 + self._next
 
     def has(self, handle) -> bool:
-        return bool(self.core.rx2("has")(self.ri.StrSexpVector([str(int(handle))]))[0])
+        return bool(self.call("op_has", key=str(int(handle)))[0])
 
-    def key(self, handle):
+    def key(self, handle) -> str:
         """The R key of a stored model; :class:`MissingModel` when the worker does not hold it."""
         if not self.has(handle):
             raise MissingModel(int(handle))
-        return self.ri.StrSexpVector([str(int(handle))])
-
-    def code(self, packages: tuple[str, ...], why: str, text: str):
-        """Constant R code (a function of the core functions), evaluated once, after its packages."""
-        if text not in self._code:
-            self.require(packages, why)
-            self._code[text] = self.ro.r(text)(self.core)
-        return self._code[text]
+        return str(int(handle))
 
     def require(self, packages: tuple[str, ...], why: str) -> None:
         """Load R packages (once), or fail saying which are missing."""
-        if not hasattr(self, "_f_require"):
-            self._f_require = self.ro.r("function(p) isTRUE(requireNamespace(p, quietly = TRUE))")
-        missing = [p for p in packages if p not in self._loaded
-                   and not self._f_require(self.ri.StrSexpVector([p]))[0]]
+        load = self._base("requireNamespace")
+        missing = [p for p in packages if p not in self._loaded and not load(p, quietly=True)[0]]
         if missing:
             raise RuntimeError(f"the R package{'s' if len(missing) > 1 else ''} {' and '.join(missing)} "
                                f"{'are' if len(missing) > 1 else 'is'} needed for {why}")
@@ -353,44 +171,32 @@ class _R:
         del self.console[:-50]
 
     def versions(self) -> dict:
-        v = to_py(self.f_versions())
+        v = to_py(self.call("op_versions"))
         out = {"R": v["R"][0], "rpy2": self.rpy2_version}
         out.update({p: ver for p, ver in zip(v["packages"], v["package_versions"])})
         return out
 
-    # -- conversion Python -> R -------------------------------------------------------------
-
-    def named_list(self, items: dict):
-        ri = self.ri
-        lst = ri.ListSexpVector(list(items.values()))
-        if items:
-            lst.names = ri.StrSexpVector(list(items.keys()))
-        return lst
-
     def fit(self, req: dict) -> dict:
         import numpy as np
 
-        ri = self.ri
         ftext = req["formula"]
         if not SAFE_FORMULA.match(ftext):
             raise ValueError("refusing a formula that is not made of safe names")
         for name in list(req["numeric"]) + list(req["factors"]) + [req["weights"], req["offset"]]:
-            if name and not re.fullmatch(r"v\d+_", name):
+            if name and not SAFE_NAME.fullmatch(name):
                 raise ValueError(f"refusing unsafe column name {name!r}")
-        num = {k: ri.FloatSexpVector.from_memoryview(memoryview(np.ascontiguousarray(v, dtype=np.float64)))
-               for k, v in req["numeric"].items()}
-        fac = {k: ri.IntSexpVector.from_memoryview(
-                   memoryview(np.ascontiguousarray(codes, dtype=np.int32) + np.int32(1)))
-               for k, (codes, _) in req["factors"].items()}
-        nlev = {k: ri.IntSexpVector([int(n)]) for k, (_, n) in req["factors"].items()}
         handle = self.new_handle() if req.get("keep", False) else 0
+        args = {
+            "analysis": str(req["analysis"]), "formula": ftext, "reml": bool(req["reml"]),
+            "num": {k: np.asarray(v, dtype=np.float64) for k, v in req["numeric"].items()},
+            "fac": {k: np.asarray(codes, dtype=np.int32) + np.int32(1) for k, (codes, _) in req["factors"].items()},
+            "nlev": {k: int(n) for k, (_, n) in req["factors"].items()},
+            "contrasts": str(req["contrasts"]), "weights": req["weights"] or "", "offset": req["offset"] or "",
+            "key": str(handle) if handle else "",
+        }
+        rargs = to_r(args)
         t0 = time.perf_counter()
-        res = self.f_fit(
-            ri.StrSexpVector([req["analysis"]]), self.named_list(num), self.named_list(fac),
-            self.named_list(nlev), ri.StrSexpVector([ftext]), ri.BoolSexpVector([bool(req["reml"])]),
-            ri.StrSexpVector([req["contrasts"]]), ri.StrSexpVector([req["weights"] or ""]),
-            ri.StrSexpVector([req["offset"] or ""]), ri.StrSexpVector([str(handle) if handle else ""]),
-        )
+        res = self.call("op_fit", rargs)
         t1 = time.perf_counter()
         out = to_py(res)
         out["seconds_r"] = t1 - t0
@@ -399,13 +205,13 @@ class _R:
         return out
 
     def forget(self, req: dict) -> dict:
-        self.f_forget(self.ri.StrSexpVector([str(int(req["handle"]))]))
+        self.call("op_forget", key=str(int(req["handle"])))
         return {"ok": True}
 
     def pin(self, req: dict) -> dict:
         on = bool(req.get("pin", True))
-        key = self.key(req["handle"]) if on else self.ri.StrSexpVector([str(int(req["handle"]))])
-        self.core.rx2("pin")(key, self.ri.BoolSexpVector([on]))
+        key = self.key(req["handle"]) if on else str(int(req["handle"]))
+        self.call("op_pin", key=key, on=on)
         return {"ok": True}
 
     @staticmethod
@@ -419,6 +225,55 @@ class MissingModel(LookupError):
     def __init__(self, handle: int) -> None:
         super().__init__(f"the R worker no longer holds the fitted model {handle} (it keeps the last "
                          f"{MAX_KEPT} models it fitted, and a restarted worker holds none); fit the model again")
+
+
+def to_r(value):
+    """A Python value as an R value: ``str`` -> character, ``bool`` -> logical, ``int`` ->
+    integer, ``float`` -> double (all of length 1); a list or tuple of ``str`` (empty included)
+    -> character vector; a numpy array -> vector of its kind (matrix when 2-d); a dict -> named
+    list. R values pass unchanged."""
+    import numpy as np
+    import rpy2.rinterface as ri
+
+    if isinstance(value, ri.Sexp):
+        return value
+    if isinstance(value, dict):
+        lst = ri.ListSexpVector([to_r(v) for v in value.values()])
+        if value:
+            lst.names = ri.StrSexpVector([str(k) for k in value])
+        return lst
+    if isinstance(value, str):
+        return ri.StrSexpVector([value])
+    if isinstance(value, (bool, np.bool_)):
+        return ri.BoolSexpVector([bool(value)])
+    if isinstance(value, (int, np.integer)):
+        return ri.IntSexpVector([int(value)])
+    if isinstance(value, (float, np.floating)):
+        return ri.FloatSexpVector([float(value)])
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return ri.StrSexpVector(list(value))
+    if isinstance(value, np.ndarray):
+        return _r_array(value)
+    raise TypeError(f"no R value for a {type(value).__name__}")
+
+
+def _r_array(arr):
+    """A numpy array (bool, integer or float; 1-d or 2-d) as an R vector or matrix."""
+    import numpy as np
+    import rpy2.rinterface as ri
+
+    flat = np.ravel(arr, order="F")
+    if arr.dtype == np.bool_:
+        vec = ri.BoolSexpVector([bool(x) for x in flat])
+    elif np.issubdtype(arr.dtype, np.integer):
+        vec = ri.IntSexpVector.from_memoryview(memoryview(np.ascontiguousarray(flat, dtype=np.int32)))
+    else:
+        vec = ri.FloatSexpVector.from_memoryview(memoryview(np.ascontiguousarray(flat, dtype=np.float64)))
+    if arr.ndim == 2:
+        vec.do_slot_assign("dim", ri.IntSexpVector([int(n) for n in arr.shape]))
+    elif arr.ndim != 1:
+        raise TypeError("no R value for an array of more than 2 dimensions")
+    return vec
 
 
 def to_py(obj):

@@ -25,8 +25,6 @@ from ..tables import Table
 from ._worker import SAFE_FORMULA
 from .session import INSTALL_HINT, RSession, session
 
-#: Optimizer settings sent with every ``lmer`` call (also recorded in ``Fit.optinfo``).
-LMER_CONTROL = {"optimizer": "nloptwrap", "xtol_abs": 1e-8, "ftol_abs": 1e-8, "maxeval": 100000}
 
 def r_formula(problem: Problem, names: SafeNames) -> str:
     """The model formula in safe names, rebuilt from the parsed description."""
@@ -90,6 +88,18 @@ def _strings(x) -> list[str]:
 def _flag(x) -> bool:
     arr = np.asarray(x if x is not None else False).ravel()
     return bool(arr[0]) if arr.size else False
+
+
+def _control(control: dict | None) -> dict:
+    """The optimizer control R used (``optinfo$control`` of the fit), as plain numbers and words."""
+    out: dict = {}
+    for key, value in (control or {}).items():
+        if isinstance(value, list):
+            out[key] = " ".join(_strings(value))
+            continue
+        x = _scalar(value)
+        out[key] = int(x) if np.isfinite(x) and x == int(x) else x
+    return out
 
 
 class Lme4Engine:
@@ -233,8 +243,8 @@ def _optinfo(names: SafeNames, r: dict) -> dict:
     code = np.asarray(r.get("conv_code") if r.get("conv_code") is not None else [], dtype=float).ravel()
     conv_opt = _scalar(r["conv_opt"])
     return {
-        "optimizer": _strings(r["optimizer"])[0] if _strings(r["optimizer"]) else LMER_CONTROL["optimizer"],
-        "control": {k: v for k, v in LMER_CONTROL.items() if k != "optimizer"},
+        "optimizer": " ".join(_strings(r["optimizer"])),
+        "control": _control(r.get("control")),
         "feval": int(_scalar(r["feval"])),
         "converged": bool(conv_opt == 0 and not np.any(code != 0)),
         "messages": [names.text(m) for m in _strings(r.get("conv_messages"))],
@@ -243,4 +253,4 @@ def _optinfo(names: SafeNames, r: dict) -> dict:
     }
 
 
-__all__ = ["Lme4Engine", "SafeNames", "r_formula", "request_for", "r_handle", "INSTALL_HINT", "LMER_CONTROL"]
+__all__ = ["Lme4Engine", "SafeNames", "r_formula", "request_for", "r_handle", "INSTALL_HINT"]

@@ -22,3 +22,10 @@ def test_data_files_are_package_data():
         patterns = data[package]
         files = [p for p in (ROOT / folder).iterdir() if p.suffix in (".csv", ".json")]
         assert files and all(any(p.match(pat) for pat in patterns) for p in files), package
+
+
+def test_the_r_worker_code_is_package_data():
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "mixedbridge.bridge"]
+    files = [p.relative_to(ROOT / "bridge") for p in (ROOT / "bridge").rglob("*") if p.suffix == ".R"]
+    assert files and all(any(p.match(pat) for pat in patterns) for p in files), files

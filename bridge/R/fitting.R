@@ -1,0 +1,142 @@
+# Fitting: stats::lm and lme4::lmer on data that arrive as numbers and level codes under safe
+# names (v0_, v1_ ...; levels L0, L1 ...), and what the worker sends back from a fit.
+
+# The one control of every lmer fit and refit of the worker (fits, likelihood-ratio refits).
+lmer_control <- function() {
+  lme4::lmerControl(optimizer = "nloptwrap",
+                    optCtrl = list(xtol_abs = 1e-8, ftol_abs = 1e-8, maxeval = 1e5))
+}
+
+# A data frame from numeric columns (num), factor codes 1..n (fac) and level counts (nlev).
+make_data <- function(num, fac, nlev) {
+  check_names(c(names(num), names(fac)))
+  cols <- num
+  for (nm in names(fac)) {
+    cols[[nm]] <- structure(fac[[nm]], levels = paste0("L", seq_len(nlev[[nm]]) - 1L),
+                            class = "factor")
+  }
+  list2DF(cols)
+}
+
+extract_lm <- function(fm) {
+  cf <- stats::coef(fm)
+  ok <- !is.na(cf)
+  s <- summary(fm)
+  list(coef_names = names(cf)[ok], beta = unname(cf[ok]), dropped = names(cf)[!ok],
+       vcov = unname(as.matrix(stats::vcov(fm, complete = FALSE))),
+       sigma = stats::sigma(fm), nobs = stats::nobs(fm),
+       loglik = as.numeric(stats::logLik(fm)), aic = stats::AIC(fm), bic = stats::BIC(fm),
+       deviance = stats::deviance(fm), df_residual = stats::df.residual(fm),
+       fitted = unname(stats::fitted(fm)), residuals = unname(stats::residuals(fm)),
+       r_squared = s$r.squared, adj_r_squared = s$adj.r.squared)
+}
+
+# The conditional modes and their conditional sds of random-effects term k.
+ranef_block <- function(k, cn, fl, asg, Gp, b, re, seen) {
+  fac <- asg[k]
+  g <- names(fl)[fac]
+  nc <- length(cn[[k]])
+  pv <- attr(re[[g]], "postVar")
+  pvk <- if (is.list(pv)) pv[[seen]] else pv
+  nl <- dim(pvk)[3]
+  csd <- vapply(seq_len(nl), function(i) sqrt(pmax(diag(matrix(pvk[, , i], nc, nc)), 0)),
+                numeric(nc))
+  list(group = g, terms = cn[[k]], levels = levels(fl[[fac]]),
+       modes = matrix(b[(Gp[k] + 1L):Gp[k + 1L]], ncol = nc, byrow = TRUE),
+       condsd = matrix(csd, ncol = nc, byrow = TRUE))
+}
+
+varcorr_block <- function(m, g) {
+  corr <- attr(m, "correlation")
+  if (is.null(corr)) corr <- diag(ncol(m))
+  list(group = g, terms = colnames(m), sd = unname(attr(m, "stddev")),
+       corr = unname(as.matrix(corr)))
+}
+
+random_effects <- function(fm) {
+  cn <- lme4::getME(fm, "cnms")
+  fl <- lme4::getME(fm, "flist")
+  asg <- attr(fl, "assign")
+  Gp <- lme4::getME(fm, "Gp")
+  b <- as.numeric(lme4::getME(fm, "b"))
+  re <- lme4::ranef(fm, condVar = TRUE)
+  vc <- lme4::VarCorr(fm)
+  seen <- integer(length(fl))
+  blocks <- vector("list", length(cn))
+  varcorr <- vector("list", length(cn))
+  for (k in seq_along(cn)) {
+    seen[asg[k]] <- seen[asg[k]] + 1L
+    blocks[[k]] <- ranef_block(k, cn, fl, asg, Gp, b, re, seen[asg[k]])
+    varcorr[[k]] <- varcorr_block(vc[[k]], names(fl)[asg[k]])
+  }
+  list(ranef = blocks, varcorr = varcorr)
+}
+
+# The optimizer record, with the control the optimizer was run with (read from the fit).
+optimizer_info <- function(fm) {
+  oi <- fm@optinfo
+  list(optimizer = as.character(oi$optimizer), control = oi$control, feval = as.integer(oi$feval),
+       conv_opt = as.numeric(oi$conv$opt), conv_code = as.numeric(oi$conv$lme4$code),
+       conv_messages = as.character(unlist(oi$conv$lme4$messages)),
+       opt_message = as.character(oi$message), singular = lme4::isSingular(fm))
+}
+
+extract_lmer <- function(fm) {
+  ng <- lme4::ngrps(fm)
+  reml <- lme4::isREML(fm)
+  re <- random_effects(fm)
+  c(list(coef_names = names(lme4::fixef(fm)), beta = unname(lme4::fixef(fm)),
+         dropped = as.character(names(attr(lme4::getME(fm, "X"), "col.dropped"))),
+         vcov = unname(as.matrix(stats::vcov(fm))),
+         sigma = stats::sigma(fm), nobs = stats::nobs(fm), reml = reml,
+         loglik = as.numeric(stats::logLik(fm)), aic = stats::AIC(fm), bic = stats::BIC(fm),
+         reml_crit = if (reml) lme4::REMLcrit(fm) else NA_real_,
+         deviance = if (reml) lme4::REMLcrit(fm) else stats::deviance(fm),
+         df_residual = stats::df.residual(fm),
+         theta = unname(lme4::getME(fm, "theta")),
+         varcorr = re$varcorr, ranef = re$ranef,
+         ngroups_names = names(ng), ngroups = unname(as.integer(ng)),
+         fitted = unname(stats::fitted(fm)), residuals = unname(stats::residuals(fm))),
+    optimizer_info(fm))
+}
+
+# The environment a fit's call is evaluated in, holding everything the call names. Its parent
+# is the (empty) global environment: lme4's lFormula looks up "weights" and "offset" from the
+# calling environment and needs stats on the search path.
+fit_env <- function(req) {
+  e <- new.env(parent = globalenv())
+  assign("d", make_data(req$num, req$fac, req$nlev), envir = e)
+  assign("f", stats::as.formula(req$formula, env = e), envir = e)
+  assign("reml", req$reml, envir = e)
+  assign("ctrl", lmer_control(), envir = e)
+  e
+}
+
+fit_call <- function(req) {
+  cl <- if (identical(req$analysis, "lm")) quote(stats::lm(formula = f, data = d))
+        else quote(lme4::lmer(formula = f, data = d, REML = reml, control = ctrl))
+  if (nzchar(req$weights)) cl$weights <- as.name(check_names(req$weights))
+  if (nzchar(req$offset)) cl$offset <- as.name(check_names(req$offset))
+  cl
+}
+
+# A fit request: list(analysis = "lm" | "lmm", num, fac, nlev, formula, reml,
+# contrasts = "treatment" | "sum", weights, offset (safe names or ""), key (handle or "")).
+op_fit <- function(req) {
+  check_formula(req$formula)
+  old <- options(contrasts = contrasts_option(req$contrasts), lmerControl = NULL,
+                 na.action = "na.omit", warn = 1)
+  on.exit(options(old), add = TRUE)
+  stage <- "data"
+  capture({
+    e <- fit_env(req)
+    cl <- fit_call(req)
+    stage <- "fit"
+    fm <- eval(cl, e)
+    stage <- "extract"
+    res <- if (identical(req$analysis, "lm")) extract_lm(fm) else extract_lmer(fm)
+    if (nzchar(req$key)) keep_model(req$key, fm, e, req$analysis, req$contrasts)
+    res$ok <- TRUE
+    res
+  }, stage = function() stage)
+}
