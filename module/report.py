@@ -6,8 +6,8 @@ import numpy as np
 from scipy import stats
 
 from .fit import Fit, Inference
+from .lmm.remat import sdcor_layout, sig_names
 from .tables import Column, Table
-
 
 _DF_NOTE = {
     "satterthwaite": "t tests with Satterthwaite's degrees of freedom (as lmerTest).",
@@ -72,13 +72,12 @@ def _fixed_df_p(fit: Fit, inf: Inference | None) -> tuple[list, list]:
 
 
 def _add_ran_pars(table: Table, fit: Fit) -> None:
+    """sds, then correlations, per term (broom.mixed's ``tidy`` order, lme4's names)."""
     for vc in fit.varcorr:
-        for j, term in enumerate(vc.terms):
-            table.add_row(effect="ran_pars", group=vc.group, term=f"sd__{term}", estimate=vc.sd[j])
-        for a in range(len(vc.terms)):
-            for b in range(a + 1, len(vc.terms)):
-                table.add_row(effect="ran_pars", group=vc.group,
-                              term=f"cor__{vc.terms[a]}.{vc.terms[b]}", estimate=vc.corr[a, b])
+        layout = sdcor_layout(vc.terms)
+        for r, c, name in [e for e in layout if e[0] == e[1]] + [e for e in layout if e[0] != e[1]]:
+            est = vc.sd[r] if r == c else vc.corr[c, r]
+            table.add_row(effect="ran_pars", group=vc.group, term=name, estimate=est)
     table.add_row(effect="ran_pars", group="Residual", term="sd__Observation", estimate=fit.sigma)
 
 
@@ -169,20 +168,10 @@ def anova_table(fit: Fit, inf: Inference | None) -> Table | None:
 
 def _sig_labels(fit: Fit) -> dict[str, tuple[str, str, float]]:
     """lme4's ``oldNames`` of the variance parameters (.sig01, ..., .sigma) -> group, term, estimate."""
-    out = {}
-    k = 0
-    for vc in fit.varcorr:
-        p = len(vc.terms)
-        rows, cols = np.tril_indices(p)
-        order = np.lexsort((rows, cols))
-        for a, b in zip(rows[order], cols[order]):
-            k += 1
-            if a == b:
-                out[f".sig{k:02d}"] = (vc.group, f"sd__{vc.terms[a]}", float(vc.sd[a]))
-            else:
-                out[f".sig{k:02d}"] = (vc.group, f"cor__{vc.terms[b]}.{vc.terms[a]}", float(vc.corr[a, b]))
-    out[".sigma"] = ("Residual", "sd__Observation", float(fit.sigma))
-    return out
+    params = [(vc.group, name, float(vc.sd[r] if r == c else vc.corr[r, c]))
+              for vc in fit.varcorr for r, c, name in sdcor_layout(vc.terms)]
+    params.append(("Residual", "sd__Observation", float(fit.sigma)))
+    return dict(zip(sig_names(len(params) - 1), params))
 
 
 def confint_table(fit: Fit, inf: Inference | None) -> Table | None:

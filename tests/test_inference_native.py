@@ -52,17 +52,16 @@ def test_kr_blocks_match_dense_sigma():
     model = res.fit.backend.model
     adj = kr.vcov_adjusted(model)
     # dense reference
-    terms = model.structure.terms
-    Z = kr._z_matrix(terms)[0].toarray()
+    structure = model.structure
+    Z = structure.z_matrix().toarray()
     theta = model.theta
-    Lam = kr._lambda(terms, theta).toarray()
+    Lam = structure.lambda_matrix(theta).toarray()
     s2 = model.sigma**2
     Sigma = s2 * (np.eye(model.n) + Z @ Lam @ Lam.T @ Z.T)
     Si = np.linalg.inv(Sigma)
     X = model.X
     G = []
-    offsets = kr._z_matrix(terms)[1]
-    for h in kr._params(terms, offsets):
+    for h in kr._params(structure.terms, structure.Gp[:-1]):
         if h is None:
             G.append(np.eye(model.n))
             continue

@@ -887,6 +887,6 @@ def test_singular_fit_warns(fits):
 
 def test_residuals_add_up(fits):
     fit = _get(fits, "sleep_offset")
-    model = fit.extra["model"]
+    model = fit.backend.model
     np.testing.assert_allclose(fit.fitted + fit.residuals, model.y)
     np.testing.assert_allclose(np.sum(fit.residuals), 0.0, atol=1e-6)

@@ -177,10 +177,10 @@ def test_reterm_template_layout():
 def test_variance_parameter_deviance_and_vcov(reml):
     model = _model("sleepstudy", "Reaction ~ Days + (Days | Subject)", reml=reml).fit()
     theta, sigma = model.optsum.theta, model.sigma
-    assert model.deviance_vp(theta, sigma) == pytest.approx(model.optsum.fmin, rel=1e-12)
-    assert model.deviance_vp(theta, sigma * 1.1) > model.optsum.fmin
+    assert model.objective(theta, sigma=sigma) == pytest.approx(model.optsum.fmin, rel=1e-12)
+    assert model.objective(theta, sigma=sigma * 1.1) > model.optsum.fmin
     model.set_theta(theta)
-    np.testing.assert_allclose(model.vcov_at(theta, sigma), model.vcov(), rtol=1e-12)
+    np.testing.assert_allclose(model.vcov(theta, sigma), model.vcov(), rtol=1e-12)
 
 
 def test_scipy_fallback_without_nlopt(monkeypatch):

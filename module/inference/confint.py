@@ -3,11 +3,10 @@ profile likelihood (:mod:`.profile`) and parametric bootstrap (:mod:`.bootstrap`
 Variance parameters are named as lme4's ``oldNames`` (.sig01, ..., .sigma)."""
 from __future__ import annotations
 
-import numpy as np
 from scipy import stats
 
-from ..engines import native_model
 from ..fit import Fit
+from ..lmm.remat import sig_names
 from ..problem import Problem
 from .options import Settings
 
@@ -17,8 +16,8 @@ def wald(fit: Fit, level: float) -> list[dict]:
     q = stats.norm.ppf(a) if fit.analysis == "lmm" else stats.t.ppf(a, fit.df_residual)
     rows = []
     if fit.analysis == "lmm":
-        from .bootstrap import sig_names
-        rows += [{"parameter": n, "lower": None, "upper": None} for n in sig_names(native_model(fit))]
+        ntheta = 0 if fit.theta is None else len(fit.theta)
+        rows += [{"parameter": n, "lower": None, "upper": None} for n in sig_names(ntheta)]
     se = fit.se
     rows += [{"parameter": n, "lower": float(fit.beta[i] - q * se[i]), "upper": float(fit.beta[i] + q * se[i])}
              for i, n in enumerate(fit.coef_names)]

@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from scipy import stats
 from scipy.linalg import cho_factor, cho_solve
 
@@ -47,33 +46,14 @@ class KRAdjusted:
     condi: float
 
 
-def _z_matrix(terms) -> tuple[sp.csr_matrix, list[int]]:
-    """Z (n×q, sparse, lme4's level-major column order per term) and each term's first column."""
-    blocks, offsets, off = [], [], 0
-    for t in terms:
-        n = t.data.codes.size
-        rows = np.repeat(np.arange(n), t.p)
-        cols = (t.data.codes[:, None] * t.p + np.arange(t.p)[None, :]).ravel()
-        vals = np.asarray(t.data.X, dtype=float).ravel()
-        blocks.append(sp.csr_matrix((vals, (rows, cols)), shape=(n, t.nlevels * t.p)))
-        offsets.append(off)
-        off += t.nlevels * t.p
-    return sp.hstack(blocks, format="csr"), offsets
-
-
-def _lambda(terms, theta) -> sp.csr_matrix:
-    return sp.block_diag([sp.kron(sp.identity(t.nlevels), sp.csr_matrix(t.template(theta)))
-                          for t in terms], format="csr")
-
-
 def _params(terms, offsets) -> list[list[np.ndarray] | None]:
-    """For each variance parameter, index sets (idx_i, idx_j) with E_h = Σ S_iS_jᵀ; None for σ²."""
+    """For each variance parameter (θ order, then σ²), index sets (idx_i, idx_j) with
+    E_h = Σ S_iS_jᵀ, from each term's positions of its θ elements and its first column in Z
+    (``offsets``); None for σ²."""
     out: list = []
     for t, off in zip(terms, offsets):
         base = off + np.arange(t.nlevels) * t.p
-        rows, cols = np.tril_indices(t.p)
-        order = np.lexsort((rows, cols))
-        for a, b in zip(rows[order], cols[order]):
+        for a, b in zip(t.rows, t.cols):
             ia, ib = base + a, base + b
             out.append([(ia, ia)] if a == b else [(ia, ib), (ib, ia)])
     out.append(None)
@@ -88,13 +68,13 @@ def vcov_adjusted(model) -> KRAdjusted:
     if model.weights is not None:
         raise ModelError("Kenward-Roger with prior weights is not supported (pbkrtest ignores them)",
                          "/options/weights")
-    terms = model.structure.terms
+    structure = model.structure
     theta = np.asarray(model.theta, dtype=float)
     X = model.X
     n, p = X.shape
-    Z, offsets = _z_matrix(terms)
+    Z = structure.z_matrix()
     q = Z.shape[1]
-    Lam = _lambda(terms, theta)
+    Lam = structure.lambda_matrix(theta)
     ZtZs = (Z.T @ Z).tocsr()
     ZtZ = ZtZs.toarray()
     ZtX = np.asarray(Z.T @ X)
@@ -121,7 +101,7 @@ def vcov_adjusted(model) -> KRAdjusted:
     s2 = sigma**2
     Phi = s2 * np.linalg.inv(Axx)
     Phi = (Phi + Phi.T) / 2
-    pars = _params(terms, offsets)
+    pars = _params(structure.terms, structure.Gp[:-1])
     k = len(pars)
 
     def xgx(h):  # XᵀV⁻¹G_hV⁻¹X

@@ -9,9 +9,10 @@ it) and of the fixed effects. For a parameter ψ,
 
 and the interval is {ψ: |ζ(ψ)| ≤ z_{(1+level)/2}}. Here the limits are found by bracketing and
 Brent's method on ζ(ψ) ∓ z (lme4 interpolates a spline through a grid of profile points; the
-two agree to the interpolation error). The unprofiled ML deviance at (θ, σ) is
-log|L_θ|² − log|W| + r²(θ)/σ² + n·log(2πσ²); for a fixed effect βⱼ = b the model without
-column j and with offset Xⱼb is refitted by ML.
+two agree to the interpolation error). The variance parameters are mapped to θ by the model's
+terms (``structure.theta_from_sdcor``) and d is the model's unprofiled ML deviance at (θ, σ),
+``objective(θ, reml=False, sigma=σ)``; for a fixed effect βⱼ = b the model without column j and
+with offset Xⱼb is refitted by ML.
 
 A limit that cannot be reached inside the parameter space (an sd at 0, a correlation at ±1) is
 reported at the boundary (lme4 gives the boundary or NA there).
@@ -29,74 +30,6 @@ try:
     import nlopt
 except ImportError:  # pragma: no cover
     nlopt = None
-
-_LOG2PI = float(np.log(2.0 * np.pi))
-
-
-class _SdCor:
-    """Map between θ (with σ) and the sd/cor vector s = (.sig01, ..., .sigma)."""
-
-    def __init__(self, model) -> None:
-        self.terms = model.structure.terms
-        self.kinds = []  # (term index, a, b): a == b sd, else cor
-        for i, t in enumerate(self.terms):
-            rows, cols = np.tril_indices(t.p)
-            order = np.lexsort((rows, cols))
-            for a, b in zip(rows[order], cols[order]):
-                self.kinds.append((i, int(a), int(b)))
-        self.k = len(self.kinds) + 1
-
-    def lower(self) -> np.ndarray:
-        return np.array([0.0 if a == b else -1.0 for _, a, b in self.kinds] + [1e-10])
-
-    def upper(self) -> np.ndarray:
-        return np.array([np.inf if a == b else 1.0 for _, a, b in self.kinds] + [np.inf])
-
-    def from_theta(self, theta: np.ndarray, sigma: float) -> np.ndarray:
-        out = []
-        cache = {}
-        for i, a, b in self.kinds:
-            if i not in cache:
-                T = self.terms[i].template(theta)
-                C = (T @ T.T) * sigma**2
-                cache[i] = (C, np.sqrt(np.diag(C)))
-            C, sd = cache[i]
-            out.append(sd[a] if a == b else (C[a, b] / (sd[a] * sd[b]) if sd[a] > 0 and sd[b] > 0 else 0.0))
-        return np.array(out + [sigma])
-
-    def to_theta(self, s: np.ndarray) -> np.ndarray:
-        sigma = s[-1]
-        theta = []
-        per: dict[int, list] = {}
-        for (i, a, b), v in zip(self.kinds, s[:-1]):
-            per.setdefault(i, []).append((a, b, v))
-        for i, t in enumerate(self.terms):
-            sd = np.zeros(t.p)
-            R = np.eye(t.p)
-            for a, b, v in per[i]:
-                if a == b:
-                    sd[a] = v
-                else:
-                    R[a, b] = R[b, a] = v
-            C = np.outer(sd, sd) * R / sigma**2
-            T = _psd_cholesky(C)
-            rows, cols = np.tril_indices(t.p)
-            order = np.lexsort((rows, cols))
-            theta += list(T[rows[order], cols[order]])
-        return np.array(theta)
-
-
-def _psd_cholesky(C: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor of a positive semi-definite matrix (zero columns where singular)."""
-    p = C.shape[0]
-    L = np.zeros_like(C)
-    for j in range(p):
-        d = C[j, j] - L[j, :j] @ L[j, :j]
-        if d <= 1e-14 * max(C[j, j], 1e-300):
-            continue
-        L[j, j] = np.sqrt(d)
-        L[j + 1:, j] = (C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
-    return L
 
 
 def _minimize(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, float]:
@@ -147,27 +80,31 @@ def confint(problem: Problem, fit: Fit, level: float) -> list[dict]:
 
     ml = fit if not fit.reml else ml_fit_native(problem)
     model = native_model(ml)
-    theta_hat = np.asarray(ml.theta, dtype=float)
-    model.set_theta(theta_hat)
-    sigma_hat = float(np.sqrt(model.pwrss / model.n))
-    n = model.n
-    ldw = model.A.sum_log_w
     z = float(stats.norm.ppf((1.0 + level) / 2.0))
-    sc = _SdCor(model)
-    s_hat = sc.from_theta(theta_hat, sigma_hat)
-    lo_b, hi_b = sc.lower(), sc.upper()
+    return variance_intervals(model, z) + fixed_intervals(model, z)
+
+
+def variance_intervals(model, z: float) -> list[dict]:
+    """Profile limits of the sds, correlations and σ of a native ML fit (left at θ̂), at
+    |ζ| = z."""
+    structure = model.structure
+    theta_hat = np.asarray(model.optsum.theta, dtype=float)
+    model.set_theta(theta_hat)
+    sigma_hat = model.sigma
+    s_hat = structure.sdcor(theta_hat, sigma_hat)
+    lo_b, hi_b = structure.sdcor_bounds()
+    lo_b[-1] = 1e-10  # σ > 0: the deviance has log σ²
+    is_cor = np.append(~structure.is_sd, False)
+    names = structure.sig_names()
 
     def dev(s: np.ndarray) -> float:
-        L = model.set_theta(sc.to_theta(s))
-        if not L.ok:
-            return np.inf
-        s2 = s[-1] ** 2
-        return float(L.ldL2 - ldw + L.pwrss / s2 + n * np.log(2.0 * np.pi * s2))
+        return model.objective(structure.theta_from_sdcor(s), False, sigma=s[-1])
 
     d_hat = dev(s_hat)
     rows = []
-    for j in range(sc.k):
-        free = [i for i in range(sc.k) if i != j]
+    k = s_hat.size
+    for j in range(k):
+        free = [i for i in range(k) if i != j]
         start = {"x": s_hat[free].copy()}
 
         def prof(v: float, j=j, free=free, start=start) -> float:
@@ -176,45 +113,48 @@ def confint(problem: Problem, fit: Fit, level: float) -> list[dict]:
                 s[free] = x
                 s[j] = v
                 return dev(s)
-            x, val = _minimize(f, start["x"], lo_b[free], hi_b[free])
+            _, val = _minimize(f, start["x"], lo_b[free], hi_b[free])
             return val
 
         def zeta(v: float, j=j, prof=prof) -> float:
             d = prof(v) - d_hat
             return np.sign(v - s_hat[j]) * np.sqrt(max(d, 0.0))
 
-        step = max(0.25 * abs(s_hat[j]), 0.05 if j < sc.k - 1 and sc.kinds[j][1] != sc.kinds[j][2] else 1e-3 * sigma_hat + 1e-8)
+        step = max(0.25 * abs(s_hat[j]), 0.05 if is_cor[j] else 1e-3 * sigma_hat + 1e-8)
         lower = _root(zeta, -z, s_hat[j], step, lo_b[j], hi_b[j], -1)
         upper = _root(zeta, z, s_hat[j], step, lo_b[j], hi_b[j], +1)
-        name = f".sig{j + 1:02d}" if j < sc.k - 1 else ".sigma"
-        rows.append({"parameter": name, "lower": lower, "upper": upper})
+        rows.append({"parameter": names[j], "lower": lower, "upper": upper})
     model.set_theta(theta_hat)
+    return rows
 
-    # fixed effects: refit without column j, offset X_j b
+
+def fixed_intervals(model, z: float) -> list[dict]:
+    """Profile limits of the fixed effects of a native ML fit (left at θ̂), at |ζ| = z: for
+    βⱼ = b the model without column j and with offset Xⱼb is refitted by ML."""
     from ..lmm import LinearMixedModel
 
-    X, names = problem.fixed.X, problem.fixed.names
-    base_off = problem.frame.offset
-    dev_ml = -2.0 * ml.loglik
+    theta_hat = np.asarray(model.optsum.theta, dtype=float)
+    model.set_theta(theta_hat)
+    beta, dev_ml = model.beta, model.deviance_ml()
+    se_all = np.sqrt(np.diag(model.vcov()))
+    X, names = model.X, model.names
+    base_off = model.offset
+    rows = []
     for j, name in enumerate(names):
         keep = [i for i in range(X.shape[1]) if i != j]
-        start = {"theta": theta_hat.copy()}
 
-        def prof_b(b: float, j=j, keep=keep, start=start) -> float:
+        def prof_b(b: float, j=j, keep=keep) -> float:
             off = X[:, j] * b + (0.0 if base_off is None else base_off)
-            m = LinearMixedModel(X[:, keep], [names[i] for i in keep], problem.y, list(problem.reterms),
-                                 problem.frame.weights, off, False)
-            m.structure.theta0 = np.maximum(start["theta"], m.structure.lower)
-            m.set_theta(m.structure.theta0)
-            m.fit(calc_derivs=False)
-            return float(m.optsum.fmin)
+            m = LinearMixedModel(X[:, keep], [names[i] for i in keep], model.y, list(model.reterms),
+                                 model.weights, off, False)
+            return m.fit(theta0=theta_hat, calc_derivs=False).deviance_ml()
 
         def zeta_b(b: float, j=j, prof_b=prof_b) -> float:
             d = prof_b(b) - dev_ml
-            return np.sign(b - ml.beta[j]) * np.sqrt(max(d, 0.0))
+            return np.sign(b - beta[j]) * np.sqrt(max(d, 0.0))
 
-        se = float(ml.se[j]) if ml.se[j] > 0 else 1.0
-        lower = _root(zeta_b, -z, float(ml.beta[j]), 0.5 * z * se, -np.inf, np.inf, -1)
-        upper = _root(zeta_b, z, float(ml.beta[j]), 0.5 * z * se, -np.inf, np.inf, +1)
+        se = float(se_all[j]) if se_all[j] > 0 else 1.0
+        lower = _root(zeta_b, -z, float(beta[j]), 0.5 * z * se, -np.inf, np.inf, -1)
+        upper = _root(zeta_b, z, float(beta[j]), 0.5 * z * se, -np.inf, np.inf, +1)
         rows.append({"parameter": name, "lower": lower, "upper": upper})
     return rows

@@ -1,12 +1,12 @@
 """Satterthwaite denominator degrees of freedom for linear mixed models, as lmerTest 3.1.
 
 Variance parameters φ = (θ, σ), σ the residual *sd*. lmerTest's ``devfun_vp`` is the
-unprofiled deviance
+unprofiled deviance (the model's ``objective(θ, reml, sigma=σ)``)
 
-    d(φ) = log|L_θ|² + r²(θ)/σ² + n·log(2πσ²)                      (ML)
+    d(φ) = log|L_θ|² − log|W| + r²(θ)/σ² + n·log(2πσ²)             (ML)
     d(φ) += log|R_X|² − p·log(2πσ²)                                  (REML)
 
-with r²(θ) the penalized weighted RSS at β̂(θ). Then
+with r²(θ) the penalized weighted RSS at β̂(θ) (log|W| of prior weights is a constant). Then
 
 * A = Var(φ̂) = 2·H⁺, H = numDeriv::hessian(d, φ̂) (Moore-Penrose inverse over eigenvalues > 1e-8);
 * J_j = ∂C/∂φ_j, C(φ) = σ²(R_XᵀR_X)⁻¹(θ), by numDeriv::jacobian;
@@ -21,11 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
-from scipy.linalg import solve_triangular
 
 from . import numderiv
-
-_LOG2PI = float(np.log(2.0 * np.pi))
 
 
 @dataclass
@@ -44,22 +41,13 @@ class VarparCovariance:
 
 
 def devfun_vp(model, phi: np.ndarray, reml: bool) -> float:
-    """lmerTest's ``devfun_vp`` for a native :class:`~mixedbridge.lmm.LinearMixedModel`."""
-    theta, sigma2 = phi[:-1], phi[-1] ** 2
-    L = model.set_theta(theta)
-    n = model.n
-    dev = L.ldL2 + L.pwrss / sigma2 + n * np.log(2.0 * np.pi * sigma2)
-    if reml:
-        dev += L.ldRX2 - model.p * np.log(2.0 * np.pi * sigma2)
-    return float(dev)
+    """lmerTest's ``devfun_vp``: the model's deviance at φ = (θ, σ), not profiled over σ."""
+    return model.objective(phi[:-1], reml, sigma=phi[-1])
 
 
 def covbeta(model, phi: np.ndarray) -> np.ndarray:
     """C(φ) = σ²(R_XᵀR_X)⁻¹ at θ (lmerTest's ``get_covbeta``), flattened column-major."""
-    model.set_theta(phi[:-1])
-    Rinv = solve_triangular(model.RX, np.eye(model.p), lower=False)
-    C = phi[-1] ** 2 * (Rinv @ Rinv.T)
-    return C.ravel(order="F")
+    return model.vcov(phi[:-1], phi[-1]).ravel(order="F")
 
 
 def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8) -> VarparCovariance:

@@ -11,10 +11,10 @@ from ..fit import Fit, GroupCoefs, NativeBackend, RanefBlock
 from .checks import ConvergenceCheck
 from .model import LinearMixedModel
 from .optsummary import OptSummary
+from .remat import ReTerm
 from .threads import blas_threads
 from .validate import check_inputs
 from .varcorr import varcorr
-
 
 #: Size of the dense fill-in block from which its Cholesky may use more than one BLAS thread.
 MULTITHREAD_FILL = 500
@@ -74,7 +74,9 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
         * ``coef_groups``: lme4's ``coef()`` per grouping factor (fixed + random).
 
         ``backend.model`` is the fitted :class:`~.model.LinearMixedModel`, for later inference
-        (Satterthwaite, Kenward-Roger, profiles, the parametric bootstrap).
+        (Satterthwaite, Kenward-Roger, profiles, bootstrap) through its public methods
+        (``objective(θ, reml, sigma)``, ``vcov(θ, σ)``, ``refit(y)``, ``zlambda(u)``, ``beta``,
+        ``sigma``) and its terms (``structure``: θ layout, sd/correlation scale, Z and Λ).
 
     Raises
     ------
@@ -134,12 +136,12 @@ def ranef_blocks(model: LinearMixedModel) -> list[RanefBlock]:
     modes = model.b_blocks()
     cvar = model.condvar_blocks()
     out = []
-    for t in s.terms:
-        cols = slice(t.offset, t.offset + t.p)
-        b = modes[t.block][:, cols]
-        v = cvar[t.block][:, cols, cols]
+    for t, (block, offset) in zip(s.terms, s.placement):
+        cols = slice(offset, offset + t.p)
+        b = modes[block][:, cols]
+        v = cvar[block][:, cols, cols]
         sd = np.sqrt(np.clip(np.einsum("iaa->ia", v), 0.0, None))
-        out.append(RanefBlock(t.group, list(t.names), list(t.data.levels), b.copy(), sd))
+        out.append(RanefBlock(t.group, list(t.names), list(t.levels), b.copy(), sd))
     return out
 
 
@@ -195,10 +197,10 @@ def warnings_in_words(model: LinearMixedModel) -> list[str]:
     out: list[str] = []
     if check.singular:
         for term in s.terms:
-            idx = [i for i in check.singular_index if term.theta_slice.start <= i < term.theta_slice.stop]
-            if not idx:
-                continue
-            out.append(_singular_message(term, idx))
+            which = [term.names[r] for r, i in zip(term.rows, term.theta_index)
+                     if i in check.singular_index]
+            if which:
+                out.append(_singular_message(term, which))
     if not check.grad_ok:
         grad = f" (max|grad| = {check.max_grad:.3g}, tolerance 0.002)" if check.max_grad is not None else ""
         out.append("The optimizer did not converge cleanly: the objective is not flat at the "
@@ -214,11 +216,7 @@ def warnings_in_words(model: LinearMixedModel) -> list[str]:
     return out
 
 
-def _singular_message(term, idx: list[int]) -> str:
-    from .remat import _theta_positions
-
-    rows, cols = _theta_positions(term.p)
-    which = [term.names[rows[i - term.theta_slice.start]] for i in idx]
+def _singular_message(term: ReTerm, which: list[str]) -> str:
     what = ", ".join(which)
     if term.p == 1:
         hint = "consider removing this random-effects term"

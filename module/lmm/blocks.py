@@ -2,7 +2,8 @@
 L(θ) of the Λ-scaled matrix, formed per θ without touching the n rows (MixedModels.jl's
 ``updateL!``).
 
-Blocks, in computational order of the :class:`~.remat.FactorBlock` list:
+Blocks, in computational order of the structure's ``blocks`` (one amalgamated
+:class:`~.remat.ReTerm` per grouping factor):
 
 * block 0 (the factor with most random effects): A₀₀ is uniform block-diagonal (ℓ₀ blocks of
   p₀×p₀; diagonal when p₀ = 1) and stays so in L: a batched Cholesky, closed form for p₀ ≤ 2;
@@ -25,7 +26,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from .gram import GramMap, build_gram_map, gram_product
-from .remat import FactorBlock, ReStructure
+from .remat import ReStructure, ReTerm
 
 @dataclass
 class Crossprod:
@@ -44,7 +45,7 @@ class Crossprod:
     A00: np.ndarray
     Ax0: np.ndarray
     Axx: np.ndarray
-    rest: list[FactorBlock]
+    rest: list[ReTerm]
     offsets: np.ndarray
     Arr: np.ndarray | None
     Ar0: sp.csr_matrix | None
@@ -67,7 +68,7 @@ def _level_sums(codes: np.ndarray, values: np.ndarray, nlevels: int) -> np.ndarr
     return np.bincount(codes, weights=values, minlength=nlevels)
 
 
-def _diag_blocks(block: FactorBlock, w: np.ndarray | None) -> np.ndarray:
+def _diag_blocks(block: ReTerm, w: np.ndarray | None) -> np.ndarray:
     """(ℓ, p, p) sums of w·x xᵀ per level."""
     p, ell = block.p, block.nlevels
     out = np.empty((ell, p, p))
@@ -78,7 +79,7 @@ def _diag_blocks(block: FactorBlock, w: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def _xy_against(block: FactorBlock, wXy: np.ndarray) -> np.ndarray:
+def _xy_against(block: ReTerm, wXy: np.ndarray) -> np.ndarray:
     """(m, ℓ, p) sums of w·[X y]_c·x_a per level."""
     m = wXy.shape[1]
     out = np.empty((m, block.nlevels, block.p))
@@ -88,11 +89,11 @@ def _xy_against(block: FactorBlock, wXy: np.ndarray) -> np.ndarray:
     return out
 
 
-def _z_index(block: FactorBlock, a: int, offset: int = 0) -> np.ndarray:
+def _z_index(block: ReTerm, a: int, offset: int = 0) -> np.ndarray:
     return block.codes * block.p + a + offset
 
 
-def _rest_rest(rest: list[FactorBlock], offsets: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     """Dense Z_rᵀWZ_r (full symmetric storage)."""
     q = int(offsets[-1])
     diag = np.zeros(q * q)
@@ -110,7 +111,7 @@ def _rest_rest(rest: list[FactorBlock], offsets: np.ndarray, w: np.ndarray | Non
     return diag.reshape(q, q) + low + low.T
 
 
-def _rest_first(rest: list[FactorBlock], offsets: np.ndarray, b0: FactorBlock,
+def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
                 w: np.ndarray | None) -> sp.csr_matrix:
     """Sparse Z_rᵀWZ₀ (q_r × q₀)."""
     rows, cols, vals = [], [], []
@@ -128,7 +129,7 @@ def _rest_first(rest: list[FactorBlock], offsets: np.ndarray, b0: FactorBlock,
     return A
 
 
-def _rest_xy(rest: list[FactorBlock], offsets: np.ndarray, wXy: np.ndarray) -> np.ndarray:
+def _rest_xy(rest: list[ReTerm], offsets: np.ndarray, wXy: np.ndarray) -> np.ndarray:
     q = int(offsets[-1])
     out = np.zeros((wXy.shape[1], q))
     for j, bj in enumerate(rest):

@@ -35,6 +35,10 @@ class LinearMixedModel:
     random-effects terms (:class:`~.remat.ReStructure`: θ layout, Λ templates); ``A`` the blocked
     cross-product (:class:`~.blocks.Crossprod`); ``L`` the factor at the current θ; ``theta``
     the current θ; ``optsum`` optimizer record; ``check`` convergence check.
+
+    Inference uses the public methods (``objective(θ, reml, sigma)``, ``vcov(θ, σ)``,
+    ``refit(y)``, ``zlambda(u)``, ``set_theta``, ``beta``, ``sigma``) and the terms in
+    ``structure``; ``A``, ``L`` and ``dense`` are the estimator's own.
     """
 
     X: np.ndarray
@@ -84,10 +88,18 @@ class LinearMixedModel:
         self.L = update_L(self.A, self.structure, self.theta)
         return self.L
 
-    def _criterion(self, L: BlockedCholesky | DenseFactor, reml: bool) -> float:
+    def _criterion(self, L: BlockedCholesky | DenseFactor, reml: bool,
+                   sigma: float | None = None) -> float:
+        """The criterion from a factor at θ: profiled over σ when ``sigma`` is None, else at σ."""
         if not L.ok or not np.isfinite(L.ldL2):
             return np.inf
         pwrss = L.pwrss
+        if sigma is not None:
+            s2 = float(sigma) ** 2
+            val = L.ldL2 - self.A.sum_log_w + pwrss / s2 + self.n * np.log(2.0 * np.pi * s2)
+            if reml:
+                val += L.ldRX2 - self.p * np.log(2.0 * np.pi * s2)
+            return float(val)
         if pwrss <= 0:
             return np.inf
         d = self.n - self.p if reml else self.n
@@ -96,28 +108,37 @@ class LinearMixedModel:
             val += L.ldRX2
         return float(val)
 
-    def objective(self, theta: np.ndarray, reml: bool | None = None) -> float:
-        """Profiled REML criterion (``reml``) or ML deviance at θ.
+    def objective(self, theta: np.ndarray, reml: bool | None = None,
+                  sigma: float | None = None) -> float:
+        """The REML criterion (``reml``, default the model's) or the ML deviance at θ.
 
-        Small models (see :mod:`.dense`) evaluate it from one dense factorisation and leave L
-        where it was; otherwise L is updated to θ."""
+        With ``sigma`` None it is profiled over σ (the objective of the fit); small models (see
+        :mod:`.dense`) then evaluate it from one dense factorisation and leave L where it was.
+        With a ``sigma`` it is the deviance as a function of the variance parameters (θ, σ)
+        (lmerTest's ``devfun_vp``): log|L_θ|² − log|W| + r²(θ)/σ² + n·log(2πσ²), and for REML
+        + log|R_X|² − p·log(2πσ²); at σ = σ̂ it equals the profiled one. L is then left at θ.
+        """
         reml = self.reml if reml is None else reml
-        if self.dense is not None:
-            return self._criterion(self.dense.factor(np.asarray(theta, dtype=float)), reml)
-        return self._criterion(self.set_theta(theta), reml)
+        theta = np.asarray(theta, dtype=float)
+        if sigma is None and self.dense is not None:
+            return self._criterion(self.dense.factor(theta), reml)
+        return self._criterion(self.set_theta(theta), reml, sigma)
 
     def __call__(self, theta: np.ndarray) -> float:
         return self.objective(theta)
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, *, polish: bool = False, calc_derivs: bool = True) -> LinearMixedModel:
+    def fit(self, *, theta0: np.ndarray | None = None, polish: bool = False,
+            calc_derivs: bool = True) -> LinearMixedModel:
         """Minimise the objective over θ (lme4's route), run the checks and stay at θ̂.
 
-        ``polish`` adds a second BOBYQA run from θ̂ (kept if lower); it is also run
-        automatically when the gradient check fails.
+        ``theta0`` is the start (lme4's, 1 on template diagonals and 0 off, by default; raised
+        to the lower bounds). ``polish`` adds a second BOBYQA run from θ̂ (kept if lower); it is
+        also run automatically when the gradient check fails.
         """
         s = self.structure
-        self.optsum = minimize_theta(self.objective, s.theta0, s.lower, do_polish=polish)
+        start = s.theta0 if theta0 is None else np.maximum(np.asarray(theta0, dtype=float), s.lower)
+        self.optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish)
         self.check = check_convergence(self.objective, self.optsum.theta, self.optsum.fmin,
                                        s.lower, calc_derivs)
         if not polish and calc_derivs and not self.check.singular and not self.check.grad_ok:
@@ -130,6 +151,15 @@ class LinearMixedModel:
                                            s.lower, calc_derivs)
         self.optsum.fmin = self._criterion(self.set_theta(self.optsum.theta), self.reml)
         return self
+
+    def refit(self, y: np.ndarray, *, reml: bool | None = None,
+              theta0: np.ndarray | None = None) -> LinearMixedModel:
+        """A new model for the response y with this model's design (X, terms, weights,
+        offset), fitted from ``theta0`` (lme4's ``refit``, as ``bootMer`` uses it) without the
+        derivative checks; this model is left as it is."""
+        m = LinearMixedModel(self.X, list(self.names), y, list(self.reterms), self.weights,
+                             self.offset, self.reml if reml is None else reml)
+        return m.fit(theta0=theta0, calc_derivs=False)
 
     # -- quantities at the current θ -------------------------------------------------------------
     @property
@@ -163,28 +193,14 @@ class LinearMixedModel:
         """σ̂ = √(r²/(n−p)) under REML, √(r²/n) under ML."""
         return float(np.sqrt(self.pwrss / self.dof))
 
-    def vcov(self) -> np.ndarray:
-        """σ̂² R_X⁻¹R_X⁻ᵀ."""
+    def vcov(self, theta: np.ndarray | None = None, sigma: float | None = None) -> np.ndarray:
+        """σ²R_X⁻¹R_X⁻ᵀ = σ²(R_XᵀR_X)⁻¹ at θ (lmerTest's ``get_covbeta``; L is left at θ) and σ;
+        by default at the current θ and σ̂(θ)."""
+        if theta is not None:
+            self.set_theta(theta)
+        s = self.sigma if sigma is None else float(sigma)
         Rinv = solve_triangular(self.RX, np.eye(self.p), lower=False)
-        return self.sigma**2 * (Rinv @ Rinv.T)
-
-    def deviance_vp(self, theta: np.ndarray, sigma: float, reml: bool | None = None) -> float:
-        """The deviance as a function of the variance parameters (θ, σ), not profiled over σ
-        (lmerTest's ``devfun_vp``): log|L_θ|² − log|W| + r²(θ)/σ² + n·log(2πσ²), and for REML
-        + log|R_X|² − p·log(2πσ²). At σ = σ̂ it equals the profiled criterion. Leaves L at θ."""
-        reml = self.reml if reml is None else reml
-        L = self.set_theta(theta)
-        s2 = float(sigma) ** 2
-        val = L.ldL2 - self.A.sum_log_w + L.pwrss / s2 + self.n * np.log(2.0 * np.pi * s2)
-        if reml:
-            val += L.ldRX2 - self.p * np.log(2.0 * np.pi * s2)
-        return float(val)
-
-    def vcov_at(self, theta: np.ndarray, sigma: float) -> np.ndarray:
-        """σ²(R_XᵀR_X)⁻¹ at θ (lmerTest's ``get_covbeta``). Leaves L at θ."""
-        self.set_theta(theta)
-        Rinv = solve_triangular(self.RX, np.eye(self.p), lower=False)
-        return float(sigma) ** 2 * (Rinv @ Rinv.T)
+        return s**2 * (Rinv @ Rinv.T)
 
     def deviance_ml(self) -> float:
         """The ML deviance formula at the current θ (lme4's ``devCrit(REML = FALSE)``)."""
@@ -238,6 +254,11 @@ class LinearMixedModel:
         Ts = [L.T0] + L.rest_T
         s2 = self.sigma**2
         return [s2 * (T @ V @ T.T) for V, T in zip([V0] + rest_V, Ts)]
+
+    def zlambda(self, u: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
+        """ZΛ_θu for spherical random effects u in lme4's order (term, level, column); θ defaults
+        to the current one."""
+        return self.structure.zlambda(u, self.theta if theta is None else np.asarray(theta, dtype=float))
 
     def zb(self) -> np.ndarray:
         """Z b̃ (n-vector)."""

@@ -1,19 +1,31 @@
-"""Random-effects terms: each term's raw model matrix, its relative covariance template Tᵢ and
-the map from θ to the templates, following lme4's ``mkReTrms``.
+"""Random-effects terms and the layout of θ, following lme4's ``mkReTrms``; modelled on
+MixedModels.jl's ``ReMat`` (``src/remat.jl``): the term is the one owner of its part of θ.
 
 A term i with pᵢ columns and ℓᵢ levels contributes the block Λᵢ = I_ℓᵢ ⊗ Tᵢ of Λ; θ lists the
 lower triangle of each Tᵢ column-wise, terms in lme4's order (decreasing number of levels, see
 :func:`lme4_order`). Random effects are numbered level-major (level, then column) as in lme4.
 
-For the computation, terms sharing a grouping factor are merged into one :class:`FactorBlock`
-(MixedModels.jl's "amalgamate"): its template is block-diagonal over the merged terms, so that
+A :class:`ReTerm` knows where each of its θ elements sits in Tᵢ and in θ, their lower bounds
+and lme4's start, θ → Tᵢ, Σᵢ = σ²TᵢTᵢᵀ, standard deviations and correlations (both ways), lme4's
+names of its variance parameters, and its columns of Z and block of Λ.
+
+For the computation, terms sharing a grouping factor are amalgamated into one term
+(MixedModels.jl's ``amalgamate``): its template is block-diagonal over the merged terms, so that
 the factor's Z'Z block stays uniform block-diagonal.
+
+A zero standard deviation leaves its correlations undefined, and lme4 reports them in two ways,
+both from the same Σᵢ: ``VarCorr`` (and ``as.data.frame(VarCorr(fm))``) divides by the sds and
+shows NaN (:meth:`ReTerm.sd_corr`); the sd/correlation vector of ``confint`` (profile and
+bootstrap, lme4's ``Cv_to_Sv``/``cov2sdcor``) turns that NaN into 0 (:meth:`ReTerm.sdcor`).
+Checked with lme4 1.1-31 on a fit with θ₁ = 0 in ``(Days | Subject)``: VarCorr's correlation is
+NaN, ``Cv_to_Sv`` gives 0 with the warning "NA values in sdcor matrix converted to 0".
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..design import ReTermData
 
@@ -31,6 +43,35 @@ def lme4_order(nlevels: list[int]) -> list[int]:
     return list(np.argsort(nl, kind="stable")[::-1])
 
 
+def lower_triangle(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each θ element of a p×p template: the lower triangle, column-wise."""
+    rows, cols = np.tril_indices(p)
+    order = np.lexsort((rows, cols))
+    return rows[order], cols[order]
+
+
+def param_name(names: list[str], row: int, col: int) -> str:
+    """lme4's (broom.mixed's) name of the variance parameter at (row, col) of Σᵢ for a term with
+    columns ``names``: ``sd__Days`` on the diagonal, ``cor__(Intercept).Days`` off it (the
+    earlier column first)."""
+    if row == col:
+        return f"sd__{names[row]}"
+    a, b = sorted((row, col))
+    return f"cor__{names[a]}.{names[b]}"
+
+
+def sdcor_layout(names: list[str]) -> list[tuple[int, int, str]]:
+    """For each θ element of a term with columns ``names``, in θ order: its row and column in
+    Tᵢ (and Σᵢ) and lme4's name of the variance parameter there (:func:`param_name`)."""
+    rows, cols = lower_triangle(len(names))
+    return [(int(r), int(c), param_name(names, int(r), int(c))) for r, c in zip(rows, cols)]
+
+
+def sig_names(ntheta: int) -> list[str]:
+    """lme4's ``oldNames`` of the variance parameters of ``confint``: .sig01, ..., .sigma."""
+    return [f".sig{i + 1:02d}" for i in range(ntheta)] + [".sigma"]
+
+
 def term_label(term: ReTermData) -> str:
     """lme4-like label of a term, e.g. ``1 + Days | Subject`` or ``0 + Days | Subject``."""
     cols = ["1" if n == "(Intercept)" else n for n in term.names]
@@ -41,74 +82,158 @@ def term_label(term: ReTermData) -> str:
 
 @dataclass
 class ReTerm:
-    """One random-effects term in lme4's order.
+    """One random-effects term (or, amalgamated, all terms of one grouping factor).
 
-    Fields: ``data`` the term's :class:`ReTermData` (grouping factor, levels, codes, raw Xᵢ);
-    ``p`` pᵢ columns; ``nlevels`` ℓᵢ; ``theta_slice`` its slice of θ (pᵢ(pᵢ+1)/2 values, the
-    lower triangle of Tᵢ column-wise); ``block`` index of its :class:`FactorBlock`; ``offset``
-    first column of Tᵢ inside the block's template.
-    """
-
-    data: ReTermData
-    p: int
-    nlevels: int
-    theta_slice: slice
-    block: int = -1
-    offset: int = 0
-
-    @property
-    def group(self) -> str:
-        return self.data.group
-
-    @property
-    def names(self) -> list[str]:
-        return self.data.names
-
-    @property
-    def label(self) -> str:
-        return term_label(self.data)
-
-    def template(self, theta: np.ndarray) -> np.ndarray:
-        """Tᵢ (pᵢ×pᵢ lower triangular) filled from θ."""
-        T = np.zeros((self.p, self.p))
-        rows, cols = _theta_positions(self.p)
-        T[rows, cols] = theta[self.theta_slice]
-        return T
-
-
-@dataclass
-class FactorBlock:
-    """The terms of one grouping factor, merged for the blocked computation.
-
-    Fields: ``group`` factor name; ``nlevels`` ℓ; ``codes`` n-vector of 0-based levels; ``X`` n×p
-    raw model matrix (the merged terms' Xᵢ side by side); ``p`` columns; ``terms`` indices of
-    the merged :class:`ReTerm`; ``rows``/``cols``/``theta_index`` where each θ element goes in
-    the p×p template T (block-diagonal over the merged terms).
+    Fields: ``group`` grouping factor; ``levels`` its level labels; ``codes`` n-vector of 0-based
+    levels; ``X`` n×p raw model matrix (Zᵢ is its Khatri-Rao product with the indicators of
+    ``codes``); ``names`` R's column names of X; ``rows``/``cols`` where each of the term's θ
+    elements goes in the p×p template T; ``theta_index`` where it is in θ.
     """
 
     group: str
-    nlevels: int
+    levels: list[str]
     codes: np.ndarray
     X: np.ndarray
-    terms: list[int]
-    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    theta_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    names: list[str]
+    rows: np.ndarray
+    cols: np.ndarray
+    theta_index: np.ndarray
 
+    @classmethod
+    def from_data(cls, data: ReTermData, start: int) -> ReTerm:
+        """The term of ``data`` whose θ elements start at position ``start`` of θ."""
+        p = data.X.shape[1]
+        rows, cols = lower_triangle(p)
+        return cls(data.group, list(data.levels), np.asarray(data.codes, dtype=np.int64),
+                   np.ascontiguousarray(data.X, dtype=float), list(data.names), rows, cols,
+                   start + np.arange(rows.size))
+
+    @classmethod
+    def amalgamate(cls, terms: list[ReTerm]) -> ReTerm:
+        """The terms of one grouping factor as one term with a block-diagonal template."""
+        if len(terms) == 1:
+            return terms[0]
+        offsets = np.cumsum([0] + [t.p for t in terms[:-1]])
+        first = terms[0]
+        return cls(first.group, first.levels, first.codes,
+                   np.ascontiguousarray(np.column_stack([t.X for t in terms]), dtype=float),
+                   [n for t in terms for n in t.names],
+                   np.concatenate([t.rows + o for t, o in zip(terms, offsets)]),
+                   np.concatenate([t.cols + o for t, o in zip(terms, offsets)]),
+                   np.concatenate([t.theta_index for t in terms]))
+
+    # -- sizes and θ layout ------------------------------------------------------------------
     @property
     def p(self) -> int:
         return self.X.shape[1]
 
     @property
+    def nlevels(self) -> int:
+        return len(self.levels)
+
+    @property
     def q(self) -> int:
-        """Number of random effects ℓ·p of the block."""
+        """Number of random effects ℓ·p."""
         return self.nlevels * self.p
 
+    @property
+    def ntheta(self) -> int:
+        return self.theta_index.size
+
+    @property
+    def is_sd(self) -> np.ndarray:
+        """Which θ elements are on the template's diagonal (standard deviations)."""
+        return self.rows == self.cols
+
+    @property
+    def lower(self) -> np.ndarray:
+        """Lower bounds of the term's θ elements: 0 on the diagonal, −∞ off it."""
+        return np.where(self.is_sd, 0.0, -np.inf)
+
+    @property
+    def theta0(self) -> np.ndarray:
+        """lme4's start: 1 on the diagonal, 0 off it."""
+        return self.is_sd.astype(float)
+
+    def param_names(self) -> list[str]:
+        """lme4's names of the term's variance parameters, in θ order."""
+        return [param_name(self.names, int(r), int(c)) for r, c in zip(self.rows, self.cols)]
+
+    # -- θ → covariance ----------------------------------------------------------------------
     def template(self, theta: np.ndarray) -> np.ndarray:
-        """The block's p×p template T from θ."""
+        """T (p×p lower triangular, or block-diagonal when amalgamated) filled from θ."""
         T = np.zeros((self.p, self.p))
         T[self.rows, self.cols] = theta[self.theta_index]
         return T
+
+    def covariance(self, theta: np.ndarray, sigma: float) -> np.ndarray:
+        """Σᵢ = σ²TTᵀ, the covariance of one level's random effects."""
+        T = self.template(theta)
+        return sigma**2 * (T @ T.T)
+
+    def sd_corr(self, theta: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+        """Standard deviations and correlation matrix of Σᵢ, as lme4's ``VarCorr``: a
+        correlation involving a zero sd is NaN, the diagonal is 1."""
+        cov = self.covariance(theta, sigma)
+        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = cov / np.outer(sd, sd)
+        np.fill_diagonal(corr, 1.0)
+        return sd, corr
+
+    def sdcor(self, theta: np.ndarray, sigma: float) -> np.ndarray:
+        """The term's variance parameters on the sd/correlation scale, in θ order (lme4's
+        ``Cv_to_Sv``): sd on the diagonal, correlation off it, 0 where a sd is 0."""
+        sd, corr = self.sd_corr(theta, sigma)
+        vals = np.where(self.is_sd, sd[self.rows], corr[self.rows, self.cols])
+        return np.where(np.isnan(vals), 0.0, vals)
+
+    def sdcor_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of :meth:`sdcor`: sds in [0, ∞), correlations in [−1, 1]."""
+        return np.where(self.is_sd, 0.0, -1.0), np.where(self.is_sd, np.inf, 1.0)
+
+    def theta_from_sdcor(self, values: np.ndarray, sigma: float) -> np.ndarray:
+        """The term's θ elements from its sds and correlations (θ order) and σ (lme4's
+        ``Sv_to_Cv``): the Cholesky factor of Σᵢ/σ², with zero columns where Σᵢ is singular."""
+        sd = np.zeros(self.p)
+        R = np.eye(self.p)
+        for r, c, v in zip(self.rows, self.cols, values):
+            if r == c:
+                sd[r] = v
+            else:
+                R[r, c] = R[c, r] = v
+        T = psd_cholesky(np.outer(sd, sd) * R / sigma**2)
+        return T[self.rows, self.cols]
+
+    # -- Z and Λ -----------------------------------------------------------------------------
+    def z_block(self) -> sp.csr_matrix:
+        """Zᵢ (n × ℓp, sparse, level-major columns)."""
+        n = self.codes.size
+        rows = np.repeat(np.arange(n), self.p)
+        cols = (self.codes[:, None] * self.p + np.arange(self.p)[None, :]).ravel()
+        return sp.csr_matrix((self.X.ravel(), (rows, cols)), shape=(n, self.q))
+
+    def lambda_block(self, theta: np.ndarray) -> sp.csr_matrix:
+        """Λᵢ = I_ℓ ⊗ T (sparse)."""
+        return sp.kron(sp.identity(self.nlevels), sp.csr_matrix(self.template(theta)))
+
+    def zlambda(self, u: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """ZᵢΛᵢu for the term's q-vector u (level-major)."""
+        b = u.reshape(self.nlevels, self.p) @ self.template(theta).T
+        return np.einsum("na,na->n", self.X, b[self.codes])
+
+
+def psd_cholesky(C: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a positive semi-definite matrix (zero columns where singular)."""
+    p = C.shape[0]
+    L = np.zeros_like(C)
+    for j in range(p):
+        d = C[j, j] - L[j, :j] @ L[j, :j]
+        if d <= 1e-14 * max(C[j, j], 1e-300):
+            continue
+        L[j, j] = np.sqrt(d)
+        L[j + 1:, j] = (C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    return L
 
 
 @dataclass
@@ -116,21 +241,45 @@ class ReStructure:
     """All random-effects terms of a model.
 
     Fields: ``terms`` the :class:`ReTerm` list in lme4's order (the order of θ, VarCorr and
-    ranef); ``blocks`` the :class:`FactorBlock` list in computational order (decreasing number of
-    random effects, so that the first block, which stays (block-)diagonal, is the largest);
-    ``ntheta`` length of θ; ``lower`` lower bounds of θ (0 on template diagonals, −∞ otherwise);
-    ``theta0`` lme4's start (1 on diagonals, 0 off).
+    ranef); ``blocks`` the terms amalgamated per grouping factor, in computational order
+    (decreasing number of random effects, so that the first block, which stays
+    (block-)diagonal, is the largest); ``placement`` for each term its block and its first
+    column in that block's template.
     """
 
     terms: list[ReTerm]
-    blocks: list[FactorBlock]
-    ntheta: int
-    lower: np.ndarray
-    theta0: np.ndarray
+    blocks: list[ReTerm]
+    placement: list[tuple[int, int]]
+
+    @property
+    def ntheta(self) -> int:
+        """Length of θ."""
+        return sum(t.ntheta for t in self.terms)
+
+    @property
+    def lower(self) -> np.ndarray:
+        """Lower bounds of θ (0 on template diagonals, −∞ otherwise)."""
+        return np.concatenate([t.lower for t in self.terms])
+
+    @property
+    def theta0(self) -> np.ndarray:
+        """lme4's start for θ (1 on template diagonals, 0 off)."""
+        return np.concatenate([t.theta0 for t in self.terms])
+
+    @property
+    def is_sd(self) -> np.ndarray:
+        """Which θ elements are on a template's diagonal (standard deviations)."""
+        return np.concatenate([t.is_sd for t in self.terms])
 
     @property
     def q(self) -> int:
+        """Number of random effects."""
         return sum(b.q for b in self.blocks)
+
+    @property
+    def Gp(self) -> np.ndarray:
+        """lme4's ``Gp``: the first column of each term in Z, and q."""
+        return np.cumsum([0] + [t.q for t in self.terms]).astype(np.int64)
 
     def factor_names(self) -> list[str]:
         """Grouping factors in lme4's ``flist`` order (first appearance in term order)."""
@@ -140,58 +289,60 @@ class ReStructure:
                 seen.append(t.group)
         return seen
 
+    # -- the sd/correlation scale (lme4's confint parameters) --------------------------------
+    def sig_names(self) -> list[str]:
+        """.sig01, ..., .sigma: the names of :meth:`sdcor`."""
+        return sig_names(self.ntheta)
 
-def _theta_positions(p: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of each θ element of a p×p template (lower triangle, column-wise)."""
-    rows, cols = np.tril_indices(p)
-    order = np.lexsort((rows, cols))
-    return rows[order], cols[order]
+    def sdcor(self, theta: np.ndarray, sigma: float) -> np.ndarray:
+        """(.sig01, ..., .sigma): every term's :meth:`ReTerm.sdcor`, then σ."""
+        return np.concatenate([t.sdcor(theta, sigma) for t in self.terms] + [[sigma]])
+
+    def sdcor_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of :meth:`sdcor` (σ in [0, ∞))."""
+        bounds = [t.sdcor_bounds() for t in self.terms]
+        return (np.concatenate([lo for lo, _ in bounds] + [[0.0]]),
+                np.concatenate([hi for _, hi in bounds] + [[np.inf]]))
+
+    def theta_from_sdcor(self, s: np.ndarray) -> np.ndarray:
+        """θ from (.sig01, ..., .sigma), the inverse of :meth:`sdcor`."""
+        sigma = s[-1]
+        return np.concatenate([t.theta_from_sdcor(s[t.theta_index], sigma) for t in self.terms])
+
+    # -- Z and Λ in lme4's term order -----------------------------------------------------------
+    def z_matrix(self) -> sp.csr_matrix:
+        """Z (n×q, sparse), columns in lme4's order (term, level, column)."""
+        return sp.hstack([t.z_block() for t in self.terms], format="csr")
+
+    def lambda_matrix(self, theta: np.ndarray) -> sp.csr_matrix:
+        """Λ_θ (q×q, sparse), in the order of :meth:`z_matrix`."""
+        return sp.block_diag([t.lambda_block(theta) for t in self.terms], format="csr")
+
+    def zlambda(self, u: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """ZΛ_θu for a q-vector u in the order of :meth:`z_matrix`."""
+        out = np.zeros(self.terms[0].codes.size)
+        for t, start in zip(self.terms, self.Gp):
+            out += t.zlambda(u[start: start + t.q], theta)
+        return out
 
 
 def build_structure(reterms: list[ReTermData]) -> ReStructure:
-    """Order the terms as lme4 does, lay out θ, and merge terms per grouping factor."""
-    order = lme4_order([len(t.levels) for t in reterms])
+    """Order the terms as lme4 does, lay out θ, and amalgamate terms per grouping factor."""
     terms: list[ReTerm] = []
     start = 0
-    lower_parts, start_parts = [], []
-    for i in order:
-        data = reterms[i]
-        p = data.X.shape[1]
-        k = p * (p + 1) // 2
-        terms.append(ReTerm(data, p, len(data.levels), slice(start, start + k)))
-        rows, cols = _theta_positions(p)
-        diag = rows == cols
-        lower_parts.append(np.where(diag, 0.0, -np.inf))
-        start_parts.append(diag.astype(float))
-        start += k
-    blocks = _merge_blocks(terms)
-    return ReStructure(terms, blocks, start, np.concatenate(lower_parts), np.concatenate(start_parts))
-
-
-def _merge_blocks(terms: list[ReTerm]) -> list[FactorBlock]:
+    for i in lme4_order([len(t.levels) for t in reterms]):
+        terms.append(ReTerm.from_data(reterms[i], start))
+        start += terms[-1].ntheta
     by_group: dict[str, list[int]] = {}
     for j, t in enumerate(terms):
         by_group.setdefault(t.group, []).append(j)
-    blocks: list[FactorBlock] = []
-    for group, idx in by_group.items():
-        first = terms[idx[0]].data
-        X = np.column_stack([terms[j].data.X for j in idx]) if len(idx) > 1 else first.X
-        rows, cols, tind = [], [], []
-        offset = 0
-        for j in idx:
-            t = terms[j]
-            r, c = _theta_positions(t.p)
-            rows.append(r + offset)
-            cols.append(c + offset)
-            tind.append(np.arange(t.theta_slice.start, t.theta_slice.stop))
-            t.offset = offset
-            offset += t.p
-        blocks.append(FactorBlock(group, len(first.levels), np.asarray(first.codes, dtype=np.int64),
-                                  np.ascontiguousarray(X, dtype=float), idx,
-                                  np.concatenate(rows), np.concatenate(cols), np.concatenate(tind)))
+    groups = list(by_group.values())
+    blocks = [ReTerm.amalgamate([terms[j] for j in idx]) for idx in groups]
     order = sorted(range(len(blocks)), key=lambda b: -blocks[b].q)
-    blocks = [blocks[b] for b in order]
-    for b, blk in enumerate(blocks):
-        for j in blk.terms:
-            terms[j].block = b
-    return blocks
+    placement: list[tuple[int, int]] = [(0, 0)] * len(terms)
+    for b, g in enumerate(order):
+        offset = 0
+        for j in groups[g]:
+            placement[j] = (b, offset)
+            offset += terms[j].p
+    return ReStructure(terms, [blocks[g] for g in order], placement)
