@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -13,8 +14,6 @@ import pandas as pd
 
 from . import datasets
 from .errors import DataError, SpecError
-
-DEFAULT_OPTIONS = {"reml": True, "contrasts": "treatment"}
 
 
 @lru_cache(maxsize=None)
@@ -66,32 +65,59 @@ def parse_json(text: str) -> dict:
     return doc
 
 
+def _finite_number(checker, instance) -> bool:
+    """JSON Schema's ``number``, less NaN and ±Infinity (which Python's JSON reader accepts)."""
+    return jsonschema.Draft202012Validator.TYPE_CHECKER.is_type(instance, "number") and not (
+        isinstance(instance, float) and not math.isfinite(instance))
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _finite_number))
+
+
 @lru_cache(maxsize=None)
-def validator(name: str = "spec") -> jsonschema.Draft202012Validator:
-    """A validator for a shipped schema, resolving ``$ref`` to the other shipped schemas."""
+def validator(name: str = "spec", pointer: str = "") -> jsonschema.protocols.Validator:
+    """A validator for a shipped schema, or for its part at the JSON Pointer ``pointer``
+    (``/$defs/options``), resolving ``$ref`` to the other shipped schemas."""
     from referencing import Registry, Resource
 
     resources = [(schema(n)["$id"], Resource.from_contents(schema(n))) for n in schema_names()
                  if "$id" in schema(n)]
-    return jsonschema.Draft202012Validator(schema(name), registry=Registry().with_resources(resources))
+    root = {"$ref": f"{schema(name)['$id']}#{pointer}"} if pointer else schema(name)
+    return _Validator(root, registry=Registry().with_resources(resources))
+
+
+def check(instance: object, name: str = "spec", pointer: str = "", path: str = "") -> None:
+    """Check ``instance`` against a shipped schema (or its part at ``pointer``).
+
+    Raises
+    ------
+    SpecError
+        Naming the first problem and its JSON path, prefixed by ``path`` (where ``instance``
+        lies in the spec, e.g. ``/options``).
+    """
+    errors = sorted(validator(name, pointer).iter_errors(instance),
+                    key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        raise SpecError(*_describe(jsonschema.exceptions.best_match(errors), path))
 
 
 def validate(spec: dict) -> dict:
-    """Check the spec against its schema and return it with defaults filled in."""
-    validator_ = validator("spec")
-    errors = sorted(validator_.iter_errors(spec), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
-    if errors:
-        raise SpecError(*_describe(jsonschema.exceptions.best_match(errors)))
+    """Check the spec against its schema and return it with the schema's defaults filled in
+    (top level and ``options``)."""
+    from .options import defaults
+
+    check(spec)
     out = copy.deepcopy(spec)
-    out.setdefault("engine", "native")
-    out.setdefault("filter", [])
-    out.setdefault("levels", {})
-    out["options"] = {**DEFAULT_OPTIONS, **(spec.get("options") or {})}
+    for key, value in defaults("spec").items():
+        out.setdefault(key, value)
+    out["options"] = {**defaults("spec", "/$defs/options"), **(spec.get("options") or {})}
     return out
 
 
-def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
-    path = json_path(error.absolute_path)
+def _describe(error: jsonschema.ValidationError, prefix: str = "") -> tuple[str, str]:
+    path = prefix + json_path(error.absolute_path)
     where = path or "the spec"
     if error.validator == "enum":
         allowed = ", ".join(repr(v) for v in error.validator_value)

@@ -111,10 +111,14 @@ def test_pairwise_labels_notes_and_averaging(tenthirty):
     ({"specs": ["group"], "trend": "time"}, "/emmeans/trend", ["is a factor"]),
     ({"specs": ["group"], "by": ["group"]}, "/emmeans/by", ["both in specs and in by"]),
     ({"specs": ["group"], "at": {"group": ["RM99"]}}, "/emmeans/at/group/0", ["not a level", "'RM10'"]),
-    ({"specs": ["group"], "adjust": "tukeyy"}, "/emmeans/adjust", ["adjust must be one of"]),
-    ({"specs": ["group"], "level": 95}, "/emmeans/level", ["between 0 and 1"]),
-    ({"specs": ["group"], "df": "wald"}, "/emmeans/df", ["df must be one of"]),
-    ({"specs": ["group"], "colour": "red"}, "/emmeans/colour", ["unknown emmeans option"]),
+    ({"specs": ["group"], "adjust": "tukeyy"}, "/emmeans/adjust", ["'tukeyy' is not allowed", "'holm'", "'sidak'"]),
+    ({"specs": ["group"], "level": 95}, "/emmeans/level", ["95", "maximum of 1"]),
+    ({"specs": ["group"], "level": float("nan")}, "/emmeans/level", ["expected number", "NaN"]),
+    ({"specs": ["group"], "df": "wald"}, "/emmeans/df", ["'wald' is not allowed", "'kenward-roger'"]),
+    ({"specs": ["group"], "colour": "red"}, "/emmeans", ["'colour' was unexpected"]),
+    ({"specs": ["group"], "contrasts": [{"weights": []}]}, "/emmeans/contrasts/0/weights", ["non-empty"]),
+    ({"specs": ["group"], "contrasts": [{"name": "a", "weights": [1, -1]}, {"name": "a", "weights": [-1, 1]}]},
+     "/emmeans/contrasts/1/name", ["two contrasts are named 'a'"]),
 ])
 def test_bad_requests_name_the_path(tenthirty, block, path, words):
     problem, fit = tenthirty

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-#: Methods accepted in a request (R's spellings; ``fdr`` is R's alias of ``BH``).
-METHODS = ("holm", "bonferroni", "hommel", "hochberg", "BH", "BY", "fdr", "tukey", "scheffe", "sidak", "none")
+#: The methods (of the request's ``adjust``, schemas/emmeans.schema.json) that R's p.adjust computes.
 P_ADJUST = ("holm", "hochberg", "hommel", "bonferroni", "BH", "BY", "fdr", "none")
 
 #: Family types (emmeans ``estType``): means/predictions, contrasts, one set of pairwise differences.

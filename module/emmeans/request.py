@@ -2,32 +2,31 @@
 of what is wrong (``/emmeans/specs/1``, ``/emmeans/contrasts/0/weights``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import SpecError
+from ..options import default
 from ..problem import Problem
-from .adjust import METHODS
+from ..spec import check
 from .refgrid import fixed_variables
-
-DF_METHODS = ("satterthwaite", "kenward-roger", "asymptotic")
 
 
 @dataclass
 class Request:
-    """A checked ``emmeans`` block (see ``schemas/emmeans.schema.json``)."""
+    """A checked ``emmeans`` block (see ``schemas/emmeans.schema.json``), defaults filled in."""
 
     specs: list[str]
-    by: list[str] = field(default_factory=list)
-    at: dict = field(default_factory=dict)
-    sd_steps: float | None = None
-    level: float = 0.95
-    df: str = "satterthwaite"
-    null: float | None = None
-    contrasts: str | list[tuple[str, list[float]]] | None = None
-    adjust: str = "holm"
-    trend: str | None = None
+    by: list[str]
+    at: dict
+    sd_steps: float | None
+    level: float
+    df: str
+    null: float | None
+    contrasts: str | list[tuple[str, list[float]]] | None
+    adjust: str
+    trend: str | None
     path: str = "/emmeans"
 
     @property
@@ -36,15 +35,15 @@ class Request:
         return self.trend is not None or self.null is not None
 
 
-def _names(value, path: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SpecError("expected a variable name or a list of variable names", path)
+def _option(block: dict, key: str):
+    """``block[key]``, or the default ``schemas/emmeans.schema.json`` declares for it."""
+    return block[key] if key in block else default("emmeans", f"/{key}")
+
+
+def _names(value: str | list[str]) -> list[str]:
+    """Variable names, those joined with ':' split apart, each once."""
     out: list[str] = []
-    for v in value:
+    for v in [value] if isinstance(value, str) else value:
         for part in v.split(":") if v != "1" else [v]:
             part = part.strip()
             if part and part not in out:
@@ -58,17 +57,16 @@ def _number(value, path: str, what: str) -> float:
     return float(value)
 
 
+def _optional_float(value) -> float | None:
+    return None if value is None else float(value)
+
+
 def parse(problem: Problem, block: dict, path: str = "/emmeans") -> Request:
-    """Check an ``emmeans`` block against the model; raises SpecError with a JSON path."""
-    if not isinstance(block, dict):
-        raise SpecError("the emmeans block must be an object", path)
-    known = {"specs", "by", "at", "sd_steps", "level", "df", "null", "contrasts", "adjust", "trend"}
-    for key in block:
-        if key not in known:
-            raise SpecError(f"unknown emmeans option {key!r}; expected one of {', '.join(sorted(known))}",
-                            f"{path}/{key}")
+    """Check an ``emmeans`` block against its schema and the model; raises SpecError with a
+    JSON path. The schema declares the options, their values and defaults; what is checked
+    here needs the model (variables, levels) or joins options (specs, by and trend apart)."""
+    check(block, "emmeans", "", path)
     model_vars = fixed_variables(problem)
-    factors = problem.frame.factors
     all_vars = [v.label for v in problem.desc.variables]
     columns = list(problem.frame.source.columns)
 
@@ -83,10 +81,10 @@ def parse(problem: Problem, block: dict, path: str = "/emmeans") -> Request:
         raise SpecError(f"{name!r} is not a variable of the model; the fixed effects' variables are "
                         f"{', '.join(repr(v) for v in model_vars) or '(none)'}", where)
 
-    specs = _names(block.get("specs", []), f"{path}/specs")
+    specs = _names(_option(block, "specs"))
     for i, s in enumerate(specs):
         check_var(s, f"{path}/specs/{i}" if isinstance(block.get("specs"), list) else f"{path}/specs")
-    by = _names(block.get("by"), f"{path}/by")
+    by = _names(_option(block, "by"))
     for i, b in enumerate(by):
         check_var(b, f"{path}/by/{i}" if isinstance(block.get("by"), list) else f"{path}/by")
         if b in specs:
@@ -95,38 +93,24 @@ def parse(problem: Problem, block: dict, path: str = "/emmeans") -> Request:
             raise SpecError("'1' (overall) cannot be a by variable", f"{path}/by")
     trend = block.get("trend")
     if trend is not None:
-        if not isinstance(trend, str):
-            raise SpecError("trend must be the name of a numeric covariate of the model", f"{path}/trend")
-        check_var(trend, f"{path}/trend")
-        if trend == "1" or trend in factors:
-            raise SpecError(f"the trend variable {trend!r} is a factor; a trend (slope) needs a numeric "
-                            "covariate", f"{path}/trend")
-        if trend in specs or trend in by:
-            raise SpecError(f"the trend variable {trend!r} cannot also be in specs or by", f"{path}/trend")
-        _check_trend_transforms(problem, trend, f"{path}/trend")
-    if not specs:
-        specs = ["1"]
+        _check_trend(problem, trend, specs, by, f"{path}/trend", check_var)
     at = _at(problem, block.get("at") or {}, model_vars, f"{path}/at")
-    sd_steps = block.get("sd_steps")
-    if sd_steps is not None:
-        sd_steps = _number(sd_steps, f"{path}/sd_steps", "sd_steps")
-        if sd_steps <= 0:
-            raise SpecError("sd_steps must be positive (covariates at mean − k·SD, mean, mean + k·SD)",
-                            f"{path}/sd_steps")
-    level = _number(block.get("level", 0.95), f"{path}/level", "level")
-    if not 0 < level < 1:
-        raise SpecError("level must be between 0 and 1 (e.g. 0.95)", f"{path}/level")
-    df = block.get("df", "satterthwaite")
-    if df not in DF_METHODS:
-        raise SpecError(f"df must be one of {', '.join(DF_METHODS)}", f"{path}/df")
-    null = block.get("null")
-    if null is not None:
-        null = _number(null, f"{path}/null", "null")
-    adjust = block.get("adjust", "holm")
-    if adjust not in METHODS:
-        raise SpecError(f"adjust must be one of {', '.join(METHODS)}", f"{path}/adjust")
-    contrasts = _contrasts(block.get("contrasts"), f"{path}/contrasts")
-    return Request(specs, by, at, sd_steps, level, df, null, contrasts, adjust, trend, path)
+    return Request(specs=specs or ["1"], by=by, at=at, sd_steps=_optional_float(block.get("sd_steps")),
+                   level=float(_option(block, "level")), df=_option(block, "df"),
+                   null=_optional_float(block.get("null")),
+                   contrasts=_contrasts(block.get("contrasts"), f"{path}/contrasts"),
+                   adjust=_option(block, "adjust"), trend=trend, path=path)
+
+
+def _check_trend(problem: Problem, trend: str, specs: list[str], by: list[str], path: str, check_var) -> None:
+    """A trend needs a numeric covariate of the model, named neither in specs nor in by."""
+    check_var(trend, path)
+    if trend == "1" or trend in problem.frame.factors:
+        raise SpecError(f"the trend variable {trend!r} is a factor; a trend (slope) needs a numeric "
+                        "covariate", path)
+    if trend in specs or trend in by:
+        raise SpecError(f"the trend variable {trend!r} cannot also be in specs or by", path)
+    _check_trend_transforms(problem, trend, path)
 
 
 def _check_trend_transforms(problem: Problem, trend: str, path: str) -> None:
@@ -144,7 +128,7 @@ def _check_trend_transforms(problem: Problem, trend: str, path: str) -> None:
 def _at(problem: Problem, at, model_vars: list[str], path: str) -> dict:
     if not isinstance(at, dict):
         raise SpecError("at must be an object mapping variables to lists of values", path)
-    out = {}
+    out: dict[str, list] = {}
     for name, values in at.items():
         where = f"{path}/{name}"
         if name not in model_vars:
@@ -172,27 +156,16 @@ def _at(problem: Problem, at, model_vars: list[str], path: str) -> dict:
     return out
 
 
-def _contrasts(value, path: str):
+def _contrasts(value, path: str) -> str | list[tuple[str, list[float]]] | None:
+    """``None`` for no contrasts, ``"pairwise"``, or the custom contrasts as (name, weights)."""
     if value is None or value == "none":
         return None
     if value == "pairwise":
         return "pairwise"
-    if not isinstance(value, list) or not value:
-        raise SpecError("contrasts must be \"pairwise\", \"none\" or a list of {\"name\", \"weights\"}", path)
-    out = []
+    out: list[tuple[str, list[float]]] = []
     for i, c in enumerate(value):
-        where = f"{path}/{i}"
-        if not isinstance(c, dict) or "weights" not in c:
-            raise SpecError("each custom contrast needs \"weights\" (one number per marginal mean) and "
-                            "may have a \"name\"", where)
-        w = c["weights"]
-        if not isinstance(w, list) or not w:
-            raise SpecError("weights must be a non-empty list of numbers", f"{where}/weights")
-        weights = [_number(x, f"{where}/weights/{j}", "a contrast weight") for j, x in enumerate(w)]
         name = c.get("name", f"contrast {i + 1}")
-        if not isinstance(name, str):
-            raise SpecError("a contrast's name must be text", f"{where}/name")
         if name in [n for n, _ in out]:
-            raise SpecError(f"two contrasts are named {name!r}", f"{where}/name")
-        out.append((name, weights))
+            raise SpecError(f"two contrasts are named {name!r}", f"{path}/{i}/name")
+        out.append((name, [float(x) for x in c["weights"]]))
     return out

@@ -12,12 +12,13 @@ shows (points, lines, arrows, labels per panel).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, cast
 
 import jsonschema
 import matplotlib.pyplot as plt
 
 from ..fit import Fit
+from ..options import defaults
 from ..problem import Problem
 from .datalines import data_lines_plot
 from .means import emmeans_plot, marginal_means
@@ -55,7 +56,8 @@ def schema() -> dict:
 
 
 def check_request(request: object, index: int = 0) -> dict:
-    """A request validated against the schema's item definition; PlotNote when invalid."""
+    """A request validated against the schema's item definition, with the defaults the schema
+    declares for its type filled in; PlotNote when invalid."""
     item = {**schema()["$defs"]["request"], "$defs": schema()["$defs"]}
     errors = sorted(jsonschema.Draft202012Validator(item).iter_errors(request), key=lambda e: list(e.path))
     if errors:
@@ -63,7 +65,8 @@ def check_request(request: object, index: int = 0) -> dict:
         where = "/".join(str(p) for p in e.path)
         raise PlotNote(f"plot request {index}{' ' + where if where else ''}: {e.message}",
                        f"/options/plots/{index}")
-    return dict(request)
+    checked = cast(dict, request)  # an object, as the schema just said
+    return {**defaults("plots", f"/$defs/{checked['type']}"), **checked}
 
 
 def figures(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:

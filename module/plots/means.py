@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from ..fit import Fit
+from ..options import node
 from ..problem import Problem
 from .datalines import cluster_colors
 from .modeldata import PlotNote
@@ -55,9 +56,11 @@ def _check_factor(name: str | None, role: str, factors: list[str]) -> None:
 
 
 def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | None = None,
-                   panels: str | None = None, level: float = 0.95, df: str | None = None) -> Means:
+                   panels: str | None = None, level: float | None = None, df: str | None = None) -> Means:
     """Model-based marginal means of ``horizontal`` (× ``lines`` × ``panels``) with intervals,
     computed by the fit's engine (the same numbers as its ``emmeans`` table).
+
+    ``level``: the confidence level; None is the plots schema's default (``$defs/level``).
 
     ``df``: ``satterthwaite``, ``kenward-roger`` or ``asymptotic`` (normal quantiles); None
     tries Satterthwaite and falls back to asymptotic with a note in ``Means.notes``.
@@ -72,6 +75,7 @@ def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | Non
     if len(set(by)) < len(by):
         raise PlotNote("emmeans: horizontal, lines and panels must be different factors")
     notes: list[str] = []
+    level = node("plots", "/$defs/level")["default"] if level is None else level
     request = {"specs": by, "level": level, "df": df or "satterthwaite"}
     try:
         tables, _ = engine_of(fit).emmeans(problem, fit, request, "/options/plots")
@@ -99,7 +103,7 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
             raise PlotNote("emmeans needs a factor in the fixed part; the model has none")
         horizontal = factors[0]
     lines, panels = request.get("lines"), request.get("panels")
-    level = float(request.get("ci_level", 0.95))
+    level = float(request["ci_level"])
     means = marginal_means(problem, fit, horizontal, lines, panels, level, request.get("df"))
     background = request.get("background")
     data = _background_data(problem, means.factors, request.get("background_by"))
@@ -116,7 +120,7 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
         ax.set_ylabel(problem.desc.response.label)
     if lines:
         axes.flat[0].legend(title=lines, loc="best", frameon=False)
-    ci = request.get("ci_type", "model")
+    ci = request["ci_type"]
     suptitle(fig, f"Estimated marginal means of {problem.desc.response.label} by {horizontal}"
                   + (f" and {lines}" if lines else "")
                   + ("" if ci == "none" else f" ({means.level:.0%} {'model-based' if ci == 'model' else 'data'} CI)"))
@@ -154,7 +158,7 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame, plev, b
     llevels = list(problem.frame.data[lines].cat.categories) if lines else [None]
     colors = cluster_colors(len(llevels)) if lines else np.array([[0.17, 0.24, 0.31, 1.0]])
     offs, width = _offsets(len(llevels))
-    rng = np.random.default_rng(int(request.get("seed", 1)))
+    rng = np.random.default_rng(int(request["seed"]))
     for j, llev in enumerate(llevels):
         t = table if lines is None else table[table[lines] == llev]
         d = sub if lines is None else sub[sub[lines] == llev]
@@ -178,12 +182,12 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame, plev, b
 
 
 def _interval(t: pd.DataFrame, d: pd.DataFrame, horizontal: str, request: dict):
-    ci = request.get("ci_type", "model")
+    ci = request["ci_type"]
     if ci == "none":
         return None, None
     if ci == "model":
         return t["lower"].to_numpy(), t["upper"].to_numpy()
-    level = float(request.get("ci_level", 0.95))
+    level = float(request["ci_level"])
     lo, hi = [], []
     for h in t.index:
         y = d.loc[d[horizontal] == h, "y"].to_numpy()

@@ -24,9 +24,9 @@ def _order(modes: np.ndarray, first: np.ndarray, how: str) -> np.ndarray:
 def caterpillar_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     """Conditional modes with intervals, sorted per panel (``order``: ``each`` (default),
     ``first`` (by the first term, rows aligned across panels as lme4 does) or ``none``)."""
-    level = float(request.get("ci_level", 0.95))
+    level = float(request["ci_level"])
     z = float(stats.norm.ppf(0.5 + level / 2))
-    how = request.get("order", "each")
+    how = request["order"]
     out = []
     for group, columns in merged_by_group(ranef_blocks(fit, request.get("group"))).items():
         nlev = len(columns[0][1])

@@ -44,8 +44,8 @@ def residual_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     tag(ax.axhline(0, color="black", lw=0.8), "reference")
     for level in (-2, 2):
         tag(ax.axhline(level, color="grey", lw=0.8, ls=":"), "reference")
-    if len(np.unique(f)) >= 3 and request.get("smooth", True):
-        xs, ys = lowess(f, r, frac=float(request.get("span", 2 / 3)))
+    if len(np.unique(f)) >= 3 and request["smooth"]:
+        xs, ys = lowess(f, r, frac=float(request["span"]))
         tag(ax.plot(xs, ys, color=LINE_COLOR, lw=2, label="Lowess trend"), "smooth")
     ax.set_xlabel("Fitted values")
     ax.set_ylabel("Standardized residuals (residual / σ̂)")

@@ -22,8 +22,6 @@ from .types import Drawn
 OWN_COLOR = "#e67e22"
 MIXED_COLOR = "#2471a3"
 POP_COLOR = "#2c3e50"
-#: Largest number of cluster panels in one cluster_fits figure.
-MAX_PANELS = 36
 
 
 def _lines(problem: Problem, fit: Fit, request: dict) -> ClusterLines:
@@ -81,7 +79,7 @@ def cluster_fits_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     lines, and the population line."""
     lines = _lines(problem, fit, request)
     k = len(lines.clusters)
-    shown = min(k, int(request.get("max_panels", MAX_PANELS)))
+    shown = min(k, int(request["max_panels"]))
     ncols = min(6, math.ceil(math.sqrt(shown)))
     nrows = math.ceil(shown / ncols)
     fig, axes = new_figure(2.3 * ncols + 0.6, 2.1 * nrows + 1.0, nrows, ncols, squeeze=False,
