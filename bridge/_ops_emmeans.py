@@ -9,6 +9,9 @@ numeric matrix whose contrasts R knows as ``c1``, ``c2``...), checked here. The 
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import re
 
 import numpy as np
@@ -56,12 +59,18 @@ class EmmeansOps:
         return out
 
 
+def _df_methods() -> tuple[str, ...]:
+    """The emmeans df methods, as the emmeans schema declares them."""
+    schemas = Path(__file__).resolve().parent.parent / "schemas"
+    return tuple(json.loads((schemas / "emmeans.schema.json").read_text())["properties"]["df"]["enum"])
+
+
 def _check(a: dict) -> None:
     """Refuse anything but safe names, level codes and words from fixed lists."""
     for name in list(a["specs"]) + list(a["by"]) + list(a["at"]) + ([a["trend"]] if a["trend"] else []):
         if name != "1" and not _SAFE.match(name):
             raise ValueError(f"refusing unsafe name {name!r}")
-    if a["df"] not in ("kenward-roger", "satterthwaite", "asymptotic"):
+    if a["df"] not in _df_methods():
         raise ValueError(f"refusing df={a['df']!r}")
     if a["contr_kind"] not in ("none", "pairwise", "custom"):
         raise ValueError(f"refusing contrasts kind {a['contr_kind']!r}")

@@ -8,9 +8,24 @@ and words from fixed lists, checked here and again in R. The R side is ``bridge/
 """
 from __future__ import annotations
 
-_ALLOWED = {"df_method": ("satterthwaite", "kenward-roger", "asymptotic"),
-            "anova_method": ("", "satterthwaite", "kenward-roger", "lrt", "bootstrap"),
-            "anova_type": ("I", "II", "III"), "confint_method": ("", "wald", "profile", "bootstrap")}
+import json
+from functools import lru_cache
+from pathlib import Path
+
+#: The shipped schemas (``schemas/`` beside ``bridge/``, in the source tree and when installed).
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+
+
+@lru_cache(maxsize=1)
+def allowed() -> dict[str, tuple[str, ...]]:
+    """The words each inference option may take, read from the spec schema where they are
+    declared ("" = not asked for)."""
+    options = json.loads((SCHEMAS / "spec.schema.json").read_text())["$defs"]["options"]["properties"]
+    anova, confint = options["anova"]["properties"], options["confint"]["properties"]
+    return {"df_method": tuple(options["df_method"]["enum"]),
+            "anova_method": ("",) + tuple(anova["method"]["enum"]),
+            "anova_type": tuple(anova["type"]["enum"]),
+            "confint_method": ("",) + tuple(confint["method"]["enum"])}
 
 
 class InferOps:
@@ -24,7 +39,7 @@ class InferOps:
         return self.r.to_py(self.r.call(name, args))
 
     def infer(self, req: dict) -> dict:
-        for key, vals in _ALLOWED.items():
+        for key, vals in allowed().items():
             if req[key] not in vals:
                 raise ValueError(f"refusing {key}={req[key]!r}")
         args = {"handle": self.r.key(req["handle"]), "df_method": req["df_method"],
@@ -43,7 +58,7 @@ class InferOps:
         return self._call("op_compare", {"handles": handles, "names": names})
 
     def lm_anova(self, req: dict) -> dict:
-        if req["anova_type"] not in ("I", "II", "III"):
+        if req["anova_type"] not in allowed()["anova_type"]:
             raise ValueError("refusing anova_type")
         return self._call("op_lm_anova", {"handle": self.r.key(req["handle"]), "anova_type": req["anova_type"]})
 
