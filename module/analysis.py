@@ -72,6 +72,16 @@ class EmmeansOutput:
     tables: list[Table]
     notes: list[str]
 
+    @property
+    def estimates(self) -> Table:
+        """The ``emmeans`` (or ``trends``) table: an engine's answer lists it first."""
+        return self.tables[0]
+
+    @property
+    def contrasts(self) -> Table | None:
+        """The ``contrasts`` table, when the request asks for contrasts."""
+        return self.tables[1] if len(self.tables) > 1 else None
+
 
 @dataclass(frozen=True)
 class Analysis:
@@ -113,6 +123,19 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
     raw, base = specmod.read_spec(spec)
     normalized = specmod.validate(raw)
     problem = prepare(normalized, base, data)
+    return run_prepared(normalized, problem, base, data, started=t0)
+
+
+def run_prepared(normalized: dict, problem: Problem, base: Path | None = None,
+                 data: pd.DataFrame | None = None, started: float | None = None) -> Results:
+    """Run one analysis whose model is already prepared (see :func:`run`).
+
+    For callers that build the model description and rows themselves (the JASP adapter):
+    ``normalized`` is the validated spec (:func:`spec.validate`), ``problem`` its prepared
+    model; ``base`` and ``data`` serve the models of ``normalized['compare']``; ``started`` the
+    clock time the preparation began (for ``timing['prepare_s']``).
+    """
+    t0 = time.perf_counter() if started is None else started
     compared = _compare_problems(normalized, problem, base, data)
     settings = inference_settings(problem.analysis, normalized["options"])
     anova_terms = _anova_terms(normalized, problem)

@@ -467,6 +467,16 @@ def parse_formula(text: str) -> ModelDescription:
     if text.count("~") != 1:
         raise FormulaError("the formula needs exactly one '~' between the response and the terms")
     lhs, rhs = _Parser(text).formula()
+    return from_tree(lhs, rhs)
+
+
+def from_tree(lhs: Node, rhs: Node) -> ModelDescription:
+    """The :class:`ModelDescription` of the syntax tree ``lhs ~ rhs``, with R's term semantics.
+
+    :func:`parse_formula` parses text into this tree; a caller that assembles a model from
+    its parts (the JASP adapter) builds the tree itself and gets the same description without
+    writing formula text to parse.
+    """
     if lhs.kind not in ("name", "call"):
         raise FormulaError(f"the response {deparse(lhs)!r} must be one column or a transformation of one")
     response = _variable(lhs)

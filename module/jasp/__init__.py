@@ -6,10 +6,11 @@
 >>> jasp.manifest()["analyses"][0]["title"]
 'Linear Mixed Models'
 
-Modules: :mod:`.options` (schema, defaults, shapes), :mod:`.model` (rows, factors and the
-formula as JASP's ``.mmModelFormula`` builds it), :mod:`.analysis` (translate and run),
-:mod:`.tables` (our results as JASP's tables), :mod:`.jaspresults` (the document shapes),
-:mod:`.sources` (ANOVA / EMM rows from the inference and emmeans layers).
+Modules: :mod:`.options` (schema, defaults, shapes, what each option value means),
+:mod:`.model` (the rows and the model JASP's ``.mmModelFormula`` builds, as a model
+description), :mod:`.means` (marginal means and trends as emmeans requests),
+:mod:`.analysis` (translate and run), :mod:`.tables` (the analysis as JASP's tables),
+:mod:`.jaspresults` (the document shapes).
 """
 from __future__ import annotations
 
@@ -21,8 +22,16 @@ from .analysis import run_jasp, translate
 from .errors import JaspOptionError, error_document
 from .options import defaults, normalize, schema
 
-__all__ = ["manifest", "run_jasp", "translate", "options_schema", "defaults", "normalize",
-           "JaspOptionError", "error_document"]
+__all__ = [
+    "JaspOptionError",
+    "defaults",
+    "error_document",
+    "manifest",
+    "normalize",
+    "options_schema",
+    "run_jasp",
+    "translate",
+]
 
 
 def options_schema(analysis: str = "lmm") -> dict:

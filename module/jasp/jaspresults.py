@@ -74,7 +74,7 @@ class JTable(JElement):
         self.rows: list[dict] = []
         self.footnotes: list[dict] = []
 
-    def col(self, name: str, title: str, type_: str = "number", overtitle: str | None = None) -> "JTable":
+    def col(self, name: str, title: str, type_: str = "number", overtitle: str | None = None) -> JTable:
         f = {"name": name, "title": title, "type": type_}
         if type_ in FORMATS:
             f["format"] = FORMATS[type_]

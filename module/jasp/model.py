@@ -1,22 +1,33 @@
-"""From JASP's options and data to one model: the rows used, the factors and their levels, and
-the lme4 formula JASP's ``.mmModelFormula`` would build, with the same pruning of random slopes.
+"""From JASP's options and data to one model, as JASP's ``.mmReadData`` and ``.mmModelFormula``
+build it: the rows used, the factors and their levels, and the model with JASP's pruning of
+random slopes.
 
-Variable names only ever enter the formula backtick-quoted, and our formula parser never
-evaluates anything. Names that cannot be quoted (holding a backtick) are refused.
+The rows are prepared by :func:`mixedbridge.frame.model_frame` (listwise deletion over the
+dependent, fixed and random variables, which JASP reads together; factor levels and their
+labels). The model is a syntax tree assembled here and turned into a
+:class:`~mixedbridge.formula.ModelDescription` by :func:`mixedbridge.formula.from_tree`; no
+formula text is written to be parsed again. The text (every name backtick-quoted) is written
+only for the spec :func:`mixedbridge.jasp.translate` returns. Names that cannot be quoted
+(holding a backtick) are refused.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from ..formula import ModelDescription, Node, deparse, from_tree
+from ..frame import ModelFrame, model_frame
 from .errors import JaspOptionError
+from .options import TEST_METHODS
 
 INTERACTION = "\u2009\u273b\u2009"
 #: Prefix of the numeric columns that carry expanded uncorrelated factor slopes.
 RE_PREFIX = ".mbRE"
+
+Term = tuple[str, ...]
 
 
 @dataclass
@@ -25,29 +36,110 @@ class Footnote:
     symbol: str = "<em>Note.</em>"
 
 
-@dataclass
-class Plan:
-    """One model to fit: ``formula``; ``data`` the rows (listwise complete, factors as text);
-    ``levels`` per factor; ``factors``; ``n_missing`` rows removed; ``footnotes`` for the ANOVA
-    table (terms removed or added); ``re_labels`` expanded slope column → R's column name;
-    ``groups`` grouping factors in order; ``reml``; ``analysis``."""
+@dataclass(frozen=True)
+class Variables:
+    """The variables JASP reads: ``dependent``, ``fixed`` (``fixedVariables``) and ``random``
+    (the grouping factors; none for ``lm``)."""
 
-    formula: str
-    data: pd.DataFrame
-    levels: dict[str, list[str]]
-    factors: set[str]
-    n_missing: int
+    dependent: str
+    fixed: list[str]
+    random: list[str]
+
+    @property
+    def all(self) -> list[str]:
+        return list(dict.fromkeys([self.dependent] + self.fixed + self.random))
+
+    def by_option(self) -> list[tuple[str, list[str]]]:
+        return [("dependent", [self.dependent]), ("fixedVariables", self.fixed), ("randomVariables", self.random)]
+
+    def label(self, name: str) -> str:
+        """The model frame's label of a variable: R's deparsed name (``x``, ```my var```), the
+        plain column name for a grouping factor."""
+        return name if name in self.random else deparse(Node("name", name))
+
+
+@dataclass
+class RandomPart:
+    """One grouping factor's random-effects term: ``node`` its ``( ... | group)``; ``footnotes``
+    on slopes removed or added; ``columns`` expanded uncorrelated slope columns with their
+    values and ``labels`` (R's column names)."""
+
+    node: Node
+    footnotes: list[Footnote] = field(default_factory=list)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Model:
+    """One model to fit, built from JASP's options.
+
+    Fields: ``analysis``; ``variables``; ``factors`` the JASP variables that are factors;
+    ``read`` every variable's prepared column over the rows used (listwise complete in all of
+    them); ``frame`` the model's frame on those rows (expanded slope columns added; the
+    deletion made when reading on record); ``tree`` the formula (response, right-hand side);
+    ``desc`` its model description; ``reml``; ``footnotes`` for the ANOVA table (slopes removed or added); ``re_labels`` expanded slope
+    column → R's column name; ``expanded`` those columns in order.
+    """
+
     analysis: str
+    variables: Variables
+    factors: set[str]
+    read: ModelFrame
+    frame: ModelFrame
+    tree: tuple[Node, Node]
+    desc: ModelDescription
     reml: bool
     footnotes: list[Footnote] = field(default_factory=list)
     re_labels: dict[str, str] = field(default_factory=dict)
-    groups: list[str] = field(default_factory=list)
-    contrasts: str = "sum"
-    requests: list = field(default_factory=list)
+    expanded: list[str] = field(default_factory=list)
+
+    @property
+    def groups(self) -> list[str]:
+        return self.variables.random
+
+    @property
+    def n_missing(self) -> int:
+        return self.frame.n_missing
+
+    @property
+    def formula(self) -> str:
+        """The formula as text, every name backtick-quoted (JASP's ``.mmModelFormula``)."""
+        lhs, rhs = self.tree
+        return f"{text(lhs)}~{text(rhs)}"
+
+    @property
+    def levels(self) -> dict[str, list[str]]:
+        """Each factor's level labels, in order."""
+        return {v: [str(c) for c in self.column(v).cat.categories] for v in self.variables.all if v in self.factors}
+
+    def column(self, name: str) -> pd.Series:
+        """The prepared column of a JASP variable."""
+        return self.read.data[self.variables.label(name)]
+
+    def rows(self) -> pd.DataFrame:
+        """The rows used, by JASP's variable names: values as given, factors as their level
+        labels, then the expanded slope columns."""
+        out = self.frame.source[self.variables.all + self.expanded].reset_index(drop=True)
+        for v, lev in self.levels.items():
+            out[v] = np.asarray(lev, dtype=object)[self.column(v).cat.codes.to_numpy()]
+        return out
 
 
 def quote(name: str) -> str:
     return f"`{name}`"
+
+
+def text(node: Node) -> str:
+    """Formula text of a tree built here (names quoted, no spaces)."""
+    if node.kind == "name":
+        return quote(str(node.value))
+    if node.kind == "num":
+        return deparse(node)
+    if node.kind == "paren":
+        return f"({text(node.children[0])})"
+    left, right = node.children
+    return f"{text(left)}{node.value}{text(right)}"
 
 
 def _check_name(name: str, option: str) -> None:
@@ -56,92 +148,152 @@ def _check_name(name: str, option: str) -> None:
                               f"model (it holds a backtick or starts with {RE_PREFIX!r}); rename the column")
 
 
-def _level_label(v) -> str:
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        return str(int(v))
-    return str(v)
-
-
 def _is_numeric(col: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
 
-def ready(opts: dict, analysis: str) -> str | None:
-    """Why the analysis cannot run yet (JASP's ``.mmReady``), or None."""
+def ready(opts: dict, analysis: str) -> tuple[str, str] | None:
+    """What the analysis still needs before it can run (JASP's ``.mmReady``): the option to
+    fill in and why, or None."""
     if not opts["dependent"]:
-        return "This analysis requires a dependent variable to run."
+        return "dependent", "This analysis requires a dependent variable to run."
     if analysis == "lmm" and not opts["randomVariables"]:
-        return "This analysis requires at least one random effects grouping factor to run."
+        return "randomVariables", "This analysis requires at least one random effects grouping factor to run."
     if not opts["fixedEffects"] and not opts["includeIntercept"]:
-        return "This analysis requires at least one fixed effect or the intercept to run."
+        return "fixedEffects", "This analysis requires at least one fixed effect or the intercept to run."
     return None
 
 
-def prepare(opts: dict, data: pd.DataFrame, analysis: str = "lmm") -> Plan:
-    """Check the variables against the data, delete incomplete rows, and build the formula."""
-    dep, fixed_vars = opts["dependent"], opts["fixedVariables"]
-    random_vars = opts["randomVariables"] if analysis == "lmm" else []
-    for option, names in (("dependent", [dep]), ("fixedVariables", fixed_vars), ("randomVariables", random_vars)):
+def build(opts: dict, data: pd.DataFrame, analysis: str = "lmm") -> Model:
+    """Check the variables against the data, read the rows, and build the model."""
+    variables = _variables(opts, data, analysis)
+    factors = _factors(opts, data, variables)
+    _check_finite(data, variables, factors)
+    read = _read(data, variables, factors)
+    fixed = fixed_terms(opts)
+    parts = _random_parts(opts, fixed, read, variables, factors) if analysis == "lmm" else []
+    tree = (_name(variables.dependent), _plus(_fixed_part(opts, fixed) + [p.node for p in parts]))
+    desc = from_tree(*tree)
+    frame = _model_rows(read, desc, parts, variables, factors)
+    reml = analysis == "lm" or TEST_METHODS[opts["testMethod"]].reml
+    return Model(analysis, variables, factors, read, frame, tree, desc, reml,
+                 [n for p in parts for n in p.footnotes], {c: lab for p in parts for c, lab in p.labels.items()},
+                 [c for p in parts for c in p.columns])
+
+
+# ------------------------------------------------------------------------- variables, rows
+def _variables(opts: dict, data: pd.DataFrame, analysis: str) -> Variables:
+    """The variables, checked: usable names, columns of the data, no variable in two roles."""
+    v = Variables(opts["dependent"], opts["fixedVariables"], opts["randomVariables"] if analysis == "lmm" else [])
+    for option, names in v.by_option():
         for i, n in enumerate(names):
             _check_name(n, option)
             if n not in data.columns:
                 near = ", ".join(repr(c) for c in list(data.columns)[:12])
                 raise JaspOptionError(option, f"option '{option}': variable {n!r} is not a column of the data; "
                                       f"the data have {near}", f"/{option}" + (f"/{i}" if option != "dependent" else ""))
-    if dep in fixed_vars or dep in random_vars:
-        raise JaspOptionError("dependent", f"option 'dependent': {dep!r} is also a fixed or random variable")
-    overlap = sorted(set(fixed_vars) & set(random_vars))
+    if v.dependent in v.fixed or v.dependent in v.random:
+        raise JaspOptionError("dependent", f"option 'dependent': {v.dependent!r} is also a fixed or random variable")
+    overlap = sorted(set(v.fixed) & set(v.random))
     if overlap:
         raise JaspOptionError("randomVariables", f"option 'randomVariables': {overlap[0]!r} is also in "
                               "fixedVariables; a grouping factor cannot be a fixed effect here")
-    needed = list(dict.fromkeys([dep] + fixed_vars + random_vars))
-    df = data[needed].copy()
+    return v
+
+
+def _factors(opts: dict, data: pd.DataFrame, v: Variables) -> set[str]:
+    """The variables that are factors: grouping factors, and fixed variables declared nominal or
+    ordinal or holding text. The dependent must be a scale variable."""
     types = opts.get("types", {})
-    if types.get(dep) in ("nominal", "ordinal") or not _is_numeric(df[dep]):
-        raise JaspOptionError("dependent", f"option 'dependent': {dep!r} must be a scale (numeric) variable"
-                              + ("" if _is_numeric(df[dep]) else "; it holds text"))
-    factors: set[str] = set(random_vars)
-    for v in fixed_vars:
-        declared = types.get(v)
-        numeric = _is_numeric(df[v])
+    dep = data[v.dependent]
+    if types.get(v.dependent) in ("nominal", "ordinal") or not _is_numeric(dep):
+        raise JaspOptionError("dependent", f"option 'dependent': {v.dependent!r} must be a scale (numeric) variable"
+                              + ("" if _is_numeric(dep) else "; it holds text"))
+    factors = set(v.random)
+    for x in v.fixed:
+        declared, numeric = types.get(x), _is_numeric(data[x])
         if declared == "scale" and not numeric:
-            raise JaspOptionError("fixedVariables", f"option 'fixedVariables': {v!r} is declared 'scale' but holds "
+            raise JaspOptionError("fixedVariables", f"option 'fixedVariables': {x!r} is declared 'scale' but holds "
                                   "text; declare it nominal or ordinal")
         if declared in ("nominal", "ordinal") or not numeric:
-            factors.add(v)
-    for option, names in (("dependent", [dep]), ("fixedVariables", fixed_vars)):
-        for v in names:
-            if v not in factors and _is_numeric(df[v]):
-                vals = df[v].to_numpy(dtype=float)
-                if np.isinf(vals).any():
-                    raise JaspOptionError(option, f"option '{option}': variable {v!r} has {int(np.isinf(vals).sum())} "
-                                          "infinite value(s); remove them or choose another variable")
-    complete = df.notna().all(axis=1)
-    n_missing = int((~complete).sum())
-    df = df[complete].reset_index(drop=True)
-    if len(df) == 0:
+            factors.add(x)
+    return factors
+
+
+def _check_finite(data: pd.DataFrame, v: Variables, factors: set[str]) -> None:
+    """No infinite values in the numeric dependent and fixed variables."""
+    for option, names in v.by_option()[:2]:
+        for x in names:
+            if x in factors or not _is_numeric(data[x]):
+                continue
+            n_inf = int(np.isinf(data[x].to_numpy(dtype=float)).sum())
+            if n_inf:
+                raise JaspOptionError(option, f"option '{option}': variable {x!r} has {n_inf} infinite value(s); "
+                                      "remove them or choose another variable")
+
+
+def _read(data: pd.DataFrame, v: Variables, factors: set[str]) -> ModelFrame:
+    """The rows JASP reads (complete in every variable), prepared by :func:`model_frame`."""
+    rows = data[v.all].reset_index(drop=True)
+    if not rows.notna().all(axis=1).any():
         raise JaspOptionError("dependent", "no rows remain after removing rows with missing values in the "
                               "dependent, fixed and random variables")
-    levels = {}
-    for v in factors:
-        col = df[v]
-        if _is_numeric(col):
-            order = [_level_label(x) for x in sorted(col.unique())]
-        else:
-            order = sorted(col.astype(str).unique())
-        df[v] = col.map(_level_label) if _is_numeric(col) else col.astype(str)
-        levels[v] = order
-        if len(order) < 2:
-            option = "randomVariables" if v in random_vars else "fixedVariables"
-            raise JaspOptionError(option, f"option '{option}': factor {v!r} has fewer than two levels "
+    reading = _plus([_one(True)] + [_name(x) for x in v.fixed] + [_bar(_one(True), "|", g) for g in v.random])
+    frame = model_frame(rows, from_tree(_name(v.dependent), reading), {}, factors)
+    for x in v.all:
+        if x in factors and len(frame.data[v.label(x)].cat.categories) < 2:
+            option = "randomVariables" if x in v.random else "fixedVariables"
+            raise JaspOptionError(option, f"option '{option}': factor {x!r} has fewer than two levels "
                                   "after removing missing values")
-    plan = Plan("", df, levels, factors, n_missing, analysis,
-                opts["testMethod"] in ("satterthwaite", "kenwardRoger"), contrasts=opts["factorContrast"])
-    plan.formula = _formula(opts, plan, random_vars)
-    return plan
+    return frame
 
 
-def _simplify(terms: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+def _model_rows(read: ModelFrame, desc: ModelDescription, parts: list[RandomPart], v: Variables,
+                factors: set[str]) -> ModelFrame:
+    """The model's frame: the rows read, with the expanded slope columns, prepared for the
+    model's variables (the rows are complete: nothing more is deleted; the deletion made when
+    reading stays on record)."""
+    rows = read.source.assign(**{c: x for p in parts for c, x in p.columns.items()})
+    levels = {x: [str(c) for c in read.data[v.label(x)].cat.categories] for x in v.all if x in factors}
+    frame = model_frame(rows, desc, {"levels": levels}, factors)
+    return replace(frame, n_missing=read.n_missing, notes=list(read.notes))
+
+
+def _by_name(frame: ModelFrame, v: Variables) -> pd.DataFrame:
+    """The prepared columns of the variables, keyed by their JASP names."""
+    return pd.DataFrame({n: frame.data[v.label(n)] for n in v.all})
+
+
+# ---------------------------------------------------------------------------- the formula
+def _name(name: str) -> Node:
+    return Node("name", name)
+
+
+def _one(intercept: bool) -> Node:
+    return Node("num", 1.0 if intercept else 0.0)
+
+
+def _join(op: str, nodes: list[Node]) -> Node:
+    """``a op b op c`` as R's parser nests it (left to right)."""
+    out = nodes[0]
+    for n in nodes[1:]:
+        out = Node("bin", op, (out, n))
+    return out
+
+
+def _plus(nodes: list[Node]) -> Node:
+    return _join("+", nodes)
+
+
+def _star(term: Term) -> Node:
+    return _join("*", [_name(v) for v in term])
+
+
+def _bar(lhs: Node, op: str, group: str) -> Node:
+    return Node("paren", None, (Node("bar", op, (lhs, _name(group))),))
+
+
+def _simplify(terms: list[Term]) -> list[Term]:
     """Drop terms contained in another (``*`` brings them back), as JASP's .mmSimplifyTerms."""
     out = []
     for i, t in enumerate(terms):
@@ -151,11 +303,7 @@ def _simplify(terms: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     return out
 
 
-def _star(term: tuple[str, ...]) -> str:
-    return "*".join(quote(v) for v in term)
-
-
-def fixed_terms(opts: dict) -> list[tuple[str, ...]]:
+def fixed_terms(opts: dict) -> list[Term]:
     """The fixed-effects terms, checked against ``fixedVariables``."""
     out = []
     for i, comps in enumerate(opts["fixedEffects"]):
@@ -171,9 +319,13 @@ def fixed_terms(opts: dict) -> list[tuple[str, ...]]:
     return out
 
 
-def _implied(terms: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+def _fixed_part(opts: dict, fixed: list[Term]) -> list[Node]:
+    return [_one(opts["includeIntercept"])] + [_star(t) for t in _simplify(fixed)]
+
+
+def _implied(terms: list[Term]) -> list[Term]:
     """Every term that ``a*b*...`` expands to, in R's order (by order, then appearance)."""
-    seen: dict[frozenset, tuple[str, ...]] = {}
+    seen: dict[frozenset, Term] = {}
     for t in terms:
         for k in range(1, len(t) + 1):
             for sub in itertools.combinations(t, k):
@@ -181,29 +333,85 @@ def _implied(terms: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     return sorted(seen.values(), key=len)
 
 
-def _formula(opts: dict, plan: Plan, random_vars: list[str]) -> str:
-    fixed = fixed_terms(opts)
-    fe = ["1" if opts["includeIntercept"] else "0"] + [_star(t) for t in _simplify(fixed)]
-    rhs = "+".join(fe)
-    if plan.analysis == "lm":
-        return f"{quote(opts['dependent'])}~{rhs}"
+# ---------------------------------------------------------------------- random effects
+def _random_parts(opts: dict, fixed: list[Term], frame: ModelFrame, v: Variables,
+                  factors: set[str]) -> list[RandomPart]:
+    """Each grouping factor's random-effects term, in the order of ``randomVariables``."""
     rows = {r["group"]: r for r in opts["randomEffects"]}
     for r in opts["randomEffects"]:
-        if r["group"] not in random_vars:
+        if r["group"] not in v.random:
             raise JaspOptionError("randomEffects", f"option 'randomEffects' (/randomEffects/{r['index']}/value): "
                                   f"grouping factor {r['group']!r} is not in randomVariables "
-                                  f"({', '.join(random_vars)})", f"/randomEffects/{r['index']}/value")
+                                  f"({', '.join(v.random)})", f"/randomEffects/{r['index']}/value")
+    data = _by_name(frame, v)
     parts = []
-    for gi, g in enumerate(random_vars):
-        row = rows.get(g)
-        if row is None:
-            row = {"group": g, "correlations": True, "index": None,
-                   "components": [(["Intercept"], True)] + [(list(t), True) for t in fixed]}
-            plan.footnotes.append(Footnote(f"randomEffects had no row for '{g}'; JASP's default was used (random "
-                                           "intercept and every fixed-effects term as a slope, correlated).", "Note:"))
-        parts.append(_random_part(row, fixed, plan, gi + 1))
-        plan.groups.append(g)
-    return f"{quote(opts['dependent'])}~{rhs}+" + "+".join(parts)
+    for gi, g in enumerate(v.random, start=1):
+        row, notes = (rows[g], []) if g in rows else _default_row(g, fixed)
+        part = _random_part(row, fixed, data, factors, gi, opts["factorContrast"])
+        part.footnotes[:0] = notes
+        parts.append(part)
+    return parts
+
+
+def _default_row(group: str, fixed: list[Term]) -> tuple[dict, list[Footnote]]:
+    """JASP's random-effects row for a grouping factor the document has none for."""
+    row = {"group": group, "correlations": True, "index": None,
+           "components": [(["Intercept"], True)] + [(list(t), True) for t in fixed]}
+    return row, [Footnote(f"randomEffects had no row for '{group}'; JASP's default was used (random intercept "
+                          "and every fixed-effects term as a slope, correlated).", "Note:")]
+
+
+def _random_part(row: dict, fixed: list[Term], data: pd.DataFrame, factors: set[str], gi: int,
+                 contrasts: str) -> RandomPart:
+    """One grouping factor's ``( ... | group)``: the selected slopes less those that cannot be
+    estimated, plus the lower-order slopes the kept ones imply."""
+    g, idx = row["group"], row["index"]
+    where = f"/randomEffects/{idx}/randomComponents" if idx is not None else "/randomEffects"
+    intercept, slopes, unticked = _components(row, fixed, where)
+    constant, slopes = _drop_constant(slopes, data, g)
+    sparse, slopes = _drop_sparse(slopes, data, g, factors)
+    kept = _simplify(slopes)
+    implied = {frozenset(s) for s in _implied(kept)}
+    added = [t for t in unticked if frozenset(t) in implied]
+    if not intercept and not kept:
+        raise _no_effect(g, where, constant, sparse)
+    part = _random_node(intercept, kept, row["correlations"], g, data, factors, gi, contrasts)
+    part.footnotes = _pruning_notes(g, constant, sparse, added)
+    return part
+
+
+def _components(row: dict, fixed: list[Term], where: str) -> tuple[bool, list[Term], list[Term]]:
+    """The random intercept, the selected slopes and the slopes left unselected; every slope
+    must be a fixed-effects term."""
+    fixed_sets = [frozenset(t) for t in fixed]
+    intercept = False
+    slopes: list[Term] = []
+    unticked: list[Term] = []
+    for j, (comps, on) in enumerate(row["components"]):
+        if comps == ["Intercept"]:
+            intercept = intercept or on
+            continue
+        if frozenset(comps) not in fixed_sets:
+            raise JaspOptionError("randomEffects", f"option 'randomEffects' ({where}/{j}): random slope "
+                                  f"{':'.join(comps)!r} for '{row['group']}' is not a fixed-effects term; random "
+                                  "slopes must be terms of fixedEffects", f"{where}/{j}")
+        (slopes if on else unticked).append(tuple(comps))
+    return intercept, slopes, unticked
+
+
+def _drop_constant(slopes: list[Term], data: pd.DataFrame, group: str) -> tuple[list[str], list[Term]]:
+    """Variables with a slope that do not vary within the levels of ``group``, and the slopes
+    left without them (and the interactions containing them)."""
+    constant = [t[0] for t in slopes if len(t) == 1 and not _varies(data, group, t[0])]
+    return constant, [t for t in slopes if not set(t) & set(constant)]
+
+
+def _drop_sparse(slopes: list[Term], data: pd.DataFrame, group: str,
+                 factors: set[str]) -> tuple[list[Term], list[Term]]:
+    """Factor slopes with at most one observation per level of ``group`` and cell, and the
+    slopes left without them (and the terms containing them)."""
+    sparse = [t for t in slopes if all(v in factors for v in t) and _sparse(data, group, t)]
+    return sparse, [t for t in slopes if not any(set(r) <= set(t) for r in sparse)]
 
 
 def _varies(df: pd.DataFrame, group: str, var: str) -> bool:
@@ -211,93 +419,81 @@ def _varies(df: pd.DataFrame, group: str, var: str) -> bool:
     return bool((df.groupby(group, observed=True)[var].nunique() > 1).any())
 
 
-def _sparse(df: pd.DataFrame, group: str, term: tuple[str, ...], levels: dict) -> bool:
+def _sparse(df: pd.DataFrame, group: str, term: Term) -> bool:
     """Whether every cell of group × term's factors holds at most one observation."""
     counts = df.groupby([group, *term], observed=True).size()
     return bool(counts.max() <= 1)
 
 
-def _random_part(row: dict, fixed: list[tuple[str, ...]], plan: Plan, gi: int) -> str:
-    g, idx = row["group"], row["index"]
-    where = f"/randomEffects/{idx}/randomComponents" if idx is not None else "/randomEffects"
-    fixed_sets = [frozenset(t) for t in fixed]
-    intercept, slopes, unticked = False, [], []
-    for j, (comps, on) in enumerate(row["components"]):
-        if comps == ["Intercept"]:
-            intercept = intercept or on
-            continue
-        if frozenset(comps) not in fixed_sets:
-            raise JaspOptionError("randomEffects", f"option 'randomEffects' ({where}/{j}): random slope "
-                                  f"{':'.join(comps)!r} for '{g}' is not a fixed-effects term; random slopes "
-                                  "must be terms of fixedEffects", f"{where}/{j}")
-        (slopes if on else unticked).append(tuple(comps))
-    df = plan.data
-    removed_me = [t[0] for t in slopes if len(t) == 1 and not _varies(df, g, t[0])]
-    slopes = [t for t in slopes if not set(t) & set(removed_me)]
-    removed_te = [t for t in slopes if all(v in plan.factors for v in t) and _sparse(df, g, t, plan.levels)]
-    slopes = [t for t in slopes if not any(set(r) <= set(t) for r in removed_te)]
-    if removed_me:
-        plan.footnotes.append(Footnote(
-            f"Random slopes for {', '.join(repr(v) for v in removed_me)} (and the interactions containing them) "
+def _pruning_notes(g: str, constant: list[str], sparse: list[Term], added: list[Term]) -> list[Footnote]:
+    notes = []
+    if constant:
+        notes.append(Footnote(
+            f"Random slopes for {', '.join(repr(v) for v in constant)} (and the interactions containing them) "
             f"were removed from the '{g}' random effects: the variable does not vary within the levels of '{g}'.",
             "Note:"))
-    if removed_te:
-        plan.footnotes.append(Footnote(
-            f"Random slopes for {', '.join(repr(':'.join(t)) for t in removed_te)} were removed from the '{g}' "
+    if sparse:
+        notes.append(Footnote(
+            f"Random slopes for {', '.join(repr(':'.join(t)) for t in sparse)} were removed from the '{g}' "
             f"random effects: at most one observation per level of '{g}' and cell of the term.", "Note:"))
-    kept = _simplify(slopes)
-    implied = {frozenset(s) for t in kept for s in _implied([t])}
-    added = [t for t in unticked if frozenset(t) in implied]
     if added:
-        plan.footnotes.append(Footnote(
+        notes.append(Footnote(
             f"Random slopes for {', '.join(repr(':'.join(t)) for t in added)} were added to the '{g}' random "
             "effects: they are implied by the higher-order random slopes that were selected.", "Note:"))
-    if not intercept and not kept:
-        gone = [repr(v) for v in removed_me] + [repr(":".join(t)) for t in removed_te]
-        extra = (" These were removed because they cannot be estimated from the data: " + ", ".join(gone) + ".") if gone else ""
-        raise JaspOptionError("randomEffects", f"option 'randomEffects' ({where}): at least one random effect is "
-                              f"needed for the grouping factor '{g}'.{extra}", where)
-    bar = "|" if row["correlations"] or not kept else "||"
-    if bar == "||" and any(v in plan.factors for t in kept for v in t):
-        cols = _expand(kept, plan, gi, intercept)
-        return "(" + ("1" if intercept else "0") + "".join("+" + quote(c) for c in cols) + f"||{quote(g)})"
-    lhs = ("1" if intercept else "0") + "".join("+" + _star(t) for t in kept)
-    return f"({lhs}{bar}{quote(g)})"
+    return notes
 
 
-def _coded(plan: Plan, var: str, full: bool) -> list[tuple[str, np.ndarray]]:
+def _no_effect(g: str, where: str, constant: list[str], sparse: list[Term]) -> JaspOptionError:
+    gone = [repr(v) for v in constant] + [repr(":".join(t)) for t in sparse]
+    extra = (" These were removed because they cannot be estimated from the data: " + ", ".join(gone) + ".") if gone else ""
+    return JaspOptionError("randomEffects", f"option 'randomEffects' ({where}): at least one random effect is "
+                           f"needed for the grouping factor '{g}'.{extra}", where)
+
+
+def _random_node(intercept: bool, kept: list[Term], correlations: bool, g: str, data: pd.DataFrame,
+                 factors: set[str], gi: int, contrasts: str) -> RandomPart:
+    """``(1 + slopes | g)``; uncorrelated (``||``) when asked, with factor slopes expanded into
+    numeric columns."""
+    op = "|" if correlations or not kept else "||"
+    if op == "||" and any(v in factors for t in kept for v in t):
+        columns, labels = _expand(kept, data, factors, gi, intercept, contrasts)
+        return RandomPart(_bar(_plus([_one(intercept)] + [_name(c) for c in columns]), op, g),
+                          columns=columns, labels=labels)
+    return RandomPart(_bar(_plus([_one(intercept)] + [_star(t) for t in kept]), op, g))
+
+
+def _coded(data: pd.DataFrame, var: str, factors: set[str], full: bool,
+           contrasts: str) -> list[tuple[str, np.ndarray]]:
     """A variable's columns under the factor coding in use (R's names)."""
-    x = plan.data[var]
-    if var not in plan.factors:
+    x = data[var]
+    if var not in factors:
         return [(var, x.to_numpy(dtype=float))]
-    lev = plan.levels[var]
+    lev = [str(c) for c in x.cat.categories]
     if full:
         return [(f"{var}{lv}", (x == lv).to_numpy(dtype=float)) for lv in lev]
-    if plan.contrasts == "sum":
+    if contrasts == "sum":
         last = (x == lev[-1]).to_numpy(dtype=float)
         return [(f"{var}{j + 1}", (x == lv).to_numpy(dtype=float) - last) for j, lv in enumerate(lev[:-1])]
     return [(f"{var}{lv}", (x == lv).to_numpy(dtype=float)) for lv in lev[1:]]
 
 
-def _expand(kept: list[tuple[str, ...]], plan: Plan, gi: int, intercept: bool) -> list[str]:
+def _expand(kept: list[Term], data: pd.DataFrame, factors: set[str], gi: int, intercept: bool,
+            contrasts: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Uncorrelated slopes with factors: each coded column becomes its own numeric variable
     (afex's ``expand_re``), so that every column gets its own variance and no correlation."""
-    names = []
+    columns: dict[str, np.ndarray] = {}
+    labels: dict[str, str] = {}
     first_factor_done = intercept
     for term in _implied(kept):
         pieces = []
         for v in term:
-            full = not first_factor_done and len(term) == 1 and v in plan.factors
-            if full:
-                first_factor_done = True
-            pieces.append(_coded(plan, v, full))
+            full = not first_factor_done and len(term) == 1 and v in factors
+            first_factor_done = first_factor_done or full
+            pieces.append(_coded(data, v, factors, full, contrasts))
         # R's column order: the first variable varies fastest
         for combo in itertools.product(*reversed(pieces)):
             combo = tuple(reversed(combo))
-            label = ":".join(c[0] for c in combo)
-            value = np.prod([c[1] for c in combo], axis=0)
-            col = f"{RE_PREFIX}{gi}_{len(names) + 1}"
-            plan.data[col] = value
-            plan.re_labels[col] = label
-            names.append(col)
-    return names
+            col = f"{RE_PREFIX}{gi}_{len(columns) + 1}"
+            columns[col] = np.prod([c[1] for c in combo], axis=0)
+            labels[col] = ":".join(c[0] for c in combo)
+    return columns, labels

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 import jsonschema
@@ -29,11 +30,69 @@ META_KEYS = {".meta", "allVariablesList"}
 VARIABLE_OPTIONS = ("dependent", "trendsTrendVariable")
 VARIABLE_LIST_OPTIONS = ("fixedVariables", "randomVariables", "plotHorizontalAxis", "plotSeparateLines",
                          "plotSeparatePlots", "plotBackgroundData", "marginalMeansTerms", "trendsVariables")
+#: Variable options whose declared column types decide what is a factor.
+TYPED_OPTIONS = ("dependent", "fixedVariables", "randomVariables")
 #: Options that exist for the GLMM only; an LMM document carrying them gets a note.
 GLMM_ONLY = {"family", "link", "dependentAggregation", "marginalMeansResponse"}
 
 
-@lru_cache(maxsize=None)
+# ------------------------------------------------------------------------- option values
+@dataclass(frozen=True)
+class TestMethod:
+    """What one value of JASP's ``testMethod`` means here.
+
+    Fields: ``anova`` the spec's ``options.anova.method``; ``title`` the method as the ANOVA
+    footnote names it; ``reml`` whether the model is fitted by REML (otherwise by ML).
+    """
+
+    anova: str
+    title: str
+    reml: bool
+
+
+#: ``testMethod`` (the schema's enum) → its meaning. Every use of a test method reads this table.
+TEST_METHODS = {
+    "satterthwaite": TestMethod("satterthwaite", "Satterthwaite", True),
+    "kenwardRoger": TestMethod("kenward-roger", "Kenward-Roger", True),
+    "likelihoodRatioTest": TestMethod("lrt", "likelihood ratio tests", False),
+    "parametricBootstrap": TestMethod("bootstrap", "parametric bootstrap", False),
+}
+#: ``type`` (after :func:`normalize`: ``"2"``, ``"3"``) → the sums of squares' type.
+SS_TYPES = {"2": "II", "3": "III"}
+#: ``marginalMeansDf`` / ``trendsDf`` → the ``df`` of an emmeans request.
+DF_METHODS = {"asymptotic": "asymptotic", "satterthwaite": "satterthwaite", "kenwardRoger": "kenward-roger"}
+#: ``marginalMeansPAdjustment`` / ``trendsPAdjustment`` → the adjustment as the footnote names it
+#: (None: not adjusted).
+P_ADJUSTMENTS = {"holm": "Holm", "bonferroni": "Bonferroni", "hommel": "Hommel", "tukey": "Tukey",
+                 "scheffe": "Scheffé", "mvt": "multivariate-t", "none": None}
+#: ``plotCiType`` → the intervals the plot draws (``within``/``between`` stand in as noted).
+CI_TYPES = {"model": "model", "mean": "mean", "none": "none", "within": "model", "between": "mean"}
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """JASP's option names of one kind of estimates: marginal means or trends.
+
+    Fields: ``what`` (``Means``/``Trends``, as in the table names ``contrastsMeans``);
+    ``prefix`` of its options (``marginalMeans``/``trends``); ``variables`` the option listing
+    its variables; ``contrasts`` the option holding its custom contrasts.
+    """
+
+    what: str
+    prefix: str
+    variables: str
+    contrasts: str
+
+    def option(self, suffix: str) -> str:
+        """The full option name: ``option("Sd")`` → ``marginalMeansSd``."""
+        return self.prefix + suffix
+
+
+MEANS = Estimates("Means", "marginalMeans", "marginalMeansTerms", "contrasts")
+TRENDS = Estimates("Trends", "trends", "trendsVariables", "trendsContrasts")
+
+
+@cache
 def schema() -> dict:
     """``schemas/jasp-lmm-options.schema.json``."""
     path = resources.files("mixedbridge.schemas").joinpath("jasp-lmm-options.schema.json")
@@ -86,23 +145,28 @@ def _names(value, option: str) -> tuple[list[str], list]:
     if isinstance(value, dict):
         types = list(value.get("types") or [])
         value = value.get("value")
-    if value is None or value == "":
-        return [], []
-    if isinstance(value, str):
-        value = [value]
-    out = []
-    for item in value:
-        if isinstance(item, dict):
-            inner = item.get("variable")
-            inner = [inner] if isinstance(inner, str) else list(inner or [])
-            out += [v for v in inner if v != ""]
-        elif item != "":
-            out.append(item)
+    out = [v for item in _items(value) for v in _item_names(item)]
     if len(set(out)) != len(out):
         dup = next(v for v in out if out.count(v) > 1)
         raise JaspOptionError(option, f"option '{option}': variable '{dup}' is listed twice")
     types = [t if isinstance(t, str) else None for t in types]
     return out, types if len(types) == len(out) else [None] * len(out)
+
+
+def _items(value) -> list:
+    """The entries of a variable list given as nothing, one name or a list."""
+    if value is None or value == "":
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _item_names(item) -> list[str]:
+    """The names in one entry: a name, or a ``{"variable": name or [names]}`` row."""
+    if not isinstance(item, dict):
+        return [] if item == "" else [item]
+    inner = item.get("variable")
+    inner = [inner] if isinstance(inner, str) else list(inner or [])
+    return [v for v in inner if v != ""]
 
 
 def _terms(value) -> list[list[str]]:
@@ -138,7 +202,8 @@ def contrast_weights(table: list, option: str) -> tuple[list[dict], list[tuple[s
     """Grid columns and the non-zero contrasts ``(name, weights)`` of a CustomContrastsTableView.
     Weights may be numbers or strings holding a number or a simple fraction (``"1/3"``, ``"-.5"``);
     nothing is evaluated as code."""
-    grid, contrasts = [], []
+    grid: list[dict] = []
+    contrasts: list[tuple[str, list[float]]] = []
     for j, col in enumerate(table or []):
         if not col.get("isContrast"):
             grid.append(col)
@@ -174,10 +239,24 @@ def normalize(options: dict) -> tuple[dict, list[str]]:
     ``types``: declared column type per variable) and notes about options that are not acted on.
     """
     validate(options)
+    out = defaults()
+    notes = _unused_notes(options, out)
+    out.update({k: copy.deepcopy(v) for k, v in options.items() if k in out})
+    out["types"] = _flatten_variables(out, options)
+    out["dependent"] = _single(out, "dependent", "option 'dependent': expected one variable, got "
+                               f"{out['dependent']!r}")
+    out["trendsTrendVariable"] = _single(out, "trendsTrendVariable",
+                                         "option 'trendsTrendVariable': expected one variable")
+    out["fixedEffects"] = _terms(out["fixedEffects"])
+    out["randomEffects"] = _random_effects(out["randomEffects"])
+    out["type"] = str(out["type"])
+    return out, notes
+
+
+def _unused_notes(options: dict, default: dict) -> list[str]:
+    """Notes on options that are not acted on: unknown ones, the GLMM's, plot styles."""
     notes = []
-    known = set(schema()["properties"])
-    unknown = sorted(k for k in options if k not in known and k not in META_KEYS
-                     and not (k.endswith(".types") and k[:-6] in known))
+    unknown = sorted(k for k in options if not _known(k, default))
     glmm = [k for k in unknown if k in GLMM_ONLY]
     other = [k for k in unknown if k not in GLMM_ONLY]
     if glmm:
@@ -185,34 +264,45 @@ def normalize(options: dict) -> tuple[dict, list[str]]:
                      "model): " + ", ".join(glmm) + ".")
     if other:
         notes.append("Unknown options were ignored: " + ", ".join(other) + ".")
-    out = defaults()
-    changed = [k for k in NOT_APPLIED if k in options and options[k] != out.get(k)]
+    changed = [k for k in NOT_APPLIED if k in options and options[k] != default.get(k)]
     if changed:
         notes.append("Plot style options were not applied (the estimated-means plot has one style; no "
                      "estimates table is drawn): " + ", ".join(changed) + ".")
-    out.update({k: copy.deepcopy(v) for k, v in options.items() if k in known})
+    return notes
+
+
+def _known(key: str, default: dict) -> bool:
+    """Whether a key is an option, JASP's metadata, or an option's ``.types``."""
+    return key in default or key in META_KEYS or (key.endswith(".types") and key[:-6] in default)
+
+
+def _flatten_variables(out: dict, options: dict) -> dict[str, str]:
+    """Variable options as lists of names (in place); returns the column types JASP declared
+    for the dependent, fixed and random variables."""
     types: dict[str, str] = {}
     for key in VARIABLE_OPTIONS + VARIABLE_LIST_OPTIONS:
         names, declared = _names(out[key], key)
-        old = options.get(f"{key}.types")
-        if isinstance(old, list) and len(old) == len(names):
-            declared = old
-        elif isinstance(old, str) and len(names) == 1:
-            declared = [old]
-        for n, t in zip(names, declared):
-            if isinstance(t, str) and key in ("dependent", "fixedVariables", "randomVariables"):
-                types.setdefault(n, t)
+        declared = _declared_types(options.get(f"{key}.types"), names, declared)
+        if key in TYPED_OPTIONS:
+            for n, t in zip(names, declared):
+                if isinstance(t, str):
+                    types.setdefault(n, t)
         out[key] = names
-    if len(out["dependent"]) > 1:
-        raise JaspOptionError("dependent", "option 'dependent': expected one variable, got "
-                              f"{out['dependent']!r}", "/dependent")
-    out["dependent"] = out["dependent"][0] if out["dependent"] else ""
-    if len(out["trendsTrendVariable"]) > 1:
-        raise JaspOptionError("trendsTrendVariable", "option 'trendsTrendVariable': expected one variable",
-                              "/trendsTrendVariable")
-    out["trendsTrendVariable"] = out["trendsTrendVariable"][0] if out["trendsTrendVariable"] else ""
-    out["fixedEffects"] = _terms(out["fixedEffects"])
-    out["randomEffects"] = _random_effects(out["randomEffects"])
-    out["type"] = str(out["type"])
-    out["types"] = types
-    return out, notes
+    return types
+
+
+def _declared_types(old, names: list[str], declared: list) -> list:
+    """Types from an older document's ``<option>.types`` key, when it fits the names."""
+    if isinstance(old, list) and len(old) == len(names):
+        return old
+    if isinstance(old, str) and len(names) == 1:
+        return [old]
+    return declared
+
+
+def _single(out: dict, option: str, message: str) -> str:
+    """The one variable of a single-variable option ("" when none)."""
+    names = out[option]
+    if len(names) > 1:
+        raise JaspOptionError(option, message, f"/{option}")
+    return names[0] if names else ""

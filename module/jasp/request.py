@@ -17,7 +17,7 @@ def is_jasp_request(doc) -> bool:
 
 def run_request(doc: dict, base: Path | None = None) -> dict:
     """The JASP results document for a wrapped option document (errors in JASP's shape)."""
-    analysis = doc.get("jasp")
+    analysis = doc["jasp"]
     title = TITLES.get(analysis, "Linear Mixed Models")
     extra = sorted(set(doc) - {"jasp", "options", "data", "engine", "id"})
     if extra:

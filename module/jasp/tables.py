@@ -1,11 +1,13 @@
-"""Our results reshaped into JASP's tables (``ANOVAsummary``, ``fitSummary``, ``FEsummary``,
-``REsummary``, ``REEstimatesSummary``, ``EMMsummary``, ``contrastsMeans``, ``trendsSummary``,
+"""The analysis as JASP's tables (``ANOVAsummary``, ``fitSummary``, ``FEsummary``, ``REsummary``,
+``REEstimatesSummary``, ``EMMsummary``, ``contrastsMeans``, ``trendsSummary``,
 ``contrastsTrends``, ``plots``), with JASP's keys, column names, term labels and footnotes.
 
-Sources: the ``parameters`` table and the fit (estimates, variance components, conditional
-modes, sample sizes); the ``anova``, ``emmeans``, ``contrasts`` and ``trends`` tables or rows
-when the inference and emmeans layers supply them (see :mod:`mixedbridge.jasp.sources`); an
-element whose source is missing is shown with an error saying so.
+Sources: the leading engine's :class:`~mixedbridge.fit.Fit` (estimates, variance components,
+conditional modes, sample sizes) and :class:`~mixedbridge.fit.Inference` (coefficient tests,
+the ANOVA rows); each answered emmeans request
+(:class:`~mixedbridge.analysis.EmmeansOutput`); the JASP model (:class:`.model.Model`: grouping
+factors, rows removed, slopes removed or added). Each element builder returns None when its
+option is off.
 """
 from __future__ import annotations
 
@@ -13,15 +15,28 @@ import math
 
 from scipy import stats
 
+from ..analysis import EmmeansOutput
+from ..fit import Fit, Inference
+from ..tables import Table
 from .jaspresults import JContainer, JPlot, JTable, vovk_sellke
-from .model import INTERACTION, Plan
+from .model import INTERACTION, Model
+from .options import (
+    CI_TYPES,
+    MEANS,
+    P_ADJUSTMENTS,
+    SS_TYPES,
+    TEST_METHODS,
+    TRENDS,
+    Estimates,
+)
 
 #: Dependencies of every element on the model (JASP's .mmDependenciesLMM).
 MODEL_DEPS = ["dependent", "dependent.types", "fixedEffects", "fixedVariables", "includeIntercept",
               "randomEffects", "randomVariables", "testMethod", "factorContrast", "bootstrapSamples",
               "interceptTest", "type"]
-TEST_NAMES = {"satterthwaite": "Satterthwaite", "kenwardRoger": "Kenward-Roger",
-              "likelihoodRatioTest": "likelihood ratio tests", "parametricBootstrap": "parametric bootstrap"}
+VS_NOTE = ("Vovk-Sellke Maximum <em>p</em>-Ratio: Based on the <em>p</em>-value, the maximum possible odds in "
+           "favor of H\u2081 over H\u2080 equals 1/(-e <em>p</em> log(<em>p</em>)) for <em>p</em> \u2264 .37 "
+           "(Sellke, Bayarri, & Berger, 2001).")
 
 
 # ---------------------------------------------------------------------------------- labels
@@ -59,22 +74,43 @@ def _interpretability(contrast: str) -> str:
             "level, and lower-order terms are effects at the first level of the other factors.")
 
 
+def _finite(x):
+    """A number as the result tables hold it: plain Python, None when missing or not finite."""
+    if x is None:
+        return None
+    x = x.item() if hasattr(x, "item") else x
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def _pct(level: float) -> str:
+    return f"{100 * level:g}"
+
+
 # ------------------------------------------------------------------------------ ANOVA
 def _nice_df(num, den) -> str:
-    num = int(round(num)) if num is not None else None
+    num = round(num) if num is not None else None
     if den is None or (isinstance(den, float) and math.isinf(den)):
         return f"{num}, ∞"
     return f"{num}, {den:.2f}"
 
 
-def anova_summary(opts: dict, plan: Plan | None, rows: list[dict] | None, fit, notes: list[str],
-                  source_error: str | None, analysis: str) -> JTable:
-    method = opts["testMethod"] if analysis == "lmm" else "residual"
+def _method(opts: dict, analysis: str) -> str:
+    """The ANOVA's test: JASP's ``testMethod`` (``residual`` for the linear model)."""
+    return opts["testMethod"] if analysis == "lmm" else "residual"
+
+
+def _f_test(method: str) -> bool:
+    """Whether the method's tests are F tests (otherwise chi-square tests)."""
+    return method in ("satterthwaite", "kenwardRoger", "residual")
+
+
+def _anova_table(opts: dict, analysis: str) -> JTable:
+    """The ANOVA table's columns: F tests (with df "num, den") or chi-square tests."""
+    method = _method(opts, analysis)
     t = JTable("ANOVAsummary", "ANOVA Summary", MODEL_DEPS + ["vovkSellke"])
     t.col("effect", "Effect", "string")
-    f_test = method in ("satterthwaite", "kenwardRoger", "residual")
-    t.col("df", "df", "string" if f_test else "integer")
-    t.col("stat", "F" if f_test else "ChiSq")
+    t.col("df", "df", "string" if _f_test(method) else "integer")
+    t.col("stat", "F" if _f_test(method) else "ChiSq")
     t.col("pval", "p", "pvalue")
     pb = method == "parametricBootstrap"
     if pb:
@@ -84,74 +120,75 @@ def anova_summary(opts: dict, plan: Plan | None, rows: list[dict] | None, fit, n
         if pb:
             t.col("pvalBootVS", "VS-MPR (bootstrap)")
         t.note(VS_NOTE, "*", ["vovkSellke", "pvalBootVS"] if pb else ["vovkSellke"])
-    if rows is not None:
-        for r in rows:
-            cells = {"effect": effect_label(_strip_quotes(r["term"]))}
-            if f_test:
-                cells.update(df=_nice_df(r.get("NumDF"), r.get("DenDF")), stat=r.get("statistic"),
-                             pval=r.get("p.value"))
-            else:
-                cells.update(df=r.get("Df"), stat=r.get("Chisq"), pval=r.get("p.value"))
-                if pb:
-                    cells["pvalBoot"] = r.get("p.value.pb", r.get("p.value.boot"))
-            if opts["vovkSellke"]:
-                cells["vovkSellke"] = vovk_sellke(cells["pval"])
-                if pb:
-                    cells["pvalBootVS"] = vovk_sellke(cells.get("pvalBoot"))
-            t.add(**cells)
-    elif source_error:
-        t.fail(source_error)
-    if plan is not None and analysis == "lmm":
-        g = plan.groups
+    return t
+
+
+def _anova_cells(r: dict, f_test: bool, pb: bool, vs: bool) -> dict:
+    """One ANOVA row's cells from an inference row."""
+    cells = {"effect": effect_label(_strip_quotes(r["term"]))}
+    if f_test:
+        cells.update(df=_nice_df(_finite(r.get("NumDF")), _finite(r.get("DenDF"))),
+                     stat=_finite(r.get("statistic")), pval=_finite(r.get("p.value")))
+    else:
+        cells.update(df=_finite(r.get("Df")), stat=_finite(r.get("Chisq")), pval=_finite(r.get("p.value")))
+    if pb:
+        cells["pvalBoot"] = _finite(r.get("p.value.pb"))
+    if vs:
+        cells["vovkSellke"] = vovk_sellke(cells["pval"])
+        if pb:
+            cells["pvalBootVS"] = vovk_sellke(cells.get("pvalBoot"))
+    return cells
+
+
+def anova_summary(opts: dict, model: Model, fit: Fit, inference: Inference, notes: list[str]) -> JTable:
+    """``ANOVAsummary``: the model terms' tests with the analysis's footnotes."""
+    t = _anova_table(opts, model.analysis)
+    method = _method(opts, model.analysis)
+    for r in inference.anova or []:
+        t.add(**_anova_cells(r, _f_test(method), method == "parametricBootstrap", opts["vovkSellke"]))
+    if model.analysis == "lmm":
+        g = model.groups
         t.note(f"The following variable{'s are' if len(g) > 1 else ' is'} used as random effects grouping "
                f"factor{'s' if len(g) > 1 else ''}: {', '.join(repr(x) for x in g)}.")
-    if fit is not None:
-        for w in fit.warnings:
-            t.note(w, "Warning:")
-    if plan is not None and plan.n_missing:
-        t.note(f"{plan.n_missing} observation{'s were' if plan.n_missing != 1 else ' was'} removed due to "
+    for w in fit.warnings:
+        t.note(w, "Warning:")
+    if model.n_missing:
+        t.note(f"{model.n_missing} observation{'s were' if model.n_missing != 1 else ' was'} removed due to "
                "missing values.")
-    if plan is not None:
-        for fn in plan.footnotes:
-            t.note(fn.text, fn.symbol)
-    if analysis == "lmm":
-        t.note(f"Type {'III' if opts['type'] == '3' else 'II'} Sum of Squares")
-        t.note(f"Model terms tested with {TEST_NAMES[method]} method.")
-    else:
-        t.note(f"Type {'III' if opts['type'] == '3' else 'II'} Sum of Squares; F tests with the residual "
-               "degrees of freedom.")
+    for fn in model.footnotes:
+        t.note(fn.text, fn.symbol)
+    _method_notes(t, opts, model.analysis)
     for n in notes:
         t.note(n)
     return t
 
 
-VS_NOTE = ("Vovk-Sellke Maximum <em>p</em>-Ratio: Based on the <em>p</em>-value, the maximum possible odds in "
-           "favor of H\u2081 over H\u2080 equals 1/(-e <em>p</em> log(<em>p</em>)) for <em>p</em> \u2264 .37 "
-           "(Sellke, Bayarri, & Berger, 2001).")
+def _method_notes(t: JTable, opts: dict, analysis: str) -> None:
+    ss = SS_TYPES[opts["type"]]
+    if analysis == "lmm":
+        t.note(f"Type {ss} Sum of Squares")
+        t.note(f"Model terms tested with {TEST_METHODS[opts['testMethod']].title} method.")
+    else:
+        t.note(f"Type {ss} Sum of Squares; F tests with the residual degrees of freedom.")
+
+
+def not_ready(opts: dict, analysis: str, why: str, notes: list[str]) -> JTable:
+    """The empty ANOVA table of an analysis that cannot run yet, saying why."""
+    t = _anova_table(opts, analysis)
+    t.footnotes = []
+    t.note(why)
+    for n in notes:
+        t.note(n)
+    return t
 
 
 # ----------------------------------------------------------------------- fit summary
-def fit_summary(opts: dict, plan: Plan, fit, analysis: str) -> JContainer:
+def fit_summary(opts: dict, model: Model, fit: Fit) -> JContainer | None:
+    """``fitSummary``: fit statistics and sample sizes."""
+    if not opts["modelSummary"]:
+        return None
     c = JContainer("fitSummary", "Model summary", MODEL_DEPS + ["modelSummary"])
-    m = c.add("modelSummary", JTable("modelSummary", "Fit statistics"))
-    reml = analysis == "lmm" and fit.reml
-    m.col("devianceREML" if reml else "deviance", "Deviance (REML)" if reml else "Deviance")
-    m.col("loglik", "log Lik.").col("df", "df", "integer").col("aic", "AIC").col("bic", "BIC")
-    if analysis == "lm":
-        m.col("r2", "R\u00b2").col("adjR2", "Adjusted R\u00b2")
-    npar = len(fit.beta) + (len(fit.theta) if fit.theta is not None else 0) + 1
-    row = {"loglik": fit.loglik, "df": npar, "aic": fit.aic, "bic": fit.bic}
-    if reml:
-        row["devianceREML"] = fit.reml_crit
-    else:
-        row["deviance"] = -2.0 * fit.loglik if analysis == "lmm" else fit.deviance
-    if analysis == "lm":
-        row["r2"] = fit.r_squared
-        row["adjR2"] = fit.adj_r_squared
-    m.add(**row)
-    if analysis == "lmm":
-        m.note("Model fitted with restricted maximum likelihood (REML); fit statistics of REML fits cannot compare "
-               "models with different fixed effects." if reml else "Model fitted with maximum likelihood.")
+    _fit_statistics(c.add("modelSummary", JTable("modelSummary", "Fit statistics")), fit, model.analysis)
     s = c.add("fitSizes", JTable("fitSizes", "Sample sizes"))
     s.col("observations", "Observations", "integer")
     cells = {"observations": fit.nobs}
@@ -162,34 +199,79 @@ def fit_summary(opts: dict, plan: Plan, fit, analysis: str) -> JContainer:
     return c
 
 
+def _fit_statistics(m: JTable, fit: Fit, analysis: str) -> None:
+    reml = analysis == "lmm" and fit.reml
+    m.col("devianceREML" if reml else "deviance", "Deviance (REML)" if reml else "Deviance")
+    m.col("loglik", "log Lik.").col("df", "df", "integer").col("aic", "AIC").col("bic", "BIC")
+    npar = len(fit.beta) + (len(fit.theta) if fit.theta is not None else 0) + 1
+    row: dict[str, float | None] = {"loglik": fit.loglik, "df": npar, "aic": fit.aic, "bic": fit.bic}
+    if reml:
+        row["devianceREML"] = fit.reml_crit
+    else:
+        row["deviance"] = -2.0 * fit.loglik if analysis == "lmm" else fit.deviance
+    if analysis == "lm":
+        m.col("r2", "R\u00b2").col("adjR2", "Adjusted R\u00b2")
+        row.update(r2=fit.r_squared, adjR2=fit.adj_r_squared)
+    m.add(**row)
+    if analysis == "lmm":
+        m.note("Model fitted with restricted maximum likelihood (REML); fit statistics of REML fits cannot compare "
+               "models with different fixed effects." if reml else "Model fitted with maximum likelihood.")
+
+
 # ------------------------------------------------------------------- fixed effects
-def fixed_effects(opts: dict, plan: Plan, params: list[dict], analysis: str) -> JTable:
+def coefficients(fit: Fit, inference: Inference) -> list[dict]:
+    """Each fixed effect's estimate, SE, t, df and p (``term``, ``estimate``, ``std.error``,
+    ``statistic``, ``df``, ``p.value``): the inference's tests, whose SE is Kenward-Roger's
+    adjusted SE under that method, else the fit's."""
+    out = []
+    for i, name in enumerate(fit.coef_names):
+        se = float(fit.se[i])
+        t = fit.beta[i] / se if se > 0 else math.nan
+        got = inference.coef.get(name, {})
+        if got.get("std.error") is not None:
+            se, t = got["std.error"], got.get("statistic", t)
+        out.append({"term": name, "estimate": _finite(fit.beta[i]), "std.error": _finite(se),
+                    "statistic": _finite(t), "df": _finite(got.get("df")), "p.value": _finite(got.get("p.value"))})
+    return out
+
+
+def fixed_effects(opts: dict, model: Model, fit: Fit, inference: Inference) -> JTable | None:
+    """``FEsummary``: the fixed-effects estimates with their tests."""
+    if not opts["fixedEffectEstimate"]:
+        return None
     t = JTable("FEsummary", "Fixed Effects Estimates", MODEL_DEPS + ["fixedEffectEstimate", "vovkSellke"])
-    fixed = [r for r in params if r.get("effect") == "fixed"]
-    has_df = any(r.get("df") is not None for r in fixed)
+    rows = coefficients(fit, inference)
+    has_df = any(r["df"] is not None for r in rows)
+    vs = has_df and opts["vovkSellke"]
     t.col("term", "Term", "string").col("estimate", "Estimate").col("se", "SE")
     if has_df:
         t.col("df", "df")
     t.col("stat", "t")
     if has_df:
         t.col("pval", "p", "pvalue")
-        if opts["vovkSellke"]:
-            t.col("vovkSellke", "VS-MPR")
-            t.note(VS_NOTE, "*", ["vovkSellke"])
-    for r in fixed:
+    if vs:
+        t.col("vovkSellke", "VS-MPR")
+        t.note(VS_NOTE, "*", ["vovkSellke"])
+    for r in rows:
         cells = {"term": term_label(r["term"], opts["fixedVariables"]), "estimate": r["estimate"],
                  "se": r["std.error"], "stat": r["statistic"]}
         if has_df:
-            cells.update(df=r.get("df"), pval=r.get("p.value"))
-            if opts["vovkSellke"]:
-                cells["vovkSellke"] = vovk_sellke(r.get("p.value"))
+            cells.update(df=r["df"], pval=r["p.value"])
+        if vs:
+            cells["vovkSellke"] = vovk_sellke(r["p.value"])
         t.add(**cells)
-    if not has_df and analysis == "lmm":
-        t.note("Satterthwaite degrees of freedom and p-values could not be computed for this fit.", "Warning:")
-    elif analysis == "lmm":
-        t.note("Degrees of freedom and p-values by Satterthwaite's method (as lmerTest's summary).")
+    _df_note(t, model.analysis, has_df)
     t.note(_interpretability(opts["factorContrast"]))
     return t
+
+
+def _df_note(t: JTable, analysis: str, has_df: bool) -> None:
+    if analysis != "lmm":
+        return
+    if has_df:
+        t.note("Degrees of freedom and p-values by Satterthwaite's method (as lmerTest's summary).")
+    else:
+        t.note("Satterthwaite degrees of freedom and p-values could not be computed for this fit.", "Warning:")
 
 
 # ----------------------------------------------------------------- random effects
@@ -204,24 +286,23 @@ def _unique_names(groups: list[str]) -> list[str]:
     return out
 
 
-def variance_components(opts: dict, plan: Plan, fit) -> JContainer:
+def variance_components(opts: dict, model: Model, fit: Fit) -> JContainer | None:
+    """``REsummary``: each grouping factor's SDs and correlations, and the residual's."""
+    if model.analysis != "lmm" or not opts["varianceCorrelationEstimate"]:
+        return None
     c = JContainer("REsummary", "Variance/Correlation Estimates", MODEL_DEPS + ["varianceCorrelationEstimate"])
     names = _unique_names([vc.group for vc in fit.varcorr])
-    lab = lambda term: term_label(term, opts["fixedVariables"], plan.re_labels)  # noqa: E731
+    labels = {t: term_label(t, opts["fixedVariables"], model.re_labels) for vc in fit.varcorr for t in vc.terms}
     interp = _interpretability(opts["factorContrast"])
     for i, (vc, name) in enumerate(zip(fit.varcorr, names), start=1):
         ve = c.add(f"VE{i}", JTable("", f"{name}: Variance Estimates"))
         ve.col("variable", "Term", "string").col("std", "Std. Deviation").col("var", "Variance")
         for term, sd in zip(vc.terms, vc.sd):
-            ve.add(variable=lab(term), std=float(sd), var=float(sd) ** 2)
+            ve.add(variable=labels[term], std=float(sd), var=float(sd) ** 2)
         ve.note(interp)
         if len(vc.terms) > 1:
             ce = c.add(f"CE{i}", JTable("", f"{name}: Correlation Estimates"))
-            ce.col("variable", "Term", "string")
-            for j, term in enumerate(vc.terms, start=1):
-                ce.col(f"v{j}", lab(term))
-            for a, term in enumerate(vc.terms):
-                ce.add(variable=lab(term), **{f"v{b + 1}": float(vc.corr[a, b]) for b in range(a + 1)})
+            _correlations(ce, vc, labels)
             ce.note(interp)
     res = c.add(f"RES{len(fit.varcorr)}", JTable("", "Residual Variance Estimates"))
     res.col("std", "Std. Deviation").col("var", "Variance")
@@ -229,7 +310,18 @@ def variance_components(opts: dict, plan: Plan, fit) -> JContainer:
     return c
 
 
-def random_effect_estimates(opts: dict, plan: Plan, fit) -> JContainer:
+def _correlations(ce: JTable, vc, labels: dict[str, str]) -> None:
+    ce.col("variable", "Term", "string")
+    for j, term in enumerate(vc.terms, start=1):
+        ce.col(f"v{j}", labels[term])
+    for a, term in enumerate(vc.terms):
+        ce.add(variable=labels[term], **{f"v{b + 1}": float(vc.corr[a, b]) for b in range(a + 1)})
+
+
+def random_effect_estimates(opts: dict, model: Model, fit: Fit) -> JContainer | None:
+    """``REEstimatesSummary``: the conditional modes, one table per grouping factor."""
+    if model.analysis != "lmm" or not opts["randomEffectEstimate"]:
+        return None
     c = JContainer("REEstimatesSummary", "Random Effect Estimates", MODEL_DEPS + ["randomEffectEstimate"])
     groups: dict[str, list] = {}
     for block in fit.ranef:
@@ -237,14 +329,11 @@ def random_effect_estimates(opts: dict, plan: Plan, fit) -> JContainer:
     for i, (g, blocks) in enumerate(groups.items(), start=1):
         t = c.add(f"REEstimates{i}", JTable("", f"{g}: Random Effect Estimates"))
         t.col("level", g, "string")
-        cols = []
-        for b in blocks:
-            for j, term in enumerate(b.terms):
-                cols.append((b, j))
-                t.col(f"col{len(cols)}", plan.re_labels.get(term, term))
-        levels = blocks[0].levels
+        cols = [(b, j) for b in blocks for j in range(len(b.terms))]
+        for n, (b, j) in enumerate(cols, start=1):
+            t.col(f"col{n}", model.re_labels.get(b.terms[j], b.terms[j]))
         index = [{lv: k for k, lv in enumerate(b.levels)} for b in blocks]
-        for lv in levels:
+        for lv in blocks[0].levels:
             cells = {"level": lv}
             for n, (b, j) in enumerate(cols, start=1):
                 k = index[blocks.index(b)].get(lv)
@@ -254,110 +343,105 @@ def random_effect_estimates(opts: dict, plan: Plan, fit) -> JContainer:
 
 
 # --------------------------------------------------------------- marginal means
-def means_table(opts: dict, plan: Plan, rows: list[dict] | None, error: str | None, what: str,
-                est_col: str | None = None) -> JTable:
-    """``EMMsummary`` (what = "Means") or ``trendsSummary`` (what = "Trends")."""
-    means = what == "Means"
-    pre = "marginalMeans" if means else "trends"
-    t = JTable("EMMsummary" if means else "trendsSummary", "Estimated Marginal Means" if means else "Estimated Trends",
-               MODEL_DEPS + ([f"{pre}Terms", f"{pre}Sd", f"{pre}Comparison", f"{pre}ComparisonWith", f"{pre}CiLevel",
-                              "vovkSellke", f"{pre}Contrast", f"{pre}Df", f"{pre}DfEstimated"] if means else
-                             ["trendsVariables", "trendsTrendVariable", "trendsSd", "trendsComparison",
-                              "trendsComparisonWith", "trendsCiLevel", "vovkSellke", "trendsContrast", "trendsDf",
-                              "trendsDfEstimated"]))
-    variables = opts["marginalMeansTerms"] if means else opts["trendsVariables"]
-    if opts[f"{pre}Contrast"]:
+def estimates(opts: dict, model: Model, out: EmmeansOutput) -> list[JTable]:
+    """The tables of one answered request: ``EMMsummary`` or ``trendsSummary``, and its
+    contrasts when asked."""
+    kind = TRENDS if "trend" in out.request else MEANS
+    est_col = f"{out.request['trend']}.trend" if kind is TRENDS else "emmean"
+    tables = [_estimates_table(opts, model, kind, out.estimates, est_col)]
+    if out.contrasts is not None:
+        names = [c["name"] for c in out.request["contrasts"]]
+        tables.append(_contrasts_table(opts, kind, out.contrasts, names))
+    return tables
+
+
+def _estimates_depends(kind: Estimates) -> list[str]:
+    trend = ["trendsTrendVariable"] if kind is TRENDS else []
+    return (MODEL_DEPS + [kind.variables] + trend + [kind.option(s) for s in ("Sd", "Comparison", "ComparisonWith",
+                                                                             "CiLevel")]
+            + ["vovkSellke"] + [kind.option(s) for s in ("Contrast", "Df", "DfEstimated")])
+
+
+def _estimates_columns(t: JTable, opts: dict, model: Model, kind: Estimates) -> None:
+    if opts[kind.option("Contrast")]:
         t.col("number", "Row", "integer")
-    for v in variables:
-        t.col(v, v, "string" if v in plan.factors else "number")
-    if means:
+    for v in opts[kind.variables]:
+        t.col(v, v, "string" if v in model.factors else "number")
+    if kind is MEANS:
         t.col("estimate", "Estimate")
     else:
         t.col("slope", f"{opts['trendsTrendVariable']} (slope)")
     t.col("se", "SE")
-    asym = opts[f"{pre}Df"] == "asymptotic"
+    asym = opts[kind.option("Df")] == "asymptotic"
     if not asym:
         t.col("df", "df")
-    ci = f"{_pct(opts[f'{pre}CiLevel'])}% CI"
+    ci = f"{_pct(opts[kind.option('CiLevel')])}% CI"
     t.col("lowerCI", "Lower", overtitle=ci).col("upperCI", "Upper", overtitle=ci)
-    comparison = opts[f"{pre}Comparison"]
-    if comparison:
+    if opts[kind.option("Comparison")]:
         t.col("stat", "z" if asym else "t").col("pval", "p", "pvalue")
-        t.note(f"P-values correspond to test of null hypothesis against {opts[f'{pre}ComparisonWith']:g}.", "\u2020",
-               ["pval"])
+        t.note(f"P-values correspond to test of null hypothesis against {opts[kind.option('ComparisonWith')]:g}.",
+               "\u2020", ["pval"])
         if opts["vovkSellke"]:
             t.col("vovkSellke", "VS-MPR")
             t.note(VS_NOTE, "*", ["vovkSellke"])
-    if rows is None:
-        t.fail(error or f"Estimated marginal {'means' if means else 'trends'} could not be computed.")
-        return t
-    for i, r in enumerate(rows, start=1):
-        cells = {}
-        if opts[f"{pre}Contrast"]:
-            cells["number"] = i
-        for v in variables:
-            cells[v] = r.get(v)
-        est = r.get(est_col) if est_col else r.get("emmean", r.get("estimate"))
-        cells["estimate" if means else "slope"] = est
+
+
+def _estimates_table(opts: dict, model: Model, kind: Estimates, table: Table, est_col: str) -> JTable:
+    """``EMMsummary`` or ``trendsSummary`` from the emmeans (or trends) table."""
+    t = JTable("EMMsummary" if kind is MEANS else "trendsSummary",
+               "Estimated Marginal Means" if kind is MEANS else "Estimated Trends", _estimates_depends(kind))
+    _estimates_columns(t, opts, model, kind)
+    for i, r in enumerate(table.rows, start=1):
+        cells: dict = {"number": i} if t.has("number") else {}
+        cells.update({v: r.get(v) for v in opts[kind.variables]})
+        cells["estimate" if kind is MEANS else "slope"] = r.get(est_col)
         cells["se"] = r.get("SE")
-        if not asym:
+        if t.has("df"):
             cells["df"] = r.get("df")
-        cells["lowerCI"], cells["upperCI"] = r.get("lower.CL"), r.get("upper.CL")
-        if comparison:
-            cells["stat"], cells["pval"] = r.get("t.ratio", r.get("z.ratio")), r.get("p.value")
-            if opts["vovkSellke"]:
-                cells["vovkSellke"] = vovk_sellke(cells["pval"])
+        cells.update(lowerCI=r.get("lower.CL"), upperCI=r.get("upper.CL"))
+        if t.has("pval"):
+            cells.update(stat=r.get("t.ratio", r.get("z.ratio")), pval=r.get("p.value"))
+        if t.has("vovkSellke"):
+            cells["vovkSellke"] = vovk_sellke(cells["pval"])
         t.add(**cells)
     return t
 
 
-def _pct(level: float) -> str:
-    return f"{100 * level:g}"
-
-
-ADJUST_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "hommel": "Hommel", "tukey": "Tukey",
-                "scheffe": "Scheffé", "mvt": "multivariate-t", "none": None}
-
-
-def contrasts_table(opts: dict, rows: list[dict] | None, error: str | None, what: str,
-                    names: list[str]) -> JTable:
-    means = what == "Means"
-    pre = "marginalMeans" if means else "trends"
-    t = JTable(f"contrasts{what}", "contrasts",
-               MODEL_DEPS + ([f"{pre}Terms", "contrasts"] if means else ["trendsVariables", "trendsContrasts"])
-               + [f"{pre}PAdjustment", f"{pre}CiLevel", f"{pre}Df", "vovkSellke"])
-    ci = f"{_pct(opts[f'{pre}CiLevel'])}% CI"
+def _contrasts_table(opts: dict, kind: Estimates, table: Table, names: list[str]) -> JTable:
+    """``contrastsMeans`` or ``contrastsTrends`` from the contrasts table, with intervals at
+    the chosen level."""
+    t = JTable(f"contrasts{kind.what}", "contrasts",
+               MODEL_DEPS + [kind.variables, kind.contrasts, kind.option("PAdjustment"), kind.option("CiLevel"),
+                             kind.option("Df"), "vovkSellke"])
+    ci = f"{_pct(opts[kind.option('CiLevel')])}% CI"
     t.col("contrast", "", "string").col("estimate", "Estimate").col("se", "SE").col("df", "df")
     t.col("lowerCI", "Lower", overtitle=ci).col("upperCI", "Upper", overtitle=ci)
-    asym = opts[f"{pre}Df"] == "asymptotic"
-    t.col("stat", "z" if asym else "t").col("pval", "p", "pvalue")
+    t.col("stat", "z" if opts[kind.option("Df")] == "asymptotic" else "t").col("pval", "p", "pvalue")
     if opts["vovkSellke"]:
         t.col("vovkSellke", "VS-MPR")
         t.note(VS_NOTE, "*", ["vovkSellke"])
-    if rows is None:
-        t.fail(error or "Contrasts could not be computed.")
-        return t
-    level = opts[f"{pre}CiLevel"]
-    for name, r in zip(names, rows):
-        est, se, df = r.get("estimate"), r.get("SE"), r.get("df")
-        dfv = math.inf if df is None else df
-        q = stats.t.ppf(1 - (1 - level) / 2, dfv) if not math.isinf(dfv) else stats.norm.ppf(1 - (1 - level) / 2)
-        cells = {"contrast": name, "estimate": est, "se": se, "df": dfv,
-                 "lowerCI": est - q * se if est is not None and se is not None else None,
-                 "upperCI": est + q * se if est is not None and se is not None else None,
-                 "stat": r.get("t.ratio", r.get("z.ratio")), "pval": r.get("p.value")}
+    for name, r in zip(names, table.rows):
+        cells = {"contrast": name, **_contrast_cells(r, opts[kind.option("CiLevel")])}
         if opts["vovkSellke"]:
             cells["vovkSellke"] = vovk_sellke(cells["pval"])
         t.add(**cells)
-    adj = ADJUST_NAMES.get(opts[f"{pre}PAdjustment"])
+    adj = P_ADJUSTMENTS.get(opts[kind.option("PAdjustment")])
     t.note(f"P-values are adjusted using {adj} adjustment." if adj else "P-values are not adjusted.", "\u2020", ["pval"])
     return t
 
 
-#: JASP's plotCiType values the plot draws, and what stands in for the others.
-CI_TYPES = {"model": "model", "mean": "mean", "none": "none", "within": "model", "between": "mean"}
+def _contrast_cells(r: dict, level: float) -> dict:
+    """A contrast's estimate, SE, df, unadjusted interval at ``level``, statistic and p."""
+    est, se, df = r.get("estimate"), r.get("SE"), r.get("df")
+    dfv = math.inf if df is None else df
+    q = stats.t.ppf(1 - (1 - level) / 2, dfv) if not math.isinf(dfv) else stats.norm.ppf(1 - (1 - level) / 2)
+    known = est is not None and se is not None
+    return {"estimate": est, "se": se, "df": dfv, "lowerCI": est - q * se if known else None,
+            "upperCI": est + q * se if known else None, "stat": r.get("t.ratio", r.get("z.ratio")),
+            "pval": r.get("p.value")}
 
 
+# --------------------------------------------------------------------------- plots
 def plot_request(opts: dict, nobs: int) -> tuple[dict, list[str]]:
     """Our ``emmeans`` plot request from JASP's plot options, and notes on what was changed."""
     notes = []
@@ -377,8 +461,10 @@ def plot_request(opts: dict, nobs: int) -> tuple[dict, list[str]]:
     return request, notes
 
 
-def plots_element(opts: dict, problem, fit) -> JPlot:
+def plots_element(opts: dict, problem, fit: Fit) -> JPlot | None:
     """JASP's ``plots`` element: the estimated means plot (as afex_plot draws it), or its error."""
+    if not opts["plotHorizontalAxis"]:
+        return None
     from ..plots import make_plots
 
     p = JPlot("plots", "Plot", ["plotHorizontalAxis", "plotSeparateLines", "plotSeparatePlots", "plotBackgroundData",

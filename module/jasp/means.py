@@ -1,0 +1,111 @@
+"""JASP's marginal-means and trends options as ``emmeans`` requests of the spec
+(``schemas/emmeans.schema.json``), with custom contrasts checked against the grid."""
+from __future__ import annotations
+
+import itertools
+
+from .errors import JaspOptionError
+from .model import Model
+from .options import DF_METHODS, MEANS, TRENDS, Estimates, contrast_weights
+
+
+def requests(opts: dict, model: Model) -> list[dict]:
+    """The requests the options ask for: marginal means, then trends."""
+    return [r for r in (_request(opts, model, MEANS), _request(opts, model, TRENDS)) if r]
+
+
+def _request(opts: dict, model: Model, kind: Estimates) -> dict | None:
+    """One kind's request, or None when its variables are not chosen."""
+    variables = opts[kind.variables]
+    _check_variables(opts, kind, variables)
+    if not _asked(opts, model, kind, variables):
+        return None
+    sd = float(opts[kind.option("Sd")])
+    req = {"specs": list(variables), "level": float(opts[kind.option("CiLevel")]),
+           "df": DF_METHODS[opts[kind.option("Df")]]}
+    req.update(_covariates(model, variables, sd))
+    if model.analysis == "lm":
+        req["df"] = "satterthwaite"
+    if opts[kind.option("Comparison")]:
+        req["null"] = float(opts[kind.option("ComparisonWith")])
+    if kind is TRENDS:
+        req["trend"] = opts["trendsTrendVariable"]
+    if opts[kind.option("Contrast")]:
+        req.update(_contrasts(opts, model, kind, variables, sd))
+    return req
+
+
+def _fixed_variables(opts: dict) -> set[str]:
+    return {v for t in opts["fixedEffects"] for v in t}
+
+
+def _check_variables(opts: dict, kind: Estimates, variables: list[str]) -> None:
+    fixed_vars = _fixed_variables(opts)
+    for v in variables:
+        if v not in fixed_vars:
+            raise JaspOptionError(kind.variables, f"option '{kind.variables}': {v!r} is not a variable of the fixed "
+                                  f"effects ({', '.join(sorted(fixed_vars)) or 'none'})", f"/{kind.variables}")
+
+
+def _asked(opts: dict, model: Model, kind: Estimates, variables: list[str]) -> bool:
+    """Whether the kind is asked for; trends need a scale trend variable of the fixed effects."""
+    if kind is MEANS or not variables:
+        return bool(variables)
+    tv = opts["trendsTrendVariable"]
+    if not tv:
+        return False
+    if tv not in _fixed_variables(opts) or tv in model.factors:
+        raise JaspOptionError("trendsTrendVariable", f"option 'trendsTrendVariable': {tv!r} must be a scale "
+                              "variable of the fixed effects", "/trendsTrendVariable")
+    return True
+
+
+def _covariates(model: Model, variables: list[str], sd: float) -> dict:
+    """Where the grid's covariates are: mean ± ``sd`` SD, or (``sd`` = 0) their mean."""
+    if all(v in model.factors for v in variables):
+        return {}
+    if sd > 0:
+        return {"sd_steps": sd}
+    return {"at": {v: [float(model.column(v).mean())] for v in variables if v not in model.factors}}
+
+
+def _grid(model: Model, variables: list[str], sd: float) -> list[dict]:
+    """The rows of the grid, in emmeans's order (first variable fastest)."""
+    axes: list[list] = []
+    for v in variables:
+        if v in model.factors:
+            axes.append(model.levels[v])
+        else:
+            x = model.column(v).to_numpy(dtype=float)
+            axes.append([float(x.mean() + k * sd * x.std(ddof=1)) for k in (-1, 0, 1)])
+    return [dict(zip(variables, reversed(combo))) for combo in itertools.product(*reversed(axes))]
+
+
+def _contrasts(opts: dict, model: Model, kind: Estimates, variables: list[str], sd: float) -> dict:
+    """The custom contrasts (``contrasts``, ``adjust``), checked against the grid; weights
+    reordered to our row order when the table lists the factor levels in another order."""
+    option = kind.contrasts
+    grid_cols, contrasts = contrast_weights(opts[option], option)
+    rows = _grid(model, variables, sd)
+    perm = _permutation(grid_cols, variables, rows, model.factors)
+    out = []
+    for name, w in contrasts:
+        if len(w) != len(rows):
+            raise JaspOptionError(option, f"option '{option}': contrast {name!r} has {len(w)} weight(s) but the "
+                                  f"grid of {', '.join(variables) or '(none)'} has {len(rows)} row(s)", f"/{option}")
+        out.append({"name": name, "weights": [w[k] for k in perm] if perm else w})
+    return {"contrasts": out, "adjust": opts[kind.option("PAdjustment")]} if out else {}
+
+
+def _permutation(grid_cols: list[dict], variables: list[str], rows: list[dict],
+                 factors: set[str]) -> list[int] | None:
+    """Our grid rows' positions in the contrast table's grid, when it lists the same factor
+    levels in another order (None: same order, or not comparable)."""
+    by_name = {c.get("name"): c for c in grid_cols}
+    if not variables or not all(v in by_name and v in factors for v in variables):
+        return None
+    theirs = list(zip(*[tuple(str(x) for x in by_name[v]["values"]) for v in variables]))
+    ours = [tuple(r[v] for v in variables) for r in rows]
+    if len(theirs) == len(ours) and sorted(theirs) == sorted(ours) and theirs != ours:
+        return [theirs.index(o) for o in ours]
+    return None
