@@ -10,14 +10,14 @@ numeric matrix whose contrasts R knows as ``c1``, ``c2``...). No user text reach
 only R code evaluated is constant.
 
 Results come back as numbers and level codes and are turned into the same
-:class:`~mixedbridge.emmeans.emm.Family` objects, hence the same tables, as the native side, so
+:class:`~mixedbridge.emmeans.emm.EstimateFamily` objects, hence the same tables, as the native side, so
 ``"engine": "both"`` can compare them cell by cell.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..emmeans.emm import OVERALL, Family
+from ..emmeans.emm import OVERALL, EstimateFamily
 from ..errors import EngineError
 from ..safenames import SafeNames
 from .engine import Lme4Engine, r_handle
@@ -79,11 +79,11 @@ def r_families(problem, request: dict, path: str = "/emmeans", r_session=None, f
         cols = [(OVERALL, "string")] + [c for c in cols if c[0] != OVERALL]
     kind = "trends" if req.trend else "emmeans"
     est_name = f"{req.trend}.trend" if req.trend else "emmean"
-    fams = [_fill(Family(kind, est_name, cols, rows, by=list(req.by)), reply["emm"], names)]
+    fams = [_fill(EstimateFamily(kind, est_name, cols, rows, by=list(req.by)), reply["emm"], names)]
     if "contrasts" in reply:
         labels = _contrast_labels(req, cols, rows, reply["con_coef"], problem.frame.factors)
         ccols = [("contrast", "string")] + [c for c in cols if c[0] in req.by]
-        fams.append(_fill(Family("contrasts", "estimate", ccols, labels, by=list(req.by)), reply["contrasts"], names))
+        fams.append(_fill(EstimateFamily("contrasts", "estimate", ccols, labels, by=list(req.by)), reply["contrasts"], names))
     return fams
 
 
@@ -128,7 +128,7 @@ def _labels_from(tab: dict, names: SafeNames, factors: set[str]) -> tuple[list[t
     return cols, rows or []
 
 
-def _fill(fam: Family, tab: dict, names: SafeNames) -> Family:
+def _fill(fam: EstimateFamily, tab: dict, names: SafeNames) -> EstimateFamily:
     """A family's numbers, notes and adjustment from R's summary table."""
     def col(key: str) -> np.ndarray:
         return np.ravel(np.asarray(tab[key], dtype=float))
@@ -191,7 +191,7 @@ def _pair_parens(labels: list[dict], emm_labels: list[str]) -> list[dict]:
 def emmeans_tables_r(problem, request: dict, path: str = "/emmeans", r_session=None, fit=None):
     """Tables ``emmeans``/``trends`` and ``contrasts`` from R's emmeans, with notes; on the
     stored R model of ``fit`` when given (see :func:`r_families`)."""
-    from ..emmeans.tables import family_table
+    from ..emmeans.emm_tables import family_table
 
     fams = r_families(problem, request, path, r_session, fit)
     tables = [family_table(f) for f in fams]

@@ -21,7 +21,7 @@ from ..errors import EngineError, ModelError
 from ..fit import Fit, Inference, RanefBlock, RBackend, VarComp
 from ..problem import Problem
 from ..safenames import SafeNames
-from ..tables import Table
+from ..table import Table
 from ._worker import SAFE_FORMULA
 from .session import INSTALL_HINT, RSession, session
 

@@ -9,7 +9,7 @@ cross-checked against R's lme4.
 from .analysis import run
 from .errors import MixedBridgeError
 from .results import Results
-from .tables import Column, Table
+from .table import Column, Table
 
 __all__ = ["run", "Results", "Table", "Column", "MixedBridgeError"]
 __version__ = "0.1.0"

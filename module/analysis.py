@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import compare, report, spec as specmod
+from . import agreement, fit_tables, spec as specmod
 from .engines import Engine, engines_for
 from .errors import FormulaError, MixedBridgeError, SpecError
 from .fit import Fit, Inference
@@ -17,7 +17,7 @@ from .frame import model_frame
 from .inference.options import Settings, settings as inference_settings
 from .problem import Problem
 from .results import Results
-from .tables import Table
+from .table import Table
 
 
 def prepare(spec: dict, base: Path | None = None, data: pd.DataFrame | None = None) -> Problem:
@@ -226,7 +226,7 @@ def _assemble(outcome: Analysis) -> Results:
     and with two engines the comparison table."""
     spec, problem, runs = outcome.spec, outcome.problem, outcome.runs
     lead = outcome.lead
-    results = Results(spec["analysis"], spec["engine"], spec, report.tables_for(lead.fit, lead.inference),
+    results = Results(spec["analysis"], spec["engine"], spec, fit_tables.tables_for(lead.fit, lead.inference),
                       outcome=outcome)
     results.notes += problem.frame.notes
     if lead.fit.dropped:
@@ -262,7 +262,7 @@ def _emmeans(problem: Problem, runs: dict[str, EngineRun], path: str,
     comparison = None
     if len(answers) == 2:
         other = list(runs.values())[1]
-        comparison = compare.compare(answers[0][0], answers[1][0], other.name, sigma=other.fit.sigma)
+        comparison = agreement.compare(answers[0][0], answers[1][0], other.name, sigma=other.fit.sigma)
     return EmmeansOutput(path, block, tables, notes), comparison
 
 
@@ -292,8 +292,8 @@ def _add_plots(results: Results, requests: list[dict], outcome: Analysis) -> boo
 
 
 def _add_comparison(results: Results, first: EngineRun, second: EngineRun) -> None:
-    table = compare.compare(report.tables_for(first.fit, first.inference),
-                            report.tables_for(second.fit, second.inference), second.name,
+    table = agreement.compare(fit_tables.tables_for(first.fit, first.inference),
+                            fit_tables.tables_for(second.fit, second.inference), second.name,
                             sigma=second.fit.sigma)
     results.tables.append(table)
     a_fit, b_fit = first.fit, second.fit
@@ -311,7 +311,7 @@ def _summarize_comparison(results: Results) -> None:
         table = results.table("comparison")
     except KeyError:
         return
-    bad = compare.failures(table)
+    bad = agreement.failures(table)
     if bad:
         results.warnings.append(f"{len(bad)} of {len(table.rows)} compared values differ by more than "
                                 "their tolerance; see the comparison table.")

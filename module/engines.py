@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 from .errors import EngineError
 from .fit import Fit, Inference, NativeBackend
 from .problem import Problem
-from .tables import Table
+from .table import Table
 
 if TYPE_CHECKING:
     from .inference.options import Settings

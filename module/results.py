@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .tables import Table
+from .table import Table
 
 if TYPE_CHECKING:
     from .analysis import Analysis

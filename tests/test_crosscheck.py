@@ -1,5 +1,5 @@
 """The cross-check suite: each spec run with ``"engine": "both"``; every numeric cell of every
-table must agree with lme4 within the tolerances of mixedbridge.compare."""
+table must agree with lme4 within the tolerances of mixedbridge.agreement."""
 from __future__ import annotations
 
 import dataclasses

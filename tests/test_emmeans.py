@@ -40,7 +40,7 @@ def test_hommel_with_two_is_hochberg():
 def test_tukey_and_scheffe_quantiles_match_r():
     # R: qtukey(0.95, 6, 17.5)/sqrt(2); ptukey(sqrt(2)*2.9, 6, 17.5, lower.tail=FALSE);
     #    sqrt(3*qf(0.9, 3, 40)); pf(2.5^2/3, 3, 40, lower.tail=FALSE)
-    fam = adj.Family(6, 15, adj.PAIRS, [np.arange(1)])
+    fam = adj.AdjustFamily(6, 15, adj.PAIRS, [np.arange(1)])
     cv, _, _ = adj.critical_values(0.95, np.array([17.5]), "tukey", fam)
     assert cv[0] == pytest.approx(3.1880550497713749, rel=1e-6)
     p, _, _ = adj.adjusted_p(np.array([2.9]), np.array([17.5]), "tukey", fam)
@@ -53,16 +53,16 @@ def test_tukey_and_scheffe_quantiles_match_r():
 
 
 def test_intervals_under_holm_are_bonferroni_and_tukey_needs_pairs():
-    fam = adj.Family(4, 6, adj.PAIRS, [np.arange(6)])
+    fam = adj.AdjustFamily(4, 6, adj.PAIRS, [np.arange(6)])
     df = np.full(6, 20.0)
     holm, method, msgs = adj.critical_values(0.95, df, "holm", fam)
     bonf, _, _ = adj.critical_values(0.95, df, "bonferroni", fam)
     assert method == "bonferroni" and np.allclose(holm, bonf)
     assert "Conf-level adjustment: bonferroni method for 6 estimates" in msgs
-    custom = adj.Family(4, 2, adj.CONTRAST, [np.arange(2)])
+    custom = adj.AdjustFamily(4, 2, adj.CONTRAST, [np.arange(2)])
     _, method, msgs = adj.adjusted_p(np.array([1.0, 2.0]), np.full(2, 20.0), "tukey", custom)
     assert method == "sidak" and any("sidak" in m for m in msgs)
-    single = adj.Family(2, 1, adj.PAIRS, [np.arange(1)])
+    single = adj.AdjustFamily(2, 1, adj.PAIRS, [np.arange(1)])
     _, method, _ = adj.adjusted_p(np.array([2.0]), np.array([20.0]), "holm", single)
     assert method == "none"
 

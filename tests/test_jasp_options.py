@@ -12,7 +12,7 @@ import pytest
 
 from mixedbridge import jasp
 from mixedbridge.jasp.model import INTERACTION
-from mixedbridge.jasp.tables import effect_label, term_label
+from mixedbridge.jasp.elements import effect_label, term_label
 
 from .jasp_cases import CASES, contrast_table, load, re_row, terms, var, vars_, varlist
 

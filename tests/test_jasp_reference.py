@@ -17,7 +17,7 @@ import pytest
 
 from .jasp_cases import CASES, load
 from mixedbridge.jasp import run_jasp
-from mixedbridge.jasp.tables import effect_label, term_label
+from mixedbridge.jasp.elements import effect_label, term_label
 
 REF = json.loads((Path(__file__).resolve().parent / "data" / "jasp" / "reference.json").read_text())
 RTOL = 5e-4  # 4 significant digits

@@ -9,7 +9,7 @@ import pytest
 
 import mixedbridge
 from mixedbridge.serve import handle
-from mixedbridge.tables import Table
+from mixedbridge.table import Table
 
 from .conftest import EXAMPLES
 

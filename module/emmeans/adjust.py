@@ -26,7 +26,7 @@ PREDICTION, CONTRAST, PAIRS = 1, 2, 3
 
 
 @dataclass
-class Family:
+class AdjustFamily:
     """What emmeans calls ``fam.info`` plus the ``by`` grouping: ``size`` the number of
     means compared (Tukey's k; None when groups vary), ``n_contr`` estimates per ``by`` group,
     ``kind`` PREDICTION / CONTRAST / PAIRS, ``by_rows`` row indices of each ``by`` group,
@@ -115,7 +115,7 @@ def _qt(p, df):
     return stats.t.ppf(p, df)
 
 
-def _resolve(method: str, fam: Family, for_ci: bool) -> tuple[str, str | None]:
+def _resolve(method: str, fam: AdjustFamily, for_ci: bool) -> tuple[str, str | None]:
     """The method emmeans actually applies, and why it changed (message) if it did."""
     if method == "fdr":
         method = "BH"
@@ -130,7 +130,7 @@ def _resolve(method: str, fam: Family, for_ci: bool) -> tuple[str, str | None]:
     return method, note
 
 
-def adjusted_p(t: np.ndarray, df: np.ndarray, method: str, fam: Family) -> tuple[np.ndarray, str, list[str]]:
+def adjusted_p(t: np.ndarray, df: np.ndarray, method: str, fam: AdjustFamily) -> tuple[np.ndarray, str, list[str]]:
     """Adjusted two-sided p-values; returns (p, method used, messages)."""
     t = np.asarray(t, dtype=float)
     df = np.where(np.isnan(df), np.inf, np.asarray(df, dtype=float))
@@ -165,7 +165,7 @@ def adjusted_p(t: np.ndarray, df: np.ndarray, method: str, fam: Family) -> tuple
     return pval, method, msgs
 
 
-def critical_values(level: float, df: np.ndarray, method: str, fam: Family) -> tuple[np.ndarray, str, list[str]]:
+def critical_values(level: float, df: np.ndarray, method: str, fam: AdjustFamily) -> tuple[np.ndarray, str, list[str]]:
     """Two-sided critical values for confidence limits est ± cv·SE; returns (cv, method, messages)."""
     df = np.where(np.isnan(df), np.inf, np.asarray(df, dtype=float))
     method, note = _resolve(method, fam, for_ci=True)
@@ -221,7 +221,7 @@ def _zap(df: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(df), np.round(df, digits), df)
 
 
-def _message(what: str, method: str, fam: Family, tests: bool) -> str | None:
+def _message(what: str, method: str, fam: AdjustFamily, tests: bool) -> str | None:
     """emmeans's annotation, e.g. 'P value adjustment: holm method for 6 tests'."""
     chk = {"none": 1, "tukey": 2, "scheffe": 3}.get(method, 99)
     if fam.ragged:

@@ -9,13 +9,13 @@ from ..engines import native_model
 from ..errors import EngineError, SpecError
 from ..fit import Fit
 from ..problem import Problem
-from ..tables import Table
+from ..table import Table
 from . import adjust as adj
 from .contrasts import custom, pairwise
-from .emm import OVERALL, Family, Marginal, by_groups, evaluate, marginal, summarize
+from .emm import OVERALL, EstimateFamily, Marginal, by_groups, evaluate, marginal, summarize
 from .refgrid import DesignMaker, RefGrid, build
 from .request import Request, parse
-from .tables import family_table
+from .emm_tables import family_table
 from .trends import trend_grid
 
 DfFn = Callable[[np.ndarray], np.ndarray]
@@ -83,7 +83,7 @@ def emmeans_tables(problem: Problem, fit: Fit, request: dict, df_fn: DfFn | None
 
 
 def compute(problem: Problem, coef_names: list[str], beta: np.ndarray, V: np.ndarray, req: Request,
-            df_fn: DfFn, df_label: str | None = None) -> list[Family]:
+            df_fn: DfFn, df_label: str | None = None) -> list[EstimateFamily]:
     """The summarized families: means (or trends), then contrasts if asked."""
     maker = DesignMaker(problem)
     if req.trend:
@@ -103,7 +103,7 @@ def compute(problem: Problem, coef_names: list[str], beta: np.ndarray, V: np.nda
         main.estimate = main.estimate + float(np.mean(offset))
         main.notes.append(f"The offset is held at its mean, {float(np.mean(offset)):.6g} (as emmeans)")
     n_by = int(np.prod([len(m.levels[b]) for b in req.by])) if req.by else 1
-    fam_info = adj.Family(m.nrow, m.nrow // n_by, adj.PREDICTION, groups)
+    fam_info = adj.AdjustFamily(m.nrow, m.nrow // n_by, adj.PREDICTION, groups)
     null = req.null if req.null is not None else 0.0
     main.notes += _context_notes(rg, m, req, df_label)
     summarize(main, req.level, "none", fam_info, test=req.test, null=null)
@@ -125,9 +125,9 @@ def _cell(rg: RefGrid, m: Marginal, f: str, i: int):
 
 
 def _means_family(rg: RefGrid, m: Marginal, req: Request, kind: str, est_name: str,
-                  groups: list[np.ndarray]) -> Family:
+                  groups: list[np.ndarray]) -> EstimateFamily:
     labels = [{f: _cell(rg, m, f, i) for f in m.facs} for i in range(m.nrow)]
-    return Family(kind, est_name, _label_columns(rg, m.facs), labels, L=m.L, by=list(req.by), by_rows=groups)
+    return EstimateFamily(kind, est_name, _label_columns(rg, m.facs), labels, L=m.L, by=list(req.by), by_rows=groups)
 
 
 def _context_notes(rg: RefGrid, m: Marginal, req: Request, df_label: str | None) -> list[str]:
@@ -172,7 +172,7 @@ def _check_weights(m: Marginal, req: Request, groups: list[np.ndarray]) -> None:
 
 
 def _contrast_family(rg: RefGrid, m: Marginal, req: Request, groups: list[np.ndarray], beta, V, df_fn,
-                     df_label: str | None, main: Family) -> Family:
+                     df_label: str | None, main: EstimateFamily) -> EstimateFamily:
     spec_facs = [f for f in m.facs if f not in req.by]
     if req.contrasts == "pairwise":
         cs = pairwise(m, spec_facs, groups, rg.factors)
@@ -189,7 +189,7 @@ def _contrast_family(rg: RefGrid, m: Marginal, req: Request, groups: list[np.nda
         labels.append(cells)
     cols = [("contrast", "string")] + _label_columns(rg, req.by)
     est_name = "estimate"
-    fam = Family("contrasts", est_name, cols, labels, L=L, by=list(req.by), by_rows=cs.groups)
+    fam = EstimateFamily("contrasts", est_name, cols, labels, L=L, by=list(req.by), by_rows=cs.groups)
     fam.estimate, fam.se, fam.df = evaluate(rg, L, beta, V, df_fn)
     if main.kind == "trends":
         fam.notes.append(f"Contrasts of the trends of {req.trend}")
@@ -197,6 +197,6 @@ def _contrast_family(rg: RefGrid, m: Marginal, req: Request, groups: list[np.nda
         fam.notes.append("Results are averaged over the levels of: " + ", ".join(m.avgd_over))
     if df_label:
         fam.notes.append(f"Degrees-of-freedom method: {df_label}")
-    info = adj.Family(cs.size, cs.per_group, cs.kind, cs.groups)
+    info = adj.AdjustFamily(cs.size, cs.per_group, cs.kind, cs.groups)
     summarize(fam, req.level, req.adjust, info, test=True, null=0.0)
     return fam

@@ -15,7 +15,7 @@ OVERALL = "1"
 
 
 @dataclass
-class Family:
+class EstimateFamily:
     """A family of linear functions of β and their summary.
 
     ``kind`` (``emmeans``, ``contrasts``, ``trends``); ``est_name`` the estimate column
@@ -117,7 +117,7 @@ def evaluate(rg: RefGrid, L: np.ndarray, beta: np.ndarray, V: np.ndarray,
     return est, se, df
 
 
-def summarize(fam: Family, level: float, adjust: str, family: adj.Family, test: bool,
+def summarize(fam: EstimateFamily, level: float, adjust: str, family: adj.AdjustFamily, test: bool,
               null: float = 0.0, L_for_rank: np.ndarray | None = None) -> None:
     """Fill intervals, tests and notes as ``summary.emmGrid`` does (two-sided, no transform)."""
     if adjust == "scheffe":

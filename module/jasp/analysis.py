@@ -18,7 +18,7 @@ from ..errors import MixedBridgeError
 from ..problem import Problem
 from ..results import Results
 from ..spec import validate
-from . import tables as jt
+from . import elements as jt
 from .errors import JaspOptionError, error_document
 from .jaspresults import document
 from .means import requests

@@ -17,7 +17,7 @@ from scipy import stats
 
 from ..analysis import EmmeansOutput
 from ..fit import Fit, Inference
-from ..tables import Table
+from ..table import Table
 from .jaspresults import JContainer, JPlot, JTable, vovk_sellke
 from .model import INTERACTION, Model
 from .options import (

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tables import Column, Table
-from .emm import Family
+from ..table import Column, Table
+from .emm import EstimateFamily
 
 TITLES = {"emmeans": "Estimated marginal means", "contrasts": "Contrasts", "trends": "Estimated marginal trends"}
 
 
-def family_table(fam: Family, name: str | None = None, title: str | None = None) -> Table:
+def family_table(fam: EstimateFamily, name: str | None = None, title: str | None = None) -> Table:
     """A result table from a summarized family."""
     name = name or fam.kind
     if title is None:

@@ -2,7 +2,7 @@
 tolerance for that quantity. The tolerances live here and only here."""
 from __future__ import annotations
 
-from .tables import Column, Table
+from .table import Column, Table
 
 #: Relative tolerances by quantity (issue 'R bridge'): objective 1e-6, fixed effects 1e-4,
 #: SEs and variance components 1e-3, df and p-values 2e-3; (issue 'Inference') F statistics and

@@ -7,7 +7,7 @@ from scipy import stats
 
 from .fit import Fit, Inference
 from .lmm.remat import sdcor_layout, sig_names
-from .tables import Column, Table
+from .table import Column, Table
 
 _DF_NOTE = {
     "satterthwaite": "t tests with Satterthwaite's degrees of freedom (as lmerTest).",
