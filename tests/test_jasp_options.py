@@ -71,9 +71,7 @@ def test_real_jasp_document_validates_and_normalizes():
 
 
 def test_glmm_document_from_jasp_is_accepted_with_a_note():
-    ex = Path("/work/shared/reference/jasp-options-example.json")
-    if not ex.exists():
-        pytest.skip("JASP example document not present")
+    ex = ROOT / "tests" / "data" / "jasp" / "glmm-options-example.json"
     opts, notes = jasp.normalize(json.loads(ex.read_text()))
     assert opts["fixedEffects"][-1] == ["Chronotype", "TimeOfDay"]
     assert opts["randomEffects"][0]["group"] == "Subject"
