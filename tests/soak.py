@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .bad_inputs import CATALOGUE, LM, LMM
@@ -70,14 +71,19 @@ def _strip(answer: dict) -> dict:
     return {k: v for k, v in answer.items() if k not in ("timing", "id")}
 
 
+def fresh_answer(line: str) -> dict:
+    """What a new process gives for one request (a process of its own, started for it alone)."""
+    proc = subprocess.run([sys.executable, "-m", "mixedbridge.cli", "serve", "--unsupervised"], input=line + "\n",
+                          capture_output=True, text=True, timeout=300)
+    return _strip(json.loads(proc.stdout))
+
+
 def fresh_answers(lines: list[str]) -> dict[str, dict]:
-    """What a fresh process gives for each distinct valid request (one new process per request)."""
-    out = {}
-    for line in sorted(set(lines)):
-        proc = subprocess.run([sys.executable, "-m", "mixedbridge.cli", "serve", "--unsupervised"], input=line + "\n",
-                              capture_output=True, text=True, timeout=300)
-        out[line] = _strip(json.loads(proc.stdout))
-    return out
+    """What a fresh process gives for each distinct valid request (one new process per request,
+    as many at a time as there are cores)."""
+    distinct = sorted(set(lines))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return dict(zip(distinct, pool.map(fresh_answer, distinct)))
 
 
 class MemoryWatch(threading.Thread):
