@@ -1,13 +1,31 @@
-"""Shared fixtures: paths, the results schema validator, and a spec factory."""
+"""Shared fixtures: paths, the results schema validator, and a spec factory; what a test may
+need (R, optional packages); the marker guard.
+
+BLAS runs single-threaded in the test process: the tests make many small BLAS calls outside a
+fit (which limits its own threads, see ``mixedbridge.lmm.threads``), and OpenBLAS's spin-waiting
+threads made them twice as slow on a busy 2-core machine.
+
+Markers (registered in pyproject.toml): ``r`` for a test that uses R, ``subprocess`` for one that
+runs a command in a child process, ``slow`` for one that takes more than about 5 s. The guard
+fails a test that starts or calls the R worker without ``r``, or starts a child process (other
+than the R worker) without ``subprocess``, so that ``make test-fast`` leaves out what it claims to.
+"""
 from __future__ import annotations
 
+import functools
 import json
 import os
+import subprocess
 from pathlib import Path
+from typing import Any, NoReturn
 
 import jsonschema
+import numpy  # noqa: F401 - loaded before the BLAS limit (pytest_configure)
 import pytest
+import scipy.linalg  # noqa: F401 - idem
+from threadpoolctl import threadpool_limits
 
+from mixedbridge.bridge.session import RSession
 from mixedbridge.spec import schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,21 +54,76 @@ def tenthirty_lm() -> dict:
     return {"analysis": "lm", "formula": "load ~ time * group", **TENTHIRTY_LEGPRESS}
 
 
+def unavailable(message: str, module_level: bool = False) -> NoReturn:
+    """Skip for want of an optional requirement (R, rpy2, matplotlib) outside CI; under CI=true the
+    requirement is not optional and the test fails instead (a skip is never silent in CI)."""
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"{message} (CI=true: R, lme4, rpy2 and the plots extra are required, not optional)",
+                    pytrace=False)
+    pytest.skip(message, allow_module_level=module_level)
+
+
 def require_r() -> None:
-    """Skip without R and rpy2 outside CI; under CI=true a missing R is a failure, never a skip."""
+    """Start the R worker, or :func:`unavailable` when R, lme4 or rpy2 is missing."""
     from mixedbridge.bridge.session import session
     from mixedbridge.errors import MixedBridgeError
 
     try:
         session().start()
     except MixedBridgeError as exc:
-        message = f"the lme4 engine cannot run here: {exc.message}"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"{message} (CI=true: R, lme4 and rpy2 are required, not optional)")
-        pytest.skip(message)
+        unavailable(f"the lme4 engine cannot run here: {exc.message}")
 
 
 @pytest.fixture(scope="session")
 def with_r() -> None:
     """A test that needs R (see :func:`require_r`)."""
     require_r()
+
+
+# ------------------------------------------------------------------------------ marker guard
+_RUNNING: list[pytest.Item] = []
+_STARTING_R: list[bool] = []
+
+
+def _require_marker(marker: str, what: str) -> None:
+    item = _RUNNING[-1] if _RUNNING else None
+    if item is not None and item.get_closest_marker(marker) is None:
+        pytest.fail(f"{item.nodeid} {what} but is not marked {marker!r} (pytestmark or @pytest.mark.{marker})",
+                    pytrace=False)
+
+
+def _guard_r_start(start: Any) -> Any:
+    @functools.wraps(start)
+    def guarded(self: RSession) -> RSession:
+        _require_marker("r", "uses R")
+        _STARTING_R.append(True)
+        try:
+            return start(self)
+        finally:
+            _STARTING_R.pop()
+    return guarded
+
+
+def _guard_popen(init: Any) -> Any:
+    @functools.wraps(init)
+    def guarded(self: subprocess.Popen, *args: Any, **kwargs: Any) -> None:
+        if not _STARTING_R:
+            _require_marker("subprocess", "starts a child process")
+        init(self, *args, **kwargs)
+    return guarded
+
+
+_BLAS_LIMIT: list[threadpool_limits] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _BLAS_LIMIT.append(threadpool_limits(limits=1, user_api="blas"))
+    RSession.start = _guard_r_start(RSession.start)  # type: ignore[method-assign]
+    subprocess.Popen.__init__ = _guard_popen(subprocess.Popen.__init__)  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    _RUNNING.append(item)
+    yield
+    _RUNNING.pop()

@@ -54,6 +54,7 @@ def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
                           text=True, input=stdin, timeout=120)
 
 
+@pytest.mark.subprocess
 def test_cli_exit_code_2_and_json_error(tmp_path):
     spec = tmp_path / "bad.json"
     spec.write_text(json.dumps({**BASE, "formula": "load ~ tme"}))
@@ -65,6 +66,7 @@ def test_cli_exit_code_2_and_json_error(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.subprocess
 def test_cli_malformed_json_file(tmp_path):
     spec = tmp_path / "bad.json"
     spec.write_text("{not json")

@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import unavailable
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_CASES = {"sleepstudy", "Penicillin", "Pastes", "synth-slope-tiny", "synth-crossed-tiny"}
 
@@ -63,12 +67,14 @@ def test_quick_benchmark_report_structure(tmp_path):
         assert f"### {case}" in md
 
 
-@pytest.mark.skipif(importlib.util.find_spec("rpy2") is None, reason="rpy2/R not installed")
+@pytest.mark.r
 def test_quick_benchmark_against_lme4(tmp_path):
+    if importlib.util.find_spec("rpy2") is None:
+        unavailable("rpy2 is not installed")
     res, md = _run(tmp_path, "--engines", "native,lme4", "--cases", "sleepstudy", "--no-extras")
     per = res["results"]["sleepstudy"]
     if per["lme4"]["status"] == "unavailable":
-        pytest.skip(per["lme4"]["note"])
+        unavailable(per["lme4"]["note"])
     assert per["lme4"]["status"] == "ok", per["lme4"]
     cmp_ = res["comparison"]["sleepstudy"]["engines"]["native"]
     assert {"ratio", "obj_diff", "obj_rel", "lower"} <= set(cmp_)

@@ -28,6 +28,8 @@ from mixedbridge.problem import Problem
 
 from .conftest import require_r
 
+pytestmark = pytest.mark.r
+
 RTOL = 1e-6
 
 TENTHIRTY = {"filter": [{"column": "exercise", "eq": "legpress"}, {"column": "time", "in": ["pre", "post"]}],

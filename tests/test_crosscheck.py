@@ -10,6 +10,8 @@ import mixedbridge
 
 from .conftest import EXAMPLES, TENTHIRTY_LEGPRESS
 
+pytestmark = pytest.mark.r
+
 TENTHIRTY_ALL = {"data": {"dataset": "tenthirty"}, "filter": [{"column": "exercise", "in": ["legpress"]}],
                  "levels": {"time": ["pre", "mid", "post"]}}
 SLEEP = {"data": {"dataset": "sleepstudy"}}

@@ -6,7 +6,6 @@ Tolerances (issue 6): estimates 1e-4 (relative, floored at the SE), SE / df / li
 """
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
 
@@ -16,6 +15,8 @@ from mixedbridge.emmeans import emmeans_tables
 from mixedbridge.engines import get_engine
 
 from .conftest import TENTHIRTY_LEGPRESS, require_r
+
+pytestmark = pytest.mark.r
 
 R_CALL_NOTE = "R: emmeans::emmeans / emtrends / contrast on the lme4 engine's fit, see bridge/emmeans_r.py"
 

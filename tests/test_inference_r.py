@@ -6,27 +6,21 @@ Without R: skipped outside CI, failed under CI=true.
 """
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from mixedbridge import analysis
-from mixedbridge.errors import MixedBridgeError
 
+from .conftest import require_r
 from .inference_cases import TENTHIRTY, cases
+
+pytestmark = pytest.mark.r
 
 MINE = ("parameters", "anova", "confint", "model_comparison")
 
 
 @pytest.fixture(scope="module")
 def r_available():
-    try:
-        from mixedbridge.bridge.session import session
-        session().start()
-    except (MixedBridgeError, ImportError) as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"R with lme4, lmerTest and pbkrtest is required under CI: {exc}")
-        pytest.skip(f"R not available: {exc}")
+    require_r()
     return True
 
 

@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import EXAMPLES
 
 JASP_EXAMPLE = EXAMPLES / "jasp" / "fhch2010-lmm.json"
@@ -15,6 +17,7 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+@pytest.mark.subprocess
 def test_manifest_lists_both_analyses_with_schemas_and_defaults():
     doc = json.loads(cli("manifest").stdout)
     names = [a["name"] for a in doc["analyses"]]
@@ -24,6 +27,7 @@ def test_manifest_lists_both_analyses_with_schemas_and_defaults():
     assert lmm["options"]["type"] == "object"
 
 
+@pytest.mark.subprocess
 def test_run_answers_a_jasp_request_in_jasp_shape():
     out = cli("run", str(JASP_EXAMPLE))
     assert out.returncode == 0, out.stderr
@@ -32,6 +36,7 @@ def test_run_answers_a_jasp_request_in_jasp_shape():
     assert {"ANOVAsummary", "FEsummary", "EMMsummary"} <= set(doc)
 
 
+@pytest.mark.subprocess
 def test_serve_answers_jasp_requests_and_errors_with_ids():
     request = json.loads(JASP_EXAMPLE.read_text())
     bad = {**request, "options": {**request["options"], "fixedEffects": {"optionKey": "components", "types": [],

@@ -4,23 +4,25 @@ that cannot be drawn becomes a note."""
 from __future__ import annotations
 
 import base64
+import importlib.util
 import struct
 
 import jsonschema
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib")
+from .conftest import EXAMPLES, TENTHIRTY_LEGPRESS, unavailable
 
-import mixedbridge  # noqa: E402
+if importlib.util.find_spec("matplotlib") is None:
+    unavailable("matplotlib is not installed (pip install 'mixedbridge[plots]')", module_level=True)
+
+import mixedbridge
 from mixedbridge import spec as specmod
 from mixedbridge.analysis import prepare
 from mixedbridge.plots import PlotNote, describe, figures, make_plots, marginal_means, schema
 from mixedbridge.plots.render import count_arrows
 from mixedbridge.plots.smooth import lowess
 from mixedbridge.spec import schema as spec_schema
-
-from .conftest import EXAMPLES, TENTHIRTY_LEGPRESS
 
 
 def _problem_and_fit(spec):

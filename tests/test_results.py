@@ -45,6 +45,7 @@ def test_unknown_table_name_lists_the_tables(tenthirty_lm):
         mixedbridge.run(tenthirty_lm).table("anova")
 
 
+@pytest.mark.subprocess
 def test_serve_answers_each_line_and_stays_alive(tenthirty_lm):
     requests = [
         json.dumps({"id": 1, "spec": tenthirty_lm}),
@@ -62,6 +63,7 @@ def test_serve_answers_each_line_and_stays_alive(tenthirty_lm):
     assert answers[3]["id"] == "last" and answers[3]["tables"] == answers[0]["tables"]
 
 
+@pytest.mark.subprocess
 def test_cli_schema_lists_and_prints():
     out = subprocess.run([sys.executable, "-m", "mixedbridge.cli", "schema"], capture_output=True, text=True)
     assert {"results", "spec"} <= set(out.stdout.split())
@@ -69,6 +71,7 @@ def test_cli_schema_lists_and_prints():
     assert json.loads(out.stdout)["title"] == "mixedbridge analysis spec"
 
 
+@pytest.mark.subprocess
 def test_cli_validate_reports_rows(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mixedbridge.cli", "validate",
                           str(EXAMPLES / "table-12-4-sleepstudy-lmm.json")], capture_output=True, text=True)

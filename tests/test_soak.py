@@ -1,7 +1,11 @@
 """A short soak in CI: mixed requests through one supervised worker (long form: tests/soak.py)."""
 from __future__ import annotations
 
+import pytest
+
 from .soak import soak
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 
 def test_short_soak_answers_everything_and_matches_fresh_processes():

@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import TENTHIRTY_LEGPRESS
+
+pytestmark = pytest.mark.subprocess
 
 LM = {"analysis": "lm", "formula": "load ~ time * group", **TENTHIRTY_LEGPRESS}
 
@@ -19,6 +23,7 @@ def serve(lines: list[str], *args: str, faults: bool = True) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_crash_hang_and_error_leave_the_worker_answering():
     good = json.dumps({"id": "ok", "spec": LM})
     answers = serve([
