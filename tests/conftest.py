@@ -7,8 +7,8 @@ threads made them twice as slow on a busy 2-core machine.
 
 Markers (registered in pyproject.toml): ``r`` for a test that uses R, ``subprocess`` for one that
 runs a command in a child process, ``slow`` for one that takes more than about 5 s. The guard
-fails a test that starts or calls the R worker without ``r``, or starts a child process (other
-than the R worker) without ``subprocess``, so that ``make test-fast`` leaves out what it claims to.
+fails a test that starts or calls the R worker or runs Rscript without ``r``, or starts another
+child process without ``subprocess``, so that ``make test-fast`` leaves out what it claims to.
 """
 from __future__ import annotations
 
@@ -104,12 +104,20 @@ def _guard_r_start(start: Any) -> Any:
     return guarded
 
 
+def _runs_r(command: Any) -> bool:
+    """Whether a command starts R itself (Rscript or R)."""
+    argv = [command] if isinstance(command, (str, os.PathLike)) else list(command)
+    return bool(argv) and Path(os.fspath(argv[0]).split()[0]).name in ("Rscript", "R")
+
+
 def _guard_popen(init: Any) -> Any:
     @functools.wraps(init)
-    def guarded(self: subprocess.Popen, *args: Any, **kwargs: Any) -> None:
-        if not _STARTING_R:
+    def guarded(self: subprocess.Popen, args: Any, *rest: Any, **kwargs: Any) -> None:
+        if _runs_r(args):
+            _require_marker("r", "runs R")
+        elif not _STARTING_R:
             _require_marker("subprocess", "starts a child process")
-        init(self, *args, **kwargs)
+        init(self, args, *rest, **kwargs)
     return guarded
 
 
