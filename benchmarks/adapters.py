@@ -24,6 +24,7 @@ import importlib
 import os
 import time
 import warnings
+from typing import Any
 
 from .cases import Case
 from .measure import PeakRSS
@@ -165,7 +166,7 @@ class EmbeddedR:
     _inst = None
 
     @classmethod
-    def get(cls) -> "EmbeddedR":
+    def get(cls) -> EmbeddedR:
         if cls._inst is None:
             cls._inst = cls()
         return cls._inst
@@ -204,7 +205,7 @@ class EmbeddedR:
                 lst.names = ri.StrSexpVector(list(items.keys()))
             return lst
 
-        num = {k: ri.FloatSexpVector.from_memoryview(memoryview(np.ascontiguousarray(v, dtype=np.float64)))
+        num = {k: ri.FloatSexpVector.from_memoryview(np.ascontiguousarray(v, dtype=np.float64).data)
                for k, v in request["numeric"].items()}
         fac = {k: ri.IntSexpVector.from_memoryview(memoryview(np.ascontiguousarray(c, dtype=np.int32) + np.int32(1)))
                for k, (c, _) in request["factors"].items()}
@@ -259,7 +260,7 @@ class Lme4Bridge(Adapter):
     name, label = "lme4-bridge", "lme4 via bridge (end to end)"
 
     def __init__(self) -> None:
-        self.engine = None
+        self.engine: Any = None  # an Lme4Engine once R is found
 
     def unavailable(self) -> str | None:
         try:

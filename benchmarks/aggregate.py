@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 #: Native stopping more than this relative amount above lme4's REML criterion is flagged.
 OBJ_FLAG_REL = 1e-6
@@ -39,7 +40,7 @@ def aggregate_cell(lines: list[dict], case, engine: str, status: str, cell_limit
         if status != "ok":
             return {"status": "error", "note": f"child process ended ({status}) before a fit", **rows}
         return {"status": "error", "note": "no result recorded"}
-    out = {"status": "ok" if done else ("partial" if status == "timeout" else "ok")}
+    out: dict[str, Any] = {"status": "ok" if done else ("partial" if status == "timeout" else "ok")}
     if not done:
         out["note"] = (f"time limit reached after {len(timed)} repeat(s)" if status == "timeout"
                        else f"child process ended ({status}) after {len(timed)} repeat(s)")
@@ -102,13 +103,14 @@ def compare(per_engine: dict[str, dict]) -> dict:
                 out["flags"].append(f"native stopped {row['obj_rel']:.2e} (relative) above lme4's REML criterion")
         out["engines"][engine] = row
     nat, br = per_engine.get("native", {}), per_engine.get("lme4-bridge", {})
-    if wall(nat) is not None and wall(br) is not None:
+    nat_t, br_t = wall(nat), wall(br)
+    if nat_t is not None and br_t is not None:
         prep = nat.get("prepare_s", 0.0)
-        out["end_to_end"] = {"native_s": wall(nat), "lme4_bridge_s": wall(br) + prep,
-                             "ratio": wall(nat) / (wall(br) + prep)}
+        out["end_to_end"] = {"native_s": nat_t, "lme4_bridge_s": br_t + prep, "ratio": nat_t / (br_t + prep)}
     mix = per_engine.get("mixedlm", {})
-    if wall(nat) is not None and wall(mix) is not None:
-        out["vs_mixedlm"] = wall(nat) / wall(mix)
+    mix_t = wall(mix)
+    if nat_t is not None and mix_t is not None:
+        out["vs_mixedlm"] = nat_t / mix_t
         if ref_obj is None and nat.get("objective") is not None and mix.get("objective") is not None:
             d = nat["objective"] - mix["objective"]   # no lme4 optimum to compare with: the peer's
             out["obj_vs_mixedlm"] = {"obj_diff": d, "obj_rel": d / abs(mix["objective"])}

@@ -4,7 +4,7 @@ A :class:`Case` knows its formula, how to build its data (a DataFrame plus the c
 factors), and how each peer expresses it (statsmodels needs its own spelling, or cannot)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd

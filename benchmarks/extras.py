@@ -19,9 +19,9 @@ def _read(path: Path) -> list[dict]:
 
 def inference_available() -> str | None:
     try:
+        import mixedbridge.inference.kenwardroger  # noqa: F401
         import mixedbridge.inference.run  # noqa: F401
         import mixedbridge.inference.satterthwaite  # noqa: F401
-        import mixedbridge.inference.kenwardroger  # noqa: F401
     except ImportError as exc:
         return f"pending: mixedbridge.inference is not importable ({exc})"
     return None

@@ -53,8 +53,8 @@ def bench_sleepstudy(repeats: int = 200) -> None:
         fit = fit_lmm(*args)
         times.append(time.perf_counter() - t)
     cpu = (time.process_time() - cpu0) / repeats * 1e3
-    t = np.array(times) * 1e3
-    print(f"sleepstudy (Days | Subject): wall median {np.median(t):.2f} ms, min {t.min():.2f} ms; "
+    ms = np.array(times) * 1e3
+    print(f"sleepstudy (Days | Subject): wall median {np.median(ms):.2f} ms, min {ms.min():.2f} ms; "
           f"CPU {cpu:.2f} ms per fit ({fit.optinfo['feval']} + {fit.optinfo['deriv_feval']} "
           f"evaluations); REMLcrit {fit.reml_crit:.6f}; {_load()}")
 
@@ -67,6 +67,7 @@ def bench_insteval(profile: bool = False) -> None:
     fit = fit_lmm(*args)
     c2 = time.process_time()
     t2 = time.perf_counter()
+    assert fit.theta is not None
     print(f"InstEval REML: fit wall {t2 - t1:.2f} s, CPU {c2 - c1:.2f} s (inputs {t1 - t0:.2f} s); "
           f"REMLcrit {fit.reml_crit:.4f} (lme4 237661.5357); feval {fit.optinfo['feval']} + "
           f"{fit.optinfo['deriv_feval']}; theta {np.round(fit.theta, 6)}; {_load()}")

@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 import sys
+from typing import Any
 
 
 def _cpu_model() -> str:
@@ -33,10 +34,10 @@ def _memory_gib() -> float | None:
 def _blas() -> dict:
     """numpy's and scipy's BLAS/LAPACK, and the thread pools actually loaded (threadpoolctl when
     installed)."""
-    out = {}
+    out: dict[str, Any] = {}
     try:
         import numpy as np
-        cfg = np.show_config(mode="dicts")
+        cfg: Any = np.show_config(mode="dicts")
         deps = cfg.get("Build Dependencies", {})
         out["numpy"] = {k: f"{v.get('name')} {v.get('version', '')}".strip() for k, v in deps.items()
                         if k in ("blas", "lapack")}
@@ -77,8 +78,8 @@ def _git() -> dict:
 
 def describe() -> dict:
     import numpy
-    import scipy
     import pandas
+    import scipy
     return {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_model(),

@@ -26,10 +26,12 @@ class PeakRSS:
 
     def __init__(self, pid: int | str = "self") -> None:
         self.pid = pid
-        self.start_mib = self.peak_mib = self.delta_mib = None
+        self.start_mib: float | None = None
+        self.peak_mib: float | None = None
+        self.delta_mib: float | None = None
         self.reset_ok = False
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         try:
             with open(f"/proc/{self.pid}/clear_refs", "w") as fh:
                 fh.write("5")
@@ -43,7 +45,7 @@ class PeakRSS:
     def __exit__(self, *exc) -> None:
         st = _status(self.pid)
         self.peak_mib = st.get("VmHWM", 0) / 1024
-        self.delta_mib = max(0.0, self.peak_mib - self.start_mib) if self.reset_ok else None
+        self.delta_mib = max(0.0, self.peak_mib - (self.start_mib or 0.0)) if self.reset_ok else None
 
 
 def maxrss_mib(who: int = resource.RUSAGE_SELF) -> float:

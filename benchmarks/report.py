@@ -8,6 +8,11 @@ LABELS = {"native": "native", "lme4": "lme4 (`lmer` in R)", "lme4-bridge": "lme4
           "mixedlm": "mixedlm", "statsmodels": "statsmodels MixedLM"}
 
 
+def _row(cells: list) -> str:
+    """One markdown table row."""
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
 def _s(x: float | None) -> str:
     if x is None:
         return "–"
@@ -101,7 +106,8 @@ def _status(e: dict) -> str:
     note = e.get("note")
     if st == "ok" and not note:
         conv = e.get("converged")
-        return "ok" + ("" if conv in (True, None) else " (convergence warning)") + (" (singular)" if e.get("singular") else "")
+        return ("ok" + ("" if conv in (True, None) else " (convergence warning)")
+                + (" (singular)" if e.get("singular") else ""))
     return f"{st}: {note}" if note else st
 
 
@@ -125,7 +131,9 @@ def headline(res: dict) -> list[str]:
                "compares what a host waits for: prepare + native fit against prepare + the bridge's "
                "round trip to R (data transfer, `lmer`, extraction of every result).")
     out.append("")
-    out.append("| model | rows | native | lme4 `lmer` | native ÷ lme4 | native ÷ lme4 (CPU) | native ÷ lme4 end to end | native ÷ mixedlm | native ÷ statsmodels | REML criterion: native − lme4 (rel.) | lower optimum |")
+    out.append(_row(["model", "rows", "native", "lme4 `lmer`", "native ÷ lme4", "native ÷ lme4 (CPU)",
+                     "native ÷ lme4 end to end", "native ÷ mixedlm", "native ÷ statsmodels",
+                     "REML criterion: native − lme4 (rel.)", "lower optimum"]))
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     slower = []
     for case in res["cases"]:
@@ -173,7 +181,8 @@ def headline(res: dict) -> list[str]:
     else:
         compared = [n for n, c in res["comparison"].items() if "obj_rel" in c["engines"].get("native", {})]
         out.append(f"Objective check: on every model compared ({len(compared)}), native's REML criterion is at most "
-                   f"{OBJ_FLAG_REL:g} (relative) above lme4's; negative differences mean native found the lower optimum.")
+                   f"{OBJ_FLAG_REL:g} (relative) above lme4's; negative differences mean native found the lower "
+                   "optimum.")
     out.append("")
     out.append("**Where native is slower:** " + ("; ".join(slower) if slower else "nowhere in this run") + ".")
     inf = (res.get("extras") or {}).get("inference") or {}
@@ -199,10 +208,10 @@ def machine(res: dict) -> list[str]:
     out = ["## Machine and software", ""]
     out.append(f"- Date: {m['date']}; mode: {res['mode']}; whole run {res['wall_s']:.0f} s")
     out.append(f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory_gib']} GiB; {m['os']}")
+    load = max((m.get('loadavg_start') or [0])[:1] + (m.get('loadavg_end') or [0])[:1])
     out.append(f"- Load average (1, 5, 15 min) at start {m.get('loadavg_start')}, at end {m.get('loadavg_end')}"
                + (" — **the machine was shared with other work during this run; wall times are inflated and "
-                  "noisy, CPU-time ratios are given beside them**" if max((m.get('loadavg_start') or [0])[:1] +
-                                                                        (m.get('loadavg_end') or [0])[:1]) > 0.75 * (m['cores'] or 1) else ""))
+                  "noisy, CPU-time ratios are given beside them**" if load > 0.75 * (m['cores'] or 1) else ""))
     out.append(f"- Python {m['python']}, numpy {m['numpy']}, scipy {m['scipy']}, pandas {m['pandas']}")
     out.append(f"- BLAS: numpy {npb.get('blas', '?')}; scipy {blas.get('scipy', {}).get('blas', '?')}; "
                f"threads: {blas.get('thread_env')}; R: {r.get('blas', '?')}")
@@ -272,7 +281,8 @@ def per_model(res: dict) -> list[str]:
         out.append(f"`{case['formula']}` — {case['description']}" +
                    (f"; statsmodels: {case['statsmodels']}" if case.get("statsmodels") else ""))
         out.append("")
-        out.append("| engine | median | spread: min – max (IQR) | runs | ÷ lme4 | CPU | CPU ÷ lme4 | native ÷ this | REML criterion | − lme4 (rel.) | evaluations | peak MiB | status |")
+        out.append(_row(["engine", "median", "spread: min – max (IQR)", "runs", "÷ lme4", "CPU", "CPU ÷ lme4",
+                         "native ÷ this", "REML criterion", "− lme4 (rel.)", "evaluations", "peak MiB", "status"]))
         out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         nv = res["comparison"][name].get("native_vs", {})
         for engine in res["engines"]:
@@ -294,14 +304,17 @@ def per_model(res: dict) -> list[str]:
                 ratio = f"< {r['ratio_below']:.2f}×"
             else:
                 ratio = "–"
-            cpu_ratio = ("1" if t is not None else "–") if is_ref else (f"{r['ratio_cpu']:.2f}×" if "ratio_cpu" in r else "–")
+            if is_ref:
+                cpu_ratio = "1" if t is not None else "–"
+            else:
+                cpu_ratio = f"{r['ratio_cpu']:.2f}×" if "ratio_cpu" in r else "–"
             vs = "–" if engine == "native" else (_vs(nv[engine]) if engine in nv else "–")
             obj_txt = f"{obj:.6f}" if obj is not None else "–"
             diff = "–" if is_ref else _obj(r)
             mem = f"{e['mem_mib']:.0f}" if e.get("mem_mib") is not None else "–"
             spread = _spread(e) if t is not None else "–"
-            out.append(f"| {LABELS.get(engine, engine)} | {med} | {spread} | {e.get('repeats', '–')} | {ratio} | "
-                       f"{_t(e.get('cpu_s'))} | {cpu_ratio} | {vs} | {obj_txt} | {diff} | {_evals(e)} | {mem} | {_status(e)} |")
+            out.append(_row([LABELS.get(engine, engine), med, spread, e.get("repeats", "–"), ratio, _t(e.get("cpu_s")),
+                             cpu_ratio, vs, obj_txt, diff, _evals(e), mem, _status(e)]))
         out.append("")
     return out
 
@@ -319,7 +332,8 @@ def inference(res: dict) -> list[str]:
                "`as_lmerModLmerTest` + `summary(m, ddf = ...)`, then `anova(m, type = 3, ddf = ...)` "
                "(lmerTest; pbkrtest for Kenward-Roger, whose adjustment `anova` computes again).")
     out.append("")
-    out.append("| model | method | native (coef + anova) | R (coef + anova) | native ÷ R | native CPU ÷ R CPU | max |df native − df R| |")
+    out.append(_row(["model", "method", "native (coef + anova)", "R (coef + anova)", "native ÷ R", "native CPU ÷ R CPU",
+                     "max |df native − df R|"]))
     out.append("|---|---|---:|---:|---:|---:|---:|")
     nat, rr = inf["sides"].get("native", {}), inf["sides"].get("r", {})
     for case in inf["cases"]:
@@ -357,7 +371,8 @@ def serve(res: dict) -> list[str]:
                "tests and the type III anova). The first request of an engine pays start-up (imports; for "
                "lme4, starting R in the worker).")
     out.append("")
-    out.append("| engine | first request | warm: median | warm: min–max | warm requests | in-process share (server `total_s`) | answer size |")
+    out.append(_row(["engine", "first request", "warm: median", "warm: min–max", "warm requests",
+                     "in-process share (server `total_s`)", "answer size"]))
     out.append("|---|---:|---:|---:|---:|---:|---:|")
     for engine, e in sv.get("engines", {}).items():
         w = e.get("warm") or {}
@@ -387,9 +402,13 @@ def render(res: dict) -> str:
     lines += serve(res)
     lines.append("## Reproduce")
     lines.append("")
-    lines.append("```sh\nmake bench                                  # full run, ~20 min; rewrites this page\n"
-                 ".venv/bin/python -m benchmarks.run --quick     # smoke test (tiny inputs), writes benchmarks/results/quick.*\n"
-                 ".venv/bin/python -m benchmarks.run --cases sleepstudy,InstEval --engines native,lme4 --md /tmp/b.md --json /tmp/b.json\n```")
+    lines.append("```sh\n"
+                 "make bench                                  # full run, ~20 min; rewrites this page\n"
+                 ".venv/bin/python -m benchmarks.run --quick     "
+                 "# smoke test (tiny inputs), writes benchmarks/results/quick.*\n"
+                 ".venv/bin/python -m benchmarks.run --cases sleepstudy,InstEval --engines native,lme4 "
+                 "--md /tmp/b.md --json /tmp/b.json\n"
+                 "```")
     lines.append("")
     lines.append("Peers are optional: `pip install -e '.[bench]'` installs statsmodels and mixedlm; a missing "
                  "peer or R is listed as skipped.")

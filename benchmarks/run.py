@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from . import report
 from .aggregate import aggregate_cell, compare
@@ -112,8 +113,9 @@ def main(argv=None) -> int:
     bad = [e for e in engines if e not in ENGINES]
     if bad:
         ap.error(f"unknown engine(s) {bad}; choose from {ENGINES}")
-    json_path = Path(args.json) if args.json else ROOT / "benchmarks" / "results" / f"{'quick' if args.quick else 'latest'}.json"
-    md_path = Path(args.md) if args.md else (ROOT / "benchmarks" / "results" / "quick.md" if args.quick
+    results_dir = ROOT / "benchmarks" / "results"
+    json_path = Path(args.json) if args.json else results_dir / f"{'quick' if args.quick else 'latest'}.json"
+    md_path = Path(args.md) if args.md else (results_dir / "quick.md" if args.quick
                                             else ROOT / "docs" / "benchmarks.md")
     budget = args.budget_s if args.budget_s is not None else (120.0 if args.quick else 1500.0)
     limits = {k: v * args.limit_scale for k, v in LIMITS[mode].items()}
@@ -174,7 +176,7 @@ def main(argv=None) -> int:
         from .extras import run_extras
         extras = run_extras(mode, work, log, engines, run_child)
 
-    results = {
+    results: dict[str, Any] = {
         "mode": mode,
         "command": "python -m benchmarks.run" + (" --quick" if args.quick else ""),
         "machine": machine,

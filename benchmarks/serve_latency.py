@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     t_spawn = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "mixedbridge.cli", "serve"], cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    assert proc.stdin is not None and proc.stdout is not None
     try:
         for k, (engine, i) in enumerate(plan):
             line = json.dumps({"id": k, "spec": {**SPEC, "engine": engine}})

@@ -6,6 +6,7 @@ docs/bad-inputs.md, so the documented messages are the ones the code gives.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 TENTHIRTY = {
     "data": {"dataset": "tenthirty"},
@@ -25,8 +26,8 @@ def _drop(spec: dict, key: str) -> dict:
     return {k: v for k, v in spec.items() if k != key}
 
 
-#: (name, spec, error code, JSON path, words the message must contain)
-CATALOGUE = [
+#: (name, spec, error code, JSON path, words the message must contain); a spec may be any JSON value.
+CATALOGUE: list[tuple[str, Any, str, str, list[str]]] = [
     # -- the spec document ---------------------------------------------------------------------
     ("spec is not an object", [1, 2], "spec", "", ["JSON object"]),
     ("unknown analysis", {**LM, "analysis": "glm"}, "spec", "/analysis", ["'glm'", "'lm'", "'lmm'"]),
@@ -75,7 +76,8 @@ CATALOGUE = [
      "data", "/data", ["no complete rows"]),
     ("weights column of text", {**LM, "options": {"weights": "group"}}, "data", "/options/weights", ["numeric"]),
     ("negative weights", {**LM, "formula": "y ~ x", "options": {"weights": "w"},
-                          **records([{"y": 1.0, "x": 1, "w": -1}, {"y": 2.0, "x": 2, "w": 1}, {"y": 2.5, "x": 3, "w": 1}])},
+                          **records([{"y": 1.0, "x": 1, "w": -1}, {"y": 2.0, "x": 2, "w": 1},
+                                     {"y": 2.5, "x": 3, "w": 1}])},
      "data", "/options/weights", ["negative"]),
     ("unknown offset column", {**LM, "options": {"offset": "nope"}}, "data", "/options/offset", ["'nope'"]),
     # -- the formula -------------------------------------------------------------------------
@@ -120,7 +122,8 @@ CATALOGUE = [
                                      **records([{"y": 1.0, "x": -1.0}, {"y": 2.0, "x": 2.0}, {"y": 3.0, "x": 3.0}])},
      "model", "/formula", ["'log(x)'", "undefined"]),
     ("more coefficients than observations", {**LM, "formula": "y ~ x + z",
-                                             **records([{"y": 1.0, "x": 1.0, "z": 0.0}, {"y": 2.0, "x": 0.0, "z": 1.0}])},
+                                             **records([{"y": 1.0, "x": 1.0, "z": 0.0},
+                                                        {"y": 2.0, "x": 0.0, "z": 1.0}])},
      "model", "/formula", ["cannot estimate"]),
 ]
 

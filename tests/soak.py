@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from .bad_inputs import CATALOGUE, LM, LMM
 
@@ -51,7 +52,7 @@ def hostile(sentinel: Path) -> list[dict]:
 def build_requests(n: int, seed: int, sentinel: Path, faults: bool) -> list[tuple[str, str]]:
     """(kind, request line) pairs in a seeded random order."""
     rng = random.Random(seed)
-    pool: list[tuple[str, dict]] = [("valid", s) for s in VALID]
+    pool: list[tuple[str, Any]] = [("valid", s) for s in VALID]
     pool += [("invalid", spec) for _, spec, *_ in CATALOGUE]
     pool += [("hostile", s) for s in hostile(sentinel)]
     out = []
@@ -91,7 +92,8 @@ class MemoryWatch(threading.Thread):
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak_mb, self.samples, self.stop = pid, 0.0, [], threading.Event()
+        self.pid, self.peak_mb, self.stop = pid, 0.0, threading.Event()
+        self.samples: list[float] = []
 
     def tree(self) -> list[int]:
         pids, frontier = [self.pid], [self.pid]
@@ -134,6 +136,7 @@ def soak(n: int, seed: int = 1, faults: bool = True) -> dict:
         proc = subprocess.Popen([sys.executable, "-m", "mixedbridge.cli", "serve", "--timeout", "120"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env)
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         watch = MemoryWatch(proc.pid)
         watch.start()
         answers = []
@@ -148,9 +151,10 @@ def soak(n: int, seed: int = 1, faults: bool = True) -> dict:
         elapsed = time.perf_counter() - t0
         valid_lines = [line for kind, line in requests if kind == "valid"]
         reference = fresh_answers([json.dumps(json.loads(line)["spec"]) for line in valid_lines])
-        figures = {"requests": n, "elapsed_s": round(elapsed, 1), "valid": 0, "invalid": 0, "hostile": 0,
-                   "fault": 0, "errors_by_code": {}, "tracebacks": stderr.count("Traceback"),
-                   "executions": int(sentinel.exists()), "mismatches": 0}
+        figures: dict[str, Any] = {
+            "requests": n, "elapsed_s": round(elapsed, 1), "valid": 0, "invalid": 0, "hostile": 0, "fault": 0,
+            "errors_by_code": {}, "tracebacks": stderr.count("Traceback"), "executions": int(sentinel.exists()),
+            "mismatches": 0}
         for (kind, line), answer in zip(requests, answers):
             figures[kind] += 1
             assert "error" in answer or "tables" in answer, answer

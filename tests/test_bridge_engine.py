@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -271,10 +272,12 @@ def test_safe_formula_and_names():
 
 
 def frame_names(desc, frame) -> list[str]:
-    return Problem.build("lmm", desc, frame, {}).fixed.names
+    fixed = Problem.build("lmm", desc, frame, {}).fixed
+    assert fixed is not None
+    return fixed.names
 
 
-def _evil_sleepstudy(sentinel: str) -> tuple[pd.DataFrame, set[str]]:
+def _evil_sleepstudy(sentinel: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     df, _ = datasets.load("sleepstudy")
     days = f'Days");system("touch {sentinel}");("'
     subject = f"Subj'; system('touch {sentinel}'); x <- ('"

@@ -6,9 +6,10 @@ import jsonschema
 import numpy as np
 import pytest
 
-from mixedbridge import analysis, spec as specmod
-from mixedbridge.emmeans import emmeans_tables, schema
+from mixedbridge import analysis
+from mixedbridge import spec as specmod
 from mixedbridge.emmeans import adjust as adj
+from mixedbridge.emmeans import emmeans_tables, schema
 from mixedbridge.engines import get_engine
 from mixedbridge.errors import SpecError
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mixedbridge import analysis, spec as specmod
+from mixedbridge import analysis
+from mixedbridge import spec as specmod
 from mixedbridge.datasets import load as load_dataset
 from mixedbridge.emmeans import emmeans_tables
 from mixedbridge.engines import get_engine

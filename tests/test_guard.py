@@ -6,13 +6,14 @@ import pandas as pd
 import pytest
 
 import mixedbridge
+from mixedbridge.design import ReTermData
 from mixedbridge.errors import ModelError
 from mixedbridge.guard import check_memory, random_effects_bytes
-from mixedbridge.design import ReTermData
 
 
 def term(group: str, levels: int, n: int = 10) -> ReTermData:
-    return ReTermData(group, [str(i) for i in range(levels)], np.zeros(n, dtype=np.int64), np.ones((n, 1)), ["(Intercept)"])
+    return ReTermData(group, [str(i) for i in range(levels)], np.zeros(n, dtype=np.int64), np.ones((n, 1)),
+                      ["(Intercept)"])
 
 
 def test_estimate_is_driven_by_the_second_factor():

@@ -14,7 +14,7 @@ from mixedbridge import jasp
 from mixedbridge.jasp.model import INTERACTION
 from mixedbridge.jasp.elements import effect_label, term_label
 
-from .jasp_cases import CASES, contrast_table, load, re_row, terms, var, vars_, varlist
+from .jasp_cases import CASES, contrast_table, load, re_row, terms, var, varlist, vars_
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .jasp_cases import CASES, load
 from mixedbridge.jasp import run_jasp
 from mixedbridge.jasp.elements import effect_label, term_label
+
+from .jasp_cases import CASES, load
 
 REF = json.loads((Path(__file__).resolve().parent / "data" / "jasp" / "reference.json").read_text())
 RTOL = 5e-4  # 4 significant digits
@@ -31,7 +32,7 @@ def _list(x):
     return x if isinstance(x, list) else [x]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _doc(case_id: str) -> str:
     case = BY_ID[case_id]
     doc = run_jasp(case["options"], data=load(case["data"]), analysis=case.get("analysis", "lmm"))

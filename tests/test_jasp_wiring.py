@@ -52,8 +52,8 @@ def test_serve_answers_jasp_requests_and_errors_with_ids():
 def test_plot_options_give_the_estimated_means_plot():
     import base64
 
-    from mixedbridge.jasp import run_jasp
     from mixedbridge import datasets
+    from mixedbridge.jasp import run_jasp
 
     request = json.loads(JASP_EXAMPLE.read_text())
     varlist = lambda name: {"optionKey": "variable", "types": [], "value": [{"variable": [name]}]}  # noqa: E731

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ _ISOK = {"filter": [{"column": "exercise", "eq": "isok.60"}, {"column": "time", 
 
 #: name -> (R call, data set, formula, spec, options); options: reml, weights/offset (functions of
 #: the frame), rows (first rows of the data set).
-CALLS = {
+CALLS: dict[str, tuple[str, str, str, dict[str, Any], dict[str, Any]]] = {
     "ch_tenthirty": ("lmer(load ~ time * group + (1 | participant), tt_leg)",
                      "tenthirty", "load ~ time * group + (1 | participant)", _LEG, {}),
     "ch_strengthvolume": ("lmer(load ~ time * sets + (1 | participant), sv60)",
@@ -98,9 +99,12 @@ def _fit(name: str):
     desc = parse_formula(formula)
     frame = model_frame(df, desc, spec, factors)
     fd = fixed_design(desc, frame)
-    days = frame.data["Days"].to_numpy(float) if "Days" in frame.data else None
-    weights = 1.0 + days % 3 if opt.get("weights") else None
-    offset = 5.0 * np.sqrt(days) if opt.get("offset") else None
+    weights: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    if opt.get("weights") or opt.get("offset"):
+        days = frame.data["Days"].to_numpy(float)
+        weights = 1.0 + days % 3 if opt.get("weights") else None
+        offset = 5.0 * np.sqrt(days) if opt.get("offset") else None
     return fit_lmm(fd.X, fd.names, frame.response(desc), random_designs(desc, frame),
                    reml=opt.get("reml", True), weights=weights, offset=offset)
 

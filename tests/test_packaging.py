@@ -1,7 +1,12 @@
 """A regular (non-editable) install ships every subpackage and data file the code reads."""
 from __future__ import annotations
 
-import tomllib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 from .conftest import ROOT
 

@@ -163,8 +163,8 @@ def test_data_lines_has_a_line_per_cluster_plus_the_population(sleep):
         assert ax["roles"]["data"]["points"] == fit.nobs
         assert (ax["xlabel"], ax["ylabel"]) == ("Days", "Reaction")
         assert "Population (fixed effects)" in ax["legend"]
-        slopes = {round(float(np.diff(l.get_ydata())[0] / np.diff(l.get_xdata())[0]), 8)
-                  for l in drawn.figure.axes[0].lines if getattr(l, "_mixedbridge_role", "") == "cluster-line"}
+        slopes = {round(float(np.diff(line.get_ydata())[0] / np.diff(line.get_xdata())[0]), 8)
+                  for line in drawn.figure.axes[0].lines if getattr(line, "_mixedbridge_role", "") == "cluster-line"}
         assert (len(slopes) == 1) == (mode == "intercepts")
     _, d = _one(problem, fit, {"type": "data_lines", "random": "none"})
     assert "cluster-line" not in d["axes"][0]["roles"] and d["axes"][0]["roles"]["population-line"]["artists"] == 1

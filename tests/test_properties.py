@@ -49,7 +49,8 @@ def frames(draw):
     cols = []
     for kind in kinds:
         if kind == "float":
-            col = draw(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=nrows, max_size=nrows))
+            values = st.floats(allow_nan=True, allow_infinity=True, width=64)
+            col = draw(st.lists(values, min_size=nrows, max_size=nrows))
         elif kind == "int":
             col = draw(st.lists(st.integers(-3, 3), min_size=nrows, max_size=nrows))
         elif kind == "text":
@@ -117,7 +118,8 @@ def test_any_spec_and_data_give_results_or_a_structured_error(data):
                         max_leaves=12))
 def test_any_json_document_gets_one_answer(doc):
     answer = handle(json.dumps(doc))
-    assert set(answer) <= {"error", "analysis", "engine", "spec", "tables", "notes", "warnings", "timing", "plots", "id"}
+    assert set(answer) <= {"error", "analysis", "engine", "spec", "tables", "notes", "warnings", "timing", "plots",
+                           "id"}
     if "error" in answer:
         assert answer["error"]["code"] != "internal", answer["error"]
 

@@ -13,11 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
-
-from jasp_cases import CASES, load  # noqa: E402
+sys.path.insert(0, str(HERE.parents[2]))
 
 from mixedbridge.jasp.options import normalize  # noqa: E402
+from tests.jasp_cases import CASES, load  # noqa: E402
 
 
 def r_case(case: dict) -> dict:
