@@ -1,12 +1,13 @@
 # Two commands do everything on a fresh Debian machine (as root):
 #   make run    set up, then run the chapter's analyses on the bundled data
 #   make test   set up, then run the whole test suite
+# While editing: make test-fast (no R, nothing slow) and make lint (ruff, mypy).
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test check bench gallery clean
+.PHONY: setup run test test-fast lint check bench gallery clean
 
 setup: $(STAMP)
 
@@ -23,6 +24,19 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The quick loop (markers in pyproject.toml): no test that needs R or takes more than ~5 s.
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not r"
+
+# ruff on the tree; mypy on the package, the tests and the benchmarks. mypy cannot map the
+# package's folders (module/ is mixedbridge, bridge/ is mixedbridge.bridge), so they are linked
+# into build/typecheck/mixedbridge first. Both tools run; either failing fails the target.
+TYPECHECK := build/typecheck/mixedbridge
+lint: setup
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)
+	ln -s $(CURDIR)/module/* $(CURDIR)/bridge $(TYPECHECK)/
+	status=0; $(VENV)/bin/ruff check . || status=1; $(VENV)/bin/mypy || status=1; exit $$status
 
 check: setup
 	for f in examples/*.json; do $(VENV)/bin/mixedbridge check $$f || exit 1; done
