@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from mixedbridge import jasp
-from mixedbridge.jasp.model import INTERACTION
 from mixedbridge.jasp.elements import effect_label, term_label
+from mixedbridge.jasp.model import INTERACTION
 
 from .jasp_cases import CASES, contrast_table, load, re_row, terms, var, varlist, vars_
 
