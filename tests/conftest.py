@@ -107,7 +107,8 @@ def _guard_r_start(start: Any) -> Any:
 def _runs_r(command: Any) -> bool:
     """Whether a command starts R itself (Rscript or R)."""
     argv = [command] if isinstance(command, (str, os.PathLike)) else list(command)
-    return bool(argv) and Path(os.fspath(argv[0]).split()[0]).name in ("Rscript", "R")
+    program = (os.fspath(argv[0]).split() or [""])[0] if argv else ""
+    return Path(program).name in ("Rscript", "R")
 
 
 def _guard_popen(init: Any) -> Any:
