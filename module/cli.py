@@ -119,8 +119,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"valid": True, "spec": normalized, "nobs": problem.frame.nobs}, ensure_ascii=False))
     else:
+        columns = len(problem.fixed.names) if problem.fixed else 0
         print(f"{args.spec}: valid ({problem.analysis}, {problem.frame.nobs} rows, "
-              f"{len(problem.fixed.names) if problem.fixed else 0} fixed-effect columns, {len(problem.reterms)} random-effects terms)")
+              f"{columns} fixed-effect columns, {len(problem.reterms)} random-effects terms)")
     return 0
 
 

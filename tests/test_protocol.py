@@ -128,8 +128,9 @@ def test_a_bad_time_limit_is_an_error(where, value):
 
 def test_time_limits_reach_the_worker():
     child = FakeChild(b'{"id": 1}\n')
-    for doc, expected in [({"spec": LM, "timeout": 2.5}, 2.5), ({"spec": {**LM, "options": {"timeout": 3}}}, 3.0),
-                          ({**JASP, "timeout": 4}, 4.0), ({"spec": LM}, 600.0), ({**LM, "options": {"timeout": 5}}, 5.0)]:
+    cases = [({"spec": LM, "timeout": 2.5}, 2.5), ({"spec": {**LM, "options": {"timeout": 3}}}, 3.0),
+             ({**JASP, "timeout": 4}, 4.0), ({"spec": LM}, 600.0), ({**LM, "options": {"timeout": 5}}, 5.0)]
+    for doc, expected in cases:
         supervisor.answer(child, json.dumps(doc).encode(), 600.0, protocol.MAX_REQUEST_BYTES)
         assert child.asked[-1][1] == expected
 

@@ -218,12 +218,11 @@ def test_the_supervisor_ends_only_with_its_input(server):
 
 
 SPEC_KEYS = ["analysis", "formula", "data", "filter", "levels", "options", "engine", "compare", "name"]
+API_KEYS = KEYS + SPEC_KEYS + ["path", "dataset", "column", "in", "gte"]
 API_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=6),
                                     st.sampled_from(["load", "time", "group", "participant", "x.csv", "../a.csv"])),
                           lambda kids: st.one_of(st.lists(kids, max_size=3),
-                                                 st.dictionaries(st.sampled_from(KEYS + SPEC_KEYS + ["path", "dataset",
-                                                                                                  "column", "in", "gte"]),
-                                                                 kids, max_size=3)),
+                                                 st.dictionaries(st.sampled_from(API_KEYS), kids, max_size=3)),
                           max_leaves=8)
 
 

@@ -66,7 +66,8 @@ HOSTILE = [
     (b'{"id": 3, "x": "\xff"}', lambda a: a["id"] == 3 and "not UTF-8" in a["error"]["message"]),
     (b'{"id": NaN, "spec": {}}', lambda a: "id" not in a and a["error"]["path"] == "/id"),
     (b"[" * 1000, lambda a: "id" not in a and "nested" in a["error"]["message"]),
-    (b'{"id": 4, "timeout": 1' + b"0" * 400 + b', "spec": {}}', lambda a: a["id"] == 4 and a["error"]["path"] == "/timeout"),
+    (b'{"id": 4, "timeout": 1' + b"0" * 400 + b', "spec": {}}',
+     lambda a: a["id"] == 4 and a["error"]["path"] == "/timeout"),
     (BIG, lambda a: a["id"] == "big" and "longer than the limit of 10485 bytes" in a["error"]["message"]),
 ]
 
