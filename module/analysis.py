@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import agreement, fit_tables, spec as specmod
+from .datapath import data_roots
 from .engines import Engine, engines_for
 from .errors import FormulaError, MixedBridgeError, SpecError
 from .fit import Fit, Inference
@@ -104,7 +105,8 @@ class Analysis:
         return next(iter(self.runs.values()))
 
 
-def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
+def run(spec: dict | str | Path, data: pd.DataFrame | None = None,
+        data_root: str | Path | list[str | Path] | None = None) -> Results:
     """Run one analysis and return its results.
 
     Parameters
@@ -113,12 +115,21 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None) -> Results:
         The analysis spec (see ``mixedbridge schema spec``), or the path of a JSON file holding it.
     data : DataFrame, optional
         Rows to use instead of the spec's ``data``.
+    data_root : path or list of paths, optional
+        The folders a ``data.path`` may lead into (:mod:`mixedbridge.datapath`); by default the
+        spec file's folder, or the working directory for a spec given as a dict.
 
     Raises
     ------
     MixedBridgeError
         With a message naming the JSON path, column, level or term at fault.
     """
+    with data_roots(data_root):
+        return _run(spec, data)
+
+
+def _run(spec: dict | str | Path, data: pd.DataFrame | None) -> Results:
+    """:func:`run` inside the data folders it allows."""
     t0 = time.perf_counter()
     raw, base = specmod.read_spec(spec)
     normalized = specmod.validate(raw)

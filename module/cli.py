@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
+from . import protocol
 from . import spec as specmod
 from .analysis import prepare, run
+from .datapath import data_roots
 from .errors import MixedBridgeError
 from .results import Results
 
@@ -32,6 +36,10 @@ def _report_error(exc: MixedBridgeError, fmt: str, source: str) -> None:
         print(f"error in {source}{where}: {exc.message}", file=sys.stderr)
 
 
+def _report_internal(exc: Exception, source: str) -> None:
+    print(f"internal error in {source}: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
 def _run_jasp_file(path: str) -> int:
     """A JASP request file: its JASP results document as JSON; exit 2 when it is an error."""
     from .jasp.request import run_request
@@ -43,21 +51,35 @@ def _run_jasp_file(path: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        _report_error(MixedBridgeError("output", f"--out {args.out!r} is a file; give a folder (it is created "
+                                       "when missing)"), args.format, "the command line")
+        return 2
     status = 0
     for path in args.spec:
-        if _is_jasp_file(path):
-            status = max(status, _run_jasp_file(path))
-            continue
-        try:
-            results = run(path)
-        except MixedBridgeError as exc:
-            _report_error(exc, args.format, path)
-            status = max(status, exc.exit_code)
-            continue
-        _print_results(results, args.format)
-        if args.out:
-            _write_outputs(results, Path(args.out), Path(path).stem)
+        status = max(status, _run_one(path, args))
     return status
+
+
+def _run_one(path: str, args: argparse.Namespace) -> int:
+    """One spec file of ``run``: its exit status; a failure does not stop the next file."""
+    try:
+        with data_roots(args.data_root):
+            if _is_jasp_file(path):
+                return _run_jasp_file(path)
+            results = run(path)
+            _print_results(results, args.format)
+            if args.out:
+                _write_outputs(results, Path(args.out), Path(path).stem)
+        return 0
+    except MixedBridgeError as exc:
+        _report_error(exc, args.format, path)
+        return exc.exit_code
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the next file still runs
+        _report_internal(exc, path)
+        return 3
 
 
 def _is_jasp_file(path: str) -> bool:
@@ -73,27 +95,33 @@ def _write_outputs(results: Results, out: Path, stem: str) -> None:
     """Results as JSON, and each plot's images, under ``out``."""
     import base64
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stem}.json").write_text(results.to_json(indent=2), encoding="utf-8")
-    for plot in results.plots:
-        for ext in ("png", "svg"):
-            if ext in plot:
-                (out / f"{stem}-{plot['name']}.{ext}").write_bytes(base64.b64decode(plot[ext]))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{stem}.json").write_text(results.to_json(indent=2), encoding="utf-8")
+        for plot in results.plots:
+            for ext in ("png", "svg"):
+                if ext in plot:
+                    (out / f"{stem}-{plot['name']}.{ext}").write_bytes(base64.b64decode(plot[ext]))
+    except OSError as exc:
+        raise MixedBridgeError("output", f"cannot write the results under --out {str(out)!r}: "
+                               f"{exc.strerror or exc}") from None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
         raw, base = specmod.read_spec(args.spec)
         normalized = specmod.validate(raw)
-        problem = prepare(normalized, base)
+        with data_roots(args.data_root):
+            problem = prepare(normalized, base)
     except MixedBridgeError as exc:
         _report_error(exc, args.format, args.spec)
         return exc.exit_code
     if args.format == "json":
         print(json.dumps({"valid": True, "spec": normalized, "nobs": problem.frame.nobs}, ensure_ascii=False))
     else:
+        columns = len(problem.fixed.names) if problem.fixed else 0
         print(f"{args.spec}: valid ({problem.analysis}, {problem.frame.nobs} rows, "
-              f"{len(problem.fixed.names)} fixed-effect columns, {len(problem.reterms)} random-effects terms)")
+              f"{columns} fixed-effect columns, {len(problem.reterms)} random-effects terms)")
     return 0
 
 
@@ -101,9 +129,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         raw, base = specmod.read_spec(args.spec)
         raw["engine"] = "both"
-        if base is not None and "path" in raw.get("data", {}):
-            raw["data"]["path"] = str(base / raw["data"]["path"])
-        results = run(raw)
+        data = raw.get("data")
+        if base is not None and isinstance(data, dict) and isinstance(data.get("path"), str):
+            data["path"] = os.path.join(base, data["path"])
+        results = run(raw, data_root=args.data_root or base)
     except MixedBridgeError as exc:
         _report_error(exc, args.format, args.spec)
         return exc.exit_code
@@ -130,13 +159,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    limit = int(args.max_request_mb * 2**20)
     if args.unsupervised:
-        from .serve import serve
+        from .serve import serve_process
 
-        return serve(sys.stdin, sys.stdout)
+        return serve_process(limit, args.data_root)
     from .supervisor import supervise
 
-    return supervise(sys.stdin, sys.stdout, timeout=args.timeout, max_rss_mb=args.max_rss_mb)
+    return supervise(sys.stdin.buffer, protocol.answer_stream(), timeout=args.timeout, max_rss_mb=args.max_rss_mb,
+                     max_request_bytes=limit, roots=args.data_root)
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
@@ -158,34 +189,56 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(limit: float, what: str):
+    """An argparse type: a finite number above 0 and at most ``limit``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0 < value <= limit:
+            raise argparse.ArgumentTypeError(f"{what} must be a number above 0 and at most {limit:g}, not {text!r}")
+        return value
+    return parse
+
+
+def _folder(text: str) -> str:
+    """An argparse type: an existing folder."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder")
+    return text
+
+
+def _add_data_root(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--data-root", action="append", type=_folder, metavar="DIR",
+                   help=f"a folder data files may be read from (repeatable; default: {default})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixedbridge", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    fmt = dict(choices=["text", "markdown", "json"], default="text", help="output format")
+    fmt: dict = {"choices": ["text", "markdown", "json"], "default": "text", "help": "output format"}
+    spec_folder = "the spec file's folder"
     p = sub.add_parser("run", help="run one or more analysis specs and print their tables")
     p.add_argument("spec", nargs="+")
     p.add_argument("--format", **fmt)
     p.add_argument("--out", help="folder for the results JSON and plot images")
+    _add_data_root(p, spec_folder)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("validate", help="check a spec and its data without fitting")
     p.add_argument("spec")
     p.add_argument("--format", **fmt)
+    _add_data_root(p, spec_folder)
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("check", help="fit with both engines and compare every number (exit 1 on disagreement)")
     p.add_argument("spec")
     p.add_argument("--format", **fmt)
+    _add_data_root(p, spec_folder)
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("schema", help="print a JSON Schema (spec, results) or list them")
     p.add_argument("name", nargs="?")
     p.set_defaults(func=cmd_schema)
-    p = sub.add_parser("serve", help="host protocol: one JSON request per line on stdin, one result per line on stdout")
-    p.add_argument("--timeout", type=float, default=600.0,
-                   help="seconds a request may take unless it sets 'timeout' itself (default 600)")
-    p.add_argument("--max-rss-mb", type=float, default=None,
-                   help="restart the working process after a request leaves it above this size")
-    p.add_argument("--unsupervised", action="store_true",
-                   help="answer in this process, without a supervised child (no time limits)")
-    p.set_defaults(func=cmd_serve)
+    _add_serve(sub)
     p = sub.add_parser("manifest", help="the module description: analyses, their option schemas and defaults")
     p.set_defaults(func=cmd_manifest)
     p = sub.add_parser("doctor", help="report R, lme4, lmerTest, pbkrtest and rpy2 versions")
@@ -194,15 +247,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="host protocol: one JSON request per line on stdin, one result per line on stdout")
+    p.add_argument("--timeout", type=_positive(protocol.MAX_TIMEOUT, "--timeout"), default=protocol.DEFAULT_TIMEOUT,
+                   help=f"seconds a request may take unless it sets 'timeout' itself (default "
+                        f"{protocol.DEFAULT_TIMEOUT:g}, at most {protocol.MAX_TIMEOUT:g})")
+    p.add_argument("--max-rss-mb", type=_positive(math.inf, "--max-rss-mb"), default=None,
+                   help="restart the working process after a request leaves it above this size")
+    p.add_argument("--max-request-mb", type=_positive(2.0**20, "--max-request-mb"),
+                   default=protocol.MAX_REQUEST_BYTES / 2**20,
+                   help=f"longest request line, in MiB (default {protocol.MAX_REQUEST_BYTES / 2**20:g})")
+    p.add_argument("--unsupervised", action="store_true",
+                   help="answer in this process, without a supervised child (no time limits)")
+    _add_data_root(p, "the working directory")
+    p.set_defaults(func=cmd_serve)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()
+        return status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, never a traceback
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 3
+
+
+def _reader_gone() -> int:
+    """Standard output was closed by its reader (``| head``): stop quietly, as SIGPIPE would."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pandas as pd
 
-from . import datasets
+from . import datapath, datasets, strictjson
 from .errors import DataError, SpecError
 
 
@@ -38,8 +38,14 @@ def json_path(parts) -> str:
 
 
 def read_spec(source: str | Path | dict) -> tuple[dict, Path | None]:
-    """The spec as a dict, and the folder relative data paths resolve against."""
+    """The spec as a dict, and the folder relative data paths resolve against.
+
+    A file must hold strict JSON (no ``NaN``/``Infinity``, no lone surrogates, numbers a double
+    can hold, at most :data:`~mixedbridge.strictjson.MAX_DEPTH` levels); a dict may be nested
+    that deep at most.
+    """
     if isinstance(source, dict):
+        strictjson.check(source, strings=False, numbers=False)
         return copy.deepcopy(source), None
     if not isinstance(source, (str, Path)):
         raise SpecError(f"the spec must be a JSON object (or the path of a file holding one), "
@@ -49,9 +55,14 @@ def read_spec(source: str | Path | dict) -> tuple[dict, Path | None]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"spec file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read spec file {str(path)!r}: {exc}") from None
-    return parse_json(text), path.resolve().parent
+    except UnicodeDecodeError:
+        raise SpecError(f"spec file {str(path)!r} is not UTF-8 text") from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read spec file {str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    doc = strictjson.loads(text)
+    if not isinstance(doc, dict):
+        raise SpecError(f"the spec must be a JSON object, not {type(doc).__name__}")
+    return doc, path.resolve().parent
 
 
 def parse_json(text: str) -> dict:
@@ -136,22 +147,29 @@ def _describe(error: jsonschema.ValidationError, prefix: str = "") -> tuple[str,
 
 def load_data(spec: dict, base: Path | None, data: pd.DataFrame | None = None) -> tuple[pd.DataFrame, set[str]]:
     """The rows named by ``spec['data']`` (a DataFrame given by the caller overrides it), and the
-    columns known to be factors."""
+    columns known to be factors. A data file is read only where :mod:`mixedbridge.datapath`
+    allows."""
     if data is not None:
         if not isinstance(data, pd.DataFrame):
             raise DataError("data must be a pandas DataFrame", "/data")
         return data, set()
     src = spec["data"]
     if "dataset" in src:
+        if not isinstance(src["dataset"], str):
+            raise DataError(f"the dataset must be named by text, not {type(src['dataset']).__name__}",
+                            "/data/dataset")
         return datasets.load(src["dataset"])
     if "records" in src:
-        return pd.DataFrame.from_records(src["records"]), set()
-    path = Path(src["path"])
-    if not path.is_absolute():
-        path = (base or Path.cwd()) / path
-    try:
-        return pd.read_csv(path), set()
-    except FileNotFoundError:
-        raise DataError(f"data file {str(path)!r} does not exist", "/data/path") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read data file {str(path)!r} as CSV: {exc}", "/data/path") from None
+        return pd.DataFrame.from_records(_records(src["records"])), set()
+    return datapath.read_table(src["path"], base), set()
+
+
+def _records(rows: object) -> list:
+    """Inline rows: a non-empty list of objects."""
+    if not isinstance(rows, list) or not rows:
+        raise DataError("the records must be a non-empty list of objects, one per row", "/data/records")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DataError(f"record {i} must be an object (column: value), not {type(row).__name__}",
+                            f"/data/records/{i}")
+    return rows

@@ -1,51 +1,47 @@
 """The host's worker, supervised: requests go to a child process that does the work; if it
 crashes, hangs past a request's time limit, or grows past a memory limit, the supervisor kills it
 (with the R worker under it), answers with a structured error, and starts a fresh one. The host
-keeps talking to one process that never dies.
+keeps talking to one process that never dies before its input ends (or SIGTERM/SIGHUP, which stop
+the worker and R first).
+
+The supervisor reads each line once (:func:`mixedbridge.protocol.read_request` without the
+strict-JSON walk, which the worker does): lines it cannot read (not UTF-8, not a JSON object,
+too long, a bad ``timeout``) it answers itself; the others go to the worker unchanged.
 """
 from __future__ import annotations
 
-import json
 import os
-import selectors
+import select
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import IO
 
+from . import protocol
+
 #: Seconds a request may take when neither it nor ``serve --timeout`` says otherwise.
-DEFAULT_TIMEOUT = 600.0
+DEFAULT_TIMEOUT = protocol.DEFAULT_TIMEOUT
+
+_CHUNK = 2**20
 
 
-def request_timeout(line: str, default: float) -> float:
-    """The time limit a request asks for (``timeout`` beside ``spec``, or ``options.timeout``)."""
-    try:
-        doc = json.loads(line)
-    except ValueError:
-        return default
-    if not isinstance(doc, dict):
-        return default
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else doc
-    for value in (doc.get("timeout"), (spec.get("options") or {}).get("timeout") if isinstance(spec.get("options"), dict) else None):
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            return float(value)
-    return default
+@dataclass(frozen=True)
+class Failure:
+    """Why the worker gave no answer: ``code`` (``crash`` or ``timeout``) and a message."""
 
-
-def request_id(line: str):
-    try:
-        doc = json.loads(line)
-    except ValueError:
-        return None
-    return doc.get("id") if isinstance(doc, dict) and isinstance(doc.get("spec"), dict) else None
+    code: str
+    message: str
 
 
 class Child:
     """The working process: ``python -m mixedbridge.serve``, in its own process group."""
 
-    def __init__(self, max_rss_mb: float | None = None) -> None:
+    def __init__(self, max_rss_mb: float | None = None, args: Sequence[str] = ()) -> None:
         self.max_rss_mb = max_rss_mb
+        self.args = list(args)
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
 
@@ -53,31 +49,33 @@ class Child:
         if self.proc is None or self.proc.poll() is not None:
             if self.proc is not None:
                 self.restarts += 1
-            self.proc = subprocess.Popen([sys.executable, "-m", "mixedbridge.serve"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=None, text=True, bufsize=1,
+            self.proc = subprocess.Popen([sys.executable, "-m", "mixedbridge.serve", *self.args],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
                                          start_new_session=True)
         return self.proc
 
     def kill(self) -> None:
-        if self.proc is None:
+        """Kill the worker's process group (the worker and its R process) and wait for it."""
+        proc, self.proc = self.proc, None
+        if proc is None:
             return
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except OSError:
                 pass
-        self.proc = None
         self.restarts += 1
 
     def rss_mb(self) -> float:
         """Resident memory of the child (not its R worker), in MiB."""
         try:
-            with open(f"/proc/{self.proc.pid}/status") as fh:
+            with open(f"/proc/{self.proc.pid}/status") as fh:  # type: ignore[union-attr]
                 for line in fh:
                     if line.startswith("VmRSS:"):
                         return int(line.split()[1]) / 1024
@@ -85,54 +83,83 @@ class Child:
             pass
         return 0.0
 
-    def ask(self, line: str, timeout: float) -> str | dict:
-        """Send one request line; the answer line, or an error dict on timeout or crash."""
+    def ask(self, line: bytes, timeout: float) -> bytes | Failure:
+        """Send one request line; the answer line, or why there is none (the worker is then
+        replaced)."""
         proc = self.ensure()
         try:
-            proc.stdin.write(line.rstrip("\n") + "\n")
-            proc.stdin.flush()
-        except (BrokenPipeError, OSError):
+            proc.stdin.write(line if line.endswith(b"\n") else line + b"\n")  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+        except OSError:
             self.kill()
-            return {"code": "crash", "message": "the worker stopped before reading the request; it was restarted"}
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            return Failure("crash", "the worker stopped before reading the request; it was restarted")
+        answer = _read_line(proc, time.monotonic() + timeout)
+        if isinstance(answer, bytes):
+            if self.max_rss_mb and self.rss_mb() > self.max_rss_mb:
                 self.kill()
-                return {"code": "timeout", "message": f"the request took longer than its limit of {timeout:g} s "
-                        "and was stopped; simplify the model or raise the limit ('timeout')"}
-            if sel.select(timeout=min(left, 1.0)):
-                answer = proc.stdout.readline()
-                sel.close()
-                if not answer:
-                    code = proc.wait()
-                    self.kill()
-                    return {"code": "crash", "message": f"the worker crashed while answering (exit status {code}); "
-                            "it was restarted and the next request is served normally"}
-                if self.max_rss_mb and self.rss_mb() > self.max_rss_mb:
-                    self.kill()
-                return answer
+            return answer
+        code = proc.poll()
+        self.kill()
+        if answer == "timeout":
+            return Failure("timeout", f"the request took longer than its limit of {timeout:g} s and was stopped; "
+                           "simplify the model or raise the limit ('timeout')")
+        return Failure("crash", f"the worker stopped while answering (exit status {code}); it was restarted "
+                       "and the next request is served normally")
 
 
-def supervise(stdin: IO[str], stdout: IO[str], timeout: float = DEFAULT_TIMEOUT,
-              max_rss_mb: float | None = None) -> int:
-    """Answer every request line, whatever happens to the worker."""
-    child = Child(max_rss_mb)
+def _read_line(proc: subprocess.Popen, deadline: float) -> bytes | str:
+    """The worker's answer line, or ``timeout`` / ``crash`` (a line cut short by a crash is not an
+    answer)."""
+    fd = proc.stdout.fileno()  # type: ignore[union-attr]
+    parts: list[bytes] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "timeout"
+        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if not ready:
+            continue
+        chunk = os.read(fd, _CHUNK)
+        if not chunk:
+            return "crash"
+        parts.append(chunk)
+        if chunk.endswith(b"\n"):
+            answer = b"".join(parts)
+            return answer if answer.startswith(b"{") and answer.count(b"\n") == 1 else "crash"
+
+
+def worker_args(max_request_bytes: int, roots: Sequence[str] | None) -> list[str]:
+    """The worker's command-line arguments: the line limit and the data folders (absolute)."""
+    args = ["--max-request-bytes", str(max_request_bytes)]
+    for root in roots or [os.getcwd()]:
+        args += ["--data-root", os.path.realpath(root)]
+    return args
+
+
+def answer(child: Child, line: bytes | protocol.Oversized, timeout: float, limit: int) -> bytes:
+    """The answer line to one request line, whatever happens to the worker."""
+    if isinstance(line, protocol.Oversized):
+        return protocol.dump(line.answer(limit))
     try:
-        for line in stdin:
-            if not line.strip():
-                continue
-            answer = child.ask(line, request_timeout(line, timeout))
-            if isinstance(answer, dict):
-                doc = {"error": {**answer, "path": ""}}
-                rid = request_id(line)
-                if rid is not None:
-                    doc["id"] = rid
-                answer = json.dumps(doc, ensure_ascii=False)
-            stdout.write(answer.rstrip("\n") + "\n")
-            stdout.flush()
-    finally:
-        child.kill()
+        request = protocol.read_request(line, check=False)
+    except protocol.BadRequest as exc:
+        return protocol.dump(exc.answer)
+    reply = child.ask(line, request.timeout or timeout)
+    if isinstance(reply, bytes):
+        return reply
+    return protocol.dump(request.failure(reply.code, reply.message), request)
+
+
+def supervise(stdin: IO[bytes], stdout: IO[bytes], timeout: float = DEFAULT_TIMEOUT,
+              max_rss_mb: float | None = None, max_request_bytes: int = protocol.MAX_REQUEST_BYTES,
+              roots: Sequence[str] | None = None) -> int:
+    """Answer every request line, whatever happens to the worker, until end of input."""
+    child = Child(max_rss_mb, worker_args(max_request_bytes, roots))
+    with protocol.stop_on_signals(child.kill):
+        try:
+            for line in protocol.read_lines(stdin, max_request_bytes):
+                stdout.write(answer(child, line, timeout, max_request_bytes))
+                stdout.flush()
+        finally:
+            child.kill()
     return 0

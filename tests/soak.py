@@ -1,4 +1,4 @@
-"""Soak: many mixed valid, invalid, hostile and faulty requests through one supervised worker.
+"""Soak: many mixed valid, invalid, unreadable, hostile and faulty requests through one supervised worker.
 
 ``python -m tests.soak --requests 2000`` runs the long form and rewrites the figures in
 docs/reliability.md; tests/test_soak.py runs a short form in CI. Every answer must be results or a
@@ -49,22 +49,43 @@ def hostile(sentinel: Path) -> list[dict]:
     ]
 
 
-def build_requests(n: int, seed: int, sentinel: Path, faults: bool) -> list[tuple[str, str]]:
+def unreadable(i: int, rng: random.Random) -> list[bytes]:
+    """Request lines that are not strict JSON requests (issue #19): each gets a ``spec`` error."""
+    lm = json.dumps(LM).encode()
+    return [
+        b'{"id": %d, "spec": {"formula": "\xff"}}' % i,
+        b'{"id": NaN, "spec": ' + lm + b"}",
+        b"[" * 1000,
+        b'{"id": %d, "spec": {"analysis": "lm", "formula": "load ~ time", "data": {"dataset": "tenthirty"}, '
+        b'"filter": [{"column": "load", "gte": Infinity}]}}' % i,
+        b'{"id": %d, "spec": {"analysis": "lm", "formula": "load ~ \\ud800", "data": {"dataset": "tenthirty"}}}' % i,
+        b'{"id": %d, "timeout": 1' % i + b"0" * 400 + b', "spec": ' + lm + b"}",
+        b'{"id": %d, "timeout": "2", "spec": ' % i + lm + b"}",
+        bytes(rng.randrange(256) for _ in range(64)).replace(b"\n", b"#") + b"\x00",
+    ]
+
+
+def build_requests(n: int, seed: int, sentinel: Path, faults: bool) -> list[tuple[str, bytes]]:
     """(kind, request line) pairs in a seeded random order."""
     rng = random.Random(seed)
     pool: list[tuple[str, Any]] = [("valid", s) for s in VALID]
     pool += [("invalid", spec) for _, spec, *_ in CATALOGUE]
     pool += [("hostile", s) for s in hostile(sentinel)]
+    pool += [("unreadable", k) for k in range(len(unreadable(0, rng)))]
     out = []
     for i in range(n):
         if faults and i % 250 == 125:
-            out.append(("fault", json.dumps({"id": i, "fault": "crash", "spec": LM})))
+            out.append(("fault", json.dumps({"id": i, "fault": "crash", "spec": LM}).encode()))
             continue
         if faults and i % 250 == 200:
-            out.append(("fault", json.dumps({"id": i, "fault": "hang", "timeout": 1, "spec": LM})))
+            out.append(("fault", json.dumps({"id": i, "fault": "hang", "timeout": 1, "spec": LM}).encode()))
             continue
         kind, spec = rng.choice(pool)
-        out.append((kind, json.dumps({"id": i, "spec": spec}) if isinstance(spec, dict) else json.dumps(spec)))
+        if kind == "unreadable":
+            line = unreadable(i, rng)[spec]  # type: ignore[index]
+        else:
+            line = json.dumps({"id": i, "spec": spec} if isinstance(spec, dict) else spec).encode()
+        out.append((kind, line))
     return out
 
 
@@ -134,27 +155,24 @@ def soak(n: int, seed: int = 1, faults: bool = True) -> dict:
         env = {**os.environ, "MIXEDBRIDGE_FAULTS": "1" if faults else "0"}
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "mixedbridge.cli", "serve", "--timeout", "120"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env)
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         watch = MemoryWatch(proc.pid)
         watch.start()
         answers = []
         for _, line in requests:
-            proc.stdin.write(line + "\n")
+            proc.stdin.write(line + b"\n")
             proc.stdin.flush()
             answers.append(json.loads(proc.stdout.readline()))
         proc.stdin.close()
-        stderr = proc.stderr.read()
+        stderr = proc.stderr.read().decode("utf-8", "replace")
         proc.wait(timeout=60)
         watch.stop.set()
         elapsed = time.perf_counter() - t0
         valid_lines = [line for kind, line in requests if kind == "valid"]
         reference = fresh_answers([json.dumps(json.loads(line)["spec"]) for line in valid_lines])
-        figures: dict[str, Any] = {
-            "requests": n, "elapsed_s": round(elapsed, 1), "valid": 0, "invalid": 0, "hostile": 0, "fault": 0,
-            "errors_by_code": {}, "tracebacks": stderr.count("Traceback"), "executions": int(sentinel.exists()),
-            "mismatches": 0}
+        figures: dict[str, Any] = {"requests": n, "elapsed_s": round(elapsed, 1), "valid": 0, "invalid": 0, "hostile": 0,
+                   "unreadable": 0, "fault": 0, "errors_by_code": {}, "tracebacks": stderr.count("Traceback"),
+                   "executions": int(sentinel.exists()), "mismatches": 0}
         for (kind, line), answer in zip(requests, answers):
             figures[kind] += 1
             assert "error" in answer or "tables" in answer, answer
@@ -163,6 +181,7 @@ def soak(n: int, seed: int = 1, faults: bool = True) -> dict:
                 figures["errors_by_code"][code] = figures["errors_by_code"].get(code, 0) + 1
                 assert kind != "valid", answer
                 assert code != "internal", answer
+                assert kind != "unreadable" or code == "spec", answer
             if kind == "valid":
                 ref = reference[json.dumps(json.loads(line)["spec"])]
                 figures["mismatches"] += int(_strip(answer) != ref)

@@ -1,5 +1,6 @@
 """A host request carrying a JASP option document: ``{"jasp": "lmm" | "lm", "options": {...},
-"data": {"dataset" | "path" | "records"}, "engine": ...}``, the way ``run`` and ``serve`` take it."""
+"data": {"dataset" | "path" | "records"}, "engine": ..., "id": ..., "timeout": ...}``, the way ``run`` and
+``serve`` take it (``id`` and ``timeout`` are the host protocol's, see :mod:`mixedbridge.protocol`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,14 +16,29 @@ def is_jasp_request(doc) -> bool:
     return isinstance(doc, dict) and "jasp" in doc and "formula" not in doc
 
 
+def title_of(doc: dict) -> str:
+    """The title of the analysis a JASP request names (Linear Mixed Models when it names none)."""
+    analysis = doc.get("jasp")
+    return TITLES.get(analysis, TITLES["lmm"]) if isinstance(analysis, str) else TITLES["lmm"]
+
+
+def failure_document(doc: dict, message: str, path: str = "", kind: str = "fatalError") -> dict:
+    """A JASP request's answer when it could not be run at all (unreadable request, time limit,
+    crashed worker): JASP's error shape with the request's title."""
+    return error_document(message, "", path, kind, title_of(doc))
+
+
 def run_request(doc: dict, base: Path | None = None) -> dict:
     """The JASP results document for a wrapped option document (errors in JASP's shape)."""
-    analysis = doc["jasp"]
-    title = TITLES.get(analysis, "Linear Mixed Models")
-    extra = sorted(set(doc) - {"jasp", "options", "data", "engine", "id"})
+    analysis = doc.get("jasp") if isinstance(doc.get("jasp"), str) else None
+    title = title_of(doc)
+    extra = sorted(set(doc) - {"jasp", "options", "data", "engine", "id", "timeout"})
     if extra:
         return error_document(f"unknown key(s) {', '.join(map(repr, extra))} in the request; expected "
-                              "jasp, options, data, engine", "", "", "validationError", title)
+                              "jasp, options, data, engine (and id, timeout)", "", "", "validationError", title)
+    if analysis not in TITLES:
+        return error_document(f"'jasp' names the analysis: one of {', '.join(map(repr, TITLES))}",
+                              "jasp", "/jasp", "validationError", title)
     options = doc.get("options")
     if not isinstance(options, dict):
         return error_document("the request needs 'options': JASP's option document (an object)",

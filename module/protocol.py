@@ -1,0 +1,325 @@
+"""The host protocol of ``mixedbridge serve``: one request line in, exactly one answer line out.
+
+The supervisor (``mixedbridge serve``) and the worker (``python -m mixedbridge.serve``) read a line
+the same way, so a bad line gets the same answer whichever of them refuses it:
+
+* A line is UTF-8 text of at most ``--max-request-mb`` (default :data:`MAX_REQUEST_BYTES`); a
+  longer one is skipped to its end and answered with an error. A line of only spaces, tabs and
+  carriage returns is ignored.
+* It holds one JSON object in strict JSON (:mod:`mixedbridge.strictjson`): no ``NaN`` or
+  ``Infinity``, no lone surrogates, numbers a double can hold, at most
+  :data:`~mixedbridge.strictjson.MAX_DEPTH` levels of nesting.
+* The object is ``{"id", "spec", "timeout"}``, a JASP request ``{"id", "jasp", "options", "data",
+  "engine", "timeout"}``, or a bare spec. Its ``id`` is echoed when it is plain JSON, also on
+  errors; JASP requests are answered in JASP's results shape, errors included.
+* A time limit (``timeout`` beside ``spec`` or ``jasp``, else the spec's ``options.timeout``) is a
+  number of seconds above 0 and at most :data:`MAX_TIMEOUT`.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from . import strictjson
+from .errors import SpecError
+from .jasp.request import failure_document, is_jasp_request
+
+#: Longest request line read, in bytes (``serve --max-request-mb``).
+MAX_REQUEST_BYTES = 256 * 2**20
+#: Seconds a request may take when neither it nor ``serve --timeout`` says otherwise.
+DEFAULT_TIMEOUT = 600.0
+#: The longest time limit a request may ask for, in seconds (one day).
+MAX_TIMEOUT = 86400.0
+#: The keys of a spec request.
+ENVELOPE = ("id", "spec", "timeout", "fault")
+
+_BLANK = b" \t\r\n"
+_CHUNK = 2**20
+
+
+class BadRequest(Exception):
+    """A line that cannot be run; ``answer`` is its answer (with the ``id`` where readable)."""
+
+    def __init__(self, answer: dict) -> None:
+        super().__init__(answer.get("error"))
+        self.answer = answer
+
+
+@dataclass(frozen=True)
+class Request:
+    """One readable request.
+
+    Fields: ``doc`` the parsed line; ``kind`` ``spec`` (``{"spec": ...}``), ``jasp`` or ``bare``
+    (the line is the spec); ``timeout`` the limit it asks for (None: the server's);
+    ``id``/``has_id`` the id to echo.
+    """
+
+    doc: dict
+    kind: str
+    timeout: float | None = None
+    id: Any = None
+    has_id: bool = False
+
+    @property
+    def spec(self) -> dict:
+        """The analysis spec of a spec or bare request."""
+        return self.doc["spec"] if self.kind == "spec" else self.doc
+
+    def tag(self, answer: dict) -> dict:
+        """The answer with this request's id."""
+        if self.has_id:
+            answer["id"] = self.id
+        return answer
+
+    def failure(self, code: str, message: str, path: str = "", kind: str = "fatalError") -> dict:
+        """An error answer in the request's shape (JASP's for JASP requests), with its id."""
+        return self.tag(error_answer(code, message, path, self.doc if self.kind == "jasp" else None, kind))
+
+
+def error_answer(code: str, message: str, path: str = "", jasp: dict | None = None,
+                 kind: str = "validationError") -> dict:
+    """``{"error": {code, message, path}}``, or for a JASP request (``jasp``) JASP's error document
+    with ``kind`` as its error type."""
+    if jasp is not None:
+        return failure_document(jasp, message, path, kind)
+    return {"error": {"code": code, "message": message, "path": path}}
+
+
+# -- reading a request -------------------------------------------------------------------------
+
+
+def read_request(line: str | bytes, check: bool = True) -> Request:
+    """The request on one line.
+
+    ``check=False`` skips the strict-JSON walk over the whole document (the supervisor leaves it to
+    the worker, which refuses such lines in the same words); the id and time limit are always
+    checked.
+
+    Raises
+    ------
+    BadRequest
+        With the answer for a line that is not UTF-8, not a JSON object, not strict JSON, or whose
+        envelope (keys, ``spec``, ``timeout``) is wrong.
+    """
+    text = _decode(line)
+    doc = _object(text)
+    has_id, ident = readable_id(doc)
+    jasp = doc if is_jasp_request(doc) else None
+    try:
+        kind = _kind(doc)
+        timeout = _time_limit(doc, kind)
+        if check:
+            strictjson.check(doc, strings=strictjson.may_hold_surrogates(text))
+    except SpecError as exc:
+        answer = error_answer(exc.code, exc.message, exc.path, jasp)
+        raise BadRequest(Request(doc, "jasp" if jasp else "bare", None, ident, has_id).tag(answer)) from None
+    return Request(doc, kind, timeout, ident, has_id)
+
+
+def readable_id(doc: dict) -> tuple[bool, Any]:
+    """(whether to echo an id, the id): an ``id`` that is plain JSON is echoed as it came."""
+    if "id" not in doc or strictjson.problem(doc["id"]) is not None:
+        return False, None
+    return True, doc["id"]
+
+
+def _decode(line: str | bytes) -> str:
+    """The line as text; bytes that are not UTF-8 are refused (with the id, if it is readable)."""
+    if isinstance(line, str):
+        line = line.encode("utf-8", "surrogatepass")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = (f"the request is not UTF-8 text (an invalid byte at offset {exc.start}); send "
+                   "JSON encoded as UTF-8")
+        raise BadRequest(_refusal(message, line.decode("utf-8", "surrogateescape"))) from None
+
+
+def _refusal(message: str, text: str) -> dict:
+    """The answer to an unreadable line, with the id and shape of what can be read of it."""
+    try:
+        doc = strictjson.parse(text)
+    except SpecError:
+        doc = None
+    if not isinstance(doc, dict):
+        return error_answer("spec", message)
+    has_id, ident = readable_id(doc)
+    request = Request(doc, "jasp" if is_jasp_request(doc) else "bare", None, ident, has_id)
+    return request.failure("spec", message, kind="validationError")
+
+
+def _object(text: str) -> dict:
+    try:
+        doc = strictjson.parse(text)
+    except SpecError as exc:
+        raise BadRequest(error_answer(exc.code, exc.message, exc.path)) from None
+    if not isinstance(doc, dict):
+        raise BadRequest(error_answer("spec", "the request must be a JSON object (a spec, "
+                                      f"{{\"id\": ..., \"spec\": {{...}}}} or a JASP request), not {_json_kind(doc)}"))
+    return doc
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), "a number")
+
+
+def _kind(doc: dict) -> str:
+    """``jasp``, ``spec`` or ``bare``; a spec request's keys and spec are checked."""
+    if is_jasp_request(doc):
+        return "jasp"
+    if "spec" not in doc:
+        return "bare"
+    extra = sorted(set(doc) - set(ENVELOPE))
+    if extra:
+        raise SpecError(f"unknown key(s) {', '.join(map(repr, extra))} beside 'spec'; a request is "
+                        "{\"id\": ..., \"spec\": {...}, \"timeout\": SECONDS}",
+                        "/" + extra[0].encode("utf-8", "backslashreplace").decode("utf-8"))
+    if not isinstance(doc["spec"], dict):
+        raise SpecError(f"/spec: the analysis spec must be a JSON object, not {_json_kind(doc['spec'])}", "/spec")
+    return "spec"
+
+
+def _time_limit(doc: dict, kind: str) -> float | None:
+    """The time limit a request asks for, checked; None when it asks for none."""
+    if kind != "bare" and "timeout" in doc:
+        return seconds(doc["timeout"], "/timeout")
+    if kind == "jasp":
+        return None
+    options = (doc["spec"] if kind == "spec" else doc).get("options")
+    if isinstance(options, dict) and "timeout" in options:
+        return seconds(options["timeout"], "/spec/options/timeout" if kind == "spec" else "/options/timeout")
+    return None
+
+
+def seconds(value: object, path: str) -> float:
+    """A time limit: a number of seconds above 0 and at most :data:`MAX_TIMEOUT`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
+        raise SpecError(f"{path}: a time limit is a number of seconds above 0 and at most {MAX_TIMEOUT:g}, "
+                        f"not {show(value)}", path)
+    return float(value)
+
+
+def show(value: object, width: int = 40) -> str:
+    """A short JSON rendering of a value for a message."""
+    if isinstance(value, strictjson.Constant):
+        return value.name
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+# -- reading lines -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """A line longer than the limit: its length in bytes and its first bytes (for the id)."""
+
+    size: int
+    head: bytes
+
+    def answer(self, limit: int) -> dict:
+        message = (f"the request is longer than the limit of {limit} bytes ({limit / 2**20:g} MiB) and was "
+                   "not read; send the data as a file ({\"path\": ...}) instead of inline records, or raise "
+                   "the limit (serve --max-request-mb)")
+        answer = error_answer("spec", message)
+        found = _LEADING_ID.match(self.head.decode("utf-8", "replace"))
+        if found:
+            answer["id"] = json.loads(found[1])
+        return answer
+
+
+_LEADING_ID = re.compile(r'\s*\{\s*"id"\s*:\s*("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt])*"|-?(?:0|[1-9]\d{0,15}))\s*[,}]')
+
+
+def read_lines(stream: IO[bytes], limit: int = MAX_REQUEST_BYTES) -> Iterator[bytes | Oversized]:
+    """The request lines of a byte stream, each at most ``limit`` bytes (longer ones as
+    :class:`Oversized`, read to their end but not kept); blank lines are skipped."""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            yield Oversized(len(line) + _skip_line(stream), line[:1024])
+        elif line.strip(_BLANK):
+            yield line
+
+
+def _skip_line(stream: IO[bytes]) -> int:
+    """Read to the end of the current line; the number of bytes read."""
+    size = 0
+    while True:
+        chunk = stream.readline(_CHUNK)
+        size += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return size
+
+
+# -- writing answers ---------------------------------------------------------------------------
+
+
+def dump(answer: dict, request: Request | None = None) -> bytes:
+    """One answer line: strict JSON in UTF-8 and a newline. An answer that cannot be written so
+    is replaced by an internal error in the request's shape."""
+    try:
+        return (json.dumps(answer, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    except (ValueError, TypeError, RecursionError) as exc:
+        message = f"the answer could not be written as JSON ({type(exc).__name__}); please report the request"
+        fallback = request.failure("internal", message) if request else error_answer("internal", message)
+        return (json.dumps(fallback, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def without_records(answer: dict) -> dict:
+    """A results document whose echoed spec shows the number of inline records, not the records."""
+    spec = answer.get("spec")
+    if not isinstance(spec, dict):
+        return answer
+    data = spec.get("data")
+    if isinstance(data, dict) and isinstance(data.get("records"), list):
+        answer["spec"] = {**spec, "data": {"records_count": len(data["records"])}}
+    return answer
+
+
+# -- the process -------------------------------------------------------------------------------
+
+
+def answer_stream() -> IO[bytes]:
+    """The process's standard output, kept for answers only: file descriptor 1 (and so
+    ``print``, C libraries and child processes) now writes to standard error."""
+    sys.stdout.flush()
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    return answers
+
+
+@contextlib.contextmanager
+def stop_on_signals(cleanup: Callable[[], None] | None = None) -> Iterator[None]:
+    """SIGTERM and SIGHUP end the block as :class:`SystemExit` (status 128 + signal), so that
+    ``finally`` clauses stop the worker and R; ``cleanup`` runs first."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        if cleanup is not None:
+            cleanup()
+        raise SystemExit(128 + signum)
+
+    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {s: signal.signal(s, stop) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
