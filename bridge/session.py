@@ -56,7 +56,7 @@ class RSession:
             self.proc, self._stderr, self._owner = None, None, os.getpid()
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self) -> "RSession":
+    def start(self) -> RSession:
         """Start the worker now (if not running) and wait until R and lme4 are loaded."""
         with self._lock:
             if self.alive:

@@ -8,7 +8,8 @@ fit reads the fit's backend. A new engine is a class with these four methods, re
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import EngineError
 from .fit import Fit, Inference, NativeBackend

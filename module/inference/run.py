@@ -7,8 +7,8 @@ import time
 import numpy as np
 from scipy import stats
 
-from ..errors import SpecError
 from ..engines import native_model
+from ..errors import SpecError
 from ..fit import Fit, Inference
 from ..problem import Problem
 from . import contrasts as ctr

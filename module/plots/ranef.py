@@ -2,7 +2,6 @@
 ``dotplot(ranef(fit, condVar = TRUE))``), one panel per term, one figure per grouping factor."""
 from __future__ import annotations
 
-
 import numpy as np
 from scipy import stats
 
