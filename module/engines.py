@@ -56,7 +56,6 @@ class NativeEngine:
             from .lm import fit_lm
             return fit_lm(problem)
         from .lmm import fit_lmm
-        assert problem.fixed is not None
         return fit_lmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,
                        reml=problem.reml, weights=problem.frame.weights, offset=problem.frame.offset,
                        dropped=problem.fixed.dropped)

@@ -23,8 +23,8 @@ class Problem:
     analysis: str
     desc: ModelDescription
     frame: ModelFrame
-    options: dict = field(default_factory=dict)
-    fixed: FixedDesign | None = None
+    options: dict
+    fixed: FixedDesign
     reterms: list[ReTermData] = field(default_factory=list)
 
     @classmethod
