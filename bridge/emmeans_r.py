@@ -33,7 +33,7 @@ def r_request(problem, req, handle: int) -> dict:
     def tok(label: str) -> str:
         return "1" if label == "1" else names.token(label)
 
-    at = {}
+    at: dict[str, list[str] | list[float]] = {}  # level codes of a factor, values of a covariate
     for var, vals in req.at.items():
         if var in problem.frame.factors:
             cats = [str(c) for c in data[var].cat.categories]
