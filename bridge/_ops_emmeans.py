@@ -10,9 +10,8 @@ numeric matrix whose contrasts R knows as ``c1``, ``c2``...), checked here. The 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import re
+from pathlib import Path
 
 import numpy as np
 

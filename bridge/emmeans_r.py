@@ -24,7 +24,6 @@ from .engine import Lme4Engine, r_handle
 from .session import session
 
 
-
 def r_request(problem, req, handle: int) -> dict:
     """The worker request for a checked :class:`~mixedbridge.emmeans.request.Request` on the
     stored model ``handle``: emmeans arguments in safe names, level codes and numbers."""
@@ -34,7 +33,7 @@ def r_request(problem, req, handle: int) -> dict:
     def tok(label: str) -> str:
         return "1" if label == "1" else names.token(label)
 
-    at = {}
+    at: dict[str, list[str] | list[float]] = {}  # level codes of a factor, values of a covariate
     for var, vals in req.at.items():
         if var in problem.frame.factors:
             cats = [str(c) for c in data[var].cat.categories]
@@ -83,7 +82,8 @@ def r_families(problem, request: dict, path: str = "/emmeans", r_session=None, f
     if "contrasts" in reply:
         labels = _contrast_labels(req, cols, rows, reply["con_coef"], problem.frame.factors)
         ccols = [("contrast", "string")] + [c for c in cols if c[0] in req.by]
-        fams.append(_fill(EstimateFamily("contrasts", "estimate", ccols, labels, by=list(req.by)), reply["contrasts"], names))
+        contrasts = EstimateFamily("contrasts", "estimate", ccols, labels, by=list(req.by))
+        fams.append(_fill(contrasts, reply["contrasts"], names))
     return fams
 
 

@@ -13,6 +13,7 @@ R runs in a long-lived child process (:mod:`.session`), started on the first fit
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -158,11 +159,16 @@ class Lme4Engine:
         coef_names = [names.coef(c) for c in _strings(r["coef_names"])]
         p = len(coef_names)
         warnings = list(said)
-        if problem.fixed is not None and coef_names != list(problem.fixed.names):
+        if coef_names != list(problem.fixed.names):
             warnings.append(f"lme4 engine: R's coefficients ({', '.join(coef_names)}) differ from the "
                             f"prepared design's ({', '.join(problem.fixed.names)})")
         handle = int(r["handle"]) if r.get("handle") is not None else None
-        common = dict(
+        extra: dict[str, Any]  # the analysis's own fields: R² (lm); θ, VarCorr, ranef... (lmm)
+        if problem.analysis == "lm":
+            extra = {"r_squared": _scalar(r["r_squared"]), "adj_r_squared": _scalar(r["adj_r_squared"])}
+        else:
+            extra = _lmm_fields(names, r)
+        return Fit(
             analysis=problem.analysis, engine=self.name, coef_names=coef_names,
             beta=np.asarray(r["beta"], dtype=float).reshape(p),
             vcov=np.asarray(r["vcov"], dtype=float).reshape(p, p),
@@ -173,10 +179,8 @@ class Lme4Engine:
             fitted=np.asarray(r["fitted"], dtype=float), residuals=np.asarray(r["residuals"], dtype=float),
             warnings=warnings,
             backend=RBackend(handle, dict(self.session.versions), timing),
+            **extra,
         )
-        if problem.analysis == "lm":
-            return Fit(**common, r_squared=_scalar(r["r_squared"]), adj_r_squared=_scalar(r["adj_r_squared"]))
-        return Fit(**common, **_lmm_fields(names, r))
 
 
 def r_handle(fit: Fit, what: str = "this request") -> int:
@@ -210,7 +214,7 @@ def _fit_error(problem: Problem, names: SafeNames, reply: dict, said: list[str])
     return EngineError(f"the lme4 engine failed ({stage}): {message}")
 
 
-def _lmm_fields(names: SafeNames, r: dict) -> dict:
+def _lmm_fields(names: SafeNames, r: dict) -> dict[str, Any]:
     """The mixed-model fields of a fit from lmer's reply: θ, VarCorr, ranef, groups, optinfo."""
     reml = bool(np.asarray(r["reml"]).ravel()[0])
     crit = _scalar(r["reml_crit"])

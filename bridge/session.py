@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from ..errors import EngineError
 from . import _worker
@@ -43,7 +44,7 @@ class RSession:
         self.proc: subprocess.Popen | None = None
         self.versions: dict = {}
         self.started_in: float | None = None
-        self._stderr = None
+        self._stderr: IO[bytes] | None = None
         self._owner = os.getpid()
         self._lock = threading.RLock()
 
@@ -56,7 +57,7 @@ class RSession:
             self.proc, self._stderr, self._owner = None, None, os.getpid()
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self) -> "RSession":
+    def start(self) -> RSession:
         """Start the worker now (if not running) and wait until R and lme4 are loaded."""
         with self._lock:
             if self.alive:
@@ -117,7 +118,7 @@ class RSession:
         with self._lock:
             self.start()
             try:
-                _worker.send(self.proc.stdin, request)
+                _worker.send(self._running().stdin, request)
             except (BrokenPipeError, OSError):
                 tail = self._stderr_tail()
                 self._cleanup()
@@ -137,7 +138,7 @@ class RSession:
 
     def _receive(self, what: str) -> dict:
         try:
-            reply = _worker.recv(self.proc.stdout)
+            reply = _worker.recv(self._running().stdout)
         except Exception as exc:  # noqa: BLE001 - a garbled reply means a broken worker
             reply = None
             err = f": {exc}"
@@ -149,6 +150,11 @@ class RSession:
             raise EngineError(f"the R worker stopped unexpectedly while {what}{err}{tail}; "
                               "it restarts on the next call")
         return reply
+
+    def _running(self) -> subprocess.Popen:
+        """The worker process, launched by :meth:`start` (callers run after it)."""
+        assert self.proc is not None, "the R worker has not been started"
+        return self.proc
 
     def _stderr_tail(self) -> str:
         if self._stderr is None:

@@ -63,7 +63,8 @@ def build_example(stem: str, caption: str, requests: list[dict]) -> list[str]:
         for plot in plots:
             name = f"{stem}-{plot['name']}.png"
             (OUT / name).write_bytes(base64.b64decode(plot["png"]))
-            lines += [f"### {plot['title']}", "", f"Request: {_describe(request)}; {plot['width']}×{plot['height']} px.",
+            size = f"{plot['width']}×{plot['height']} px"
+            lines += [f"### {plot['title']}", "", f"Request: {_describe(request)}; {size}.",
                       "", f"![{plot['title']}]({name})", ""]
         lines += [f"> Note: {n}" for n in notes] + ([""] if notes else [])
     return lines

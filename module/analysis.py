@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import agreement, fit_tables, spec as specmod
+from . import agreement, fit_tables
+from . import spec as specmod
 from .datapath import data_roots
 from .engines import Engine, engines_for
 from .errors import FormulaError, MixedBridgeError, SpecError
 from .fit import Fit, Inference
 from .formula import ModelDescription, parse_formula
 from .frame import model_frame
-from .inference.options import Settings, settings as inference_settings
+from .inference.options import Settings
+from .inference.options import settings as inference_settings
 from .problem import Problem
 from .results import Results
 from .table import Table

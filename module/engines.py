@@ -8,7 +8,8 @@ fit reads the fit's backend. A new engine is a class with these four methods, re
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import EngineError
 from .fit import Fit, Inference, NativeBackend
@@ -55,7 +56,6 @@ class NativeEngine:
             from .lm import fit_lm
             return fit_lm(problem)
         from .lmm import fit_lmm
-        assert problem.fixed is not None
         return fit_lmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,
                        reml=problem.reml, weights=problem.frame.weights, offset=problem.frame.offset,
                        dropped=problem.fixed.dropped)

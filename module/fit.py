@@ -6,7 +6,7 @@ Notation follows lme4 (Bates et al. 2015): β fixed effects, θ relative covaria
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -109,7 +109,7 @@ class RBackend:
 
 
 #: The engine-specific part of a fit: only the engine that made it reads it.
-Backend = Union[NativeBackend, RBackend]
+Backend = NativeBackend | RBackend
 
 
 @dataclass(frozen=True)

@@ -55,13 +55,14 @@ def parameters_table(fit: Fit, inf: Inference | None = None) -> Table:
     return table
 
 
-def _fixed_df_p(fit: Fit, inf: Inference | None) -> tuple[list, list]:
+def _fixed_df_p(fit: Fit, inf: Inference | None) -> tuple[list[float | None], list[float | None]]:
     """df and two-sided p for each fixed effect: from the inference step when it has run;
     otherwise the residual df for ``lm`` and none for mixed models."""
     k = len(fit.coef_names)
     if inf is not None and inf.coef:
         rows = [inf.coef.get(n, {}) for n in fit.coef_names]
         return [r.get("df") for r in rows], [r.get("p.value") for r in rows]
+    df: list[float | None]
     if fit.analysis == "lm":
         df = [fit.df_residual] * k
     else:
@@ -86,8 +87,8 @@ def fit_table(fit: Fit) -> Table:
     cols = [Column("nobs", "Observations", "integer"), Column("sigma", "σ"),
             Column("logLik", "Log-likelihood"), Column("AIC", "AIC"), Column("BIC", "BIC"),
             Column("deviance", "Deviance")]
-    row = {"nobs": fit.nobs, "sigma": fit.sigma, "logLik": fit.loglik, "AIC": fit.aic,
-           "BIC": fit.bic, "deviance": fit.deviance}
+    row: dict[str, float | None] = {"nobs": fit.nobs, "sigma": fit.sigma, "logLik": fit.loglik,
+                                    "AIC": fit.aic, "BIC": fit.bic, "deviance": fit.deviance}
     if fit.analysis == "lmm" and fit.reml:
         cols.append(Column("REMLcrit", "REML criterion"))
         row["REMLcrit"] = fit.reml_crit

@@ -7,8 +7,8 @@ import numpy as np
 
 from .design import FixedDesign, ReTermData, fixed_design, random_designs
 from .formula import ModelDescription
-from .guard import check_memory
 from .frame import ModelFrame
+from .guard import check_memory
 
 
 @dataclass
@@ -23,12 +23,12 @@ class Problem:
     analysis: str
     desc: ModelDescription
     frame: ModelFrame
-    options: dict = field(default_factory=dict)
-    fixed: FixedDesign | None = None
+    options: dict
+    fixed: FixedDesign
     reterms: list[ReTermData] = field(default_factory=list)
 
     @classmethod
-    def build(cls, analysis: str, desc: ModelDescription, frame: ModelFrame, options: dict) -> "Problem":
+    def build(cls, analysis: str, desc: ModelDescription, frame: ModelFrame, options: dict) -> Problem:
         contrasts = options.get("contrasts", "treatment")
         fixed = fixed_design(desc, frame, contrasts)
         reterms = random_designs(desc, frame, contrasts) if analysis == "lmm" else []

@@ -16,7 +16,7 @@ TENTHIRTY_ALL = {"data": {"dataset": "tenthirty"}, "filter": [{"column": "exerci
                  "levels": {"time": ["pre", "mid", "post"]}}
 SLEEP = {"data": {"dataset": "sleepstudy"}}
 
-SUITE = {
+SUITE: dict[str, dict] = {
     "sleepstudy ML": {**SLEEP, "analysis": "lmm", "formula": "Reaction ~ Days + (Days | Subject)",
                       "options": {"reml": False}},
     "sleepstudy uncorrelated": {**SLEEP, "analysis": "lmm", "formula": "Reaction ~ Days + (Days || Subject)"},

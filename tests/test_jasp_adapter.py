@@ -7,8 +7,9 @@ import copy
 import json
 from pathlib import Path
 
-import mixedbridge
 import pytest
+
+import mixedbridge
 from mixedbridge import jasp
 from mixedbridge.formula import parse_formula
 from mixedbridge.jasp.model import build
@@ -90,7 +91,8 @@ def test_means_and_trends_tables_are_read_from_their_requests(debug):
     doc = jasp.run_jasp(o, data=debug)
     spec, _ = jasp.translate(o, debug)
     res = mixedbridge.run(spec)
-    assert [r["estimate"] for r in doc["contrastsMeans"]["data"]] == [r["estimate"] for r in res.table("contrasts").rows]
+    assert [r["estimate"] for r in doc["contrastsMeans"]["data"]] == [
+        r["estimate"] for r in res.table("contrasts").rows]
     assert [r["estimate"] for r in doc["contrastsTrends"]["data"]] == [
         r["estimate"] for r in res.table("contrasts_2").rows]
     assert [r["slope"] for r in doc["trendsSummary"]["data"]] == [

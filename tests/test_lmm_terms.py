@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from mixedbridge import datasets
 from mixedbridge.design import ReTermData, fixed_design, random_designs
 from mixedbridge.formula import parse_formula

@@ -4,6 +4,7 @@ from there (a changed schema is picked up) and keep only the rules that join opt
 from __future__ import annotations
 
 import pytest
+
 from mixedbridge import analysis
 from mixedbridge import spec as specmod
 from mixedbridge.emmeans.request import parse
@@ -46,7 +47,8 @@ def test_options_are_found_by_their_path_in_the_spec():
     # through $ref into the other shipped schemas, one block or a list of blocks
     assert option("spec", "/options/emmeans/adjust") == schema("emmeans")["properties"]["adjust"]
     assert enum("spec", "/options/emmeans/2/df") == enum("emmeans", "/df")
-    assert enum("spec", "/options/plots/0/type") == tuple(schema("plots")["$defs"]["request"]["properties"]["type"]["enum"])
+    plot_types = schema("plots")["$defs"]["request"]["properties"]["type"]["enum"]
+    assert enum("spec", "/options/plots/0/type") == tuple(plot_types)
     # $ref followed inside a schema, its own keywords kept
     level = node("plots", "/$defs/caterpillar/properties/ci_level")
     assert level["default"] == schema("plots")["$defs"]["level"]["default"]

@@ -14,7 +14,7 @@ from .options import Settings
 def wald(fit: Fit, level: float) -> list[dict]:
     a = (1.0 + level) / 2.0
     q = stats.norm.ppf(a) if fit.analysis == "lmm" else stats.t.ppf(a, fit.df_residual)
-    rows = []
+    rows: list[dict] = []
     if fit.analysis == "lmm":
         ntheta = 0 if fit.theta is None else len(fit.theta)
         rows += [{"parameter": n, "lower": None, "upper": None} for n in sig_names(ntheta)]

@@ -41,7 +41,7 @@ class TermLayout:
     X: np.ndarray
     names: list[str]
     assign: list[int]
-    problem: Problem | None = field(default=None, repr=False)
+    problem: Problem = field(repr=False)
 
     def columns(self, term: str) -> list[int]:
         """Columns of X belonging to ``term`` (``(Intercept)`` for the intercept)."""

@@ -119,7 +119,7 @@ def vcov_adjusted(model) -> KRAdjusted:
             return sum(B2zx[i].T @ Azx[j] for i, j in hs)
         if hs is None:
             return sum(Azx[i].T @ B2zx[j] for i, j in hr)
-        return sum(Azx[i].T @ (Azz[np.ix_(j, kk)] @ Azx[l]) for i, j in hr for kk, l in hs)
+        return sum(Azx[ri].T @ (Azz[np.ix_(rj, si)] @ Azx[sj]) for ri, rj in hr for si, sj in hs)
 
     def ktr(hr, hs):  # tr(V⁻¹G_rV⁻¹G_s)
         if hr is None and hs is None:
@@ -128,7 +128,7 @@ def vcov_adjusted(model) -> KRAdjusted:
             hr, hs = hs, hr
         if hs is None:
             return sum(np.trace(B2zz[np.ix_(j, i)]) for i, j in hr)
-        return sum(float(np.sum(Azz[np.ix_(j, kk)] * Azz[np.ix_(l, i)].T)) for i, j in hr for kk, l in hs)
+        return sum(float(np.sum(Azz[np.ix_(rj, si)] * Azz[np.ix_(sj, ri)].T)) for ri, rj in hr for si, sj in hs)
 
     Q = {}
     IE2 = np.empty((k, k))

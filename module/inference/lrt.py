@@ -24,6 +24,7 @@ def npar(fit: Fit) -> int:
     """Parameters counted by ``logLik``'s df: p + length(θ) + 1 (lmm) or p + 1 (lm)."""
     k = len(fit.coef_names) + 1
     if fit.analysis == "lmm":
+        assert fit.theta is not None, "a mixed-model fit carries θ̂"
         k += len(fit.theta)
     return k
 
@@ -68,21 +69,20 @@ def compare(entries: list[tuple[str, str, Fit]]) -> list[dict]:
     nobs = {f.nobs for _, _, f in entries}
     if len(nobs) > 1:
         raise ModelError("models were not all fitted to the same number of observations", "/compare")
-    rows = [{"model": n, "formula": frm, "npar": npar(f), "logLik": f.loglik} for n, frm, f in entries]
     n = entries[0][2].nobs
-    order = sorted(range(len(rows)), key=lambda i: rows[i]["npar"])
-    out = []
-    prev = None
-    for i in order:
-        r = rows[i]
-        k, llk = r["npar"], r["logLik"]
-        r.update({"AIC": -2.0 * llk + 2.0 * k, "BIC": -2.0 * llk + np.log(n) * k, "deviance": -2.0 * llk,
-                  "Chisq": None, "Df": None, "p.value": None})
+    nparams = [npar(f) for _, _, f in entries]
+    out: list[dict] = []
+    prev: tuple[int, float] | None = None  # npar and logLik of the row before
+    for i in sorted(range(len(entries)), key=lambda i: nparams[i]):
+        name, frm, f = entries[i]
+        k, llk = nparams[i], f.loglik
+        r = {"model": name, "formula": frm, "npar": k, "logLik": llk,
+             "AIC": -2.0 * llk + 2.0 * k, "BIC": -2.0 * llk + np.log(n) * k, "deviance": -2.0 * llk,
+             "Chisq": None, "Df": None, "p.value": None}
         if prev is not None:
-            df = k - prev["npar"]
-            r["Chisq"] = 2.0 * max(0.0, llk - prev["logLik"])
-            r["Df"] = df
-            r["p.value"] = float(stats.chi2.sf(r["Chisq"], df)) if df != 0 else None
+            df = k - prev[0]
+            chisq = 2.0 * max(0.0, llk - prev[1])
+            r.update({"Chisq": chisq, "Df": df, "p.value": float(stats.chi2.sf(chisq, df)) if df != 0 else None})
         out.append(r)
-        prev = r
+        prev = k, llk
     return out

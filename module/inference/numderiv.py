@@ -11,7 +11,7 @@ D_k ← (4^m D_{k+1} − D_k)/(4^m − 1), m = 1..r−1.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -7,8 +7,8 @@ import time
 import numpy as np
 from scipy import stats
 
-from ..errors import SpecError
 from ..engines import native_model
+from ..errors import SpecError
 from ..fit import Fit, Inference
 from ..problem import Problem
 from . import contrasts as ctr
@@ -61,12 +61,14 @@ def infer_native(problem: Problem, fit: Fit, s: Settings, terms: list[str] | Non
     t0 = time.perf_counter()
     coef = _coef_tests(fit, s, derived)
     timing["coef_s"] = time.perf_counter() - t0
-    anova, anova_info = None, {}
+    anova: list[dict] | None = None
+    anova_info: dict = {}
     if s.anova_method is not None:
         t1 = time.perf_counter()
         anova, anova_info = _anova(problem, fit, s, derived, anova_terms(problem, s, terms))
         timing["anova_s"] = time.perf_counter() - t1
-    confint_rows, confint_info = None, {}
+    confint_rows: list[dict] | None = None
+    confint_info: dict = {}
     if s.confint_method is not None:
         t2 = time.perf_counter()
         from .confint import confint

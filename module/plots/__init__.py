@@ -11,8 +11,9 @@ shows (points, lines, arrows, labels per panel).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable, cast
+from typing import cast
 
 import jsonschema
 import matplotlib.pyplot as plt

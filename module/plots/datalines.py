@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 
 from ..fit import Fit
 from ..problem import Problem
@@ -42,6 +43,7 @@ def data_lines_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     k = len(lines.clusters)
     colors = cluster_colors(k)
     fig, ax = new_figure(8, 5.5)
+    assert isinstance(ax, Axes)  # new_figure's default 1×1 grid is a single Axes
     tag(ax.scatter(lines.x, lines.y, s=16, c=colors[lines.clusters.codes], alpha=0.75, edgecolors="none"), "data")
     grid = np.linspace(lines.x.min(), lines.x.max(), 2)
     b0, b1 = lines.population

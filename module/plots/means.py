@@ -111,6 +111,7 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     ncols = min(3, len(plevels))
     nrows = -(-len(plevels) // ncols)
     fig, axes = new_figure(5.2 * ncols + 0.5, 4.4 * nrows + 0.4, nrows, ncols, squeeze=False, sharey=True)
+    assert isinstance(axes, np.ndarray)  # squeeze=False: always a 2-d array of Axes
     notes: list[str] = list(means.notes)
     for ax, plev in zip(axes.flat, plevels):
         _means_panel(ax, problem, means, data, plev, background, request, notes)

@@ -2,7 +2,6 @@
 ``dotplot(ranef(fit, condVar = TRUE))``), one panel per term, one figure per grouping factor."""
 from __future__ import annotations
 
-
 import numpy as np
 from scipy import stats
 
@@ -33,6 +32,7 @@ def caterpillar_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
         ncols = len(columns)
         height = min(14.0, max(3.5, 1.2 + 0.17 * nlev))
         fig, axes = new_figure(min(max(5.5, 4.0 * ncols), 12), height, 1, ncols, squeeze=False)
+        assert isinstance(axes, np.ndarray)  # squeeze=False: always a 2-d array of Axes
         first = columns[0][2]
         for ax, (term, levels, modes, sds) in zip(axes.flat, columns):
             _panel(ax, term, levels, modes, sds, _order(modes, first, how), z, nlev <= MAX_LABELLED_LEVELS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.axes import Axes
 from scipy import stats
 
 from ..fit import Fit
@@ -40,6 +41,7 @@ def residual_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     r = standardized_residuals(problem, fit)
     f = np.asarray(fit.fitted, dtype=float)
     fig, ax = new_figure(7, 5)
+    assert isinstance(ax, Axes)  # new_figure's default 1×1 grid is a single Axes
     tag(ax.scatter(f, r, s=18, alpha=0.7, color=POINT_COLOR, edgecolors="none", label="Observations"), "data")
     tag(ax.axhline(0, color="black", lw=0.8), "reference")
     for level in (-2, 2):
@@ -59,6 +61,7 @@ def qq_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     r = standardized_residuals(problem, fit)
     theo, v, (a, b) = qq_points(r)
     fig, ax = new_figure(6, 5)
+    assert isinstance(ax, Axes)  # new_figure's default 1×1 grid is a single Axes
     tag(ax.scatter(theo, v, s=18, alpha=0.7, color=POINT_COLOR, edgecolors="none", label="Residuals"), "data")
     xs = np.array([theo[0], theo[-1]])
     tag(ax.plot(xs, a + b * xs, color=LINE_COLOR, lw=1.5, label="Line through the quartiles"), "reference")
@@ -78,6 +81,7 @@ def ranef_qq_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
         ncols = min(3, len(columns))
         nrows = math.ceil(len(columns) / ncols)
         fig, axes = new_figure(4.2 * ncols, 3.8 * nrows, nrows, ncols, squeeze=False)
+        assert isinstance(axes, np.ndarray)  # squeeze=False: always a 2-d array of Axes
         for ax, (term, levels, modes, _sd) in zip(axes.flat, columns):
             theo, v, (a, b) = qq_points(modes)
             tag(ax.scatter(theo, v, s=22, color=POINT_COLOR, edgecolors="none"), "data")

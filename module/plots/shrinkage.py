@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
@@ -53,6 +54,7 @@ def shrinkage_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
                        "a separate line per cluster cannot be fitted")
     own, mixed = lines.own[ok], lines.mixed[ok]
     fig, ax = new_figure(7, 6)
+    assert isinstance(ax, Axes)  # new_figure's default 1×1 grid is a single Axes
     tag(ax.scatter(own[:, 0], own[:, 1], s=30, color=OWN_COLOR, label="No pooling (separate lm per cluster)",
                    zorder=3), "no-pooling")
     tag(ax.scatter(mixed[:, 0], mixed[:, 1], s=30, color=MIXED_COLOR, label="Partial pooling (mixed model)",
@@ -84,6 +86,7 @@ def cluster_fits_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     nrows = math.ceil(shown / ncols)
     fig, axes = new_figure(2.3 * ncols + 0.6, 2.1 * nrows + 1.0, nrows, ncols, squeeze=False,
                            sharex=True, sharey=True)
+    assert isinstance(axes, np.ndarray)  # squeeze=False: always a 2-d array of Axes
     grid = np.linspace(lines.x.min(), lines.x.max(), 2)
     for j in range(shown):
         _cluster_panel(axes.flat[j], lines, j, grid)
