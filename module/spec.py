@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import math
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any, cast
 
 import jsonschema
 import pandas as pd
@@ -16,7 +17,7 @@ from . import datapath, datasets, strictjson
 from .errors import DataError, SpecError
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(name: str = "spec") -> dict:
     """A JSON Schema shipped with the package (``spec``, ``results``)."""
     path = resources.files("mixedbridge.schemas").joinpath(f"{name}.schema.json")
@@ -87,7 +88,7 @@ _Validator = jsonschema.validators.extend(
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _finite_number))
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str = "spec", pointer: str = "") -> jsonschema.protocols.Validator:
     """A validator for a shipped schema, or for its part at the JSON Pointer ``pointer``
     (``/$defs/options``), resolving ``$ref`` to the other shipped schemas."""
@@ -99,7 +100,7 @@ def validator(name: str = "spec", pointer: str = "") -> jsonschema.protocols.Val
     return _Validator(root, registry=Registry().with_resources(resources))
 
 
-def check(instance: object, name: str = "spec", pointer: str = "", path: str = "") -> None:
+def check(instance: Any, name: str = "spec", pointer: str = "", path: str = "") -> None:
     """Check ``instance`` against a shipped schema (or its part at ``pointer``).
 
     Raises
@@ -131,7 +132,7 @@ def _describe(error: jsonschema.ValidationError, prefix: str = "") -> tuple[str,
     path = prefix + json_path(error.absolute_path)
     where = path or "the spec"
     if error.validator == "enum":
-        allowed = ", ".join(repr(v) for v in error.validator_value)
+        allowed = ", ".join(repr(v) for v in cast(list, error.validator_value))
         return f"{where}: {error.instance!r} is not allowed; expected one of {allowed}", path
     if error.validator == "additionalProperties":
         return f"{where}: {error.message}", path

@@ -156,6 +156,7 @@ def soak(n: int, seed: int = 1, faults: bool = True) -> dict:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "mixedbridge.cli", "serve", "--timeout", "120"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         watch = MemoryWatch(proc.pid)
         watch.start()
         answers = []
@@ -170,9 +171,10 @@ def soak(n: int, seed: int = 1, faults: bool = True) -> dict:
         elapsed = time.perf_counter() - t0
         valid_lines = [line for kind, line in requests if kind == "valid"]
         reference = fresh_answers([json.dumps(json.loads(line)["spec"]) for line in valid_lines])
-        figures: dict[str, Any] = {"requests": n, "elapsed_s": round(elapsed, 1), "valid": 0, "invalid": 0, "hostile": 0,
-                   "unreadable": 0, "fault": 0, "errors_by_code": {}, "tracebacks": stderr.count("Traceback"),
-                   "executions": int(sentinel.exists()), "mismatches": 0}
+        figures: dict[str, Any] = {
+            "requests": n, "elapsed_s": round(elapsed, 1), "valid": 0, "invalid": 0, "hostile": 0,
+            "unreadable": 0, "fault": 0, "errors_by_code": {}, "tracebacks": stderr.count("Traceback"),
+            "executions": int(sentinel.exists()), "mismatches": 0}
         for (kind, line), answer in zip(requests, answers):
             figures[kind] += 1
             assert "error" in answer or "tables" in answer, answer

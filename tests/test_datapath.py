@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-import mixedbridge
 import pytest
+
+import mixedbridge
 from mixedbridge import cli
 from mixedbridge.datapath import data_roots
 from mixedbridge.errors import DataError, MixedBridgeError

@@ -6,8 +6,9 @@ import io
 import json
 import math
 
-import mixedbridge
 import pytest
+
+import mixedbridge
 from mixedbridge import cli, protocol, strictjson, supervisor
 from mixedbridge.errors import MixedBridgeError
 from mixedbridge.serve import handle, serve
@@ -142,7 +143,8 @@ class FakeChild:
     """Stands in for the worker: answers every line with ``reply``."""
 
     def __init__(self, reply: bytes | supervisor.Failure) -> None:
-        self.reply, self.asked = reply, []
+        self.reply = reply
+        self.asked: list[tuple[bytes, float | None]] = []
 
     def ask(self, line: bytes, timeout: float):
         self.asked.append((line, timeout))

@@ -18,6 +18,7 @@ from functools import cache
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+
 from mixedbridge.serve import handle, serve
 
 from .bad_inputs import CATALOGUE, LM, LMM
@@ -169,22 +170,24 @@ class Server:
     def __init__(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "mixedbridge.cli", "serve", "--timeout", "120"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.proc.stdin is not None and self.proc.stdout is not None and self.proc.stderr is not None
+        self.stdin, self.stdout, self.stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
 
     def ask(self, line: bytes) -> dict | None:
         assert self.proc.poll() is None, "serve stopped before the end of its input"
-        self.proc.stdin.write(line + b"\n")
-        self.proc.stdin.flush()
+        self.stdin.write(line + b"\n")
+        self.stdin.flush()
         if blank(line):
             return None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 180)
+        ready, _, _ = select.select([self.stdout], [], [], 180)
         assert ready, f"no answer to {line[:200]!r}"
-        return strict(self.proc.stdout.readline())
+        return strict(self.stdout.readline())
 
     def close(self) -> tuple[int, bytes]:
-        self.proc.stdin.close()
+        self.stdin.close()
         code = self.proc.wait(timeout=60)
-        rest = self.proc.stdout.read()
-        return code, rest + self.proc.stderr.read()
+        rest = self.stdout.read()
+        return code, rest + self.stderr.read()
 
 
 @pytest.fixture(scope="module")
