@@ -218,7 +218,6 @@ def assert_intervals(res, ref: dict) -> None:
         assert abs(rows[name]["upper"] - hi) <= 1e-3 * scale, (name, rows[name]["upper"], hi)
 
 
-@pytest.mark.slow
 def test_a_profile_level_next_to_one_matches_the_r_reference():
     """lme4's confint gives 0/Inf/NA at this level; the reference solves ζ² = z² directly."""
     ref = REFERENCE["extreme_level"]
@@ -233,7 +232,6 @@ def test_an_offset_with_profile_intervals_matches_the_r_reference():
     assert_intervals(res, REFERENCE["offset_profile"])
 
 
-@pytest.mark.slow
 def test_a_large_offset_with_profile_intervals_gives_the_unshifted_ones():
     df = offset_data()
     base = {r["parameter"]: r for r in run_native(df, {"confint": {"method": "profile"}}).table("confint").rows}
