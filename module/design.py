@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from formulaic import model_matrix
 
+from .errors import ModelError
 from .formula import ModelDescription, RandomTerm, Term
 from .frame import ModelFrame
 from .safenames import SafeNames
@@ -20,6 +21,13 @@ from .safenames import SafeNames
 #: Relative tolerance under which a column counts as a linear combination of earlier ones
 #: (lme4's ``check.rankX`` uses ``qr(X, tol = 1e-7)``).
 RANK_TOL = 1e-7
+
+#: A model column whose largest |value| is above MAX_SCALE, or non-zero and below MIN_SCALE, is
+#: refused: a coefficient's variance goes as 1/scale² and Satterthwaite's df divides squared
+#: variances (1/scale⁴), which must stay inside floating point; lme4 stops at 1e±200 with
+#: "Downdated VtV is not positive definite" or "objective in x0 returns NA", and R's lm reports
+#: SEs of Inf or 0 there.
+MIN_SCALE, MAX_SCALE = 1e-50, 1e50
 
 _COLUMN = re.compile(r"^(?:C\()?v(\d+)(?:, contr\.sum\))?(?:\[(S\.|T\.)?L(\d+)\])?$")
 
@@ -136,6 +144,27 @@ def _assign(mm, intercept: bool, terms: tuple[Term, ...], safe: FormulaicNames) 
     return out
 
 
+def check_scale(X: np.ndarray, names: list[str], where: str) -> None:
+    """Raise :class:`~mixedbridge.errors.ModelError` naming the first column of X (in ``where``:
+    "fixed effects", "random-effects term (...)") that is not finite or whose scale is outside
+    [:data:`MIN_SCALE`, :data:`MAX_SCALE`] (an all-zero column is left to the aliasing rule)."""
+    if X.size == 0:
+        return
+    top = np.max(np.abs(X), axis=0)
+    for name, m in zip(names, top):
+        label = name if len(name) <= 60 else name[:57] + "..."
+        if not np.isfinite(m):
+            raise ModelError(f"the column {label!r} of the {where} has infinite or missing values "
+                             "(an overflow in a transformation?); rescale or fix it")
+        if m > MAX_SCALE or 0 < m < MIN_SCALE:
+            factor = f"1e{-int(np.round(np.log10(m))):+d}"
+            raise ModelError(f"the column {label!r} of the {where} has values of order {m:.3g} "
+                             f"(outside {MIN_SCALE:.0e} to {MAX_SCALE:.0e} in absolute value): its "
+                             "coefficient's variance and its tests cannot be computed in floating point. "
+                             f"Rescale it, e.g. multiply it by {factor}, or express it in other "
+                             "units")
+
+
 def drop_aliased(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[int]]:
     """Keep the columns that are not linear combinations of earlier ones, in order (as R's
     LINPACK QR with limited pivoting does); returns the kept matrix and kept indices."""
@@ -159,6 +188,7 @@ def fixed_design(desc: ModelDescription, frame: ModelFrame, contrasts: str = "tr
     """Build X for the fixed part, dropping aliased columns as lme4 does."""
     safe = FormulaicNames(frame, contrasts)
     X, names, assign = safe.matrix(desc.intercept, desc.fixed)
+    check_scale(X, names, "fixed effects")
     Xk, keep = drop_aliased(X, names)
     dropped = [names[j] for j in range(len(names)) if j not in keep]
     return FixedDesign(Xk, [names[j] for j in keep], dropped, [assign[j] for j in keep],
@@ -173,5 +203,6 @@ def random_designs(desc: ModelDescription, frame: ModelFrame, contrasts: str = "
 
 def _reterm(term: RandomTerm, frame: ModelFrame, safe: FormulaicNames) -> ReTermData:
     X, names, _ = safe.matrix(term.intercept, term.terms)
+    check_scale(X, names, f"random-effects term ({' + '.join(names)} | {term.group_label})")
     levels, codes = frame.grouping(term.group)
     return ReTermData(term.group_label, levels, codes, X, names)

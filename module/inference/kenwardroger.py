@@ -27,15 +27,33 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
 from ..errors import ModelError
 
 
 @dataclass
+class KRBasis:
+    """Φ_A (``PhiA``), Φ (``Phi``) and the P_h (``P``) for the model's W-orthonormal columns
+    X̃ = XR⁻¹ (``model.basis``), where no cancellation occurs when a column sits on a large
+    offset; a contrast L of the user's β is LR⁻¹ there (:meth:`contrast`)."""
+
+    PhiA: np.ndarray
+    Phi: np.ndarray
+    P: list[np.ndarray]
+    R: np.ndarray
+
+    def contrast(self, L: np.ndarray) -> np.ndarray:
+        """LR⁻¹ for the rows of L."""
+        return solve_triangular(self.R, np.atleast_2d(L).T, trans="T", lower=False).T
+
+
+@dataclass
 class KRAdjusted:
-    """``PhiA`` Φ_A; ``Phi`` Φ; ``P`` list of P_h; ``W``; ``beta``; ``sigma``; ``condi`` the
-    smallest |eigenvalue| of the information (pbkrtest's ``condi``)."""
+    """``PhiA`` Φ_A; ``Phi`` Φ; ``P`` list of P_h (of the user's columns); ``W``; ``beta``;
+    ``sigma``; ``condi`` the smallest |eigenvalue| of the information (pbkrtest's ``condi``);
+    ``basis`` the same in the model's basis (:class:`KRBasis`), from which the tests are
+    computed."""
 
     PhiA: np.ndarray
     Phi: np.ndarray
@@ -44,6 +62,7 @@ class KRAdjusted:
     beta: np.ndarray
     sigma: float
     condi: float
+    basis: KRBasis
 
 
 def _params(terms, offsets) -> list[list[np.ndarray] | None]:
@@ -70,7 +89,7 @@ def vcov_adjusted(model) -> KRAdjusted:
                          "/options/weights")
     structure = model.structure
     theta = np.asarray(model.theta, dtype=float)
-    X = model.X
+    X = model.basis.X
     n, p = X.shape
     Z = structure.z_matrix()
     q = Z.shape[1]
@@ -149,21 +168,24 @@ def vcov_adjusted(model) -> KRAdjusted:
     for r in range(k):
         U += W[r, r] * (Q[r, r] - P[r] @ Phi @ P[r])
     PhiA = Phi + 2.0 * Phi @ U @ Phi
-    return KRAdjusted(PhiA, Phi, P, W, model.beta, sigma, condi)
+    R = model.basis.R
+    Rinv = solve_triangular(R, np.eye(p), lower=False)
+    return KRAdjusted(Rinv @ PhiA @ Rinv.T, Rinv @ Phi @ Rinv.T, [R.T @ Ph @ R for Ph in P], W,
+                      model.beta, sigma, condi, KRBasis(PhiA, Phi, P, R))
 
 
-def _a1a2(kr: KRAdjusted, L: np.ndarray, V0: np.ndarray) -> tuple[float, float]:
+def _a1a2(P: list[np.ndarray], W: np.ndarray, L: np.ndarray, V0: np.ndarray) -> tuple[float, float]:
     Theta = L.T @ np.linalg.solve(L @ V0 @ L.T, L)
     TV = Theta @ V0
-    us = [TV @ Ph @ V0 for Ph in kr.P]
+    us = [TV @ Ph @ V0 for Ph in P]
     tr = [np.trace(u) for u in us]
     k = len(us)
     A1 = A2 = 0.0
     for i in range(k):
         for j in range(i, k):
             e = 1.0 if i == j else 2.0
-            A1 += e * kr.W[i, j] * tr[i] * tr[j]
-            A2 += e * kr.W[i, j] * float(np.sum(us[i] * us[j].T))
+            A1 += e * W[i, j] * tr[i] * tr[j]
+            A2 += e * W[i, j] * float(np.sum(us[i] * us[j].T))
     return A1, A2
 
 
@@ -189,8 +211,9 @@ def contest1d(kr: KRAdjusted, L: np.ndarray) -> dict:
     """t test with the adjusted SE and KR df (lmerTest ``contest1D``, ``pbkrtest::Lb_ddf``)."""
     L = np.atleast_2d(np.ravel(L))
     est = float(L[0] @ kr.beta)
-    v = float(L[0] @ kr.PhiA @ L[0])
-    A1, A2 = _a1a2(kr, L, kr.Phi)
+    Lt = kr.basis.contrast(L)
+    v = float(Lt[0] @ kr.basis.PhiA @ Lt[0])
+    A1, A2 = _a1a2(kr.basis.P, kr.W, Lt, kr.basis.Phi)
     df, _ = _ddf(A1, A2, 1.0)
     se = np.sqrt(v)
     t = est / se
@@ -206,11 +229,12 @@ def contest_md(kr: KRAdjusted, L: np.ndarray) -> dict:
         return {"sumsq": np.nan, "meansq": np.nan, "NumDF": 0, "DenDF": np.nan, "statistic": np.nan,
                 "p.value": np.nan}
     q = float(np.linalg.matrix_rank(L))
-    A1, A2 = _a1a2(kr, L, kr.Phi)
+    Lt = kr.basis.contrast(L)
+    A1, A2 = _a1a2(kr.basis.P, kr.W, Lt, kr.basis.Phi)
     df2, _ = _ddf(A1, A2, q)
     fscale = 1.0 if abs(df2 - 2.0) < 0.01 else df2 * (1.0 - A2 / q) / (df2 - 2.0)
     Lb = L @ kr.beta
-    wald = float(Lb @ np.linalg.solve(L @ kr.PhiA @ L.T, Lb))
+    wald = float(Lb @ np.linalg.solve(Lt @ kr.basis.PhiA @ Lt.T, Lb))
     FU = wald / q
     F = fscale * FU
     ms = FU * kr.sigma**2

@@ -33,23 +33,41 @@ except ImportError:  # pragma: no cover
 
 
 def _minimize(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, float]:
+    """Minimise ``fun`` over the box from x0 with BOBYQA; when NLopt stops on round-off (its
+    ``RoundoffLimited``, near a boundary or at tiny scales) the best point it evaluated is kept."""
     if x0.size == 0:
         return x0, float(fun(x0))
     x0 = np.clip(x0, lower, upper)
     if nlopt is not None:
-        opt = nlopt.opt(nlopt.LN_BOBYQA, x0.size)
-        opt.set_min_objective(lambda x, g: float(fun(np.asarray(x))))
-        opt.set_lower_bounds(lower)
-        opt.set_upper_bounds(upper)
-        opt.set_xtol_abs(1e-10)
-        opt.set_ftol_abs(1e-10)
-        opt.set_maxeval(20000)
-        opt.set_initial_step(np.maximum(0.1 * np.abs(x0), 0.02))
-        x = opt.optimize(x0)
-        return np.asarray(x), float(opt.last_optimum_value())
+        return _bobyqa(fun, x0, lower, upper)
     res = optimize.minimize(fun, x0, method="Powell", bounds=list(zip(lower, upper)),
                             options={"xtol": 1e-10, "ftol": 1e-12})
     return res.x, float(res.fun)
+
+
+def _bobyqa(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, float]:
+    best_x, best_f = x0, float(fun(x0))
+
+    def f(x, grad) -> float:
+        nonlocal best_x, best_f
+        val = float(fun(np.asarray(x)))
+        if val < best_f:
+            best_x, best_f = np.array(x), val
+        return val
+
+    opt = nlopt.opt(nlopt.LN_BOBYQA, x0.size)
+    opt.set_min_objective(f)
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(upper)
+    opt.set_xtol_abs(1e-10)
+    opt.set_ftol_abs(1e-10)
+    opt.set_maxeval(20000)
+    opt.set_initial_step(np.maximum(0.1 * np.abs(x0), 0.02))
+    try:
+        opt.optimize(x0)
+    except nlopt.RoundoffLimited:
+        pass
+    return best_x, best_f
 
 
 def _root(zeta, target: float, x0: float, step: float, lo_bound: float, hi_bound: float,
@@ -80,7 +98,7 @@ def confint(problem: Problem, fit: Fit, level: float) -> list[dict]:
 
     ml = fit if not fit.reml else ml_fit_native(problem)
     model = native_model(ml)
-    z = float(stats.norm.ppf((1.0 + level) / 2.0))
+    z = float(stats.norm.isf((1.0 - level) / 2.0))
     return variance_intervals(model, z) + fixed_intervals(model, z)
 
 
@@ -138,14 +156,13 @@ def fixed_intervals(model, z: float) -> list[dict]:
     beta, dev_ml = model.beta, model.deviance_ml()
     se_all = np.sqrt(np.diag(model.vcov()))
     X, names = model.X, model.names
-    base_off = model.offset
     rows = []
     for j, name in enumerate(names):
         keep = [i for i in range(X.shape[1]) if i != j]
 
         def prof_b(b: float, j=j, keep=keep) -> float:
-            off = X[:, j] * b + (0.0 if base_off is None else base_off)
-            m = LinearMixedModel(X[:, keep], [names[i] for i in keep], model.y, list(model.reterms),
+            y, off = _fixed_at(model, j, b)
+            m = LinearMixedModel(X[:, keep], [names[i] for i in keep], y, list(model.reterms),
                                  model.weights, off, False)
             return m.fit(theta0=theta_hat, calc_derivs=False).deviance_ml()
 
@@ -158,3 +175,13 @@ def fixed_intervals(model, z: float) -> list[dict]:
         upper = _root(zeta_b, z, float(beta[j]), 0.5 * z * se, -np.inf, np.inf, +1)
         rows.append({"parameter": name, "lower": lower, "upper": upper})
     return rows
+
+
+def _fixed_at(model, j: int, b: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """Response and offset of the model with βⱼ fixed at b. A constant Xⱼ (the intercept) joins
+    the offset (o + b loses no more than b's own rounding, even when o is 1e15); any other column
+    is taken from the response (y − Xⱼb), so that a large offset stays exact in the fit."""
+    xj, off = model.X[:, j], model.offset
+    if np.all(xj == xj[0]):
+        return model.y, xj * b if off is None else off + xj * b
+    return model.y - xj * b, off

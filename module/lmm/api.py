@@ -106,8 +106,8 @@ def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> F
     loglik = -crit / 2.0
     k = model.p + s.ntheta + 1
     sigma = model.sigma
-    fitted = model.fitted()
-    residuals = model.y - fitted
+    residuals = model.residuals()
+    fitted = model.y - residuals
     ranef = ranef_blocks(model)
     sw = 1.0 if model.weights is None else np.sqrt(model.weights)
     return Fit(

@@ -2,11 +2,16 @@
 
 Model (Bates et al. 2015): y | B = b ~ N(Xβ + Zb + o, σ²W⁻¹), b = Λ_θ u, u ~ N(0, σ²I).
 For fixed θ, β̂ and ũ minimise the penalized weighted RSS r²(θ, β, u); the blocked Cholesky
-factor L(θ) of the Λ-scaled [Z X y]ᵀW[Z X y] (:mod:`.blocks`) gives r²(θ), log|L_θ|² and
+factor L(θ) of the Λ-scaled [Z X̃ ỹ]ᵀW[Z X̃ ỹ] (:mod:`.blocks`) gives r²(θ), log|L_θ|² and
 log|R_X|², and hence the profiled criteria
 
 * ML deviance:    log|L_θ|² − log|W| + n(1 + log(2πr²/n)),
 * REML criterion: log|L_θ|² + log|R_X|² − log|W| + (n−p)(1 + log(2πr²/(n−p))).
+
+The cross-products are formed in the basis of :mod:`.basis` (X̃ = XR⁻¹ W-orthonormal, ỹ the
+least-squares residual of y − o on X), which keeps them free of cancellation when a column sits
+on a large offset; β̂, R_X, V(β̂) and log|R_X|² are mapped back to the user's columns, so every
+public quantity is that of X and y.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import numpy as np
 from scipy.linalg import lapack, solve_triangular
 
 from ..design import ReTermData
+from .basis import FixedBasis, fixed_basis
 from .blocks import BlockedCholesky, Crossprod, build_crossprod, update_L
 from .checks import ConvergenceCheck, check_convergence
 from .dense import DenseFactor, DenseSystem, build_dense
@@ -32,13 +38,14 @@ class LinearMixedModel:
 
     Fields: ``X`` n×p fixed-effects matrix; ``names`` its column names; ``y`` response; ``weights``
     prior weights w (or None); ``offset`` o (or None); ``reml`` criterion; ``structure`` the
-    random-effects terms (:class:`~.remat.ReStructure`: θ layout, Λ templates); ``A`` the blocked
-    cross-product (:class:`~.blocks.Crossprod`); ``L`` the factor at the current θ; ``theta``
+    random-effects terms (:class:`~.remat.ReStructure`: θ layout, Λ templates); ``basis`` the
+    fixed-effects basis X̃, ỹ (:class:`~.basis.FixedBasis`); ``A`` the blocked cross-product of
+    [Z X̃ ỹ] (:class:`~.blocks.Crossprod`); ``L`` the factor at the current θ; ``theta``
     the current θ; ``optsum`` optimizer record; ``check`` convergence check.
 
     Inference uses the public methods (``objective(θ, reml, sigma)``, ``vcov(θ, σ)``,
     ``refit(y)``, ``zlambda(u)``, ``set_theta``, ``beta``, ``sigma``) and the terms in
-    ``structure``; ``A``, ``L`` and ``dense`` are the estimator's own.
+    ``structure``; ``basis``, ``A``, ``L`` and ``dense`` are the estimator's own.
     """
 
     X: np.ndarray
@@ -49,6 +56,7 @@ class LinearMixedModel:
     offset: np.ndarray | None = None
     reml: bool = True
     structure: ReStructure = field(init=False)
+    basis: FixedBasis = field(init=False)
     A: Crossprod = field(init=False)
     theta: np.ndarray = field(init=False)
     L: BlockedCholesky | None = field(init=False, default=None)
@@ -60,7 +68,8 @@ class LinearMixedModel:
         self.X = np.ascontiguousarray(self.X, dtype=float)
         self.y = np.asarray(self.y, dtype=float)
         self.structure = build_structure(self.reterms)
-        self.A = build_crossprod(self.structure, self.X, self.y, self.weights, self.offset)
+        self.basis = fixed_basis(self.X, self.y, self.weights, self.offset, self.names)
+        self.A = build_crossprod(self.structure, self.basis.X, self.basis.y, self.weights)
         self.dense = build_dense(self.A, self.structure)
         self.set_theta(self.structure.theta0)
 
@@ -94,18 +103,19 @@ class LinearMixedModel:
         if not L.ok or not np.isfinite(L.ldL2):
             return np.inf
         pwrss = L.pwrss
+        ldRX2 = L.ldRX2 + self.basis.ldR2
         if sigma is not None:
             s2 = float(sigma) ** 2
             val = L.ldL2 - self.A.sum_log_w + pwrss / s2 + self.n * np.log(2.0 * np.pi * s2)
             if reml:
-                val += L.ldRX2 - self.p * np.log(2.0 * np.pi * s2)
+                val += ldRX2 - self.p * np.log(2.0 * np.pi * s2)
             return float(val)
-        if pwrss <= 0:
-            return np.inf
         d = self.n - self.p if reml else self.n
+        if pwrss <= 0 or d <= 0:
+            return np.inf
         val = L.ldL2 - self.A.sum_log_w + d * (1.0 + _LOG2PI + np.log(pwrss / d))
         if reml:
-            val += L.ldRX2
+            val += ldRX2
         return float(val)
 
     def objective(self, theta: np.ndarray, reml: bool | None = None,
@@ -174,19 +184,28 @@ class LinearMixedModel:
 
     @property
     def ldRX2(self) -> float:
-        """log|R_X|²."""
-        return self.L.ldRX2
+        """log|R_X|² (of the user's X: log|R̃_X|² + log|R|²)."""
+        return self.L.ldRX2 + self.basis.ldR2
 
     @property
     def RX(self) -> np.ndarray:
-        """Upper-triangular R_X (p×p), R_XᵀR_X = XᵀWX − R_ZXᵀR_ZX."""
+        """Upper-triangular R_X (p×p), R_XᵀR_X = XᵀWX − R_ZXᵀR_ZX: R̃_X R from the basis."""
+        return self._RX_tilde() @ self.basis.R
+
+    def _RX_tilde(self) -> np.ndarray:
+        """R̃_X, the R_X of X̃."""
         return self.L.Lxx[: self.p, : self.p].T.copy()
 
     @property
-    def beta(self) -> np.ndarray:
-        """β̂(θ)."""
+    def beta_tilde(self) -> np.ndarray:
+        """β̂(θ) in the estimator's basis (the coefficients of X̃ for ỹ)."""
         Lxx = self.L.Lxx
         return solve_triangular(Lxx[: self.p, : self.p].T, Lxx[self.p, : self.p], lower=False)
+
+    @property
+    def beta(self) -> np.ndarray:
+        """β̂(θ) of the user's columns, γ + R⁻¹β̃."""
+        return self.basis.beta(self.beta_tilde)
 
     @property
     def sigma(self) -> float:
@@ -199,7 +218,7 @@ class LinearMixedModel:
         if theta is not None:
             self.set_theta(theta)
         s = self.sigma if sigma is None else float(sigma)
-        Rinv = solve_triangular(self.RX, np.eye(self.p), lower=False)
+        Rinv = self.basis.solve(solve_triangular(self._RX_tilde(), np.eye(self.p), lower=False))
         return s**2 * (Rinv @ Rinv.T)
 
     def deviance_ml(self) -> float:
@@ -214,7 +233,7 @@ class LinearMixedModel:
     def u_blocks(self) -> list[np.ndarray]:
         """Spherical random effects ũ per factor block (ℓ×p arrays, computational order)."""
         A, L = self.A, self.L
-        gamma = np.append(-self.beta, 1.0)
+        gamma = np.append(-self.beta_tilde, 1.0)
         g0 = np.einsum("c,cia->ia", gamma, A.Ax0)
         out_rest: list[np.ndarray] = []
         if A.rest:
@@ -268,13 +287,13 @@ class LinearMixedModel:
         return out
 
     def fitted(self) -> np.ndarray:
-        """Xβ̂ + Zb̃ + o."""
-        f = self.X @ self.beta + self.zb()
-        return f if self.offset is None else f + self.offset
+        """Xβ̂ + Zb̃ + o, as y − residuals."""
+        return self.y - self.residuals()
 
     def residuals(self) -> np.ndarray:
-        """Raw (response-scale) residuals y − fitted."""
-        return self.y - self.fitted()
+        """Raw (response-scale) residuals y − o − Xβ̂ − Zb̃, computed in the basis as
+        ỹ − X̃β̃ − Zb̃ (no cancellation when y or X sit on a large offset)."""
+        return self.basis.y - self.basis.X @ self.beta_tilde - self.zb()
 
 
 def _apply_lambda(v: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:

@@ -7,6 +7,19 @@ from ..design import ReTermData
 from ..errors import ModelError
 from .remat import term_label
 
+#: Largest magnitude of a response or offset value, and smallest magnitude of the largest
+#: response value: σ⁴ (Satterthwaite's df divides squared variances) must stay inside floating
+#: point (the bounds of model columns, :data:`mixedbridge.design.MAX_SCALE`).
+MIN_SCALE, MAX_SCALE = 1e-50, 1e50
+#: Range of the median of the prior weights. Multiplying every weight by c divides θ by
+#: √c and σ by √c and changes nothing else (fixed effects, their SEs, the random-effects
+#: variances and the criterion stay); outside this range θ̂ moves so far from the optimizer's
+#: start (θ = 1) that the fit fails silently (lme4 too: weights of 1e-12 give a wrong optimum).
+WEIGHT_RANGE = (1e-6, 1e6)
+#: A response whose values span fewer than this many rounding steps (units in the last place of
+#: its largest value) varies only by rounding error.
+MIN_SPREAD_ULPS = 1024
+
 
 def check_inputs(X: np.ndarray, y: np.ndarray, reterms: list[ReTermData],
                  weights: np.ndarray | None, offset: np.ndarray | None) -> None:
@@ -17,7 +30,11 @@ def check_inputs(X: np.ndarray, y: np.ndarray, reterms: list[ReTermData],
     * a grouping factor with as many levels as observations or more (``check.nobs.vs.nlev``);
     * a term with at least as many random effects ℓᵢpᵢ as observations (``check.nobs.vs.nRE``:
       lme4 stops when n ≤ ℓᵢpᵢ for some term);
-    * a response with zero variance, or bad lengths, weights or offset.
+    * no more observations than fixed-effect coefficients (lme4: "objective in x0 returns NA" under
+      REML, a perfect fit under ML);
+    * a response with zero variance, or one that varies only in its last digits (by rounding);
+    * bad lengths, weights or offset; a response or offset beyond ±1e50, weights whose
+      median is outside :data:`WEIGHT_RANGE`.
     """
     n = len(y)
     if not reterms:
@@ -49,6 +66,11 @@ def check_inputs(X: np.ndarray, y: np.ndarray, reterms: list[ReTermData],
     if n < 2 or np.all(y == y[0]):
         raise ModelError("the response has zero variance (all values are equal); there is nothing "
                          "to model", "/formula")
+    _check_response(y)
+    if n <= X.shape[1]:
+        raise ModelError(f"{n} observations cannot estimate {X.shape[1]} fixed-effect coefficients "
+                         "and a residual variance (lme4 stops: objective in x0 returns NA); use more "
+                         "data or fewer predictors", "/formula")
 
 
 def _check_lengths(X: np.ndarray, y: np.ndarray, reterms: list[ReTermData],
@@ -63,7 +85,42 @@ def _check_lengths(X: np.ndarray, y: np.ndarray, reterms: list[ReTermData],
         if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
             raise ModelError("prior weights must be finite and positive, one per observation",
                              "/weights")
+        _check_weight_scale(w)
     if offset is not None:
         o = np.asarray(offset, dtype=float)
         if o.shape != (n,) or not np.all(np.isfinite(o)):
             raise ModelError("the offset must be finite, one value per observation", "/offset")
+        if np.max(np.abs(o)) > MAX_SCALE:
+            raise ModelError(f"the offset has values as large as {np.max(np.abs(o)):.3g}; beyond "
+                             f"±{MAX_SCALE:.0e} the model's sums of squares overflow: rescale the "
+                             "response and the offset", "/options/offset")
+
+
+def _check_response(y: np.ndarray) -> None:
+    """A response within ±1e50 (and not all within 1e-50 of 0), whose values are more than a
+    few rounding steps apart."""
+    top = float(np.max(np.abs(y)))
+    if top > MAX_SCALE or top < MIN_SCALE:
+        raise ModelError(f"the response has values of order {top:.3g}; outside {MIN_SCALE:.0e} to "
+                         f"{MAX_SCALE:.0e} its variance cannot be represented in floating point: "
+                         "rescale it (express it in other units)", "/formula")
+    spread = float(np.max(y) - np.min(y))
+    if spread < MIN_SPREAD_ULPS * np.spacing(top):
+        raise ModelError(f"the response is constant up to rounding error: its values range from "
+                         f"{float(np.min(y))!r} to {float(np.max(y))!r}, fewer than {MIN_SPREAD_ULPS} rounding "
+                         "steps apart, so its variation carries no information; check how the "
+                         "column was computed", "/formula")
+
+
+def _check_weight_scale(w: np.ndarray) -> None:
+    """Weights whose median is inside :data:`WEIGHT_RANGE` (the bulk of the weights sets the
+    scale of θ; a few tiny weights only remove their observations)."""
+    lo, hi = WEIGHT_RANGE
+    mid = float(np.median(w))
+    if not lo <= mid <= hi:
+        raise ModelError(f"the prior weights have a median of {mid:.3g}; outside {lo:.0e} to "
+                         f"{hi:.0e} the variance parameters are out of the optimizer's reach. "
+                         "Divide the weights by their median: weights are relative precisions, and "
+                         "scaling them all by one constant changes only σ (and θ), not the fixed "
+                         "effects, their standard errors, the random-effects variances or the "
+                         "REML criterion", "/options/weights")
