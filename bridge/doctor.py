@@ -90,7 +90,8 @@ def doctor() -> dict:
             missing.append("a working rpy2 (rpy2>=3.5,<3.6 for R < 4.4)")
     steps = []
     if apt:
-        steps.append("apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y " + " ".join(apt))
+        steps.append("apt-get update && DEBIAN_FRONTEND=noninteractive "
+                     "apt-get install -y --no-install-recommends " + " ".join(apt))
     if info["rpy2"] is None or "rpy2_error" in info:
         steps.append("pip install 'mixedbridge[r]'")
     info["missing"] = missing

@@ -1,16 +1,17 @@
 #!/bin/sh
 # Idempotent set-up of R for the lme4 engine (Debian/Ubuntu, run as root or with sudo).
 # Quick no-op when Rscript and the R packages lme4, lmerTest, pbkrtest, emmeans are present;
-# otherwise: apt-get update, then install r-base-core and the r-cran-* packages.
+# otherwise: apt-get update, then install r-base-core and the r-cran-* packages (car is the
+# tests' reference for an lm's type II/III tables), without Debian's recommended packages.
 # With PYTHON=/path/to/python set, also installs rpy2 (>=3.5,<3.6) there when it is missing.
 set -eu
 
-R_PKGS="lme4 lmerTest pbkrtest emmeans"
-DEBS="r-base-core r-cran-lme4 r-cran-lmertest r-cran-pbkrtest r-cran-emmeans"
+R_PKGS="lme4 lmerTest pbkrtest emmeans car"
+DEBS="r-base-core r-cran-lme4 r-cran-lmertest r-cran-pbkrtest r-cran-emmeans r-cran-car"
 
 have_r() {
     command -v Rscript >/dev/null 2>&1 || return 1
-    Rscript --vanilla -e 'p <- c("lme4", "lmerTest", "pbkrtest", "emmeans");
+    Rscript --vanilla -e 'p <- c("lme4", "lmerTest", "pbkrtest", "emmeans", "car");
         ok <- nzchar(vapply(p, function(x) system.file(package = x), ""));
         q(status = if (all(ok)) 0L else 1L)' >/dev/null 2>&1
 }
@@ -32,7 +33,7 @@ else
     fi
     echo "setup_r: installing $DEBS"
     $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $DEBS
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $DEBS
     have_r || { echo "setup_r: R packages still missing after apt-get" >&2; exit 1; }
 fi
 

@@ -37,7 +37,8 @@ def test_doctor_without_r_says_what_to_install(monkeypatch):
     info = doctor_module.doctor()
     assert info["R"] is None and not info["ok"]
     assert "R" in info["missing"] and "lme4" in info["missing"]
-    assert ("apt-get install -y r-base-core r-cran-lme4 r-cran-lmertest r-cran-pbkrtest r-cran-emmeans"
+    assert ("apt-get install -y --no-install-recommends r-base-core r-cran-lme4 r-cran-lmertest r-cran-pbkrtest "
+            "r-cran-emmeans"
             in info["install"])
 
 

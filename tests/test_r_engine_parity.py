@@ -16,7 +16,7 @@ Not every combination runs, and the test ids say which:
   fhch2010 models, 6,480 and 12,960 rows): pbkrtest takes minutes on them.
 * ``kr-refused-ml``: Kenward-Roger on an ML fit; the spec refuses it (pbkrtest's adjustment is
   for REML fits), and the test checks that refusal instead.
-* an lm's type II and III tables are checked against ``car::Anova`` (skipped without car).
+* an lm's type II and III tables are checked against ``car::Anova`` (car is installed by bridge/setup_r.sh).
 """
 from __future__ import annotations
 
@@ -319,7 +319,8 @@ def test_engine_equals_plain_lmertest(reference, check):
     if check.anova_type is not None:
         method = "residual" if check.df_method == "residual" else _r_method(check.df_method)
         if method == "residual" and check.anova_type != "I" and not reference.has_car:
-            pytest.skip("car is not installed: no plain R type II/III anova of an lm")
+            pytest.fail("R's car is not installed, so an lm's type II/III tables have no plain-R reference "
+                        "(bridge/setup_r.sh installs r-cran-car)")
         diffs += _compare(f"anova {check.anova_type}", _engine_rows(res, "anova"),
                           reference.table(check, f"anova/{method}/{check.anova_type}"), ANOVA_COLUMNS)
     assert not diffs, "\n".join(diffs[:20])

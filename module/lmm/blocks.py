@@ -28,6 +28,7 @@ from scipy.linalg import lapack
 from .gram import GramMap, build_gram_map, gram_product
 from .remat import ReStructure, ReTerm
 
+
 @dataclass
 class Crossprod:
     """The blocks of A = [Z X y]ᵀW[Z X y], in the model's notation.
