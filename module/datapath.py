@@ -9,7 +9,8 @@ file, so every path is checked before it is opened:
 * The allowed folders are those given by :func:`data_roots` (``--data-root`` for the CLI and
   ``serve``, ``data_root=`` for :func:`mixedbridge.run`). By default it is the one folder relative
   paths are read from: the spec file's folder, or the working directory.
-* The file must be a regular file named ``*.csv`` (any case). Folders, FIFOs, devices, sockets
+* The file must be a regular file named ``*.csv`` (any case; compressed files are not read, so
+  no archive can expand) of at most :data:`MAX_DATA_BYTES`. Folders, FIFOs, devices, sockets
   and anything under /proc, /sys or /dev are refused before they are opened.
 * Errors name the path as the spec gave it, never the folders allowed, and never quote the file.
 """
@@ -36,6 +37,10 @@ SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
 
 #: The file name endings a data file may have (compared without case).
 DATA_SUFFIXES = (".csv",)
+
+#: The largest data file read, in bytes (``MIXEDBRIDGE_MAX_DATA_MB`` in MiB overrides it): a
+#: larger file, or a sparse one that claims to be, is refused before it is read.
+MAX_DATA_BYTES = 1024 * 1024 * 1024
 
 PathLike = Union[str, "os.PathLike[str]"]
 POINTER = "/data/path"
@@ -121,7 +126,21 @@ def locate(raw: object, base: Path | None) -> tuple[str, os.stat_result]:
         raise DataError(f"data file {text!r} does not exist", POINTER)
     if status.st_size == 0:
         raise DataError(f"data file {text!r} is empty", POINTER)
+    limit = max_data_bytes()
+    if status.st_size > limit:
+        raise DataError(f"data file {text!r} has {status.st_size / 2**20:.0f} MiB, more than the limit of "
+                        f"{limit / 2**20:.0f} MiB (set MIXEDBRIDGE_MAX_DATA_MB to allow more, or read the "
+                        "data in parts)", POINTER)
     return real, status
+
+
+def max_data_bytes() -> int:
+    """The data-file size limit: :data:`MAX_DATA_BYTES`, or ``MIXEDBRIDGE_MAX_DATA_MB`` MiB."""
+    raw = os.environ.get("MIXEDBRIDGE_MAX_DATA_MB", "")
+    try:
+        return int(float(raw) * 2**20) if raw else MAX_DATA_BYTES
+    except ValueError:
+        return MAX_DATA_BYTES
 
 
 def _as_text(raw: object) -> str:

@@ -50,8 +50,9 @@ def _answer(request: protocol.Request, out: IO[bytes] | None) -> dict:
 
 def _inject_fault(request: dict, out: IO[bytes] | None) -> None:
     """Test hook, active only with MIXEDBRIDGE_FAULTS=1: ``{"fault": "crash" | "hang" | "raise" |
-    "truncate" | "noise"}`` (``truncate``: half an answer line, then a crash; ``noise``: writes to
-    standard output from Python and from a child process, then answers)."""
+    "truncate" | "noise" | "grow"}`` (``truncate``: half an answer line, then a crash; ``noise``:
+    writes to standard output from Python and from a child process, then answers; ``grow``: takes
+    50 MiB more memory every 0.1 s, up to 4 GiB)."""
     if os.environ.get("MIXEDBRIDGE_FAULTS") != "1" or "fault" not in request:
         return
     fault = request["fault"]
@@ -69,6 +70,11 @@ def _inject_fault(request: dict, out: IO[bytes] | None) -> None:
         time.sleep(3600)
     if fault == "raise":
         raise RuntimeError("injected fault")
+    if fault == "grow":
+        held = [bytearray(50 * 2**20) for _ in range(1)]
+        while len(held) < 80:
+            time.sleep(0.1)
+            held.append(bytearray(50 * 2**20))
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes], max_request_bytes: int = protocol.MAX_REQUEST_BYTES,

@@ -16,8 +16,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from . import protocol
@@ -30,7 +31,8 @@ _CHUNK = 2**20
 
 @dataclass(frozen=True)
 class Failure:
-    """Why the worker gave no answer: ``code`` (``crash`` or ``timeout``) and a message."""
+    """Why the worker gave no answer: ``code`` (``crash``, ``timeout`` or ``memory``) and a
+    message."""
 
     code: str
     message: str
@@ -73,15 +75,14 @@ class Child:
         self.restarts += 1
 
     def rss_mb(self) -> float:
-        """Resident memory of the child (not its R worker), in MiB."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as fh:  # type: ignore[union-attr]
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) / 1024
-        except (OSError, AttributeError):
-            pass
-        return 0.0
+        """Resident memory of the child and everything it started (its R worker), in MiB."""
+        if self.proc is None:
+            return 0.0
+        return sum(_rss_kb(pid) for pid in _process_tree(self.proc.pid)) / 1024
+
+    def over_memory(self) -> bool:
+        """Whether the worker with its R worker has grown past ``max_rss_mb``."""
+        return bool(self.max_rss_mb) and self.rss_mb() > float(self.max_rss_mb or 0)
 
     def ask(self, line: bytes, timeout: float) -> bytes | Failure:
         """Send one request line; the answer line, or why there is none (the worker is then
@@ -93,13 +94,17 @@ class Child:
         except OSError:
             self.kill()
             return Failure("crash", "the worker stopped before reading the request; it was restarted")
-        answer = _read_line(proc, time.monotonic() + timeout)
+        answer = _read_line(proc, time.monotonic() + timeout, self.over_memory)
         if isinstance(answer, bytes):
-            if self.max_rss_mb and self.rss_mb() > self.max_rss_mb:
+            if self.over_memory():
                 self.kill()
             return answer
         code = proc.poll()
         self.kill()
+        if answer == "memory":
+            return Failure("memory", f"the request needed more than the memory limit of {self.max_rss_mb:g} MiB "
+                           "(worker and R together) and was stopped; use fewer rows or a simpler model, or raise "
+                           "the limit (serve --max-rss-mb)")
         if answer == "timeout":
             return Failure("timeout", f"the request took longer than its limit of {timeout:g} s and was stopped; "
                            "simplify the model or raise the limit ('timeout')")
@@ -107,17 +112,46 @@ class Child:
                        "and the next request is served normally")
 
 
-def _read_line(proc: subprocess.Popen, deadline: float) -> bytes | str:
-    """The worker's answer line, or ``timeout`` / ``crash`` (a line cut short by a crash is not an
-    answer)."""
+def _rss_kb(pid: int) -> int:
+    """Resident memory of one process in KiB (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux's ``/proc/PID/task/*/children``)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def _read_line(proc: subprocess.Popen, deadline: float,
+               over_memory: Callable[[], bool] = lambda: False) -> bytes | str:
+    """The worker's answer line, or ``timeout`` / ``memory`` / ``crash`` (a line cut short by a
+    crash is not an answer); memory is checked about every half second while the worker works."""
     fd = proc.stdout.fileno()  # type: ignore[union-attr]
     parts: list[bytes] = []
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             return "timeout"
-        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+        ready, _, _ = select.select([fd], [], [], min(left, 0.5))
         if not ready:
+            if over_memory():
+                return "memory"
             continue
         chunk = os.read(fd, _CHUNK)
         if not chunk:

@@ -163,3 +163,17 @@ def test_cli_data_root_widens_the_folder(root, capsys):
     (root / "other.json").write_text(json.dumps(spec("../secrets/rows.csv")))
     assert cli.main(["validate", str(root / "other.json")]) == 2
     assert cli.main(["validate", str(root / "other.json"), "--data-root", str(root.parent)]) == 0
+
+
+def test_a_file_past_the_size_limit_is_refused_before_reading(root, monkeypatch):
+    """A 2 GiB sparse file (no disk used) claims more than the 1 GiB limit; a gzip bomb cannot be
+    named *.csv.gz, and a compressed file named *.csv is read as text, never expanded."""
+    monkeypatch.chdir(root)
+    with open(root / "huge.csv", "wb") as fh:
+        fh.truncate(2 * 1024**3)
+    refused(spec("huge.csv"), root, "2048 MiB", "limit of 1024 MiB", "MIXEDBRIDGE_MAX_DATA_MB")
+    monkeypatch.setenv("MIXEDBRIDGE_MAX_DATA_MB", "0.0001")
+    refused(spec("rows.csv"), root, "more than the limit")
+    monkeypatch.delenv("MIXEDBRIDGE_MAX_DATA_MB")
+    (root / "bomb.csv.gz").write_bytes(b"\x1f\x8b" + b"\0" * 64)
+    refused(spec("bomb.csv.gz"), root, "not a CSV file")

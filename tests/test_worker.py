@@ -167,3 +167,34 @@ def test_cli_piped_into_head_stops_quietly(tmp_path):
     assert proc.wait(timeout=300) == 141
     err = proc.stderr.read().decode()
     assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_the_memory_of_the_worker_and_what_it_started_counts():
+    """The supervisor's memory figure covers the worker's whole process tree (its R worker too)."""
+    from mixedbridge.supervisor import _process_tree, _rss_kb
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(80 * 2**20); time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 20
+        while _rss_kb(child.pid) < 70 * 1024 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        tree = _process_tree(os.getpid())
+        assert child.pid in tree
+        assert sum(_rss_kb(p) for p in tree) >= _rss_kb(os.getpid()) + 70 * 1024
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.slow
+def test_a_request_past_the_memory_limit_is_stopped_while_it_runs():
+    env = {**os.environ, "MIXEDBRIDGE_FAULTS": "1"}
+    lines = [json.dumps({"id": "big", "fault": "grow", "spec": LM}), json.dumps({"id": "next", "spec": LM})]
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "mixedbridge.cli", "serve", "--max-rss-mb", "700"],
+                         input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=180, env=env)
+    answers = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [a["id"] for a in answers] == ["big", "next"]
+    assert answers[0]["error"]["code"] == "memory" and "700 MiB" in answers[0]["error"]["message"]
+    assert "tables" in answers[1]
+    assert time.monotonic() - t0 < 120  # stopped while growing, long before the 4 GiB it would take
