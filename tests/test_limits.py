@@ -197,3 +197,51 @@ def test_crossed_12k_by_12k_is_refused_under_an_address_space_limit():
     out = subprocess.run([sys.executable, "-c", _CROSSED], capture_output=True, text=True, timeout=120)
     assert out.stdout.startswith("model this random-effects structure would need"), out.stdout + out.stderr
     assert "this process can give a fit" in out.stdout
+
+
+# ---------------------------------------------------------------------- spec maxima
+@pytest.mark.parametrize("where,value,words", [
+    ("anova", {"method": "bootstrap", "nsim": 40_000_000}, "maximum of 100000"),
+    ("anova", {"method": "bootstrap", "seed": 2**31}, "maximum of 2147483647"),
+    ("confint", {"method": "bootstrap", "nsim": 40_000_000}, "maximum of 100000"),
+    ("confint", {"method": "bootstrap", "seed": 2**31}, "maximum of 2147483647"),
+])
+def test_bootstrap_sizes_and_seeds_have_a_maximum(where, value, words):
+    spec = {"analysis": "lmm", "engine": "lme4", "formula": "Reaction ~ Days + (1 | Subject)", **SLEEP,
+            "options": {"reml": False, where: value}}
+    err = _error(spec)
+    key = next(k for k in value if k != "method")
+    assert err.code == "spec" and err.path == f"/options/{where}/{key}" and words in err.message
+
+
+# --------------------------------------------------------------------------- emmeans
+def _three_factors(levels: int, n: int = 300) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    return pd.DataFrame({"y": rng.normal(size=n), **{k: rng.integers(0, levels, n).astype(str) for k in "abc"}})
+
+
+@pytest.mark.parametrize("engine", ["native", "lme4"])
+def test_a_reference_grid_beyond_rg_limit_is_refused_before_the_fit(engine, monkeypatch):
+    if engine == "lme4":
+        pytest.importorskip("rpy2")
+    from mixedbridge import engines
+
+    monkeypatch.setattr(engines, "engines_for", lambda name: pytest.fail("the model was fitted"))
+    err = _error({"analysis": "lm", "engine": engine, "formula": "y ~ a + b + c", "data": {"records": [{}]},
+                  "options": {"emmeans": {"specs": "a"}}}, data=_three_factors(30))
+    assert err.code == "spec" and err.path == "/options/emmeans"
+    assert "27,000 rows" in err.message and "10,000" in err.message
+
+
+def test_too_many_pairwise_comparisons_are_refused():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"y": rng.normal(size=600), "a": [f"a{i % 200}" for i in range(600)]})
+    err = _error({"analysis": "lm", "formula": "y ~ a", "data": {"records": [{}]},
+                  "options": {"emmeans": {"specs": "a", "contrasts": "pairwise"}}}, data=df)
+    assert err.path == "/options/emmeans/contrasts" and "19,900 rows" in err.message
+
+
+def test_grids_within_the_limits_are_answered():
+    res = mixedbridge.run({"analysis": "lm", "formula": "y ~ a + b", "data": {"records": [{}]},
+                           "options": {"emmeans": {"specs": "a", "contrasts": "pairwise"}}}, data=_three_factors(20))
+    assert len(res.table("contrasts").rows) == 190
