@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SpecError
+from ..inference.options import KR_WEIGHTS
 from ..options import default
 from ..problem import Problem
 from ..spec import check
@@ -104,6 +105,8 @@ def parse(problem: Problem, block: dict, path: str = "/emmeans") -> Request:
                   contrasts=_contrasts(block.get("contrasts"), f"{path}/contrasts"),
                   adjust=_option(block, "adjust"), trend=trend, path=path)
     _check_size(problem, req)
+    if req.df == "kenward-roger" and problem.frame.weights is not None:
+        raise SpecError(f"{KR_WEIGHTS}; use df \"satterthwaite\"", f"{path}/df")
     return req
 
 
