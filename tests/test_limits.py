@@ -245,3 +245,63 @@ def test_grids_within_the_limits_are_answered():
     res = mixedbridge.run({"analysis": "lm", "formula": "y ~ a + b", "data": {"records": [{}]},
                            "options": {"emmeans": {"specs": "a", "contrasts": "pairwise"}}}, data=_three_factors(20))
     assert len(res.table("contrasts").rows) == 190
+
+
+# -------------------------------------------------------------------- text, markdown, plots
+_LEVELS = ["$\\bad{$", "a\x1b[31mred\x1b[0m", "two\nlines", "p|q"]
+
+
+@pytest.fixture(scope="module")
+def odd_levels() -> mixedbridge.Results:
+    rng = np.random.default_rng(1)
+    recs = [{"y": float(rng.normal() + i % 4), "f": _LEVELS[i % 4], "g": f"g{i % 6}", "$x$": float(i)}
+            for i in range(48)]
+    return mixedbridge.run({"analysis": "lmm", "formula": "y ~ f + `$x$` + (1 | g)", "data": {"records": recs},
+                            "options": {"plots": [{"type": "emmeans", "horizontal": "f"},
+                                                  {"type": "cluster_fits"}]}})
+
+
+def test_ansi_escapes_and_newlines_in_levels_are_escaped_in_text(odd_levels):
+    text = odd_levels.to_text()
+    assert "\x1b" not in text and "fa\\x1b[31mred\\x1b[0m" in text
+    assert "ftwo\\nlines" in text
+    rows = [line for line in text.splitlines() if line.startswith("fixed")]
+    assert len(rows) == 5
+
+
+def test_markdown_rows_stay_rows(odd_levels):
+    md = odd_levels.to_markdown()
+    table = md.split("**Parameter estimates**")[1].split("*Note.*")[0].strip().splitlines()
+    assert len(table) == 2 + 7 and all(line.startswith("| ") and line.endswith(" |") for line in table)
+    assert "fp\\|q" in md and "\x1b" not in md
+    assert md.splitlines()[0] == "### lmm: `` y ~ f + `$x$` + (1 | g) `` (native)"
+
+
+def test_the_json_keeps_the_levels_as_they_are(odd_levels):
+    terms = [r["term"] for r in odd_levels.table("parameters").rows]
+    assert "fa\x1b[31mred\x1b[0m" in terms and "ftwo\nlines" in terms
+
+
+def test_dollar_signs_in_levels_and_names_are_drawn_as_written(odd_levels):
+    assert [p["name"] for p in odd_levels.plots] == ["emmeans-f", "cluster_fits-__x__"]
+    assert not any("not drawn" in n for n in odd_levels.notes)
+
+
+def test_plot_text_is_never_mathtext():
+    from mixedbridge.plots.render import literal_text, new_figure, to_bytes
+
+    fig, ax = new_figure(3, 2)
+    ax.set_xlabel("$\\frac{$")
+    ax.set_title("cost $5 and $6")
+    ax.bar(["$a$", "b"], [1, 2])
+    assert to_bytes(fig, "png")[:4] == b"\x89PNG"
+    literal_text(fig)
+    assert not ax.xaxis.label.get_parse_math() and not ax.title.get_parse_math()
+
+
+def test_printable_text():
+    from mixedbridge.table import markdown_code, printable
+
+    assert printable("a\x1b[1mb\u202ec\td") == "a\\x1b[1mb\\u202ec\\td"
+    assert printable("Résumé ✓") == "Résumé ✓"
+    assert markdown_code("y ~ x") == "`y ~ x`" and markdown_code("a``b") == "``` a``b ```"

@@ -22,13 +22,16 @@ from matplotlib.collections import Collection, PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 #: Dots per inch of the PNG; ``width`` and ``height`` of a plot dict are in pixels at this dpi.
 DPI = 100
 _ROLE_ATTR = "_mixedbridge_role"
 
-#: Style shared by every plot: readable sizes, no date or software stamps, fixed SVG ids.
+#: Style shared by every plot: readable sizes, no date or software stamps, fixed SVG ids, and
+#: text drawn as written (a ``$`` in a name or level is not the start of mathtext).
 STYLE = {
+    "text.parse_math": False,
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.labelsize": 10,
@@ -127,10 +130,19 @@ def count_arrows(fig: Figure) -> int:
     return sum(isinstance(p, FancyArrowPatch) for ax in fig.axes for p in ax.patches)
 
 
+def literal_text(fig: Figure) -> None:
+    """Every text of the figure drawn as written: labels, titles, legend entries and tick labels
+    come from column names and level labels, which are data, never mathtext."""
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+
+
 def to_bytes(fig: Figure, fmt: str) -> bytes:
-    """The figure as PNG or SVG bytes, identical for identical figures (no date, no version)."""
+    """The figure as PNG or SVG bytes, identical for identical figures (no date, no version);
+    text is drawn as written (:func:`literal_text`)."""
     buf = io.BytesIO()
     metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    literal_text(fig)
     with plt.rc_context(STYLE):
         fig.savefig(buf, format=fmt, dpi=DPI, metadata=metadata)
     return buf.getvalue()
