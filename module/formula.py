@@ -24,6 +24,8 @@ MAX_NESTING = 50
 #: Most terms a formula may expand to (fixed and random-effects terms together, and each
 #: expansion of ``*``, ``/`` and ``^`` on the way): a 10-way full factorial has 1,023.
 MAX_TERMS = 1024
+#: Most variables one interaction term (or one interaction of grouping factors) may have.
+MAX_INTERACTION = 50
 #: Largest power ``(a + b)^k`` R's ``terms.formula`` accepts (its integer range); a power above the
 #: number of terms it applies to means all their interactions.
 MAX_POWER = 2**31 - 1
@@ -337,6 +339,8 @@ def deparse(node: Node) -> str:
         return f"({deparse(node.children[0])})"
     if node.kind == "neg":
         return f"-{deparse(node.children[0])}"
+    if node.kind == "bar":
+        return f"{deparse(node.children[0])} {node.value} {deparse(node.children[1])}"
     first, rest = left_spine(node, _BINARY)
     out = [deparse(first)]
     for op, right in rest:
@@ -372,6 +376,15 @@ def _check_count(count: int, where: Node) -> None:
         text = text if len(text) <= 60 else text[:57] + "..."
         raise FormulaError(f"'{text}' expands to more than {MAX_TERMS:,} terms, the most a model may have; "
                            "name the interactions you need instead of crossing every variable")
+
+
+def _check_order(order: int, where: Node) -> None:
+    """Refuse an interaction of more than :data:`MAX_INTERACTION` variables before it is made."""
+    if order > MAX_INTERACTION:
+        text = deparse(where)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        raise FormulaError(f"'{text}' makes an interaction of more than {MAX_INTERACTION} variables, the most a "
+                           "term may have; name the interactions you need")
 
 
 def _terms(node: Node) -> tuple[list[frozenset], bool | None]:
@@ -420,6 +433,7 @@ def _combine(op: str, lt: list[frozenset], li: bool | None, right: Node,
         drop = set(rt)
         return [t for t in lt if t not in drop], (not ri if ri is not None else li)
     _check_count(len(lt) * len(rt) + len(lt) + len(rt), whole)
+    _check_order(max(map(len, lt), default=0) + max(map(len, rt), default=0), whole)
     crossed = [a | b for a in lt for b in rt]
     if op == ":":
         return _unique(crossed), None
@@ -512,6 +526,8 @@ def _group_factors(node: Node) -> list[tuple[str, ...]]:
     first, rest = left_spine(node, _GROUPING)
     groups = _group_factors(first)
     for op, right in rest:
+        _check_count(len(groups), node)
+        _check_order(len(groups[-1]), node)
         inner = _group_factors(right)
         if op == "+":
             groups = groups + inner

@@ -15,7 +15,7 @@ import pytest
 import mixedbridge
 from mixedbridge import guard
 from mixedbridge.errors import DataError, FormulaError, MixedBridgeError, ModelError
-from mixedbridge.formula import MAX_NESTING, MAX_TERMS, parse_formula
+from mixedbridge.formula import MAX_INTERACTION, MAX_NESTING, MAX_TERMS, parse_formula
 
 SLEEP = {"data": {"dataset": "sleepstudy"}}
 
@@ -47,8 +47,9 @@ def test_crossing_21_variables_is_refused_before_it_is_expanded():
     assert f"more than {MAX_TERMS:,} terms" in err.message and "x0 * x1" in err.message
 
 
-def test_a_ten_way_factorial_is_within_the_limit():
+def test_a_ten_way_factorial_is_within_the_limits():
     assert len(parse_formula("y ~ " + "*".join("abcdefghij")).fixed) == 1023
+    assert parse_formula("y ~ " + ":".join(f"x{i}" for i in range(MAX_INTERACTION))).fixed[0].order == MAX_INTERACTION
 
 
 def test_200_nested_parentheses_are_refused_with_the_limit():
@@ -73,6 +74,18 @@ def test_a_long_sum_inside_a_transformation_is_evaluated():
     res = mixedbridge.run({"analysis": "lm", "formula": "y ~ I(" + " + ".join(["x"] * 3000) + ")",
                            "data": {"records": recs}})
     assert len(desc.fixed) == 1 and res.table("parameters").to_pandas().shape[0] == 2
+
+
+@pytest.mark.parametrize("formula,words", [
+    ("y ~ " + ":".join(f"x{i}" for i in range(2000)), "interaction of more than"),
+    ("y ~ (1 | " + "/".join(f"g{i}" for i in range(2000)) + ")", "interaction of more than"),
+    ("y ~ (1 | " + "+".join(f"g{i}" for i in range(2000)) + ")", "more than 1,024 terms"),
+    ("y ~ " + " + ".join(f"(1 | g{i})" for i in range(2000)), "more than 1,024 terms"),
+    ("y ~ " + "-" * 2000 + "x", "more than 50 deep"),
+])
+def test_long_chains_are_refused_with_a_limit_not_a_recursion_error(formula, words):
+    with pytest.raises(FormulaError, match=words):
+        parse_formula(formula)
 
 
 def test_too_many_distinct_terms_are_refused():
