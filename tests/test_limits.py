@@ -7,6 +7,7 @@ import resource
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -305,11 +306,17 @@ def test_plot_text_is_never_mathtext():
 
     fig, ax = new_figure(3, 2)
     ax.set_xlabel("$\\frac{$")
-    ax.set_title("cost $5 and $6")
-    ax.bar(["$a$", "b"], [1, 2])
-    assert to_bytes(fig, "png")[:4] == b"\x89PNG"
+    ax.set_title("cost $5 and $6 \x1b[31m")
+    ax.bar([0, 1], [1, 2])
+    ax.set_xticks([0, 1], ["$a$", "b\x1b[0m"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no missing glyph for a control character
+        assert to_bytes(fig, "png")[:4] == b"\x89PNG"
+        assert to_bytes(fig, "svg")[:5] == b"<?xml"
     literal_text(fig)
     assert not ax.xaxis.label.get_parse_math() and not ax.title.get_parse_math()
+    assert ax.get_title() == "cost $5 and $6 \\x1b[31m"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["$a$", "b\\x1b[0m"]
 
 
 def test_printable_text():
