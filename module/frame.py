@@ -271,8 +271,9 @@ def _check_labels(desc: ModelDescription) -> None:
     for g in desc.grouping_columns:
         role = next((r for r, lab in RESERVED.items() if lab == g), None)
         if role is not None:
+            what = "prior weights" if role == "weights" else role
             raise DataError(f"the grouping column {g!r} has the name under which the model keeps the "
-                            f"{role} (as R does); rename the column", "/formula")
+                            f"{what} (as R does); rename the column", "/formula")
         v = labels.get(g)
         if v is not None and not (v.is_column and v.expr.value == g):
             made = ", ".join(repr(c) for c in v.columns) or "no column"

@@ -325,3 +325,30 @@ def test_printable_text():
     assert printable("a\x1b[1mb\u202ec\td") == "a\\x1b[1mb\\u202ec\\td"
     assert printable("Résumé ✓") == "Résumé ✓"
     assert markdown_code("y ~ x") == "`y ~ x`" and markdown_code("a``b") == "``` a``b ```"
+
+
+# ------------------------------------------------------------------------------------ CLI
+def test_the_cli_exits_2_on_each_limit(tmp_path):
+    import json
+
+    recs = _grouped({"(weights)": lambda i: 1 + i % 4})
+    jasp_weights = {"dependent": "Reaction", "fixedVariables": ["Days"], "randomVariables": ["Subject"],
+                    "fixedEffects": [{"components": ["Days"]}],
+                    "randomEffects": [{"value": ["Subject"], "randomComponents": [{"value": "Intercept"}]}],
+                    "marginalMeansTerms": ["Days"], "marginalMeansContrast": True,
+                    "contrasts": [{"isContrast": True, "name": "c", "values": ["1e1000000000", "0", "1"]}]}
+    specs = {
+        "power.json": {"analysis": "lmm", "formula": "Reaction ~ Days^1e300 + (1 | Subject)", **SLEEP},
+        "parens.json": {"analysis": "lm", "formula": "Reaction ~ " + "(" * 200 + "Days" + ")" * 200, **SLEEP},
+        "weights.json": {"analysis": "lmm", "formula": "y ~ x + (1 | `(weights)`)", "data": {"records": recs}},
+        "jasp.json": {"jasp": "lmm", "options": jasp_weights, "data": {"dataset": "sleepstudy"}},
+    }
+    paths = []
+    for name, spec in specs.items():
+        (tmp_path / name).write_text(json.dumps(spec))
+        paths.append(str(tmp_path / name))
+    out = subprocess.run([sys.executable, "-m", "mixedbridge.cli", "run", *paths], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.count("error in ") == 3
+    assert json.loads(out.stdout)["error"]["option"] == "contrasts"
