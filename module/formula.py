@@ -440,8 +440,9 @@ def _combine(op: str, lt: list[frozenset], li: bool | None, right: Node,
     if op == "*":
         return _unique(lt + rt + crossed), None
     if op == "/":
-        whole = frozenset().union(*lt) if lt else frozenset()
-        return _unique(lt + [whole | b for b in rt]), None
+        outer = frozenset().union(*lt) if lt else frozenset()
+        _check_order(len(outer) + max(map(len, rt), default=0), whole)
+        return _unique(lt + [outer | b for b in rt]), None
     raise FormulaError(f"operator {op!r} is not allowed here")
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
 import math
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from importlib import resources

@@ -22,10 +22,10 @@ from matplotlib.collections import Collection, PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
-from matplotlib.ticker import FixedFormatter, FuncFormatter  # noqa: E402
+from matplotlib.text import Text
+from matplotlib.ticker import FixedFormatter, FuncFormatter
 
-from ..table import printable  # noqa: E402
+from ..table import printable
 
 #: Dots per inch of the PNG; ``width`` and ``height`` of a plot dict are in pixels at this dpi.
 DPI = 100
