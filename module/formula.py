@@ -8,7 +8,9 @@ evaluated as code: the description is data, and each engine rebuilds what it nee
 from __future__ import annotations
 
 import itertools
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .errors import FormulaError
@@ -17,13 +19,25 @@ from .errors import FormulaError
 FUNCTIONS = {"log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "I", "scale", "factor", "as.factor"}
 #: Operators allowed in arithmetic inside a function call.
 ARITH = {"+", "-", "*", "/", "^"}
+#: Deepest nesting of parentheses, function calls and unary minus signs a formula may have.
+MAX_NESTING = 50
+#: Most terms a formula may expand to (fixed and random-effects terms together, and each
+#: expansion of ``*``, ``/`` and ``^`` on the way): a 10-way full factorial has 1,023.
+MAX_TERMS = 1024
+#: Most variables one interaction term (or one interaction of grouping factors) may have.
+MAX_INTERACTION = 50
+#: Largest power ``(a + b)^k`` R's ``terms.formula`` accepts (its integer range); a power above the
+#: number of terms it applies to means all their interactions.
+MAX_POWER = 2**31 - 1
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
     r"|(?P<name>[^\W\d_][\w.]*|\.(?![\d])[\w.]*)"
-    r"|`(?P<quoted>[^`]*)`"
+    r"|`(?P<quoted>(?:[^`\\]|\\[\s\S])*)`"
     r"|(?P<op>\|\||[~+\-*/:^|(),]))"
 )
+_ESCAPED = re.compile(r"\\([\s\S])")
+_SYNTACTIC = re.compile(r"(?:[^\W\d_]|\.(?!\d))[\w.]*")
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,26 @@ class Node:
     kind: str
     value: object = None
     children: tuple = ()
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node of a tree, parents before children, left to right (no recursion: a sum of
+    thousands of terms is a tree thousands of levels deep)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children))
+
+
+def left_spine(node: Node, ops: frozenset[str] | set[str]) -> tuple[Node, list[tuple[str, Node]]]:
+    """A chain ``a op b op c ...`` as R's parser nests it (to the left): its first operand and
+    the ``(op, operand)`` pairs that follow, in order."""
+    rest: list[tuple[str, Node]] = []
+    while node.kind == "bin" and node.value in ops:
+        rest.append((str(node.value), node.children[1]))
+        node = node.children[0]
+    return node, rest[::-1]
 
 
 @dataclass(frozen=True)
@@ -148,11 +182,21 @@ def tokenize(text: str) -> list[tuple[str, str, int]]:
                                "a formula uses column names, numbers and ~ + - * / : ^ ( ) |")
         kind = m.lastgroup
         value = m.group(kind)
-        if kind == "quoted" and not value:
-            raise FormulaError(f"empty backtick-quoted name at position {pos + 1}")
+        if kind == "quoted":
+            if not value:
+                raise FormulaError(f"empty backtick-quoted name at position {pos + 1}")
+            value = _ESCAPED.sub(r"\1", value)
         tokens.append(("name" if kind == "quoted" else kind, value, m.start(kind) + 1))
         pos = m.end()
     return tokens
+
+
+def quote_name(name: str) -> str:
+    """A column name as formula text: bare when syntactic, else in backticks, with a backslash
+    before each backslash or backtick in it (R's deparse)."""
+    if _SYNTACTIC.fullmatch(name):
+        return name
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
 class _Parser:
@@ -162,6 +206,14 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def nested(self, pos: int) -> None:
+        """Enter a parenthesis, call or unary minus; refused beyond :data:`MAX_NESTING`."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise FormulaError(f"the formula nests parentheses, function calls or minus signs more than "
+                               f"{MAX_NESTING} deep (at position {pos}); write it with fewer levels")
 
     def peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -170,7 +222,7 @@ class _Parser:
         tok = self.peek()
         if tok is None:
             raise FormulaError(f"the formula ends too early: expected {repr(op) if op else 'a term'} at the end")
-        if op is not None and tok[1] != op:
+        if op is not None and (tok[0] != "op" or tok[1] != op):
             raise FormulaError(f"expected {op!r} at position {tok[2]} but found {tok[1]!r}")
         self.i += 1
         return tok
@@ -238,17 +290,20 @@ class _Parser:
         kind, value, pos = tok
         if kind == "num":
             return Node("num", float(value))
-        if kind == "name":
-            if self.at("("):
-                return self.call(value, pos)
+        if kind == "name" and not self.at("("):
             return Node("name", value)
-        if value == "(":
-            inner = self.bar()
+        if kind == "op" and value not in ("(", "-"):
+            raise FormulaError(f"unexpected {value!r} at position {pos} of the formula")
+        self.nested(pos)
+        if kind == "name":
+            node = self.call(value, pos)
+        elif value == "(":
+            node = Node("paren", None, (self.bar(),))
             self.take(")")
-            return Node("paren", None, (inner,))
-        if value == "-":
-            return Node("neg", None, (self.atom(),))
-        raise FormulaError(f"unexpected {value!r} at position {pos} of the formula")
+        else:
+            node = Node("neg", None, (self.atom(),))
+        self.depth -= 1
+        return node
 
     def call(self, name: str, pos: int) -> Node:
         if name not in FUNCTIONS:
@@ -268,41 +323,42 @@ class _Parser:
 # From syntax tree to terms (R's terms.formula semantics)
 # ----------------------------------------------------------------------------------------------
 
+_BINARY = frozenset({"+", "-", "*", "/", ":", "^"})
+
+
 def deparse(node: Node) -> str:
     """R's deparsed spelling of an expression inside a function call."""
     if node.kind == "name":
-        return node.value if re.fullmatch(r"(?:[^\W\d_]|\.(?!\d))[\w.]*", node.value) else f"`{node.value}`"
+        return quote_name(str(node.value))
     if node.kind == "num":
-        v = node.value
-        return str(int(v)) if float(v).is_integer() else repr(v)
+        v = float(node.value)  # type: ignore[arg-type]
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
     if node.kind == "call":
         return f"{node.value}({deparse(node.children[0])})"
     if node.kind == "paren":
         return f"({deparse(node.children[0])})"
     if node.kind == "neg":
         return f"-{deparse(node.children[0])}"
-    left, right = (deparse(c) for c in node.children)
-    if node.value in ("^", ":"):
-        return f"{left}{node.value}{right}"
-    return f"{left} {node.value} {right}"
+    if node.kind == "bar":
+        return f"{deparse(node.children[0])} {node.value} {deparse(node.children[1])}"
+    first, rest = left_spine(node, _BINARY)
+    out = [deparse(first)]
+    for op, right in rest:
+        out.append(f"{op}{deparse(right)}" if op in ("^", ":") else f" {op} {deparse(right)}")
+    return "".join(out)
 
 
 def _columns(node: Node) -> tuple[str, ...]:
-    if node.kind == "name":
-        return (node.value,)
-    return tuple(dict.fromkeys(c for ch in node.children for c in _columns(ch)))
+    return tuple(dict.fromkeys(str(n.value) for n in walk(node) if n.kind == "name"))
 
 
 def _check_arith(node: Node) -> None:
     """Inside a function call only arithmetic on columns and numbers is allowed."""
-    if node.kind in ("name", "num"):
-        return
-    if node.kind == "bar":
-        raise FormulaError("a random-effects bar '|' cannot appear inside a function call")
-    if node.kind == "bin" and node.value not in ARITH:
-        raise FormulaError(f"operator {node.value!r} cannot be used inside a function call")
-    for ch in node.children:
-        _check_arith(ch)
+    for n in walk(node):
+        if n.kind == "bar":
+            raise FormulaError("a random-effects bar '|' cannot appear inside a function call")
+        if n.kind == "bin" and n.value not in ARITH:
+            raise FormulaError(f"operator {n.value!r} cannot be used inside a function call")
 
 
 def _variable(node: Node) -> Variable:
@@ -313,7 +369,22 @@ def _variable(node: Node) -> Variable:
     return Variable(deparse(node), node, _columns(node))
 
 
-_INTERCEPT = "__intercept__"
+def _check_count(count: int, where: Node) -> None:
+    """Refuse an expansion beyond :data:`MAX_TERMS` terms before it is made."""
+    if count > MAX_TERMS:
+        text = deparse(where)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        raise FormulaError(f"'{text}' expands to more than {MAX_TERMS:,} terms, the most a model may have; "
+                           "name the interactions you need instead of crossing every variable")
+
+
+def _check_order(order: int, where: Node) -> None:
+    """Refuse an interaction of more than :data:`MAX_INTERACTION` variables before it is made."""
+    if order > MAX_INTERACTION:
+        text = deparse(where)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        raise FormulaError(f"'{text}' makes an interaction of more than {MAX_INTERACTION} variables, the most a "
+                           "term may have; name the interactions you need")
 
 
 def _terms(node: Node) -> tuple[list[frozenset], bool | None]:
@@ -339,37 +410,54 @@ def _terms(node: Node) -> tuple[list[frozenset], bool | None]:
 
 
 def _binary_terms(node: Node) -> tuple[list[frozenset], bool | None]:
-    """Terms of ``a op b`` for R's formula operators ``+ - : * / ^``."""
-    op = node.value
-    left, right = node.children
-    lt, li = _terms(left)
+    """Terms of a chain ``a op b op c ...`` of R's formula operators ``+ - : * / ^``, folded
+    from the left as R's ``terms.formula`` reads it."""
+    first, rest = left_spine(node, _BINARY)
+    terms, icpt = _terms(first)
+    for op, right in rest:
+        terms, icpt = _combine(op, terms, icpt, right, node)
+    return terms, icpt
+
+
+def _combine(op: str, lt: list[frozenset], li: bool | None, right: Node,
+             whole: Node) -> tuple[list[frozenset], bool | None]:
+    """The terms of ``left op right`` given the left side's terms (``whole`` the chain, for
+    messages)."""
     if op == "^":
-        return _power_terms(node, lt), li
+        return _power_terms(right, lt, whole), li
     rt, ri = _terms(right)
     if op == "+":
+        _check_count(len(lt) + len(rt), whole)
         return _unique(lt + rt), ri if ri is not None else li
     if op == "-":
         drop = set(rt)
         return [t for t in lt if t not in drop], (not ri if ri is not None else li)
+    _check_count(len(lt) * len(rt) + len(lt) + len(rt), whole)
+    _check_order(max(map(len, lt), default=0) + max(map(len, rt), default=0), whole)
     crossed = [a | b for a in lt for b in rt]
     if op == ":":
         return _unique(crossed), None
     if op == "*":
         return _unique(lt + rt + crossed), None
     if op == "/":
-        whole = frozenset().union(*lt) if lt else frozenset()
-        return _unique(lt + [whole | b for b in rt]), None
+        outer = frozenset().union(*lt) if lt else frozenset()
+        _check_order(len(outer) + max(map(len, rt), default=0), whole)
+        return _unique(lt + [outer | b for b in rt]), None
     raise FormulaError(f"operator {op!r} is not allowed here")
 
 
-def _power_terms(node: Node, lt: list[frozenset]) -> list[frozenset]:
-    """``(a + b + c)^k``: the terms and their interactions up to order k."""
-    right = node.children[1]
-    if right.kind != "num" or not float(right.value).is_integer() or right.value < 1:
-        raise FormulaError(f"the power in {deparse(node)} must be a positive whole number")
+def _power_terms(right: Node, lt: list[frozenset], whole: Node) -> list[frozenset]:
+    """``(a + b + c)^k``: the terms and their interactions up to order k (all of them when k is
+    at least the number of terms)."""
+    k = float(right.value) if right.kind == "num" else 0.0  # type: ignore[arg-type]
+    if not (k.is_integer() and 1 <= k <= MAX_POWER):
+        raise FormulaError(f"the power in {deparse(whole)} must be a positive whole number "
+                           f"(at most {MAX_POWER:,}, R's limit)")
+    order = min(int(k), len(lt))
+    _check_count(sum(math.comb(len(lt), j) for j in range(1, order + 1)), whole)
     out = list(lt)
-    for k in range(2, int(right.value) + 1):
-        for combo in itertools.combinations(lt, k):
+    for j in range(2, order + 1):
+        for combo in itertools.combinations(lt, j):
             out.append(frozenset().union(*combo))
     return _unique(out)
 
@@ -379,12 +467,14 @@ def _unique(terms: list[frozenset]) -> list[frozenset]:
 
 
 def _variables_of(node: Node, out: dict[str, Variable]) -> None:
-    if node.kind in ("name", "call"):
-        v = _variable(node)
-        out.setdefault(v.label, v)
-        return
-    for ch in node.children:
-        _variables_of(ch, out)
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.kind in ("name", "call"):
+            v = _variable(n)
+            out.setdefault(v.label, v)
+        else:
+            stack.extend(reversed(n.children))
 
 
 def _build_terms(node: Node, default_intercept: bool = True) -> tuple[bool, tuple[Term, ...]]:
@@ -392,55 +482,64 @@ def _build_terms(node: Node, default_intercept: bool = True) -> tuple[bool, tupl
     sets, icpt = _terms(node)
     variables: dict[str, Variable] = {}
     _variables_of(node, variables)
-    order = list(variables)
-    terms = [Term(tuple(variables[lab] for lab in sorted(s, key=order.index))) for s in sets]
+    order = {lab: i for i, lab in enumerate(variables)}
+    terms = [Term(tuple(variables[lab] for lab in sorted(s, key=order.__getitem__))) for s in sets]
     terms.sort(key=lambda t: t.order)
     return (default_intercept if icpt is None else icpt), tuple(terms)
 
 
 def _split_top(node: Node) -> tuple[list[Node], list[Node]]:
     """Split the right-hand side into fixed parts and random-effects bars."""
-    if node.kind == "paren" and node.children[0].kind == "bar":
-        return [], [node.children[0]]
-    if node.kind == "bin" and node.value == "+":
-        f1, r1 = _split_top(node.children[0])
-        f2, r2 = _split_top(node.children[1])
-        return f1 + f2, r1 + r2
-    if node.kind == "bar":
-        raise FormulaError("a random-effects bar '|' must be inside parentheses: (1 | group)")
-    _reject_nested_bar(node)
-    return [node], []
+    fixed: list[Node] = []
+    bars: list[Node] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.kind == "bin" and n.value == "+":
+            stack.extend(reversed(n.children))
+        elif n.kind == "paren" and n.children[0].kind == "bar":
+            bars.append(n.children[0])
+        elif n.kind == "bar":
+            raise FormulaError("a random-effects bar '|' must be inside parentheses: (1 | group)")
+        else:
+            _reject_nested_bar(n)
+            fixed.append(n)
+    return fixed, bars
 
 
 def _reject_nested_bar(node: Node) -> None:
-    if node.kind == "bar":
+    if any(n.kind == "bar" for n in walk(node)):
         raise FormulaError("random-effects terms '( ... | group )' may only be added at the top level")
-    for ch in node.children:
-        _reject_nested_bar(ch)
+
+
+_GROUPING = frozenset({":", "/", "+"})
 
 
 def _group_factors(node: Node) -> list[tuple[str, ...]]:
-    """Grouping factors of a bar's right-hand side: ``a``, ``a:b``, ``a/b`` (= a + b:a)."""
+    """Grouping factors of a bar's right-hand side: ``a``, ``a:b``, ``a/b`` (= a + b:a), ``a + b``."""
     if node.kind == "paren":
         return _group_factors(node.children[0])
     if node.kind == "name":
-        return [(node.value,)]
-    if node.kind == "bin" and node.value == ":":
-        left = _group_factors(node.children[0])
-        right = _group_factors(node.children[1])
-        if len(left) != 1 or len(right) != 1:
-            raise FormulaError(f"cannot interact grouping factors in {deparse(node)}")
-        return [left[0] + right[0]]
-    if node.kind == "bin" and node.value == "/":
-        outer = _group_factors(node.children[0])
-        inner = _group_factors(node.children[1])
-        if len(inner) != 1:
-            raise FormulaError(f"the nested factor in {deparse(node)} must be a single factor")
-        return outer + [inner[0] + outer[-1]]
-    if node.kind == "bin" and node.value == "+":
-        return _group_factors(node.children[0]) + _group_factors(node.children[1])
-    raise FormulaError(f"{deparse(node)!r} is not a grouping factor; after '|' name a column, "
-                       "an interaction a:b, or a nesting a/b")
+        return [(str(node.value),)]
+    if not (node.kind == "bin" and node.value in _GROUPING):
+        raise FormulaError(f"{deparse(node)!r} is not a grouping factor; after '|' name a column, "
+                           "an interaction a:b, or a nesting a/b")
+    first, rest = left_spine(node, _GROUPING)
+    groups = _group_factors(first)
+    for op, right in rest:
+        _check_count(len(groups), node)
+        _check_order(len(groups[-1]), node)
+        inner = _group_factors(right)
+        if op == "+":
+            groups = groups + inner
+        elif op == ":" and len(groups) == 1 and len(inner) == 1:
+            groups = [groups[0] + inner[0]]
+        elif op == "/" and len(inner) == 1:
+            groups = groups + [inner[0] + groups[-1]]
+        else:
+            what = "the nested factor must be a single factor" if op == "/" else "cannot interact grouping factors"
+            raise FormulaError(f"{what} in {deparse(node)}")
+    return groups
 
 
 def _random_terms(bar: Node) -> list[RandomTerm]:
@@ -464,9 +563,10 @@ def parse_formula(text: str) -> ModelDescription:
     """Parse lme4 formula text into a :class:`ModelDescription`."""
     if not isinstance(text, str) or not text.strip():
         raise FormulaError("the formula is empty; expected 'response ~ terms'")
-    if text.count("~") != 1:
+    parser = _Parser(text)
+    if sum(tok[:2] == ("op", "~") for tok in parser.tokens) != 1:
         raise FormulaError("the formula needs exactly one '~' between the response and the terms")
-    lhs, rhs = _Parser(text).formula()
+    lhs, rhs = parser.formula()
     return from_tree(lhs, rhs)
 
 
@@ -489,4 +589,5 @@ def from_tree(lhs: Node, rhs: Node) -> ModelDescription:
             fixed_node = Node("bin", "+", (fixed_node, n))
     intercept, fixed = _build_terms(fixed_node)
     random = tuple(r for bar in bars for r in _random_terms(bar))
+    _check_count(len(fixed) + sum(len(r.terms) + r.intercept for r in random), rhs)
     return ModelDescription(response, intercept, fixed, random)

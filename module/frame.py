@@ -6,15 +6,19 @@ with numpy; nothing is passed to ``eval``.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .errors import DataError, ModelError
-from .formula import ModelDescription, Node, Variable
+from .formula import ModelDescription, Node, Variable, left_spine
+from .guard import check_design
 
 _OPS = {"eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "not_missing"}
+#: Labels the model frame keeps for the prior weights and the offset (R's names), by option.
+RESERVED = {"weights": "(weights)", "offset": "(offset)"}
 
 
 @dataclass
@@ -43,12 +47,14 @@ class ModelFrame:
     @property
     def weights(self) -> np.ndarray | None:
         """Prior weights (R's ``(weights)`` column), or None."""
-        return self.data["(weights)"].to_numpy(dtype=float) if "(weights)" in self.data else None
+        label = RESERVED["weights"]
+        return self.data[label].to_numpy(dtype=float) if label in self.data else None
 
     @property
     def offset(self) -> np.ndarray | None:
         """Offset added to the linear predictor (R's ``(offset)`` column), or None."""
-        return self.data["(offset)"].to_numpy(dtype=float) if "(offset)" in self.data else None
+        label = RESERVED["offset"]
+        return self.data[label].to_numpy(dtype=float) if label in self.data else None
 
     def grouping(self, group: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
         """Levels and 0-based codes of a grouping factor (``a:b`` as R's ``factor(a:b)``)."""
@@ -153,10 +159,14 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
     return pd.Series(pd.Categorical.from_codes(to_level[codes], categories=order), index=col.index)
 
 
+_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
+
+
 def _evaluate(node: Node, df: pd.DataFrame, label: str) -> np.ndarray:
-    """Numeric value of a transformation, walking its syntax tree."""
+    """Numeric value of a transformation, walking its syntax tree (a chain ``a + b + ...`` in a
+    loop, so that its length costs no recursion)."""
     if node.kind == "num":
-        return np.full(len(df), float(node.value))
+        return np.full(len(df), float(node.value))  # type: ignore[arg-type]
     if node.kind == "name":
         col = df[node.value]
         if _is_text(col.dropna()):
@@ -168,9 +178,12 @@ def _evaluate(node: Node, df: pd.DataFrame, label: str) -> np.ndarray:
         return -_evaluate(node.children[0], df, label)
     if node.kind == "call":
         x = _evaluate(node.children[0], df, label)
-        return _FUNCS[node.value](x)
-    a, b = (_evaluate(c, df, label) for c in node.children)
-    return {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}[node.value](a, b)
+        return _FUNCS[str(node.value)](x)
+    first, rest = left_spine(node, set(_ARITH))
+    out = _evaluate(first, df, label)
+    for op, right in rest:
+        out = _ARITH[op](out, _evaluate(right, df, label))
+    return out
 
 
 def _scale(x: np.ndarray) -> np.ndarray:
@@ -207,10 +220,13 @@ def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
 def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict, factor_hint: set[str] | None = None) -> ModelFrame:
     """Filter, type, transform and complete the data for a model."""
     levels = spec.get("levels") or {}
+    options = spec.get("options") or {}
     _check_input(df, desc, levels)
+    df = _numbers(df, desc.columns + [options[r] for r in RESERVED if options.get(r) in df.columns])
+    _check_labels(desc)
     df = apply_filters(df, spec.get("filter") or [])
     factors = _factors(df, desc, levels, factor_hint)
-    data = _model_columns(df, desc, factors, levels, spec.get("options") or {})
+    data = _model_columns(df, desc, factors, levels, options)
     frame = pd.DataFrame(data, index=df.index)
     complete = frame.notna().all(axis=1)
     n_missing = int((~complete).sum())
@@ -225,7 +241,44 @@ def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict, factor_hin
     if n_missing:
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
                      f"variables removed (listwise deletion); {len(frame)} rows used.")
-    return ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes)
+    out = ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes)
+    check_design(desc, {lab: len(frame[lab].cat.categories) for lab in factor_labels}, out.nobs)
+    return out
+
+
+def _numbers(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The data with each named column that holds only numbers (and missing values) but was
+    read as objects (integers beyond 64 bits, mixed ints and floats) made a float column."""
+    changed = {}
+    for c in dict.fromkeys(columns):
+        col = df[c]
+        if col.dtype != object:
+            continue
+        values = col.dropna()
+        if len(values) and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in values):
+            try:
+                changed[c] = col.astype(float)
+            except OverflowError:
+                raise DataError(f"column {c!r} holds a number too large for a double-precision value "
+                                "(above about 1.8e308); rescale the column", "/data") from None
+    return df.assign(**changed) if changed else df
+
+
+def _check_labels(desc: ModelDescription) -> None:
+    """A grouping column must not carry a label the model frame gives something else: the
+    prior weights' or offset's (``(weights)``), or a transformation's (``factor(f)``)."""
+    labels = {v.label: v for v in desc.variables}
+    for g in desc.grouping_columns:
+        role = next((r for r, lab in RESERVED.items() if lab == g), None)
+        if role is not None:
+            what = "prior weights" if role == "weights" else role
+            raise DataError(f"the grouping column {g!r} has the name under which the model keeps the "
+                            f"{what} (as R does); rename the column", "/formula")
+        v = labels.get(g)
+        if v is not None and not (v.is_column and v.expr.value == g):
+            made = ", ".join(repr(c) for c in v.columns) or "no column"
+            raise DataError(f"the grouping column {g!r} has the same name as the model variable {v.label}, "
+                            f"made from {made}; rename the column", "/formula")
 
 
 def _check_input(df: pd.DataFrame, desc: ModelDescription, levels: dict) -> None:
@@ -237,6 +290,8 @@ def _check_input(df: pd.DataFrame, desc: ModelDescription, levels: dict) -> None
         raise DataError(f"duplicate column name(s) in the data: {', '.join(repr(d) for d in dupes)}", "/data")
     for col in desc.columns:
         _check_column(df, col, "/formula")
+        if not df[col].notna().any():
+            raise DataError(f"column {col!r} has no values: it is missing in every row", "/formula")
     for col in levels:
         _check_column(df, col, f"/levels/{col}")
 
@@ -263,10 +318,10 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
             data[g] = _as_factor(df[g], levels.get(g), f"/levels/{g}", g)
     for col in set(levels) - set(data):
         _as_factor(df[col], levels[col], f"/levels/{col}", col)
-    for role in ("weights", "offset"):
+    for role, label in RESERVED.items():
         col = options.get(role)
         if col:
-            data[f"({role})"] = _numeric_column(df, col, f"/options/{role}", role)
+            data[label] = _numeric_column(df, col, f"/options/{role}", role)
     return data
 
 

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .table import Table
+from .table import Table, markdown_cell, markdown_code, printable
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -59,15 +59,16 @@ class Results:
 
     def to_text(self) -> str:
         """Every table as aligned text, then notes and warnings."""
-        head = f"{self.analysis} · {self.spec.get('formula', '')} · engine: {self.engine}"
+        head = printable(f"{self.analysis} · {self.spec.get('formula', '')} · engine: {self.engine}")
         parts = [head, ""] + [t.to_text() + "\n" for t in self.tables]
-        parts += [f"Note: {n}" for n in self.notes]
-        parts += [f"Warning: {w}" for w in self.warnings]
+        parts += [f"Note: {printable(n)}" for n in self.notes]
+        parts += [f"Warning: {printable(w)}" for w in self.warnings]
         return "\n".join(parts).rstrip() + "\n"
 
     def to_markdown(self) -> str:
-        parts = [f"### {self.analysis}: `{self.spec.get('formula', '')}` ({self.engine})", ""]
+        formula = markdown_code(str(self.spec.get("formula", "")))
+        parts = [f"### {self.analysis}: {formula} ({self.engine})", ""]
         parts += [t.to_markdown() + "\n" for t in self.tables]
-        parts += [f"- Note: {n}" for n in self.notes]
-        parts += [f"- **Warning:** {w}" for w in self.warnings]
+        parts += [f"- Note: {markdown_cell(n)}" for n in self.notes]
+        parts += [f"- **Warning:** {markdown_cell(w)}" for w in self.warnings]
         return "\n".join(parts).rstrip() + "\n"

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -9,6 +11,39 @@ import pandas as pd
 #: Column types a host can render; ``pvalue`` is a number shown as ``< .001`` when tiny.
 TYPES = ("integer", "number", "pvalue", "string")
 DEFAULT_FORMATS = {"integer": "", "number": "sf:4;dp:3", "pvalue": "dp:3;p:.001", "string": ""}
+#: Unicode categories written as escapes in text and markdown: control characters (ANSI
+#: escapes, newlines, tabs), format characters (bidirectional overrides) and line separators.
+ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with its control and format characters written as escapes (``\\x1b``, ``\\n``,
+    ``\\u202e``), so that data cannot drive a terminal or break a line of a table."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(c) if unicodedata.category(c) in ESCAPED_CATEGORIES else c for c in text)
+
+
+def markdown_cell(text: str) -> str:
+    """Text for a markdown table cell or list item: printable, ``|`` escaped."""
+    return printable(text).replace("|", "\\|")
+
+
+def markdown_code(text: str) -> str:
+    """Text as a markdown code span, fenced by more backticks than it holds in a row."""
+    text = printable(text)
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if run or text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 @dataclass
@@ -88,11 +123,15 @@ class Table:
         return pd.DataFrame(self.rows, columns=[c.name for c in self.columns])
 
     def _cells(self) -> list[list[str]]:
-        return [[c.render(r.get(c.name)) for c in self.columns] for r in self.rows]
+        return [[printable(c.render(r.get(c.name))) for c in self.columns] for r in self.rows]
+
+    def _header(self) -> list[str]:
+        return [printable(str(c.title)) for c in self.columns]
 
     def to_text(self) -> str:
-        """Aligned plain text for a terminal: title, header, rows, footnotes."""
-        header = [c.title for c in self.columns]
+        """Aligned plain text for a terminal: title, header, rows, footnotes (control characters
+        written as escapes)."""
+        header = self._header()
         cells = self._cells()
         widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(header)]
         right = [c.type != "string" for c in self.columns]
@@ -100,18 +139,20 @@ class Table:
         def line(vals: list[str]) -> str:
             return "  ".join(v.rjust(w) if r else v.ljust(w) for v, w, r in zip(vals, widths, right)).rstrip()
 
-        out = [self.title, line(header), "  ".join("-" * w for w in widths)]
+        out = [printable(self.title), line(header), "  ".join("-" * w for w in widths)]
         out += [line(row) for row in cells]
-        out += [f"Note. {f}" for f in self.footnotes]
+        out += [f"Note. {printable(f)}" for f in self.footnotes]
         return "\n".join(out)
 
     def to_markdown(self) -> str:
-        """A GitHub-flavoured markdown table with the title in bold."""
-        header = [c.title for c in self.columns]
+        """A GitHub-flavoured markdown table with the title in bold (control characters written
+        as escapes, ``|`` escaped)."""
+        header = [markdown_cell(h) for h in self._header()]
         align = ["---:" if c.type != "string" else ":---" for c in self.columns]
-        out = [f"**{self.title}**", "", "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+        out = [f"**{markdown_cell(self.title)}**", "", "| " + " | ".join(header) + " |",
+               "| " + " | ".join(align) + " |"]
         out += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in self._cells()]
-        out += [""] + [f"*Note.* {f}" for f in self.footnotes] if self.footnotes else []
+        out += [""] + [f"*Note.* {markdown_cell(f)}" for f in self.footnotes] if self.footnotes else []
         return "\n".join(out)
 
 

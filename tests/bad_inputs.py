@@ -136,6 +136,43 @@ CATALOGUE: list[tuple[str, Any, str, str, list[str]]] = [
                                              **records([{"y": 1.0, "x": 1.0, "z": 0.0},
                                                         {"y": 2.0, "x": 0.0, "z": 1.0}])},
      "model", "/formula", ["cannot estimate"]),
+    # -- issue #19: sizes that grow from a small input, internal labels, names (limits) ---------
+    ("huge power", {**LM, "formula": "load ~ time^1e300"}, "formula", "/formula",
+     ["time^1e+300", "2,147,483,647"]),
+    ("crossing 21 variables", {**LM, "formula": "load ~ " + "*".join(f"x{i}" for i in range(21))}, "formula",
+     "/formula", ["more than 1,024 terms"]),
+    ("interaction of 60 variables", {**LM, "formula": "load ~ " + ":".join(f"x{i}" for i in range(60))}, "formula",
+     "/formula", ["more than 50 variables"]),
+    ("200 nested parentheses", {**LM, "formula": "load ~ " + "(" * 200 + "time" + ")" * 200}, "formula",
+     "/formula", ["more than 50 deep"]),
+    ("bootstrap of 40 million samples", {**LMM, "options": {"reml": False, "anova": {"method": "bootstrap",
+                                                                                     "nsim": 40_000_000}}},
+     "spec", "/options/anova/nsim", ["maximum of 100000"]),
+    ("seed beyond R's integers", {**LMM, "options": {"confint": {"method": "bootstrap", "seed": 2**31}}}, "spec",
+     "/options/confint/seed", ["maximum of 2147483647"]),
+    ("reference grid beyond rg.limit", {**LM, "formula": "y ~ a + b + c", "options": {"emmeans": {"specs": "a"}},
+                                        **records([{"y": float(i % 7), "a": f"a{i % 30}", "b": f"b{i // 10 % 30}",
+                                                    "c": f"c{i % 29}"} for i in range(300)])},
+     "spec", "/options/emmeans", ["26,100 rows", "rg.limit"]),
+    ("pairwise comparisons of 200 means", {**LM, "formula": "y ~ a", "options": {"emmeans": {
+        "specs": "a", "contrasts": "pairwise"}}, **records([{"y": float(i % 7), "a": f"a{i % 200}"}
+                                                            for i in range(400)])},
+     "spec", "/options/emmeans/contrasts", ["19,900 rows"]),
+    ("Kenward-Roger with prior weights", {**LMM, "formula": "load ~ time + (1 | participant)",
+                                          "options": {"weights": "load", "df_method": "kenward-roger"}},
+     "spec", "/options/df_method", ["prior weights", "satterthwaite"]),
+    ("grouping column named (weights)", {**LMM, "formula": "y ~ x + (1 | `(weights)`)",
+                                         **records([{"y": float(i % 5), "x": i, "(weights)": i % 4} for i in range(24)])},
+     "data", "/formula", ["'(weights)'", "rename the column"]),
+    ("grouping column named factor(f)", {**LMM, "formula": "y ~ factor(f) + (1 | `factor(f)`)",
+                                         **records([{"y": float(i % 5), "f": i % 3, "factor(f)": f"g{i % 4}"}
+                                                    for i in range(24)])},
+     "data", "/formula", ["'factor(f)'", "rename the column"]),
+    ("number beyond double precision", {**LM, "formula": "y ~ x", **records([{"y": 10**400, "x": 1}, {"y": 2, "x": 3},
+                                                                            {"y": 3, "x": 2}])},
+     "data", "/data", ["'y'", "too large"]),
+    ("all-missing column", {**LM, "formula": "y ~ x", **records([{"y": 1.0, "x": None}, {"y": 2.0, "x": None}])},
+     "data", "/formula", ["'x' has no values"]),
 ]
 
 

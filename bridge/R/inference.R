@@ -7,6 +7,8 @@
 
 # For likelihood-ratio tests only (they need new fits anyway): refit by ML with a
 # self-contained call and extra columns XR1_, XR2_ ... holding each reduced model's design.
+# The prior weights and offset are named `weights` and `offset` in the call's environment:
+# lme4's lFormula copies the objects of those names from the calling environment.
 rebuild <- function(fm, reml = lme4::isREML(fm), extra = list()) {
   e <- new.env(parent = baseenv())
   mf <- stats::model.frame(fm)
@@ -19,13 +21,13 @@ rebuild <- function(fm, reml = lme4::isREML(fm), extra = list()) {
   assign("d", d, envir = e)
   assign("f", f, envir = e)
   assign("ctrl", lmer_control(), envir = e)
-  assign("w", w, envir = e)
-  assign("o", o, envir = e)
+  assign("weights", w, envir = e)
+  assign("offset", o, envir = e)
   assign("reml", reml, envir = e)
   assign("contr", attr(lme4::getME(fm, "X"), "contrasts"), envir = e)
   cl <- quote(lme4::lmer(formula = f, data = d, REML = reml, control = ctrl, contrasts = contr))
-  if (!is.null(w)) cl$weights <- quote(w)
-  if (!is.null(o)) cl$offset <- quote(o)
+  if (!is.null(w)) cl$weights <- quote(weights)
+  if (!is.null(o)) cl$offset <- quote(offset)
   list(model = eval(cl, e), env = e, call = cl)
 }
 
@@ -96,7 +98,11 @@ confint_table <- function(fm, method, level, nsim, seed) {
   } else if (method == "profile") {
     ci <- stats::confint(fm, method = "profile", level = level, oldNames = TRUE)
   } else {
-    ci <- stats::confint(fm, method = "boot", level = level, nsim = nsim, seed = seed,
+    # bootMer evaluates the call's `control` in its caller's frame: give it the value the fit
+    # was made with (from the call's environment), not its name.
+    fb <- fm
+    fb@call$control <- eval(fm@call$control, environment(stats::formula(fm)))
+    ci <- stats::confint(fb, method = "boot", level = level, nsim = nsim, seed = seed,
                          oldNames = TRUE, boot.type = "perc")
   }
   list(names = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]))

@@ -34,6 +34,8 @@ COV_KEEP = 2
 NULL_TOL = 5e-8
 #: Estimability tolerance (emmeans option ``estble.tol``).
 ESTBLE_TOL = 1e-8
+#: Most rows a reference grid may have (emmeans option ``rg.limit``).
+MAX_GRID_ROWS = 10_000
 
 
 @dataclass
@@ -128,6 +130,24 @@ def fixed_variables(problem: Problem) -> list[str]:
             if v.label not in out:
                 out.append(v.label)
     return out
+
+
+def grid_sizes(problem: Problem, at: dict | None = None, sd_steps: float | None = None) -> dict[str, int]:
+    """How many values each grid variable takes (as :func:`build` chooses them), without
+    building the grid: levels (or those in ``at``) for a factor; for a covariate, its ``at``
+    values, its distinct values when at most :data:`COV_KEEP`, else 3 with ``sd_steps`` or 1."""
+    at = at or {}
+    frame = problem.frame
+    sizes: dict[str, int] = {}
+    for var in fixed_variables(problem):
+        if var in at:
+            sizes[var] = len(at[var])
+        elif var in frame.factors:
+            sizes[var] = len(frame.data[var].cat.categories)
+        else:
+            distinct = len(np.unique(frame.data[var].to_numpy(dtype=float)))
+            sizes[var] = distinct if distinct <= COV_KEEP else (3 if sd_steps else 1)
+    return sizes
 
 
 def expand_codes(sizes: list[int]) -> np.ndarray:

@@ -7,10 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SpecError
+from ..inference.options import KR_WEIGHTS
 from ..options import default
 from ..problem import Problem
 from ..spec import check
-from .refgrid import fixed_variables
+from .refgrid import MAX_GRID_ROWS, fixed_variables, grid_sizes
+
+#: Most pairwise comparisons one request may ask for (all ``by`` groups together).
+MAX_PAIRWISE = 10_000
 
 
 @dataclass
@@ -95,11 +99,35 @@ def parse(problem: Problem, block: dict, path: str = "/emmeans") -> Request:
     if trend is not None:
         _check_trend(problem, trend, specs, by, f"{path}/trend", check_var)
     at = _at(problem, block.get("at") or {}, model_vars, f"{path}/at")
-    return Request(specs=specs or ["1"], by=by, at=at, sd_steps=_optional_float(block.get("sd_steps")),
-                   level=float(_option(block, "level")), df=_option(block, "df"),
-                   null=_optional_float(block.get("null")),
-                   contrasts=_contrasts(block.get("contrasts"), f"{path}/contrasts"),
-                   adjust=_option(block, "adjust"), trend=trend, path=path)
+    req = Request(specs=specs or ["1"], by=by, at=at, sd_steps=_optional_float(block.get("sd_steps")),
+                  level=float(_option(block, "level")), df=_option(block, "df"),
+                  null=_optional_float(block.get("null")),
+                  contrasts=_contrasts(block.get("contrasts"), f"{path}/contrasts"),
+                  adjust=_option(block, "adjust"), trend=trend, path=path)
+    _check_size(problem, req)
+    if req.df == "kenward-roger" and problem.frame.weights is not None:
+        raise SpecError(f"{KR_WEIGHTS}; use df \"satterthwaite\"", f"{path}/df")
+    return req
+
+
+def _check_size(problem: Problem, req: Request) -> None:
+    """The reference grid and the pairwise comparisons asked for, counted before either is built."""
+    sizes = grid_sizes(problem, req.at, req.sd_steps)
+    rows = int(np.prod(list(sizes.values()), dtype=object))
+    if rows > MAX_GRID_ROWS:
+        what = " × ".join(f"{v} ({k})" for v, k in sizes.items() if k > 1)
+        raise SpecError(f"the reference grid would have {rows:,} rows ({what}), more than the {MAX_GRID_ROWS:,} "
+                        "emmeans allows (its rg.limit); name fewer levels or values in 'at', or fit a model "
+                        "with fewer factor levels", f"{req.path}/at" if req.at else req.path)
+    if req.contrasts != "pairwise":
+        return
+    means = int(np.prod([sizes.get(s, 1) for s in req.specs], dtype=object))
+    groups = int(np.prod([sizes.get(b, 1) for b in req.by], dtype=object))
+    pairs = groups * means * (means - 1) // 2
+    if pairs > MAX_PAIRWISE:
+        raise SpecError(f"pairwise comparisons of {means:,} means{f' in each of {groups:,} groups' if groups > 1 else ''} "
+                        f"would be {pairs:,} rows, more than the {MAX_PAIRWISE:,} a request may have; compare "
+                        "fewer levels (name them in 'at') or use custom contrasts", f"{req.path}/contrasts")
 
 
 def _check_trend(problem: Problem, trend: str, specs: list[str], by: list[str], path: str, check_var) -> None:

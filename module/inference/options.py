@@ -103,5 +103,20 @@ def settings(analysis: str, options: dict) -> Settings:
     lmm = analysis == "lmm"
     reml = _option(options, "/options/reml")
     df = _df_method(options, lmm, reml)
-    return Settings(analysis=analysis, df_method=df, reml=reml, **_anova(options.get("anova", lmm), df, lmm, reml),
-                    **_confint(options.get("confint", False), lmm))
+    anova = _anova(options.get("anova", lmm), df, lmm, reml)
+    if options.get("weights"):
+        _refuse_kr_weights(df, anova["anova_method"])
+    return Settings(analysis=analysis, df_method=df, reml=reml, **anova, **_confint(options.get("confint", False), lmm))
+
+
+#: Why Kenward-Roger is refused with prior weights, on both engines.
+KR_WEIGHTS = ("Kenward-Roger is not available with prior weights: pbkrtest ignores the weights, and its "
+              "degrees of freedom can exceed the number of rows")
+
+
+def _refuse_kr_weights(df: str, anova_method: str | None) -> None:
+    """Kenward-Roger df with prior weights: refused, naming the option that asks for it."""
+    if df == "kenward-roger":
+        raise SpecError(f"/options/df_method: {KR_WEIGHTS}; use 'satterthwaite'", "/options/df_method")
+    if anova_method == "kenward-roger":
+        raise SpecError(f"/options/anova/method: {KR_WEIGHTS}; use 'satterthwaite'", "/options/anova/method")

@@ -127,7 +127,7 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
     results, outcome = _fit(spec, model)
     lead = outcome.lead
     notes = notes + [n for n in results.notes if n not in outcome.problem.frame.notes]
-    plot = jt.plots_element(opts, outcome.problem, lead.fit)
+    plot = jt.plots_element(opts, model, outcome.problem, lead.fit)
     elements = [
         jt.anova_summary(opts, model, lead.fit, lead.inference, notes),
         jt.fit_summary(opts, model, lead.fit),

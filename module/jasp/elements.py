@@ -393,7 +393,7 @@ def _estimates_table(opts: dict, model: Model, kind: Estimates, table: Table, es
     _estimates_columns(t, opts, model, kind)
     for i, r in enumerate(table.rows, start=1):
         cells: dict = {"number": i} if t.has("number") else {}
-        cells.update({v: r.get(v) for v in opts[kind.variables]})
+        cells.update({v: r.get(model.variables.label(v)) for v in opts[kind.variables]})
         cells["estimate" if kind is MEANS else "slope"] = r.get(est_col)
         cells["se"] = r.get("SE")
         if t.has("df"):
@@ -442,8 +442,9 @@ def _contrast_cells(r: dict, level: float) -> dict:
 
 
 # --------------------------------------------------------------------------- plots
-def plot_request(opts: dict, nobs: int) -> tuple[dict, list[str]]:
-    """Our ``emmeans`` plot request from JASP's plot options, and notes on what was changed."""
+def plot_request(opts: dict, nobs: int, label=str) -> tuple[dict, list[str]]:
+    """Our ``emmeans`` plot request from JASP's plot options, and notes on what was changed;
+    ``label`` gives a variable's label in the model frame (``my var`` → ```my var```)."""
     notes = []
     ci = opts["plotCiType"]
     if ci in ("within", "between"):
@@ -452,16 +453,19 @@ def plot_request(opts: dict, nobs: int) -> tuple[dict, list[str]]:
     if background == "count":
         notes.append("The 'count' background is drawn as jittered points.")
         background = "jitter"
-    request = {"type": "emmeans", "horizontal": opts["plotHorizontalAxis"][0],
-               "lines": (opts["plotSeparateLines"] or [None])[0], "panels": (opts["plotSeparatePlots"] or [None])[0],
-               "background": background, "background_by": (opts["plotBackgroundData"] or [None])[0],
+    def first(option: str) -> str | None:
+        return label(opts[option][0]) if opts[option] else None
+
+    request = {"type": "emmeans", "horizontal": first("plotHorizontalAxis"),
+               "lines": first("plotSeparateLines"), "panels": first("plotSeparatePlots"),
+               "background": background, "background_by": first("plotBackgroundData"),
                "ci_type": CI_TYPES.get(ci, "model"), "ci_level": float(opts["plotCiLevel"]),
                "df": "kenward-roger" if nobs <= 3000 else "asymptotic",
                "seed": int(opts["seed"]) if opts.get("setSeed") else 1}
     return request, notes
 
 
-def plots_element(opts: dict, problem, fit: Fit) -> JPlot | None:
+def plots_element(opts: dict, model: Model, problem, fit: Fit) -> JPlot | None:
     """JASP's ``plots`` element: the estimated means plot (as afex_plot draws it), or its error."""
     if not opts["plotHorizontalAxis"]:
         return None
@@ -469,7 +473,7 @@ def plots_element(opts: dict, problem, fit: Fit) -> JPlot | None:
 
     p = JPlot("plots", "Plot", ["plotHorizontalAxis", "plotSeparateLines", "plotSeparatePlots", "plotBackgroundData",
                                "plotBackgroundElement", "plotCiType", "plotCiLevel"])
-    request, notes = plot_request(opts, problem.frame.nobs)
+    request, notes = plot_request(opts, problem.frame.nobs, model.variables.label)
     plots, plot_notes = make_plots(problem, fit, [request])
     if plots:
         p.image = plots[0]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import math
 
+from ..emmeans.refgrid import MAX_GRID_ROWS
 from .errors import JaspOptionError
 from .model import Model
 from .options import DF_METHODS, MEANS, TRENDS, Estimates, contrast_weights
@@ -21,7 +23,8 @@ def _request(opts: dict, model: Model, kind: Estimates) -> dict | None:
     if not _asked(opts, model, kind, variables):
         return None
     sd = float(opts[kind.option("Sd")])
-    req = {"specs": list(variables), "level": float(opts[kind.option("CiLevel")]),
+    label = model.variables.label
+    req = {"specs": [label(v) for v in variables], "level": float(opts[kind.option("CiLevel")]),
            "df": DF_METHODS[opts[kind.option("Df")]]}
     req.update(_covariates(model, variables, sd))
     if model.analysis == "lm":
@@ -29,7 +32,7 @@ def _request(opts: dict, model: Model, kind: Estimates) -> dict | None:
     if opts[kind.option("Comparison")]:
         req["null"] = float(opts[kind.option("ComparisonWith")])
     if kind is TRENDS:
-        req["trend"] = opts["trendsTrendVariable"]
+        req["trend"] = label(opts["trendsTrendVariable"])
     if opts[kind.option("Contrast")]:
         req.update(_contrasts(opts, model, kind, variables, sd))
     return req
@@ -66,18 +69,25 @@ def _covariates(model: Model, variables: list[str], sd: float) -> dict:
         return {}
     if sd > 0:
         return {"sd_steps": sd}
-    return {"at": {v: [float(model.column(v).mean())] for v in variables if v not in model.factors}}
+    return {"at": {model.variables.label(v): [float(model.column(v).mean())] for v in variables
+                   if v not in model.factors}}
 
 
-def _grid(model: Model, variables: list[str], sd: float) -> list[dict]:
-    """The rows of the grid, in emmeans's order (first variable fastest)."""
+def _grid(model: Model, variables: list[str], sd: float, option: str) -> list[dict]:
+    """The rows of the grid, in emmeans's order (first variable fastest); refused beyond
+    emmeans's ``rg.limit`` before it is built."""
     axes: list[list] = []
     for v in variables:
         if v in model.factors:
             axes.append(model.levels[v])
         else:
             x = model.column(v).to_numpy(dtype=float)
-            axes.append([float(x.mean() + k * sd * x.std(ddof=1)) for k in (-1, 0, 1)])
+            axes.append([float(x.mean() + k * sd * x.std(ddof=1)) for k in ((-1, 0, 1) if sd > 0 else (0,))])
+    rows = math.prod(len(a) for a in axes)
+    if rows > MAX_GRID_ROWS:
+        raise JaspOptionError(option, f"option '{option}': the grid of {', '.join(variables)} would have {rows:,} "
+                              f"rows, more than the {MAX_GRID_ROWS:,} emmeans allows; choose fewer variables",
+                              f"/{option}")
     return [dict(zip(variables, reversed(combo))) for combo in itertools.product(*reversed(axes))]
 
 
@@ -86,7 +96,7 @@ def _contrasts(opts: dict, model: Model, kind: Estimates, variables: list[str], 
     reordered to our row order when the table lists the factor levels in another order."""
     option = kind.contrasts
     grid_cols, contrasts = contrast_weights(opts[option], option)
-    rows = _grid(model, variables, sd)
+    rows = _grid(model, variables, sd, option)
     perm = _permutation(grid_cols, variables, rows, model.factors)
     out = []
     for name, w in contrasts:

@@ -7,8 +7,8 @@ dependent, fixed and random variables, which JASP reads together; factor levels 
 labels). The model is a syntax tree assembled here and turned into a
 :class:`~mixedbridge.formula.ModelDescription` by :func:`mixedbridge.formula.from_tree`; no
 formula text is written to be parsed again. The text (every name backtick-quoted) is written
-only for the spec :func:`mixedbridge.jasp.translate` returns. Names that cannot be quoted
-(holding a backtick) are refused.
+only for the spec :func:`mixedbridge.jasp.translate` returns, backticks and backslashes in
+names escaped as R writes them.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from ..formula import ModelDescription, Node, deparse, from_tree
+from ..formula import ModelDescription, Node, deparse, from_tree, left_spine
 from ..frame import ModelFrame, model_frame
 from .errors import JaspOptionError
 from .options import TEST_METHODS
@@ -127,7 +127,8 @@ class Model:
 
 
 def quote(name: str) -> str:
-    return f"`{name}`"
+    """A name in backticks, a backslash before each backslash or backtick in it."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
 def text(node: Node) -> str:
@@ -138,14 +139,32 @@ def text(node: Node) -> str:
         return deparse(node)
     if node.kind == "paren":
         return f"({text(node.children[0])})"
-    left, right = node.children
-    return f"{text(left)}{node.value}{text(right)}"
+    first, rest = left_spine(node, {str(node.value)} if node.kind == "bin" else set())
+    if not rest:
+        left, right = node.children
+        return f"{text(left)}{node.value}{text(right)}"
+    return text(first) + "".join(f"{op}{text(right)}" for op, right in rest)
 
 
 def _check_name(name: str, option: str) -> None:
-    if "`" in name or name.startswith(RE_PREFIX):
+    if name.startswith(RE_PREFIX):
         raise JaspOptionError(option, f"option '{option}': the variable name {name!r} cannot be used in a "
-                              f"model (it holds a backtick or starts with {RE_PREFIX!r}); rename the column")
+                              f"model (names starting with {RE_PREFIX!r} are kept for expanded random slopes); "
+                              "rename the column")
+
+
+def _check_column(data: pd.DataFrame, name: str, option: str, path: str) -> None:
+    """The variable is one column of the data, and it has values."""
+    if name not in data.columns:
+        near = ", ".join(repr(c) for c in list(data.columns)[:12])
+        raise JaspOptionError(option, f"option '{option}': variable {name!r} is not a column of the data; "
+                              f"the data have {near}", path)
+    if list(data.columns).count(name) > 1:
+        raise JaspOptionError(option, f"option '{option}': the data have more than one column named {name!r}; "
+                              "rename the columns so that each name is used once", path)
+    if not data[name].notna().any():
+        raise JaspOptionError(option, f"option '{option}': variable {name!r} has no values (it is missing in "
+                              "every row); choose another variable", path)
 
 
 def _is_numeric(col: pd.Series) -> bool:
@@ -188,10 +207,7 @@ def _variables(opts: dict, data: pd.DataFrame, analysis: str) -> Variables:
     for option, names in v.by_option():
         for i, n in enumerate(names):
             _check_name(n, option)
-            if n not in data.columns:
-                near = ", ".join(repr(c) for c in list(data.columns)[:12])
-                raise JaspOptionError(option, f"option '{option}': variable {n!r} is not a column of the data; "
-                                      f"the data have {near}", f"/{option}" + (f"/{i}" if option != "dependent" else ""))
+            _check_column(data, n, option, f"/{option}" + (f"/{i}" if option != "dependent" else ""))
     if v.dependent in v.fixed or v.dependent in v.random:
         raise JaspOptionError("dependent", f"option 'dependent': {v.dependent!r} is also a fixed or random variable")
     overlap = sorted(set(v.fixed) & set(v.random))

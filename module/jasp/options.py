@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
@@ -34,6 +36,12 @@ VARIABLE_LIST_OPTIONS = ("fixedVariables", "randomVariables", "plotHorizontalAxi
 TYPED_OPTIONS = ("dependent", "fixedVariables", "randomVariables")
 #: Options that exist for the GLMM only; an LMM document carrying them gets a note.
 GLMM_ONLY = {"family", "link", "dependentAggregation", "marginalMeansResponse"}
+#: Largest power of ten a contrast weight written as text may carry before it is read (beyond
+#: it the weight is outside double precision: too large, or zero).
+MAX_WEIGHT_EXPONENT = 400
+#: Longest contrast weight written as text.
+MAX_WEIGHT_CHARS = 100
+_WEIGHT = re.compile(r"(?P<mantissa>[-+]?(?:\d+\.?\d*|\.\d+))(?:[eE](?P<exponent>[-+]?\d+))?|[-+]?\d+/[-+]?\d+")
 
 
 # ------------------------------------------------------------------------- option values
@@ -217,18 +225,46 @@ def contrast_weights(table: list, option: str) -> tuple[list[dict], list[tuple[s
 
 
 def _weight(w, option: str, path: str) -> float:
+    """A contrast weight as a finite float; text is a decimal number or a fraction of two
+    integers, read exactly (``Fraction``) once its exponent is known to be small."""
     if isinstance(w, bool):
         raise JaspOptionError(option, f"option '{option}' ({path}): a contrast weight must be a number, got {w!r}", path)
     if isinstance(w, (int, float)):
-        return float(w)
-    text = str(w).strip().replace(" ", "")
+        try:
+            value = float(w)
+        except OverflowError:
+            value = math.inf
+    else:
+        value = _weight_text(str(w).strip().replace(" ", ""), option, path)
+    if not math.isfinite(value):
+        raise JaspOptionError(option, f"option '{option}' ({path}): contrast weight {_short(w)} is not a finite "
+                              "number (double precision reaches about ±1.8e308); use smaller weights", path)
+    return value
+
+
+def _weight_text(text: str, option: str, path: str) -> float:
+    """A weight written as text: ``""`` (0), ``-.5``, ``2e-3``, ``1/3``."""
     if text == "":
         return 0.0
+    m = _WEIGHT.fullmatch(text) if len(text) <= MAX_WEIGHT_CHARS else None
+    if not m:
+        raise JaspOptionError(option, f"option '{option}' ({path}): contrast weight {_short(text)} is not a number "
+                              f"or a fraction such as 1/3 (of at most {MAX_WEIGHT_CHARS} characters)", path)
+    exponent = m.group("exponent") or "0"
+    if len(exponent.lstrip("+-")) > len(str(MAX_WEIGHT_EXPONENT)) or abs(int(exponent)) > MAX_WEIGHT_EXPONENT:
+        return 0.0 if exponent.startswith("-") or float(m.group("mantissa")) == 0 else math.inf
     try:
         return float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
-        raise JaspOptionError(option, f"option '{option}' ({path}): contrast weight {w!r} is not a number "
-                              "or a fraction such as 1/3", path) from None
+    except ZeroDivisionError:
+        raise JaspOptionError(option, f"option '{option}' ({path}): contrast weight {_short(text)} divides by zero",
+                              path) from None
+    except OverflowError:
+        return math.inf
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def normalize(options: dict) -> tuple[dict, list[str]]:

@@ -22,13 +22,19 @@ from matplotlib.collections import Collection, PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
+from matplotlib.text import Text
+from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+from ..table import printable
 
 #: Dots per inch of the PNG; ``width`` and ``height`` of a plot dict are in pixels at this dpi.
 DPI = 100
 _ROLE_ATTR = "_mixedbridge_role"
 
-#: Style shared by every plot: readable sizes, no date or software stamps, fixed SVG ids.
+#: Style shared by every plot: readable sizes, no date or software stamps, fixed SVG ids, and
+#: text drawn as written (a ``$`` in a name or level is not the start of mathtext).
 STYLE = {
+    "text.parse_math": False,
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.labelsize": 10,
@@ -127,10 +133,43 @@ def count_arrows(fig: Figure) -> int:
     return sum(isinstance(p, FancyArrowPatch) for ax in fig.axes for p in ax.patches)
 
 
+def plot_text(text: str) -> str:
+    """Text for a figure: control and format characters but the newline written as escapes
+    (the font has no glyph for them)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def literal_text(fig: Figure) -> None:
+    """Every text of the figure drawn as written: labels, titles, legend entries and tick labels
+    come from column names and level labels, which are data, never mathtext nor control codes."""
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+        text.set_text(plot_text(text.get_text()))
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            _literal_ticks(axis.get_major_formatter())
+
+
+def _literal_ticks(formatter) -> None:
+    """Tick labels given as a list (level labels) made :func:`plot_text` where they are kept
+    (idempotent: a figure saved twice is wrapped twice, to the same text)."""
+    if isinstance(formatter, FixedFormatter):
+        formatter.seq = [plot_text(str(s)) for s in formatter.seq]
+    elif isinstance(formatter, FuncFormatter):
+        func = formatter.func
+
+        def literal(x, pos=None) -> str:
+            return plot_text(str(func(x, pos)))
+
+        formatter.func = literal
+
+
 def to_bytes(fig: Figure, fmt: str) -> bytes:
-    """The figure as PNG or SVG bytes, identical for identical figures (no date, no version)."""
+    """The figure as PNG or SVG bytes, identical for identical figures (no date, no version);
+    text is drawn as written (:func:`literal_text`)."""
     buf = io.BytesIO()
     metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    literal_text(fig)
     with plt.rc_context(STYLE):
         fig.savefig(buf, format=fmt, dpi=DPI, metadata=metadata)
     return buf.getvalue()
