@@ -28,6 +28,7 @@ from scipy.linalg import lapack
 from .gram import GramMap, build_gram_map, gram_product
 from .remat import ReStructure, ReTerm
 
+
 @dataclass
 class Crossprod:
     """The blocks of A = [Z X y]ᵀW[Z X y], in the model's notation.
@@ -107,8 +108,8 @@ def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) ->
                 for b in range(bk.p):
                     rk = _z_index(bk, b, offsets[k])
                     out += np.bincount(rj * q + rk, weights=xa * bk.X[:, b], minlength=q * q)
-    low = low.reshape(q, q)
-    return diag.reshape(q, q) + low + low.T
+    lower = low.reshape(q, q)
+    return diag.reshape(q, q) + lower + lower.T
 
 
 def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
@@ -268,7 +269,7 @@ def _scaled_copy(A: Crossprod, d: np.ndarray) -> np.ndarray:
     c = d[int(A.offsets[big])]
     if all(b.p == 1 for b in A.rest) and c > 0:
         S = A.Arr * (c * c)
-        for j, b in enumerate(A.rest):
+        for j in range(len(A.rest)):
             if j == big:
                 continue
             sl = slice(int(A.offsets[j]), int(A.offsets[j + 1]))

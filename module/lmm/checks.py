@@ -2,8 +2,8 @@
 Hessian of the profiled objective over θ by central finite differences (``deriv12``)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -11,7 +11,7 @@ applied. When NLopt is not installed, scipy's COBYQA is used with the same bound
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -8,9 +8,9 @@ more than a small fit.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Iterator
 
 from threadpoolctl import ThreadpoolController
 
