@@ -237,9 +237,10 @@ class LinearMixedModel:
         g0 = np.einsum("c,cia->ia", gamma, A.Ax0)
         out_rest: list[np.ndarray] = []
         if A.rest:
-            rhs = L.Bxr.T @ gamma
-            z = solve_triangular(L.Lrr, rhs, lower=True)
-            ur = solve_triangular(L.Lrr.T, z, lower=False)
+            Lrr, Bxr = L.rest_factor()
+            rhs = Bxr.T @ gamma
+            z = solve_triangular(Lrr, rhs, lower=True)
+            ur = solve_triangular(Lrr.T, z, lower=False)
             lam_ur = ur.copy()
             _apply_lambda(lam_ur, A, L.rest_T)
             g0 = g0 - (A.Ar0.T @ lam_ur).reshape(A.ell0, A.p0)
@@ -265,7 +266,7 @@ class LinearMixedModel:
         V0 = L.M0inv.copy()
         rest_V: list[np.ndarray] = []
         if A.rest:
-            Sinv = _inverse_from_cholesky(L.Lrr)
+            Sinv = _inverse_from_cholesky(L.rest_factor()[0])
             for b, o in zip(A.rest, A.offsets[:-1]):
                 idx = int(o) + np.arange(b.q).reshape(b.nlevels, b.p)
                 rest_V.append(Sinv[idx[:, :, None], idx[:, None, :]])
