@@ -16,6 +16,7 @@ def fit_lm(problem: Problem) -> Fit:
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         fit = _fit_lm(problem)
     f = fit.fitted
+    assert f is not None, "_fit_lm always fills the fitted values"
     with np.errstate(over="ignore", invalid="ignore"):
         scale = float(np.mean(f) ** 2 + np.var(f, ddof=1)) if len(f) > 1 else 0.0
     if not np.isfinite(fit.deviance) or fit.deviance / fit.df_residual < scale * 1e-30:

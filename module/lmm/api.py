@@ -88,13 +88,20 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
     w = None if weights is None else np.asarray(weights, dtype=float)
     o = None if offset is None else np.asarray(offset, dtype=float)
     check_inputs(X, y, reterms, w, o)
-    with blas_threads(1 if threads == "auto" else threads):
+    auto = threads == "auto"
+    limit = None if auto else _thread_limit(threads)
+    with blas_threads(1 if auto else limit):
         model = LinearMixedModel(X, list(names), y, list(reterms), w, o, reml)
-    if threads == "auto":
-        threads = auto_threads(model.A.q_rest)
-    with blas_threads(threads):
+    with blas_threads(auto_threads(model.A.q_rest) if auto else limit):
         model.fit()
         return model_to_fit(model, dropped)
+
+
+def _thread_limit(threads: int | None | str) -> int | None:
+    """``fit_lmm``'s ``threads`` other than ``"auto"``: an integer or None."""
+    if isinstance(threads, str):
+        raise ValueError(f"threads must be 'auto', an integer or None, not {threads!r}")
+    return threads
 
 
 def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> Fit:

@@ -36,7 +36,7 @@ class Crossprod:
     Fields: ``ell0``, ``p0`` levels and columns of block 0; ``A00`` (ℓ₀, p₀, p₀) its diagonal
     blocks; ``Ax0`` (m, ℓ₀, p₀) the [X y] rows against block 0; ``rest`` the other factor blocks
     with ``offsets`` into the q_r rest random effects; ``Arr`` (q_r×q_r dense), ``Ar0`` (q_r×q₀
-    sparse CSR), ``Axr`` (m×q_r) or None without rest; ``Axx`` (m×m); ``gram`` the
+    sparse CSR), ``Axr`` (m×q_r), empty (q_r = 0) without rest; ``Axx`` (m×m); ``gram`` the
     :class:`GramMap` (or None, then a sparse product is used); ``n`` rows; ``p`` fixed-effect
     columns; ``sum_log_w`` Σ log wᵢ (0 without weights).
     """
@@ -48,9 +48,9 @@ class Crossprod:
     Axx: np.ndarray
     rest: list[ReTerm]
     offsets: np.ndarray
-    Arr: np.ndarray | None
-    Ar0: sp.csr_matrix | None
-    Axr: np.ndarray | None
+    Arr: np.ndarray
+    Ar0: sp.csr_matrix
+    Axr: np.ndarray
     gram: GramMap | None
     n: int
     p: int
@@ -108,8 +108,8 @@ def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) ->
                 for b in range(bk.p):
                     rk = _z_index(bk, b, offsets[k])
                     out += np.bincount(rj * q + rk, weights=xa * bk.X[:, b], minlength=q * q)
-    low = low.reshape(q, q)
-    return diag.reshape(q, q) + low + low.T
+    lower = low.reshape(q, q)
+    return diag.reshape(q, q) + lower + lower.T
 
 
 def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
@@ -153,7 +153,8 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
     Ax0 = _xy_against(b0, wXy)
     Axx = wXy.T @ Xy
     offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)
-    Arr = Ar0 = Axr = gram = None
+    Arr, Ar0, Axr = np.zeros((0, 0)), sp.csr_matrix((0, b0.q)), np.zeros((p + 1, 0))
+    gram = None
     if rest:
         Arr = _rest_rest(rest, offsets, weights)
         Ar0 = _rest_first(rest, offsets, b0, weights)
@@ -202,6 +203,18 @@ class BlockedCholesky:
         """log|R_X|²."""
         d = np.diag(self.Lxx)[:-1]
         return float(2.0 * np.sum(np.log(d)))
+
+    def rest_factor(self) -> tuple[np.ndarray, np.ndarray]:
+        """(L_rr, B_xr) of a factor with rest blocks whose factorisation succeeded.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            When there are no rest blocks or S_r was not positive definite at this θ.
+        """
+        if self.Lrr is None or self.Bxr is None:
+            raise np.linalg.LinAlgError("L(θ) has no rest blocks, or their factorisation failed at this θ")
+        return self.Lrr, self.Bxr
 
 
 def _first_block(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -269,7 +282,7 @@ def _scaled_copy(A: Crossprod, d: np.ndarray) -> np.ndarray:
     c = d[int(A.offsets[big])]
     if all(b.p == 1 for b in A.rest) and c > 0:
         S = A.Arr * (c * c)
-        for j, b in enumerate(A.rest):
+        for j in range(len(A.rest)):
             if j == big:
                 continue
             sl = slice(int(A.offsets[j]), int(A.offsets[j + 1]))

@@ -41,7 +41,8 @@ class LinearMixedModel:
     random-effects terms (:class:`~.remat.ReStructure`: θ layout, Λ templates); ``basis`` the
     fixed-effects basis X̃, ỹ (:class:`~.basis.FixedBasis`); ``A`` the blocked cross-product of
     [Z X̃ ỹ] (:class:`~.blocks.Crossprod`); ``L`` the factor at the current θ; ``theta``
-    the current θ; ``optsum`` optimizer record; ``check`` convergence check.
+    the current θ; ``dense`` the small-model system (:mod:`.dense`, or None). After
+    :meth:`fit`: ``optsum`` the optimizer record and ``check`` the convergence check.
 
     Inference uses the public methods (``objective(θ, reml, sigma)``, ``vcov(θ, σ)``,
     ``refit(y)``, ``zlambda(u)``, ``set_theta``, ``beta``, ``sigma``) and the terms in
@@ -59,10 +60,10 @@ class LinearMixedModel:
     basis: FixedBasis = field(init=False)
     A: Crossprod = field(init=False)
     theta: np.ndarray = field(init=False)
-    L: BlockedCholesky | None = field(init=False, default=None)
+    L: BlockedCholesky = field(init=False)
     dense: DenseSystem | None = field(init=False, default=None)
-    optsum: OptSummary | None = None
-    check: ConvergenceCheck | None = None
+    _optsum: OptSummary | None = field(init=False, default=None, repr=False)
+    _check: ConvergenceCheck | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.X = np.ascontiguousarray(self.X, dtype=float)
@@ -86,6 +87,21 @@ class LinearMixedModel:
     def dof(self) -> int:
         """n − p under REML, n under ML: the divisor of r² in σ̂²."""
         return self.n - self.p if self.reml else self.n
+
+    # -- fit record ----------------------------------------------------------------------------
+    @property
+    def optsum(self) -> OptSummary:
+        """The optimizer record of :meth:`fit` (θ̂, the criterion there, evaluations, restarts)."""
+        if self._optsum is None:
+            raise RuntimeError("the model has not been fitted: call fit() before reading optsum")
+        return self._optsum
+
+    @property
+    def check(self) -> ConvergenceCheck:
+        """The convergence check of :meth:`fit` (singularity, gradient, Hessian)."""
+        if self._check is None:
+            raise RuntimeError("the model has not been fitted: call fit() before reading check")
+        return self._check
 
     # -- objective -----------------------------------------------------------------------------
     def set_theta(self, theta: np.ndarray) -> BlockedCholesky:
@@ -148,18 +164,17 @@ class LinearMixedModel:
         """
         s = self.structure
         start = s.theta0 if theta0 is None else np.maximum(np.asarray(theta0, dtype=float), s.lower)
-        self.optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish)
-        self.check = check_convergence(self.objective, self.optsum.theta, self.optsum.fmin,
-                                       s.lower, calc_derivs)
-        if not polish and calc_derivs and not self.check.singular and not self.check.grad_ok:
-            first = self.optsum
-            self.optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True)
-            self.optsum.theta0 = first.theta0
-            self.optsum.feval += first.feval
-            self.optsum.restarted = first.restarted + ["rerun after failed gradient check"] + self.optsum.restarted
-            self.check = check_convergence(self.objective, self.optsum.theta, self.optsum.fmin,
-                                           s.lower, calc_derivs)
-        self.optsum.fmin = self._criterion(self.set_theta(self.optsum.theta), self.reml)
+        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish)
+        check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
+        if not polish and calc_derivs and not check.singular and not check.grad_ok:
+            first = optsum
+            optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True)
+            optsum.theta0 = first.theta0
+            optsum.feval += first.feval
+            optsum.restarted = first.restarted + ["rerun after failed gradient check"] + optsum.restarted
+            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
+        optsum.fmin = self._criterion(self.set_theta(optsum.theta), self.reml)
+        self._optsum, self._check = optsum, check
         return self
 
     def refit(self, y: np.ndarray, *, reml: bool | None = None,
@@ -237,9 +252,10 @@ class LinearMixedModel:
         g0 = np.einsum("c,cia->ia", gamma, A.Ax0)
         out_rest: list[np.ndarray] = []
         if A.rest:
-            rhs = L.Bxr.T @ gamma
-            z = solve_triangular(L.Lrr, rhs, lower=True)
-            ur = solve_triangular(L.Lrr.T, z, lower=False)
+            Lrr, Bxr = L.rest_factor()
+            rhs = Bxr.T @ gamma
+            z = solve_triangular(Lrr, rhs, lower=True)
+            ur = solve_triangular(Lrr.T, z, lower=False)
             lam_ur = ur.copy()
             _apply_lambda(lam_ur, A, L.rest_T)
             g0 = g0 - (A.Ar0.T @ lam_ur).reshape(A.ell0, A.p0)
@@ -265,7 +281,7 @@ class LinearMixedModel:
         V0 = L.M0inv.copy()
         rest_V: list[np.ndarray] = []
         if A.rest:
-            Sinv = _inverse_from_cholesky(L.Lrr)
+            Sinv = _inverse_from_cholesky(L.rest_factor()[0])
             for b, o in zip(A.rest, A.offsets[:-1]):
                 idx = int(o) + np.arange(b.q).reshape(b.nlevels, b.p)
                 rest_V.append(Sinv[idx[:, :, None], idx[:, None, :]])
