@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import EngineError
 from ..fit import Fit, Inference
-from ..problem import Problem
 from ..inference.run import t_row
+from ..problem import Problem
 from .engine import Lme4Engine, SafeNames, r_handle
 
 

@@ -114,7 +114,7 @@ class Table:
                 "rows": [dict(r) for r in self.rows], "footnotes": list(self.footnotes)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Table":
+    def from_dict(cls, d: dict) -> Table:
         return cls(d["name"], d["title"], [Column(**c) for c in d["columns"]],
                    [dict(r) for r in d["rows"]], list(d.get("footnotes", [])))
 

@@ -9,10 +9,11 @@ import sys
 import time
 import warnings
 
-import mixedbridge
 import numpy as np
 import pandas as pd
 import pytest
+
+import mixedbridge
 from mixedbridge import guard
 from mixedbridge.errors import DataError, FormulaError, MixedBridgeError, ModelError
 from mixedbridge.formula import MAX_INTERACTION, MAX_NESTING, MAX_TERMS, parse_formula

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from mixedbridge import jasp
 from mixedbridge.formula import parse_formula
 from mixedbridge.jasp.model import build

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 
-import mixedbridge
 import numpy as np
 import pandas as pd
 import pytest
+
+import mixedbridge
 from mixedbridge.errors import MixedBridgeError, SpecError
 
 pytestmark = pytest.mark.r

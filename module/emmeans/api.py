@@ -1,7 +1,7 @@
 """Entry point: EMMs, trends and contrasts of a fitted model as result tables."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -13,9 +13,9 @@ from ..table import Table
 from . import adjust as adj
 from .contrasts import custom, pairwise
 from .emm import OVERALL, EstimateFamily, Marginal, by_groups, evaluate, marginal, summarize
+from .emm_tables import family_table
 from .refgrid import DesignMaker, RefGrid, build
 from .request import Request, parse
-from .emm_tables import family_table
 from .trends import trend_grid
 
 DfFn = Callable[[np.ndarray], np.ndarray]

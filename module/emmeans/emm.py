@@ -3,8 +3,8 @@ default ``fac.reduce = mean``), and the estimate / SE / df / interval / test sum
 means, contrasts and trends."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
