@@ -137,7 +137,8 @@ class RInference:
             anova = self._anova_rows(r["anova"], names, None if terms is None else set(terms))
         confint, confint_info = None, {}
         if s.confint_method:
-            q = stats.norm.ppf((1 + s.confint_level) / 2) if np.isinf(df) else stats.t.ppf((1 + s.confint_level) / 2, df)
+            tail = (1 + s.confint_level) / 2
+            q = stats.norm.ppf(tail) if np.isinf(df) else stats.t.ppf(tail, df)
             confint_info = {"method": "wald", "level": s.confint_level}
             confint = [{"parameter": n, "lower": fit.beta[i] - q * fit.se[i], "upper": fit.beta[i] + q * fit.se[i]}
                        for i, n in enumerate(fit.coef_names)]

@@ -217,7 +217,8 @@ def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
     return pd.Series(values, index=df.index)
 
 
-def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict, factor_hint: set[str] | None = None) -> ModelFrame:
+def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
+                factor_hint: set[str] | None = None) -> ModelFrame:
     """Filter, type, transform and complete the data for a model."""
     levels = spec.get("levels") or {}
     options = spec.get("options") or {}

@@ -162,7 +162,8 @@ CATALOGUE: list[tuple[str, Any, str, str, list[str]]] = [
                                           "options": {"weights": "load", "df_method": "kenward-roger"}},
      "spec", "/options/df_method", ["prior weights", "satterthwaite"]),
     ("grouping column named (weights)", {**LMM, "formula": "y ~ x + (1 | `(weights)`)",
-                                         **records([{"y": float(i % 5), "x": i, "(weights)": i % 4} for i in range(24)])},
+                                         **records([{"y": float(i % 5), "x": i, "(weights)": i % 4}
+                                                    for i in range(24)])},
      "data", "/formula", ["'(weights)'", "rename the column"]),
     ("grouping column named factor(f)", {**LMM, "formula": "y ~ factor(f) + (1 | `factor(f)`)",
                                          **records([{"y": float(i % 5), "f": i % 3, "factor(f)": f"g{i % 4}"}

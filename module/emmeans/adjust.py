@@ -125,7 +125,8 @@ def _resolve(method: str, fam: AdjustFamily, for_ci: bool) -> tuple[str, str | N
         method = "bonferroni"
     note = None
     if method == "tukey" and fam.kind != PAIRS:
-        note = "Note: adjust = \"tukey\" was changed to \"sidak\" because \"tukey\" is only appropriate for one set of pairwise comparisons"
+        note = ("Note: adjust = \"tukey\" was changed to \"sidak\" because \"tukey\" is only appropriate for one "
+                "set of pairwise comparisons")
         method = "sidak"
     return method, note
 

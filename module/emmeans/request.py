@@ -125,7 +125,8 @@ def _check_size(problem: Problem, req: Request) -> None:
     groups = int(np.prod([sizes.get(b, 1) for b in req.by], dtype=object))
     pairs = groups * means * (means - 1) // 2
     if pairs > MAX_PAIRWISE:
-        raise SpecError(f"pairwise comparisons of {means:,} means{f' in each of {groups:,} groups' if groups > 1 else ''} "
+        within = f" in each of {groups:,} groups" if groups > 1 else ""
+        raise SpecError(f"pairwise comparisons of {means:,} means{within} "
                         f"would be {pairs:,} rows, more than the {MAX_PAIRWISE:,} a request may have; compare "
                         "fewer levels (name them in 'at') or use custom contrasts", f"{req.path}/contrasts")
 

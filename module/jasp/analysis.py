@@ -53,7 +53,8 @@ def _spec(opts: dict, model: Model, engine: str) -> dict:
             "data": {"records": [{}]}, "levels": model.levels, "options": options}
 
 
-def translate(options: dict, data: pd.DataFrame, analysis: str = "lmm", engine: str = "native") -> tuple[dict, list[str]]:
+def translate(options: dict, data: pd.DataFrame, analysis: str = "lmm",
+              engine: str = "native") -> tuple[dict, list[str]]:
     """JASP options and data → ``(spec, notes)``.
 
     The spec is self-contained: ``data.records`` holds the rows the model uses (listwise

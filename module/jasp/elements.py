@@ -426,7 +426,8 @@ def _contrasts_table(opts: dict, kind: Estimates, table: Table, names: list[str]
             cells["vovkSellke"] = vovk_sellke(cells["pval"])
         t.add(**cells)
     adj = P_ADJUSTMENTS.get(opts[kind.option("PAdjustment")])
-    t.note(f"P-values are adjusted using {adj} adjustment." if adj else "P-values are not adjusted.", "\u2020", ["pval"])
+    t.note(f"P-values are adjusted using {adj} adjustment." if adj else "P-values are not adjusted.", "\u2020",
+           ["pval"])
     return t
 
 

@@ -78,8 +78,8 @@ class Model:
     ``read`` every variable's prepared column over the rows used (listwise complete in all of
     them); ``frame`` the model's frame on those rows (expanded slope columns added; the
     deletion made when reading on record); ``tree`` the formula (response, right-hand side);
-    ``desc`` its model description; ``reml``; ``footnotes`` for the ANOVA table (slopes removed or added); ``re_labels`` expanded slope
-    column → R's column name; ``expanded`` those columns in order.
+    ``desc`` its model description; ``reml``; ``footnotes`` for the ANOVA table (slopes removed or
+    added); ``re_labels`` expanded slope column → R's column name; ``expanded`` those columns in order.
     """
 
     analysis: str
@@ -461,7 +461,8 @@ def _pruning_notes(g: str, constant: list[str], sparse: list[Term], added: list[
 
 def _no_effect(g: str, where: str, constant: list[str], sparse: list[Term]) -> JaspOptionError:
     gone = [repr(v) for v in constant] + [repr(":".join(t)) for t in sparse]
-    extra = (" These were removed because they cannot be estimated from the data: " + ", ".join(gone) + ".") if gone else ""
+    extra = (" These were removed because they cannot be estimated from the data: " + ", ".join(gone) + "."
+             if gone else "")
     return JaspOptionError("randomEffects", f"option 'randomEffects' ({where}): at least one random effect is "
                            f"needed for the grouping factor '{g}'.{extra}", where)
 

@@ -228,7 +228,8 @@ def _weight(w, option: str, path: str) -> float:
     """A contrast weight as a finite float; text is a decimal number or a fraction of two
     integers, read exactly (``Fraction``) once its exponent is known to be small."""
     if isinstance(w, bool):
-        raise JaspOptionError(option, f"option '{option}' ({path}): a contrast weight must be a number, got {w!r}", path)
+        raise JaspOptionError(option, f"option '{option}' ({path}): a contrast weight must be a number, got {w!r}",
+                              path)
     if isinstance(w, (int, float)):
         try:
             value = float(w)
