@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from . import protocol
+from .guard import LIMIT_ENV
 
 #: Seconds a request may take when neither it nor ``serve --timeout`` says otherwise.
 DEFAULT_TIMEOUT = protocol.DEFAULT_TIMEOUT
@@ -51,9 +52,12 @@ class Child:
         if self.proc is None or self.proc.poll() is not None:
             if self.proc is not None:
                 self.restarts += 1
+            env = dict(os.environ)
+            if self.max_rss_mb:  # the worker's resource guard refuses, before fitting, what would not fit
+                env[LIMIT_ENV] = f"{self.max_rss_mb:g}"
             self.proc = subprocess.Popen([sys.executable, "-m", "mixedbridge.serve", *self.args],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
-                                         start_new_session=True)
+                                         start_new_session=True, env=env)
         return self.proc
 
     def kill(self) -> None:
