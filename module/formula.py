@@ -176,7 +176,7 @@ def tokenize(text: str) -> list[tuple[str, str, int]]:
     text = text.rstrip()
     while pos < len(text):
         m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
+        if not m or m.end() == pos or m.lastgroup is None:
             bad = text[pos:].lstrip()[:1]
             raise FormulaError(f"unexpected character {bad!r} at position {pos + 1} of the formula; "
                                "a formula uses column names, numbers and ~ + - * / : ^ ( ) |")
@@ -239,8 +239,8 @@ class _Parser:
         lhs = self.sum()
         self.take("~")
         rhs = self.bar()
-        if self.peek() is not None:
-            tok = self.peek()
+        tok = self.peek()
+        if tok is not None:
             raise FormulaError(f"unexpected {tok[1]!r} at position {tok[2]} of the formula")
         return lhs, rhs
 

@@ -7,6 +7,7 @@ with numpy; nothing is passed to ``eval``.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -191,8 +192,9 @@ def _scale(x: np.ndarray) -> np.ndarray:
     return (x - x[ok].mean()) / x[ok].std(ddof=1)
 
 
-_FUNCS = {"log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
-          "sqrt": np.sqrt, "abs": np.abs, "I": lambda x: x, "scale": _scale}
+_FUNCS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
+    "sqrt": np.sqrt, "abs": np.abs, "I": lambda x: x, "scale": _scale}
 
 
 def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict) -> pd.Series:

@@ -46,6 +46,12 @@ def markdown_code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def _format_options(fmt: str) -> dict[str, str]:
+    """JASP's format string as {key: value}: ``sf:4;dp:3`` is ``{"sf": "4", "dp": "3"}``."""
+    pairs = (part.partition(":") for part in fmt.split(";") if ":" in part)
+    return {key: value for key, _, value in pairs}
+
+
 @dataclass
 class Column:
     """A table column: ``name`` (key in rows), ``title`` (header), ``type`` and ``format``
@@ -73,7 +79,7 @@ class Column:
             return str(value)
         if self.type == "integer":
             return str(int(value))
-        opts = dict(part.split(":", 1) for part in self.format.split(";") if ":" in part)
+        opts = _format_options(self.format or "")
         if self.type == "pvalue" and "p" in opts and value < float(opts["p"]):
             return f"< {opts['p']}"
         if isinstance(value, float) and math.isinf(value):

@@ -90,6 +90,7 @@ def p_adjust(p: np.ndarray, method: str, n: int | None = None) -> np.ndarray:
     elif method in ("hochberg", "BH", "BY"):
         o = np.argsort(-q, kind="stable")
         i = np.arange(lp, 0, -1)
+        factor: np.ndarray
         if method == "hochberg":
             factor = n + 1 - i
         elif method == "BH":
@@ -225,6 +226,7 @@ def _zap(df: np.ndarray) -> np.ndarray:
 def _message(what: str, method: str, fam: AdjustFamily, tests: bool) -> str | None:
     """emmeans's annotation, e.g. 'P value adjustment: holm method for 6 tests'."""
     chk = {"none": 1, "tukey": 2, "scheffe": 3}.get(method, 99)
+    dim: int | str
     if fam.ragged:
         nc = max(len(r) for r in fam.by_rows)
         fs = (1 + np.sqrt(1 + 8 * nc)) / 2

@@ -151,19 +151,23 @@ def _context_notes(rg: RefGrid, m: Marginal, req: Request, df_label: str | None)
 
 def check_custom_weights(problem: Problem, req: Request) -> None:
     """Refuse custom contrast weights whose count is not the number of marginal means (per
-    ``by`` group), naming the means in order; used by both engines before any computation."""
+    ``by`` group), naming the means in order; used by both engines before any computation.
+    Pairwise contrasts, or none, have no weights to check."""
+    if not isinstance(req.contrasts, list):
+        return
     rg = build(problem, list(problem.fixed.names), req.at, req.sd_steps)
     m = marginal(rg, req.specs, req.by)
-    _check_weights(m, req, by_groups(m.codes, [m.facs.index(b) for b in req.by]))
+    _check_weights(m, req, req.contrasts, by_groups(m.codes, [m.facs.index(b) for b in req.by]))
 
 
-def _check_weights(m: Marginal, req: Request, groups: list[np.ndarray]) -> None:
+def _check_weights(m: Marginal, req: Request, weights: list[tuple[str, list[float]]],
+                   groups: list[np.ndarray]) -> None:
     k = len(groups[0])
     spec_facs = [f for f in m.facs if f not in req.by]
     rows = []
     for i in groups[0]:
         rows.append(" ".join(str(m.levels[f][m.codes[i, m.facs.index(f)]]) for f in spec_facs))
-    for j, (name, w) in enumerate(req.contrasts):
+    for j, (name, w) in enumerate(weights):
         if len(w) != k:
             within = (f" within each group of {', '.join(req.by)}" if req.by else "")
             raise SpecError(f"contrast {name!r} has {len(w)} weight(s) but there are {k} marginal means"
@@ -174,11 +178,11 @@ def _check_weights(m: Marginal, req: Request, groups: list[np.ndarray]) -> None:
 def _contrast_family(rg: RefGrid, m: Marginal, req: Request, groups: list[np.ndarray], beta, V, df_fn,
                      df_label: str | None, main: EstimateFamily) -> EstimateFamily:
     spec_facs = [f for f in m.facs if f not in req.by]
-    if req.contrasts == "pairwise":
-        cs = pairwise(m, spec_facs, groups, rg.factors)
-    else:
-        _check_weights(m, req, groups)
+    if isinstance(req.contrasts, list):
+        _check_weights(m, req, req.contrasts, groups)
         cs = custom(m, groups, req.contrasts)
+    else:
+        cs = pairwise(m, spec_facs, groups, rg.factors)
     L = cs.C @ m.L
     labels = []
     for r in range(L.shape[0]):

@@ -47,6 +47,16 @@ class EstimateFamily:
     def n(self) -> int:
         return len(self.labels)
 
+    def filled(self, *names: str) -> list[np.ndarray]:
+        """The named array fields (``estimate``, ``se``, ``df``...), each required to be set."""
+        out = []
+        for name in names:
+            value = getattr(self, name)
+            if value is None:
+                raise ValueError(f"the {self.kind} family has no {name!r} yet")
+            out.append(value)
+        return out
+
 
 @dataclass
 class Marginal:
@@ -120,16 +130,19 @@ def evaluate(rg: RefGrid, L: np.ndarray, beta: np.ndarray, V: np.ndarray,
 def summarize(fam: EstimateFamily, level: float, adjust: str, family: adj.AdjustFamily, test: bool,
               null: float = 0.0, L_for_rank: np.ndarray | None = None) -> None:
     """Fill intervals, tests and notes as ``summary.emmGrid`` does (two-sided, no transform)."""
+    estimate, se, df = fam.filled("estimate", "se", "df")
     if adjust == "scheffe":
-        family.scheffe_rank = adj.scheffe_rank(fam.L if L_for_rank is None else L_for_rank, family.by_rows)
-    cv, ci_method, ci_msgs = adj.critical_values(level, fam.df, adjust, family)
-    fam.lower = fam.estimate - cv * fam.se
-    fam.upper = fam.estimate + cv * fam.se
+        L = fam.filled("L")[0] if L_for_rank is None else L_for_rank
+        family.scheffe_rank = adj.scheffe_rank(L, family.by_rows)
+    cv, ci_method, ci_msgs = adj.critical_values(level, df, adjust, family)
+    fam.lower = estimate - cv * se
+    fam.upper = estimate + cv * se
     notes = [f"Confidence level used: {_fmt(level)}"] + ci_msgs
     if test:
         with np.errstate(invalid="ignore", divide="ignore"):
-            fam.t = (fam.estimate - null) / fam.se
-        fam.p, p_method, p_msgs = adj.adjusted_p(fam.t, fam.df, adjust, family)
+            t = (estimate - null) / se
+        fam.t = t
+        fam.p, p_method, p_msgs = adj.adjusted_p(t, df, adjust, family)
         fam.null = null
         notes += [m for m in p_msgs if m not in notes]
         fam.adjust = p_method

@@ -25,12 +25,14 @@ def family_table(fam: EstimateFamily, name: str | None = None, title: str | None
     if fam.t is not None:
         cols += [Column("t.ratio", format="dp:3"), Column("p.value", type="pvalue")]
     table = Table(name, title, cols)
+    estimate, se, df, lower, upper = fam.filled("estimate", "se", "df", "lower", "upper")
+    tests = fam.filled("t", "p") if fam.t is not None else None
     for i, lab in enumerate(fam.labels):
         cells = dict(lab)
-        cells.update({fam.est_name: _num(fam.estimate[i]), "SE": _num(fam.se[i]), "df": _num(fam.df[i]),
-                      "lower.CL": _num(fam.lower[i]), "upper.CL": _num(fam.upper[i])})
-        if fam.t is not None:
-            cells.update({"t.ratio": _num(fam.t[i]), "p.value": _num(fam.p[i])})
+        cells.update({fam.est_name: _num(estimate[i]), "SE": _num(se[i]), "df": _num(df[i]),
+                      "lower.CL": _num(lower[i]), "upper.CL": _num(upper[i])})
+        if tests is not None:
+            cells.update({"t.ratio": _num(tests[0][i]), "p.value": _num(tests[1][i])})
         table.add_row(**cells)
     table.footnotes = list(dict.fromkeys(fam.notes))
     return table

@@ -122,7 +122,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
     option, path = _where(error)
     got = json.dumps(error.instance, ensure_ascii=False)
     got = got if len(got) <= 80 else got[:77] + "..."
-    if error.validator == "enum":
+    if error.validator == "enum" and isinstance(error.validator_value, list):
         allowed = ", ".join(json.dumps(v) for v in error.validator_value)
         return f"option '{option}' ({path}): {got} is not allowed; expected one of {allowed}"
     spec = schema()["properties"].get(option, {})

@@ -11,13 +11,16 @@ from __future__ import annotations
 import base64
 import io
 from collections import Counter
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.artist import Artist  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import Collection, PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -27,13 +30,16 @@ from matplotlib.ticker import FixedFormatter, FuncFormatter
 
 from ..table import printable
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 #: Dots per inch of the PNG; ``width`` and ``height`` of a plot dict are in pixels at this dpi.
 DPI = 100
 _ROLE_ATTR = "_mixedbridge_role"
 
 #: Style shared by every plot: readable sizes, no date or software stamps, fixed SVG ids, and
 #: text drawn as written (a ``$`` in a name or level is not the start of mathtext).
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "text.parse_math": False,
     "font.size": 10,
     "axes.titlesize": 11,
@@ -50,7 +56,18 @@ STYLE = {
 }
 
 
-def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, object]:
+@overload
+def new_figure(width: float, height: float, nrows: Literal[1] = 1, ncols: Literal[1] = 1, *,
+               squeeze: Literal[True] = True, **kwargs: Any) -> tuple[Figure, Axes]: ...
+
+
+@overload
+def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, *,
+               squeeze: Literal[False], **kwargs: Any) -> tuple[Figure, np.ndarray]: ...
+
+
+def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, *,
+               squeeze: bool = True, **kwargs: Any) -> tuple[Figure, Axes | np.ndarray]:
     """A figure of ``width`` × ``height`` inches with a grid of axes, in the shared style.
 
     Parameters
@@ -58,11 +75,17 @@ def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw
     width, height : float
         Size in inches (pixels = inches × :data:`DPI`).
     nrows, ncols : int
-        Axes grid; ``kwargs`` go to :meth:`Figure.subplots` (``sharex``, ``squeeze``...).
+        Axes grid; ``squeeze`` and ``kwargs`` go to :meth:`Figure.subplots` (``sharex``...).
+
+    Returns
+    -------
+    (Figure, Axes or numpy.ndarray)
+        The figure and its axes: a single ``Axes`` for the default 1×1 grid, a 2-d array of
+        them with ``squeeze=False``.
     """
     with plt.rc_context(STYLE):
         fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-        axes = fig.subplots(nrows, ncols, **kwargs)
+        axes = fig.subplots(nrows, ncols, squeeze=squeeze, **kwargs)
     return fig, axes
 
 
@@ -78,11 +101,12 @@ def tag(artist: Artist | list | tuple, role: str):
 
 def _points(artist: Artist) -> int:
     if isinstance(artist, PathCollection):
-        return len(artist.get_offsets())
+        return len(np.asarray(artist.get_offsets()))
     if isinstance(artist, Line2D):
-        return len(artist.get_xdata())
+        return len(np.asarray(artist.get_xdata()))
     if isinstance(artist, Collection):
-        return max(len(artist.get_paths()), len(artist.get_offsets()) if artist.get_offsets() is not None else 0)
+        offsets = artist.get_offsets()
+        return max(len(artist.get_paths()), len(np.asarray(offsets)) if offsets is not None else 0)
     return 1
 
 
@@ -101,12 +125,14 @@ def describe(fig: Figure) -> dict:
         ({role: {"artists": k, "points": m}}), and ``totals`` the roles summed over axes.
         Points are scatter offsets, line vertices, or 1 per arrow/patch.
     """
-    axes, totals = [], Counter()
-    total_points = Counter()
+    axes: list[dict] = []
+    totals: Counter[str] = Counter()
+    total_points: Counter[str] = Counter()
     for ax in fig.axes:
         if not ax.get_visible() or not ax.axison:
             continue
-        roles, points = Counter(), Counter()
+        roles: Counter[str] = Counter()
+        points: Counter[str] = Counter()
         for art in _artists(ax):
             role = getattr(art, _ROLE_ATTR, None)
             if role is None:
