@@ -38,6 +38,9 @@ SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
 #: The file name endings a data file may have (compared without case).
 DATA_SUFFIXES = (".csv",)
 
+#: The key in ``DataFrame.attrs`` that marks rows read from a data file.
+FROM_FILE = "mixedbridge_from_file"
+
 #: The largest data file read, in bytes (``MIXEDBRIDGE_MAX_DATA_MB`` in MiB overrides it): a
 #: larger file, or a sparse one that claims to be, is refused before it is read.
 MAX_DATA_BYTES = 1024 * 1024 * 1024

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from .datapath import FROM_FILE
 from .errors import DataError, ModelError
 from .formula import ModelDescription, Node, Variable, left_spine
 from .guard import check_design
@@ -78,14 +80,28 @@ class ModelFrame:
         return labels, inv.astype(np.int64)
 
 
+#: Whether errors may list the data's own column names and values: not for data read from a file
+#: (``data.path``), whose content must never come back through an error; only names the spec
+#: itself gave are quoted then.
+_QUOTE_DATA: ContextVar[bool] = ContextVar("mixedbridge_quote_data", default=True)
+
+
+def _listing(values: object) -> str:
+    """The data's own names or values for an error message, or a phrase instead of them for data
+    read from a file."""
+    if not _QUOTE_DATA.get():
+        return "(not listed for data read from a file: check the file itself)"
+    return ", ".join(repr(v) for v in values)  # type: ignore[attr-defined]
+
+
 def _is_text(col: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
 
 def _check_column(df: pd.DataFrame, column: str, path: str) -> None:
     if column not in df.columns:
-        near = ", ".join(repr(c) for c in list(df.columns)[:12])
-        raise DataError(f"column {column!r} is not in the data; the data have {near}", path)
+        raise DataError(f"column {column!r} is not in the data; the data have {_listing(list(df.columns)[:12])}",
+                        path)
 
 
 def apply_filters(df: pd.DataFrame, filters: list[dict]) -> pd.DataFrame:
@@ -149,12 +165,11 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
         for j, lev in enumerate(order):
             if lev not in seen:
                 raise DataError(f"level {lev!r} of column {column!r} does not occur in the data "
-                                f"(after filtering); it has {', '.join(repr(s) for s in sorted(seen))}",
-                                f"{path}/{j}")
+                                f"(after filtering); it has {_listing(sorted(seen))}", f"{path}/{j}")
         extra = sorted(seen - set(order))
         if extra:
             raise DataError(f"column {column!r} has values not listed in levels: "
-                            f"{', '.join(repr(e) for e in extra)}; list them or filter them out", path)
+                            f"{_listing(extra)}; list them or filter them out", path)
     position = {lab: i for i, lab in enumerate(order)}
     to_level = np.array([position[lab] for lab in ulabels] + [-1], dtype=np.int64)
     return pd.Series(pd.Categorical.from_codes(to_level[codes], categories=order), index=col.index)
@@ -221,7 +236,17 @@ def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
 
 def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
                 factor_hint: set[str] | None = None) -> ModelFrame:
-    """Filter, type, transform and complete the data for a model."""
+    """Filter, type, transform and complete the data for a model (errors quote the data's own
+    names and values only when the rows did not come from a file)."""
+    token = _QUOTE_DATA.set(not df.attrs.get(FROM_FILE, False))
+    try:
+        return _model_frame(df, desc, spec, factor_hint)
+    finally:
+        _QUOTE_DATA.reset(token)
+
+
+def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
+                 factor_hint: set[str] | None) -> ModelFrame:
     levels = spec.get("levels") or {}
     options = spec.get("options") or {}
     _check_input(df, desc, levels)
@@ -290,7 +315,7 @@ def _check_input(df: pd.DataFrame, desc: ModelDescription, levels: dict) -> None
         raise DataError("the data have no rows" if len(df.columns) else "the data have no columns", "/data")
     dupes = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
     if dupes:
-        raise DataError(f"duplicate column name(s) in the data: {', '.join(repr(d) for d in dupes)}", "/data")
+        raise DataError(f"duplicate column name(s) in the data: {_listing(dupes)}", "/data")
     for col in desc.columns:
         _check_column(df, col, "/formula")
         if not df[col].notna().any():

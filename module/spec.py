@@ -162,7 +162,9 @@ def load_data(spec: dict, base: Path | None, data: pd.DataFrame | None = None) -
         return datasets.load(src["dataset"])
     if "records" in src:
         return pd.DataFrame.from_records(_records(src["records"])), set()
-    return datapath.read_table(src["path"], base), set()
+    table = datapath.read_table(src["path"], base)
+    table.attrs[datapath.FROM_FILE] = True  # errors must not quote a file's content (frame.py)
+    return table, set()
 
 
 def _records(rows: object) -> list:

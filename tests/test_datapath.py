@@ -177,3 +177,23 @@ def test_a_file_past_the_size_limit_is_refused_before_reading(root, monkeypatch)
     monkeypatch.delenv("MIXEDBRIDGE_MAX_DATA_MB")
     (root / "bomb.csv.gz").write_bytes(b"\x1f\x8b" + b"\0" * 64)
     refused(spec("bomb.csv.gz"), root, "not a CSV file")
+
+
+def test_errors_about_a_data_file_do_not_quote_its_content(root, monkeypatch):
+    """A key=value file named *.csv inside an allowed folder: an unknown column or a levels error
+    names only what the spec gave, never the file's header or values (issue #19, item 2)."""
+    monkeypatch.chdir(root)
+    (root / "config.csv").write_text(f"{SECRET}\npassword=hunter2\nuser=admin\n")
+    refused_at = {"/formula": spec("config.csv"),
+                  f"/levels/{SECRET}": {**spec("config.csv", f"y ~ x + (1 | `{SECRET}`)"),
+                                        "analysis": "lmm", "levels": {SECRET: ["nope"]}}}
+    for path, doc in refused_at.items():
+        with pytest.raises(DataError) as info:
+            mixedbridge.run(doc, data_root=root)
+        message = info.value.message
+        assert "hunter2" not in message and "admin" not in message, message
+        assert "not listed for data read from a file" in message, message
+        if path == "/formula":  # the spec did not name the file's header: it is not quoted either
+            assert SECRET not in message, message
+    doc = run_request({"jasp": "lm", "options": {}, "data": {"path": "config.csv"}}, base=root)
+    assert "hunter2" not in json.dumps(doc) and "admin" not in json.dumps(doc)
