@@ -65,13 +65,19 @@ def unreadable(i: int, rng: random.Random) -> list[bytes]:
     ]
 
 
+#: Share of each kind of request in a soak, fixed so that the mix does not drift as the
+#: bad-input catalogue grows.
+MIX = {"valid": 0.12, "invalid": 0.70, "hostile": 0.08, "unreadable": 0.10}
+
+
 def build_requests(n: int, seed: int, sentinel: Path, faults: bool) -> list[tuple[str, bytes]]:
-    """(kind, request line) pairs in a seeded random order."""
+    """(kind, request line) pairs in a seeded random order: each kind drawn with its :data:`MIX`
+    share, then one request of that kind."""
     rng = random.Random(seed)
-    pool: list[tuple[str, Any]] = [("valid", s) for s in VALID]
-    pool += [("invalid", spec) for _, spec, *_ in CATALOGUE]
-    pool += [("hostile", s) for s in hostile(sentinel)]
-    pool += [("unreadable", k) for k in range(len(unreadable(0, rng)))]
+    pools: dict[str, list[Any]] = {"valid": list(VALID), "invalid": [spec for _, spec, *_ in CATALOGUE],
+                                   "hostile": list(hostile(sentinel)),
+                                   "unreadable": list(range(len(unreadable(0, rng))))}
+    kinds, weights = list(MIX), list(MIX.values())
     out = []
     for i in range(n):
         if faults and i % 250 == 125:
@@ -80,9 +86,10 @@ def build_requests(n: int, seed: int, sentinel: Path, faults: bool) -> list[tupl
         if faults and i % 250 == 200:
             out.append(("fault", json.dumps({"id": i, "fault": "hang", "timeout": 1, "spec": LM}).encode()))
             continue
-        kind, spec = rng.choice(pool)
+        kind = rng.choices(kinds, weights)[0]
+        spec = rng.choice(pools[kind])
         if kind == "unreadable":
-            line = unreadable(i, rng)[spec]  # type: ignore[index]
+            line = unreadable(i, rng)[spec]
         else:
             line = json.dumps({"id": i, "spec": spec} if isinstance(spec, dict) else spec).encode()
         out.append((kind, line))
