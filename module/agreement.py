@@ -1,7 +1,16 @@
 """Cross-check of two engines: every numeric cell of every table, side by side, with the
-tolerance for that quantity. The tolerances live here and only here."""
+tolerance for that quantity. The tolerances live here and only here.
+
+Each cell of table ``comparison`` names the quantity it measures, its relative tolerance and the
+absolute difference that tolerance allows (``allowed``: the tolerance times the larger of the
+reference value and the cell's floor, e.g. the standard error for a fixed effect). When cells
+fail, :func:`explain` says in words whether the two optimizers stopped at different objectives.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from .fit import Fit
 from .table import Column, Table
 
 #: Relative tolerances by quantity (issue 'R bridge'): objective 1e-6, fixed effects 1e-4,
@@ -115,7 +124,8 @@ def compare(native: list[Table], other: list[Table], other_name: str = "lme4", s
         Column("table", "Table", "string"), Column("row", "Row", "string"),
         Column("column", "Column", "string"), Column("native", "Native"),
         Column(other_name, other_name), Column("abs_diff", "|Difference|", format="sf:3"),
-        Column("rel_diff", "Relative", format="sf:3"), Column("tolerance", "Tolerance", format="sf:2"),
+        Column("rel_diff", "Relative", format="sf:3"), Column("quantity", "Quantity", "string"),
+        Column("tolerance", "Tolerance", format="sf:2"), Column("allowed", "Allowed", format="sf:2"),
         Column("pass", "Pass", "string"),
     ])
     theirs = {t.name: t for t in other}
@@ -139,16 +149,102 @@ def compare(native: list[Table], other: list[Table], other_name: str = "lme4", s
 def _add(out: Table, table: Table, row: dict, key: str, column: str, a, b, sigma: float, other: str) -> None:
     if a is None and b is None:
         return
-    _, tol = family_tolerance(table, column) if _family(table) else tolerance(table.name, row, column)
+    quantity, tol = family_tolerance(table, column) if _family(table) else tolerance(table.name, row, column)
+    cell = {"table": table.name, "row": key, "column": column, "native": a, other: b, "quantity": quantity,
+            "tolerance": tol}
     if a is None or b is None:
-        out.add_row(table=table.name, row=key, column=column, native=a, **{other: b}, tolerance=tol, **{"pass": "no"})
+        out.add_row(**cell, **{"pass": "no"})
         return
     diff = abs(a - b)
-    rel = diff / max(abs(b), 1e-300)
-    ok = diff <= tol * max(abs(b), _scale(table, row, column, sigma)) + 1e-12
-    out.add_row(table=table.name, row=key, column=column, native=a, **{other: b}, abs_diff=diff,
-                rel_diff=rel, tolerance=tol, **{"pass": "yes" if ok else "no"})
+    allowed = tol * max(abs(b), _scale(table, row, column, sigma)) + 1e-12
+    out.add_row(**cell, abs_diff=diff, rel_diff=diff / max(abs(b), 1e-300), allowed=allowed,
+                **{"pass": "yes" if diff <= allowed else "no"})
 
 
 def failures(table: Table) -> list[dict]:
     return [r for r in table.rows if r["pass"] != "yes"]
+
+
+#: Relative difference of two objectives below which both optimizers reached the same optimum.
+SAME_OPTIMUM = 1e-10
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """Where one engine's optimizer stopped.
+
+    Fields: ``engine`` its name; ``criterion`` ``REMLcrit`` or ``deviance``; ``value`` the
+    criterion at the estimates; ``converged`` whether the engine's own checks passed;
+    ``messages`` the engine's convergence messages (lme4's ``optinfo$conv$lme4$messages``,
+    then its warnings that speak of convergence and say something the messages do not).
+    """
+
+    engine: str
+    criterion: str
+    value: float
+    converged: bool | None
+    messages: tuple[str, ...]
+
+
+def optimum(engine: str, fit: Fit) -> Optimum | None:
+    """The optimum a mixed-model fit reached (None for a regression, which has no optimizer,
+    or when the criterion is unknown)."""
+    value = fit.reml_crit if fit.reml else fit.deviance
+    if fit.analysis != "lmm" or value is None:
+        return None
+    info = fit.optinfo or {}
+    converged = info.get("converged")
+    said = [str(m) for m in info.get("messages") or []] if converged is False else []
+    said += [w for w in fit.warnings if "converge" in w.lower() and not any(m in w for m in said)]
+    return Optimum(engine, "REMLcrit" if fit.reml else "deviance", float(value),
+                   None if converged is None else bool(converged), tuple(dict.fromkeys(said)))
+
+
+def _ordered(a: Optimum, b: Optimum) -> tuple[Optimum, Optimum] | None:
+    """(lower, higher) when the two objectives differ by more than :data:`SAME_OPTIMUM`."""
+    if abs(a.value - b.value) <= SAME_OPTIMUM * max(abs(b.value), 1.0):
+        return None
+    return (a, b) if a.value < b.value else (b, a)
+
+
+def lower_objective_note(a: Optimum, b: Optimum) -> str | None:
+    """A note when the two engines stopped at different objectives: which one is lower."""
+    ordered = _ordered(a, b)
+    if ordered is None:
+        return None
+    return (f"The {ordered[0].engine} engine reached the lower objective ({a.criterion}: {a.engine} "
+            f"{a.value:.10g}, {b.engine} {b.value:.10g}).")
+
+
+def explain(table: Table, a: Optimum | None = None, b: Optimum | None = None) -> str | None:
+    """The warning for a comparison with failed cells (None when every cell passed): how many
+    failed in which tables and, for mixed models, the likely cause in words (whether one
+    optimizer stopped above the other's objective, by how much, and what it reported)."""
+    bad = failures(table)
+    if not bad:
+        return None
+    where: dict[str, int] = {}
+    for r in bad:
+        where[r["table"]] = where.get(r["table"], 0) + 1
+    text = (f"{len(bad)} of {len(table.rows)} compared values differ by more than their tolerance ("
+            + ", ".join(f"{n} in {t}" for t, n in where.items()) + "); see the comparison table.")
+    return text if a is None or b is None else text + " " + _cause(a, b)
+
+
+def _cause(a: Optimum, b: Optimum) -> str:
+    """Why the engines may disagree: an optimizer that stopped early, or not that."""
+    ordered = _ordered(a, b)
+    if ordered is None:
+        return (f"Both engines reached the same {a.criterion} ({a.value:.10g}), so the differences do "
+                "not come from an optimizer stopping early.")
+    low, high = ordered
+    diff = high.value - low.value
+    text = (f"The {low.engine} engine reached the lower {a.criterion} ({low.value:.10g} against "
+            f"{high.value:.10g} for {high.engine}: {diff:.3g} lower, {diff / abs(high.value):.2g} "
+            f"relative), so the {high.engine} fit most likely stopped before the optimum and its "
+            "estimates are the less accurate ones")
+    if high.messages:
+        return text + f"; {high.engine} reported: " + "; ".join(m.rstrip(".") for m in high.messages) + "."
+    if high.converged is False:
+        return text + f"; {high.engine} reported that it did not converge."
+    return text + f"; {high.engine} reported no convergence warning."

@@ -308,17 +308,34 @@ def _add_plots(results: Results, requests: list[dict], outcome: Analysis) -> boo
 
 
 def _add_comparison(results: Results, first: EngineRun, second: EngineRun) -> None:
+    """Table ``comparison`` of the two engines' tables, and a note when their objectives differ."""
     table = agreement.compare(fit_tables.tables_for(first.fit, first.inference),
-                            fit_tables.tables_for(second.fit, second.inference), second.name,
-                            sigma=second.fit.sigma)
+                              fit_tables.tables_for(second.fit, second.inference), second.name,
+                              sigma=second.fit.sigma)
     results.tables.append(table)
-    a_fit, b_fit = first.fit, second.fit
-    crit = "reml_crit" if a_fit.reml and a_fit.analysis == "lmm" else "deviance"
-    a, b = getattr(a_fit, crit), getattr(b_fit, crit)
-    if a is not None and b is not None and abs(a - b) > 1e-10 * abs(b):
-        lower = first.name if a < b else second.name
-        results.notes.append(f"The {lower} engine reached the lower objective "
-                             f"({crit}: {first.name} {a:.10g}, {second.name} {b:.10g}).")
+    optima = _optima(results)
+    note = agreement.lower_objective_note(*optima) if optima else None
+    if note:
+        results.notes.append(note)
+
+
+def _optima(results: Results) -> tuple[agreement.Optimum, agreement.Optimum] | None:
+    """Where the two engines' optimizers stopped (None for one engine or a regression)."""
+    runs = list(results.outcome.runs.values()) if results.outcome is not None else []
+    if len(runs) != 2:
+        return None
+    a, b = (agreement.optimum(r.name, r.fit) for r in runs)
+    return (a, b) if a is not None and b is not None else None
+
+
+def cross_check_warning(results: Results) -> str | None:
+    """With two engines and failed cells in their comparison, the warning that counts them and
+    gives the likely cause in words (an optimizer that stopped early); None otherwise."""
+    try:
+        table = results.table("comparison")
+    except KeyError:
+        return None
+    return agreement.explain(table, *(_optima(results) or (None, None)))
 
 
 def _summarize_comparison(results: Results) -> None:
@@ -327,9 +344,8 @@ def _summarize_comparison(results: Results) -> None:
         table = results.table("comparison")
     except KeyError:
         return
-    bad = agreement.failures(table)
-    if bad:
-        results.warnings.append(f"{len(bad)} of {len(table.rows)} compared values differ by more than "
-                                "their tolerance; see the comparison table.")
+    warning = cross_check_warning(results)
+    if warning:
+        results.warnings.append(warning)
     else:
         results.notes.append(f"All {len(table.rows)} compared values agree within tolerance.")

@@ -1,6 +1,7 @@
 """Command line: ``mixedbridge run|validate|check|schema|serve|doctor``.
 
-Exit codes: 0 success, 1 a cross-check failed, 2 bad spec or data, 3 internal error.
+Exit codes: 0 success, 1 a cross-check failed (``check``, or ``run`` of a spec with
+``"engine": "both"``), 2 bad spec or data, 3 internal error.
 """
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-from . import protocol
+from . import agreement, protocol
 from . import spec as specmod
-from .analysis import prepare, run
+from .analysis import cross_check_warning, prepare, run
 from .datapath import data_roots
 from .errors import MixedBridgeError
 from .results import Results
@@ -71,7 +72,7 @@ def _run_one(path: str, args: argparse.Namespace) -> int:
             _print_results(results, args.format)
             if args.out:
                 _write_outputs(results, Path(args.out), Path(path).stem)
-        return 0
+        return 1 if _failed_cells(results) else 0
     except MixedBridgeError as exc:
         _report_error(exc, args.format, path)
         return exc.exit_code
@@ -80,6 +81,15 @@ def _run_one(path: str, args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - the next file still runs
         _report_internal(exc, path)
         return 3
+
+
+def _failed_cells(results: Results) -> list[dict]:
+    """The cells of the cross-check (``"engine": "both"``) that differ by more than their tolerance."""
+    try:
+        table = results.table("comparison")
+    except KeyError:
+        return []
+    return agreement.failures(table)
 
 
 def _is_jasp_file(path: str) -> bool:
@@ -141,8 +151,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(json.dumps(table.to_dict(), ensure_ascii=False))
     else:
         print(table.to_markdown() if args.format == "markdown" else table.to_text())
-    failed = [r for r in table.rows if r["pass"] != "yes"]
+    failed = agreement.failures(table)
     print(f"{len(table.rows) - len(failed)} passed, {len(failed)} failed", file=sys.stderr)
+    if failed:
+        print(cross_check_warning(results), file=sys.stderr)
     return 1 if failed else 0
 
 
