@@ -211,7 +211,7 @@ def test_translated_spec_runs_on_its_own(debug):
     ({"includeIntercept": "yes"}, "includeIntercept", "expected boolean"),
     ({"testMethod": "bayes"}, "testMethod", "not allowed"),
     ({"type": "three"}, "type", "not allowed"),
-    ({"bootstrapSamples": 10}, "bootstrapSamples", "out of range"),
+    ({"bootstrapSamples": 0}, "bootstrapSamples", "out of range"),
     ({"marginalMeansCiLevel": 1.5}, "marginalMeansCiLevel", "out of range"),
     ({"fixedEffects": [{"parts": ["facGender"]}]}, "fixedEffects", "expected shape"),
     ({"dependent": var("nope")}, "dependent", "not a column"),

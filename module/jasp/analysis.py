@@ -26,6 +26,30 @@ from .model import Model, build, ready
 from .options import SS_TYPES, TEST_METHODS, normalize
 
 TITLES = {"lmm": "Linear Mixed Models", "lm": "Linear Model"}
+#: JASP's analysis names (its ``Description.qml`` functions) → ours.
+ANALYSIS_NAMES = {"MixedModelsLMM": "lmm", "MixedModelsLM": "lm"}
+#: Analyses JASP names that are not available here (never fitted as another analysis).
+UNAVAILABLE = {"MixedModelsGLMM": "Generalized Linear Mixed Models", "glmm": "Generalized Linear Mixed Models"}
+
+
+def analysis_name(name: str) -> str:
+    """Our name of an analysis given by our name or JASP's (``MixedModelsLMM`` → ``lmm``);
+    JaspOptionError for an analysis that is not available (the GLMM) or unknown."""
+    if name in UNAVAILABLE:
+        raise JaspOptionError("", f"{UNAVAILABLE[name]} ({name!r}) are not available yet: only linear mixed models "
+                              "('lmm', 'MixedModelsLMM') and linear models ('lm', 'MixedModelsLM') can be run")
+    ours = ANALYSIS_NAMES.get(name, name)
+    if ours not in TITLES:
+        raise JaspOptionError("", f"unknown analysis {name!r}; expected one of "
+                              + ", ".join(repr(n) for n in [*TITLES, *ANALYSIS_NAMES]))
+    return ours
+
+
+def title_for(name) -> str:
+    """The title of the analysis a name gives (ours or JASP's; Linear Mixed Models otherwise)."""
+    if not isinstance(name, str):
+        return TITLES["lmm"]
+    return UNAVAILABLE.get(name) or TITLES.get(ANALYSIS_NAMES.get(name, name), TITLES["lmm"])
 
 
 def _inference_options(opts: dict, analysis: str) -> dict:
@@ -36,7 +60,8 @@ def _inference_options(opts: dict, analysis: str) -> dict:
     method = TEST_METHODS[opts["testMethod"]].anova
     anova["method"] = method
     if method in ("lrt", "bootstrap"):
-        anova["intercept"] = bool(opts["interceptTest"])
+        # afex tests the intercept in type III tables only (type II: no Intercept row)
+        anova["intercept"] = bool(opts["interceptTest"]) and anova["type"] == "III"
     if method == "bootstrap":
         anova["nsim"] = int(opts["bootstrapSamples"])
         anova["seed"] = int(opts["seed"]) if opts["setSeed"] else 1
@@ -93,12 +118,12 @@ def _load(data, dataset):
 def run_jasp(options: dict, data: pd.DataFrame | None = None, dataset: str | None = None,
              engine: str = "native", analysis: str = "lmm") -> dict:
     """Run a JASP option document and return a JASP results document (never raises for bad
-    input: errors come back as ``{"status": "error", "error": {"type", "errorMessage", "option",
-    "path"}}``)."""
-    title = TITLES.get(analysis, "Linear Mixed Models")
+    input). ``analysis`` is ours (``lmm``, ``lm``) or JASP's name (``MixedModelsLMM``,
+    ``MixedModelsLM``); ``MixedModelsGLMM`` is refused (no GLMM yet). Errors come back as
+    ``{"status": "error", "error": {"type", "errorMessage", "option", "path"}}``."""
+    title = title_for(analysis)
     try:
-        if analysis not in TITLES:
-            raise JaspOptionError("", f"unknown analysis {analysis!r}; expected 'lmm' or 'lm'")
+        analysis = analysis_name(analysis)
         if engine not in spec_engines():
             raise JaspOptionError("", f"unknown engine {engine!r}; expected " + ", ".join(spec_engines()))
         df = _load(data, dataset)
@@ -127,7 +152,8 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
     spec = _spec(opts, model, engine)
     results, outcome = _fit(spec, model)
     lead = outcome.lead
-    notes = notes + [n for n in results.notes if n not in outcome.problem.frame.notes]
+    emm_notes = {n for out in outcome.emmeans for n in out.notes}
+    notes = notes + [n for n in results.notes if n not in outcome.problem.frame.notes and n not in emm_notes]
     plot = jt.plots_element(opts, model, outcome.problem, lead.fit)
     elements = [
         jt.anova_summary(opts, model, lead.fit, lead.inference, notes),
@@ -139,6 +165,7 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
         *(table for out in outcome.emmeans for table in jt.estimates(opts, model, out)),
     ]
     extra = {".mixedbridge": {"formula": model.formula, "engine": engine, "analysis": analysis,
-                              "notes": notes + (plot.notes if plot else []), "warnings": list(results.warnings),
+                              "notes": notes + sorted(emm_notes) + (plot.notes if plot else []),
+                              "warnings": list(results.warnings),
                               "spec_options": spec["options"]}}
     return document([e for e in elements if e is not None], title, extra)

@@ -22,6 +22,8 @@ from .jaspresults import JContainer, JPlot, JTable, vovk_sellke
 from .model import INTERACTION, Model
 from .options import (
     CI_TYPES,
+    DF_METHODS,
+    EMMEANS_DF_LIMIT,
     MEANS,
     P_ADJUSTMENTS,
     SS_TYPES,
@@ -343,12 +345,24 @@ def random_effect_estimates(opts: dict, model: Model, fit: Fit) -> JContainer | 
 
 
 # --------------------------------------------------------------- marginal means
+#: The one emmeans note JASP shows (on the estimates table); the others stay in
+#: ``.mixedbridge.notes``.
+AVERAGED = "Results are averaged over the levels of:"
+
+
 def estimates(opts: dict, model: Model, out: EmmeansOutput) -> list[JTable]:
     """The tables of one answered request: ``EMMsummary`` or ``trendsSummary``, and its
     contrasts when asked."""
     kind = TRENDS if "trend" in out.request else MEANS
     est_col = f"{out.request['trend']}.trend" if kind is TRENDS else "emmean"
     tables = [_estimates_table(opts, model, kind, out.estimates, est_col)]
+    for note in out.notes:
+        if note.startswith(AVERAGED):
+            tables[0].note(note + ".")
+    if model.analysis == "lmm" and out.request.get("df") != DF_METHODS[opts[kind.option("Df")]]:
+        tables[0].note(f"Degrees of freedom were computed as {out.request.get('df')} (emmeans computes the chosen ones "
+                       f"for at most {EMMEANS_DF_LIMIT:,} observations unless the option to estimate them is set).",
+                       "Warning:")
     if out.contrasts is not None:
         names = [c["name"] for c in out.request["contrasts"]]
         tables.append(_contrasts_table(opts, kind, out.contrasts, names))

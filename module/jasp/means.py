@@ -8,7 +8,7 @@ import math
 from ..emmeans.refgrid import MAX_GRID_ROWS
 from .errors import JaspOptionError
 from .model import Model
-from .options import DF_METHODS, MEANS, TRENDS, Estimates, contrast_weights
+from .options import DF_METHODS, EMMEANS_DF_LIMIT, MEANS, TRENDS, Estimates, contrast_weights
 
 
 def requests(opts: dict, model: Model) -> list[dict]:
@@ -25,7 +25,7 @@ def _request(opts: dict, model: Model, kind: Estimates) -> dict | None:
     sd = float(opts[kind.option("Sd")])
     label = model.variables.label
     req = {"specs": [label(v) for v in variables], "level": float(opts[kind.option("CiLevel")]),
-           "df": DF_METHODS[opts[kind.option("Df")]]}
+           "df": df_method(opts, kind, model.frame.nobs)}
     req.update(_covariates(model, variables, sd))
     if model.analysis == "lm":
         req["df"] = "satterthwaite"
@@ -36,6 +36,18 @@ def _request(opts: dict, model: Model, kind: Estimates) -> dict | None:
     if opts[kind.option("Contrast")]:
         req.update(_contrasts(opts, model, kind, variables, sd))
     return req
+
+
+def df_method(opts: dict, kind: Estimates, nobs: int) -> str:
+    """The df emmeans computes for the chosen method, as JASP runs it: emmeans's
+    ``pbkrtest.limit`` and ``lmerTest.limit`` (3,000 rows) apply, and ``<kind>DfEstimated``
+    lifts only the first (JASP sets ``pbkrtest.limit = Inf``). Beyond 3,000 rows Satterthwaite
+    falls back to Kenward-Roger when that is lifted, and both fall back to asymptotic df when
+    it is not."""
+    chosen = DF_METHODS[opts[kind.option("Df")]]
+    if chosen == "asymptotic" or nobs <= EMMEANS_DF_LIMIT:
+        return chosen
+    return "kenward-roger" if opts[kind.option("DfEstimated")] else "asymptotic"
 
 
 def _fixed_variables(opts: dict) -> set[str]:

@@ -68,7 +68,11 @@ TEST_METHODS = {
 #: ``type`` (after :func:`normalize`: ``"2"``, ``"3"``) → the sums of squares' type.
 SS_TYPES = {"2": "II", "3": "III"}
 #: ``marginalMeansDf`` / ``trendsDf`` → the ``df`` of an emmeans request.
-DF_METHODS = {"asymptotic": "asymptotic", "satterthwaite": "satterthwaite", "kenwardRoger": "kenward-roger"}
+DF_METHODS = {"asymptotic": "asymptotic", "satterthwaite": "satterthwaite", "kenwardRoger": "kenward-roger",
+              "Kenward-Roger": "kenward-roger", "kenward-roger": "kenward-roger"}
+#: emmeans's ``pbkrtest.limit`` and ``lmerTest.limit``: above this many rows it computes no df
+#: unless the limit is lifted.
+EMMEANS_DF_LIMIT = 3000
 #: ``marginalMeansPAdjustment`` / ``trendsPAdjustment`` → the adjustment as the footnote names it
 #: (None: not adjusted).
 P_ADJUSTMENTS = {"holm": "Holm", "bonferroni": "Bonferroni", "hommel": "Hommel", "tukey": "Tukey",

@@ -1,4 +1,5 @@
-"""A host request carrying a JASP option document: ``{"jasp": "lmm" | "lm", "options": {...},
+"""A host request carrying a JASP option document: ``{"jasp": "lmm" | "lm" | "MixedModelsLMM" |
+"MixedModelsLM", "options": {...},
 "data": {"dataset" | "path" | "records"}, "engine": ..., "id": ..., "timeout": ...}``, the way ``run`` and
 ``serve`` take it (``id`` and ``timeout`` are the host protocol's, see :mod:`mixedbridge.protocol`)."""
 from __future__ import annotations
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from ..errors import MixedBridgeError
 from ..spec import load_data
-from .analysis import TITLES, run_jasp
+from .analysis import ANALYSIS_NAMES, TITLES, UNAVAILABLE, run_jasp, title_for
 from .errors import error_document
 
 
@@ -18,8 +19,7 @@ def is_jasp_request(doc) -> bool:
 
 def title_of(doc: dict) -> str:
     """The title of the analysis a JASP request names (Linear Mixed Models when it names none)."""
-    analysis = doc.get("jasp")
-    return TITLES.get(analysis, TITLES["lmm"]) if isinstance(analysis, str) else TITLES["lmm"]
+    return title_for(doc.get("jasp"))
 
 
 def failure_document(doc: dict, message: str, path: str = "", kind: str = "fatalError") -> dict:
@@ -36,9 +36,14 @@ def run_request(doc: dict, base: Path | None = None) -> dict:
     if extra:
         return error_document(f"unknown key(s) {', '.join(map(repr, extra))} in the request; expected "
                               "jasp, options, data, engine (and id, timeout)", "", "", "validationError", title)
-    if analysis not in TITLES:
-        return error_document(f"'jasp' names the analysis: one of {', '.join(map(repr, TITLES))}",
-                              "jasp", "/jasp", "validationError", title)
+    if analysis in UNAVAILABLE:
+        return error_document(f"'jasp' names {analysis!r} ({UNAVAILABLE[analysis]}), which is not available yet: "
+                              "only linear mixed models and linear models can be run", "jasp", "/jasp",
+                              "validationError", title)
+    if analysis not in TITLES and analysis not in ANALYSIS_NAMES:
+        return error_document("'jasp' names the analysis: one of "
+                              f"{', '.join(map(repr, [*TITLES, *ANALYSIS_NAMES]))}", "jasp", "/jasp",
+                              "validationError", title)
     options = doc.get("options")
     if not isinstance(options, dict):
         return error_document("the request needs 'options': JASP's option document (an object)",

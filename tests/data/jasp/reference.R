@@ -80,6 +80,8 @@ one <- function(cs) {
     at <- NULL
     for (v in names(e$sd)) at[[v]] <- mean(d[[v]]) + c(-1, 0, 1) * e$sd[[v]] * sd(d[[v]])
     lev <- if (is.null(e$level)) 0.95 else e$level
+    # e$limits: emmeans's pbkrtest.limit and lmerTest.limit as JASP leaves them (default: none)
+    if (!is.null(e$limits)) emm_options(pbkrtest.limit = e$limits[[1]], lmerTest.limit = e$limits[[2]])
     emm <- if (r$method == "lm") emmeans(model, unlist(e$specs), at = at, options = list(level = lev))
            else emmeans(model, unlist(e$specs), at = at, options = list(level = lev), lmer.df = e$lmer_df)
     tab <- as.data.frame(emm)
@@ -95,6 +97,7 @@ one <- function(cs) {
       out$contrasts <- list(estimate = num(cc$estimate), se = num(cc$SE), df = num(cc$df),
                             stat = num(cc[[ncol(cc) - 1]]), p = num(cc$p.value))
     }
+    emm_options(pbkrtest.limit = Inf, lmerTest.limit = Inf)
   }
   if (!is.null(r$trends)) {
     e <- r$trends

@@ -1,0 +1,105 @@
+"""JASP behaviours of issue #14 that are not numbers: analysis names, GLMM refusal, the df
+emmeans computes beyond its row limits, and where the notes go. The numbers of the same items
+are compared with JASP's R code path in ``tests/test_jasp_reference.py``."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mixedbridge.jasp import run_jasp
+from mixedbridge.jasp.means import df_method
+from mixedbridge.jasp.options import MEANS, TRENDS, normalize
+from mixedbridge.jasp.request import run_request
+
+from .conftest import EXAMPLES
+from .jasp_cases import load, re_row, terms, var, varlist, vars_
+
+JASP_EXAMPLE = EXAMPLES / "jasp" / "fhch2010-lmm.json"
+
+SMALL = {
+    "dependent": var("contNormal"), "fixedVariables": vars_(["facGender"], ["nominal"]),
+    "randomVariables": vars_(["facFive"], ["nominal"]), "fixedEffects": terms(("facGender",)),
+    "randomEffects": [re_row("facFive", [(("Intercept",), True)])],
+}
+
+
+@pytest.fixture(scope="module")
+def debug():
+    return load("debug")
+
+
+# ------------------------------------------------------------------- analysis names
+def test_jasp_analysis_names_run_as_ours(debug):
+    ours = run_jasp(SMALL, data=debug, analysis="lmm")
+    theirs = run_jasp(SMALL, data=debug, analysis="MixedModelsLMM")
+    assert theirs["status"] == "complete" and theirs["ANOVAsummary"] == ours["ANOVAsummary"]
+    lm = run_jasp({k: SMALL[k] for k in ("dependent", "fixedVariables", "fixedEffects")}, data=debug,
+                  analysis="MixedModelsLM")
+    assert lm["status"] == "complete" and lm["title"] == "Linear Model"
+
+
+@pytest.mark.parametrize("name", ["MixedModelsGLMM", "glmm"])
+def test_glmm_is_refused_and_never_fitted_as_an_lmm(debug, name):
+    doc = run_jasp(SMALL, data=debug, analysis=name)
+    assert doc["status"] == "error" and doc["error"]["type"] == "validationError"
+    assert "not available" in doc["error"]["errorMessage"] and doc["title"] == "Generalized Linear Mixed Models"
+    assert "ANOVAsummary" not in doc
+
+
+def test_request_takes_jasp_names_and_refuses_the_glmm():
+    request = json.loads(JASP_EXAMPLE.read_text())
+    doc = run_request({**request, "jasp": "MixedModelsLMM"}, JASP_EXAMPLE.parent)
+    assert doc["status"] == "complete", doc.get("error")
+    glmm = run_request({**request, "jasp": "MixedModelsGLMM"}, JASP_EXAMPLE.parent)
+    assert glmm["status"] == "error" and glmm["error"]["option"] == "jasp"
+    assert "not available" in glmm["error"]["errorMessage"]
+    unknown = run_request({**request, "jasp": "MixedModelsFoo"}, JASP_EXAMPLE.parent)
+    assert "'MixedModelsLMM'" in unknown["error"]["errorMessage"]
+
+
+@pytest.mark.subprocess
+def test_serve_answers_jasp_analysis_names():
+    request = json.loads(JASP_EXAMPLE.read_text())
+    lines = [json.dumps({**request, "jasp": "MixedModelsLMM", "id": "a"}),
+             json.dumps({**request, "jasp": "MixedModelsGLMM", "id": "b"})]
+    out = subprocess.run([sys.executable, "-m", "mixedbridge.cli", "serve"], input="\n".join(lines) + "\n",
+                         capture_output=True, text=True, timeout=300)
+    answers = {a["id"]: a for a in map(json.loads, out.stdout.splitlines())}
+    assert answers["a"]["status"] == "complete"
+    assert answers["b"]["status"] == "error" and "not available" in answers["b"]["error"]["errorMessage"]
+
+
+# ------------------------------------------------------------ values JASP accepts
+def test_values_jasp_r_code_accepts():
+    opts, _ = normalize({"trendsDf": "Kenward-Roger", "marginalMeansDf": "kenward-roger", "bootstrapSamples": 20})
+    assert df_method(opts, TRENDS, 100) == "kenward-roger" and df_method(opts, MEANS, 100) == "kenward-roger"
+    assert opts["bootstrapSamples"] == 20
+
+
+# ------------------------------------------------------------- emmeans's row limits
+@pytest.mark.parametrize("chosen, estimated, nobs, expected", [
+    ("satterthwaite", False, 3000, "satterthwaite"),
+    ("satterthwaite", False, 3001, "asymptotic"),
+    ("satterthwaite", True, 3001, "kenward-roger"),   # lmerTest.limit stays; pbkrtest.limit lifted
+    ("kenwardRoger", False, 3001, "asymptotic"),
+    ("kenwardRoger", True, 3001, "kenward-roger"),
+    ("asymptotic", True, 3001, "asymptotic"),
+])
+def test_df_beyond_emmeans_limits(chosen, estimated, nobs, expected):
+    for kind in (MEANS, TRENDS):
+        opts, _ = normalize({kind.option("Df"): chosen, kind.option("DfEstimated"): estimated})
+        assert df_method(opts, kind, nobs) == expected
+
+
+def test_df_fallback_is_a_warning_of_the_means_table():
+    data = load("fhch2010")
+    doc = run_jasp({"dependent": var("log_rt"), "fixedVariables": vars_(["task"], ["nominal"]),
+                    "randomVariables": vars_(["id"], ["nominal"]), "fixedEffects": terms(("task",)),
+                    "randomEffects": [re_row("id", [(("Intercept",), True)])],
+                    "marginalMeansTerms": varlist(["task"]), "marginalMeansDf": "satterthwaite"}, data=data)
+    notes = [f for f in doc["EMMsummary"]["footnotes"] if f["symbol"] == "Warning:"]
+    assert len(notes) == 1 and "asymptotic" in notes[0]["text"]
+    assert not any("asymptotic" in f["text"] for f in doc["ANOVAsummary"]["footnotes"])
