@@ -55,3 +55,12 @@ def test_bad_arguments_are_clear(rhs, words):
     with pytest.raises(MixedBridgeError) as info:
         mixedbridge.run(spec(rhs), data=sleep())
     assert words in info.value.message
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("case", CASES[5:9] + CASES[10:12], ids=[c["rhs"] for c in CASES[5:9] + CASES[10:12]])
+def test_r_engine_fits_the_evaluated_columns(case):
+    res = mixedbridge.run({**spec(case["rhs"]), "engine": "lme4"}, data=sleep())
+    fit = res.outcome.runs["lme4"].fit
+    assert fit.coef_names == case["names"]
+    assert fit.reml_crit == pytest.approx(case["reml_crit"], rel=1e-8)
