@@ -15,10 +15,19 @@ from dataclasses import dataclass, field
 
 from .errors import FormulaError
 
-#: Functions allowed inside a formula, with the numpy-free meaning each engine gives them.
-FUNCTIONS = {"log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "I", "scale", "factor", "as.factor"}
+#: Functions allowed inside a formula (evaluated from the syntax tree by :mod:`.frame`).
+FUNCTIONS = {"log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "sin", "cos", "tan", "I", "scale",
+             "factor", "as.factor", "as.numeric", "relevel", "cut", "c"}
+#: Functions that make a factor of their first argument.
+FACTOR_FUNCTIONS = {"factor", "as.factor", "relevel", "cut"}
+#: Package-qualified names allowed (``stats::relevel``): the package each function is in.
+PACKAGES = {"base": FUNCTIONS - {"relevel"}, "stats": {"relevel"}}
+#: Names that are constants when the data have no column of that name.
+CONSTANTS = {"pi": math.pi, "TRUE": 1.0, "FALSE": 0.0, "T": 1.0, "F": 0.0}
 #: Operators allowed in arithmetic inside a function call.
 ARITH = {"+", "-", "*", "/", "^"}
+#: Comparison and logical operators allowed inside a function call (``I(age > 10)``).
+LOGICAL = {">", "<", ">=", "<=", "==", "!=", "&", "|", "%in%"}
 #: Deepest nesting of parentheses, function calls and unary minus signs a formula may have.
 MAX_NESTING = 50
 #: Most terms a formula may expand to (fixed and random-effects terms together, and each
@@ -34,7 +43,8 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
     r"|(?P<name>[^\W\d_][\w.]*|\.(?![\d])[\w.]*)"
     r"|`(?P<quoted>(?:[^`\\]|\\[\s\S])*)`"
-    r"|(?P<op>\|\||[~+\-*/:^|(),]))"
+    r"|\"(?P<str>(?:[^\"\\]|\\[\s\S])*)\"|'(?P<str1>(?:[^'\\]|\\[\s\S])*)'"
+    r"|(?P<op>\|\||::|%in%|>=|<=|==|!=|[~+\-*/:^|(),<>&!=]))"
 )
 _ESCAPED = re.compile(r"\\([\s\S])")
 _SYNTACTIC = re.compile(r"(?:[^\W\d_]|\.(?!\d))[\w.]*")
@@ -86,8 +96,26 @@ class Variable:
         return self.expr.kind == "name"
 
     @property
+    def function(self) -> str | None:
+        """The function called (without its package), or None for a plain column."""
+        return str(self.expr.value).rpartition("::")[2] if self.expr.kind == "call" else None
+
+    @property
     def is_factor_call(self) -> bool:
-        return self.expr.kind == "call" and self.expr.value in ("factor", "as.factor")
+        """Whether the variable is a factor: ``factor(f)``, ``relevel(f, ref = "B")``,
+        ``cut(x, 3)``, or a logical value ``I(age > 10)`` (a factor FALSE/TRUE, as R's
+        ``model.matrix`` codes it)."""
+        return self.function in FACTOR_FUNCTIONS or self.is_logical
+
+    @property
+    def is_logical(self) -> bool:
+        """Whether the variable is ``I(...)`` of a comparison or logical operation."""
+        if self.function != "I":
+            return False
+        inner = self.expr.children[0]
+        while inner.kind == "paren":
+            inner = inner.children[0]
+        return inner.kind == "not" or (inner.kind == "bin" and inner.value in LOGICAL)
 
 
 @dataclass(frozen=True)
@@ -186,6 +214,8 @@ def tokenize(text: str) -> list[tuple[str, str, int]]:
             if not value:
                 raise FormulaError(f"empty backtick-quoted name at position {pos + 1}")
             value = _ESCAPED.sub(r"\1", value)
+        if kind in ("str", "str1"):
+            value, kind = _ESCAPED.sub(r"\1", value), "str"
         tokens.append(("name" if kind == "quoted" else kind, value, m.start(kind) + 1))
         pos = m.end()
     return tokens
@@ -207,6 +237,7 @@ class _Parser:
         self.tokens = tokenize(text)
         self.i = 0
         self.depth = 0
+        self.calls = 0
 
     def nested(self, pos: int) -> None:
         """Enter a parenthesis, call or unary minus; refused beyond :data:`MAX_NESTING`."""
@@ -265,10 +296,46 @@ class _Parser:
         return left
 
     def product(self) -> Node:
-        left = self.colon()
+        left = self.special()
         while self.at("*", "/"):
             op = self.take()[1]
-            left = Node("bin", op, (left, self.colon()))
+            left = Node("bin", op, (left, self.special()))
+        return left
+
+    def special(self) -> Node:
+        left = self.colon()
+        while self.at("%in%"):
+            self.take()
+            left = Node("bin", "%in%", (left, self.colon()))
+        return left
+
+    def expr(self) -> Node:
+        """An argument of a function call: R's ``|`` and ``&`` (lowest), ``!``, comparisons,
+        then the arithmetic of :meth:`sum`."""
+        left = self.conjunction()
+        while self.at("|"):
+            self.take()
+            left = Node("bin", "|", (left, self.conjunction()))
+        return left
+
+    def conjunction(self) -> Node:
+        left = self.negation()
+        while self.at("&"):
+            self.take()
+            left = Node("bin", "&", (left, self.negation()))
+        return left
+
+    def negation(self) -> Node:
+        if self.at("!"):
+            pos = self.take()[2]
+            self.nested(pos)
+            node = Node("not", None, (self.negation(),))
+            self.depth -= 1
+            return node
+        left = self.sum()
+        if self.at(">", "<", ">=", "<=", "==", "!="):
+            op = self.take()[1]
+            left = Node("bin", op, (left, self.sum()))
         return left
 
     def colon(self) -> Node:
@@ -290,6 +357,17 @@ class _Parser:
         kind, value, pos = tok
         if kind == "num":
             return Node("num", float(value))
+        if kind == "str":
+            if not self.calls:
+                raise FormulaError(f"a quoted string at position {pos} can only be an argument of a function, "
+                                   'as in relevel(f, ref = "B")')
+            return Node("str", value)
+        if kind == "name" and self.at("::"):
+            self.take()
+            fun = self.take()
+            value = f"{value}::{fun[1]}"
+            if fun[0] != "name" or not self.at("("):
+                raise FormulaError(f"{value!r} at position {pos} must be a function call")
         if kind == "name" and not self.at("("):
             return Node("name", value)
         if kind == "op" and value not in ("(", "-"):
@@ -298,7 +376,7 @@ class _Parser:
         if kind == "name":
             node = self.call(value, pos)
         elif value == "(":
-            node = Node("paren", None, (self.bar(),))
+            node = Node("paren", None, (self.expr() if self.calls else self.bar(),))
             self.take(")")
         else:
             node = Node("neg", None, (self.atom(),))
@@ -306,24 +384,45 @@ class _Parser:
         return node
 
     def call(self, name: str, pos: int) -> Node:
-        if name not in FUNCTIONS:
-            raise FormulaError(f"unknown function {name!r} at position {pos} of the formula; "
-                               f"allowed functions are {', '.join(sorted(FUNCTIONS))}")
+        _check_function(name, pos)
         self.take("(")
         if self.at(")"):
-            raise FormulaError(f"function {name!r} at position {pos} needs one argument")
-        arg = self.sum()
-        if self.at(","):
-            raise FormulaError(f"function {name!r} at position {pos} takes exactly one argument")
+            raise FormulaError(f"function {name!r} at position {pos} needs an argument")
+        self.calls += 1
+        args = [self.argument()]
+        while self.at(","):
+            self.take()
+            args.append(self.argument())
         self.take(")")
-        return Node("call", name, (arg,))
+        self.calls -= 1
+        if args[0].kind == "arg":
+            raise FormulaError(f"the first argument of {name!r} at position {pos} must not be named")
+        return Node("call", name, tuple(args))
+
+    def argument(self) -> Node:
+        """One argument of a call: an expression, or ``name = expression``."""
+        tok = self.peek()
+        nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+        if tok is not None and tok[0] == "name" and nxt is not None and nxt[:2] == ("op", "="):
+            self.i += 2
+            return Node("arg", tok[1], (self.expr(),))
+        return self.expr()
+
+
+def _check_function(name: str, pos: int) -> None:
+    """A function name must be on the whitelist (``pkg::fun`` with ``fun`` in ``pkg``)."""
+    pkg, _, fun = name.rpartition("::")
+    if fun not in FUNCTIONS or (pkg and fun not in PACKAGES.get(pkg, set())):
+        raise FormulaError(f"unknown function {name!r} at position {pos} of the formula; "
+                           f"allowed functions are {', '.join(sorted(FUNCTIONS))}")
 
 
 # ----------------------------------------------------------------------------------------------
 # From syntax tree to terms (R's terms.formula semantics)
 # ----------------------------------------------------------------------------------------------
 
-_BINARY = frozenset({"+", "-", "*", "/", ":", "^"})
+_BINARY = frozenset({"+", "-", "*", "/", ":", "^", "%in%"})
+_ANY_BINARY = _BINARY | LOGICAL
 
 
 def deparse(node: Node) -> str:
@@ -333,40 +432,49 @@ def deparse(node: Node) -> str:
     if node.kind == "num":
         v = float(node.value)  # type: ignore[arg-type]
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    if node.kind == "str":
+        return '"' + str(node.value).replace("\\", "\\\\").replace('"', '\\"') + '"'
     if node.kind == "call":
-        return f"{node.value}({deparse(node.children[0])})"
+        return f"{node.value}({', '.join(deparse(a) for a in node.children)})"
+    if node.kind == "arg":
+        return f"{node.value} = {deparse(node.children[0])}"
+    if node.kind == "not":
+        return f"!{deparse(node.children[0])}"
     if node.kind == "paren":
         return f"({deparse(node.children[0])})"
     if node.kind == "neg":
         return f"-{deparse(node.children[0])}"
     if node.kind == "bar":
         return f"{deparse(node.children[0])} {node.value} {deparse(node.children[1])}"
-    first, rest = left_spine(node, _BINARY)
+    first, rest = left_spine(node, _ANY_BINARY)
     out = [deparse(first)]
     for op, right in rest:
-        out.append(f"{op}{deparse(right)}" if op in ("^", ":") else f" {op} {deparse(right)}")
+        out.append(f"{op}{deparse(right)}" if op in ("^", ":", "/") else f" {op} {deparse(right)}")
     return "".join(out)
 
 
-def _columns(node: Node) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(str(n.value) for n in walk(node) if n.kind == "name"))
+def columns_of(node: Node) -> tuple[str, ...]:
+    """The data columns an expression reads (names other than :data:`CONSTANTS`)."""
+    return tuple(dict.fromkeys(str(n.value) for n in walk(node) if n.kind == "name" and n.value not in CONSTANTS))
 
 
 def _check_arith(node: Node) -> None:
-    """Inside a function call only arithmetic on columns and numbers is allowed."""
+    """Inside a function call only arithmetic, comparisons and logical operations on columns,
+    numbers and strings are allowed."""
     for n in walk(node):
         if n.kind == "bar":
             raise FormulaError("a random-effects bar '|' cannot appear inside a function call")
-        if n.kind == "bin" and n.value not in ARITH:
+        if n.kind == "bin" and n.value not in ARITH | LOGICAL:
             raise FormulaError(f"operator {n.value!r} cannot be used inside a function call")
 
 
 def _variable(node: Node) -> Variable:
     if node.kind == "call":
-        _check_arith(node.children[0])
-        if node.value != "I" and node.children[0].kind == "num":
+        for arg in node.children:
+            _check_arith(arg)
+        if node.value != "I" and node.children[0].kind in ("num", "str"):
             raise FormulaError(f"{deparse(node)} has no variable in it")
-    return Variable(deparse(node), node, _columns(node))
+    return Variable(deparse(node), node, columns_of(node))
 
 
 def _check_count(count: int, where: Node) -> None:
@@ -435,7 +543,7 @@ def _combine(op: str, lt: list[frozenset], li: bool | None, right: Node,
     _check_count(len(lt) * len(rt) + len(lt) + len(rt), whole)
     _check_order(max(map(len, lt), default=0) + max(map(len, rt), default=0), whole)
     crossed = [a | b for a in lt for b in rt]
-    if op == ":":
+    if op in (":", "%in%"):
         return _unique(crossed), None
     if op == "*":
         return _unique(lt + rt + crossed), None

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .datapath import FROM_FILE
 from .errors import DataError, ModelError
-from .formula import ModelDescription, Node, Variable, left_spine
+from .formula import CONSTANTS, ModelDescription, Node, Variable, columns_of, deparse, left_spine, walk
 from .guard import check_design
 
 _OPS = {"eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "not_missing"}
@@ -176,40 +176,215 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
 
 
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
+_COMPARE = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal,
+            "==": np.equal, "!=": np.not_equal}
+_OPERATORS = frozenset(_ARITH) | frozenset(_COMPARE) | {"&", "|", "%in%"}
 
 
 def _evaluate(node: Node, df: pd.DataFrame, label: str) -> np.ndarray:
     """Numeric value of a transformation, walking its syntax tree (a chain ``a + b + ...`` in a
-    loop, so that its length costs no recursion)."""
+    loop, so that its length costs no recursion). Logical values are 1.0/0.0 (NaN for R's NA)."""
     if node.kind == "num":
         return np.full(len(df), float(node.value))  # type: ignore[arg-type]
     if node.kind == "name":
-        col = df[node.value]
-        if _is_text(col.dropna()):
-            raise DataError(f"column {node.value!r} is text and cannot be used in {label!r}", "/formula")
-        return col.to_numpy(dtype=float)
+        return _name_values(str(node.value), df, label)
     if node.kind == "paren":
         return _evaluate(node.children[0], df, label)
     if node.kind == "neg":
         return -_evaluate(node.children[0], df, label)
+    if node.kind == "not":
+        return 1.0 - _evaluate(node.children[0], df, label)
     if node.kind == "call":
-        x = _evaluate(node.children[0], df, label)
-        return _FUNCS[str(node.value)](x)
-    first, rest = left_spine(node, set(_ARITH))
+        return _call(node, df, label)
+    if node.kind != "bin":
+        raise DataError(f"{deparse(node)} cannot be used as a number in {label!r}", "/formula")
+    first, rest = left_spine(node, _OPERATORS)
     out = _evaluate(first, df, label)
     for op, right in rest:
-        out = _ARITH[op](out, _evaluate(right, df, label))
+        out = _binary(op, out, right, df, label)
     return out
 
 
-def _scale(x: np.ndarray) -> np.ndarray:
+def _name_values(name: str, df: pd.DataFrame, label: str) -> np.ndarray:
+    """A data column's values, or a constant (``pi``, ``TRUE``) where the data have no such column."""
+    if name not in df.columns:
+        return np.full(len(df), CONSTANTS[name])
+    col = df[name]
+    if pd.api.types.is_bool_dtype(col):
+        return col.astype(float).to_numpy()
+    if _is_text(col.dropna()):
+        raise DataError(f"column {name!r} is text and cannot be used in {label!r}", "/formula")
+    return col.to_numpy(dtype=float)
+
+
+def _binary(op: str, left: np.ndarray, right: Node, df: pd.DataFrame, label: str) -> np.ndarray:
+    """``left op right`` with R's rules for missing values in comparisons and ``&``, ``|``."""
+    if op == "%in%":
+        return np.isin(left, _constants(right, label)).astype(float)
+    value = _evaluate(right, df, label)
+    if op in _ARITH:
+        return _ARITH[op](left, value)
+    missing = np.isnan(left) | np.isnan(value)
+    if op == "&":
+        out = np.where((left == 0) | (value == 0), 0.0, np.where(missing, np.nan, 1.0))
+    elif op == "|":
+        out = np.where((left == 1) | (value == 1), 1.0, np.where(missing, np.nan, 0.0))
+    else:
+        out = np.where(missing, np.nan, _COMPARE[op](left, value).astype(float))
+    return out
+
+
+def _constants(node: Node, label: str) -> np.ndarray:
+    """The numbers of an expression without data columns: ``3``, ``c(0, 1.5, 2)``, ``2 * pi``."""
+    if node.kind == "call" and node.value == "c":
+        return np.concatenate([_constants(a, label) for a in node.children])
+    if columns_of(node) or any(n.kind in ("str", "arg") for n in walk(node)):
+        raise DataError(f"{deparse(node)} in {label!r} must be a number or c() of numbers", "/formula")
+    return _evaluate(node, pd.DataFrame(index=[0]), label)
+
+
+def _arguments(node: Node, names: tuple[str, ...], label: str) -> dict[str, Node]:
+    """R's matching of a call's arguments to its parameters: by exact name, then by position."""
+    fun = str(node.value).rpartition("::")[2]
+    named = {str(a.value): a.children[0] for a in node.children if a.kind == "arg"}
+    positional = [a for a in node.children if a.kind != "arg"]
+    for key in named:
+        if key not in names:
+            raise DataError(f"{fun}() in {label!r} has no argument {key!r}; it takes {', '.join(names)}",
+                            "/formula")
+    free = [n for n in names if n not in named]
+    if len(positional) > len(free):
+        raise DataError(f"{fun}() in {label!r} takes at most {len(names)} argument(s): {', '.join(names)}",
+                        "/formula")
+    return {**dict(zip(free, positional)), **named}
+
+
+def _flag_or_number(node: Node | None, label: str) -> bool | float:
+    """A logical argument (``TRUE``/``FALSE``) as a bool, else a number; absent means TRUE."""
+    if node is None:
+        return True
+    if node.kind == "name" and node.value in ("TRUE", "T", "FALSE", "F"):
+        return node.value in ("TRUE", "T")
+    values = _constants(node, label)
+    if values.size != 1:
+        raise DataError(f"{deparse(node)} in {label!r} must be one number or TRUE/FALSE", "/formula")
+    return float(values[0])
+
+
+def _scale(x: np.ndarray, center: bool | float, scale: bool | float) -> np.ndarray:
+    """R's ``scale(x, center, scale)``: centre by the mean (or a number), then divide by the
+    root mean square with n - 1 (the SD when centred by the mean) or a number."""
     ok = ~np.isnan(x)
-    return (x - x[ok].mean()) / x[ok].std(ddof=1)
+    if center is not False:
+        x = x - (x[ok].mean() if center is True else center)
+    if scale is True:
+        x = x / np.sqrt(np.sum(x[ok] ** 2) / max(1, int(ok.sum()) - 1))
+    elif scale is not False:
+        x = x / scale
+    return x
 
 
 _FUNCS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
-    "sqrt": np.sqrt, "abs": np.abs, "I": lambda x: x, "scale": _scale}
+    "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt,
+    "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan, "I": lambda x: x, "as.numeric": lambda x: x}
+
+
+def _call(node: Node, df: pd.DataFrame, label: str) -> np.ndarray:
+    """A whitelisted numeric function of the formula applied to its evaluated arguments."""
+    fun = str(node.value).rpartition("::")[2]
+    if fun == "log":
+        args = _arguments(node, ("x", "base"), label)
+        x = np.log(_evaluate(args["x"], df, label))
+        return x / np.log(_flag_or_number(args["base"], label)) if "base" in args else x
+    if fun == "scale":
+        args = _arguments(node, ("x", "center", "scale"), label)
+        return _scale(_evaluate(args["x"], df, label), _flag_or_number(args.get("center"), label),
+                      _flag_or_number(args.get("scale"), label))
+    if fun not in _FUNCS:
+        raise DataError(f"{fun}() cannot be used inside another expression in {label!r}", "/formula")
+    args = _arguments(node, ("x",), label)
+    return _FUNCS[fun](_evaluate(args["x"], df, label))
+
+
+def _factor_variable(v: Variable, df: pd.DataFrame, levels: dict) -> pd.Series:
+    """A factor-valued variable: ``factor(f)``, ``relevel(f, ref = "B")``, ``cut(x, breaks)``
+    or a logical ``I(age > 10)`` (levels FALSE, TRUE)."""
+    if v.is_logical:
+        with np.errstate(all="ignore"):
+            values = _evaluate(v.expr, df, v.label)
+        codes = np.where(np.isnan(values), -1, values).astype(np.int64)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=["FALSE", "TRUE"]), index=df.index)
+    fun = v.function
+    args = _arguments(v.expr, ("x", "breaks") if fun == "cut" else ("x", "ref"), v.label)
+    if fun == "cut":
+        if "breaks" not in args:
+            raise DataError(f"cut() in {v.label!r} needs breaks", "/formula")
+        with np.errstate(all="ignore"):
+            return _cut(_evaluate(args["x"], df, v.label), _constants(args["breaks"], v.label), df.index, v.label)
+    inner = args["x"]
+    if inner.kind != "name":
+        raise DataError(f"{v.label!r}: {fun}() takes a column name", "/formula")
+    name = str(inner.value)
+    col = _as_factor(df[name], levels.get(name), f"/levels/{name}", name)
+    if fun == "relevel":
+        col = _relevel(col, args.get("ref"), v.label)
+    elif "ref" in args:
+        raise DataError(f"{fun}() in {v.label!r} takes one argument", "/formula")
+    return col
+
+
+def _relevel(col: pd.Series, ref: Node | None, label: str) -> pd.Series:
+    """R's ``relevel``: the reference level (a label, or a 1-based position) put first."""
+    cats = [str(c) for c in col.cat.categories]
+    position = float(ref.value) if ref is not None and ref.kind == "num" else 0.0  # type: ignore[arg-type]
+    if ref is not None and ref.kind == "str":
+        level = str(ref.value)
+    elif position.is_integer() and 1 <= position <= len(cats):
+        level = cats[int(position) - 1]
+    else:
+        raise DataError(f"relevel() in {label!r} needs ref = a level (in quotes) or its position", "/formula")
+    if level not in cats:
+        raise DataError(f"'ref' level {level!r} in {label!r} is not a level of the factor", "/formula")
+    return col.cat.reorder_categories([level] + [c for c in cats if c != level])
+
+
+def _cut_breaks(x: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """R's ``cut`` breaks: a number k of intervals over the range, widened by range/1000 at
+    each end, or the sorted break points given."""
+    if breaks.size != 1:
+        return np.sort(breaks)
+    k = int(breaks[0])
+    lo, hi = np.nanmin(x), np.nanmax(x)
+    if k < 2 or breaks[0] != k:
+        raise DataError("cut(): the number of intervals must be a whole number of at least 2", "/formula")
+    if hi == lo:
+        lo, hi = lo - abs(lo) / 1000, hi + abs(hi) / 1000
+        return np.linspace(lo, hi, k + 1)
+    out = np.linspace(lo, hi, k + 1)
+    dx = hi - lo
+    out[0], out[-1] = lo - dx / 1000, hi + dx / 1000
+    return out
+
+
+def _cut(x: np.ndarray, breaks: np.ndarray, index: pd.Index, label: str) -> pd.Series:
+    """R's ``cut(x, breaks)`` (right-closed intervals, labels with 3 significant digits, more
+    if needed to tell them apart); values outside every interval are missing."""
+    b = _cut_breaks(x, breaks)
+    if b.size < 2 or np.any(np.diff(b) <= 0):
+        raise DataError(f"cut() in {label!r}: the breaks must be distinct", "/formula")
+    for digits in range(3, 13):
+        nb = [_format_g(v, digits) for v in b]
+        if all(nb[i] != nb[i + 1] for i in range(len(nb) - 1)):
+            break
+    labels = [f"({nb[i]},{nb[i + 1]}]" for i in range(len(nb) - 1)]
+    codes = np.searchsorted(b, x, side="left") - 1
+    codes = np.where(np.isnan(x) | (x <= b[0]) | (x > b[-1]), -1, codes)
+    return pd.Series(pd.Categorical.from_codes(codes.astype(np.int64), categories=labels), index=index)
+
+
+def _format_g(value: float, digits: int) -> str:
+    """C's ``%.{digits}g`` as R's ``formatC(x, digits, width = 1)`` writes it."""
+    return f"{value:.{digits}g}"
 
 
 def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict) -> pd.Series:
@@ -220,10 +395,7 @@ def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
             return _as_factor(col, levels.get(name), f"/levels/{name}", name)
         return col.astype(float)
     if v.is_factor_call:
-        inner = v.expr.children[0]
-        if inner.kind != "name":
-            raise DataError(f"{v.label!r}: factor() takes a column name", "/formula")
-        return _as_factor(df[inner.value], levels.get(inner.value), f"/levels/{inner.value}", inner.value)
+        return _factor_variable(v, df, levels)
     with np.errstate(all="ignore"):
         values = _evaluate(v.expr, df, v.label)
     present = df[list(v.columns)].notna().all(axis=1).to_numpy()

@@ -27,6 +27,9 @@ def labels(text: str) -> tuple[str, list[str]]:
     ("y ~ a/b", "y ~ 1 + a + a:b", []),
     ("log(y) ~ I(x^2) + sqrt(x + 1)", "log(y) ~ 1 + I(x^2) + sqrt(x + 1)", []),
     ("y ~ `odd name` + x", "y ~ 1 + `odd name` + x", []),
+    ("y ~ I(x/2) + log(x,base=2) + relevel(f,ref='B') + I(a>1&!b)",
+     'y ~ 1 + I(x/2) + log(x, base = 2) + relevel(f, ref = "B") + I(a > 1 & !b)', []),
+    ("y ~ a + b %in% a", "y ~ 1 + a + a:b", []),
 ])
 def test_term_forms(text, fixed, random):
     assert labels(text) == (fixed, random)
@@ -39,11 +42,14 @@ def test_columns_include_grouping_factors():
 @pytest.mark.parametrize("text,words", [
     ("y ~ eval(x)", "unknown function 'eval'"),
     ("y ~ x$a", "unexpected character '$'"),
-    ("y ~ \"x\"", "unexpected character"),
+    ("y ~ \"x\"", "can only be an argument of a function"),
     ("y ~ x; z", "unexpected character ';'"),
     ("y ~ (1 | )", "unexpected ')' at position 10"),
     ("y ~ x + (1 | g", "expected ')'"),
-    ("y ~ log(x, 2)", "exactly one argument"),
+    ("y ~ base::system(x)", "unknown function 'base::system'"),
+    ("y ~ stats::log(x)", "unknown function 'stats::log'"),
+    ("y ~ log(base = 2, x)", "must not be named"),
+    ("y ~ x > 2", "unexpected '>'"),
     ("y ~ 3", "cannot be a term"),
     ("y ~ x ~ z", "exactly one '~'"),
     ("y ~ (x + (1 | g))", "top level"),
