@@ -22,7 +22,12 @@ from .conftest import ROOT
 
 DATA = Path(__file__).resolve().parent / "data" / "r_rules"
 REFERENCE = json.loads((DATA / "reference.json").read_text())
-CASES = ["alfalfa", "orthodont_logical"]
+CASES = sorted(k for k in REFERENCE if not k.startswith("_"))
+#: Cases not yet matched (issue 14, open): a numeric grouping column kept numeric in the fixed
+#: part (oats_numeric_block), lmerTest's tests when a main effect is missing and NumDF NA for an
+#: aliased term (oats_nested, orthodont_age_sex, co2_minus_main, orthodont_aliased).
+OPEN_FIT = {"oats_numeric_block"}
+OPEN_ANOVA = OPEN_FIT | {"oats_nested", "orthodont_age_sex", "co2_minus_main", "orthodont_aliased"}
 FILES = {k: ("alfalfa.csv" if k.startswith("alfalfa") else "oats.csv" if k.startswith("oats")
              else "orthodont.csv" if k.startswith("orthodont") else "co2.csv") for k in CASES}
 
@@ -43,7 +48,7 @@ def _close(ours: float | None, theirs: float | None, rel: float) -> bool:
     return ours is not None and abs(ours - theirs) <= rel * max(1.0, abs(theirs))
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [c for c in CASES if c not in OPEN_FIT])
 def test_native_fit_equals_lmertest(case, monkeypatch):
     monkeypatch.chdir(ROOT)
     ref = REFERENCE[case]
@@ -63,7 +68,7 @@ def test_native_fit_equals_lmertest(case, monkeypatch):
 
 
 @pytest.mark.parametrize("anova", ["III", "II"])
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [c for c in CASES if c not in OPEN_ANOVA])
 def test_native_anova_equals_lmertest(case, anova, monkeypatch):
     monkeypatch.chdir(ROOT)
     ref = REFERENCE[case][f"anova{anova[::-1].count('I')}"]
@@ -78,7 +83,7 @@ def test_native_anova_equals_lmertest(case, anova, monkeypatch):
 
 @pytest.mark.r
 @pytest.mark.slow
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [c for c in CASES if c not in OPEN_ANOVA])
 def test_both_engines_agree(with_r, case, monkeypatch):
     monkeypatch.chdir(ROOT)
     res = mixedbridge.run(_spec(case, engine="both"))
