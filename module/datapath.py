@@ -13,6 +13,13 @@ file, so every path is checked before it is opened:
   no archive can expand) of at most :data:`MAX_DATA_BYTES`. Folders, FIFOs, devices, sockets
   and anything under /proc, /sys or /dev are refused before they are opened.
 * Errors name the path as the spec gave it, never the folders allowed, and never quote the file.
+
+The table is read as R's ``read.csv`` reads it: only empty fields and ``NA`` are missing
+(:data:`MISSING_STRINGS`); ``None``, ``NULL``, ``null``, ``nan`` or ``N/A`` in a text column are
+values (nlme's Alfalfa has a level ``None``). A column whose every other field is a number is
+numeric, where ``NaN``, ``Inf`` and ``-Inf`` (any case, ``Infinity`` too) are R's ``NaN`` and
+infinities; ``NaN`` then counts as missing, as ``is.na`` says in R. Unlike R, an empty field in a
+text column is missing too (R keeps it as the value ``""``).
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import BinaryIO, Union
 
+import numpy as np
 import pandas as pd
 
 from .errors import DataError, SpecError
@@ -44,6 +52,10 @@ FROM_FILE = "mixedbridge_from_file"
 #: The largest data file read, in bytes (``MIXEDBRIDGE_MAX_DATA_MB`` in MiB overrides it): a
 #: larger file, or a sparse one that claims to be, is refused before it is read.
 MAX_DATA_BYTES = 1024 * 1024 * 1024
+
+#: The fields of a data file that are missing values (R's ``read.csv``: ``na.strings = "NA"``,
+#: and blank fields).
+MISSING_STRINGS = ("", "NA")
 
 PathLike = Union[str, "os.PathLike[str]"]
 POINTER = "/data/path"
@@ -194,7 +206,7 @@ _FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 def _parse_csv(fh: BinaryIO, text: str) -> pd.DataFrame:
     """Read the CSV table; errors describe the problem without quoting the file."""
     try:
-        return pd.read_csv(fh)
+        table = pd.read_csv(fh, keep_default_na=False, na_values=list(MISSING_STRINGS))
     except UnicodeDecodeError:
         raise DataError(f"data file {text!r} is not UTF-8 text", POINTER) from None
     except pd.errors.EmptyDataError:
@@ -207,3 +219,42 @@ def _parse_csv(fh: BinaryIO, text: str) -> pd.DataFrame:
     except (OSError, ValueError) as exc:
         raise DataError(f"data file {text!r} cannot be read as a CSV table ({type(exc).__name__})",
                         POINTER) from None
+    return _r_numbers(table)
+
+
+def _r_numbers(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with each text column whose every value reads as a number (R's ``NaN``, ``Inf``
+    and ``-Inf`` included, which pandas leaves as text once only ``NA`` is missing) made numeric."""
+    changed = {}
+    for name in table.columns:
+        col = table[name]
+        if col.dtype == object or pd.api.types.is_string_dtype(col):
+            values = _as_numbers(col)
+            if values is not None:
+                changed[name] = values
+    return table.assign(**changed) if changed else table
+
+
+def _as_numbers(col: pd.Series) -> pd.Series | None:
+    """The column as floats when each of its present values is a number as R reads one, else None."""
+    present = col.dropna()
+    if len(present) == 0 or not all(isinstance(v, str) for v in present):
+        return None
+    lookup = {}
+    for v in pd.unique(present):
+        number = _r_number(v)
+        if number is None:
+            return None
+        lookup[v] = number
+    return pd.Series([lookup[v] if isinstance(v, str) else np.nan for v in col], index=col.index, dtype=float)
+
+
+def _r_number(text: str) -> float | None:
+    """A field read as R's ``type.convert`` reads a number (decimal or exponent notation, ``NaN``,
+    ``Inf``, ``Infinity`` in any case), or None."""
+    if "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None

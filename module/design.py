@@ -1,9 +1,10 @@
-"""Model matrices: the fixed-effects design X (through formulaic) and each random-effects term's
-raw model matrix Xᵢ with its grouping factor, as lme4's ``mkReTrms`` needs them.
+"""Model matrices: the fixed-effects design X and each random-effects term's raw model matrix Xᵢ
+with its grouping factor, as lme4's ``mkReTrms`` needs them.
 
-Columns reach formulaic under generated safe names (``v0``, ``v1``; factor levels ``L0``,
-``L1``), so no user text is ever seen by formulaic's evaluator; R's coefficient names
-(``timepost:groupRM30``, ``group1``) are rebuilt from those safe names.
+Each term's factors are coded by contrasts or by indicators of all their levels as R's
+``model.matrix`` codes them (:func:`codings`), so interaction-only and marginality-violating
+formulas give lme4's columns and names (``TypeQuebec:Treatmentchilled``, ``group1``). The emmeans
+reference grid still reaches formulaic under generated safe names (``v0``, levels ``L0``).
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-from formulaic import model_matrix
 
 from .errors import ModelError
 from .formula import ModelDescription, RandomTerm, Term
@@ -109,38 +109,59 @@ class FormulaicNames:
         return f"{label}{self.names.categories(label)[j]}"
 
     def matrix(self, intercept: bool, terms: tuple[Term, ...]) -> tuple[np.ndarray, list[str], list[int]]:
-        """The model matrix of ``terms``, R's column names and each column's term index."""
-        if not any(v.label in self.frame.factors for t in terms for v in t.variables):
-            return self._numeric_matrix(intercept, terms)
-        mm = model_matrix(self.rhs(intercept, terms), self.safe, na_action="raise")
-        names = [self.r_name(c) for c in mm.columns]
-        assign = _assign(mm, intercept, terms, self)
-        return np.asarray(mm, dtype=float), names, assign
-
-
-    def _numeric_matrix(self, intercept: bool, terms: tuple[Term, ...]) -> tuple[np.ndarray, list[str], list[int]]:
-        """Without factors the matrix is the intercept and products of columns: built directly,
-        which saves formulaic's set-up on small models (the same matrix and names)."""
+        """The model matrix of ``terms``, R's column names and each column's term index, coded as
+        R's ``model.matrix`` codes it (:func:`codings`)."""
         n = len(self.frame.data)
         cols, names, assign = ([np.ones(n)], ["(Intercept)"], [0]) if intercept else ([], [], [])
-        for i, term in enumerate(terms, start=1):
-            col = np.ones(n)
+        for i, (term, full) in enumerate(zip(terms, codings(intercept, terms, self.frame.factors)), start=1):
+            block, labels = [np.ones(n)], [""]
             for v in term.variables:
-                col = col * self.frame.data[v.label].to_numpy(dtype=float)
-            cols.append(col)
-            names.append(term.label)
-            assign.append(i)
+                pieces = self._pieces(v.label, v.label in full)
+                # earlier variables vary fastest, as in R
+                block = [c * col for col, _ in pieces for c in block]
+                labels = [(lab + ":" if lab else "") + name for _, name in pieces for lab in labels]
+            cols += block
+            names += labels
+            assign += [i] * len(block)
         return (np.column_stack(cols) if cols else np.zeros((n, 0))), names, assign
 
+    def _pieces(self, label: str, full: bool) -> list[tuple[np.ndarray, str]]:
+        """A variable's columns in a term: the numeric column, a factor's indicators of every level
+        (``full``), or its contrasts (treatment: levels after the first; sum: ``contr.sum``)."""
+        col = self.frame.data[label]
+        if label not in self.frame.factors:
+            return [(col.to_numpy(dtype=float), label)]
+        codes = col.cat.codes.to_numpy()
+        levels = [str(c) for c in col.cat.categories]
+        ind = [(codes == j).astype(float) for j in range(len(levels))]
+        if full:
+            return [(x, f"{label}{lev}") for x, lev in zip(ind, levels)]
+        if self.contrasts == "sum":
+            return [(ind[j] - ind[-1], f"{label}{j + 1}") for j in range(len(levels) - 1)]
+        return [(ind[j], f"{label}{levels[j]}") for j in range(1, len(levels))]
 
-def _assign(mm, intercept: bool, terms: tuple[Term, ...], safe: FormulaicNames) -> list[int]:
-    """Which model term each column of a formulaic matrix belongs to (R's ``assign``)."""
-    wanted = {frozenset(safe.token(v.label) for v in t.variables): i + 1 for i, t in enumerate(terms)}
-    out: list[int] = []
-    for struct in mm.model_spec.structure:
-        key = frozenset(str(f) for f in struct.term.factors) if str(struct.term) != "1" else None
-        idx = 0 if key is None else wanted.get(key, -1)
-        out += [idx] * len(struct.columns)
+
+def codings(intercept: bool, terms: tuple[Term, ...], factors: set[str]) -> list[set[str]]:
+    """Per term, the factors coded by indicators of all their levels rather than by contrasts, by
+    R's rule (``TermCode`` in R's model.c): a factor is coded by contrasts when the term without
+    it (its margin) is empty or lies inside an earlier term; without an intercept the first factor
+    of the first term that has one is coded by indicators too."""
+    out: list[set[str]] = []
+    first = not intercept
+    for i, term in enumerate(terms):
+        labels = [v.label for v in term.variables]
+        earlier = [{v.label for v in t.variables} for t in terms[:i]]
+        full = set()
+        for lab in labels:
+            if lab not in factors:
+                continue
+            margin = set(labels) - {lab}
+            if first:
+                full.add(lab)
+                first = False
+            elif margin and not any(margin <= e for e in earlier):
+                full.add(lab)
+        out.append(full)
     return out
 
 

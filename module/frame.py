@@ -94,6 +94,14 @@ def _listing(values: object) -> str:
     return ", ".join(repr(v) for v in values)  # type: ignore[attr-defined]
 
 
+def _missing_words() -> str:
+    """What counts as missing in a data file (said beside the rows removed), as R's ``read.csv``."""
+    if _QUOTE_DATA.get():
+        return ""
+    return (" In the data file only empty fields and NA are missing values (as R's read.csv reads it; "
+            "None, NULL or N/A are values) and NaN in a numeric column.")
+
+
 def _is_text(col: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
@@ -144,6 +152,9 @@ def _condition(col: pd.Series, op: str, value, path: str, column: str) -> np.nda
 
 
 def _level_label(value) -> str:
+    """A value's level label as R's ``factor`` writes it (``TRUE``/``FALSE`` for logicals)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -155,7 +166,7 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
     Labels are made once per distinct value (``pd.factorize``), not once per row."""
     text = _is_text(col.dropna())
     codes, uniques = pd.factorize(col)
-    ulabels = [str(u) if text else _level_label(u) for u in uniques]
+    ulabels = [_level_label(u) if isinstance(u, (bool, np.bool_)) or not text else str(u) for u in uniques]
     seen = set(ulabels)
     if levels is None:
         ordered = sorted(ulabels) if text else [_level_label(v) for v in sorted(uniques)]
@@ -440,7 +451,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     notes = []
     if n_missing:
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
-                     f"variables removed (listwise deletion); {len(frame)} rows used.")
+                     f"variables removed (listwise deletion); {len(frame)} rows used." + _missing_words())
     out = ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes)
     check_design(desc, {lab: len(frame[lab].cat.categories) for lab in factor_labels}, out.nobs)
     return out
