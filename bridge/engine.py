@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import EngineError, ModelError
 from ..fit import Fit, Inference, RanefBlock, RBackend, VarComp
+from ..formula import ModelDescription
 from ..problem import Problem
 from ..safenames import SafeNames
 from ..table import Table
@@ -34,7 +35,7 @@ def r_formula(problem: Problem, names: SafeNames) -> str:
     def term(t) -> str:
         return ":".join(names.token(v.label) for v in t.variables)
 
-    rhs = ["1" if desc.intercept else "0"] + [term(t) for t in desc.fixed]
+    rhs = _variable_order(desc, names) + ["1" if desc.intercept else "0"] + [term(t) for t in desc.fixed]
     if problem.analysis == "lmm":
         for r in desc.random:
             parts = ["1" if r.intercept else "0"] + [term(t) for t in r.terms]
@@ -44,6 +45,30 @@ def r_formula(problem: Problem, names: SafeNames) -> str:
     if not SAFE_FORMULA.match(text):  # cannot happen: every piece above is generated
         raise EngineError("lme4 engine: internal error building the R formula")
     return text
+
+
+def _variable_order(desc: ModelDescription, names: SafeNames) -> list[str]:
+    """Formula pieces that make R's variables appear in the order of the user's formula.
+
+    R orders the variables of an interaction by their first appearance in the formula, so
+    ``Type * Treatment - Type`` (terms ``Treatment``, ``Type:Treatment``) rebuilt as
+    ``Treatment + Type:Treatment`` would name ``Treatment:Type``. Where the terms' own order
+    does not give each term's variable order, the formula opens with ``v1 + v2 - v1 - v2``
+    (variables listed, their terms removed), which fixes the order and adds no term; otherwise
+    nothing is added."""
+    natural = list(dict.fromkeys(v.label for t in desc.fixed for v in t.variables))
+    after: dict[str, set[str]] = {v: set() for v in natural}
+    for t in desc.fixed:
+        labels = [v.label for v in t.variables]
+        for a, b in zip(labels, labels[1:]):
+            after[b].add(a)
+    order: list[str] = []
+    while len(order) < len(natural):
+        order.append(next(v for v in natural if v not in order and after[v] <= set(order)))
+    if order == natural:
+        return []
+    tokens = [names.token(v) for v in order]
+    return [" + ".join(tokens) + "".join(f" - {t}" for t in tokens)]
 
 
 def request_for(problem: Problem, names: SafeNames, keep: bool = False) -> dict:
