@@ -39,7 +39,7 @@ def r_formula(problem: Problem, names: SafeNames) -> str:
     if problem.analysis == "lmm":
         for r in desc.random:
             parts = ["1" if r.intercept else "0"] + [term(t) for t in r.terms]
-            group = ":".join(names.token(g) for g in r.group)
+            group = ":".join(names.group_token(g) for g in r.group)
             rhs.append(f"({' + '.join(parts)} | {group})")
     text = f"{names.token(desc.response.label)} ~ {' + '.join(rhs)}"
     if not SAFE_FORMULA.match(text):  # cannot happen: every piece above is generated
@@ -71,16 +71,23 @@ def _variable_order(desc: ModelDescription, names: SafeNames) -> list[str]:
     return [" + ".join(tokens) + "".join(f" - {t}" for t in tokens)]
 
 
+def safe_names(problem: Problem) -> SafeNames:
+    """The generated names of a problem's frame for R, with a factor token for each numeric
+    grouping column (kept numeric in the fixed part, as lme4 keeps it)."""
+    frame = problem.frame
+    groups = {g: frame.grouping_factor(g) for g in problem.desc.grouping_columns
+              if not isinstance(frame.data[g].dtype, pd.CategoricalDtype)}
+    return SafeNames(frame.data, groups=groups)
+
+
 def request_for(problem: Problem, names: SafeNames, keep: bool = False) -> dict:
     """The worker request: safe names, numbers and level codes only."""
     numeric, factors = {}, {}
-    for label in names.labels:
-        col = problem.frame.data[label]
+    for token, col in names.columns():
         if isinstance(col.dtype, pd.CategoricalDtype):
-            factors[names.token(label)] = (col.cat.codes.to_numpy().astype(np.int32),
-                                           len(col.cat.categories))
+            factors[token] = (col.cat.codes.to_numpy().astype(np.int32), len(col.cat.categories))
         else:
-            numeric[names.token(label)] = col.to_numpy(dtype=np.float64)
+            numeric[token] = col.to_numpy(dtype=np.float64)
     data = problem.frame.data
     contrasts = problem.options.get("contrasts", "treatment")
     if contrasts not in ("treatment", "sum"):
@@ -156,7 +163,7 @@ class Lme4Engine:
         if problem.analysis not in ("lm", "lmm"):
             raise EngineError(f"the lme4 engine fits 'lm' and 'lmm', not {problem.analysis!r}", "/analysis")
         t0 = time.perf_counter()
-        names = SafeNames(problem.frame.data)
+        names = safe_names(problem)
         reply = self.session.call(request_for(problem, names, self.keep_models))
         t_call = time.perf_counter() - t0
         said = _said(problem, names, reply)
