@@ -45,8 +45,9 @@ import struct
 import sys
 import time
 
-#: What a formula sent to R may contain: safe names, 0/1, and the formula operators.
-SAFE_FORMULA = re.compile(r"^[v0-9_ ~+:()|]+$")
+#: What a formula sent to R may contain: safe names, 0/1, and the formula operators (``-`` only
+#: to fix the variables' order, see ``engine._variable_order``).
+SAFE_FORMULA = re.compile(r"^[v0-9_ ~+:()|-]+$")
 
 #: What a column name sent to R may be: a generated safe name.
 SAFE_NAME = re.compile(r"v\d+_")

@@ -20,14 +20,14 @@ import numpy as np
 from ..emmeans.emm import OVERALL, EstimateFamily
 from ..errors import EngineError
 from ..safenames import SafeNames
-from .engine import Lme4Engine, r_handle
+from .engine import Lme4Engine, r_handle, safe_names
 from .session import session
 
 
 def r_request(problem, req, handle: int) -> dict:
     """The worker request for a checked :class:`~mixedbridge.emmeans.request.Request` on the
     stored model ``handle``: emmeans arguments in safe names, level codes and numbers."""
-    names = SafeNames(problem.frame.data)
+    names = safe_names(problem)
     data = problem.frame.data
 
     def tok(label: str) -> str:
@@ -68,7 +68,7 @@ def r_families(problem, request: dict, path: str = "/emmeans", r_session=None, f
     req = parse(problem, request, path)
     if req.contrasts not in (None, "pairwise"):
         check_custom_weights(problem, req)
-    names = SafeNames(problem.frame.data)
+    names = safe_names(problem)
     reply = _call_emmeans(problem, req, r_session, fit)
     if not reply.get("ok"):
         msg = names.text(str(reply.get("error", "unknown error")))

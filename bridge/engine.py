@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import EngineError, ModelError
 from ..fit import Fit, Inference, RanefBlock, RBackend, VarComp
+from ..formula import ModelDescription
 from ..problem import Problem
 from ..safenames import SafeNames
 from ..table import Table
@@ -34,11 +35,11 @@ def r_formula(problem: Problem, names: SafeNames) -> str:
     def term(t) -> str:
         return ":".join(names.token(v.label) for v in t.variables)
 
-    rhs = ["1" if desc.intercept else "0"] + [term(t) for t in desc.fixed]
+    rhs = _variable_order(desc, names) + ["1" if desc.intercept else "0"] + [term(t) for t in desc.fixed]
     if problem.analysis == "lmm":
         for r in desc.random:
             parts = ["1" if r.intercept else "0"] + [term(t) for t in r.terms]
-            group = ":".join(names.token(g) for g in r.group)
+            group = ":".join(names.group_token(g) for g in r.group)
             rhs.append(f"({' + '.join(parts)} | {group})")
     text = f"{names.token(desc.response.label)} ~ {' + '.join(rhs)}"
     if not SAFE_FORMULA.match(text):  # cannot happen: every piece above is generated
@@ -46,16 +47,47 @@ def r_formula(problem: Problem, names: SafeNames) -> str:
     return text
 
 
+def _variable_order(desc: ModelDescription, names: SafeNames) -> list[str]:
+    """Formula pieces that make R's variables appear in the order of the user's formula.
+
+    R orders the variables of an interaction by their first appearance in the formula, so
+    ``Type * Treatment - Type`` (terms ``Treatment``, ``Type:Treatment``) rebuilt as
+    ``Treatment + Type:Treatment`` would name ``Treatment:Type``. Where the terms' own order
+    does not give each term's variable order, the formula opens with ``v1 + v2 - v1 - v2``
+    (variables listed, their terms removed), which fixes the order and adds no term; otherwise
+    nothing is added."""
+    natural = list(dict.fromkeys(v.label for t in desc.fixed for v in t.variables))
+    after: dict[str, set[str]] = {v: set() for v in natural}
+    for t in desc.fixed:
+        labels = [v.label for v in t.variables]
+        for a, b in zip(labels, labels[1:]):
+            after[b].add(a)
+    order: list[str] = []
+    while len(order) < len(natural):
+        order.append(next(v for v in natural if v not in order and after[v] <= set(order)))
+    if order == natural:
+        return []
+    tokens = [names.token(v) for v in order]
+    return [" + ".join(tokens) + "".join(f" - {t}" for t in tokens)]
+
+
+def safe_names(problem: Problem) -> SafeNames:
+    """The generated names of a problem's frame for R, with a factor token for each numeric
+    grouping column (kept numeric in the fixed part, as lme4 keeps it)."""
+    frame = problem.frame
+    groups = {g: frame.grouping_factor(g) for g in problem.desc.grouping_columns
+              if not isinstance(frame.data[g].dtype, pd.CategoricalDtype)}
+    return SafeNames(frame.data, groups=groups)
+
+
 def request_for(problem: Problem, names: SafeNames, keep: bool = False) -> dict:
     """The worker request: safe names, numbers and level codes only."""
     numeric, factors = {}, {}
-    for label in names.labels:
-        col = problem.frame.data[label]
+    for token, col in names.columns():
         if isinstance(col.dtype, pd.CategoricalDtype):
-            factors[names.token(label)] = (col.cat.codes.to_numpy().astype(np.int32),
-                                           len(col.cat.categories))
+            factors[token] = (col.cat.codes.to_numpy().astype(np.int32), len(col.cat.categories))
         else:
-            numeric[names.token(label)] = col.to_numpy(dtype=np.float64)
+            numeric[token] = col.to_numpy(dtype=np.float64)
     data = problem.frame.data
     contrasts = problem.options.get("contrasts", "treatment")
     if contrasts not in ("treatment", "sum"):
@@ -131,7 +163,7 @@ class Lme4Engine:
         if problem.analysis not in ("lm", "lmm"):
             raise EngineError(f"the lme4 engine fits 'lm' and 'lmm', not {problem.analysis!r}", "/analysis")
         t0 = time.perf_counter()
-        names = SafeNames(problem.frame.data)
+        names = safe_names(problem)
         reply = self.session.call(request_for(problem, names, self.keep_models))
         t_call = time.perf_counter() - t0
         said = _said(problem, names, reply)

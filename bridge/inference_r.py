@@ -18,7 +18,8 @@ from ..errors import EngineError
 from ..fit import Fit, Inference
 from ..inference.run import t_row
 from ..problem import Problem
-from .engine import Lme4Engine, SafeNames, r_handle
+from ..safenames import SafeNames
+from .engine import Lme4Engine, r_handle, safe_names
 
 
 def engine() -> Lme4Engine:
@@ -56,7 +57,7 @@ class RInference:
 
     def infer(self, problem: Problem, fit: Fit, s, terms: list[str] | None = None) -> Inference:
         handle = r_handle(fit, "R inference")
-        names = SafeNames(problem.frame.data)
+        names = safe_names(problem)
         if fit.analysis == "lm":
             return self._infer_lm(fit, s, names, handle, terms)
         anova_method = s.anova_method or ""

@@ -59,9 +59,18 @@ class ModelFrame:
         label = RESERVED["offset"]
         return self.data[label].to_numpy(dtype=float) if label in self.data else None
 
+    def grouping_factor(self, column: str) -> pd.Series:
+        """Grouping column ``column`` as a factor: itself, or, for a numeric column that is also
+        a numeric variable of the fixed part (kept numeric there, as lme4 keeps it), the factor
+        of its values (levels in numeric order, labelled as R's ``factor`` labels them)."""
+        col = self.data[column]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col
+        return _as_factor(col, None, f"/levels/{column}", column)
+
     def grouping(self, group: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
         """Levels and 0-based codes of a grouping factor (``a:b`` as R's ``factor(a:b)``)."""
-        cols = [self.data[g] for g in group]
+        cols = [self.grouping_factor(g) for g in group]
         if len(cols) == 1:
             cat = cols[0].cat.remove_unused_categories()
             return [str(c) for c in cat.cat.categories], cat.cat.codes.to_numpy().astype(np.int64)
@@ -509,9 +518,14 @@ def _check_input(df: pd.DataFrame, desc: ModelDescription, levels: dict) -> None
 
 def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint: set[str] | None) -> set[str]:
     """The columns treated as factors: text, listed in ``levels``, grouping factors, marked by
-    the data set, or wrapped in ``factor()``; the response must not be one."""
+    the data set, or wrapped in ``factor()``; the response must not be one. A numeric grouping
+    column that is also a variable of the model stays numeric there, as in lme4
+    (``yield ~ nitro + Block + (1 | Block:Variety)`` fits one slope for Block); its grouping
+    factor is made by :meth:`ModelFrame.grouping_factor`."""
     factors = {c for c in desc.columns if _is_text(df[c].dropna())}
-    factors |= set(levels) | set(desc.grouping_columns) | (set(factor_hint or ()) & set(desc.columns))
+    variables = {v.label for v in desc.variables if v.is_column}
+    factors |= set(levels) | (set(desc.grouping_columns) - variables)
+    factors |= set(factor_hint or ()) & set(desc.columns)
     factors |= {v.label for v in desc.variables if v.is_factor_call}
     if desc.response.is_factor_call or (set(desc.response.columns) & factors):
         raise DataError(f"the response {desc.response.label!r} must be numeric; it holds text or a factor",

@@ -21,15 +21,22 @@ _LEVEL = re.compile(r"^L(\d+)$")
 class SafeNames:
     """The generated names of a frame's columns and factor levels.
 
-    Fields: ``data`` the frame; ``labels`` its column names as text; ``suffix`` after ``v{i}``;
-    ``safe`` label → generated name.
+    Fields: ``data`` the frame; ``labels`` its column names as text, then the columns of
+    ``groups``; ``suffix`` after ``v{i}``; ``safe`` label → generated name; ``groups`` the
+    grouping factors of numeric columns of the frame (label → factor), sent beside the numeric
+    column under a token of their own (``v{n + k}``, after the frame's columns, so that every
+    frame column keeps its token).
     """
 
-    def __init__(self, data: pd.DataFrame, suffix: str = "_") -> None:
+    def __init__(self, data: pd.DataFrame, suffix: str = "_",
+                 groups: dict[str, pd.Series] | None = None) -> None:
         self.data = data
         self.suffix = suffix
-        self.labels = [str(c) for c in data.columns]
-        self.safe = {lab: f"v{i}{suffix}" for i, lab in enumerate(self.labels)}
+        self.groups = dict(groups or {})
+        columns = [str(c) for c in data.columns]
+        self.labels = columns + list(self.groups)
+        self.safe = {lab: f"v{i}{suffix}" for i, lab in enumerate(columns)}
+        self.group_safe = {lab: f"v{len(columns) + k}{suffix}" for k, lab in enumerate(self.groups)}
         s = re.escape(suffix)
         self._piece = re.compile(rf"^v(\d+){s}(?:L(\d+)|(\d+))?$")
         self._in_text = re.compile(rf"(?<![A-Za-z0-9._])v(\d+){s}(?:L(\d+)|(\d+))?(?![A-Za-z0-9._])")
@@ -38,18 +45,28 @@ class SafeNames:
         """The generated name of column ``label``."""
         return self.safe[label]
 
+    def group_token(self, label: str) -> str:
+        """The generated name of grouping column ``label`` as a factor."""
+        return self.group_safe.get(label, self.safe[label])
+
+    def columns(self) -> list[tuple[str, pd.Series]]:
+        """Every generated name with its column: the frame's, then the grouping factors."""
+        out = [(self.safe[lab], self.data[lab]) for lab in self.safe]
+        return out + [(self.group_safe[lab], col) for lab, col in self.groups.items()]
+
     def label(self, index: int | str) -> str:
         """The user's name of column number ``index``."""
         return self.labels[int(index)]
 
     def categories(self, label: str) -> list[str]:
         """The level labels of factor ``label``, in level order."""
-        return [str(c) for c in self.data[label].cat.categories]
+        col = self.groups.get(label, self.data[label])
+        return [str(c) for c in col.cat.categories]
 
     def encoded(self) -> pd.DataFrame:
         """The frame under generated names: factors with levels ``L0``, ``L1`` …, other
         columns as floats."""
-        return pd.DataFrame({self.token(lab): _encode(self.data[lab]) for lab in self.labels})
+        return pd.DataFrame({token: _encode(col) for token, col in self.columns()})
 
     def coef(self, name: str) -> str:
         """A coefficient name in generated spelling (``v1_L1:v2_``) → the user's

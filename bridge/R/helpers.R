@@ -4,7 +4,7 @@
 
 # What a formula sent to R may contain: safe names, 0/1 and the formula operators. The same
 # pattern as SAFE_FORMULA in _worker.py (tests/test_r_sources.py checks that they agree).
-safe_formula_pattern <- "^[v0-9_ ~+:()|]+$"
+safe_formula_pattern <- "^[v0-9_ ~+:()|-]+$"
 
 # What a column name sent to R may be: a generated safe name (v0_, v1_, ...).
 safe_name_pattern <- "^v[0-9]+_$"

@@ -13,7 +13,10 @@
   fitted coding by ginv(X_treatment)·X. The result does not depend on the contrast coding.
 
 "Contains": term F2 contains F1 when F1's variables are a proper subset of F2's and both have
-the same numeric (non-factor) variables (lmerTest's ``term_contain``).
+the same numeric (non-factor) variables (lmerTest's ``term_contain``), where a term's variables
+are those R's terms object codes 1 in its factor pattern, so that a term whose main effect is
+missing (``x + x:f``, ``f + f:g``, ``a*b - a``) contains nothing and is tested at the reference
+level, as lmerTest tests it.
 """
 from __future__ import annotations
 
@@ -48,9 +51,21 @@ class TermLayout:
         idx = 0 if term == "(Intercept)" else self.labels.index(term) + 1
         return [j for j, a in enumerate(self.assign) if a == idx]
 
+    def coded(self) -> dict[str, set[str]]:
+        """Per term, its variables whose entry in R's ``attr(terms, "factors")`` is 1 (``TermCode``
+        in R's model.c): the term without the variable is empty or lies inside an earlier term.
+        Variables whose margin is missing (entry 2, as Variety in ``Variety + Variety:nitroF``)
+        are left out, as lmerTest's ``term_contain`` leaves them out."""
+        out: dict[str, set[str]] = {}
+        for i, (term, vs) in enumerate(zip(self.labels, self.variables)):
+            earlier = [set(v) for v in self.variables[:i]]
+            out[term] = {v for v in vs if not (margin := set(vs) - {v})
+                         or any(margin <= e for e in earlier)}
+        return out
+
     def containment(self) -> dict[str, list[str]]:
-        """For each term, the terms that contain it."""
-        vars_ = {t: set(v) for t, v in zip(self.labels, self.variables)}
+        """For each term, the terms that contain it (lmerTest's ``containment``)."""
+        vars_ = self.coded()
         nums = {t: {x for x in v if self.numeric.get(x, True)} for t, v in vars_.items()}
         return {t: [u for u in self.labels
                     if vars_[t] <= vars_[u] and vars_[u] - vars_[t] and nums[t] == nums[u]]

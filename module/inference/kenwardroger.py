@@ -226,7 +226,7 @@ def contest_md(kr: KRAdjusted, L: np.ndarray) -> dict:
     unscaled Wald statistic, F = λ·F_U."""
     L = np.atleast_2d(np.asarray(L, dtype=float))
     if L.shape[0] == 0:
-        return {"sumsq": np.nan, "meansq": np.nan, "NumDF": 0, "DenDF": np.nan, "statistic": np.nan,
+        return {"sumsq": np.nan, "meansq": np.nan, "NumDF": np.nan, "DenDF": np.nan, "statistic": np.nan,
                 "p.value": np.nan}
     q = float(np.linalg.matrix_rank(L))
     Lt = kr.basis.contrast(L)

@@ -118,7 +118,7 @@ def contest_md(vp: VarparCovariance, L: np.ndarray, eps: float = float(np.sqrt(n
     lmerTest reports them (MS = F·σ̂², SS = MS·NumDF)."""
     L = np.atleast_2d(np.asarray(L, dtype=float))
     if L.shape[0] == 0:
-        return _ftable(np.nan, 0, np.nan, vp.sigma)
+        return _ftable(np.nan, np.nan, np.nan, vp.sigma)
     if L.shape[0] == 1:
         r = contest1d(vp, L[0])
         return _ftable(r["statistic"] ** 2, 1, r["df"], vp.sigma)
@@ -141,7 +141,7 @@ def contest_md(vp: VarparCovariance, L: np.ndarray, eps: float = float(np.sqrt(n
     return _ftable(F, q, fstat_ddf(nu), vp.sigma)
 
 
-def _ftable(F: float, ndf: int, ddf: float, sigma: float, fscale: float = 1.0) -> dict:
+def _ftable(F: float, ndf: float, ddf: float, sigma: float, fscale: float = 1.0) -> dict:
     ms = F * sigma**2
     Fs = F * fscale
     p = float(stats.f.sf(Fs, ndf, ddf)) if ndf > 0 and np.isfinite(Fs) else np.nan
