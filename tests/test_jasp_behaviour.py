@@ -15,7 +15,7 @@ from mixedbridge.jasp.options import MEANS, TRENDS, normalize
 from mixedbridge.jasp.request import run_request
 
 from .conftest import EXAMPLES
-from .jasp_cases import load, re_row, terms, var, varlist, vars_
+from .jasp_cases import contrast_table, load, re_row, terms, var, varlist, vars_
 
 JASP_EXAMPLE = EXAMPLES / "jasp" / "fhch2010-lmm.json"
 
@@ -103,3 +103,18 @@ def test_df_fallback_is_a_warning_of_the_means_table():
     notes = [f for f in doc["EMMsummary"]["footnotes"] if f["symbol"] == "Warning:"]
     assert len(notes) == 1 and "asymptotic" in notes[0]["text"]
     assert not any("asymptotic" in f["text"] for f in doc["ANOVAsummary"]["footnotes"])
+
+
+# ------------------------------------------------- a contrast grid that does not fit
+def test_misfit_contrasts_fail_only_their_table(debug):
+    """JASP's .mmContrasts: emmeans::contrast fails ("Nonconforming number of contrast
+    coefficients") and only the contrasts table carries the error; the means still come back."""
+    doc = run_jasp({**SMALL, "marginalMeansTerms": varlist(["facGender"]), "marginalMeansContrast": True,
+                    "contrasts": contrast_table({"facGender": ["f", "m"]}, {"Contrast 1": ["1", "-1", "0"]})},
+                   data=debug)
+    assert doc["status"] == "complete"
+    table = doc["contrastsMeans"]
+    assert table["status"] == "error" and table["data"] == []
+    assert table["error"]["type"] == "badData"
+    assert "Nonconforming number of contrast coefficients" in table["error"]["errorMessage"]
+    assert doc["EMMsummary"]["status"] == "complete" and len(doc["EMMsummary"]["data"]) == 2

@@ -19,6 +19,7 @@ from ..analysis import EmmeansOutput
 from ..fit import Fit, Inference
 from ..table import Table
 from .jaspresults import JContainer, JPlot, JTable, vovk_sellke
+from .means import contrast_error
 from .model import INTERACTION, Model
 from .options import (
     CI_TYPES,
@@ -366,6 +367,10 @@ def estimates(opts: dict, model: Model, out: EmmeansOutput) -> list[JTable]:
     if out.contrasts is not None:
         names = [c["name"] for c in out.request["contrasts"]]
         tables.append(_contrasts_table(opts, kind, out.contrasts, names))
+    else:
+        misfit = contrast_error(opts, model, kind)
+        if misfit:
+            tables.append(failed_contrasts(opts, kind, misfit))
     return tables
 
 
@@ -421,9 +426,8 @@ def _estimates_table(opts: dict, model: Model, kind: Estimates, table: Table, es
     return t
 
 
-def _contrasts_table(opts: dict, kind: Estimates, table: Table, names: list[str]) -> JTable:
-    """``contrastsMeans`` or ``contrastsTrends`` from the contrasts table, with intervals at
-    the chosen level."""
+def _contrasts_columns(opts: dict, kind: Estimates) -> JTable:
+    """The empty ``contrastsMeans`` or ``contrastsTrends`` table with its columns."""
     t = JTable(f"contrasts{kind.what}", "contrasts",
                MODEL_DEPS + [kind.variables, kind.contrasts, kind.option("PAdjustment"), kind.option("CiLevel"),
                              kind.option("Df"), "vovkSellke"])
@@ -434,6 +438,20 @@ def _contrasts_table(opts: dict, kind: Estimates, table: Table, names: list[str]
     if opts["vovkSellke"]:
         t.col("vovkSellke", "VS-MPR")
         t.note(VS_NOTE, "*", ["vovkSellke"])
+    return t
+
+
+def failed_contrasts(opts: dict, kind: Estimates, message: str) -> JTable:
+    """A contrasts table that could not be computed (JASP's ``setError`` on that table only)."""
+    t = _contrasts_columns(opts, kind)
+    t.fail(message)
+    return t
+
+
+def _contrasts_table(opts: dict, kind: Estimates, table: Table, names: list[str]) -> JTable:
+    """``contrastsMeans`` or ``contrastsTrends`` from the contrasts table, with intervals at
+    the chosen level."""
+    t = _contrasts_columns(opts, kind)
     for name, r in zip(names, table.rows):
         cells = {"contrast": name, **_contrast_cells(r, opts[kind.option("CiLevel")])}
         if opts["vovkSellke"]:
