@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from mixedbridge.jasp import run_jasp
@@ -15,7 +16,7 @@ from mixedbridge.jasp.options import MEANS, TRENDS, normalize
 from mixedbridge.jasp.request import run_request
 
 from .conftest import EXAMPLES
-from .jasp_cases import contrast_table, load, re_row, terms, var, varlist, vars_
+from .jasp_cases import DATA, SHOW, contrast_table, load, re_row, terms, var, varlist, vars_
 
 JASP_EXAMPLE = EXAMPLES / "jasp" / "fhch2010-lmm.json"
 
@@ -118,3 +119,29 @@ def test_misfit_contrasts_fail_only_their_table(debug):
     assert table["error"]["type"] == "badData"
     assert "Nonconforming number of contrast coefficients" in table["error"]["errorMessage"]
     assert doc["EMMsummary"]["status"] == "complete" and len(doc["EMMsummary"]["data"]) == 2
+
+
+# --------------------------------------------------------- messages and NaN as JASP
+def test_warnings_name_slopes_as_r_does(debug):
+    """A singular uncorrelated factor slope: the warning names R's column (facExperim1), never
+    the internal expanded column (.mbRE1_1)."""
+    doc = run_jasp({"dependent": var("contcor1"), "fixedVariables": vars_(["facExperim"], ["nominal"]),
+                    "randomVariables": vars_(["facFive"], ["nominal"]), "fixedEffects": terms(("facExperim",)),
+                    "randomEffects": [re_row("facFive", [(("Intercept",), True), (("facExperim",), True)],
+                                             correlations=False)]}, data=debug)
+    warnings = doc[".mixedbridge"]["warnings"]
+    notes = [f["text"] for f in doc["ANOVAsummary"]["footnotes"] if f["symbol"] == "Warning:"]
+    assert warnings and notes and any("(facExperim1)" in w for w in warnings)
+    assert ".mbRE" not in json.dumps({k: v for k, v in doc.items() if k != ".mixedbridge"}) + "".join(warnings)
+
+
+def test_nan_is_written_as_jasp_writes_it():
+    """A correlated slope whose intercept variance is zero: lme4 (afex::mixed, as JASP calls
+    it) gives SDs 0 and 0.6125654 and the correlation NaN, which jaspResults writes "NaN"."""
+    data = pd.read_csv(DATA / "jasp" / "singular_slope.csv")
+    doc = run_jasp({"dependent": var("y"), "fixedVariables": vars_(["x"], ["scale"]),
+                    "randomVariables": vars_(["g"], ["nominal"]), "fixedEffects": terms(("x",)),
+                    "randomEffects": [re_row("g", [(("Intercept",), True), (("x",), True)])], **SHOW}, data=data)
+    re_ = doc["REsummary"]["collection"]
+    assert [round(r["std"], 4) for r in re_["REsummary_VE1"]["data"]] == [0.0, round(0.6125654, 4)]
+    assert re_["REsummary_CE1"]["data"][1]["v1"] == "NaN"

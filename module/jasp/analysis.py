@@ -165,7 +165,8 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
         *(table for out in outcome.emmeans for table in jt.estimates(opts, model, out)),
     ]
     extra = {".mixedbridge": {"formula": model.formula, "engine": engine, "analysis": analysis,
-                              "notes": notes + sorted(emm_notes) + (plot.notes if plot else []),
-                              "warnings": list(results.warnings),
+                              "notes": [model.plain(n) for n in notes + sorted(emm_notes)
+                                        + (plot.notes if plot else [])],
+                              "warnings": [model.plain(w) for w in results.warnings],
                               "spec_options": spec["options"]}}
     return document([e for e in elements if e is not None], title, extra)

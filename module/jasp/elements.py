@@ -154,7 +154,7 @@ def anova_summary(opts: dict, model: Model, fit: Fit, inference: Inference, note
         t.note(f"The following variable{'s are' if len(g) > 1 else ' is'} used as random effects grouping "
                f"factor{'s' if len(g) > 1 else ''}: {', '.join(repr(x) for x in g)}.")
     for w in fit.warnings:
-        t.note(w, "Warning:")
+        t.note(model.plain(w), "Warning:")
     if model.n_missing:
         t.note(f"{model.n_missing} observation{'s were' if model.n_missing != 1 else ' was'} removed due to "
                "missing values.")
@@ -162,7 +162,7 @@ def anova_summary(opts: dict, model: Model, fit: Fit, inference: Inference, note
         t.note(fn.text, fn.symbol)
     _method_notes(t, opts, model.analysis)
     for n in notes:
-        t.note(n)
+        t.note(model.plain(n))
     return t
 
 
