@@ -145,3 +145,55 @@ def test_nan_is_written_as_jasp_writes_it():
     re_ = doc["REsummary"]["collection"]
     assert [round(r["std"], 4) for r in re_["REsummary_VE1"]["data"]] == [0.0, round(0.6125654, 4)]
     assert re_["REsummary_CE1"]["data"][1]["v1"] == "NaN"
+
+
+# ------------------------------------------- estimated means of ML fits, and the plot
+LRT_MEANS = {
+    "dependent": var("contNormal"), "fixedVariables": vars_(["facGender", "facExperim"], ["nominal", "nominal"]),
+    "randomVariables": vars_(["facFive"], ["nominal"]), "fixedEffects": terms(("facGender",), ("facExperim",)),
+    "randomEffects": [re_row("facFive", [(("Intercept",), True), (("facExperim",), True)])],
+    "marginalMeansTerms": varlist(["facExperim"]), "marginalMeansDf": "kenwardRoger",
+    "plotHorizontalAxis": varlist(["facExperim"]), "plotBackgroundData": ["facFive"],
+}
+#: afex::mixed(contNormal ~ facGender + facExperim + (1 + facExperim | facFive), method = "LRT")
+#: on debug.csv, then emmeans(m, "facExperim", lmer.df = "kenward-roger"), as JASP calls them:
+#: β of the ML fit, pbkrtest's vcovAdj of its REML refit, df Lb_ddf(L, vcov(ML fit), adjusted).
+R_LRT_MEANS = """
+suppressMessages({library(afex); library(emmeans)})
+d <- read.csv(commandArgs(TRUE)[1])
+for (v in c("facGender", "facExperim", "facFive")) d[[v]] <- factor(d[[v]])
+m <- suppressMessages(suppressWarnings(mixed(contNormal ~ facGender + facExperim + (1 + facExperim | facFive), d,
+                                             method = commandArgs(TRUE)[2], args_test = list(nsim = 10),
+                                             progress = FALSE)))
+write.csv(as.data.frame(emmeans(m, "facExperim", lmer.df = "kenward-roger")), stdout(), row.names = FALSE)
+"""
+
+
+@pytest.mark.r
+@pytest.mark.slow
+@pytest.mark.parametrize("method, afex", [("likelihoodRatioTest", "LRT"), ("parametricBootstrap", "PB")])
+def test_ml_fits_get_kenward_roger_means_and_plot_as_jasp(debug, tmp_path, method, afex):
+    """LRT and bootstrap analyses fit by ML; JASP's means table and plot (afex_plot through
+    emmeans) still get Kenward-Roger df: pbkrtest refits by REML. Compared with that R path."""
+    import io
+
+    script = tmp_path / "means.R"
+    script.write_text(R_LRT_MEANS)
+    out = subprocess.run(["Rscript", str(script), str(DATA / "debug.csv"), afex], capture_output=True, text=True,
+                         timeout=300, check=True)
+    ref = pd.read_csv(io.StringIO(out.stdout))
+    doc = run_jasp({**LRT_MEANS, "testMethod": method, "bootstrapSamples": 10}, data=debug)
+    assert doc["status"] == "complete", doc.get("error")
+    assert doc["plots"]["status"] == "complete", doc["plots"].get("error")
+    rows = doc["EMMsummary"]["data"]
+    for row, (_, r) in zip(rows, ref.iterrows()):
+        assert row["facExperim"] == r["facExperim"]
+        for ours, theirs in (("estimate", "emmean"), ("se", "SE"), ("df", "df"), ("lowerCI", "lower.CL"),
+                             ("upperCI", "upper.CL")):
+            assert row[ours] == pytest.approx(r[theirs], rel=5e-4, abs=5e-5), (ours, row[ours], r[theirs])
+
+
+def test_boxjitter_plot_is_drawn(debug):
+    doc = run_jasp({**LRT_MEANS, "plotBackgroundElement": "boxjitter"}, data=debug)
+    assert doc["plots"]["status"] == "complete", doc["plots"].get("error")
+    assert any("boxjitter" in n for n in doc[".mixedbridge"]["notes"])

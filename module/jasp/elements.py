@@ -475,6 +475,13 @@ def _contrast_cells(r: dict, level: float) -> dict:
 
 
 # --------------------------------------------------------------------------- plots
+#: JASP's background elements our plot draws as another, with the note saying so
+#: (``boxjitter`` is ggpol's boxplot with the points jittered beside it).
+BACKGROUND_AS = {"count": ("jitter", "The 'count' background is drawn as jittered points."),
+                 "boxjitter": ("boxplot", "The 'boxjitter' background is drawn as box plots (without the "
+                                          "jittered points).")}
+
+
 def plot_request(opts: dict, nobs: int, label=str) -> tuple[dict, list[str]]:
     """Our ``emmeans`` plot request from JASP's plot options, and notes on what was changed;
     ``label`` gives a variable's label in the model frame (``my var`` → ```my var```)."""
@@ -483,9 +490,9 @@ def plot_request(opts: dict, nobs: int, label=str) -> tuple[dict, list[str]]:
     if ci in ("within", "between"):
         notes.append(f"Confidence intervals of type '{ci}' are drawn as '{CI_TYPES[ci]}' intervals.")
     background = opts["plotBackgroundElement"]
-    if background == "count":
-        notes.append("The 'count' background is drawn as jittered points.")
-        background = "jitter"
+    if background in BACKGROUND_AS:
+        background, note = BACKGROUND_AS[background]
+        notes.append(note)
     def first(option: str) -> str | None:
         return label(opts[option][0]) if opts[option] else None
 
