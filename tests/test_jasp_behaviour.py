@@ -197,3 +197,53 @@ def test_boxjitter_plot_is_drawn(debug):
     doc = run_jasp({**LRT_MEANS, "plotBackgroundElement": "boxjitter"}, data=debug)
     assert doc["plots"]["status"] == "complete", doc["plots"].get("error")
     assert any("boxjitter" in n for n in doc[".mixedbridge"]["notes"])
+
+
+# -------------------------------------------------------------- the Estimates table
+ESTIMATES = {
+    "dependent": var("contNormal"), "fixedVariables": vars_(["facGender", "facExperim"], ["nominal", "nominal"]),
+    "randomVariables": vars_(["facFive"], ["nominal"]),
+    "fixedEffects": terms(("facGender",), ("facExperim",), ("facGender", "facExperim")),
+    "randomEffects": [re_row("facFive", [(("Intercept",), True), (("facExperim",), True)])],
+    "plotHorizontalAxis": varlist(["facExperim"]), "plotSeparateLines": varlist(["facGender"]),
+    "plotBackgroundData": ["facFive"], "plotEstimatesTable": True,
+}
+#: JASP's .mmPlot: afex_plot(model, ..., return = "data")$means of the afex::mixed fit.
+R_PLOT_MEANS = """
+suppressMessages(library(afex))
+d <- read.csv(commandArgs(TRUE)[1])
+for (v in c("facGender", "facExperim", "facFive")) d[[v]] <- factor(d[[v]])
+m <- suppressMessages(suppressWarnings(mixed(contNormal ~ facGender * facExperim + (1 + facExperim | facFive), d,
+                                             method = "S", progress = FALSE)))
+p <- suppressMessages(afex_plot(m, x = "facExperim", trace = "facGender", id = "facFive", error = "model",
+                                error_level = 0.95, return = "data")$means)
+write.csv(p[, c(attr(p, "pri.vars"), "y", "lower", "upper")], stdout(), row.names = FALSE)
+"""
+
+
+@pytest.mark.r
+def test_estimates_table_as_afex_plot_returns_it(debug, tmp_path):
+    import io
+
+    script = tmp_path / "plot_means.R"
+    script.write_text(R_PLOT_MEANS)
+    out = subprocess.run(["Rscript", str(script), str(DATA / "debug.csv")], capture_output=True, text=True,
+                         timeout=300, check=True)
+    ref = pd.read_csv(io.StringIO(out.stdout))
+    doc = run_jasp(ESTIMATES, data=debug)
+    table = doc["EstimatesTable"]
+    assert table["status"] == "complete" and table["title"] == "Estimated Means and Confidence Intervals"
+    assert [f["name"] for f in table["schema"]["fields"]] == ["facExperim", "facGender", "mean", "lowerCI", "upperCI"]
+    assert [m["name"] for m in doc[".meta"]].index("EstimatesTable") < [m["name"] for m in doc[".meta"]].index("plots")
+    assert len(table["data"]) == len(ref)
+    for row, (_, r) in zip(table["data"], ref.iterrows()):
+        assert (row["facExperim"], row["facGender"]) == (r["facExperim"], r["facGender"])
+        for ours, theirs in (("mean", "y"), ("lowerCI", "lower"), ("upperCI", "upper")):
+            assert row[ours] == pytest.approx(r[theirs], rel=5e-4, abs=5e-5), (ours, row[ours], r[theirs])
+
+
+def test_estimates_table_without_intervals_and_off(debug):
+    doc = run_jasp({**ESTIMATES, "plotCiType": "none"}, data=debug)
+    table = doc["EstimatesTable"]
+    assert table["title"] == "Estimated Means" and not table["schema"]["fields"][-1]["name"].endswith("CI")
+    assert "EstimatesTable" not in run_jasp({**ESTIMATES, "plotEstimatesTable": False}, data=debug)

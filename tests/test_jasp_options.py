@@ -265,4 +265,5 @@ def test_plot_style_options_that_are_not_applied_are_reported(debug):
     doc = jasp.run_jasp(with_(plotHorizontalAxis=varlist(["facGender"]), plotTheme="apa", plotEstimatesTable=True),
                         data=debug)
     note = next(n for n in doc[".mixedbridge"]["notes"] if "not applied" in n)
-    assert "plotTheme" in note and "plotEstimatesTable" in note
+    assert "plotTheme" in note and "plotEstimatesTable" not in note  # applied: the EstimatesTable
+    assert doc["EstimatesTable"]["status"] == "complete"

@@ -161,6 +161,7 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
         jt.fixed_effects(opts, model, lead.fit, lead.inference),
         jt.variance_components(opts, model, lead.fit),
         jt.random_effect_estimates(opts, model, lead.fit),
+        jt.plot_estimates(opts, model, outcome.problem, lead.fit, plot),
         plot,
         *(table for out in outcome.emmeans for table in jt.estimates(opts, model, out)),
     ]

@@ -505,6 +505,40 @@ def plot_request(opts: dict, nobs: int, label=str) -> tuple[dict, list[str]]:
     return request, notes
 
 
+def plot_estimates(opts: dict, model: Model, problem, fit: Fit, plot: JPlot | None) -> JTable | None:
+    """JASP's ``EstimatesTable`` (``plotEstimatesTable``): the means the plot draws and their
+    intervals (afex_plot's ``return = "data"`` means), by the horizontal axis, separate lines
+    and separate plots, in emmeans's row order; shown when the plot could be drawn."""
+    if plot is None or plot.error or not opts["plotEstimatesTable"]:
+        return None
+    from ..plots.means import marginal_means
+
+    request, _ = plot_request(opts, problem.frame.nobs, model.variables.label)
+    ci = request["ci_type"]
+    t = JTable("EstimatesTable", "Estimated Means" if ci == "none" else "Estimated Means and Confidence Intervals",
+               plot.depends + ["plotEstimatesTable"])
+    shown = [opts[o][0] for o in ("plotHorizontalAxis", "plotSeparateLines", "plotSeparatePlots") if opts[o]]
+    for v in shown:
+        t.col(v, v, "string")
+    t.col("mean", "Mean")
+    if ci != "none":
+        overtitle = f"{_pct(opts['plotCiLevel'])}% CI"
+        t.col("lowerCI", "Lower", overtitle=overtitle).col("upperCI", "Upper", overtitle=overtitle)
+    if ci not in ("none", "model"):
+        t.fail(f"Intervals of type '{opts['plotCiType']}' are drawn from the data; the table gives model-based "
+               "intervals only ('model' or 'within').")
+        return t
+    means = marginal_means(problem, fit, request["horizontal"], request["lines"], request["panels"],
+                           request["ci_level"], request["df"])
+    for _, r in means.table.iterrows():
+        cells = {v: str(r[model.variables.label(v)]) for v in shown}
+        cells["mean"] = float(r["mean"])
+        if ci != "none":
+            cells.update(lowerCI=float(r["lower"]), upperCI=float(r["upper"]))
+        t.add(**cells)
+    return t
+
+
 def plots_element(opts: dict, model: Model, problem, fit: Fit) -> JPlot | None:
     """JASP's ``plots`` element: the estimated means plot (as afex_plot draws it), or its error."""
     if not opts["plotHorizontalAxis"]:
