@@ -531,7 +531,7 @@ def plot_estimates(opts: dict, model: Model, problem, fit: Fit, plot: JPlot | No
     means = marginal_means(problem, fit, request["horizontal"], request["lines"], request["panels"],
                            request["ci_level"], request["df"])
     for _, r in means.table.iterrows():
-        cells = {v: str(r[model.variables.label(v)]) for v in shown}
+        cells: dict[str, str | float] = {v: str(r[model.variables.label(v)]) for v in shown}
         cells["mean"] = float(r["mean"])
         if ci != "none":
             cells.update(lowerCI=float(r["lower"]), upperCI=float(r["upper"]))
