@@ -221,9 +221,6 @@ def test_translated_spec_runs_on_its_own(debug):
     ({"randomEffects": [re_row("facFive", [(("Intercept",), False)])]}, "randomEffects", "at least one random effect"),
     ({"marginalMeansTerms": varlist(["facExperim"])}, "marginalMeansTerms", "not a variable of the fixed effects"),
     ({"marginalMeansTerms": varlist(["facGender"]), "marginalMeansContrast": True,
-      "contrasts": contrast_table({"facGender": ["f", "m"]}, {"Contrast 1": ["1", "-1", "0"]})}, "contrasts",
-     "has 3 weight(s) but the grid"),
-    ({"marginalMeansTerms": varlist(["facGender"]), "marginalMeansContrast": True,
       "contrasts": contrast_table({"facGender": ["f", "m"]}, {"Contrast 1": ["1", "__import__('os')"]})},
      "contrasts", "not a number"),
     ({"trendsTrendVariable": varlist(["facGender"]), "trendsVariables": varlist(["contcor1"])},
@@ -268,4 +265,5 @@ def test_plot_style_options_that_are_not_applied_are_reported(debug):
     doc = jasp.run_jasp(with_(plotHorizontalAxis=varlist(["facGender"]), plotTheme="apa", plotEstimatesTable=True),
                         data=debug)
     note = next(n for n in doc[".mixedbridge"]["notes"] if "not applied" in n)
-    assert "plotTheme" in note and "plotEstimatesTable" in note
+    assert "plotTheme" in note and "plotEstimatesTable" not in note  # applied: the EstimatesTable
+    assert doc["EstimatesTable"]["status"] == "complete"

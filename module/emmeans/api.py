@@ -47,8 +47,13 @@ def df_function(problem: Problem, fit: Fit, method: str,
         return (lambda L: np.array([sat.contest1d(vp, row)["df"] for row in np.atleast_2d(L)])), None
     from ..inference import kenwardroger as kr
 
-    adj_v = kr.vcov_adjusted(model)
-    return (lambda L: np.array([kr.contest1d(adj_v, row)["df"] for row in np.atleast_2d(L)])), adj_v.PhiA
+    if model.reml:
+        adj_v = kr.vcov_adjusted(model)
+        return (lambda L: np.array([kr.contest1d(adj_v, row)["df"] for row in np.atleast_2d(L)])), adj_v.PhiA
+    # an ML fit: pbkrtest adjusts a REML refit; emmeans's df are Lb_ddf(L, vcov(ML fit), adjusted)
+    adj_ml = kr.vcov_adjusted_reml(model)
+    V0 = np.asarray(fit.vcov, dtype=float)
+    return (lambda L: np.array([kr.lb_ddf(adj_ml, row, V0) for row in np.atleast_2d(L)])), adj_ml.PhiA
 
 
 def emmeans_tables(problem: Problem, fit: Fit, request: dict, df_fn: DfFn | None = None,

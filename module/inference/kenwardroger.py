@@ -207,6 +207,21 @@ def _ddf(A1: float, A2: float, q: float) -> tuple[float, float]:
     return df2, B
 
 
+def vcov_adjusted_reml(model) -> KRAdjusted:
+    """pbkrtest's ``vcovAdj`` for any native fit: an ML fit is first refitted by REML, as
+    pbkrtest does (``update(object, . ~ ., REML = TRUE)``); the model is left as it is."""
+    return vcov_adjusted(model if model.reml else model.refit(model.y, reml=True))
+
+
+def lb_ddf(kr: KRAdjusted, L: np.ndarray, V0: np.ndarray) -> float:
+    """pbkrtest's ``Lb_ddf(L, V0, Vadj)``: the Kenward-Roger df of Lβ from the unadjusted
+    covariance ``V0`` (user's columns) and vcovAdj's P_h and W, as emmeans computes them for
+    its rows (with ``V0`` the fit's own covariance, ML or REML)."""
+    R = kr.basis.R
+    A1, A2 = _a1a2(kr.basis.P, kr.W, kr.basis.contrast(L), R @ np.asarray(V0, dtype=float) @ R.T)
+    return _ddf(A1, A2, 1.0)[0]
+
+
 def contest1d(kr: KRAdjusted, L: np.ndarray) -> dict:
     """t test with the adjusted SE and KR df (lmerTest ``contest1D``, ``pbkrtest::Lb_ddf``)."""
     L = np.atleast_2d(np.ravel(L))

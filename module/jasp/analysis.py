@@ -161,11 +161,13 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
         jt.fixed_effects(opts, model, lead.fit, lead.inference),
         jt.variance_components(opts, model, lead.fit),
         jt.random_effect_estimates(opts, model, lead.fit),
+        jt.plot_estimates(opts, model, outcome.problem, lead.fit, plot),
         plot,
         *(table for out in outcome.emmeans for table in jt.estimates(opts, model, out)),
     ]
     extra = {".mixedbridge": {"formula": model.formula, "engine": engine, "analysis": analysis,
-                              "notes": notes + sorted(emm_notes) + (plot.notes if plot else []),
-                              "warnings": list(results.warnings),
+                              "notes": [model.plain(n) for n in notes + sorted(emm_notes)
+                                        + (plot.notes if plot else [])],
+                              "warnings": [model.plain(w) for w in results.warnings],
                               "spec_options": spec["options"]}}
     return document([e for e in elements if e is not None], title, extra)

@@ -19,6 +19,7 @@ from ..analysis import EmmeansOutput
 from ..fit import Fit, Inference
 from ..table import Table
 from .jaspresults import JContainer, JPlot, JTable, vovk_sellke
+from .means import contrast_error
 from .model import INTERACTION, Model
 from .options import (
     CI_TYPES,
@@ -153,7 +154,7 @@ def anova_summary(opts: dict, model: Model, fit: Fit, inference: Inference, note
         t.note(f"The following variable{'s are' if len(g) > 1 else ' is'} used as random effects grouping "
                f"factor{'s' if len(g) > 1 else ''}: {', '.join(repr(x) for x in g)}.")
     for w in fit.warnings:
-        t.note(w, "Warning:")
+        t.note(model.plain(w), "Warning:")
     if model.n_missing:
         t.note(f"{model.n_missing} observation{'s were' if model.n_missing != 1 else ' was'} removed due to "
                "missing values.")
@@ -161,7 +162,7 @@ def anova_summary(opts: dict, model: Model, fit: Fit, inference: Inference, note
         t.note(fn.text, fn.symbol)
     _method_notes(t, opts, model.analysis)
     for n in notes:
-        t.note(n)
+        t.note(model.plain(n))
     return t
 
 
@@ -366,6 +367,10 @@ def estimates(opts: dict, model: Model, out: EmmeansOutput) -> list[JTable]:
     if out.contrasts is not None:
         names = [c["name"] for c in out.request["contrasts"]]
         tables.append(_contrasts_table(opts, kind, out.contrasts, names))
+    else:
+        misfit = contrast_error(opts, model, kind)
+        if misfit:
+            tables.append(failed_contrasts(opts, kind, misfit))
     return tables
 
 
@@ -421,9 +426,8 @@ def _estimates_table(opts: dict, model: Model, kind: Estimates, table: Table, es
     return t
 
 
-def _contrasts_table(opts: dict, kind: Estimates, table: Table, names: list[str]) -> JTable:
-    """``contrastsMeans`` or ``contrastsTrends`` from the contrasts table, with intervals at
-    the chosen level."""
+def _contrasts_columns(opts: dict, kind: Estimates) -> JTable:
+    """The empty ``contrastsMeans`` or ``contrastsTrends`` table with its columns."""
     t = JTable(f"contrasts{kind.what}", "contrasts",
                MODEL_DEPS + [kind.variables, kind.contrasts, kind.option("PAdjustment"), kind.option("CiLevel"),
                              kind.option("Df"), "vovkSellke"])
@@ -434,6 +438,20 @@ def _contrasts_table(opts: dict, kind: Estimates, table: Table, names: list[str]
     if opts["vovkSellke"]:
         t.col("vovkSellke", "VS-MPR")
         t.note(VS_NOTE, "*", ["vovkSellke"])
+    return t
+
+
+def failed_contrasts(opts: dict, kind: Estimates, message: str) -> JTable:
+    """A contrasts table that could not be computed (JASP's ``setError`` on that table only)."""
+    t = _contrasts_columns(opts, kind)
+    t.fail(message)
+    return t
+
+
+def _contrasts_table(opts: dict, kind: Estimates, table: Table, names: list[str]) -> JTable:
+    """``contrastsMeans`` or ``contrastsTrends`` from the contrasts table, with intervals at
+    the chosen level."""
+    t = _contrasts_columns(opts, kind)
     for name, r in zip(names, table.rows):
         cells = {"contrast": name, **_contrast_cells(r, opts[kind.option("CiLevel")])}
         if opts["vovkSellke"]:
@@ -457,6 +475,13 @@ def _contrast_cells(r: dict, level: float) -> dict:
 
 
 # --------------------------------------------------------------------------- plots
+#: JASP's background elements our plot draws as another, with the note saying so
+#: (``boxjitter`` is ggpol's boxplot with the points jittered beside it).
+BACKGROUND_AS = {"count": ("jitter", "The 'count' background is drawn as jittered points."),
+                 "boxjitter": ("boxplot", "The 'boxjitter' background is drawn as box plots (without the "
+                                          "jittered points).")}
+
+
 def plot_request(opts: dict, nobs: int, label=str) -> tuple[dict, list[str]]:
     """Our ``emmeans`` plot request from JASP's plot options, and notes on what was changed;
     ``label`` gives a variable's label in the model frame (``my var`` → ```my var```)."""
@@ -465,9 +490,9 @@ def plot_request(opts: dict, nobs: int, label=str) -> tuple[dict, list[str]]:
     if ci in ("within", "between"):
         notes.append(f"Confidence intervals of type '{ci}' are drawn as '{CI_TYPES[ci]}' intervals.")
     background = opts["plotBackgroundElement"]
-    if background == "count":
-        notes.append("The 'count' background is drawn as jittered points.")
-        background = "jitter"
+    if background in BACKGROUND_AS:
+        background, note = BACKGROUND_AS[background]
+        notes.append(note)
     def first(option: str) -> str | None:
         return label(opts[option][0]) if opts[option] else None
 
@@ -478,6 +503,40 @@ def plot_request(opts: dict, nobs: int, label=str) -> tuple[dict, list[str]]:
                "df": "kenward-roger" if nobs <= 3000 else "asymptotic",
                "seed": int(opts["seed"]) if opts.get("setSeed") else 1}
     return request, notes
+
+
+def plot_estimates(opts: dict, model: Model, problem, fit: Fit, plot: JPlot | None) -> JTable | None:
+    """JASP's ``EstimatesTable`` (``plotEstimatesTable``): the means the plot draws and their
+    intervals (afex_plot's ``return = "data"`` means), by the horizontal axis, separate lines
+    and separate plots, in emmeans's row order; shown when the plot could be drawn."""
+    if plot is None or plot.error or not opts["plotEstimatesTable"]:
+        return None
+    from ..plots.means import marginal_means
+
+    request, _ = plot_request(opts, problem.frame.nobs, model.variables.label)
+    ci = request["ci_type"]
+    t = JTable("EstimatesTable", "Estimated Means" if ci == "none" else "Estimated Means and Confidence Intervals",
+               plot.depends + ["plotEstimatesTable"])
+    shown = [opts[o][0] for o in ("plotHorizontalAxis", "plotSeparateLines", "plotSeparatePlots") if opts[o]]
+    for v in shown:
+        t.col(v, v, "string")
+    t.col("mean", "Mean")
+    if ci != "none":
+        overtitle = f"{_pct(opts['plotCiLevel'])}% CI"
+        t.col("lowerCI", "Lower", overtitle=overtitle).col("upperCI", "Upper", overtitle=overtitle)
+    if ci not in ("none", "model"):
+        t.fail(f"Intervals of type '{opts['plotCiType']}' are drawn from the data; the table gives model-based "
+               "intervals only ('model' or 'within').")
+        return t
+    means = marginal_means(problem, fit, request["horizontal"], request["lines"], request["panels"],
+                           request["ci_level"], request["df"])
+    for _, r in means.table.iterrows():
+        cells: dict[str, str | float] = {v: str(r[model.variables.label(v)]) for v in shown}
+        cells["mean"] = float(r["mean"])
+        if ci != "none":
+            cells.update(lowerCI=float(r["lower"]), upperCI=float(r["upper"]))
+        t.add(**cells)
+    return t
 
 
 def plots_element(opts: dict, model: Model, problem, fit: Fit) -> JPlot | None:

@@ -2,7 +2,8 @@
 
 A table serializes as jaspResults does: ``title``, ``name``, ``status``, ``schema.fields``
 (``name``, ``title``, ``type``, ``format``, optional ``overTitle`` and ``.footnotes``), ``data``
-(one dict per row), ``footnotes`` (``symbol``, ``text``, ``cols``, ``rows``, ``myOrder``). A
+(one dict per row; NaN written ``"NaN"`` and infinities ``"∞"``/``"-∞"``, as jaspResults
+writes R's values), ``footnotes`` (``symbol``, ``text``, ``cols``, ``rows``, ``myOrder``). A
 container has a ``collection`` keyed ``<container>_<child>``. An element that could not be
 computed carries ``status: "error"`` and ``error: {type, errorMessage}``.
 """
@@ -30,7 +31,7 @@ def _cell(v):
         v = v.item()
     if isinstance(v, float):
         if math.isnan(v):
-            return None
+            return "NaN"  # jaspResults writes R's NaN so (NA, here None, stays empty)
         if math.isinf(v):
             return "∞" if v > 0 else "-∞"
     return v

@@ -110,13 +110,31 @@ def _contrasts(opts: dict, model: Model, kind: Estimates, variables: list[str], 
     grid_cols, contrasts = contrast_weights(opts[option], option)
     rows = _grid(model, variables, sd, option)
     perm = _permutation(grid_cols, variables, rows, model.factors)
-    out = []
+    if _misfit(contrasts, rows, variables):
+        return {}
+    out = [{"name": name, "weights": [w[k] for k in perm] if perm else w} for name, w in contrasts]
+    return {"contrasts": out, "adjust": opts[kind.option("PAdjustment")]} if out else {}
+
+
+def _misfit(contrasts: list[tuple[str, list[float]]], rows: list[dict], variables: list[str]) -> str | None:
+    """Why the custom contrasts do not fit the grid (emmeans's ``contrast`` fails), or None."""
     for name, w in contrasts:
         if len(w) != len(rows):
-            raise JaspOptionError(option, f"option '{option}': contrast {name!r} has {len(w)} weight(s) but the "
-                                  f"grid of {', '.join(variables) or '(none)'} has {len(rows)} row(s)", f"/{option}")
-        out.append({"name": name, "weights": [w[k] for k in perm] if perm else w})
-    return {"contrasts": out, "adjust": opts[kind.option("PAdjustment")]} if out else {}
+            return (f"Nonconforming number of contrast coefficients: contrast {name!r} has {len(w)} weight(s) but "
+                    f"the grid of {', '.join(variables) or '(none)'} has {len(rows)} row(s).")
+    return None
+
+
+def contrast_error(opts: dict, model: Model, kind: Estimates) -> str | None:
+    """The message of a contrasts table that cannot be computed because its weights do not fit
+    the grid (JASP fails only that table, as emmeans's ``contrast`` fails), or None."""
+    variables = opts[kind.variables]
+    if not opts[kind.option("Contrast")] or not _asked(opts, model, kind, variables):
+        return None
+    option = kind.contrasts
+    _, contrasts = contrast_weights(opts[option], option)
+    rows = _grid(model, variables, float(opts[kind.option("Sd")]), option)
+    return _misfit(contrasts, rows, variables)
 
 
 def _permutation(grid_cols: list[dict], variables: list[str], rows: list[dict],

@@ -13,6 +13,7 @@ names escaped as R writes them.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -26,6 +27,7 @@ from .options import TEST_METHODS
 INTERACTION = "\u2009\u273b\u2009"
 #: Prefix of the numeric columns that carry expanded uncorrelated factor slopes.
 RE_PREFIX = ".mbRE"
+_RE_COLUMN = re.compile(re.escape(RE_PREFIX) + r"\d+_\d+")
 
 Term = tuple[str, ...]
 
@@ -112,6 +114,11 @@ class Model:
     def levels(self) -> dict[str, list[str]]:
         """Each factor's level labels, in order."""
         return {v: [str(c) for c in self.column(v).cat.categories] for v in self.variables.all if v in self.factors}
+
+    def plain(self, message: str) -> str:
+        """A message as JASP's R code would word it: each expanded slope column (``.mbRE1_1``)
+        named by R's column name of the slope it carries (``facExperim1``)."""
+        return _RE_COLUMN.sub(lambda m: self.re_labels.get(m.group(0), m.group(0)), message)
 
     def column(self, name: str) -> pd.Series:
         """The prepared column of a JASP variable."""

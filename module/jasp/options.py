@@ -22,7 +22,7 @@ import jsonschema
 from .errors import JaspOptionError
 
 #: Options this translation does not act on: a value other than the default gets a note.
-NOT_APPLIED = ("plotEstimatesTable", "plotLevelsByColor", "plotLevelsByShape", "plotLevelsByLinetype",
+NOT_APPLIED = ("plotLevelsByColor", "plotLevelsByShape", "plotLevelsByLinetype",
                "plotLevelsByFill", "plotTransparency", "plotJitterWidth", "plotJitterHeight",
                "plotElementWidth", "plotDodge", "plotTheme", "plotLegendPosition", "plotBackgroundColor",
                "plotRelativeSizeText", "plotRelativeSizeData", "plotHeight", "plotWidth")
