@@ -17,11 +17,13 @@ from .errors import FormulaError
 
 #: Functions allowed inside a formula (evaluated from the syntax tree by :mod:`.frame`).
 FUNCTIONS = {"log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "sin", "cos", "tan", "I", "scale",
-             "factor", "as.factor", "as.numeric", "relevel", "cut", "c"}
+             "factor", "as.factor", "as.numeric", "relevel", "cut", "c", "poly", "offset"}
 #: Functions that make a factor of their first argument.
 FACTOR_FUNCTIONS = {"factor", "as.factor", "relevel", "cut"}
+#: Functions whose value is a matrix: one model-frame column per matrix column (R's names).
+MATRIX_FUNCTIONS = {"poly"}
 #: Package-qualified names allowed (``stats::relevel``): the package each function is in.
-PACKAGES = {"base": FUNCTIONS - {"relevel"}, "stats": {"relevel"}}
+PACKAGES = {"base": FUNCTIONS - {"relevel", "poly", "offset"}, "stats": {"relevel", "poly", "offset"}}
 #: Names that are constants when the data have no column of that name.
 CONSTANTS = {"pi": math.pi, "TRUE": 1.0, "FALSE": 0.0, "T": 1.0, "F": 0.0}
 #: Operators allowed in arithmetic inside a function call.
@@ -106,6 +108,11 @@ class Variable:
         ``cut(x, 3)``, or a logical value ``I(age > 10)`` (a factor FALSE/TRUE, as R's
         ``model.matrix`` codes it)."""
         return self.function in FACTOR_FUNCTIONS or self.is_logical
+
+    @property
+    def is_matrix(self) -> bool:
+        """Whether the variable is matrix-valued (``poly(x, 2)``): several columns, one term."""
+        return self.function in MATRIX_FUNCTIONS
 
     @property
     def is_logical(self) -> bool:

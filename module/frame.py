@@ -31,7 +31,9 @@ class ModelFrame:
     ``data`` one column per model variable (by its formula label) plus grouping columns, factors
     as ordered pandas Categoricals (first level = reference); ``factors`` labels of factor
     variables; ``source`` the filtered rows of the original data (for plots and notes);
-    ``n_missing`` rows deleted for missing values; ``notes`` what was done, in words.
+    ``n_missing`` rows deleted for missing values; ``notes`` what was done, in words;
+    ``matrices`` the frame columns of each matrix-valued variable (``poly(Days, 2)`` →
+    ``poly(Days, 2)1``, ``poly(Days, 2)2``, as R names a matrix's columns in the model matrix).
     """
 
     data: pd.DataFrame
@@ -39,6 +41,7 @@ class ModelFrame:
     source: pd.DataFrame
     n_missing: int = 0
     notes: list[str] = field(default_factory=list)
+    matrices: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def nobs(self) -> int:
@@ -398,6 +401,30 @@ def _format_g(value: float, digits: int) -> str:
     return f"{value:.{digits}g}"
 
 
+def _poly(v: Variable, df: pd.DataFrame) -> pd.DataFrame:
+    """R's ``poly(x, degree, raw = FALSE)``: the orthonormal polynomials of the centred x of degree
+    1..k (Gram-Schmidt of 1, x, ..., x^k, as R's QR with a positive diagonal, i.e. the columns of
+    ``Z / sqrt(norm2)``), or the raw powers x, ..., x^k; columns named 1..k."""
+    args = _arguments(v.expr, ("x", "degree", "raw"), v.label)
+    x = _evaluate(args["x"], df, v.label)
+    degree = _flag_or_number(args.get("degree", Node("num", 1.0)), v.label)
+    raw = _flag_or_number(args["raw"], v.label) if "raw" in args else False
+    if isinstance(degree, bool) or not float(degree).is_integer() or degree < 1:
+        raise DataError(f"poly() in {v.label!r}: the degree must be a whole number of at least 1", "/formula")
+    k = int(degree)
+    if np.isnan(x).any():
+        raise DataError(f"poly() in {v.label!r}: missing values are not allowed in 'poly' (as in R)", "/formula")
+    if raw:
+        out = np.column_stack([x ** j for j in range(1, k + 1)])
+    else:
+        if k >= len(np.unique(x)):
+            raise DataError(f"poly() in {v.label!r}: 'degree' must be less than number of unique points",
+                            "/formula")
+        q, r = np.linalg.qr(np.vander(x - x.mean(), k + 1, increasing=True))
+        out = (q * np.sign(np.diag(r)))[:, 1:]
+    return pd.DataFrame(out, index=df.index, columns=[str(j) for j in range(1, k + 1)])
+
+
 def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict) -> pd.Series:
     if v.is_column:
         name = v.expr.value
@@ -437,7 +464,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     _check_labels(desc)
     df = apply_filters(df, spec.get("filter") or [])
     factors = _factors(df, desc, levels, factor_hint)
-    data = _model_columns(df, desc, factors, levels, options)
+    data, matrices = _model_columns(df, desc, factors, levels, options)
     frame = pd.DataFrame(data, index=df.index)
     complete = frame.notna().all(axis=1)
     n_missing = int((~complete).sum())
@@ -452,7 +479,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     if n_missing:
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
                      f"variables removed (listwise deletion); {len(frame)} rows used." + _missing_words())
-    out = ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes)
+    out = ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes, matrices)
     check_design(desc, {lab: len(frame[lab].cat.categories) for lab in factor_labels}, out.nobs)
     return out
 
@@ -520,10 +547,19 @@ def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint
 
 
 def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], levels: dict,
-                   options: dict) -> dict[str, pd.Series]:
-    """The model frame's columns: variables, grouping factors, ``(weights)`` and ``(offset)``;
+                   options: dict) -> tuple[dict[str, pd.Series], dict[str, list[str]]]:
+    """The model frame's columns: variables (a matrix-valued one as its columns, R's names),
+    grouping factors, ``(weights)`` and ``(offset)``, and each matrix-valued variable's columns;
     ``levels`` of columns outside the model are checked too."""
-    data = {v.label: _variable_column(v, df, factors, levels) for v in desc.variables}
+    data: dict[str, pd.Series] = {}
+    matrices: dict[str, list[str]] = {}
+    for v in desc.variables:
+        if v.is_matrix:
+            block = _poly(v, df)
+            matrices[v.label] = [v.label + c for c in block.columns]
+            data.update({v.label + c: block[c] for c in block.columns})
+        else:
+            data[v.label] = _variable_column(v, df, factors, levels)
     for g in desc.grouping_columns:
         if g not in data:
             data[g] = _as_factor(df[g], levels.get(g), f"/levels/{g}", g)
@@ -533,7 +569,7 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
         col = options.get(role)
         if col:
             data[label] = _numeric_column(df, col, f"/options/{role}", role)
-    return data
+    return data, matrices
 
 
 def _numeric_column(df: pd.DataFrame, column: str, path: str, role: str) -> pd.Series:
