@@ -479,6 +479,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     if n_missing:
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
                      f"variables removed (listwise deletion); {len(frame)} rows used." + _missing_words())
+    frame.attrs["matrices"] = matrices
     out = ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes, matrices)
     check_design(desc, {lab: len(frame[lab].cat.categories) for lab in factor_labels}, out.nobs)
     return out

@@ -22,14 +22,17 @@ class SafeNames:
     """The generated names of a frame's columns and factor levels.
 
     Fields: ``data`` the frame; ``labels`` its column names as text; ``suffix`` after ``v{i}``;
-    ``safe`` label → generated name.
+    ``safe`` label → generated name; ``matrices`` each matrix-valued variable's label (the
+    frame's ``attrs["matrices"]``, ``poly(Days, 2)``) → its columns, named after the columns.
     """
 
     def __init__(self, data: pd.DataFrame, suffix: str = "_") -> None:
         self.data = data
         self.suffix = suffix
         self.labels = [str(c) for c in data.columns]
-        self.safe = {lab: f"v{i}{suffix}" for i, lab in enumerate(self.labels)}
+        self.matrices: dict[str, list[str]] = dict(data.attrs.get("matrices", {}))
+        self._names = self.labels + list(self.matrices)
+        self.safe = {lab: f"v{i}{suffix}" for i, lab in enumerate(self._names)}
         s = re.escape(suffix)
         self._piece = re.compile(rf"^v(\d+){s}(?:L(\d+)|(\d+))?$")
         self._in_text = re.compile(rf"(?<![A-Za-z0-9._])v(\d+){s}(?:L(\d+)|(\d+))?(?![A-Za-z0-9._])")
@@ -40,7 +43,7 @@ class SafeNames:
 
     def label(self, index: int | str) -> str:
         """The user's name of column number ``index``."""
-        return self.labels[int(index)]
+        return self._names[int(index)]
 
     def categories(self, label: str) -> list[str]:
         """The level labels of factor ``label``, in level order."""

@@ -68,9 +68,32 @@ def test_bad_arguments_are_clear(rhs, words):
 
 
 @pytest.mark.r
-@pytest.mark.parametrize("case", CASES[5:9] + CASES[10:12], ids=[c["rhs"] for c in CASES[5:9] + CASES[10:12]])
+@pytest.mark.parametrize("case", CASES[5:9] + CASES[10:12] + CASES[14:18],
+                         ids=[c["rhs"] for c in CASES[5:9] + CASES[10:12] + CASES[14:18]])
 def test_r_engine_fits_the_evaluated_columns(case):
     res = mixedbridge.run({**spec(case["rhs"]), "engine": "lme4"}, data=sleep())
     fit = res.outcome.runs["lme4"].fit
     assert fit.coef_names == case["names"]
     assert fit.reml_crit == pytest.approx(case["reml_crit"], rel=1e-8)
+
+
+#: The lme4 engine's type III row of poly(Days, 2) in poly(Days, 2) * f (sum of squares 165552)
+#: differs from plain lmerTest's on the same matrix column (163782, which native equals): not
+#: yet explained.
+_R_TYPE3 = pytest.mark.xfail(strict=True, reason="lme4 engine's type III poly row differs from plain lmerTest")
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("case", [pytest.param(c, marks=_R_TYPE3) if c["rhs"] in STOPS_EARLY else c
+                                  for c in CASES[14:18]], ids=[c["rhs"] for c in CASES[14:18]])
+def test_matrix_terms_agree_across_engines(case):
+    """A poly() term stays one term in both engines (lmerTest's anova row with k df) and every
+    compared cell of ``engine: both`` passes."""
+    res = mixedbridge.run({**spec(case["rhs"]), "engine": "both"}, data=sleep())
+    failed = [r for r in res.table("comparison").rows if r["pass"] != "yes"]
+    assert not failed, failed[:5]
+    label = case["names"][1][:-1]
+    degree = sum(n.startswith(label) and n[len(label):].isdigit() for n in case["names"])
+    for engine in ("native", "lme4"):
+        rows = {r["term"]: r for r in res.outcome.runs[engine].inference.anova}
+        assert rows[label]["NumDF"] == degree
