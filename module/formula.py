@@ -165,12 +165,14 @@ class RandomTerm:
 
 @dataclass(frozen=True)
 class ModelDescription:
-    """The whole model: response, fixed terms (R's order), intercept flag and random terms."""
+    """The whole model: response, fixed terms (R's order), intercept flag, random terms and the
+    ``offset(x)`` terms of the formula (added to the linear predictor, not model terms)."""
 
     response: Variable
     intercept: bool
     fixed: tuple[Term, ...]
     random: tuple[RandomTerm, ...] = field(default=())
+    offsets: tuple[Variable, ...] = field(default=())
 
     @property
     def variables(self) -> list[Variable]:
@@ -185,7 +187,7 @@ class ModelDescription:
     def columns(self) -> list[str]:
         """Every data column the model reads, grouping factors included."""
         cols: list[str] = []
-        for v in self.variables:
+        for v in self.variables + list(self.offsets):
             cols += [c for c in v.columns if c not in cols]
         for r in self.random:
             cols += [c for c in r.group if c not in cols]
@@ -696,6 +698,8 @@ def from_tree(lhs: Node, rhs: Node) -> ModelDescription:
         raise FormulaError(f"the response {deparse(lhs)!r} must be one column or a transformation of one")
     response = _variable(lhs)
     fixed_nodes, bars = _split_top(rhs)
+    offsets = tuple(_variable(n) for n in fixed_nodes if _is_offset(n))
+    fixed_nodes = [n for n in fixed_nodes if not _is_offset(n)]
     if not fixed_nodes:
         fixed_node = Node("num", 1.0)
     else:
@@ -705,4 +709,10 @@ def from_tree(lhs: Node, rhs: Node) -> ModelDescription:
     intercept, fixed = _build_terms(fixed_node)
     random = tuple(r for bar in bars for r in _random_terms(bar))
     _check_count(len(fixed) + sum(len(r.terms) + r.intercept for r in random), rhs)
-    return ModelDescription(response, intercept, fixed, random)
+    return ModelDescription(response, intercept, fixed, random, offsets)
+
+
+def _is_offset(node: Node) -> bool:
+    """Whether a top-level part of the right-hand side is ``offset(x)``: R's ``terms.formula``
+    knows the offset by that name only (``stats::offset(x)`` is an ordinary variable)."""
+    return node.kind == "call" and node.value == "offset"

@@ -300,7 +300,8 @@ def _scale(x: np.ndarray, center: bool | float, scale: bool | float) -> np.ndarr
 
 _FUNCS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt,
-    "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan, "I": lambda x: x, "as.numeric": lambda x: x}
+    "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan, "I": lambda x: x, "as.numeric": lambda x: x,
+    "offset": lambda x: x}
 
 
 def _call(node: Node, df: pd.DataFrame, label: str) -> np.ndarray:
@@ -570,7 +571,20 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
         col = options.get(role)
         if col:
             data[label] = _numeric_column(df, col, f"/options/{role}", role)
+    if desc.offsets:
+        data[RESERVED["offset"]] = _offset(desc, df, data.get(RESERVED["offset"]))
     return data, matrices
+
+
+def _offset(desc: ModelDescription, df: pd.DataFrame, given: pd.Series | None) -> pd.Series:
+    """The ``offset(x)`` terms of the formula summed, with the ``offset`` option's column, as R's
+    ``model.offset`` sums them."""
+    total = np.zeros(len(df)) if given is None else given.to_numpy(dtype=float)
+    for v in desc.offsets:
+        args = _arguments(v.expr, ("object",), v.label)
+        with np.errstate(all="ignore"):
+            total = total + _evaluate(args["object"], df, v.label)
+    return pd.Series(total, index=df.index)
 
 
 def _numeric_column(df: pd.DataFrame, column: str, path: str, role: str) -> pd.Series:

@@ -68,8 +68,8 @@ def test_bad_arguments_are_clear(rhs, words):
 
 
 @pytest.mark.r
-@pytest.mark.parametrize("case", CASES[5:9] + CASES[10:12] + CASES[14:18],
-                         ids=[c["rhs"] for c in CASES[5:9] + CASES[10:12] + CASES[14:18]])
+@pytest.mark.parametrize("case", CASES[5:9] + CASES[10:12] + CASES[14:20],
+                         ids=[c["rhs"] for c in CASES[5:9] + CASES[10:12] + CASES[14:20]])
 def test_r_engine_fits_the_evaluated_columns(case):
     res = mixedbridge.run({**spec(case["rhs"]), "engine": "lme4"}, data=sleep())
     fit = res.outcome.runs["lme4"].fit

@@ -1,7 +1,8 @@
 # Reference values for tests/test_formula_features.py: R's model matrices (column names and
 # values) and lmer fits (REML criterion, fixed effects) for formula features evaluated from the
 # syntax tree (arithmetic functions and constants, log bases, scale's named arguments, logical
-# I(), relevel with a quoted level, as.numeric, cut, %in%, orthogonal and raw poly). Run from anywhere:
+# I(), relevel with a quoted level, as.numeric, cut, %in%, orthogonal and raw poly,
+# offset() terms). Run from anywhere:
 #   Rscript tests/data/formula_features.R   (writes formula_features.json next to this script;
 # needs lme4 and jsonlite). Data: lme4's sleepstudy from module/datasets with a factor f
 # (A, B, C repeated) added.
@@ -31,7 +32,9 @@ FIXED <- c(
   "poly(Days, 2)",
   "poly(Days, 2) * f",
   "poly(Days, 2, raw = TRUE)",
-  "stats::poly(Days, degree = 3) + f"
+  "stats::poly(Days, degree = 3) + f",
+  "Days + offset(Days/2)",
+  "f + offset(log(Days + 1)) + stats::offset(sqrt(Days))"
 )
 
 out <- lapply(FIXED, function(rhs) {
