@@ -77,10 +77,10 @@ def test_r_engine_fits_the_evaluated_columns(case):
     assert fit.reml_crit == pytest.approx(case["reml_crit"], rel=1e-8)
 
 
-#: The lme4 engine's type III row of poly(Days, 2) in poly(Days, 2) * f (sum of squares 165552)
-#: differs from plain lmerTest's on the same matrix column (163782, which native equals): not
-#: yet explained.
-_R_TYPE3 = pytest.mark.xfail(strict=True, reason="lme4 engine's type III poly row differs from plain lmerTest")
+#: lmerTest's type III row of poly(Days, 2) in poly(Days, 2) * f is ill-conditioned: on R's own
+#: poly columns it gives a sum of squares of 163782 (native equals it), on ours (1.2e-15 from
+#: R's) 165552, which is what the lme4 engine reports.
+_R_TYPE3 = pytest.mark.xfail(strict=True, reason="lmerTest's type III flips under a 1e-15 change of the columns")
 
 
 @pytest.mark.r
