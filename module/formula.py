@@ -17,13 +17,14 @@ from .errors import FormulaError
 
 #: Functions allowed inside a formula (evaluated from the syntax tree by :mod:`.frame`).
 FUNCTIONS = {"log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "sin", "cos", "tan", "I", "scale",
-             "factor", "as.factor", "as.numeric", "relevel", "cut", "c", "poly", "offset"}
+             "factor", "as.factor", "as.numeric", "relevel", "cut", "c", "poly", "offset", "ns", "bs"}
 #: Functions that make a factor of their first argument.
 FACTOR_FUNCTIONS = {"factor", "as.factor", "relevel", "cut"}
 #: Functions whose value is a matrix: one model-frame column per matrix column (R's names).
-MATRIX_FUNCTIONS = {"poly"}
+MATRIX_FUNCTIONS = {"poly", "ns", "bs"}
 #: Package-qualified names allowed (``stats::relevel``): the package each function is in.
-PACKAGES = {"base": FUNCTIONS - {"relevel", "poly", "offset"}, "stats": {"relevel", "poly", "offset"}}
+PACKAGES = {"base": FUNCTIONS - {"relevel", "poly", "offset", "ns", "bs"}, "stats": {"relevel", "poly", "offset"},
+            "splines": {"ns", "bs"}}
 #: Names that are constants when the data have no column of that name.
 CONSTANTS = {"pi": math.pi, "TRUE": 1.0, "FALSE": 0.0, "T": 1.0, "F": 0.0}
 #: Operators allowed in arithmetic inside a function call.

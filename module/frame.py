@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.interpolate import BSpline
 
 from .datapath import FROM_FILE
 from .errors import DataError, ModelError
@@ -402,6 +403,59 @@ def _format_g(value: float, digits: int) -> str:
     return f"{value:.{digits}g}"
 
 
+def _matrix(v: Variable, df: pd.DataFrame) -> pd.DataFrame:
+    """A matrix-valued variable's columns (named 1..k, as R names them): ``poly``, ``ns``, ``bs``."""
+    if v.function == "poly":
+        return _poly(v, df)
+    names = ("x", "df", "knots", "degree") if v.function == "bs" else ("x", "df", "knots")
+    args = _arguments(v.expr, names, v.label)
+    x = _evaluate(args["x"], df, v.label)
+    ok = ~np.isnan(x)
+    degree = _whole(args.get("degree"), 3, v.label) if v.function == "bs" else 3
+    knots = _spline_knots(x[ok], args, degree if v.function == "bs" else 1, v.label)
+    basis = _spline_basis(x[ok], knots, degree, natural=v.function == "ns")
+    out = np.full((len(x), basis.shape[1]), np.nan)
+    out[ok] = basis
+    return pd.DataFrame(out, index=df.index, columns=[str(j) for j in range(1, out.shape[1] + 1)])
+
+
+def _whole(node: Node | None, default: int, label: str) -> int:
+    """A whole-number argument (``degree = 2``, ``df = 4``), or its default when absent."""
+    value = default if node is None else _flag_or_number(node, label)
+    if isinstance(value, bool) or not float(value).is_integer() or value < 1:
+        what = str(value) if node is None else deparse(node)
+        raise DataError(f"{what} in {label!r} must be a whole number of at least 1", "/formula")
+    return int(value)
+
+
+def _spline_knots(x: np.ndarray, args: dict[str, Node], ord_less: int, label: str) -> np.ndarray:
+    """Interior knots of R's ``bs``/``ns``: those given, or ``df - ord_less`` knots at the
+    quantiles (R's type 7) of x at equally spaced probabilities; none without df or knots
+    (``ord_less`` is the degree for ``bs``, 1 for ``ns``, both without an intercept)."""
+    if "knots" in args:
+        return np.sort(_constants(args["knots"], label))
+    if "df" not in args:
+        return np.zeros(0)
+    n = max(0, _whole(args["df"], 1, label) - ord_less)
+    return np.quantile(x, np.linspace(0, 1, n + 2)[1:-1]) if n else np.zeros(0)
+
+
+def _spline_basis(x: np.ndarray, knots: np.ndarray, degree: int, natural: bool) -> np.ndarray:
+    """R's ``splineDesign`` B-spline basis without its first column (``intercept = FALSE``), with
+    boundary knots at the range of x; for ``ns``, projected (by the QR of the second derivatives
+    at the boundary knots, as R's ``qr.qty``) onto the natural splines."""
+    lo, hi = float(np.min(x)), float(np.max(x))
+    t = np.concatenate([np.full(degree + 1, lo), knots, np.full(degree + 1, hi)])
+    nb = len(t) - degree - 1
+    spline = BSpline(t, np.eye(nb), degree, extrapolate=True)
+    basis = spline(x)[:, 1:]
+    if not natural:
+        return basis
+    const = spline.derivative(2)(np.array([lo, hi]))[:, 1:]
+    q, _ = np.linalg.qr(const.T, mode="complete")
+    return basis @ q[:, 2:]
+
+
 def _poly(v: Variable, df: pd.DataFrame) -> pd.DataFrame:
     """R's ``poly(x, degree, raw = FALSE)``: the orthonormal polynomials of the centred x of degree
     1..k (Gram-Schmidt of 1, x, ..., x^k, as R's QR with a positive diagonal, i.e. the columns of
@@ -557,7 +611,7 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
     matrices: dict[str, list[str]] = {}
     for v in desc.variables:
         if v.is_matrix:
-            block = _poly(v, df)
+            block = _matrix(v, df)
             matrices[v.label] = [v.label + c for c in block.columns]
             data.update({v.label + c: block[c] for c in block.columns})
         else:

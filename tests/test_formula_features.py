@@ -68,8 +68,8 @@ def test_bad_arguments_are_clear(rhs, words):
 
 
 @pytest.mark.r
-@pytest.mark.parametrize("case", CASES[5:9] + CASES[10:12] + CASES[14:20],
-                         ids=[c["rhs"] for c in CASES[5:9] + CASES[10:12] + CASES[14:20]])
+@pytest.mark.parametrize("case", CASES[5:9] + CASES[10:12] + CASES[14:24],
+                         ids=[c["rhs"] for c in CASES[5:9] + CASES[10:12] + CASES[14:24]])
 def test_r_engine_fits_the_evaluated_columns(case):
     res = mixedbridge.run({**spec(case["rhs"]), "engine": "lme4"}, data=sleep())
     fit = res.outcome.runs["lme4"].fit
@@ -85,7 +85,7 @@ _R_TYPE3 = pytest.mark.xfail(strict=True, reason="lmerTest's type III flips unde
 
 @pytest.mark.r
 @pytest.mark.parametrize("case", [pytest.param(c, marks=_R_TYPE3) if c["rhs"] in STOPS_EARLY else c
-                                  for c in CASES[14:18]], ids=[c["rhs"] for c in CASES[14:18]])
+                                  for c in CASES[14:18] + CASES[20:24]], ids=[c["rhs"] for c in CASES[14:18] + CASES[20:24]])
 def test_matrix_terms_agree_across_engines(case):
     """A poly() term stays one term in both engines (lmerTest's anova row with k df) and every
     compared cell of ``engine: both`` passes."""
