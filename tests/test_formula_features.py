@@ -83,11 +83,14 @@ def test_r_engine_fits_the_evaluated_columns(case):
 _R_TYPE3 = pytest.mark.xfail(strict=True, reason="lmerTest's type III flips under a 1e-15 change of the columns")
 
 
+MATRIX_CASES = CASES[14:18] + CASES[20:24]
+
+
 @pytest.mark.r
 @pytest.mark.parametrize("case", [pytest.param(c, marks=_R_TYPE3) if c["rhs"] in STOPS_EARLY else c
-                                  for c in CASES[14:18] + CASES[20:24]], ids=[c["rhs"] for c in CASES[14:18] + CASES[20:24]])
+                                  for c in MATRIX_CASES], ids=[c["rhs"] for c in MATRIX_CASES])
 def test_matrix_terms_agree_across_engines(case):
-    """A poly() term stays one term in both engines (lmerTest's anova row with k df) and every
+    """A poly(), ns() or bs() term stays one term in both engines (lmerTest's anova row with k df) and every
     compared cell of ``engine: both`` passes."""
     res = mixedbridge.run({**spec(case["rhs"]), "engine": "both"}, data=sleep())
     failed = [r for r in res.table("comparison").rows if r["pass"] != "yes"]
