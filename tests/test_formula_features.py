@@ -100,3 +100,15 @@ def test_matrix_terms_agree_across_engines(case):
     for engine in ("native", "lme4"):
         rows = {r["term"]: r for r in res.outcome.runs[engine].inference.anova}
         assert rows[label]["NumDF"] == degree
+
+
+def test_formula_offset_adds_to_the_offset_option():
+    """R's ``model.offset`` sums the formula's ``offset()`` terms and the ``offset`` argument."""
+    df = sleep()
+    df["o"] = np.arange(len(df)) % 5 * 1.0
+    both = {**spec("Days + offset(Days/2)"), "options": {"offset": "o"}}
+    one = spec("Days + offset(Days/2 + o)")
+    a = mixedbridge.run(both, data=df).outcome.runs["native"].fit
+    b = mixedbridge.run(one, data=df).outcome.runs["native"].fit
+    assert a.reml_crit == pytest.approx(b.reml_crit, rel=1e-12)
+    np.testing.assert_allclose(a.beta, b.beta, rtol=1e-10)
