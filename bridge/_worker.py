@@ -183,7 +183,8 @@ class _R:
         ftext = req["formula"]
         if not SAFE_FORMULA.match(ftext):
             raise ValueError("refusing a formula that is not made of safe names")
-        for name in list(req["numeric"]) + list(req["factors"]) + [req["weights"], req["offset"]]:
+        matrices = req.get("matrices", {})
+        for name in list(req["numeric"]) + list(req["factors"]) + list(matrices) + [req["weights"], req["offset"]]:
             if name and not SAFE_NAME.fullmatch(name):
                 raise ValueError(f"refusing unsafe column name {name!r}")
         handle = self.new_handle() if req.get("keep", False) else 0
@@ -192,6 +193,7 @@ class _R:
             "num": {k: np.asarray(v, dtype=np.float64) for k, v in req["numeric"].items()},
             "fac": {k: np.asarray(codes, dtype=np.int32) + np.int32(1) for k, (codes, _) in req["factors"].items()},
             "nlev": {k: int(n) for k, (_, n) in req["factors"].items()},
+            "mat": {k: np.asarray(v, dtype=np.float64) for k, v in matrices.items()},
             "contrasts": str(req["contrasts"]), "weights": req["weights"] or "", "offset": req["offset"] or "",
             "key": str(handle) if handle else "",
         }

@@ -81,7 +81,8 @@ def safe_names(problem: Problem) -> SafeNames:
 
 
 def request_for(problem: Problem, names: SafeNames, keep: bool = False) -> dict:
-    """The worker request: safe names, numbers and level codes only."""
+    """The worker request: safe names, numbers and level codes only; a matrix-valued variable
+    (``poly(Days, 2)``) as one matrix, so that R keeps it one term."""
     numeric, factors = {}, {}
     for token, col in names.columns():
         if isinstance(col.dtype, pd.CategoricalDtype):
@@ -89,6 +90,8 @@ def request_for(problem: Problem, names: SafeNames, keep: bool = False) -> dict:
         else:
             numeric[token] = col.to_numpy(dtype=np.float64)
     data = problem.frame.data
+    matrices = {names.token(lab): np.column_stack([data[c].to_numpy(dtype=np.float64) for c in cols])
+                for lab, cols in names.matrices.items()}
     contrasts = problem.options.get("contrasts", "treatment")
     if contrasts not in ("treatment", "sum"):
         raise EngineError(f"lme4 engine: unknown contrasts {contrasts!r}; expected 'treatment' or 'sum'",
@@ -99,6 +102,7 @@ def request_for(problem: Problem, names: SafeNames, keep: bool = False) -> dict:
         "formula": r_formula(problem, names),
         "numeric": numeric,
         "factors": factors,
+        "matrices": matrices,
         "reml": problem.reml,
         "contrasts": contrasts,
         "weights": names.token("(weights)") if "(weights)" in data else "",

@@ -127,7 +127,10 @@ class FormulaicNames:
 
     def _pieces(self, label: str, full: bool) -> list[tuple[np.ndarray, str]]:
         """A variable's columns in a term: the numeric column, a factor's indicators of every level
-        (``full``), or its contrasts (treatment: levels after the first; sum: ``contr.sum``)."""
+        (``full``), or its contrasts (treatment: levels after the first; sum: ``contr.sum``); a
+        matrix-valued variable's columns in order."""
+        if label in self.frame.matrices:
+            return [(self.frame.data[c].to_numpy(dtype=float), c) for c in self.frame.matrices[label]]
         col = self.frame.data[label]
         if label not in self.frame.factors:
             return [(col.to_numpy(dtype=float), label)]

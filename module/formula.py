@@ -17,11 +17,14 @@ from .errors import FormulaError
 
 #: Functions allowed inside a formula (evaluated from the syntax tree by :mod:`.frame`).
 FUNCTIONS = {"log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "sin", "cos", "tan", "I", "scale",
-             "factor", "as.factor", "as.numeric", "relevel", "cut", "c"}
+             "factor", "as.factor", "as.numeric", "relevel", "cut", "c", "poly", "offset", "ns", "bs"}
 #: Functions that make a factor of their first argument.
 FACTOR_FUNCTIONS = {"factor", "as.factor", "relevel", "cut"}
+#: Functions whose value is a matrix: one model-frame column per matrix column (R's names).
+MATRIX_FUNCTIONS = {"poly", "ns", "bs"}
 #: Package-qualified names allowed (``stats::relevel``): the package each function is in.
-PACKAGES = {"base": FUNCTIONS - {"relevel"}, "stats": {"relevel"}}
+PACKAGES = {"base": FUNCTIONS - {"relevel", "poly", "offset", "ns", "bs"}, "stats": {"relevel", "poly", "offset"},
+            "splines": {"ns", "bs"}}
 #: Names that are constants when the data have no column of that name.
 CONSTANTS = {"pi": math.pi, "TRUE": 1.0, "FALSE": 0.0, "T": 1.0, "F": 0.0}
 #: Operators allowed in arithmetic inside a function call.
@@ -108,6 +111,11 @@ class Variable:
         return self.function in FACTOR_FUNCTIONS or self.is_logical
 
     @property
+    def is_matrix(self) -> bool:
+        """Whether the variable is matrix-valued (``poly(x, 2)``): several columns, one term."""
+        return self.function in MATRIX_FUNCTIONS
+
+    @property
     def is_logical(self) -> bool:
         """Whether the variable is ``I(...)`` of a comparison or logical operation."""
         if self.function != "I":
@@ -158,12 +166,14 @@ class RandomTerm:
 
 @dataclass(frozen=True)
 class ModelDescription:
-    """The whole model: response, fixed terms (R's order), intercept flag and random terms."""
+    """The whole model: response, fixed terms (R's order), intercept flag, random terms and the
+    ``offset(x)`` terms of the formula (added to the linear predictor, not model terms)."""
 
     response: Variable
     intercept: bool
     fixed: tuple[Term, ...]
     random: tuple[RandomTerm, ...] = field(default=())
+    offsets: tuple[Variable, ...] = field(default=())
 
     @property
     def variables(self) -> list[Variable]:
@@ -178,7 +188,7 @@ class ModelDescription:
     def columns(self) -> list[str]:
         """Every data column the model reads, grouping factors included."""
         cols: list[str] = []
-        for v in self.variables:
+        for v in self.variables + list(self.offsets):
             cols += [c for c in v.columns if c not in cols]
         for r in self.random:
             cols += [c for c in r.group if c not in cols]
@@ -689,6 +699,8 @@ def from_tree(lhs: Node, rhs: Node) -> ModelDescription:
         raise FormulaError(f"the response {deparse(lhs)!r} must be one column or a transformation of one")
     response = _variable(lhs)
     fixed_nodes, bars = _split_top(rhs)
+    offsets = tuple(_variable(n) for n in fixed_nodes if _is_offset(n))
+    fixed_nodes = [n for n in fixed_nodes if not _is_offset(n)]
     if not fixed_nodes:
         fixed_node = Node("num", 1.0)
     else:
@@ -698,4 +710,10 @@ def from_tree(lhs: Node, rhs: Node) -> ModelDescription:
     intercept, fixed = _build_terms(fixed_node)
     random = tuple(r for bar in bars for r in _random_terms(bar))
     _check_count(len(fixed) + sum(len(r.terms) + r.intercept for r in random), rhs)
-    return ModelDescription(response, intercept, fixed, random)
+    return ModelDescription(response, intercept, fixed, random, offsets)
+
+
+def _is_offset(node: Node) -> bool:
+    """Whether a top-level part of the right-hand side is ``offset(x)``: R's ``terms.formula``
+    knows the offset by that name only (``stats::offset(x)`` is an ordinary variable)."""
+    return node.kind == "call" and node.value == "offset"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.interpolate import BSpline
 
 from .datapath import FROM_FILE
 from .errors import DataError, ModelError
@@ -31,7 +32,9 @@ class ModelFrame:
     ``data`` one column per model variable (by its formula label) plus grouping columns, factors
     as ordered pandas Categoricals (first level = reference); ``factors`` labels of factor
     variables; ``source`` the filtered rows of the original data (for plots and notes);
-    ``n_missing`` rows deleted for missing values; ``notes`` what was done, in words.
+    ``n_missing`` rows deleted for missing values; ``notes`` what was done, in words;
+    ``matrices`` the frame columns of each matrix-valued variable (``poly(Days, 2)`` →
+    ``poly(Days, 2)1``, ``poly(Days, 2)2``, as R names a matrix's columns in the model matrix).
     """
 
     data: pd.DataFrame
@@ -39,6 +42,7 @@ class ModelFrame:
     source: pd.DataFrame
     n_missing: int = 0
     notes: list[str] = field(default_factory=list)
+    matrices: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def nobs(self) -> int:
@@ -306,7 +310,8 @@ def _scale(x: np.ndarray, center: bool | float, scale: bool | float) -> np.ndarr
 
 _FUNCS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt,
-    "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan, "I": lambda x: x, "as.numeric": lambda x: x}
+    "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan, "I": lambda x: x, "as.numeric": lambda x: x,
+    "offset": lambda x: x}
 
 
 def _call(node: Node, df: pd.DataFrame, label: str) -> np.ndarray:
@@ -407,6 +412,83 @@ def _format_g(value: float, digits: int) -> str:
     return f"{value:.{digits}g}"
 
 
+def _matrix(v: Variable, df: pd.DataFrame) -> pd.DataFrame:
+    """A matrix-valued variable's columns (named 1..k, as R names them): ``poly``, ``ns``, ``bs``."""
+    if v.function == "poly":
+        return _poly(v, df)
+    names = ("x", "df", "knots", "degree") if v.function == "bs" else ("x", "df", "knots")
+    args = _arguments(v.expr, names, v.label)
+    x = _evaluate(args["x"], df, v.label)
+    ok = ~np.isnan(x)
+    degree = _whole(args.get("degree"), 3, v.label) if v.function == "bs" else 3
+    knots = _spline_knots(x[ok], args, degree if v.function == "bs" else 1, v.label)
+    basis = _spline_basis(x[ok], knots, degree, natural=v.function == "ns")
+    out = np.full((len(x), basis.shape[1]), np.nan)
+    out[ok] = basis
+    return pd.DataFrame(out, index=df.index, columns=[str(j) for j in range(1, out.shape[1] + 1)])
+
+
+def _whole(node: Node | None, default: int, label: str) -> int:
+    """A whole-number argument (``degree = 2``, ``df = 4``), or its default when absent."""
+    value = default if node is None else _flag_or_number(node, label)
+    if isinstance(value, bool) or not float(value).is_integer() or value < 1:
+        what = str(value) if node is None else deparse(node)
+        raise DataError(f"{what} in {label!r} must be a whole number of at least 1", "/formula")
+    return int(value)
+
+
+def _spline_knots(x: np.ndarray, args: dict[str, Node], ord_less: int, label: str) -> np.ndarray:
+    """Interior knots of R's ``bs``/``ns``: those given, or ``df - ord_less`` knots at the
+    quantiles (R's type 7) of x at equally spaced probabilities; none without df or knots
+    (``ord_less`` is the degree for ``bs``, 1 for ``ns``, both without an intercept)."""
+    if "knots" in args:
+        return np.sort(_constants(args["knots"], label))
+    if "df" not in args:
+        return np.zeros(0)
+    n = max(0, _whole(args["df"], 1, label) - ord_less)
+    return np.quantile(x, np.linspace(0, 1, n + 2)[1:-1]) if n else np.zeros(0)
+
+
+def _spline_basis(x: np.ndarray, knots: np.ndarray, degree: int, natural: bool) -> np.ndarray:
+    """R's ``splineDesign`` B-spline basis without its first column (``intercept = FALSE``), with
+    boundary knots at the range of x; for ``ns``, projected (by the QR of the second derivatives
+    at the boundary knots, as R's ``qr.qty``) onto the natural splines."""
+    lo, hi = float(np.min(x)), float(np.max(x))
+    t = np.concatenate([np.full(degree + 1, lo), knots, np.full(degree + 1, hi)])
+    nb = len(t) - degree - 1
+    spline = BSpline(t, np.eye(nb), degree, extrapolate=True)
+    basis = spline(x)[:, 1:]
+    if not natural:
+        return basis
+    const = spline.derivative(2)(np.array([lo, hi]))[:, 1:]
+    q, _ = np.linalg.qr(const.T, mode="complete")
+    return basis @ q[:, 2:]
+
+
+def _poly(v: Variable, df: pd.DataFrame) -> pd.DataFrame:
+    """R's ``poly(x, degree, raw = FALSE)``: the orthonormal polynomials of the centred x of degree
+    1..k (Gram-Schmidt of 1, x, ..., x^k, as R's QR with a positive diagonal, i.e. the columns of
+    ``Z / sqrt(norm2)``), or the raw powers x, ..., x^k; columns named 1..k."""
+    args = _arguments(v.expr, ("x", "degree", "raw"), v.label)
+    x = _evaluate(args["x"], df, v.label)
+    degree = _flag_or_number(args.get("degree", Node("num", 1.0)), v.label)
+    raw = _flag_or_number(args["raw"], v.label) if "raw" in args else False
+    if isinstance(degree, bool) or not float(degree).is_integer() or degree < 1:
+        raise DataError(f"poly() in {v.label!r}: the degree must be a whole number of at least 1", "/formula")
+    k = int(degree)
+    if np.isnan(x).any():
+        raise DataError(f"poly() in {v.label!r}: missing values are not allowed in 'poly' (as in R)", "/formula")
+    if raw:
+        out = np.column_stack([x ** j for j in range(1, k + 1)])
+    else:
+        if k >= len(np.unique(x)):
+            raise DataError(f"poly() in {v.label!r}: 'degree' must be less than number of unique points",
+                            "/formula")
+        q, r = np.linalg.qr(np.vander(x - x.mean(), k + 1, increasing=True))
+        out = (q * np.sign(np.diag(r)))[:, 1:]
+    return pd.DataFrame(out, index=df.index, columns=[str(j) for j in range(1, k + 1)])
+
+
 def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict) -> pd.Series:
     if v.is_column:
         name = v.expr.value
@@ -446,7 +528,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     _check_labels(desc)
     df = apply_filters(df, spec.get("filter") or [])
     factors = _factors(df, desc, levels, factor_hint)
-    data = _model_columns(df, desc, factors, levels, options)
+    data, matrices = _model_columns(df, desc, factors, levels, options)
     frame = pd.DataFrame(data, index=df.index)
     complete = frame.notna().all(axis=1)
     n_missing = int((~complete).sum())
@@ -461,7 +543,8 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     if n_missing:
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
                      f"variables removed (listwise deletion); {len(frame)} rows used." + _missing_words())
-    out = ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes)
+    frame.attrs["matrices"] = matrices
+    out = ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes, matrices)
     check_design(desc, {lab: len(frame[lab].cat.categories) for lab in factor_labels}, out.nobs)
     return out
 
@@ -534,10 +617,19 @@ def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint
 
 
 def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], levels: dict,
-                   options: dict) -> dict[str, pd.Series]:
-    """The model frame's columns: variables, grouping factors, ``(weights)`` and ``(offset)``;
+                   options: dict) -> tuple[dict[str, pd.Series], dict[str, list[str]]]:
+    """The model frame's columns: variables (a matrix-valued one as its columns, R's names),
+    grouping factors, ``(weights)`` and ``(offset)``, and each matrix-valued variable's columns;
     ``levels`` of columns outside the model are checked too."""
-    data = {v.label: _variable_column(v, df, factors, levels) for v in desc.variables}
+    data: dict[str, pd.Series] = {}
+    matrices: dict[str, list[str]] = {}
+    for v in desc.variables:
+        if v.is_matrix:
+            block = _matrix(v, df)
+            matrices[v.label] = [v.label + c for c in block.columns]
+            data.update({v.label + c: block[c] for c in block.columns})
+        else:
+            data[v.label] = _variable_column(v, df, factors, levels)
     for g in desc.grouping_columns:
         if g not in data:
             data[g] = _as_factor(df[g], levels.get(g), f"/levels/{g}", g)
@@ -547,7 +639,20 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
         col = options.get(role)
         if col:
             data[label] = _numeric_column(df, col, f"/options/{role}", role)
-    return data
+    if desc.offsets:
+        data[RESERVED["offset"]] = _offset(desc, df, data.get(RESERVED["offset"]))
+    return data, matrices
+
+
+def _offset(desc: ModelDescription, df: pd.DataFrame, given: pd.Series | None) -> pd.Series:
+    """The ``offset(x)`` terms of the formula summed, with the ``offset`` option's column, as R's
+    ``model.offset`` sums them."""
+    total = np.zeros(len(df)) if given is None else given.to_numpy(dtype=float)
+    for v in desc.offsets:
+        args = _arguments(v.expr, ("object",), v.label)
+        with np.errstate(all="ignore"):
+            total = total + _evaluate(args["object"], df, v.label)
+    return pd.Series(total, index=df.index)
 
 
 def _numeric_column(df: pd.DataFrame, column: str, path: str, role: str) -> pd.Series:

@@ -21,11 +21,12 @@ _LEVEL = re.compile(r"^L(\d+)$")
 class SafeNames:
     """The generated names of a frame's columns and factor levels.
 
-    Fields: ``data`` the frame; ``labels`` its column names as text, then the columns of
-    ``groups``; ``suffix`` after ``v{i}``; ``safe`` label → generated name; ``groups`` the
-    grouping factors of numeric columns of the frame (label → factor), sent beside the numeric
-    column under a token of their own (``v{n + k}``, after the frame's columns, so that every
-    frame column keeps its token).
+    Fields: ``data`` the frame; ``labels`` its column names as text; ``suffix`` after ``v{i}``;
+    ``safe`` label → generated name; ``matrices`` each matrix-valued variable's label (the
+    frame's ``attrs["matrices"]``, ``poly(Days, 2)``) → its columns, named after the columns;
+    ``groups`` the grouping factors of numeric columns of the frame (label → factor), sent beside
+    the numeric column under a token of their own (``group_safe``). Tokens are numbered frame
+    columns first, then matrices, then grouping factors, so every frame column keeps its token.
     """
 
     def __init__(self, data: pd.DataFrame, suffix: str = "_",
@@ -33,10 +34,12 @@ class SafeNames:
         self.data = data
         self.suffix = suffix
         self.groups = dict(groups or {})
-        columns = [str(c) for c in data.columns]
-        self.labels = columns + list(self.groups)
-        self.safe = {lab: f"v{i}{suffix}" for i, lab in enumerate(columns)}
-        self.group_safe = {lab: f"v{len(columns) + k}{suffix}" for k, lab in enumerate(self.groups)}
+        self.matrices: dict[str, list[str]] = dict(data.attrs.get("matrices", {}))
+        self.labels = [str(c) for c in data.columns]
+        self._names = self.labels + list(self.matrices) + list(self.groups)
+        n = len(self.labels) + len(self.matrices)
+        self.safe = {lab: f"v{i}{suffix}" for i, lab in enumerate(self._names[:n])}
+        self.group_safe = {lab: f"v{n + k}{suffix}" for k, lab in enumerate(self.groups)}
         s = re.escape(suffix)
         self._piece = re.compile(rf"^v(\d+){s}(?:L(\d+)|(\d+))?$")
         self._in_text = re.compile(rf"(?<![A-Za-z0-9._])v(\d+){s}(?:L(\d+)|(\d+))?(?![A-Za-z0-9._])")
@@ -51,12 +54,12 @@ class SafeNames:
 
     def columns(self) -> list[tuple[str, pd.Series]]:
         """Every generated name with its column: the frame's, then the grouping factors."""
-        out = [(self.safe[lab], self.data[lab]) for lab in self.safe]
+        out = [(self.safe[lab], self.data[lab]) for lab in self.labels]
         return out + [(self.group_safe[lab], col) for lab, col in self.groups.items()]
 
     def label(self, index: int | str) -> str:
         """The user's name of column number ``index``."""
-        return self.labels[int(index)]
+        return self._names[int(index)]
 
     def categories(self, label: str) -> list[str]:
         """The level labels of factor ``label``, in level order."""

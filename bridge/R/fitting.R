@@ -7,15 +7,21 @@ lmer_control <- function() {
                     optCtrl = list(xtol_abs = 1e-8, ftol_abs = 1e-8, maxeval = 1e5))
 }
 
-# A data frame from numeric columns (num), factor codes 1..n (fac) and level counts (nlev).
-make_data <- function(num, fac, nlev) {
-  check_names(c(names(num), names(fac)))
+# A data frame from numeric columns (num), factor codes 1..n (fac), level counts (nlev) and
+# matrix-valued variables (mat, columns named 1..k as poly's, so coefficients are v3_1, v3_2).
+make_data <- function(num, fac, nlev, mat = list()) {
+  check_names(c(names(num), names(fac), names(mat)))
   cols <- num
   for (nm in names(fac)) {
     cols[[nm]] <- structure(fac[[nm]], levels = paste0("L", seq_len(nlev[[nm]]) - 1L),
                             class = "factor")
   }
-  list2DF(cols)
+  d <- list2DF(cols)
+  for (nm in names(mat)) {
+    m <- as.matrix(mat[[nm]])
+    d[[nm]] <- structure(m, dimnames = list(NULL, as.character(seq_len(ncol(m)))))
+  }
+  d
 }
 
 extract_lm <- function(fm) {
@@ -105,7 +111,7 @@ extract_lmer <- function(fm) {
 # calling environment and needs stats on the search path.
 fit_env <- function(req) {
   e <- new.env(parent = globalenv())
-  assign("d", make_data(req$num, req$fac, req$nlev), envir = e)
+  assign("d", make_data(req$num, req$fac, req$nlev, req$mat), envir = e)
   assign("f", stats::as.formula(req$formula, env = e), envir = e)
   assign("reml", req$reml, envir = e)
   assign("ctrl", lmer_control(), envir = e)

@@ -189,10 +189,13 @@ def _rd_columns_ordered(lay: TermLayout, term_vars: list[str]) -> tuple[np.ndarr
     cols: list[np.ndarray] = [np.ones(len(data))]
     names: list[str] = [""]
     for v in term_vars:
-        col = data[v]
-        if lay.numeric[v]:
-            pieces = [(col.to_numpy(dtype=float), v)]
+        matrix = lay.problem.frame.matrices.get(v)
+        if matrix is not None:
+            pieces = [(data[c].to_numpy(dtype=float), c) for c in matrix]
+        elif lay.numeric[v]:
+            pieces = [(data[v].to_numpy(dtype=float), v)]
         else:
+            col = data[v]
             codes = col.cat.codes.to_numpy()
             pieces = [((codes == j).astype(float), f"{v}{lev}") for j, lev in enumerate(col.cat.categories)]
         # earlier variables vary fastest: outer loop over the new variable's pieces

@@ -1,7 +1,8 @@
 # Reference values for tests/test_formula_features.py: R's model matrices (column names and
 # values) and lmer fits (REML criterion, fixed effects) for formula features evaluated from the
 # syntax tree (arithmetic functions and constants, log bases, scale's named arguments, logical
-# I(), relevel with a quoted level, as.numeric, cut, %in%). Run from anywhere:
+# I(), relevel with a quoted level, as.numeric, cut, %in%, orthogonal and raw poly,
+# offset() terms, splines::ns and splines::bs). Run from anywhere:
 #   Rscript tests/data/formula_features.R   (writes formula_features.json next to this script;
 # needs lme4 and jsonlite). Data: lme4's sleepstudy from module/datasets with a factor f
 # (A, B, C repeated) added.
@@ -27,7 +28,17 @@ FIXED <- c(
   "cut(Days, 3)",
   "cut(Days, c(-1, 2, 5, 9))",
   "f + Days %in% f",
-  "I(Days %in% c(1, 2, 3))"
+  "I(Days %in% c(1, 2, 3))",
+  "poly(Days, 2)",
+  "poly(Days, 2) * f",
+  "poly(Days, 2, raw = TRUE)",
+  "stats::poly(Days, degree = 3) + f",
+  "Days + offset(Days/2)",
+  "f + offset(log(Days + 1)) + stats::offset(sqrt(Days))",
+  "splines::ns(Days, 3)",
+  "splines::ns(Days, knots = c(2.5, 6)) * f",
+  "splines::bs(Days, df = 5)",
+  "splines::bs(Days, knots = c(3, 6), degree = 2) + f"
 )
 
 out <- lapply(FIXED, function(rhs) {
