@@ -295,19 +295,30 @@ def to_py(obj):
         return items
     if isinstance(obj, ri.StrSexpVector):
         return [None if x is ri.NA_Character else str(x) for x in obj]
+    try:
+        dim = tuple(int(d) for d in obj.do_slot("dim"))
+    except LookupError:
+        dim = None
     if isinstance(obj, ri.BoolSexpVector):
         arr = np.array([bool(x) if x is not ri.NA_Logical else False for x in obj], dtype=bool)
-    elif isinstance(obj, ri.IntSexpVector):
-        arr = np.array(obj.memoryview(), dtype=np.int64) if len(obj) else np.zeros(0, dtype=np.int64)
-    elif isinstance(obj, ri.FloatSexpVector):
-        arr = np.array(obj.memoryview(), dtype=np.float64) if len(obj) else np.zeros(0)
+    elif isinstance(obj, (ri.IntSexpVector, ri.FloatSexpVector)):
+        arr = _numbers(obj, np.int64 if isinstance(obj, ri.IntSexpVector) else np.float64, dim is not None)
     else:
         return str(obj)
-    try:
-        dim = obj.do_slot("dim")
-    except LookupError:
-        return arr
-    return arr.reshape(tuple(int(d) for d in dim), order="F")
+    return arr if dim is None else arr.reshape(dim, order="F")
+
+
+def _numbers(obj, dtype, has_dim: bool):
+    """An R integer or double vector as a flat numpy array. A matrix is read element by element:
+    rpy2's buffer view of an R array rearranges its strides in C, which was seen to crash the
+    worker; plain vectors (fitted values, residuals) keep the fast buffer view."""
+    import numpy as np
+
+    if not len(obj):
+        return np.zeros(0, dtype=dtype)
+    if has_dim:
+        return np.fromiter(obj, dtype=dtype, count=len(obj))
+    return np.array(obj.memoryview(), dtype=dtype)
 
 
 # ------------------------------------------------------------------------------------------
