@@ -23,11 +23,11 @@ run: setup
 	$(VENV)/bin/mixedbridge run examples/*.json
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 # The quick loop (markers in pyproject.toml): no test that needs R or takes more than ~5 s.
 test-fast: setup
-	$(PY) -m pytest -m "not slow and not r"
+	$(PY) -m pytest -n auto -m "not slow and not r"
 
 # ruff on the tree; mypy on the package, the tests and the benchmarks. mypy cannot map the
 # package's folders (module/ is mixedbridge, bridge/ is mixedbridge.bridge), so they are linked
