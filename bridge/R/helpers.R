@@ -34,6 +34,18 @@ use_fit_contrasts <- function(entry) {
   invisible(options(contrasts = contrasts_option(entry$kind)))
 }
 
+# body(model) on the stored fit `handle`, under the contrasts option that fit used (restored
+# afterwards), with errors, warnings and messages captured as capture() returns them.
+on_stored_fit <- function(handle, body) {
+  old <- options("contrasts")
+  on.exit(options(old), add = TRUE)
+  capture({
+    entry <- get_entry(handle)
+    use_fit_contrasts(entry)
+    body(entry$model)
+  })
+}
+
 # Evaluate expr; an error becomes list(ok = FALSE, stage = stage(), error = ...), and the
 # warnings and messages raised on the way are returned with the value (never printed).
 capture <- function(expr, stage = function() "inference") {

@@ -131,12 +131,7 @@ infer_anova <- function(res, req, lt, fm) {
 # confint_method, level, nsim, seed, ci_nsim, ci_seed).
 op_infer <- function(req) {
   check_infer(req)
-  old <- options("contrasts")
-  on.exit(options(old), add = TRUE)
-  capture({
-    entry <- get_entry(req$handle)
-    use_fit_contrasts(entry)
-    fm <- entry$model
+  on_stored_fit(req$handle, function(fm) {
     res <- list(ok = TRUE)
     t0 <- proc.time()[["elapsed"]]
     f_tests <- req$anova_method %in% c("satterthwaite", "kenward-roger")
@@ -191,12 +186,7 @@ op_compare <- function(req) {
 
 # An lm anova request: list(handle, anova_type); F tests of lmerTest's contrasts, residual df.
 op_lm_anova <- function(req) {
-  old <- options("contrasts")
-  on.exit(options(old), add = TRUE)
-  capture({
-    entry <- get_entry(req$handle)
-    use_fit_contrasts(entry)
-    fm <- entry$model
+  on_stored_fit(req$handle, function(fm) {
     Ls <- switch(req$anova_type, III = lmerTest:::get_contrasts_type3(fm),
                  II = lmerTest:::get_contrasts_type2_unfolded(fm),
                  I = lmerTest:::get_contrasts_type1(fm))
