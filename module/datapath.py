@@ -152,10 +152,15 @@ def locate(raw: object, base: Path | None) -> tuple[str, os.stat_result]:
 def max_data_bytes() -> int:
     """The data-file size limit: :data:`MAX_DATA_BYTES`, or ``MIXEDBRIDGE_MAX_DATA_MB`` MiB."""
     raw = os.environ.get("MIXEDBRIDGE_MAX_DATA_MB", "")
-    try:
-        return int(float(raw) * 2**20) if raw else MAX_DATA_BYTES
-    except ValueError:
+    if not raw:
         return MAX_DATA_BYTES
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = float("nan")
+    if not (mb > 0 and mb < float("inf")):
+        raise DataError(f"MIXEDBRIDGE_MAX_DATA_MB must be a positive number of MiB, not {raw[:40]!r}", POINTER)
+    return int(mb * 2**20)
 
 
 def _as_text(raw: object) -> str:
