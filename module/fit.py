@@ -116,7 +116,7 @@ Backend = NativeBackend | RBackend
 class Fit:
     """What a fitted model yields, whichever engine fitted it; immutable once built.
 
-    Fields: ``analysis`` (``lm``/``lmm``); ``engine`` the name of the engine that made it (the
+    Fields: ``analysis`` (``lm``/``lmm``/``glmm``); ``engine`` the name of the engine that made it (the
     key of :func:`mixedbridge.engines.get_engine`); ``coef_names`` and ``beta`` (β̂) with
     ``vcov`` = σ̂² R_X⁻¹R_X⁻ᵀ; ``dropped`` aliased fixed-effect columns; ``sigma`` σ̂; ``nobs``;
     ``reml``; ``loglik``, ``deviance``, ``reml_crit`` (REML fits), ``aic``, ``bic``,
@@ -125,7 +125,8 @@ class Fit:
     ``varcorr`` per-term covariance; ``ranef`` conditional modes; ``coef_groups`` lme4's
     ``coef()`` per grouping factor; ``fitted``, ``residuals``, ``pearson_residuals`` (residuals
     ·√w/σ̂); ``ngroups`` levels per grouping factor; ``optinfo`` optimizer record; ``warnings``
-    and ``notes`` in words; ``backend`` what the engine keeps for later requests on this fit
+    and ``notes`` in words; ``family`` and ``link`` R's names for a GLMM (None otherwise);
+    ``backend`` what the engine keeps for later requests on this fit
     (:class:`NativeBackend` or :class:`RBackend`), read only by that engine.
     """
 
@@ -158,6 +159,8 @@ class Fit:
     optinfo: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    family: str | None = None
+    link: str | None = None
     backend: Backend = field(default_factory=NativeBackend)
 
     @property

@@ -1,0 +1,8 @@
+"""The native generalized linear mixed model: a sibling of :mod:`mixedbridge.lmm`, sharing its
+random-effects terms (θ), blocked Cholesky and variance components.
+
+``fit_glmm(X, names, y, reterms, *, family, link, weights, offset, nagq, dropped) -> Fit``
+fits as lme4's ``glmer`` does (PIRLS for the conditional modes, Laplace or adaptive
+Gauss-Hermite quadrature, two optimizer stages) and fills the engine-independent
+:class:`~mixedbridge.fit.Fit` with ``analysis="glmm"``, ``family`` and ``link`` set.
+"""
