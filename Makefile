@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml bridge/setup_r.sh
 	bash bridge/setup_r.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[r,plots,test]'
+	$(PY) -m pip install --quiet -e '.[r,plots,test,dask]'
 	touch $(STAMP)
 
 run: setup

@@ -9,7 +9,8 @@ cross-checked against R's lme4.
 from .analysis import run
 from .errors import MixedBridgeError
 from .results import Results
+from .scale import run_many
 from .table import Column, Table
 
-__all__ = ["run", "Results", "Table", "Column", "MixedBridgeError"]
+__all__ = ["run", "run_many", "Results", "Table", "Column", "MixedBridgeError"]
 __version__ = "0.1.0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -21,6 +22,7 @@ from .inference.options import Settings
 from .inference.options import settings as inference_settings
 from .problem import Problem
 from .results import Results
+from .scale import run as scale_run
 from .table import Table
 
 
@@ -108,7 +110,7 @@ class Analysis:
         return next(iter(self.runs.values()))
 
 
-def run(spec: dict | str | Path, data: pd.DataFrame | None = None,
+def run(spec: dict | str | Path, data: pd.DataFrame | Any | None = None,
         data_root: str | Path | list[str | Path] | None = None) -> Results:
     """Run one analysis and return its results.
 
@@ -117,7 +119,8 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None,
     spec : dict or path
         The analysis spec (see ``mixedbridge schema spec``), or the path of a JSON file holding it.
     data : DataFrame, optional
-        Rows to use instead of the spec's ``data``.
+        Rows to use instead of the spec's ``data``: a pandas DataFrame, or a Dask DataFrame, which
+        is fitted without gathering its rows (:mod:`mixedbridge.scale`, ``docs/scale.md``).
     data_root : path or list of paths, optional
         The folders a ``data.path`` may lead into (:mod:`mixedbridge.datapath`); by default the
         spec file's folder, or the working directory for a spec given as a dict.
@@ -131,23 +134,28 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None,
         return _run(spec, data)
 
 
-def _run(spec: dict | str | Path, data: pd.DataFrame | None) -> Results:
+def _run(spec: dict | str | Path, data: pd.DataFrame | Any | None) -> Results:
     """:func:`run` inside the data folders it allows."""
     t0 = time.perf_counter()
     raw, base = specmod.read_spec(spec)
     normalized = specmod.validate(raw)
+    if scale_run.wants_dask(normalized, data):
+        return scale_run.run_dask(normalized, base, data, started=t0)
+    data = scale_run.gathered(normalized, base, data)
     problem = prepare(normalized, base, data)
     return run_prepared(normalized, problem, base, data, started=t0)
 
 
 def run_prepared(normalized: dict, problem: Problem, base: Path | None = None,
-                 data: pd.DataFrame | None = None, started: float | None = None) -> Results:
+                 data: pd.DataFrame | None = None, started: float | None = None,
+                 engines: list[Engine] | None = None) -> Results:
     """Run one analysis whose model is already prepared (see :func:`run`).
 
     For callers that build the model description and rows themselves (the JASP adapter):
     ``normalized`` is the validated spec (:func:`spec.validate`), ``problem`` its prepared
     model; ``base`` and ``data`` serve the models of ``normalized['compare']``; ``started`` the
-    clock time the preparation began (for ``timing['prepare_s']``).
+    clock time the preparation began (for ``timing['prepare_s']``); ``engines`` the engines to
+    run instead of the spec's (the Dask backend's block engine).
     """
     t0 = time.perf_counter() if started is None else started
     compared = _compare_problems(normalized, problem, base, data)
@@ -158,7 +166,7 @@ def run_prepared(normalized: dict, problem: Problem, base: Path | None = None,
         parse_emmeans(problem, block, path)  # a request that cannot be answered stops before the fit
     timing = {"prepare_s": time.perf_counter() - t0}
     runs = {eng.name: _fit_and_infer(eng, problem, settings, anova_terms, compared, timing)
-            for eng in engines_for(normalized["engine"])}
+            for eng in engines or engines_for(normalized["engine"])}
     t = time.perf_counter()
     answered = [_emmeans(problem, runs, path, block) for path, block in blocks]
     if blocks:
