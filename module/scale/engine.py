@@ -26,9 +26,6 @@ def refuse_settings(s: Settings) -> None:
     if s.anova_method in ("lrt", "bootstrap"):
         raise SpecError(f"anova method {s.anova_method!r} refits the model on the rows and "
                         + NOT_OVER_DASK, "/options/anova/method")
-    if s.anova_method is not None and s.anova_type in ("I", "II"):
-        raise SpecError(f"type {s.anova_type} tests need XᵀX of every row in the contrasts and "
-                        + NOT_OVER_DASK + "; use type III", "/options/anova/type")
     if s.confint_method not in (None, "wald"):
         raise SpecError(f"{s.confint_method} intervals refit the model on the rows and " + NOT_OVER_DASK
                         + "; use Wald intervals", "/options/confint/method")
@@ -47,7 +44,21 @@ class BlockEngine:
 
     def infer(self, problem: Problem, fit: Fit, settings: Settings, terms: list[str] | None = None) -> Inference:
         refuse_settings(settings)
+        self._check_contrasts(settings)
         return get_engine("native").infer(problem, fit, settings, terms)
+
+    def _check_contrasts(self, s: Settings) -> None:
+        """The anova contrasts the prepared design can give exactly (see :mod:`.prepare`)."""
+        if s.anova_method is None or self.prepared.gram_exact:
+            return
+        if s.anova_type in ("I", "II"):
+            raise SpecError(f"type {s.anova_type} tests of a model with several fixed terms need XᵀX of "
+                            "every row in their contrasts and " + NOT_OVER_DASK + "; use type III",
+                            "/options/anova/type")
+        if not self.prepared.sample_full_rank:
+            raise SpecError("the type III contrasts are built on a sample of rows (the first rows of each "
+                            "cell of the fixed-effects factors), whose design is rank deficient here; set "
+                            "options.anova to false, or fit in memory", "/options/anova")
 
     def compare(self, entries: list[CompareEntry]) -> list[dict]:
         raise SpecError("model comparisons " + NOT_OVER_DASK, "/compare")

@@ -25,7 +25,7 @@ from ..guard import check_memory
 from ..lmm.basis import FixedBasis
 from ..problem import Problem
 from .blockmodel import BlockModel, basis_from, gamma0, kept_columns, structure_of
-from .crossprod import Blocks, QRPiece, part_blocks, qr_piece, to_basis
+from .crossprod import Blocks, QRPiece, _r_of, part_blocks, qr_piece, to_basis
 from .daskops import tree_reduce
 from .levels import LevelsSeen, check_listed, combo_levels, ordered
 from .partition import FrameRecipe, PartArrays, levels_seen, part_arrays, part_frame
@@ -149,12 +149,15 @@ def pass3(pdf: pd.DataFrame, recipe: FrameRecipe, plan: BasisPlan, cells: list[s
 @dataclass
 class Prepared:
     """A model prepared over Dask: the :class:`~mixedbridge.problem.Problem` the tables and
-    tests read (its frame a sample of rows, its X the sample's design), the block model ready to
-    fit and the aliased columns dropped."""
+    tests read (its frame a sample of rows, its X see :func:`_problem`), the block model ready to
+    fit, the aliased columns dropped, whether X has XᵀX of every row (``gram_exact``) and
+    whether the design of the sample has full column rank (``sample_full_rank``)."""
 
     problem: Problem
     model: BlockModel
     dropped: list[str]
+    gram_exact: bool = True
+    sample_full_rank: bool = True
 
 
 def prepare_dask(spec: dict, ddf, factor_hint: set[str] | None = None, from_file: bool = False) -> Prepared:
@@ -183,8 +186,16 @@ def prepare_dask(spec: dict, ddf, factor_hint: set[str] | None = None, from_file
                                    bool(spec["options"].get("reml", True)), p3.blocks.sum_log_w != 0.0
                                    or bool(spec["options"].get("weights")))
     dropped = [names[j] for j in range(len(names)) if j not in keep]
-    problem = _problem(spec, desc, recipe, p3.sample, p1, names, keep, p2.assign, reterms)
-    return Prepared(problem, model, dropped)
+    gram = _r_of(p2.piece.Ru[:, keep]) if gram_suffices(desc) else None
+    problem = _problem(spec, desc, recipe, p3.sample, p1, names, keep, p2.assign, reterms, gram)
+    full_rank = gram is not None or np.linalg.matrix_rank(problem.fixed.X) == len(keep)
+    return Prepared(problem, model, dropped, gram is not None, bool(full_rank))
+
+
+def gram_suffices(desc: ModelDescription) -> bool:
+    """Whether the anova contrasts need only XᵀX of every row (types I and II, and type III with
+    one fixed term, which lmerTest computes as type I), rather than the design of a sample."""
+    return len(desc.fixed) <= 1
 
 
 def _check_analysis(spec: dict, desc: ModelDescription) -> None:
@@ -273,9 +284,12 @@ def _check_model(piece: QRPiece, reterms: list[ReTermData], p: int, n: int) -> N
 
 
 def _problem(spec: dict, desc: ModelDescription, recipe: FrameRecipe, sample: pd.DataFrame, p1: Pass1,
-             names: list[str], keep: list[int], assign: list[int], reterms: list[ReTermData]) -> Problem:
-    """The Problem the tables and tests read: its frame the sample rows on the global levels
-    (for the type III contrasts), its design the sample's."""
+             names: list[str], keep: list[int], assign: list[int], reterms: list[ReTermData],
+             gram: np.ndarray | None) -> Problem:
+    """The Problem the tables and tests read: its frame the sample rows on the global levels; its
+    design ``gram`` (a square matrix with XᵀX of every row, all the contrasts of
+    :func:`gram_suffices` read) or else the sample's design (type III contrasts of several terms,
+    which depend only on how the full-coding columns lie in the span of X, not on which rows)."""
     data = sample.copy()
     factors = {lab for lab in data.columns if isinstance(data[lab].dtype, pd.CategoricalDtype)}
     for lab in factors:
@@ -286,7 +300,8 @@ def _problem(spec: dict, desc: ModelDescription, recipe: FrameRecipe, sample: pd
                      f"removed (listwise deletion); {p1.nobs} rows used.")
     frame = ModelFrame(data, factors, data, p1.missing, notes, dict(data.attrs.get("matrices", {})))
     X, _, _ = FormulaicNames(frame, recipe.contrasts).matrix(desc.intercept, desc.fixed)
-    fixed = FixedDesign(np.asarray(X)[:, keep], [names[j] for j in keep],
+    X = np.asarray(X)[:, keep] if gram is None else gram
+    fixed = FixedDesign(X, [names[j] for j in keep],
                         [names[j] for j in range(len(names)) if j not in keep], [assign[j] for j in keep],
                         [t.label for t in desc.fixed])
     return Problem("lmm", desc, frame, spec["options"], fixed, reterms)

@@ -1,0 +1,194 @@
+"""The Dask backend: one linear mixed model over a Dask DataFrame (or Parquet) equals the
+in-memory fit, table by table.
+
+Agreement: every number within 1e-9 relative of the in-memory fit, or, where the in-memory fit
+itself moves more than that when only the order of its rows changes (Satterthwaite's df and
+p-values come from a numerical Hessian of an objective known to rounding error; a tiny p-value
+carries that relatively; θ̂ is where the optimizer stopped), within 10 times the most it moves
+over three row orders. The reference numbers are the native
+engine's, which tests/test_lmm_lme4.py checks against lme4/lmerTest.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedbridge
+from mixedbridge.datasets import load
+from mixedbridge.errors import MixedBridgeError
+
+from .scale_helpers import assert_same_tables, local_client, need_dask
+
+dask = need_dask()
+dd = pytest.importorskip("dask.dataframe")
+
+SLEEP = {"analysis": "lmm", "formula": "Reaction ~ Days + (Days | Subject)", "data": {"dataset": "sleepstudy"}}
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster, cl = local_client()
+    yield cl
+    cl.close()
+    cluster.close()
+
+
+def _reordered(spec: dict, df: pd.DataFrame) -> list:
+    """The in-memory fit on the rows in three other orders (how far it moves by rounding alone)."""
+    return [mixedbridge.run(spec, data=df.sample(frac=1.0, random_state=seed)) for seed in (7, 8, 9)]
+
+
+def _compare(spec: dict, df: pd.DataFrame, nparts: int) -> dict:
+    ref = mixedbridge.run(spec, data=df)
+    again = _reordered(spec, df)
+    got = mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=nparts, sort=False))
+    assert got.notes[-1].startswith("Fitted over Dask")
+    return assert_same_tables(ref, got, again)
+
+
+def test_sleepstudy_equals_in_memory(client):
+    df, _ = load("sleepstudy")
+    diffs = _compare(SLEEP, df, 4)
+    assert diffs[("parameters", "estimate")] < 1e-8
+
+
+def _synthetic(n: int = 3000, seed: int = 3) -> pd.DataFrame:
+    """Rows with a treatment factor whose level 'z' occurs only in the last quarter (the last
+    partition), a grouping factor with levels only in one partition, missing values, weights and
+    an offset."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 40, n)
+    g[-200:] = 40 + rng.integers(0, 5, 200)  # groups 40..44 only at the end
+    f = rng.choice(["b", "a", "c"], n)
+    f[-300:] = rng.choice(["z", "a"], 300)
+    x = rng.normal(size=n)
+    y = 1.0 + 0.5 * x + (f == "z") * 2.0 + rng.normal(size=45)[g] + 0.4 * rng.normal(size=45)[g] * x \
+        + 0.3 * rng.normal(size=n)
+    w = rng.uniform(0.5, 2.0, n)
+    o = rng.normal(scale=0.1, size=n)
+    df = pd.DataFrame({"y": y, "x": x, "f": f, "g": [f"G{v:02d}" for v in g], "w": w, "o": o})
+    df.loc[rng.choice(n, 60, replace=False), "x"] = np.nan
+    df.loc[rng.choice(n, 40, replace=False), "y"] = np.nan
+    df.loc[rng.choice(n, 20, replace=False), "f"] = None
+    return df
+
+
+def test_levels_in_one_partition_missing_rows_weights_offset(client):
+    df = _synthetic()
+    spec = {"analysis": "lmm", "formula": "y ~ x * f + offset(o) + (1 + x | g)", "data": {"dataset": "x"},
+            "options": {"weights": "w"}}
+    diffs = _compare(spec, df, 4)
+    assert max(v for (t, c), v in diffs.items() if c == "estimate") < 1e-8
+
+
+def test_notes_count_the_deleted_rows(client):
+    df = _synthetic()
+    spec = {"analysis": "lmm", "formula": "y ~ x + (1 | g)", "data": {"dataset": "x"}}
+    ref = mixedbridge.run(spec, data=df)
+    got = mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=5, sort=False))
+    assert [n for n in ref.notes if "listwise" in n] == [n for n in got.notes if "listwise" in n]
+    assert got.table("fit").to_pandas()["nobs"].iloc[0] == ref.table("fit").to_pandas()["nobs"].iloc[0]
+
+
+def test_given_levels_and_crossed_groups(client):
+    df = _synthetic()
+    df["h"] = np.where(df["x"].fillna(0) > 0, "hi", "lo")
+    spec = {"analysis": "lmm", "formula": "y ~ f + (1 | g) + (1 | h:f)", "data": {"dataset": "x"},
+            "levels": {"f": ["c", "b", "a", "z"]}, "options": {"anova": {"type": "III"}}}
+    _compare(spec, df, 3)
+
+
+def test_type_two_of_several_terms_is_refused(client):
+    df = _synthetic()
+    spec = {"analysis": "lmm", "formula": "y ~ x + f + (1 | g)", "data": {"dataset": "x"},
+            "options": {"anova": {"type": "II"}}}
+    with pytest.raises(MixedBridgeError) as err:
+        mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=2, sort=False))
+    assert err.value.path == "/options/anova/type"
+
+
+def test_type_one_of_one_term_is_exact(client):
+    df = _synthetic()
+    spec = {"analysis": "lmm", "formula": "y ~ f + (1 | g)", "data": {"dataset": "x"},
+            "options": {"anova": {"type": "I"}}}
+    _compare(spec, df, 3)
+
+
+def test_backend_dask_splits_in_memory_rows(client):
+    spec = {**SLEEP, "options": {"backend": "dask"}}
+    got = mixedbridge.run(spec)
+    assert got.notes[-1].startswith("Fitted over Dask")
+
+
+def test_parquet_equals_in_memory(client, tmp_path):
+    df, _ = load("sleepstudy")
+    for i, part in enumerate(np.array_split(np.arange(len(df)), 3)):
+        df.iloc[part].to_parquet(tmp_path / f"part{i}.parquet")
+    spec = {**SLEEP, "data": {"parquet": str(tmp_path / "part*.parquet")}}
+    got = mixedbridge.run(spec, data_root=tmp_path)
+    assert_same_tables(mixedbridge.run(SLEEP, data=df), got, _reordered(SLEEP, df))
+
+
+def test_parquet_outside_the_data_folders_is_refused(tmp_path):
+    inner = tmp_path / "allowed"
+    inner.mkdir()
+    load("sleepstudy")[0].to_parquet(tmp_path / "s.parquet")
+    spec = {**SLEEP, "data": {"parquet": str(inner / ".." / "s.parquet")}}
+    with pytest.raises(MixedBridgeError) as err:
+        mixedbridge.run(spec, data_root=inner)
+    assert err.value.path == "/data/parquet" and "outside" in err.value.message
+
+
+@pytest.mark.parametrize("options, where, words", [
+    ({"df_method": "kenward-roger"}, "/options/df_method", "Kenward-Roger"),
+    ({"confint": {"method": "profile"}}, "/options/confint/method", "refit"),
+])
+def test_what_needs_the_rows_is_refused(client, options, where, words):
+    df, _ = load("sleepstudy")
+    spec = {**SLEEP, "options": options}
+    with pytest.raises(MixedBridgeError) as err:
+        mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=2))
+    assert err.value.path == where and words in err.value.message
+
+
+def test_whole_column_transformations_are_refused(client):
+    df, _ = load("sleepstudy")
+    spec = {**SLEEP, "formula": "Reaction ~ scale(Days) + (1 | Subject)"}
+    with pytest.raises(MixedBridgeError, match="whole column"):
+        mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=2))
+
+
+def test_lm_over_dask_is_refused(client):
+    df, _ = load("sleepstudy")
+    spec = {"analysis": "lm", "formula": "Reaction ~ Days", "data": {"dataset": "sleepstudy"}}
+    with pytest.raises(MixedBridgeError, match="GLMMs are not supported over Dask"):
+        mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=2))
+
+
+def test_memory_backend_gathers_a_dask_frame(client):
+    df, _ = load("sleepstudy")
+    spec = {**SLEEP, "options": {"backend": "memory"}}
+    got = mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=2))
+    assert not any(n.startswith("Fitted over Dask") for n in got.notes)
+
+
+@pytest.mark.slow
+def test_insteval_equals_in_memory(client):
+    df, _ = load("InstEval")
+    spec = {"analysis": "lmm", "formula": "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)",
+            "data": {"dataset": "InstEval"}}
+    _compare(spec, df, 8)
+
+
+@pytest.mark.slow
+def test_million_rows_in_16_partitions(client):
+    rng = np.random.default_rng(11)
+    n, ngroups = 1_000_000, 2000
+    g = rng.integers(0, ngroups, n)
+    x = rng.normal(size=n)
+    b0, b1 = rng.normal(size=ngroups), 0.3 * rng.normal(size=ngroups)
+    y = 2.0 + 0.5 * x + b0[g] + b1[g] * x + rng.normal(size=n)
+    df = pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
+    spec = {"analysis": "lmm", "formula": "y ~ x + (x | g)", "data": {"dataset": "x"}}
+    _compare(spec, df, 16)
