@@ -56,10 +56,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         _report_error(MixedBridgeError("output", f"--out {args.out!r} is a file; give a folder (it is created "
                                        "when missing)"), args.format, "the command line")
         return 2
+    if args.dask:
+        from .scale.cli import run_on_dask
+        try:
+            return run_on_dask(args.spec, args.dask, args.data_root, bool(args.out), lambda p, a: _answer(p, a, args))
+        except MixedBridgeError as exc:
+            _report_error(exc, args.format, "--dask")
+            return exc.exit_code
     status = 0
     for path in args.spec:
         status = max(status, _run_one(path, args))
     return status
+
+
+def _answer(path: str, got: Results | Exception, args: argparse.Namespace) -> int:
+    """One spec's answer from ``run --dask``: printed (and written) as ``run`` does; its status."""
+    if isinstance(got, MixedBridgeError):
+        _report_error(got, args.format, path)
+        return got.exit_code
+    if isinstance(got, Exception):
+        _report_internal(got, path)
+        return 3
+    _print_results(got, args.format)
+    if args.out:
+        _write_outputs(got, Path(args.out), Path(path).stem)
+    return 1 if _failed_cells(got) else 0
 
 
 def _run_one(path: str, args: argparse.Namespace) -> int:
@@ -235,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", nargs="+")
     p.add_argument("--format", **fmt)
     p.add_argument("--out", help="folder for the results JSON and plot images")
+    p.add_argument("--dask", metavar="SCHEDULER", help="fit the specs on a Dask cluster: a scheduler address "
+                   "(tcp://host:8786), a scheduler file (*.json) or 'local' (docs/scale.md)")
     _add_data_root(p, spec_folder)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("validate", help="check a spec and its data without fitting")

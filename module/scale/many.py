@@ -11,6 +11,7 @@ arrives.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -62,27 +63,50 @@ def run_one(spec: dict | str | Path, data: Any = None, roots: Any = None, keep_o
     return results if keep_outcome else replace(results, outcome=None)
 
 
-def _data_key(spec: object) -> str | None:
-    """A key naming a data file several specs may share (None: the spec carries its own data)."""
-    if not isinstance(spec, dict):
-        return None
-    src = spec.get("data")
-    if isinstance(src, dict) and set(src) == {"path"}:
-        return json.dumps(src, sort_keys=True)
-    return None
+@dataclass
+class Task:
+    """One spec made ready to travel: the spec as a dict (a spec file read here), the folders its
+    data may come from, and the key of the data file it reads (None: the spec carries its data),
+    or the error that stopped it here."""
+
+    spec: dict | None
+    roots: Any
+    key: str | None = None
+    failure: Failure | None = None
 
 
-def _shared_tables(specs: Sequence[object], roots: Any) -> dict[str, Any]:
-    """Each data file named by more than one spec, read once here (None where it cannot be read;
-    that spec then reports the error itself)."""
+def _task(spec: dict | str | Path, roots: Any) -> Task:
+    """Read a spec file here (a worker may not see it); a relative data file or Parquet path is
+    made absolute from the spec file's folder, which is also where data may come from unless
+    ``roots`` says otherwise."""
+    from ..spec import read_spec
+
+    try:
+        raw, base = read_spec(spec)
+    except MixedBridgeError as exc:
+        return Task(None, roots, failure=Failure(type(exc).__name__, exc.code, exc.message, exc.path))
+    src = raw.get("data")
+    if base is not None and isinstance(src, dict):
+        for field in ("path", "parquet"):
+            if isinstance(src.get(field), str):
+                src[field] = os.path.join(base, src[field])
+    here = roots if roots is not None else (str(base) if base is not None else None)
+    key = json.dumps(src, sort_keys=True) if isinstance(src, dict) and set(src) == {"path"} else None
+    return Task(raw, here, key)
+
+
+def _shared_tables(tasks: list[Task]) -> dict[str, Any]:
+    """Each data file named by a spec, read here once (where it cannot be read, its specs
+    report the error themselves)."""
     from ..spec import load_data
 
-    keys = [k for k in (_data_key(s) for s in specs) if k is not None]
     out: dict[str, Any] = {}
-    for key in {k for k in keys if keys.count(k) > 1}:
+    for t in tasks:
+        if t.key is None or t.key in out or t.spec is None:
+            continue
         try:
-            with data_roots(roots):
-                out[key] = load_data({"data": json.loads(key)}, None)[0]
+            with data_roots(t.roots):
+                out[t.key] = load_data({"data": json.loads(t.key)}, None)[0]
         except MixedBridgeError:
             continue
     return out
@@ -122,34 +146,35 @@ def run_many(specs: Sequence[dict | str | Path], client: Any = None, *, data: An
         if progress is not None:
             progress(i, answers[i])  # type: ignore[arg-type]
 
-    shared = _shared_tables(specs, data_root)
+    tasks = [_task(s, data_root) for s in specs]
+    for i, t in enumerate(tasks):
+        if t.failure is not None:
+            arrived(i, t.failure)
+    shared = {} if data is not None else _shared_tables(tasks)
     cl = _client(client)
     if cl is None:
-        for i, spec in enumerate(specs):
-            arrived(i, run_one(spec, _data_for(spec, data, shared), data_root, keep_outcome))
+        for i, t in enumerate(tasks):
+            if t.spec is not None:
+                rows = data if data is not None else shared.get(t.key or "")
+                arrived(i, run_one(t.spec, rows, t.roots, keep_outcome))
         return answers  # type: ignore[return-value]
-    _on_cluster(cl, specs, data, shared, data_root, keep_outcome, arrived)
+    _on_cluster(cl, tasks, data, shared, keep_outcome, arrived)
     return answers  # type: ignore[return-value]
 
 
-def _data_for(spec: object, data: Any, shared: dict[str, Any]) -> Any:
-    if data is not None:
-        return data
-    key = _data_key(spec)
-    return shared.get(key) if key is not None else None
-
-
-def _on_cluster(cl: Any, specs: Sequence[object], data: Any, shared: dict[str, Any], roots: Any,
-                keep_outcome: bool, arrived: Callable[[int, Any], None]) -> None:
+def _on_cluster(cl: Any, tasks: list[Task], data: Any, shared: dict[str, Any], keep_outcome: bool,
+                arrived: Callable[[int, Any], None]) -> None:
     """Submit one task per spec (shared data scattered once) and collect them as they finish."""
     from distributed import as_completed
 
-    scattered = {k: cl.scatter(v, broadcast=False) for k, v in shared.items()}
-    given = cl.scatter(data, broadcast=False) if data is not None else None
+    scattered = {k: cl.scatter(v) for k, v in shared.items()}
+    given = cl.scatter(data) if data is not None else None
     futures = {}
-    for i, spec in enumerate(specs):
-        rows = given if data is not None else _data_for(spec, None, scattered)
-        fut = cl.submit(run_one, spec, rows, roots, keep_outcome, pure=False, key=f"mixedbridge-spec-{i}-{id(specs)}")
+    for i, t in enumerate(tasks):
+        if t.spec is None:
+            continue
+        rows = given if data is not None else scattered.get(t.key or "")
+        fut = cl.submit(run_one, t.spec, rows, t.roots, keep_outcome, pure=False)
         futures[fut] = i
     for fut in as_completed(futures):
         i = futures[fut]
