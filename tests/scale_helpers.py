@@ -21,7 +21,8 @@ def need_dask():
         import dask
         import distributed  # noqa: F401
         return dask
-    dask = pytest.importorskip("dask", reason="the Dask backend needs the 'dask' extra: pip install 'mixedbridge[dask]'")
+    dask = pytest.importorskip("dask", reason="the Dask backend needs the 'dask' extra: "
+                               "pip install 'mixedbridge[dask]'")
     pytest.importorskip("distributed", reason="the Dask tests need dask.distributed (the 'dask' extra)")
     return dask
 

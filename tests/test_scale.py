@@ -162,7 +162,7 @@ def test_whole_column_transformations_are_refused(client):
 def test_lm_over_dask_is_refused(client):
     df, _ = load("sleepstudy")
     spec = {"analysis": "lm", "formula": "Reaction ~ Days", "data": {"dataset": "sleepstudy"}}
-    with pytest.raises(MixedBridgeError, match="GLMMs are not supported over Dask"):
+    with pytest.raises(MixedBridgeError, match="only linear mixed models"):
         mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=2))
 
 
@@ -192,3 +192,20 @@ def test_million_rows_in_16_partitions(client):
     df = pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
     spec = {"analysis": "lmm", "formula": "y ~ x + (x | g)", "data": {"dataset": "x"}}
     _compare(spec, df, 16)
+
+
+def test_lme4_engine_over_dask_is_refused(client):
+    df, _ = load("sleepstudy")
+    with pytest.raises(MixedBridgeError) as err:
+        mixedbridge.run({**SLEEP, "engine": "both"}, data=dd.from_pandas(df, npartitions=2))
+    assert err.value.path == "/engine"
+
+
+@pytest.mark.parametrize("analysis, options", [("glmm", {"family": "poisson"}), ("lmm", {"family": "binomial"})])
+def test_glmm_over_dask_is_refused(analysis, options):
+    from mixedbridge.formula import parse_formula
+    from mixedbridge.scale.prepare import check_analysis
+
+    spec = {**SLEEP, "analysis": analysis, "options": options}
+    with pytest.raises(MixedBridgeError, match="PIRLS needs a pass over the rows per iteration"):
+        check_analysis(spec, parse_formula(spec["formula"]))

@@ -70,8 +70,8 @@ def test_run_many_uses_the_active_client_or_runs_here():
 
 def test_a_csv_shared_by_specs_is_read_once(client, tmp_path):
     load("sleepstudy")[0].to_csv(tmp_path / "s.csv", index=False)
-    specs = [{"analysis": "lmm", "formula": "Reaction ~ Days + (1 | Subject)", "data": {"path": str(tmp_path / "s.csv")},
-              "options": {"anova": False, "reml": r}} for r in (True, False)]
+    specs = [{"analysis": "lmm", "formula": "Reaction ~ Days + (1 | Subject)",
+              "data": {"path": str(tmp_path / "s.csv")}, "options": {"anova": False, "reml": r}} for r in (True, False)]
     answers = mixedbridge.run_many(specs, client, data_root=tmp_path)
     assert all(not isinstance(a, MixedBridgeError) for a in answers)
     alone = mixedbridge.run(specs[1], data_root=tmp_path)

@@ -24,7 +24,7 @@ from ..lmm.dense import build_dense
 from ..lmm.gram import build_gram_map
 from ..lmm.model import LinearMixedModel
 from ..lmm.remat import ReStructure, build_structure
-from .crossprod import Blocks, QRPiece, _r_of
+from .crossprod import Blocks, QRPiece, r_factor
 
 ROWS_NEEDED = ("needs the rows, which the Dask backend never gathers; fit in memory (options.backend "
                "'memory') for it")
@@ -101,7 +101,7 @@ def basis_from(piece: QRPiece, keep: list[int], names: list[str], shift: float,
     R from the tall-skinny QR of √w X, γ = R⁻¹Qᵀ√w(y − o − c) plus the centring ``shift`` on the
     constant column."""
     k = len(keep)
-    R2 = _r_of(piece.Rw[:, keep + [piece.Rw.shape[1] - 1]])
+    R2 = r_factor(piece.Rw[:, keep + [piece.Rw.shape[1] - 1]])
     R, c = R2[:k, :k], R2[:k, k]
     signs = np.where(R.diagonal() < 0, -1.0, 1.0)
     R, c = R * signs[:, None], c * signs

@@ -42,14 +42,14 @@ class QRPiece:
             return other
         if other.n == 0:
             return self
-        return QRPiece(_r_of(np.vstack([self.Ru, other.Ru])), _r_of(np.vstack([self.Rw, other.Rw])),
+        return QRPiece(r_factor(np.vstack([self.Ru, other.Ru])), r_factor(np.vstack([self.Rw, other.Rw])),
                        np.maximum(self.colmax, other.colmax), self.n + other.n,
                        min(self.ymin, other.ymin), max(self.ymax, other.ymax), min(self.wmin, other.wmin))
 
 
-def _r_of(M: np.ndarray) -> np.ndarray:
+def r_factor(M: np.ndarray) -> np.ndarray:
     """The triangular factor of M (square, zero-padded when M has fewer rows than columns)."""
-    R = np.linalg.qr(M, mode="r")
+    R = np.asarray(np.linalg.qr(M, mode="r"))
     k = M.shape[1]
     if R.shape[0] < k:
         R = np.vstack([R, np.zeros((k - R.shape[0], k))])
@@ -62,8 +62,8 @@ def qr_piece(X: np.ndarray, yc: np.ndarray, y: np.ndarray, w: np.ndarray | None)
     if len(y) == 0:
         return QRPiece(np.zeros((p, p)), np.zeros((p + 1, p + 1)), np.zeros(p), 0, np.inf, -np.inf, np.inf)
     sw = np.ones(len(y)) if w is None else np.sqrt(w)
-    Rw = _r_of(np.column_stack([X * sw[:, None], yc * sw]))
-    return QRPiece(_r_of(X), Rw, np.max(np.abs(X), axis=0), len(y), float(y.min()), float(y.max()),
+    Rw = r_factor(np.column_stack([X * sw[:, None], yc * sw]))
+    return QRPiece(r_factor(X), Rw, np.max(np.abs(X), axis=0), len(y), float(y.min()), float(y.max()),
                    float(w.min()) if w is not None else 1.0)
 
 

@@ -38,19 +38,17 @@ class Failure:
 
     def error(self) -> Exception:
         cls = getattr(errors, self.kind, None)
-        if isinstance(cls, type) and issubclass(cls, MixedBridgeError):
-            return MixedBridgeError(self.code, self.message, self.path) if cls is MixedBridgeError \
-                else _rebuilt(cls, self)
-        return RuntimeError(f"{self.kind}: {self.message}")
+        if not (isinstance(cls, type) and issubclass(cls, MixedBridgeError)):
+            return RuntimeError(f"{self.kind}: {self.message}")
+        if cls is MixedBridgeError:
+            return MixedBridgeError(self.code, self.message, self.path)
+        exc = cls(self.message, self.path)  # type: ignore[call-arg]
+        exc.code = self.code
+        return exc
 
 
-def _rebuilt(cls: type, f: Failure) -> MixedBridgeError:
-    exc = cls.__new__(cls)
-    MixedBridgeError.__init__(exc, f.code, f.message, f.path)
-    return exc
-
-
-def run_one(spec: dict | str | Path, data: Any = None, roots: Any = None, keep_outcome: bool = False) -> Results | Failure:
+def run_one(spec: dict | str | Path, data: Any = None, roots: Any = None,
+            keep_outcome: bool = False) -> Results | Failure:
     """One spec's results, or its error as a :class:`Failure` (run on a worker)."""
     from ..analysis import run
 

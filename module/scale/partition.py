@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..datapath import FROM_FILE
 from ..design import FormulaicNames, ReTermData
 from ..errors import DataError, ModelError
 from ..formula import ModelDescription
-from ..datapath import FROM_FILE
 from ..frame import RESERVED, ModelFrame, apply_filters, model_frame
 from .levels import LevelsSeen
 

@@ -25,7 +25,7 @@ from ..guard import check_memory
 from ..lmm.basis import FixedBasis
 from ..problem import Problem
 from .blockmodel import BlockModel, basis_from, gamma0, kept_columns, structure_of
-from .crossprod import Blocks, QRPiece, _r_of, part_blocks, qr_piece, to_basis
+from .crossprod import Blocks, QRPiece, part_blocks, qr_piece, r_factor, to_basis
 from .daskops import tree_reduce
 from .levels import LevelsSeen, check_listed, combo_levels, ordered
 from .partition import FrameRecipe, PartArrays, levels_seen, part_arrays, part_frame
@@ -163,7 +163,7 @@ class Prepared:
 def prepare_dask(spec: dict, ddf, factor_hint: set[str] | None = None, from_file: bool = False) -> Prepared:
     """Prepare the validated ``spec``'s model over the Dask DataFrame ``ddf`` (three passes)."""
     desc = parse_formula(spec["formula"])
-    _check_analysis(spec, desc)
+    check_analysis(spec, desc)
     recipe = FrameRecipe.from_spec(desc, spec, factor_hint or set(), from_file)
     parts = ddf.to_delayed()
     p1 = tree_reduce(parts, pass1, recipe)
@@ -186,7 +186,7 @@ def prepare_dask(spec: dict, ddf, factor_hint: set[str] | None = None, from_file
                                    bool(spec["options"].get("reml", True)), p3.blocks.sum_log_w != 0.0
                                    or bool(spec["options"].get("weights")))
     dropped = [names[j] for j in range(len(names)) if j not in keep]
-    gram = _r_of(p2.piece.Ru[:, keep]) if gram_suffices(desc) else None
+    gram = r_factor(p2.piece.Ru[:, keep]) if gram_suffices(desc) else None
     problem = _problem(spec, desc, recipe, p3.sample, p1, names, keep, p2.assign, reterms, gram)
     full_rank = gram is not None or np.linalg.matrix_rank(problem.fixed.X) == len(keep)
     return Prepared(problem, model, dropped, gram is not None, bool(full_rank))
@@ -198,16 +198,22 @@ def gram_suffices(desc: ModelDescription) -> bool:
     return len(desc.fixed) <= 1
 
 
-def _check_analysis(spec: dict, desc: ModelDescription) -> None:
+#: Why GLMMs are refused over Dask.
+NO_GLMM = ("GLMMs are not supported over Dask: PIRLS needs a pass over the rows per iteration (one "
+           "Dask job per step); fit in memory")
+
+
+def check_analysis(spec: dict, desc: ModelDescription) -> None:
+    """Refuse what the Dask backend does not fit: GLMMs, ordinary regressions, models without a
+    random-effects term."""
+    family = (spec.get("options") or {}).get("family")
+    if spec["analysis"] == "glmm" or family not in (None, "gaussian"):
+        raise FormulaError(NO_GLMM, "/analysis")
     if spec["analysis"] != "lmm":
-        raise FormulaError("over Dask only linear mixed models (analysis 'lmm') are fitted; an ordinary "
-                           "regression ('lm') needs no Dask here, and GLMMs are not supported over Dask "
-                           "(PIRLS needs a pass over the rows per iteration)", "/analysis")
+        raise FormulaError(f"over Dask only linear mixed models (analysis 'lmm') are fitted, not "
+                           f"{spec['analysis']!r}", "/analysis")
     if not desc.random:
         raise FormulaError("analysis 'lmm' needs at least one random-effects term such as (1 | participant)")
-    if spec.get("family") not in (None, "gaussian"):
-        raise FormulaError("GLMMs are not supported over Dask: PIRLS needs a pass over the rows per "
-                           "iteration; fit in memory", "/family")
 
 
 def _check_rows(p1: Pass1, ddf, recipe: FrameRecipe) -> None:
@@ -239,8 +245,8 @@ def _global_levels(seen: LevelsSeen, recipe: FrameRecipe, ddf) -> None:
     for col, given in recipe.given.items():
         check_listed(col, seen.listed.get(col, set()), given)
     for label, labels in seen.present.items():
-        order, given = _order_of(label, recipe, ddf)
-        full = ordered(labels, order, given)
+        order, listed = _order_of(label, recipe, ddf)
+        full = ordered(labels, order, listed)
         recipe.levels[label] = [lev for lev in full if lev in labels]
     for group, combos in seen.combos.items():
         recipe.combos[group] = combo_levels(combos, [recipe.levels[g] for g in group])

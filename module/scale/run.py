@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..engines import engines_for, get_engine
 from ..errors import SpecError
 from ..inference.options import settings as inference_settings
 from ..results import Results
@@ -50,7 +51,9 @@ def _dask_frame(spec: dict, base: Path | None, data: object):
 
 
 def _check_spec(spec: dict) -> None:
-    if spec.get("engine", "native") != "native":
+    from .engine import BlockEngine
+
+    if engines_for(spec["engine"]) != [get_engine(BlockEngine.name)]:
         raise SpecError("over Dask only the native engine fits (lme4 needs the rows in R's memory); set "
                         "engine to 'native'", "/engine")
     if spec.get("compare"):
