@@ -209,3 +209,17 @@ def test_glmm_over_dask_is_refused(analysis, options):
     spec = {**SLEEP, "analysis": analysis, "options": options}
     with pytest.raises(MixedBridgeError, match="PIRLS needs a pass over the rows per iteration"):
         check_analysis(spec, parse_formula(spec["formula"]))
+
+
+def test_fitted_and_residuals_by_one_more_map(client):
+    from mixedbridge.scale import fitted_and_residuals
+
+    df = _synthetic()
+    spec = {"analysis": "lmm", "formula": "y ~ x * f + offset(o) + (1 + x | g)", "data": {"dataset": "x"},
+            "options": {"weights": "w"}}
+    ref = mixedbridge.run(spec, data=df).outcome.lead.fit
+    got = fitted_and_residuals(mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=4, sort=False))).compute()
+    scale = np.max(np.abs(ref.fitted))
+    assert len(got) == len(ref.fitted)
+    assert np.max(np.abs(got["fitted"].to_numpy() - ref.fitted)) < 1e-8 * scale
+    assert np.max(np.abs(got["residual"].to_numpy() - ref.residuals)) < 1e-8 * scale

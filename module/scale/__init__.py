@@ -5,5 +5,6 @@ Dask is an optional extra (``pip install 'mixedbridge[dask]'``); nothing here im
 it is used.
 """
 from .many import run_many
+from .residuals import fitted_and_residuals
 
-__all__ = ["run_many"]
+__all__ = ["run_many", "fitted_and_residuals"]

@@ -13,6 +13,7 @@ Everything after pass 3 (the optimizer, the fit, the tests) runs here on the red
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -151,13 +152,17 @@ class Prepared:
     """A model prepared over Dask: the :class:`~mixedbridge.problem.Problem` the tables and
     tests read (its frame a sample of rows, its X see :func:`_problem`), the block model ready to
     fit, the aliased columns dropped, whether X has XᵀX of every row (``gram_exact``) and
-    whether the design of the sample has full column rank (``sample_full_rank``)."""
+    whether the design of the sample has full column rank (``sample_full_rank``); for the map of
+    :mod:`.residuals`: the frame ``recipe``, the kept columns and the Dask DataFrame."""
 
     problem: Problem
     model: BlockModel
     dropped: list[str]
     gram_exact: bool = True
     sample_full_rank: bool = True
+    recipe: FrameRecipe | None = None
+    keep: list[int] = field(default_factory=list)
+    ddf: Any = None
 
 
 def prepare_dask(spec: dict, ddf, factor_hint: set[str] | None = None, from_file: bool = False) -> Prepared:
@@ -189,7 +194,7 @@ def prepare_dask(spec: dict, ddf, factor_hint: set[str] | None = None, from_file
     gram = r_factor(p2.piece.Ru[:, keep]) if gram_suffices(desc) else None
     problem = _problem(spec, desc, recipe, p3.sample, p1, names, keep, p2.assign, reterms, gram)
     full_rank = gram is not None or np.linalg.matrix_rank(problem.fixed.X) == len(keep)
-    return Prepared(problem, model, dropped, gram is not None, bool(full_rank))
+    return Prepared(problem, model, dropped, gram is not None, bool(full_rank), recipe, keep, ddf)
 
 
 def gram_suffices(desc: ModelDescription) -> bool:
