@@ -17,7 +17,7 @@ def require_dask() -> Any:
         import dask
         import dask.dataframe  # noqa: F401
     except ImportError:
-        raise EngineError("the Dask backend needs Dask: pip install 'mixedbridge[dask]'") from None
+        raise EngineError("the Dask backend needs Dask: pip install 'mixedbridge[dask]'", "/options/backend") from None
     return dask
 
 
