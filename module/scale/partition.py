@@ -185,9 +185,10 @@ class PartArrays:
         return len(self.y)
 
 
-def part_arrays(pdf: pd.DataFrame, recipe: FrameRecipe) -> PartArrays | None:
-    """The partition's arrays on the levels in ``recipe.levels`` (None without complete rows)."""
-    frame = part_frame(pdf, recipe).frame
+def part_arrays(pdf: pd.DataFrame, recipe: FrameRecipe, pf: PartFrame | None = None) -> PartArrays | None:
+    """The partition's arrays on the levels in ``recipe.levels`` (None without complete rows);
+    ``pf`` its model frame when already made."""
+    frame = (pf or part_frame(pdf, recipe)).frame
     if frame is None:
         return None
     data = frame.data.copy()

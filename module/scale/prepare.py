@@ -95,11 +95,11 @@ class Pass2:
 
 
 def pass2(pdf: pd.DataFrame, recipe: FrameRecipe, centre: Centre) -> Pass2 | None:
-    a = part_arrays(pdf, recipe)
-    if a is None:
+    pf = part_frame(pdf, recipe)
+    a = part_arrays(pdf, recipe, pf)
+    if a is None or pf.frame is None:
         return None
-    frame = part_frame(pdf, recipe).frame
-    assert frame is not None
+    frame = pf.frame
     safe = FormulaicNames(_global_frame(frame, recipe), recipe.contrasts)
     _, names, assign = safe.matrix(recipe.desc.intercept, recipe.desc.fixed)
     return Pass2(qr_piece(a.X, centre.apply(a), a.y, a.weights), names, assign, [t.names for t in a.reterms])
@@ -134,15 +134,14 @@ class BasisPlan:
 
 
 def pass3(pdf: pd.DataFrame, recipe: FrameRecipe, plan: BasisPlan, cells: list[str]) -> Pass3 | None:
-    a = part_arrays(pdf, recipe)
-    if a is None:
+    pf = part_frame(pdf, recipe)
+    a = part_arrays(pdf, recipe, pf)
+    if a is None or pf.frame is None:
         return None
     X = a.X[:, plan.keep]
     Xt, yt = to_basis(X, plan.centre.apply(a), plan.basis.R, plan.g0)
     blocks = part_blocks(structure_of(a.reterms), Xt, yt, a.weights)
-    frame = part_frame(pdf, recipe).frame
-    assert frame is not None
-    data = _global_frame(frame, recipe).data
+    data = _global_frame(pf.frame, recipe).data
     sample = data.groupby(cells, observed=True).head(SAMPLE_PER_CELL) if cells else data.head(SAMPLE_PER_CELL)
     return Pass3(blocks, sample)
 

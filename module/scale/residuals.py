@@ -26,8 +26,9 @@ def _modes(ranef: list[RanefBlock], group: str, names: list[str]) -> np.ndarray:
 def part_fitted(pdf: pd.DataFrame, recipe: FrameRecipe, keep: list[int], beta: np.ndarray,
                 ranef: list[RanefBlock]) -> pd.DataFrame:
     """One partition's fitted values and residuals (its complete rows)."""
-    a = part_arrays(pdf, recipe)
-    if a is None:
+    pf = part_frame(pdf, recipe)
+    a = part_arrays(pdf, recipe, pf)
+    if a is None or pf.frame is None:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
     fitted = a.X[:, keep] @ beta
     for t in a.reterms:
@@ -35,9 +36,7 @@ def part_fitted(pdf: pd.DataFrame, recipe: FrameRecipe, keep: list[int], beta: n
         fitted += np.einsum("na,na->n", t.X, b[t.codes])
     if a.offset is not None:
         fitted += a.offset
-    frame = part_frame(pdf, recipe).frame
-    assert frame is not None
-    return pd.DataFrame({"fitted": fitted, "residual": a.y - fitted}, index=frame.data.index)
+    return pd.DataFrame({"fitted": fitted, "residual": a.y - fitted}, index=pf.frame.data.index)
 
 
 def fitted_and_residuals(results: Results):
