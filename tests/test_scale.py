@@ -223,3 +223,12 @@ def test_fitted_and_residuals_by_one_more_map(client):
     assert len(got) == len(ref.fitted)
     assert np.max(np.abs(got["fitted"].to_numpy() - ref.fitted)) < 1e-8 * scale
     assert np.max(np.abs(got["residual"].to_numpy() - ref.residuals)) < 1e-8 * scale
+
+
+def test_a_listed_level_that_never_occurs_is_an_error(client):
+    df = _synthetic()
+    spec = {"analysis": "lmm", "formula": "y ~ f + (1 | g)", "data": {"dataset": "x"},
+            "levels": {"f": ["c", "b", "a", "z", "q"]}}
+    with pytest.raises(MixedBridgeError) as err:
+        mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=3, sort=False))
+    assert err.value.path == "/levels/f/4" and "'q'" in err.value.message
