@@ -117,7 +117,8 @@ def run(spec: dict | str | Path, data: pd.DataFrame | None = None,
     spec : dict or path
         The analysis spec (see ``mixedbridge schema spec``), or the path of a JSON file holding it.
     data : DataFrame, optional
-        Rows to use instead of the spec's ``data``.
+        Rows to use instead of the spec's ``data`` (the spec may then leave ``data`` out).
+        A pandas Categorical column's category order is its level order, as ``levels`` sets it.
     data_root : path or list of paths, optional
         The folders a ``data.path`` may lead into (:mod:`mixedbridge.datapath`); by default the
         spec file's folder, or the working directory for a spec given as a dict.
@@ -135,7 +136,7 @@ def _run(spec: dict | str | Path, data: pd.DataFrame | None) -> Results:
     """:func:`run` inside the data folders it allows."""
     t0 = time.perf_counter()
     raw, base = specmod.read_spec(spec)
-    normalized = specmod.validate(raw)
+    normalized = specmod.validate(raw, data_given=data is not None)
     problem = prepare(normalized, base, data)
     return run_prepared(normalized, problem, base, data, started=t0)
 

@@ -174,14 +174,17 @@ def _level_label(value) -> str:
 
 
 def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> pd.Series:
-    """An ordered Categorical; listed levels must each occur and cover every value.
+    """An ordered Categorical; listed levels must each occur and cover every value. Without
+    listed levels a pandas Categorical keeps its categories' order (those that occur).
 
     Labels are made once per distinct value (``pd.factorize``), not once per row."""
     text = _is_text(col.dropna())
     codes, uniques = pd.factorize(col)
     ulabels = [_level_label(u) if isinstance(u, (bool, np.bool_)) or not text else str(u) for u in uniques]
     seen = set(ulabels)
-    if levels is None:
+    if levels is None and isinstance(col.dtype, pd.CategoricalDtype):
+        order = [lab for lab in dict.fromkeys(str(c) for c in col.cat.categories) if lab in seen]
+    elif levels is None:
         ordered = sorted(ulabels) if text else [_level_label(v) for v in sorted(uniques)]
         order = list(dict.fromkeys(ordered))
     else:

@@ -115,12 +115,16 @@ def check(instance: Any, name: str = "spec", pointer: str = "", path: str = "") 
         raise SpecError(*_describe(jsonschema.exceptions.best_match(errors), path))
 
 
-def validate(spec: dict) -> dict:
+def validate(spec: dict, data_given: bool = False) -> dict:
     """Check the spec against its schema and return it with the schema's defaults filled in
-    (top level and ``options``)."""
+    (top level and ``options``). With ``data_given`` (rows passed by the caller, as
+    ``run(spec, data=df)``) the spec may leave ``data`` out."""
     from .options import defaults
 
-    check(spec)
+    if data_given and "data" not in spec:
+        check({**spec, "data": {"records": [{}]}})
+    else:
+        check(spec)
     out = copy.deepcopy(spec)
     for key, value in defaults("spec").items():
         out.setdefault(key, value)
