@@ -513,7 +513,7 @@ def _updated_formula(old: str, new: str) -> str:
     pieces = _signed_terms(rhs)
     if not pieces or pieces[0] != ("+", "."):
         return f"{lhs} ~ {rhs.strip()}"
-    terms = [t for _, t in _signed_terms(rhs_old)]
+    terms = _old_terms(old, rhs_old)
     for sign, term in pieces[1:]:
         if sign == "-":
             if _squeezed(term) not in [_squeezed(t) for t in terms]:
@@ -522,6 +522,16 @@ def _updated_formula(old: str, new: str) -> str:
         elif _squeezed(term) not in [_squeezed(t) for t in terms]:
             terms.append(term)
     return f"{lhs} ~ {' + '.join(terms) or '1'}"
+
+
+def _old_terms(old: str, rhs_old: str) -> list[str]:
+    """The old formula's terms expanded as R expands them (``a * b`` is ``a``, ``b``, ``a:b``),
+    its random-effects terms as written, ``0`` first when it has no intercept."""
+    from .formula import parse_formula
+
+    desc = parse_formula(old)
+    bars = [t for _, t in _signed_terms(rhs_old) if t.startswith("(") and "|" in t]
+    return ([] if desc.intercept else ["0"]) + [t.label for t in desc.fixed] + bars
 
 
 def _squeezed(term: str) -> str:
