@@ -26,8 +26,7 @@ from .engines import engine_of
 from .errors import DataError, ModelError, SpecError
 from .fit import Fit, Inference
 from .inference.options import settings as inference_settings
-from .predict import (linear_predictor, new_design, own_design, prior_weights,
-                      simulate_responses)
+from .predict import linear_predictor, new_design, own_design, prior_weights, simulate_responses, term_covariance
 from .problem import Problem
 from .results import Results
 from .table import Table
@@ -213,7 +212,7 @@ class Model:
     def varcorr(self) -> pd.DataFrame:
         """Variance components as R's ``as.data.frame(VarCorr(m))``: ``grp``, ``var1``, ``var2``,
         ``vcov`` (variance or covariance), ``sdcor`` (sd or correlation)."""
-        rows = []
+        rows: list[tuple[str, str | None, str | None, float, float]] = []
         for vc in self.fit.varcorr:
             sd, corr = np.asarray(vc.sd, dtype=float), np.asarray(vc.corr, dtype=float)
             rows += [(vc.group, t, None, sd[i] ** 2, sd[i]) for i, t in enumerate(vc.terms)]
@@ -390,11 +389,9 @@ class Model:
         xᵢ'Σxᵢ summed over random-effects terms (Johnson 2014), σ̂²."""
         design = own_design(self.problem, self.fit)
         fixed = float(np.var(design.X @ self.fit.beta, ddof=1))
-        from .predict import _term_covariance
-
         random = 0.0
         for term in design.reterms:
-            cov = _term_covariance(self.fit, term)
+            cov = term_covariance(self.fit, term)
             random += float(np.mean(np.einsum("ij,jk,ik->i", term.X, cov, term.X)))
         return fixed, random, self.sigma ** 2
 
@@ -402,7 +399,8 @@ class Model:
         """Marginal and conditional R² (Nakagawa & Schielzeth), as ``performance::r2_nakagawa``;
         for ``lm`` R's ``r.squared`` and ``adj.r.squared``."""
         if not self.is_mixed:
-            return {"r2": float(self.fit.r_squared or math.nan), "r2_adjusted": float(self.fit.adj_r_squared or math.nan)}
+            r2, adj = self.fit.r_squared, self.fit.adj_r_squared
+            return {"r2": math.nan if r2 is None else float(r2), "r2_adjusted": math.nan if adj is None else float(adj)}
         vf, vr, ve = self._variances()
         total = vf + vr + ve
         return {"marginal": vf / total, "conditional": (vf + vr) / total}
@@ -443,7 +441,8 @@ class Model:
         levels = {c: [str(x) for x in frame[c].cat.categories] for c in used
                   if isinstance(frame[c].dtype, pd.CategoricalDtype)}
         if levels:
-            spec["levels"] = {c: [x for x in lev if x in set(frame[c].dropna().astype(str))] for c, lev in levels.items()}
+            spec["levels"] = {c: [x for x in lev if x in set(frame[c].dropna().astype(str))]
+                              for c, lev in levels.items()}
         return spec
 
     def summary(self) -> Summary:

@@ -177,16 +177,15 @@ def simulate_responses(fit: Fit, design: Design, weights: np.ndarray | None, nsi
     n = len(design.X)
     out = np.repeat((design.X @ fit.beta + design.offset)[:, None], nsim, axis=1)
     for term in design.reterms:
-        cov = _term_covariance(fit, term)
+        cov = term_covariance(fit, term)
         chol = np.linalg.cholesky(cov + 1e-300 * np.eye(len(cov))) if np.any(cov) else np.zeros_like(cov)
         b = np.einsum("jk,lks->ljs", chol, rng.standard_normal((term.nlevels, len(cov), nsim)))
         out += np.einsum("ij,ijs->is", term.X, b[term.codes])
-    scale = fit.sigma / (np.sqrt(weights) if weights is not None else 1.0)
-    noise = rng.standard_normal((n, nsim))
-    return out + noise * (scale[:, None] if np.ndim(scale) else scale)
+    scale = fit.sigma / (np.sqrt(weights) if weights is not None else np.ones(n))
+    return out + rng.standard_normal((n, nsim)) * scale[:, None]
 
 
-def _term_covariance(fit: Fit, term: ReTermData) -> np.ndarray:
+def term_covariance(fit: Fit, term: ReTermData) -> np.ndarray:
     """Σ of ``term``'s random effects (variances and covariances, in its columns' order)."""
     for vc in fit.varcorr:
         if vc.group == term.group and set(term.names) <= set(vc.terms):

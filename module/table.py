@@ -113,8 +113,8 @@ class Column:
             return dp
         sf = int(opts["sf"])
         small = [abs(v) for v in numbers if v != 0 and abs(v) < 10 ** (sf - dp - 1)]
-        need = max([dp] + [sf - 1 - math.floor(math.log10(v)) for v in small])
-        return min(need, dp + 3)
+        needs = [sf - 1 - math.floor(math.log10(v)) for v in small]
+        return max([dp] + [n for n in needs if n <= dp + 3])
 
 
 @dataclass

@@ -118,7 +118,9 @@ def test_changed_schema_defaults_are_picked_up(monkeypatch, problem):
 
     monkeypatch.setitem(schema("plots")["$defs"]["level"], "default", 0.8)
     monkeypatch.setitem(schema("plots")["$defs"]["caterpillar"]["properties"]["order"], "default", "none")
-    assert check_request({"type": "caterpillar"}) == {"type": "caterpillar", "ci_level": 0.8, "order": "none"}
+    monkeypatch.setitem(schema("plots")["$defs"]["image_dpi"], "default", 72)
+    assert check_request({"type": "caterpillar"}) == {"type": "caterpillar", "ci_level": 0.8, "order": "none",
+                                                      "format": "both", "dpi": 72}
 
 
 def test_changed_schema_enums_are_picked_up(monkeypatch, problem):
