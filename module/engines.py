@@ -53,7 +53,7 @@ class NativeEngine:
 
     def fit(self, problem: Problem) -> Fit:
         if problem.analysis == "lm":
-            from .lm import fit_lm
+            from .ols import fit_lm
             return fit_lm(problem)
         from .lmm import fit_lmm
         return fit_lmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,

@@ -159,19 +159,23 @@ class Model:
 
     @property
     def inference(self) -> Inference:
+        """The tests and intervals the fit came with (:class:`~mixedbridge.fit.Inference`)."""
         assert self.results.outcome is not None
         return self.results.outcome.lead.inference
 
     @property
     def formula(self) -> str:
+        """The model formula, as given."""
         return str(self._spec["formula"])
 
     @property
     def is_mixed(self) -> bool:
+        """Whether the model has random effects (``lmer``) rather than being a regression (``lm``)."""
         return self.fit.analysis == "lmm"
 
     @property
     def nobs(self) -> int:
+        """The number of rows used (complete in the model's variables)."""
         return int(self.fit.nobs)
 
     @property
@@ -223,14 +227,17 @@ class Model:
 
     @property
     def loglik(self) -> float:
+        """The log-likelihood (REML's for a REML fit, as lme4's ``logLik``)."""
         return float(self.fit.loglik)
 
     @property
     def aic(self) -> float:
+        """Akaike's information criterion, as R's ``AIC``."""
         return float(self.fit.aic)
 
     @property
     def bic(self) -> float:
+        """The Bayesian information criterion, as R's ``BIC``."""
         return float(self.fit.bic)
 
     def table(self, name: str) -> pd.DataFrame:

@@ -50,12 +50,14 @@ class Results:
         return self.outcome.lead.fit
 
     def to_dict(self) -> dict:
+        """The results document as JSON-ready data (``mixedbridge schema results``)."""
         return {"analysis": self.analysis, "engine": self.engine, "spec": self.spec,
                 "tables": [t.to_dict() for t in self.tables], "notes": list(self.notes),
                 "warnings": list(self.warnings), "timing": dict(self.timing),
                 "plots": list(self.plots)}
 
     def to_json(self, indent: int | None = None) -> str:
+        """The results document as strict JSON text (no NaN)."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
     def _own_notes(self) -> list[str]:
@@ -94,6 +96,7 @@ class Results:
         return "\n".join(parts).rstrip() + "\n"
 
     def to_markdown(self) -> str:
+        """Every table as a GitHub-flavoured markdown table, then notes and warnings."""
         formula = markdown_code(str(self.spec.get("formula", "")))
         parts = [f"### {self.analysis}: {formula} ({self.engine})", ""]
         parts += [t.to_markdown() + "\n" for t in self.tables]

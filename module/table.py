@@ -73,6 +73,7 @@ class Column:
         self.format = self.format if self.format is not None else DEFAULT_FORMATS[self.type]
 
     def to_dict(self) -> dict:
+        """The column as JSON-ready data."""
         return {"name": self.name, "title": self.title, "type": self.type, "format": self.format}
 
     def render(self, value, decimals: int | None = None) -> str:
@@ -129,6 +130,7 @@ class Table:
     footnotes: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> Column:
+        """The column called ``name`` (KeyError when there is none)."""
         for c in self.columns:
             if c.name == name:
                 return c
@@ -142,11 +144,13 @@ class Table:
         self.rows.append({c.name: _plain(cells.get(c.name)) for c in self.columns})
 
     def to_dict(self) -> dict:
+        """The table as JSON-ready data (the results document's table shape)."""
         return {"name": self.name, "title": self.title, "columns": [c.to_dict() for c in self.columns],
                 "rows": [dict(r) for r in self.rows], "footnotes": list(self.footnotes)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Table:
+        """A table from :meth:`to_dict`'s data."""
         return cls(d["name"], d["title"], [Column(**c) for c in d["columns"]],
                    [dict(r) for r in d["rows"]], list(d.get("footnotes", [])))
 
