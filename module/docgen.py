@@ -43,7 +43,9 @@ def _signature(obj) -> str:
         return "()"
     parts = []
     for p in sig.parameters.values():
-        text = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "") + p.name
+        kind = inspect.Parameter
+        stars = "*" if p.kind is kind.VAR_POSITIONAL else "**" if p.kind is kind.VAR_KEYWORD else ""
+        text = stars + p.name
         if p.annotation is not p.empty:
             text += f": {p.annotation}"
         if p.default is not p.empty:
