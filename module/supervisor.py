@@ -171,7 +171,6 @@ class Child:
 
     def _failure(self, why: str, timeout: float, code: int | None) -> Failure:
         if why == "cancelled":
-            self.ensure()  # a fresh worker starts now, ready for the next request
             return Failure("cancelled", protocol.CANCELLED)
         if why == "memory":
             return Failure("memory", f"the request needed more than the memory limit of {self.max_rss_mb:g} MiB "
@@ -366,6 +365,8 @@ class Pool:
     def _work(self, child: Child) -> None:
         """A slot's thread: takes the next line off the queue and answers it with its child."""
         wake = os.pipe()
+        if not self.stopping:
+            child.ensure()  # started at once, so that the first request finds it ready
         while True:
             item = self.queue.get()
             if item is None or self.stopping:
@@ -389,6 +390,8 @@ class Pool:
                 reply = Failure("cancelled", protocol.CANCELLED)
         _drain(wake[0])
         self.write(final(job.request, reply))
+        if job.cancelled and not self.stopping:
+            child.ensure()  # a killed worker's successor starts now, ready for the next request
 
     def _forward(self, job: Job, line: bytes) -> None:
         if job.progress and not job.cancelled:
