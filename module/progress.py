@@ -1,7 +1,8 @@
 """Progress of long work, and its cancellation, for whoever listens (``serve``, a script, the CLI).
 
 Long-running code (a bootstrap's samples, a profile's parameters, the optimizer's evaluations, a
-GLMM's iterations) calls :func:`report` now and then and never knows who listens. A listener is
+GLMM's iterations) calls :func:`report` (or :func:`tick`, for work of unknown length) now and then
+and never knows who listens. A listener is
 installed for the current context with :func:`listening`: its ``progress(done, total, stage)`` is
 called at each report (throttling is the listener's business), and its ``cancelled()`` is asked
 first; when it answers yes, :func:`report` raises :class:`Cancelled`, which unwinds the work.
@@ -41,16 +42,36 @@ class Cancelled(BaseException):
 
 _LISTENER: ContextVar[Listener | None] = ContextVar("mixedbridge_progress_listener", default=None)
 _STAGE: ContextVar[str | None] = ContextVar("mixedbridge_progress_stage", default=None)
+_TICKS: ContextVar[dict[str, int]] = ContextVar("mixedbridge_progress_ticks")
 
 
 @contextlib.contextmanager
 def listening(listener: Listener) -> Iterator[Listener]:
     """Send the reports of the work inside the block to ``listener``."""
     token = _LISTENER.set(listener)
+    ticks = _TICKS.set({})
     try:
         yield listener
     finally:
+        _TICKS.reset(ticks)
         _LISTENER.reset(token)
+
+
+def tick(stage: str) -> None:
+    """One more step of work whose total is not known in advance (an evaluation of the
+    objective); the listener sees the steps of ``stage`` counted since it started listening, so
+    that they only grow across several fits.
+
+    Raises
+    ------
+    Cancelled
+        When the listener says the work was cancelled.
+    """
+    if _LISTENER.get() is None:
+        return
+    ticks = _TICKS.get()
+    ticks[stage] = done = ticks.get(stage, 0) + 1
+    report(done, None, stage)
 
 
 def report(done: int, total: int | None, stage: str) -> None:

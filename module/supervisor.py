@@ -83,6 +83,7 @@ class Child:
         self.control: int | None = None
         self.serial = 0
         self.buffer = bytearray()
+        self.doomed = False
 
     def ensure(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
@@ -108,10 +109,7 @@ class Child:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _kill_group(proc)
         proc.wait()
         for stream in (proc.stdin, proc.stdout):
             try:
@@ -165,9 +163,21 @@ class Child:
             if self.over_memory():
                 self.kill()
             return answer
+        if answer == "cancelled":  # answered at once; the process is reaped and replaced after (replace)
+            self.doomed = True
+            _kill_group(proc)
+            return self._failure(answer, timeout, None)
         code = proc.poll()
         self.kill()
         return self._failure(answer, timeout, code)
+
+    def replace(self) -> None:
+        """After a cancelled request: reap a worker that was killed and start its successor now,
+        so that it is ready for the next request."""
+        if self.doomed:
+            self.kill()
+            self.doomed = False
+        self.ensure()
 
     def _failure(self, why: str, timeout: float, code: int | None) -> Failure:
         if why == "cancelled":
@@ -227,6 +237,14 @@ class Child:
         line = bytes(self.buffer[:end + 1])
         del self.buffer[:end + 1]
         return line
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL to a worker's process group (the worker and its R process)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _rss_kb(pid: int) -> int:
@@ -391,7 +409,7 @@ class Pool:
         _drain(wake[0])
         self.write(final(job.request, reply))
         if job.cancelled and not self.stopping:
-            child.ensure()  # a killed worker's successor starts now, ready for the next request
+            child.replace()
 
     def _forward(self, job: Job, line: bytes) -> None:
         if job.progress and not job.cancelled:

@@ -20,6 +20,7 @@ from ..engines import native_model
 from ..fit import Fit
 from ..problem import Problem
 
+
 def simulate(model, beta: np.ndarray, theta: np.ndarray, sigma: float,
              rng: np.random.Generator) -> np.ndarray:
     """One response vector simulated from the model at (β, θ, σ)."""

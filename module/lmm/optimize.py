@@ -44,7 +44,7 @@ class _Counted:
 
     def __call__(self, x: np.ndarray, grad: np.ndarray | None = None) -> float:
         self.summary.feval += 1
-        progress.report(self.summary.feval, None, "fit")
+        progress.tick("fit")
         x = np.array(x, dtype=float)
         val = self.fun(x)
         if not np.isfinite(val):
