@@ -321,9 +321,10 @@ PROGRESS_INTERVAL_S = 0.2
 CANCELLED = "the request was cancelled by the host"
 
 
-def hello_answer(request: Request, *, workers: int, cancel: bool, timeout: float, max_request_bytes: int,
+def hello_answer(request: Request, *, workers: int, cancel: bool, timeout: float | None, max_request_bytes: int,
                  max_rss_mb: float | None) -> dict:
-    """The answer to ``hello``: the protocol version and what this server can do, with its limits."""
+    """The answer to ``hello``: the protocol version and what this server can do, with its limits
+    (``timeout`` None: no time limit, as in ``serve --unsupervised``)."""
     from . import __version__
     from .datapath import max_data_bytes
     from .engines import spec_engines

@@ -98,7 +98,7 @@ def _method(request: protocol.Request, session: Session) -> dict:
         return protocol.cancel_answer(request, False)
     session.progress = True
     try:
-        return protocol.hello_answer(request, workers=1, cancel=False, timeout=protocol.DEFAULT_TIMEOUT,
+        return protocol.hello_answer(request, workers=1, cancel=False, timeout=None,
                                      max_request_bytes=session.max_request_bytes, max_rss_mb=None)
     except MixedBridgeError as exc:
         return request.failure(exc.code, exc.message, exc.path)

@@ -99,6 +99,10 @@ class Child:
                     [sys.executable, "-m", "mixedbridge.serve", *self.args, "--control-fd", str(read_end)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, start_new_session=True, env=env,
                     pass_fds=(read_end,))
+            except OSError:
+                self.proc = None
+                self._close()
+                raise
             finally:
                 os.close(read_end)
             self.serial, self.buffer = 0, bytearray()
@@ -384,7 +388,10 @@ class Pool:
         """A slot's thread: takes the next line off the queue and answers it with its child."""
         wake = os.pipe()
         if not self.stopping:
-            child.ensure()  # started at once, so that the first request finds it ready
+            try:
+                child.ensure()  # started at once, so that the first request finds it ready
+            except OSError:
+                child.kill()  # tried again with the first request, which is answered if it fails
         while True:
             item = self.queue.get()
             if item is None or self.stopping:
@@ -400,7 +407,12 @@ class Pool:
                 return
             job.running, job.wake_pipe = True, wake
         job.forward = lambda line: self._forward(job, line)
-        reply = child.ask(job.line, job.request.timeout or self.limits.timeout, job)
+        try:
+            reply: bytes | Failure = child.ask(job.line, job.request.timeout or self.limits.timeout, job)
+        except OSError as exc:  # no worker could be started (no memory, no processes left)
+            child.kill()
+            reply = Failure("crash", f"no worker could be started ({type(exc).__name__}: {exc.strerror}); the "
+                            "next request tries again")
         with self.lock:
             job.finished = True
             self.jobs.remove(job)

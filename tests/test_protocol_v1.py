@@ -58,8 +58,9 @@ def test_hello_states_the_version_capabilities_and_limits():
     assert hello["progress"]["stages"] == ["fit", "bootstrap", "bootstrap-tests", "profile"]
     limits = hello["limits"]
     assert limits["max_request_bytes"] == protocol.MAX_REQUEST_BYTES and limits["max_nesting"] == 64
-    assert limits["max_timeout_s"] == protocol.MAX_TIMEOUT and limits["default_timeout_s"] == protocol.DEFAULT_TIMEOUT
-    assert hello["cancel"] is False and hello["workers"] == 1  # the worker alone (serve --unsupervised)
+    assert limits["max_timeout_s"] == protocol.MAX_TIMEOUT
+    assert hello["cancel"] is False and hello["workers"] == 1  # the worker alone (serve --unsupervised) ...
+    assert limits["default_timeout_s"] is None  # ... has no time limits
 
 
 @pytest.mark.parametrize("doc,path,words", [
@@ -166,16 +167,16 @@ def test_a_cancelled_listener_stops_the_work_through_except_exception():
 
 
 def test_bootstrap_and_profile_report_their_stages():
+    ml = {**SLEEP, "options": {"reml": False}}  # a model no other test fits (a fit cache cannot answer it)
     listener = Listener()
     with progress.listening(listener):
-        mixedbridge.run(boot(15))
-        mixedbridge.run({**SLEEP, "options": {"confint": {"method": "profile"}}})
+        mixedbridge.run({**ml, "options": {"reml": False, "confint": {"method": "bootstrap", "nsim": 15}}})
+        mixedbridge.run({**ml, "options": {"reml": False, "confint": {"method": "profile"}}})
     stages = [s for s in listener.seen if s[2] != "fit"]
     assert [d for d, _, s in stages if s == "bootstrap"] == list(range(16))
     assert [(d, t) for d, t, s in stages if s == "profile"] == [(d, 6) for d in range(7)]  # 3 sd/cor, σ, 2 β
     fits = [d for d, t, s in listener.seen if s == "fit"]
-    assert fits[:43] == list(range(1, 44))  # lme4's 43 evaluations for this model
-    assert all(b > a for a, b in zip(fits, fits[1:]))  # counted on over all fits of both runs
+    assert fits[:3] == [1, 2, 3] and all(b > a for a, b in zip(fits, fits[1:]))  # counted on over all fits
     assert all(t is None for _, t, s in listener.seen if s == "fit")
 
 
@@ -296,6 +297,7 @@ def test_a_host_cancels_a_long_bootstrap_while_a_short_request_is_answered(host)
     host.send({"id": "h", "method": "hello", "params": {"protocol": 1}})
     _, hello = host.final("h")
     assert hello["hello"]["protocol"] == 1 and hello["hello"]["workers"] == 2 and hello["hello"]["cancel"] is True
+    assert hello["hello"]["limits"]["default_timeout_s"] == 300
     host.send({"id": "long", "spec": boot(100_000)})
     host.until(lambda m: m.get("id") == "long" and m.get("progress", {}).get("stage") == "bootstrap")
     host.send({"id": "short", "spec": SHORT})
@@ -373,3 +375,20 @@ def test_serve_refuses_a_number_of_workers_out_of_range(args, capsys):
 def test_serve_refuses_workers_without_the_supervisor(capsys):
     assert cli.main(["serve", "--workers", "2", "--unsupervised"]) == 2
     assert "--workers needs the supervisor" in capsys.readouterr().err
+
+
+def test_a_worker_that_cannot_be_started_is_an_answer_not_a_hang(monkeypatch):
+    from mixedbridge import supervisor
+
+    def no_process(*args, **kwargs):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(supervisor.subprocess, "Popen", no_process)
+    out = io.BytesIO()
+    lines = b'{"id": 1, "spec": {}}\n{"id": 2, "method": "hello"}\n{"id": 3, "spec": {}}\n'
+    assert supervisor.supervise(io.BytesIO(lines), out, workers=2) == 0
+    answers = {a["id"]: a for a in lines_of(out.getvalue())}
+    assert answers[2]["hello"]["workers"] == 2
+    for ident in (1, 3):
+        assert answers[ident]["error"]["code"] == "crash" and "no worker could be started" in answers[ident]["error"][
+            "message"]
