@@ -102,7 +102,9 @@ class Request:
         return answer
 
     def failure(self, code: str, message: str, path: str = "", kind: str = "fatalError") -> dict:
-        """An error answer in the request's shape (JASP's for JASP requests), with its id."""
+        """An error answer in the request's shape (JASP's for JASP requests, whose error ``type``
+        is ``kind``, or ``cancelled`` for a cancelled request), with its id."""
+        kind = "cancelled" if code == "cancelled" else kind
         return self.tag(error_answer(code, message, path, self.doc if self.kind == "jasp" else None, kind))
 
     def progress_line(self, done: int, total: int | None, stage: str) -> bytes:

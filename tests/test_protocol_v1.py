@@ -222,6 +222,13 @@ def test_the_worker_stops_a_request_when_the_supervisor_says_so(monkeypatch):
     assert strip(answers[1]) == strip(handle(json.dumps({"spec": boot(5)})))
 
 
+def test_a_cancelled_jasp_request_is_answered_in_jasp_shape():
+    request = protocol.read_request(json.dumps({"id": "j", "jasp": "lmm", "options": {}, "data": {}}))
+    answer = request.failure("cancelled", protocol.CANCELLED)
+    assert answer["id"] == "j" and answer["status"] == "error"
+    assert answer["error"]["type"] == "cancelled" and answer["error"]["errorMessage"] == protocol.CANCELLED
+
+
 # -- serve --workers 2, driven as a host would -------------------------------------------------
 
 
