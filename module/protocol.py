@@ -132,9 +132,10 @@ def error_answer(code: str, message: str, path: str = "", jasp: dict | None = No
 def read_request(line: str | bytes, check: bool = True) -> Request:
     """The request on one line.
 
-    ``check=False`` skips the strict-JSON walk over the whole document (the supervisor leaves it to
-    the worker, which refuses such lines in the same words); the id and time limit are always
-    checked.
+    ``check=False`` skips the strict-JSON walk over the whole document of a run request (the
+    supervisor leaves it to the worker, which refuses such lines in the same words); the id and
+    time limit are always checked, and ``hello`` and ``cancel`` lines in full (the supervisor
+    answers them itself).
 
     Raises
     ------
