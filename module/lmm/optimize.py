@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import progress
 from .optsummary import OptSummary
 
 try:
@@ -43,6 +44,7 @@ class _Counted:
 
     def __call__(self, x: np.ndarray, grad: np.ndarray | None = None) -> float:
         self.summary.feval += 1
+        progress.tick("fit")
         x = np.array(x, dtype=float)
         val = self.fun(x)
         if not np.isfinite(val):
