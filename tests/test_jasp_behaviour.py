@@ -194,9 +194,31 @@ def test_ml_fits_get_kenward_roger_means_and_plot_as_jasp(debug, tmp_path, metho
 
 
 def test_boxjitter_plot_is_drawn(debug):
+    """Issue #14: JASP's ``boxjitter`` (ggpol's geom_boxjitter) is a box plot with the points
+    jittered beside it. Before: drawn as a plain box plot, with a note saying so. Now: a half
+    box and every observation as a point, no note."""
     doc = run_jasp({**LRT_MEANS, "plotBackgroundElement": "boxjitter"}, data=debug)
     assert doc["plots"]["status"] == "complete", doc["plots"].get("error")
-    assert any("boxjitter" in n for n in doc[".mixedbridge"]["notes"])
+    assert not any("boxjitter" in n for n in doc[".mixedbridge"]["notes"])
+
+
+def test_boxjitter_background_has_boxes_and_every_point(debug):
+    from mixedbridge import analysis
+    from mixedbridge.engines import get_engine
+    from mixedbridge.plots import describe, figures
+    from mixedbridge.spec import validate
+
+    spec = validate({"analysis": "lmm", "formula": "contNormal ~ facExperim + (1 | facFive)",
+                     "data": {"records": debug[["contNormal", "facExperim", "facFive"]].to_dict("records")}})
+    problem = analysis.prepare(spec)
+    fit = get_engine("native").fit(problem)
+    drawn = figures(problem, fit, {"type": "emmeans", "horizontal": "facExperim", "background": "boxjitter",
+                                   "df": "asymptotic"})
+    d = describe(drawn[0].figure)
+    background = d["axes"][0]["roles"]["background"]
+    # two boxes (one per level) and two point clouds holding every observation
+    assert background["artists"] == 4
+    assert background["points"] >= fit.nobs
 
 
 # -------------------------------------------------------------- the Estimates table

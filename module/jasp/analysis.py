@@ -83,7 +83,7 @@ def translate(options: dict, data: pd.DataFrame, analysis: str = "lmm",
     """JASP options and data → ``(spec, notes)``.
 
     The spec is self-contained: ``data.records`` holds the rows the model uses (listwise
-    complete, expanded uncorrelated slope columns included), ``levels`` the factor orders, and
+    complete), ``levels`` the factor orders, and
     ``formula`` the lme4 formula JASP's ``.mmModelFormula`` would build. ``notes`` lists options
     not acted on and the random-effects terms removed or added. Raises
     :class:`~mixedbridge.jasp.JaspOptionError` naming the option at fault, or when the analysis
@@ -166,8 +166,7 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
         *(table for out in outcome.emmeans for table in jt.estimates(opts, model, out)),
     ]
     extra = {".mixedbridge": {"formula": model.formula, "engine": engine, "analysis": analysis,
-                              "notes": [model.plain(n) for n in notes + sorted(emm_notes)
-                                        + (plot.notes if plot else [])],
-                              "warnings": [model.plain(w) for w in results.warnings],
+                              "notes": notes + sorted(emm_notes) + (plot.notes if plot else []),
+                              "warnings": list(results.warnings),
                               "spec_options": spec["options"]}}
     return document([e for e in elements if e is not None], title, extra)
