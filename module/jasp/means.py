@@ -23,6 +23,7 @@ def _request(opts: dict, model: Model, kind: Estimates) -> dict | None:
     if not _asked(opts, model, kind, variables):
         return None
     sd = float(opts[kind.option("Sd")])
+    _check_spread(model, kind, variables, sd)
     label = model.variables.label
     req = {"specs": [label(v) for v in variables], "level": float(opts[kind.option("CiLevel")]),
            "df": df_method(opts, kind, model.frame.nobs)}
@@ -73,6 +74,19 @@ def _asked(opts: dict, model: Model, kind: Estimates, variables: list[str]) -> b
         raise JaspOptionError("trendsTrendVariable", f"option 'trendsTrendVariable': {tv!r} must be a scale "
                               "variable of the fixed effects", "/trendsTrendVariable")
     return True
+
+
+def _check_spread(model: Model, kind: Estimates, variables: list[str], sd: float) -> None:
+    """``marginalMeansSd`` 0 with a covariate among the variables: JASP's ``at`` holds three
+    equal values, emmeans refuses the grid and the analysis stops (JASP's ``.mmMarginalMeans``
+    does not catch it); so does this one, with the reason."""
+    covariates = [v for v in variables if v not in model.factors]
+    if kind is MEANS and covariates and sd == 0:
+        option = kind.option("Sd")
+        raise JaspOptionError(option, f"option '{option}': 0 puts {', '.join(repr(v) for v in covariates)} at three "
+                              "equal values (JASP sets emmeans's at to mean + c(-1, 0, 1) × SD multiplier × SD), and "
+                              "emmeans refuses that grid (\"Irregular reference grid: Marginal means cannot be "
+                              "determined\"); use a positive multiplier", f"/{option}")
 
 
 def _covariates(model: Model, variables: list[str], sd: float) -> dict:

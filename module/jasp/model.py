@@ -24,6 +24,8 @@ from .errors import JaspOptionError
 from .options import TEST_METHODS
 
 INTERACTION = "\u2009\u273b\u2009"
+#: JASP's import threshold between categorical and scale (Preferences → Data, default 10).
+SCALE_THRESHOLD = 10
 
 Term = tuple[str, ...]
 
@@ -199,9 +201,24 @@ def _variables(opts: dict, data: pd.DataFrame, analysis: str) -> Variables:
     return v
 
 
+def imported_type(col: pd.Series) -> str:
+    """The column type JASP's importer gives a column (its "threshold for scale", 10): text is
+    nominal; whole numbers with at most 10 distinct values are ordinal, nominal when 2; other
+    numbers are scale."""
+    if not _is_numeric(col):
+        return "nominal"
+    x = col.dropna().to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    distinct = len(np.unique(x))
+    if len(x) and np.all(x == np.round(x)) and distinct <= SCALE_THRESHOLD:
+        return "nominal" if distinct == 2 else "ordinal"
+    return "scale"
+
+
 def _factors(opts: dict, data: pd.DataFrame, v: Variables) -> set[str]:
-    """The variables that are factors: grouping factors, and fixed variables declared nominal or
-    ordinal or holding text. The dependent must be a scale variable."""
+    """The variables that are factors: grouping factors, and fixed variables typed nominal or
+    ordinal (declared in the options or beside the data, else by JASP's import rule) or
+    holding text. The dependent must be a scale variable."""
     types = opts.get("types", {})
     dep = data[v.dependent]
     if types.get(v.dependent) in ("nominal", "ordinal") or not _is_numeric(dep):
@@ -209,7 +226,7 @@ def _factors(opts: dict, data: pd.DataFrame, v: Variables) -> set[str]:
                               + ("" if _is_numeric(dep) else "; it holds text"))
     factors = set(v.random)
     for x in v.fixed:
-        declared, numeric = types.get(x), _is_numeric(data[x])
+        declared, numeric = types.get(x) or imported_type(data[x]), _is_numeric(data[x])
         if declared == "scale" and not numeric:
             raise JaspOptionError("fixedVariables", f"option 'fixedVariables': {x!r} is declared 'scale' but holds "
                                   "text; declare it nominal or ordinal")
