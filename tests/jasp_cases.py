@@ -312,7 +312,8 @@ CASES: list[dict] = [
         "about": "custom contrasts of EMMs with the mvt adjustment, asymptotic df (issue #14; mvtnorm's randomized "
                  "QMC: p compared to 2e-3 absolute)",
         "options": {
-            "dependent": var("contNormal"), "fixedVariables": vars_(["facGender", "facExperim"], ["nominal", "nominal"]),
+            "dependent": var("contNormal"),
+            "fixedVariables": vars_(["facGender", "facExperim"], ["nominal", "nominal"]),
             "randomVariables": vars_(["facFive"], ["nominal"]),
             "fixedEffects": terms(("facGender",), ("facExperim",), ("facGender", "facExperim")),
             "randomEffects": [re_row("facFive", [(("Intercept",), True)])],
@@ -347,7 +348,8 @@ CASES: list[dict] = [
                                               {"Contrast 1": ["1", "-1", "0", "0"], "Contrast 2": ["1", "0", "-1", "0"],
                                                "Contrast 3": ["0", "1", "0", "-1"]}),
         },
-        "r": {"formula": "contNormal ~ facGender*contcor1 + facExperim*contcor1 + (1 | facFive)", "method": "S", "type": 3, "factors": ["facFive"], "p_atol": 2e-3,
+        "r": {"formula": "contNormal ~ facGender*contcor1 + facExperim*contcor1 + (1 | facFive)", "method": "S",
+              "type": 3, "factors": ["facFive"], "p_atol": 2e-3,
               "trends": {"specs": ["facGender", "facExperim"], "var": "contcor1", "lmer_df": "satterthwaite",
                          "adjust": "mvt", "contrasts": {"Contrast 1": [1, -1, 0, 0], "Contrast 2": [1, 0, -1, 0],
                                                         "Contrast 3": [0, 1, 0, -1]}}},
@@ -376,7 +378,8 @@ CASES: list[dict] = [
         "about": "custom contrast weights apply to the grid rows by position, as emmeans::contrast takes them from "
                  "JASP, even when the table's grid columns list the levels in another order (issue #14)",
         "options": {
-            "dependent": var("contNormal"), "fixedVariables": vars_(["facGender", "facExperim"], ["nominal", "nominal"]),
+            "dependent": var("contNormal"),
+            "fixedVariables": vars_(["facGender", "facExperim"], ["nominal", "nominal"]),
             "randomVariables": vars_(["facFive"], ["nominal"]),
             "fixedEffects": terms(("facGender",), ("facExperim",), ("facGender", "facExperim")),
             "randomEffects": [re_row("facFive", [(("Intercept",), True)])],

@@ -270,3 +270,91 @@ def test_estimates_table_without_intervals_and_off(debug):
     table = doc["EstimatesTable"]
     assert table["title"] == "Estimated Means" and not table["schema"]["fields"][-1]["name"].endswith("CI")
     assert "EstimatesTable" not in run_jasp({**ESTIMATES, "plotEstimatesTable": False}, data=debug)
+
+
+# ------------------------------------------------- column types and legacy option names
+@pytest.mark.parametrize("values, expected", [
+    ([0, 1, 1, 0], "nominal"), ([1, 2, 3, 4, 5, 1], "ordinal"), (list(range(10)), "ordinal"),
+    (list(range(11)), "scale"), ([0.5, 1.0, 2.0], "scale"), (["a", "b"], "nominal"), ([1, 2, None, 3], "ordinal"),
+])
+def test_columns_without_types_get_jasps_import_type(values, expected):
+    """JASP's importer ("threshold for scale", 10): whole numbers with at most 10 distinct
+    values are ordinal (nominal with 2), other numbers scale, text nominal (issue #14)."""
+    from mixedbridge.jasp.model import imported_type
+
+    assert imported_type(pd.Series(values)) == expected
+
+
+def test_column_types_beside_the_data_are_checked(debug):
+    opts = {"dependent": "contNormal", "fixedVariables": ["contBinom"], "randomVariables": ["facFive"],
+            "fixedEffects": [{"components": ["contBinom"]}]}
+    bad = run_jasp(opts, data=debug, column_types={"contBinom": "interval"})
+    assert bad["status"] == "error" and bad["error"]["option"] == "columnTypes"
+    assert bad["error"]["path"] == "/columnTypes/contBinom" and "'scale'" in bad["error"]["errorMessage"]
+    as_scale = run_jasp({**opts, "fixedEffectEstimate": True}, data=debug, column_types={"contBinom": "scale"})
+    as_nominal = run_jasp({**opts, "fixedEffectEstimate": True}, data=debug)
+    assert [r["term"] for r in as_scale["FEsummary"]["data"]] == ["Intercept", "contBinom"]
+    assert [r["term"] for r in as_nominal["FEsummary"]["data"]] == ["Intercept", "contBinom (1)"]
+
+
+def test_request_carries_column_types(debug):
+    records = debug[["contNormal", "contBinom", "facFive"]].to_dict("records")
+    opts = {"dependent": "contNormal", "fixedVariables": ["contBinom"], "randomVariables": ["facFive"],
+            "fixedEffects": [{"components": ["contBinom"]}], "fixedEffectEstimate": True}
+    doc = run_request({"jasp": "MixedModelsLMM", "options": opts, "data": {"records": records},
+                       "columnTypes": {"contBinom": "scale"}})
+    assert doc["status"] == "complete", doc.get("error")
+    assert [r["term"] for r in doc["FEsummary"]["data"]] == ["Intercept", "contBinom"]
+
+
+def test_legacy_values_are_converted_as_upgrades_qml_does():
+    from mixedbridge.jasp.options import upgrade
+
+    new, notes = upgrade({"method": "LRT", "plotsGeom": "geom_violin", "plotsTheme": "jtools::theme_apa",
+                          "trendsDf": "kenward-roger", "Contrasts": [], "bootstrap_samples": 200})
+    assert new == {"testMethod": "likelihoodRatioTest", "plotBackgroundElement": "violin", "plotTheme": "apa",
+                   "trendsDf": "kenwardRoger", "contrasts": [], "bootstrapSamples": 200}
+    assert notes and "method → testMethod" in notes[0]
+    assert upgrade({"plotsTheme": "theme_bw"})[0] == {"plotTheme": "whiteBackground"}
+    assert upgrade({"plotsTheme": "JASP", "testMethod": "satterthwaite"})[0]["plotTheme"] == "jasp"
+    # today's name wins over a legacy one; nothing to upgrade, no note
+    kept, notes = upgrade({"method": "KR", "testMethod": "satterthwaite"})
+    assert kept["testMethod"] == "satterthwaite"
+    assert upgrade({"testMethod": "kenwardRoger"}) == ({"testMethod": "kenwardRoger"}, [])
+
+
+# ------------------------------------------------------------- covariates in the grid
+SD_ZERO = {
+    "dependent": var("contGamma"), "fixedVariables": vars_(["facExperim", "contcor1"], ["nominal", "scale"]),
+    "randomVariables": vars_(["facFive"], ["nominal"]), "fixedEffects": terms(("facExperim",), ("contcor1",)),
+    "randomEffects": [re_row("facFive", [(("Intercept",), True)])],
+    "marginalMeansTerms": varlist(["contcor1"]), "marginalMeansSd": 0,
+}
+#: emmeans on the afex fit with JASP's at for marginalMeansSd = 0 (three equal values)
+R_SD_ZERO = """
+suppressMessages({library(afex); library(emmeans)})
+d <- read.csv(commandArgs(TRUE)[1])
+for (v in c("facExperim", "facFive")) d[[v]] <- factor(d[[v]])
+contrasts(d$facExperim) <- "contr.sum"
+m <- suppressMessages(mixed(contGamma ~ facExperim + contcor1 + (1 | facFive), d, check_contrasts = FALSE,
+                            progress = FALSE))
+at <- list(contcor1 = mean(d$contcor1) + c(-1, 0, 1) * 0 * sd(d$contcor1))
+r <- try(emmeans(m, "contcor1", at = at), silent = TRUE)
+cat(if (inherits(r, "try-error")) conditionMessage(attr(r, "condition")) else "ok")
+"""
+
+
+@pytest.mark.r
+def test_sd_zero_stops_as_emmeans_does_in_jasp(debug):
+    """Issue #14: marginalMeansSd 0 gives JASP's at three equal values; emmeans refuses the grid
+    and JASP's analysis stops (.mmMarginalMeans has no try). Before: one row at the mean."""
+    from .conftest import require_r
+
+    require_r()
+    out = subprocess.run(["Rscript", "-e", R_SD_ZERO, str(DATA / "debug.csv")], capture_output=True, text=True,
+                         timeout=120)
+    assert "Irregular reference grid" in out.stdout
+    doc = run_jasp(SD_ZERO, data=debug)
+    assert doc["status"] == "error" and doc["error"]["option"] == "marginalMeansSd"
+    assert "Irregular reference grid" in doc["error"]["errorMessage"]
+    assert run_jasp({**SD_ZERO, "marginalMeansSd": 0.5}, data=debug)["status"] == "complete"

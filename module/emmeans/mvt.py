@@ -150,8 +150,8 @@ def critical_value(level: float, df: float, corr: np.ndarray) -> float:
     """The x with ``P(max |T| < x) = level`` (``mvtnorm::qmvt(level, tail = "both.tails")``)."""
     f = factor(corr)
     d = emmeans_df(df)
-    one = stats.t.ppf((1 + level) / 2, d) if d > 0 else stats.norm.ppf((1 + level) / 2)
-    bonf = stats.t.ppf(1 - (1 - level) / (2 * len(corr)), d) if d > 0 else stats.norm.ppf(1 - (1 - level) / (2 * len(corr)))
+    dist = stats.t(d) if d > 0 else stats.norm()
+    one, bonf = dist.ppf((1 + level) / 2), dist.ppf(1 - (1 - level) / (2 * len(corr)))
     if f.rank <= 1:
         return float(one)
 
