@@ -18,6 +18,7 @@ reproducible and its error (about 1e-5) is far below mvtnorm's:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import optimize, special, stats
@@ -32,9 +33,9 @@ SEED = 20240611
 
 @dataclass(frozen=True)
 class Factor:
-    """The pivoted factor of a correlation matrix: ``rows`` pivot order of every variable,
-    ``C`` their rows of the factor (variables × rank), ``last`` each variable's last
-    non-zero column (the dimension it bounds)."""
+    """The pivoted factor of a correlation matrix: ``C`` every variable's row of the factor
+    (variables × rank, R = C Cᵀ), ``last`` each variable's last non-zero column (the
+    dimension it bounds)."""
 
     C: np.ndarray
     last: np.ndarray
@@ -72,15 +73,26 @@ def factor(corr: np.ndarray) -> Factor:
     return Factor(C, last)
 
 
-def _lattice(dim: int) -> tuple[np.ndarray, np.random.Generator]:
-    """A rank-1 lattice of :data:`POINTS` points in [0, 1)^dim (Korobov generator) and the
-    generator of its random shifts."""
+@lru_cache(maxsize=32)
+def _points(dim: int, df: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Each random shift of a rank-1 lattice of :data:`POINTS` points in [0, 1)^dim (Korobov
+    generator), tent-transformed: the points of the ``dim - 1`` (df > 0) or ``dim`` normal
+    dimensions and the t's scale sqrt(χ²_df / df) at each point (1 for the normal)."""
     gen = np.ones(dim)
-    a = 1571.0
     for j in range(1, dim):
-        gen[j] = (gen[j - 1] * a) % POINTS
+        gen[j] = (gen[j - 1] * 1571.0) % POINTS
     pts = (np.arange(POINTS)[:, None] * gen[None, :] / POINTS) % 1.0
-    return pts, np.random.default_rng(SEED)
+    rng = np.random.default_rng(SEED)
+    out = []
+    for _ in range(SHIFTS):
+        w = np.abs(2 * ((pts + rng.random(dim)) % 1.0) - 1)
+        if df > 0:
+            scale = np.sqrt(stats.chi2.ppf(np.clip(w[:, -1], 1e-300, 1 - 1e-16), df) / df)
+            w = w[:, :-1]
+        else:
+            scale = np.ones(POINTS)
+        out.append((w, scale))
+    return tuple(out)
 
 
 def _box(f: Factor, x: float, w: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -116,17 +128,7 @@ def box_probability(x: float, corr: np.ndarray, df: int, f: Factor | None = None
     if f.rank == 0:
         return 1.0, 0.0
     dim = f.rank + (1 if df > 0 else 0)
-    pts, rng = _lattice(dim)
-    est = []
-    for _ in range(SHIFTS):
-        w = (pts + rng.random(dim)) % 1.0
-        w = np.abs(2 * w - 1)  # the baker's (tent) transformation
-        if df > 0:
-            scale = np.sqrt(stats.chi2.ppf(np.clip(w[:, -1], 1e-300, 1 - 1e-16), df) / df)
-            w = w[:, :-1]
-        else:
-            scale = np.ones(POINTS)
-        est.append(float(np.mean(_box(f, x, w, scale))))
+    est = [float(np.mean(_box(f, x, w, scale))) for w, scale in _points(dim, df)]
     return float(np.mean(est)), float(np.std(est, ddof=1) / np.sqrt(SHIFTS))
 
 
