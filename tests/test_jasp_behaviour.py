@@ -358,3 +358,36 @@ def test_sd_zero_stops_as_emmeans_does_in_jasp(debug):
     assert doc["status"] == "error" and doc["error"]["option"] == "marginalMeansSd"
     assert "Irregular reference grid" in doc["error"]["errorMessage"]
     assert run_jasp({**SD_ZERO, "marginalMeansSd": 0.5}, data=debug)["status"] == "complete"
+
+
+R_TRENDS_SD_ZERO = """
+suppressMessages({library(afex); library(emmeans)})
+d <- read.csv(commandArgs(TRUE)[1]); d$facFive <- factor(d$facFive)
+m <- suppressMessages(mixed(contGamma ~ contcor1 * contcor2 + (1 | facFive), d, check_contrasts = FALSE,
+                            progress = FALSE))
+at <- list(contcor1 = mean(d$contcor1) + c(-1, 0, 1) * 0 * sd(d$contcor1))
+r <- try(emtrends(m, specs = "contcor1", var = "contcor2", at = at), silent = TRUE)
+cat(if (inherits(r, "try-error")) conditionMessage(attr(r, "condition")) else "ok")
+"""
+
+
+@pytest.mark.r
+def test_trends_sd_zero_fails_only_the_trends_table(debug):
+    """trendsSd 0 with a covariate among trendsVariables: emtrends refuses the grid and JASP's
+    .mmTrends (in try) fails only the trends table."""
+    from .conftest import require_r
+
+    require_r()
+    out = subprocess.run(["Rscript", "-e", R_TRENDS_SD_ZERO, str(DATA / "debug.csv")], capture_output=True,
+                         text=True, timeout=120)
+    assert "Irregular reference grid" in out.stdout
+    opts = {"dependent": var("contGamma"), "fixedVariables": vars_(["contcor1", "contcor2"], ["scale", "scale"]),
+            "randomVariables": vars_(["facFive"], ["nominal"]),
+            "fixedEffects": terms(("contcor1",), ("contcor2",), ("contcor1", "contcor2")),
+            "randomEffects": [re_row("facFive", [(("Intercept",), True)])],
+            "trendsTrendVariable": varlist(["contcor2"]), "trendsVariables": varlist(["contcor1"]), "trendsSd": 0}
+    doc = run_jasp(opts, data=debug)
+    assert doc["status"] == "complete" and doc["ANOVAsummary"]["status"] == "complete"
+    assert doc["trendsSummary"]["status"] == "error"
+    assert "Irregular reference grid" in doc["trendsSummary"]["error"]["errorMessage"]
+    assert run_jasp({**opts, "trendsSd": 1}, data=debug)["trendsSummary"]["status"] == "complete"

@@ -21,7 +21,7 @@ from ..spec import validate
 from . import elements as jt
 from .errors import JaspOptionError, error_document
 from .jaspresults import document
-from .means import requests
+from .means import requests, trends_error
 from .model import Model, build, ready
 from .options import SS_TYPES, TEST_METHODS, normalize
 
@@ -168,6 +168,7 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
         jt.plot_estimates(opts, model, outcome.problem, lead.fit, plot),
         plot,
         *(table for out in outcome.emmeans for table in jt.estimates(opts, model, out)),
+        jt.failed_trends(opts, model, trends_error(opts, model)),
     ]
     extra = {".mixedbridge": {"formula": model.formula, "engine": engine, "analysis": analysis,
                               "notes": notes + sorted(emm_notes) + (plot.notes if plot else []),

@@ -372,6 +372,16 @@ def estimates(opts: dict, model: Model, out: EmmeansOutput) -> list[JTable]:
     return tables
 
 
+def failed_trends(opts: dict, model: Model, message: str | None) -> JTable | None:
+    """A trends table that could not be computed (JASP's ``setError`` on ``trendsSummary``)."""
+    if message is None:
+        return None
+    t = JTable("trendsSummary", "Estimated Trends", _estimates_depends(TRENDS))
+    _estimates_columns(t, opts, model, TRENDS)
+    t.fail(message)
+    return t
+
+
 def _estimates_depends(kind: Estimates) -> list[str]:
     trend = ["trendsTrendVariable"] if kind is TRENDS else []
     return (MODEL_DEPS + [kind.variables] + trend + [kind.option(s) for s in ("Sd", "Comparison", "ComparisonWith",

@@ -24,6 +24,8 @@ def _request(opts: dict, model: Model, kind: Estimates) -> dict | None:
         return None
     sd = float(opts[kind.option("Sd")])
     _check_spread(model, kind, variables, sd)
+    if kind is TRENDS and trends_error(opts, model):
+        return None
     label = model.variables.label
     req = {"specs": [label(v) for v in variables], "level": float(opts[kind.option("CiLevel")]),
            "df": df_method(opts, kind, model.frame.nobs)}
@@ -87,6 +89,20 @@ def _check_spread(model: Model, kind: Estimates, variables: list[str], sd: float
                               "equal values (JASP sets emmeans's at to mean + c(-1, 0, 1) × SD multiplier × SD), and "
                               "emmeans refuses that grid (\"Irregular reference grid: Marginal means cannot be "
                               "determined\"); use a positive multiplier", f"/{option}")
+
+
+def trends_error(opts: dict, model: Model) -> str | None:
+    """The message of a trends table that cannot be computed: ``trendsSd`` 0 with a covariate
+    among ``trendsVariables`` gives emtrends an irregular grid, and JASP (whose ``.mmTrends``
+    catches it) fails only that table; None otherwise."""
+    variables = opts[TRENDS.variables]
+    if not _asked(opts, model, TRENDS, variables) or float(opts[TRENDS.option("Sd")]) != 0:
+        return None
+    covariates = [v for v in variables if v not in model.factors]
+    if not covariates:
+        return None
+    return (f"Irregular reference grid: Marginal means cannot be determined ({', '.join(covariates)} at three equal "
+            "values: trendsSd is 0).")
 
 
 def _covariates(model: Model, variables: list[str], sd: float) -> dict:
