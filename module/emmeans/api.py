@@ -206,6 +206,14 @@ def _contrast_family(rg: RefGrid, m: Marginal, req: Request, groups: list[np.nda
         fam.notes.append("Results are averaged over the levels of: " + ", ".join(m.avgd_over))
     if df_label:
         fam.notes.append(f"Degrees-of-freedom method: {df_label}")
-    info = adj.AdjustFamily(cs.size, cs.per_group, cs.kind, cs.groups)
+    info = adj.AdjustFamily(cs.size, cs.per_group, cs.kind, cs.groups,
+                            corr=correlation(L[:, rg.coef], V, fam.se) if req.adjust == "mvt" else None)
     summarize(fam, req.level, req.adjust, info, test=True, null=0.0)
     return fam
+
+
+def correlation(L: np.ndarray, V: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """Correlation of the estimates L β̂ (emmeans's ``cov2cor(vcov(object))``); NaN for
+    rows that are not estimable."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (L @ V @ L.T) / np.outer(se, se)

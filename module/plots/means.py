@@ -217,11 +217,21 @@ def _draw_background(ax, d: pd.DataFrame, horizontal: str, xpos: dict, kind: str
                 body.set_facecolor(color)
                 body.set_alpha(0.25)
                 tag(body, "background")
-        elif kind == "boxplot":
-            faint = (*color[:3], 0.45)
-            line = {"color": faint}
-            bp = ax.boxplot([y], positions=[x], widths=width * 0.7, patch_artist=True, showfliers=True,
-                            manage_ticks=False, zorder=1, whiskerprops=line, capprops=line, medianprops=line,
-                            flierprops={"markeredgecolor": faint, "markersize": 4},
-                            boxprops={"facecolor": (*color[:3], 0.15), "edgecolor": faint})
-            tag(bp["boxes"], "background")
+        elif kind in ("boxplot", "boxjitter"):
+            _boxplot(ax, y, x, width, color, kind == "boxjitter", rng)
+
+
+def _boxplot(ax, y: np.ndarray, x: float, width: float, color, beside: bool, rng) -> None:
+    """A faint box plot at ``x``; with ``beside`` (ggpol's ``geom_boxjitter``, JASP's
+    ``boxjitter``) a half-width box on the left and every point jittered on the right half."""
+    faint = (*color[:3], 0.45)
+    line = {"color": faint}
+    pos, w = (x - width / 4, width * 0.35) if beside else (x, width * 0.7)
+    bp = ax.boxplot([y], positions=[pos], widths=w, patch_artist=True, showfliers=not beside,
+                    manage_ticks=False, zorder=1, whiskerprops=line, capprops=line, medianprops=line,
+                    flierprops={"markeredgecolor": faint, "markersize": 4},
+                    boxprops={"facecolor": (*color[:3], 0.15), "edgecolor": faint})
+    tag(bp["boxes"], "background")
+    if beside:
+        xs = x + width / 8 + rng.uniform(0, width / 4, len(y))
+        tag(ax.scatter(xs, y, s=12, color=color, alpha=0.5, edgecolors="none", zorder=1), "background")
