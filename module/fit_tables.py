@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from .families import has_scale
 from .fit import Fit, Inference
 from .lmm.remat import sdcor_layout, sig_names
 from .table import Column, Table
@@ -17,6 +18,11 @@ _DF_NOTE = {
 }
 
 
+def _statistic_title(fit: Fit) -> str:
+    """The test statistic's name as ``summary`` prints it: z for a glmm without a scale."""
+    return "z" if fit.analysis == "glmm" and not has_scale(fit.family) else "t"
+
+
 def parameters_table(fit: Fit, inf: Inference | None = None) -> Table:
     """Fixed effects and, for mixed models, the random-effects sds and correlations."""
     table = Table("parameters", "Parameter estimates", [
@@ -25,7 +31,7 @@ def parameters_table(fit: Fit, inf: Inference | None = None) -> Table:
         Column("term", "Term", "string"),
         Column("estimate", "Estimate"),
         Column("std.error", "SE"),
-        Column("statistic", "t"),
+        Column("statistic", _statistic_title(fit)),
         Column("df", "df"),
         Column("p.value", "p", "pvalue"),
     ])
@@ -38,7 +44,10 @@ def parameters_table(fit: Fit, inf: Inference | None = None) -> Table:
             se[i], t = got["std.error"], got.get("statistic", t)
         table.add_row(effect="fixed", term=name, estimate=fit.beta[i], **{"std.error": se[i]},
                       statistic=t, df=df[i], **{"p.value": p[i]})
-    if fit.analysis == "lmm":
+    if fit.analysis == "glmm":
+        _add_ran_pars(table, fit)
+        table.footnotes.append(_glmm_test_note(fit))
+    elif fit.analysis == "lmm":
         _add_ran_pars(table, fit)
         if inf is not None and inf.coef:
             table.footnotes.append(_DF_NOTE.get(inf.df_method, ""))
@@ -68,8 +77,17 @@ def _fixed_df_p(fit: Fit, inf: Inference | None) -> tuple[list[float | None], li
     else:
         df = [None] * k
     t = fit.beta / np.where(fit.se > 0, fit.se, np.nan)
+    if fit.analysis == "glmm":  # Wald tests with normal p-values, as summary(glmer)
+        return df, [float(2 * stats.norm.sf(abs(ti))) for ti in t]
     p = [None if d is None else float(2 * stats.t.sf(abs(ti), d)) for ti, d in zip(t, df)]
     return df, p
+
+
+def _glmm_test_note(fit: Fit) -> str:
+    if has_scale(fit.family):
+        return ("Wald t statistics with p-values from the normal distribution (as summary(glmer) for a family "
+                "with a scale); SEs from the Hessian of the deviance.")
+    return "Wald z tests (as summary(glmer)); SEs from the Hessian of the deviance."
 
 
 def _add_ran_pars(table: Table, fit: Fit) -> None:
@@ -79,11 +97,14 @@ def _add_ran_pars(table: Table, fit: Fit) -> None:
         for r, c, name in [e for e in layout if e[0] == e[1]] + [e for e in layout if e[0] != e[1]]:
             est = vc.sd[r] if r == c else vc.corr[c, r]
             table.add_row(effect="ran_pars", group=vc.group, term=name, estimate=est)
-    table.add_row(effect="ran_pars", group="Residual", term="sd__Observation", estimate=fit.sigma)
+    if fit.analysis != "glmm" or has_scale(fit.family):
+        table.add_row(effect="ran_pars", group="Residual", term="sd__Observation", estimate=fit.sigma)
 
 
 def fit_table(fit: Fit) -> Table:
     """Model summary, one row, as broom's glance."""
+    if fit.analysis == "glmm":
+        return glmm_fit_table(fit)
     cols = [Column("nobs", "Observations", "integer"), Column("sigma", "σ"),
             Column("logLik", "Log-likelihood"), Column("AIC", "AIC"), Column("BIC", "BIC"),
             Column("deviance", "Deviance")]
@@ -103,6 +124,99 @@ def fit_table(fit: Fit) -> Table:
     if fit.analysis == "lmm":
         table.footnotes.append("Fitted by REML." if fit.reml else "Fitted by maximum likelihood.")
     return table
+
+
+def glmm_fit_table(fit: Fit) -> Table:
+    """A glmm's summary, one row: as broom.mixed's glance of a glmer fit (σ only for a family
+    with a scale; lme4's deviance), with the family, link and (negative binomial) θ."""
+    cols = [Column("nobs", "Observations", "integer")]
+    row: dict[str, float | str | None] = {"nobs": fit.nobs}
+    if has_scale(fit.family):
+        cols.append(Column("sigma", "σ"))
+        row["sigma"] = fit.sigma
+    cols += [Column("logLik", "Log-likelihood"), Column("AIC", "AIC"), Column("BIC", "BIC"),
+             Column("deviance", "Deviance"), Column("df.residual", "Residual df"),
+             Column("family", "Family", "string"), Column("link", "Link", "string")]
+    row.update({"logLik": fit.loglik, "AIC": fit.aic, "BIC": fit.bic, "deviance": fit.deviance,
+                "df.residual": fit.df_residual, "family": fit.family, "link": fit.link})
+    nb_theta = (fit.optinfo or {}).get("nb_theta")
+    if nb_theta is not None:
+        cols.append(Column("theta", "Negative binomial θ"))
+        row["theta"] = nb_theta
+    table = Table("fit", "Model summary", cols)
+    table.add_row(**row)
+    table.footnotes.append(_approximation_note((fit.optinfo or {}).get("nAGQ", 1)))
+    table.footnotes += glmm_remarks(fit)
+    return table
+
+
+def _approximation_note(nagq: int) -> str:
+    if nagq == 0:
+        return ("Fitted by maximum likelihood with nAGQ = 0 (lme4's first stage only: the fixed effects "
+                "estimated in the penalized iteratively reweighted least squares, not by the Laplace "
+                "approximation).")
+    if nagq == 1:
+        return "Fitted by maximum likelihood (Laplace approximation); deviance as lme4's deviance() of a GLMM."
+    return (f"Fitted by maximum likelihood (adaptive Gauss-Hermite quadrature with {nagq} points); deviance "
+            "as lme4's deviance() of a GLMM.")
+
+
+#: |estimate| on the link scale above which a binomial fixed effect with a still larger SE
+#: suggests separation (the likelihood keeps rising as the estimate runs off).
+SEPARATION_ESTIMATE = 10.0
+#: Pearson χ²/df above which a Poisson or binomial fit is called overdispersed.
+OVERDISPERSION_RATIO = 1.5
+
+
+def glmm_remarks(fit: Fit) -> list[str]:
+    """What a reader of a glmm should know, in plain words: convergence, a singular fit,
+    possible separation, overdispersion (Pearson χ² / residual df)."""
+    out = []
+    info = fit.optinfo or {}
+    if info.get("converged") is False:
+        said = "; ".join(str(m).replace("\n", " ") for m in info.get("messages") or [])
+        out.append("Convergence: the optimizer's checks failed" + (f" ({said})" if said else "")
+                   + "; the estimates may not be at the optimum (rescale covariates or simplify the model).")
+    if info.get("singular"):
+        out.append("Singular fit: a random-effects variance is (near) zero or a correlation is ±1; the random "
+                   "effects structure may be too complex for the data.")
+    if fit.family == "binomial":
+        big = [n for n, b, se in zip(fit.coef_names, fit.beta, fit.se)
+               if abs(b) > SEPARATION_ESTIMATE and se > abs(b)]
+        if big:
+            out.append("Possible separation: " + ", ".join(big) + (" has" if len(big) == 1 else " have")
+                       + " a very large estimate with a still larger SE; the predictors may predict the outcome "
+                         "perfectly in some cells, and the Wald tests of such estimates are meaningless.")
+    out += _overdispersion(fit)
+    return out
+
+
+def _overdispersion(fit: Fit) -> list[str]:
+    """Pearson χ²/df for the Poisson and binomial families, whose variance the mean fixes (not
+    for 0/1 responses, whose dispersion the data cannot show)."""
+    if fit.family not in ("poisson", "binomial") or fit.pearson_residuals is None or not fit.df_residual > 0:
+        return []
+    r = np.asarray(fit.pearson_residuals, dtype=float)
+    if fit.family == "binomial" and _binary(fit, r):
+        return []
+    ratio = float(np.sum(r**2) / fit.df_residual)
+    text = f"Pearson χ²/df = {ratio:.3g}"
+    if ratio <= OVERDISPERSION_RATIO:
+        return [f"{text} (no sign of overdispersion)."]
+    remedy = "negative.binomial or an observation-level random effect" if fit.family == "poisson" else \
+        "an observation-level random effect"
+    return [f"Overdispersion: {text} (above {OVERDISPERSION_RATIO:g}: more variation than the {fit.family} family "
+            f"implies); the SEs may be too small; consider {remedy}."]
+
+
+def _binary(fit: Fit, pearson: np.ndarray) -> bool:
+    """Whether a binomial fit's responses are all 0 or 1 with one trial each: y = μ + r·√(μ(1-μ))
+    recovers them from the Pearson residuals r then (with more trials it gives other values)."""
+    if fit.fitted is None or len(fit.fitted) != len(pearson):
+        return False
+    mu = np.asarray(fit.fitted, dtype=float)
+    y = mu + pearson * np.sqrt(mu * (1.0 - mu))
+    return bool(np.all(np.minimum(np.abs(y), np.abs(y - 1.0)) < 1e-6))
 
 
 def random_effects_table(fit: Fit) -> Table:
@@ -187,7 +301,7 @@ def confint_table(fit: Fit, inf: Inference | None) -> Table | None:
         Column("term", "Term", "string"), Column("estimate", "Estimate"),
         Column("lower", "Lower"), Column("upper", "Upper")])
     beta = dict(zip(fit.coef_names, fit.beta))
-    sig = _sig_labels(fit) if fit.analysis == "lmm" else {}
+    sig = _sig_labels(fit) if fit.analysis in ("lmm", "glmm") else {}
     for r in inf.confint:
         name = r["parameter"]
         if name in sig:
@@ -196,7 +310,7 @@ def confint_table(fit: Fit, inf: Inference | None) -> Table | None:
         else:
             table.add_row(parameter=name, term=name, estimate=beta.get(name), lower=r.get("lower"),
                           upper=r.get("upper"))
-    if method == "wald" and fit.analysis == "lmm":
+    if method == "wald" and fit.analysis in ("lmm", "glmm"):
         table.footnotes.append("Wald intervals β ± z·SE for the fixed effects (lme4's confint method 'Wald'); "
                                "use method 'profile' or 'bootstrap' for the variance components.")
     if method == "profile":
@@ -227,7 +341,7 @@ def model_comparison_table(fit: Fit, inf: Inference | None) -> Table | None:
 def tables_for(fit: Fit, inf: Inference | None = None) -> list[Table]:
     """Every table an analysis yields from its fit and, when it has run, its inference."""
     tables = [parameters_table(fit, inf), fit_table(fit)]
-    if fit.analysis == "lmm":
+    if fit.analysis in ("lmm", "glmm"):
         tables += [random_effects_table(fit), groups_table(fit)]
     for builder in (anova_table, confint_table, model_comparison_table):
         t = builder(fit, inf)
