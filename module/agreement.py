@@ -34,10 +34,9 @@ TOLERANCES = {
 TOLERANCES_GLMM = {**TOLERANCES, "fixed": 1e-3, "se": 2e-3, "varcomp": 2e-3, "statistic": 2e-3}
 
 _OBJECTIVE = {"logLik", "AIC", "BIC", "deviance", "REMLcrit"}
-#: A glmm's objective cells and the sign of "better": a higher log-likelihood, a lower AIC/BIC.
-#: (lme4's deviance of a glmm is the conditional deviance at the modes, not the objective:
-#: compared both ways.)
-_ONE_SIDED = {"logLik": 1.0, "AIC": -1.0, "BIC": -1.0}
+#: A glmm's objective cells and the sign of "better": a higher log-likelihood, a lower AIC, BIC
+#: and deviance (−2 log-likelihood).
+_ONE_SIDED = {"logLik": 1.0, "AIC": -1.0, "BIC": -1.0, "deviance": -1.0}
 _KEYS = {"parameters": ("effect", "group", "term"), "fit": (), "random_effects": ("group", "level", "term"),
          "groups": ("group",), "anova": ("term",), "confint": ("parameter",), "model_comparison": ("model",)}
 #: Cells that are random draws (bootstrap p-values): shown, never compared across engines.
@@ -218,7 +217,7 @@ def optimum(engine: str, fit: Fit) -> Optimum | None:
     """The optimum a mixed-model fit reached (None for a regression, which has no optimizer,
     or when the criterion is unknown)."""
     value = fit.reml_crit if fit.reml else fit.deviance
-    if fit.analysis == "glmm":  # the objective: -2 log-likelihood (lme4's deviance() of a glmm is not it)
+    if fit.analysis == "glmm":  # the objective: −2 log-likelihood
         value = -2.0 * fit.loglik
     if fit.analysis not in ("lmm", "glmm") or value is None:
         return None

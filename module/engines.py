@@ -83,10 +83,17 @@ class NativeEngine:
 def _fit_glmm(problem: Problem) -> Fit:
     """A glmm by the native estimator (:mod:`mixedbridge.glmm`): y on the family's scale, the
     binomial trials (times any prior weights) as weights."""
-    try:
-        from .glmm import fit_glmm  # type: ignore[attr-defined]
-    except ImportError:
-        raise EngineError("the native engine cannot fit a glmm yet; use engine 'lme4'") from None
+    from .glmm import fit_glmm
+
+    if problem.family == "negative.binomial":
+        try:
+            from .glmm.negbin import fit_glmer_nb  # type: ignore[import-not-found]
+        except ImportError:
+            raise EngineError("the native engine cannot fit a negative binomial glmm yet; use engine 'lme4'",
+                              "/options/family") from None
+        return fit_glmer_nb(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,
+                            weights=problem.frame.weights, offset=problem.frame.offset, nagq=problem.nagq,
+                            dropped=problem.fixed.dropped)
     return fit_glmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms, family=problem.family,
                     link=problem.link, weights=problem.frame.weights, offset=problem.frame.offset,
                     nagq=problem.nagq, dropped=problem.fixed.dropped)

@@ -127,8 +127,10 @@ def fit_table(fit: Fit) -> Table:
 
 
 def glmm_fit_table(fit: Fit) -> Table:
-    """A glmm's summary, one row: as broom.mixed's glance of a glmer fit (σ only for a family
-    with a scale; lme4's deviance), with the family, link and (negative binomial) θ."""
+    """A glmm's summary, one row, as ``summary(glmer)`` gives it (σ only for a family with a
+    scale; deviance −2 log-likelihood), with the family, link and (negative binomial) θ. The
+    warnings and notes on the fit (convergence, singularity, separation, overdispersion) come
+    with the fit itself."""
     cols = [Column("nobs", "Observations", "integer")]
     row: dict[str, float | str | None] = {"nobs": fit.nobs}
     if has_scale(fit.family):
@@ -146,7 +148,6 @@ def glmm_fit_table(fit: Fit) -> Table:
     table = Table("fit", "Model summary", cols)
     table.add_row(**row)
     table.footnotes.append(_approximation_note((fit.optinfo or {}).get("nAGQ", 1)))
-    table.footnotes += glmm_remarks(fit)
     return table
 
 
@@ -156,67 +157,9 @@ def _approximation_note(nagq: int) -> str:
                 "estimated in the penalized iteratively reweighted least squares, not by the Laplace "
                 "approximation).")
     if nagq == 1:
-        return "Fitted by maximum likelihood (Laplace approximation); deviance as lme4's deviance() of a GLMM."
-    return (f"Fitted by maximum likelihood (adaptive Gauss-Hermite quadrature with {nagq} points); deviance "
-            "as lme4's deviance() of a GLMM.")
-
-
-#: |estimate| on the link scale above which a binomial fixed effect with a still larger SE
-#: suggests separation (the likelihood keeps rising as the estimate runs off).
-SEPARATION_ESTIMATE = 10.0
-#: Pearson χ²/df above which a Poisson or binomial fit is called overdispersed.
-OVERDISPERSION_RATIO = 1.5
-
-
-def glmm_remarks(fit: Fit) -> list[str]:
-    """What a reader of a glmm should know, in plain words: convergence, a singular fit,
-    possible separation, overdispersion (Pearson χ² / residual df)."""
-    out = []
-    info = fit.optinfo or {}
-    if info.get("converged") is False:
-        said = "; ".join(str(m).replace("\n", " ") for m in info.get("messages") or [])
-        out.append("Convergence: the optimizer's checks failed" + (f" ({said})" if said else "")
-                   + "; the estimates may not be at the optimum (rescale covariates or simplify the model).")
-    if info.get("singular"):
-        out.append("Singular fit: a random-effects variance is (near) zero or a correlation is ±1; the random "
-                   "effects structure may be too complex for the data.")
-    if fit.family == "binomial":
-        big = [n for n, b, se in zip(fit.coef_names, fit.beta, fit.se)
-               if abs(b) > SEPARATION_ESTIMATE and se > abs(b)]
-        if big:
-            out.append("Possible separation: " + ", ".join(big) + (" has" if len(big) == 1 else " have")
-                       + " a very large estimate with a still larger SE; the predictors may predict the outcome "
-                         "perfectly in some cells, and the Wald tests of such estimates are meaningless.")
-    out += _overdispersion(fit)
-    return out
-
-
-def _overdispersion(fit: Fit) -> list[str]:
-    """Pearson χ²/df for the Poisson and binomial families, whose variance the mean fixes (not
-    for 0/1 responses, whose dispersion the data cannot show)."""
-    if fit.family not in ("poisson", "binomial") or fit.pearson_residuals is None or not fit.df_residual > 0:
-        return []
-    r = np.asarray(fit.pearson_residuals, dtype=float)
-    if fit.family == "binomial" and _binary(fit, r):
-        return []
-    ratio = float(np.sum(r**2) / fit.df_residual)
-    text = f"Pearson χ²/df = {ratio:.3g}"
-    if ratio <= OVERDISPERSION_RATIO:
-        return [f"{text} (no sign of overdispersion)."]
-    remedy = "negative.binomial or an observation-level random effect" if fit.family == "poisson" else \
-        "an observation-level random effect"
-    return [f"Overdispersion: {text} (above {OVERDISPERSION_RATIO:g}: more variation than the {fit.family} family "
-            f"implies); the SEs may be too small; consider {remedy}."]
-
-
-def _binary(fit: Fit, pearson: np.ndarray) -> bool:
-    """Whether a binomial fit's responses are all 0 or 1 with one trial each: y = μ + r·√(μ(1-μ))
-    recovers them from the Pearson residuals r then (with more trials it gives other values)."""
-    if fit.fitted is None or len(fit.fitted) != len(pearson):
-        return False
-    mu = np.asarray(fit.fitted, dtype=float)
-    y = mu + pearson * np.sqrt(mu * (1.0 - mu))
-    return bool(np.all(np.minimum(np.abs(y), np.abs(y - 1.0)) < 1e-6))
+        return "Fitted by maximum likelihood (Laplace approximation); deviance = −2 log-likelihood, as summary(glmer)."
+    return (f"Fitted by maximum likelihood (adaptive Gauss-Hermite quadrature with {nagq} points); deviance = "
+            "−2 log-likelihood, as summary(glmer).")
 
 
 def random_effects_table(fit: Fit) -> Table:
