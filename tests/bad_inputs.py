@@ -29,7 +29,7 @@ def _drop(spec: dict, key: str) -> dict:
 #: A small glmm: counts y of s successes in n trials, x, a factor f, groups g (inline rows).
 GLMM_ROWS = [{"y": float(i % 4), "s": float(i % 3), "n": 3.0, "x": float(i % 5), "f": "abc"[i % 3],
               "b": "no" if i % 2 else "yes", "g": f"g{i % 4}"} for i in range(16)]
-GLMM = {"analysis": "glmm", "formula": "y ~ x + (1 | g)", "data": {"records": GLMM_ROWS},
+GLMM: dict[str, Any] = {"analysis": "glmm", "formula": "y ~ x + (1 | g)", "data": {"records": GLMM_ROWS},
         "options": {"family": "poisson"}}
 
 
