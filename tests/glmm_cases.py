@@ -44,6 +44,10 @@ CASES: dict[str, tuple[str, dict]] = {
         "glmer(total.fruits ~ nutrient + amd + rack + status + (1 | popu) + (1 | gen), arab, poisson)",
         {"formula": "total.fruits ~ nutrient + amd + rack + status + (1 | popu) + (1 | gen)",
          "data": {"dataset": "Arabidopsis"}, "options": {"family": "poisson"}}),
+    "scotssec_crossed": (
+        "glmer(attain ~ verbal + sex + (1 | primary) + (1 | second), scots, poisson)",
+        {"formula": "attain ~ verbal + sex + (1 | primary) + (1 | second)", "data": {"dataset": "ScotsSec"},
+         "options": {"family": "poisson"}}),
     "orthodont_gamma": (
         'glmer(distance ~ age + Sex + (1 | Subject), ortho, Gamma(link = "log"))',
         {"formula": "distance ~ age + Sex + (1 | Subject)", "data": {"dataset": "Orthodont"},

@@ -30,7 +30,7 @@ NOT_YET = {
     "epil_nb": "no native negative binomial yet (glmm.negbin.fit_glmer_nb)",
 }
 #: Cases whose native fit takes more than a few seconds on this machine (grouseticks: 33 s).
-SLOW = {"verbagg", "grouseticks", "arabidopsis", "contraception"}
+SLOW = {"verbagg", "grouseticks", "arabidopsis", "contraception", "scotssec_crossed"}
 
 
 def _param(name: str):

@@ -12,8 +12,9 @@ VarCorr, conditional modes and sds, fitted values, deviance and Pearson residual
 log-likelihood, AIC and BIC to 1e-9 relative, the rest to 1e-4 relative (of each vector's
 largest value, for values near 0). glmer's second stage
 (Nelder-Mead) stops when θ moves by less than ``xt`` = 1e-5, so on a flat optimum (grouseticks)
-the last bit of a CSV number read by R or by pandas moves θ by that much while the
-log-likelihood agrees to 1e-12.
+rounding moves θ by that much while the log-likelihood agrees to 1e-12: three runs of the same
+plain glmer call in fresh R processes here gave θ₁ = 0.541506 once and 0.541508 twice
+(multithreaded BLAS sums in varying order).
 """
 from __future__ import annotations
 
