@@ -40,6 +40,10 @@ CASES: dict[str, tuple[str, dict]] = {
         'glmer(y ~ trt + I(week > 2) + (1 | ID), bact, binomial(link = "probit"))',
         {"formula": "y ~ trt + I(week > 2) + (1 | ID)", "data": {"dataset": "bacteria"},
          "options": {"family": "binomial", "link": "probit"}}),
+    "bacteria_cauchit": (
+        'glmer(y ~ trt + I(week > 2) + (1 | ID), bact, binomial(link = "cauchit"))',
+        {"formula": "y ~ trt + I(week > 2) + (1 | ID)", "data": {"dataset": "bacteria"},
+         "options": {"family": "binomial", "link": "cauchit"}}),
     "arabidopsis": (
         "glmer(total.fruits ~ nutrient + amd + rack + status + (1 | popu) + (1 | gen), arab, poisson)",
         {"formula": "total.fruits ~ nutrient + amd + rack + status + (1 | popu) + (1 | gen)",

@@ -37,6 +37,7 @@ models <- c(
   verbagg = "glmer(r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item), verb, binomial)",
   contraception = "glmer(use ~ age + I(age^2) + urban + livch + (1 + urban | district), contra, binomial)",
   bacteria_probit = "glmer(y ~ trt + I(week > 2) + (1 | ID), bact, binomial(link = \"probit\"))",
+  bacteria_cauchit = "glmer(y ~ trt + I(week > 2) + (1 | ID), bact, binomial(link = \"cauchit\"))",
   arabidopsis = "glmer(total.fruits ~ nutrient + amd + rack + status + (1 | popu) + (1 | gen), arab, poisson)",
   scotssec_crossed = "glmer(attain ~ verbal + sex + (1 | primary) + (1 | second), scots, poisson)",
   orthodont_gamma = "glmer(distance ~ age + Sex + (1 | Subject), ortho, Gamma(link = \"log\"))",
