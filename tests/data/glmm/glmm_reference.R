@@ -84,6 +84,42 @@ one <- function(call) {
   )
 }
 out <- lapply(calls, one)
+
+## R's family objects at fixed points: linkinv, mu.eta, variance, dev.resids, aic
+fams <- list(
+  c("binomial", "logit"), c("binomial", "probit"), c("binomial", "cloglog"), c("binomial", "cauchit"),
+  c("binomial", "log"), c("poisson", "log"), c("poisson", "identity"), c("poisson", "sqrt"),
+  c("Gamma", "inverse"), c("Gamma", "identity"), c("Gamma", "log"),
+  c("inverse.gaussian", "1/mu^2"), c("inverse.gaussian", "inverse"), c("inverse.gaussian", "log"),
+  c("gaussian", "log"), c("gaussian", "inverse"))
+eta_pts <- list(logit = c(-40, -3, -0.5, 0, 0.7, 2, 35), probit = c(-9, -2, -0.3, 0, 0.4, 1.5, 9),
+                cloglog = c(-40, -3, -0.5, 0, 0.7, 1.5, 3), cauchit = c(-50, -3, -0.5, 0, 0.7, 2, 40),
+                log = c(-3, -1, -0.2, 0, 0.5, 1, 2), identity = c(0.2, 0.5, 1, 2, 3.5, 5, 8),
+                sqrt = c(0.3, 0.5, 1, 1.5, 2, 3, 4), inverse = c(0.1, 0.25, 0.5, 1, 2, 4, 8),
+                "1/mu^2" = c(0.1, 0.25, 0.5, 1, 2, 4, 8))
+ys <- list(binomial = c(0, 0.25, 0.5, 1, 0.75, 0, 1), poisson = c(0, 1, 3, 0, 7, 2, 5),
+           Gamma = c(0.3, 1.2, 2.5, 0.8, 4, 1.1, 0.6), inverse.gaussian = c(0.3, 1.2, 2.5, 0.8, 4, 1.1, 0.6),
+           gaussian = c(0.3, 1.2, 2.5, 0.8, 4, 1.1, 0.6))
+wts <- list(binomial = c(4, 4, 2, 1, 4, 3, 5))
+fam_out <- lapply(fams, function(fl) {
+  fam <- get(fl[1])(link = fl[2])
+  eta <- eta_pts[[fl[2]]]
+  mu <- fam$linkinv(eta)
+  y <- ys[[fl[1]]]
+  wt <- if (is.null(wts[[fl[1]]])) rep(1, 7) else wts[[fl[1]]]
+  mu_d <- if (fl[1] == "binomial") c(0.1, 0.3, 0.5, 0.6, 0.7, 0.2, 0.9) else c(0.4, 1, 2, 1.5, 3, 0.9, 0.7)
+  dev <- fam$dev.resids(y, mu_d, wt)
+  list(family = fl[1], link = fl[2], eta = eta, linkinv = mu, mu_eta = fam$mu.eta(eta),
+       variance = fam$variance(mu_d), y = y, wt = wt, mu = mu_d, dev_resids = dev,
+       aic = fam$aic(y, wt, mu_d, wt, sum(dev)), linkfun = fam$linkfun(mu_d))
+})
+nb <- MASS::negative.binomial(2.5)
+y <- ys$poisson; mu_d <- c(0.4, 1, 2, 1.5, 3, 0.9, 0.7); dev <- nb$dev.resids(y, mu_d, rep(1, 7))
+fam_out[[length(fam_out) + 1]] <- list(family = "negative.binomial", theta = 2.5, link = "log",
+  eta = eta_pts$log, linkinv = nb$linkinv(eta_pts$log), mu_eta = nb$mu.eta(eta_pts$log),
+  variance = nb$variance(mu_d), y = y, wt = rep(1, 7), mu = mu_d, dev_resids = dev,
+  aic = nb$aic(y, rep(1, 7), mu_d, rep(1, 7), sum(dev)), linkfun = nb$linkfun(mu_d))
+out[["_families"]] <- fam_out
 out[["_about"]] <- list(R = paste(R.version$major, R.version$minor, sep = "."),
                         lme4 = as.character(packageVersion("lme4")),
                         script = "tests/data/glmm/glmm_reference.R")
