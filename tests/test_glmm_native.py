@@ -6,7 +6,10 @@ same script from lme4, mlmRev and MASS and read back by both sides; provenance i
 X and the random-effects terms are built with the project's own formula, frame and design code.
 
 Tolerances (issue #15): criterion never above glmer's (1e-6 relative slack for rounding);
-fixed effects 1e-3; standard errors and variance components 2e-3.
+fixed effects 1e-3 (relative to max(|β|, SE)); standard errors and variance components 2e-3.
+Where glmer itself reports "failed to converge" (epil_nb: max|grad| = 0.0033, contraception:
+0.0028) its β is determined only to a few 1e-3 along the flat direction, and β is compared to
+5e-3 there (our criterion is lower in both).
 
 glmer's criterion at its optimum carries its PIRLS tolerance (relative change of the penalized
 deviance below 1e-7, log|L|² from the step before): up to 3e-6 relative above the converged
@@ -30,7 +33,7 @@ from mixedbridge.design import fixed_design, random_designs
 from mixedbridge.errors import ModelError
 from mixedbridge.formula import parse_formula
 from mixedbridge.frame import model_frame
-from mixedbridge.glmm import fit_glmm, make_family
+from mixedbridge.glmm import fit_glmer_nb, fit_glmm, make_family
 
 DATA = Path(__file__).resolve().parent / "data" / "glmm"
 REF = json.loads((DATA / "glmm_reference.json").read_text(encoding="utf-8"))
@@ -68,6 +71,8 @@ CASES: dict[str, tuple[str, str, set[str], Callable, dict[str, Any]]] = {
                          {"primary", "sex", "second"}, _count("attain"), {"family": "poisson"}),
     "sleep_gamma_log": ("sleepstudy.csv", "Days + (Days | Subject)", {"Subject"}, _count("Reaction"),
                         {"family": "Gamma", "link": "log"}),
+    "epil_nb": ("epil.csv", "lbase * trt + lage + V4 + (1 | subject)", {"trt", "subject"}, _count("y"),
+                {"family": "negative.binomial"}),
 }
 NAMES = list(CASES)
 
@@ -92,7 +97,11 @@ def fits() -> dict:
 def _get(fits: dict, name: str):
     if name not in fits:
         X, names, y, reterms, w = _inputs(name)
-        fits[name] = fit_glmm(X, names, y, reterms, weights=w, **CASES[name][4])
+        opts = dict(CASES[name][4])
+        if opts.pop("family") == "negative.binomial":
+            fits[name] = fit_glmer_nb(X, names, y, reterms, weights=w, **opts)
+        else:
+            fits[name] = fit_glmm(X, names, y, reterms, weights=w, **CASES[name][4])
     return fits[name]
 
 
@@ -116,10 +125,12 @@ def test_criterion_not_above_glmer(fits, name):
     assert fit.bic == pytest.approx(ref["bic"], rel=5e-6)
     assert fit.df_residual == ref["df_residual"]
     assert fit.nobs == ref["nobs"]
-    assert (fit.family, fit.link) == (ref["family"], ref["link"])
+    nb = ref["family"].startswith("Negative Binomial")
+    assert (fit.family, fit.link) == ("negative.binomial" if nb else ref["family"], ref["link"])
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if CASES[n][4].get("nagq", 1) == 1])
+@pytest.mark.parametrize("name", [n for n in NAMES if CASES[n][4].get("nagq", 1) == 1
+                                  and CASES[n][4]["family"] != "negative.binomial"])
 def test_glmer_criterion_reproduced(fits, name):
     """At glmer's (θ, β), the criterion evaluated lme4's way (PIRLS from stage 1's linear
     predictor, tolerance 1e-7) is glmer's reported deviance."""
@@ -130,12 +141,20 @@ def test_glmer_criterion_reproduced(fits, name):
     assert model.deviance(pars) <= ref["crit"] * (1 + 1e-9)
 
 
+def _glmer_unconverged(ref: dict) -> bool:
+    """Whether glmer's own fit failed its gradient check (its optimum is then determined only to
+    about 1e-3 along the flat direction; ours has the lower criterion, checked above)."""
+    warnings = [ref["warnings"]] if isinstance(ref["warnings"], str) else ref["warnings"]
+    return any("failed to converge" in w for w in warnings)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_fixed_effects_and_standard_errors(fits, name):
     fit, ref = _get(fits, name), REF[name]
     assert fit.coef_names == ref["beta_names"]
     beta, se = np.array(ref["beta"]), np.array(ref["se"])
-    assert np.all(np.abs(fit.beta - beta) <= 1e-3 * np.maximum(np.abs(beta), se))
+    tol = 5e-3 if _glmer_unconverged(ref) else 1e-3
+    assert np.all(np.abs(fit.beta - beta) <= tol * np.maximum(np.abs(beta), se))
     np.testing.assert_allclose(fit.se, ref["se"], rtol=2e-3)
 
 
@@ -181,6 +200,14 @@ def test_random_effects_fitted_and_residuals(fits, name):
     np.testing.assert_allclose(fit.pearson_residuals[:6], ref["resid_pearson"], rtol=5e-3, atol=1e-3)
     assert fit.optinfo["residual_deviance"] == pytest.approx(ref["deviance_fn"], rel=1e-3)
     assert fit.analysis == "glmm" and fit.engine == "native"
+
+
+def test_negative_binomial_theta(fits):
+    """glmer.nb's θ (lme4's optimize on log θ, tolerance 5e-5) and its parameter count."""
+    fit, ref = _get(fits, "epil_nb"), REF["epil_nb"]
+    assert fit.optinfo["nb_theta"] == pytest.approx(ref["nb_theta"], rel=2e-3)
+    assert ref["df"] == len(fit.beta) + len(fit.theta) + 1
+    assert fit.sigma == 1.0
 
 
 def test_convergence_and_overdispersion_in_words(fits):

@@ -99,12 +99,13 @@ def glmm_vcov(model: GeneralizedLinearMixedModel, sigma: float) -> tuple[np.ndar
 
 
 def model_to_fit(model: GeneralizedLinearMixedModel, dropped: list[str] | None = None,
-                 notes: list[str] | None = None) -> Fit:
-    """Fill a :class:`~mixedbridge.fit.Fit` from a fitted model."""
+                 notes: list[str] | None = None, extra_params: int = 0) -> Fit:
+    """Fill a :class:`~mixedbridge.fit.Fit` from a fitted model; ``extra_params`` further
+    estimated parameters counted in AIC, BIC and df.residual (the negative binomial θ)."""
     s, fam, r = model.structure, model.family, model.resp
     sigma = glmm_sigma(model)
     vcov, vsource = glmm_vcov(model, sigma)
-    k = model.p + model.ntheta + (1 if fam.scale else 0)
+    k = model.p + model.ntheta + (1 if fam.scale else 0) + extra_params
     dev = model.fval
     mu = model.mu()
     dres = r.devres(mu)
@@ -129,7 +130,7 @@ def model_to_fit(model: GeneralizedLinearMixedModel, dropped: list[str] | None =
         ngroups={g: next(t.nlevels for t in s.terms if t.group == g) for g in s.factor_names()},
         optinfo=optinfo(model, conv, float(np.sum(dres)), vsource),
         warnings=warnings_in_words(model, conv) + separation_notes(fam.name, model.names, model.beta, se, mu),
-        notes=all_notes, family=fam.label if fam.theta is not None else fam.name,
+        notes=all_notes, family=fam.name,
         link=fam.link.name, backend=NativeBackend(model),
     )
 
