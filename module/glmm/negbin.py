@@ -65,13 +65,12 @@ def fit_glmer_nb(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[R
         th0 = theta_ml(y, model.mu(), model.resp.pw)
         model.set_family(make_family("negative.binomial", link, th0))
         model.fit(calc_derivs=False)
-        state = {"start": np.concatenate([model.theta, model.beta]), "n": 0}
+        starts = [np.concatenate([model.theta, model.beta])]
 
         def profile(log_theta: float) -> float:
             model.set_family(make_family("negative.binomial", link, float(np.exp(log_theta))))
-            model.fit(calc_derivs=False, start=state["start"])
-            state["start"] = np.concatenate([model.theta, model.beta])
-            state["n"] += 1
+            model.fit(calc_derivs=False, start=starts[-1])
+            starts.append(np.concatenate([model.theta, model.beta]))
             return float(model.fval)
 
         lo, hi = np.log(th0) - LOG_THETA_HALF_WIDTH, np.log(th0) + LOG_THETA_HALF_WIDTH
@@ -79,10 +78,10 @@ def fit_glmer_nb(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[R
                                        options={"xatol": LOG_THETA_TOL})
         theta = float(np.exp(res.x))
         model.set_family(make_family("negative.binomial", link, theta))
-        model.fit(calc_derivs=True, start=state["start"])
+        model.fit(calc_derivs=True, start=starts[-1])
         fit = model_to_fit(model, dropped, notes + [f"The negative binomial shape parameter theta is "
                                                     f"estimated at {theta:.6g} (glmer.nb)."], extra_params=1)
     fit.optinfo["nb_theta"] = theta
     fit.optinfo["nb_theta_start"] = th0
-    fit.optinfo["nb_evaluations"] = state["n"]
+    fit.optinfo["nb_evaluations"] = len(starts) - 1
     return fit

@@ -202,7 +202,7 @@ def laplace_as_lme4(system: PenalizedSystem, resp: Response, fixed: np.ndarray,
     with np.errstate(all="ignore"):
         mu = resp.family.linkinv(eta)
     u = np.zeros(system.q)
-    old = np.finfo(float).max
+    old = float(np.finfo(float).max)
     for _ in range(MAXIT):
         with np.errstate(all="ignore"):
             w, wres = resp.working(eta, mu)

@@ -13,6 +13,7 @@ to lme4's term order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +28,7 @@ DENSE_R0 = 2_000_000
 DENSE_FILL = 0.1
 
 #: The rest × block-0 part of M: dense, or sparse for large designs.
-RestFirst = np.ndarray | sp.csr_matrix
+RestFirst: TypeAlias = np.ndarray | sp.csr_matrix
 
 
 @dataclass
@@ -246,8 +247,8 @@ class PenalizedSystem:
         S = self._rest_rest(w)
         if self._gram is not None:
             vals = self._rest_values(wU0)
-            a, b, col, flat = self._gram
-            S -= np.bincount(flat, weights=vals[a] * vals[b] * D0inv[col, 0, 0],
+            ga, gb, col, flat = self._gram
+            S -= np.bincount(flat, weights=vals[ga] * vals[gb] * D0inv[col, 0, 0],
                              minlength=S.size).reshape(S.shape)
             H = self._mr0.copy()
             H.data = vals[self._mr0_perm] * D0inv[H.indices, 0, 0]
@@ -285,6 +286,7 @@ class PenalizedSystem:
             D = np.zeros(self.q_rest * self.q0)
             D[self._mr0_flat] = np.concatenate(vals)
             return D.reshape(self.q_rest, self.q0)
+        assert self._mr0 is not None
         M = self._mr0.copy()
         M.data = np.concatenate(vals)[self._mr0_perm]
         return M
