@@ -194,7 +194,7 @@ class GeneralizedLinearMixedModel:
             return self._stage2(st1, np.asarray(start[self.ntheta:], dtype=float), calc_derivs)
         tight = self.nagq == 0
         st1 = bobyqa(self.deviance0, s.theta0, lower, np.full(self.ntheta, 0.2),
-                     ftol_abs=1e-10 if tight else 1e-6, xtol_abs=1e-9 if tight else 1e-5)
+                     ftol_abs=1e-10 if tight else 1e-4, xtol_abs=1e-9 if tight else 1e-3)
         if self.nagq == 0:
             theta, _, snapped = check_boundary(self.deviance0, st1.x, st1.fval, lower, self.ntheta)
             m = self.joint_modes(theta)
@@ -223,6 +223,19 @@ class GeneralizedLinearMixedModel:
         self.modes = self.modes_at(self.theta, self.beta)
         self.record = FitRecord(st1, st2, snapped, grad, hess)
         return self
+
+    def refit(self, y: np.ndarray, *, calc_derivs: bool = False,
+              start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
+        """A new model for the response y with this model's design, family, weights and offset,
+        fitted by stage 2 from ``start`` (default this fit's (θ̂, β̂)), as lme4's ``refit`` does
+        for ``bootMer``; this model is left as it is."""
+        r = self.resp
+        m = GeneralizedLinearMixedModel(self.X, self.names, y, self.reterms, r.family, r.pw,
+                                        r.offset, self.nagq)
+        if self.nagq == 0:
+            return m.fit(calc_derivs=False)
+        x0 = np.concatenate([self.theta, self.beta]) if start is None else start
+        return m.fit(calc_derivs=calc_derivs, start=x0)
 
     def set_family(self, family: Family) -> None:
         """Use another family (same data and design), e.g. a new negative binomial θ."""
