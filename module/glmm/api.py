@@ -6,6 +6,7 @@ import numpy as np
 
 from ..design import ReTermData
 from ..fit import Fit, GroupCoefs, NativeBackend, RanefBlock
+from ..lmm.threads import blas_threads
 from ..lmm.varcorr import varcorr
 from .checks import Convergence, check_convergence, overdispersion_note, separation_notes
 from .family import Family, make_family
@@ -66,8 +67,9 @@ def fit_glmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTer
     w = None if weights is None else np.asarray(weights, dtype=float)
     o = None if offset is None else np.asarray(offset, dtype=float)
     notes = check_glmm_inputs(X, y, reterms, fam, w, o, int(nagq))
-    model = GeneralizedLinearMixedModel(X, names, y, reterms, fam, w, o, int(nagq)).fit()
-    return model_to_fit(model, dropped, notes)
+    with blas_threads(1), np.errstate(all="ignore"):
+        model = GeneralizedLinearMixedModel(X, names, y, reterms, fam, w, o, int(nagq)).fit()
+        return model_to_fit(model, dropped, notes)
 
 
 def glmm_sigma(model: GeneralizedLinearMixedModel) -> float:
@@ -97,12 +99,13 @@ def glmm_vcov(model: GeneralizedLinearMixedModel, sigma: float) -> tuple[np.ndar
 
 
 def model_to_fit(model: GeneralizedLinearMixedModel, dropped: list[str] | None = None,
-                 notes: list[str] | None = None) -> Fit:
-    """Fill a :class:`~mixedbridge.fit.Fit` from a fitted model."""
+                 notes: list[str] | None = None, extra_params: int = 0) -> Fit:
+    """Fill a :class:`~mixedbridge.fit.Fit` from a fitted model; ``extra_params`` further
+    estimated parameters counted in AIC, BIC and df.residual (the negative binomial θ)."""
     s, fam, r = model.structure, model.family, model.resp
     sigma = glmm_sigma(model)
     vcov, vsource = glmm_vcov(model, sigma)
-    k = model.p + model.ntheta + (1 if fam.scale else 0)
+    k = model.p + model.ntheta + (1 if fam.scale else 0) + extra_params
     dev = model.fval
     mu = model.mu()
     dres = r.devres(mu)
@@ -127,7 +130,7 @@ def model_to_fit(model: GeneralizedLinearMixedModel, dropped: list[str] | None =
         ngroups={g: next(t.nlevels for t in s.terms if t.group == g) for g in s.factor_names()},
         optinfo=optinfo(model, conv, float(np.sum(dres)), vsource),
         warnings=warnings_in_words(model, conv) + separation_notes(fam.name, model.names, model.beta, se, mu),
-        notes=all_notes, family=fam.label if fam.theta is not None else fam.name,
+        notes=all_notes, family=fam.name,
         link=fam.link.name, backend=NativeBackend(model),
     )
 
