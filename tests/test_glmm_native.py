@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedbridge.design import fixed_design, random_designs
+from mixedbridge.design import ReTermData, fixed_design, random_designs
 from mixedbridge.errors import ModelError
 from mixedbridge.formula import parse_formula
 from mixedbridge.frame import model_frame
@@ -257,3 +257,26 @@ def test_non_integer_successes_warned_in_words():
     X, names, y, reterms, w = _cbpp_inputs()
     fit = fit_glmm(X, names, y, reterms, family="binomial", weights=w + 0.5)
     assert any("non-integer #successes" in n for n in fit.notes)
+
+
+def test_separation_reported_in_words():
+    """A predictor that always gives a success: its coefficient diverges; said in words."""
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(20), 10)
+    x = np.tile(np.r_[np.zeros(5), np.ones(5)], 20)
+    y = np.where(x == 1, 1.0, (rng.random(200) < 0.4).astype(float))
+    X = np.column_stack([np.ones(200), x])
+    reterms = [ReTermData("g", [str(i) for i in range(20)], g, np.ones((200, 1)), ["(Intercept)"])]
+    fit = fit_glmm(X, ["(Intercept)", "x"], y, reterms, family="binomial")
+    assert fit.beta[1] > 10
+    assert any("The fixed effect x is diverging" in w for w in fit.warnings)
+    assert any("numerically 0 or 1" in w for w in fit.warnings)
+
+
+def test_refit_same_response_reproduces_the_fit(fits):
+    """``refit`` (the parametric bootstrap's step) on the fitted response finds the same optimum."""
+    fit = _get(fits, "cbpp_laplace")
+    model = fit.backend.model
+    again = model.refit(model.resp.y)
+    assert again.fval == pytest.approx(fit.deviance, rel=1e-9, abs=1e-7)
+    np.testing.assert_allclose(again.beta, fit.beta, atol=1e-4)

@@ -194,7 +194,7 @@ class GeneralizedLinearMixedModel:
             return self._stage2(st1, np.asarray(start[self.ntheta:], dtype=float), calc_derivs)
         tight = self.nagq == 0
         st1 = bobyqa(self.deviance0, s.theta0, lower, np.full(self.ntheta, 0.2),
-                     ftol_abs=1e-10 if tight else 1e-4, xtol_abs=1e-9 if tight else 1e-3)
+                     ftol_abs=1e-10 if tight else 1e-6, xtol_abs=1e-9 if tight else 1e-5)
         if self.nagq == 0:
             theta, _, snapped = check_boundary(self.deviance0, st1.x, st1.fval, lower, self.ntheta)
             m = self.joint_modes(theta)
