@@ -21,7 +21,16 @@ from ..design import ReTermData
 from ..lmm.remat import ReStructure, build_structure
 from .family import Family
 from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient
-from .pirls import Modes, Response, fixed_information, laplace_as_lme4, pirls_joint, pirls_u
+from .pirls import (
+    NEWTON_STEP_TOL,
+    STEP_TOL,
+    Modes,
+    Response,
+    fixed_information,
+    laplace_as_lme4,
+    pirls_joint,
+    pirls_u,
+)
 from .quadrature import agq_deviance
 from .system import PenalizedSystem
 
@@ -88,6 +97,7 @@ class GeneralizedLinearMixedModel:
         self.beta = np.zeros(self.p)
         self.modes: Modes | None = None
         self._lp0: np.ndarray | None = None
+        self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self.fval = np.inf
         self.record: FitRecord | None = None
 
@@ -131,7 +141,7 @@ class GeneralizedLinearMixedModel:
         """PIRLS for ũ at (θ, β), warm-started from the last modes (from 0 if that fails)."""
         self._set_theta(np.asarray(theta, dtype=float))
         fixed = self.resp.offset + self.X @ beta
-        m = pirls_u(self.system, self.resp, fixed, self._u)
+        m = pirls_u(self.system, self.resp, fixed, self._u, self._step_tol)
         if not m.converged:
             m = pirls_u(self.system, self.resp, fixed, np.zeros(self.system.q))
         if m.converged:
@@ -241,6 +251,7 @@ class GeneralizedLinearMixedModel:
         """Use another family (same data and design), e.g. a new negative binomial θ."""
         r = self.resp
         self.resp = Response(r.y, r.pw, r.offset, family)
+        self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self._eta0 = family.linkfun(start_mu(family, r.y, r.pw))
 
     # -- quantities at the optimum ---------------------------------------------------------------
