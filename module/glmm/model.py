@@ -20,7 +20,7 @@ import numpy as np
 from ..design import ReTermData
 from ..lmm.remat import ReStructure, build_structure
 from .family import Family
-from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient
+from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient, hessian_central
 from .pirls import (
     NEWTON_STEP_TOL,
     STEP_TOL,
@@ -225,7 +225,9 @@ class GeneralizedLinearMixedModel:
         st2 = bobyqa(self.deviance, start, lower2, step, ftol_abs=STAGE2_FTOL, xtol_abs=STAGE2_XTOL)
         x, fx, snapped = check_boundary(self.deviance, st2.x, st2.fval, lower2, self.ntheta)
         grad = hess = None
-        if calc_derivs:
+        if calc_derivs and self.nagq > 1:
+            grad, hess = hessian_central(self.deviance, x, fx)
+        elif calc_derivs:
             _, hess = deriv12(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
             grad = gradient(self.deviance, x)
         self.fval = self.deviance(x)
