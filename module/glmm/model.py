@@ -177,7 +177,7 @@ class GeneralizedLinearMixedModel:
         eta0 = self.resp.offset + self.X @ self._beta0 + self.system.zlam(self._u)
         if not np.any(self._beta0) and not np.any(self._u):
             eta0 = self._eta0
-        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0)
+        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0, self._step_tol)
         if not m.converged:
             m = pirls_joint(self.system, self.resp, self.X, self._eta0, np.zeros(self.system.q),
                             np.zeros(self.p))

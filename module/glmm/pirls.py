@@ -146,7 +146,7 @@ def pirls_u(system: PenalizedSystem, resp: Response, fixed: np.ndarray, u0: np.n
 
 
 def pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta0: np.ndarray,
-                u0: np.ndarray, beta0: np.ndarray) -> Modes:
+                u0: np.ndarray, beta0: np.ndarray, step_tol: float = STEP_TOL) -> Modes:
     """The joint modes (β̂, ũ) for fixed θ (lme4's first stage, nAGQ = 0), from the linear
     predictor ``eta0`` (with its β₀, u₀): the first step is taken in full, as in lme4."""
     u, beta, eta = u0.copy(), beta0.copy(), eta0.copy()
@@ -178,7 +178,7 @@ def pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta0: np
         else:
             return Modes(u, beta, eta, mu, pdev, fac, w, it, False)
         step = max(np.max(np.abs(du), initial=0.0), np.max(np.abs(db), initial=0.0))
-        converged = bool(step < STEP_TOL)
+        converged = bool(step < step_tol)
         u, beta, eta, mu, pdev = un, bn, etan, mun, pdn
 
 
