@@ -57,7 +57,15 @@ def fit_glmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTer
           ``condVar`` σ²Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ;
         * ``fitted`` μ̂ (response scale); ``residuals`` deviance residuals (lme4's default
           ``residuals()`` for a glmer fit); ``pearson_residuals`` (y − μ̂)√pw/√V(μ̂) (not divided
-          by σ, as lme4's ``residuals(type = "pearson")``).
+          by σ, as lme4's ``residuals(type = "pearson")``);
+        * convergence: lme4's ``checkConv`` rules on the gradient of the converged criterion
+          and the Hessian above (glmer differentiates its own criterion, which carries its PIRLS
+          tolerance, and so sometimes warns at an optimum this check accepts); singularity
+          (θ below 1e-4), separation and overdispersion (Pearson χ²/df) in words in
+          ``warnings``/``notes``.
+
+        The optimum: the criterion is never above glmer's (PIRLS is converged fully where glmer
+        stops at a relative change of 1e-7, so it is typically 1e-7 to 5e-6 relative lower).
 
         ``backend.model`` is the fitted :class:`~.model.GeneralizedLinearMixedModel`
         (``deviance(pars)`` in (θ, β), ``deviance0(θ)``, ``theta``, ``beta``).
