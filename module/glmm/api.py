@@ -27,8 +27,9 @@ def fit_glmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTer
         (0/1 for binary data), with ``weights`` the numbers of trials.
     reterms : random-effects terms (:class:`~mixedbridge.design.ReTermData`).
     family : R's family name (``binomial``, ``poisson``, ``Gamma``, ``inverse.gaussian``,
-        ``gaussian``) or a :class:`~.family.Family` (e.g. a negative binomial with θ fixed;
-        ``negative.binomial`` with θ estimated is :func:`~.negbin.fit_glmer_nb`).
+        ``gaussian``; ``negative.binomial`` fits θ as ``glmer.nb``, see
+        :func:`~.negbin.fit_glmer_nb`) or a :class:`~.family.Family` (e.g. a negative binomial
+        with θ fixed).
     link : R's link name, default the family's canonical link.
     weights : prior weights (binomial: trials), or None.
     offset : offset on the link scale, or None.
@@ -56,11 +57,24 @@ def fit_glmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTer
           ``condVar`` σ²Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ;
         * ``fitted`` μ̂ (response scale); ``residuals`` deviance residuals (lme4's default
           ``residuals()`` for a glmer fit); ``pearson_residuals`` (y − μ̂)√pw/√V(μ̂) (not divided
-          by σ, as lme4's ``residuals(type = "pearson")``).
+          by σ, as lme4's ``residuals(type = "pearson")``);
+        * convergence: lme4's ``checkConv`` rules on the gradient of the converged criterion
+          and the Hessian above (glmer differentiates its own criterion, which carries its PIRLS
+          tolerance, and so sometimes warns at an optimum this check accepts); singularity
+          (θ below 1e-4), separation and overdispersion (Pearson χ²/df) in words in
+          ``warnings``/``notes``.
+
+        The optimum: the criterion is never above glmer's (PIRLS is converged fully where glmer
+        stops at a relative change of 1e-7, so it is typically 1e-7 to 5e-6 relative lower).
 
         ``backend.model`` is the fitted :class:`~.model.GeneralizedLinearMixedModel`
         (``deviance(pars)`` in (θ, β), ``deviance0(θ)``, ``theta``, ``beta``).
     """
+    if family == "negative.binomial":
+        from .negbin import fit_glmer_nb
+
+        return fit_glmer_nb(X, names, y, reterms, link=link, weights=weights, offset=offset,
+                            nagq=nagq, dropped=dropped)
     fam = family if isinstance(family, Family) else make_family(family, link)
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)

@@ -20,8 +20,17 @@ import numpy as np
 from ..design import ReTermData
 from ..lmm.remat import ReStructure, build_structure
 from .family import Family
-from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient
-from .pirls import Modes, Response, fixed_information, laplace_as_lme4, pirls_joint, pirls_u
+from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient, hessian_central
+from .pirls import (
+    NEWTON_STEP_TOL,
+    STEP_TOL,
+    Modes,
+    Response,
+    fixed_information,
+    laplace_as_lme4,
+    pirls_joint,
+    pirls_u,
+)
 from .quadrature import agq_deviance
 from .system import PenalizedSystem
 
@@ -88,6 +97,7 @@ class GeneralizedLinearMixedModel:
         self.beta = np.zeros(self.p)
         self.modes: Modes | None = None
         self._lp0: np.ndarray | None = None
+        self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self.fval = np.inf
         self.record: FitRecord | None = None
 
@@ -131,7 +141,7 @@ class GeneralizedLinearMixedModel:
         """PIRLS for ũ at (θ, β), warm-started from the last modes (from 0 if that fails)."""
         self._set_theta(np.asarray(theta, dtype=float))
         fixed = self.resp.offset + self.X @ beta
-        m = pirls_u(self.system, self.resp, fixed, self._u)
+        m = pirls_u(self.system, self.resp, fixed, self._u, self._step_tol)
         if not m.converged:
             m = pirls_u(self.system, self.resp, fixed, np.zeros(self.system.q))
         if m.converged:
@@ -167,7 +177,7 @@ class GeneralizedLinearMixedModel:
         eta0 = self.resp.offset + self.X @ self._beta0 + self.system.zlam(self._u)
         if not np.any(self._beta0) and not np.any(self._u):
             eta0 = self._eta0
-        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0)
+        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0, self._step_tol)
         if not m.converged:
             m = pirls_joint(self.system, self.resp, self.X, self._eta0, np.zeros(self.system.q),
                             np.zeros(self.p))
@@ -194,7 +204,7 @@ class GeneralizedLinearMixedModel:
             return self._stage2(st1, np.asarray(start[self.ntheta:], dtype=float), calc_derivs)
         tight = self.nagq == 0
         st1 = bobyqa(self.deviance0, s.theta0, lower, np.full(self.ntheta, 0.2),
-                     ftol_abs=1e-10 if tight else 1e-4, xtol_abs=1e-9 if tight else 1e-3)
+                     ftol_abs=1e-10 if tight else 1e-6, xtol_abs=1e-9 if tight else 1e-5)
         if self.nagq == 0:
             theta, _, snapped = check_boundary(self.deviance0, st1.x, st1.fval, lower, self.ntheta)
             m = self.joint_modes(theta)
@@ -215,7 +225,9 @@ class GeneralizedLinearMixedModel:
         st2 = bobyqa(self.deviance, start, lower2, step, ftol_abs=STAGE2_FTOL, xtol_abs=STAGE2_XTOL)
         x, fx, snapped = check_boundary(self.deviance, st2.x, st2.fval, lower2, self.ntheta)
         grad = hess = None
-        if calc_derivs:
+        if calc_derivs and self.nagq > 1:
+            grad, hess = hessian_central(self.deviance, x, fx)
+        elif calc_derivs:
             _, hess = deriv12(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
             grad = gradient(self.deviance, x)
         self.fval = self.deviance(x)
@@ -241,6 +253,7 @@ class GeneralizedLinearMixedModel:
         """Use another family (same data and design), e.g. a new negative binomial θ."""
         r = self.resp
         self.resp = Response(r.y, r.pw, r.offset, family)
+        self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self._eta0 = family.linkfun(start_mu(family, r.y, r.pw))
 
     # -- quantities at the optimum ---------------------------------------------------------------
