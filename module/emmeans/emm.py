@@ -22,7 +22,10 @@ class EstimateFamily:
     (``emmean``, ``estimate``, ``Days.trend``); ``label_columns`` (name, type) of the label
     columns; ``labels`` one dict of label cells per row; ``L`` rows × full design columns;
     ``by_rows`` row indices of each ``by`` group; the summary columns; ``notes`` emmeans-style
-    annotations; ``adjust`` the adjustment applied.
+    annotations; ``adjust`` the adjustment applied; ``coef_L`` the rows of L over the fit's
+    coefficients, ``coef`` a contrast family's coefficients over the means and
+    ``adjust_family`` its p-value family; ``stat_name`` the test column (``z.ratio`` for a GLMM) (kept for re-expressing a GLMM's means on the response
+    scale, :mod:`.response`).
     """
 
     kind: str
@@ -42,6 +45,10 @@ class EstimateFamily:
     null: float | None = None
     notes: list[str] = field(default_factory=list)
     adjust: str = "none"
+    coef_L: np.ndarray | None = None
+    coef: np.ndarray | None = None
+    adjust_family: adj.AdjustFamily | None = None
+    stat_name: str = "t.ratio"
 
     @property
     def n(self) -> int:
