@@ -149,6 +149,8 @@ def summarize(fam: EstimateFamily, level: float, adjust: str, family: adj.Adjust
         with np.errstate(invalid="ignore", divide="ignore"):
             t = (estimate - null) / se
         fam.t = t
+        if df.size and np.all(np.isinf(df) | np.isnan(df)):
+            fam.stat_name = "z.ratio"  # emmeans's name when no df is finite
         fam.p, p_method, p_msgs = adj.adjusted_p(t, df, adjust, family)
         fam.null = null
         notes += [m for m in p_msgs if m not in notes]

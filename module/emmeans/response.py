@@ -143,8 +143,6 @@ def glmm_families(problem, fit, req, V: np.ndarray) -> list[EstimateFamily]:
 
     beta = np.asarray(fit.beta, dtype=float)
     fams = compute(problem, list(fit.coef_names), beta, V, req, _infinite_df)
-    for f in fams:
-        f.stat_name = "z.ratio"
     link_name = fit.link or "identity"
     if req.trend is not None:
         return fams
