@@ -36,7 +36,7 @@ def r_formula(problem: Problem, names: SafeNames) -> str:
         return ":".join(names.token(v.label) for v in t.variables)
 
     rhs = _variable_order(desc, names) + ["1" if desc.intercept else "0"] + [term(t) for t in desc.fixed]
-    if problem.analysis == "lmm":
+    if problem.analysis in ("lmm", "glmm"):
         for r in desc.random:
             parts = ["1" if r.intercept else "0"] + [term(t) for t in r.terms]
             group = ":".join(names.group_token(g) for g in r.group)
@@ -104,6 +104,9 @@ def request_for(problem: Problem, names: SafeNames, keep: bool = False) -> dict:
         "factors": factors,
         "matrices": matrices,
         "reml": problem.reml,
+        "family": problem.family or "",
+        "link": problem.link or "",
+        "nagq": problem.nagq,
         "contrasts": contrasts,
         "weights": names.token("(weights)") if "(weights)" in data else "",
         "offset": names.token("(offset)") if "(offset)" in data else "",
@@ -164,8 +167,9 @@ class Lme4Engine:
         return dict(self.session.start().versions)
 
     def fit(self, problem: Problem) -> Fit:
-        if problem.analysis not in ("lm", "lmm"):
-            raise EngineError(f"the lme4 engine fits 'lm' and 'lmm', not {problem.analysis!r}", "/analysis")
+        if problem.analysis not in ("lm", "lmm", "glmm"):
+            raise EngineError(f"the lme4 engine fits 'lm', 'lmm' and 'glmm', not {problem.analysis!r}",
+                              "/analysis")
         t0 = time.perf_counter()
         names = safe_names(problem)
         reply = self.session.call(request_for(problem, names, self.keep_models))
@@ -204,6 +208,8 @@ class Lme4Engine:
             extra = {"r_squared": _scalar(r["r_squared"]), "adj_r_squared": _scalar(r["adj_r_squared"])}
         else:
             extra = _lmm_fields(names, r)
+        if problem.analysis == "glmm":
+            extra.update(_glmm_fields(problem, r, extra["optinfo"]))
         return Fit(
             analysis=problem.analysis, engine=self.name, coef_names=coef_names,
             beta=np.asarray(r["beta"], dtype=float).reshape(p),
@@ -229,15 +235,26 @@ def r_handle(fit: Fit, what: str = "this request") -> int:
     return backend.handle
 
 
+def _glmm_fields(problem: Problem, r: dict, optinfo: dict) -> dict[str, Any]:
+    """The generalized model's fields from glmer's reply: family, link, Pearson residuals, and
+    the quadrature points and (negative binomial) θ in the optimizer record."""
+    optinfo = {**optinfo, "nAGQ": problem.nagq}
+    nb_theta = _scalar(r.get("nb_theta"))
+    if np.isfinite(nb_theta):
+        optinfo["nb_theta"] = nb_theta
+    return {"family": problem.family, "link": problem.link, "optinfo": optinfo,
+            "pearson_residuals": np.asarray(r["pearson_residuals"], dtype=float)}
+
+
 def _said(problem: Problem, names: SafeNames, reply: dict) -> list[str]:
     """R's warnings and messages of a fit, in the user's names."""
-    prefix = "lme4: " if problem.analysis == "lmm" else "R: "
+    prefix = "lme4: " if problem.analysis in ("lmm", "glmm") else "R: "
     return [prefix + names.text(w) for w in _strings(reply.get("warnings")) + _strings(reply.get("messages"))]
 
 
 def _fit_error(problem: Problem, names: SafeNames, reply: dict, said: list[str]) -> Exception:
     """The error for a fit R refused (ModelError) or could not run (EngineError)."""
-    what = "lme4::lmer" if problem.analysis == "lmm" else "stats::lm"
+    what = {"lmm": "lme4::lmer", "glmm": "lme4::glmer"}.get(problem.analysis, "stats::lm")
     stage = reply.get("stage")
     stage = stage if isinstance(stage, str) else " ".join(_strings(stage))
     error = reply.get("error", "unknown error")

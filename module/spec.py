@@ -117,7 +117,8 @@ def check(instance: Any, name: str = "spec", pointer: str = "", path: str = "") 
 
 def validate(spec: dict) -> dict:
     """Check the spec against its schema and return it with the schema's defaults filled in
-    (top level and ``options``)."""
+    (top level and ``options``; a glmm's link defaults to its family's canonical link)."""
+    from .families import resolve
     from .options import defaults
 
     check(spec)
@@ -125,6 +126,11 @@ def validate(spec: dict) -> dict:
     for key, value in defaults("spec").items():
         out.setdefault(key, value)
     out["options"] = {**defaults("spec", "/$defs/options"), **(spec.get("options") or {})}
+    out["options"] = resolve(out["analysis"], out["options"])
+    for i, other in enumerate(out.get("compare") or []):
+        if other.get("analysis", out["analysis"]) != out["analysis"] and "glmm" in (out["analysis"], other.get("analysis")):
+            raise SpecError(f"/compare/{i}/analysis: a glmm can be compared only with other glmms of the same "
+                            "family (the likelihoods must be of the same response)", f"/compare/{i}/analysis")
     return out
 
 

@@ -83,7 +83,7 @@ def test_emmeans_request_defaults_are_the_schemas(problem):
 def test_spec_defaults_are_the_schemas():
     spec = specmod.validate({"analysis": "lm", "formula": "load ~ time", "data": {"dataset": "tenthirty"}})
     assert (spec["engine"], spec["filter"], spec["levels"]) == (default("spec", "/engine"), [], {})
-    assert spec["options"] == defaults("spec", "/$defs/options") == {"reml": True, "contrasts": "treatment"}
+    assert spec["options"] == defaults("spec", "/$defs/options") == {"reml": True, "contrasts": "treatment", "nAGQ": 1}
 
 
 def test_plot_requests_get_the_schemas_defaults():

@@ -86,7 +86,9 @@ def _coef_tests(fit: Fit, s: Settings, derived: _Derived) -> dict[str, dict]:
     """SE, statistic, df and p of each fixed effect under ``s.df_method``."""
     p = len(fit.coef_names)
     E = np.eye(p)
-    if fit.analysis == "lm" or s.df_method == "residual":
+    if fit.analysis == "glmm":  # Wald z (t with a scale; normal p either way), as summary(glmer)
+        rows = [t_row(fit.beta[i], fit.se[i], np.inf) for i in range(p)]
+    elif fit.analysis == "lm" or s.df_method == "residual":
         rows = [t_row(fit.beta[i], fit.se[i], fit.df_residual) for i in range(p)]
     elif s.df_method == "asymptotic":
         rows = [t_row(fit.beta[i], fit.se[i], np.inf) for i in range(p)]
