@@ -19,8 +19,8 @@ from ..spec import check
 MIXED_DF = ("satterthwaite", "kenward-roger")
 #: The per-term test methods and interval methods available for a glmm (Wald z or t tests of
 #: the coefficients always; ``summary(glmer)`` has no Satterthwaite or Kenward-Roger df).
-GLMM_ANOVA_METHODS: tuple[str, ...] = ()
-GLMM_CONFINT_METHODS: tuple[str, ...] = ("wald",)
+GLMM_ANOVA_METHODS: tuple[str, ...] = ("lrt", "bootstrap")
+GLMM_CONFINT_METHODS: tuple[str, ...] = ("wald", "profile")
 
 
 @dataclass
