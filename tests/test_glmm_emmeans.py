@@ -23,6 +23,7 @@ from mixedbridge.errors import SpecError
 from mixedbridge.fit import Fit
 
 DATA = Path(__file__).parent / "data" / "glmm"
+DATASETS = Path(__file__).parent.parent / "module" / "datasets"
 REF = json.loads((DATA / "emmeans_reference.json").read_text())
 
 CASES = {
@@ -39,7 +40,7 @@ CASES = {
 def _problem_and_fit(case: str):
     """The model's design (prepared as an lmm, relabelled glmm) and a Fit carrying glmer's β̂, V."""
     file, formula, _, family, link, dtypes = CASES[case]
-    df = pd.read_csv(DATA / file, dtype=dtypes)
+    df = pd.read_csv(DATASETS / file, dtype=dtypes)
     spec = specmod.validate({"analysis": "lmm", "formula": formula, "data": {"records": [{}]}})
     problem = dataclasses.replace(prepare(spec, data=df), analysis="glmm")
     ref = REF[case]

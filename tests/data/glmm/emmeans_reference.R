@@ -2,8 +2,8 @@
 # on the link and response scales and after regrid. Run from the repository root:
 #   Rscript tests/data/glmm/emmeans_reference.R > tests/data/glmm/emmeans_reference.json
 suppressMessages({library(lme4); library(emmeans); library(jsonlite)})
-cbpp <- read.csv("tests/data/glmm/cbpp.csv", colClasses = c(herd = "factor", period = "factor"))
-gt <- read.csv("tests/data/glmm/grouseticks.csv",
+cbpp <- read.csv("module/datasets/cbpp.csv", colClasses = c(herd = "factor", period = "factor"))
+gt <- read.csv("module/datasets/grouseticks.csv",
                colClasses = c(INDEX = "factor", BROOD = "factor", LOCATION = "factor", YEAR = "factor"))
 tab <- function(s) {
   s <- as.data.frame(s)
