@@ -1,0 +1,262 @@
+"""The reweighted penalized system of PIRLS: M = ΛᵀZᵀWZΛ + I for working weights W, in the
+blocked form of :mod:`mixedbridge.lmm.blocks` (block 0, the factor with most random effects,
+block-diagonal; the other factors' Schur complement dense), refactored at every PIRLS step.
+
+Unlike the LMM, W changes with the conditional modes, so the cross-products are formed per step;
+their sparsity patterns (which levels of two factors meet, and where that lands in A_r0) are
+found once in :class:`PenalizedSystem`, and each step is then a few ``bincount`` passes over the
+n rows. The Λ-scaled columns Ũ = ZΛ are formed once per θ.
+
+Random effects are in computational order here (block, level, column); :mod:`.model` maps them
+to lme4's term order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
+
+from ..lmm.remat import ReStructure, ReTerm
+
+
+@dataclass
+class _Pairs:
+    """Where rows of a rest block j meet levels of block 0: ``index`` n-vector into the unique
+    (level_j, level_0) pairs, ``lev_j``/``lev_0`` the pairs' levels."""
+
+    index: np.ndarray
+    lev_j: np.ndarray
+    lev_0: np.ndarray
+
+
+@dataclass
+class Factor:
+    """M = ŨᵀWŨ + I factored at one W: ``D0inv`` (ℓ₀, p₀, p₀) inverses of block 0's diagonal
+    blocks; ``Mr0`` the rest × block-0 part (sparse); ``H`` Mr0·D0⁻¹ (sparse); ``Lrr`` the
+    Cholesky factor of the Schur complement S = M_rr − Mr0 D0⁻¹ Mr0ᵀ (cho_factor form, or None
+    without rest blocks); ``ldL2`` log|M|; ``ok`` whether the factorisation succeeded."""
+
+    D0inv: np.ndarray
+    Mr0: sp.csr_matrix | None
+    H: sp.csr_matrix | None
+    Lrr: tuple | None
+    ldL2: float
+    ok: bool
+
+    def solve(self, R: np.ndarray) -> np.ndarray:
+        """M⁻¹R for R of q rows (one or more columns), by block elimination."""
+        vec = R.ndim == 1
+        R2 = R[:, None] if vec else R
+        ell, p0 = self.D0inv.shape[:2]
+        q0 = ell * p0
+        R0 = R2[:q0].reshape(ell, p0, -1)
+        y0 = (self.D0inv @ R0).reshape(q0, -1)
+        if self.Lrr is None or self.Mr0 is None or self.H is None:
+            out = y0
+        else:
+            ur = cho_solve(self.Lrr, R2[q0:] - self.H @ R0.reshape(q0, -1))
+            u0 = y0 - (self.H.T @ ur)
+            out = np.vstack([u0, ur])
+        return out[:, 0] if vec else out
+
+    def diag_blocks_inverse(self) -> list[np.ndarray]:
+        """The diagonal blocks of M⁻¹ per factor block: (ℓ, p, p) arrays, computational order."""
+        ell, p0 = self.D0inv.shape[:2]
+        V0 = self.D0inv.copy()
+        if self.Lrr is None or self.H is None:
+            return [V0]
+        Sinv = cho_solve(self.Lrr, np.eye(self.Lrr[0].shape[0]))
+        Hd = self.H.toarray()
+        E = Sinv @ Hd
+        V0 += np.einsum("kia,kib->iab", Hd.reshape(-1, ell, p0), E.reshape(-1, ell, p0))
+        return [V0, Sinv]
+
+
+class PenalizedSystem:
+    """The pattern of M = ŨᵀWŨ + I for a structure, and its factorisation for given W.
+
+    Fields: ``structure``; ``blocks`` its factor blocks (computational order); ``offsets`` of
+    the rest blocks' random effects; ``q0``, ``q_rest``; ``Ut`` the per-block n×pₖ columns of
+    Ũ = ZΛ at the current θ.
+    """
+
+    def __init__(self, structure: ReStructure) -> None:
+        self.structure = structure
+        self.blocks: list[ReTerm] = list(structure.blocks)
+        b0 = self.blocks[0]
+        self.q0 = b0.q
+        rest = self.blocks[1:]
+        self.offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)
+        self.q_rest = int(self.offsets[-1])
+        self.q = self.q0 + self.q_rest
+        self.pairs = [self._pairs(b, b0) for b in rest]
+        self._mr0_pattern()
+        self._rr_index()
+        self.Ut: list[np.ndarray] = [b.X.copy() for b in self.blocks]
+
+    # -- patterns ------------------------------------------------------------------------------
+    @staticmethod
+    def _pairs(bj: ReTerm, b0: ReTerm) -> _Pairs:
+        key = bj.codes * b0.nlevels + b0.codes
+        uniq, inv = np.unique(key, return_inverse=True)
+        return _Pairs(inv.astype(np.int64), uniq // b0.nlevels, uniq % b0.nlevels)
+
+    def _mr0_pattern(self) -> None:
+        """The CSR pattern of A_r0 and the order in which per-(j, a, b) pair sums fill it."""
+        if not self.pairs:
+            self._mr0 = None
+            return
+        b0 = self.blocks[0]
+        rows, cols = [], []
+        for j, (bj, pr) in enumerate(zip(self.blocks[1:], self.pairs)):
+            for a in range(bj.p):
+                for b in range(b0.p):
+                    rows.append(self.offsets[j] + pr.lev_j * bj.p + a)
+                    cols.append(pr.lev_0 * b0.p + b)
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        pos = np.arange(r.size, dtype=float)
+        M = sp.csr_matrix((pos + 1.0, (r, c)), shape=(self.q_rest, self.q0))
+        M.sort_indices()
+        self._mr0 = M
+        self._mr0_perm = (M.data - 1.0).astype(np.int64)
+
+    def _rr_index(self) -> None:
+        """Flat indices into the dense q_r × q_r block for each (j, k ≤ j, a, b)."""
+        self._rr: list[tuple[int, int, int, int, np.ndarray]] = []
+        q = self.q_rest
+        rest = self.blocks[1:]
+        for j, bj in enumerate(rest):
+            for k, bk in enumerate(rest[: j + 1]):
+                for a in range(bj.p):
+                    for b in range(bk.p):
+                        if j == k and b > a:
+                            continue
+                        rj = bj.codes * bj.p + a + self.offsets[j]
+                        rk = bk.codes * bk.p + b + self.offsets[k]
+                        self._rr.append((j, k, a, b, rj * q + rk))
+
+    # -- θ -------------------------------------------------------------------------------------
+    def set_theta(self, theta: np.ndarray) -> None:
+        """Ũ = ZΛ_θ: each block's raw columns times its template."""
+        for i, b in enumerate(self.blocks):
+            T = b.template(theta)
+            self.Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
+
+    # -- products with Ũ -------------------------------------------------------------------------
+    def zlam(self, u: np.ndarray) -> np.ndarray:
+        """Ũu (n-vector) for u in computational order."""
+        out = np.zeros(self.blocks[0].codes.size)
+        start = 0
+        for b, U in zip(self.blocks, self.Ut):
+            ub = u[start: start + b.q].reshape(b.nlevels, b.p)
+            start += b.q
+            if b.p == 1:
+                out += U[:, 0] * ub[b.codes, 0]
+            else:
+                out += np.einsum("na,na->n", U, ub[b.codes])
+        return out
+
+    def zlam_t(self, v: np.ndarray) -> np.ndarray:
+        """Ũᵀv (q-vector, computational order) for an n-vector v."""
+        out = np.empty(self.q)
+        start = 0
+        for b, U in zip(self.blocks, self.Ut):
+            blk = np.empty((b.nlevels, b.p))
+            for a in range(b.p):
+                blk[:, a] = np.bincount(b.codes, weights=U[:, a] * v, minlength=b.nlevels)
+            out[start: start + b.q] = blk.ravel()
+            start += b.q
+        return out
+
+    def zlam_t_matrix(self, V: np.ndarray) -> np.ndarray:
+        """ŨᵀV (q × k) for an n × k matrix V."""
+        return np.column_stack([self.zlam_t(V[:, c]) for c in range(V.shape[1])]) \
+            if V.shape[1] else np.zeros((self.q, 0))
+
+    # -- factorisation ---------------------------------------------------------------------------
+    def factor(self, w: np.ndarray) -> Factor:
+        """Factor M = ŨᵀWŨ + I for the working weights w."""
+        b0, U0 = self.blocks[0], self.Ut[0]
+        ell, p0 = b0.nlevels, b0.p
+        wU0 = U0 * w[:, None]
+        if p0 == 1:
+            d = np.bincount(b0.codes, weights=wU0[:, 0] * U0[:, 0], minlength=ell) + 1.0
+            D0inv = (1.0 / d)[:, None, None]
+            ld0 = float(np.sum(np.log(d)))
+            ok = bool(np.all(d > 0))
+        else:
+            D0 = np.empty((ell, p0, p0))
+            for a in range(p0):
+                for b in range(a + 1):
+                    D0[:, a, b] = D0[:, b, a] = np.bincount(b0.codes, weights=wU0[:, a] * U0[:, b],
+                                                            minlength=ell)
+            D0[:, np.arange(p0), np.arange(p0)] += 1.0
+            try:
+                C = np.linalg.cholesky(D0)
+            except np.linalg.LinAlgError:
+                return Factor(np.zeros((ell, p0, p0)), None, None, None, np.inf, False)
+            ld0 = float(2.0 * np.sum(np.log(C[:, np.arange(p0), np.arange(p0)])))
+            D0inv = np.linalg.inv(D0)
+        if self._mr0 is None:
+            return Factor(D0inv, None, None, None, ld0, ok)
+        Mr0 = self._rest_first(wU0)
+        H = self._times_d0inv(Mr0, D0inv)
+        S = self._rest_rest(w)
+        S -= (H @ Mr0.T).toarray()
+        try:
+            Lrr = cho_factor(S, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return Factor(D0inv, Mr0, H, None, np.inf, False)
+        ldr = float(2.0 * np.sum(np.log(np.diag(Lrr[0]))))
+        return Factor(D0inv, Mr0, H, Lrr, ld0 + ldr, ok)
+
+    def _rest_first(self, wU0: np.ndarray) -> sp.csr_matrix:
+        vals = []
+        for j, (bj, pr) in enumerate(zip(self.blocks[1:], self.pairs)):
+            Uj = self.Ut[j + 1]
+            n_pairs = pr.lev_j.size
+            for a in range(bj.p):
+                for b in range(self.blocks[0].p):
+                    vals.append(np.bincount(pr.index, weights=Uj[:, a] * wU0[:, b], minlength=n_pairs))
+        M = self._mr0.copy()
+        M.data = np.concatenate(vals)[self._mr0_perm]
+        return M
+
+    @staticmethod
+    def _times_d0inv(Mr0: sp.csr_matrix, D0inv: np.ndarray) -> sp.csr_matrix:
+        ell, p0 = D0inv.shape[:2]
+        if p0 == 1:
+            H = Mr0.copy()
+            H.data = H.data * D0inv[:, 0, 0][H.indices]
+            return H
+        B = sp.bsr_matrix((D0inv, np.arange(ell), np.arange(ell + 1)), shape=(ell * p0, ell * p0))
+        return (Mr0 @ B).tocsr()
+
+    def _rest_rest(self, w: np.ndarray) -> np.ndarray:
+        q = self.q_rest
+        flat = np.zeros(q * q)
+        for j, k, a, b, idx in self._rr:
+            v = w * self.Ut[j + 1][:, a] * self.Ut[k + 1][:, b]
+            flat += np.bincount(idx, weights=v, minlength=q * q)
+        S = flat.reshape(q, q)
+        low = np.tril(S, -1)
+        S = np.tril(S) + low.T
+        S[np.diag_indices(q)] += 1.0
+        return S
+
+
+def solve_fixed(fac: Factor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray,
+                r_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The joint PIRLS step for (u, β): [[M, C], [Cᵀ, XᵀWX]] [u; β] = [r_u; r_x], C = ŨᵀWX.
+
+    Returns (u, β, R_X) with R_X upper triangular, R_XᵀR_X = XᵀWX − CᵀM⁻¹C.
+    """
+    Y = fac.solve(np.column_stack([C, r_u]))
+    YC, Yr = Y[:, :-1], Y[:, -1]
+    Sx = XtWX - C.T @ YC
+    L = np.linalg.cholesky(Sx)
+    rhs = r_x - C.T @ Yr
+    beta = solve_triangular(L.T, solve_triangular(L, rhs, lower=True), lower=False)
+    return Yr - YC @ beta, beta, L.T
