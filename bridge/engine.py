@@ -13,6 +13,7 @@ R runs in a long-lived child process (:mod:`.session`), started on the first fit
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -210,12 +211,12 @@ class Lme4Engine:
             extra = _lmm_fields(names, r)
         if problem.analysis == "glmm":
             extra.update(_glmm_fields(problem, r, extra["optinfo"]))
-        return Fit(
+        fit = Fit(
             analysis=problem.analysis, engine=self.name, coef_names=coef_names,
             beta=np.asarray(r["beta"], dtype=float).reshape(p),
             vcov=np.asarray(r["vcov"], dtype=float).reshape(p, p),
             sigma=_scalar(r["sigma"]), nobs=int(_scalar(r["nobs"])), loglik=_scalar(r["loglik"]),
-            aic=_scalar(r["aic"]), bic=_scalar(r["bic"]), deviance=_scalar(r["deviance"]),
+            aic=_scalar(r["aic"]), bic=_scalar(r["bic"]), deviance=extra.pop("deviance", _scalar(r["deviance"])),
             df_residual=_scalar(r["df_residual"]),
             dropped=[names.coef(c) for c in _strings(r.get("dropped"))],
             fitted=np.asarray(r["fitted"], dtype=float), residuals=np.asarray(r["residuals"], dtype=float),
@@ -223,6 +224,7 @@ class Lme4Engine:
             backend=RBackend(handle, dict(self.session.versions), timing),
             **extra,
         )
+        return _glmm_remarks(problem, fit) if problem.analysis == "glmm" else fit
 
 
 def r_handle(fit: Fit, what: str = "this request") -> int:
@@ -236,14 +238,35 @@ def r_handle(fit: Fit, what: str = "this request") -> int:
 
 
 def _glmm_fields(problem: Problem, r: dict, optinfo: dict) -> dict[str, Any]:
-    """The generalized model's fields from glmer's reply: family, link, Pearson residuals, and
+    """The generalized model's fields from glmer's reply: family, link, Pearson residuals; the
+    deviance as the native engine keeps it (−2 log-likelihood, summary's "deviance"; lme4's
+    ``deviance()``, the sum of squared deviance residuals, in ``optinfo["residual_deviance"]``);
     the quadrature points and (negative binomial) θ in the optimizer record."""
-    optinfo = {**optinfo, "nAGQ": problem.nagq}
+    optinfo = {**optinfo, "nAGQ": problem.nagq, "residual_deviance": _scalar(r["deviance"])}
     nb_theta = _scalar(r.get("nb_theta"))
     if np.isfinite(nb_theta):
         optinfo["nb_theta"] = nb_theta
     return {"family": problem.family, "link": problem.link, "optinfo": optinfo,
+            "deviance": -2.0 * _scalar(r["loglik"]), "deviance_ml": -2.0 * _scalar(r["loglik"]),
             "pearson_residuals": np.asarray(r["pearson_residuals"], dtype=float)}
+
+
+def _glmm_remarks(problem: Problem, fit: Fit) -> Fit:
+    """The words the native engine gives on a glmm (:mod:`mixedbridge.glmm.checks`), on
+    glmer's fit: a singular fit, diverging fixed effects, overdispersion."""
+    from ..glmm.checks import overdispersion_note, separation_notes
+
+    warnings = list(fit.warnings)
+    if fit.optinfo.get("singular"):
+        warnings.append("A random-effects variance is estimated at (or near) zero or a correlation at ±1: the "
+                        "model is singular, so some variance components are not estimable from these data; "
+                        "consider simplifying the random-effects structure.")
+    warnings += separation_notes(str(fit.family), fit.coef_names, fit.beta, fit.se, np.asarray(fit.fitted))
+    w = problem.frame.weights
+    y = problem.y
+    binary = bool((w is None or np.all(w == 1.0)) and np.all((y == 0) | (y == 1)))
+    note, _ = overdispersion_note(str(fit.family), np.asarray(fit.pearson_residuals), fit.df_residual, binary)
+    return replace(fit, warnings=warnings, notes=list(fit.notes) + ([note] if note else []))
 
 
 def _said(problem: Problem, names: SafeNames, reply: dict) -> list[str]:

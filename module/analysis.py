@@ -245,6 +245,7 @@ def _assemble(outcome: Analysis) -> Results:
     results = Results(spec["analysis"], spec["engine"], spec, fit_tables.tables_for(lead.fit, lead.inference),
                       outcome=outcome)
     results.notes += problem.frame.notes
+    results.warnings += problem.frame.warnings
     if lead.fit.dropped:
         results.notes.append("Fixed-effect columns dropped because they are linear combinations of "
                              "others (rank-deficient design): " + ", ".join(lead.fit.dropped) + ".")

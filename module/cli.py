@@ -185,8 +185,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_manifest(args: argparse.Namespace) -> int:
     from .jasp import manifest
 
-    print(json.dumps(manifest(), indent=2, ensure_ascii=False))
+    print(json.dumps({**manifest(), "spec": spec_manifest()}, indent=2, ensure_ascii=False))
     return 0
+
+
+def spec_manifest() -> dict:
+    """The analyses a spec may run (the spec schema's ``analysis``), and a glmm's families with
+    their links (the canonical one first) and whether they have a scale."""
+    from .families import FAMILIES
+    from .options import enum, option
+
+    return {"analyses": list(enum("spec", "/analysis")),
+            "description": option("spec", "/analysis")["description"],
+            "glmm": {"families": {f.name: {"links": list(f.links), "canonical_link": f.canonical, "scale": f.scale}
+                                  for f in FAMILIES.values()},
+                     "nAGQ": {"default": option("spec", "/options/nAGQ")["default"],
+                              "maximum": option("spec", "/options/nAGQ")["maximum"]}}}
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
