@@ -94,7 +94,7 @@ def _fit_glmm(problem: Problem) -> Fit:
         return fit_glmer_nb(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,
                             weights=problem.frame.weights, offset=problem.frame.offset, nagq=problem.nagq,
                             dropped=problem.fixed.dropped)
-    return fit_glmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms, family=problem.family,
+    return fit_glmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms, family=str(problem.family),
                     link=problem.link, weights=problem.frame.weights, offset=problem.frame.offset,
                     nagq=problem.nagq, dropped=problem.fixed.dropped)
 

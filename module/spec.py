@@ -128,7 +128,8 @@ def validate(spec: dict) -> dict:
     out["options"] = {**defaults("spec", "/$defs/options"), **(spec.get("options") or {})}
     out["options"] = resolve(out["analysis"], out["options"])
     for i, other in enumerate(out.get("compare") or []):
-        if other.get("analysis", out["analysis"]) != out["analysis"] and "glmm" in (out["analysis"], other.get("analysis")):
+        kinds = {out["analysis"], other.get("analysis", out["analysis"])}
+        if len(kinds) > 1 and "glmm" in kinds:
             raise SpecError(f"/compare/{i}/analysis: a glmm can be compared only with other glmms of the same "
                             "family (the likelihoods must be of the same response)", f"/compare/{i}/analysis")
     return out

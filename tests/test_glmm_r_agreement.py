@@ -1,0 +1,58 @@
+"""``engine: both`` on the GLMM cases (tests/glmm_cases.py): the native estimator against glmer,
+every table cell within the issue's GLMM tolerances (module/agreement.py: objective 1e-6
+relative and never worse than glmer's, fixed effects 1e-3, SEs and variance components 2e-3).
+
+The lme4 engine itself equals plain glmer (tests/test_glmm_r_engine.py), so these comparisons
+measure the native engine against glmer. Cases where the native estimator does not yet agree are
+marked ``xfail(strict=True)`` with what was measured: they fail as soon as the native engine
+agrees, so the mark must then go.
+"""
+from __future__ import annotations
+
+import pytest
+
+import mixedbridge
+from mixedbridge.agreement import TOLERANCES_GLMM, failures
+
+from .glmm_cases import CASES, spec
+
+pytestmark = pytest.mark.r
+
+#: Cases the native engine does not yet match (measured on glmm-core's first version, cd86607).
+NOT_YET = {
+    "cbpp_trials": "native SEs 1.1-1.3% above glmer's (Hessian), log-likelihood 3e-4 above glmer's",
+    "cbpp_proportion": "as cbpp_trials: native SEs 1.1-1.3% above glmer's",
+    "cbpp_cloglog": "native SEs 1.6-5% below glmer's",
+    "bacteria_probit": "native SEs 5-7% below glmer's",
+    "orthodont_gamma": "native SEs 6-9% below glmer's (a family with a scale)",
+    "contraception": "the native fit stops with UnboundLocalError in glmm/system.py (factor)",
+    "verbagg": "native z of Anger 0.26% below glmer's (3.4107 against 3.4195)",
+    "epil_nb": "no native negative binomial yet (glmm.negbin.fit_glmer_nb)",
+}
+#: Cases whose native fit takes more than a few seconds on this machine (grouseticks: 33 s).
+SLOW = {"verbagg", "grouseticks", "arabidopsis", "contraception"}
+
+
+def _param(name: str):
+    marks = []
+    if name in SLOW:
+        marks.append(pytest.mark.slow)
+    if name in NOT_YET:
+        marks.append(pytest.mark.xfail(strict=True, reason=NOT_YET[name]))
+    return pytest.param(name, marks=marks)
+
+
+def test_glmm_tolerances_are_the_issues():
+    assert (TOLERANCES_GLMM["objective"], TOLERANCES_GLMM["fixed"], TOLERANCES_GLMM["se"],
+            TOLERANCES_GLMM["varcomp"]) == (1e-6, 1e-3, 2e-3, 2e-3)
+
+
+@pytest.mark.parametrize("name", [_param(n) for n in CASES])
+def test_native_agrees_with_glmer(with_r, name):
+    res = mixedbridge.run(spec(name, "both"))
+    table = res.table("comparison")
+    tables = {r["table"] for r in table.rows}
+    assert {"parameters", "fit", "random_effects", "groups"} <= tables
+    bad = failures(table)
+    assert not bad, "; ".join(f"{r['table']} {r['row']} {r['column']}: native {r['native']} lme4 {r['lme4']}"
+                              for r in bad[:8])
