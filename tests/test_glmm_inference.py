@@ -132,8 +132,8 @@ def test_bootstrap_p_values_are_repeatable_and_plausible():
 
 
 def test_simulated_responses_follow_the_family():
-    from mixedbridge.inference.glmm_tests import draw
     from mixedbridge.glmm.family import make_family
+    from mixedbridge.inference.glmm_tests import draw
 
     rng = np.random.default_rng(1)
     mu = np.full(20000, 0.3)

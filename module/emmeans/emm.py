@@ -24,8 +24,9 @@ class EstimateFamily:
     ``by_rows`` row indices of each ``by`` group; the summary columns; ``notes`` emmeans-style
     annotations; ``adjust`` the adjustment applied; ``coef_L`` the rows of L over the fit's
     coefficients, ``coef`` a contrast family's coefficients over the means and
-    ``adjust_family`` its p-value family; ``stat_name`` the test column (``z.ratio`` for a GLMM) (kept for re-expressing a GLMM's means on the response
-    scale, :mod:`.response`).
+    ``adjust_family`` its p-value family (kept for re-expressing a GLMM's means on the response
+    scale, :mod:`.response`); ``stat_name`` the test column (``z.ratio`` where no df is finite,
+    as emmeans).
     """
 
     kind: str

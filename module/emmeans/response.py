@@ -41,7 +41,8 @@ def _cauchit_inv(eta: np.ndarray) -> np.ndarray:
 
 
 _LINKS: dict[str, Link] = {
-    "logit": Link("logit", lambda e: 1.0 / (1.0 + np.exp(-e)), lambda e: np.exp(-np.abs(e)) / (1.0 + np.exp(-np.abs(e))) ** 2),
+    "logit": Link("logit", lambda e: 1.0 / (1.0 + np.exp(-e)),
+                  lambda e: np.exp(-np.abs(e)) / (1.0 + np.exp(-np.abs(e))) ** 2),
     "probit": Link("probit", stats.norm.cdf, stats.norm.pdf),
     "cauchit": Link("cauchit", _cauchit_inv, stats.cauchy.pdf),
     "cloglog": Link("cloglog", lambda e: -np.expm1(-np.exp(e)), lambda e: np.exp(e - np.exp(e))),
