@@ -6,6 +6,7 @@ import numpy as np
 
 from ..design import ReTermData
 from ..fit import Fit, GroupCoefs, NativeBackend, RanefBlock
+from ..lmm.threads import blas_threads
 from ..lmm.varcorr import varcorr
 from .checks import Convergence, check_convergence, overdispersion_note, separation_notes
 from .family import Family, make_family
@@ -66,8 +67,9 @@ def fit_glmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTer
     w = None if weights is None else np.asarray(weights, dtype=float)
     o = None if offset is None else np.asarray(offset, dtype=float)
     notes = check_glmm_inputs(X, y, reterms, fam, w, o, int(nagq))
-    model = GeneralizedLinearMixedModel(X, names, y, reterms, fam, w, o, int(nagq)).fit()
-    return model_to_fit(model, dropped, notes)
+    with blas_threads(1), np.errstate(all="ignore"):
+        model = GeneralizedLinearMixedModel(X, names, y, reterms, fam, w, o, int(nagq)).fit()
+        return model_to_fit(model, dropped, notes)
 
 
 def glmm_sigma(model: GeneralizedLinearMixedModel) -> float:

@@ -34,18 +34,24 @@ class Link:
 
 
 def _logit_inv(eta: Array) -> Array:
-    e = np.exp(np.clip(eta, -_THRESH, _THRESH))
-    e = np.where(eta < -_THRESH, _EPS, np.where(eta > _THRESH, 1.0 / _EPS, e))
-    return e / (1.0 + e)
+    e = np.exp(np.minimum(np.maximum(eta, -_THRESH), _THRESH))
+    mu = e / (1.0 + e)
+    out = np.abs(eta) > _THRESH
+    if np.any(out):
+        mu = np.where(eta < -_THRESH, _EPS / (1.0 + _EPS), np.where(out, 1.0 / (1.0 + _EPS), mu))
+    return mu
 
 
 def _logit_mu_eta(eta: Array) -> Array:
-    e = np.exp(np.clip(eta, -_THRESH, _THRESH))
-    out = e / (1.0 + e) ** 2
-    return np.where(np.abs(eta) > _THRESH, _EPS, out)
+    e = np.exp(np.minimum(np.maximum(eta, -_THRESH), _THRESH))
+    out = e / ((1.0 + e) * (1.0 + e))
+    if np.any(np.abs(eta) > _THRESH):
+        out = np.where(np.abs(eta) > _THRESH, _EPS, out)
+    return out
 
 
 _PROBIT_T = float(-stats.norm.ppf(_EPS))
+_SQRT2PI = float(np.sqrt(2.0 * np.pi))
 _CAUCHIT_T = float(-stats.cauchy.ppf(_EPS))
 
 
@@ -60,13 +66,13 @@ def _cloglog_mu_eta(eta: Array) -> Array:
 
 LINKS: dict[str, Link] = {
     "logit": Link("logit", lambda mu: np.log(mu / (1.0 - mu)), _logit_inv, _logit_mu_eta),
-    "probit": Link("probit", stats.norm.ppf,
-                   lambda eta: stats.norm.cdf(np.clip(eta, -_PROBIT_T, _PROBIT_T)),
-                   lambda eta: np.maximum(stats.norm.pdf(eta), _EPS)),
+    "probit": Link("probit", special.ndtri,
+                   lambda eta: special.ndtr(np.clip(eta, -_PROBIT_T, _PROBIT_T)),
+                   lambda eta: np.maximum(np.exp(-0.5 * eta * eta) / _SQRT2PI, _EPS)),
     "cloglog": Link("cloglog", lambda mu: np.log(-np.log1p(-mu)), _cloglog_inv, _cloglog_mu_eta),
-    "cauchit": Link("cauchit", stats.cauchy.ppf,
-                    lambda eta: stats.cauchy.cdf(np.clip(eta, -_CAUCHIT_T, _CAUCHIT_T)),
-                    lambda eta: np.maximum(stats.cauchy.pdf(eta), _EPS)),
+    "cauchit": Link("cauchit", lambda mu: np.tan(np.pi * (mu - 0.5)),
+                    lambda eta: 0.5 + np.arctan(np.clip(eta, -_CAUCHIT_T, _CAUCHIT_T)) / np.pi,
+                    lambda eta: np.maximum(1.0 / (np.pi * (1.0 + eta * eta)), _EPS)),
     "log": Link("log", np.log, lambda eta: np.maximum(np.exp(eta), _EPS),
                 lambda eta: np.maximum(np.exp(eta), _EPS)),
     "identity": Link("identity", lambda mu: np.asarray(mu, dtype=float), lambda eta: np.asarray(eta, dtype=float),
@@ -80,8 +86,7 @@ LINKS: dict[str, Link] = {
 
 def _ylogy(y: Array, mu: Array) -> Array:
     """y·log(y/μ) with 0·log 0 = 0 (R's ``y_log_y``)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(y > 0, y * np.log(y / mu), 0.0)
+    return special.xlogy(y, y / mu)
 
 
 # -- deviance residuals (R's dev.resids) ---------------------------------------------------------
@@ -113,11 +118,14 @@ def _gaussian_dev(y: Array, mu: Array, wt: Array) -> Array:
 def _binomial_aic(y: Array, mu: Array, wt: Array, dev: float) -> float:
     m = np.round(wt)
     k = np.round(m * y)
-    return float(-2.0 * np.sum(np.where(m > 0, stats.binom.logpmf(k, m, mu), 0.0)))
+    ld = (special.gammaln(m + 1.0) - special.gammaln(k + 1.0) - special.gammaln(m - k + 1.0)
+          + special.xlogy(k, mu) + special.xlog1py(m - k, -mu))
+    return float(-2.0 * np.sum(np.where(m > 0, ld, 0.0)))
 
 
 def _poisson_aic(y: Array, mu: Array, wt: Array, dev: float) -> float:
-    return float(-2.0 * np.sum(stats.poisson.logpmf(y, mu) * wt))
+    ld = special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
+    return float(-2.0 * np.sum(ld * wt))
 
 
 def _gamma_aic(y: Array, mu: Array, wt: Array, dev: float) -> float:

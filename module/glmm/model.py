@@ -20,8 +20,8 @@ import numpy as np
 from ..design import ReTermData
 from ..lmm.remat import ReStructure, build_structure
 from .family import Family
-from .optimize import StageResult, bobyqa, check_boundary, deriv12
-from .pirls import Modes, Response, fixed_information, pirls_joint, pirls_u
+from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient
+from .pirls import Modes, Response, fixed_information, laplace_as_lme4, pirls_joint, pirls_u
 from .quadrature import agq_deviance
 from .system import PenalizedSystem
 
@@ -40,8 +40,9 @@ def start_mu(family: Family, y: np.ndarray, pw: np.ndarray) -> np.ndarray:
 @dataclass
 class FitRecord:
     """What the fit did: ``stage1`` and ``stage2`` optimizer runs (``stage2`` None for
-    nAGQ = 0), ``snapped`` θ set to their bound by ``check.boundary``, ``gradient`` and
-    ``hessian`` of the criterion at the optimum in (θ, β) (None for nAGQ = 0)."""
+    nAGQ = 0), ``snapped`` θ set to their bound by ``check.boundary``, ``gradient`` of the converged
+    criterion and ``hessian`` of the criterion as lme4 evaluates it (:meth:`deviance_as_lme4`),
+    at the optimum in (θ, β), by central differences with step 1e-4 (None for nAGQ = 0)."""
 
     stage1: StageResult
     stage2: StageResult | None
@@ -82,6 +83,7 @@ class GeneralizedLinearMixedModel:
         self.theta = self.structure.theta0
         self.beta = np.zeros(self.p)
         self.modes: Modes | None = None
+        self._lp0: np.ndarray | None = None
         self.fval = np.inf
         self.record: FitRecord | None = None
 
@@ -142,7 +144,18 @@ class GeneralizedLinearMixedModel:
         if self.nagq > 1:
             fixed = self.resp.offset + self.X @ beta
             return agq_deviance(self.system.blocks[0], self.system.Ut[0], self.resp, fixed, m, self.nagq)
-        return float(m.fac.ldL2 + m.u @ m.u + self.resp.aic(m.mu))
+        return float(m.fac.ldL2 + m.u @ m.u + self.resp.aic(m.mu, m.pdev - m.u @ m.u))
+
+    def deviance_as_lme4(self, pars: np.ndarray) -> float:
+        """The stage-2 criterion as lme4's ``devfun`` computes it (PIRLS restarted from stage 1's
+        linear predictor, tolerance 1e-7; :func:`~.pirls.laplace_as_lme4`), for glmer's
+        finite-difference derivatives. Only for nAGQ = 1; otherwise :meth:`deviance`."""
+        if self.nagq != 1 or self._lp0 is None:
+            return self.deviance(pars)
+        pars = np.asarray(pars, dtype=float)
+        theta, beta = pars[: self.ntheta], pars[self.ntheta:]
+        self._set_theta(theta)
+        return laplace_as_lme4(self.system, self.resp, self.resp.offset + self.X @ beta, self._lp0)
 
     def joint_modes(self, theta: np.ndarray) -> Modes:
         """PIRLS for (β̂, ũ) at θ (lme4's stage 1), warm-started."""
@@ -183,15 +196,17 @@ class GeneralizedLinearMixedModel:
             self.record = FitRecord(st1, None, snapped)
             return self
         m1 = self.joint_modes(st1.x)
+        self._lp0 = m1.eta - self.resp.offset
         beta_sd = np.sqrt(np.diag(np.linalg.inv(fixed_information(self.system, self.X, m1.w, m1.fac))))
         step = 0.2 * np.concatenate([np.full(self.ntheta, 0.1), np.minimum(beta_sd, 10.0)])
         start = np.concatenate([st1.x, m1.beta])
         lower2 = np.concatenate([lower, np.full(self.p, -np.inf)])
-        st2 = bobyqa(self.deviance, start, lower2, step, ftol_abs=1e-11, xtol_abs=1e-10)
+        st2 = bobyqa(self.deviance, start, lower2, step, ftol_abs=1e-8, xtol_abs=1e-7)
         x, fx, snapped = check_boundary(self.deviance, st2.x, st2.fval, lower2, self.ntheta)
         grad = hess = None
         if calc_derivs:
-            grad, hess = deriv12(self.deviance, x, fx)
+            _, hess = deriv12(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
+            grad = gradient(self.deviance, x)
         self.fval = self.deviance(x)
         self.theta, self.beta = x[: self.ntheta].copy(), x[self.ntheta:].copy()
         self.modes = self.modes_at(self.theta, self.beta)

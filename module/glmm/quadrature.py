@@ -14,6 +14,8 @@ family's constant (lme4 documents that deviances for different nAGQ are not comp
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 
@@ -24,6 +26,7 @@ from .pirls import Modes, Response
 MAX_NAGQ = 25
 
 
+@lru_cache(maxsize=32)
 def gh_rule(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nodes z, weights w (summing to 1) and log φ(z) of the k-point rule for N(0, 1)."""
     z, w = hermegauss(k)
@@ -34,23 +37,22 @@ def gh_rule(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def agq_deviance(term: ReTerm, Ut: np.ndarray, resp: Response, fixed: np.ndarray, modes: Modes,
                  nagq: int) -> float:
-    """The nAGQ-point deviance at the modes of one scalar term (Ũ column ``Ut``, n×1)."""
+    """The nAGQ-point deviance at the modes of one scalar term (Ũ column ``Ut``, n×1), all
+    nodes at once."""
     codes, ell = term.codes, term.nlevels
     u0 = modes.u
     sd = np.sqrt(modes.fac.D0inv[:, 0, 0])
-    x = Ut[:, 0]
-
-    def devc(u: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            mu = resp.family.linkinv(fixed + x * u[codes])
-        return u * u + np.bincount(codes, weights=resp.devres(mu), minlength=ell)
-
-    devc0 = devc(u0)
-    mult = np.zeros(ell)
     z, w, ldn = gh_rule(nagq)
-    for zk, wk, lk in zip(z, w, ldn):
-        if zk == 0.0:
-            mult += wk
-        else:
-            mult += np.exp(-0.5 * (devc(u0 + zk * sd) - devc0) - lk) * wk / np.sqrt(2.0 * np.pi)
+    U = u0[None, :] + z[:, None] * sd[None, :]
+    mu = resp.family.linkinv(fixed[None, :] + Ut[:, 0][None, :] * U[:, codes])
+    dev = resp.family.dev_resids(resp.y[None, :], mu, resp.pw[None, :])
+    k = len(z)
+    idx = (np.arange(k)[:, None] * ell + codes[None, :]).ravel()
+    devc = U * U + np.bincount(idx, weights=dev.ravel(), minlength=k * ell).reshape(k, ell)
+    center = int(np.argmin(np.abs(z)))
+    devc0 = (u0 * u0 + np.bincount(codes, weights=resp.devres(modes.mu), minlength=ell))
+    terms = np.exp(-0.5 * (devc - devc0[None, :]) - ldn[:, None]) * (w / np.sqrt(2.0 * np.pi))[:, None]
+    if z[center] == 0.0:
+        terms[center] = w[center]
+    mult = np.sum(terms, axis=0)
     return float(np.sum(devc0) + modes.fac.ldL2 - 2.0 * np.sum(np.log(mult)))

@@ -16,9 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import cho_factor, cho_solve, solve_triangular
+from scipy.linalg import cho_solve, lapack, solve_triangular
 
 from ..lmm.remat import ReStructure, ReTerm
+
+#: Largest q_r·q₀ for which the rest × block-0 part of M is kept dense (faster than sparse
+#: products when most levels meet, as in crossed designs).
+DENSE_R0 = 2_000_000
+#: Smallest share of non-zero entries for which it is kept dense.
+DENSE_FILL = 0.1
+
+#: The rest × block-0 part of M: dense, or sparse for large designs.
+RestFirst = np.ndarray | sp.csr_matrix
 
 
 @dataclass
@@ -34,13 +43,12 @@ class _Pairs:
 @dataclass
 class Factor:
     """M = ŨᵀWŨ + I factored at one W: ``D0inv`` (ℓ₀, p₀, p₀) inverses of block 0's diagonal
-    blocks; ``Mr0`` the rest × block-0 part (sparse); ``H`` Mr0·D0⁻¹ (sparse); ``Lrr`` the
-    Cholesky factor of the Schur complement S = M_rr − Mr0 D0⁻¹ Mr0ᵀ (cho_factor form, or None
+    blocks; ``H`` M_r0·D0⁻¹ (M_r0 the rest × block-0 part; dense or sparse); ``Lrr`` the
+    Cholesky factor of the Schur complement S = M_rr − M_r0 D0⁻¹ M_r0ᵀ (cho_factor form, or None
     without rest blocks); ``ldL2`` log|M|; ``ok`` whether the factorisation succeeded."""
 
     D0inv: np.ndarray
-    Mr0: sp.csr_matrix | None
-    H: sp.csr_matrix | None
+    H: RestFirst | None
     Lrr: tuple | None
     ldL2: float
     ok: bool
@@ -52,8 +60,9 @@ class Factor:
         ell, p0 = self.D0inv.shape[:2]
         q0 = ell * p0
         R0 = R2[:q0].reshape(ell, p0, -1)
-        y0 = (self.D0inv @ R0).reshape(q0, -1)
-        if self.Lrr is None or self.Mr0 is None or self.H is None:
+        y0 = (self.D0inv[:, 0, 0, None] * R0[:, 0, :] if p0 == 1
+              else (self.D0inv @ R0).reshape(q0, -1))
+        if self.Lrr is None or self.H is None:
             out = y0
         else:
             ur = cho_solve(self.Lrr, R2[q0:] - self.H @ R0.reshape(q0, -1))
@@ -68,7 +77,7 @@ class Factor:
         if self.Lrr is None or self.H is None:
             return [V0]
         Sinv = cho_solve(self.Lrr, np.eye(self.Lrr[0].shape[0]))
-        Hd = self.H.toarray()
+        Hd = self.H if isinstance(self.H, np.ndarray) else self.H.toarray()
         E = Sinv @ Hd
         V0 += np.einsum("kia,kib->iab", Hd.reshape(-1, ell, p0), E.reshape(-1, ell, p0))
         return [V0, Sinv]
@@ -94,6 +103,7 @@ class PenalizedSystem:
         self.pairs = [self._pairs(b, b0) for b in rest]
         self._mr0_pattern()
         self._rr_index()
+        self._gram_pattern()
         self.Ut: list[np.ndarray] = [b.X.copy() for b in self.blocks]
 
     # -- patterns ------------------------------------------------------------------------------
@@ -107,6 +117,7 @@ class PenalizedSystem:
         """The CSR pattern of A_r0 and the order in which per-(j, a, b) pair sums fill it."""
         if not self.pairs:
             self._mr0 = None
+            self.dense_r0 = False
             return
         b0 = self.blocks[0]
         rows, cols = [], []
@@ -121,21 +132,51 @@ class PenalizedSystem:
         M.sort_indices()
         self._mr0 = M
         self._mr0_perm = (M.data - 1.0).astype(np.int64)
+        self._mr0_flat = r.astype(np.int64) * self.q0 + c
+        self._mr0_rows, self._mr0_cols = r.astype(np.int64), c.astype(np.int64)
+        size = self.q_rest * self.q0
+        self.dense_r0 = size <= DENSE_R0 and r.size >= DENSE_FILL * size
 
     def _rr_index(self) -> None:
-        """Flat indices into the dense q_r × q_r block for each (j, k ≤ j, a, b)."""
-        self._rr: list[tuple[int, int, int, int, np.ndarray]] = []
+        """For each (j, k ≤ j, a, b) of the rest blocks: the n-vector into the level pairs that
+        meet, their number, and the flat positions of their sums in the dense q_r × q_r block
+        (and of the mirrored entries off the diagonal)."""
+        self._rr: list[tuple[int, int, int, int, np.ndarray, int, np.ndarray, np.ndarray | None]] = []
         q = self.q_rest
         rest = self.blocks[1:]
         for j, bj in enumerate(rest):
             for k, bk in enumerate(rest[: j + 1]):
+                if j == k:
+                    index, lj, lk = bj.codes, np.arange(bj.nlevels), np.arange(bj.nlevels)
+                else:
+                    pr = self._pairs(bj, bk)
+                    index, lj, lk = pr.index, pr.lev_j, pr.lev_0
                 for a in range(bj.p):
                     for b in range(bk.p):
                         if j == k and b > a:
                             continue
-                        rj = bj.codes * bj.p + a + self.offsets[j]
-                        rk = bk.codes * bk.p + b + self.offsets[k]
-                        self._rr.append((j, k, a, b, rj * q + rk))
+                        rows = self.offsets[j] + lj * bj.p + a
+                        cols = self.offsets[k] + lk * bk.p + b
+                        mirror = None if (j == k and a == b) else cols * q + rows
+                        self._rr.append((j, k, a, b, index, lj.size, rows * q + cols, mirror))
+
+    def _gram_pattern(self) -> None:
+        """For a sparse rest × block-0 part with scalar block 0: every ordered pair of its
+        entries in the same column, so that Mr0 D0⁻¹ Mr0ᵀ is one weighted ``bincount``."""
+        self._gram = None
+        if self._mr0 is None or self.dense_r0 or self.blocks[0].p != 1:
+            return
+        order = np.argsort(self._mr0_cols, kind="stable")
+        cols = self._mr0_cols[order]
+        starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+        sizes = np.diff(np.r_[starts, cols.size])
+        e1, e2 = [], []
+        for st, sz in zip(starts, sizes):
+            idx = order[st: st + sz]
+            e1.append(np.repeat(idx, sz))
+            e2.append(np.tile(idx, sz))
+        a, b = np.concatenate(e1), np.concatenate(e2)
+        self._gram = (a, b, self._mr0_cols[a], self._mr0_rows[a] * self.q_rest + self._mr0_rows[b])
 
     # -- θ -------------------------------------------------------------------------------------
     def set_theta(self, theta: np.ndarray) -> None:
@@ -196,23 +237,43 @@ class PenalizedSystem:
             try:
                 C = np.linalg.cholesky(D0)
             except np.linalg.LinAlgError:
-                return Factor(np.zeros((ell, p0, p0)), None, None, None, np.inf, False)
+                return Factor(np.zeros((ell, p0, p0)), None, None, np.inf, False)
             ld0 = float(2.0 * np.sum(np.log(C[:, np.arange(p0), np.arange(p0)])))
             D0inv = np.linalg.inv(D0)
+            ok = True
         if self._mr0 is None:
-            return Factor(D0inv, None, None, None, ld0, ok)
-        Mr0 = self._rest_first(wU0)
-        H = self._times_d0inv(Mr0, D0inv)
+            return Factor(D0inv, None, None, ld0, ok)
         S = self._rest_rest(w)
-        S -= (H @ Mr0.T).toarray()
-        try:
-            Lrr = cho_factor(S, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
-            return Factor(D0inv, Mr0, H, None, np.inf, False)
-        ldr = float(2.0 * np.sum(np.log(np.diag(Lrr[0]))))
-        return Factor(D0inv, Mr0, H, Lrr, ld0 + ldr, ok)
+        if self._gram is not None:
+            vals = self._rest_values(wU0)
+            a, b, col, flat = self._gram
+            S -= np.bincount(flat, weights=vals[a] * vals[b] * D0inv[col, 0, 0],
+                             minlength=S.size).reshape(S.shape)
+            H = self._mr0.copy()
+            H.data = vals[self._mr0_perm] * D0inv[H.indices, 0, 0]
+        else:
+            Mr0 = self._rest_first(wU0)
+            H = self._times_d0inv(Mr0, D0inv)
+            HM = H @ Mr0.T
+            S -= HM if isinstance(HM, np.ndarray) else HM.toarray()
+        L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            return Factor(D0inv, H, None, np.inf, False)
+        ldr = float(2.0 * np.sum(np.log(np.diag(L))))
+        return Factor(D0inv, H, (L, True), ld0 + ldr, ok)
 
-    def _rest_first(self, wU0: np.ndarray) -> sp.csr_matrix:
+    def _rest_values(self, wU0: np.ndarray) -> np.ndarray:
+        """The entries of Ũ_rᵀWŨ₀ in pattern order (per rest block j, column a, column b)."""
+        vals = []
+        for j, (bj, pr) in enumerate(zip(self.blocks[1:], self.pairs)):
+            Uj = self.Ut[j + 1]
+            for a in range(bj.p):
+                for b in range(self.blocks[0].p):
+                    vals.append(np.bincount(pr.index, weights=Uj[:, a] * wU0[:, b],
+                                            minlength=pr.lev_j.size))
+        return np.concatenate(vals)
+
+    def _rest_first(self, wU0: np.ndarray) -> RestFirst:
         vals = []
         for j, (bj, pr) in enumerate(zip(self.blocks[1:], self.pairs)):
             Uj = self.Ut[j + 1]
@@ -220,13 +281,22 @@ class PenalizedSystem:
             for a in range(bj.p):
                 for b in range(self.blocks[0].p):
                     vals.append(np.bincount(pr.index, weights=Uj[:, a] * wU0[:, b], minlength=n_pairs))
+        if self.dense_r0:
+            D = np.zeros(self.q_rest * self.q0)
+            D[self._mr0_flat] = np.concatenate(vals)
+            return D.reshape(self.q_rest, self.q0)
         M = self._mr0.copy()
         M.data = np.concatenate(vals)[self._mr0_perm]
         return M
 
     @staticmethod
-    def _times_d0inv(Mr0: sp.csr_matrix, D0inv: np.ndarray) -> sp.csr_matrix:
+    def _times_d0inv(Mr0: RestFirst, D0inv: np.ndarray) -> RestFirst:
         ell, p0 = D0inv.shape[:2]
+        if isinstance(Mr0, np.ndarray):
+            if p0 == 1:
+                return Mr0 * D0inv[:, 0, 0][None, :]
+            H3 = np.einsum("kib,ibc->kic", Mr0.reshape(-1, ell, p0), D0inv)
+            return H3.reshape(Mr0.shape)
         if p0 == 1:
             H = Mr0.copy()
             H.data = H.data * D0inv[:, 0, 0][H.indices]
@@ -235,16 +305,17 @@ class PenalizedSystem:
         return (Mr0 @ B).tocsr()
 
     def _rest_rest(self, w: np.ndarray) -> np.ndarray:
+        """Dense Ũ_rᵀWŨ_r + I (full symmetric storage)."""
         q = self.q_rest
-        flat = np.zeros(q * q)
-        for j, k, a, b, idx in self._rr:
-            v = w * self.Ut[j + 1][:, a] * self.Ut[k + 1][:, b]
-            flat += np.bincount(idx, weights=v, minlength=q * q)
-        S = flat.reshape(q, q)
-        low = np.tril(S, -1)
-        S = np.tril(S) + low.T
-        S[np.diag_indices(q)] += 1.0
-        return S
+        S = np.zeros(q * q)
+        for j, k, a, b, index, npairs, flat, mirror in self._rr:
+            v = np.bincount(index, weights=w * self.Ut[j + 1][:, a] * self.Ut[k + 1][:, b],
+                            minlength=npairs)
+            S[flat] += v
+            if mirror is not None:
+                S[mirror] += v
+        S[:: q + 1] += 1.0
+        return S.reshape(q, q)
 
 
 def solve_fixed(fac: Factor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray,
