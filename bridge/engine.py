@@ -270,9 +270,14 @@ def _glmm_remarks(problem: Problem, fit: Fit) -> Fit:
 
 
 def _said(problem: Problem, names: SafeNames, reply: dict) -> list[str]:
-    """R's warnings and messages of a fit, in the user's names."""
+    """R's warnings and messages of a fit, in the user's names, each once (with how many times
+    R said it: glmer's family can warn once per evaluation of the likelihood)."""
     prefix = "lme4: " if problem.analysis in ("lmm", "glmm") else "R: "
-    return [prefix + names.text(w) for w in _strings(reply.get("warnings")) + _strings(reply.get("messages"))]
+    counts: dict[str, int] = {}
+    for w in _strings(reply.get("warnings")) + _strings(reply.get("messages")):
+        text = prefix + names.text(w)
+        counts[text] = counts.get(text, 0) + 1
+    return [text if n == 1 else f"{text} ({n} times)" for text, n in counts.items()]
 
 
 def _fit_error(problem: Problem, names: SafeNames, reply: dict, said: list[str]) -> Exception:

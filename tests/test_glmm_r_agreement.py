@@ -56,3 +56,18 @@ def test_native_agrees_with_glmer(with_r, name):
     bad = failures(table)
     assert not bad, "; ".join(f"{r['table']} {r['row']} {r['column']}: native {r['native']} lme4 {r['lme4']}"
                               for r in bad[:8])
+
+
+@pytest.mark.subprocess
+def test_cli_check_compares_a_glmm(with_r, tmp_path):
+    """``mixedbridge check`` (both engines, exit 1 on disagreement) on a glmm spec file."""
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "cbpp.json"
+    path.write_text(json.dumps({k: v for k, v in spec("cbpp_agq25", "native").items() if k != "engine"}))
+    done = subprocess.run([sys.executable, "-m", "mixedbridge.cli", "check", str(path), "--format", "json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "comparison" in done.stdout or "cells" in done.stdout

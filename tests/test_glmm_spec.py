@@ -165,3 +165,16 @@ def test_glmm_inference_settings_are_wald_tests():
 
 def test_a_glmm_is_never_fitted_by_reml():
     assert glmm("cbind(s, f) ~ x + (1 | g)", reml=True).reml is False
+
+
+@pytest.mark.r
+def test_a_data_warning_reaches_the_results(with_r):
+    """Non-integer Poisson counts: the fit goes on, and the results warn as R does."""
+    import mixedbridge
+
+    rows = [{**r, "k": r["k"] + 0.5 * (i == 3)} for i, r in enumerate(ROWS)]
+    res = mixedbridge.run({"analysis": "glmm", "formula": "k ~ x + (1 | g)", "data": {"records": rows},
+                           "engine": "lme4", "options": {"family": "poisson"}})
+    assert any("non-integer" in w and "R warns" in w for w in res.warnings)
+    assert res.table("fit").rows[0]["family"] == "poisson"
+    assert sum("lme4: non-integer x" in w for w in res.warnings) == 1  # R's repeated warning, said once
