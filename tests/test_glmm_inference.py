@@ -78,10 +78,7 @@ def test_wald_intervals_are_z_intervals_named_as_lme4(case):
     np.testing.assert_allclose([r["upper"] for r in rows[k:]], fit.beta + z * fit.se, rtol=1e-12)
 
 
-# glmm-core at cd86607: the native SEs are ~1% off lme4's (cbpp: 0.3066 vs 0.3032), beyond the
-# issue's 2e-3; strict, so that this test reports when the estimator's SEs reach lme4's.
-@pytest.mark.xfail(strict=True, reason="native GLMM SEs ~1% off lme4's (glmm-core cd86607)")
-@pytest.mark.parametrize("case", ["cbpp"])
+@pytest.mark.parametrize("case", list(MODELS))
 def test_wald_intervals_match_lme4(case):
     pr, fit = _fit(case)
     s = settings("glmm", {"family": MODELS[case][1], "confint": {"method": "wald"}})
