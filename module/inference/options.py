@@ -149,5 +149,5 @@ def _glmm_settings(options: dict) -> Settings:
     ci = _confint(options.get("confint", False), True)
     if ci["confint_method"] is not None and ci["confint_method"] not in GLMM_CONFINT_METHODS:
         raise SpecError(f"/options/confint/method: {ci['confint_method']!r} intervals are not available for a "
-                        "glmm; use 'wald'", "/options/confint/method")
+                        "glmm; use " + " or ".join(repr(m) for m in GLMM_CONFINT_METHODS), "/options/confint/method")
     return Settings(analysis="glmm", df_method="asymptotic", reml=False, anova_method=method, **anova, **ci)
