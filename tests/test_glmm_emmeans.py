@@ -137,3 +137,13 @@ def test_trends_are_on_the_link_scale_with_z_tests():
     np.testing.assert_allclose(df["cHEIGHT.trend"].astype(float), fit.beta[j], rtol=1e-10)
     np.testing.assert_allclose(df["SE"].astype(float), np.sqrt(fit.vcov[j, j]), rtol=1e-10)
     assert "z.ratio" in df.columns
+
+
+def test_identity_link_leaves_the_link_scale_as_it_is():
+    # emmeans: with an identity link type = "response" keeps the emmean column and its numbers
+    problem, fit = _problem_and_fit("grouse_log")
+    ident = dataclasses.replace(fit, link="identity")
+    link, _ = emmeans_tables(problem, ident, {"specs": "YEAR", "contrasts": "pairwise"})
+    resp, _ = emmeans_tables(problem, ident, {"specs": "YEAR", "contrasts": "pairwise", "type": "response"})
+    assert [t.to_dict() for t in resp] == [t.to_dict() for t in link]
+    assert "emmean" in resp[0].to_pandas().columns

@@ -9,7 +9,8 @@
 * ``regrid`` (emmeans's ``regrid(emm)``): the means are re-expressed on the response scale,
   μ̂ with covariance D V_η D (D = diag dμ/dη); intervals are symmetric there, and contrasts are
   differences of μ̂ (of probabilities, of rates), with SEs from that covariance.
-* Trends (emtrends) are slopes of the linear predictor, on the link scale.
+* Trends (emtrends) are slopes of the linear predictor, on the link scale; under an identity
+  link the link scale is the response scale and nothing changes (emmeans keeps ``emmean``).
 
 A GLMM's degrees of freedom are infinite (z tests), as emmeans's for ``glmerMod``.
 """
@@ -145,8 +146,8 @@ def glmm_families(problem, fit, req, V: np.ndarray) -> list[EstimateFamily]:
     beta = np.asarray(fit.beta, dtype=float)
     fams = compute(problem, list(fit.coef_names), beta, V, req, _infinite_df)
     link_name = fit.link or "identity"
-    if req.trend is not None:
-        return fams
+    if req.trend is not None or link_name == "identity":
+        return fams  # slopes, or an identity link: the link scale is the response scale
     if req.regrid:
         _regrid_families(fams, beta, V, link_name, fit.family, req)
     elif req.type == "response":
