@@ -6,11 +6,14 @@ same script from lme4, mlmRev and MASS and read back by both sides; provenance i
 X and the random-effects terms are built with the project's own formula, frame and design code.
 
 Tolerances (issue #15): criterion never above glmer's (1e-6 relative slack for rounding);
-fixed effects 1e-3; standard errors and variance components 2e-3.
+fixed effects 1e-3 (relative to max(|β|, SE)); standard errors and variance components 2e-3.
+Where glmer itself reports "failed to converge" (epil_nb: max|grad| = 0.0033, contraception:
+0.0028) its β is determined only to a few 1e-3 along the flat direction, and β is compared to
+5e-3 there (our criterion is lower in both).
 
 glmer's criterion at its optimum carries its PIRLS tolerance (relative change of the penalized
-deviance below 1e-7, log|L|² from the step before): up to 3e-6 relative above the converged
-criterion in cbpp. The native fit converges PIRLS fully, so its optimum is lower by that much;
+deviance below 1e-7, log|L|² from the step before): 3e-6 to 5e-6 relative above the
+converged criterion in the cbpp models. The native fit converges PIRLS fully, so its optimum is lower by that much;
 that glmer's number is this same criterion evaluated lme4's way is checked separately
 (``test_glmer_criterion_reproduced``), and the standard errors come, as in lme4, from the
 finite-difference Hessian of the criterion evaluated lme4's way.
@@ -26,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedbridge.design import fixed_design, random_designs
+from mixedbridge.design import ReTermData, fixed_design, random_designs
 from mixedbridge.errors import ModelError
 from mixedbridge.formula import parse_formula
 from mixedbridge.frame import model_frame
@@ -50,6 +53,10 @@ def _count(column: str) -> Callable[[pd.DataFrame], tuple[np.ndarray, None]]:
     return lambda d: (d[column].to_numpy(float), None)
 
 
+def _scaled(column: str, by: float) -> Callable[[pd.DataFrame], tuple[np.ndarray, None]]:
+    return lambda d: ((d[column] / by).to_numpy(float), None)
+
+
 _CB = ("cbpp.csv", "period + (1 | herd)", {"herd", "period"}, _cbpp)
 #: name -> (file, right-hand side, factor columns, response (y, weights), fit options)
 CASES: dict[str, tuple[str, str, set[str], Callable, dict[str, Any]]] = {
@@ -68,6 +75,12 @@ CASES: dict[str, tuple[str, str, set[str], Callable, dict[str, Any]]] = {
                          {"primary", "sex", "second"}, _count("attain"), {"family": "poisson"}),
     "sleep_gamma_log": ("sleepstudy.csv", "Days + (Days | Subject)", {"Subject"}, _count("Reaction"),
                         {"family": "Gamma", "link": "log"}),
+    "cbpp_poisson_offset": ("cbpp.csv", "period + (1 | herd)", {"herd", "period"}, _count("incidence"),
+                            {"family": "poisson", "offset": "log_size"}),
+    "sleep_invgauss": ("sleepstudy.csv", "Days + (1 | Subject)", {"Subject"}, _scaled("Reaction", 100.0),
+                       {"family": "inverse.gaussian"}),
+    "epil_nb": ("epil.csv", "lbase * trt + lage + V4 + (1 | subject)", {"trt", "subject"}, _count("y"),
+                {"family": "negative.binomial"}),
 }
 NAMES = list(CASES)
 
@@ -75,6 +88,7 @@ NAMES = list(CASES)
 def _inputs(name: str) -> tuple[np.ndarray, list[str], np.ndarray, list, np.ndarray | None]:
     file, rhs, factors, response, _ = CASES[name]
     df = pd.read_csv(DATA / file)
+    df["log_size"] = np.log(df["size"]) if "size" in df else 0.0
     y, w = response(df)
     df["y_"] = y
     desc = parse_formula("y_ ~ " + rhs)
@@ -82,6 +96,11 @@ def _inputs(name: str) -> tuple[np.ndarray, list[str], np.ndarray, list, np.ndar
     fd = fixed_design(desc, frame)
     weights = None if w is None else w[frame.data.index.to_numpy()]
     return fd.X, fd.names, frame.response(desc), random_designs(desc, frame), weights
+
+
+def _offset(name: str, column: str) -> np.ndarray:
+    df = pd.read_csv(DATA / CASES[name][0])
+    return np.log(df["size"].to_numpy(float)) if column == "log_size" else df[column].to_numpy(float)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +111,10 @@ def fits() -> dict:
 def _get(fits: dict, name: str):
     if name not in fits:
         X, names, y, reterms, w = _inputs(name)
-        fits[name] = fit_glmm(X, names, y, reterms, weights=w, **CASES[name][4])
+        opts = dict(CASES[name][4])
+        if "offset" in opts:
+            opts["offset"] = _offset(name, opts["offset"])
+        fits[name] = fit_glmm(X, names, y, reterms, weights=w, **opts)
     return fits[name]
 
 
@@ -108,18 +130,20 @@ def test_criterion_not_above_glmer(fits, name):
     fit, ref = _get(fits, name), REF[name]
     rel = (fit.deviance - ref["crit"]) / abs(ref["crit"])
     assert rel <= 1e-6
-    assert rel >= -5e-6  # glmer's PIRLS tolerance (see the module docstring)
+    assert rel >= -2e-5  # glmer's PIRLS tolerance (see the module docstring)
     assert fit.loglik == pytest.approx(-fit.deviance / 2.0)
     assert fit.aic - fit.deviance == pytest.approx(2 * ref["df"])
     assert fit.bic - fit.deviance == pytest.approx(ref["df"] * np.log(ref["nobs"]))
-    assert fit.aic == pytest.approx(ref["aic"], rel=5e-6)
-    assert fit.bic == pytest.approx(ref["bic"], rel=5e-6)
+    assert fit.aic == pytest.approx(ref["aic"], rel=2e-5)
+    assert fit.bic == pytest.approx(ref["bic"], rel=2e-5)
     assert fit.df_residual == ref["df_residual"]
     assert fit.nobs == ref["nobs"]
-    assert (fit.family, fit.link) == (ref["family"], ref["link"])
+    nb = ref["family"].startswith("Negative Binomial")
+    assert (fit.family, fit.link) == ("negative.binomial" if nb else ref["family"], ref["link"])
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if CASES[n][4].get("nagq", 1) == 1])
+@pytest.mark.parametrize("name", [n for n in NAMES if CASES[n][4].get("nagq", 1) == 1
+                                  and CASES[n][4]["family"] != "negative.binomial"])
 def test_glmer_criterion_reproduced(fits, name):
     """At glmer's (θ, β), the criterion evaluated lme4's way (PIRLS from stage 1's linear
     predictor, tolerance 1e-7) is glmer's reported deviance."""
@@ -130,12 +154,20 @@ def test_glmer_criterion_reproduced(fits, name):
     assert model.deviance(pars) <= ref["crit"] * (1 + 1e-9)
 
 
+def _glmer_unconverged(ref: dict) -> bool:
+    """Whether glmer's own fit failed its gradient check (its optimum is then determined only to
+    about 1e-3 along the flat direction; ours has the lower criterion, checked above)."""
+    warnings = [ref["warnings"]] if isinstance(ref["warnings"], str) else ref["warnings"]
+    return any("failed to converge" in w for w in warnings)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_fixed_effects_and_standard_errors(fits, name):
     fit, ref = _get(fits, name), REF[name]
     assert fit.coef_names == ref["beta_names"]
     beta, se = np.array(ref["beta"]), np.array(ref["se"])
-    assert np.all(np.abs(fit.beta - beta) <= 1e-3 * np.maximum(np.abs(beta), se))
+    tol = 5e-3 if _glmer_unconverged(ref) else 1e-3
+    assert np.all(np.abs(fit.beta - beta) <= tol * np.maximum(np.abs(beta), se))
     np.testing.assert_allclose(fit.se, ref["se"], rtol=2e-3)
 
 
@@ -181,6 +213,14 @@ def test_random_effects_fitted_and_residuals(fits, name):
     np.testing.assert_allclose(fit.pearson_residuals[:6], ref["resid_pearson"], rtol=5e-3, atol=1e-3)
     assert fit.optinfo["residual_deviance"] == pytest.approx(ref["deviance_fn"], rel=1e-3)
     assert fit.analysis == "glmm" and fit.engine == "native"
+
+
+def test_negative_binomial_theta(fits):
+    """glmer.nb's θ (lme4's optimize on log θ, tolerance 5e-5) and its parameter count."""
+    fit, ref = _get(fits, "epil_nb"), REF["epil_nb"]
+    assert fit.optinfo["nb_theta"] == pytest.approx(ref["nb_theta"], rel=2e-3)
+    assert ref["df"] == len(fit.beta) + len(fit.theta) + 1
+    assert fit.sigma == 1.0
 
 
 def test_convergence_and_overdispersion_in_words(fits):
@@ -230,3 +270,26 @@ def test_non_integer_successes_warned_in_words():
     X, names, y, reterms, w = _cbpp_inputs()
     fit = fit_glmm(X, names, y, reterms, family="binomial", weights=w + 0.5)
     assert any("non-integer #successes" in n for n in fit.notes)
+
+
+def test_separation_reported_in_words():
+    """A predictor that always gives a success: its coefficient diverges; said in words."""
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(20), 10)
+    x = np.tile(np.r_[np.zeros(5), np.ones(5)], 20)
+    y = np.where(x == 1, 1.0, (rng.random(200) < 0.4).astype(float))
+    X = np.column_stack([np.ones(200), x])
+    reterms = [ReTermData("g", [str(i) for i in range(20)], g, np.ones((200, 1)), ["(Intercept)"])]
+    fit = fit_glmm(X, ["(Intercept)", "x"], y, reterms, family="binomial")
+    assert fit.beta[1] > 10
+    assert any("The fixed effect x is diverging" in w for w in fit.warnings)
+    assert any("numerically 0 or 1" in w for w in fit.warnings)
+
+
+def test_refit_same_response_reproduces_the_fit(fits):
+    """``refit`` (the parametric bootstrap's step) on the fitted response finds the same optimum."""
+    fit = _get(fits, "cbpp_laplace")
+    model = fit.backend.model
+    again = model.refit(model.resp.y)
+    assert again.fval == pytest.approx(fit.deviance, rel=1e-9, abs=1e-7)
+    np.testing.assert_allclose(again.beta, fit.beta, atol=1e-4)

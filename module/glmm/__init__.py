@@ -10,6 +10,7 @@ Gauss-Hermite quadrature, two optimizer stages) and fills the engine-independent
 from .api import fit_glmm, model_to_fit
 from .family import VALID_LINKS, Family, make_family
 from .model import GeneralizedLinearMixedModel
+from .negbin import fit_glmer_nb
 
-__all__ = ["fit_glmm", "model_to_fit", "make_family", "Family", "VALID_LINKS",
+__all__ = ["fit_glmm", "fit_glmer_nb", "model_to_fit", "make_family", "Family", "VALID_LINKS",
            "GeneralizedLinearMixedModel"]

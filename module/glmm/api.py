@@ -27,8 +27,9 @@ def fit_glmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTer
         (0/1 for binary data), with ``weights`` the numbers of trials.
     reterms : random-effects terms (:class:`~mixedbridge.design.ReTermData`).
     family : R's family name (``binomial``, ``poisson``, ``Gamma``, ``inverse.gaussian``,
-        ``gaussian``) or a :class:`~.family.Family` (e.g. a negative binomial with θ fixed;
-        ``negative.binomial`` with θ estimated is :func:`~.negbin.fit_glmer_nb`).
+        ``gaussian``; ``negative.binomial`` fits θ as ``glmer.nb``, see
+        :func:`~.negbin.fit_glmer_nb`) or a :class:`~.family.Family` (e.g. a negative binomial
+        with θ fixed).
     link : R's link name, default the family's canonical link.
     weights : prior weights (binomial: trials), or None.
     offset : offset on the link scale, or None.
@@ -56,11 +57,24 @@ def fit_glmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTer
           ``condVar`` σ²Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ;
         * ``fitted`` μ̂ (response scale); ``residuals`` deviance residuals (lme4's default
           ``residuals()`` for a glmer fit); ``pearson_residuals`` (y − μ̂)√pw/√V(μ̂) (not divided
-          by σ, as lme4's ``residuals(type = "pearson")``).
+          by σ, as lme4's ``residuals(type = "pearson")``);
+        * convergence: lme4's ``checkConv`` rules on the gradient of the converged criterion
+          and the Hessian above (glmer differentiates its own criterion, which carries its PIRLS
+          tolerance, and so sometimes warns at an optimum this check accepts); singularity
+          (θ below 1e-4), separation and overdispersion (Pearson χ²/df) in words in
+          ``warnings``/``notes``.
+
+        The optimum: the criterion is never above glmer's (PIRLS is converged fully where glmer
+        stops at a relative change of 1e-7, so it is typically 1e-7 to 5e-6 relative lower).
 
         ``backend.model`` is the fitted :class:`~.model.GeneralizedLinearMixedModel`
         (``deviance(pars)`` in (θ, β), ``deviance0(θ)``, ``theta``, ``beta``).
     """
+    if family == "negative.binomial":
+        from .negbin import fit_glmer_nb
+
+        return fit_glmer_nb(X, names, y, reterms, link=link, weights=weights, offset=offset,
+                            nagq=nagq, dropped=dropped)
     fam = family if isinstance(family, Family) else make_family(family, link)
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -99,12 +113,13 @@ def glmm_vcov(model: GeneralizedLinearMixedModel, sigma: float) -> tuple[np.ndar
 
 
 def model_to_fit(model: GeneralizedLinearMixedModel, dropped: list[str] | None = None,
-                 notes: list[str] | None = None) -> Fit:
-    """Fill a :class:`~mixedbridge.fit.Fit` from a fitted model."""
+                 notes: list[str] | None = None, extra_params: int = 0) -> Fit:
+    """Fill a :class:`~mixedbridge.fit.Fit` from a fitted model; ``extra_params`` further
+    estimated parameters counted in AIC, BIC and df.residual (the negative binomial θ)."""
     s, fam, r = model.structure, model.family, model.resp
     sigma = glmm_sigma(model)
     vcov, vsource = glmm_vcov(model, sigma)
-    k = model.p + model.ntheta + (1 if fam.scale else 0)
+    k = model.p + model.ntheta + (1 if fam.scale else 0) + extra_params
     dev = model.fval
     mu = model.mu()
     dres = r.devres(mu)
@@ -129,7 +144,7 @@ def model_to_fit(model: GeneralizedLinearMixedModel, dropped: list[str] | None =
         ngroups={g: next(t.nlevels for t in s.terms if t.group == g) for g in s.factor_names()},
         optinfo=optinfo(model, conv, float(np.sum(dres)), vsource),
         warnings=warnings_in_words(model, conv) + separation_notes(fam.name, model.names, model.beta, se, mu),
-        notes=all_notes, family=fam.label if fam.theta is not None else fam.name,
+        notes=all_notes, family=fam.name,
         link=fam.link.name, backend=NativeBackend(model),
     )
 

@@ -20,10 +20,23 @@ import numpy as np
 from ..design import ReTermData
 from ..lmm.remat import ReStructure, build_structure
 from .family import Family
-from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient
-from .pirls import Modes, Response, fixed_information, laplace_as_lme4, pirls_joint, pirls_u
+from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient, hessian_central
+from .pirls import (
+    NEWTON_STEP_TOL,
+    STEP_TOL,
+    Modes,
+    Response,
+    fixed_information,
+    laplace_as_lme4,
+    pirls_joint,
+    pirls_u,
+)
 from .quadrature import agq_deviance
 from .system import PenalizedSystem
+
+#: BOBYQA's stopping tolerances in stage 2 (absolute, criterion and parameters): glmer's own
+#: optimum is only determined to its PIRLS tolerance, far above these.
+STAGE2_FTOL, STAGE2_XTOL = 1e-8, 1e-7
 
 
 def start_mu(family: Family, y: np.ndarray, pw: np.ndarray) -> np.ndarray:
@@ -84,6 +97,7 @@ class GeneralizedLinearMixedModel:
         self.beta = np.zeros(self.p)
         self.modes: Modes | None = None
         self._lp0: np.ndarray | None = None
+        self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self.fval = np.inf
         self.record: FitRecord | None = None
 
@@ -127,7 +141,7 @@ class GeneralizedLinearMixedModel:
         """PIRLS for ũ at (θ, β), warm-started from the last modes (from 0 if that fails)."""
         self._set_theta(np.asarray(theta, dtype=float))
         fixed = self.resp.offset + self.X @ beta
-        m = pirls_u(self.system, self.resp, fixed, self._u)
+        m = pirls_u(self.system, self.resp, fixed, self._u, self._step_tol)
         if not m.converged:
             m = pirls_u(self.system, self.resp, fixed, np.zeros(self.system.q))
         if m.converged:
@@ -163,7 +177,7 @@ class GeneralizedLinearMixedModel:
         eta0 = self.resp.offset + self.X @ self._beta0 + self.system.zlam(self._u)
         if not np.any(self._beta0) and not np.any(self._u):
             eta0 = self._eta0
-        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0)
+        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0, self._step_tol)
         if not m.converged:
             m = pirls_joint(self.system, self.resp, self.X, self._eta0, np.zeros(self.system.q),
                             np.zeros(self.p))
@@ -179,32 +193,41 @@ class GeneralizedLinearMixedModel:
         return float(m.fac.ldL2 + m.u @ m.u + self.resp.aic(m.mu))
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, calc_derivs: bool = True) -> GeneralizedLinearMixedModel:
+    def fit(self, calc_derivs: bool = True, start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
         """glmer's route: stage 1 over θ, then (nAGQ ≥ 1) stage 2 over (θ, β), check.boundary
-        and the finite-difference derivatives at the optimum."""
+        and the finite-difference derivatives at the optimum. With ``start`` (θ, β), stage 2
+        only, from there (lme4's ``refit``, as ``glmer.nb`` uses it)."""
         s = self.structure
         lower = s.lower
+        if start is not None:
+            st1 = StageResult(np.asarray(start[: self.ntheta], dtype=float), np.nan, 0, "SKIPPED")
+            return self._stage2(st1, np.asarray(start[self.ntheta:], dtype=float), calc_derivs)
         tight = self.nagq == 0
         st1 = bobyqa(self.deviance0, s.theta0, lower, np.full(self.ntheta, 0.2),
                      ftol_abs=1e-10 if tight else 1e-6, xtol_abs=1e-9 if tight else 1e-5)
         if self.nagq == 0:
-            theta, _, snapped = check_boundary(lambda t: self.deviance0(t), st1.x, st1.fval, lower,
-                                               self.ntheta)
+            theta, _, snapped = check_boundary(self.deviance0, st1.x, st1.fval, lower, self.ntheta)
             m = self.joint_modes(theta)
             self.theta, self.beta, self.modes = theta, m.beta, m
             self.fval = self.deviance0(theta)
             self.record = FitRecord(st1, None, snapped)
             return self
+        return self._stage2(st1, None, calc_derivs)
+
+    def _stage2(self, st1: StageResult, beta0: np.ndarray | None, calc_derivs: bool) -> GeneralizedLinearMixedModel:
+        """Stage 2 from stage 1's θ (and its joint β̂, or ``beta0``), lme4's steps."""
         m1 = self.joint_modes(st1.x)
         self._lp0 = m1.eta - self.resp.offset
         beta_sd = np.sqrt(np.diag(np.linalg.inv(fixed_information(self.system, self.X, m1.w, m1.fac))))
         step = 0.2 * np.concatenate([np.full(self.ntheta, 0.1), np.minimum(beta_sd, 10.0)])
-        start = np.concatenate([st1.x, m1.beta])
-        lower2 = np.concatenate([lower, np.full(self.p, -np.inf)])
-        st2 = bobyqa(self.deviance, start, lower2, step, ftol_abs=1e-8, xtol_abs=1e-7)
+        start = np.concatenate([st1.x, m1.beta if beta0 is None else beta0])
+        lower2 = np.concatenate([self.structure.lower, np.full(self.p, -np.inf)])
+        st2 = bobyqa(self.deviance, start, lower2, step, ftol_abs=STAGE2_FTOL, xtol_abs=STAGE2_XTOL)
         x, fx, snapped = check_boundary(self.deviance, st2.x, st2.fval, lower2, self.ntheta)
         grad = hess = None
-        if calc_derivs:
+        if calc_derivs and self.nagq > 1:
+            grad, hess = hessian_central(self.deviance, x, fx)
+        elif calc_derivs:
             _, hess = deriv12(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
             grad = gradient(self.deviance, x)
         self.fval = self.deviance(x)
@@ -212,6 +235,26 @@ class GeneralizedLinearMixedModel:
         self.modes = self.modes_at(self.theta, self.beta)
         self.record = FitRecord(st1, st2, snapped, grad, hess)
         return self
+
+    def refit(self, y: np.ndarray, *, calc_derivs: bool = False,
+              start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
+        """A new model for the response y with this model's design, family, weights and offset,
+        fitted by stage 2 from ``start`` (default this fit's (θ̂, β̂)), as lme4's ``refit`` does
+        for ``bootMer``; this model is left as it is."""
+        r = self.resp
+        m = GeneralizedLinearMixedModel(self.X, self.names, y, self.reterms, r.family, r.pw,
+                                        r.offset, self.nagq)
+        if self.nagq == 0:
+            return m.fit(calc_derivs=False)
+        x0 = np.concatenate([self.theta, self.beta]) if start is None else start
+        return m.fit(calc_derivs=calc_derivs, start=x0)
+
+    def set_family(self, family: Family) -> None:
+        """Use another family (same data and design), e.g. a new negative binomial θ."""
+        r = self.resp
+        self.resp = Response(r.y, r.pw, r.offset, family)
+        self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
+        self._eta0 = family.linkfun(start_mu(family, r.y, r.pw))
 
     # -- quantities at the optimum ---------------------------------------------------------------
     def _at_optimum(self) -> Modes:

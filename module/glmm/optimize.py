@@ -127,3 +127,24 @@ def gradient(fun: Objective, x: np.ndarray, delta: float = DERIV_DELTA) -> np.nd
         e[j] = delta
         g[j] = (fun(x + e) - fun(x - e)) / (2.0 * delta)
     return g
+
+
+def hessian_central(fun: Objective, x: np.ndarray, fx: float,
+                    delta: float = DERIV_DELTA) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and Hessian by central differences with 2 evaluations per off-diagonal pair
+    (x ± δ(eᵢ + eⱼ)) instead of ``deriv12``'s 4; the same O(δ²) accuracy for a smooth criterion
+    (used for nAGQ > 1, whose criterion lme4 evaluates converged)."""
+    k = len(x)
+    fp, fm = np.empty(k), np.empty(k)
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = delta
+        fp[j], fm[j] = fun(x + e), fun(x - e)
+    H = np.diag((fp - 2.0 * fx + fm) / delta**2)
+    for j in range(k):
+        for i in range(j):
+            e = np.zeros(k)
+            e[i] = e[j] = delta
+            H[i, j] = H[j, i] = (fun(x + e) + fun(x - e) - fp[i] - fm[i] - fp[j] - fm[j]
+                                 + 2.0 * fx) / (2.0 * delta**2)
+    return (fp - fm) / (2.0 * delta), H

@@ -20,6 +20,9 @@ from .system import Factor, PenalizedSystem, solve_fixed
 
 #: Largest change of any u (or β) in the last PIRLS step at convergence.
 STEP_TOL = 1e-7
+#: The same for a canonical link (Newton's method, quadratic convergence: the error left after
+#: a step of 1e-5 is of order 1e-10) when no quadrature needs the criterion to 1e-12.
+NEWTON_STEP_TOL = 1e-5
 #: Most PIRLS steps per evaluation.
 MAXIT = 100
 
@@ -38,7 +41,7 @@ class Response:
         self.y, self.pw, self.offset, self.family = y, pw, offset, family
         self.binary = family.name == "binomial" and bool(np.all((y == 0.0) | (y == 1.0)))
         self.aic_constant = self._aic_constant()
-        self._canonical = (family.name, family.link.name) in (("binomial", "logit"), ("poisson", "log"))
+        self.canonical = (family.name, family.link.name) in (("binomial", "logit"), ("poisson", "log"))
 
     def _aic_constant(self) -> float | None:
         if self.family.name not in ("binomial", "poisson", "negative.binomial"):
@@ -70,7 +73,7 @@ class Response:
     def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Working weights w = pw·(dμ/dη)²/V(μ) and the weighted working residual
         pw·(dμ/dη)(y − μ)/V(μ) = w·(y − μ)/(dμ/dη)."""
-        if self._canonical and not np.any(np.abs(eta) > 30.0):
+        if self.canonical and not np.any(np.abs(eta) > 30.0):
             # canonical link: dμ/dη = V(μ), so w = pw·V(μ) and the residual is pw·(y − μ)
             v = self.family.variance(mu)
             return self.pw * v, self.pw * (self.y - mu)
@@ -113,7 +116,8 @@ def _accept(new: float, old: float, step: np.ndarray) -> bool:
     return new <= old + 1e-12 * abs(old) or bool(np.max(np.abs(step), initial=0.0) < STEP_TOL)
 
 
-def pirls_u(system: PenalizedSystem, resp: Response, fixed: np.ndarray, u0: np.ndarray) -> Modes:
+def pirls_u(system: PenalizedSystem, resp: Response, fixed: np.ndarray, u0: np.ndarray,
+            step_tol: float = STEP_TOL) -> Modes:
     """The conditional modes ũ for fixed θ (set in ``system``) and fixed Xβ (``fixed``, the
     n-vector o + Xβ), from the start ``u0``."""
     u = u0.copy()
@@ -137,12 +141,12 @@ def pirls_u(system: PenalizedSystem, resp: Response, fixed: np.ndarray, u0: np.n
             du = du / 2.0
         else:
             return Modes(u, np.zeros(0), eta, mu, pdev, fac, w, it, False)
-        converged = bool(np.max(np.abs(du), initial=0.0) < STEP_TOL)
+        converged = bool(np.max(np.abs(du), initial=0.0) < step_tol)
         u, eta, mu, pdev = un, etan, mun, pdn
 
 
 def pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta0: np.ndarray,
-                u0: np.ndarray, beta0: np.ndarray) -> Modes:
+                u0: np.ndarray, beta0: np.ndarray, step_tol: float = STEP_TOL) -> Modes:
     """The joint modes (β̂, ũ) for fixed θ (lme4's first stage, nAGQ = 0), from the linear
     predictor ``eta0`` (with its β₀, u₀): the first step is taken in full, as in lme4."""
     u, beta, eta = u0.copy(), beta0.copy(), eta0.copy()
@@ -174,7 +178,7 @@ def pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta0: np
         else:
             return Modes(u, beta, eta, mu, pdev, fac, w, it, False)
         step = max(np.max(np.abs(du), initial=0.0), np.max(np.abs(db), initial=0.0))
-        converged = bool(step < STEP_TOL)
+        converged = bool(step < step_tol)
         u, beta, eta, mu, pdev = un, bn, etan, mun, pdn
 
 
@@ -202,7 +206,7 @@ def laplace_as_lme4(system: PenalizedSystem, resp: Response, fixed: np.ndarray,
     with np.errstate(all="ignore"):
         mu = resp.family.linkinv(eta)
     u = np.zeros(system.q)
-    old = np.finfo(float).max
+    old = float(np.finfo(float).max)
     for _ in range(MAXIT):
         with np.errstate(all="ignore"):
             w, wres = resp.working(eta, mu)

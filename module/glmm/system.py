@@ -13,6 +13,7 @@ to lme4's term order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +28,7 @@ DENSE_R0 = 2_000_000
 DENSE_FILL = 0.1
 
 #: The rest × block-0 part of M: dense, or sparse for large designs.
-RestFirst = np.ndarray | sp.csr_matrix
+RestFirst: TypeAlias = np.ndarray | sp.csr_matrix
 
 
 @dataclass
@@ -105,6 +106,9 @@ class PenalizedSystem:
         self._rr_index()
         self._gram_pattern()
         self.Ut: list[np.ndarray] = [b.X.copy() for b in self.blocks]
+        #: Blocks whose Ũ column is a constant (a scalar intercept term): Ũ = s·1, s = T₁₁.
+        self.const = [b.p == 1 and bool(np.all(b.X == 1.0)) for b in self.blocks]
+        self.scale = [1.0 for _ in self.blocks]
 
     # -- patterns ------------------------------------------------------------------------------
     @staticmethod
@@ -184,16 +188,19 @@ class PenalizedSystem:
         for i, b in enumerate(self.blocks):
             T = b.template(theta)
             self.Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
+            self.scale[i] = float(T[0, 0])
 
     # -- products with Ũ -------------------------------------------------------------------------
     def zlam(self, u: np.ndarray) -> np.ndarray:
         """Ũu (n-vector) for u in computational order."""
         out = np.zeros(self.blocks[0].codes.size)
         start = 0
-        for b, U in zip(self.blocks, self.Ut):
+        for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
             ub = u[start: start + b.q].reshape(b.nlevels, b.p)
             start += b.q
-            if b.p == 1:
+            if self.const[i]:
+                out += (self.scale[i] * ub[:, 0])[b.codes]
+            elif b.p == 1:
                 out += U[:, 0] * ub[b.codes, 0]
             else:
                 out += np.einsum("na,na->n", U, ub[b.codes])
@@ -203,13 +210,22 @@ class PenalizedSystem:
         """Ũᵀv (q-vector, computational order) for an n-vector v."""
         out = np.empty(self.q)
         start = 0
-        for b, U in zip(self.blocks, self.Ut):
-            blk = np.empty((b.nlevels, b.p))
-            for a in range(b.p):
-                blk[:, a] = np.bincount(b.codes, weights=U[:, a] * v, minlength=b.nlevels)
-            out[start: start + b.q] = blk.ravel()
+        for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
+            if self.const[i]:
+                out[start: start + b.q] = self.scale[i] * np.bincount(b.codes, weights=v, minlength=b.nlevels)
+            else:
+                blk = np.empty((b.nlevels, b.p))
+                for a in range(b.p):
+                    blk[:, a] = np.bincount(b.codes, weights=U[:, a] * v, minlength=b.nlevels)
+                out[start: start + b.q] = blk.ravel()
             start += b.q
         return out
+
+    def _wprod(self, i: int, a: int, k: int, b: int, w: np.ndarray) -> tuple[float, np.ndarray]:
+        """(c, v) with c·v = w·Ũᵢ[:, a]·Ũₖ[:, b]: no pass over the rows when both are constant."""
+        if self.const[i] and self.const[k]:
+            return self.scale[i] * self.scale[k], w
+        return 1.0, w * self.Ut[i][:, a] * self.Ut[k][:, b]
 
     def zlam_t_matrix(self, V: np.ndarray) -> np.ndarray:
         """ŨᵀV (q × k) for an n × k matrix V."""
@@ -221,13 +237,14 @@ class PenalizedSystem:
         """Factor M = ŨᵀWŨ + I for the working weights w."""
         b0, U0 = self.blocks[0], self.Ut[0]
         ell, p0 = b0.nlevels, b0.p
-        wU0 = U0 * w[:, None]
         if p0 == 1:
-            d = np.bincount(b0.codes, weights=wU0[:, 0] * U0[:, 0], minlength=ell) + 1.0
+            c, v = self._wprod(0, 0, 0, 0, w)
+            d = c * np.bincount(b0.codes, weights=v, minlength=ell) + 1.0
             D0inv = (1.0 / d)[:, None, None]
             ld0 = float(np.sum(np.log(d)))
             ok = bool(np.all(d > 0))
         else:
+            wU0 = U0 * w[:, None]
             D0 = np.empty((ell, p0, p0))
             for a in range(p0):
                 for b in range(a + 1):
@@ -245,14 +262,14 @@ class PenalizedSystem:
             return Factor(D0inv, None, None, ld0, ok)
         S = self._rest_rest(w)
         if self._gram is not None:
-            vals = self._rest_values(wU0)
-            a, b, col, flat = self._gram
-            S -= np.bincount(flat, weights=vals[a] * vals[b] * D0inv[col, 0, 0],
+            vals = self._rest_values(w)
+            ga, gb, col, flat = self._gram
+            S -= np.bincount(flat, weights=vals[ga] * vals[gb] * D0inv[col, 0, 0],
                              minlength=S.size).reshape(S.shape)
             H = self._mr0.copy()
             H.data = vals[self._mr0_perm] * D0inv[H.indices, 0, 0]
         else:
-            Mr0 = self._rest_first(wU0)
+            Mr0 = self._rest_first(w)
             H = self._times_d0inv(Mr0, D0inv)
             HM = H @ Mr0.T
             S -= HM if isinstance(HM, np.ndarray) else HM.toarray()
@@ -262,31 +279,26 @@ class PenalizedSystem:
         ldr = float(2.0 * np.sum(np.log(np.diag(L))))
         return Factor(D0inv, H, (L, True), ld0 + ldr, ok)
 
-    def _rest_values(self, wU0: np.ndarray) -> np.ndarray:
+    def _rest_values(self, w: np.ndarray) -> np.ndarray:
         """The entries of Ũ_rᵀWŨ₀ in pattern order (per rest block j, column a, column b)."""
         vals = []
         for j, (bj, pr) in enumerate(zip(self.blocks[1:], self.pairs)):
-            Uj = self.Ut[j + 1]
             for a in range(bj.p):
                 for b in range(self.blocks[0].p):
-                    vals.append(np.bincount(pr.index, weights=Uj[:, a] * wU0[:, b],
-                                            minlength=pr.lev_j.size))
+                    c, v = self._wprod(j + 1, a, 0, b, w)
+                    vals.append(c * np.bincount(pr.index, weights=v, minlength=pr.lev_j.size))
         return np.concatenate(vals)
 
-    def _rest_first(self, wU0: np.ndarray) -> RestFirst:
-        vals = []
-        for j, (bj, pr) in enumerate(zip(self.blocks[1:], self.pairs)):
-            Uj = self.Ut[j + 1]
-            n_pairs = pr.lev_j.size
-            for a in range(bj.p):
-                for b in range(self.blocks[0].p):
-                    vals.append(np.bincount(pr.index, weights=Uj[:, a] * wU0[:, b], minlength=n_pairs))
+    def _rest_first(self, w: np.ndarray) -> RestFirst:
+        """Ũ_rᵀWŨ₀, dense or sparse."""
+        vals = self._rest_values(w)
         if self.dense_r0:
             D = np.zeros(self.q_rest * self.q0)
-            D[self._mr0_flat] = np.concatenate(vals)
+            D[self._mr0_flat] = vals
             return D.reshape(self.q_rest, self.q0)
+        assert self._mr0 is not None
         M = self._mr0.copy()
-        M.data = np.concatenate(vals)[self._mr0_perm]
+        M.data = vals[self._mr0_perm]
         return M
 
     @staticmethod
@@ -309,8 +321,8 @@ class PenalizedSystem:
         q = self.q_rest
         S = np.zeros(q * q)
         for j, k, a, b, index, npairs, flat, mirror in self._rr:
-            v = np.bincount(index, weights=w * self.Ut[j + 1][:, a] * self.Ut[k + 1][:, b],
-                            minlength=npairs)
+            c, wv = self._wprod(j + 1, a, k + 1, b, w)
+            v = c * np.bincount(index, weights=wv, minlength=npairs)
             S[flat] += v
             if mirror is not None:
                 S[mirror] += v

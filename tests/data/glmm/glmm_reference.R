@@ -47,7 +47,9 @@ calls <- list(
   contraception_slope = "glmer(use ~ age + urban + livch + (urban | district), cn, binomial)",
   scotssec_crossed = "glmer(attain ~ verbal + sex + (1 | primary) + (1 | second), ss, poisson)",
   sleep_gamma_log = "glmer(Reaction ~ Days + (Days | Subject), sl, Gamma(link = \"log\"))",
-  epil_nb = "glmer.nb(y ~ lbase * trt + lage + V4 + (1 | subject), ep)"
+  epil_nb = "glmer.nb(y ~ lbase * trt + lage + V4 + (1 | subject), ep)",
+  cbpp_poisson_offset = "glmer(incidence ~ period + (1 | herd) + offset(log(size)), cbpp, poisson)",
+  sleep_invgauss = "glmer(I(Reaction / 100) ~ Days + (1 | Subject), sl, inverse.gaussian)"
 )
 
 one <- function(call) {
