@@ -85,13 +85,9 @@ def _fit_glmm(problem: Problem) -> Fit:
     binomial trials (times any prior weights) as weights."""
     from .glmm import fit_glmm
 
-    if problem.family == "negative.binomial":
-        try:
-            from .glmm.negbin import fit_glmer_nb  # type: ignore[import-not-found]
-        except ImportError:
-            raise EngineError("the native engine cannot fit a negative binomial glmm yet; use engine 'lme4'",
-                              "/options/family") from None
-        return fit_glmer_nb(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,
+    if problem.family == "negative.binomial":  # θ estimated, as glmer.nb
+        from .glmm.negbin import fit_glmer_nb
+        return fit_glmer_nb(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms, link=problem.link,
                             weights=problem.frame.weights, offset=problem.frame.offset, nagq=problem.nagq,
                             dropped=problem.fixed.dropped)
     return fit_glmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms, family=str(problem.family),

@@ -533,8 +533,8 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     df = _numbers(df, desc.columns + [options[r] for r in RESERVED if options.get(r) in df.columns])
     _check_labels(desc)
     df = apply_filters(df, spec.get("filter") or [])
-    factors = _factors(df, desc, levels, factor_hint, spec.get("analysis") == "glmm")
     glmm = spec.get("analysis") == "glmm"
+    factors = _factors(df, desc, levels, factor_hint, glmm)
     data, matrices, resp = _model_columns(df, desc, factors, levels, options, glmm)
     frame = pd.DataFrame(data, index=df.index)
     complete = frame.notna().all(axis=1)

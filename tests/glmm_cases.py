@@ -40,10 +40,18 @@ CASES: dict[str, tuple[str, dict]] = {
         'glmer(y ~ trt + I(week > 2) + (1 | ID), bact, binomial(link = "probit"))',
         {"formula": "y ~ trt + I(week > 2) + (1 | ID)", "data": {"dataset": "bacteria"},
          "options": {"family": "binomial", "link": "probit"}}),
+    "bacteria_cauchit": (
+        'glmer(y ~ trt + I(week > 2) + (1 | ID), bact, binomial(link = "cauchit"))',
+        {"formula": "y ~ trt + I(week > 2) + (1 | ID)", "data": {"dataset": "bacteria"},
+         "options": {"family": "binomial", "link": "cauchit"}}),
     "arabidopsis": (
         "glmer(total.fruits ~ nutrient + amd + rack + status + (1 | popu) + (1 | gen), arab, poisson)",
         {"formula": "total.fruits ~ nutrient + amd + rack + status + (1 | popu) + (1 | gen)",
          "data": {"dataset": "Arabidopsis"}, "options": {"family": "poisson"}}),
+    "scotssec_crossed": (
+        "glmer(attain ~ verbal + sex + (1 | primary) + (1 | second), scots, poisson)",
+        {"formula": "attain ~ verbal + sex + (1 | primary) + (1 | second)", "data": {"dataset": "ScotsSec"},
+         "options": {"family": "poisson"}}),
     "orthodont_gamma": (
         'glmer(distance ~ age + Sex + (1 | Subject), ortho, Gamma(link = "log"))',
         {"formula": "distance ~ age + Sex + (1 | Subject)", "data": {"dataset": "Orthodont"},

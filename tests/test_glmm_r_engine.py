@@ -12,8 +12,9 @@ VarCorr, conditional modes and sds, fitted values, deviance and Pearson residual
 log-likelihood, AIC and BIC to 1e-9 relative, the rest to 1e-4 relative (of each vector's
 largest value, for values near 0). glmer's second stage
 (Nelder-Mead) stops when θ moves by less than ``xt`` = 1e-5, so on a flat optimum (grouseticks)
-the last bit of a CSV number read by R or by pandas moves θ by that much while the
-log-likelihood agrees to 1e-12.
+rounding moves θ by that much while the log-likelihood agrees to 1e-12: three runs of the same
+plain glmer call in fresh R processes here gave θ₁ = 0.541506 once and 0.541508 twice
+(multithreaded BLAS sums in varying order).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 import mixedbridge
 
@@ -114,7 +116,9 @@ def test_parameters_table_is_summary_glmer(results, name):
     fixed = [r for r in table.rows if r["effect"] == "fixed"]
     assert [r["term"] for r in fixed] == ref["coef_names"]
     _close([r["statistic"] for r in fixed], ref["statistic"])
-    _close([r["p.value"] for r in fixed], ref["p_value"], atol=1e-300 + RTOL * 1e-2)
+    z = np.array([r["statistic"] for r in fixed])
+    np.testing.assert_allclose([r["p.value"] for r in fixed], 2 * stats.norm.sf(np.abs(z)), rtol=1e-12)  # summary's p
+    _close([r["p.value"] for r in fixed], ref["p_value"], rtol=1e-2, atol=1e-4)  # z's last digits move p
     column = next(c for c in table.columns if c.name == "statistic")
     assert f"{column.title} value" == ref["statistic_name"]
     residual = [r for r in table.rows if r["group"] == "Residual"]

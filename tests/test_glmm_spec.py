@@ -178,3 +178,14 @@ def test_a_data_warning_reaches_the_results(with_r):
     assert any("non-integer" in w and "R warns" in w for w in res.warnings)
     assert res.table("fit").rows[0]["family"] == "poisson"
     assert sum("lme4: non-integer x" in w for w in res.warnings) == 1  # R's repeated warning, said once
+
+
+def test_the_manifest_lists_the_glmm_analysis():
+    from mixedbridge.cli import spec_manifest
+
+    m = spec_manifest()
+    assert "glmm" in m["analyses"]
+    fams = m["glmm"]["families"]
+    assert fams["binomial"]["canonical_link"] == "logit" and "probit" in fams["binomial"]["links"]
+    assert fams["Gamma"]["scale"] and not fams["poisson"]["scale"]
+    assert m["glmm"]["nAGQ"] == {"default": 1, "maximum": 25}

@@ -25,6 +25,7 @@ bact <- rd("bacteria", c("y", "ap", "hilo", "ID", "trt"))
 arab <- rd("Arabidopsis", c("reg", "popu", "gen", "amd", "status"))
 ortho <- rd("Orthodont", c("Subject", "Sex"))
 epil <- rd("epil", c("trt", "subject"))
+scots <- rd("ScotsSec", c("primary", "sex", "second"))
 
 models <- c(
   cbpp_trials = "glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial)",
@@ -36,7 +37,9 @@ models <- c(
   verbagg = "glmer(r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item), verb, binomial)",
   contraception = "glmer(use ~ age + I(age^2) + urban + livch + (1 + urban | district), contra, binomial)",
   bacteria_probit = "glmer(y ~ trt + I(week > 2) + (1 | ID), bact, binomial(link = \"probit\"))",
+  bacteria_cauchit = "glmer(y ~ trt + I(week > 2) + (1 | ID), bact, binomial(link = \"cauchit\"))",
   arabidopsis = "glmer(total.fruits ~ nutrient + amd + rack + status + (1 | popu) + (1 | gen), arab, poisson)",
+  scotssec_crossed = "glmer(attain ~ verbal + sex + (1 | primary) + (1 | second), scots, poisson)",
   orthodont_gamma = "glmer(distance ~ age + Sex + (1 | Subject), ortho, Gamma(link = \"log\"))",
   orthodont_gaussian_log = "glmer(distance ~ age + Sex + (1 | Subject), ortho, gaussian(link = \"log\"))",
   epil_nb = "glmer.nb(y ~ trt + lbase + lage + V4 + (1 | subject), epil)"
