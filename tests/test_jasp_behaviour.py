@@ -1,4 +1,5 @@
-"""JASP behaviours of issue #14 that are not numbers: analysis names, GLMM refusal, the df
+"""JASP behaviours of issue #14 that are not numbers: analysis names, a GLMM document run as a
+GLMM (never as an LMM), the df
 emmeans computes beyond its row limits, and where the notes go. The numbers of the same items
 are compared with JASP's R code path in ``tests/test_jasp_reference.py``."""
 from __future__ import annotations
@@ -19,6 +20,10 @@ from .conftest import EXAMPLES
 from .jasp_cases import DATA, SHOW, contrast_table, load, re_row, terms, var, varlist, vars_
 
 JASP_EXAMPLE = EXAMPLES / "jasp" / "fhch2010-lmm.json"
+GLMM_DATA = DATA / "jasp_glmm"
+GLMM_REQUEST = {"jasp": "MixedModelsGLMM", "data": {"path": "larks_owls.csv"},
+                "options": json.loads((DATA / "jasp" / "glmm-options-example.json").read_text())}
+GLMM_RECORDS = pd.read_csv(GLMM_DATA / "larks_owls.csv").to_dict("records")
 
 SMALL = {
     "dependent": var("contNormal"), "fixedVariables": vars_(["facGender"], ["nominal"]),
@@ -43,34 +48,37 @@ def test_jasp_analysis_names_run_as_ours(debug):
 
 
 @pytest.mark.parametrize("name", ["MixedModelsGLMM", "glmm"])
-def test_glmm_is_refused_and_never_fitted_as_an_lmm(debug, name):
+def test_glmm_document_is_never_fitted_as_an_lmm(debug, name):
+    # a GLMM document runs as a GLMM (tests/test_jasp_glmm.py); here its default family, the
+    # Bernoulli, refuses a continuous response instead of fitting it as a linear mixed model
     doc = run_jasp(SMALL, data=debug, analysis=name)
     assert doc["status"] == "error" and doc["error"]["type"] == "validationError"
-    assert "not available" in doc["error"]["errorMessage"] and doc["title"] == "Generalized Linear Mixed Models"
+    assert "two levels" in doc["error"]["errorMessage"] and doc["title"] == "Generalized Linear Mixed Models"
     assert "ANOVAsummary" not in doc
 
 
-def test_request_takes_jasp_names_and_refuses_the_glmm():
+def test_request_takes_jasp_names_and_runs_the_glmm():
     request = json.loads(JASP_EXAMPLE.read_text())
     doc = run_request({**request, "jasp": "MixedModelsLMM"}, JASP_EXAMPLE.parent)
     assert doc["status"] == "complete", doc.get("error")
-    glmm = run_request({**request, "jasp": "MixedModelsGLMM"}, JASP_EXAMPLE.parent)
-    assert glmm["status"] == "error" and glmm["error"]["option"] == "jasp"
-    assert "not available" in glmm["error"]["errorMessage"]
+    glmm = run_request(GLMM_REQUEST, GLMM_DATA)
+    assert glmm["status"] == "complete", glmm.get("error")
+    assert glmm["title"] == "Generalized Linear Mixed Models" and glmm[".mixedbridge"]["analysis"] == "glmm"
     unknown = run_request({**request, "jasp": "MixedModelsFoo"}, JASP_EXAMPLE.parent)
-    assert "'MixedModelsLMM'" in unknown["error"]["errorMessage"]
+    message = unknown["error"]["errorMessage"]
+    assert "'MixedModelsLMM'" in message and "'MixedModelsGLMM'" in message
 
 
 @pytest.mark.subprocess
 def test_serve_answers_jasp_analysis_names():
     request = json.loads(JASP_EXAMPLE.read_text())
     lines = [json.dumps({**request, "jasp": "MixedModelsLMM", "id": "a"}),
-             json.dumps({**request, "jasp": "MixedModelsGLMM", "id": "b"})]
+             json.dumps({**GLMM_REQUEST, "data": {"records": GLMM_RECORDS}, "id": "b"})]
     out = subprocess.run([sys.executable, "-m", "mixedbridge.cli", "serve"], input="\n".join(lines) + "\n",
                          capture_output=True, text=True, timeout=300)
     answers = {a["id"]: a for a in map(json.loads, out.stdout.splitlines())}
     assert answers["a"]["status"] == "complete"
-    assert answers["b"]["status"] == "error" and "not available" in answers["b"]["error"]["errorMessage"]
+    assert answers["b"]["status"] == "complete" and answers["b"]["title"] == "Generalized Linear Mixed Models"
 
 
 # ------------------------------------------------------------ values JASP accepts

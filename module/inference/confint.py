@@ -35,5 +35,8 @@ def confint(problem: Problem, fit: Fit, s: Settings) -> list[dict]:
     if s.confint_method == "bootstrap":
         from .bootstrap import confint as boot
         return boot(problem, fit, s.confint_level, s.confint_nsim, s.confint_seed)
+    if fit.analysis == "glmm":
+        from .glmm_profile import confint as glmm_prof
+        return glmm_prof(fit, s.confint_level)
     from .profile import confint as prof
     return prof(problem, fit, s.confint_level)

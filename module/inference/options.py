@@ -19,8 +19,8 @@ from ..spec import check
 MIXED_DF = ("satterthwaite", "kenward-roger")
 #: The per-term test methods and interval methods available for a glmm (Wald z or t tests of
 #: the coefficients always; ``summary(glmer)`` has no Satterthwaite or Kenward-Roger df).
-GLMM_ANOVA_METHODS: tuple[str, ...] = ()
-GLMM_CONFINT_METHODS: tuple[str, ...] = ("wald",)
+GLMM_ANOVA_METHODS: tuple[str, ...] = ("lrt", "bootstrap")
+GLMM_CONFINT_METHODS: tuple[str, ...] = ("wald", "profile")
 
 
 @dataclass
@@ -149,5 +149,5 @@ def _glmm_settings(options: dict) -> Settings:
     ci = _confint(options.get("confint", False), True)
     if ci["confint_method"] is not None and ci["confint_method"] not in GLMM_CONFINT_METHODS:
         raise SpecError(f"/options/confint/method: {ci['confint_method']!r} intervals are not available for a "
-                        "glmm; use 'wald'", "/options/confint/method")
+                        "glmm; use " + " or ".join(repr(m) for m in GLMM_CONFINT_METHODS), "/options/confint/method")
     return Settings(analysis="glmm", df_method="asymptotic", reml=False, anova_method=method, **anova, **ci)

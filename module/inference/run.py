@@ -111,6 +111,12 @@ def _anova(problem: Problem, fit: Fit, s: Settings, derived: _Derived,
             cols["(Intercept)"] = lay.columns("(Intercept)")
         for t in labels:
             cols[t] = lay.columns(t)
+        if fit.analysis == "glmm":
+            from .glmm_tests import term_tests as glmm_tests
+            boot = s.anova_method == "bootstrap"
+            if boot:
+                info.update({"nsim": s.anova_nsim, "seed": s.anova_seed})
+            return glmm_tests(fit, cols, s.anova_nsim if boot else None, s.anova_seed), info
         if s.anova_method == "lrt":
             return lrt.term_tests(problem, fit, cols)[0], info
         from .bootstrap import term_tests as pb_tests

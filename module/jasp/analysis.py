@@ -29,7 +29,9 @@ TITLES = {"lmm": "Linear Mixed Models", "lm": "Linear Model"}
 #: JASP's analysis names (its ``Description.qml`` functions) → ours.
 ANALYSIS_NAMES = {"MixedModelsLMM": "lmm", "MixedModelsLM": "lm"}
 #: Analyses JASP names that are not available here (never fitted as another analysis).
-UNAVAILABLE = {"MixedModelsGLMM": "Generalized Linear Mixed Models", "glmm": "Generalized Linear Mixed Models"}
+UNAVAILABLE: dict[str, str] = {}
+#: The generalized linear mixed model, by JASP's name and ours (run by :mod:`.glmm`).
+GLMM_NAMES = {"MixedModelsGLMM": "Generalized Linear Mixed Models", "glmm": "Generalized Linear Mixed Models"}
 
 
 def analysis_name(name: str) -> str:
@@ -49,7 +51,7 @@ def title_for(name) -> str:
     """The title of the analysis a name gives (ours or JASP's; Linear Mixed Models otherwise)."""
     if not isinstance(name, str):
         return TITLES["lmm"]
-    return UNAVAILABLE.get(name) or TITLES.get(ANALYSIS_NAMES.get(name, name), TITLES["lmm"])
+    return GLMM_NAMES.get(name) or UNAVAILABLE.get(name) or TITLES.get(ANALYSIS_NAMES.get(name, name), TITLES["lmm"])
 
 
 def _inference_options(opts: dict, analysis: str) -> dict:
@@ -120,15 +122,18 @@ def run_jasp(options: dict, data: pd.DataFrame | None = None, dataset: str | Non
              engine: str = "native", analysis: str = "lmm", column_types: dict | None = None) -> dict:
     """Run a JASP option document and return a JASP results document (never raises for bad
     input). ``analysis`` is ours (``lmm``, ``lm``) or JASP's name (``MixedModelsLMM``,
-    ``MixedModelsLM``); ``MixedModelsGLMM`` is refused (no GLMM yet). ``column_types`` maps
+    ``MixedModelsLM``, ``MixedModelsGLMM``: :func:`.glmm.run_glmm`). ``column_types`` maps
     columns to JASP's column types (``$defs/columnTypes`` of the options schema) for documents
     whose variable lists carry none. Errors come back as
     ``{"status": "error", "error": {"type", "errorMessage", "option", "path"}}``."""
     title = title_for(analysis)
     try:
-        analysis = analysis_name(analysis)
         if engine not in spec_engines():
             raise JaspOptionError("", f"unknown engine {engine!r}; expected " + ", ".join(spec_engines()))
+        if analysis in GLMM_NAMES:
+            from .glmm import run_glmm
+            return run_glmm(options, _load(data, dataset), engine, title, column_types)
+        analysis = analysis_name(analysis)
         df = _load(data, dataset)
         return _run(options, df, engine, analysis, title, column_types)
     except JaspOptionError as exc:

@@ -1,5 +1,5 @@
-"""A host request carrying a JASP option document: ``{"jasp": "lmm" | "lm" | "MixedModelsLMM" |
-"MixedModelsLM", "options": {...},
+"""A host request carrying a JASP option document: ``{"jasp": "lmm" | "lm" | "glmm" | "MixedModelsLMM" |
+"MixedModelsLM" | "MixedModelsGLMM", "options": {...},
 "data": {"dataset" | "path" | "records"}, "columnTypes": {column: "scale" | "ordinal" | "nominal" |
 "nominalText"}, "engine": ..., "id": ..., "timeout": ...}``, the way ``run`` and ``serve`` take it
 (``id`` and ``timeout`` are the host protocol's, see :mod:`mixedbridge.protocol`; ``columnTypes``,
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import MixedBridgeError
 from ..spec import load_data
-from .analysis import ANALYSIS_NAMES, TITLES, UNAVAILABLE, run_jasp, title_for
+from .analysis import ANALYSIS_NAMES, GLMM_NAMES, TITLES, UNAVAILABLE, run_jasp, title_for
 from .errors import error_document
 
 
@@ -43,9 +43,9 @@ def run_request(doc: dict, base: Path | None = None) -> dict:
         return error_document(f"'jasp' names {analysis!r} ({UNAVAILABLE[analysis]}), which is not available yet: "
                               "only linear mixed models and linear models can be run", "jasp", "/jasp",
                               "validationError", title)
-    if analysis not in TITLES and analysis not in ANALYSIS_NAMES:
+    if analysis not in TITLES and analysis not in ANALYSIS_NAMES and analysis not in GLMM_NAMES:
         return error_document("'jasp' names the analysis: one of "
-                              f"{', '.join(map(repr, [*TITLES, *ANALYSIS_NAMES]))}", "jasp", "/jasp",
+                              f"{', '.join(map(repr, [*TITLES, *ANALYSIS_NAMES, *GLMM_NAMES]))}", "jasp", "/jasp",
                               "validationError", title)
     options = doc.get("options")
     if not isinstance(options, dict):

@@ -27,6 +27,8 @@ def standardized_residuals(problem: Problem, fit: Fit) -> np.ndarray:
     if not np.isfinite(fit.sigma) or fit.sigma <= 0:
         raise PlotNote("the residual standard deviation is zero or undefined; residuals cannot be standardized")
     r = np.asarray(fit.residuals, dtype=float) / fit.sigma
+    if fit.analysis == "glmm":  # deviance residuals carry the prior weights already
+        return r
     w = problem.frame.weights
     return r * np.sqrt(w) if w is not None else r
 
