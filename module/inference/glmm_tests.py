@@ -17,11 +17,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import progress
 from ..engines import native_model
 from ..errors import ModelError
 from ..fit import Fit
 from ..glmm.model import GeneralizedLinearMixedModel
-from .bootstrap import _Progress
 from .lrt import chisq_row
 
 
@@ -60,24 +60,28 @@ def term_tests(fit: Fit, terms: dict[str, list[int]], nsim: int | None = None,
     llf = -0.5 * full.fval
     k_extra = npar(fit) - full.p
     seeds = np.random.SeedSequence(seed).spawn(len(terms)) if nsim else [None] * len(terms)
-    progress = _Progress("parametric bootstrap tests", (nsim or 0) * len(terms))
-    done = [0]
+    with progress.stage("bootstrap-tests", (nsim or 0) * len(terms)) as step:
+        done = [0]
 
-    def tick() -> None:
-        done[0] += 1
-        progress(done[0])
+        def tick() -> None:
+            done[0] += 1
+            step(done[0])
 
-    rows = []
-    for (term, cols), ss in zip(terms.items(), seeds):
-        red = _reduced(full, cols)
-        llr = -0.5 * red.fval
-        row = {"term": term, "npar": red.p + k_extra, "logLik": llr, "deviance": -2.0 * llr}
-        row.update(chisq_row(llr, llf, len(cols)))
-        if nsim:
-            ref = _bootstrap_lrt(full, red, cols, int(nsim), np.random.default_rng(ss), tick)
-            row["p.value.pb"] = float((1 + np.sum(ref >= row["Chisq"] - 1e-10)) / (1 + nsim))
-        rows.append(row)
-    return rows
+        return [_term_row(full, term, cols, llf, k_extra, nsim, ss, tick)
+                for (term, cols), ss in zip(terms.items(), seeds)]
+
+
+def _term_row(full: GeneralizedLinearMixedModel, term: str, cols: list[int], llf: float, k_extra: int,
+              nsim: int | None, ss: np.random.SeedSequence | None, tick: Callable[[], None]) -> dict:
+    """One term's LRT row (and its bootstrap p-value when ``nsim`` is given)."""
+    red = _reduced(full, cols)
+    llr = -0.5 * red.fval
+    row = {"term": term, "npar": red.p + k_extra, "logLik": llr, "deviance": -2.0 * llr}
+    row.update(chisq_row(llr, llf, len(cols)))
+    if nsim:
+        ref = _bootstrap_lrt(full, red, cols, int(nsim), np.random.default_rng(ss), tick)
+        row["p.value.pb"] = float((1 + np.sum(ref >= row["Chisq"] - 1e-10)) / (1 + nsim))
+    return row
 
 
 def _bootstrap_lrt(full: GeneralizedLinearMixedModel, red: GeneralizedLinearMixedModel, cols: list[int],

@@ -262,8 +262,8 @@ def run_glmm(options: dict, data: pd.DataFrame, engine: str = "native", title: s
     elements = _elements(opts, g, model, outcome, notes, coding)
     extra = {".mixedbridge": {"formula": model.formula, "engine": engine, "analysis": "glmm",
                               "family": g.r_family, "link": g.link,
-                              "notes": [model.plain(n) for n in notes + sorted(emm_notes)],
-                              "warnings": [model.plain(w) for w in results.warnings],
+                              "notes": notes + sorted(emm_notes),
+                              "warnings": list(results.warnings),
                               "spec_options": spec["options"]}}
     return document([e for e in elements if e is not None], title, extra)
 

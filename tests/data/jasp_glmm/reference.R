@@ -27,13 +27,9 @@ prepare <- function(cs) {
   d
 }
 
-# contrast weights (in the JASP table's row order) put in the order of the emmeans grid
-ordered_weights <- function(emm, grid, weights) {
-  tab <- as.data.frame(emm)
-  key_emm <- do.call(paste, c(lapply(names(grid), function(v) as.character(tab[[v]])), sep = "\r"))
-  key_tab <- do.call(paste, c(lapply(grid, function(x) as.character(unlist(x))), sep = "\r"))
-  lapply(weights, function(w) unlist(w)[match(key_emm, key_tab)])
-}
+# contrast weights as JASP passes them to emmeans::contrast: the k-th weight applies to the k-th
+# row of the emmeans grid (R's level order), whatever labels the JASP table's grid columns show
+ordered_weights <- function(emm, grid, weights) lapply(weights, unlist)
 
 tables <- function(model, fm, d, e, out) {
   at <- NULL
