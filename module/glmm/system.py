@@ -54,7 +54,9 @@ class Entries:
         return D
 
 
-#: The rest × block-0 part of M: dense, or sparse for large designs.
+#: The rest × block-0 part of M as formed: dense, or a scipy matrix for large designs.
+DenseOrCSR: TypeAlias = np.ndarray | sp.csr_matrix
+#: ... and as the factor keeps it (also as entries).
 RestFirst: TypeAlias = np.ndarray | sp.csr_matrix | Entries
 
 
@@ -289,6 +291,7 @@ class PenalizedSystem:
         if self._mr0 is None:
             return Factor(D0inv, None, None, ld0, ok)
         S = self._rest_rest(w)
+        H: RestFirst
         if self._gram is not None:
             vals = self._rest_values(w)
             ga, gb, col, uniq, inv = self._gram
@@ -298,8 +301,9 @@ class PenalizedSystem:
                         (self.q_rest, self.q0))
         else:
             Mr0 = self._rest_first(w)
-            H = self._times_d0inv(Mr0, D0inv)
-            HM = H @ Mr0.T
+            Hm = self._times_d0inv(Mr0, D0inv)
+            HM = Hm @ Mr0.T
+            H = Hm
             S -= HM if isinstance(HM, np.ndarray) else HM.toarray()
         L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:
@@ -317,7 +321,7 @@ class PenalizedSystem:
                     vals.append(c * np.bincount(pr.index, weights=v, minlength=pr.lev_j.size))
         return np.concatenate(vals)
 
-    def _rest_first(self, w: np.ndarray) -> RestFirst:
+    def _rest_first(self, w: np.ndarray) -> DenseOrCSR:
         """Ũ_rᵀWŨ₀, dense or sparse."""
         vals = self._rest_values(w)
         if self.dense_r0:
@@ -330,7 +334,7 @@ class PenalizedSystem:
         return M
 
     @staticmethod
-    def _times_d0inv(Mr0: RestFirst, D0inv: np.ndarray) -> RestFirst:
+    def _times_d0inv(Mr0: DenseOrCSR, D0inv: np.ndarray) -> DenseOrCSR:
         ell, p0 = D0inv.shape[:2]
         if isinstance(Mr0, np.ndarray):
             if p0 == 1:
