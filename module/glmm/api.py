@@ -100,6 +100,8 @@ def glmm_sigma(model: GeneralizedLinearMixedModel) -> float:
 def glmm_vcov(model: GeneralizedLinearMixedModel, sigma: float) -> tuple[np.ndarray, str]:
     """V(β̂) as lme4's ``vcov`` (``use.hessian`` when the Hessian is there) and its source."""
     rec = model.record
+    if model.p == 0:
+        return np.zeros((0, 0)), "none"
     if rec is not None and rec.hessian is not None:
         try:
             Hinv = np.linalg.inv(rec.hessian)

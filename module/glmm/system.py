@@ -27,8 +27,37 @@ DENSE_R0 = 2_000_000
 #: Smallest share of non-zero entries for which it is kept dense.
 DENSE_FILL = 0.1
 
-#: The rest × block-0 part of M: dense, or sparse for large designs.
-RestFirst: TypeAlias = np.ndarray | sp.csr_matrix
+
+
+@dataclass
+class Entries:
+    """A sparse matrix as its entries (``rows``, ``cols``, ``vals``) and ``shape``, with the
+    products the block solve needs: cheaper per PIRLS step than building a scipy matrix."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    vals: np.ndarray
+    shape: tuple[int, int]
+
+    def __matmul__(self, X: np.ndarray) -> np.ndarray:
+        if X.ndim == 1:
+            return np.bincount(self.rows, weights=self.vals * X[self.cols], minlength=self.shape[0])
+        return np.column_stack([self @ X[:, c] for c in range(X.shape[1])])
+
+    @property
+    def T(self) -> Entries:
+        return Entries(self.cols, self.rows, self.vals, (self.shape[1], self.shape[0]))
+
+    def toarray(self) -> np.ndarray:
+        D = np.zeros(self.shape)
+        np.add.at(D, (self.rows, self.cols), self.vals)
+        return D
+
+
+#: The rest × block-0 part of M as formed: dense, or a scipy matrix for large designs.
+DenseOrCSR: TypeAlias = np.ndarray | sp.csr_matrix
+#: ... and as the factor keeps it (also as entries).
+RestFirst: TypeAlias = np.ndarray | sp.csr_matrix | Entries
 
 
 @dataclass
@@ -180,7 +209,8 @@ class PenalizedSystem:
             e1.append(np.repeat(idx, sz))
             e2.append(np.tile(idx, sz))
         a, b = np.concatenate(e1), np.concatenate(e2)
-        self._gram = (a, b, self._mr0_cols[a], self._mr0_rows[a] * self.q_rest + self._mr0_rows[b])
+        uniq, inv = np.unique(self._mr0_rows[a] * self.q_rest + self._mr0_rows[b], return_inverse=True)
+        self._gram = (a, b, self._mr0_cols[a], uniq, inv.astype(np.int64))
 
     # -- θ -------------------------------------------------------------------------------------
     def set_theta(self, theta: np.ndarray) -> None:
@@ -261,17 +291,19 @@ class PenalizedSystem:
         if self._mr0 is None:
             return Factor(D0inv, None, None, ld0, ok)
         S = self._rest_rest(w)
+        H: RestFirst
         if self._gram is not None:
             vals = self._rest_values(w)
-            ga, gb, col, flat = self._gram
-            S -= np.bincount(flat, weights=vals[ga] * vals[gb] * D0inv[col, 0, 0],
-                             minlength=S.size).reshape(S.shape)
-            H = self._mr0.copy()
-            H.data = vals[self._mr0_perm] * D0inv[H.indices, 0, 0]
+            ga, gb, col, uniq, inv = self._gram
+            S.reshape(-1)[uniq] -= np.bincount(inv, weights=vals[ga] * vals[gb] * D0inv[col, 0, 0],
+                                               minlength=uniq.size)
+            H = Entries(self._mr0_rows, self._mr0_cols, vals * D0inv[self._mr0_cols, 0, 0],
+                        (self.q_rest, self.q0))
         else:
             Mr0 = self._rest_first(w)
-            H = self._times_d0inv(Mr0, D0inv)
-            HM = H @ Mr0.T
+            Hm = self._times_d0inv(Mr0, D0inv)
+            HM = Hm @ Mr0.T
+            H = Hm
             S -= HM if isinstance(HM, np.ndarray) else HM.toarray()
         L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:
@@ -289,7 +321,7 @@ class PenalizedSystem:
                     vals.append(c * np.bincount(pr.index, weights=v, minlength=pr.lev_j.size))
         return np.concatenate(vals)
 
-    def _rest_first(self, w: np.ndarray) -> RestFirst:
+    def _rest_first(self, w: np.ndarray) -> DenseOrCSR:
         """Ũ_rᵀWŨ₀, dense or sparse."""
         vals = self._rest_values(w)
         if self.dense_r0:
@@ -302,7 +334,7 @@ class PenalizedSystem:
         return M
 
     @staticmethod
-    def _times_d0inv(Mr0: RestFirst, D0inv: np.ndarray) -> RestFirst:
+    def _times_d0inv(Mr0: DenseOrCSR, D0inv: np.ndarray) -> DenseOrCSR:
         ell, p0 = D0inv.shape[:2]
         if isinstance(Mr0, np.ndarray):
             if p0 == 1:

@@ -48,6 +48,9 @@ calls <- list(
   scotssec_crossed = "glmer(attain ~ verbal + sex + (1 | primary) + (1 | second), ss, poisson)",
   sleep_gamma_log = "glmer(Reaction ~ Days + (Days | Subject), sl, Gamma(link = \"log\"))",
   epil_nb = "glmer.nb(y ~ lbase * trt + lage + V4 + (1 | subject), ep)",
+  cbpp_cauchit = "glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial(link = \"cauchit\"))",
+  cbpp_log_link = "glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial(link = \"log\"))",
+  cbpp_no_fixed = "glmer(cbind(incidence, size - incidence) ~ 0 + (1 | herd), cbpp, binomial)",
   cbpp_poisson_offset = "glmer(incidence ~ period + (1 | herd) + offset(log(size)), cbpp, poisson)",
   sleep_invgauss = "glmer(I(Reaction / 100) ~ Days + (1 | Subject), sl, inverse.gaussian)"
 )
