@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml bridge/setup_r.sh
 	touch $(STAMP)
 
 run: setup
-	$(VENV)/bin/mixedbridge run examples/*.json
+	$(VENV)/bin/mixedbridge run examples/*.json examples/glmm/*.json
 
 test: setup
 	$(PY) -m pytest -n auto

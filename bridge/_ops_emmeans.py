@@ -49,7 +49,7 @@ class EmmeansOps:
                 "sd_steps": float(a["sd_steps"]), "level": float(a["level"]), "df": a["df"],
                 "null": float(a["null"]), "has_null": bool(a["has_null"]), "contr_kind": a["contr_kind"],
                 "cmat": np.atleast_2d(np.asarray(a["cmat"], dtype=float)), "adjust": a["adjust"],
-                "trend": a["trend"] or ""}
+                "trend": a["trend"] or "", "type": a.get("type", "link"), "regrid": bool(a.get("regrid", False))}
         r.require(("emmeans",), "emmeans through R")
         with _RWarnings(r) as w:
             res = r.call("op_emmeans", args)
@@ -73,6 +73,8 @@ def _check(a: dict) -> None:
         raise ValueError(f"refusing df={a['df']!r}")
     if a["contr_kind"] not in ("none", "pairwise", "custom"):
         raise ValueError(f"refusing contrasts kind {a['contr_kind']!r}")
+    if a.get("type", "link") not in ("link", "response"):
+        raise ValueError(f"refusing type={a['type']!r}")
     if not re.fullmatch(r"[A-Za-z]+", a["adjust"]):
         raise ValueError(f"refusing adjust={a['adjust']!r}")
 

@@ -187,9 +187,11 @@ class _R:
         for name in list(req["numeric"]) + list(req["factors"]) + list(matrices) + [req["weights"], req["offset"]]:
             if name and not SAFE_NAME.fullmatch(name):
                 raise ValueError(f"refusing unsafe column name {name!r}")
+        family, link, nagq = _glmm_words(req)
         handle = self.new_handle() if req.get("keep", False) else 0
         args = {
             "analysis": str(req["analysis"]), "formula": ftext, "reml": bool(req["reml"]),
+            "family": family, "link": link, "nagq": nagq,
             "num": {k: np.asarray(v, dtype=np.float64) for k, v in req["numeric"].items()},
             "fac": {k: np.asarray(codes, dtype=np.int32) + np.int32(1) for k, (codes, _) in req["factors"].items()},
             "nlev": {k: int(n) for k, (_, n) in req["factors"].items()},
@@ -220,6 +222,27 @@ class _R:
     @staticmethod
     def to_py(obj):
         return to_py(obj)
+
+
+def _glmm_words(req: dict) -> tuple[str, str, int]:
+    """A fit request's family, link and quadrature points, each checked against the words the
+    spec schema declares (read from ``schemas/spec.schema.json``; "" for a linear model)."""
+    import json
+
+    if req["analysis"] not in ("lm", "lmm", "glmm"):
+        raise ValueError(f"refusing analysis {req['analysis']!r}")
+    if req["analysis"] != "glmm":
+        return "", "", 1
+    schema = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas",
+                          "spec.schema.json")
+    with open(schema, encoding="utf-8") as fh:
+        options = json.load(fh)["$defs"]["options"]["properties"]
+    family, link, nagq = req.get("family"), req.get("link"), req.get("nagq", 1)
+    if family not in options["family"]["enum"] or link not in options["link"]["enum"]:
+        raise ValueError(f"refusing family {family!r} or link {link!r}")
+    if not isinstance(nagq, int) or isinstance(nagq, bool) or not 0 <= nagq <= options["nAGQ"]["maximum"]:
+        raise ValueError(f"refusing nAGQ {nagq!r}")
+    return str(family), str(link), int(nagq)
 
 
 class MissingModel(LookupError):

@@ -53,7 +53,8 @@ def r_request(problem, req, handle: int) -> dict:
         "args": {"specs": [tok(s) for s in req.specs], "by": [tok(b) for b in req.by], "at": at,
                  "sd_steps": float(req.sd_steps or 0.0), "level": float(req.level), "df": req.df,
                  "null": float(req.null or 0.0), "has_null": bool(req.test), "contr_kind": kind,
-                 "cmat": cmat, "adjust": req.adjust, "trend": tok(req.trend) if req.trend else ""},
+                 "cmat": cmat, "adjust": req.adjust, "trend": tok(req.trend) if req.trend else "",
+                 "type": req.type, "regrid": bool(req.regrid)},
     }
 
 
@@ -84,6 +85,9 @@ def r_families(problem, request: dict, path: str = "/emmeans", r_session=None, f
         ccols = [("contrast", "string")] + [c for c in cols if c[0] in req.by]
         contrasts = EstimateFamily("contrasts", "estimate", ccols, labels, by=list(req.by))
         fams.append(_fill(contrasts, reply["contrasts"], names))
+        if req.contrasts == "pairwise" and contrasts.est_name in ("odds.ratio", "ratio"):
+            for cells in contrasts.labels:  # emmeans writes ratios a / b
+                cells["contrast"] = cells["contrast"].replace(" - ", " / ", 1)
     return fams
 
 
@@ -137,8 +141,17 @@ def _fill(fam: EstimateFamily, tab: dict, names: SafeNames) -> EstimateFamily:
     if tab.get("t") is not None:
         fam.t, fam.p = col("t"), col("p")
     fam.notes = ["[emmeans] " + names.text(m) for m in (tab.get("messages") or [])]
+    if fam.kind != "trends" and tab.get("est_name"):
+        fam.est_name = _first(tab["est_name"])  # emmean, prob, rate, odds.ratio, ratio, ...
+    if tab.get("stat_name"):
+        fam.stat_name = _first(tab["stat_name"])
     fam.adjust = (tab.get("adjust") or ["none"])[0]
     return fam
+
+
+def _first(value) -> str:
+    """A string R sent as a scalar or a length-one vector."""
+    return str(value[0] if isinstance(value, (list, tuple, np.ndarray)) else value)
 
 
 def _contrast_labels(req, cols: list[tuple[str, str]], rows: list[dict], con_coef, factors: set[str]) -> list[dict]:

@@ -13,6 +13,7 @@ R runs in a long-lived child process (:mod:`.session`), started on the first fit
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ def r_formula(problem: Problem, names: SafeNames) -> str:
         return ":".join(names.token(v.label) for v in t.variables)
 
     rhs = _variable_order(desc, names) + ["1" if desc.intercept else "0"] + [term(t) for t in desc.fixed]
-    if problem.analysis == "lmm":
+    if problem.analysis in ("lmm", "glmm"):
         for r in desc.random:
             parts = ["1" if r.intercept else "0"] + [term(t) for t in r.terms]
             group = ":".join(names.group_token(g) for g in r.group)
@@ -104,6 +105,9 @@ def request_for(problem: Problem, names: SafeNames, keep: bool = False) -> dict:
         "factors": factors,
         "matrices": matrices,
         "reml": problem.reml,
+        "family": problem.family or "",
+        "link": problem.link or "",
+        "nagq": problem.nagq,
         "contrasts": contrasts,
         "weights": names.token("(weights)") if "(weights)" in data else "",
         "offset": names.token("(offset)") if "(offset)" in data else "",
@@ -164,8 +168,9 @@ class Lme4Engine:
         return dict(self.session.start().versions)
 
     def fit(self, problem: Problem) -> Fit:
-        if problem.analysis not in ("lm", "lmm"):
-            raise EngineError(f"the lme4 engine fits 'lm' and 'lmm', not {problem.analysis!r}", "/analysis")
+        if problem.analysis not in ("lm", "lmm", "glmm"):
+            raise EngineError(f"the lme4 engine fits 'lm', 'lmm' and 'glmm', not {problem.analysis!r}",
+                              "/analysis")
         t0 = time.perf_counter()
         names = safe_names(problem)
         reply = self.session.call(request_for(problem, names, self.keep_models))
@@ -204,12 +209,14 @@ class Lme4Engine:
             extra = {"r_squared": _scalar(r["r_squared"]), "adj_r_squared": _scalar(r["adj_r_squared"])}
         else:
             extra = _lmm_fields(names, r)
-        return Fit(
+        if problem.analysis == "glmm":
+            extra.update(_glmm_fields(problem, r, extra["optinfo"]))
+        fit = Fit(
             analysis=problem.analysis, engine=self.name, coef_names=coef_names,
             beta=np.asarray(r["beta"], dtype=float).reshape(p),
             vcov=np.asarray(r["vcov"], dtype=float).reshape(p, p),
             sigma=_scalar(r["sigma"]), nobs=int(_scalar(r["nobs"])), loglik=_scalar(r["loglik"]),
-            aic=_scalar(r["aic"]), bic=_scalar(r["bic"]), deviance=_scalar(r["deviance"]),
+            aic=_scalar(r["aic"]), bic=_scalar(r["bic"]), deviance=extra.pop("deviance", _scalar(r["deviance"])),
             df_residual=_scalar(r["df_residual"]),
             dropped=[names.coef(c) for c in _strings(r.get("dropped"))],
             fitted=np.asarray(r["fitted"], dtype=float), residuals=np.asarray(r["residuals"], dtype=float),
@@ -217,6 +224,7 @@ class Lme4Engine:
             backend=RBackend(handle, dict(self.session.versions), timing),
             **extra,
         )
+        return _glmm_remarks(problem, fit) if problem.analysis == "glmm" else fit
 
 
 def r_handle(fit: Fit, what: str = "this request") -> int:
@@ -229,15 +237,52 @@ def r_handle(fit: Fit, what: str = "this request") -> int:
     return backend.handle
 
 
+def _glmm_fields(problem: Problem, r: dict, optinfo: dict) -> dict[str, Any]:
+    """The generalized model's fields from glmer's reply: family, link, Pearson residuals; the
+    deviance as the native engine keeps it (−2 log-likelihood, summary's "deviance"; lme4's
+    ``deviance()``, the sum of squared deviance residuals, in ``optinfo["residual_deviance"]``);
+    the quadrature points and (negative binomial) θ in the optimizer record."""
+    optinfo = {**optinfo, "nAGQ": problem.nagq, "residual_deviance": _scalar(r["deviance"])}
+    nb_theta = _scalar(r.get("nb_theta"))
+    if np.isfinite(nb_theta):
+        optinfo["nb_theta"] = nb_theta
+    return {"family": problem.family, "link": problem.link, "optinfo": optinfo,
+            "deviance": -2.0 * _scalar(r["loglik"]), "deviance_ml": -2.0 * _scalar(r["loglik"]),
+            "pearson_residuals": np.asarray(r["pearson_residuals"], dtype=float)}
+
+
+def _glmm_remarks(problem: Problem, fit: Fit) -> Fit:
+    """The words the native engine gives on a glmm (:mod:`mixedbridge.glmm.checks`), on
+    glmer's fit: a singular fit, diverging fixed effects, overdispersion."""
+    from ..glmm.checks import overdispersion_note, separation_notes
+
+    warnings = list(fit.warnings)
+    if fit.optinfo.get("singular"):
+        warnings.append("A random-effects variance is estimated at (or near) zero or a correlation at ±1: the "
+                        "model is singular, so some variance components are not estimable from these data; "
+                        "consider simplifying the random-effects structure.")
+    warnings += separation_notes(str(fit.family), fit.coef_names, fit.beta, fit.se, np.asarray(fit.fitted))
+    w = problem.frame.weights
+    y = problem.y
+    binary = bool((w is None or np.all(w == 1.0)) and np.all((y == 0) | (y == 1)))
+    note, _ = overdispersion_note(str(fit.family), np.asarray(fit.pearson_residuals), fit.df_residual, binary)
+    return replace(fit, warnings=warnings, notes=list(fit.notes) + ([note] if note else []))
+
+
 def _said(problem: Problem, names: SafeNames, reply: dict) -> list[str]:
-    """R's warnings and messages of a fit, in the user's names."""
-    prefix = "lme4: " if problem.analysis == "lmm" else "R: "
-    return [prefix + names.text(w) for w in _strings(reply.get("warnings")) + _strings(reply.get("messages"))]
+    """R's warnings and messages of a fit, in the user's names, each once (with how many times
+    R said it: glmer's family can warn once per evaluation of the likelihood)."""
+    prefix = "lme4: " if problem.analysis in ("lmm", "glmm") else "R: "
+    counts: dict[str, int] = {}
+    for w in _strings(reply.get("warnings")) + _strings(reply.get("messages")):
+        text = prefix + names.text(w)
+        counts[text] = counts.get(text, 0) + 1
+    return [text if n == 1 else f"{text} ({n} times)" for text, n in counts.items()]
 
 
 def _fit_error(problem: Problem, names: SafeNames, reply: dict, said: list[str]) -> Exception:
     """The error for a fit R refused (ModelError) or could not run (EngineError)."""
-    what = "lme4::lmer" if problem.analysis == "lmm" else "stats::lm"
+    what = {"lmm": "lme4::lmer", "glmm": "lme4::glmer"}.get(problem.analysis, "stats::lm")
     stage = reply.get("stage")
     stage = stage if isinstance(stage, str) else " ".join(_strings(stage))
     error = reply.get("error", "unknown error")

@@ -5,6 +5,8 @@ cross-checked against R's lme4.
 >>> res = mixedbridge.run({"analysis": "lmm", "data": {"dataset": "sleepstudy"},
 ...                        "formula": "Reaction ~ Days + (Days | Subject)"})
 >>> res.table("parameters").to_pandas()  # doctest: +SKIP
+>>> m = mixedbridge.lmer("Reaction ~ Days + (Days | Subject)", "sleepstudy")
+>>> m.predict(re_form="~0")  # doctest: +SKIP
 """
 from .analysis import run
 from .errors import MixedBridgeError
@@ -14,3 +16,17 @@ from .table import Column, Table
 
 __all__ = ["run", "run_many", "Results", "Table", "Column", "MixedBridgeError"]
 __version__ = "0.1.0"
+
+# --- the model API (mixedbridge.lmer, lm, glmer, anova, Model), imported on first use -------
+#: Name → the module that defines it.
+MODEL_API = {"lmer": "model", "lm": "model", "glmer": "model", "anova": "model", "Model": "model"}
+__all__ += list(MODEL_API)
+
+
+def __getattr__(name: str):
+    """The model API's names, imported from their module when first asked for."""
+    if name in MODEL_API:
+        from importlib import import_module
+
+        return getattr(import_module(f".{MODEL_API[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -119,8 +119,10 @@ def run(spec: dict | str | Path, data: pd.DataFrame | Any | None = None,
     spec : dict or path
         The analysis spec (see ``mixedbridge schema spec``), or the path of a JSON file holding it.
     data : DataFrame, optional
-        Rows to use instead of the spec's ``data``: a pandas DataFrame, or a Dask DataFrame, which
-        is fitted without gathering its rows (:mod:`mixedbridge.scale`, ``docs/scale.md``).
+        Rows to use instead of the spec's ``data`` (the spec may then leave ``data`` out).
+        A pandas Categorical column's category order is its level order, as ``levels`` sets it.
+        A Dask DataFrame is fitted without gathering its rows (:mod:`mixedbridge.scale`,
+        ``docs/scale.md``).
     data_root : path or list of paths, optional
         The folders a ``data.path`` may lead into (:mod:`mixedbridge.datapath`); by default the
         spec file's folder, or the working directory for a spec given as a dict.
@@ -138,7 +140,7 @@ def _run(spec: dict | str | Path, data: pd.DataFrame | Any | None) -> Results:
     """:func:`run` inside the data folders it allows."""
     t0 = time.perf_counter()
     raw, base = specmod.read_spec(spec)
-    normalized = specmod.validate(raw)
+    normalized = specmod.validate(raw, data_given=data is not None)
     if scale_run.wants_dask(normalized, data):
         return scale_run.run_dask(normalized, base, data, started=t0)
     data = scale_run.gathered(normalized, base, data)
@@ -253,6 +255,7 @@ def _assemble(outcome: Analysis) -> Results:
     results = Results(spec["analysis"], spec["engine"], spec, fit_tables.tables_for(lead.fit, lead.inference),
                       outcome=outcome)
     results.notes += problem.frame.notes
+    results.warnings += problem.frame.warnings
     if lead.fit.dropped:
         results.notes.append("Fixed-effect columns dropped because they are linear combinations of "
                              "others (rank-deficient design): " + ", ".join(lead.fit.dropped) + ".")

@@ -196,18 +196,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.unsupervised:
         from .serve import serve_process
 
+        if args.workers != 1:
+            print("mixedbridge serve: --workers needs the supervisor; leave out --unsupervised", file=sys.stderr)
+            return 2
         return serve_process(limit, args.data_root)
     from .supervisor import supervise
 
     return supervise(sys.stdin.buffer, protocol.answer_stream(), timeout=args.timeout, max_rss_mb=args.max_rss_mb,
-                     max_request_bytes=limit, roots=args.data_root)
+                     max_request_bytes=limit, roots=args.data_root, workers=args.workers)
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
     from .jasp import manifest
 
-    print(json.dumps(manifest(), indent=2, ensure_ascii=False))
+    print(json.dumps({**manifest(), "spec": spec_manifest()}, indent=2, ensure_ascii=False))
     return 0
+
+
+def spec_manifest() -> dict:
+    """The analyses a spec may run (the spec schema's ``analysis``), and a glmm's families with
+    their links (the canonical one first) and whether they have a scale."""
+    from .families import FAMILIES
+    from .options import enum, option
+
+    return {"analyses": list(enum("spec", "/analysis")),
+            "description": option("spec", "/analysis")["description"],
+            "glmm": {"families": {f.name: {"links": list(f.links), "canonical_link": f.canonical, "scale": f.scale}
+                                  for f in FAMILIES.values()},
+                     "nAGQ": {"default": option("spec", "/options/nAGQ")["default"],
+                              "maximum": option("spec", "/options/nAGQ")["maximum"]}}}
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -231,6 +248,19 @@ def _positive(limit: float, what: str):
             value = math.nan
         if not 0 < value <= limit:
             raise argparse.ArgumentTypeError(f"{what} must be a number above 0 and at most {limit:g}, not {text!r}")
+        return value
+    return parse
+
+
+def _count(limit: int, what: str):
+    """An argparse type: a whole number from 1 to ``limit``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= limit:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number from 1 to {limit}, not {text!r}")
         return value
     return parse
 
@@ -292,8 +322,11 @@ def _add_serve(sub) -> None:
     p.add_argument("--max-request-mb", type=_positive(2.0**20, "--max-request-mb"),
                    default=protocol.MAX_REQUEST_BYTES / 2**20,
                    help=f"longest request line, in MiB (default {protocol.MAX_REQUEST_BYTES / 2**20:g})")
+    p.add_argument("--workers", type=_count(protocol.MAX_WORKERS, "--workers"), default=1,
+                   help="worker processes answering requests at once (default 1: answers in request order; "
+                        "more: answers may come out of order, each with its id)")
     p.add_argument("--unsupervised", action="store_true",
-                   help="answer in this process, without a supervised child (no time limits)")
+                   help="answer in this process, without a supervised child (no time limits, no cancel)")
     _add_data_root(p, "the working directory")
     p.set_defaults(func=cmd_serve)
 

@@ -46,15 +46,18 @@ class Engine(Protocol):
 
 
 class NativeEngine:
-    """The Python estimators: ``lm`` by QR, ``lmm`` by lme4's profiled criterion; inference and
+    """The Python estimators: ``lm`` by QR, ``lmm`` by lme4's profiled criterion, ``glmm`` as
+    glmer (PIRLS, Laplace or adaptive Gauss-Hermite quadrature); inference and
     emmeans by :mod:`mixedbridge.inference` and :mod:`mixedbridge.emmeans`."""
 
     name = "native"
 
     def fit(self, problem: Problem) -> Fit:
         if problem.analysis == "lm":
-            from .lm import fit_lm
+            from .ols import fit_lm
             return fit_lm(problem)
+        if problem.analysis == "glmm":
+            return _fit_glmm(problem)
         from .lmm import fit_lmm
         return fit_lmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,
                        reml=problem.reml, weights=problem.frame.weights, offset=problem.frame.offset,
@@ -75,6 +78,21 @@ class NativeEngine:
                 path: str = "/emmeans") -> tuple[list[Table], list[str]]:
         from .emmeans import emmeans_tables
         return emmeans_tables(problem, fit, request, path=path)
+
+
+def _fit_glmm(problem: Problem) -> Fit:
+    """A glmm by the native estimator (:mod:`mixedbridge.glmm`): y on the family's scale, the
+    binomial trials (times any prior weights) as weights."""
+    from .glmm import fit_glmm
+
+    if problem.family == "negative.binomial":  # θ estimated, as glmer.nb
+        from .glmm.negbin import fit_glmer_nb
+        return fit_glmer_nb(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms, link=problem.link,
+                            weights=problem.frame.weights, offset=problem.frame.offset, nagq=problem.nagq,
+                            dropped=problem.fixed.dropped)
+    return fit_glmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms, family=str(problem.family),
+                    link=problem.link, weights=problem.frame.weights, offset=problem.frame.offset,
+                    nagq=problem.nagq, dropped=problem.fixed.dropped)
 
 
 def native_model(fit: Fit, what: str = "this computation"):

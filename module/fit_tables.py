@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from .families import has_scale
 from .fit import Fit, Inference
 from .lmm.remat import sdcor_layout, sig_names
 from .table import Column, Table
@@ -17,6 +18,11 @@ _DF_NOTE = {
 }
 
 
+def _statistic_title(fit: Fit) -> str:
+    """The test statistic's name as ``summary`` prints it: z for a glmm without a scale."""
+    return "z" if fit.analysis == "glmm" and not has_scale(fit.family) else "t"
+
+
 def parameters_table(fit: Fit, inf: Inference | None = None) -> Table:
     """Fixed effects and, for mixed models, the random-effects sds and correlations."""
     table = Table("parameters", "Parameter estimates", [
@@ -25,7 +31,7 @@ def parameters_table(fit: Fit, inf: Inference | None = None) -> Table:
         Column("term", "Term", "string"),
         Column("estimate", "Estimate"),
         Column("std.error", "SE"),
-        Column("statistic", "t"),
+        Column("statistic", _statistic_title(fit)),
         Column("df", "df"),
         Column("p.value", "p", "pvalue"),
     ])
@@ -38,7 +44,10 @@ def parameters_table(fit: Fit, inf: Inference | None = None) -> Table:
             se[i], t = got["std.error"], got.get("statistic", t)
         table.add_row(effect="fixed", term=name, estimate=fit.beta[i], **{"std.error": se[i]},
                       statistic=t, df=df[i], **{"p.value": p[i]})
-    if fit.analysis == "lmm":
+    if fit.analysis == "glmm":
+        _add_ran_pars(table, fit)
+        table.footnotes.append(_glmm_test_note(fit))
+    elif fit.analysis == "lmm":
         _add_ran_pars(table, fit)
         if inf is not None and inf.coef:
             table.footnotes.append(_DF_NOTE.get(inf.df_method, ""))
@@ -68,8 +77,17 @@ def _fixed_df_p(fit: Fit, inf: Inference | None) -> tuple[list[float | None], li
     else:
         df = [None] * k
     t = fit.beta / np.where(fit.se > 0, fit.se, np.nan)
+    if fit.analysis == "glmm":  # Wald tests with normal p-values, as summary(glmer)
+        return df, [float(2 * stats.norm.sf(abs(ti))) for ti in t]
     p = [None if d is None else float(2 * stats.t.sf(abs(ti), d)) for ti, d in zip(t, df)]
     return df, p
+
+
+def _glmm_test_note(fit: Fit) -> str:
+    if has_scale(fit.family):
+        return ("Wald t statistics with p-values from the normal distribution (as summary(glmer) for a family "
+                "with a scale); SEs from the Hessian of the deviance.")
+    return "Wald z tests (as summary(glmer)); SEs from the Hessian of the deviance."
 
 
 def _add_ran_pars(table: Table, fit: Fit) -> None:
@@ -79,11 +97,14 @@ def _add_ran_pars(table: Table, fit: Fit) -> None:
         for r, c, name in [e for e in layout if e[0] == e[1]] + [e for e in layout if e[0] != e[1]]:
             est = vc.sd[r] if r == c else vc.corr[c, r]
             table.add_row(effect="ran_pars", group=vc.group, term=name, estimate=est)
-    table.add_row(effect="ran_pars", group="Residual", term="sd__Observation", estimate=fit.sigma)
+    if fit.analysis != "glmm" or has_scale(fit.family):
+        table.add_row(effect="ran_pars", group="Residual", term="sd__Observation", estimate=fit.sigma)
 
 
 def fit_table(fit: Fit) -> Table:
     """Model summary, one row, as broom's glance."""
+    if fit.analysis == "glmm":
+        return glmm_fit_table(fit)
     cols = [Column("nobs", "Observations", "integer"), Column("sigma", "σ"),
             Column("logLik", "Log-likelihood"), Column("AIC", "AIC"), Column("BIC", "BIC"),
             Column("deviance", "Deviance")]
@@ -103,6 +124,42 @@ def fit_table(fit: Fit) -> Table:
     if fit.analysis == "lmm":
         table.footnotes.append("Fitted by REML." if fit.reml else "Fitted by maximum likelihood.")
     return table
+
+
+def glmm_fit_table(fit: Fit) -> Table:
+    """A glmm's summary, one row, as ``summary(glmer)`` gives it (σ only for a family with a
+    scale; deviance −2 log-likelihood), with the family, link and (negative binomial) θ. The
+    warnings and notes on the fit (convergence, singularity, separation, overdispersion) come
+    with the fit itself."""
+    cols = [Column("nobs", "Observations", "integer")]
+    row: dict[str, float | str | None] = {"nobs": fit.nobs}
+    if has_scale(fit.family):
+        cols.append(Column("sigma", "σ"))
+        row["sigma"] = fit.sigma
+    cols += [Column("logLik", "Log-likelihood"), Column("AIC", "AIC"), Column("BIC", "BIC"),
+             Column("deviance", "Deviance"), Column("df.residual", "Residual df"),
+             Column("family", "Family", "string"), Column("link", "Link", "string")]
+    row.update({"logLik": fit.loglik, "AIC": fit.aic, "BIC": fit.bic, "deviance": fit.deviance,
+                "df.residual": fit.df_residual, "family": fit.family, "link": fit.link})
+    nb_theta = (fit.optinfo or {}).get("nb_theta")
+    if nb_theta is not None:
+        cols.append(Column("theta", "Negative binomial θ"))
+        row["theta"] = nb_theta
+    table = Table("fit", "Model summary", cols)
+    table.add_row(**row)
+    table.footnotes.append(_approximation_note((fit.optinfo or {}).get("nAGQ", 1)))
+    return table
+
+
+def _approximation_note(nagq: int) -> str:
+    if nagq == 0:
+        return ("Fitted by maximum likelihood with nAGQ = 0 (lme4's first stage only: the fixed effects "
+                "estimated in the penalized iteratively reweighted least squares, not by the Laplace "
+                "approximation).")
+    if nagq == 1:
+        return "Fitted by maximum likelihood (Laplace approximation); deviance = −2 log-likelihood, as summary(glmer)."
+    return (f"Fitted by maximum likelihood (adaptive Gauss-Hermite quadrature with {nagq} points); deviance = "
+            "−2 log-likelihood, as summary(glmer).")
 
 
 def random_effects_table(fit: Fit) -> Table:
@@ -187,7 +244,7 @@ def confint_table(fit: Fit, inf: Inference | None) -> Table | None:
         Column("term", "Term", "string"), Column("estimate", "Estimate"),
         Column("lower", "Lower"), Column("upper", "Upper")])
     beta = dict(zip(fit.coef_names, fit.beta))
-    sig = _sig_labels(fit) if fit.analysis == "lmm" else {}
+    sig = _sig_labels(fit) if fit.analysis in ("lmm", "glmm") else {}
     for r in inf.confint:
         name = r["parameter"]
         if name in sig:
@@ -196,7 +253,7 @@ def confint_table(fit: Fit, inf: Inference | None) -> Table | None:
         else:
             table.add_row(parameter=name, term=name, estimate=beta.get(name), lower=r.get("lower"),
                           upper=r.get("upper"))
-    if method == "wald" and fit.analysis == "lmm":
+    if method == "wald" and fit.analysis in ("lmm", "glmm"):
         table.footnotes.append("Wald intervals β ± z·SE for the fixed effects (lme4's confint method 'Wald'); "
                                "use method 'profile' or 'bootstrap' for the variance components.")
     if method == "profile":
@@ -227,7 +284,7 @@ def model_comparison_table(fit: Fit, inf: Inference | None) -> Table | None:
 def tables_for(fit: Fit, inf: Inference | None = None) -> list[Table]:
     """Every table an analysis yields from its fit and, when it has run, its inference."""
     tables = [parameters_table(fit, inf), fit_table(fit)]
-    if fit.analysis == "lmm":
+    if fit.analysis in ("lmm", "glmm"):
         tables += [random_effects_table(fit), groups_table(fit)]
     for builder in (anova_table, confint_table, model_comparison_table):
         t = builder(fit, inf)

@@ -17,7 +17,7 @@ from .errors import FormulaError
 
 #: Functions allowed inside a formula (evaluated from the syntax tree by :mod:`.frame`).
 FUNCTIONS = {"log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "sin", "cos", "tan", "I", "scale",
-             "factor", "as.factor", "as.numeric", "relevel", "cut", "c", "poly", "offset", "ns", "bs"}
+             "factor", "as.factor", "as.numeric", "relevel", "cut", "c", "poly", "offset", "ns", "bs", "cbind"}
 #: Functions that make a factor of their first argument.
 FACTOR_FUNCTIONS = {"factor", "as.factor", "relevel", "cut"}
 #: Functions whose value is a matrix: one model-frame column per matrix column (R's names).
@@ -109,6 +109,11 @@ class Variable:
         ``cut(x, 3)``, or a logical value ``I(age > 10)`` (a factor FALSE/TRUE, as R's
         ``model.matrix`` codes it)."""
         return self.function in FACTOR_FUNCTIONS or self.is_logical
+
+    @property
+    def is_counts(self) -> bool:
+        """Whether the variable is ``cbind(successes, failures)``: a binomial response as counts."""
+        return self.function == "cbind"
 
     @property
     def is_matrix(self) -> bool:
@@ -698,6 +703,7 @@ def from_tree(lhs: Node, rhs: Node) -> ModelDescription:
     if lhs.kind not in ("name", "call"):
         raise FormulaError(f"the response {deparse(lhs)!r} must be one column or a transformation of one")
     response = _variable(lhs)
+    _check_cbind(lhs, rhs)
     fixed_nodes, bars = _split_top(rhs)
     offsets = tuple(_variable(n) for n in fixed_nodes if _is_offset(n))
     fixed_nodes = [n for n in fixed_nodes if not _is_offset(n)]
@@ -711,6 +717,20 @@ def from_tree(lhs: Node, rhs: Node) -> ModelDescription:
     random = tuple(r for bar in bars for r in _random_terms(bar))
     _check_count(len(fixed) + sum(len(r.terms) + r.intercept for r in random), rhs)
     return ModelDescription(response, intercept, fixed, random, offsets)
+
+
+def _is_cbind(node: Node) -> bool:
+    return node.kind == "call" and str(node.value).rpartition("::")[2] == "cbind"
+
+
+def _check_cbind(lhs: Node, rhs: Node) -> None:
+    """``cbind(successes, failures)`` only as the whole response, with two unnamed arguments
+    (a binomial response as counts, as glmer takes it)."""
+    if any(_is_cbind(n) for n in walk(rhs)) or any(_is_cbind(n) for n in walk(lhs) if n is not lhs):
+        raise FormulaError("cbind(successes, failures) can only be the whole response, on the left of '~'")
+    if _is_cbind(lhs) and (len(lhs.children) != 2 or any(a.kind == "arg" for a in lhs.children)):
+        raise FormulaError(f"the response {deparse(lhs)} must have two unnamed arguments: "
+                           "cbind(successes, failures)")
 
 
 def _is_offset(node: Node) -> bool:

@@ -19,6 +19,7 @@ from .datapath import FROM_FILE
 from .errors import DataError, ModelError
 from .formula import CONSTANTS, ModelDescription, Node, Variable, columns_of, deparse, left_spine, walk
 from .guard import check_design
+from .response import GlmmResponse, check, from_counts, from_factor, from_values
 
 _OPS = {"eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "not_missing"}
 #: Labels the model frame keeps for the prior weights and the offset (R's names), by option.
@@ -34,7 +35,11 @@ class ModelFrame:
     variables; ``source`` the filtered rows of the original data (for plots and notes);
     ``n_missing`` rows deleted for missing values; ``notes`` what was done, in words;
     ``matrices`` the frame columns of each matrix-valued variable (``poly(Days, 2)`` →
-    ``poly(Days, 2)1``, ``poly(Days, 2)2``, as R names a matrix's columns in the model matrix).
+    ``poly(Days, 2)1``, ``poly(Days, 2)2``, as R names a matrix's columns in the model matrix);
+    ``warnings`` what R would warn about the data (a glmm's non-integer counts).
+
+    For a glmm the response column holds the response on the family's scale (a binomial's
+    proportion of successes) and ``(weights)`` the binomial trials times any prior weights.
     """
 
     data: pd.DataFrame
@@ -43,6 +48,7 @@ class ModelFrame:
     n_missing: int = 0
     notes: list[str] = field(default_factory=list)
     matrices: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def nobs(self) -> int:
@@ -174,14 +180,17 @@ def _level_label(value) -> str:
 
 
 def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> pd.Series:
-    """An ordered Categorical; listed levels must each occur and cover every value.
+    """An ordered Categorical; listed levels must each occur and cover every value. Without
+    listed levels a pandas Categorical keeps its categories' order (those that occur).
 
     Labels are made once per distinct value (``pd.factorize``), not once per row."""
     text = _is_text(col.dropna())
     codes, uniques = pd.factorize(col)
     ulabels = [_level_label(u) if isinstance(u, (bool, np.bool_)) or not text else str(u) for u in uniques]
     seen = set(ulabels)
-    if levels is None:
+    if levels is None and isinstance(col.dtype, pd.CategoricalDtype):
+        order = [lab for lab in dict.fromkeys(str(c) for c in col.cat.categories) if lab in seen]
+    elif levels is None:
         ordered = sorted(ulabels) if text else [_level_label(v) for v in sorted(uniques)]
         order = list(dict.fromkeys(ordered))
     else:
@@ -527,14 +536,16 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     df = _numbers(df, desc.columns + [options[r] for r in RESERVED if options.get(r) in df.columns])
     _check_labels(desc)
     df = apply_filters(df, spec.get("filter") or [])
-    factors = _factors(df, desc, levels, factor_hint)
-    data, matrices = _model_columns(df, desc, factors, levels, options)
+    glmm = spec.get("analysis") == "glmm"
+    factors = _factors(df, desc, levels, factor_hint, glmm)
+    data, matrices, resp = _model_columns(df, desc, factors, levels, options, glmm)
     frame = pd.DataFrame(data, index=df.index)
     complete = frame.notna().all(axis=1)
     n_missing = int((~complete).sum())
     frame = frame[complete]
     if len(frame) == 0:
         raise DataError("no complete rows remain: every row misses a value of a model variable", "/data")
+    warnings = [] if resp is None else check(resp, frame.index, _prior_weights(frame, options))
     factor_labels = {lab for lab in frame.columns if isinstance(frame[lab].dtype, pd.CategoricalDtype)}
     for lab in factor_labels:
         frame[lab] = frame[lab].cat.remove_unused_categories()
@@ -544,7 +555,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
                      f"variables removed (listwise deletion); {len(frame)} rows used." + _missing_words())
     frame.attrs["matrices"] = matrices
-    out = ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes, matrices)
+    out = ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes, matrices, warnings)
     check_design(desc, {lab: len(frame[lab].cat.categories) for lab in factor_labels}, out.nobs)
     return out
 
@@ -599,9 +610,11 @@ def _check_input(df: pd.DataFrame, desc: ModelDescription, levels: dict) -> None
         _check_column(df, col, f"/levels/{col}")
 
 
-def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint: set[str] | None) -> set[str]:
+def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint: set[str] | None,
+             glmm: bool = False) -> set[str]:
     """The columns treated as factors: text, listed in ``levels``, grouping factors, marked by
-    the data set, or wrapped in ``factor()``; the response must not be one. A numeric grouping
+    the data set, or wrapped in ``factor()``; the response must not be one, except a glmm's
+    (a binomial response may be a two-level factor). A numeric grouping
     column that is also a variable of the model stays numeric there, as in lme4
     (``yield ~ nitro + Block + (1 | Block:Variety)`` fits one slope for Block); its grouping
     factor is made by :meth:`ModelFrame.grouping_factor`."""
@@ -610,6 +623,11 @@ def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint
     factors |= set(levels) | (set(desc.grouping_columns) - variables)
     factors |= set(factor_hint or ()) & set(desc.columns)
     factors |= {v.label for v in desc.variables if v.is_factor_call}
+    if desc.response.is_counts and not glmm:
+        raise DataError(f"the response {desc.response.label} (successes and failures) is a binomial response: "
+                        "use analysis 'glmm' with options.family 'binomial'", "/formula")
+    if glmm and not desc.response.is_counts:
+        return factors
     if desc.response.is_factor_call or (set(desc.response.columns) & factors):
         raise DataError(f"the response {desc.response.label!r} must be numeric; it holds text or a factor",
                         "/formula")
@@ -617,13 +635,20 @@ def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint
 
 
 def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], levels: dict,
-                   options: dict) -> tuple[dict[str, pd.Series], dict[str, list[str]]]:
+                   options: dict, glmm: bool = False
+                   ) -> tuple[dict[str, pd.Series], dict[str, list[str]], GlmmResponse | None]:
     """The model frame's columns: variables (a matrix-valued one as its columns, R's names),
     grouping factors, ``(weights)`` and ``(offset)``, and each matrix-valued variable's columns;
-    ``levels`` of columns outside the model are checked too."""
+    ``levels`` of columns outside the model are checked too. A glmm's response is on its
+    family's scale (see :mod:`.response`), and returned for its checks."""
     data: dict[str, pd.Series] = {}
     matrices: dict[str, list[str]] = {}
+    resp = _glmm_response(desc.response, df, factors, levels, options) if glmm else None
+    if resp is not None:
+        data[desc.response.label] = resp.y
     for v in desc.variables:
+        if v.label in data:
+            continue
         if v.is_matrix:
             block = _matrix(v, df)
             matrices[v.label] = [v.label + c for c in block.columns]
@@ -641,7 +666,29 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
             data[label] = _numeric_column(df, col, f"/options/{role}", role)
     if desc.offsets:
         data[RESERVED["offset"]] = _offset(desc, df, data.get(RESERVED["offset"]))
-    return data, matrices
+    if resp is not None and resp.trials is not None:
+        prior = data.get(RESERVED["weights"])
+        data[RESERVED["weights"]] = resp.trials if prior is None else resp.trials * prior
+    return data, matrices, resp
+
+
+def _glmm_response(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict, options: dict) -> GlmmResponse:
+    """A glmm's response in the form written: counts ``cbind(s, f)``, a factor, or numbers."""
+    family = str(options.get("family"))
+    if v.is_counts:
+        with np.errstate(all="ignore"):
+            s, f = (_evaluate(a, df, v.label) for a in v.expr.children)
+        return from_counts(v.label, family, s, f, df.index)
+    col = _variable_column(v, df, factors, levels)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return from_factor(v.label, family, col)
+    return from_values(v.label, family, col)
+
+
+def _prior_weights(frame: pd.DataFrame, options: dict) -> pd.Series | None:
+    """The prior weights of the complete rows (the ``weights`` option's column), or None; a
+    counts response's trials are in ``(weights)`` already and are not prior weights."""
+    return frame[RESERVED["weights"]] if options.get("weights") and RESERVED["weights"] in frame else None
 
 
 def _offset(desc: ModelDescription, df: pd.DataFrame, given: pd.Series | None) -> pd.Series:

@@ -3,35 +3,86 @@
 A request is a spec object, ``{"id": ..., "spec": {...}, "timeout": ...}``, or a JASP option document
 ``{"id": ..., "jasp": "lmm", "options": {...}, "data": {...}}`` (answered in JASP's results shape).
 Every request line gets exactly one answer line with the same ``id``: results, or ``{"error":
-{code, message, path}}``. How lines are read and answers written is :mod:`mixedbridge.protocol`.
-The worker keeps R (when used) warm across requests. ``mixedbridge serve`` runs it under a
-supervisor (:mod:`mixedbridge.supervisor`); ``serve --unsupervised`` runs it alone.
+{code, message, path}}``; before it, progress messages ``{"progress": {...}, "id": ...}`` when the
+request or the session asked for them (``docs/protocol.md``). How lines are read and answers
+written is :mod:`mixedbridge.protocol`. The worker keeps R (when used) warm across requests.
+``mixedbridge serve`` runs it under a supervisor (:mod:`mixedbridge.supervisor`), which tells it on
+a control pipe which request to stop; ``serve --unsupervised`` runs it alone.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from . import protocol
+from . import progress, protocol
 from .analysis import run
 from .datapath import data_roots
 from .errors import MixedBridgeError
 from .jasp.request import run_request
 
+#: The highest request serial the supervisor has asked this worker to stop (its control pipe).
+_STOP = [0]
 
-def handle(line: str | bytes, out: IO[bytes] | None = None) -> dict:
-    """Answer one request line; never raises (``out``: the answer stream, for fault tests)."""
+
+@dataclass
+class Session:
+    """What a worker remembers between lines: whether progress messages are wanted (``hello``
+    said so, or the supervisor, which filters them), and the serial of the current request line
+    (the supervisor counts the same)."""
+
+    progress: bool = False
+    serial: int = 0
+    max_request_bytes: int = protocol.MAX_REQUEST_BYTES
+
+
+class _Reporter:
+    """A request's listener (:mod:`mixedbridge.progress`): progress lines on the answer stream, at
+    most one per :data:`~mixedbridge.protocol.PROGRESS_INTERVAL_S`, and the stop signal."""
+
+    def __init__(self, request: protocol.Request, out: IO[bytes] | None, serial: int) -> None:
+        self.request, self.out, self.serial = request, out, serial
+        self.last = time.monotonic()
+        self.shown: set[str] = set()
+
+    def cancelled(self) -> bool:
+        return 0 < self.serial <= _STOP[0]
+
+    def progress(self, done: int, total: int | None, stage: str) -> None:
+        if self.out is None:
+            return
+        now = time.monotonic()
+        if now - self.last < protocol.PROGRESS_INTERVAL_S and not (done == total and stage in self.shown):
+            return
+        self.last = now
+        self.shown.add(stage)
+        self.out.write(self.request.progress_line(done, total, stage))
+        self.out.flush()
+
+
+def handle(line: str | bytes, out: IO[bytes] | None = None, session: Session | None = None) -> dict:
+    """Answer one request line; never raises (``out``: the answer stream, for progress messages
+    and fault tests)."""
+    session = session or Session()
     try:
         request = protocol.read_request(line)
     except protocol.BadRequest as exc:
         return exc.answer
+    if not request.runs:
+        return _method(request, session)
+    wanted = session.progress if request.progress is None else request.progress
+    reporter = _Reporter(request, out if wanted else None, session.serial)
     try:
-        return request.tag(_answer(request, out))
+        with progress.listening(reporter):
+            return request.tag(_answer(request, out))
+    except progress.Cancelled:
+        return request.failure("cancelled", protocol.CANCELLED)
     except MixedBridgeError as exc:
         return request.failure(exc.code, exc.message, exc.path)
     except Exception as exc:  # noqa: BLE001 - a worker answers every request
@@ -40,9 +91,22 @@ def handle(line: str | bytes, out: IO[bytes] | None = None) -> dict:
                                "(standard error) has the details; please report the request")
 
 
+def _method(request: protocol.Request, session: Session) -> dict:
+    """``hello`` and ``cancel`` when this worker runs alone (``serve --unsupervised``): it reads a
+    line only when the one before is answered, so nothing is running to cancel."""
+    if request.kind == "cancel":
+        return protocol.cancel_answer(request, False)
+    session.progress = True
+    try:
+        return protocol.hello_answer(request, workers=1, cancel=False, timeout=None,
+                                     max_request_bytes=session.max_request_bytes, max_rss_mb=None)
+    except MixedBridgeError as exc:
+        return request.failure(exc.code, exc.message, exc.path)
+
+
 def _answer(request: protocol.Request, out: IO[bytes] | None) -> dict:
     if request.kind == "jasp":
-        return run_request(request.doc)
+        return run_request(request.jasp_doc)
     if request.kind == "spec":
         _inject_fault(request.doc, out)
     return protocol.without_records(run(request.spec).to_dict())
@@ -78,36 +142,59 @@ def _inject_fault(request: dict, out: IO[bytes] | None) -> None:
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes], max_request_bytes: int = protocol.MAX_REQUEST_BYTES,
-          roots: Sequence[str | Path] | None = None) -> int:
+          roots: Sequence[str | Path] | None = None, session: Session | None = None) -> int:
     """Answer requests until end of input; data files only inside ``roots`` (default: the
     working directory)."""
+    session = session or Session(max_request_bytes=max_request_bytes)
     with data_roots(roots or [os.getcwd()]):
         for line in protocol.read_lines(stdin, max_request_bytes):
+            session.serial += 1
             if isinstance(line, protocol.Oversized):
                 stdout.write(protocol.dump(line.answer(max_request_bytes)))
             else:
-                stdout.write(protocol.dump(handle(line, stdout)))
+                stdout.write(protocol.dump(handle(line, stdout, session)))
             stdout.flush()
     return 0
 
 
 def serve_process(max_request_bytes: int = protocol.MAX_REQUEST_BYTES,
-                  roots: Sequence[str | Path] | None = None) -> int:
+                  roots: Sequence[str | Path] | None = None, session: Session | None = None) -> int:
     """:func:`serve` on this process's standard input and output, with standard output kept for
     answers (stray output goes to standard error) and SIGTERM/SIGHUP ending it cleanly."""
     out = protocol.answer_stream()
     with protocol.stop_on_signals():
-        return serve(sys.stdin.buffer, out, max_request_bytes, roots)
+        return serve(sys.stdin.buffer, out, max_request_bytes, roots, session)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The supervised worker: ``python -m mixedbridge.serve [--max-request-bytes N] [--data-root DIR]``."""
+    """The supervised worker: ``python -m mixedbridge.serve [--max-request-bytes N] [--data-root DIR]
+    [--progress] [--control-fd FD]``."""
     parser = argparse.ArgumentParser(prog="python -m mixedbridge.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--max-request-bytes", type=int, default=protocol.MAX_REQUEST_BYTES)
     parser.add_argument("--data-root", action="append", default=None)
+    parser.add_argument("--progress", action="store_true", help="send progress messages for every request")
+    parser.add_argument("--control-fd", type=int, default=None,
+                        help="a pipe on which the supervisor writes the serial of a request to stop")
     args = parser.parse_args(argv)
     _die_with_parent()
-    return serve_process(args.max_request_bytes, args.data_root)
+    if args.control_fd is not None:
+        _listen_for_stops(args.control_fd)
+    session = Session(progress=args.progress, max_request_bytes=args.max_request_bytes)
+    return serve_process(args.max_request_bytes, args.data_root, session)
+
+
+def _listen_for_stops(fd: int) -> None:
+    """Read the supervisor's stop messages (a request serial per line) in a background thread;
+    the running request sees them at its next progress report."""
+    def listen() -> None:
+        with os.fdopen(fd, "rb") as pipe:
+            for line in pipe:
+                try:
+                    _STOP[0] = max(_STOP[0], int(line))
+                except ValueError:
+                    continue
+
+    threading.Thread(target=listen, daemon=True, name="stop-listener").start()
 
 
 def _die_with_parent() -> None:

@@ -115,16 +115,28 @@ def check(instance: Any, name: str = "spec", pointer: str = "", path: str = "") 
         raise SpecError(*_describe(jsonschema.exceptions.best_match(errors), path))
 
 
-def validate(spec: dict) -> dict:
+def validate(spec: dict, data_given: bool = False) -> dict:
     """Check the spec against its schema and return it with the schema's defaults filled in
-    (top level and ``options``)."""
+    (top level and ``options``; a glmm's link defaults to its family's canonical link). With
+    ``data_given`` (rows passed by the caller, as ``run(spec, data=df)``) the spec may leave
+    ``data`` out."""
+    from .families import resolve
     from .options import defaults
 
-    check(spec)
+    if data_given and "data" not in spec:
+        check({**spec, "data": {"records": [{}]}})
+    else:
+        check(spec)
     out = copy.deepcopy(spec)
     for key, value in defaults("spec").items():
         out.setdefault(key, value)
     out["options"] = {**defaults("spec", "/$defs/options"), **(spec.get("options") or {})}
+    out["options"] = resolve(out["analysis"], out["options"])
+    for i, other in enumerate(out.get("compare") or []):
+        kinds = {out["analysis"], other.get("analysis", out["analysis"])}
+        if len(kinds) > 1 and "glmm" in kinds:
+            raise SpecError(f"/compare/{i}/analysis: a glmm can be compared only with other glmms of the same "
+                            "family (the likelihoods must be of the same response)", f"/compare/{i}/analysis")
     return out
 
 

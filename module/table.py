@@ -1,6 +1,7 @@
 """Uniform result tables: one shape whichever engine made the numbers, as JSON, pandas or text."""
 from __future__ import annotations
 
+import html
 import math
 import re
 import unicodedata
@@ -14,6 +15,8 @@ DEFAULT_FORMATS = {"integer": "", "number": "sf:4;dp:3", "pvalue": "dp:3;p:.001"
 #: Unicode categories written as escapes in text and markdown: control characters (ANSI
 #: escapes, newlines, tabs), format characters (bidirectional overrides) and line separators.
 ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: Number columns holding degrees of freedom or counts: whole numbers there are written as integers.
+COUNT_COLUMNS = frozenset({"df", "Df", "NumDF", "DenDF", "df.residual", "npar", "nobs", "df1", "df2"})
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -33,8 +36,9 @@ def printable(text: str) -> str:
 
 
 def markdown_cell(text: str) -> str:
-    """Text for a markdown table cell or list item: printable, ``|`` escaped."""
-    return printable(text).replace("|", "\\|")
+    """Text for a markdown table cell or list item: printable, ``\\`` and ``|`` escaped (so that
+    a backslash before a bar cannot unescape it)."""
+    return printable(text).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def markdown_code(text: str) -> str:
@@ -69,10 +73,12 @@ class Column:
         self.format = self.format if self.format is not None else DEFAULT_FORMATS[self.type]
 
     def to_dict(self) -> dict:
+        """The column as JSON-ready data."""
         return {"name": self.name, "title": self.title, "type": self.type, "format": self.format}
 
-    def render(self, value) -> str:
-        """The cell as text, following the column's format."""
+    def render(self, value, decimals: int | None = None) -> str:
+        """The cell as text, following the column's format; ``decimals`` (from
+        :meth:`decimals`) writes every number of a column with as many decimals."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return ""
         if self.type == "string":
@@ -86,9 +92,30 @@ class Column:
             return "∞" if value > 0 else "-∞"
         dp = int(opts.get("dp", 3))
         sf = int(opts["sf"]) if "sf" in opts else None
+        if decimals is not None and (value == 0 or abs(value) >= 10.0 ** -decimals):
+            return f"{value:.{decimals}f}"
         if sf is not None and value != 0 and abs(value) < 10 ** (sf - dp - 1):
             return f"{value:.{sf}g}"
         return f"{value:.{dp}f}"
+
+    def decimals(self, values: list) -> int | None:
+        """One number of decimals for all of a number column's cells: none for counts
+        (degrees of freedom that are whole numbers), else the format's ``dp``, more where a small
+        value needs them for its ``sf`` significant figures (at most ``dp`` + 3; smaller values
+        are written in ``g`` form). None for other column types."""
+        if self.type != "number":
+            return None
+        numbers = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        if numbers and self.name in COUNT_COLUMNS and all(v.is_integer() for v in numbers):
+            return 0
+        opts = _format_options(self.format or "")
+        dp = int(opts.get("dp", 3))
+        if "sf" not in opts:
+            return dp
+        sf = int(opts["sf"])
+        small = [abs(v) for v in numbers if v != 0 and abs(v) < 10 ** (sf - dp - 1)]
+        needs = [sf - 1 - math.floor(math.log10(v)) for v in small]
+        return max([dp] + [n for n in needs if n <= dp + 3])
 
 
 @dataclass
@@ -103,6 +130,7 @@ class Table:
     footnotes: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> Column:
+        """The column called ``name`` (KeyError when there is none)."""
         for c in self.columns:
             if c.name == name:
                 return c
@@ -116,11 +144,13 @@ class Table:
         self.rows.append({c.name: _plain(cells.get(c.name)) for c in self.columns})
 
     def to_dict(self) -> dict:
+        """The table as JSON-ready data (the results document's table shape)."""
         return {"name": self.name, "title": self.title, "columns": [c.to_dict() for c in self.columns],
                 "rows": [dict(r) for r in self.rows], "footnotes": list(self.footnotes)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Table:
+        """A table from :meth:`to_dict`'s data."""
         return cls(d["name"], d["title"], [Column(**c) for c in d["columns"]],
                    [dict(r) for r in d["rows"]], list(d.get("footnotes", [])))
 
@@ -129,7 +159,12 @@ class Table:
         return pd.DataFrame(self.rows, columns=[c.name for c in self.columns])
 
     def _cells(self) -> list[list[str]]:
-        return [[printable(c.render(r.get(c.name))) for c in self.columns] for r in self.rows]
+        decimals = [c.decimals([r.get(c.name) for r in self.rows]) for c in self.columns]
+        return [[printable(c.render(r.get(c.name), d)) for c, d in zip(self.columns, decimals)] for r in self.rows]
+
+    def notes(self) -> list[str]:
+        """The footnotes, each once."""
+        return list(dict.fromkeys(self.footnotes))
 
     def _header(self) -> list[str]:
         return [printable(str(c.title)) for c in self.columns]
@@ -147,7 +182,7 @@ class Table:
 
         out = [printable(self.title), line(header), "  ".join("-" * w for w in widths)]
         out += [line(row) for row in cells]
-        out += [f"Note. {printable(f)}" for f in self.footnotes]
+        out += [f"Note. {printable(f)}" for f in self.notes()]
         return "\n".join(out)
 
     def to_markdown(self) -> str:
@@ -157,9 +192,27 @@ class Table:
         align = ["---:" if c.type != "string" else ":---" for c in self.columns]
         out = [f"**{markdown_cell(self.title)}**", "", "| " + " | ".join(header) + " |",
                "| " + " | ".join(align) + " |"]
-        out += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in self._cells()]
-        out += [""] + [f"*Note.* {markdown_cell(f)}" for f in self.footnotes] if self.footnotes else []
+        out += ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in self._cells()]
+        out += [""] + [f"*Note.* {markdown_cell(f)}" for f in self.notes()] if self.footnotes else []
         return "\n".join(out)
+
+    def to_html(self) -> str:
+        """An HTML table (for notebooks): caption, header, formatted cells, footnotes; every text
+        escaped."""
+        esc = html.escape
+        head = "".join(f"<th>{esc(h)}</th>" for h in self._header())
+        align = ["right" if c.type != "string" else "left" for c in self.columns]
+        body = "".join("<tr>" + "".join(f'<td style="text-align:{a}">{esc(v)}</td>' for v, a in zip(row, align))
+                       + "</tr>" for row in self._cells())
+        notes = "".join(f"<p><i>Note.</i> {esc(printable(f))}</p>" for f in self.notes())
+        return (f"<table><caption>{esc(printable(self.title))}</caption><thead><tr>{head}</tr></thead>"
+                f"<tbody>{body}</tbody></table>{notes}")
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return f"<Table {self.name!r}: {len(self.rows)} rows × {len(self.columns)} columns>"
 
 
 def _plain(value):

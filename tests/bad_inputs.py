@@ -26,6 +26,19 @@ def _drop(spec: dict, key: str) -> dict:
     return {k: v for k, v in spec.items() if k != key}
 
 
+#: A small glmm: counts y of s successes in n trials, x, a factor f, groups g (inline rows).
+GLMM_ROWS = [{"y": float(i % 4), "s": float(i % 3), "n": 3.0, "x": float(i % 5), "f": "abc"[i % 3],
+              "b": "no" if i % 2 else "yes", "g": f"g{i % 4}"} for i in range(16)]
+GLMM: dict[str, Any] = {"analysis": "glmm", "formula": "y ~ x + (1 | g)", "data": {"records": GLMM_ROWS},
+        "options": {"family": "poisson"}}
+
+
+def glmm(formula: str, rows: list[dict] | None = None, **options) -> dict:
+    """The small glmm with another formula, rows or options."""
+    return {**GLMM, "formula": formula, "data": {"records": rows or GLMM_ROWS},
+            "options": {**GLMM["options"], **options}}
+
+
 #: (name, spec, error code, JSON path, words the message must contain); a spec may be any JSON value.
 CATALOGUE: list[tuple[str, Any, str, str, list[str]]] = [
     # -- the spec document ---------------------------------------------------------------------
@@ -174,6 +187,46 @@ CATALOGUE: list[tuple[str, Any, str, str, list[str]]] = [
      "data", "/data", ["'y'", "too large"]),
     ("all-missing column", {**LM, "formula": "y ~ x", **records([{"y": 1.0, "x": None}, {"y": 2.0, "x": None}])},
      "data", "/formula", ["'x' has no values"]),
+    # -- generalized linear mixed models ------------------------------------------------------
+    ("unknown glmm family", glmm("y ~ x + (1 | g)", family="weibull"), "spec", "/options/family",
+     ["'weibull'", "'binomial'", "'negative.binomial'"]),
+    ("glmm without a family", {**GLMM, "options": {}}, "spec", "/options/family", ["needs a family", "'poisson'"]),
+    ("family on a linear mixed model", {**LMM, "options": {"family": "poisson"}}, "spec", "/options/family",
+     ["'glmm'", "'lmm'"]),
+    ("link the family does not take", glmm("y ~ x + (1 | g)", link="logit"), "spec", "/options/link",
+     ["poisson", "'logit'", "'log'", "'sqrt'"]),
+    ("unknown link", glmm("y ~ x + (1 | g)", link="probability"), "spec", "/options/link", ["'probability'"]),
+    ("gaussian glmm with the identity link", glmm("y ~ x + (1 | g)", family="gaussian"), "spec", "/options/link",
+     ["identity", "'lmm'"]),
+    ("negative binomial with a link glmer.nb lacks", glmm("y ~ x + (1 | g)", family="negative.binomial",
+                                                            link="sqrt"), "spec", "/options/link", ["'sqrt'", "'log'"]),
+    ("too many quadrature points", glmm("y ~ x + (1 | g)", nAGQ=30), "spec", "/options/nAGQ", ["maximum"]),
+    ("quadrature with a random slope", glmm("y ~ x + (1 + x | g)", nAGQ=5), "spec", "/options/nAGQ",
+     ["single scalar", "(1 + x | g)"]),
+    ("glmm without random effects", glmm("y ~ x"), "formula", "/formula", ["'glmm'", "random-effects"]),
+    ("binomial response outside 0 and 1", glmm("y ~ x + (1 | g)", family="binomial"), "data", "/formula",
+     ["'y'", "[0, 1]", "weights"]),
+    ("more successes than trials", glmm("cbind(s, n - 4) ~ x + (1 | g)", family="binomial"), "data", "/formula",
+     ["cbind(s, n - 4)", "more successes than trials"]),
+    ("binomial factor response with three levels", glmm("f ~ x + (1 | g)", family="binomial"), "data", "/formula",
+     ["'f'", "3 level", "two"]),
+    ("negative Poisson counts", glmm("I(y - 2) ~ x + (1 | g)"), "data", "/formula",
+     ["'I(y - 2)'", "negative", "Poisson"]),
+    ("non-positive Gamma response", glmm("y ~ x + (1 | g)", family="Gamma"), "data", "/formula",
+     ["'y'", "<= 0", "Gamma"]),
+    ("text response of a Poisson glmm", glmm("b ~ x + (1 | g)"), "data", "/formula", ["'b'", "poisson", "binomial"]),
+    ("successes and failures in a linear mixed model", {**GLMM, "analysis": "lmm",
+                                                         "formula": "cbind(s, n - s) ~ x + (1 | g)", "options": {}},
+     "data", "/formula", ["cbind(s, n - s)", "'glmm'", "'binomial'"]),
+    ("successes and failures among the predictors", glmm("y ~ cbind(s, n) + (1 | g)"), "formula", "/formula",
+     ["cbind", "left of '~'"]),
+    ("Satterthwaite df for a glmm", glmm("y ~ x + (1 | g)", df_method="satterthwaite"), "spec",
+     "/options/df_method", ["'satterthwaite'", "Wald z"]),
+    ("F tests for a glmm", glmm("y ~ x + (1 | g)", anova={"method": "kenward-roger"}), "spec",
+     "/options/anova/method", ["'kenward-roger'", "glmm"]),
+    ("glmm compared with a linear mixed model", {**GLMM, "compare": [{"formula": "y ~ 1 + (1 | g)",
+                                                                       "analysis": "lmm"}]},
+     "spec", "/compare/0/analysis", ["glmm", "same family"]),
 ]
 
 

@@ -15,6 +15,11 @@ def load(name: str) -> pd.DataFrame:
         return pd.read_csv(DATA / "debug.csv")
     from mixedbridge import datasets
 
+    if name == "sleepstudy_half":
+        # sleepstudy with a factor: half = "early" (Days < 5) or "late" (as reference.R builds it)
+        d = datasets.load("sleepstudy")[0].copy()
+        d["half"] = ["early" if x < 5 else "late" for x in d["Days"]]
+        return d
     return datasets.load(name)[0]
 
 
@@ -145,17 +150,36 @@ CASES: list[dict] = [
     {
         "id": "fhch_uncorrelated_factor_slopes",
         "data": "fhch2010",
-        "about": "correlations: false with factor slopes (expanded, afex expand_re), type III, sum coding",
+        "about": "correlations: false with factor slopes, as JASP fits it (issue #14): afex::mixed without "
+                 "expand_re, so lme4 splits || into (1 | id) + (0 + stimulus | id) + (0 + frequency | id). With the "
+                 "random intercept the dummy columns make the variances not identifiable (a ridge: lme4 warns), so "
+                 "only what is identifiable is compared: the REML criterion, fixed effects and F tests",
         "options": {
             "dependent": var("log_rt"), "fixedVariables": vars_(["stimulus", "frequency"], ["nominal", "nominal"]),
             "randomVariables": vars_(["id"], ["nominal"]),
             "fixedEffects": terms(("stimulus",), ("frequency",)),
             "randomEffects": [re_row("id", [(("Intercept",), True), (("stimulus",), True), (("frequency",), True)],
                                      correlations=False)],
+            "modelSummary": True, "fixedEffectEstimate": True,
+        },
+        "r": {"formula": "log_rt ~ stimulus + frequency + (1 + stimulus + frequency || id)", "method": "S", "type": 3},
+    },
+    {
+        "id": "sleepstudy_uncorrelated_factor_slope",
+        "data": "sleepstudy_half",
+        "about": "correlations: false with a factor and a covariate slope, no random intercept (issue #14): "
+                 "(0 + Days + half || Subject) is (0 + Days | Subject) + (0 + half | Subject) in lme4, the two "
+                 "columns of half correlated; every table compared",
+        "options": {
+            "dependent": var("Reaction"), "fixedVariables": vars_(["Days", "half"], ["scale", "nominal"]),
+            "randomVariables": vars_(["Subject"], ["nominal"]),
+            "fixedEffects": terms(("Days",), ("half",)),
+            "randomEffects": [re_row("Subject", [(("Intercept",), False), (("Days",), True), (("half",), True)],
+                                     correlations=False)],
             **SHOW,
         },
-        "r": {"formula": "log_rt ~ stimulus + frequency + (1 + stimulus + frequency || id)", "method": "S", "type": 3,
-              "expand_re": True},
+        "r": {"formula": "Reaction ~ Days + half + (0 + Days + half || Subject)", "method": "S", "type": 3,
+              "factors": ["Subject"]},
     },
     {
         "id": "fhch_two_grouping_factors_treatment",
@@ -281,5 +305,151 @@ CASES: list[dict] = [
         },
         "r": {"formula": "log_rt ~ task + (1 | id)", "method": "S", "type": 3,
               "emmeans": {"specs": ["task"], "lmer_df": "satterthwaite", "limits": [3000, 3000]}},
+    },
+    {
+        "id": "debug_mvt_means",
+        "data": "debug",
+        "about": "custom contrasts of EMMs with the mvt adjustment, asymptotic df (issue #14; mvtnorm's randomized "
+                 "QMC: p compared to 2e-3 absolute)",
+        "options": {
+            "dependent": var("contNormal"),
+            "fixedVariables": vars_(["facGender", "facExperim"], ["nominal", "nominal"]),
+            "randomVariables": vars_(["facFive"], ["nominal"]),
+            "fixedEffects": terms(("facGender",), ("facExperim",), ("facGender", "facExperim")),
+            "randomEffects": [re_row("facFive", [(("Intercept",), True)])],
+            "marginalMeansTerms": varlist(["facGender", "facExperim"]), "marginalMeansContrast": True,
+            "marginalMeansPAdjustment": "mvt",
+            "contrasts": contrast_table({"facGender": ["f", "m", "f", "m"],
+                                         "facExperim": ["control", "control", "experimental", "experimental"]},
+                                        {"Contrast 1": ["1", "-1", "0", "0"], "Contrast 2": ["0", "0", "1", "-1"],
+                                         "Contrast 3": ["1/2", "1/2", "-1/2", "-1/2"]}),
+        },
+        "r": {"formula": "contNormal ~ facGender*facExperim + (1 | facFive)", "method": "S", "type": 3,
+              "factors": ["facFive"], "p_atol": 2e-3,
+              "emmeans": {"specs": ["facGender", "facExperim"], "lmer_df": "asymptotic", "adjust": "mvt",
+                          "contrasts": {"Contrast 1": [1, -1, 0, 0], "Contrast 2": [0, 0, 1, -1],
+                                        "Contrast 3": [0.5, 0.5, -0.5, -0.5]}}},
+    },
+    {
+        "id": "debug_mvt_trends_satterthwaite",
+        "data": "debug",
+        "about": "contrasts of trends with the mvt adjustment and Satterthwaite df (mvtnorm's integer df) (issue #14)",
+        "options": {
+            "dependent": var("contNormal"),
+            "fixedVariables": vars_(["facGender", "facExperim", "contcor1"], ["nominal", "nominal", "scale"]),
+            "randomVariables": vars_(["facFive"], ["nominal"]),
+            "fixedEffects": terms(("facGender",), ("facExperim",), ("contcor1",), ("facGender", "contcor1"),
+                                  ("facExperim", "contcor1")),
+            "randomEffects": [re_row("facFive", [(("Intercept",), True)])],
+            "trendsTrendVariable": varlist(["contcor1"]), "trendsVariables": varlist(["facGender", "facExperim"]),
+            "trendsContrast": True, "trendsDf": "satterthwaite", "trendsPAdjustment": "mvt",
+            "trendsContrasts": contrast_table({"facGender": ["f", "m", "f", "m"],
+                                               "facExperim": ["control", "control", "experimental", "experimental"]},
+                                              {"Contrast 1": ["1", "-1", "0", "0"], "Contrast 2": ["1", "0", "-1", "0"],
+                                               "Contrast 3": ["0", "1", "0", "-1"]}),
+        },
+        "r": {"formula": "contNormal ~ facGender*contcor1 + facExperim*contcor1 + (1 | facFive)", "method": "S",
+              "type": 3, "factors": ["facFive"], "p_atol": 2e-3,
+              "trends": {"specs": ["facGender", "facExperim"], "var": "contcor1", "lmer_df": "satterthwaite",
+                         "adjust": "mvt", "contrasts": {"Contrast 1": [1, -1, 0, 0], "Contrast 2": [1, 0, -1, 0],
+                                                        "Contrast 3": [0, 1, 0, -1]}}},
+    },
+    {
+        "id": "debug_emm_binary_covariate_sd",
+        "data": "debug",
+        "about": "a scale variable with two values in the EMM grid: JASP puts it at mean ± 1.5 SD (emmeans's at), "
+                 "not at its two values (issue #14)",
+        "options": {
+            "dependent": var("contNormal"), "fixedVariables": vars_(["facExperim", "contBinom"], ["nominal", "scale"]),
+            "randomVariables": vars_(["facFive"], ["nominal"]),
+            "fixedEffects": terms(("facExperim",), ("contBinom",), ("facExperim", "contBinom")),
+            "randomEffects": [re_row("facFive", [(("Intercept",), True)])],
+            "marginalMeansTerms": varlist(["facExperim", "contBinom"]), "marginalMeansSd": 1.5,
+            "marginalMeansComparison": True,
+        },
+        "r": {"formula": "contNormal ~ facExperim*contBinom + (1 | facFive)", "method": "S", "type": 3,
+              "factors": ["facFive"],
+              "emmeans": {"specs": ["facExperim", "contBinom"], "lmer_df": "asymptotic", "null": 0,
+                          "sd": {"contBinom": 1.5}}},
+    },
+    {
+        "id": "debug_contrast_by_position",
+        "data": "debug",
+        "about": "custom contrast weights apply to the grid rows by position, as emmeans::contrast takes them from "
+                 "JASP, even when the table's grid columns list the levels in another order (issue #14)",
+        "options": {
+            "dependent": var("contNormal"),
+            "fixedVariables": vars_(["facGender", "facExperim"], ["nominal", "nominal"]),
+            "randomVariables": vars_(["facFive"], ["nominal"]),
+            "fixedEffects": terms(("facGender",), ("facExperim",), ("facGender", "facExperim")),
+            "randomEffects": [re_row("facFive", [(("Intercept",), True)])],
+            "marginalMeansTerms": varlist(["facGender", "facExperim"]), "marginalMeansContrast": True,
+            "marginalMeansPAdjustment": "none",
+            "contrasts": contrast_table({"facGender": ["m", "f", "m", "f"],
+                                         "facExperim": ["experimental", "experimental", "control", "control"]},
+                                        {"Contrast 1": ["1", "-1", "0", "0"], "Contrast 2": ["1", "0", "0", "0"]}),
+        },
+        "r": {"formula": "contNormal ~ facGender*facExperim + (1 | facFive)", "method": "S", "type": 3,
+              "factors": ["facFive"],
+              "emmeans": {"specs": ["facGender", "facExperim"], "lmer_df": "asymptotic", "adjust": "none",
+                          "contrasts": {"Contrast 1": [1, -1, 0, 0], "Contrast 2": [1, 0, 0, 0]}}},
+    },
+    {
+        "id": "debug_no_types_number_coded_factor",
+        "data": "debug",
+        "about": "jaspTools-style document without column types: contBinom (whole numbers, two values) is nominal by "
+                 "JASP's import rule, so a factor (issue #14)",
+        "options": {
+            "dependent": "contNormal", "fixedVariables": ["facGender", "contBinom"], "randomVariables": ["facFive"],
+            "fixedEffects": [{"components": ["facGender"]}, {"components": ["contBinom"]}],
+            "randomEffects": [{"value": "facFive", "correlations": True,
+                               "randomComponents": [{"value": "Intercept", "randomSlopes": True},
+                                                    {"value": "facGender", "randomSlopes": False},
+                                                    {"value": "contBinom", "randomSlopes": False}]}],
+            "fixedEffectEstimate": True, "marginalMeansTerms": ["contBinom"],
+        },
+        "r": {"formula": "contNormal ~ facGender + contBinom + (1 | facFive)", "method": "S", "type": 3,
+              "factors": ["facFive"], "fixed_factors": ["facGender", "contBinom"],
+              "emmeans": {"specs": ["contBinom"], "lmer_df": "asymptotic"}},
+    },
+    {
+        "id": "debug_column_types_beside_the_data",
+        "data": "debug",
+        "column_types": {"contBinom": "scale", "facFive": "nominal", "facExperim": "nominal", "contNormal": "scale"},
+        "about": "the same document with JASP's column-type map beside the data: contBinom declared scale is a "
+                 "covariate (issue #14)",
+        "options": {
+            "dependent": "contNormal", "fixedVariables": ["facExperim", "contBinom"], "randomVariables": ["facFive"],
+            "fixedEffects": [{"components": ["facExperim"]}, {"components": ["contBinom"]}],
+            "randomEffects": [{"value": "facFive", "correlations": True,
+                               "randomComponents": [{"value": "Intercept", "randomSlopes": True},
+                                                    {"value": "facExperim", "randomSlopes": False},
+                                                    {"value": "contBinom", "randomSlopes": False}]}],
+            "fixedEffectEstimate": True,
+        },
+        "r": {"formula": "contNormal ~ facExperim + contBinom + (1 | facFive)", "method": "S", "type": 3,
+              "factors": ["facFive"], "fixed_factors": ["facExperim"]},
+    },
+    {
+        "id": "debug_legacy_option_names",
+        "data": "debug",
+        "about": "a JASP 0.16 document: dependentVariable, method 'KR', showFE, fitStats, marginalMeans, "
+                 "marginalMeansCompare(To), marginalMeansDf 'kenward-roger', plotsGeom, as Upgrades.qml renames "
+                 "them (issue #14)",
+        "options": {
+            "dependentVariable": "contNormal", "fixedVariables": ["facGender", "facExperim"],
+            "randomVariables": ["facFive"],
+            "fixedEffects": [{"components": ["facGender"]}, {"components": ["facExperim"]}],
+            "randomEffects": [{"value": "facFive", "correlations": True,
+                               "randomComponents": [{"value": "Intercept", "randomSlopes": True},
+                                                    {"value": "facGender", "randomSlopes": False},
+                                                    {"value": "facExperim", "randomSlopes": False}]}],
+            "method": "KR", "showFE": True, "fitStats": True, "plotsGeom": "geom_jitter", "plotsTheme": "theme_bw",
+            "marginalMeans": ["facExperim"], "marginalMeansCompare": True, "marginalMeansCompareTo": 0.1,
+            "marginalMeansDf": "kenward-roger",
+        },
+        "r": {"formula": "contNormal ~ facGender + facExperim + (1 | facFive)", "method": "KR", "type": 3,
+              "factors": ["facFive"],
+              "emmeans": {"specs": ["facExperim"], "lmer_df": "kenward-roger", "null": 0.1}},
     },
 ]

@@ -182,7 +182,7 @@ def test_weights_and_offset(engine):
 
 
 def test_weighted_lm_agrees_with_native(engine):
-    from mixedbridge.lm import fit_lm
+    from mixedbridge.ols import fit_lm
 
     df, factors = datasets.load("sleepstudy")
     df = df.assign(w=1 + df["Days"] % 4, off=0.25 * df["Days"])

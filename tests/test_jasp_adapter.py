@@ -46,12 +46,15 @@ def test_the_built_description_is_the_one_its_formula_text_parses_to(case):
     assert parse_formula(model.formula) == model.desc
 
 
-def test_expanded_uncorrelated_slopes_are_built_as_parsed(debug):
+def test_uncorrelated_factor_slopes_are_written_as_jasp_writes_them(debug):
+    """Issue #14: JASP's .mmModelFormula writes ``(1+facGender||facFive)`` and afex::mixed (no
+    expand_re) hands it to lme4, which splits it into (1 | facFive) + (0 + facGender | facFive).
+    Before: the factor was expanded into numeric columns (.mbRE1_1), as afex's expand_re does."""
     opts, _ = normalize(BASE)
     model = build(opts, debug)
-    assert model.formula.endswith("+(1+`.mbRE1_1`||`facFive`)")
+    assert model.formula.endswith("+(1+`facGender`||`facFive`)")
     assert parse_formula(model.formula) == model.desc
-    assert model.re_labels == {".mbRE1_1": "facGender1"} and ".mbRE1_1" in model.frame.data
+    assert not any(c.startswith(".mbRE") for c in model.frame.data)
 
 
 def test_an_analysis_runs_without_the_formula_parser(debug, monkeypatch):

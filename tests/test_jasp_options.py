@@ -174,12 +174,13 @@ def test_uncorrelated_numeric_slope_uses_double_bar(debug):
     assert spec["formula"].endswith("(1+`contcor1`||`facFive`)")
 
 
-def test_uncorrelated_factor_slope_is_expanded(debug):
+def test_uncorrelated_factor_slope_is_not_expanded(debug):
+    """As JASP writes it (lme4's ``||``); no expanded columns in the records."""
     o = with_(randomEffects=[re_row("facFive", [(("Intercept",), True), (("facGender",), True)], correlations=False)])
     spec, _ = jasp.translate(o, debug)
-    assert spec["formula"].endswith("(1+`.mbRE1_1`||`facFive`)")
+    assert spec["formula"].endswith("(1+`facGender`||`facFive`)")
     rec = pd.DataFrame(spec["data"]["records"])
-    assert set(rec[".mbRE1_1"]) == {1.0, -1.0}
+    assert not any(c.startswith(".mbRE") for c in rec.columns)
 
 
 def test_missing_rows_are_removed_and_counted(debug):
@@ -244,12 +245,15 @@ def test_translate_raises_with_the_option(debug):
     assert info.value.option == "fixedEffects" and info.value.path == "/fixedEffects/0"
 
 
-def test_contrast_rows_follow_the_grid_labels(debug):
-    """A contrast table whose grid lists the levels in another order is matched by label."""
+def test_contrast_weights_follow_the_grid_rows_not_labels(debug):
+    """Issue #14: JASP hands the weights to emmeans::contrast, which applies the k-th weight to
+    the k-th row of the grid, whatever labels the table shows. Before: matched by label."""
     o = with_(marginalMeansTerms=varlist(["facGender"]), marginalMeansContrast=True)
     a = jasp.run_jasp({**o, "contrasts": contrast_table({"facGender": ["f", "m"]}, {"C": ["1", "-1"]})}, data=debug)
-    b = jasp.run_jasp({**o, "contrasts": contrast_table({"facGender": ["m", "f"]}, {"C": ["-1", "1"]})}, data=debug)
+    b = jasp.run_jasp({**o, "contrasts": contrast_table({"facGender": ["m", "f"]}, {"C": ["1", "-1"]})}, data=debug)
+    c = jasp.run_jasp({**o, "contrasts": contrast_table({"facGender": ["m", "f"]}, {"C": ["-1", "1"]})}, data=debug)
     assert a["contrastsMeans"]["data"] == b["contrastsMeans"]["data"]
+    assert c["contrastsMeans"]["data"][0]["estimate"] == pytest.approx(-a["contrastsMeans"]["data"][0]["estimate"])
 
 
 def test_linear_model_document(debug):

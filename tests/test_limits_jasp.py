@@ -51,13 +51,16 @@ def test_marginal_means_and_plot_of_names_with_spaces(engine):
 
 
 def test_trends_and_contrasts_of_names_with_parentheses():
-    opts = _options(marginalMeansTerms=varlist(["my condition", "Age (years)"]), marginalMeansSd=0,
+    opts = _options(marginalMeansTerms=varlist(["my condition", "Age (years)"]), marginalMeansSd=1,
                     marginalMeansContrast=True,
-                    contrasts=contrast_table({"my condition": ["a", "b", "c"]}, {"c1": ["1", "-1", "0"]}),
+                    contrasts=contrast_table({"my condition": ["a", "b", "c"] * 3},
+                                             {"c1": ["1", "-1", "0"] + ["0"] * 6}),
                     trendsVariables=varlist(["my condition"]), trendsTrendVariable=var("Age (years)"))
     doc = jasp.run_jasp(opts, data=_data())
     assert doc["status"] == "complete", doc.get("error")
-    assert [r["Age (years)"] for r in doc["EMMsummary"]["data"]] == pytest.approx([_data()["Age (years)"].mean()] * 3)
+    age = _data()["Age (years)"]
+    m, s = age.mean(), age.std()
+    assert [r["Age (years)"] for r in doc["EMMsummary"]["data"]] == pytest.approx([m - s] * 3 + [m] * 3 + [m + s] * 3)
     assert doc["contrastsMeans"]["data"][0]["estimate"] == pytest.approx(
         doc["EMMsummary"]["data"][0]["estimate"] - doc["EMMsummary"]["data"][1]["estimate"])
     assert [r["my condition"] for r in doc["trendsSummary"]["data"]] == ["a", "b", "c"]

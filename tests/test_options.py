@@ -83,7 +83,7 @@ def test_emmeans_request_defaults_are_the_schemas(problem):
 def test_spec_defaults_are_the_schemas():
     spec = specmod.validate({"analysis": "lm", "formula": "load ~ time", "data": {"dataset": "tenthirty"}})
     assert (spec["engine"], spec["filter"], spec["levels"]) == (default("spec", "/engine"), [], {})
-    assert spec["options"] == defaults("spec", "/$defs/options") == {"reml": True, "contrasts": "treatment"}
+    assert spec["options"] == defaults("spec", "/$defs/options") == {"reml": True, "contrasts": "treatment", "nAGQ": 1}
 
 
 def test_plot_requests_get_the_schemas_defaults():
@@ -118,7 +118,9 @@ def test_changed_schema_defaults_are_picked_up(monkeypatch, problem):
 
     monkeypatch.setitem(schema("plots")["$defs"]["level"], "default", 0.8)
     monkeypatch.setitem(schema("plots")["$defs"]["caterpillar"]["properties"]["order"], "default", "none")
-    assert check_request({"type": "caterpillar"}) == {"type": "caterpillar", "ci_level": 0.8, "order": "none"}
+    monkeypatch.setitem(schema("plots")["$defs"]["image_dpi"], "default", 72)
+    assert check_request({"type": "caterpillar"}) == {"type": "caterpillar", "ci_level": 0.8, "order": "none",
+                                                      "format": "both", "dpi": 72}
 
 
 def test_changed_schema_enums_are_picked_up(monkeypatch, problem):

@@ -56,8 +56,10 @@ def test_no_r_left_in_python():
 
 def test_one_lmer_control():
     code = {p.name: p.read_text() for p in sorted(BRIDGE.glob("*.py")) + R_FILES}
-    places = [name for name, text in code.items() for _ in re.finditer(r"lmerControl\(", text)]
+    places = [name for name, text in code.items() for _ in re.finditer(r"(?<!g)lmerControl\(", text)]
     assert places == ["fitting.R"]
+    glmer_places = [name for name, text in code.items() for _ in re.finditer(r"glmerControl\(", text)]
+    assert glmer_places == ["fitting.R"]  # one glmer control too (glmer_control())
     calls = [(name, m.group(0)) for name, text in code.items()
              for m in re.finditer(r"lme4::lmer\([^)]*\)", text)]
     assert calls and all("control = ctrl" in c for _, c in calls), calls

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -110,14 +111,30 @@ def strict(line: bytes) -> dict:
 
 
 def expected_id(line: bytes) -> object:
-    """The id an answer must carry: the line's ``id`` when it is plain JSON, else none."""
+    """The id an answer must carry: the line's ``id`` when it is plain JSON, else none; a line that
+    is not JSON (cut short, nested too deeply) still has the id it starts with (protocol v1)."""
     try:
         doc = json.loads(line.decode("utf-8", "surrogateescape"))
     except (ValueError, RecursionError):
-        return MISSING
+        return leading_id(line)
     if not isinstance(doc, dict) or "id" not in doc or not _plain(doc["id"]):
         return MISSING
     return doc["id"]
+
+
+LEADING_ID = re.compile(r'\s*\{\s*"id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*[,}]')
+
+
+def leading_id(line: bytes) -> object:
+    """The plain JSON string or number after a line's opening ``{"id":``, else none."""
+    found = LEADING_ID.match(line.decode("utf-8", "surrogateescape"))
+    if not found:
+        return MISSING
+    try:
+        value = json.loads(found[1])
+    except ValueError:
+        return MISSING
+    return value if _plain(value) else MISSING
 
 
 def _plain(value: object) -> bool:

@@ -9,8 +9,11 @@ emmeans_settings <- function() {
                        msg.nesting = FALSE)
 }
 
-# A summary table of emmeans (s) as plain vectors; est names its estimate column.
-emm_table <- function(s, est) {
+# A summary table of emmeans (s) as plain vectors. The estimate column is the one before SE
+# (emmean, prob, rate, response, odds.ratio, ratio, estimate, <var>.trend); its name is returned
+# as est_name, and the test column's as stat_name (t.ratio or z.ratio).
+emm_table <- function(s) {
+  est <- names(s)[match("SE", names(s)) - 1L]
   cl <- attr(s, "clNames")
   lab <- setdiff(names(s), c(est, "SE", "df", cl, "t.ratio", "z.ratio", "p.value", "null"))
   labels <- lapply(lab, function(nm) {
@@ -23,7 +26,8 @@ emm_table <- function(s, est) {
        df = as.numeric(s$df), lower = as.numeric(s[[cl[1]]]), upper = as.numeric(s[[cl[2]]]),
        t = if (is.null(tcol)) NULL else as.numeric(tcol),
        p = if ("p.value" %in% names(s)) as.numeric(s$p.value) else NULL,
-       messages = as.character(attr(s, "mesg")), adjust = as.character(attr(s, "adjust")))
+       messages = as.character(attr(s, "mesg")), adjust = as.character(attr(s, "adjust")),
+       est_name = est, stat_name = if ("z.ratio" %in% names(s)) "z.ratio" else "t.ratio")
 }
 
 # The arguments of emmeans::emmeans / emtrends for the request.
@@ -39,7 +43,7 @@ emmeans_args <- function(fm, req) {
     k <- req$sd_steps
     args$cov.reduce <- function(x) mean(x) + c(-k, 0, k) * stats::sd(x)
   }
-  if (is_lmer) args$lmer.df <- req$df
+  if (inherits(fm, "lmerMod")) args$lmer.df <- req$df
   if (nzchar(req$trend)) args$var <- req$trend
   args
 }
@@ -55,7 +59,9 @@ emm_contrasts <- function(em, req) {
 }
 
 # An emmeans request: list(key, specs, by, at, sd_steps, level, df, null, has_null,
-# contr_kind = "none" | "pairwise" | "custom", cmat, adjust, trend (safe name or "")).
+# contr_kind = "none" | "pairwise" | "custom", cmat, adjust, trend (safe name or ""),
+# type = "link" | "response" (a GLMM's summary scale), regrid (a GLMM's means re-expressed on
+# the response scale before summaries and contrasts)).
 op_emmeans <- function(req) {
   emmeans_settings()
   entry <- get_entry(req$key)
@@ -63,19 +69,15 @@ op_emmeans <- function(req) {
   on.exit(options(old), add = TRUE)
   use_fit_contrasts(entry)
   args <- emmeans_args(entry$model, req)
-  if (nzchar(req$trend)) {
-    em <- do.call(emmeans::emtrends, args)
-    est <- paste0(req$trend, ".trend")
-  } else {
-    em <- do.call(emmeans::emmeans, args)
-    est <- "emmean"
-  }
+  em <- do.call(if (nzchar(req$trend)) emmeans::emtrends else emmeans::emmeans, args)
+  if (isTRUE(req$regrid)) em <- emmeans::regrid(em)
+  type <- if (identical(req$type, "response")) "response" else "link"
   out <- list(emm = emm_table(summary(em, infer = c(TRUE, req$has_null), level = req$level,
-                                      null = req$null, adjust = "none"), est))
+                                      null = req$null, adjust = "none", type = type)))
   if (req$contr_kind != "none") {
     ct <- emm_contrasts(em, req)
     out$contrasts <- emm_table(summary(ct, infer = c(TRUE, TRUE), level = req$level,
-                                       adjust = req$adjust), "estimate")
+                                       adjust = req$adjust, type = type))
     out$con_coef <- unname(as.matrix(ct@misc$con.coef))
   }
   out

@@ -7,6 +7,20 @@ lmer_control <- function() {
                     optCtrl = list(xtol_abs = 1e-8, ftol_abs = 1e-8, maxeval = 1e5))
 }
 
+# The one control of every glmer fit: glmer's own default (bobyqa, then Nelder_Mead), so that
+# the lme4 engine's answers are those of a plain glmer call.
+glmer_control <- function() lme4::glmerControl()
+
+# The family object of a glmm from fixed words (the spec schema's enums, checked again here).
+glmm_family <- function(family, link) {
+  links <- c("logit", "probit", "cauchit", "cloglog", "log", "identity", "inverse", "sqrt", "1/mu^2")
+  if (!(is.character(link) && length(link) == 1L && link %in% links)) stop("refusing an unknown link")
+  f <- switch(family, binomial = stats::binomial, poisson = stats::poisson, Gamma = stats::Gamma,
+              inverse.gaussian = stats::inverse.gaussian, gaussian = stats::gaussian,
+              stop("refusing an unknown family"))
+  do.call(f, list(link = link))
+}
+
 # A data frame from numeric columns (num), factor codes 1..n (fac), level counts (nlev) and
 # matrix-valued variables (mat, columns named 1..k as poly's, so coefficients are v3_1, v3_2).
 make_data <- function(num, fac, nlev, mat = list()) {
@@ -87,6 +101,15 @@ optimizer_info <- function(fm) {
        opt_message = as.character(oi$message), singular = lme4::isSingular(fm))
 }
 
+# What a glmer (or glmer.nb) fit adds to lmer's reply: Pearson residuals and the negative
+# binomial's theta. Its residuals (extract_lmer) are glmer's default, the deviance residuals.
+extract_glmer <- function(fm) {
+  nb <- grepl("^Negative Binomial", stats::family(fm)$family)
+  c(extract_lmer(fm),
+    list(pearson_residuals = unname(stats::residuals(fm, type = "pearson")),
+         nb_theta = if (nb) lme4::getME(fm, "glmer.nb.theta") else NA_real_))
+}
+
 extract_lmer <- function(fm) {
   ng <- lme4::ngrps(fm)
   reml <- lme4::isREML(fm)
@@ -114,19 +137,29 @@ fit_env <- function(req) {
   assign("d", make_data(req$num, req$fac, req$nlev, req$mat), envir = e)
   assign("f", stats::as.formula(req$formula, env = e), envir = e)
   assign("reml", req$reml, envir = e)
-  assign("ctrl", lmer_control(), envir = e)
+  if (identical(req$analysis, "glmm")) {
+    assign("ctrl", glmer_control(), envir = e)
+    assign("nagq", as.integer(req$nagq), envir = e)
+    if (!identical(req$family, "negative.binomial")) assign("fam", glmm_family(req$family, req$link), envir = e)
+  } else {
+    assign("ctrl", lmer_control(), envir = e)
+  }
   e
 }
 
 fit_call <- function(req) {
   cl <- if (identical(req$analysis, "lm")) quote(stats::lm(formula = f, data = d))
-        else quote(lme4::lmer(formula = f, data = d, REML = reml, control = ctrl))
+        else if (identical(req$analysis, "lmm")) quote(lme4::lmer(formula = f, data = d, REML = reml, control = ctrl))
+        else if (identical(req$family, "negative.binomial"))
+          quote(lme4::glmer.nb(formula = f, data = d, nAGQ = nagq, control = ctrl))
+        else quote(lme4::glmer(formula = f, data = d, family = fam, nAGQ = nagq, control = ctrl))
   if (nzchar(req$weights)) cl$weights <- as.name(check_names(req$weights))
   if (nzchar(req$offset)) cl$offset <- as.name(check_names(req$offset))
   cl
 }
 
-# A fit request: list(analysis = "lm" | "lmm", num, fac, nlev, formula, reml,
+# A fit request: list(analysis = "lm" | "lmm" | "glmm", num, fac, nlev, formula, reml, family,
+# link, nagq (a glmm's, from the spec schema's words),
 # contrasts = "treatment" | "sum", weights, offset (safe names or ""), key (handle or "")).
 op_fit <- function(req) {
   check_formula(req$formula)
@@ -140,7 +173,7 @@ op_fit <- function(req) {
     stage <- "fit"
     fm <- eval(cl, e)
     stage <- "extract"
-    res <- if (identical(req$analysis, "lm")) extract_lm(fm) else extract_lmer(fm)
+    res <- switch(req$analysis, lm = extract_lm(fm), lmm = extract_lmer(fm), glmm = extract_glmer(fm))
     if (nzchar(req$key)) keep_model(req$key, fm, e, req$analysis, req$contrasts)
     res$ok <- TRUE
     res

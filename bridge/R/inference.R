@@ -20,15 +20,29 @@ rebuild <- function(fm, reml = lme4::isREML(fm), extra = list()) {
   environment(f) <- e
   assign("d", d, envir = e)
   assign("f", f, envir = e)
-  assign("ctrl", lmer_control(), envir = e)
   assign("weights", w, envir = e)
   assign("offset", o, envir = e)
   assign("reml", reml, envir = e)
   assign("contr", attr(lme4::getME(fm, "X"), "contrasts"), envir = e)
-  cl <- quote(lme4::lmer(formula = f, data = d, REML = reml, control = ctrl, contrasts = contr))
+  if (methods::is(fm, "glmerMod")) {
+    cl <- glmer_rebuild_call(fm, e)
+  } else {
+    assign("ctrl", lmer_control(), envir = e)
+    cl <- quote(lme4::lmer(formula = f, data = d, REML = reml, control = ctrl, contrasts = contr))
+  }
   if (!is.null(w)) cl$weights <- quote(weights)
   if (!is.null(o)) cl$offset <- quote(offset)
   list(model = eval(cl, e), env = e, call = cl)
+}
+
+# The refit call of a glmer fit: its family (a glmer.nb fit's negative binomial with theta held
+# at the full model's estimate, as afex's and pbkrtest's refits of such a model), its nAGQ and
+# glmer's default control.
+glmer_rebuild_call <- function(fm, e) {
+  assign("fam", stats::family(fm), envir = e)
+  assign("nagq", as.integer(fm@devcomp$dims[["nAGQ"]]), envir = e)
+  assign("ctrl", glmer_control(), envir = e)
+  quote(lme4::glmer(formula = f, data = d, family = fam, nAGQ = nagq, control = ctrl, contrasts = contr))
 }
 
 ddf_name <- function(method) if (method == "kenward-roger") "Kenward-Roger" else "Satterthwaite"

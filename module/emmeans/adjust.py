@@ -8,8 +8,10 @@ Rules reproduced from emmeans:
   contrasts, means) emmeans switches it to ``sidak``;
 * p-values under R's ``p.adjust`` methods (holm, hommel, bonferroni, hochberg, BH, BY) are
   adjusted within each ``by`` group, counting non-estimable rows in the family size;
-* confidence limits know only none / sidak / tukey / scheffe / bonferroni: every other method
-  (holm, hommel, BH...) gives Bonferroni intervals.
+* confidence limits know only none / sidak / tukey / scheffe / mvt / bonferroni: every other
+  method (holm, hommel, BH...) gives Bonferroni intervals;
+* ``mvt`` (the multivariate t over the correlation of each ``by`` group's estimates,
+  :mod:`mixedbridge.emmeans.mvt`) is computed within each ``by`` group.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+
+from . import mvt
 
 #: The methods (of the request's ``adjust``, schemas/emmeans.schema.json) that R's p.adjust computes.
 P_ADJUST = ("holm", "hochberg", "hommel", "bonferroni", "BH", "BY", "fdr", "none")
@@ -30,13 +34,15 @@ class AdjustFamily:
     """What emmeans calls ``fam.info`` plus the ``by`` grouping: ``size`` the number of
     means compared (Tukey's k; None when groups vary), ``n_contr`` estimates per ``by`` group,
     ``kind`` PREDICTION / CONTRAST / PAIRS, ``by_rows`` row indices of each ``by`` group,
-    ``scheffe_rank`` rank of each group's linear functions (Scheffé)."""
+    ``scheffe_rank`` rank of each group's linear functions (Scheffé), ``corr`` the correlation
+    of the estimates (emmeans's ``corrmat``; the multivariate t needs it)."""
 
     size: int | None
     n_contr: int
     kind: int
     by_rows: list[np.ndarray]
     scheffe_rank: list[int] | None = None
+    corr: np.ndarray | None = None
 
     @property
     def ragged(self) -> bool:
@@ -122,7 +128,7 @@ def _resolve(method: str, fam: AdjustFamily, for_ci: bool) -> tuple[str, str | N
         method = "BH"
     if not (for_ci and fam.ragged) and fam.n_contr == 1 and method != "scheffe":
         method = "none"
-    if for_ci and method not in ("sidak", "tukey", "scheffe", "bonferroni", "none"):
+    if for_ci and method not in ("sidak", "tukey", "scheffe", "mvt", "bonferroni", "none"):
         method = "bonferroni"
     note = None
     if method == "tukey" and fam.kind != PAIRS:
@@ -138,7 +144,7 @@ def adjusted_p(t: np.ndarray, df: np.ndarray, method: str, fam: AdjustFamily) ->
     df = np.where(np.isnan(df), np.inf, np.asarray(df, dtype=float))
     method, note = _resolve(method, fam, for_ci=False)
     msgs = [note] if note else []
-    ragged = fam.ragged or method in P_ADJUST
+    ragged = fam.ragged or method in P_ADJUST or method == "mvt"
     by_rows = fam.by_rows if ragged else [np.arange(len(t))]
     unadj = _pt2(t, df)
     pval = np.full(len(t), np.nan)
@@ -159,6 +165,8 @@ def adjusted_p(t: np.ndarray, df: np.ndarray, method: str, fam: AdjustFamily) ->
             r = fam.scheffe_rank[jj] if fam.scheffe_rank else 1
             with np.errstate(invalid="ignore"):
                 pval[rows] = _pf_upper(t[rows] ** 2 / r, r, d)
+        elif method == "mvt":
+            pval[rows] = _mvt_p(t[rows], d, _corr(fam, rows))
         else:
             raise ValueError(f"unknown adjustment {method!r}")
     msg = _message("P value adjustment", method, fam, tests=True)
@@ -174,7 +182,7 @@ def critical_values(level: float, df: np.ndarray, method: str, fam: AdjustFamily
     msgs = [note] if note else []
     cv = np.full(len(df), np.nan)
     by_rows = fam.by_rows
-    if not fam.ragged and len(np.unique(df)) == 1:
+    if not fam.ragged and method != "mvt" and len(np.unique(df)) == 1:
         by_rows = [np.arange(len(df))]
     size, n_contr = fam.size, fam.n_contr
     for jj, rows in enumerate(by_rows):
@@ -193,10 +201,43 @@ def critical_values(level: float, df: np.ndarray, method: str, fam: AdjustFamily
         elif method == "scheffe":
             r = fam.scheffe_rank[jj] if fam.scheffe_rank else 1
             cv[rows] = np.sqrt(r * _qf(level, r, d))
+        elif method == "mvt":
+            cv[rows] = _mvt_cv(level, d, _corr(fam, rows))
     msg = _message("Conf-level adjustment", method, fam, tests=False)
     if msg:
         msgs.append(msg)
     return cv, method, msgs
+
+
+def _corr(fam: AdjustFamily, rows: np.ndarray) -> np.ndarray:
+    if fam.corr is None:
+        raise ValueError("the mvt adjustment needs the correlation of the estimates (AdjustFamily.corr)")
+    return fam.corr[np.ix_(rows, rows)]
+
+
+def _mvt_p(t: np.ndarray, df: np.ndarray, corr: np.ndarray) -> np.ndarray:
+    """mvt p-values of one group; rows that are not estimable (NaN) stay NaN and are left out
+    of the others' family."""
+    out = np.full(len(t), np.nan)
+    ok = ~np.isnan(t)
+    if ok.any():
+        out[ok] = mvt.adjusted_p(t[ok], df[ok], corr[np.ix_(ok, ok)])
+    return out
+
+
+def _mvt_cv(level: float, df: np.ndarray, corr: np.ndarray) -> np.ndarray:
+    """mvt critical values of one group: one for the group when its df are equal (as
+    emmeans's ``.my.qmvt``), else one per row."""
+    ok = ~np.isnan(np.diag(corr))
+    out = np.full(len(df), np.nan)
+    if not ok.any():
+        return out
+    sub = corr[np.ix_(ok, ok)]
+    if len(np.unique(df[ok])) == 1:
+        out[ok] = mvt.critical_value(level, float(df[ok][0]), sub)
+    else:
+        out[ok] = [mvt.critical_value(level, float(d), sub) for d in df[ok]]
+    return out
 
 
 def _pf_upper(x: np.ndarray, r: int, df: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ def df_function(problem: Problem, fit: Fit, method: str,
     """
     if fit.analysis == "lm":
         return (lambda L: np.full(np.atleast_2d(L).shape[0], float(fit.df_residual))), None
-    if method == "asymptotic":
+    if method == "asymptotic" or fit.analysis == "glmm":
         return (lambda L: np.full(np.atleast_2d(L).shape[0], np.inf)), None
     try:
         model = native_model(fit, f"df method {method!r}")
@@ -78,8 +78,12 @@ def emmeans_tables(problem: Problem, fit: Fit, request: dict, df_fn: DfFn | None
         df_fn, default_v = df_function(problem, fit, req.df, req.path)
         vcov = default_v if vcov is None else vcov
     V = fit.vcov if vcov is None else np.asarray(vcov, dtype=float)
-    fams = compute(problem, list(fit.coef_names), np.asarray(fit.beta, dtype=float), V, req, df_fn,
-                   df_label=None if fit.analysis == "lm" else req.df)
+    if fit.analysis == "glmm":
+        from .response import glmm_families
+        fams = glmm_families(problem, fit, req, V)
+    else:
+        fams = compute(problem, list(fit.coef_names), np.asarray(fit.beta, dtype=float), V, req, df_fn,
+                       df_label=None if fit.analysis == "lm" else req.df)
     tables = [family_table(f) for f in fams]
     notes = []
     for f in fams:
@@ -103,12 +107,14 @@ def compute(problem: Problem, coef_names: list[str], beta: np.ndarray, V: np.nda
     groups = by_groups(m.codes, by_pos)
     main = _means_family(rg, m, req, kind, est_name, groups)
     main.estimate, main.se, main.df = evaluate(rg, m.L, beta, V, df_fn)
+    main.coef_L = m.L[:, rg.coef]
     offset = problem.frame.offset
     if offset is not None and not req.trend:
         main.estimate = main.estimate + float(np.mean(offset))
         main.notes.append(f"The offset is held at its mean, {float(np.mean(offset)):.6g} (as emmeans)")
     n_by = int(np.prod([len(m.levels[b]) for b in req.by])) if req.by else 1
     fam_info = adj.AdjustFamily(m.nrow, m.nrow // n_by, adj.PREDICTION, groups)
+    main.adjust_family = fam_info
     null = req.null if req.null is not None else 0.0
     main.notes += _context_notes(rg, m, req, df_label)
     summarize(main, req.level, "none", fam_info, test=req.test, null=null)
@@ -200,12 +206,22 @@ def _contrast_family(rg: RefGrid, m: Marginal, req: Request, groups: list[np.nda
     est_name = "estimate"
     fam = EstimateFamily("contrasts", est_name, cols, labels, L=L, by=list(req.by), by_rows=cs.groups)
     fam.estimate, fam.se, fam.df = evaluate(rg, L, beta, V, df_fn)
+    fam.coef_L, fam.coef = L[:, rg.coef], cs.C
     if main.kind == "trends":
         fam.notes.append(f"Contrasts of the trends of {req.trend}")
     if m.avgd_over:
         fam.notes.append("Results are averaged over the levels of: " + ", ".join(m.avgd_over))
     if df_label:
         fam.notes.append(f"Degrees-of-freedom method: {df_label}")
-    info = adj.AdjustFamily(cs.size, cs.per_group, cs.kind, cs.groups)
+    info = adj.AdjustFamily(cs.size, cs.per_group, cs.kind, cs.groups,
+                            corr=correlation(L[:, rg.coef], V, fam.se) if req.adjust == "mvt" else None)
+    fam.adjust_family = info
     summarize(fam, req.level, req.adjust, info, test=True, null=0.0)
     return fam
+
+
+def correlation(L: np.ndarray, V: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """Correlation of the estimates L β̂ (emmeans's ``cov2cor(vcov(object))``); NaN for
+    rows that are not estimable."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (L @ V @ L.T) / np.outer(se, se)

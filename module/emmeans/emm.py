@@ -22,7 +22,11 @@ class EstimateFamily:
     (``emmean``, ``estimate``, ``Days.trend``); ``label_columns`` (name, type) of the label
     columns; ``labels`` one dict of label cells per row; ``L`` rows × full design columns;
     ``by_rows`` row indices of each ``by`` group; the summary columns; ``notes`` emmeans-style
-    annotations; ``adjust`` the adjustment applied.
+    annotations; ``adjust`` the adjustment applied; ``coef_L`` the rows of L over the fit's
+    coefficients, ``coef`` a contrast family's coefficients over the means and
+    ``adjust_family`` its p-value family (kept for re-expressing a GLMM's means on the response
+    scale, :mod:`.response`); ``stat_name`` the test column (``z.ratio`` where no df is finite,
+    as emmeans).
     """
 
     kind: str
@@ -42,6 +46,10 @@ class EstimateFamily:
     null: float | None = None
     notes: list[str] = field(default_factory=list)
     adjust: str = "none"
+    coef_L: np.ndarray | None = None
+    coef: np.ndarray | None = None
+    adjust_family: adj.AdjustFamily | None = None
+    stat_name: str = "t.ratio"
 
     @property
     def n(self) -> int:
@@ -142,6 +150,8 @@ def summarize(fam: EstimateFamily, level: float, adjust: str, family: adj.Adjust
         with np.errstate(invalid="ignore", divide="ignore"):
             t = (estimate - null) / se
         fam.t = t
+        if df.size and np.all(np.isinf(df) | np.isnan(df)):
+            fam.stat_name = "z.ratio"  # emmeans's name when no df is finite
         fam.p, p_method, p_msgs = adj.adjusted_p(t, df, adjust, family)
         fam.null = null
         notes += [m for m in p_msgs if m not in notes]

@@ -23,7 +23,7 @@ def family_table(fam: EstimateFamily, name: str | None = None, title: str | None
     cols += [Column(fam.est_name), Column("SE"), Column("df", format="dp:2"),
              Column("lower.CL"), Column("upper.CL")]
     if fam.t is not None:
-        cols += [Column("t.ratio", format="dp:3"), Column("p.value", type="pvalue")]
+        cols += [Column(fam.stat_name, format="dp:3"), Column("p.value", type="pvalue")]
     table = Table(name, title, cols)
     estimate, se, df, lower, upper = fam.filled("estimate", "se", "df", "lower", "upper")
     tests = fam.filled("t", "p") if fam.t is not None else None
@@ -32,7 +32,7 @@ def family_table(fam: EstimateFamily, name: str | None = None, title: str | None
         cells.update({fam.est_name: _num(estimate[i]), "SE": _num(se[i]), "df": _num(df[i]),
                       "lower.CL": _num(lower[i]), "upper.CL": _num(upper[i])})
         if tests is not None:
-            cells.update({"t.ratio": _num(tests[0][i]), "p.value": _num(tests[1][i])})
+            cells.update({fam.stat_name: _num(tests[0][i]), "p.value": _num(tests[1][i])})
         table.add_row(**cells)
     table.footnotes = list(dict.fromkeys(fam.notes))
     return table

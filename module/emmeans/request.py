@@ -32,6 +32,8 @@ class Request:
     adjust: str
     trend: str | None
     path: str = "/emmeans"
+    type: str = "link"
+    regrid: bool = False
 
     @property
     def test(self) -> bool:
@@ -103,11 +105,27 @@ def parse(problem: Problem, block: dict, path: str = "/emmeans") -> Request:
                   level=float(_option(block, "level")), df=_option(block, "df"),
                   null=_optional_float(block.get("null")),
                   contrasts=_contrasts(block.get("contrasts"), f"{path}/contrasts"),
-                  adjust=_option(block, "adjust"), trend=trend, path=path)
+                  adjust=_option(block, "adjust"), trend=trend, path=path,
+                  type=_option(block, "type"), regrid=bool(_option(block, "regrid")))
+    _check_scale(problem, req, block)
     _check_size(problem, req)
     if req.df == "kenward-roger" and problem.frame.weights is not None:
         raise SpecError(f"{KR_WEIGHTS}; use df \"satterthwaite\"", f"{path}/df")
     return req
+
+
+def _check_scale(problem: Problem, req: Request, block: dict) -> None:
+    """``type`` and ``regrid`` are a GLMM's (its link); trends are slopes on the link scale."""
+    asked = [k for k in ("type", "regrid") if k in block and block[k] not in ("link", False)]
+    if not asked:
+        return
+    where = f"{req.path}/{asked[0]}"
+    if problem.analysis != "glmm":
+        raise SpecError(f"{asked[0]!r} re-expresses means through a GLMM's link; this {problem.analysis!r} "
+                        "has no link (its means are on the response scale already)", where)
+    if req.trend is not None:
+        raise SpecError("trends are slopes of the linear predictor, on the link scale; leave out "
+                        f"{asked[0]!r} with 'trend'", where)
 
 
 def _check_size(problem: Problem, req: Request) -> None:

@@ -13,17 +13,12 @@ cross-checked against R, only repeated.
 """
 from __future__ import annotations
 
-import sys
-import time
-
 import numpy as np
 
+from .. import progress
 from ..engines import native_model
 from ..fit import Fit
 from ..problem import Problem
-
-#: Print progress to stderr when a bootstrap is expected to take longer than this (seconds).
-PROGRESS_AFTER_S = 5.0
 
 
 def simulate(model, beta: np.ndarray, theta: np.ndarray, sigma: float,
@@ -35,20 +30,6 @@ def simulate(model, beta: np.ndarray, theta: np.ndarray, sigma: float,
         e = e / np.sqrt(model.weights)
     y = model.X @ beta + sigma * (model.zlambda(u, theta) + e)
     return y if model.offset is None else y + model.offset
-
-
-class _Progress:
-    def __init__(self, what: str, total: int) -> None:
-        self.what, self.total, self.t0, self.last = what, total, time.perf_counter(), 0.0
-
-    def __call__(self, done: int) -> None:
-        now = time.perf_counter() - self.t0
-        if done < self.total and (now < PROGRESS_AFTER_S or now - self.last < 2.0):
-            return
-        self.last = now
-        eta = now / max(done, 1) * (self.total - done)
-        print(f"[mixedbridge] {self.what}: {done}/{self.total} samples, {now:.0f} s"
-              + (f", about {eta:.0f} s left" if done < self.total else ""), file=sys.stderr, flush=True)
 
 
 def confint(problem: Problem, fit: Fit, level: float, nsim: int, seed: int) -> list[dict]:
@@ -67,12 +48,12 @@ def intervals(model, level: float, nsim: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     names = model.structure.sig_names() + list(model.names)
     draws = np.full((nsim, len(names)), np.nan)
-    progress = _Progress("bootstrap intervals", nsim)
-    for i in range(nsim):
-        y = simulate(model, beta, theta, sigma, rng)
-        m = model.refit(y, theta0=theta)
-        draws[i] = np.concatenate([m.structure.sdcor(m.theta, m.sigma), m.beta])
-        progress(i + 1)
+    with progress.stage("bootstrap", nsim) as step:
+        for i in range(nsim):
+            y = simulate(model, beta, theta, sigma, rng)
+            m = model.refit(y, theta0=theta)
+            draws[i] = np.concatenate([m.structure.sdcor(m.theta, m.sigma), m.beta])
+            step(i + 1)
     a = (1.0 - level) / 2.0
     lo = np.nanquantile(draws, a, axis=0)
     hi = np.nanquantile(draws, 1.0 - a, axis=0)
@@ -99,19 +80,19 @@ def pb_pvalues(rows: list[dict], full, reduced: list, nsim: int, seed: int) -> N
     """Add ``p.value.pb`` to each LRT row: samples simulated from the reduced native model
     (``reduced``, one per row), both models refitted by ML, (1 + #{LRT* ≥ LRT})/(1 + nsim)."""
     seeds = np.random.SeedSequence(seed).spawn(len(rows))
-    progress = _Progress("parametric bootstrap tests", nsim * len(rows))
     done = 0
     theta_full = np.asarray(full.optsum.theta, dtype=float)
-    for row, ss, red in zip(rows, seeds, reduced):
-        rng = np.random.default_rng(ss)
-        theta_red = np.asarray(red.optsum.theta, dtype=float)
-        beta_red, sigma_red = red.beta, red.sigma
-        ref = np.empty(nsim)
-        for i in range(nsim):
-            y = simulate(red, beta_red, theta_red, sigma_red, rng)
-            m_red = red.refit(y, reml=False, theta0=theta_red)
-            m_full = full.refit(y, reml=False, theta0=theta_full)
-            ref[i] = max(0.0, m_red.deviance_ml() - m_full.deviance_ml())
-            done += 1
-            progress(done)
-        row["p.value.pb"] = float((1 + np.sum(ref >= row["Chisq"] - 1e-10)) / (1 + nsim))
+    with progress.stage("bootstrap-tests", nsim * len(rows)) as step:
+        for row, ss, red in zip(rows, seeds, reduced):
+            rng = np.random.default_rng(ss)
+            theta_red = np.asarray(red.optsum.theta, dtype=float)
+            beta_red, sigma_red = red.beta, red.sigma
+            ref = np.empty(nsim)
+            for i in range(nsim):
+                y = simulate(red, beta_red, theta_red, sigma_red, rng)
+                m_red = red.refit(y, reml=False, theta0=theta_red)
+                m_full = full.refit(y, reml=False, theta0=theta_full)
+                ref[i] = max(0.0, m_red.deviance_ml() - m_full.deviance_ml())
+                done += 1
+                step(done)
+            row["p.value.pb"] = float((1 + np.sum(ref >= row["Chisq"] - 1e-10)) / (1 + nsim))

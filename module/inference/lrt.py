@@ -21,7 +21,11 @@ from ..problem import Problem
 
 
 def npar(fit: Fit) -> int:
-    """Parameters counted by ``logLik``'s df: p + length(θ) + 1 (lmm) or p + 1 (lm)."""
+    """Parameters counted by ``logLik``'s df: p + length(θ) + 1 (lmm), p + 1 (lm), a glmm's
+    by :func:`.glmm_tests.npar`."""
+    if fit.analysis == "glmm":
+        from .glmm_tests import npar as glmm_npar
+        return glmm_npar(fit)
     k = len(fit.coef_names) + 1
     if fit.analysis == "lmm":
         assert fit.theta is not None, "a mixed-model fit carries θ̂"

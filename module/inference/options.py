@@ -17,6 +17,10 @@ from ..spec import check
 
 #: The df methods that are lmerTest's F/t tests of a mixed model (an ``lm`` refuses them).
 MIXED_DF = ("satterthwaite", "kenward-roger")
+#: The per-term test methods and interval methods available for a glmm (Wald z or t tests of
+#: the coefficients always; ``summary(glmer)`` has no Satterthwaite or Kenward-Roger df).
+GLMM_ANOVA_METHODS: tuple[str, ...] = ("lrt", "bootstrap")
+GLMM_CONFINT_METHODS: tuple[str, ...] = ("wald", "profile")
 
 
 @dataclass
@@ -100,6 +104,8 @@ def settings(analysis: str, options: dict) -> Settings:
     """
     options = options or {}
     check(options, "spec", "/$defs/options", "/options")
+    if analysis == "glmm":
+        return _glmm_settings(options)
     lmm = analysis == "lmm"
     reml = _option(options, "/options/reml")
     df = _df_method(options, lmm, reml)
@@ -120,3 +126,28 @@ def _refuse_kr_weights(df: str, anova_method: str | None) -> None:
         raise SpecError(f"/options/df_method: {KR_WEIGHTS}; use 'satterthwaite'", "/options/df_method")
     if anova_method == "kenward-roger":
         raise SpecError(f"/options/anova/method: {KR_WEIGHTS}; use 'satterthwaite'", "/options/anova/method")
+
+
+def _glmm_settings(options: dict) -> Settings:
+    """A glmm's settings: Wald tests of the coefficients as ``summary(glmer)`` (z, or t with
+    normal p-values for families with a scale); no anova table unless asked for."""
+    df = options.get("df_method", "asymptotic")
+    if df != "asymptotic":
+        raise SpecError(f"/options/df_method: {df!r} degrees of freedom are for linear mixed models; a glmm's "
+                        "coefficients get Wald z tests (t for families with a scale, as summary(glmer)); "
+                        "leave df_method out or use 'asymptotic'", "/options/df_method")
+    an = options.get("anova", False)
+    block = an if isinstance(an, dict) else {}
+    anova = {f"anova_{k}": _option(block, f"/options/anova/{k}") for k in ("type", "intercept", "nsim", "seed")}
+    method = block.get("method") if an is not False else None
+    if an is not False and method not in GLMM_ANOVA_METHODS:
+        what = f"method {method!r}" if method else "an anova table"
+        avail = ", ".join(repr(m) for m in GLMM_ANOVA_METHODS) or "none yet"
+        raise SpecError(f"/options/anova: {what} is not available for a glmm (F tests with Satterthwaite or "
+                        f"Kenward-Roger df are for linear mixed models); methods for a glmm: {avail}",
+                        "/options/anova/method" if method else "/options/anova")
+    ci = _confint(options.get("confint", False), True)
+    if ci["confint_method"] is not None and ci["confint_method"] not in GLMM_CONFINT_METHODS:
+        raise SpecError(f"/options/confint/method: {ci['confint_method']!r} intervals are not available for a "
+                        "glmm; use " + " or ".join(repr(m) for m in GLMM_CONFINT_METHODS), "/options/confint/method")
+    return Settings(analysis="glmm", df_method="asymptotic", reml=False, anova_method=method, **anova, **ci)

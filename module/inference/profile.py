@@ -19,9 +19,12 @@ reported at the boundary (lme4 gives the boundary or NA there).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import optimize, stats
 
+from .. import progress
 from ..engines import native_model
 from ..fit import Fit
 from ..problem import Problem
@@ -50,6 +53,7 @@ def _bobyqa(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[
 
     def f(x, grad) -> float:
         nonlocal best_x, best_f
+        progress.check()
         val = float(fun(np.asarray(x)))
         if val < best_f:
             best_x, best_f = np.array(x), val
@@ -99,12 +103,14 @@ def confint(problem: Problem, fit: Fit, level: float) -> list[dict]:
     ml = fit if not fit.reml else ml_fit_native(problem)
     model = native_model(ml)
     z = float(stats.norm.isf((1.0 - level) / 2.0))
-    return variance_intervals(model, z) + fixed_intervals(model, z)
+    with progress.stage("profile", len(model.structure.sig_names()) + len(model.names)) as step:
+        variance = variance_intervals(model, z, step)
+        return variance + fixed_intervals(model, z, lambda done: step(len(variance) + done))
 
 
-def variance_intervals(model, z: float) -> list[dict]:
+def variance_intervals(model, z: float, advance: Callable[[int], None] = lambda done: None) -> list[dict]:
     """Profile limits of the sds, correlations and σ of a native ML fit (left at θ̂), at
-    |ζ| = z."""
+    |ζ| = z (``advance(j)`` after the j-th)."""
     structure = model.structure
     theta_hat = np.asarray(model.optsum.theta, dtype=float)
     model.set_theta(theta_hat)
@@ -142,13 +148,15 @@ def variance_intervals(model, z: float) -> list[dict]:
         lower = _root(zeta, -z, s_hat[j], step, lo_b[j], hi_b[j], -1)
         upper = _root(zeta, z, s_hat[j], step, lo_b[j], hi_b[j], +1)
         rows.append({"parameter": names[j], "lower": lower, "upper": upper})
+        advance(j + 1)
     model.set_theta(theta_hat)
     return rows
 
 
-def fixed_intervals(model, z: float) -> list[dict]:
+def fixed_intervals(model, z: float, advance: Callable[[int], None] = lambda done: None) -> list[dict]:
     """Profile limits of the fixed effects of a native ML fit (left at θ̂), at |ζ| = z: for
-    βⱼ = b the model without column j and with offset Xⱼb is refitted by ML."""
+    βⱼ = b the model without column j and with offset Xⱼb is refitted by ML (``advance(j)`` after
+    the j-th)."""
     from ..lmm import LinearMixedModel
 
     theta_hat = np.asarray(model.optsum.theta, dtype=float)
@@ -174,6 +182,7 @@ def fixed_intervals(model, z: float) -> list[dict]:
         lower = _root(zeta_b, -z, float(beta[j]), 0.5 * z * se, -np.inf, np.inf, -1)
         upper = _root(zeta_b, z, float(beta[j]), 0.5 * z * se, -np.inf, np.inf, +1)
         rows.append({"parameter": name, "lower": lower, "upper": upper})
+        advance(j + 1)
     return rows
 
 

@@ -86,7 +86,9 @@ def _coef_tests(fit: Fit, s: Settings, derived: _Derived) -> dict[str, dict]:
     """SE, statistic, df and p of each fixed effect under ``s.df_method``."""
     p = len(fit.coef_names)
     E = np.eye(p)
-    if fit.analysis == "lm" or s.df_method == "residual":
+    if fit.analysis == "glmm":  # Wald z (t with a scale; normal p either way), as summary(glmer)
+        rows = [t_row(fit.beta[i], fit.se[i], np.inf) for i in range(p)]
+    elif fit.analysis == "lm" or s.df_method == "residual":
         rows = [t_row(fit.beta[i], fit.se[i], fit.df_residual) for i in range(p)]
     elif s.df_method == "asymptotic":
         rows = [t_row(fit.beta[i], fit.se[i], np.inf) for i in range(p)]
@@ -109,6 +111,12 @@ def _anova(problem: Problem, fit: Fit, s: Settings, derived: _Derived,
             cols["(Intercept)"] = lay.columns("(Intercept)")
         for t in labels:
             cols[t] = lay.columns(t)
+        if fit.analysis == "glmm":
+            from .glmm_tests import term_tests as glmm_tests
+            boot = s.anova_method == "bootstrap"
+            if boot:
+                info.update({"nsim": s.anova_nsim, "seed": s.anova_seed})
+            return glmm_tests(fit, cols, s.anova_nsim if boot else None, s.anova_seed), info
         if s.anova_method == "lrt":
             return lrt.term_tests(problem, fit, cols)[0], info
         from .bootstrap import term_tests as pb_tests

@@ -21,7 +21,7 @@ from ..spec import validate
 from . import elements as jt
 from .errors import JaspOptionError, error_document
 from .jaspresults import document
-from .means import requests
+from .means import requests, trends_error
 from .model import Model, build, ready
 from .options import SS_TYPES, TEST_METHODS, normalize
 
@@ -29,7 +29,9 @@ TITLES = {"lmm": "Linear Mixed Models", "lm": "Linear Model"}
 #: JASP's analysis names (its ``Description.qml`` functions) → ours.
 ANALYSIS_NAMES = {"MixedModelsLMM": "lmm", "MixedModelsLM": "lm"}
 #: Analyses JASP names that are not available here (never fitted as another analysis).
-UNAVAILABLE = {"MixedModelsGLMM": "Generalized Linear Mixed Models", "glmm": "Generalized Linear Mixed Models"}
+UNAVAILABLE: dict[str, str] = {}
+#: The generalized linear mixed model, by JASP's name and ours (run by :mod:`.glmm`).
+GLMM_NAMES = {"MixedModelsGLMM": "Generalized Linear Mixed Models", "glmm": "Generalized Linear Mixed Models"}
 
 
 def analysis_name(name: str) -> str:
@@ -49,7 +51,7 @@ def title_for(name) -> str:
     """The title of the analysis a name gives (ours or JASP's; Linear Mixed Models otherwise)."""
     if not isinstance(name, str):
         return TITLES["lmm"]
-    return UNAVAILABLE.get(name) or TITLES.get(ANALYSIS_NAMES.get(name, name), TITLES["lmm"])
+    return GLMM_NAMES.get(name) or UNAVAILABLE.get(name) or TITLES.get(ANALYSIS_NAMES.get(name, name), TITLES["lmm"])
 
 
 def _inference_options(opts: dict, analysis: str) -> dict:
@@ -79,17 +81,18 @@ def _spec(opts: dict, model: Model, engine: str) -> dict:
 
 
 def translate(options: dict, data: pd.DataFrame, analysis: str = "lmm",
-              engine: str = "native") -> tuple[dict, list[str]]:
+              engine: str = "native", column_types: dict | None = None) -> tuple[dict, list[str]]:
     """JASP options and data → ``(spec, notes)``.
 
     The spec is self-contained: ``data.records`` holds the rows the model uses (listwise
-    complete, expanded uncorrelated slope columns included), ``levels`` the factor orders, and
+    complete), ``levels`` the factor orders, and
     ``formula`` the lme4 formula JASP's ``.mmModelFormula`` would build. ``notes`` lists options
     not acted on and the random-effects terms removed or added. Raises
     :class:`~mixedbridge.jasp.JaspOptionError` naming the option at fault, or when the analysis
-    is not ready (no dependent variable, grouping factor or fixed effect).
+    is not ready (no dependent variable, grouping factor or fixed effect). ``column_types``
+    as for :func:`run_jasp`.
     """
-    opts, notes = normalize(options)
+    opts, notes = normalize(options, column_types)
     missing = ready(opts, analysis)
     if missing:
         raise JaspOptionError(*missing)
@@ -116,18 +119,23 @@ def _load(data, dataset):
 
 
 def run_jasp(options: dict, data: pd.DataFrame | None = None, dataset: str | None = None,
-             engine: str = "native", analysis: str = "lmm") -> dict:
+             engine: str = "native", analysis: str = "lmm", column_types: dict | None = None) -> dict:
     """Run a JASP option document and return a JASP results document (never raises for bad
     input). ``analysis`` is ours (``lmm``, ``lm``) or JASP's name (``MixedModelsLMM``,
-    ``MixedModelsLM``); ``MixedModelsGLMM`` is refused (no GLMM yet). Errors come back as
+    ``MixedModelsLM``, ``MixedModelsGLMM``: :func:`.glmm.run_glmm`). ``column_types`` maps
+    columns to JASP's column types (``$defs/columnTypes`` of the options schema) for documents
+    whose variable lists carry none. Errors come back as
     ``{"status": "error", "error": {"type", "errorMessage", "option", "path"}}``."""
     title = title_for(analysis)
     try:
-        analysis = analysis_name(analysis)
         if engine not in spec_engines():
             raise JaspOptionError("", f"unknown engine {engine!r}; expected " + ", ".join(spec_engines()))
+        if analysis in GLMM_NAMES:
+            from .glmm import run_glmm
+            return run_glmm(options, _load(data, dataset), engine, title, column_types)
+        analysis = analysis_name(analysis)
         df = _load(data, dataset)
-        return _run(options, df, engine, analysis, title)
+        return _run(options, df, engine, analysis, title, column_types)
     except JaspOptionError as exc:
         return error_document(exc.message, exc.option, exc.path, "validationError", title)
     except MixedBridgeError as exc:
@@ -143,8 +151,9 @@ def _fit(spec: dict, model: Model) -> tuple[Results, Analysis]:
     return results, results.outcome
 
 
-def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str) -> dict:
-    opts, notes = normalize(options)
+def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str,
+         column_types: dict | None = None) -> dict:
+    opts, notes = normalize(options, column_types)
     missing = ready(opts, analysis)
     if missing:
         return document([jt.not_ready(opts, analysis, missing[1], notes)], title)
@@ -164,10 +173,10 @@ def _run(options: dict, df: pd.DataFrame, engine: str, analysis: str, title: str
         jt.plot_estimates(opts, model, outcome.problem, lead.fit, plot),
         plot,
         *(table for out in outcome.emmeans for table in jt.estimates(opts, model, out)),
+        jt.failed_trends(opts, model, trends_error(opts, model)),
     ]
     extra = {".mixedbridge": {"formula": model.formula, "engine": engine, "analysis": analysis,
-                              "notes": [model.plain(n) for n in notes + sorted(emm_notes)
-                                        + (plot.notes if plot else [])],
-                              "warnings": [model.plain(w) for w in results.warnings],
+                              "notes": notes + sorted(emm_notes) + (plot.notes if plot else []),
+                              "warnings": list(results.warnings),
                               "spec_options": spec["options"]}}
     return document([e for e in elements if e is not None], title, extra)

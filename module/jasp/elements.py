@@ -43,11 +43,9 @@ VS_NOTE = ("Vovk-Sellke Maximum <em>p</em>-Ratio: Based on the <em>p</em>-value,
 
 
 # ---------------------------------------------------------------------------------- labels
-def term_label(name: str, variables: list[str], re_labels: dict | None = None) -> str:
+def term_label(name: str, variables: list[str]) -> str:
     """JASP's label of a coefficient: ``(Intercept)`` → ``Intercept``, ``facGender1`` →
     ``facGender (1)``, ``a1:b2`` → ``a (1) ✻ b (2)``."""
-    if re_labels and name in re_labels:
-        name = re_labels[name]
     if name == "(Intercept)":
         return "Intercept"
     pieces = []
@@ -154,7 +152,7 @@ def anova_summary(opts: dict, model: Model, fit: Fit, inference: Inference, note
         t.note(f"The following variable{'s are' if len(g) > 1 else ' is'} used as random effects grouping "
                f"factor{'s' if len(g) > 1 else ''}: {', '.join(repr(x) for x in g)}.")
     for w in fit.warnings:
-        t.note(model.plain(w), "Warning:")
+        t.note(w, "Warning:")
     if model.n_missing:
         t.note(f"{model.n_missing} observation{'s were' if model.n_missing != 1 else ' was'} removed due to "
                "missing values.")
@@ -162,7 +160,7 @@ def anova_summary(opts: dict, model: Model, fit: Fit, inference: Inference, note
         t.note(fn.text, fn.symbol)
     _method_notes(t, opts, model.analysis)
     for n in notes:
-        t.note(model.plain(n))
+        t.note(n)
     return t
 
 
@@ -295,7 +293,7 @@ def variance_components(opts: dict, model: Model, fit: Fit) -> JContainer | None
         return None
     c = JContainer("REsummary", "Variance/Correlation Estimates", MODEL_DEPS + ["varianceCorrelationEstimate"])
     names = _unique_names([vc.group for vc in fit.varcorr])
-    labels = {t: term_label(t, opts["fixedVariables"], model.re_labels) for vc in fit.varcorr for t in vc.terms}
+    labels = {t: term_label(t, opts["fixedVariables"]) for vc in fit.varcorr for t in vc.terms}
     interp = _interpretability(opts["factorContrast"])
     for i, (vc, name) in enumerate(zip(fit.varcorr, names), start=1):
         ve = c.add(f"VE{i}", JTable("", f"{name}: Variance Estimates"))
@@ -334,7 +332,7 @@ def random_effect_estimates(opts: dict, model: Model, fit: Fit) -> JContainer | 
         t.col("level", g, "string")
         cols = [(b, j) for b in blocks for j in range(len(b.terms))]
         for n, (b, j) in enumerate(cols, start=1):
-            t.col(f"col{n}", model.re_labels.get(b.terms[j], b.terms[j]))
+            t.col(f"col{n}", b.terms[j])
         index = [{lv: k for k, lv in enumerate(b.levels)} for b in blocks]
         for lv in blocks[0].levels:
             cells = {"level": lv}
@@ -372,6 +370,16 @@ def estimates(opts: dict, model: Model, out: EmmeansOutput) -> list[JTable]:
         if misfit:
             tables.append(failed_contrasts(opts, kind, misfit))
     return tables
+
+
+def failed_trends(opts: dict, model: Model, message: str | None) -> JTable | None:
+    """A trends table that could not be computed (JASP's ``setError`` on ``trendsSummary``)."""
+    if message is None:
+        return None
+    t = JTable("trendsSummary", "Estimated Trends", _estimates_depends(TRENDS))
+    _estimates_columns(t, opts, model, TRENDS)
+    t.fail(message)
+    return t
 
 
 def _estimates_depends(kind: Estimates) -> list[str]:
@@ -475,11 +483,8 @@ def _contrast_cells(r: dict, level: float) -> dict:
 
 
 # --------------------------------------------------------------------------- plots
-#: JASP's background elements our plot draws as another, with the note saying so
-#: (``boxjitter`` is ggpol's boxplot with the points jittered beside it).
-BACKGROUND_AS = {"count": ("jitter", "The 'count' background is drawn as jittered points."),
-                 "boxjitter": ("boxplot", "The 'boxjitter' background is drawn as box plots (without the "
-                                          "jittered points).")}
+#: JASP's background elements our plot draws as another, with the note saying so.
+BACKGROUND_AS = {"count": ("jitter", "The 'count' background is drawn as jittered points.")}
 
 
 def plot_request(opts: dict, nobs: int, label=str) -> tuple[dict, list[str]]:

@@ -23,6 +23,9 @@ def _request(opts: dict, model: Model, kind: Estimates) -> dict | None:
     if not _asked(opts, model, kind, variables):
         return None
     sd = float(opts[kind.option("Sd")])
+    _check_spread(model, kind, variables, sd)
+    if kind is TRENDS and trends_error(opts, model):
+        return None
     label = model.variables.label
     req = {"specs": [label(v) for v in variables], "level": float(opts[kind.option("CiLevel")]),
            "df": df_method(opts, kind, model.frame.nobs)}
@@ -75,14 +78,46 @@ def _asked(opts: dict, model: Model, kind: Estimates, variables: list[str]) -> b
     return True
 
 
+def _check_spread(model: Model, kind: Estimates, variables: list[str], sd: float) -> None:
+    """``marginalMeansSd`` 0 with a covariate among the variables: JASP's ``at`` holds three
+    equal values, emmeans refuses the grid and the analysis stops (JASP's ``.mmMarginalMeans``
+    does not catch it); so does this one, with the reason."""
+    covariates = [v for v in variables if v not in model.factors]
+    if kind is MEANS and covariates and sd == 0:
+        option = kind.option("Sd")
+        raise JaspOptionError(option, f"option '{option}': 0 puts {', '.join(repr(v) for v in covariates)} at three "
+                              "equal values (JASP sets emmeans's at to mean + c(-1, 0, 1) × SD multiplier × SD), and "
+                              "emmeans refuses that grid (\"Irregular reference grid: Marginal means cannot be "
+                              "determined\"); use a positive multiplier", f"/{option}")
+
+
+def trends_error(opts: dict, model: Model) -> str | None:
+    """The message of a trends table that cannot be computed: ``trendsSd`` 0 with a covariate
+    among ``trendsVariables`` gives emtrends an irregular grid, and JASP (whose ``.mmTrends``
+    catches it) fails only that table; None otherwise."""
+    variables = opts[TRENDS.variables]
+    if not _asked(opts, model, TRENDS, variables) or float(opts[TRENDS.option("Sd")]) != 0:
+        return None
+    covariates = [v for v in variables if v not in model.factors]
+    if not covariates:
+        return None
+    return (f"Irregular reference grid: Marginal means cannot be determined ({', '.join(covariates)} at three equal "
+            "values: trendsSd is 0).")
+
+
 def _covariates(model: Model, variables: list[str], sd: float) -> dict:
-    """Where the grid's covariates are: mean ± ``sd`` SD, or (``sd`` = 0) their mean."""
-    if all(v in model.factors for v in variables):
-        return {}
-    if sd > 0:
-        return {"sd_steps": sd}
-    return {"at": {model.variables.label(v): [float(model.column(v).mean())] for v in variables
-                   if v not in model.factors}}
+    """Where the grid's covariates are, as JASP sets emmeans's ``at``: each scale variable of
+    ``variables`` at mean − sd·SD, mean, mean + sd·SD (three values even when ``sd`` is 0, or
+    when the variable has two distinct values); covariates not chosen keep emmeans's default."""
+    at = {model.variables.label(v): _covariate_values(model, v, sd) for v in variables if v not in model.factors}
+    return {"at": at} if at else {}
+
+
+def _covariate_values(model: Model, v: str, sd: float) -> list[float]:
+    """JASP's ``mean(x) + c(-1, 0, 1) * sd * sd(x)`` over the rows used."""
+    x = model.column(v).to_numpy(dtype=float)
+    m, s = float(x.mean()), float(x.std(ddof=1))
+    return [m + k * sd * s for k in (-1, 0, 1)]
 
 
 def _grid(model: Model, variables: list[str], sd: float, option: str) -> list[dict]:
@@ -93,8 +128,7 @@ def _grid(model: Model, variables: list[str], sd: float, option: str) -> list[di
         if v in model.factors:
             axes.append(model.levels[v])
         else:
-            x = model.column(v).to_numpy(dtype=float)
-            axes.append([float(x.mean() + k * sd * x.std(ddof=1)) for k in ((-1, 0, 1) if sd > 0 else (0,))])
+            axes.append(_covariate_values(model, v, sd))
     rows = math.prod(len(a) for a in axes)
     if rows > MAX_GRID_ROWS:
         raise JaspOptionError(option, f"option '{option}': the grid of {', '.join(variables)} would have {rows:,} "
@@ -104,15 +138,15 @@ def _grid(model: Model, variables: list[str], sd: float, option: str) -> list[di
 
 
 def _contrasts(opts: dict, model: Model, kind: Estimates, variables: list[str], sd: float) -> dict:
-    """The custom contrasts (``contrasts``, ``adjust``), checked against the grid; weights
-    reordered to our row order when the table lists the factor levels in another order."""
+    """The custom contrasts (``contrasts``, ``adjust``), checked against the grid. As in JASP
+    (``emmeans::contrast(emm, list(...))``), the k-th weight applies to the k-th row of the
+    grid, whatever level labels the table's grid columns show."""
     option = kind.contrasts
-    grid_cols, contrasts = contrast_weights(opts[option], option)
+    _, contrasts = contrast_weights(opts[option], option)
     rows = _grid(model, variables, sd, option)
-    perm = _permutation(grid_cols, variables, rows, model.factors)
     if _misfit(contrasts, rows, variables):
         return {}
-    out = [{"name": name, "weights": [w[k] for k in perm] if perm else w} for name, w in contrasts]
+    out = [{"name": name, "weights": w} for name, w in contrasts]
     return {"contrasts": out, "adjust": opts[kind.option("PAdjustment")]} if out else {}
 
 
@@ -135,17 +169,3 @@ def contrast_error(opts: dict, model: Model, kind: Estimates) -> str | None:
     _, contrasts = contrast_weights(opts[option], option)
     rows = _grid(model, variables, float(opts[kind.option("Sd")]), option)
     return _misfit(contrasts, rows, variables)
-
-
-def _permutation(grid_cols: list[dict], variables: list[str], rows: list[dict],
-                 factors: set[str]) -> list[int] | None:
-    """Our grid rows' positions in the contrast table's grid, when it lists the same factor
-    levels in another order (None: same order, or not comparable)."""
-    by_name = {c.get("name"): c for c in grid_cols}
-    if not variables or not all(v in by_name and v in factors for v in variables):
-        return None
-    theirs = list(zip(*[tuple(str(x) for x in by_name[v]["values"]) for v in variables]))
-    ours = [tuple(r[v] for v in variables) for r in rows]
-    if len(theirs) == len(ours) and sorted(theirs) == sorted(ours) and theirs != ours:
-        return [theirs.index(o) for o in ours]
-    return None

@@ -13,7 +13,6 @@ names escaped as R writes them.
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -25,9 +24,8 @@ from .errors import JaspOptionError
 from .options import TEST_METHODS
 
 INTERACTION = "\u2009\u273b\u2009"
-#: Prefix of the numeric columns that carry expanded uncorrelated factor slopes.
-RE_PREFIX = ".mbRE"
-_RE_COLUMN = re.compile(re.escape(RE_PREFIX) + r"\d+_\d+")
+#: JASP's import threshold between categorical and scale (Preferences → Data, default 10).
+SCALE_THRESHOLD = 10
 
 Term = tuple[str, ...]
 
@@ -62,14 +60,11 @@ class Variables:
 
 @dataclass
 class RandomPart:
-    """One grouping factor's random-effects term: ``node`` its ``( ... | group)``; ``footnotes``
-    on slopes removed or added; ``columns`` expanded uncorrelated slope columns with their
-    values and ``labels`` (R's column names)."""
+    """One grouping factor's random-effects term: ``node`` its ``( ... | group)`` (or
+    ``( ... || group)``); ``footnotes`` on slopes removed or added."""
 
     node: Node
     footnotes: list[Footnote] = field(default_factory=list)
-    columns: dict[str, np.ndarray] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,10 +73,9 @@ class Model:
 
     Fields: ``analysis``; ``variables``; ``factors`` the JASP variables that are factors;
     ``read`` every variable's prepared column over the rows used (listwise complete in all of
-    them); ``frame`` the model's frame on those rows (expanded slope columns added; the
-    deletion made when reading on record); ``tree`` the formula (response, right-hand side);
-    ``desc`` its model description; ``reml``; ``footnotes`` for the ANOVA table (slopes removed or
-    added); ``re_labels`` expanded slope column → R's column name; ``expanded`` those columns in order.
+    them); ``frame`` the model's frame on those rows (the deletion made when reading on
+    record); ``tree`` the formula (response, right-hand side); ``desc`` its model description;
+    ``reml``; ``footnotes`` for the ANOVA table (slopes removed or added).
     """
 
     analysis: str
@@ -93,8 +87,6 @@ class Model:
     desc: ModelDescription
     reml: bool
     footnotes: list[Footnote] = field(default_factory=list)
-    re_labels: dict[str, str] = field(default_factory=dict)
-    expanded: list[str] = field(default_factory=list)
 
     @property
     def groups(self) -> list[str]:
@@ -115,19 +107,14 @@ class Model:
         """Each factor's level labels, in order."""
         return {v: [str(c) for c in self.column(v).cat.categories] for v in self.variables.all if v in self.factors}
 
-    def plain(self, message: str) -> str:
-        """A message as JASP's R code would word it: each expanded slope column (``.mbRE1_1``)
-        named by R's column name of the slope it carries (``facExperim1``)."""
-        return _RE_COLUMN.sub(lambda m: self.re_labels.get(m.group(0), m.group(0)), message)
-
     def column(self, name: str) -> pd.Series:
         """The prepared column of a JASP variable."""
         return self.read.data[self.variables.label(name)]
 
     def rows(self) -> pd.DataFrame:
         """The rows used, by JASP's variable names: values as given, factors as their level
-        labels, then the expanded slope columns."""
-        out = self.frame.source[self.variables.all + self.expanded].reset_index(drop=True)
+        labels."""
+        out = self.frame.source[self.variables.all].reset_index(drop=True)
         for v, lev in self.levels.items():
             out[v] = np.asarray(lev, dtype=object)[self.column(v).cat.codes.to_numpy()]
         return out
@@ -151,13 +138,6 @@ def text(node: Node) -> str:
         left, right = node.children
         return f"{text(left)}{node.value}{text(right)}"
     return text(first) + "".join(f"{op}{text(right)}" for op, right in rest)
-
-
-def _check_name(name: str, option: str) -> None:
-    if name.startswith(RE_PREFIX):
-        raise JaspOptionError(option, f"option '{option}': the variable name {name!r} cannot be used in a "
-                              f"model (names starting with {RE_PREFIX!r} are kept for expanded random slopes); "
-                              "rename the column")
 
 
 def _check_column(data: pd.DataFrame, name: str, option: str, path: str) -> None:
@@ -200,11 +180,9 @@ def build(opts: dict, data: pd.DataFrame, analysis: str = "lmm") -> Model:
     parts = _random_parts(opts, fixed, read, variables, factors) if analysis == "lmm" else []
     tree = (_name(variables.dependent), _plus(_fixed_part(opts, fixed) + [p.node for p in parts]))
     desc = from_tree(*tree)
-    frame = _model_rows(read, desc, parts, variables, factors)
+    frame = _model_rows(read, desc, variables, factors)
     reml = analysis == "lm" or TEST_METHODS[opts["testMethod"]].reml
-    return Model(analysis, variables, factors, read, frame, tree, desc, reml,
-                 [n for p in parts for n in p.footnotes], {c: lab for p in parts for c, lab in p.labels.items()},
-                 [c for p in parts for c in p.columns])
+    return Model(analysis, variables, factors, read, frame, tree, desc, reml, [n for p in parts for n in p.footnotes])
 
 
 # ------------------------------------------------------------------------- variables, rows
@@ -213,7 +191,6 @@ def _variables(opts: dict, data: pd.DataFrame, analysis: str) -> Variables:
     v = Variables(opts["dependent"], opts["fixedVariables"], opts["randomVariables"] if analysis == "lmm" else [])
     for option, names in v.by_option():
         for i, n in enumerate(names):
-            _check_name(n, option)
             _check_column(data, n, option, f"/{option}" + (f"/{i}" if option != "dependent" else ""))
     if v.dependent in v.fixed or v.dependent in v.random:
         raise JaspOptionError("dependent", f"option 'dependent': {v.dependent!r} is also a fixed or random variable")
@@ -224,9 +201,24 @@ def _variables(opts: dict, data: pd.DataFrame, analysis: str) -> Variables:
     return v
 
 
+def imported_type(col: pd.Series) -> str:
+    """The column type JASP's importer gives a column (its "threshold for scale", 10): text is
+    nominal; whole numbers with at most 10 distinct values are ordinal, nominal when 2; other
+    numbers are scale."""
+    if not _is_numeric(col):
+        return "nominal"
+    x = col.dropna().to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    distinct = len(np.unique(x))
+    if len(x) and np.all(x == np.round(x)) and distinct <= SCALE_THRESHOLD:
+        return "nominal" if distinct == 2 else "ordinal"
+    return "scale"
+
+
 def _factors(opts: dict, data: pd.DataFrame, v: Variables) -> set[str]:
-    """The variables that are factors: grouping factors, and fixed variables declared nominal or
-    ordinal or holding text. The dependent must be a scale variable."""
+    """The variables that are factors: grouping factors, and fixed variables typed nominal or
+    ordinal (declared in the options or beside the data, else by JASP's import rule) or
+    holding text. The dependent must be a scale variable."""
     types = opts.get("types", {})
     dep = data[v.dependent]
     if types.get(v.dependent) in ("nominal", "ordinal") or not _is_numeric(dep):
@@ -234,7 +226,7 @@ def _factors(opts: dict, data: pd.DataFrame, v: Variables) -> set[str]:
                               + ("" if _is_numeric(dep) else "; it holds text"))
     factors = set(v.random)
     for x in v.fixed:
-        declared, numeric = types.get(x), _is_numeric(data[x])
+        declared, numeric = types.get(x) or imported_type(data[x]), _is_numeric(data[x])
         if declared == "scale" and not numeric:
             raise JaspOptionError("fixedVariables", f"option 'fixedVariables': {x!r} is declared 'scale' but holds "
                                   "text; declare it nominal or ordinal")
@@ -271,12 +263,10 @@ def _read(data: pd.DataFrame, v: Variables, factors: set[str]) -> ModelFrame:
     return frame
 
 
-def _model_rows(read: ModelFrame, desc: ModelDescription, parts: list[RandomPart], v: Variables,
-                factors: set[str]) -> ModelFrame:
-    """The model's frame: the rows read, with the expanded slope columns, prepared for the
-    model's variables (the rows are complete: nothing more is deleted; the deletion made when
-    reading stays on record)."""
-    rows = read.source.assign(**{c: x for p in parts for c, x in p.columns.items()})
+def _model_rows(read: ModelFrame, desc: ModelDescription, v: Variables, factors: set[str]) -> ModelFrame:
+    """The model's frame: the rows read, prepared for the model's variables (the rows are
+    complete: nothing more is deleted; the deletion made when reading stays on record)."""
+    rows = read.source
     levels = {x: [str(c) for c in read.data[v.label(x)].cat.categories] for x in v.all if x in factors}
     frame = model_frame(rows, desc, {"levels": levels}, factors)
     return replace(frame, n_missing=read.n_missing, notes=list(read.notes))
@@ -368,9 +358,9 @@ def _random_parts(opts: dict, fixed: list[Term], frame: ModelFrame, v: Variables
                                   f"({', '.join(v.random)})", f"/randomEffects/{r['index']}/value")
     data = _by_name(frame, v)
     parts = []
-    for gi, g in enumerate(v.random, start=1):
+    for g in v.random:
         row, notes = (rows[g], []) if g in rows else _default_row(g, fixed)
-        part = _random_part(row, fixed, data, factors, gi, opts["factorContrast"])
+        part = _random_part(row, fixed, data, factors)
         part.footnotes[:0] = notes
         parts.append(part)
     return parts
@@ -384,8 +374,7 @@ def _default_row(group: str, fixed: list[Term]) -> tuple[dict, list[Footnote]]:
                           "and every fixed-effects term as a slope, correlated).", "Note:")]
 
 
-def _random_part(row: dict, fixed: list[Term], data: pd.DataFrame, factors: set[str], gi: int,
-                 contrasts: str) -> RandomPart:
+def _random_part(row: dict, fixed: list[Term], data: pd.DataFrame, factors: set[str]) -> RandomPart:
     """One grouping factor's ``( ... | group)``: the selected slopes less those that cannot be
     estimated, plus the lower-order slopes the kept ones imply."""
     g, idx = row["group"], row["index"]
@@ -398,7 +387,7 @@ def _random_part(row: dict, fixed: list[Term], data: pd.DataFrame, factors: set[
     added = [t for t in unticked if frozenset(t) in implied]
     if not intercept and not kept:
         raise _no_effect(g, where, constant, sparse)
-    part = _random_node(intercept, kept, row["correlations"], g, data, factors, gi, contrasts)
+    part = _random_node(intercept, kept, row["correlations"], g)
     part.footnotes = _pruning_notes(g, constant, sparse, added)
     return part
 
@@ -474,50 +463,9 @@ def _no_effect(g: str, where: str, constant: list[str], sparse: list[Term]) -> J
                            f"needed for the grouping factor '{g}'.{extra}", where)
 
 
-def _random_node(intercept: bool, kept: list[Term], correlations: bool, g: str, data: pd.DataFrame,
-                 factors: set[str], gi: int, contrasts: str) -> RandomPart:
-    """``(1 + slopes | g)``; uncorrelated (``||``) when asked, with factor slopes expanded into
-    numeric columns."""
+def _random_node(intercept: bool, kept: list[Term], correlations: bool, g: str) -> RandomPart:
+    """``(1 + slopes | g)``, or ``(1 + slopes || g)`` when uncorrelated, as JASP writes it: lme4
+    splits ``||`` into one term per slope, so a factor slope keeps the correlations among its
+    own columns (JASP does not expand factors as afex's ``expand_re`` would)."""
     op = "|" if correlations or not kept else "||"
-    if op == "||" and any(v in factors for t in kept for v in t):
-        columns, labels = _expand(kept, data, factors, gi, intercept, contrasts)
-        return RandomPart(_bar(_plus([_one(intercept)] + [_name(c) for c in columns]), op, g),
-                          columns=columns, labels=labels)
     return RandomPart(_bar(_plus([_one(intercept)] + [_star(t) for t in kept]), op, g))
-
-
-def _coded(data: pd.DataFrame, var: str, factors: set[str], full: bool,
-           contrasts: str) -> list[tuple[str, np.ndarray]]:
-    """A variable's columns under the factor coding in use (R's names)."""
-    x = data[var]
-    if var not in factors:
-        return [(var, x.to_numpy(dtype=float))]
-    lev = [str(c) for c in x.cat.categories]
-    if full:
-        return [(f"{var}{lv}", (x == lv).to_numpy(dtype=float)) for lv in lev]
-    if contrasts == "sum":
-        last = (x == lev[-1]).to_numpy(dtype=float)
-        return [(f"{var}{j + 1}", (x == lv).to_numpy(dtype=float) - last) for j, lv in enumerate(lev[:-1])]
-    return [(f"{var}{lv}", (x == lv).to_numpy(dtype=float)) for lv in lev[1:]]
-
-
-def _expand(kept: list[Term], data: pd.DataFrame, factors: set[str], gi: int, intercept: bool,
-            contrasts: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Uncorrelated slopes with factors: each coded column becomes its own numeric variable
-    (afex's ``expand_re``), so that every column gets its own variance and no correlation."""
-    columns: dict[str, np.ndarray] = {}
-    labels: dict[str, str] = {}
-    first_factor_done = intercept
-    for term in _implied(kept):
-        pieces = []
-        for v in term:
-            full = not first_factor_done and len(term) == 1 and v in factors
-            first_factor_done = first_factor_done or full
-            pieces.append(_coded(data, v, factors, full, contrasts))
-        # R's column order: the first variable varies fastest
-        for combo in itertools.product(*reversed(pieces)):
-            combo = tuple(reversed(combo))
-            col = f"{RE_PREFIX}{gi}_{len(columns) + 1}"
-            columns[col] = np.prod([c[1] for c in combo], axis=0)
-            labels[col] = ":".join(c[0] for c in combo)
-    return columns, labels

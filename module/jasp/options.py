@@ -104,6 +104,74 @@ MEANS = Estimates("Means", "marginalMeans", "marginalMeansTerms", "contrasts")
 TRENDS = Estimates("Trends", "trends", "trendsVariables", "trendsContrasts")
 
 
+#: Option names of older JASP versions → today's, as jaspMixedModels' ``Upgrades.qml`` renames
+#: them for the LMM on load (0.14.3 → 0.15 and 0.16.4 → 0.17.0).
+LEGACY_NAMES = {
+    "bootstrap_samples": "bootstrapSamples", "dependentVariable": "dependent", "test_intercept": "interceptTest",
+    "method": "testMethod", "fitStats": "modelSummary", "showFE": "fixedEffectEstimate",
+    "showRE": "varianceCorrelationEstimate", "showREEstimates": "randomEffectEstimate", "pvalVS": "vovkSellke",
+    "plotsX": "plotHorizontalAxis", "plotsTrace": "plotSeparateLines", "plotsPanel": "plotSeparatePlots",
+    "plotsAgregatedOver": "plotBackgroundData", "plotsCImethod": "plotCiType", "plotsCIwidth": "plotCiLevel",
+    "plotsMappingColor": "plotLevelsByColor", "plotsMappingShape": "plotLevelsByShape",
+    "plotsMappingLineType": "plotLevelsByLinetype", "plotsMappingFill": "plotLevelsByFill",
+    "plotsGeom": "plotBackgroundElement", "plotAlpha": "plotTransparency", "plotGeomWidth": "plotElementWidth",
+    "plotsTheme": "plotTheme", "plotsBackgroundColor": "plotBackgroundColor",
+    "plotRelativeSize": "plotRelativeSizeData",
+    "plotsEstimatesTable": "plotEstimatesTable", "marginalMeans": "marginalMeansTerms",
+    "marginalMeansCIwidth": "marginalMeansCiLevel", "marginalMeansSD": "marginalMeansSd",
+    "marginalMeansOverride": "marginalMeansDfEstimated", "marginalMeansCompare": "marginalMeansComparison",
+    "marginalMeansCompareTo": "marginalMeansComparisonWith", "marginalMeansAdjustment": "marginalMeansPAdjustment",
+    "Contrasts": "contrasts", "trendsTrend": "trendsTrendVariable", "trendsCIwidth": "trendsCiLevel",
+    "trendsSD": "trendsSd", "trendsOverride": "trendsDfEstimated", "trendsCompare": "trendsComparison",
+    "trendsCompareTo": "trendsComparisonWith", "trendsAdjustment": "trendsPAdjustment",
+}
+#: Values Upgrades.qml converts along with the renames.
+LEGACY_VALUES = {
+    "testMethod": {"S": "satterthwaite", "KR": "kenwardRoger", "LRT": "likelihoodRatioTest",
+                   "PB": "parametricBootstrap"},
+    "marginalMeansDf": {"kenward-roger": "kenwardRoger"},
+    "trendsDf": {"kenward-roger": "kenwardRoger"},
+}
+
+
+def upgrade(options: dict) -> tuple[dict, list[str]]:
+    """An option document from an older JASP with its options renamed and values converted as
+    JASP's ``Upgrades.qml`` does on load, and a note naming what was upgraded. A legacy name
+    is left alone when the document also carries today's name."""
+    if not isinstance(options, dict):
+        return options, []
+    out = dict(options)
+    renamed = []
+    for old, new in LEGACY_NAMES.items():
+        if old in out and new not in options:
+            out[new] = out.pop(old)
+            renamed.append(f"{old} → {new}")
+    for name, values in LEGACY_VALUES.items():
+        if isinstance(out.get(name), str) and out[name] in values:
+            out[name] = values[out[name]]
+    for name, convert in (("plotBackgroundElement", _legacy_element), ("plotTheme", _legacy_theme)):
+        if isinstance(out.get(name), str):
+            out[name] = convert(out[name])
+    note = ["Options of an older JASP version were upgraded as JASP does on load: " + ", ".join(renamed) + "."]
+    return out, note if renamed else []
+
+
+def _legacy_element(value: str) -> str:
+    """``geom_jitter`` → ``jitter`` (Upgrades.qml strips the ``geom_`` prefix)."""
+    return value[5:] if value.startswith("geom_") else value
+
+
+def _legacy_theme(value: str) -> str:
+    """``JASP`` → ``jasp``, ``theme_bw`` → ``whiteBackground``, ``jtools::theme_apa`` →
+    ``apa``, ``ggpubr::theme_pubr`` → ``pubr``, else ``theme_`` stripped (both upgrades)."""
+    value = {"jtools::theme_apa": "theme_apa", "ggpubr::theme_pubr": "theme_pubr"}.get(value, value)
+    if value == "JASP":
+        return "jasp"
+    if value == "theme_bw":
+        return "whiteBackground"
+    return value.replace("theme_", "")
+
+
 @cache
 def schema() -> dict:
     """``schemas/jasp-lmm-options.schema.json``."""
@@ -272,18 +340,35 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def normalize(options: dict) -> tuple[dict, list[str]]:
-    """Validate, fill defaults and flatten a JASP option document.
+def check_column_types(types) -> dict[str, str]:
+    """The column-type map sent beside the data (``$defs/columnTypes`` of the options
+    schema); JaspOptionError naming the column when it does not fit."""
+    if types is None:
+        return {}
+    validator = jsonschema.Draft202012Validator(schema()["$defs"]["columnTypes"])
+    for error in validator.iter_errors(types):
+        where = "".join(f"/{p}" for p in error.absolute_path)
+        got = json.dumps(error.instance, ensure_ascii=False)
+        raise JaspOptionError("columnTypes", f"columnTypes{where}: {got[:80]} is not a column type; expected an "
+                              "object mapping column names to 'scale', 'ordinal', 'nominal' or 'nominalText'",
+                              f"/columnTypes{where}")
+    return dict(types)
+
+
+def normalize(options: dict, column_types: dict | None = None) -> tuple[dict, list[str]]:
+    """Upgrade legacy names, validate, fill defaults and flatten a JASP option document.
 
     Returns the plain options (variable lists as lists of names, ``fixedEffects`` as lists of
     variable names, ``randomEffects`` as ``{group, correlations, components: [(vars, slopes)]}``,
-    ``types``: declared column type per variable) and notes about options that are not acted on.
+    ``types``: column type per variable, declared in the options or else in ``column_types``)
+    and notes about options upgraded or not acted on.
     """
+    options, upgraded = upgrade(options)
     validate(options)
     out = defaults()
-    notes = _unused_notes(options, out)
+    notes = upgraded + _unused_notes(options, out)
     out.update({k: copy.deepcopy(v) for k, v in options.items() if k in out})
-    out["types"] = _flatten_variables(out, options)
+    out["types"] = {**check_column_types(column_types), **_flatten_variables(out, options)}
     out["dependent"] = _single(out, "dependent", "option 'dependent': expected one variable, got "
                                f"{out['dependent']!r}")
     out["trendsTrendVariable"] = _single(out, "trendsTrendVariable",

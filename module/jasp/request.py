@@ -1,14 +1,16 @@
-"""A host request carrying a JASP option document: ``{"jasp": "lmm" | "lm" | "MixedModelsLMM" |
-"MixedModelsLM", "options": {...},
-"data": {"dataset" | "path" | "records"}, "engine": ..., "id": ..., "timeout": ...}``, the way ``run`` and
-``serve`` take it (``id`` and ``timeout`` are the host protocol's, see :mod:`mixedbridge.protocol`)."""
+"""A host request carrying a JASP option document: ``{"jasp": "lmm" | "lm" | "glmm" | "MixedModelsLMM" |
+"MixedModelsLM" | "MixedModelsGLMM", "options": {...},
+"data": {"dataset" | "path" | "records"}, "columnTypes": {column: "scale" | "ordinal" | "nominal" |
+"nominalText"}, "engine": ..., "id": ..., "timeout": ...}``, the way ``run`` and ``serve`` take it
+(``id`` and ``timeout`` are the host protocol's, see :mod:`mixedbridge.protocol`; ``columnTypes``,
+optional, is the data set's column types as JASP's engine knows them)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import MixedBridgeError
 from ..spec import load_data
-from .analysis import ANALYSIS_NAMES, TITLES, UNAVAILABLE, run_jasp, title_for
+from .analysis import ANALYSIS_NAMES, GLMM_NAMES, TITLES, UNAVAILABLE, run_jasp, title_for
 from .errors import error_document
 
 
@@ -32,17 +34,18 @@ def run_request(doc: dict, base: Path | None = None) -> dict:
     """The JASP results document for a wrapped option document (errors in JASP's shape)."""
     analysis = doc.get("jasp") if isinstance(doc.get("jasp"), str) else None
     title = title_of(doc)
-    extra = sorted(set(doc) - {"jasp", "options", "data", "engine", "id", "timeout"})
+    extra = sorted(set(doc) - {"jasp", "options", "data", "columnTypes", "engine", "id", "timeout"})
     if extra:
         return error_document(f"unknown key(s) {', '.join(map(repr, extra))} in the request; expected "
-                              "jasp, options, data, engine (and id, timeout)", "", "", "validationError", title)
+                              "jasp, options, data, columnTypes, engine (and id, timeout)", "", "",
+                              "validationError", title)
     if analysis in UNAVAILABLE:
         return error_document(f"'jasp' names {analysis!r} ({UNAVAILABLE[analysis]}), which is not available yet: "
                               "only linear mixed models and linear models can be run", "jasp", "/jasp",
                               "validationError", title)
-    if analysis not in TITLES and analysis not in ANALYSIS_NAMES:
+    if analysis not in TITLES and analysis not in ANALYSIS_NAMES and analysis not in GLMM_NAMES:
         return error_document("'jasp' names the analysis: one of "
-                              f"{', '.join(map(repr, [*TITLES, *ANALYSIS_NAMES]))}", "jasp", "/jasp",
+                              f"{', '.join(map(repr, [*TITLES, *ANALYSIS_NAMES, *GLMM_NAMES]))}", "jasp", "/jasp",
                               "validationError", title)
     options = doc.get("options")
     if not isinstance(options, dict):
@@ -56,4 +59,5 @@ def run_request(doc: dict, base: Path | None = None) -> dict:
         df, _ = load_data({"data": source}, base)
     except MixedBridgeError as exc:
         return error_document(exc.message, "data", exc.path, "validationError", title)
-    return run_jasp(options, data=df, engine=doc.get("engine", "native"), analysis=analysis)
+    return run_jasp(options, data=df, engine=doc.get("engine", "native"), analysis=analysis,
+                    column_types=doc.get("columnTypes"))

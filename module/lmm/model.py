@@ -25,7 +25,7 @@ from .basis import FixedBasis, fixed_basis
 from .blocks import BlockedCholesky, Crossprod, build_crossprod, update_L
 from .checks import ConvergenceCheck, check_convergence
 from .dense import DenseFactor, DenseSystem, build_dense
-from .optimize import minimize_theta
+from .optimize import minimize_theta, newton_finish
 from .optsummary import OptSummary
 from .remat import ReStructure, build_structure
 
@@ -172,6 +172,12 @@ class LinearMixedModel:
             optsum.theta0 = first.theta0
             optsum.feval += first.feval
             optsum.restarted = first.restarted + ["rerun after failed gradient check"] + optsum.restarted
+            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
+        finished = newton_finish(self.objective, optsum.theta, optsum.fmin, check.gradient, check.hessian, s.lower)
+        if finished is not None and not check.singular:
+            optsum.theta, optsum.fmin = finished
+            optsum.feval += 1
+            optsum.restarted.append("newton step (BOBYQA stopped early by its ftol_abs)")
             check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
         optsum.fmin = self._criterion(self.set_theta(optsum.theta), self.reml)
         self._optsum, self._check = optsum, check

@@ -8,6 +8,12 @@ finite differences and 211 for Nelder-Mead. Settings are lme4's: ``xtol_abs = 1e
 ``ftol_abs = 1e-8``, ``maxeval = 1e5``, start θ = 1 on template diagonals and 0 off, lower bound
 0 on diagonals. After the run, lme4's ``restart_edge`` and ``check.boundary`` (tol 1e-5) are
 applied. When NLopt is not installed, scipy's COBYQA is used with the same bounds.
+
+BOBYQA's path depends on NLopt's version: with ``ftol_abs`` it may stop where its last step
+gained less than 1e-8 although the optimum is further (lme4's NLopt, on another path, gets
+there). :func:`newton_finish` takes one Newton step on the derivative check's gradient and
+Hessian when their quadratic model promises more than ``ftol_abs``, i.e. when the stop was
+early by the optimizer's own tolerance; elsewhere the result is BOBYQA's.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import progress
 from .optsummary import OptSummary
 
 try:
@@ -43,6 +50,7 @@ class _Counted:
 
     def __call__(self, x: np.ndarray, grad: np.ndarray | None = None) -> float:
         self.summary.feval += 1
+        progress.tick("fit")
         x = np.array(x, dtype=float)
         val = self.fun(x)
         if not np.isfinite(val):
@@ -138,6 +146,25 @@ def polish(fun: Objective, x: np.ndarray, fx: float, summary: OptSummary) -> tup
     if f2 < fx:
         return x2, f2
     return x, fx
+
+
+def newton_finish(fun: Objective, theta: np.ndarray, fmin: float, gradient: np.ndarray | None,
+                  hessian: np.ndarray | None, lower: np.ndarray,
+                  ftol_abs: float = 1e-8) -> tuple[np.ndarray, float] | None:
+    """One Newton step θ̂ − H⁻¹g (kept within the bounds) from the derivative check's gradient
+    g and Hessian H, when H is positive definite, the predicted decrease g'H⁻¹g/2 exceeds
+    ``ftol_abs`` and the objective is lower there; None otherwise."""
+    if gradient is None or hessian is None or not np.all(np.isfinite(hessian)) or not np.all(np.isfinite(gradient)):
+        return None
+    H = (np.asarray(hessian, dtype=float) + np.asarray(hessian, dtype=float).T) / 2
+    if np.min(np.linalg.eigvalsh(H)) <= 0:
+        return None
+    step = -np.linalg.solve(H, np.asarray(gradient, dtype=float))
+    if not -float(gradient @ step) / 2 > ftol_abs:
+        return None
+    new = np.maximum(theta + step, lower)
+    f_new = float(fun(new))
+    return (new, f_new) if f_new < fmin else None
 
 
 def minimize_theta(fun: Objective, theta0: np.ndarray, lower: np.ndarray, *, ftol_abs: float = 1e-8,

@@ -4,7 +4,9 @@ and estimated marginal means, drawn with matplotlib (Agg) and returned as plot d
 >>> plots, notes = make_plots(problem, fit, [{"type": "residuals"}, {"type": "caterpillar"}])
 
 Each plot dict is ``{"name", "title", "width", "height", "png", "svg"}`` with width and height in
-pixels (:data:`render.DPI` = 100 dots per inch) and the images base64-encoded; identical inputs
+pixels (at the request's ``dpi``, default :data:`render.DPI` = 100 dots per inch; ``width`` and
+``height`` in pixels resize it, ``format`` png, svg or both chooses the images) and the images
+base64-encoded; identical inputs
 give byte-identical images. A plot that cannot be drawn becomes a note and the others still come
 back. :func:`figures` gives the matplotlib figures themselves and :func:`describe` what one
 shows (points, lines, arrows, labels per panel).
@@ -109,17 +111,30 @@ def make_plots(problem: Problem, fit: Fit, requests: list[dict],
     for i, request in enumerate(requests or []):
         kind = request.get("type", "?") if isinstance(request, dict) else "?"
         try:
+            given = request
             request = check_request(request, i)
+            image = image_options(request, formats if "format" not in given else None)
             with plt.rc_context(STYLE):
                 drawn = BUILDERS[request["type"]](problem, fit, request)
                 for d in drawn:
-                    plots.append(to_plot(_unique(d.name, plots), d.title, d.figure, formats))
+                    plots.append(to_plot(_unique(d.name, plots), d.title, d.figure, **image))
                     notes += [f"Plot '{d.name}': {n}" for n in d.notes]
         except PlotNote as exc:
             notes.append(f"Plot {i} ({kind}) not drawn: {exc.message}")
         except Exception as exc:  # a failing plot must not cost the other plots or the tables
             notes.append(f"Plot {i} ({kind}) not drawn: internal error {type(exc).__name__}: {exc}")
     return plots, notes
+
+
+#: The request's ``format`` → the formats encoded.
+FORMATS = {"png": ("png",), "svg": ("svg",), "both": ("png", "svg")}
+
+
+def image_options(request: dict, formats: tuple[str, ...] | None = None) -> dict:
+    """:func:`render.to_plot`'s image arguments from a checked request (``format``, ``dpi``,
+    ``width``, ``height``); ``formats`` (the caller's) wins over the request's default format."""
+    return {"formats": formats or FORMATS[request.get("format", "both")], "dpi": request.get("dpi", DPI),
+            "width": request.get("width"), "height": request.get("height")}
 
 
 def _unique(name: str, plots: list[dict]) -> str:

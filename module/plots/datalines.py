@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 
 from ..fit import Fit
 from ..problem import Problem
-from .modeldata import PlotNote, cluster_lines, first_covariate
+from .modeldata import ClusterLines, PlotNote, cluster_lines, first_covariate, population_notes
 from .render import new_figure, safe_name, tag
 from .types import Drawn
 
@@ -46,16 +46,17 @@ def data_lines_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     assert isinstance(ax, Axes)  # new_figure's default 1×1 grid is a single Axes
     tag(ax.scatter(lines.x, lines.y, s=16, c=colors[lines.clusters.codes], alpha=0.75, edgecolors="none"), "data")
     grid = np.linspace(lines.x.min(), lines.x.max(), 2)
-    b0, b1 = lines.population
+    b1 = lines.population[1]
     drawn = 0
     for j in range(k):
         a, s = lines.mixed[j]
         if mode == "none" or not np.isfinite(a):
             continue
-        slope = s if mode == "slopes" else b1
+        own_cell = lines.cells.line_of(j)
+        slope = s if mode == "slopes" else (b1 if own_cell is None else own_cell[1])
         tag(ax.plot(grid, a + slope * grid, color=colors[j], lw=1, alpha=0.9), "cluster-line")
         drawn += 1
-    tag(ax.plot(grid, b0 + b1 * grid, color="black", lw=3, label="Population (fixed effects)"), "population-line")
+    _population_lines(ax, lines, grid)
     if mode != "none":
         ax.plot([], [], color="grey", lw=1, label=f"{lines.clusters.name} lines "
                 f"({'own intercept and slope' if mode == 'slopes' else 'own intercept'})")
@@ -67,8 +68,25 @@ def data_lines_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     if lines.curved:
         notes.append(f"data_lines: the model's per-cluster predictions are not straight lines in {name!r}; "
                      "least-squares lines through them are shown.")
+    notes += population_notes(lines, "data_lines")
     title = f"{problem.desc.response.label} against {name} with population and per-{lines.clusters.name} lines"
     return [Drawn(f"data_lines-{safe_name(name)}-{mode}", title, fig, notes)]
+
+
+#: Line styles of the population lines of several between-cluster cells.
+_CELL_STYLES = ("-", "--", "-.", ":")
+
+
+def _population_lines(ax: Axes, lines: ClusterLines, grid: np.ndarray) -> None:
+    """The population line, or one per between-cluster cell (labelled by the cell)."""
+    cells = lines.cells
+    if len(cells.labels) <= 1:
+        b0, b1 = lines.population
+        tag(ax.plot(grid, b0 + b1 * grid, color="black", lw=3, label="Population (fixed effects)"), "population-line")
+        return
+    for i, ((b0, b1), label) in enumerate(zip(cells.lines, cells.labels)):
+        tag(ax.plot(grid, b0 + b1 * grid, color="black", lw=3, ls=_CELL_STYLES[i % len(_CELL_STYLES)],
+                    label=f"Population: {label}"), "population-line")
 
 
 def _has_random_slope(problem: Problem, group: str, name: str) -> bool:

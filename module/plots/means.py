@@ -56,7 +56,8 @@ def _check_factor(name: str | None, role: str, factors: list[str]) -> None:
 
 
 def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | None = None,
-                   panels: str | None = None, level: float | None = None, df: str | None = None) -> Means:
+                   panels: str | None = None, level: float | None = None, df: str | None = None,
+                   scale: str = "response") -> Means:
     """Model-based marginal means of ``horizontal`` (× ``lines`` × ``panels``) with intervals,
     computed by the fit's engine (the same numbers as its ``emmeans`` table).
 
@@ -64,6 +65,9 @@ def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | Non
 
     ``df``: ``satterthwaite``, ``kenward-roger`` or ``asymptotic`` (normal quantiles); None
     tries Satterthwaite and falls back to asymptotic with a note in ``Means.notes``.
+
+    ``scale``: a GLMM's means on the ``response`` scale (emmeans ``type = "response"``:
+    probabilities, rates, back-transformed intervals) or on the ``link`` scale.
     """
     from ..engines import engine_of
     from ..errors import MixedBridgeError
@@ -77,6 +81,9 @@ def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | Non
     notes: list[str] = []
     level = node("plots", "/$defs/level")["default"] if level is None else level
     request = {"specs": by, "level": level, "df": df or "satterthwaite"}
+    if fit.analysis == "glmm" and scale == "response":
+        request["type"] = "response"
+        notes.append(f"Means and intervals are back-transformed from the {fit.link} scale")
     try:
         tables, _ = engine_of(fit).emmeans(problem, fit, request, "/options/plots")
     except MixedBridgeError as exc:
@@ -88,7 +95,8 @@ def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | Non
     raw = tables[0].to_pandas()
     table = pd.DataFrame({f: pd.Categorical(raw[f].astype(str), categories=problem.frame.data[f].cat.categories)
                           for f in by})
-    for src, dst in (("emmean", "mean"), ("SE", "se"), ("lower.CL", "lower"), ("upper.CL", "upper")):
+    est = list(raw.columns)[list(raw.columns).index("SE") - 1]  # emmean, prob, rate, response
+    for src, dst in ((est, "mean"), ("SE", "se"), ("lower.CL", "lower"), ("upper.CL", "upper")):
         table[dst] = pd.to_numeric(raw[src], errors="coerce")
     table = table.sort_values(list(reversed(by))).reset_index(drop=True)
     return Means(table, (horizontal, lines, panels), level, notes)
@@ -104,7 +112,8 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
         horizontal = factors[0]
     lines, panels = request.get("lines"), request.get("panels")
     level = float(request["ci_level"])
-    means = marginal_means(problem, fit, horizontal, lines, panels, level, request.get("df"))
+    means = marginal_means(problem, fit, horizontal, lines, panels, level, request.get("df"),
+                           request.get("scale", "response"))
     background = request.get("background")
     data = _background_data(problem, means.factors, request.get("background_by"))
     plevels = list(problem.frame.data[panels].cat.categories) if panels else [None]
@@ -217,11 +226,21 @@ def _draw_background(ax, d: pd.DataFrame, horizontal: str, xpos: dict, kind: str
                 body.set_facecolor(color)
                 body.set_alpha(0.25)
                 tag(body, "background")
-        elif kind == "boxplot":
-            faint = (*color[:3], 0.45)
-            line = {"color": faint}
-            bp = ax.boxplot([y], positions=[x], widths=width * 0.7, patch_artist=True, showfliers=True,
-                            manage_ticks=False, zorder=1, whiskerprops=line, capprops=line, medianprops=line,
-                            flierprops={"markeredgecolor": faint, "markersize": 4},
-                            boxprops={"facecolor": (*color[:3], 0.15), "edgecolor": faint})
-            tag(bp["boxes"], "background")
+        elif kind in ("boxplot", "boxjitter"):
+            _boxplot(ax, y, x, width, color, kind == "boxjitter", rng)
+
+
+def _boxplot(ax, y: np.ndarray, x: float, width: float, color, beside: bool, rng) -> None:
+    """A faint box plot at ``x``; with ``beside`` (ggpol's ``geom_boxjitter``, JASP's
+    ``boxjitter``) a half-width box on the left and every point jittered on the right half."""
+    faint = (*color[:3], 0.45)
+    line = {"color": faint}
+    pos, w = (x - width / 4, width * 0.35) if beside else (x, width * 0.7)
+    bp = ax.boxplot([y], positions=[pos], widths=w, patch_artist=True, showfliers=not beside,
+                    manage_ticks=False, zorder=1, whiskerprops=line, capprops=line, medianprops=line,
+                    flierprops={"markeredgecolor": faint, "markersize": 4},
+                    boxprops={"facecolor": (*color[:3], 0.15), "edgecolor": faint})
+    tag(bp["boxes"], "background")
+    if beside:
+        xs = x + width / 8 + rng.uniform(0, width / 4, len(y))
+        tag(ax.scatter(xs, y, s=12, color=color, alpha=0.5, edgecolors="none", zorder=1), "background")

@@ -27,6 +27,8 @@ def standardized_residuals(problem: Problem, fit: Fit) -> np.ndarray:
     if not np.isfinite(fit.sigma) or fit.sigma <= 0:
         raise PlotNote("the residual standard deviation is zero or undefined; residuals cannot be standardized")
     r = np.asarray(fit.residuals, dtype=float) / fit.sigma
+    if fit.analysis == "glmm":  # deviance residuals carry the prior weights already
+        return r
     w = problem.frame.weights
     return r * np.sqrt(w) if w is not None else r
 
@@ -106,14 +108,82 @@ def line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
 
 
 @dataclass
+class PopulationCells:
+    """The population (fixed-effects) lines of the clusters: one per cell of the factors that are
+    constant within clusters (between-cluster factors such as sex), so that a panel of a female
+    participant shows the female population line.
+
+    ``lines`` m×2 (intercept, slope) per cell; ``labels`` the cells in words (``sex = female``;
+    ``""`` when there is one line); ``of_cluster`` each cluster's cell (−1 where its line cannot be
+    fitted); ``factors`` the between-cluster factors; ``averaged`` whether the fixed-effects
+    predictions of a cluster's rows are not one straight line in the covariate (terms that vary
+    within clusters, averaged by the least-squares line through them).
+    """
+
+    lines: np.ndarray
+    labels: list[str]
+    of_cluster: np.ndarray
+    factors: list[str]
+    averaged: bool
+
+    def line_of(self, cluster: int) -> np.ndarray | None:
+        """The population line of a cluster's cell, or None."""
+        c = int(self.of_cluster[cluster])
+        return None if c < 0 else self.lines[c]
+
+
+def _between_factors(problem: Problem, cl: Clusters) -> list[str]:
+    """Fixed-effect factors that take one level in every cluster."""
+    data = problem.frame.data
+    grouping = set(problem.desc.grouping_columns)
+    out = []
+    for v in problem.desc.variables:
+        if v.label in problem.frame.factors and v.label not in grouping and v.label in data and v.label not in out:
+            codes = data[v.label].cat.codes.to_numpy()
+            pairs = np.unique(np.column_stack([cl.codes, codes]), axis=0)
+            if len(pairs) == len(np.unique(cl.codes)):
+                out.append(v.label)
+    return out
+
+
+def population_cells(problem: Problem, cl: Clusters, x: np.ndarray, pop: np.ndarray) -> PopulationCells:
+    """The population line of each cluster's cell (see :class:`PopulationCells`)."""
+    factors = _between_factors(problem, cl)
+    data = problem.frame.data
+    keys: dict[tuple, int] = {}
+    lines: list[tuple[float, float]] = []
+    labels: list[str] = []
+    of_cluster = np.full(len(cl), -1, dtype=np.int64)
+    averaged = False
+    scale = 1.0 + float(np.max(np.abs(pop)))
+    for k in range(len(cl)):
+        rows = cl.codes == k
+        line = line_fit(x[rows], pop[rows])
+        if line is None:
+            continue
+        averaged |= bool(np.max(np.abs(pop[rows] - (line[0] + line[1] * x[rows]))) > 1e-8 * scale)
+        key = tuple(round(v / scale, 9) for v in line)
+        if key not in keys:
+            keys[key] = len(lines)
+            lines.append(line)
+            first = np.flatnonzero(rows)[0]
+            labels.append(", ".join(f"{f} = {data[f].iloc[first]}" for f in factors))
+        of_cluster[k] = keys[key]
+    if len(lines) == 1:
+        labels = [""]
+    return PopulationCells(np.array(lines).reshape(-1, 2), labels, of_cluster, factors, averaged)
+
+
+@dataclass
 class ClusterLines:
     """Per-cluster straight lines in a covariate.
 
     ``clusters``; ``x`` the covariate and ``y`` the response per row; ``own`` no-pooling lines
     (separate least squares per cluster, NaN where a cluster has < 2 distinct x); ``mixed``
     partial-pooling lines (the mixed model's per-cluster predictions); ``population`` the
-    fixed-effects line; ``curved`` whether the model's per-cluster predictions depart from a
-    straight line (other terms vary within clusters).
+    fixed-effects line through all rows; ``cells`` the population lines per between-cluster cell
+    (:class:`PopulationCells`); ``curved`` whether the model's per-cluster predictions depart from
+    a straight line (other terms vary within clusters).
     """
 
     clusters: Clusters
@@ -124,6 +194,7 @@ class ClusterLines:
     mixed: np.ndarray
     population: tuple[float, float]
     curved: bool
+    cells: PopulationCells
 
     @property
     def usable(self) -> np.ndarray:
@@ -144,7 +215,8 @@ def cluster_lines(problem: Problem, fit: Fit, name: str, group: str | None = Non
     if fit.fitted is None:
         raise PlotNote("the fit has no fitted values")
     fitted = np.asarray(fit.fitted, dtype=float)
-    pop = line_fit(x, population_prediction(problem, fit))
+    prediction = population_prediction(problem, fit)
+    pop = line_fit(x, prediction)
     if pop is None:
         raise PlotNote(f"{name!r} takes a single value; no line can be drawn against it")
     own = np.full((len(cl), 2), np.nan)
@@ -160,7 +232,22 @@ def cluster_lines(problem: Problem, fit: Fit, name: str, group: str | None = Non
             mixed[k] = m
             dev = fitted[rows] - (m[0] + m[1] * x[rows])
             curved |= bool(np.max(np.abs(dev)) > 1e-6 * (1 + np.max(np.abs(fitted[rows]))))
-    return ClusterLines(cl, name, x, y, own, mixed, pop, curved)
+    return ClusterLines(cl, name, x, y, own, mixed, pop, curved, population_cells(problem, cl, x, prediction))
+
+
+def population_notes(lines: ClusterLines, plot: str) -> list[str]:
+    """What the population lines show, in words: per cell, and where they average."""
+    cells = lines.cells
+    notes = []
+    if len(cells.labels) > 1:
+        by = ", ".join(cells.factors) or "the fixed effects that are constant within clusters"
+        notes.append(f"{plot}: population (fixed-effects) lines are drawn per between-{lines.clusters.name} "
+                     f"cell of {by} ({len(cells.labels)} lines).")
+    if cells.averaged:
+        notes.append(f"{plot}: the fixed-effects predictions vary within a {lines.clusters.name} beyond "
+                     f"{lines.covariate!r} (other terms); the population line is the least-squares line through "
+                     "them, averaging over those terms.")
+    return notes
 
 
 def first_covariate(problem: Problem) -> str | None:

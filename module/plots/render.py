@@ -190,24 +190,39 @@ def _literal_ticks(formatter) -> None:
         formatter.func = literal
 
 
-def to_bytes(fig: Figure, fmt: str) -> bytes:
+def to_bytes(fig: Figure, fmt: str, dpi: int = DPI) -> bytes:
     """The figure as PNG or SVG bytes, identical for identical figures (no date, no version);
     text is drawn as written (:func:`literal_text`)."""
     buf = io.BytesIO()
     metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
     literal_text(fig)
     with plt.rc_context(STYLE):
-        fig.savefig(buf, format=fmt, dpi=DPI, metadata=metadata)
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata)
     return buf.getvalue()
 
 
-def to_plot(name: str, title: str, fig: Figure, formats: tuple[str, ...] = ("png", "svg")) -> dict:
-    """A results-document plot: ``name``, ``title``, ``width`` and ``height`` in pixels, and
-    each requested format base64-encoded."""
-    width, height = fig.get_size_inches()
-    out = {"name": name, "title": title, "width": int(round(width * DPI)), "height": int(round(height * DPI))}
+def resize(fig: Figure, dpi: int, width: int | None, height: int | None) -> None:
+    """Give the figure ``width`` × ``height`` pixels at ``dpi`` (as R's ``png(width, height, res)``:
+    fonts keep their size in points, so a higher dpi at the same pixels draws them larger); one
+    of them alone keeps the aspect ratio."""
+    if width is None and height is None:
+        return
+    w, h = fig.get_size_inches()
+    new_w = width / dpi if width is not None else w * (height / dpi) / h  # type: ignore[operator]
+    new_h = height / dpi if height is not None else h * new_w / w
+    fig.set_size_inches(new_w, new_h)
+
+
+def to_plot(name: str, title: str, fig: Figure, formats: tuple[str, ...] = ("png", "svg"), dpi: int = DPI,
+            width: int | None = None, height: int | None = None) -> dict:
+    """A results-document plot: ``name``, ``title``, ``width`` and ``height`` in pixels (at
+    ``dpi``; ``width``/``height`` resize the figure, :func:`resize`), and each requested format
+    base64-encoded."""
+    resize(fig, dpi, width, height)
+    w, h = fig.get_size_inches()
+    out = {"name": name, "title": title, "width": int(round(w * dpi)), "height": int(round(h * dpi))}
     for i, fmt in enumerate(formats):
-        out[fmt] = base64.b64encode(to_bytes(fig, fmt)).decode("ascii")
+        out[fmt] = base64.b64encode(to_bytes(fig, fmt, dpi)).decode("ascii")
         if i == 0:
             fig.set_layout_engine("none")  # the layout is done; keep it for the other formats
     return out
@@ -223,4 +238,4 @@ def suptitle(fig: Figure, text: str) -> None:
     import textwrap
 
     chars = max(30, int(fig.get_size_inches()[0] * DPI / 10))
-    fig.suptitle("\n".join(textwrap.wrap(text, chars)))
+    fig.suptitle("\n".join(textwrap.wrap(text, chars, break_long_words=False, break_on_hyphens=False)))

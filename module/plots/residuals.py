@@ -37,7 +37,11 @@ def qq_points(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, 
 
 
 def residual_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
-    """Standardized residuals against fitted values, a zero line, ±2 guides and a lowess trend."""
+    """Standardized residuals against fitted values, a zero line, ±2 guides and a lowess trend
+    (a GLMM's deviance and Pearson residuals: :func:`.glmm.residual_plot`)."""
+    if fit.analysis == "glmm":
+        from .glmm import residual_plot as glmm_residual_plot
+        return glmm_residual_plot(problem, fit, request)
     r = standardized_residuals(problem, fit)
     f = np.asarray(fit.fitted, dtype=float)
     fig, ax = new_figure(7, 5)

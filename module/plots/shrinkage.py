@@ -16,7 +16,7 @@ from matplotlib.patches import FancyArrowPatch
 
 from ..fit import Fit
 from ..problem import Problem
-from .modeldata import ClusterLines, PlotNote, cluster_lines, first_covariate
+from .modeldata import ClusterLines, PlotNote, cluster_lines, first_covariate, population_notes
 from .render import new_figure, safe_name, suptitle, tag
 from .types import Drawn
 
@@ -63,9 +63,14 @@ def shrinkage_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
         arrow = FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=10, color="#7f8c8d",
                                 lw=0.9, shrinkA=2, shrinkB=4, zorder=2)
         tag(ax.add_patch(arrow), "arrow")
-    b0, b1 = lines.population
-    tag(ax.scatter([b0], [b1], s=140, marker="P", color=POP_COLOR, label="Population (fixed effects)",
-                   zorder=4), "population")
+    cells = lines.cells
+    many = len(cells.labels) > 1
+    pops = cells.lines if many else np.array([lines.population])
+    for (b0, b1), label in zip(pops, cells.labels if many else [""]):
+        tag(ax.scatter([b0], [b1], s=140, marker="P", color=POP_COLOR, zorder=4,
+                       label="Population (fixed effects)" + (f": {label}" if label else "")), "population")
+        if many:
+            ax.annotate(label, (b0, b1), textcoords="offset points", xytext=(6, 6), fontsize=8, color=POP_COLOR)
     ax.set_xlabel("Intercept")
     ax.set_ylabel(f"Slope of {lines.covariate}")
     ax.set_title(f"Shrinkage of {lines.clusters.name}-level estimates "
@@ -73,7 +78,7 @@ def shrinkage_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     fig.legend(loc="outside lower center", ncols=2, frameon=False)
     name = f"shrinkage-{safe_name(lines.covariate)}"
     return [Drawn(name, f"Shrinkage of per-{lines.clusters.name} intercepts and slopes of {lines.covariate}",
-                  fig, _common_notes(lines))]
+                  fig, _common_notes(lines) + population_notes(lines, "shrinkage"))]
 
 
 def cluster_fits_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
@@ -101,7 +106,7 @@ def cluster_fits_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     fig.legend(handles=_legend_handles(), loc="outside lower center", ncols=4, frameon=False)
     suptitle(fig, f"{problem.desc.response.label} against {lines.covariate} per {lines.clusters.name}: "
                   "no pooling vs partial pooling")
-    notes = _common_notes(lines)
+    notes = _common_notes(lines) + population_notes(lines, "cluster_fits")
     if shown < k:
         notes.append(f"cluster_fits shows the first {shown} of {k} {lines.clusters.name} clusters.")
     name = f"cluster_fits-{safe_name(lines.covariate)}"
@@ -119,7 +124,8 @@ def _legend_handles() -> list[Line2D]:
 def _cluster_panel(ax, lines: ClusterLines, j: int, grid: np.ndarray) -> None:
     rows = lines.clusters.codes == j
     tag(ax.scatter(lines.x[rows], lines.y[rows], s=12, color="black", alpha=0.7, label="Data"), "data")
-    b0, b1 = lines.population
+    own_cell = lines.cells.line_of(j)
+    b0, b1 = lines.population if own_cell is None else own_cell
     tag(ax.plot(grid, b0 + b1 * grid, color=POP_COLOR, lw=1, ls=":", label="Population (fixed effects)"),
         "population-line")
     if np.isfinite(lines.own[j]).all():

@@ -42,12 +42,12 @@ def _dask_frame(spec: dict, base: Path | None, data: object):
     dd = require_dask().dataframe
     if is_dask_frame(data):
         return data, set(), False
-    if data is None and "parquet" in spec["data"]:
+    if data is None and "parquet" in (spec.get("data") or {}):
         return read_parquet(spec["data"]["parquet"], base), set(), True
     from ..spec import load_data
     df, hint = load_data(spec, base, data)  # type: ignore[arg-type]
     nparts = max(1, -(-len(df) // ROWS_PER_PARTITION))
-    return dd.from_pandas(df, npartitions=nparts), hint, "path" in spec["data"] and data is None
+    return dd.from_pandas(df, npartitions=nparts), hint, data is None and "path" in (spec.get("data") or {})
 
 
 def _check_spec(spec: dict) -> None:

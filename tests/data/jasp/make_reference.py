@@ -20,13 +20,14 @@ from tests.jasp_cases import CASES, load  # noqa: E402
 
 
 def r_case(case: dict) -> dict:
-    opts, _ = normalize(case["options"])
+    opts, _ = normalize(case["options"], case.get("column_types"))
     fixed = opts["fixedVariables"]
     types = opts["types"]
     vars_ = list(dict.fromkeys([opts["dependent"], *fixed, *opts["randomVariables"]]))
     data = load(case["data"])
-    fixed_factors = [v for v in fixed if types.get(v) in ("nominal", "ordinal")
-                     or not pd.api.types.is_numeric_dtype(data[v])]
+    # the case states the factors where the document declares no types (JASP's import rule)
+    fixed_factors = case["r"].get("fixed_factors") or [
+        v for v in fixed if types.get(v) in ("nominal", "ordinal") or not pd.api.types.is_numeric_dtype(data[v])]
     return {"id": case["id"], "data": case["data"], "vars": vars_, "fixed_factors": fixed_factors,
             "factors": case["r"].get("factors", []), "r": case["r"]}
 

@@ -15,6 +15,11 @@ tight <- lmerControl(optCtrl = list(ftol_abs = 1e-14, ftol_rel = 1e-14, xtol_abs
 
 read_data <- function(name) {
   if (name == "debug") return(read.csv(file.path(here, "..", "debug.csv")))
+  if (name == "sleepstudy_half") {
+    d <- read.csv(file.path(here, "..", "..", "..", "module", "datasets", "sleepstudy.csv"))
+    d$half <- ifelse(d$Days < 5, "early", "late")
+    return(d)
+  }
   read.csv(file.path(here, "..", "..", "..", "module", "datasets", paste0(name, ".csv")))
 }
 
@@ -93,6 +98,7 @@ one <- function(cs) {
       out$emmeans$stat <- num(tt[[grep("ratio", colnames(tt))]]); out$emmeans$p <- num(tt$p.value)
     }
     if (!is.null(e$contrasts)) {
+      set.seed(1)  # mvt: mvtnorm's randomized quasi-Monte Carlo
       cc <- as.data.frame(contrast(emm, lapply(e$contrasts, unlist), adjust = e$adjust))
       out$contrasts <- list(estimate = num(cc$estimate), se = num(cc$SE), df = num(cc$df),
                             stat = num(cc[[ncol(cc) - 1]]), p = num(cc$p.value))
@@ -106,6 +112,7 @@ one <- function(cs) {
     out$trends <- list(estimate = num(tab[[paste0(e$var, ".trend")]]), se = num(tab$SE), df = num(tab$df),
                        lower = num(tab[[ncol(tab) - 1]]), upper = num(tab[[ncol(tab)]]))
     if (!is.null(e$contrasts)) {
+      set.seed(1)
       cc <- as.data.frame(contrast(emt, lapply(e$contrasts, unlist), adjust = e$adjust))
       out$trend_contrasts <- list(estimate = num(cc$estimate), se = num(cc$SE), df = num(cc$df),
                                   stat = num(cc[[ncol(cc) - 1]]), p = num(cc$p.value))

@@ -1,0 +1,306 @@
+"""The generalized linear mixed model: lme4's criteria, glmer's two optimizer stages and the
+quantities at the optimum.
+
+Model (Bates et al. 2015, sec. 5 of lme4's GLMM vignette): yᵢ | B = b ~ family(μᵢ),
+g(μ) = o + Xβ + Zb, b = Λ_θu, u ~ N(0, I). For given (θ, β), PIRLS (:mod:`.pirls`) finds the
+conditional modes ũ; lme4's criteria are
+
+* Laplace (nAGQ = 1): log|L_θ|² + ‖ũ‖² + aic(y, μ̃), aic the family's −2 log-likelihood;
+* nAGQ = 0 (stage 1): the same with β̂ found jointly with ũ by PIRLS, optimised over θ only;
+* nAGQ > 1: adaptive Gauss-Hermite quadrature (:mod:`.quadrature`).
+
+The criterion is lme4's ``deviance`` of the fit (−2 logLik).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..design import ReTermData
+from ..lmm.remat import ReStructure, build_structure
+from .family import Family
+from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient, hessian_central
+from .pirls import (
+    NEWTON_STEP_TOL,
+    STEP_TOL,
+    Modes,
+    Response,
+    fixed_information,
+    laplace_as_lme4,
+    pirls_joint,
+    pirls_u,
+)
+from .quadrature import agq_deviance
+from .system import PenalizedSystem
+
+#: BOBYQA's stopping tolerances in stage 2 (absolute, criterion and parameters): glmer's own
+#: optimum is only determined to its PIRLS tolerance, far above these.
+STAGE2_FTOL, STAGE2_XTOL = 1e-8, 1e-7
+
+
+def start_mu(family: Family, y: np.ndarray, pw: np.ndarray) -> np.ndarray:
+    """R's ``mustart`` of the family's ``initialize``."""
+    if family.name == "binomial":
+        return (pw * y + 0.5) / (pw + 1.0)
+    if family.name == "poisson":
+        return y + 0.1
+    if family.name == "negative.binomial":
+        return y + (y == 0) / 6.0
+    return y.astype(float)
+
+
+@dataclass
+class FitRecord:
+    """What the fit did: ``stage1`` and ``stage2`` optimizer runs (``stage2`` None for
+    nAGQ = 0), ``snapped`` θ set to their bound by ``check.boundary``, ``gradient`` of the converged
+    criterion and ``hessian`` of the criterion as lme4 evaluates it (:meth:`deviance_as_lme4`),
+    at the optimum in (θ, β), by central differences with step 1e-4 (None for nAGQ = 0)."""
+
+    stage1: StageResult
+    stage2: StageResult | None
+    snapped: list[int] = field(default_factory=list)
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
+
+
+class GeneralizedLinearMixedModel:
+    """A GLMM and, once fitted, its estimates.
+
+    Fields: ``X`` n×p, ``names``; ``resp`` the :class:`~.pirls.Response` (y, prior weights,
+    offset, family); ``structure`` the random-effects terms (θ layout, lme4's order);
+    ``system`` the penalized system of PIRLS; ``nagq``; after :meth:`fit`: ``theta``, ``beta``,
+    ``modes`` (PIRLS at the optimum), ``fval`` the criterion, ``record``.
+    Public methods: :meth:`deviance` (the stage-2 criterion at (θ, β)), :meth:`deviance0` (the
+    stage-1 criterion at θ), :meth:`u`, :meth:`b`, :meth:`condvar_blocks`, :meth:`unscaled_vcov`.
+    """
+
+    def __init__(self, X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTermData],
+                 family: Family, weights: np.ndarray | None = None,
+                 offset: np.ndarray | None = None, nagq: int = 1) -> None:
+        self.X = np.ascontiguousarray(X, dtype=float)
+        self.names = list(names)
+        n = self.X.shape[0]
+        pw = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        o = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
+        self.resp = Response(np.asarray(y, dtype=float), pw, o, family)
+        self.reterms = list(reterms)
+        self.structure: ReStructure = build_structure(self.reterms)
+        self.system = PenalizedSystem(self.structure)
+        self.nagq = int(nagq)
+        self._theta_set: np.ndarray | None = None
+        self._u = np.zeros(self.system.q)
+        self._beta0 = np.zeros(self.p)
+        self._eta0 = family.linkfun(start_mu(family, self.resp.y, pw))
+        self._to_lme4 = self._lme4_order()
+        self.theta = self.structure.theta0
+        self.beta = np.zeros(self.p)
+        self.modes: Modes | None = None
+        self._lp0: np.ndarray | None = None
+        self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
+        self.fval = np.inf
+        self.record: FitRecord | None = None
+
+    # -- sizes ---------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def ntheta(self) -> int:
+        return self.structure.ntheta
+
+    @property
+    def family(self) -> Family:
+        return self.resp.family
+
+    def _lme4_order(self) -> np.ndarray:
+        """Index of each lme4-ordered random effect (term, level, column) in computational
+        order (block, level, column)."""
+        s = self.structure
+        starts = np.cumsum([0] + [b.q for b in s.blocks])
+        parts = []
+        for t, (blk, off) in zip(s.terms, s.placement):
+            pb = s.blocks[blk].p
+            lev = np.arange(t.nlevels)[:, None]
+            col = np.arange(t.p)[None, :]
+            parts.append((starts[blk] + lev * pb + off + col).ravel())
+        return np.concatenate(parts).astype(np.int64)
+
+    # -- criteria --------------------------------------------------------------------------------
+    def _set_theta(self, theta: np.ndarray) -> None:
+        if self._theta_set is None or not np.array_equal(theta, self._theta_set):
+            self.system.set_theta(theta)
+            self._theta_set = np.array(theta, dtype=float)
+
+    def modes_at(self, theta: np.ndarray, beta: np.ndarray) -> Modes:
+        """PIRLS for ũ at (θ, β), warm-started from the last modes (from 0 if that fails)."""
+        self._set_theta(np.asarray(theta, dtype=float))
+        fixed = self.resp.offset + self.X @ beta
+        m = pirls_u(self.system, self.resp, fixed, self._u, self._step_tol)
+        if not m.converged:
+            m = pirls_u(self.system, self.resp, fixed, np.zeros(self.system.q))
+        if m.converged:
+            self._u = m.u
+        return m
+
+    def deviance(self, pars: np.ndarray) -> float:
+        """The stage-2 criterion at (θ, β) = ``pars``: Laplace for nAGQ ≤ 1, else AGQ."""
+        pars = np.asarray(pars, dtype=float)
+        theta, beta = pars[: self.ntheta], pars[self.ntheta:]
+        m = self.modes_at(theta, beta)
+        if not m.converged or not np.isfinite(m.fac.ldL2):
+            return np.inf
+        if self.nagq > 1:
+            fixed = self.resp.offset + self.X @ beta
+            return agq_deviance(self.system.blocks[0], self.system.Ut[0], self.resp, fixed, m, self.nagq)
+        return float(m.fac.ldL2 + m.u @ m.u + self.resp.aic(m.mu, m.pdev - m.u @ m.u))
+
+    def deviance_as_lme4(self, pars: np.ndarray) -> float:
+        """The stage-2 criterion as lme4's ``devfun`` computes it (PIRLS restarted from stage 1's
+        linear predictor, tolerance 1e-7; :func:`~.pirls.laplace_as_lme4`), for glmer's
+        finite-difference derivatives. Only for nAGQ = 1; otherwise :meth:`deviance`."""
+        if self.nagq != 1 or self._lp0 is None:
+            return self.deviance(pars)
+        pars = np.asarray(pars, dtype=float)
+        theta, beta = pars[: self.ntheta], pars[self.ntheta:]
+        self._set_theta(theta)
+        return laplace_as_lme4(self.system, self.resp, self.resp.offset + self.X @ beta, self._lp0)
+
+    def joint_modes(self, theta: np.ndarray) -> Modes:
+        """PIRLS for (β̂, ũ) at θ (lme4's stage 1), warm-started."""
+        self._set_theta(np.asarray(theta, dtype=float))
+        eta0 = self.resp.offset + self.X @ self._beta0 + self.system.zlam(self._u)
+        if not np.any(self._beta0) and not np.any(self._u):
+            eta0 = self._eta0
+        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0, self._step_tol)
+        if not m.converged:
+            m = pirls_joint(self.system, self.resp, self.X, self._eta0, np.zeros(self.system.q),
+                            np.zeros(self.p))
+        if m.converged:
+            self._u, self._beta0 = m.u, m.beta
+        return m
+
+    def deviance0(self, theta: np.ndarray) -> float:
+        """The stage-1 (nAGQ = 0) criterion at θ: log|L|² + ‖ũ‖² + aic at the joint modes."""
+        m = self.joint_modes(theta)
+        if not m.converged or not np.isfinite(m.fac.ldL2):
+            return np.inf
+        return float(m.fac.ldL2 + m.u @ m.u + self.resp.aic(m.mu))
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, calc_derivs: bool = True, start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
+        """glmer's route: stage 1 over θ, then (nAGQ ≥ 1) stage 2 over (θ, β), check.boundary
+        and the finite-difference derivatives at the optimum. With ``start`` (θ, β), stage 2
+        only, from there (lme4's ``refit``, as ``glmer.nb`` uses it)."""
+        s = self.structure
+        lower = s.lower
+        if start is not None:
+            st1 = StageResult(np.asarray(start[: self.ntheta], dtype=float), np.nan, 0, "SKIPPED")
+            return self._stage2(st1, np.asarray(start[self.ntheta:], dtype=float), calc_derivs)
+        tight = self.nagq == 0
+        st1 = bobyqa(self.deviance0, s.theta0, lower, np.full(self.ntheta, 0.2),
+                     ftol_abs=1e-10 if tight else 1e-6, xtol_abs=1e-9 if tight else 1e-5)
+        if self.nagq == 0:
+            theta, _, snapped = check_boundary(self.deviance0, st1.x, st1.fval, lower, self.ntheta)
+            m = self.joint_modes(theta)
+            self.theta, self.beta, self.modes = theta, m.beta, m
+            self.fval = self.deviance0(theta)
+            self.record = FitRecord(st1, None, snapped)
+            return self
+        return self._stage2(st1, None, calc_derivs)
+
+    def _stage2(self, st1: StageResult, beta0: np.ndarray | None, calc_derivs: bool) -> GeneralizedLinearMixedModel:
+        """Stage 2 from stage 1's θ (and its joint β̂, or ``beta0``), lme4's steps."""
+        m1 = self.joint_modes(st1.x)
+        self._lp0 = m1.eta - self.resp.offset
+        beta_sd = np.sqrt(np.diag(np.linalg.inv(fixed_information(self.system, self.X, m1.w, m1.fac))))
+        step = 0.2 * np.concatenate([np.full(self.ntheta, 0.1), np.minimum(beta_sd, 10.0)])
+        start = np.concatenate([st1.x, m1.beta if beta0 is None else beta0])
+        lower2 = np.concatenate([self.structure.lower, np.full(self.p, -np.inf)])
+        st2 = bobyqa(self.deviance, start, lower2, step, ftol_abs=STAGE2_FTOL, xtol_abs=STAGE2_XTOL)
+        x, fx, snapped = check_boundary(self.deviance, st2.x, st2.fval, lower2, self.ntheta)
+        grad = hess = None
+        if calc_derivs and self.nagq > 1:
+            grad, hess = hessian_central(self.deviance, x, fx)
+        elif calc_derivs:
+            _, hess = deriv12(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
+            grad = gradient(self.deviance, x)
+        self.fval = self.deviance(x)
+        self.theta, self.beta = x[: self.ntheta].copy(), x[self.ntheta:].copy()
+        self.modes = self.modes_at(self.theta, self.beta)
+        self.record = FitRecord(st1, st2, snapped, grad, hess)
+        return self
+
+    def refit(self, y: np.ndarray, *, calc_derivs: bool = False,
+              start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
+        """A new model for the response y with this model's design, family, weights and offset,
+        fitted by stage 2 from ``start`` (default this fit's (θ̂, β̂)), as lme4's ``refit`` does
+        for ``bootMer``; this model is left as it is."""
+        r = self.resp
+        m = GeneralizedLinearMixedModel(self.X, self.names, y, self.reterms, r.family, r.pw,
+                                        r.offset, self.nagq)
+        if self.nagq == 0:
+            return m.fit(calc_derivs=False)
+        x0 = np.concatenate([self.theta, self.beta]) if start is None else start
+        return m.fit(calc_derivs=calc_derivs, start=x0)
+
+    def set_family(self, family: Family) -> None:
+        """Use another family (same data and design), e.g. a new negative binomial θ."""
+        r = self.resp
+        self.resp = Response(r.y, r.pw, r.offset, family)
+        self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
+        self._eta0 = family.linkfun(start_mu(family, r.y, r.pw))
+
+    # -- quantities at the optimum ---------------------------------------------------------------
+    def _at_optimum(self) -> Modes:
+        if self.modes is None:
+            raise RuntimeError("the model has not been fitted: call fit() first")
+        return self.modes
+
+    def u(self) -> np.ndarray:
+        """Spherical conditional modes ũ in lme4's order (term, level, column)."""
+        return self._at_optimum().u[self._to_lme4]
+
+    def b_terms(self) -> list[np.ndarray]:
+        """Conditional modes b̃ = Λũ per term (ℓ×p arrays, lme4's term order)."""
+        u = self.u()
+        out = []
+        for t, start in zip(self.structure.terms, self.structure.Gp):
+            ut = u[start: start + t.q].reshape(t.nlevels, t.p)
+            out.append(ut @ t.template(self.theta).T)
+        return out
+
+    def condvar_terms(self, sigma: float = 1.0) -> list[np.ndarray]:
+        """lme4's ``condVar`` per term: σ²·Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ diagonal blocks, (ℓ, p, p)."""
+        m = self._at_optimum()
+        Vb = m.fac.diag_blocks_inverse()
+        if len(Vb) > 1:
+            Sinv = Vb[1]
+            Vb = [Vb[0]]
+            for b, o in zip(self.system.blocks[1:], self.system.offsets[:-1]):
+                idx = int(o) + np.arange(b.q).reshape(b.nlevels, b.p)
+                Vb.append(Sinv[idx[:, :, None], idx[:, None, :]])
+        out = []
+        for t, (blk, off) in zip(self.structure.terms, self.structure.placement):
+            V = Vb[blk][:, off: off + t.p, off: off + t.p]
+            T = t.template(self.theta)
+            out.append(sigma**2 * (T @ V @ T.T))
+        return out
+
+    def unscaled_vcov(self) -> np.ndarray:
+        """lme4's ``unsc()``: (R_XᵀR_X)⁻¹ at the working weights of the modes."""
+        m = self._at_optimum()
+        return np.linalg.inv(fixed_information(self.system, self.X, m.w, m.fac))
+
+    def eta(self) -> np.ndarray:
+        """The linear predictor o + Xβ̂ + ZΛũ at the optimum."""
+        return self._at_optimum().eta
+
+    def mu(self) -> np.ndarray:
+        """Fitted values on the response scale."""
+        return self._at_optimum().mu

@@ -1,0 +1,377 @@
+"""The reweighted penalized system of PIRLS: M = ΛᵀZᵀWZΛ + I for working weights W, in the
+blocked form of :mod:`mixedbridge.lmm.blocks` (block 0, the factor with most random effects,
+block-diagonal; the other factors' Schur complement dense), refactored at every PIRLS step.
+
+Unlike the LMM, W changes with the conditional modes, so the cross-products are formed per step;
+their sparsity patterns (which levels of two factors meet, and where that lands in A_r0) are
+found once in :class:`PenalizedSystem`, and each step is then a few ``bincount`` passes over the
+n rows. The Λ-scaled columns Ũ = ZΛ are formed once per θ.
+
+Random effects are in computational order here (block, level, column); :mod:`.model` maps them
+to lme4's term order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import cho_solve, lapack, solve_triangular
+
+from ..lmm.remat import ReStructure, ReTerm
+
+#: Largest q_r·q₀ for which the rest × block-0 part of M is kept dense (faster than sparse
+#: products when most levels meet, as in crossed designs).
+DENSE_R0 = 2_000_000
+#: Smallest share of non-zero entries for which it is kept dense.
+DENSE_FILL = 0.1
+
+
+
+@dataclass
+class Entries:
+    """A sparse matrix as its entries (``rows``, ``cols``, ``vals``) and ``shape``, with the
+    products the block solve needs: cheaper per PIRLS step than building a scipy matrix."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    vals: np.ndarray
+    shape: tuple[int, int]
+
+    def __matmul__(self, X: np.ndarray) -> np.ndarray:
+        if X.ndim == 1:
+            return np.bincount(self.rows, weights=self.vals * X[self.cols], minlength=self.shape[0])
+        return np.column_stack([self @ X[:, c] for c in range(X.shape[1])])
+
+    @property
+    def T(self) -> Entries:
+        return Entries(self.cols, self.rows, self.vals, (self.shape[1], self.shape[0]))
+
+    def toarray(self) -> np.ndarray:
+        D = np.zeros(self.shape)
+        np.add.at(D, (self.rows, self.cols), self.vals)
+        return D
+
+
+#: The rest × block-0 part of M as formed: dense, or a scipy matrix for large designs.
+DenseOrCSR: TypeAlias = np.ndarray | sp.csr_matrix
+#: ... and as the factor keeps it (also as entries).
+RestFirst: TypeAlias = np.ndarray | sp.csr_matrix | Entries
+
+
+@dataclass
+class _Pairs:
+    """Where rows of a rest block j meet levels of block 0: ``index`` n-vector into the unique
+    (level_j, level_0) pairs, ``lev_j``/``lev_0`` the pairs' levels."""
+
+    index: np.ndarray
+    lev_j: np.ndarray
+    lev_0: np.ndarray
+
+
+@dataclass
+class Factor:
+    """M = ŨᵀWŨ + I factored at one W: ``D0inv`` (ℓ₀, p₀, p₀) inverses of block 0's diagonal
+    blocks; ``H`` M_r0·D0⁻¹ (M_r0 the rest × block-0 part; dense or sparse); ``Lrr`` the
+    Cholesky factor of the Schur complement S = M_rr − M_r0 D0⁻¹ M_r0ᵀ (cho_factor form, or None
+    without rest blocks); ``ldL2`` log|M|; ``ok`` whether the factorisation succeeded."""
+
+    D0inv: np.ndarray
+    H: RestFirst | None
+    Lrr: tuple | None
+    ldL2: float
+    ok: bool
+
+    def solve(self, R: np.ndarray) -> np.ndarray:
+        """M⁻¹R for R of q rows (one or more columns), by block elimination."""
+        vec = R.ndim == 1
+        R2 = R[:, None] if vec else R
+        ell, p0 = self.D0inv.shape[:2]
+        q0 = ell * p0
+        R0 = R2[:q0].reshape(ell, p0, -1)
+        y0 = (self.D0inv[:, 0, 0, None] * R0[:, 0, :] if p0 == 1
+              else (self.D0inv @ R0).reshape(q0, -1))
+        if self.Lrr is None or self.H is None:
+            out = y0
+        else:
+            ur = cho_solve(self.Lrr, R2[q0:] - self.H @ R0.reshape(q0, -1))
+            u0 = y0 - (self.H.T @ ur)
+            out = np.vstack([u0, ur])
+        return out[:, 0] if vec else out
+
+    def diag_blocks_inverse(self) -> list[np.ndarray]:
+        """The diagonal blocks of M⁻¹ per factor block: (ℓ, p, p) arrays, computational order."""
+        ell, p0 = self.D0inv.shape[:2]
+        V0 = self.D0inv.copy()
+        if self.Lrr is None or self.H is None:
+            return [V0]
+        Sinv = cho_solve(self.Lrr, np.eye(self.Lrr[0].shape[0]))
+        Hd = self.H if isinstance(self.H, np.ndarray) else self.H.toarray()
+        E = Sinv @ Hd
+        V0 += np.einsum("kia,kib->iab", Hd.reshape(-1, ell, p0), E.reshape(-1, ell, p0))
+        return [V0, Sinv]
+
+
+class PenalizedSystem:
+    """The pattern of M = ŨᵀWŨ + I for a structure, and its factorisation for given W.
+
+    Fields: ``structure``; ``blocks`` its factor blocks (computational order); ``offsets`` of
+    the rest blocks' random effects; ``q0``, ``q_rest``; ``Ut`` the per-block n×pₖ columns of
+    Ũ = ZΛ at the current θ.
+    """
+
+    def __init__(self, structure: ReStructure) -> None:
+        self.structure = structure
+        self.blocks: list[ReTerm] = list(structure.blocks)
+        b0 = self.blocks[0]
+        self.q0 = b0.q
+        rest = self.blocks[1:]
+        self.offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)
+        self.q_rest = int(self.offsets[-1])
+        self.q = self.q0 + self.q_rest
+        self.pairs = [self._pairs(b, b0) for b in rest]
+        self._mr0_pattern()
+        self._rr_index()
+        self._gram_pattern()
+        self.Ut: list[np.ndarray] = [b.X.copy() for b in self.blocks]
+        #: Blocks whose Ũ column is a constant (a scalar intercept term): Ũ = s·1, s = T₁₁.
+        self.const = [b.p == 1 and bool(np.all(b.X == 1.0)) for b in self.blocks]
+        self.scale = [1.0 for _ in self.blocks]
+
+    # -- patterns ------------------------------------------------------------------------------
+    @staticmethod
+    def _pairs(bj: ReTerm, b0: ReTerm) -> _Pairs:
+        key = bj.codes * b0.nlevels + b0.codes
+        uniq, inv = np.unique(key, return_inverse=True)
+        return _Pairs(inv.astype(np.int64), uniq // b0.nlevels, uniq % b0.nlevels)
+
+    def _mr0_pattern(self) -> None:
+        """The CSR pattern of A_r0 and the order in which per-(j, a, b) pair sums fill it."""
+        if not self.pairs:
+            self._mr0 = None
+            self.dense_r0 = False
+            return
+        b0 = self.blocks[0]
+        rows, cols = [], []
+        for j, (bj, pr) in enumerate(zip(self.blocks[1:], self.pairs)):
+            for a in range(bj.p):
+                for b in range(b0.p):
+                    rows.append(self.offsets[j] + pr.lev_j * bj.p + a)
+                    cols.append(pr.lev_0 * b0.p + b)
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        pos = np.arange(r.size, dtype=float)
+        M = sp.csr_matrix((pos + 1.0, (r, c)), shape=(self.q_rest, self.q0))
+        M.sort_indices()
+        self._mr0 = M
+        self._mr0_perm = (M.data - 1.0).astype(np.int64)
+        self._mr0_flat = r.astype(np.int64) * self.q0 + c
+        self._mr0_rows, self._mr0_cols = r.astype(np.int64), c.astype(np.int64)
+        size = self.q_rest * self.q0
+        self.dense_r0 = size <= DENSE_R0 and r.size >= DENSE_FILL * size
+
+    def _rr_index(self) -> None:
+        """For each (j, k ≤ j, a, b) of the rest blocks: the n-vector into the level pairs that
+        meet, their number, and the flat positions of their sums in the dense q_r × q_r block
+        (and of the mirrored entries off the diagonal)."""
+        self._rr: list[tuple[int, int, int, int, np.ndarray, int, np.ndarray, np.ndarray | None]] = []
+        q = self.q_rest
+        rest = self.blocks[1:]
+        for j, bj in enumerate(rest):
+            for k, bk in enumerate(rest[: j + 1]):
+                if j == k:
+                    index, lj, lk = bj.codes, np.arange(bj.nlevels), np.arange(bj.nlevels)
+                else:
+                    pr = self._pairs(bj, bk)
+                    index, lj, lk = pr.index, pr.lev_j, pr.lev_0
+                for a in range(bj.p):
+                    for b in range(bk.p):
+                        if j == k and b > a:
+                            continue
+                        rows = self.offsets[j] + lj * bj.p + a
+                        cols = self.offsets[k] + lk * bk.p + b
+                        mirror = None if (j == k and a == b) else cols * q + rows
+                        self._rr.append((j, k, a, b, index, lj.size, rows * q + cols, mirror))
+
+    def _gram_pattern(self) -> None:
+        """For a sparse rest × block-0 part with scalar block 0: every ordered pair of its
+        entries in the same column, so that Mr0 D0⁻¹ Mr0ᵀ is one weighted ``bincount``."""
+        self._gram = None
+        if self._mr0 is None or self.dense_r0 or self.blocks[0].p != 1:
+            return
+        order = np.argsort(self._mr0_cols, kind="stable")
+        cols = self._mr0_cols[order]
+        starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+        sizes = np.diff(np.r_[starts, cols.size])
+        e1, e2 = [], []
+        for st, sz in zip(starts, sizes):
+            idx = order[st: st + sz]
+            e1.append(np.repeat(idx, sz))
+            e2.append(np.tile(idx, sz))
+        a, b = np.concatenate(e1), np.concatenate(e2)
+        uniq, inv = np.unique(self._mr0_rows[a] * self.q_rest + self._mr0_rows[b], return_inverse=True)
+        self._gram = (a, b, self._mr0_cols[a], uniq, inv.astype(np.int64))
+
+    # -- θ -------------------------------------------------------------------------------------
+    def set_theta(self, theta: np.ndarray) -> None:
+        """Ũ = ZΛ_θ: each block's raw columns times its template."""
+        for i, b in enumerate(self.blocks):
+            T = b.template(theta)
+            self.Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
+            self.scale[i] = float(T[0, 0])
+
+    # -- products with Ũ -------------------------------------------------------------------------
+    def zlam(self, u: np.ndarray) -> np.ndarray:
+        """Ũu (n-vector) for u in computational order."""
+        out = np.zeros(self.blocks[0].codes.size)
+        start = 0
+        for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
+            ub = u[start: start + b.q].reshape(b.nlevels, b.p)
+            start += b.q
+            if self.const[i]:
+                out += (self.scale[i] * ub[:, 0])[b.codes]
+            elif b.p == 1:
+                out += U[:, 0] * ub[b.codes, 0]
+            else:
+                out += np.einsum("na,na->n", U, ub[b.codes])
+        return out
+
+    def zlam_t(self, v: np.ndarray) -> np.ndarray:
+        """Ũᵀv (q-vector, computational order) for an n-vector v."""
+        out = np.empty(self.q)
+        start = 0
+        for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
+            if self.const[i]:
+                out[start: start + b.q] = self.scale[i] * np.bincount(b.codes, weights=v, minlength=b.nlevels)
+            else:
+                blk = np.empty((b.nlevels, b.p))
+                for a in range(b.p):
+                    blk[:, a] = np.bincount(b.codes, weights=U[:, a] * v, minlength=b.nlevels)
+                out[start: start + b.q] = blk.ravel()
+            start += b.q
+        return out
+
+    def _wprod(self, i: int, a: int, k: int, b: int, w: np.ndarray) -> tuple[float, np.ndarray]:
+        """(c, v) with c·v = w·Ũᵢ[:, a]·Ũₖ[:, b]: no pass over the rows when both are constant."""
+        if self.const[i] and self.const[k]:
+            return self.scale[i] * self.scale[k], w
+        return 1.0, w * self.Ut[i][:, a] * self.Ut[k][:, b]
+
+    def zlam_t_matrix(self, V: np.ndarray) -> np.ndarray:
+        """ŨᵀV (q × k) for an n × k matrix V."""
+        return np.column_stack([self.zlam_t(V[:, c]) for c in range(V.shape[1])]) \
+            if V.shape[1] else np.zeros((self.q, 0))
+
+    # -- factorisation ---------------------------------------------------------------------------
+    def factor(self, w: np.ndarray) -> Factor:
+        """Factor M = ŨᵀWŨ + I for the working weights w."""
+        b0, U0 = self.blocks[0], self.Ut[0]
+        ell, p0 = b0.nlevels, b0.p
+        if p0 == 1:
+            c, v = self._wprod(0, 0, 0, 0, w)
+            d = c * np.bincount(b0.codes, weights=v, minlength=ell) + 1.0
+            D0inv = (1.0 / d)[:, None, None]
+            ld0 = float(np.sum(np.log(d)))
+            ok = bool(np.all(d > 0))
+        else:
+            wU0 = U0 * w[:, None]
+            D0 = np.empty((ell, p0, p0))
+            for a in range(p0):
+                for b in range(a + 1):
+                    D0[:, a, b] = D0[:, b, a] = np.bincount(b0.codes, weights=wU0[:, a] * U0[:, b],
+                                                            minlength=ell)
+            D0[:, np.arange(p0), np.arange(p0)] += 1.0
+            try:
+                C = np.linalg.cholesky(D0)
+            except np.linalg.LinAlgError:
+                return Factor(np.zeros((ell, p0, p0)), None, None, np.inf, False)
+            ld0 = float(2.0 * np.sum(np.log(C[:, np.arange(p0), np.arange(p0)])))
+            D0inv = np.linalg.inv(D0)
+            ok = True
+        if self._mr0 is None:
+            return Factor(D0inv, None, None, ld0, ok)
+        S = self._rest_rest(w)
+        H: RestFirst
+        if self._gram is not None:
+            vals = self._rest_values(w)
+            ga, gb, col, uniq, inv = self._gram
+            S.reshape(-1)[uniq] -= np.bincount(inv, weights=vals[ga] * vals[gb] * D0inv[col, 0, 0],
+                                               minlength=uniq.size)
+            H = Entries(self._mr0_rows, self._mr0_cols, vals * D0inv[self._mr0_cols, 0, 0],
+                        (self.q_rest, self.q0))
+        else:
+            Mr0 = self._rest_first(w)
+            Hm = self._times_d0inv(Mr0, D0inv)
+            HM = Hm @ Mr0.T
+            H = Hm
+            S -= HM if isinstance(HM, np.ndarray) else HM.toarray()
+        L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            return Factor(D0inv, H, None, np.inf, False)
+        ldr = float(2.0 * np.sum(np.log(np.diag(L))))
+        return Factor(D0inv, H, (L, True), ld0 + ldr, ok)
+
+    def _rest_values(self, w: np.ndarray) -> np.ndarray:
+        """The entries of Ũ_rᵀWŨ₀ in pattern order (per rest block j, column a, column b)."""
+        vals = []
+        for j, (bj, pr) in enumerate(zip(self.blocks[1:], self.pairs)):
+            for a in range(bj.p):
+                for b in range(self.blocks[0].p):
+                    c, v = self._wprod(j + 1, a, 0, b, w)
+                    vals.append(c * np.bincount(pr.index, weights=v, minlength=pr.lev_j.size))
+        return np.concatenate(vals)
+
+    def _rest_first(self, w: np.ndarray) -> DenseOrCSR:
+        """Ũ_rᵀWŨ₀, dense or sparse."""
+        vals = self._rest_values(w)
+        if self.dense_r0:
+            D = np.zeros(self.q_rest * self.q0)
+            D[self._mr0_flat] = vals
+            return D.reshape(self.q_rest, self.q0)
+        assert self._mr0 is not None
+        M = self._mr0.copy()
+        M.data = vals[self._mr0_perm]
+        return M
+
+    @staticmethod
+    def _times_d0inv(Mr0: DenseOrCSR, D0inv: np.ndarray) -> DenseOrCSR:
+        ell, p0 = D0inv.shape[:2]
+        if isinstance(Mr0, np.ndarray):
+            if p0 == 1:
+                return Mr0 * D0inv[:, 0, 0][None, :]
+            H3 = np.einsum("kib,ibc->kic", Mr0.reshape(-1, ell, p0), D0inv)
+            return H3.reshape(Mr0.shape)
+        if p0 == 1:
+            H = Mr0.copy()
+            H.data = H.data * D0inv[:, 0, 0][H.indices]
+            return H
+        B = sp.bsr_matrix((D0inv, np.arange(ell), np.arange(ell + 1)), shape=(ell * p0, ell * p0))
+        return (Mr0 @ B).tocsr()
+
+    def _rest_rest(self, w: np.ndarray) -> np.ndarray:
+        """Dense Ũ_rᵀWŨ_r + I (full symmetric storage)."""
+        q = self.q_rest
+        S = np.zeros(q * q)
+        for j, k, a, b, index, npairs, flat, mirror in self._rr:
+            c, wv = self._wprod(j + 1, a, k + 1, b, w)
+            v = c * np.bincount(index, weights=wv, minlength=npairs)
+            S[flat] += v
+            if mirror is not None:
+                S[mirror] += v
+        S[:: q + 1] += 1.0
+        return S.reshape(q, q)
+
+
+def solve_fixed(fac: Factor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray,
+                r_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The joint PIRLS step for (u, β): [[M, C], [Cᵀ, XᵀWX]] [u; β] = [r_u; r_x], C = ŨᵀWX.
+
+    Returns (u, β, R_X) with R_X upper triangular, R_XᵀR_X = XᵀWX − CᵀM⁻¹C.
+    """
+    Y = fac.solve(np.column_stack([C, r_u]))
+    YC, Yr = Y[:, :-1], Y[:, -1]
+    Sx = XtWX - C.T @ YC
+    L = np.linalg.cholesky(Sx)
+    rhs = r_x - C.T @ Yr
+    beta = solve_triangular(L.T, solve_triangular(L, rhs, lower=True), lower=False)
+    return Yr - YC @ beta, beta, L.T
