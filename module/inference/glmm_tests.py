@@ -14,6 +14,7 @@ pbkrtest's ``PBmodcomp``), on a native fit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,7 @@ def _term_row(full: GeneralizedLinearMixedModel, term: str, cols: list[int], llf
     """One term's LRT row (and its bootstrap p-value when ``nsim`` is given)."""
     red = _reduced(full, cols)
     llr = -0.5 * red.fval
-    row = {"term": term, "npar": red.p + k_extra, "logLik": llr, "deviance": -2.0 * llr}
+    row: dict[str, Any] = {"term": term, "npar": red.p + k_extra, "logLik": llr, "deviance": -2.0 * llr}
     row.update(chisq_row(llr, llf, len(cols)))
     if nsim:
         ref = _bootstrap_lrt(full, red, cols, int(nsim), np.random.default_rng(ss), tick)
