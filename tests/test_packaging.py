@@ -30,7 +30,8 @@ def test_data_files_are_package_data():
 
 
 def test_the_r_worker_code_is_package_data():
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
-        "mixedbridge.bridge"]
-    files = [p.relative_to(ROOT / "bridge") for p in (ROOT / "bridge").rglob("*") if p.suffix == ".R"]
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "mixedbridge.bridge.R" in config["packages"]
+    patterns = config["package-data"]["mixedbridge.bridge.R"]
+    files = [p.relative_to(ROOT / "bridge" / "R") for p in (ROOT / "bridge").rglob("*") if p.suffix == ".R"]
     assert files and all(any(p.match(pat) for pat in patterns) for p in files), files
