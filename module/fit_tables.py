@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from . import distributions as dist
 from .fit import Fit, Inference
 from .lmm.remat import sdcor_layout, sig_names
 from .table import Column, Table
@@ -68,7 +68,7 @@ def _fixed_df_p(fit: Fit, inf: Inference | None) -> tuple[list[float | None], li
     else:
         df = [None] * k
     t = fit.beta / np.where(fit.se > 0, fit.se, np.nan)
-    p = [None if d is None else float(2 * stats.t.sf(abs(ti), d)) for ti, d in zip(t, df)]
+    p = [None if d is None else float(2 * dist.t.sf(abs(ti), d)) for ti, d in zip(t, df)]
     return df, p
 
 

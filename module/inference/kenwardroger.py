@@ -26,9 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
+from .. import distributions as dist
 from ..errors import ModelError
 
 
@@ -233,7 +233,7 @@ def contest1d(kr: KRAdjusted, L: np.ndarray) -> dict:
     se = np.sqrt(v)
     t = est / se
     return {"estimate": est, "std.error": se, "df": df, "statistic": t,
-            "p.value": float(2.0 * stats.t.sf(abs(t), df))}
+            "p.value": float(2.0 * dist.t.sf(abs(t), df))}
 
 
 def contest_md(kr: KRAdjusted, L: np.ndarray) -> dict:
@@ -254,4 +254,4 @@ def contest_md(kr: KRAdjusted, L: np.ndarray) -> dict:
     F = fscale * FU
     ms = FU * kr.sigma**2
     return {"sumsq": ms * q, "meansq": ms, "NumDF": int(q), "DenDF": df2, "statistic": F,
-            "p.value": float(stats.f.sf(F, q, df2))}
+            "p.value": float(dist.f.sf(F, q, df2))}

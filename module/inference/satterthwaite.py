@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
+from .. import distributions as dist
 from . import numderiv
 
 
@@ -97,7 +97,7 @@ def contest1d(vp: VarparCovariance, L: np.ndarray, rhs: float = 0.0) -> dict:
     se = np.sqrt(v)
     t = (est - rhs) / se
     return {"estimate": est, "std.error": se, "df": df, "statistic": t,
-            "p.value": float(2.0 * stats.t.sf(abs(t), df))}
+            "p.value": float(2.0 * dist.t.sf(abs(t), df))}
 
 
 def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
@@ -144,5 +144,5 @@ def contest_md(vp: VarparCovariance, L: np.ndarray, eps: float = float(np.sqrt(n
 def _ftable(F: float, ndf: float, ddf: float, sigma: float, fscale: float = 1.0) -> dict:
     ms = F * sigma**2
     Fs = F * fscale
-    p = float(stats.f.sf(Fs, ndf, ddf)) if ndf > 0 and np.isfinite(Fs) else np.nan
+    p = float(dist.f.sf(Fs, ndf, ddf)) if ndf > 0 and np.isfinite(Fs) else np.nan
     return {"sumsq": ms * ndf, "meansq": ms, "NumDF": ndf, "DenDF": ddf, "statistic": Fs, "p.value": p}
