@@ -191,6 +191,24 @@ class Lme4Engine:
         from .emmeans_r import emmeans_tables_r
         return emmeans_tables_r(problem, request, path=path, r_session=self.session, fit=fit)
 
+    def hold(self, fit: Fit) -> bool:
+        """Whether the R worker still holds ``fit``'s model (it may have dropped it, or restarted):
+        then it is pinned there, so that later requests on it find it."""
+        backend = fit.backend
+        if not isinstance(backend, RBackend) or backend.handle is None:
+            return False
+        try:
+            reply = self.session.call({"op": "pin", "handle": backend.handle, "pin": True})
+        except EngineError:
+            return False
+        return _flag(reply.get("ok", False))
+
+    def release(self, fit: Fit) -> None:
+        """Unpin ``fit``'s model: the worker drops it in turn, after newer ones."""
+        backend = fit.backend
+        if isinstance(backend, RBackend) and backend.handle is not None:
+            self.session.call({"op": "pin", "handle": backend.handle, "pin": False})
+
     def _build(self, problem: Problem, names: SafeNames, r: dict, said: list[str], timing: dict) -> Fit:
         coef_names = [names.coef(c) for c in _strings(r["coef_names"])]
         p = len(coef_names)

@@ -30,6 +30,7 @@ from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
 from .. import distributions as dist
 from ..errors import ModelError
+from .permodel import remembered
 
 
 @dataclass
@@ -80,7 +81,14 @@ def _params(terms, offsets) -> list[list[np.ndarray] | None]:
 
 
 def vcov_adjusted(model) -> KRAdjusted:
-    """pbkrtest's ``vcovAdj`` for a native REML fit (model left at θ̂)."""
+    """pbkrtest's ``vcovAdj`` for a native REML fit (model left at θ̂); computed once per model
+    and θ̂ (:mod:`.permodel`)."""
+    theta = np.asarray(model.theta, dtype=float)
+    return remembered(model, ("kenward-roger", theta.tobytes()), lambda: _vcov_adjusted(model))
+
+
+def _vcov_adjusted(model) -> KRAdjusted:
+    """:func:`vcov_adjusted` computed."""
     if not model.reml:
         raise ModelError("Kenward-Roger needs a REML fit (pbkrtest refits ML fits with REML); "
                          "set options.reml to true", "/options/reml")
@@ -210,7 +218,11 @@ def _ddf(A1: float, A2: float, q: float) -> tuple[float, float]:
 def vcov_adjusted_reml(model) -> KRAdjusted:
     """pbkrtest's ``vcovAdj`` for any native fit: an ML fit is first refitted by REML, as
     pbkrtest does (``update(object, . ~ ., REML = TRUE)``); the model is left as it is."""
-    return vcov_adjusted(model if model.reml else model.refit(model.y, reml=True))
+    if model.reml:
+        return vcov_adjusted(model)
+    theta = np.asarray(model.theta, dtype=float)
+    return remembered(model, ("kenward-roger, REML refit", theta.tobytes()),
+                      lambda: vcov_adjusted(model.refit(model.y, reml=True)))
 
 
 def lb_ddf(kr: KRAdjusted, L: np.ndarray, V0: np.ndarray) -> float:

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import distributions as dist
 from . import numderiv
+from .permodel import remembered
 
 
 @dataclass
@@ -51,8 +52,17 @@ def covbeta(model, phi: np.ndarray) -> np.ndarray:
 
 
 def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8) -> VarparCovariance:
-    """A = 2H⁺ and the Jacobian of C at φ̂ = (θ̂, σ̂) for a fitted native model (left at θ̂)."""
+    """A = 2H⁺ and the Jacobian of C at φ̂ = (θ̂, σ̂) for a fitted native model (left at θ̂);
+    computed once per model and θ̂ (:mod:`.permodel`)."""
     theta_hat = np.asarray(model.theta if theta is None else theta, dtype=float).copy()
+    key = ("satterthwaite", theta_hat.tobytes(), bool(model.reml), tol)
+    vp = remembered(model, key, lambda: _varpar_covariance(model, theta_hat, tol))
+    model.set_theta(theta_hat)
+    return vp
+
+
+def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovariance:
+    """:func:`varpar_covariance` computed."""
     model.set_theta(theta_hat)
     sigma = model.sigma
     beta = model.beta
