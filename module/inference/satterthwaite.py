@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import distributions as dist
+from ..lmm.api import auto_threads
+from ..lmm.threads import blas_threads
 from . import numderiv
 from .permodel import remembered
 
@@ -62,19 +64,23 @@ def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8)
 
 
 def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovariance:
-    """:func:`varpar_covariance` computed."""
-    model.set_theta(theta_hat)
-    sigma = model.sigma
-    beta = model.beta
-    vcov = model.vcov()
-    phi = np.append(theta_hat, sigma)
-    reml = bool(model.reml)
-    try:
-        H = numderiv.hessian(lambda x: devfun_vp(model, x, reml), phi)
-        p = model.p
-        J = numderiv.jacobian(lambda x: covbeta(model, x), phi)
-    finally:
+    """:func:`varpar_covariance` computed: analytically where the dense algebra of
+    :func:`analytic_derivatives` is cheap, else by numDeriv's differences as lmerTest. BLAS
+    threads as in the fit's evaluations (many small calls: one thread, except for a large
+    fill-in block)."""
+    analytic = analytic_applies(model)
+    with blas_threads(1 if analytic else auto_threads(model.A.q_rest)):
         model.set_theta(theta_hat)
+        sigma = model.sigma
+        beta = model.beta
+        vcov = model.vcov()
+        phi = np.append(theta_hat, sigma)
+        p = model.p
+        if analytic:
+            H, J = analytic_derivatives(model)
+            model.set_theta(theta_hat)
+        else:
+            H, J = numeric_derivatives(model, phi, bool(model.reml))
     evals, evecs = np.linalg.eigh(H)
     evals, evecs = evals[::-1], evecs[:, ::-1]
     warnings = []
@@ -91,6 +97,130 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovari
     Hinv = (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
     jac = [J[:, j].reshape(p, p, order="F") for j in range(J.shape[1])]
     return VarparCovariance(phi, 2.0 * Hinv, jac, vcov, beta, sigma, evals, warnings)
+
+
+def numeric_derivatives(model, phi: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray]:
+    """numDeriv's Hessian of :func:`devfun_vp` and Jacobian of :func:`covbeta` at φ (lmerTest's
+    route: some (k+1)²·8 factorizations for k variance parameters); the model is left at θ."""
+    try:
+        H = numderiv.hessian(lambda x: devfun_vp(model, x, reml), phi)
+        J = numderiv.jacobian(lambda x: covbeta(model, x), phi)
+    finally:
+        model.set_theta(phi[:-1])
+    return H, J
+
+
+#: Largest number of random effects for which :func:`analytic_derivatives` is used (its algebra
+#: is dense q×q: above this, numerical differences of the sparse factorization are cheaper).
+ANALYTIC_MAX_Q = 300
+
+
+def analytic_applies(model) -> bool:
+    """Whether :func:`analytic_derivatives` serves this model (no prior weights, q small)."""
+    return model.weights is None and model.structure.z_matrix().shape[1] <= ANALYTIC_MAX_Q
+
+
+def analytic_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
+    """The Hessian of :func:`devfun_vp` in φ = (θ, σ) and the Jacobian of :func:`covbeta`, both
+    at the fit, from exact derivatives instead of differences.
+
+    With Σ = Σ_h γ_h G_h (Kenward-Roger's parametrisation, :func:`kenwardroger.gamma_pieces`)
+    and P the GLS projection, the deviance D(γ) (REML: log|Σ| + log|XᵀΣ⁻¹X| + yᵀPy; ML: without
+    the middle term) has gradient g_h = tr(PG_h) − yᵀPG_hPy (ML: tr(Σ⁻¹G_h) − …) and Hessian
+    −tr(PG_hPG_j) + 2yᵀPG_hPG_jPy (ML: −tr(Σ⁻¹G_hΣ⁻¹G_j) + …); ∂Φ/∂γ_h = −ΦP_hΦ. γ(φ) is
+    σ²·(TTᵀ)_ab per θ element and σ² (T the term's relative factor), so by the chain rule
+    H_φ = J_γᵀ H_γ J_γ + Σ_h g_h ∂²γ_h/∂φ² and ∂C/∂φ = Σ_h (∂Φ/∂γ_h) ∂γ_h/∂φ.
+    """
+    from .kenwardroger import gamma_pieces
+
+    g = gamma_pieces(model)
+    gr, Hg = _gamma_gradient_hessian(model, g)
+    Jg, second = _gamma_of_phi(model, np.sqrt(g.s2))
+    H = Jg.T @ Hg @ Jg + np.einsum("h,hij->ij", gr, second)
+    H = (H + H.T) / 2
+    R = model.basis.R
+    Rinv = np.linalg.inv(R)
+    Phi_u = Rinv @ g.Phi @ Rinv.T
+    dPhi = [-(Phi_u @ (R.T @ Ph @ R) @ Phi_u) for Ph in g.P]
+    p = model.p
+    J = np.stack([sum(dPhi[h] * Jg[h, j] for h in range(len(dPhi))).ravel(order="F")
+                  for j in range(Jg.shape[1])], axis=1).reshape(p * p, Jg.shape[1])
+    return H, J
+
+
+def _gamma_gradient_hessian(model, g) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and Hessian of the deviance in γ at the fit (see :func:`analytic_derivatives`)."""
+    X, Z, s2 = model.basis.X, g.Z, g.s2
+    VinvX = X - Z @ g.D
+
+    def vinv(v: np.ndarray) -> np.ndarray:
+        return v - Z @ (g.Kl @ (Z.T @ v))
+
+    def proj(v: np.ndarray) -> np.ndarray:  # P v
+        w = vinv(v)
+        return (w - VinvX @ np.linalg.solve(g.Axx, VinvX.T @ v)) / s2
+
+    py = proj(model.basis.y)
+    zpy = Z.T @ py
+    a = []
+    trs = []  # tr(Σ⁻¹G_h)
+    n = X.shape[0]
+    for h in g.pars:
+        if h is None:
+            a.append(py)
+            trs.append((n - float(np.trace(g.KZ))) / s2)
+            continue
+        w = np.zeros_like(zpy)
+        tr = 0.0
+        for i, j in h:
+            np.add.at(w, i, zpy[j])
+            tr += float(np.sum(g.Azz[j, i]))
+        a.append(Z @ w)
+        trs.append(tr / s2)
+    Pa = [proj(v) for v in a]
+    k = len(a)
+    yPGPy = np.array([float(py @ v) for v in a])
+    quad = np.array([[float(a[i] @ Pa[j]) for j in range(k)] for i in range(k)])
+    quad = (quad + quad.T) / 2
+    if model.reml:
+        grad = np.array(trs) + np.array([float(np.sum(g.Phi * Ph)) for Ph in g.P]) - yPGPy
+        hess = -g.info2 + 2.0 * quad
+    else:
+        grad = np.array(trs) - yPGPy
+        hess = -g.K + 2.0 * quad
+    return grad, hess
+
+
+def _gamma_of_phi(model, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """∂γ/∂φ (k+1 × k+1) and ∂²γ_h/∂φ∂φ (k+1 × k+1 × k+1) at φ = (θ, σ), γ in
+    :func:`kenwardroger.gamma_pieces`'s order (each term's θ elements, then σ²)."""
+    theta = np.asarray(model.theta, dtype=float)
+    k = theta.size + 1
+    J = np.zeros((k, k))
+    S = np.zeros((k, k, k))
+    s2 = sigma**2
+    h = 0
+    for t in model.structure.terms:
+        T = t.template(theta)
+        TT = T @ T.T
+        units = []
+        for r, c in zip(t.rows, t.cols):
+            E = np.zeros_like(T)
+            E[r, c] = 1.0
+            units.append(E)
+        for a, b in zip(t.rows, t.cols):
+            J[h, -1] = 2.0 * sigma * TT[a, b]
+            S[h, -1, -1] = 2.0 * TT[a, b]
+            for i, Ei in zip(t.theta_index, units):
+                d1 = (Ei @ T.T + T @ Ei.T)[a, b]
+                J[h, i] = s2 * d1
+                S[h, i, -1] = S[h, -1, i] = 2.0 * sigma * d1
+                for j, Ej in zip(t.theta_index, units):
+                    S[h, i, j] = s2 * (Ei @ Ej.T + Ej @ Ei.T)[a, b]
+            h += 1
+    J[-1, -1] = 2.0 * sigma
+    S[-1, -1, -1] = 2.0
+    return J, S
 
 
 def _qform(x: np.ndarray, A: np.ndarray) -> float:
