@@ -27,3 +27,8 @@ def remembered(model: Any, key: Hashable, compute: Callable[[], T]) -> T:
     if key not in table:
         table[key] = compute()
     return table[key]
+
+
+def forget(model: Any) -> None:
+    """Drop what was remembered for ``model`` (for timing the computations themselves)."""
+    _MEMO.pop(id(model), None)
