@@ -26,10 +26,10 @@ from .cell import Writer
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = {"analysis": "lmm", "data": {"dataset": "sleepstudy"}, "formula": "Reaction ~ Days + (Days | Subject)"}
-FHCH = {"analysis": "lmm", "data": {"dataset": "fhch2010"},
-        "formula": "log_rt ~ task * stimulus + (1 + stimulus | id) + (1 | item)"}
+FHCH: dict = {"analysis": "lmm", "data": {"dataset": "fhch2010"},
+              "formula": "log_rt ~ task * stimulus + (1 + stimulus | id) + (1 | item)"}
 #: (kind, options or spec changes) of the option clicks, in order; kinds: first, reuse, refit.
-CLICKS = [
+CLICKS: list[tuple[str, dict]] = [
     ("first", {}),
     ("reuse: emmeans", {"options": {"emmeans": {"specs": ["task"]}}}),
     ("reuse: emmeans", {"options": {"emmeans": {"specs": ["stimulus"], "contrasts": "pairwise"}}}),
