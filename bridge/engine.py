@@ -12,6 +12,7 @@ R runs in a long-lived child process (:mod:`.session`), started on the first fit
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -154,6 +155,7 @@ class Lme4Engine:
     def __init__(self, r_session: RSession | None = None, keep_models: bool = False) -> None:
         self._session = r_session
         self.keep_models = keep_models
+        self._unpin: list[int] = []  # handles released by the fit cache, unpinned at the next call
 
     @property
     def session(self) -> RSession:
@@ -167,6 +169,7 @@ class Lme4Engine:
         if problem.analysis not in ("lm", "lmm"):
             raise EngineError(f"the lme4 engine fits 'lm' and 'lmm', not {problem.analysis!r}", "/analysis")
         t0 = time.perf_counter()
+        self._flush_unpins()
         names = safe_names(problem)
         reply = self.session.call(request_for(problem, names, self.keep_models))
         t_call = time.perf_counter() - t0
@@ -198,16 +201,25 @@ class Lme4Engine:
         if not isinstance(backend, RBackend) or backend.handle is None:
             return False
         try:
+            self._flush_unpins()
             reply = self.session.call({"op": "pin", "handle": backend.handle, "pin": True})
         except EngineError:
             return False
         return _flag(reply.get("ok", False))
 
     def release(self, fit: Fit) -> None:
-        """Unpin ``fit``'s model: the worker drops it in turn, after newer ones."""
+        """Unpin ``fit``'s model at this engine's next call to the worker (then the worker drops it
+        in turn, after newer ones); letting go never starts or calls R itself."""
         backend = fit.backend
         if isinstance(backend, RBackend) and backend.handle is not None:
-            self.session.call({"op": "pin", "handle": backend.handle, "pin": False})
+            self._unpin.append(backend.handle)
+
+    def _flush_unpins(self) -> None:
+        """Unpin the models :meth:`release` let go of (a restarted worker holds none: no harm)."""
+        pending, self._unpin = self._unpin, []
+        for handle in pending:
+            with contextlib.suppress(EngineError):
+                self.session.call({"op": "pin", "handle": handle, "pin": False})
 
     def _build(self, problem: Problem, names: SafeNames, r: dict, said: list[str], timing: dict) -> Fit:
         coef_names = [names.coef(c) for c in _strings(r["coef_names"])]
