@@ -1,5 +1,6 @@
-"""The two timings beside the model fits: inference tables (native vs lmerTest/pbkrtest) and
-``mixedbridge serve`` latency. Each runs in a child process with a time limit."""
+"""The timings beside the model fits: start-up, the default analysis against the fit, inference
+tables (native vs lmerTest/pbkrtest) and ``mixedbridge serve`` latency (with option clicks that
+reuse a fit or refit). Each runs in a child process with a time limit."""
 from __future__ import annotations
 
 import statistics
@@ -9,7 +10,10 @@ from .aggregate import _quantiles
 
 INFERENCE_CASES = {"full": ["sleepstudy", "fhch2010"], "quick": ["sleepstudy"]}
 INFERENCE_LIMIT_S = {"full": 90.0, "quick": 60.0}
-SERVE_LIMIT_S = {"full": 120.0, "quick": 60.0}
+SERVE_LIMIT_S = {"full": 180.0, "quick": 90.0}
+STARTUP_LIMIT_S = {"full": 300.0, "quick": 120.0}
+ANALYSIS_LIMIT_S = {"full": {"small": 60.0, "medium": 120.0, "large": 240.0},
+                    "quick": {"small": 60.0, "medium": 60.0, "large": 60.0}}
 
 
 def _read(path: Path) -> list[dict]:
@@ -87,6 +91,7 @@ def run_serve(mode: str, work: Path, log: Path, run_child, with_r: bool = True) 
         if not reqs:
             continue
         warm = [r["latency_s"] for r in reqs[1:] if r["ok"]]
+
         out["engines"][engine] = {
             "first_s": reqs[0]["latency_s"], "first_since_spawn_s": reqs[0].get("since_spawn_s"),
             "warm": _quantiles(warm) if warm else None,
@@ -94,11 +99,53 @@ def run_serve(mode: str, work: Path, log: Path, run_child, with_r: bool = True) 
             if len(reqs) > 1 else None,
             "bytes": reqs[-1]["bytes"], "errors": [r["error"] for r in reqs if not r["ok"]],
         }
+    out["clicks"] = [{k: ln.get(k) for k in ("click", "latency_s", "ok", "error", "timing")}
+                     for ln in _read(path) if ln.get("type") == "click"]
+    return out
+
+
+def run_startup(mode: str, work: Path, log: Path, run_child) -> dict:
+    path = work / "startup.jsonl"
+    st, _ = run_child(["benchmarks.startup", "--out", str(path), "--policy", mode], STARTUP_LIMIT_S[mode], log)
+    rows = [ln for ln in _read(path) if ln.get("type") == "startup"]
+    return {"status": "ok" if rows else f"no measurements ({st})", "rows": rows}
+
+
+def run_analysis(mode: str, work: Path, log: Path, run_child, sides: list[str]) -> dict:
+    """The default analysis and the fit alone per model and side (one child per side and case)."""
+    from .analysis_speed import CASES
+    from .cases import full_cases, quick_cases
+
+    sizes = {c.name: c.size for c in quick_cases() + full_cases()}
+    out: dict = {"cases": CASES[mode], "sides": {}}
+    for side in sides:
+        path = work / f"analysis-{side}.jsonl"
+        status = {}
+        for case in CASES[mode]:
+            st, _ = run_child(["benchmarks.analysis_speed", "--side", side, "--cases", case, "--out", str(path),
+                               "--policy", mode], ANALYSIS_LIMIT_S[mode][sizes.get(case, "small")], log)
+            status[case] = st
+        lines = _read(path)
+        res: dict = {}
+        for case in CASES[mode]:
+            runs = [ln for ln in lines if ln.get("type") == "run" and ln.get("case") == case]
+            timed = [r for r in runs if not r.get("warmup")] or runs
+            err = next((ln["error"] for ln in lines if ln.get("type") == "error" and ln.get("case") == case), None)
+            if not timed:
+                res[case] = {"status": "error" if err else "did not finish", "note": err or status[case]}
+                continue
+            res[case] = {"status": "ok", "n": len(timed),
+                         **{k: statistics.median(r[k] for r in timed) for k in ("fit_s", "analysis_s", "total_s")}}
+        out["sides"][side] = res
     return out
 
 
 def run_extras(mode: str, work: Path, log: Path, engines: list[str], run_child) -> dict:
-    """Serve latency and inference timings; the R sides only when an lme4 engine is selected."""
+    """Start-up, default analysis, serve latency and inference timings; the R sides only when an
+    lme4 engine is selected, mixedlm's when it is."""
     with_r = "lme4" in engines or "lme4-bridge" in engines
-    return {"serve": run_serve(mode, work, log, run_child, with_r),
+    sides = ["native"] + (["mixedlm"] if "mixedlm" in engines else []) + (["r"] if with_r else [])
+    return {"startup": run_startup(mode, work, log, run_child),
+            "analysis": run_analysis(mode, work, log, run_child, sides),
+            "serve": run_serve(mode, work, log, run_child, with_r),
             "inference": run_inference(mode, work, log, run_child, with_r)}

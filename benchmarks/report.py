@@ -369,7 +369,8 @@ def serve(res: dict) -> list[str]:
                "latency is from writing the line to reading the answer line. The request: sleepstudy "
                "`Reaction ~ Days + (Days | Subject)`, default options (results document with Satterthwaite "
                "tests and the type III anova). The first request of an engine pays start-up (imports; for "
-               "lme4, starting R in the worker).")
+               "lme4, starting R in the worker); the warm ones repeat the same request, which is answered from "
+               "the kept fit and inference (`mixedbridge.fitcache`).")
     out.append("")
     out.append(_row(["engine", "first request", "warm: median", "warm: min–max", "warm requests",
                      "in-process share (server `total_s`)", "answer size"]))
@@ -381,6 +382,85 @@ def serve(res: dict) -> list[str]:
                    f"{e['bytes']:,} B |")
     if sv.get("status") != "ok":
         out.append(f"\nStatus: {sv['status']}")
+    out.append("")
+    return out
+
+
+def startup(res: dict) -> list[str]:
+    out = ["## Start-up: import and a cold process", ""]
+    st = (res.get("extras") or {}).get("startup")
+    if not st:
+        return out + ["Not run (`--no-extras`).", ""]
+    out.append("Each command in a fresh process, timed from start to exit (median and minimum of the repeats, "
+               "after one untimed run; the minimum is the least disturbed by other work). Targets (issue #16): "
+               "`import mixedbridge` ≤ 0.3 s, `mixedbridge run` of the sleepstudy example in a cold process "
+               "≤ 0.8 s.")
+    out.append("")
+    out.append(_row(["command", "tool", "median", "min", "runs"]))
+    out.append("|---|---|---:|---:|---:|")
+    for r in st.get("rows", []):
+        if r.get("status") != "ok":
+            out.append(f"| {r['what']} | {r['who']} | {r.get('status')} ({r.get('note', '')}) | | |")
+            continue
+        out.append(f"| {r['what']} | {r['who']} | {_t(r['median_s'])} | {_t(r['min_s'])} | {r['n']} |")
+    out.append("")
+    return out
+
+
+def analysis_speed(res: dict) -> list[str]:
+    out = ["## Default analysis against the fit alone", ""]
+    an = (res.get("extras") or {}).get("analysis")
+    if not an:
+        return out + ["Not run (`--no-extras`).", ""]
+    out.append("The default report of each tool: the fit, t tests of the fixed effects with Satterthwaite's df and "
+               "the type III anova. *native*: `mixedbridge.run` with default options on rows in memory, each run "
+               "refitting (fit cache off); *fit* is `NativeEngine.fit`, *analysis* fit + inference, *whole* the "
+               "run with preparation and every results table. *mixedlm*: `lmer` + `pvalues_with_ddf` + "
+               "`anova_type3`. *lme4*: `lmer`, then lmerTest's `summary(ddf = \"Satterthwaite\")` and "
+               "`anova(type = 3)` (R through rpy2). Target (issue #16): native analysis ≤ 1.5× the native fit; "
+               "sleepstudy whole run ≤ 5 ms warm.")
+    out.append("")
+    sides = an.get("sides", {})
+    out.append(_row(["model", "native fit", "native analysis", "analysis ÷ fit", "native whole run",
+                     "mixedlm fit", "mixedlm analysis", "lme4 `lmer`", "lme4 `lmer` + lmerTest",
+                     "native analysis ÷ lme4 analysis"]))
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def get(side: str, case: str, key: str):
+        e = sides.get(side, {}).get(case, {})
+        return e.get(key) if e.get("status") == "ok" else None
+
+    for case in an.get("cases", []):
+        nf, na, nt = get("native", case, "fit_s"), get("native", case, "analysis_s"), get("native", case, "total_s")
+        mf, ma = get("mixedlm", case, "fit_s"), get("mixedlm", case, "analysis_s")
+        rf, ra = get("r", case, "fit_s"), get("r", case, "analysis_s")
+        ratio = _short_ratio(na / nf) if na and nf else "–"
+        vs_r = _short_ratio(na / ra) if na and ra else "–"
+        out.append(f"| {case} | {_t(nf)} | {_t(na)} | {ratio} | {_t(nt)} | {_t(mf)} | {_t(ma)} | {_t(rf)} | "
+                   f"{_t(ra)} | {vs_r} |")
+    out.append("")
+    return out
+
+
+def clicks(res: dict) -> list[str]:
+    sv = (res.get("extras") or {}).get("serve") or {}
+    rows = sv.get("clicks") or []
+    if not rows:
+        return []
+    out = ["### Option clicks under `serve`: reused fit against refit", "",
+           "fhch2010 `log_rt ~ task * stimulus + (1 + stimulus | id) + (1 | item)`, native engine, one request "
+           "after another in the same `serve` process: the first request, then changes a host's user makes. "
+           "A change of tests, emmeans or plots is answered from the kept fit (`mixedbridge.fitcache`); a change "
+           "of the estimation (ML) or of the rows refits. Target (issue #16): an emmeans or plot change ≤ 50 ms.",
+           "", _row(["request", "latency", "server: prepare", "fit (or reuse)", "inference", "emmeans", "plots"]),
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        t = r.get("timing") or {}
+        if not r.get("ok"):
+            out.append(f"| {r['click']} | error: {(r.get('error') or {}).get('message', '')} | | | | | |")
+            continue
+        out.append(f"| {r['click']} | {_t(r['latency_s'])} | {_t(t.get('prepare_s'))} | {_t(t.get('fit_native_s'))} | "
+                   f"{_t(t.get('infer_native_s'))} | {_t(t.get('emmeans_s'))} | {_t(t.get('plots_s'))} |")
     out.append("")
     return out
 
@@ -398,8 +478,11 @@ def render(res: dict) -> str:
     lines += machine(res)
     lines += method(res)
     lines += per_model(res)
+    lines += startup(res)
+    lines += analysis_speed(res)
     lines += inference(res)
     lines += serve(res)
+    lines += clicks(res)
     lines.append("## Reproduce")
     lines.append("")
     lines.append("```sh\n"

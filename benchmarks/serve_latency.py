@@ -7,6 +7,11 @@ request line at a time to its stdin and times until the answer line arrives. The
 of each engine pays the start-up (Python imports; for lme4 starting R); the rest are warm. The
 request is a small one: sleepstudy ``Reaction ~ Days + (Days | Subject)`` with the default
 options (the results document with its Satterthwaite tests and type III anova).
+
+Then a host's option clicks on a medium model (fhch2010 ``log_rt ~ task * stimulus + (1 +
+stimulus | id) + (1 | item)``, native engine): the first request, then changes that need no
+refit (another emmeans request, an emmeans plot) and changes that do (ML instead of REML, other
+rows), each answered from the kept fit or by refitting (``mixedbridge.fitcache``).
 """
 from __future__ import annotations
 
@@ -21,6 +26,30 @@ from .cell import Writer
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = {"analysis": "lmm", "data": {"dataset": "sleepstudy"}, "formula": "Reaction ~ Days + (Days | Subject)"}
+FHCH: dict = {"analysis": "lmm", "data": {"dataset": "fhch2010"},
+              "formula": "log_rt ~ task * stimulus + (1 + stimulus | id) + (1 | item)"}
+#: (kind, options or spec changes) of the option clicks, in order; kinds: first, reuse, refit.
+CLICKS: list[tuple[str, dict]] = [
+    ("first", {}),
+    ("reuse: emmeans", {"options": {"emmeans": {"specs": ["task"]}}}),
+    ("reuse: emmeans", {"options": {"emmeans": {"specs": ["stimulus"], "contrasts": "pairwise"}}}),
+    ("reuse: emmeans", {"options": {"emmeans": {"specs": ["task", "stimulus"]}}}),
+    ("reuse: plot", {"options": {"plots": [{"type": "emmeans", "horizontal": "task"}]}}),
+    ("reuse: plot", {"options": {"plots": [{"type": "emmeans", "horizontal": "stimulus"}]}}),
+    ("reuse: tests", {"options": {"df_method": "asymptotic"}}),
+    ("refit: ML", {"options": {"reml": False}}),
+    ("refit: rows", {"filter": [{"column": "rt", "lte": 2.5}]}),
+]
+
+
+def _ask(proc: subprocess.Popen, ident: int, spec: dict) -> tuple[str, float]:
+    """Write one request line and read its answer line: (answer, seconds between)."""
+    assert proc.stdin is not None and proc.stdout is not None
+    t0 = time.perf_counter()
+    proc.stdin.write(json.dumps({"id": ident, "spec": spec}) + "\n")
+    proc.stdin.flush()
+    answer = proc.stdout.readline()
+    return answer, time.perf_counter() - t0
 
 
 def main(argv=None) -> int:
@@ -33,27 +62,31 @@ def main(argv=None) -> int:
     n_native, n_lme4 = (12, 6) if args.policy == "full" else (3, 2)
     if args.no_r:
         n_lme4 = 0
-    plan = [("native", i) for i in range(n_native)] + [("lme4", i) for i in range(n_lme4)]
+    plan = [("native", i, SPEC) for i in range(n_native)] + [("lme4", i, SPEC) for i in range(n_lme4)]
+    clicks = [(kind, {**FHCH, **change}) for kind, change in CLICKS]
     t_spawn = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "mixedbridge.cli", "serve"], cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        for k, (engine, i) in enumerate(plan):
-            line = json.dumps({"id": k, "spec": {**SPEC, "engine": engine}})
-            t0 = time.perf_counter()
-            proc.stdin.write(line + "\n")
-            proc.stdin.flush()
-            answer = proc.stdout.readline()
-            t1 = time.perf_counter()
+        for k, (engine, i, spec) in enumerate(plan):
+            answer, latency = _ask(proc, k, {**spec, "engine": engine})
             if not answer:
                 write("error", error="serve ended without answering")
-                break
+                return 0
             doc = json.loads(answer)
-            write("request", engine=engine, i=i, latency_s=t1 - t0,
-                  since_spawn_s=(t1 - t_spawn) if k == 0 else None, bytes=len(answer),
+            write("request", engine=engine, i=i, latency_s=latency,
+                  since_spawn_s=(time.perf_counter() - t_spawn) if k == 0 else None, bytes=len(answer),
                   ok="error" not in doc, error=doc.get("error"),
                   server_total_s=(doc.get("timing") or {}).get("total_s"))
+        for j, (kind, spec) in enumerate(clicks):
+            answer, latency = _ask(proc, len(plan) + j, spec)
+            if not answer:
+                write("error", error="serve ended without answering")
+                return 0
+            doc = json.loads(answer)
+            write("click", click=kind, i=j, latency_s=latency, ok="error" not in doc, error=doc.get("error"),
+                  timing=doc.get("timing"))
     finally:
         proc.stdin.close()
         try:

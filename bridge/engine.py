@@ -12,6 +12,7 @@ R runs in a long-lived child process (:mod:`.session`), started on the first fit
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from typing import Any
@@ -158,6 +159,7 @@ class Lme4Engine:
     def __init__(self, r_session: RSession | None = None, keep_models: bool = False) -> None:
         self._session = r_session
         self.keep_models = keep_models
+        self._unpin: list[int] = []  # handles released by the fit cache, unpinned at the next call
 
     @property
     def session(self) -> RSession:
@@ -172,6 +174,7 @@ class Lme4Engine:
             raise EngineError(f"the lme4 engine fits 'lm', 'lmm' and 'glmm', not {problem.analysis!r}",
                               "/analysis")
         t0 = time.perf_counter()
+        self._flush_unpins()
         names = safe_names(problem)
         reply = self.session.call(request_for(problem, names, self.keep_models))
         t_call = time.perf_counter() - t0
@@ -195,6 +198,33 @@ class Lme4Engine:
                 path: str = "/emmeans") -> tuple[list[Table], list[str]]:
         from .emmeans_r import emmeans_tables_r
         return emmeans_tables_r(problem, request, path=path, r_session=self.session, fit=fit)
+
+    def hold(self, fit: Fit) -> bool:
+        """Whether the R worker still holds ``fit``'s model (it may have dropped it, or restarted):
+        then it is pinned there, so that later requests on it find it."""
+        backend = fit.backend
+        if not isinstance(backend, RBackend) or backend.handle is None:
+            return False
+        try:
+            self._flush_unpins()
+            reply = self.session.call({"op": "pin", "handle": backend.handle, "pin": True})
+        except EngineError:
+            return False
+        return _flag(reply.get("ok", False))
+
+    def release(self, fit: Fit) -> None:
+        """Unpin ``fit``'s model at this engine's next call to the worker (then the worker drops it
+        in turn, after newer ones); letting go never starts or calls R itself."""
+        backend = fit.backend
+        if isinstance(backend, RBackend) and backend.handle is not None:
+            self._unpin.append(backend.handle)
+
+    def _flush_unpins(self) -> None:
+        """Unpin the models :meth:`release` let go of (a restarted worker holds none: no harm)."""
+        pending, self._unpin = self._unpin, []
+        for handle in pending:
+            with contextlib.suppress(EngineError):
+                self.session.call({"op": "pin", "handle": handle, "pin": False})
 
     def _build(self, problem: Problem, names: SafeNames, r: dict, said: list[str], timing: dict) -> Fit:
         coef_names = [names.coef(c) for c in _strings(r["coef_names"])]

@@ -16,6 +16,7 @@ from .emmeans.request import parse as parse_emmeans
 from .engines import Engine, engines_for
 from .errors import FormulaError, MixedBridgeError, SpecError
 from .fit import Fit, Inference
+from .fitcache import FITS, PREPARED, prepared_key
 from .formula import ModelDescription, parse_formula
 from .frame import model_frame
 from .inference.options import Settings
@@ -27,12 +28,19 @@ from .table import Table
 
 
 def prepare(spec: dict, base: Path | None = None, data: pd.DataFrame | None = None) -> Problem:
-    """Prepare a validated spec's model (see :func:`spec.validate`): formula, rows, designs."""
+    """Prepare a validated spec's model (see :func:`spec.validate`): formula, rows, designs; the
+    model of an earlier request with the same model part is reused (:mod:`.fitcache`)."""
+    key = prepared_key(spec) if data is None else None
+    kept = PREPARED.get(key, spec["options"])
+    if kept is not None:
+        return kept
     desc = parse_formula(spec["formula"])
     _check_analysis(spec["analysis"], desc)
     df, factor_hint = specmod.load_data(spec, base, data)
     frame = model_frame(df, desc, spec, factor_hint)
-    return Problem.build(spec["analysis"], desc, frame, spec["options"])
+    problem = Problem.build(spec["analysis"], desc, frame, spec["options"])
+    PREPARED.put(key, problem)
+    return problem
 
 
 def _check_analysis(analysis: str, desc: ModelDescription) -> None:
@@ -190,14 +198,16 @@ def run_prepared(normalized: dict, problem: Problem, base: Path | None = None,
 
 def _fit_and_infer(engine: Engine, problem: Problem, settings: Settings, anova_terms: list[str] | None,
                    compared: list[tuple[str, str, Problem]], timing: dict) -> EngineRun:
-    """One engine's fit with its inference (df, anova, intervals, model comparison), timed."""
+    """One engine's fit with its inference (df, anova, intervals, model comparison), timed; a fit
+    (and an inference) of an earlier request on the same model is reused (:mod:`.fitcache`)."""
     t = time.perf_counter()
-    fit = engine.fit(problem)
+    fit = FITS.fit(engine, problem)
     timing[f"fit_{engine.name}_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    inference = engine.infer(problem, fit, settings, anova_terms)
+    inference = FITS.infer(engine, fit, settings, anova_terms,
+                           lambda: engine.infer(problem, fit, settings, anova_terms))
     if compared:
-        entries = [(n, formula, pr, fit if pr is problem else engine.fit(pr)) for n, formula, pr in compared]
+        entries = [(n, formula, pr, fit if pr is problem else FITS.fit(engine, pr)) for n, formula, pr in compared]
         inference = replace(inference, comparison=engine.compare(entries))
     timing[f"infer_{engine.name}_s"] = time.perf_counter() - t
     return EngineRun(engine, fit, inference)

@@ -44,6 +44,10 @@ class Engine(Protocol):
     def emmeans(self, problem: Problem, fit: Fit, request: dict,
                 path: str = "/emmeans") -> tuple[list[Table], list[str]]: ...
 
+    def hold(self, fit: Fit) -> bool: ...
+
+    def release(self, fit: Fit) -> None: ...
+
 
 class NativeEngine:
     """The Python estimators: ``lm`` by QR, ``lmm`` by lme4's profiled criterion, ``glmm`` as
@@ -78,6 +82,17 @@ class NativeEngine:
                 path: str = "/emmeans") -> tuple[list[Table], list[str]]:
         from .emmeans import emmeans_tables
         return emmeans_tables(problem, fit, request, path=path)
+
+    def hold(self, fit: Fit) -> bool:
+        """Always: the fit lives in this process; a mixed model is put back at θ̂ (a request
+        may have left it elsewhere)."""
+        backend = fit.backend
+        if isinstance(backend, NativeBackend) and backend.model is not None and fit.theta is not None:
+            backend.model.set_theta(fit.theta)
+        return True
+
+    def release(self, fit: Fit) -> None:
+        """Nothing to do: the fit goes with its last reference."""
 
 
 def _fit_glmm(problem: Problem) -> Fit:

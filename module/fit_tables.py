@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from . import distributions as dist
 from .families import has_scale
 from .fit import Fit, Inference
 from .lmm.remat import sdcor_layout, sig_names
@@ -78,8 +78,8 @@ def _fixed_df_p(fit: Fit, inf: Inference | None) -> tuple[list[float | None], li
         df = [None] * k
     t = fit.beta / np.where(fit.se > 0, fit.se, np.nan)
     if fit.analysis == "glmm":  # Wald tests with normal p-values, as summary(glmer)
-        return df, [float(2 * stats.norm.sf(abs(ti))) for ti in t]
-    p = [None if d is None else float(2 * stats.t.sf(abs(ti), d)) for ti, d in zip(t, df)]
+        return df, [float(2 * dist.norm.sf(abs(ti))) for ti in t]
+    p = [None if d is None else float(2 * dist.t.sf(abs(ti), d)) for ti, d in zip(t, df)]
     return df, p
 
 

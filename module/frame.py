@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import BSpline
 
 from .datapath import FROM_FILE
 from .errors import DataError, ModelError
@@ -462,6 +461,8 @@ def _spline_basis(x: np.ndarray, knots: np.ndarray, degree: int, natural: bool) 
     """R's ``splineDesign`` B-spline basis without its first column (``intercept = FALSE``), with
     boundary knots at the range of x; for ``ns``, projected (by the QR of the second derivatives
     at the boundary knots, as R's ``qr.qty``) onto the natural splines."""
+    from scipy.interpolate import BSpline  # imported only by models with spline terms
+
     lo, hi = float(np.min(x)), float(np.max(x))
     t = np.concatenate([np.full(degree + 1, lo), knots, np.full(degree + 1, hi)])
     nb = len(t) - degree - 1

@@ -278,11 +278,11 @@ def test_bad_arguments_are_clear_errors(sleep):
 
 def test_model_api_names_are_not_shadowed_by_submodules():
     """Importing a submodule sets it as an attribute of the package: no submodule may carry a name
-    of the model API (the native least-squares fit lives in ``ols``, not ``lm``)."""
+    of the public API (the native least-squares fit lives in ``ols``, not ``lm``)."""
     from pathlib import Path
 
     package = Path(mixedbridge.__file__).parent
-    for name in mixedbridge.MODEL_API:
+    for name in mixedbridge.__all__:
         assert not (package / f"{name}.py").exists() and not (package / name).is_dir(), name
     mixedbridge.lm("Reaction ~ Days", "sleepstudy")
     assert callable(mixedbridge.lm) and callable(mixedbridge.lmer) and callable(mixedbridge.anova)

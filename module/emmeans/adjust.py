@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+from .. import distributions as dist
 
 from . import mvt
 
@@ -115,11 +116,11 @@ def p_adjust(p: np.ndarray, method: str, n: int | None = None) -> np.ndarray:
 def _pt2(t: np.ndarray, df: np.ndarray) -> np.ndarray:
     """Two-sided p-value of t on df (df = inf: normal)."""
     with np.errstate(invalid="ignore"):
-        return 2 * stats.t.sf(np.abs(t), df)
+        return 2 * dist.t.sf(np.abs(t), df)
 
 
 def _qt(p, df):
-    return stats.t.ppf(p, df)
+    return dist.t.ppf(p, df)
 
 
 def _resolve(method: str, fam: AdjustFamily, for_ci: bool) -> tuple[str, str | None]:
@@ -160,7 +161,8 @@ def adjusted_p(t: np.ndarray, df: np.ndarray, method: str, fam: AdjustFamily) ->
             pval[rows] = 1 - (1 - up) ** n_contr
         elif method == "tukey":
             with np.errstate(invalid="ignore"):
-                pval[rows] = stats.studentized_range.sf(np.sqrt(2) * abst, size, _zap(d))
+                from scipy.stats import studentized_range
+                pval[rows] = studentized_range.sf(np.sqrt(2) * abst, size, _zap(d))
         elif method == "scheffe":
             r = fam.scheffe_rank[jj] if fam.scheffe_rank else 1
             with np.errstate(invalid="ignore"):
@@ -197,7 +199,8 @@ def critical_values(level: float, df: np.ndarray, method: str, fam: AdjustFamily
         elif method == "bonferroni":
             cv[rows] = -_qt((1 - level) / n_contr / 2, d)
         elif method == "tukey":
-            cv[rows] = stats.studentized_range.ppf(level, size, d) / np.sqrt(2)
+            from scipy.stats import studentized_range
+            cv[rows] = studentized_range.ppf(level, size, d) / np.sqrt(2)
         elif method == "scheffe":
             r = fam.scheffe_rank[jj] if fam.scheffe_rank else 1
             cv[rows] = np.sqrt(r * _qf(level, r, d))
@@ -243,13 +246,13 @@ def _mvt_cv(level: float, df: np.ndarray, corr: np.ndarray) -> np.ndarray:
 def _pf_upper(x: np.ndarray, r: int, df: np.ndarray) -> np.ndarray:
     """Upper tail of F(r, df); df = ∞ is χ²(r)/r (as R's ``pf``)."""
     df = np.broadcast_to(df, np.shape(x))
-    return np.where(np.isinf(df), stats.chi2.sf(x * r, r), stats.f.sf(x, r, np.where(np.isinf(df), 1.0, df)))
+    return np.where(np.isinf(df), dist.chi2.sf(x * r, r), dist.f.sf(x, r, np.where(np.isinf(df), 1.0, df)))
 
 
 def _qf(p: float, r: int, df: np.ndarray) -> np.ndarray:
     """Quantile of F(r, df); df = ∞ is χ²(r)/r (as R's ``qf``)."""
     df = np.asarray(df, dtype=float)
-    return np.where(np.isinf(df), stats.chi2.ppf(p, r) / r, stats.f.ppf(p, r, np.where(np.isinf(df), 1.0, df)))
+    return np.where(np.isinf(df), dist.chi2.ppf(p, r) / r, dist.f.ppf(p, r, np.where(np.isinf(df), 1.0, df)))
 
 
 def _zap(df: np.ndarray) -> np.ndarray:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from formulaic import model_matrix
 
 from ..design import FormulaicNames
 from ..frame import ModelFrame
@@ -47,6 +46,8 @@ class DesignMaker:
     X: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        from formulaic import model_matrix  # a second's import, paid only by emmeans requests
+
         p = self.problem
         self._contrasts = p.options.get("contrasts", "treatment")
         self._safe = FormulaicNames(p.frame, self._contrasts)

@@ -3,8 +3,7 @@ profile likelihood (:mod:`.profile`) and parametric bootstrap (:mod:`.bootstrap`
 Variance parameters are named as lme4's ``oldNames`` (.sig01, ..., .sigma)."""
 from __future__ import annotations
 
-from scipy import stats
-
+from .. import distributions as dist
 from ..families import has_scale
 from ..fit import Fit
 from ..lmm.remat import sig_names
@@ -15,7 +14,7 @@ from .options import Settings
 def wald(fit: Fit, level: float) -> list[dict]:
     a = (1.0 + level) / 2.0
     mixed = fit.analysis in ("lmm", "glmm")
-    q = stats.norm.ppf(a) if mixed else stats.t.ppf(a, fit.df_residual)
+    q = dist.norm.ppf(a) if mixed else dist.t.ppf(a, fit.df_residual)
     rows: list[dict] = []
     if mixed:
         ntheta = 0 if fit.theta is None else len(fit.theta)

@@ -26,10 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
+from .. import distributions as dist
 from ..errors import ModelError
+from ..lmm.threads import blas_threads
+from .permodel import remembered
 
 
 @dataclass
@@ -80,13 +82,55 @@ def _params(terms, offsets) -> list[list[np.ndarray] | None]:
 
 
 def vcov_adjusted(model) -> KRAdjusted:
-    """pbkrtest's ``vcovAdj`` for a native REML fit (model left at θ̂)."""
-    if not model.reml:
-        raise ModelError("Kenward-Roger needs a REML fit (pbkrtest refits ML fits with REML); "
-                         "set options.reml to true", "/options/reml")
-    if model.weights is not None:
-        raise ModelError("Kenward-Roger with prior weights is not supported (pbkrtest ignores them)",
-                         "/options/weights")
+    """pbkrtest's ``vcovAdj`` for a native REML fit (model left at θ̂); computed once per model
+    and θ̂ (:mod:`.permodel`)."""
+    theta = np.asarray(model.theta, dtype=float)
+    return remembered(model, ("kenward-roger", theta.tobytes()), lambda: _vcov_adjusted(model))
+
+
+@dataclass
+class GammaPieces:
+    """The derivatives of Σ = Σ_h γ_h G_h at the fit that Kenward-Roger and Satterthwaite share,
+    in the model's basis X̃ and scaled as pbkrtest scales them (see the module docstring).
+
+    ``pars`` the index sets of each γ_h (None for σ²); ``s2`` σ̂²; ``Phi`` Φ; ``P`` the P_h;
+    ``Q`` the Q_hj (h ≤ j); ``K`` the K_hj = tr(Σ⁻¹G_hΣ⁻¹G_j); ``info2`` the tr(PG_hPG_j) (P the
+    REML projection); ``Kl`` Λ(ΛᵀZᵀZΛ + I)⁻¹Λᵀ; ``D`` Kl·ZᵀX̃; ``Azz`` ZᵀV⁻¹Z; ``Axx`` X̃ᵀV⁻¹X̃;
+    ``KZ`` Kl·ZᵀZ; ``Z`` the sparse Z.
+    """
+
+    pars: list
+    s2: float
+    Phi: np.ndarray
+    P: list[np.ndarray]
+    Q: dict
+    K: np.ndarray
+    info2: np.ndarray
+    sigma: float
+    Kl: np.ndarray
+    D: np.ndarray
+    Azz: np.ndarray
+    Axx: np.ndarray
+    KZ: np.ndarray
+    Z: object
+
+
+def gamma_pieces(model) -> GammaPieces:
+    """:class:`GammaPieces` of a native fit at its current θ (dense q×q algebra: q random
+    effects; computed once per model and θ, see :mod:`.permodel`)."""
+    theta = np.asarray(model.theta, dtype=float)
+
+    def compute() -> GammaPieces:
+        # many mid-sized dense products: OpenBLAS's threads cost more than they give here, and
+        # on a busy machine their spin-waiting made a 690×690 Cholesky take seconds
+        with blas_threads(1):
+            return _gamma_pieces(model)
+
+    return remembered(model, ("gamma pieces", theta.tobytes()), compute)
+
+
+def _gamma_pieces(model) -> GammaPieces:
+    """:func:`gamma_pieces` computed."""
     structure = model.structure
     theta = np.asarray(model.theta, dtype=float)
     X = model.basis.X
@@ -151,11 +195,30 @@ def vcov_adjusted(model) -> KRAdjusted:
 
     Q = {}
     IE2 = np.empty((k, k))
+    KE = np.empty((k, k))
     for r in range(k):
         for s in range(r, k):
             Q[r, s] = q_(pars[r], pars[s]) / s2**3
             Kt = ktr(pars[r], pars[s]) / s2**2
+            KE[r, s] = KE[s, r] = Kt
             IE2[r, s] = IE2[s, r] = Kt - 2.0 * np.sum(Phi * Q[r, s]) + np.sum((Phi @ P[r]) * (P[s] @ Phi))
+    return GammaPieces(pars, s2, Phi, P, Q, KE, IE2, sigma, K, D, Azz, Axx, KZ, Z)
+
+
+def _vcov_adjusted(model) -> KRAdjusted:
+    """:func:`vcov_adjusted` computed."""
+    if not model.reml:
+        raise ModelError("Kenward-Roger needs a REML fit (pbkrtest refits ML fits with REML); "
+                         "set options.reml to true", "/options/reml")
+    if model.weights is not None:
+        raise ModelError("Kenward-Roger with prior weights is not supported (pbkrtest ignores them)",
+                         "/options/weights")
+    g = gamma_pieces(model)
+    theta = np.asarray(model.theta, dtype=float)
+    model.set_theta(theta)
+    p = model.p
+    sigma = g.sigma
+    Phi, P, Q, IE2, k = g.Phi, g.P, g.Q, g.info2, len(g.pars)
     ev = np.linalg.eigvalsh(IE2)
     condi = float(np.min(np.abs(ev)))
     W = 2.0 * (np.linalg.inv(IE2) if condi > 1e-10 else np.linalg.pinv(IE2))
@@ -210,7 +273,11 @@ def _ddf(A1: float, A2: float, q: float) -> tuple[float, float]:
 def vcov_adjusted_reml(model) -> KRAdjusted:
     """pbkrtest's ``vcovAdj`` for any native fit: an ML fit is first refitted by REML, as
     pbkrtest does (``update(object, . ~ ., REML = TRUE)``); the model is left as it is."""
-    return vcov_adjusted(model if model.reml else model.refit(model.y, reml=True))
+    if model.reml:
+        return vcov_adjusted(model)
+    theta = np.asarray(model.theta, dtype=float)
+    return remembered(model, ("kenward-roger, REML refit", theta.tobytes()),
+                      lambda: vcov_adjusted(model.refit(model.y, reml=True)))
 
 
 def lb_ddf(kr: KRAdjusted, L: np.ndarray, V0: np.ndarray) -> float:
@@ -233,7 +300,7 @@ def contest1d(kr: KRAdjusted, L: np.ndarray) -> dict:
     se = np.sqrt(v)
     t = est / se
     return {"estimate": est, "std.error": se, "df": df, "statistic": t,
-            "p.value": float(2.0 * stats.t.sf(abs(t), df))}
+            "p.value": float(2.0 * dist.t.sf(abs(t), df))}
 
 
 def contest_md(kr: KRAdjusted, L: np.ndarray) -> dict:
@@ -254,4 +321,4 @@ def contest_md(kr: KRAdjusted, L: np.ndarray) -> dict:
     F = fscale * FU
     ms = FU * kr.sigma**2
     return {"sumsq": ms * q, "meansq": ms, "NumDF": int(q), "DenDF": df2, "statistic": F,
-            "p.value": float(stats.f.sf(F, q, df2))}
+            "p.value": float(dist.f.sf(F, q, df2))}

@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from .. import distributions as dist
 from ..errors import ModelError
 from ..fit import Fit
 from ..problem import Problem
@@ -48,7 +48,7 @@ def ml_fit_native(problem: Problem, X: np.ndarray | None = None, names: list[str
 
 def chisq_row(llk_small: float, llk_big: float, df: int) -> dict:
     chisq = 2.0 * max(0.0, llk_big - llk_small)
-    p = float(stats.chi2.sf(chisq, df)) if df > 0 else None
+    p = float(dist.chi2.sf(chisq, df)) if df > 0 else None
     return {"Chisq": chisq, "Df": df, "p.value": p}
 
 
@@ -86,7 +86,7 @@ def compare(entries: list[tuple[str, str, Fit]]) -> list[dict]:
         if prev is not None:
             df = k - prev[0]
             chisq = 2.0 * max(0.0, llk - prev[1])
-            r.update({"Chisq": chisq, "Df": df, "p.value": float(stats.chi2.sf(chisq, df)) if df != 0 else None})
+            r.update({"Chisq": chisq, "Df": df, "p.value": float(dist.chi2.sf(chisq, df)) if df != 0 else None})
         out.append(r)
         prev = k, llk
     return out

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy import stats
 
+from .. import distributions as dist
 from ..engines import native_model
 from ..errors import SpecError
 from ..fit import Fit, Inference
@@ -138,7 +138,7 @@ def _anova(problem: Problem, fit: Fit, s: Settings, derived: _Derived,
 def t_row(est: float, se: float, df: float) -> dict:
     """Estimate, SE, t (z when df is infinite) and two-sided p of one coefficient."""
     t = est / se if se > 0 else np.nan
-    p = float(2.0 * (stats.norm.sf(abs(t)) if np.isinf(df) else stats.t.sf(abs(t), df)))
+    p = float(2.0 * (dist.norm.sf(abs(t)) if np.isinf(df) else dist.t.sf(abs(t), df)))
     return {"estimate": est, "std.error": se, "statistic": t, "df": None if np.isinf(df) else df,
             "p.value": p}
 
@@ -153,4 +153,4 @@ def f_residual(fit: Fit, L: np.ndarray) -> dict:
     F = float(Lb @ np.linalg.solve(L @ fit.vcov @ L.T, Lb)) / q
     ms = F * fit.sigma**2
     return {"sumsq": ms * q, "meansq": ms, "NumDF": q, "DenDF": fit.df_residual, "statistic": F,
-            "p.value": float(stats.f.sf(F, q, fit.df_residual))}
+            "p.value": float(dist.f.sf(F, q, fit.df_residual))}

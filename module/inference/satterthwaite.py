@@ -20,9 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
+from .. import distributions as dist
+from ..lmm.api import auto_threads
+from ..lmm.threads import blas_threads
 from . import numderiv
+from .permodel import remembered
 
 
 @dataclass
@@ -51,20 +54,33 @@ def covbeta(model, phi: np.ndarray) -> np.ndarray:
 
 
 def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8) -> VarparCovariance:
-    """A = 2H⁺ and the Jacobian of C at φ̂ = (θ̂, σ̂) for a fitted native model (left at θ̂)."""
+    """A = 2H⁺ and the Jacobian of C at φ̂ = (θ̂, σ̂) for a fitted native model (left at θ̂);
+    computed once per model and θ̂ (:mod:`.permodel`)."""
     theta_hat = np.asarray(model.theta if theta is None else theta, dtype=float).copy()
+    key = ("satterthwaite", theta_hat.tobytes(), bool(model.reml), tol)
+    vp = remembered(model, key, lambda: _varpar_covariance(model, theta_hat, tol))
     model.set_theta(theta_hat)
-    sigma = model.sigma
-    beta = model.beta
-    vcov = model.vcov()
-    phi = np.append(theta_hat, sigma)
-    reml = bool(model.reml)
-    try:
-        H = numderiv.hessian(lambda x: devfun_vp(model, x, reml), phi)
-        p = model.p
-        J = numderiv.jacobian(lambda x: covbeta(model, x), phi)
-    finally:
+    return vp
+
+
+def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovariance:
+    """:func:`varpar_covariance` computed: analytically where the dense algebra of
+    :func:`analytic_derivatives` is cheap, else by numDeriv's differences as lmerTest. BLAS
+    threads as in the fit's evaluations (many small calls: one thread, except for a large
+    fill-in block)."""
+    analytic = analytic_applies(model)
+    with blas_threads(1 if analytic else auto_threads(model.A.q_rest)):
         model.set_theta(theta_hat)
+        sigma = model.sigma
+        beta = model.beta
+        vcov = model.vcov()
+        phi = np.append(theta_hat, sigma)
+        p = model.p
+        if analytic:
+            H, J = analytic_derivatives(model)
+            model.set_theta(theta_hat)
+        else:
+            H, J = numeric_derivatives(model, phi, bool(model.reml))
     evals, evecs = np.linalg.eigh(H)
     evals, evecs = evals[::-1], evecs[:, ::-1]
     warnings = []
@@ -83,6 +99,135 @@ def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8)
     return VarparCovariance(phi, 2.0 * Hinv, jac, vcov, beta, sigma, evals, warnings)
 
 
+def numeric_derivatives(model, phi: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray]:
+    """numDeriv's Hessian of :func:`devfun_vp` and Jacobian of :func:`covbeta` at φ (lmerTest's
+    route); the model is left at θ. The same numbers with fewer factorizations: the points that
+    differ only in σ share one factorization (the model's ``ThetaMemo``), 8k + 4k(k−1) + 8k + 1
+    for k parameters in θ instead of 8(k+1)² + 8(k+1) (InstEval, k = 3: 73 instead of 112)."""
+    from ..lmm.model import ThetaMemo
+
+    memo = ThetaMemo()
+    try:
+        H = numderiv.hessian(lambda x: model.objective_memo(x[:-1], reml, x[-1], memo), phi)
+        J = numderiv.jacobian(lambda x: model.vcov_memo(x[:-1], x[-1], memo).ravel(order="F"), phi)
+    finally:
+        model.set_theta(phi[:-1])
+    return H, J
+
+
+#: Largest number of random effects for which :func:`analytic_derivatives` is used (its algebra
+#: is dense q×q: above this, numerical differences of the sparse factorization are cheaper).
+ANALYTIC_MAX_Q = 300
+
+
+def analytic_applies(model) -> bool:
+    """Whether :func:`analytic_derivatives` serves this model (no prior weights, q small)."""
+    return model.weights is None and model.structure.z_matrix().shape[1] <= ANALYTIC_MAX_Q
+
+
+def analytic_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
+    """The Hessian of :func:`devfun_vp` in φ = (θ, σ) and the Jacobian of :func:`covbeta`, both
+    at the fit, from exact derivatives instead of differences.
+
+    With Σ = Σ_h γ_h G_h (Kenward-Roger's parametrisation, :func:`kenwardroger.gamma_pieces`)
+    and P the GLS projection, the deviance D(γ) (REML: log|Σ| + log|XᵀΣ⁻¹X| + yᵀPy; ML: without
+    the middle term) has gradient g_h = tr(PG_h) − yᵀPG_hPy (ML: tr(Σ⁻¹G_h) − …) and Hessian
+    −tr(PG_hPG_j) + 2yᵀPG_hPG_jPy (ML: −tr(Σ⁻¹G_hΣ⁻¹G_j) + …); ∂Φ/∂γ_h = −ΦP_hΦ. γ(φ) is
+    σ²·(TTᵀ)_ab per θ element and σ² (T the term's relative factor), so by the chain rule
+    H_φ = J_γᵀ H_γ J_γ + Σ_h g_h ∂²γ_h/∂φ² and ∂C/∂φ = Σ_h (∂Φ/∂γ_h) ∂γ_h/∂φ.
+    """
+    from .kenwardroger import gamma_pieces
+
+    g = gamma_pieces(model)
+    gr, Hg = _gamma_gradient_hessian(model, g)
+    Jg, second = _gamma_of_phi(model, np.sqrt(g.s2))
+    H = Jg.T @ Hg @ Jg + np.einsum("h,hij->ij", gr, second)
+    H = (H + H.T) / 2
+    R = model.basis.R
+    Rinv = np.linalg.inv(R)
+    Phi_u = Rinv @ g.Phi @ Rinv.T
+    dPhi = [-(Phi_u @ (R.T @ Ph @ R) @ Phi_u) for Ph in g.P]
+    p = model.p
+    J = np.stack([sum(dPhi[h] * Jg[h, j] for h in range(len(dPhi))).ravel(order="F")
+                  for j in range(Jg.shape[1])], axis=1).reshape(p * p, Jg.shape[1])
+    return H, J
+
+
+def _gamma_gradient_hessian(model, g) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and Hessian of the deviance in γ at the fit (see :func:`analytic_derivatives`)."""
+    X, Z, s2 = model.basis.X, g.Z, g.s2
+    VinvX = X - Z @ g.D
+
+    def vinv(v: np.ndarray) -> np.ndarray:
+        return v - Z @ (g.Kl @ (Z.T @ v))
+
+    def proj(v: np.ndarray) -> np.ndarray:  # P v
+        w = vinv(v)
+        return (w - VinvX @ np.linalg.solve(g.Axx, VinvX.T @ v)) / s2
+
+    py = proj(model.basis.y)
+    zpy = Z.T @ py
+    a = []
+    trs = []  # tr(Σ⁻¹G_h)
+    n = X.shape[0]
+    for h in g.pars:
+        if h is None:
+            a.append(py)
+            trs.append((n - float(np.trace(g.KZ))) / s2)
+            continue
+        w = np.zeros_like(zpy)
+        tr = 0.0
+        for i, j in h:
+            np.add.at(w, i, zpy[j])
+            tr += float(np.sum(g.Azz[j, i]))
+        a.append(Z @ w)
+        trs.append(tr / s2)
+    Pa = [proj(v) for v in a]
+    k = len(a)
+    yPGPy = np.array([float(py @ v) for v in a])
+    quad = np.array([[float(a[i] @ Pa[j]) for j in range(k)] for i in range(k)])
+    quad = (quad + quad.T) / 2
+    if model.reml:
+        grad = np.array(trs) + np.array([float(np.sum(g.Phi * Ph)) for Ph in g.P]) - yPGPy
+        hess = -g.info2 + 2.0 * quad
+    else:
+        grad = np.array(trs) - yPGPy
+        hess = -g.K + 2.0 * quad
+    return grad, hess
+
+
+def _gamma_of_phi(model, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """∂γ/∂φ (k+1 × k+1) and ∂²γ_h/∂φ∂φ (k+1 × k+1 × k+1) at φ = (θ, σ), γ in
+    :func:`kenwardroger.gamma_pieces`'s order (each term's θ elements, then σ²)."""
+    theta = np.asarray(model.theta, dtype=float)
+    k = theta.size + 1
+    J = np.zeros((k, k))
+    S = np.zeros((k, k, k))
+    s2 = sigma**2
+    h = 0
+    for t in model.structure.terms:
+        T = t.template(theta)
+        TT = T @ T.T
+        units = []
+        for r, c in zip(t.rows, t.cols):
+            E = np.zeros_like(T)
+            E[r, c] = 1.0
+            units.append(E)
+        for a, b in zip(t.rows, t.cols):
+            J[h, -1] = 2.0 * sigma * TT[a, b]
+            S[h, -1, -1] = 2.0 * TT[a, b]
+            for i, Ei in zip(t.theta_index, units):
+                d1 = (Ei @ T.T + T @ Ei.T)[a, b]
+                J[h, i] = s2 * d1
+                S[h, i, -1] = S[h, -1, i] = 2.0 * sigma * d1
+                for j, Ej in zip(t.theta_index, units):
+                    S[h, i, j] = s2 * (Ei @ Ej.T + Ej @ Ei.T)[a, b]
+            h += 1
+    J[-1, -1] = 2.0 * sigma
+    S[-1, -1, -1] = 2.0
+    return J, S
+
+
 def _qform(x: np.ndarray, A: np.ndarray) -> float:
     return float(x @ A @ x)
 
@@ -97,7 +242,7 @@ def contest1d(vp: VarparCovariance, L: np.ndarray, rhs: float = 0.0) -> dict:
     se = np.sqrt(v)
     t = (est - rhs) / se
     return {"estimate": est, "std.error": se, "df": df, "statistic": t,
-            "p.value": float(2.0 * stats.t.sf(abs(t), df))}
+            "p.value": float(2.0 * dist.t.sf(abs(t), df))}
 
 
 def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
@@ -144,5 +289,5 @@ def contest_md(vp: VarparCovariance, L: np.ndarray, eps: float = float(np.sqrt(n
 def _ftable(F: float, ndf: float, ddf: float, sigma: float, fscale: float = 1.0) -> dict:
     ms = F * sigma**2
     Fs = F * fscale
-    p = float(stats.f.sf(Fs, ndf, ddf)) if ndf > 0 and np.isfinite(Fs) else np.nan
+    p = float(dist.f.sf(Fs, ndf, ddf)) if ndf > 0 and np.isfinite(Fs) else np.nan
     return {"sumsq": ms * ndf, "meansq": ms, "NumDF": ndf, "DenDF": ddf, "statistic": Fs, "p.value": p}

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
-
+from .. import distributions as dist
 from ..analysis import EmmeansOutput
 from ..fit import Fit, Inference
 from ..table import Table
@@ -475,7 +474,7 @@ def _contrast_cells(r: dict, level: float) -> dict:
     """A contrast's estimate, SE, df, unadjusted interval at ``level``, statistic and p."""
     est, se, df = r.get("estimate"), r.get("SE"), r.get("df")
     dfv = math.inf if df is None else df
-    q = stats.t.ppf(1 - (1 - level) / 2, dfv) if not math.isinf(dfv) else stats.norm.ppf(1 - (1 - level) / 2)
+    q = dist.t.ppf(1 - (1 - level) / 2, dfv) if not math.isinf(dfv) else dist.norm.ppf(1 - (1 - level) / 2)
     known = est is not None and se is not None
     return {"estimate": est, "se": se, "df": dfv, "lowerCI": est - q * se if known else None,
             "upperCI": est + q * se if known else None, "stat": r.get("t.ratio", r.get("z.ratio")),

@@ -16,6 +16,7 @@ public quantity is that of X and y.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy.linalg import lapack, solve_triangular
@@ -30,6 +31,22 @@ from .optsummary import OptSummary
 from .remat import ReStructure, build_structure
 
 _LOG2PI = float(np.log(2.0 * np.pi))
+
+
+class FactorSummary(NamedTuple):
+    """What the criteria and V(β̂) read from the factor at one θ (see :class:`ThetaMemo`):
+    ``ok``, ``ldL2``, ``pwrss``, ``ldRX2`` and ``Rinv`` = R_X⁻¹ of the user's columns."""
+
+    ok: bool
+    ldL2: float
+    pwrss: float
+    ldRX2: float
+    Rinv: np.ndarray | None
+
+
+class ThetaMemo(dict):
+    """θ (bytes) → :class:`FactorSummary`: numerical derivatives revisit each θ several times
+    (with other σ, or for V(β̂) after the deviance), and a θ met again needs no factorization."""
 
 
 @dataclass
@@ -113,7 +130,7 @@ class LinearMixedModel:
         self.L = update_L(self.A, self.structure, self.theta)
         return self.L
 
-    def _criterion(self, L: BlockedCholesky | DenseFactor, reml: bool,
+    def _criterion(self, L: BlockedCholesky | DenseFactor | FactorSummary, reml: bool,
                    sigma: float | None = None) -> float:
         """The criterion from a factor at θ: profiled over σ when ``sigma`` is None, else at σ."""
         if not L.ok or not np.isfinite(L.ldL2):
@@ -152,6 +169,28 @@ class LinearMixedModel:
 
     def __call__(self, theta: np.ndarray) -> float:
         return self.objective(theta)
+
+    def summary_at(self, theta: np.ndarray, memo: ThetaMemo) -> FactorSummary:
+        """The factor's summary at θ, from ``memo`` or from a factorization (L is then left at θ)."""
+        theta = np.asarray(theta, dtype=float)
+        key = theta.tobytes()
+        got = memo.get(key)
+        if got is None:
+            L = self.set_theta(theta)
+            Rinv = self._Rinv() if L.ok else None
+            got = memo[key] = FactorSummary(L.ok, L.ldL2, L.pwrss, L.ldRX2, Rinv)
+        return got
+
+    def objective_memo(self, theta: np.ndarray, reml: bool, sigma: float, memo: ThetaMemo) -> float:
+        """``objective(θ, reml, sigma)`` (the same number), its factorization shared through ``memo``."""
+        return self._criterion(self.summary_at(theta, memo), reml, sigma)
+
+    def vcov_memo(self, theta: np.ndarray, sigma: float, memo: ThetaMemo) -> np.ndarray:
+        """``vcov(θ, σ)`` (the same numbers), its factorization shared through ``memo``."""
+        Rinv = self.summary_at(theta, memo).Rinv
+        if Rinv is None:
+            return self.vcov(theta, sigma)
+        return float(sigma) ** 2 * (Rinv @ Rinv.T)
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, *, theta0: np.ndarray | None = None, polish: bool = False,
@@ -239,8 +278,12 @@ class LinearMixedModel:
         if theta is not None:
             self.set_theta(theta)
         s = self.sigma if sigma is None else float(sigma)
-        Rinv = self.basis.solve(solve_triangular(self._RX_tilde(), np.eye(self.p), lower=False))
+        Rinv = self._Rinv()
         return s**2 * (Rinv @ Rinv.T)
+
+    def _Rinv(self) -> np.ndarray:
+        """R_X⁻¹ of the user's columns at the current θ."""
+        return self.basis.solve(solve_triangular(self._RX_tilde(), np.eye(self.p), lower=False))
 
     def deviance_ml(self) -> float:
         """The ML deviance formula at the current θ (lme4's ``devCrit(REML = FALSE)``)."""

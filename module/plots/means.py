@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from .. import distributions as dist
 from ..fit import Fit
 from ..options import node
 from ..problem import Problem
@@ -202,7 +202,7 @@ def _interval(t: pd.DataFrame, d: pd.DataFrame, horizontal: str, request: dict):
     for h in t.index:
         y = d.loc[d[horizontal] == h, "y"].to_numpy()
         m = y.mean()
-        half = stats.t.ppf(0.5 + level / 2, len(y) - 1) * y.std(ddof=1) / np.sqrt(len(y)) if len(y) > 1 else np.nan
+        half = dist.t.ppf(0.5 + level / 2, len(y) - 1) * y.std(ddof=1) / np.sqrt(len(y)) if len(y) > 1 else np.nan
         lo.append(m - half)
         hi.append(m + half)
     return np.array(lo), np.array(hi)

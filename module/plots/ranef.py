@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from .. import distributions as dist
 from ..fit import Fit
 from ..problem import Problem
 from .modeldata import merged_by_group, ranef_blocks
@@ -24,7 +24,7 @@ def caterpillar_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     """Conditional modes with intervals, sorted per panel (``order``: ``each`` (default),
     ``first`` (by the first term, rows aligned across panels as lme4 does) or ``none``)."""
     level = float(request["ci_level"])
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = float(dist.norm.ppf(0.5 + level / 2))
     how = request["order"]
     out = []
     for group, columns in merged_by_group(ranef_blocks(fit, request.get("group"))).items():

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 from matplotlib.axes import Axes
-from scipy import stats
 
+from .. import distributions as dist
 from ..fit import Fit
 from ..problem import Problem
 from .modeldata import PlotNote, merged_by_group, ranef_blocks, standardized_residuals
@@ -29,9 +29,9 @@ def qq_points(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, 
     """Theoretical normal quantiles, sorted values, and R's ``qqline`` (intercept, slope)
     through the first and third quartiles."""
     v = np.sort(np.asarray(values, dtype=float))
-    theo = stats.norm.ppf(ppoints(len(v)))
+    theo = dist.norm.ppf(ppoints(len(v)))
     q1, q3 = np.quantile(v, [0.25, 0.75])
-    z1, z3 = stats.norm.ppf([0.25, 0.75])
+    z1, z3 = dist.norm.ppf([0.25, 0.75])
     slope = (q3 - q1) / (z3 - z1)
     return theo, v, (float(q1 - slope * z1), float(slope))
 

@@ -1,0 +1,80 @@
+"""Start-up cost: what a cold process pays before the first answer.
+
+``python -m benchmarks.startup --out FILE [--policy quick|full]``
+
+Each command runs in a fresh interpreter (or Rscript) several times; the median and the minimum
+wall time are kept (the minimum is the least disturbed by other work on the machine). Native:
+``import mixedbridge`` (the package's public names are imported on first use), the import of
+the analysis path, and ``mixedbridge run`` of the sleepstudy example (spec file to printed
+tables) in a cold process. Peers: ``import mixedlm``, ``import statsmodels.formula.api`` and R
+loading lme4 and lmerTest.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .cell import Writer
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "table-12-4-sleepstudy-lmm.json"
+
+
+def commands() -> list[tuple[str, str, list[str]]]:
+    """(name, who, argv) of every timed command."""
+    py = sys.executable
+    out = [
+        ("import mixedbridge", "native", [py, "-c", "import mixedbridge"]),
+        ("import the analysis path", "native", [py, "-c", "import mixedbridge.analysis"]),
+        ("mixedbridge run sleepstudy (cold process)", "native",
+         [py, "-m", "mixedbridge.cli", "run", str(EXAMPLE)]),
+        ("python -c pass (interpreter alone)", "python", [py, "-c", "pass"]),
+        ("import mixedlm", "mixedlm", [py, "-c", "import mixedlm"]),
+        ("import statsmodels.formula.api", "statsmodels", [py, "-c", "import statsmodels.formula.api"]),
+    ]
+    rscript = shutil.which("Rscript")
+    if rscript:
+        out.append(("R: library(lme4); library(lmerTest)", "lme4",
+                    [rscript, "-e", "suppressMessages({library(lme4); library(lmerTest)})"]))
+    return out
+
+
+def time_command(argv: list[str], repeats: int) -> tuple[list[float], str | None]:
+    """Wall times of ``repeats`` runs (after one untimed run that warms the file cache)."""
+    times: list[float] = []
+    for i in range(repeats + 1):
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            return times, (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        if i:
+            times.append(wall)
+    return times, None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--policy", default="full", choices=["full", "quick"])
+    args = ap.parse_args(argv)
+    write = Writer(args.out)
+    repeats = 7 if args.policy == "full" else 2
+    for name, who, cmd in commands():
+        times, error = time_command(cmd, repeats)
+        if error:
+            write("startup", what=name, who=who, status="error", note=error)
+            continue
+        write("startup", what=name, who=who, status="ok", median_s=statistics.median(times), min_s=min(times),
+              n=len(times))
+    write("end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
