@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import distributions as dist
-
 from . import mvt
 
 #: The methods (of the request's ``adjust``, schemas/emmeans.schema.json) that R's p.adjust computes.
