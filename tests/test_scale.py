@@ -26,6 +26,17 @@ dd = pytest.importorskip("dask.dataframe")
 SLEEP = {"analysis": "lmm", "formula": "Reaction ~ Days + (Days | Subject)", "data": {"dataset": "sleepstudy"}}
 
 
+@pytest.fixture(autouse=True)
+def same_satterthwaite_route(monkeypatch):
+    """A model fitted over Dask has no rows, so its Satterthwaite Hessian comes from numDeriv's
+    differences (lmerTest's route); the in-memory references here take the same route, so the
+    comparison measures the data path alone. The exact route's agreement with the differences is
+    tested in test_satterthwaite_exact.py."""
+    from mixedbridge.inference import satterthwaite
+
+    monkeypatch.setattr(satterthwaite, "analytic_applies", lambda model: False)
+
+
 @pytest.fixture(scope="module")
 def client():
     cluster, cl = local_client()

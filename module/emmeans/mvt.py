@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special
+
+from .. import distributions
 
 #: Remaining variance (of a correlation) below which a variable counts as a combination of the pivots.
 RANK_TOL = 1e-10
@@ -87,7 +89,7 @@ def _points(dim: int, df: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     for _ in range(SHIFTS):
         w = np.abs(2 * ((pts + rng.random(dim)) % 1.0) - 1)
         if df > 0:
-            scale = np.sqrt(stats.chi2.ppf(np.clip(w[:, -1], 1e-300, 1 - 1e-16), df) / df)
+            scale = np.sqrt(2.0 * special.gammaincinv(df / 2.0, np.clip(w[:, -1], 1e-300, 1 - 1e-16)) / df)
             w = w[:, :-1]
         else:
             scale = np.ones(POINTS)
@@ -150,10 +152,14 @@ def adjusted_p(t: np.ndarray, df: np.ndarray, corr: np.ndarray) -> np.ndarray:
 
 def critical_value(level: float, df: float, corr: np.ndarray) -> float:
     """The x with ``P(max |T| < x) = level`` (``mvtnorm::qmvt(level, tail = "both.tails")``)."""
+    from scipy import optimize
+
     f = factor(corr)
     d = emmeans_df(df)
-    dist = stats.t(d) if d > 0 else stats.norm()
-    one, bonf = dist.ppf((1 + level) / 2), dist.ppf(1 - (1 - level) / (2 * len(corr)))
+    def ppf(q: float) -> float:
+        return distributions.t.ppf(q, d) if d > 0 else distributions.norm.ppf(q)
+
+    one, bonf = ppf((1 + level) / 2), ppf(1 - (1 - level) / (2 * len(corr)))
     if f.rank <= 1:
         return float(one)
 

@@ -16,7 +16,7 @@ public quantity is that of X and y.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 from scipy.linalg import lapack, solve_triangular
@@ -63,9 +63,11 @@ class LinearMixedModel:
 
     Inference uses the public methods (``objective(θ, reml, sigma)``, ``vcov(θ, σ)``,
     ``refit(y)``, ``zlambda(u)``, ``set_theta``, ``beta``, ``sigma``) and the terms in
-    ``structure``; ``basis``, ``A``, ``L`` and ``dense`` are the estimator's own.
+    ``structure``; ``basis``, ``A``, ``L`` and ``dense`` are the estimator's own. ``has_rows``
+    says whether X, y and Z hold the rows (False for a model built from reduced blocks alone).
     """
 
+    has_rows: ClassVar[bool] = True
     X: np.ndarray
     names: list[str]
     y: np.ndarray

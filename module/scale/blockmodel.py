@@ -10,6 +10,7 @@ Kenward-Roger, which forms Z) is refused with an error saying so.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -33,6 +34,7 @@ ROWS_NEEDED = ("needs the rows, which the Dask backend never gathers; fit in mem
 class BlockModel(LinearMixedModel):
     """A linear mixed model from reduced blocks (see the module's docstring); ``nobs`` rows."""
 
+    has_rows: ClassVar[bool] = False
     nobs: int = 0
 
     @classmethod
