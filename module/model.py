@@ -24,11 +24,20 @@ from . import fit_tables
 from .analysis import run, run_prepared
 from .engines import engine_of
 from .errors import DataError, ModelError, SpecError
+from .families import has_scale
 from .fit import Fit, Inference
 from .inference.options import settings as inference_settings
-from .families import has_scale
-from .predict import (inverse_link, link_derivative, linear_predictor, new_design, own_design, prior_weights,
-                      simulate_glmm, simulate_responses, term_covariance)
+from .predict import (
+    inverse_link,
+    linear_predictor,
+    link_derivative,
+    new_design,
+    own_design,
+    prior_weights,
+    simulate_glmm,
+    simulate_responses,
+    term_covariance,
+)
 from .problem import Problem
 from .results import Results
 from .table import Table
@@ -513,8 +522,8 @@ class Model:
         intercept as its only fixed effect (Nakagawa et al. 2017's lognormal approximation)."""
         if (self.family, self.link) not in _R2_LINKS:
             raise ModelError(f"r2/icc: a {self.family} model with the {self.link} link is not supported; R² and "
-                             "ICC of a GLMM are available for binomial (logit, probit, cloglog) and Poisson (log) models, "
-                             "as performance::r2_nakagawa", "")
+                             "ICC of a GLMM are available for binomial (logit, probit, cloglog) and Poisson (log) "
+                             "models, as performance::r2_nakagawa", "")
         vf, vr, _ = self._variances()
         if self.family == "binomial":
             return vf, vr, {"logit": math.pi ** 2 / 3, "probit": 1.0, "cloglog": math.pi ** 2 / 6}[self.link]
