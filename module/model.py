@@ -1,5 +1,6 @@
-"""The model object for scripts and notebooks: ``lmer(formula, data)`` and ``lm(formula, data)``
-in the style of lme4, lmerTest and emmeans, over the same engines and tables as a spec.
+"""The model object for scripts and notebooks: ``lmer(formula, data)``, ``glmer(formula, data,
+family)`` and ``lm(formula, data)`` in the style of lme4, lmerTest and emmeans, over the same
+engines and tables as a spec.
 
 A model is fitted by :func:`mixedbridge.run` from the spec it stands for (:meth:`Model.to_spec`),
 so every number it shows is the spec path's number; tests, intervals and marginal means on it are
@@ -535,7 +536,10 @@ class Model:
 
     def r2(self) -> dict[str, float]:
         """Marginal and conditional R² (Nakagawa & Schielzeth), as ``performance::r2_nakagawa``;
-        for ``lm`` R's ``r.squared`` and ``adj.r.squared``.
+        for ``lm`` R's ``r.squared`` and ``adj.r.squared``. For ``glmer`` (binomial with a logit,
+        probit or cloglog link, Poisson with a log link) the residual variance is the
+        distribution-specific one of Nakagawa et al. (2017), as ``performance`` computes it
+        (:meth:`_glmm_variances`); other families get a ModelError naming those supported.
 
         A random slope in a term of its own (``(x || g)``) counts as in ``(x | g)`` with zero
         correlation; ``performance`` 0.10.2 leaves such a term's slope variance out (for
@@ -550,7 +554,8 @@ class Model:
 
     def icc(self) -> dict[str, float]:
         """Intraclass correlation as ``performance::icc``: ``adjusted`` σ²_random / (σ²_random +
-        σ²_residual) and ``unadjusted`` (the fixed effects' variance in the denominator too)."""
+        σ²_residual) and ``unadjusted`` (the fixed effects' variance in the denominator too); a
+        GLMM's σ²_residual is its distribution-specific variance (see :meth:`r2`)."""
         if not self.is_mixed:
             raise ModelError("icc: an 'lm' has no random effects", "")
         vf, vr, ve = self._glmm_variances() if self.is_glmm else self._variances()
@@ -609,11 +614,12 @@ class Model:
 
 def anova(*models: Model, names: Sequence[str] | None = None) -> pd.DataFrame:
     """Likelihood-ratio comparison of models fitted to the same rows, as lme4's ``anova(m1, m2,
-    ...)`` (REML fits refitted by ML); one model gives its own :meth:`Model.anova`."""
+    ...)`` (REML fits refitted by ML; nested GLMMs by their Laplace or quadrature
+    log-likelihoods); one model gives its own :meth:`Model.anova`."""
     if len(models) == 1:
         return models[0].anova()
     if not all(isinstance(m, Model) for m in models):
-        raise ModelError("anova: pass fitted models (from lmer or lm)", "")
+        raise ModelError("anova: pass fitted models (from lmer, glmer or lm)", "")
     labels = list(names) if names is not None else [f"model{i + 1}" for i in range(len(models))]
     if len(labels) != len(models) or len(set(labels)) != len(labels):
         raise ModelError("anova: names must be one distinct name per model", "")

@@ -71,10 +71,11 @@ def _random_effects(model: Model) -> list[str]:
         entries.append(("Residual", "", model.sigma, ""))
     variances = _formatted("variance", [e[2] ** 2 for e in entries])
     sds = _formatted("sd", [e[2] for e in entries])
-    rows = [["Groups", "Name", "Variance", "Std.Dev.", "Corr"]]
-    rows += [[g, t, v, s, c] for (g, t, _, c), v, s in zip(entries, variances, sds)]
+    corr = any(len(vc.terms) > 1 for vc in model.fit.varcorr)  # R prints Corr only when there is one
+    rows = [["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] if corr else [])]
+    rows += [[g, t, v, s] + ([c] if corr else []) for (g, t, _, c), v, s in zip(entries, variances, sds)]
     groups = ", ".join(f"{printable(g)}, {n}" for g, n in model.fit.ngroups.items())
-    return [" " + line for line in _aligned(rows, [False, False, True, True, False])] + [
+    return [" " + line for line in _aligned(rows, [False, False, True, True, False][:len(rows[0])])] + [
         f"Number of obs: {model.nobs}, groups:  {groups}"]
 
 

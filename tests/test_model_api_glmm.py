@@ -72,6 +72,12 @@ def test_anova_confint_emmeans_equal_the_spec_path(cbpp):
     assert "prob" in means.columns and "odds.ratio" in contrasts.columns
 
 
+@pytest.mark.slow
+def test_profile_intervals_equal_the_spec_path(cbpp):
+    res = mixedbridge.run(cbpp_spec(confint={"method": "profile"}))
+    assert_frames_equal(cbpp.confint(method="profile").reset_index(), res.table("confint").to_pandas())
+
+
 def test_model_comparison_equals_the_spec_compare(cbpp):
     spec = cbpp_spec()
     spec["compare"] = [{"formula": "cbind(incidence, size - incidence) ~ (1 | herd)", "name": "null"}]
