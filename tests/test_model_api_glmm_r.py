@@ -164,3 +164,11 @@ def test_the_lme4_engines_fit_gives_rs_numbers_to_rounding(with_r, name):
     check_predictions(m, ref, link_atol=1e-9, rtol=1e-9)
     check_residuals(m, ref, atol=1e-9)
     check_effect_sizes(m, ref, rtol=1e-9)
+
+
+@pytest.mark.parametrize("link", ["probit", "cloglog"])
+def test_r2_and_icc_of_other_binomial_links_equal_performance(fitted, link):
+    """The distribution-specific variance is 1 for the probit link and π²/6 for the cloglog link."""
+    m, ref = fitted["cbpp"].update(link=link), REFERENCE["links"][link]
+    assert near(m.fixef, list(ref["fixef"].values()), rtol=1e-3)
+    check_effect_sizes(m, ref, rtol=2e-3)

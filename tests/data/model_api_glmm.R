@@ -2,7 +2,8 @@
 # scale, conditional and population, new data with a new level), residuals.glmerMod (deviance,
 # pearson, response, working), simulate.merMod moments, performance::r2_nakagawa and
 # performance::icc for two GLMMs: cbpp (binomial with trials, cbind response) and grouseticks
-# (Poisson, two grouping factors). Run from anywhere:
+# (Poisson, two grouping factors); R² and ICC of cbpp's model with the probit and cloglog links.
+# Run from anywhere:
 #   Rscript tests/data/model_api_glmm.R   (writes model_api_glmm.json next to this script;
 # needs lme4, performance and jsonlite).
 suppressMessages({library(lme4); library(performance); library(jsonlite)})
@@ -57,6 +58,14 @@ out <- list(
                                       incidence = 0, size = 1)),
   grouseticks = reference(grouse_m, data.frame(YEAR = c("95", "97", "96"), cHEIGHT = c(-20, 0, 35.5),
                                                BROOD = c("501", "new", "606"), LOCATION = c("32", "32", "new"))),
+  # R² and ICC of cbpp's model with the probit and cloglog links (distribution variances 1, pi^2/6)
+  links = lapply(c(probit = "probit", cloglog = "cloglog"), function(link) {
+    m <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cb, binomial(link = link))
+    r2 <- r2_nakagawa(m); ic <- icc(m)
+    list(fixef = as.list(fixef(m)), r2_marginal = unname(r2$R2_marginal),
+         r2_conditional = unname(r2$R2_conditional), icc_adjusted = unname(ic$ICC_adjusted),
+         icc_unadjusted = unname(ic$ICC_unadjusted))
+  }),
   versions = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
                   performance = as.character(packageVersion("performance")),
                   insight = as.character(packageVersion("insight"))))
