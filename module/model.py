@@ -1,5 +1,6 @@
-"""The model object for scripts and notebooks: ``lmer(formula, data)`` and ``lm(formula, data)``
-in the style of lme4, lmerTest and emmeans, over the same engines and tables as a spec.
+"""The model object for scripts and notebooks: ``lmer(formula, data)``, ``glmer(formula, data,
+family)`` and ``lm(formula, data)`` in the style of lme4, lmerTest and emmeans, over the same
+engines and tables as a spec.
 
 A model is fitted by :func:`mixedbridge.run` from the spec it stands for (:meth:`Model.to_spec`),
 so every number it shows is the spec path's number; tests, intervals and marginal means on it are
@@ -24,9 +25,20 @@ from . import fit_tables
 from .analysis import run, run_prepared
 from .engines import engine_of
 from .errors import DataError, ModelError, SpecError
+from .families import has_scale
 from .fit import Fit, Inference
 from .inference.options import settings as inference_settings
-from .predict import linear_predictor, new_design, own_design, prior_weights, simulate_responses, term_covariance
+from .predict import (
+    inverse_link,
+    linear_predictor,
+    link_derivative,
+    new_design,
+    own_design,
+    prior_weights,
+    simulate_glmm,
+    simulate_responses,
+    term_covariance,
+)
 from .problem import Problem
 from .results import Results
 from .table import Table
@@ -34,6 +46,8 @@ from .table import Table
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+#: Arguments of one kind of model only (``update`` refuses them for another).
+_OWN_ARGS = ("REML", "df_method", "family", "link", "nAGQ")
 #: lmerTest's ``ddf`` names → the spec's df methods.
 _DDF = {"satterthwaite": "satterthwaite", "kenward-roger": "kenward-roger", "kenward_roger": "kenward-roger",
         "kr": "kenward-roger", "lme4": "asymptotic", "asymptotic": "asymptotic"}
@@ -74,16 +88,39 @@ def lm(formula: str, data: pd.DataFrame | str, contrasts: str = "treatment", wei
     return _fit("lm", formula, data, {"contrasts": contrasts}, engine, weights, offset)
 
 
-def glmer(formula: str, data: pd.DataFrame | str, family: str = "binomial", **kwargs: Any) -> Model:
-    """Generalized linear mixed models (lme4's ``glmer``): the hook for the GLMM engine.
+def glmer(formula: str, data: pd.DataFrame | str, family: str = "binomial", link: str | None = None,
+          nAGQ: int = 1, weights: str | None = None, offset: str | None = None, contrasts: str = "treatment",
+          engine: str = "native") -> Model:
+    """Fit a generalized linear mixed model, as lme4's ``glmer`` (``glmer.nb`` for the
+    negative binomial).
 
-    Raises
-    ------
-    ModelError
-        Always, until the GLMM estimator is part of the spec (``analysis: glmm``).
+    Parameters
+    ----------
+    formula : str
+        lme4 syntax; a binomial response may be 0/1 numbers, a two-level factor (the first level
+        is failure), proportions with ``weights`` as the trials, or ``cbind(successes, failures)``.
+    data : DataFrame or str
+        The rows, or the name of a bundled data set (``"cbpp"``).
+    family : str
+        R's family name: ``binomial``, ``poisson``, ``Gamma``, ``inverse.gaussian``, ``gaussian``
+        (with a non-identity link) or ``negative.binomial``.
+    link : str, optional
+        R's link name (``logit``, ``probit``, ``cloglog``, ``log`` ...); default the family's
+        canonical link.
+    nAGQ : int
+        1 the Laplace approximation (default), 0 lme4's fast first stage, up to 25 adaptive
+        Gauss-Hermite points (a single scalar random-effects term only).
+    weights, offset : str, optional
+        Names of the columns holding prior weights (a binomial proportion's trials) and an offset.
+    contrasts : str
+        ``treatment`` (R's default) or ``sum``.
+    engine : str
+        ``native`` (default), ``lme4`` (R) or ``both`` (R cross-checks every number).
     """
-    raise ModelError("glmer: generalized linear mixed models are not available yet; "
-                     "use lmer for a linear mixed model", "")
+    options: dict[str, Any] = {"family": family, "nAGQ": nAGQ, "contrasts": contrasts}
+    if link is not None:
+        options["link"] = link
+    return _fit("glmm", formula, data, options, engine, weights, offset)
 
 
 def _fit(analysis: str, formula: str, data: pd.DataFrame | str, options: dict, engine: str,
@@ -128,7 +165,7 @@ class Summary:
 
 
 class Model:
-    """A fitted model (made by :func:`lmer` or :func:`lm`).
+    """A fitted model (made by :func:`lmer`, :func:`glmer` or :func:`lm`).
 
     Attributes
     ----------
@@ -170,8 +207,24 @@ class Model:
 
     @property
     def is_mixed(self) -> bool:
-        """Whether the model has random effects (``lmer``) rather than being a regression (``lm``)."""
-        return self.fit.analysis == "lmm"
+        """Whether the model has random effects (``lmer``, ``glmer``) rather than being a regression
+        (``lm``)."""
+        return self.fit.analysis in ("lmm", "glmm")
+
+    @property
+    def is_glmm(self) -> bool:
+        """Whether the model is a generalized linear mixed model (``glmer``)."""
+        return self.fit.analysis == "glmm"
+
+    @property
+    def family(self) -> str:
+        """R's name of the response distribution (``gaussian`` for ``lmer`` and ``lm``)."""
+        return self.fit.family or "gaussian"
+
+    @property
+    def link(self) -> str:
+        """R's name of the link function (``identity`` for ``lmer`` and ``lm``)."""
+        return self.fit.link or "identity"
 
     @property
     def nobs(self) -> int:
@@ -191,7 +244,7 @@ class Model:
 
     @property
     def sigma(self) -> float:
-        """Residual standard deviation σ̂."""
+        """Residual standard deviation σ̂ (lme4's ``sigma``: 1 for a binomial or Poisson GLMM)."""
         return float(self.fit.sigma)
 
     @property
@@ -215,19 +268,22 @@ class Model:
     @property
     def varcorr(self) -> pd.DataFrame:
         """Variance components as R's ``as.data.frame(VarCorr(m))``: ``grp``, ``var1``, ``var2``,
-        ``vcov`` (variance or covariance), ``sdcor`` (sd or correlation)."""
+        ``vcov`` (variance or covariance), ``sdcor`` (sd or correlation); a GLMM has a
+        ``Residual`` row only for a family with a scale (Gamma, inverse.gaussian, gaussian)."""
         rows: list[tuple[str, str | None, str | None, float, float]] = []
         for vc in self.fit.varcorr:
             sd, corr = np.asarray(vc.sd, dtype=float), np.asarray(vc.corr, dtype=float)
             rows += [(vc.group, t, None, sd[i] ** 2, sd[i]) for i, t in enumerate(vc.terms)]
             rows += [(vc.group, vc.terms[i], vc.terms[j], corr[i, j] * sd[i] * sd[j], corr[i, j])
                      for i in range(len(vc.terms)) for j in range(i + 1, len(vc.terms))]
-        rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
+        if not self.is_glmm or has_scale(self.fit.family):
+            rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
     @property
     def loglik(self) -> float:
-        """The log-likelihood (REML's for a REML fit, as lme4's ``logLik``)."""
+        """The log-likelihood (REML's for a REML fit, as lme4's ``logLik``; a GLMM's by the
+        Laplace approximation or quadrature)."""
         return float(self.fit.loglik)
 
     @property
@@ -250,27 +306,56 @@ class Model:
         return pd.Series(np.asarray(values, dtype=float), index=index, name=name).reindex(self.data.index)
 
     def fitted(self) -> pd.Series:
-        """Fitted values (conditional on the random effects), NaN where a row was not used."""
+        """Fitted values (conditional on the random effects; a GLMM's on the response scale, μ̂),
+        NaN where a row was not used."""
         assert self.fit.fitted is not None
         return self._on_input(self.fit.fitted, self.problem.frame.data.index, "fitted")
 
-    def residuals(self, type: str = "response", scaled: bool = False) -> pd.Series:
-        """Residuals as lme4's ``residuals``: ``response`` (y − fitted) or ``pearson`` (times
-        √weights); ``scaled`` divides by σ̂. NaN where a row was not used."""
-        assert self.fit.residuals is not None
-        r = np.asarray(self.fit.residuals, dtype=float)
-        if type == "pearson":
-            w = prior_weights(self.problem)
-            r = r * (np.sqrt(w) if w is not None else 1.0)
-        elif type not in ("response", "working"):
-            raise ModelError(f"residuals: type {type!r} is not one of 'response', 'pearson', 'working'", "")
+    def residuals(self, type: str | None = None, scaled: bool = False) -> pd.Series:
+        """Residuals as lme4's ``residuals``, NaN where a row was not used; ``scaled`` divides by σ̂.
+
+        For ``lmer``/``lm``: ``response`` (y − fitted, the default) or ``pearson`` (times
+        √weights). For ``glmer`` (``residuals.glmerMod``): ``deviance`` (the default),
+        ``pearson`` ((y − μ̂)√w/√V(μ̂)), ``response`` (y − μ̂, y a binomial's proportion) or
+        ``working`` ((y − μ̂)/(dμ/dη)).
+        """
+        if self.is_glmm:
+            r = self._glmm_residuals(type or "deviance")
+        else:
+            r = self._linear_residuals(type or "response")
         if scaled:
             r = r / self.sigma
         return self._on_input(r, self.problem.frame.data.index, "residuals")
 
+    def _linear_residuals(self, type: str) -> np.ndarray:
+        assert self.fit.residuals is not None
+        r = np.asarray(self.fit.residuals, dtype=float)
+        if type == "pearson":
+            w = prior_weights(self.problem)
+            return r * (np.sqrt(w) if w is not None else 1.0)
+        if type not in ("response", "working"):
+            raise ModelError(f"residuals: type {type!r} is not one of 'response', 'pearson', 'working'", "")
+        return r
+
+    def _glmm_residuals(self, type: str) -> np.ndarray:
+        fit = self.fit
+        if type == "deviance" and fit.residuals is not None:
+            return np.asarray(fit.residuals, dtype=float)
+        if type == "pearson" and fit.pearson_residuals is not None:
+            return np.asarray(fit.pearson_residuals, dtype=float)
+        if type not in ("response", "working"):
+            raise ModelError(f"residuals: type {type!r} is not one of 'deviance', 'pearson', 'response', "
+                             "'working' (a glmer model's residual types)", "")
+        assert fit.fitted is not None
+        r = self.problem.y - np.asarray(fit.fitted, dtype=float)
+        if type == "working":
+            eta = linear_predictor(fit, own_design(self.problem, fit), True)
+            r = r / link_derivative(fit, eta)
+        return r
+
     def predict(self, newdata: pd.DataFrame | None = None, re_form: str | None = None,
-                allow_new_levels: bool = False) -> pd.Series:
-        """Predictions as lme4's ``predict.merMod`` (response scale = linear predictor).
+                allow_new_levels: bool = False, type: str = "link") -> pd.Series:
+        """Predictions as lme4's ``predict.merMod``.
 
         Parameters
         ----------
@@ -281,7 +366,12 @@ class Model:
         allow_new_levels : bool
             Predict a level of a grouping factor the model was not fitted with at the population
             level (its random effects 0) instead of raising an error that names it.
+        type : ``"link"`` or ``"response"``
+            A GLMM's linear predictor η (the default, as lme4) or μ = g⁻¹(η); the same for
+            ``lmer`` and ``lm``.
         """
+        if type not in ("link", "response"):
+            raise ModelError(f"predict: type {type!r} is not one of 'link', 'response'", "")
         population = _population(re_form) or not self.is_mixed
         if newdata is None:
             design = own_design(self.problem, self.fit)
@@ -290,15 +380,23 @@ class Model:
             design = new_design(self.problem, self.fit, newdata, population)
             index = newdata.index
         eta = linear_predictor(self.fit, design, not population, allow_new_levels)
-        return pd.Series(eta, index=design.index, name="predicted").reindex(index)
+        values = inverse_link(self.fit, eta) if type == "response" else eta
+        return pd.Series(values, index=design.index, name="predicted").reindex(index)
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model as lme4's ``simulate`` (new random effects
-        and residuals each time): columns ``sim_1`` … on the input's index."""
+        and residuals each time): columns ``sim_1`` … on the input's index.
+
+        A GLMM's (binomial or Poisson) are drawn from its family: Poisson counts, or binomial
+        successes of each row's trials given as proportions of the trials, the response's scale
+        here (lme4 gives a ``cbind`` response's as a matrix of counts), so that
+        ``m.refit(sims["sim_1"])`` refits one.
+        """
         if not isinstance(nsim, int) or nsim < 1:
             raise ModelError(f"simulate: nsim must be a positive whole number, not {nsim!r}", "")
         design = own_design(self.problem, self.fit)
-        y = simulate_responses(self.fit, design, prior_weights(self.problem), nsim, np.random.default_rng(seed))
+        draw = simulate_glmm if self.is_glmm else simulate_responses
+        y = draw(self.fit, design, prior_weights(self.problem), nsim, np.random.default_rng(seed))
         frame = pd.DataFrame(y, index=design.index, columns=[f"sim_{i + 1}" for i in range(nsim)])
         return frame.reindex(self.data.index)
 
@@ -328,28 +426,39 @@ class Model:
                 raise DataError(f"refit: newresp has {len(values)} values; the model has {len(index)} rows", "newresp")
         if not np.all(np.isfinite(values)):
             raise DataError("refit: newresp has missing or non-finite values for fitted rows", "newresp")
+        if self.is_glmm:
+            _check_glmm_response(self.family, values)
         return values
 
     def update(self, formula: str | None = None, **changes: Any) -> Model:
         """The model refitted with a new ``formula`` (``". ~ . + x"`` adds to both sides of the
-        old one) or other arguments of :func:`lmer`/:func:`lm` (``REML``, ``contrasts``, ``data`` ...)."""
+        old one) or other arguments of :func:`lmer`/:func:`glmer`/:func:`lm` (``REML``,
+        ``family``, ``link``, ``nAGQ``, ``contrasts``, ``data`` ...)."""
         spec = self._spec
         new_formula = _updated_formula(self.formula, formula) if formula else self.formula
         options = dict(spec.get("options", {}))
         keys = {"REML": "reml", "contrasts": "contrasts", "weights": "weights", "offset": "offset",
-                "df_method": "df_method"}
+                "df_method": "df_method", "family": "family", "link": "link", "nAGQ": "nAGQ"}
+        mine = {"lmm": ("REML", "df_method"), "glmm": ("family", "link", "nAGQ"), "lm": ()}[self.fit.analysis]
+        allowed = {k for k in keys if k not in _OWN_ARGS or k in mine} | {"data", "engine"}
         for key, value in changes.items():
-            if key not in keys and key not in ("data", "engine"):
-                raise ModelError(f"update: unknown argument {key!r}", "")
+            if key not in allowed:
+                raise ModelError(f"update: unknown argument {key!r} for this model; it takes "
+                                 + ", ".join(sorted(allowed)), "")
             if key in keys:
                 options[keys[key]] = value
+        if "family" in changes and "link" not in changes:
+            options.pop("link", None)
         data = changes.get("data", spec["data"]["dataset"] if "data" in spec else self.data)
+        engine = changes.get("engine", spec["engine"])
+        common = {"contrasts": options.get("contrasts", "treatment"), "weights": options.get("weights"),
+                  "offset": options.get("offset"), "engine": engine}
+        if self.is_glmm:
+            return glmer(new_formula, data, options["family"], options.get("link"), options.get("nAGQ", 1), **common)
         if not self.is_mixed:
-            return lm(new_formula, data, options.get("contrasts", "treatment"), options.get("weights"),
-                      options.get("offset"), changes.get("engine", spec["engine"]))
-        return lmer(new_formula, data, options.get("reml", True), options.get("contrasts", "treatment"),
-                    options.get("weights"), options.get("offset"), changes.get("engine", spec["engine"]),
-                    options.get("df_method", "satterthwaite"))
+            return lm(new_formula, data, **common)
+        return lmer(new_formula, data, options.get("reml", True), df_method=options.get("df_method", "satterthwaite"),
+                    **common)
 
     # --- tests, intervals, means -----------------------------------------------------------
     def _infer(self, options: dict) -> Inference:
@@ -360,10 +469,14 @@ class Model:
     def anova(self, type: str | int = "III", ddf: str = "Satterthwaite", method: str | None = None) -> pd.DataFrame:
         """F tests per model term as lmerTest's ``anova(m, type, ddf)`` (``ddf``
         ``"Satterthwaite"`` or ``"Kenward-Roger"``), or per-term ``method`` ``"lrt"`` /
-        ``"bootstrap"`` tests; for ``lm`` the F tests with the residual df."""
+        ``"bootstrap"`` tests; for ``lm`` the F tests with the residual df; for ``glmer``
+        likelihood-ratio tests per term (afex's ``mixed(..., method = "LRT")``, the default) or
+        ``method="bootstrap"``."""
         kind = _TYPES.get(str(type).lower(), str(type))
         block: dict[str, Any] = {"type": kind}
-        if self.is_mixed:
+        if self.is_glmm:
+            block["method"] = method or "lrt"
+        elif self.is_mixed:
             block["method"] = method or _ddf(ddf)
         table = fit_tables.anova_table(self.fit, self._infer({"anova": block}))
         assert table is not None
@@ -402,9 +515,31 @@ class Model:
             random += float(np.mean(np.einsum("ij,jk,ik->i", term.X, cov, term.X)))
         return fixed, random, self.sigma ** 2
 
+    def _glmm_variances(self) -> tuple[float, float, float]:
+        """(fixed, random, distribution-specific) variances of a GLMM as ``performance``
+        0.10.2 (with insight 0.19.0's ``get_variance``) computes them: the last is π²/3 for the
+        logit link, 1 for the probit link and π²/6 for the cloglog link of a binomial model, and
+        ln(1 + 1/λ) for a Poisson log model with λ = exp(β̂₀) of the same model refitted with the
+        intercept as its only fixed effect (Nakagawa et al. 2017's lognormal approximation)."""
+        if (self.family, self.link) not in _R2_LINKS:
+            raise ModelError(f"r2/icc: a {self.family} model with the {self.link} link is not supported; R² and "
+                             "ICC of a GLMM are available for binomial (logit, probit, cloglog) and Poisson (log) "
+                             "models, as performance::r2_nakagawa", "")
+        vf, vr, _ = self._variances()
+        if self.family == "binomial":
+            return vf, vr, {"logit": math.pi ** 2 / 3, "probit": 1.0, "cloglog": math.pi ** 2 / 6}[self.link]
+        null = self.update(". ~ " + " + ".join(["1", *self._random_terms()]))
+        return vf, vr, math.log1p(1 / math.exp(float(null.fixef.iloc[0])))
+
+    def _random_terms(self) -> list[str]:
+        return [t for _, t in _signed_terms(self.formula.partition("~")[2]) if t.startswith("(") and "|" in t]
+
     def r2(self) -> dict[str, float]:
         """Marginal and conditional R² (Nakagawa & Schielzeth), as ``performance::r2_nakagawa``;
-        for ``lm`` R's ``r.squared`` and ``adj.r.squared``.
+        for ``lm`` R's ``r.squared`` and ``adj.r.squared``. For ``glmer`` (binomial with a logit,
+        probit or cloglog link, Poisson with a log link) the residual variance is the
+        distribution-specific one of Nakagawa et al. (2017), as ``performance`` computes it
+        (:meth:`_glmm_variances`); other families get a ModelError naming those supported.
 
         A random slope in a term of its own (``(x || g)``) counts as in ``(x | g)`` with zero
         correlation; ``performance`` 0.10.2 leaves such a term's slope variance out (for
@@ -413,16 +548,17 @@ class Model:
         if not self.is_mixed:
             r2, adj = self.fit.r_squared, self.fit.adj_r_squared
             return {"r2": math.nan if r2 is None else float(r2), "r2_adjusted": math.nan if adj is None else float(adj)}
-        vf, vr, ve = self._variances()
+        vf, vr, ve = self._glmm_variances() if self.is_glmm else self._variances()
         total = vf + vr + ve
         return {"marginal": vf / total, "conditional": (vf + vr) / total}
 
     def icc(self) -> dict[str, float]:
         """Intraclass correlation as ``performance::icc``: ``adjusted`` σ²_random / (σ²_random +
-        σ²_residual) and ``unadjusted`` (the fixed effects' variance in the denominator too)."""
+        σ²_residual) and ``unadjusted`` (the fixed effects' variance in the denominator too); a
+        GLMM's σ²_residual is its distribution-specific variance (see :meth:`r2`)."""
         if not self.is_mixed:
             raise ModelError("icc: an 'lm' has no random effects", "")
-        vf, vr, ve = self._variances()
+        vf, vr, ve = self._glmm_variances() if self.is_glmm else self._variances()
         return {"adjusted": vr / (vr + ve), "unadjusted": vr / (vf + vr + ve)}
 
     # --- pictures and documents ------------------------------------------------------------
@@ -465,6 +601,8 @@ class Model:
 
     def __repr__(self) -> str:
         kind = "Linear mixed model" if self.is_mixed else "Linear model"
+        if self.is_glmm:
+            kind = f"Generalized linear mixed model ({self.family}, {self.link} link)"
         crit = (f"REML criterion {self.fit.reml_crit:.1f}" if self.fit.reml and self.fit.reml_crit is not None
                 else f"logLik {self.fit.loglik:.1f}")
         return f"<{kind}: {self.formula}; {self.nobs} obs, {crit}, engine {self.fit.engine}>"
@@ -476,11 +614,12 @@ class Model:
 
 def anova(*models: Model, names: Sequence[str] | None = None) -> pd.DataFrame:
     """Likelihood-ratio comparison of models fitted to the same rows, as lme4's ``anova(m1, m2,
-    ...)`` (REML fits refitted by ML); one model gives its own :meth:`Model.anova`."""
+    ...)`` (REML fits refitted by ML; nested GLMMs by their Laplace or quadrature
+    log-likelihoods); one model gives its own :meth:`Model.anova`."""
     if len(models) == 1:
         return models[0].anova()
     if not all(isinstance(m, Model) for m in models):
-        raise ModelError("anova: pass fitted models (from lmer or lm)", "")
+        raise ModelError("anova: pass fitted models (from lmer, glmer or lm)", "")
     labels = list(names) if names is not None else [f"model{i + 1}" for i in range(len(models))]
     if len(labels) != len(models) or len(set(labels)) != len(labels):
         raise ModelError("anova: names must be one distinct name per model", "")
@@ -494,6 +633,21 @@ def anova(*models: Model, names: Sequence[str] | None = None) -> pd.DataFrame:
     table = fit_tables.model_comparison_table(models[0].fit, Inference(comparison=rows))
     assert table is not None
     return _indexed(table, "model")
+
+
+#: The (family, link) pairs whose R² and ICC follow performance::r2_nakagawa.
+_R2_LINKS = (("binomial", "logit"), ("binomial", "probit"), ("binomial", "cloglog"), ("poisson", "log"))
+
+
+def _check_glmm_response(family: str, values: np.ndarray) -> None:
+    """A new response on the family's scale, refused as the model frame refuses data."""
+    if family == "binomial" and np.any((values < 0) | (values > 1)):
+        raise DataError("refit: a binomial newresp holds proportions of successes (0/1, or successes / trials); "
+                        "some values are outside [0, 1]", "newresp")
+    if family in ("poisson", "negative.binomial") and np.any(values < 0):
+        raise DataError(f"refit: a {family} newresp holds counts; some values are negative", "newresp")
+    if family in ("Gamma", "inverse.gaussian") and np.any(values <= 0):
+        raise DataError(f"refit: a {family} newresp must be positive; some values are <= 0", "newresp")
 
 
 def _population(re_form: str | None) -> bool:

@@ -68,8 +68,9 @@ def new_design(problem: Problem, fit: Fit, newdata: pd.DataFrame, population: bo
     source = problem.frame.source
     stacked = pd.concat([source[new.columns.intersection(source.columns)].reset_index(drop=True),
                          new.reset_index(drop=True)], ignore_index=True)
-    spec = {"options": {k: problem.options.get(k) for k in ("weights", "offset") if problem.options.get(k)},
-            "levels": _fixed_levels(problem)}
+    kept = ("weights", "offset", "family", "link")
+    spec = {"analysis": problem.analysis, "levels": _fixed_levels(problem),
+            "options": {k: problem.options.get(k) for k in kept if problem.options.get(k)}}
     frame = model_frame(stacked, desc, spec)
     keep = frame.data.index >= len(source)
     rows = np.flatnonzero(keep)
@@ -86,7 +87,8 @@ def _completed(problem: Problem, newdata: pd.DataFrame, population: bool) -> pd.
     """``newdata`` with what a prediction does not read filled in: the response (and the prior
     weights), and for population predictions the grouping columns."""
     desc, frame = problem.desc, problem.frame
-    fill: dict[str, object] = {c: 1.0 for c in desc.response.columns if c not in newdata.columns}
+    fill: dict[str, object] = {c: _placeholder(frame.source[c]) for c in desc.response.columns
+                               if c not in newdata.columns}
     weights = problem.options.get("weights")
     if weights and weights not in newdata.columns:
         fill[weights] = 1.0
@@ -100,6 +102,13 @@ def _completed(problem: Problem, newdata: pd.DataFrame, population: bool) -> pd.
         what = " (a grouping factor: use re_form='~0' for population predictions)" if set(missing) & grouping else ""
         raise DataError(f"newdata lacks the column(s) {', '.join(repr(c) for c in missing)}{what}", "newdata")
     return newdata.assign(**fill) if fill else newdata
+
+
+def _placeholder(column: pd.Series) -> object:
+    """A value of the response column that the model frame accepts (a prediction never reads it):
+    its first non-missing value, so that a factor response stays a factor."""
+    present = column.dropna()
+    return present.iloc[0] if len(present) else 1.0
 
 
 def _fixed_levels(problem: Problem) -> dict[str, list[str]]:
@@ -175,14 +184,59 @@ def simulate_responses(fit: Fit, design: Design, weights: np.ndarray | None, nsi
     random effects b ~ N(0, Σ) per level of each term (Σ from the fit's variance components),
     and residuals σε/√w."""
     n = len(design.X)
+    out = random_part(fit, design, nsim, rng)
+    scale = fit.sigma / (np.sqrt(weights) if weights is not None else np.ones(n))
+    return out + rng.standard_normal((n, nsim)) * scale[:, None]
+
+
+def random_part(fit: Fit, design: Design, nsim: int, rng: np.random.Generator) -> np.ndarray:
+    """Xβ + offset plus new random effects b ~ N(0, Σ) per level of each term (n × nsim), as
+    lme4's ``simulate`` draws them (Σ from the fit's variance components)."""
     out = np.repeat((design.X @ fit.beta + design.offset)[:, None], nsim, axis=1)
     for term in design.reterms:
         cov = term_covariance(fit, term)
         chol = np.linalg.cholesky(cov + 1e-300 * np.eye(len(cov))) if np.any(cov) else np.zeros_like(cov)
         b = np.einsum("jk,lks->ljs", chol, rng.standard_normal((term.nlevels, len(cov), nsim)))
         out += np.einsum("ij,ijs->is", term.X, b[term.codes])
-    scale = fit.sigma / (np.sqrt(weights) if weights is not None else np.ones(n))
-    return out + rng.standard_normal((n, nsim)) * scale[:, None]
+    return out
+
+
+def inverse_link(fit: Fit, eta: np.ndarray) -> np.ndarray:
+    """μ = g⁻¹(η) by the fit's link (the identity for a linear model)."""
+    if fit.link is None or fit.link == "identity":
+        return np.asarray(eta, dtype=float)
+    from .glmm.family import LINKS
+
+    return np.asarray(LINKS[fit.link].linkinv(np.asarray(eta, dtype=float)), dtype=float)
+
+
+def link_derivative(fit: Fit, eta: np.ndarray) -> np.ndarray:
+    """dμ/dη at η by the fit's link (1 for a linear model)."""
+    if fit.link is None:
+        return np.ones_like(np.asarray(eta, dtype=float))
+    from .glmm.family import LINKS
+
+    return np.asarray(LINKS[fit.link].mu_eta(np.asarray(eta, dtype=float)), dtype=float)
+
+
+#: The families whose responses :func:`simulate_glmm` draws (lme4's ``simulate`` draws more).
+SIMULATED_FAMILIES = ("binomial", "poisson")
+
+
+def simulate_glmm(fit: Fit, design: Design, weights: np.ndarray | None, nsim: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """``nsim`` responses of a GLMM as lme4's ``simulate`` draws them (n × nsim): new random
+    effects, μ = g⁻¹(η), then binomial successes of the trials (as proportions of the trials, the
+    response's scale here) or Poisson counts."""
+    if fit.family not in SIMULATED_FAMILIES:
+        raise ModelError(f"simulate: responses of the {fit.family} family are not simulated here; "
+                         "simulate takes " + " and ".join(SIMULATED_FAMILIES) + " models")
+    mu = inverse_link(fit, random_part(fit, design, nsim, rng))
+    if fit.family == "poisson":
+        return rng.poisson(mu).astype(float)
+    trials = np.ones(len(mu)) if weights is None else np.asarray(weights, dtype=float)
+    size = np.round(trials).astype(np.int64)
+    return rng.binomial(size[:, None], np.clip(mu, 0.0, 1.0)) / np.where(trials > 0, trials, 1.0)[:, None]
 
 
 def term_covariance(fit: Fit, term: ReTermData) -> np.ndarray:

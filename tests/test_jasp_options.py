@@ -46,7 +46,7 @@ def err(doc):
 def test_manifest_lists_both_analyses_with_schema_and_defaults():
     m = jasp.manifest()
     names = {a["name"]: a for a in m["analyses"]}
-    assert set(names) == {"lmm", "lm"}
+    assert set(names) == {"lmm", "lm", "glmm"}
     lmm = names["lmm"]
     assert lmm["title"] == "Linear Mixed Models" and lmm["func"] == "MixedModelsLMM"
     assert len(lmm["defaults"]) == 63

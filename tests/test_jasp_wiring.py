@@ -21,7 +21,7 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 def test_manifest_lists_both_analyses_with_schemas_and_defaults():
     doc = json.loads(cli("manifest").stdout)
     names = [a["name"] for a in doc["analyses"]]
-    assert names == ["lmm", "lm"]
+    assert names == ["lmm", "lm", "glmm"]
     lmm = doc["analyses"][0]
     assert lmm["defaults"]["factorContrast"] == "sum" and lmm["defaults"]["testMethod"] == "satterthwaite"
     assert lmm["options"]["type"] == "object"

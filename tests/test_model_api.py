@@ -268,8 +268,8 @@ def test_bad_arguments_are_clear_errors(sleep):
         mixedbridge.lmer(SLEEP, [1, 2, 3])  # type: ignore[arg-type]
     with pytest.raises(DataError, match="index"):
         mixedbridge.lmer(SLEEP, pd.concat([load("sleepstudy")[0]] * 2))
-    with pytest.raises(ModelError, match="not available yet"):
-        mixedbridge.glmer("y ~ x + (1 | g)", "cbpp")
+    with pytest.raises(MixedBridgeError, match="family"):
+        mixedbridge.glmer("incidence ~ period + (1 | herd)", "cbpp", family="binomal")
     with pytest.raises(ModelError, match="ddf"):
         sleep.anova(ddf="magic")
     with pytest.raises(ModelError, match="same rows"):

@@ -90,8 +90,16 @@ def translate(options: dict, data: pd.DataFrame, analysis: str = "lmm",
     not acted on and the random-effects terms removed or added. Raises
     :class:`~mixedbridge.jasp.JaspOptionError` naming the option at fault, or when the analysis
     is not ready (no dependent variable, grouping factor or fixed effect). ``column_types``
-    as for :func:`run_jasp`.
+    as for :func:`run_jasp`. ``analysis`` is ours or JASP's name; a GLMM document
+    (``MixedModelsGLMM``) gives an ``analysis: glmm`` spec (:func:`.glmm.translate_glmm`).
     """
+    if analysis in GLMM_NAMES:
+        from .glmm import translate_glmm
+
+        spec, notes, rows = translate_glmm(options, data, engine, column_types)
+        spec["data"] = {"records": _records(rows)}
+        return spec, notes
+    analysis = analysis_name(analysis)
     opts, notes = normalize(options, column_types)
     missing = ready(opts, analysis)
     if missing:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ..frame import RESERVED
 from ..table import Table
 from . import elements as jt
 from .errors import JaspOptionError
@@ -249,13 +250,8 @@ def run_glmm(options: dict, data: pd.DataFrame, engine: str = "native", title: s
     missing = ready(opts, "lmm") or _trials_missing(opts, g)
     if missing:
         return document([jt.not_ready(_link_view(opts), "lmm", missing[1], notes)], title)
-    if g.family == "binomial" and not opts["fixedEffects"]:
-        raise JaspOptionError("fixedEffects", "Mixed-effects models with a fixed intercept only are not supported "
-                              "for the aggregated binomial family.", "/fixedEffects")
-    data, coding = prepare_data(opts, g, data)
-    model = glmm_model(opts, g, data)
-    spec = {"analysis": "glmm", "engine": engine, "formula": model.formula, "data": {"records": [{}]},
-            "levels": model.levels, "options": spec_options(opts, g, model)}
+    model, coding = _model(opts, g, data)
+    spec = glmm_spec(opts, g, model, engine)
     results, outcome = _fit(spec, model)
     emm_notes = {n for out in outcome.emmeans for n in out.notes}
     notes = notes + [n for n in results.notes if n not in outcome.problem.frame.notes and n not in emm_notes]
@@ -266,6 +262,41 @@ def run_glmm(options: dict, data: pd.DataFrame, engine: str = "native", title: s
                               "warnings": list(results.warnings),
                               "spec_options": spec["options"]}}
     return document([e for e in elements if e is not None], title, extra)
+
+
+def _model(opts: dict, g: GlmmOptions, data: pd.DataFrame) -> tuple[Model, list[str]]:
+    """The checked data's model and the ANOVA's coding footnotes."""
+    if g.family == "binomial" and not opts["fixedEffects"]:
+        raise JaspOptionError("fixedEffects", "Mixed-effects models with a fixed intercept only are not supported "
+                              "for the aggregated binomial family.", "/fixedEffects")
+    data, coding = prepare_data(opts, g, data)
+    return glmm_model(opts, g, data), coding
+
+
+def glmm_spec(opts: dict, g: GlmmOptions, model: Model, engine: str) -> dict:
+    """The spec of the GLMM (its rows come separately)."""
+    return {"analysis": "glmm", "engine": engine, "formula": model.formula, "data": {"records": [{}]},
+            "levels": model.levels, "options": spec_options(opts, g, model)}
+
+
+def translate_glmm(options: dict, data: pd.DataFrame, engine: str = "native",
+                   column_types: dict | None = None) -> tuple[dict, list[str], pd.DataFrame]:
+    """A ``MixedModelsGLMM`` option document and its data → ``(spec, notes, rows)``, for
+    :func:`mixedbridge.jasp.translate`: ``rows`` those the model uses, with the response as glmer
+    takes it (a Bernoulli response as 0/1, an aggregated binomial's as proportions with the
+    trials column named in ``options.weights``); the family, link and tests in ``options``."""
+    rest, g = split_options(options)
+    opts, notes = normalize(rest, column_types)
+    missing = ready(opts, "lmm") or _trials_missing(opts, g)
+    if missing:
+        raise JaspOptionError(*missing)
+    model, coding = _model(opts, g, data)
+    spec = glmm_spec(opts, g, model, engine)
+    rows = model.rows()
+    if g.family == "binomial":
+        spec["options"]["weights"] = g.trials
+        rows[g.trials] = model.frame.data[RESERVED["weights"]].to_numpy()
+    return spec, notes + coding + [f.text for f in model.footnotes], rows
 
 
 def _trials_missing(opts: dict, g: GlmmOptions) -> tuple[str, str] | None:
