@@ -84,10 +84,11 @@ class NativeEngine:
         return emmeans_tables(problem, fit, request, path=path)
 
     def hold(self, fit: Fit) -> bool:
-        """Always: the fit lives in this process; a mixed model is put back at θ̂ (a request
-        may have left it elsewhere)."""
+        """Always: the fit lives in this process; a linear mixed model is put back at θ̂ (a
+        request may have left it elsewhere; a GLMM's inference works on refits and never moves it)."""
         backend = fit.backend
-        if isinstance(backend, NativeBackend) and backend.model is not None and fit.theta is not None:
+        if fit.analysis == "lmm" and isinstance(backend, NativeBackend) and backend.model is not None \
+                and fit.theta is not None:
             backend.model.set_theta(fit.theta)
         return True
 

@@ -131,3 +131,19 @@ def test_a_kept_r_fit_is_still_held_by_the_worker_when_reused():
     engine.session.call({"op": "forget", "handle": first.fit.backend.handle})
     third = mixedbridge.run({**spec, "options": {"df_method": "kenward-roger"}})
     assert third.outcome.lead.fit is not first.fit
+
+
+CBPP = {"analysis": "glmm", "data": {"dataset": "cbpp"},
+        "formula": "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        "options": {"family": "binomial"}}
+
+
+def test_a_glmm_fit_is_reused_for_post_fit_changes():
+    first = mixedbridge.run(CBPP).outcome.lead.fit
+    for options in [{"emmeans": {"specs": ["period"], "type": "response"}}, {"anova": {"method": "lrt"}}]:
+        spec = {**CBPP, "options": {**CBPP["options"], **options}}
+        cached = mixedbridge.run(spec)
+        with fitcache.disabled():
+            fresh = mixedbridge.run(spec)
+        assert cached.outcome.lead.fit is first, options
+        assert _doc(cached) == _doc(fresh), options
