@@ -11,12 +11,14 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-# R and its packages (Debian) come before rpy2, which builds against them.
+# R and its packages (Debian) come before rpy2, which builds against them. rpy2 in its ABI mode
+# needs no compiler or Python headers (a machine with gcc but no python3-dev fails the API mode;
+# docs/setup.md).
 $(STAMP): pyproject.toml bridge/setup_r.sh
 	bash bridge/setup_r.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[r,plots,test,dask]'
+	RPY2_CFFI_MODE=ABI $(PY) -m pip install --quiet -e '.[r,plots,test,dask]'
 	touch $(STAMP)
 
 run: setup
