@@ -77,7 +77,8 @@ class GeneralizedLinearMixedModel:
 
     def __init__(self, X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTermData],
                  family: Family, weights: np.ndarray | None = None,
-                 offset: np.ndarray | None = None, nagq: int = 1) -> None:
+                 offset: np.ndarray | None = None, nagq: int = 1,
+                 system: PenalizedSystem | None = None) -> None:
         self.X = np.ascontiguousarray(X, dtype=float)
         self.names = list(names)
         n = self.X.shape[0]
@@ -85,10 +86,11 @@ class GeneralizedLinearMixedModel:
         o = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
         self.resp = Response(np.asarray(y, dtype=float), pw, o, family)
         self.reterms = list(reterms)
-        self.structure: ReStructure = build_structure(self.reterms)
-        self.system = PenalizedSystem(self.structure)
+        if system is None:
+            system = PenalizedSystem(build_structure(self.reterms))
+        self.structure: ReStructure = system.structure
+        self.system = system
         self.nagq = int(nagq)
-        self._theta_set: np.ndarray | None = None
         self._u = np.zeros(self.system.q)
         self._beta0 = np.zeros(self.p)
         self._eta0 = family.linkfun(start_mu(family, self.resp.y, pw))
@@ -133,9 +135,7 @@ class GeneralizedLinearMixedModel:
 
     # -- criteria --------------------------------------------------------------------------------
     def _set_theta(self, theta: np.ndarray) -> None:
-        if self._theta_set is None or not np.array_equal(theta, self._theta_set):
-            self.system.set_theta(theta)
-            self._theta_set = np.array(theta, dtype=float)
+        self.system.set_theta(theta)
 
     def modes_at(self, theta: np.ndarray, beta: np.ndarray) -> Modes:
         """PIRLS for ũ at (θ, β), warm-started from the last modes (from 0 if that fails)."""
@@ -243,7 +243,7 @@ class GeneralizedLinearMixedModel:
         for ``bootMer``; this model is left as it is."""
         r = self.resp
         m = GeneralizedLinearMixedModel(self.X, self.names, y, self.reterms, r.family, r.pw,
-                                        r.offset, self.nagq)
+                                        r.offset, self.nagq, self.system)
         if self.nagq == 0:
             return m.fit(calc_derivs=False)
         x0 = np.concatenate([self.theta, self.beta]) if start is None else start
@@ -260,6 +260,7 @@ class GeneralizedLinearMixedModel:
     def _at_optimum(self) -> Modes:
         if self.modes is None:
             raise RuntimeError("the model has not been fitted: call fit() first")
+        self._set_theta(self.theta)  # the system may be shared with refits at other θ
         return self.modes
 
     def u(self) -> np.ndarray:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import nlopt
 import numpy as np
 
+from .. import progress
+
 Objective = Callable[[np.ndarray], float]
 
 _CODES = {1: "SUCCESS", 2: "STOPVAL_REACHED", 3: "FTOL_REACHED", 4: "XTOL_REACHED",
@@ -52,6 +54,7 @@ def bobyqa(fun: Objective, x0: np.ndarray, lower: np.ndarray, step: np.ndarray, 
 
     def counted(x: np.ndarray, grad: np.ndarray | None = None) -> float:
         best["n"] += 1
+        progress.tick("fit")
         val = fun(np.array(x, dtype=float))
         if not np.isfinite(val):
             return 1e300

@@ -138,6 +138,9 @@ class PenalizedSystem:
         #: Blocks whose Ũ column is a constant (a scalar intercept term): Ũ = s·1, s = T₁₁.
         self.const = [b.p == 1 and bool(np.all(b.X == 1.0)) for b in self.blocks]
         self.scale = [1.0 for _ in self.blocks]
+        #: The θ that Ũ was last formed at (None: not yet), so that models sharing this system
+        #: (refits to new responses) re-form it only when θ changes.
+        self.theta: np.ndarray | None = None
 
     # -- patterns ------------------------------------------------------------------------------
     @staticmethod
@@ -214,7 +217,10 @@ class PenalizedSystem:
 
     # -- θ -------------------------------------------------------------------------------------
     def set_theta(self, theta: np.ndarray) -> None:
-        """Ũ = ZΛ_θ: each block's raw columns times its template."""
+        """Ũ = ZΛ_θ: each block's raw columns times its template (nothing to do at the same θ)."""
+        if self.theta is not None and np.array_equal(theta, self.theta):
+            return
+        self.theta = np.array(theta, dtype=float)
         for i, b in enumerate(self.blocks):
             T = b.template(theta)
             self.Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
