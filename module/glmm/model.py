@@ -228,7 +228,7 @@ class GeneralizedLinearMixedModel:
         if calc_derivs and self.nagq > 1:
             grad, hess = hessian_central(self.deviance, x, fx)
         elif calc_derivs:
-            _, hess = deriv12(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
+            _, hess = hessian_central(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
             grad = gradient(self.deviance, x)
         self.fval = self.deviance(x)
         self.theta, self.beta = x[: self.ntheta].copy(), x[self.ntheta:].copy()

@@ -134,6 +134,7 @@ class PenalizedSystem:
         self._mr0_pattern()
         self._rr_index()
         self._gram_pattern()
+        self.diag_lead = self._diagonal_lead()
         self.Ut: list[np.ndarray] = [b.X.copy() for b in self.blocks]
         #: Blocks whose Ũ column is a constant (a scalar intercept term): Ũ = s·1, s = T₁₁.
         self.const = [b.p == 1 and bool(np.all(b.X == 1.0)) for b in self.blocks]
@@ -141,6 +142,8 @@ class PenalizedSystem:
         #: The θ that Ũ was last formed at (None: not yet), so that models sharing this system
         #: (refits to new responses) re-form it only when θ changes.
         self.theta: np.ndarray | None = None
+        self._ut_pattern()
+        self._fill_ut()
 
     # -- patterns ------------------------------------------------------------------------------
     @staticmethod
@@ -215,6 +218,62 @@ class PenalizedSystem:
         uniq, inv = np.unique(self._mr0_rows[a] * self.q_rest + self._mr0_rows[b], return_inverse=True)
         self._gram = (a, b, self._mr0_cols[a], uniq, inv.astype(np.int64))
 
+    def _diagonal_lead(self) -> int:
+        """The size of the leading rest block when the Schur complement S keeps it diagonal
+        (else 0): a scalar term whose every level of block 0 meets at most one of its levels
+        (block 0 nested in it, e.g. observations within broods), so that M_r0 D0⁻¹ M_r0ᵀ adds
+        nothing off its diagonal. S is then factored by eliminating that block first, leaving
+        a dense Cholesky factorisation of only the remaining rest blocks."""
+        if not self.pairs or self.blocks[1].p != 1 or len(self.blocks) < 3:
+            return 0
+        lev_0 = self.pairs[0].lev_0
+        return self.blocks[1].nlevels if np.unique(lev_0).size == lev_0.size else 0
+
+    def cholesky(self, S: np.ndarray) -> np.ndarray | None:
+        """The lower Cholesky factor of the Schur complement S (upper triangle not cleared), or
+        None when S is not positive definite; a diagonal leading block is eliminated first."""
+        d = self.diag_lead
+        if d == 0:
+            L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
+            return L if info == 0 else None
+        s11 = S[np.arange(d), np.arange(d)]
+        if not np.all(s11 > 0):
+            return None
+        l11 = np.sqrt(s11)
+        L21 = S[d:, :d] / l11[None, :]
+        L22, info = lapack.dpotrf(S[d:, d:] - L21 @ L21.T, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            return None
+        L = np.zeros_like(S)
+        L[np.arange(d), np.arange(d)] = l11
+        L[d:, :d] = L21
+        L[d:, d:] = L22
+        return L
+
+    def _ut_pattern(self) -> None:
+        """Ũᵀ as a q × n CSR matrix whose values are refilled at each θ (``_ut_perm`` maps
+        the blocks' stacked columns to its data order), so that products with Ũ and Ũᵀ are
+        single sparse products."""
+        n = self.blocks[0].codes.size
+        rows, cols, start = [], [], 0
+        for b in self.blocks:
+            for a in range(b.p):
+                rows.append(start + b.codes * b.p + a)
+                cols.append(np.arange(n))
+            start += b.q
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        M = sp.csr_matrix((np.arange(r.size, dtype=float) + 1.0, (r, c)), shape=(self.q, n))
+        M.sort_indices()
+        self._ut_perm = (M.data - 1.0).astype(np.int64)
+        self.UtT = M
+        self.UtT_T = M.T.tocsr()
+        self._ut_perm_T = (self.UtT_T.data - 1.0).astype(np.int64)
+
+    def _fill_ut(self) -> None:
+        vals = np.concatenate([U[:, a] for b, U in zip(self.blocks, self.Ut) for a in range(b.p)])
+        self.UtT.data = vals[self._ut_perm]
+        self.UtT_T.data = vals[self._ut_perm_T]
+
     # -- θ -------------------------------------------------------------------------------------
     def set_theta(self, theta: np.ndarray) -> None:
         """Ũ = ZΛ_θ: each block's raw columns times its template (nothing to do at the same θ)."""
@@ -225,37 +284,16 @@ class PenalizedSystem:
             T = b.template(theta)
             self.Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
             self.scale[i] = float(T[0, 0])
+        self._fill_ut()
 
     # -- products with Ũ -------------------------------------------------------------------------
     def zlam(self, u: np.ndarray) -> np.ndarray:
         """Ũu (n-vector) for u in computational order."""
-        out = np.zeros(self.blocks[0].codes.size)
-        start = 0
-        for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
-            ub = u[start: start + b.q].reshape(b.nlevels, b.p)
-            start += b.q
-            if self.const[i]:
-                out += (self.scale[i] * ub[:, 0])[b.codes]
-            elif b.p == 1:
-                out += U[:, 0] * ub[b.codes, 0]
-            else:
-                out += np.einsum("na,na->n", U, ub[b.codes])
-        return out
+        return self.UtT_T @ u
 
     def zlam_t(self, v: np.ndarray) -> np.ndarray:
         """Ũᵀv (q-vector, computational order) for an n-vector v."""
-        out = np.empty(self.q)
-        start = 0
-        for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
-            if self.const[i]:
-                out[start: start + b.q] = self.scale[i] * np.bincount(b.codes, weights=v, minlength=b.nlevels)
-            else:
-                blk = np.empty((b.nlevels, b.p))
-                for a in range(b.p):
-                    blk[:, a] = np.bincount(b.codes, weights=U[:, a] * v, minlength=b.nlevels)
-                out[start: start + b.q] = blk.ravel()
-            start += b.q
-        return out
+        return self.UtT @ v
 
     def _wprod(self, i: int, a: int, k: int, b: int, w: np.ndarray) -> tuple[float, np.ndarray]:
         """(c, v) with c·v = w·Ũᵢ[:, a]·Ũₖ[:, b]: no pass over the rows when both are constant."""
@@ -265,8 +303,7 @@ class PenalizedSystem:
 
     def zlam_t_matrix(self, V: np.ndarray) -> np.ndarray:
         """ŨᵀV (q × k) for an n × k matrix V."""
-        return np.column_stack([self.zlam_t(V[:, c]) for c in range(V.shape[1])]) \
-            if V.shape[1] else np.zeros((self.q, 0))
+        return np.asarray(self.UtT @ V) if V.shape[1] else np.zeros((self.q, 0))
 
     # -- factorisation ---------------------------------------------------------------------------
     def factor(self, w: np.ndarray) -> Factor:
@@ -311,8 +348,8 @@ class PenalizedSystem:
             HM = Hm @ Mr0.T
             H = Hm
             S -= HM if isinstance(HM, np.ndarray) else HM.toarray()
-        L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
-        if info != 0:
+        L = self.cholesky(S)
+        if L is None:
             return Factor(D0inv, H, None, np.inf, False)
         ldr = float(2.0 * np.sum(np.log(np.diag(L))))
         return Factor(D0inv, H, (L, True), ld0 + ldr, ok)
