@@ -299,3 +299,48 @@ def test_refit_same_response_reproduces_the_fit(fits):
     again = model.refit(model.resp.y)
     assert again.fval == pytest.approx(fit.deviance, rel=1e-9, abs=1e-7)
     np.testing.assert_allclose(again.beta, fit.beta, atol=1e-4)
+
+
+class _Listener:
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int | None, str]] = []
+
+    def progress(self, done: int, total: int | None, stage: str) -> None:
+        self.seen.append((done, total, stage))
+
+    def cancelled(self) -> bool:
+        return False
+
+
+def test_the_optimizer_ticks_once_per_evaluation_and_profile_is_a_stage(fits):
+    from mixedbridge import progress
+    from mixedbridge.inference.glmm_profile import confint
+
+    X, names, y, reterms, w = _inputs("cbpp_laplace")
+    listener = _Listener()
+    with progress.listening(listener):
+        fit = fit_glmm(X, names, y, reterms, weights=w, family="binomial")
+    rec = fit.backend.model.record
+    assert [d for d, _, s in listener.seen if s == "fit"] == list(range(1, rec.stage1.feval + rec.stage2.feval + 1))
+    small = _get(fits, "cbpp_no_fixed")  # one parameter (.sig01): a short profile
+    listener = _Listener()
+    with progress.listening(listener):
+        confint(small, 0.95)
+    assert [(d, t) for d, t, s in listener.seen if s == "profile"] == [(0, 1), (1, 1)]
+
+
+def test_bootstrap_refits_start_from_the_fit_and_agree_with_a_cold_start(fits):
+    """The parametric bootstrap refits a simulated response by glmer's second stage from the
+    fitted (θ, β) (lme4's ``refit``): the same optimum as both stages from scratch."""
+    from mixedbridge.inference.glmm_tests import refit, simulate
+
+    model = _get(fits, "cbpp_laplace").backend.model
+    y = simulate(model, np.random.default_rng(3))
+    cold = refit(model, model.X, model.names, y)
+    warm = refit(model, model.X, model.names, y, np.concatenate([model.theta, model.beta]))
+    assert warm.record.stage1.return_code == "SKIPPED" and cold.record.stage1.feval > 0
+    assert warm.fval == pytest.approx(cold.fval, rel=1e-8)
+    np.testing.assert_allclose(warm.beta, cold.beta, atol=1e-4)
+    before = model.unscaled_vcov()  # the shared penalized system is put back at the fit's θ
+    assert model.deviance(np.concatenate([model.theta, model.beta])) == pytest.approx(model.fval, rel=1e-12)
+    np.testing.assert_allclose(model.unscaled_vcov(), before)
