@@ -344,3 +344,30 @@ def test_bootstrap_refits_start_from_the_fit_and_agree_with_a_cold_start(fits):
     before = model.unscaled_vcov()  # the shared penalized system is put back at the fit's θ
     assert model.deviance(np.concatenate([model.theta, model.beta])) == pytest.approx(model.fval, rel=1e-12)
     np.testing.assert_allclose(model.unscaled_vcov(), before)
+
+
+def test_sqrt_link_counts_find_a_lower_optimum_of_glmers_own_criterion():
+    """cbpp incidence, Poisson with the sqrt link and offset log(size): glmer stops at
+    −2 logLik = 194.10405; the native fit reaches 180.65450, a mode where some η are negative
+    (μ = η² takes them). It is a better optimum of the *same* criterion: glmer's own deviance
+    function evaluated at the native (θ, β) gives 180.6545004302. R (lme4 1.1-31)::
+
+        cb <- read.csv("tests/data/glmm/cbpp.csv"); cb$herd <- factor(cb$herd)
+        cb$period <- factor(cb$period)
+        m <- glmer(incidence ~ period + (1 | herd), cb, poisson(link = "sqrt"), offset = log(size))
+        -2 * c(logLik(m))                       # 194.104050832073
+        c(getME(m, "theta"), fixef(m))          # 0.4688, -0.9530, -0.5562, -0.5936, -0.5042
+        dd <- update(m, devFunOnly = TRUE)
+        dd(c(0.4643275307514652, -0.9381999595363636, -0.596926865142028,
+             -0.6291044688163491, -0.8763041863089303))   # 180.6545004302
+    """
+    X, names, y, reterms, _ = _inputs("cbpp_poisson_offset")
+    off = _offset("cbpp_poisson_offset", "log_size")
+    fit = fit_glmm(X, names, y, reterms, family="poisson", link="sqrt", offset=off)
+    model = fit.backend.model
+    native = np.array([0.4643275307514652, -0.9381999595363636, -0.596926865142028,
+                       -0.6291044688163491, -0.8763041863089303])
+    assert fit.deviance == pytest.approx(180.6545004302, rel=1e-8)
+    assert fit.deviance <= 180.6545004302
+    np.testing.assert_allclose(np.r_[model.theta, model.beta], native, atol=1e-4)
+    assert fit.deviance < 194.104050832073

@@ -20,7 +20,7 @@ import numpy as np
 from ..design import ReTermData
 from ..lmm.remat import ReStructure, build_structure
 from .family import Family
-from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient, hessian_central
+from .optimize import StageResult, bobyqa, check_boundary, gradient, hessian_central
 from .pirls import (
     NEWTON_STEP_TOL,
     STEP_TOL,
@@ -55,7 +55,8 @@ class FitRecord:
     """What the fit did: ``stage1`` and ``stage2`` optimizer runs (``stage2`` None for
     nAGQ = 0), ``snapped`` θ set to their bound by ``check.boundary``, ``gradient`` of the converged
     criterion and ``hessian`` of the criterion as lme4 evaluates it (:meth:`deviance_as_lme4`),
-    at the optimum in (θ, β), by central differences with step 1e-4 (None for nAGQ = 0)."""
+    at the optimum in (θ, β), by central differences with step 1e-4 (:func:`~.optimize.hessian_central`;
+    None for nAGQ = 0)."""
 
     stage1: StageResult
     stage2: StageResult | None

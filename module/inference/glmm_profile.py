@@ -18,7 +18,6 @@ import numpy as np
 from scipy import stats
 
 from .. import progress
-
 from ..engines import native_model
 from ..errors import ModelError
 from ..families import has_scale
