@@ -75,14 +75,15 @@ def load(case: Case) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
     return df, df["TICKS"].to_numpy(float), None
 
 
-def timed(fun: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Median wall time of ``repeats`` calls and the last result."""
-    times, out = [], None
+def timed(fun: Callable[[], Any], repeats: int) -> tuple[dict, Any]:
+    """Median wall and CPU seconds (this process) of ``repeats`` calls, and the last result."""
+    wall, cpu, out = [], [], None
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = fun()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return {"seconds": statistics.median(wall), "cpu": statistics.median(cpu)}, out
 
 
 def native(case: Case, repeats: int) -> dict:
@@ -98,7 +99,7 @@ def native(case: Case, repeats: int) -> dict:
 
     fit()  # warm-up: imports and caches
     secs, res = timed(fit, repeats)
-    return {"seconds": secs, "objective": float(res.deviance)}
+    return {**secs, "objective": float(res.deviance)}
 
 
 R_SCRIPT = r"""
@@ -112,9 +113,12 @@ for (v in c("INDEX", "BROOD", "YEAR", "LOCATION")) gt[[v]] <- factor(gt[[v]])
 cb <- read.csv(file.path(dir, "cbpp.csv"))
 for (v in c("herd", "period")) cb[[v]] <- factor(cb[[v]])
 run <- function(f) {
-  t <- numeric(reps); m <- NULL
-  for (i in seq_len(reps)) t[i] <- system.time(m <- f())[["elapsed"]]
-  c(median(t), -2 * as.numeric(logLik(m)))
+  t <- numeric(reps); cpu <- numeric(reps); m <- NULL
+  for (i in seq_len(reps)) {
+    st <- system.time(m <- f())
+    t[i] <- st[["elapsed"]]; cpu[i] <- st[["user.self"]] + st[["sys.self"]]
+  }
+  c(median(t), -2 * as.numeric(logLik(m)), median(cpu))
 }
 out <- rbind(
   run(function() glmer(r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item), va, binomial)),
@@ -138,7 +142,7 @@ def glmer_all(repeats: int) -> list[dict] | str:
     if res.returncode != 0:
         return "Rscript failed: " + res.stderr.strip()[-300:]
     rows = [line.split() for line in res.stdout.strip().splitlines()]
-    return [{"seconds": float(r[0]), "objective": float(r[1])} for r in rows]
+    return [{"seconds": float(r[0]), "objective": float(r[1]), "cpu": float(r[2])} for r in rows]
 
 
 def mixedlm_fit(case: Case, repeats: int) -> dict | str:
@@ -157,7 +161,7 @@ def mixedlm_fit(case: Case, repeats: int) -> dict | str:
                              weights=None if w is None else w)
 
     secs, res = timed(fit, repeats)
-    return {"seconds": secs, "objective": -2.0 * float(res.logLik().value)}
+    return {**secs, "objective": -2.0 * float(res.logLik().value)}
 
 
 def statsmodels_fit(case: Case, repeats: int) -> dict | str:
@@ -185,7 +189,7 @@ def statsmodels_fit(case: Case, repeats: int) -> dict | str:
             return cls.from_formula("y_ ~ " + fixed, vc, df).fit_vb()
 
     secs, _ = timed(fit, repeats)
-    return {"seconds": secs}
+    return secs
 
 
 def run(repeats: int) -> dict:
@@ -203,11 +207,13 @@ def run(repeats: int) -> dict:
 
 
 def _secs(entry: dict | str) -> str:
-    return entry if isinstance(entry, str) else f"{entry['seconds']:.3f}"
+    return entry if isinstance(entry, str) else f"{entry['seconds']:.3f} / {entry['cpu']:.3f}"
 
 
 def _ratio(entry: dict | str, nat: dict) -> str:
-    return "" if isinstance(entry, str) else f"{entry['seconds'] / nat['seconds']:.1f}×"
+    if isinstance(entry, str):
+        return ""
+    return f"{entry['seconds'] / nat['seconds']:.1f}× / {entry['cpu'] / nat['cpu']:.1f}×"
 
 
 def _objective(entry: dict | str, ref: dict | str) -> str:
@@ -224,11 +230,14 @@ def markdown(result: dict) -> str:
         "# GLMM benchmarks",
         "",
         f"Written by `python -m benchmarks.glmm` (`make bench-glmm`) on {m.get('date', '')}: "
-        f"{m.get('cpu', '')}, {m.get('cores', '')} cores. Wall seconds, median of "
-        f"{result['repeats']} fits in one run, formula processing included; glmer timed with "
-        "`system.time` inside R. Ratios are the peer's time over the native engine's. Objective: "
+        f"{m.get('cpu', '')}, {m.get('cores', '')} cores, load average at the start "
+        f"{m.get('loadavg_start', '')}. Each cell: wall / CPU seconds (the process's user + system "
+        f"time; steadier than wall time on a shared machine), median of {result['repeats']} fits in "
+        "one run, formula processing included; glmer timed with `system.time` inside R. Ratios "
+        "are the peer's time over the native engine's (wall / CPU). Objective: "
         "−2 logLik (for nAGQ = 25 lme4's quadrature deviance), with its difference relative to "
-        "glmer's in brackets (negative: lower, i.e. better). statsmodels' Bayesian mixed GLMs are "
+        "glmer's in brackets (negative: lower, i.e. better; for nAGQ = 25 mixedlm's logLik is not "
+        "lme4's quadrature deviance). statsmodels' Bayesian mixed GLMs are "
         "variational Bayes: their times are shown for reference, their estimates are not "
         "comparable.",
         "",
@@ -238,7 +247,7 @@ def markdown(result: dict) -> str:
     ]
     for r in result["rows"]:
         nat = r["native"]
-        lines.append(f"| {r['case']} ({r['family']}, nAGQ={r['nagq']}) | {nat['seconds']:.3f} "
+        lines.append(f"| {r['case']} ({r['family']}, nAGQ={r['nagq']}) | {_secs(nat)} "
                      f"| {_secs(r['glmer'])} | {_ratio(r['glmer'], nat)} | {_secs(r['mixedlm'])} "
                      f"| {_ratio(r['mixedlm'], nat)} | {_secs(r['statsmodels'])} "
                      f"| {_objective(nat, r['glmer'])} | {_objective(r['mixedlm'], r['glmer'])} |")
