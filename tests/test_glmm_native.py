@@ -346,28 +346,43 @@ def test_bootstrap_refits_start_from_the_fit_and_agree_with_a_cold_start(fits):
     np.testing.assert_allclose(model.unscaled_vcov(), before)
 
 
-def test_sqrt_link_counts_find_a_lower_optimum_of_glmers_own_criterion():
-    """cbpp incidence, Poisson with the sqrt link and offset log(size): glmer stops at
-    −2 logLik = 194.10405; the native fit reaches 180.65450, a mode where some η are negative
-    (μ = η² takes them). It is a better optimum of the *same* criterion: glmer's own deviance
-    function evaluated at the native (θ, β) gives 180.6545004302. R (lme4 1.1-31)::
+#: glmer(incidence ~ period + (1 | herd), cb, poisson(link = "sqrt"), offset = log(size)) (lme4
+#: 1.1-31; cb <- read.csv("tests/data/glmm/cbpp.csv"), herd and period factors):
+#: -2 * c(logLik(m)), c(getME(m, "theta"), fixef(m)), sqrt(diag(vcov(m))), ranef(m)$herd[[1]][1:6],
+#: each printed with sprintf("%.10f").
+SQRT_GLMER = {
+    "crit": 194.104050832073,
+    "pars": [0.468761631943995, -0.952977561081114, -0.556152883495618, -0.593601840333278,
+             -0.504204619385501],
+    "se": [0.1785335112, 0.1958697556, 0.1966763494, 0.1954218759],
+    "ranef": [0.4839994209, -0.3055446912, 0.0457659245, 0.1271006742, 0.2826663294, -0.4785352987],
+}
 
-        cb <- read.csv("tests/data/glmm/cbpp.csv"); cb$herd <- factor(cb$herd)
-        cb$period <- factor(cb$period)
-        m <- glmer(incidence ~ period + (1 | herd), cb, poisson(link = "sqrt"), offset = log(size))
-        -2 * c(logLik(m))                       # 194.104050832073
-        c(getME(m, "theta"), fixef(m))          # 0.4688, -0.9530, -0.5562, -0.5936, -0.5042
-        dd <- update(m, devFunOnly = TRUE)
-        dd(c(0.4643275307514652, -0.9381999595363636, -0.596926865142028,
-             -0.6291044688163491, -0.8763041863089303))   # 180.6545004302
-    """
+
+@pytest.fixture(scope="module")
+def sqrt_fit():
     X, names, y, reterms, _ = _inputs("cbpp_poisson_offset")
-    off = _offset("cbpp_poisson_offset", "log_size")
-    fit = fit_glmm(X, names, y, reterms, family="poisson", link="sqrt", offset=off)
+    return fit_glmm(X, names, y, reterms, family="poisson", link="sqrt",
+                    offset=_offset("cbpp_poisson_offset", "log_size"))
+
+
+def test_sqrt_link_counts_find_glmers_mode(sqrt_fit):
+    """With the sqrt link μ = η² also fits at negative η, so PIRLS's modes depend on its start;
+    started as glmer starts it (o + linkfun(mustart), then stage 1's linear predictor, lme4's
+    stopping rule) the fit is glmer's: before, warm-started PIRLS reached a mirror-image mode
+    (−2 logLik 180.65, a lower value of glmer's own deviance function at other β)."""
+    fit = sqrt_fit
     model = fit.backend.model
-    native = np.array([0.4643275307514652, -0.9381999595363636, -0.596926865142028,
-                       -0.6291044688163491, -0.8763041863089303])
-    assert fit.deviance == pytest.approx(180.6545004302, rel=1e-8)
-    assert fit.deviance <= 180.6545004302
-    np.testing.assert_allclose(np.r_[model.theta, model.beta], native, atol=1e-4)
-    assert fit.deviance < 194.104050832073
+    assert fit.deviance == pytest.approx(SQRT_GLMER["crit"], rel=1e-6)
+    assert fit.deviance <= SQRT_GLMER["crit"] * (1 + 1e-6)
+    pars = np.array(SQRT_GLMER["pars"])
+    scale = np.maximum(np.abs(pars), np.r_[0.0, SQRT_GLMER["se"]])
+    assert np.all(np.abs(np.r_[model.theta, model.beta] - pars) <= 1e-3 * scale)
+    np.testing.assert_allclose(model.b_terms()[0][:6, 0], SQRT_GLMER["ranef"], atol=2e-3 * 0.47)
+    assert model.modes.converged
+
+
+@pytest.mark.xfail(strict=True, reason="period4's SE 0.19623 vs glmer's 0.19542 (4e-3 relative; the "
+                   "other three within 2e-5), measured at glmm-speed")
+def test_sqrt_link_counts_standard_errors(sqrt_fit):
+    np.testing.assert_allclose(sqrt_fit.se, SQRT_GLMER["se"], rtol=2e-3)

@@ -26,6 +26,7 @@ from .pirls import (
     STEP_TOL,
     Modes,
     Response,
+    first_step,
     fixed_information,
     laplace_as_lme4,
     pirls_joint,
@@ -34,6 +35,8 @@ from .pirls import (
 from .quadrature import agq_deviance
 from .system import PenalizedSystem
 
+#: lme4's ``tolPwrss``: PIRLS stops when the penalized deviance changes by less (relative).
+LME4_PWRSS_TOL = 1e-7
 #: BOBYQA's stopping tolerances in stage 2 (absolute, criterion and parameters): glmer's own
 #: optimum is only determined to its PIRLS tolerance, far above these.
 STAGE2_FTOL, STAGE2_XTOL = 1e-8, 1e-7
@@ -48,6 +51,14 @@ def start_mu(family: Family, y: np.ndarray, pw: np.ndarray) -> np.ndarray:
     if family.name == "negative.binomial":
         return y + (y == 0) / 6.0
     return y.astype(float)
+
+
+def restarts(family: Family) -> bool:
+    """Whether PIRLS restarts at every evaluation from glmer's starting linear predictors
+    instead of the last modes: for the sqrt link μ = η² fits at negative η too, so the modes
+    (and the optimum) found depend on where PIRLS starts, and glmer's are those reached from its
+    starts (see :meth:`GeneralizedLinearMixedModel.fit`)."""
+    return family.link.name == "sqrt"
 
 
 @dataclass
@@ -101,6 +112,8 @@ class GeneralizedLinearMixedModel:
         self.modes: Modes | None = None
         self._lp0: np.ndarray | None = None
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
+        self._restart = restarts(family)
+        self._lp_init: np.ndarray | None = None
         self.fval = np.inf
         self.record: FitRecord | None = None
 
@@ -142,7 +155,10 @@ class GeneralizedLinearMixedModel:
         """PIRLS for ũ at (θ, β), warm-started from the last modes (from 0 if that fails)."""
         self._set_theta(np.asarray(theta, dtype=float))
         fixed = self.resp.offset + self.X @ beta
-        m = pirls_u(self.system, self.resp, fixed, self._u, self._step_tol)
+        u0, rel_tol = self._u, 0.0
+        if self._restart and self._lp0 is not None:
+            u0, rel_tol = first_step(self.system, self.resp, fixed, self._lp0), LME4_PWRSS_TOL
+        m = pirls_u(self.system, self.resp, fixed, u0, self._step_tol, rel_tol)
         if not m.converged:
             m = pirls_u(self.system, self.resp, fixed, np.zeros(self.system.q))
         if m.converged:
@@ -152,6 +168,8 @@ class GeneralizedLinearMixedModel:
     def deviance(self, pars: np.ndarray) -> float:
         """The stage-2 criterion at (θ, β) = ``pars``: Laplace for nAGQ ≤ 1, else AGQ."""
         pars = np.asarray(pars, dtype=float)
+        if self._restart and self.nagq == 1 and self._lp0 is not None:
+            return self.deviance_as_lme4(pars)
         theta, beta = pars[: self.ntheta], pars[self.ntheta:]
         m = self.modes_at(theta, beta)
         if not m.converged or not np.isfinite(m.fac.ldL2):
@@ -178,7 +196,10 @@ class GeneralizedLinearMixedModel:
         eta0 = self.resp.offset + self.X @ self._beta0 + self.system.zlam(self._u)
         if not np.any(self._beta0) and not np.any(self._u):
             eta0 = self._eta0
-        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0, self._step_tol)
+        if self._restart and self._lp_init is not None:
+            eta0 = self.resp.offset + self._lp_init
+        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0, self._step_tol,
+                        LME4_PWRSS_TOL if self._restart else 0.0)
         if not m.converged:
             m = pirls_joint(self.system, self.resp, self.X, self._eta0, np.zeros(self.system.q),
                             np.zeros(self.p))
@@ -197,12 +218,17 @@ class GeneralizedLinearMixedModel:
     def fit(self, calc_derivs: bool = True, start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
         """glmer's route: stage 1 over θ, then (nAGQ ≥ 1) stage 2 over (θ, β), check.boundary
         and the finite-difference derivatives at the optimum. With ``start`` (θ, β), stage 2
-        only, from there (lme4's ``refit``, as ``glmer.nb`` uses it)."""
+        only, from there (lme4's ``refit``, as ``glmer.nb`` uses it). For the sqrt link
+        (:func:`restarts`) PIRLS restarts as glmer's: stage 1 from a first PIRLS at θ₀, stage 2
+        from stage 1's linear predictor, with lme4's stopping rule, and the stage-2 criterion
+        is lme4's evaluation of it (:meth:`deviance_as_lme4`)."""
         s = self.structure
         lower = s.lower
         if start is not None:
             st1 = StageResult(np.asarray(start[: self.ntheta], dtype=float), np.nan, 0, "SKIPPED")
             return self._stage2(st1, np.asarray(start[self.ntheta:], dtype=float), calc_derivs)
+        if self._restart:
+            self._glmer_start()
         tight = self.nagq == 0
         st1 = bobyqa(self.deviance0, s.theta0, lower, np.full(self.ntheta, 0.2),
                      ftol_abs=1e-10 if tight else 1e-6, xtol_abs=1e-9 if tight else 1e-5)
@@ -214,6 +240,14 @@ class GeneralizedLinearMixedModel:
             self.record = FitRecord(st1, None, snapped)
             return self
         return self._stage2(st1, None, calc_derivs)
+
+    def _glmer_start(self) -> None:
+        """glmer's starting linear predictor for stage 1 (``mkGlmerDevfun``): PIRLS for (β, u) at
+        θ₀ from η = o + linkfun(mustart) (``updateMu`` adds the offset), stopped by lme4's rule."""
+        self._set_theta(self.structure.theta0)
+        m = pirls_joint(self.system, self.resp, self.X, self.resp.offset + self._eta0,
+                        np.zeros(self.system.q), np.zeros(self.p), self._step_tol, LME4_PWRSS_TOL)
+        self._lp_init = m.eta - self.resp.offset
 
     def _stage2(self, st1: StageResult, beta0: np.ndarray | None, calc_derivs: bool) -> GeneralizedLinearMixedModel:
         """Stage 2 from stage 1's θ (and its joint β̂, or ``beta0``), lme4's steps."""
