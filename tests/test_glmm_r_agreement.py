@@ -18,14 +18,9 @@ from .glmm_cases import CASES, spec
 
 pytestmark = pytest.mark.r
 
-#: Cases the native engine does not yet match (measured with glmm-core at a31a40b).
-NOT_YET = {
-    "bacteria_cauchit": "native −2logLik 192.95963 vs glmer's 192.95711 (1.3e-5 relative); fixed effects 1.5x "
-                        "their tolerance. Not early stopping: a Newton polish of the native optimum lowers it by "
-                        "only 7e-7. At glmer's (θ, β) the converged Laplace criterion is 192.95966; glmer's "
-                        "192.95715 comes from its PIRLS stopping (log|L|² of the step before the last, which "
-                        "oscillates with the cauchit link's Fisher scoring), measured at glmm-speed",
-}
+#: Cases the native engine does not yet match (none since glmm-speed: bacteria_cauchit agrees
+#: once stage 2 minimises lme4's evaluation of the criterion, see glmm.model.lme4_criterion).
+NOT_YET: dict[str, str] = {}
 #: Cases whose two fits take more than about 5 s here (VerbAgg, Contraception, glmer.nb's θ search).
 SLOW = {"verbagg", "contraception", "epil_nb"}
 

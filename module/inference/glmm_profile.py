@@ -63,7 +63,7 @@ class _Profile:
     def deviance(self, x: np.ndarray) -> float:
         s = self.model.structure
         theta = s.theta_from_sdcor(np.append(x[: self.k], 1.0))
-        return float(self.model.deviance(np.concatenate([theta, x[self.k:]])))
+        return float(self.model.objective(np.concatenate([theta, x[self.k:]])))
 
     def zeta(self, j: int, v: float, start: dict) -> float:
         free = [i for i in range(self.hat.size) if i != j]
