@@ -288,23 +288,12 @@ class PenalizedSystem:
 
     # -- products with Ũ -------------------------------------------------------------------------
     def zlam(self, u: np.ndarray) -> np.ndarray:
-        """Ũu (n-vector) for u in computational order (indexing for scalar intercept terms:
-        cheaper than a sparse product on small data)."""
-        if not all(self.const):
-            return self.UtT_T @ u
-        out = np.zeros(self.blocks[0].codes.size)
-        start = 0
-        for b, c in zip(self.blocks, self.scale):
-            out += (c * u[start: start + b.q])[b.codes]
-            start += b.q
-        return out
+        """Ũu (n-vector) for u in computational order."""
+        return self.UtT_T @ u
 
     def zlam_t(self, v: np.ndarray) -> np.ndarray:
         """Ũᵀv (q-vector, computational order) for an n-vector v."""
-        if not all(self.const):
-            return self.UtT @ v
-        return np.concatenate([c * np.bincount(b.codes, weights=v, minlength=b.nlevels)
-                               for b, c in zip(self.blocks, self.scale)])
+        return self.UtT @ v
 
     def _wprod(self, i: int, a: int, k: int, b: int, w: np.ndarray) -> tuple[float, np.ndarray]:
         """(c, v) with c·v = w·Ũᵢ[:, a]·Ũₖ[:, b]: no pass over the rows when both are constant."""
