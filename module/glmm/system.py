@@ -142,8 +142,6 @@ class PenalizedSystem:
         #: The θ that Ũ was last formed at (None: not yet), so that models sharing this system
         #: (refits to new responses) re-form it only when θ changes.
         self.theta: np.ndarray | None = None
-        self._ut_pattern()
-        self._fill_ut()
 
     # -- patterns ------------------------------------------------------------------------------
     @staticmethod
@@ -250,30 +248,6 @@ class PenalizedSystem:
         L[d:, d:] = L22
         return L
 
-    def _ut_pattern(self) -> None:
-        """Ũᵀ as a q × n CSR matrix whose values are refilled at each θ (``_ut_perm`` maps
-        the blocks' stacked columns to its data order), so that products with Ũ and Ũᵀ are
-        single sparse products."""
-        n = self.blocks[0].codes.size
-        rows, cols, start = [], [], 0
-        for b in self.blocks:
-            for a in range(b.p):
-                rows.append(start + b.codes * b.p + a)
-                cols.append(np.arange(n))
-            start += b.q
-        r, c = np.concatenate(rows), np.concatenate(cols)
-        M = sp.csr_matrix((np.arange(r.size, dtype=float) + 1.0, (r, c)), shape=(self.q, n))
-        M.sort_indices()
-        self._ut_perm = (M.data - 1.0).astype(np.int64)
-        self.UtT = M
-        self.UtT_T = M.T.tocsr()
-        self._ut_perm_T = (self.UtT_T.data - 1.0).astype(np.int64)
-
-    def _fill_ut(self) -> None:
-        vals = np.concatenate([U[:, a] for b, U in zip(self.blocks, self.Ut) for a in range(b.p)])
-        self.UtT.data = vals[self._ut_perm]
-        self.UtT_T.data = vals[self._ut_perm_T]
-
     # -- θ -------------------------------------------------------------------------------------
     def set_theta(self, theta: np.ndarray) -> None:
         """Ũ = ZΛ_θ: each block's raw columns times its template (nothing to do at the same θ)."""
@@ -284,16 +258,37 @@ class PenalizedSystem:
             T = b.template(theta)
             self.Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
             self.scale[i] = float(T[0, 0])
-        self._fill_ut()
 
     # -- products with Ũ -------------------------------------------------------------------------
     def zlam(self, u: np.ndarray) -> np.ndarray:
         """Ũu (n-vector) for u in computational order."""
-        return self.UtT_T @ u
+        out = np.zeros(self.blocks[0].codes.size)
+        start = 0
+        for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
+            ub = u[start: start + b.q].reshape(b.nlevels, b.p)
+            start += b.q
+            if self.const[i]:
+                out += (self.scale[i] * ub[:, 0])[b.codes]
+            elif b.p == 1:
+                out += U[:, 0] * ub[b.codes, 0]
+            else:
+                out += np.einsum("na,na->n", U, ub[b.codes])
+        return out
 
     def zlam_t(self, v: np.ndarray) -> np.ndarray:
         """Ũᵀv (q-vector, computational order) for an n-vector v."""
-        return self.UtT @ v
+        out = np.empty(self.q)
+        start = 0
+        for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
+            if self.const[i]:
+                out[start: start + b.q] = self.scale[i] * np.bincount(b.codes, weights=v, minlength=b.nlevels)
+            else:
+                blk = np.empty((b.nlevels, b.p))
+                for a in range(b.p):
+                    blk[:, a] = np.bincount(b.codes, weights=U[:, a] * v, minlength=b.nlevels)
+                out[start: start + b.q] = blk.ravel()
+            start += b.q
+        return out
 
     def _wprod(self, i: int, a: int, k: int, b: int, w: np.ndarray) -> tuple[float, np.ndarray]:
         """(c, v) with c·v = w·Ũᵢ[:, a]·Ũₖ[:, b]: no pass over the rows when both are constant."""
@@ -303,7 +298,8 @@ class PenalizedSystem:
 
     def zlam_t_matrix(self, V: np.ndarray) -> np.ndarray:
         """ŨᵀV (q × k) for an n × k matrix V."""
-        return np.asarray(self.UtT @ V) if V.shape[1] else np.zeros((self.q, 0))
+        return np.column_stack([self.zlam_t(V[:, c]) for c in range(V.shape[1])]) \
+            if V.shape[1] else np.zeros((self.q, 0))
 
     # -- factorisation ---------------------------------------------------------------------------
     def factor(self, w: np.ndarray) -> Factor:
