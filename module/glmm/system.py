@@ -228,25 +228,26 @@ class PenalizedSystem:
         return self.blocks[1].nlevels if np.unique(lev_0).size == lev_0.size else 0
 
     def cholesky(self, S: np.ndarray) -> np.ndarray | None:
-        """The lower Cholesky factor of the Schur complement S (upper triangle not cleared), or
-        None when S is not positive definite; a diagonal leading block is eliminated first."""
+        """The lower Cholesky factor of the Schur complement S (formed in S's storage, upper
+        triangle not cleared), or None when S is not positive definite; a diagonal leading block
+        is eliminated first."""
         d = self.diag_lead
         if d == 0:
             L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
             return L if info == 0 else None
-        s11 = S[np.arange(d), np.arange(d)]
+        diag = np.arange(d)
+        s11 = S[diag, diag]
         if not np.all(s11 > 0):
             return None
         l11 = np.sqrt(s11)
-        L21 = S[d:, :d] / l11[None, :]
+        L21 = S[d:, :d]
+        L21 /= l11[None, :]
         L22, info = lapack.dpotrf(S[d:, d:] - L21 @ L21.T, lower=1, clean=0, overwrite_a=1)
         if info != 0:
             return None
-        L = np.zeros_like(S)
-        L[np.arange(d), np.arange(d)] = l11
-        L[d:, :d] = L21
-        L[d:, d:] = L22
-        return L
+        S[diag, diag] = l11  # the rest of S's leading block is 0 (the premise), its upper part unread
+        S[d:, d:] = L22
+        return S
 
     # -- θ -------------------------------------------------------------------------------------
     def set_theta(self, theta: np.ndarray) -> None:
