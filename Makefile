@@ -7,7 +7,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint check bench gallery clean
+.PHONY: setup run test test-fast lint check bench bench-glmm gallery clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,12 @@ check: setup
 bench: setup
 	$(PY) -c "import statsmodels, mixedlm" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' || echo "bench: peers not installed; they will be skipped"
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+# GLMM speed (~2 min): native vs glmer (Rscript), mixedlm and statsmodels' Bayesian GLMMs on
+# VerbAgg, grouseticks and cbpp (nAGQ = 25); rewrites docs/benchmarks-glmm.md.
+bench-glmm: setup
+	$(PY) -c "import statsmodels, mixedlm" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' || echo "bench-glmm: peers not installed; they will be skipped"
+	$(PY) -m benchmarks.glmm $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -299,3 +299,90 @@ def test_refit_same_response_reproduces_the_fit(fits):
     again = model.refit(model.resp.y)
     assert again.fval == pytest.approx(fit.deviance, rel=1e-9, abs=1e-7)
     np.testing.assert_allclose(again.beta, fit.beta, atol=1e-4)
+
+
+class _Listener:
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int | None, str]] = []
+
+    def progress(self, done: int, total: int | None, stage: str) -> None:
+        self.seen.append((done, total, stage))
+
+    def cancelled(self) -> bool:
+        return False
+
+
+def test_the_optimizer_ticks_once_per_evaluation_and_profile_is_a_stage(fits):
+    from mixedbridge import progress
+    from mixedbridge.inference.glmm_profile import confint
+
+    X, names, y, reterms, w = _inputs("cbpp_laplace")
+    listener = _Listener()
+    with progress.listening(listener):
+        fit = fit_glmm(X, names, y, reterms, weights=w, family="binomial")
+    rec = fit.backend.model.record
+    assert [d for d, _, s in listener.seen if s == "fit"] == list(range(1, rec.stage1.feval + rec.stage2.feval + 1))
+    small = _get(fits, "cbpp_no_fixed")  # one parameter (.sig01): a short profile
+    listener = _Listener()
+    with progress.listening(listener):
+        confint(small, 0.95)
+    assert [(d, t) for d, t, s in listener.seen if s == "profile"] == [(0, 1), (1, 1)]
+
+
+def test_bootstrap_refits_start_from_the_fit_and_agree_with_a_cold_start(fits):
+    """The parametric bootstrap refits a simulated response by glmer's second stage from the
+    fitted (θ, β) (lme4's ``refit``): the same optimum as both stages from scratch."""
+    from mixedbridge.inference.glmm_tests import refit, simulate
+
+    model = _get(fits, "cbpp_laplace").backend.model
+    y = simulate(model, np.random.default_rng(3))
+    cold = refit(model, model.X, model.names, y)
+    warm = refit(model, model.X, model.names, y, np.concatenate([model.theta, model.beta]))
+    assert warm.record.stage1.return_code == "SKIPPED" and cold.record.stage1.feval > 0
+    assert warm.fval == pytest.approx(cold.fval, rel=1e-8)
+    np.testing.assert_allclose(warm.beta, cold.beta, atol=1e-4)
+    before = model.unscaled_vcov()  # the shared penalized system is put back at the fit's θ
+    assert model.deviance(np.concatenate([model.theta, model.beta])) == pytest.approx(model.fval, rel=1e-12)
+    np.testing.assert_allclose(model.unscaled_vcov(), before)
+
+
+#: glmer(incidence ~ period + (1 | herd), cb, poisson(link = "sqrt"), offset = log(size)) (lme4
+#: 1.1-31; cb <- read.csv("tests/data/glmm/cbpp.csv"), herd and period factors):
+#: -2 * c(logLik(m)), c(getME(m, "theta"), fixef(m)), sqrt(diag(vcov(m))), ranef(m)$herd[[1]][1:6],
+#: each printed with sprintf("%.10f").
+SQRT_GLMER = {
+    "crit": 194.104050832073,
+    "pars": [0.468761631943995, -0.952977561081114, -0.556152883495618, -0.593601840333278,
+             -0.504204619385501],
+    "se": [0.1785335112, 0.1958697556, 0.1966763494, 0.1954218759],
+    "ranef": [0.4839994209, -0.3055446912, 0.0457659245, 0.1271006742, 0.2826663294, -0.4785352987],
+}
+
+
+@pytest.fixture(scope="module")
+def sqrt_fit():
+    X, names, y, reterms, _ = _inputs("cbpp_poisson_offset")
+    return fit_glmm(X, names, y, reterms, family="poisson", link="sqrt",
+                    offset=_offset("cbpp_poisson_offset", "log_size"))
+
+
+def test_sqrt_link_counts_find_glmers_mode(sqrt_fit):
+    """With the sqrt link μ = η² also fits at negative η, so PIRLS's modes depend on its start;
+    started as glmer starts it (o + linkfun(mustart), then stage 1's linear predictor, lme4's
+    stopping rule) the fit is glmer's: before, warm-started PIRLS reached a mirror-image mode
+    (−2 logLik 180.65, a lower value of glmer's own deviance function at other β)."""
+    fit = sqrt_fit
+    model = fit.backend.model
+    assert fit.deviance == pytest.approx(SQRT_GLMER["crit"], rel=1e-6)
+    assert fit.deviance <= SQRT_GLMER["crit"] * (1 + 1e-6)
+    pars = np.array(SQRT_GLMER["pars"])
+    scale = np.maximum(np.abs(pars), np.r_[0.0, SQRT_GLMER["se"]])
+    assert np.all(np.abs(np.r_[model.theta, model.beta] - pars) <= 1e-3 * scale)
+    np.testing.assert_allclose(model.b_terms()[0][:6, 0], SQRT_GLMER["ranef"], atol=2e-3 * 0.47)
+    assert model.modes.converged
+
+
+@pytest.mark.xfail(strict=True, reason="period4's SE 0.19623 vs glmer's 0.19542 (4e-3 relative; the "
+                   "other three within 2e-5), measured at glmm-speed")
+def test_sqrt_link_counts_standard_errors(sqrt_fit):
+    np.testing.assert_allclose(sqrt_fit.se, SQRT_GLMER["se"], rtol=2e-3)

@@ -20,12 +20,13 @@ import numpy as np
 from ..design import ReTermData
 from ..lmm.remat import ReStructure, build_structure
 from .family import Family
-from .optimize import StageResult, bobyqa, check_boundary, deriv12, gradient, hessian_central
+from .optimize import StageResult, bobyqa, check_boundary, gradient, hessian_central
 from .pirls import (
     NEWTON_STEP_TOL,
     STEP_TOL,
     Modes,
     Response,
+    first_step,
     fixed_information,
     laplace_as_lme4,
     pirls_joint,
@@ -34,6 +35,8 @@ from .pirls import (
 from .quadrature import agq_deviance
 from .system import PenalizedSystem
 
+#: lme4's ``tolPwrss``: PIRLS stops when the penalized deviance changes by less (relative).
+LME4_PWRSS_TOL = 1e-7
 #: BOBYQA's stopping tolerances in stage 2 (absolute, criterion and parameters): glmer's own
 #: optimum is only determined to its PIRLS tolerance, far above these.
 STAGE2_FTOL, STAGE2_XTOL = 1e-8, 1e-7
@@ -50,12 +53,30 @@ def start_mu(family: Family, y: np.ndarray, pw: np.ndarray) -> np.ndarray:
     return y.astype(float)
 
 
+def restarts(family: Family) -> bool:
+    """Whether PIRLS restarts at every evaluation from glmer's starting linear predictors
+    instead of the last modes: for the sqrt link μ = η² fits at negative η too, so the modes
+    (and the optimum) found depend on where PIRLS starts, and glmer's are those reached from its
+    starts (see :meth:`GeneralizedLinearMixedModel.fit`)."""
+    return family.link.name == "sqrt"
+
+
+def lme4_criterion(family: Family) -> bool:
+    """Whether stage 2 minimises the Laplace criterion as lme4 evaluates it (PIRLS from stage 1's
+    linear predictor, stopped at a relative change of 1e-7, log|L|² of the step before) rather
+    than converged: for the cauchit link, whose Fisher scoring oscillates in log|L|² (glmer's
+    optimum of bacteria's cauchit model is 0.0025 below the converged criterion's, its fixed
+    effects 1.5e-3 away), and the sqrt link (:func:`restarts`)."""
+    return family.link.name in ("sqrt", "cauchit")
+
+
 @dataclass
 class FitRecord:
     """What the fit did: ``stage1`` and ``stage2`` optimizer runs (``stage2`` None for
     nAGQ = 0), ``snapped`` θ set to their bound by ``check.boundary``, ``gradient`` of the converged
     criterion and ``hessian`` of the criterion as lme4 evaluates it (:meth:`deviance_as_lme4`),
-    at the optimum in (θ, β), by central differences with step 1e-4 (None for nAGQ = 0)."""
+    at the optimum in (θ, β), by central differences with step 1e-4 (:func:`~.optimize.hessian_central`;
+    None for nAGQ = 0)."""
 
     stage1: StageResult
     stage2: StageResult | None
@@ -77,7 +98,8 @@ class GeneralizedLinearMixedModel:
 
     def __init__(self, X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTermData],
                  family: Family, weights: np.ndarray | None = None,
-                 offset: np.ndarray | None = None, nagq: int = 1) -> None:
+                 offset: np.ndarray | None = None, nagq: int = 1,
+                 system: PenalizedSystem | None = None) -> None:
         self.X = np.ascontiguousarray(X, dtype=float)
         self.names = list(names)
         n = self.X.shape[0]
@@ -85,10 +107,11 @@ class GeneralizedLinearMixedModel:
         o = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
         self.resp = Response(np.asarray(y, dtype=float), pw, o, family)
         self.reterms = list(reterms)
-        self.structure: ReStructure = build_structure(self.reterms)
-        self.system = PenalizedSystem(self.structure)
+        if system is None:
+            system = PenalizedSystem(build_structure(self.reterms))
+        self.structure: ReStructure = system.structure
+        self.system = system
         self.nagq = int(nagq)
-        self._theta_set: np.ndarray | None = None
         self._u = np.zeros(self.system.q)
         self._beta0 = np.zeros(self.p)
         self._eta0 = family.linkfun(start_mu(family, self.resp.y, pw))
@@ -98,6 +121,9 @@ class GeneralizedLinearMixedModel:
         self.modes: Modes | None = None
         self._lp0: np.ndarray | None = None
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
+        self._restart = restarts(family)
+        self._lme4_crit = lme4_criterion(family)
+        self._lp_init: np.ndarray | None = None
         self.fval = np.inf
         self.record: FitRecord | None = None
 
@@ -133,15 +159,16 @@ class GeneralizedLinearMixedModel:
 
     # -- criteria --------------------------------------------------------------------------------
     def _set_theta(self, theta: np.ndarray) -> None:
-        if self._theta_set is None or not np.array_equal(theta, self._theta_set):
-            self.system.set_theta(theta)
-            self._theta_set = np.array(theta, dtype=float)
+        self.system.set_theta(theta)
 
     def modes_at(self, theta: np.ndarray, beta: np.ndarray) -> Modes:
         """PIRLS for ũ at (θ, β), warm-started from the last modes (from 0 if that fails)."""
         self._set_theta(np.asarray(theta, dtype=float))
         fixed = self.resp.offset + self.X @ beta
-        m = pirls_u(self.system, self.resp, fixed, self._u, self._step_tol)
+        u0, rel_tol = self._u, 0.0
+        if self._restart and self._lp0 is not None:
+            u0, rel_tol = first_step(self.system, self.resp, fixed, self._lp0), LME4_PWRSS_TOL
+        m = pirls_u(self.system, self.resp, fixed, u0, self._step_tol, rel_tol)
         if not m.converged:
             m = pirls_u(self.system, self.resp, fixed, np.zeros(self.system.q))
         if m.converged:
@@ -160,6 +187,13 @@ class GeneralizedLinearMixedModel:
             return agq_deviance(self.system.blocks[0], self.system.Ut[0], self.resp, fixed, m, self.nagq)
         return float(m.fac.ldL2 + m.u @ m.u + self.resp.aic(m.mu, m.pdev - m.u @ m.u))
 
+    def objective(self, pars: np.ndarray) -> float:
+        """The criterion stage 2 minimises and the fit reports: :meth:`deviance_as_lme4` where
+        :func:`lme4_criterion` says so (nAGQ = 1), else :meth:`deviance`."""
+        if self.nagq == 1 and self._lme4_crit and self._lp0 is not None:
+            return self.deviance_as_lme4(pars)
+        return self.deviance(pars)
+
     def deviance_as_lme4(self, pars: np.ndarray) -> float:
         """The stage-2 criterion as lme4's ``devfun`` computes it (PIRLS restarted from stage 1's
         linear predictor, tolerance 1e-7; :func:`~.pirls.laplace_as_lme4`), for glmer's
@@ -177,7 +211,10 @@ class GeneralizedLinearMixedModel:
         eta0 = self.resp.offset + self.X @ self._beta0 + self.system.zlam(self._u)
         if not np.any(self._beta0) and not np.any(self._u):
             eta0 = self._eta0
-        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0, self._step_tol)
+        if self._restart and self._lp_init is not None:
+            eta0 = self.resp.offset + self._lp_init
+        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0, self._step_tol,
+                        LME4_PWRSS_TOL if self._restart else 0.0)
         if not m.converged:
             m = pirls_joint(self.system, self.resp, self.X, self._eta0, np.zeros(self.system.q),
                             np.zeros(self.p))
@@ -196,12 +233,17 @@ class GeneralizedLinearMixedModel:
     def fit(self, calc_derivs: bool = True, start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
         """glmer's route: stage 1 over θ, then (nAGQ ≥ 1) stage 2 over (θ, β), check.boundary
         and the finite-difference derivatives at the optimum. With ``start`` (θ, β), stage 2
-        only, from there (lme4's ``refit``, as ``glmer.nb`` uses it)."""
+        only, from there (lme4's ``refit``, as ``glmer.nb`` uses it). For the sqrt link
+        (:func:`restarts`) PIRLS restarts as glmer's: stage 1 from a first PIRLS at θ₀, stage 2
+        from stage 1's linear predictor, with lme4's stopping rule, and the stage-2 criterion
+        is lme4's evaluation of it (:meth:`deviance_as_lme4`)."""
         s = self.structure
         lower = s.lower
         if start is not None:
             st1 = StageResult(np.asarray(start[: self.ntheta], dtype=float), np.nan, 0, "SKIPPED")
             return self._stage2(st1, np.asarray(start[self.ntheta:], dtype=float), calc_derivs)
+        if self._restart:
+            self._glmer_start()
         tight = self.nagq == 0
         st1 = bobyqa(self.deviance0, s.theta0, lower, np.full(self.ntheta, 0.2),
                      ftol_abs=1e-10 if tight else 1e-6, xtol_abs=1e-9 if tight else 1e-5)
@@ -214,6 +256,14 @@ class GeneralizedLinearMixedModel:
             return self
         return self._stage2(st1, None, calc_derivs)
 
+    def _glmer_start(self) -> None:
+        """glmer's starting linear predictor for stage 1 (``mkGlmerDevfun``): PIRLS for (β, u) at
+        θ₀ from η = o + linkfun(mustart) (``updateMu`` adds the offset), stopped by lme4's rule."""
+        self._set_theta(self.structure.theta0)
+        m = pirls_joint(self.system, self.resp, self.X, self.resp.offset + self._eta0,
+                        np.zeros(self.system.q), np.zeros(self.p), self._step_tol, LME4_PWRSS_TOL)
+        self._lp_init = m.eta - self.resp.offset
+
     def _stage2(self, st1: StageResult, beta0: np.ndarray | None, calc_derivs: bool) -> GeneralizedLinearMixedModel:
         """Stage 2 from stage 1's θ (and its joint β̂, or ``beta0``), lme4's steps."""
         m1 = self.joint_modes(st1.x)
@@ -222,15 +272,15 @@ class GeneralizedLinearMixedModel:
         step = 0.2 * np.concatenate([np.full(self.ntheta, 0.1), np.minimum(beta_sd, 10.0)])
         start = np.concatenate([st1.x, m1.beta if beta0 is None else beta0])
         lower2 = np.concatenate([self.structure.lower, np.full(self.p, -np.inf)])
-        st2 = bobyqa(self.deviance, start, lower2, step, ftol_abs=STAGE2_FTOL, xtol_abs=STAGE2_XTOL)
-        x, fx, snapped = check_boundary(self.deviance, st2.x, st2.fval, lower2, self.ntheta)
+        st2 = bobyqa(self.objective, start, lower2, step, ftol_abs=STAGE2_FTOL, xtol_abs=STAGE2_XTOL)
+        x, fx, snapped = check_boundary(self.objective, st2.x, st2.fval, lower2, self.ntheta)
         grad = hess = None
         if calc_derivs and self.nagq > 1:
             grad, hess = hessian_central(self.deviance, x, fx)
         elif calc_derivs:
-            _, hess = deriv12(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
-            grad = gradient(self.deviance, x)
-        self.fval = self.deviance(x)
+            _, hess = hessian_central(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
+            grad = gradient(self.objective, x)
+        self.fval = self.objective(x)
         self.theta, self.beta = x[: self.ntheta].copy(), x[self.ntheta:].copy()
         self.modes = self.modes_at(self.theta, self.beta)
         self.record = FitRecord(st1, st2, snapped, grad, hess)
@@ -243,7 +293,7 @@ class GeneralizedLinearMixedModel:
         for ``bootMer``; this model is left as it is."""
         r = self.resp
         m = GeneralizedLinearMixedModel(self.X, self.names, y, self.reterms, r.family, r.pw,
-                                        r.offset, self.nagq)
+                                        r.offset, self.nagq, self.system)
         if self.nagq == 0:
             return m.fit(calc_derivs=False)
         x0 = np.concatenate([self.theta, self.beta]) if start is None else start
@@ -254,12 +304,14 @@ class GeneralizedLinearMixedModel:
         r = self.resp
         self.resp = Response(r.y, r.pw, r.offset, family)
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
+        self._restart, self._lme4_crit = restarts(family), lme4_criterion(family)
         self._eta0 = family.linkfun(start_mu(family, r.y, r.pw))
 
     # -- quantities at the optimum ---------------------------------------------------------------
     def _at_optimum(self) -> Modes:
         if self.modes is None:
             raise RuntimeError("the model has not been fitted: call fit() first")
+        self._set_theta(self.theta)  # the system may be shared with refits at other θ
         return self.modes
 
     def u(self) -> np.ndarray:

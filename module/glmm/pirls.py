@@ -117,9 +117,9 @@ def _accept(new: float, old: float, step: np.ndarray) -> bool:
 
 
 def pirls_u(system: PenalizedSystem, resp: Response, fixed: np.ndarray, u0: np.ndarray,
-            step_tol: float = STEP_TOL) -> Modes:
+            step_tol: float = STEP_TOL, rel_tol: float = 0.0) -> Modes:
     """The conditional modes ũ for fixed θ (set in ``system``) and fixed Xβ (``fixed``, the
-    n-vector o + Xβ), from the start ``u0``."""
+    n-vector o + Xβ), from the start ``u0`` (``rel_tol`` as in :func:`pirls_joint`)."""
     u = u0.copy()
     eta = fixed + system.zlam(u)
     mu, pdev = _state(resp, eta, u)
@@ -141,14 +141,17 @@ def pirls_u(system: PenalizedSystem, resp: Response, fixed: np.ndarray, u0: np.n
             du = du / 2.0
         else:
             return Modes(u, np.zeros(0), eta, mu, pdev, fac, w, it, False)
-        converged = bool(np.max(np.abs(du), initial=0.0) < step_tol)
+        converged = bool(np.max(np.abs(du), initial=0.0) < step_tol) or abs(pdev - pdn) < rel_tol * abs(pdn)
         u, eta, mu, pdev = un, etan, mun, pdn
 
 
 def pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta0: np.ndarray,
-                u0: np.ndarray, beta0: np.ndarray, step_tol: float = STEP_TOL) -> Modes:
+                u0: np.ndarray, beta0: np.ndarray, step_tol: float = STEP_TOL,
+                rel_tol: float = 0.0) -> Modes:
     """The joint modes (β̂, ũ) for fixed θ (lme4's first stage, nAGQ = 0), from the linear
-    predictor ``eta0`` (with its β₀, u₀): the first step is taken in full, as in lme4."""
+    predictor ``eta0`` (with its β₀, u₀): the first step is taken in full, as in lme4. With
+    ``rel_tol``, also converged when the penalized deviance changes by less than that
+    (relative), lme4's own rule."""
     u, beta, eta = u0.copy(), beta0.copy(), eta0.copy()
     with np.errstate(all="ignore"):
         mu = resp.family.linkinv(eta)
@@ -178,7 +181,7 @@ def pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta0: np
         else:
             return Modes(u, beta, eta, mu, pdev, fac, w, it, False)
         step = max(np.max(np.abs(du), initial=0.0), np.max(np.abs(db), initial=0.0))
-        converged = bool(step < step_tol)
+        converged = bool(step < step_tol) or abs(pdev - pdn) < rel_tol * abs(pdn)
         u, beta, eta, mu, pdev = un, bn, etan, mun, pdn
 
 
@@ -187,6 +190,19 @@ def fixed_information(system: PenalizedSystem, X: np.ndarray, w: np.ndarray, fac
     wX = X * w[:, None]
     C = system.zlam_t_matrix(wX)
     return X.T @ wX - C.T @ fac.solve(C)
+
+
+def first_step(system: PenalizedSystem, resp: Response, fixed: np.ndarray, lp0: np.ndarray) -> np.ndarray:
+    """The modes after lme4's first PIRLS step at (θ, β) from the linear predictor ``lp0``
+    (working weights and residuals at η = o + lp0, u solved for directly, not as an increment)."""
+    eta = resp.offset + lp0
+    with np.errstate(all="ignore"):
+        mu = resp.family.linkinv(eta)
+        w, wres = resp.working(eta, mu)
+    fac = system.factor(w)
+    if not fac.ok:
+        return np.zeros(system.q)
+    return fac.solve(system.zlam_t(w * (eta - fixed) + wres))
 
 
 def laplace_as_lme4(system: PenalizedSystem, resp: Response, fixed: np.ndarray,

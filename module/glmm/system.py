@@ -134,10 +134,14 @@ class PenalizedSystem:
         self._mr0_pattern()
         self._rr_index()
         self._gram_pattern()
+        self.diag_lead = self._diagonal_lead()
         self.Ut: list[np.ndarray] = [b.X.copy() for b in self.blocks]
         #: Blocks whose Ũ column is a constant (a scalar intercept term): Ũ = s·1, s = T₁₁.
         self.const = [b.p == 1 and bool(np.all(b.X == 1.0)) for b in self.blocks]
         self.scale = [1.0 for _ in self.blocks]
+        #: The θ that Ũ was last formed at (None: not yet), so that models sharing this system
+        #: (refits to new responses) re-form it only when θ changes.
+        self.theta: np.ndarray | None = None
 
     # -- patterns ------------------------------------------------------------------------------
     @staticmethod
@@ -212,9 +216,45 @@ class PenalizedSystem:
         uniq, inv = np.unique(self._mr0_rows[a] * self.q_rest + self._mr0_rows[b], return_inverse=True)
         self._gram = (a, b, self._mr0_cols[a], uniq, inv.astype(np.int64))
 
+    def _diagonal_lead(self) -> int:
+        """The size of the leading rest block when the Schur complement S keeps it diagonal
+        (else 0): a scalar term whose every level of block 0 meets at most one of its levels
+        (block 0 nested in it, e.g. observations within broods), so that M_r0 D0⁻¹ M_r0ᵀ adds
+        nothing off its diagonal. S is then factored by eliminating that block first, leaving
+        a dense Cholesky factorisation of only the remaining rest blocks."""
+        if not self.pairs or self.blocks[1].p != 1 or len(self.blocks) < 3:
+            return 0
+        lev_0 = self.pairs[0].lev_0
+        return self.blocks[1].nlevels if np.unique(lev_0).size == lev_0.size else 0
+
+    def cholesky(self, S: np.ndarray) -> np.ndarray | None:
+        """The lower Cholesky factor of the Schur complement S (formed in S's storage, upper
+        triangle not cleared), or None when S is not positive definite; a diagonal leading block
+        is eliminated first."""
+        d = self.diag_lead
+        if d == 0:
+            L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
+            return L if info == 0 else None
+        diag = np.arange(d)
+        s11 = S[diag, diag]
+        if not np.all(s11 > 0):
+            return None
+        l11 = np.sqrt(s11)
+        L21 = S[d:, :d]
+        L21 /= l11[None, :]
+        L22, info = lapack.dpotrf(S[d:, d:] - L21 @ L21.T, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            return None
+        S[diag, diag] = l11  # the rest of S's leading block is 0 (the premise), its upper part unread
+        S[d:, d:] = L22
+        return S
+
     # -- θ -------------------------------------------------------------------------------------
     def set_theta(self, theta: np.ndarray) -> None:
-        """Ũ = ZΛ_θ: each block's raw columns times its template."""
+        """Ũ = ZΛ_θ: each block's raw columns times its template (nothing to do at the same θ)."""
+        if self.theta is not None and np.array_equal(theta, self.theta):
+            return
+        self.theta = np.array(theta, dtype=float)
         for i, b in enumerate(self.blocks):
             T = b.template(theta)
             self.Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
@@ -305,8 +345,8 @@ class PenalizedSystem:
             HM = Hm @ Mr0.T
             H = Hm
             S -= HM if isinstance(HM, np.ndarray) else HM.toarray()
-        L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
-        if info != 0:
+        L = self.cholesky(S)
+        if L is None:
             return Factor(D0inv, H, None, np.inf, False)
         ldr = float(2.0 * np.sum(np.log(np.diag(L))))
         return Factor(D0inv, H, (L, True), ld0 + ldr, ok)

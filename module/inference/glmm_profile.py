@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from .. import progress
 from ..engines import native_model
 from ..errors import ModelError
 from ..families import has_scale
@@ -33,7 +34,11 @@ def confint(fit: Fit, level: float) -> list[dict]:
     model = native_model(fit, "profile intervals of a GLMM")
     z = float(stats.norm.isf((1.0 - level) / 2.0))
     prof = _Profile(model)
-    rows = [prof.interval(j, z, name) for j, name in enumerate(prof.names)]
+    rows = []
+    with progress.stage("profile", len(prof.names)) as step:
+        for j, name in enumerate(prof.names):
+            rows.append(prof.interval(j, z, name))
+            step(j + 1)
     model.modes_at(model.theta, model.beta)  # leave the model at its estimates
     return rows
 
@@ -58,7 +63,7 @@ class _Profile:
     def deviance(self, x: np.ndarray) -> float:
         s = self.model.structure
         theta = s.theta_from_sdcor(np.append(x[: self.k], 1.0))
-        return float(self.model.deviance(np.concatenate([theta, x[self.k:]])))
+        return float(self.model.objective(np.concatenate([theta, x[self.k:]])))
 
     def zeta(self, j: int, v: float, start: dict) -> float:
         free = [i for i in range(self.hat.size) if i != j]

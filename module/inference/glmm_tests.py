@@ -35,16 +35,20 @@ def npar(fit: Fit) -> int:
 
 
 def refit(model: GeneralizedLinearMixedModel, X: np.ndarray, names: list[str],
-          y: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
+          y: np.ndarray | None = None, start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
     """``model``'s GLMM with design X (and response y) fitted anew: same family (θ of a negative
-    binomial held), link, prior weights, offset, random effects and nAGQ; no Hessian."""
+    binomial held), link, prior weights, offset, random effects and nAGQ; no Hessian. With
+    ``start`` (θ, β), glmer's second stage only, from there (lme4's ``refit``, which
+    ``PBmodcomp`` uses for the simulated responses); else both stages."""
     if X.shape[1] == 0:
         raise ModelError("a likelihood-ratio test would leave a model without fixed effects; "
                          "this engine needs at least one fixed-effect column", "/options/anova")
     r = model.resp
     m = GeneralizedLinearMixedModel(X, names, r.y if y is None else y, model.reterms, model.family,
-                                    r.pw, r.offset, model.nagq)
-    return m.fit(calc_derivs=False)
+                                    r.pw, r.offset, model.nagq, model.system)
+    if start is None or model.nagq == 0:
+        return m.fit(calc_derivs=False)
+    return m.fit(calc_derivs=False, start=start)
 
 
 def _reduced(model: GeneralizedLinearMixedModel, cols: list[int]) -> GeneralizedLinearMixedModel:
@@ -92,11 +96,13 @@ def _bootstrap_lrt(full: GeneralizedLinearMixedModel, red: GeneralizedLinearMixe
     Xr, names_r = full.X[:, keep], [full.names[j] for j in keep]
     sigma = _sigma(red)
     out = np.full(nsim, np.nan)
+    start_f = np.concatenate([full.theta, full.beta])
+    start_r = np.concatenate([red.theta, red.beta])
     for i in range(nsim):
         y = simulate(red, rng, sigma)
         try:
-            f = refit(full, full.X, full.names, y)
-            r = refit(full, Xr, names_r, y)
+            f = refit(full, full.X, full.names, y, start_f)
+            r = refit(full, Xr, names_r, y, start_r)
             out[i] = max(0.0, r.fval - f.fval)
         except (ModelError, np.linalg.LinAlgError, FloatingPointError):
             pass
