@@ -18,11 +18,10 @@ pytestmark = pytest.mark.subprocess
 NOT_ON_IMPORT = ["numpy", "pandas", "scipy", "matplotlib", "rpy2", "jsonschema", "formulaic",
                  "mixedbridge.analysis", "mixedbridge.bridge"]
 
-#: Never loaded by a plain native analysis (no plots, no emmeans, no R, no splines, no JASP request;
-#: no BLAS thread limits for a model as small as sleepstudy, whose library scan costs 10-20 ms).
+#: Never loaded by a plain native analysis (no plots, no emmeans, no R, no splines, no JASP request).
 NOT_ON_PLAIN_RUN = ["scipy.stats", "scipy.optimize", "scipy.interpolate", "matplotlib", "rpy2",
                     "formulaic", "mixedbridge.bridge", "mixedbridge.plots", "mixedbridge.jasp",
-                    "mixedbridge.emmeans", "threadpoolctl"]
+                    "mixedbridge.emmeans"]
 
 
 def _loaded(code: str, names: list[str]) -> list[str]:

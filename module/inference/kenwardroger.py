@@ -30,7 +30,7 @@ from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
 from .. import distributions as dist
 from ..errors import ModelError
-from ..lmm.threads import blas_threads, model_work, unless_small
+from ..lmm.threads import blas_threads
 from .permodel import remembered
 
 
@@ -123,7 +123,7 @@ def gamma_pieces(model) -> GammaPieces:
     def compute() -> GammaPieces:
         # many mid-sized dense products: OpenBLAS's threads cost more than they give here, and
         # on a busy machine their spin-waiting made a 690×690 Cholesky take seconds
-        with blas_threads(unless_small(model_work(model), 1)):
+        with blas_threads(1):
             return _gamma_pieces(model)
 
     return remembered(model, ("gamma pieces", theta.tobytes()), compute)

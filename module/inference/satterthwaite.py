@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import distributions as dist
 from ..lmm.api import auto_threads
-from ..lmm.threads import blas_threads, model_work, unless_small
+from ..lmm.threads import blas_threads
 from . import numderiv
 from .permodel import remembered
 
@@ -69,7 +69,7 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovari
     threads as in the fit's evaluations (many small calls: one thread, except for a large
     fill-in block)."""
     analytic = analytic_applies(model)
-    with blas_threads(unless_small(model_work(model), 1 if analytic else auto_threads(model.A.q_rest))):
+    with blas_threads(1 if analytic else auto_threads(model.A.q_rest)):
         model.set_theta(theta_hat)
         sigma = model.sigma
         beta = model.beta

@@ -12,7 +12,7 @@ from .checks import ConvergenceCheck
 from .model import LinearMixedModel
 from .optsummary import OptSummary
 from .remat import ReTerm
-from .threads import blas_threads, unless_small
+from .threads import blas_threads
 from .validate import check_inputs
 from .varcorr import varcorr
 
@@ -90,10 +90,9 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
     check_inputs(X, y, reterms, w, o)
     auto = threads == "auto"
     limit = None if auto else _thread_limit(threads)
-    work = X.size + sum(t.X.size for t in reterms)
-    with blas_threads(unless_small(work, 1) if auto else limit):
+    with blas_threads(1 if auto else limit):
         model = LinearMixedModel(X, list(names), y, list(reterms), w, o, reml)
-    with blas_threads(unless_small(work + model.A.q_rest**2, auto_threads(model.A.q_rest)) if auto else limit):
+    with blas_threads(auto_threads(model.A.q_rest) if auto else limit):
         model.fit()
         return model_to_fit(model, dropped)
 
