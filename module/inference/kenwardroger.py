@@ -137,15 +137,12 @@ def _gamma_pieces(model) -> GammaPieces:
     n, p = X.shape
     Z = structure.z_matrix()
     q = Z.shape[1]
-    Lam = structure.lambda_matrix(theta)
-    ZtZs = (Z.T @ Z).tocsr()
-    ZtZ = ZtZs.toarray()
+    Lam_d = structure.lambda_dense(theta)
+    ZtZ = (Z.T @ Z).toarray()
     ZtX = np.asarray(Z.T @ X)
     XtX = X.T @ X
-    LtZtZL = (Lam.T @ ZtZs @ Lam).toarray()
-    M = LtZtZL + np.eye(q)
+    M = Lam_d.T @ ZtZ @ Lam_d + np.eye(q)
     cf = cho_factor(M, lower=True)
-    Lam_d = Lam.toarray()
     K = Lam_d @ cho_solve(cf, Lam_d.T)
     KZ = K @ ZtZ
     N = np.eye(q) - KZ
