@@ -96,7 +96,7 @@ class GammaPieces:
     ``pars`` the index sets of each γ_h (None for σ²); ``s2`` σ̂²; ``Phi`` Φ; ``P`` the P_h;
     ``Q`` the Q_hj (h ≤ j); ``K`` the K_hj = tr(Σ⁻¹G_hΣ⁻¹G_j); ``info2`` the tr(PG_hPG_j) (P the
     REML projection); ``Kl`` Λ(ΛᵀZᵀZΛ + I)⁻¹Λᵀ; ``D`` Kl·ZᵀX̃; ``Azz`` ZᵀV⁻¹Z; ``Axx`` X̃ᵀV⁻¹X̃;
-    ``KZ`` Kl·ZᵀZ; ``Z`` the sparse Z.
+    ``KZ`` Kl·ZᵀZ; ``Z`` Z (dense when n·q ≤ :data:`DENSE_Z_MAX`, else sparse).
     """
 
     pars: list
@@ -129,17 +129,26 @@ def gamma_pieces(model) -> GammaPieces:
     return remembered(model, ("gamma pieces", theta.tobytes()), compute)
 
 
+#: Largest n·q for which Z is formed dense in :func:`gamma_pieces` (sparse products beyond).
+DENSE_Z_MAX = 2_000_000
+
+
 def _gamma_pieces(model) -> GammaPieces:
     """:func:`gamma_pieces` computed."""
     structure = model.structure
     theta = np.asarray(model.theta, dtype=float)
     X = model.basis.X
     n, p = X.shape
-    Z = structure.z_matrix()
-    q = Z.shape[1]
+    q = structure.q
     Lam_d = structure.lambda_dense(theta)
-    ZtZ = (Z.T @ Z).toarray()
-    ZtX = np.asarray(Z.T @ X)
+    if n * q <= DENSE_Z_MAX:
+        Z = structure.z_dense()
+        ZtZ = Z.T @ Z
+        ZtX = Z.T @ X
+    else:
+        Zs = structure.z_matrix()
+        ZtZ = (Zs.T @ Zs).toarray()
+        ZtX = np.asarray(Zs.T @ X)
     XtX = X.T @ X
     M = Lam_d.T @ ZtZ @ Lam_d + np.eye(q)
     cf = cho_factor(M, lower=True)
