@@ -188,7 +188,7 @@ def _gamma_pieces(model) -> GammaPieces:
             return sum(B2zx[i].T @ Azx[j] for i, j in hs)
         if hs is None:
             return sum(Azx[i].T @ B2zx[j] for i, j in hr)
-        return sum(Azx[ri].T @ (Azz[np.ix_(rj, si)] @ Azx[sj]) for ri, rj in hr for si, sj in hs)
+        return sum(Azx[ri].T @ (Azz[rj[:, None], si] @ Azx[sj]) for ri, rj in hr for si, sj in hs)
 
     def ktr(hr, hs):  # tr(V⁻¹G_rV⁻¹G_s)
         if hr is None and hs is None:
@@ -196,8 +196,8 @@ def _gamma_pieces(model) -> GammaPieces:
         if hr is None:
             hr, hs = hs, hr
         if hs is None:
-            return sum(np.trace(B2zz[np.ix_(j, i)]) for i, j in hr)
-        return sum(float(np.sum(Azz[np.ix_(rj, si)] * Azz[np.ix_(sj, ri)].T)) for ri, rj in hr for si, sj in hs)
+            return sum(float(B2zz[j, i].sum()) for i, j in hr)  # the traces of B2zz[j][:, i]
+        return sum(float(np.sum(Azz[rj[:, None], si] * Azz[sj[:, None], ri].T)) for ri, rj in hr for si, sj in hs)
 
     Q = {}
     IE2 = np.empty((k, k))
