@@ -146,9 +146,9 @@ def _gamma_pieces(model) -> GammaPieces:
         ZtZ = Z.T @ Z
         ZtX = Z.T @ X
     else:
-        Zs = structure.z_matrix()
-        ZtZ = (Zs.T @ Zs).toarray()
-        ZtX = np.asarray(Zs.T @ X)
+        Z = structure.z_matrix()
+        ZtZ = (Z.T @ Z).toarray()
+        ZtX = np.asarray(Z.T @ X)
     XtX = X.T @ X
     M = Lam_d.T @ ZtZ @ Lam_d + np.eye(q)
     cf = cho_factor(M, lower=True)
