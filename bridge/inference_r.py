@@ -80,7 +80,8 @@ class RInference:
         anova, anova_info = None, {}
         if anova_method:
             anova_info = {"type": s.anova_type, "method": anova_method}
-            anova = (self._anova_rows(r["anova"], names, wanted) if anova_method in ("satterthwaite", "kenward-roger")
+            anova = (self._anova_rows(r["anova"], names, wanted)
+                     if anova_method in ("satterthwaite", "kenward-roger", "asymptotic")
                      else self._lrt_rows(r["lrt"], names, wanted, anova_method == "bootstrap"))
         confint, confint_info = None, {}
         if s.confint_method:

@@ -12,7 +12,6 @@ import pandas as pd
 from . import agreement, fit_tables
 from . import spec as specmod
 from .datapath import data_roots
-from .emmeans.request import parse as parse_emmeans
 from .engines import Engine, engines_for
 from .errors import FormulaError, MixedBridgeError, SpecError
 from .fit import Fit, Inference
@@ -173,6 +172,8 @@ def run_prepared(normalized: dict, problem: Problem, base: Path | None = None,
     anova_terms = _anova_terms(normalized, problem)
     blocks = _emmeans_blocks(normalized["options"].get("emmeans"))
     for path, block in blocks:
+        from .emmeans.request import parse as parse_emmeans
+
         parse_emmeans(problem, block, path)  # a request that cannot be answered stops before the fit
     timing = {"prepare_s": time.perf_counter() - t0}
     runs = {eng.name: _fit_and_infer(eng, problem, settings, anova_terms, compared, timing)

@@ -114,10 +114,8 @@ def _failed_cells(results: Results) -> list[dict]:
 
 
 def _is_jasp_file(path: str) -> bool:
-    from .jasp.request import is_jasp_request
-
     try:
-        return is_jasp_request(specmod.read_spec(path)[0])
+        return protocol.is_jasp(specmod.read_spec(path)[0])
     except MixedBridgeError:
         return False
 

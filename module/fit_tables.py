@@ -189,7 +189,8 @@ def groups_table(fit: Fit) -> Table:
 
 
 _ANOVA_TITLE = {"satterthwaite": "with Satterthwaite's method", "kenward-roger": "with Kenward-Roger's method",
-                "residual": "", "lrt": "(likelihood-ratio tests)", "bootstrap": "(parametric bootstrap tests)"}
+                "residual": "", "asymptotic": "(Wald tests, infinite denominator df)",
+                "lrt": "(likelihood-ratio tests)", "bootstrap": "(parametric bootstrap tests)"}
 
 
 def anova_table(fit: Fit, inf: Inference | None) -> Table | None:

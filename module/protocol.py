@@ -34,7 +34,6 @@ from typing import IO, Any
 
 from . import strictjson
 from .errors import SpecError
-from .jasp.request import failure_document, is_jasp_request
 
 #: Longest request line read, in bytes (``serve --max-request-mb``).
 MAX_REQUEST_BYTES = 256 * 2**20
@@ -117,11 +116,23 @@ class Request:
         return {k: v for k, v in self.doc.items() if k not in JASP_ENVELOPE}
 
 
+def is_jasp(doc: Any) -> bool:
+    """Whether a request document is a JASP wrapper; the JASP adapter is imported only for a
+    document that has a ``jasp`` key (a plain spec does not load it)."""
+    if not (isinstance(doc, dict) and "jasp" in doc):
+        return False
+    from .jasp.request import is_jasp_request
+
+    return is_jasp_request(doc)
+
+
 def error_answer(code: str, message: str, path: str = "", jasp: dict | None = None,
                  kind: str = "validationError") -> dict:
     """``{"error": {code, message, path}}``, or for a JASP request (``jasp``) JASP's error document
     with ``kind`` as its error type."""
     if jasp is not None:
+        from .jasp.request import failure_document
+
         return failure_document(jasp, message, path, kind)
     return {"error": {"code": code, "message": message, "path": path}}
 
@@ -146,7 +157,7 @@ def read_request(line: str | bytes, check: bool = True) -> Request:
     text = _decode(line)
     doc = _object(text)
     has_id, ident = readable_id(doc)
-    jasp = doc if is_jasp_request(doc) and doc.get("method", "run") == "run" else None
+    jasp = doc if is_jasp(doc) and doc.get("method", "run") == "run" else None
     try:
         kind = _kind(doc)
         timeout = _time_limit(doc, kind)
@@ -188,7 +199,7 @@ def _refusal(message: str, text: str) -> dict:
     if not isinstance(doc, dict):
         return with_scanned_id(error_answer("spec", message), text)
     has_id, ident = readable_id(doc)
-    request = Request(doc, "jasp" if is_jasp_request(doc) else "bare", None, ident, has_id)
+    request = Request(doc, "jasp" if is_jasp(doc) else "bare", None, ident, has_id)
     return request.failure("spec", message, kind="validationError")
 
 
@@ -214,7 +225,7 @@ def _kind(doc: dict) -> str:
     method = _method(doc)
     if method != "run":
         return method
-    if is_jasp_request(doc):
+    if is_jasp(doc):
         return "jasp"
     if "spec" not in doc:
         if "method" in doc:

@@ -18,9 +18,10 @@ pytestmark = pytest.mark.subprocess
 NOT_ON_IMPORT = ["numpy", "pandas", "scipy", "matplotlib", "rpy2", "jsonschema", "formulaic",
                  "mixedbridge.analysis", "mixedbridge.bridge"]
 
-#: Never loaded by a plain native analysis (no plots, no emmeans, no R, no splines).
+#: Never loaded by a plain native analysis (no plots, no emmeans, no R, no splines, no JASP request).
 NOT_ON_PLAIN_RUN = ["scipy.stats", "scipy.optimize", "scipy.interpolate", "matplotlib", "rpy2",
-                    "formulaic", "mixedbridge.bridge", "mixedbridge.plots"]
+                    "formulaic", "mixedbridge.bridge", "mixedbridge.plots", "mixedbridge.jasp",
+                    "mixedbridge.emmeans"]
 
 
 def _loaded(code: str, names: list[str]) -> list[str]:
@@ -63,3 +64,21 @@ def test_cli_run_loads_only_what_it_needs(tmp_path):
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             f"    assert main(['run', {str(spec)!r}]) == 0")
     assert _loaded(code, NOT_ON_PLAIN_RUN) == []
+
+
+def test_emmeans_and_jasp_still_load_when_asked(tmp_path):
+    """The lazy imports are reached: a spec with emmeans loads the emmeans package, and a JASP
+    request file run by the CLI loads the JASP adapter (and answers)."""
+    code = ("import mixedbridge\n"
+            "r = mixedbridge.run({'analysis': 'lmm', 'data': {'dataset': 'sleepstudy'},\n"
+            "                     'formula': 'Reaction ~ Days + (1 | Subject)',\n"
+            "                     'options': {'emmeans': {'specs': 'Days'}}})\n")
+    assert _loaded(code, ["mixedbridge.emmeans", "mixedbridge.jasp"]) == ["mixedbridge.emmeans"]
+    request = tmp_path / "jasp.json"
+    request.write_text(json.dumps({"jasp": "lmm", "data": {"dataset": "sleepstudy"},
+                                   "options": {"dependent": "Reaction", "fixedEffects": ["Days"],
+                                               "randomEffects": [{"value": "Subject", "randomComponents": []}]}}))
+    code = ("import contextlib, io\nfrom mixedbridge.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    main(['run', {str(request)!r}])")
+    assert _loaded(code, ["mixedbridge.jasp"]) == ["mixedbridge.jasp"]

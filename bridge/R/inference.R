@@ -65,6 +65,31 @@ anova_table <- function(lt, type, method) {
        statistic = unname(a[["F value"]]), p = unname(a[["Pr(>F)"]]))
 }
 
+# Wald tests of the model terms with infinite denominator df (df_method "asymptotic"): lmerTest's
+# contrasts of the type, F = Wald chi-square / NumDF and its chi-square(NumDF) p-value (the F with
+# Inf denominator df); nothing of the Satterthwaite machinery runs. lmerTest's anova(ddf = "lme4")
+# gives the same F without df or p, but only sequentially (type I).
+anova_wald <- function(fm, type) {
+  L_list <- switch(type, I = lmerTest:::get_contrasts_type1(fm),
+                   II = lmerTest:::get_contrasts_type2_unfolded(fm),
+                   III = lmerTest:::get_contrasts_type3(fm))
+  beta <- lme4::fixef(fm)
+  V <- as.matrix(stats::vcov(fm))
+  rows <- lapply(L_list, function(L) {
+    L <- L[, names(beta), drop = FALSE]
+    e <- eigen(L %*% V %*% t(L), symmetric = TRUE)
+    pos <- e$values > 1e-8 * max(e$values, 0)
+    q <- sum(pos)
+    if (q == 0) return(c(NA_real_, NA_real_, 0, NA_real_, NA_real_))
+    Lb <- crossprod(e$vectors[, pos, drop = FALSE], L %*% beta)
+    F <- sum(Lb^2 / e$values[pos]) / q
+    c(F * stats::sigma(fm)^2 * q, F * stats::sigma(fm)^2, q, F, stats::pchisq(F * q, q, lower.tail = FALSE))
+  })
+  m <- do.call(rbind, rows)
+  list(terms = names(L_list), sumsq = m[, 1], meansq = m[, 2], numdf = m[, 3],
+       dendf = rep(NA_real_, nrow(m)), statistic = m[, 4], p = m[, 5])
+}
+
 # The reduced model of a likelihood-ratio test: the fixed part is the full design without the
 # tested term's columns (column xr of the rebuilt data), the random part is unchanged.
 reduced_model <- function(fm, b, xr) {
@@ -124,7 +149,7 @@ confint_table <- function(fm, method, level, nsim, seed) {
 
 check_infer <- function(req) {
   stopifnot(req$df_method %in% c("satterthwaite", "kenward-roger", "asymptotic"),
-            req$anova_method %in% c("", "satterthwaite", "kenward-roger", "lrt", "bootstrap"),
+            req$anova_method %in% c("", "satterthwaite", "kenward-roger", "asymptotic", "lrt", "bootstrap"),
             req$anova_type %in% c("I", "II", "III"),
             req$confint_method %in% c("", "wald", "profile", "bootstrap"))
 }
@@ -134,6 +159,8 @@ infer_anova <- function(res, req, lt, fm) {
   t1 <- proc.time()[["elapsed"]]
   if (req$anova_method %in% c("satterthwaite", "kenward-roger")) {
     res$anova <- anova_table(lt, req$anova_type, req$anova_method)
+  } else if (req$anova_method == "asymptotic") {
+    res$anova <- anova_wald(fm, req$anova_type)
   } else {
     res$lrt <- lrt_terms(fm, req$intercept, req$anova_method == "bootstrap", req$nsim, req$seed)
   }

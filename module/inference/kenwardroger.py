@@ -96,7 +96,7 @@ class GammaPieces:
     ``pars`` the index sets of each γ_h (None for σ²); ``s2`` σ̂²; ``Phi`` Φ; ``P`` the P_h;
     ``Q`` the Q_hj (h ≤ j); ``K`` the K_hj = tr(Σ⁻¹G_hΣ⁻¹G_j); ``info2`` the tr(PG_hPG_j) (P the
     REML projection); ``Kl`` Λ(ΛᵀZᵀZΛ + I)⁻¹Λᵀ; ``D`` Kl·ZᵀX̃; ``Azz`` ZᵀV⁻¹Z; ``Axx`` X̃ᵀV⁻¹X̃;
-    ``KZ`` Kl·ZᵀZ; ``Z`` the sparse Z.
+    ``KZ`` Kl·ZᵀZ; ``Z`` Z (dense when n·q ≤ :data:`DENSE_Z_MAX`, else sparse).
     """
 
     pars: list
@@ -129,23 +129,29 @@ def gamma_pieces(model) -> GammaPieces:
     return remembered(model, ("gamma pieces", theta.tobytes()), compute)
 
 
+#: Largest n·q for which Z is formed dense in :func:`gamma_pieces` (sparse products beyond).
+DENSE_Z_MAX = 2_000_000
+
+
 def _gamma_pieces(model) -> GammaPieces:
     """:func:`gamma_pieces` computed."""
     structure = model.structure
     theta = np.asarray(model.theta, dtype=float)
     X = model.basis.X
     n, p = X.shape
-    Z = structure.z_matrix()
-    q = Z.shape[1]
-    Lam = structure.lambda_matrix(theta)
-    ZtZs = (Z.T @ Z).tocsr()
-    ZtZ = ZtZs.toarray()
-    ZtX = np.asarray(Z.T @ X)
+    q = structure.q
+    Lam_d = structure.lambda_dense(theta)
+    if n * q <= DENSE_Z_MAX:
+        Z = structure.z_dense()
+        ZtZ = Z.T @ Z
+        ZtX = Z.T @ X
+    else:
+        Z = structure.z_matrix()
+        ZtZ = (Z.T @ Z).toarray()
+        ZtX = np.asarray(Z.T @ X)
     XtX = X.T @ X
-    LtZtZL = (Lam.T @ ZtZs @ Lam).toarray()
-    M = LtZtZL + np.eye(q)
+    M = Lam_d.T @ ZtZ @ Lam_d + np.eye(q)
     cf = cho_factor(M, lower=True)
-    Lam_d = Lam.toarray()
     K = Lam_d @ cho_solve(cf, Lam_d.T)
     KZ = K @ ZtZ
     N = np.eye(q) - KZ
@@ -182,7 +188,7 @@ def _gamma_pieces(model) -> GammaPieces:
             return sum(B2zx[i].T @ Azx[j] for i, j in hs)
         if hs is None:
             return sum(Azx[i].T @ B2zx[j] for i, j in hr)
-        return sum(Azx[ri].T @ (Azz[np.ix_(rj, si)] @ Azx[sj]) for ri, rj in hr for si, sj in hs)
+        return sum(Azx[ri].T @ (Azz[rj[:, None], si] @ Azx[sj]) for ri, rj in hr for si, sj in hs)
 
     def ktr(hr, hs):  # tr(V⁻¹G_rV⁻¹G_s)
         if hr is None and hs is None:
@@ -190,8 +196,8 @@ def _gamma_pieces(model) -> GammaPieces:
         if hr is None:
             hr, hs = hs, hr
         if hs is None:
-            return sum(np.trace(B2zz[np.ix_(j, i)]) for i, j in hr)
-        return sum(float(np.sum(Azz[np.ix_(rj, si)] * Azz[np.ix_(sj, ri)].T)) for ri, rj in hr for si, sj in hs)
+            return sum(float(B2zz[j, i].sum()) for i, j in hr)  # the traces of B2zz[j][:, i]
+        return sum(float(np.sum(Azz[rj[:, None], si] * Azz[sj[:, None], ri].T)) for ri, rj in hr for si, sj in hs)
 
     Q = {}
     IE2 = np.empty((k, k))

@@ -74,7 +74,7 @@ def _anova(an: dict | bool, df: str, lmm: bool, reml: bool) -> dict:
         raise SpecError(f"/options/anova/method: {block['method']!r} is for mixed models; an 'lm' anova "
                         "uses F tests with the residual degrees of freedom (leave method out)",
                         "/options/anova/method")
-    method = block.get("method", df if df in MIXED_DF else "satterthwaite" if lmm else "residual")
+    method = block.get("method", df if lmm else "residual")
     if method == "kenward-roger" and not reml:
         raise SpecError("/options/anova/method: Kenward-Roger needs a REML fit; set options.reml to true",
                         "/options/anova/method")

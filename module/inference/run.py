@@ -127,6 +127,8 @@ def _anova(problem: Problem, fit: Fit, s: Settings, derived: _Derived,
     for t in labels:
         if s.anova_method == "residual":
             r = f_residual(fit, Ls[t])
+        elif s.anova_method == "asymptotic":
+            r = f_wald(fit, Ls[t])
         elif s.anova_method == "satterthwaite":
             r = sat.contest_md(derived.varpar(), Ls[t])
         else:
@@ -141,6 +143,25 @@ def t_row(est: float, se: float, df: float) -> dict:
     p = float(2.0 * (dist.norm.sf(abs(t)) if np.isinf(df) else dist.t.sf(abs(t), df)))
     return {"estimate": est, "std.error": se, "statistic": t, "df": None if np.isinf(df) else df,
             "p.value": p}
+
+
+def f_wald(fit: Fit, L: np.ndarray) -> dict:
+    """Wald test of Lβ = 0 with infinite denominator df (``df_method`` asymptotic): F is the Wald
+    chi-square over NumDF and p its chi-square(NumDF) tail (the F's with Inf df); no DenDF.
+    Nothing of the variance-parameter (Satterthwaite) machinery runs."""
+    L = np.atleast_2d(L)
+    if not L.size:
+        return {"sumsq": None, "meansq": None, "NumDF": 0, "DenDF": None, "statistic": None, "p.value": None}
+    w, U = np.linalg.eigh(L @ fit.vcov @ L.T)
+    pos = w > 1e-8 * max(float(w.max()), 0.0)
+    q = int(pos.sum())
+    if q == 0:
+        return {"sumsq": None, "meansq": None, "NumDF": 0, "DenDF": None, "statistic": None, "p.value": None}
+    Lb = U[:, pos].T @ (L @ fit.beta)
+    F = float(np.sum(Lb**2 / w[pos])) / q
+    ms = F * fit.sigma**2
+    return {"sumsq": ms * q, "meansq": ms, "NumDF": q, "DenDF": None, "statistic": F,
+            "p.value": float(dist.chi2.sf(F * q, q))}
 
 
 def f_residual(fit: Fit, L: np.ndarray) -> dict:

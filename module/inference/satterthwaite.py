@@ -123,7 +123,7 @@ ANALYTIC_MAX_Q = 300
 def analytic_applies(model) -> bool:
     """Whether :func:`analytic_derivatives` serves this model (its rows at hand, no prior weights,
     q small)."""
-    return model.has_rows and model.weights is None and model.structure.z_matrix().shape[1] <= ANALYTIC_MAX_Q
+    return model.has_rows and model.weights is None and model.structure.q <= ANALYTIC_MAX_Q
 
 
 def analytic_derivatives(model) -> tuple[np.ndarray, np.ndarray]:

@@ -44,18 +44,22 @@ class DenseSystem:
     q: int
     p: int
 
-    def factor(self, theta: np.ndarray) -> DenseFactor:
-        """log|L_θ|², log|R_X|² and r² at θ from one dense Cholesky factorisation."""
+    def __post_init__(self) -> None:
         size = self.full.shape[0]
-        lam = np.eye(size)
+        self._eye = np.eye(size)
+        self._diag_q = np.arange(self.q) * (size + 1)  # flat positions of the first q diagonal cells
+
+    def factor(self, theta: np.ndarray) -> DenseFactor:
+        """log|L_θ|², log|R_X|² and r² at θ from one dense Cholesky factorisation (few numpy
+        calls: this runs once per objective evaluation)."""
+        lam = self._eye.copy()
         lam[self.rows, self.cols] = theta[self.index]
         M = lam.T @ self.full @ lam
-        idx = np.arange(self.q)
-        M[idx, idx] += 1.0
+        M.flat[self._diag_q] += 1.0
         U, info = lapack.dpotrf(M.T, lower=0, clean=0, overwrite_a=1)
         if info != 0:
             return DenseFactor(np.inf, np.inf, np.inf, False)
-        d = np.diag(U)
+        d = U.diagonal()
         logd = np.log(d[:-1])
         q = self.q
         return DenseFactor(float(2.0 * logd[:q].sum()), float(2.0 * logd[q:].sum()),

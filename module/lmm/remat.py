@@ -318,6 +318,26 @@ class ReStructure:
         """Λ_θ (q×q, sparse), in the order of :meth:`z_matrix`."""
         return sp.block_diag([t.lambda_block(theta) for t in self.terms], format="csr")
 
+    def z_dense(self) -> np.ndarray:
+        """Z as a dense n×q array (the order of :meth:`z_matrix`), for small n·q."""
+        n = self.terms[0].codes.size
+        out = np.zeros((n, self.q))
+        rows = np.arange(n)[:, None]
+        for t, start in zip(self.terms, self.Gp):
+            out[rows, start + t.codes[:, None] * t.p + np.arange(t.p)[None, :]] = t.X
+        return out
+
+    def lambda_dense(self, theta: np.ndarray) -> np.ndarray:
+        """Λ_θ as a dense q×q array (the order of :meth:`z_matrix`), for the small q of the
+        dense inference algebra: no sparse matrices built per call."""
+        out = np.zeros((self.q, self.q))
+        for t, start in zip(self.terms, self.Gp):
+            T = t.template(theta)
+            for level in range(t.nlevels):
+                at = start + level * t.p
+                out[at: at + t.p, at: at + t.p] = T
+        return out
+
     def zlambda(self, u: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """ZΛ_θu for a q-vector u in the order of :meth:`z_matrix`."""
         out = np.zeros(self.terms[0].codes.size)
