@@ -483,6 +483,12 @@ def render(res: dict) -> str:
     lines += inference(res)
     lines += serve(res)
     lines += clicks(res)
+    lines.append("## Generalized linear mixed models")
+    lines.append("")
+    lines.append("Native GLMM fits against glmer, mixedlm's glmer and statsmodels' variational-Bayes GLMMs, "
+                 "measured in one run of their own: [benchmarks-glmm.md](benchmarks-glmm.md) "
+                 "(`make bench-glmm`).")
+    lines.append("")
     lines.append("## Reproduce")
     lines.append("")
     lines.append("```sh\n"

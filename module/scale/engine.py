@@ -67,3 +67,10 @@ class BlockEngine:
                 path: str = "/emmeans") -> tuple[list[Table], list[str]]:
         raise SpecError("estimated marginal means " + NOT_OVER_DASK + " (their reference grid reads the rows)",
                         path)
+
+    def hold(self, fit: Fit) -> bool:
+        """Always: a fit over Dask lives in this process, on its reduced blocks."""
+        return True
+
+    def release(self, fit: Fit) -> None:
+        """Nothing to do: the fit goes with its last reference."""
