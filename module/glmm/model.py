@@ -175,6 +175,12 @@ class GeneralizedLinearMixedModel:
             self._u = m.u
         return m
 
+    def reset_modes(self) -> None:
+        """Warm-start PIRLS from the fitted modes ũ again (other evaluations move its start), so a
+        computation on the fit (a profile) gives the same numbers whatever ran before it."""
+        if self.modes is not None:
+            self._u = np.array(self.modes.u, copy=True)
+
     def deviance(self, pars: np.ndarray) -> float:
         """The stage-2 criterion at (θ, β) = ``pars``: Laplace for nAGQ ≤ 1, else AGQ."""
         pars = np.asarray(pars, dtype=float)

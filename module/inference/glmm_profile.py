@@ -33,6 +33,7 @@ def confint(fit: Fit, level: float) -> list[dict]:
                          "'wald'", "/options/confint/method")
     model = native_model(fit, "profile intervals of a GLMM")
     z = float(stats.norm.isf((1.0 - level) / 2.0))
+    model.reset_modes()
     prof = _Profile(model)
     rows = []
     with progress.stage("profile", len(prof.names)) as step:
@@ -40,6 +41,7 @@ def confint(fit: Fit, level: float) -> list[dict]:
             rows.append(prof.interval(j, z, name))
             step(j + 1)
     model.modes_at(model.theta, model.beta)  # leave the model at its estimates
+    model.reset_modes()
     return rows
 
 
