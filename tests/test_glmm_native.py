@@ -383,6 +383,6 @@ def test_sqrt_link_counts_find_glmers_mode(sqrt_fit):
 
 
 @pytest.mark.xfail(strict=True, reason="period4's SE 0.19623 vs glmer's 0.19542 (4e-3 relative; the "
-                   "other three within 2e-5), measured at glmm-speed")
+                   "other three within 2e-5)")
 def test_sqrt_link_counts_standard_errors(sqrt_fit):
     np.testing.assert_allclose(sqrt_fit.se, SQRT_GLMER["se"], rtol=2e-3)
