@@ -16,51 +16,22 @@ A GLMM's degrees of freedom are infinite (z tests), as emmeans's for ``glmerMod`
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from ..glmm.family import LINKS, Link
 from . import adjust as adj
 from .emm import EstimateFamily, summarize
-
-Fn = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class Link:
-    """A link g by R's name: ``inverse`` g⁻¹ and ``mu_eta`` dμ/dη (both of η)."""
-
-    name: str
-    inverse: Fn
-    mu_eta: Fn
-
-
-def _cauchit_inv(eta: np.ndarray) -> np.ndarray:
-    return stats.cauchy.cdf(eta)
-
-
-_LINKS: dict[str, Link] = {
-    "logit": Link("logit", lambda e: 1.0 / (1.0 + np.exp(-e)),
-                  lambda e: np.exp(-np.abs(e)) / (1.0 + np.exp(-np.abs(e))) ** 2),
-    "probit": Link("probit", stats.norm.cdf, stats.norm.pdf),
-    "cauchit": Link("cauchit", _cauchit_inv, stats.cauchy.pdf),
-    "cloglog": Link("cloglog", lambda e: -np.expm1(-np.exp(e)), lambda e: np.exp(e - np.exp(e))),
-    "log": Link("log", np.exp, np.exp),
-    "identity": Link("identity", lambda e: e, np.ones_like),
-    "inverse": Link("inverse", lambda e: 1.0 / e, lambda e: -1.0 / e**2),
-    "sqrt": Link("sqrt", lambda e: e**2, lambda e: 2.0 * e),
-    "1/mu^2": Link("1/mu^2", lambda e: 1.0 / np.sqrt(e), lambda e: -1.0 / (2.0 * e**1.5)),
-}
 
 #: Link → the name emmeans gives a contrast back-transformed to a ratio.
 RATIO_NAMES = {"logit": "odds.ratio", "log": "ratio"}
 
 
 def link(name: str) -> Link:
-    """The link called ``name`` (R's spelling); KeyError for an unknown one."""
-    return _LINKS[name]
+    """The link called ``name`` (R's spelling; KeyError for an unknown one): R's ``make.link``
+    functions, which emmeans back-transforms with (:data:`mixedbridge.glmm.family.LINKS`)."""
+    return LINKS[name]
 
 
 def response_name(family: str | None) -> str:
@@ -75,8 +46,8 @@ def back_transform_means(fam: EstimateFamily, family: str | None, link_name: str
     tests unchanged (on the link scale)."""
     g = link(link_name)
     est, se, lower, upper = fam.filled("estimate", "se", "lower", "upper")
-    lo, hi = g.inverse(lower), g.inverse(upper)
-    fam.estimate = g.inverse(est)
+    lo, hi = g.linkinv(lower), g.linkinv(upper)
+    fam.estimate = g.linkinv(est)
     fam.se = se * np.abs(g.mu_eta(est))
     fam.lower, fam.upper = np.minimum(lo, hi), np.maximum(lo, hi)
     fam.est_name = response_name(family)
@@ -124,7 +95,7 @@ def regrid(L: np.ndarray, beta: np.ndarray, V: np.ndarray, link_name: str) -> Re
     eta = L @ beta
     d = g.mu_eta(eta)
     cov = (d[:, None] * (L @ V @ L.T)) * d[None, :]
-    return Regridded(g.inverse(eta), cov)
+    return Regridded(g.linkinv(eta), cov)
 
 
 def summarize_regridded(fam: EstimateFamily, est: np.ndarray, cov: np.ndarray, level: float,
