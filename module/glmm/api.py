@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..design import ReTermData
-from ..fit import Fit, GroupCoefs, NativeBackend, RanefBlock
+from ..fit import Fit, NativeBackend, RanefBlock
+from ..lmm.api import coef_groups
 from ..lmm.threads import blas_threads
 from ..lmm.varcorr import varcorr
 from .checks import Convergence, check_convergence, overdispersion_note, separation_notes
@@ -141,7 +142,7 @@ def model_to_fit(model: GeneralizedLinearMixedModel, dropped: list[str] | None =
         bic=dev + k * np.log(model.n), deviance=dev, df_residual=float(model.n - k), reml=False,
         deviance_ml=dev, dropped=list(dropped or []), theta=model.theta.copy(),
         varcorr=varcorr(s.terms, model.theta, sigma), ranef=ranef,
-        coef_groups=coef_groups(model, ranef), fitted=mu, residuals=resid,
+        coef_groups=coef_groups(model.names, model.beta, s.factor_names(), ranef), fitted=mu, residuals=resid,
         pearson_residuals=pearson,
         ngroups={g: next(t.nlevels for t in s.terms if t.group == g) for g in s.factor_names()},
         optinfo=optinfo(model, conv, float(np.sum(dres)), vsource),
@@ -157,25 +158,6 @@ def ranef_blocks(model: GeneralizedLinearMixedModel, sigma: float) -> list[Ranef
     for t, b, v in zip(model.structure.terms, model.b_terms(), model.condvar_terms(sigma)):
         sd = np.sqrt(np.clip(np.einsum("iaa->ia", v), 0.0, None))
         out.append(RanefBlock(t.group, list(t.names), list(t.levels), b, sd))
-    return out
-
-
-def coef_groups(model: GeneralizedLinearMixedModel, ranef: list[RanefBlock]) -> dict[str, GroupCoefs]:
-    """lme4's ``coef()``: per grouping factor, fixed effects plus that factor's random effects."""
-    out: dict[str, GroupCoefs] = {}
-    for g in model.structure.factor_names():
-        blocks = [rb for rb in ranef if rb.group == g]
-        levels = blocks[0].levels
-        names = list(model.names)
-        vals = np.tile(model.beta, (len(levels), 1))
-        for rb in blocks:
-            for j, name in enumerate(rb.terms):
-                if name in names:
-                    vals[:, names.index(name)] += rb.modes[:, j]
-                else:
-                    names.append(name)
-                    vals = np.column_stack([vals, rb.modes[:, j]])
-        out[g] = GroupCoefs(list(levels), names, vals)
     return out
 
 

@@ -125,7 +125,8 @@ def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> F
         reml_crit=crit if model.reml else None, deviance_ml=model.deviance_ml(),
         dropped=list(dropped or []), theta=theta.copy(),
         varcorr=varcorr(s.terms, theta, sigma), ranef=ranef,
-        coef_groups=coef_groups(model, ranef), fitted=fitted, residuals=residuals,
+        coef_groups=coef_groups(model.names, model.beta, s.factor_names(), ranef),
+        fitted=fitted, residuals=residuals,
         pearson_residuals=residuals * sw / sigma,
         ngroups={g: _nlevels(model, g) for g in s.factor_names()},
         optinfo=optinfo(model.optsum, model.check), warnings=warnings_in_words(model),
@@ -152,24 +153,25 @@ def ranef_blocks(model: LinearMixedModel) -> list[RanefBlock]:
     return out
 
 
-def coef_groups(model: LinearMixedModel, ranef: list[RanefBlock]) -> dict[str, GroupCoefs]:
-    """lme4's ``coef()``: per grouping factor, fixed effects plus that factor's random effects
-    per level."""
-    beta = dict(zip(model.names, model.beta))
+def coef_groups(names: list[str], beta: np.ndarray, groups: list[str],
+                ranef: list[RanefBlock]) -> dict[str, GroupCoefs]:
+    """lme4's ``coef()``: per grouping factor (``groups``, the model's order), the fixed effects
+    (``names``, ``beta``) plus that factor's random effects per level; shared by the LMM and the
+    GLMM (:mod:`mixedbridge.glmm.api`)."""
     out: dict[str, GroupCoefs] = {}
-    for g in model.structure.factor_names():
+    for g in groups:
         blocks = [r for r in ranef if r.group == g]
         levels = blocks[0].levels
-        vals = np.tile(np.array(list(beta.values())), (len(levels), 1))
-        names = list(beta.keys())
+        vals = np.tile(np.asarray(beta, dtype=float), (len(levels), 1))
+        cols = list(names)
         for r in blocks:
             for j, name in enumerate(r.terms):
-                if name in names:
-                    vals[:, names.index(name)] += r.modes[:, j]
+                if name in cols:
+                    vals[:, cols.index(name)] += r.modes[:, j]
                 else:
-                    names.append(name)
+                    cols.append(name)
                     vals = np.column_stack([vals, r.modes[:, j]])
-        out[g] = GroupCoefs(list(levels), names, vals)
+        out[g] = GroupCoefs(list(levels), cols, vals)
     return out
 
 
