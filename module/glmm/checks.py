@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+
+from .. import distributions as dist
 
 SINGULAR_TOL = 1e-4
 GRAD_TOL = 0.002
@@ -96,7 +97,7 @@ def overdispersion_note(family: str, pearson: np.ndarray, df: float, binary: boo
         return None, False
     chi2 = float(np.sum(pearson**2))
     ratio = chi2 / df
-    p = float(stats.chi2.sf(chi2, df))
+    p = float(dist.chi2.sf(chi2, df))
     if p < 0.05 and ratio > 1.0:
         return (f"The data look overdispersed: Pearson chi-square / df = {ratio:.3g} "
                 f"(chi-square {chi2:.4g} on {df:g} df, p = {p:.3g}); standard errors may be too "

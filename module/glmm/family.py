@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ..errors import ModelError
 
@@ -50,9 +50,9 @@ def _logit_mu_eta(eta: Array) -> Array:
     return out
 
 
-_PROBIT_T = float(-stats.norm.ppf(_EPS))
+_PROBIT_T = float(-special.ndtri(_EPS))
 _SQRT2PI = float(np.sqrt(2.0 * np.pi))
-_CAUCHIT_T = float(-stats.cauchy.ppf(_EPS))
+_CAUCHIT_T = float(1.0 / np.tan(np.pi * _EPS))  # -qcauchy(DBL_EPSILON), as R computes it
 
 
 def _cloglog_inv(eta: Array) -> Array:
@@ -130,7 +130,8 @@ def _poisson_aic(y: Array, mu: Array, wt: Array, dev: float) -> float:
 
 def _gamma_aic(y: Array, mu: Array, wt: Array, dev: float) -> float:
     disp = dev / np.sum(wt)
-    ld = stats.gamma.logpdf(y, 1.0 / disp, scale=mu * disp)
+    shape, scale = 1.0 / disp, mu * disp
+    ld = special.xlogy(shape - 1.0, y / scale) - y / scale - special.gammaln(shape) - np.log(scale)
     return float(-2.0 * np.sum(ld * wt) + 2.0)
 
 

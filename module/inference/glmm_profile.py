@@ -15,8 +15,8 @@ at 0, a correlation at ±1) is reported at the boundary.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from .. import distributions as dist
 from .. import progress
 from ..engines import native_model
 from ..errors import ModelError
@@ -32,7 +32,7 @@ def confint(fit: Fit, level: float) -> list[dict]:
                          "estimated; lme4 profiles GLMMs without a scale only); use confint method "
                          "'wald'", "/options/confint/method")
     model = native_model(fit, "profile intervals of a GLMM")
-    z = float(stats.norm.isf((1.0 - level) / 2.0))
+    z = float(dist.norm.isf((1.0 - level) / 2.0))
     model.reset_modes()
     prof = _Profile(model)
     rows = []
