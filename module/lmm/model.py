@@ -29,6 +29,7 @@ from .dense import DenseFactor, DenseSystem, build_dense
 from .optimize import minimize_theta, newton_finish
 from .optsummary import OptSummary
 from .remat import ReStructure, build_structure
+from .start import moment_start, wants_moment_start
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -199,13 +200,18 @@ class LinearMixedModel:
             calc_derivs: bool = True) -> LinearMixedModel:
         """Minimise the objective over θ (lme4's route), run the checks and stay at θ̂.
 
-        ``theta0`` is the start (lme4's, 1 on template diagonals and 0 off, by default; raised
-        to the lower bounds). ``polish`` adds a second BOBYQA run from θ̂ (kept if lower); it is
+        ``theta0`` is the start (raised to the lower bounds); by default lme4's (1 on template
+        diagonals and 0 off), or moment estimates when evaluations are expensive (a large dense
+        fill-in, see :mod:`.start`). ``polish`` adds a second BOBYQA run from θ̂ (kept if lower); it is
         also run automatically when the gradient check fails.
         """
         s = self.structure
-        start = s.theta0 if theta0 is None else np.maximum(np.asarray(theta0, dtype=float), s.lower)
-        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish)
+        start, step = s.theta0, None
+        if theta0 is not None:
+            start = np.maximum(np.asarray(theta0, dtype=float), s.lower)
+        elif wants_moment_start(self.A):
+            start, step = moment_start(self.A, s)
+        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish, initial_step=step)
         check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
         if not polish and calc_derivs and not check.singular and not check.grad_ok:
             first = optsum
