@@ -58,8 +58,8 @@ class LinearMixedModel:
     prior weights w (or None); ``offset`` o (or None); ``reml`` criterion; ``structure`` the
     random-effects terms (:class:`~.remat.ReStructure`: θ layout, Λ templates); ``basis`` the
     fixed-effects basis X̃, ỹ (:class:`~.basis.FixedBasis`); ``A`` the blocked cross-product of
-    [Z X̃ ỹ] (:class:`~.blocks.Crossprod`); ``L`` the factor at the current θ; ``theta``
-    the current θ; ``dense`` the small-model system (:mod:`.dense`, or None). After
+    [Z X̃ ỹ] (:class:`~.blocks.Crossprod`); ``L`` the factor at the current θ (factored on
+    first use); ``theta`` the current θ; ``dense`` the small-model system (:mod:`.dense`, or None). After
     :meth:`fit`: ``optsum`` the optimizer record and ``check`` the convergence check.
 
     Inference uses the public methods (``objective(θ, reml, sigma)``, ``vcov(θ, σ)``,
@@ -80,7 +80,7 @@ class LinearMixedModel:
     basis: FixedBasis = field(init=False)
     A: Crossprod = field(init=False)
     theta: np.ndarray = field(init=False)
-    L: BlockedCholesky = field(init=False)
+    _L: BlockedCholesky | None = field(init=False, default=None, repr=False)
     dense: DenseSystem | None = field(init=False, default=None)
     _optsum: OptSummary | None = field(init=False, default=None, repr=False)
     _check: ConvergenceCheck | None = field(init=False, default=None, repr=False)
@@ -92,7 +92,7 @@ class LinearMixedModel:
         self.basis = fixed_basis(self.X, self.y, self.weights, self.offset, self.names)
         self.A = build_crossprod(self.structure, self.basis.X, self.basis.y, self.weights)
         self.dense = build_dense(self.A, self.structure)
-        self.set_theta(self.structure.theta0)
+        self.theta = self.structure.theta0.copy()
 
     # -- sizes ---------------------------------------------------------------------------------
     @property
@@ -124,14 +124,27 @@ class LinearMixedModel:
         return self._check
 
     # -- objective -----------------------------------------------------------------------------
+    @property
+    def L(self) -> BlockedCholesky:
+        """The blocked Cholesky factor at the current θ (factored when first read after
+        construction: a fit's first evaluation need not be at lme4's start)."""
+        if self._L is None:
+            self._L = update_L(self.A, self.structure, self.theta)
+        return self._L
+
+    @L.setter
+    def L(self, value: BlockedCholesky | None) -> None:
+        self._L = value
+
     def set_theta(self, theta: np.ndarray) -> BlockedCholesky:
         """Update L to θ (and remember θ)."""
         theta = np.asarray(theta, dtype=float)
-        if getattr(self, "L", None) is not None and np.array_equal(theta, self.theta):
-            return self.L
+        if self._L is not None and np.array_equal(theta, self.theta):
+            return self._L
         self.theta = theta.copy()
-        self.L = update_L(self.A, self.structure, self.theta)
-        return self.L
+        previous, self._L = self._L, None
+        self._L = update_L(self.A, self.structure, self.theta, previous)
+        return self._L
 
     def _criterion(self, L: BlockedCholesky | DenseFactor | FactorSummary, reml: bool,
                    sigma: float | None = None) -> float:
