@@ -87,7 +87,10 @@ def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: n
         summary.messages.append(f"NLopt stopped with an error: {err}")
     if x is None:
         x = np.asarray(x0, dtype=float)
-    return np.asarray(x), float(fun(np.asarray(x))), code
+    x = np.asarray(x, dtype=float)
+    if counted.best_x is not None and np.array_equal(x, counted.best_x):
+        return x, counted.best_f, code
+    return x, float(fun(x)), code
 
 
 def _cobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary) -> tuple[np.ndarray, float, str]:
