@@ -1,10 +1,13 @@
 """Starting values of θ for models whose evaluations are expensive: moment estimates read from
-the cross-products, so the optimizer starts near θ̂ instead of at lme4's θ = 1.
+the cross-products, so the optimizer starts near θ̂ instead of at lme4's θ = 1, with a small
+first trust region.
 
 Why: on InstEval (three crossed intercepts, a 1,156-row dense fill-in) BOBYQA from θ = 1 spends
-73 of its 107 evaluations getting within 10 of the optimum (θ̂ ≈ (0.28, 0.44, 0.09)); from these
-estimates, with initial steps of half of each start, it needs 45 and reaches the same optimum.
-Small models keep lme4's start (and lme4's path, evaluation for evaluation).
+73 of its 107 evaluations getting within 10 of the optimum (θ̂ ≈ (0.28, 0.44, 0.09)). From these
+estimates ((0.27, 0.45, 0.12)) it needs 44 with NLopt's default first step, 29 with a step of
+:data:`INITIAL_STEP` (25-31 for steps 0.02-0.05, 38-40 for 0.075-0.1); on crossed synthetic
+data (2 θ) 16-23 against 28-34 from θ = 1. The optimum reached is the same (within 1e-12
+relative). Small models keep lme4's start and lme4's path, evaluation for evaluation.
 
 For each template diagonal element (column a of a grouping factor's block) the one-way
 analysis of variance of the fixed-effects residual ỹ on that column's levels gives, with
@@ -23,11 +26,12 @@ from .remat import ReStructure
 
 #: Size of the dense fill-in block from which a fit starts from moment estimates.
 MOMENT_START_FILL = 500
-#: Smallest start of a template diagonal element (a start on the bound would stall BOBYQA's
-#: first interpolation points there).
+#: Smallest start of a template diagonal element (BOBYQA's first points then stay off the
+#: bound).
 START_FLOOR = 0.05
-#: BOBYQA's initial step for off-diagonal template elements (which start at 0).
-OFF_DIAGONAL_STEP = 0.25
+#: BOBYQA's first step for every θ element from a moment start (θ is a ratio of standard
+#: deviations, so one absolute resolution fits all elements).
+INITIAL_STEP = 0.05
 
 
 def wants_moment_start(A: Crossprod) -> bool:
@@ -60,13 +64,13 @@ def _between(c: np.ndarray, s: np.ndarray, yy: float, resid_df: int) -> tuple[fl
 
 
 def moment_start(A: Crossprod, structure: ReStructure) -> tuple[np.ndarray, np.ndarray]:
-    """Moment estimates of θ and BOBYQA initial steps (half of each diagonal start, at least
-    :data:`START_FLOOR`; :data:`OFF_DIAGONAL_STEP` off the diagonal) for the blocked
+    """Moment estimates of θ and BOBYQA's first steps (:data:`INITIAL_STEP`) for the blocked
     cross-products ``A`` of ``structure``."""
     theta = structure.theta0.astype(float)
+    steps = np.full(theta.shape, INITIAL_STEP)
     yy, resid_df = float(A.Axx[-1, -1]), A.n - A.p
     if resid_df <= 0 or yy <= 0:
-        return theta, _steps(theta, structure)
+        return theta, steps
     found: list[tuple[int, float]] = []
     explained = 0.0
     for j, blk in enumerate(structure.blocks):
@@ -80,8 +84,4 @@ def moment_start(A: Crossprod, structure: ReStructure) -> tuple[np.ndarray, np.n
     sigma2 = max(total - explained, 0.1 * total)
     for i, tau2 in found:
         theta[i] = max(np.sqrt(tau2 / sigma2), START_FLOOR)
-    return theta, _steps(theta, structure)
-
-
-def _steps(theta: np.ndarray, structure: ReStructure) -> np.ndarray:
-    return np.where(structure.is_sd, np.maximum(0.5 * theta, START_FLOOR), OFF_DIAGONAL_STEP)
+    return theta, steps
