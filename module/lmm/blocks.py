@@ -326,7 +326,7 @@ def _diagonal_scale(A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray | None
 
 
 def _scaled_copy(A: Crossprod, d: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """diag(d)·A_rr·diag(d) as a new array. When every rest block has one column, d is constant
+    """diag(d)·A_rr·diag(d) as a new array (or in ``out``). When every rest block has one column, d is constant
     per block: one pass scales by the largest block's value and only the other blocks' rows and
     columns are rescaled."""
     sizes = [b.q for b in A.rest]
