@@ -318,7 +318,7 @@ def _first_block_2(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return L, Minv, W, ld
 
 
-def _diagonal_scale(A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray | None:
+def diagonal_scale(A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray | None:
     """The diagonal of Λ_r when every rest template is diagonal, else None."""
     if any(np.count_nonzero(T - np.diag(np.diag(T))) for T in rest_T):
         return None
@@ -352,7 +352,7 @@ def _rest_schur(A: Crossprod, W: np.ndarray, rest_T: list[np.ndarray],
     """S_r = Λ_rᵀ(A_rr − A_r0(I⊗W)A_r0ᵀ)Λ_r + I, C-ordered, in ``out`` when given (a C-ordered
     q_r×q_r workspace); only its upper triangle is valid when Λ_r is diagonal (the Gram values
     are scattered there, in memory order)."""
-    d = _diagonal_scale(A, rest_T)
+    d = diagonal_scale(A, rest_T)
     if d is None:
         S = A.Arr.copy() if out is None else _copied(A.Arr, out)
         if A.gram is not None:

@@ -23,7 +23,7 @@ from scipy.linalg import lapack, solve_triangular
 
 from ..design import ReTermData
 from .basis import FixedBasis, fixed_basis
-from .blocks import BlockedCholesky, Crossprod, build_crossprod, update_L
+from .blocks import BlockedCholesky, Crossprod, build_crossprod, diagonal_scale, update_L
 from .checks import ConvergenceCheck, check_convergence
 from .dense import DenseFactor, DenseSystem, build_dense
 from .optimize import minimize_theta, newton_finish
@@ -351,11 +351,11 @@ class LinearMixedModel:
         V0 = L.M0inv.copy()
         rest_V: list[np.ndarray] = []
         if A.rest:
-            Sinv = _inverse_from_cholesky(L.rest_factor()[0])
+            inv = _lower_inverse(L.rest_factor()[0])
             for b, o in zip(A.rest, A.offsets[:-1]):
                 idx = int(o) + np.arange(b.q).reshape(b.nlevels, b.p)
-                rest_V.append(Sinv[idx[:, :, None], idx[:, None, :]])
-            V0 += _first_block_fill(A, L, Sinv)
+                rest_V.append(_symmetric_take(inv, idx[:, :, None], idx[:, None, :]))
+            V0 += _first_block_fill(A, L, inv)
         Ts = [L.T0] + L.rest_T
         s2 = self.sigma**2
         return [s2 * (T @ V @ T.T) for V, T in zip([V0] + rest_V, Ts)]
@@ -397,30 +397,47 @@ def _apply_lambda_rows(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) ->
         M[sl] = np.einsum("ab,lbk->lak", T, sub).reshape(b.q, -1)
 
 
-def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
-    """(LLᵀ)⁻¹ from a lower Cholesky factor (only its lower triangle is read)."""
+def _lower_inverse(L: np.ndarray) -> np.ndarray:
+    """(LLᵀ)⁻¹ from a lower Cholesky factor (only its lower triangle is read); only the lower
+    triangle of the result is valid (a full symmetric copy of a 5,000-row block would cost
+    three more 200 MB arrays)."""
     inv, info = lapack.dpotri(np.asfortranarray(L), lower=1)
     if info != 0:
         raise np.linalg.LinAlgError("dpotri failed")
-    inv = np.tril(inv)
-    return inv + np.tril(inv, -1).T
+    return inv
 
 
-def _first_block_fill(A: Crossprod, L: BlockedCholesky, Sinv: np.ndarray) -> np.ndarray:
+def _symmetric_take(inv: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Elements (i, j) of the symmetric matrix whose lower triangle is ``inv``'s."""
+    return inv[np.maximum(i, j), np.minimum(i, j)]
+
+
+def _first_block_fill(A: Crossprod, L: BlockedCholesky, inv: np.ndarray) -> np.ndarray:
     """(T₀M₀ᵢ⁻¹)ᵀ A_r0,ᵢᵀ X A_r0,ᵢ (T₀M₀ᵢ⁻¹) per level of block 0, X = Λ_rS_r⁻¹Λ_rᵀ: the
-    rest blocks' contribution to the block-0 diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹."""
-    X = Sinv.copy()
-    _apply_lambda_rows(X, A, L.rest_T)
-    X = np.ascontiguousarray(X.T)
-    _apply_lambda_rows(X, A, L.rest_T)
-    if A.gram is not None:
+    rest blocks' contribution to the block-0 diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹. ``inv`` holds
+    S_r⁻¹ in its lower triangle. With a Gram map and a diagonal Λ_r only X's values at the
+    map's positions are formed."""
+    d = diagonal_scale(A, L.rest_T)
+    if A.gram is not None and d is not None:
+        g = A.gram
+        vals = d[g.rows] * (d[g.cols] * inv[g.rows, g.cols])
+    else:
+        X = np.tril(inv)
+        X += np.tril(inv, -1).T
+        _apply_lambda_rows(X, A, L.rest_T)
+        X = np.ascontiguousarray(X.T)
+        _apply_lambda_rows(X, A, L.rest_T)
+        if A.gram is None:
+            return _first_block_product(L, _gram_quadratic_chunked(A, X))
         g = A.gram
         vals = X[g.rows, g.cols]
-        c_off = (g.P.T @ np.where(g.off, vals, 0.0)).reshape(A.ell0, A.p0, A.p0)
-        c_diag = (g.P.T @ np.where(g.off, 0.0, vals)).reshape(A.ell0, A.p0, A.p0)
-        F = c_off + np.swapaxes(c_off, 1, 2) + c_diag
-    else:
-        F = _gram_quadratic_chunked(A, X)
+    c_off = (g.P.T @ np.where(g.off, vals, 0.0)).reshape(A.ell0, A.p0, A.p0)
+    c_diag = (g.P.T @ np.where(g.off, 0.0, vals)).reshape(A.ell0, A.p0, A.p0)
+    return _first_block_product(L, c_off + np.swapaxes(c_off, 1, 2) + c_diag)
+
+
+def _first_block_product(L: BlockedCholesky, F: np.ndarray) -> np.ndarray:
+    """(T₀M₀ᵢ⁻¹)ᵀ Fᵢ (T₀M₀ᵢ⁻¹) per level of block 0."""
     TM = L.T0 @ L.M0inv
     return np.swapaxes(TM, 1, 2) @ F @ TM
 
