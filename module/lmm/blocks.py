@@ -19,7 +19,7 @@ sum of squares) and its leading p×p block is R_Xᵀ.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,6 +55,9 @@ class Crossprod:
     n: int
     p: int
     sum_log_w: float
+    arr_upper: np.ndarray | None = None
+    _arr_pattern: ArrPattern | None = field(init=False, default=None, repr=False)
+    _pattern_done: bool = field(init=False, default=False, repr=False)
 
     @property
     def m(self) -> int:
@@ -63,6 +66,44 @@ class Crossprod:
     @property
     def q_rest(self) -> int:
         return int(self.offsets[-1]) if len(self.offsets) else 0
+
+    def arr_pattern(self) -> ArrPattern | None:
+        """The non-zeros of A_rr's upper triangle when it is sparse (fewer than
+        :data:`SPARSE_ARR_FRACTION` of the cells), else None; computed once (from
+        ``arr_upper``, the cells that can be non-zero, when given)."""
+        if not self._pattern_done:
+            self._arr_pattern = _sparse_pattern(self.Arr, self.arr_upper)
+            self._pattern_done = True
+        return self._arr_pattern
+
+
+#: Largest fraction of non-zero cells of A_rr for which S_r is assembled from A_rr's non-zeros
+#: (a zeroed matrix and two scatters) instead of a scaled dense copy.
+SPARSE_ARR_FRACTION = 0.125
+
+
+@dataclass
+class ArrPattern:
+    """The upper-triangle non-zeros of A_rr: ``flat`` indices in the C-ordered q_r×q_r matrix,
+    their ``rows``/``cols`` and ``values``."""
+
+    flat: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+
+
+def _sparse_pattern(Arr: np.ndarray, upper: np.ndarray | None) -> ArrPattern | None:
+    q = Arr.shape[0]
+    if q == 0 or (upper is not None and len(upper) > SPARSE_ARR_FRACTION * q * q):
+        return None
+    if upper is None:
+        rows, cols = np.nonzero(np.triu(Arr))
+    else:
+        rows, cols = np.divmod(upper, q)
+    if len(rows) > SPARSE_ARR_FRACTION * q * q:
+        return None
+    return ArrPattern(rows * q + cols, rows, cols, Arr[rows, cols])
 
 
 def _level_sums(codes: np.ndarray, values: np.ndarray, nlevels: int) -> np.ndarray:
@@ -94,22 +135,32 @@ def _z_index(block: ReTerm, a: int, offset: int = 0) -> np.ndarray:
     return block.codes * block.p + a + offset
 
 
-def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    """Dense Z_rᵀWZ_r (full symmetric storage)."""
+def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Dense Z_rᵀWZ_r (full symmetric storage) and the flat C-order indices of its
+    upper-triangle cells that can be non-zero (sorted).
+
+    Each product of two columns is summed per cell over its distinct cells only (a bincount
+    over the cells it touches, then one scatter): no q_r²-long accumulator per product, the
+    same sums in the same order."""
     q = int(offsets[-1])
-    diag = np.zeros(q * q)
-    low = np.zeros(q * q)
+    out = np.zeros((q, q))
+    flat = out.reshape(-1)
+    upper = []
     for j, bj in enumerate(rest):
         for k, bk in enumerate(rest[: j + 1]):
-            out = diag if j == k else low
             for a in range(bj.p):
                 rj = _z_index(bj, a, offsets[j])
                 xa = bj.X[:, a] if w is None else bj.X[:, a] * w
                 for b in range(bk.p):
                     rk = _z_index(bk, b, offsets[k])
-                    out += np.bincount(rj * q + rk, weights=xa * bk.X[:, b], minlength=q * q)
-    lower = low.reshape(q, q)
-    return diag.reshape(q, q) + lower + lower.T
+                    cells, inv = np.unique(rj * q + rk, return_inverse=True)
+                    sums = np.bincount(inv.ravel(), weights=xa * bk.X[:, b], minlength=len(cells))
+                    flat[cells] += sums
+                    if j != k:
+                        r, c = np.divmod(cells, q)
+                        flat[c * q + r] += sums
+                    upper.append(np.minimum(cells, (cells % q) * q + cells // q))
+    return out, np.unique(np.concatenate(upper)) if upper else np.zeros(0, dtype=np.int64)
 
 
 def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
@@ -155,14 +206,15 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
     offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)
     Arr, Ar0, Axr = np.zeros((0, 0)), sp.csr_matrix((0, b0.q)), np.zeros((p + 1, 0))
     gram = None
+    arr_upper = None
     if rest:
-        Arr = _rest_rest(rest, offsets, weights)
+        Arr, arr_upper = _rest_rest(rest, offsets, weights)
         Ar0 = _rest_first(rest, offsets, b0, weights)
         Axr = _rest_xy(rest, offsets, wXy)
         gram = build_gram_map(Ar0, A00)
     slw = 0.0 if weights is None else float(np.sum(np.log(weights)))
     return Crossprod(b0.nlevels, b0.p, A00, Ax0, Axx, list(rest), offsets, Arr, Ar0, Axr, gram,
-                     n, p, slw)
+                     n, p, slw, arr_upper)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -266,22 +318,22 @@ def _first_block_2(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return L, Minv, W, ld
 
 
-def _diagonal_scale(A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray | None:
+def diagonal_scale(A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray | None:
     """The diagonal of Λ_r when every rest template is diagonal, else None."""
     if any(np.count_nonzero(T - np.diag(np.diag(T))) for T in rest_T):
         return None
     return np.concatenate([np.tile(np.diag(T), b.nlevels) for T, b in zip(rest_T, A.rest)])
 
 
-def _scaled_copy(A: Crossprod, d: np.ndarray) -> np.ndarray:
-    """diag(d)·A_rr·diag(d) as a new array. When every rest block has one column, d is constant
+def _scaled_copy(A: Crossprod, d: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """diag(d)·A_rr·diag(d) as a new array (or in ``out``). When every rest block has one column, d is constant
     per block: one pass scales by the largest block's value and only the other blocks' rows and
     columns are rescaled."""
     sizes = [b.q for b in A.rest]
     big = int(np.argmax(sizes))
     c = d[int(A.offsets[big])]
     if all(b.p == 1 for b in A.rest) and c > 0:
-        S = A.Arr * (c * c)
+        S = np.multiply(A.Arr, c * c, out=out)
         for j in range(len(A.rest)):
             if j == big:
                 continue
@@ -290,31 +342,57 @@ def _scaled_copy(A: Crossprod, d: np.ndarray) -> np.ndarray:
             S[sl, :] *= r
             S[:, sl] *= r
         return S
-    S = A.Arr * d[:, None]
+    S = np.multiply(A.Arr, d[:, None], out=out)
     S *= d
     return S
 
 
-def _rest_schur(A: Crossprod, W: np.ndarray, rest_T: list[np.ndarray]) -> np.ndarray:
-    """S_r = Λ_rᵀ(A_rr − A_r0(I⊗W)A_r0ᵀ)Λ_r + I, C-ordered; only its upper triangle is valid
-    when Λ_r is diagonal (the Gram values are scattered there, in memory order)."""
-    d = _diagonal_scale(A, rest_T)
+def _rest_schur(A: Crossprod, W: np.ndarray, rest_T: list[np.ndarray],
+                out: np.ndarray | None = None) -> np.ndarray:
+    """S_r = Λ_rᵀ(A_rr − A_r0(I⊗W)A_r0ᵀ)Λ_r + I, C-ordered, in ``out`` when given (a C-ordered
+    q_r×q_r workspace); only its upper triangle is valid when Λ_r is diagonal (the Gram values
+    are scattered there, in memory order)."""
+    d = diagonal_scale(A, rest_T)
     if d is None:
-        S = A.Arr.copy()
+        S = A.Arr.copy() if out is None else _copied(A.Arr, out)
         if A.gram is not None:
             A.gram.subtract_from(S, W)
         else:
             S -= gram_product(A, W)
         _scale_cols(S, A, rest_T)
         _scale_cols(S.T, A, rest_T)
+    elif A.gram is not None and (pattern := A.arr_pattern()) is not None:
+        S = _sparse_upper(A, W, d, pattern, A.gram, out)
     else:
-        S = _scaled_copy(A, d)
+        S = _scaled_copy(A, d, out)
         if A.gram is not None:
             g = A.gram.values(W) * (d[A.gram.rows] * d[A.gram.cols])
             S.reshape(-1)[A.gram.upper] -= g
         else:
             S -= gram_product(A, W) * np.outer(d, d)
     S.reshape(-1)[:: S.shape[0] + 1] += 1.0
+    return S
+
+
+def _copied(src: np.ndarray, out: np.ndarray) -> np.ndarray:
+    np.copyto(out, src)
+    return out
+
+
+def _sparse_upper(A: Crossprod, W: np.ndarray, d: np.ndarray, pattern: ArrPattern,
+                  gram: GramMap, out: np.ndarray | None = None) -> np.ndarray:
+    """The upper triangle of diag(d)(A_rr − A_r0(I⊗W)A_r0ᵀ)diag(d) on a zeroed C-ordered
+    matrix (``out`` when given), from A_rr's non-zeros and the Gram values alone (no dense
+    pass over A_rr)."""
+    q = A.q_rest
+    if out is None:
+        S = np.zeros((q, q))
+    else:
+        S = out
+        S.fill(0.0)
+    flat = S.reshape(-1)
+    flat[pattern.flat] = pattern.values * (d[pattern.rows] * d[pattern.cols])
+    flat[gram.upper] -= gram.values(W) * (d[gram.rows] * d[gram.cols])
     return S
 
 
@@ -343,8 +421,30 @@ def _solve_lower(L: np.ndarray, B: np.ndarray) -> np.ndarray:
     return X
 
 
-def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray) -> BlockedCholesky:
-    """The blocked Cholesky factor at θ (never touches the n rows)."""
+#: Size of the dense fill-in block from which a factor's storage is reused by the next one:
+#: fresh pages of a matrix this large (above the allocator's mmap threshold) cost more to
+#: map than the factorization's own memory traffic (synth-crossed, q_r = 5,000: 0.4-0.6 s
+#: per evaluation).
+REUSE_STORAGE_FILL = 2000
+
+
+def _workspace(previous: BlockedCholesky | None, q: int) -> np.ndarray | None:
+    """The C-ordered q×q storage of ``previous``'s L_rr, taken over (``previous`` loses it, so
+    a stale factor fails loudly instead of reading overwritten numbers), or None."""
+    if previous is None or previous.Lrr is None or q < REUSE_STORAGE_FILL:
+        return None
+    buf = previous.Lrr.T
+    if buf.shape != (q, q) or not buf.flags.c_contiguous:
+        return None
+    previous.Lrr = previous.Lxr = previous.Bxr = None
+    previous.ok = False
+    return buf
+
+
+def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray,
+             previous: BlockedCholesky | None = None) -> BlockedCholesky:
+    """The blocked Cholesky factor at θ (never touches the n rows). With ``previous`` (a factor
+    of the same model that is no longer needed) its storage of L_rr may be reused."""
     blocks = structure.blocks
     T0 = blocks[0].template(theta)
     L00, M0inv, W, ld0 = _first_block(A.A00, T0)
@@ -355,7 +455,7 @@ def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray) -> Blocked
     Lrr = Bxr = Lxr = None
     ldr, ok = 0.0, True
     if A.rest:
-        Lrr, ok = _chol_lower(_rest_schur(A, W, rest_T))
+        Lrr, ok = _chol_lower(_rest_schur(A, W, rest_T, _workspace(previous, A.q_rest)))
         if not ok:
             return BlockedCholesky(T0, L00, M0inv, W, rest_T, None, None, None, Sx, np.inf, False)
         ldr = float(2.0 * np.sum(np.log(np.diag(Lrr))))

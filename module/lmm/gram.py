@@ -85,8 +85,9 @@ def _pair_counts(Ar0: sp.csc_matrix, p0: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _unique_positions(flat: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique values of ``flat`` (all in [0, size)) and each value's index among them;
-    a counting pass instead of a sort when ``size`` is moderate."""
-    if size > 64_000_000:
+    a counting pass instead of a sort when ``size`` is moderate and not much larger than
+    ``flat`` (its lookup table has ``size`` entries: 200 MB for a 5,000-row fill-in)."""
+    if size > min(64_000_000, 16 * len(flat) + 1_000_000):
         uniq, inv = np.unique(flat, return_inverse=True)
         return uniq, inv.ravel()
     seen = np.zeros(size, dtype=bool)

@@ -23,12 +23,13 @@ from scipy.linalg import lapack, solve_triangular
 
 from ..design import ReTermData
 from .basis import FixedBasis, fixed_basis
-from .blocks import BlockedCholesky, Crossprod, build_crossprod, update_L
+from .blocks import BlockedCholesky, Crossprod, build_crossprod, diagonal_scale, update_L
 from .checks import ConvergenceCheck, check_convergence
 from .dense import DenseFactor, DenseSystem, build_dense
 from .optimize import minimize_theta, newton_finish
 from .optsummary import OptSummary
 from .remat import ReStructure, build_structure
+from .start import moment_start, wants_moment_start
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -57,8 +58,8 @@ class LinearMixedModel:
     prior weights w (or None); ``offset`` o (or None); ``reml`` criterion; ``structure`` the
     random-effects terms (:class:`~.remat.ReStructure`: θ layout, Λ templates); ``basis`` the
     fixed-effects basis X̃, ỹ (:class:`~.basis.FixedBasis`); ``A`` the blocked cross-product of
-    [Z X̃ ỹ] (:class:`~.blocks.Crossprod`); ``L`` the factor at the current θ; ``theta``
-    the current θ; ``dense`` the small-model system (:mod:`.dense`, or None). After
+    [Z X̃ ỹ] (:class:`~.blocks.Crossprod`); ``L`` the factor at the current θ (factored on
+    first use); ``theta`` the current θ; ``dense`` the small-model system (:mod:`.dense`, or None). After
     :meth:`fit`: ``optsum`` the optimizer record and ``check`` the convergence check.
 
     Inference uses the public methods (``objective(θ, reml, sigma)``, ``vcov(θ, σ)``,
@@ -79,7 +80,7 @@ class LinearMixedModel:
     basis: FixedBasis = field(init=False)
     A: Crossprod = field(init=False)
     theta: np.ndarray = field(init=False)
-    L: BlockedCholesky = field(init=False)
+    _L: BlockedCholesky | None = field(init=False, default=None, repr=False)
     dense: DenseSystem | None = field(init=False, default=None)
     _optsum: OptSummary | None = field(init=False, default=None, repr=False)
     _check: ConvergenceCheck | None = field(init=False, default=None, repr=False)
@@ -91,7 +92,7 @@ class LinearMixedModel:
         self.basis = fixed_basis(self.X, self.y, self.weights, self.offset, self.names)
         self.A = build_crossprod(self.structure, self.basis.X, self.basis.y, self.weights)
         self.dense = build_dense(self.A, self.structure)
-        self.set_theta(self.structure.theta0)
+        self.theta = self.structure.theta0.copy()
 
     # -- sizes ---------------------------------------------------------------------------------
     @property
@@ -123,14 +124,27 @@ class LinearMixedModel:
         return self._check
 
     # -- objective -----------------------------------------------------------------------------
+    @property
+    def L(self) -> BlockedCholesky:
+        """The blocked Cholesky factor at the current θ (factored when first read after
+        construction: a fit's first evaluation need not be at lme4's start)."""
+        if self._L is None:
+            self._L = update_L(self.A, self.structure, self.theta)
+        return self._L
+
+    @L.setter
+    def L(self, value: BlockedCholesky | None) -> None:
+        self._L = value
+
     def set_theta(self, theta: np.ndarray) -> BlockedCholesky:
         """Update L to θ (and remember θ)."""
         theta = np.asarray(theta, dtype=float)
-        if getattr(self, "L", None) is not None and np.array_equal(theta, self.theta):
-            return self.L
+        if self._L is not None and np.array_equal(theta, self.theta):
+            return self._L
         self.theta = theta.copy()
-        self.L = update_L(self.A, self.structure, self.theta)
-        return self.L
+        previous, self._L = self._L, None
+        self._L = update_L(self.A, self.structure, self.theta, previous)
+        return self._L
 
     def _criterion(self, L: BlockedCholesky | DenseFactor | FactorSummary, reml: bool,
                    sigma: float | None = None) -> float:
@@ -199,13 +213,18 @@ class LinearMixedModel:
             calc_derivs: bool = True) -> LinearMixedModel:
         """Minimise the objective over θ (lme4's route), run the checks and stay at θ̂.
 
-        ``theta0`` is the start (lme4's, 1 on template diagonals and 0 off, by default; raised
-        to the lower bounds). ``polish`` adds a second BOBYQA run from θ̂ (kept if lower); it is
+        ``theta0`` is the start (raised to the lower bounds); by default lme4's (1 on template
+        diagonals and 0 off), or moment estimates when evaluations are expensive (a large dense
+        fill-in, see :mod:`.start`). ``polish`` adds a second BOBYQA run from θ̂ (kept if lower); it is
         also run automatically when the gradient check fails.
         """
         s = self.structure
-        start = s.theta0 if theta0 is None else np.maximum(np.asarray(theta0, dtype=float), s.lower)
-        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish)
+        start, step = s.theta0, None
+        if theta0 is not None:
+            start = np.maximum(np.asarray(theta0, dtype=float), s.lower)
+        elif wants_moment_start(self.A):
+            start, step = moment_start(self.A, s)
+        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish, initial_step=step)
         check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
         if not polish and calc_derivs and not check.singular and not check.grad_ok:
             first = optsum
@@ -332,11 +351,11 @@ class LinearMixedModel:
         V0 = L.M0inv.copy()
         rest_V: list[np.ndarray] = []
         if A.rest:
-            Sinv = _inverse_from_cholesky(L.rest_factor()[0])
+            inv = _lower_inverse(L.rest_factor()[0])
             for b, o in zip(A.rest, A.offsets[:-1]):
                 idx = int(o) + np.arange(b.q).reshape(b.nlevels, b.p)
-                rest_V.append(Sinv[idx[:, :, None], idx[:, None, :]])
-            V0 += _first_block_fill(A, L, Sinv)
+                rest_V.append(_symmetric_take(inv, idx[:, :, None], idx[:, None, :]))
+            V0 += _first_block_fill(A, L, inv)
         Ts = [L.T0] + L.rest_T
         s2 = self.sigma**2
         return [s2 * (T @ V @ T.T) for V, T in zip([V0] + rest_V, Ts)]
@@ -378,30 +397,47 @@ def _apply_lambda_rows(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) ->
         M[sl] = np.einsum("ab,lbk->lak", T, sub).reshape(b.q, -1)
 
 
-def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
-    """(LLᵀ)⁻¹ from a lower Cholesky factor (only its lower triangle is read)."""
+def _lower_inverse(L: np.ndarray) -> np.ndarray:
+    """(LLᵀ)⁻¹ from a lower Cholesky factor (only its lower triangle is read); only the lower
+    triangle of the result is valid (a full symmetric copy of a 5,000-row block would cost
+    three more 200 MB arrays)."""
     inv, info = lapack.dpotri(np.asfortranarray(L), lower=1)
     if info != 0:
         raise np.linalg.LinAlgError("dpotri failed")
-    inv = np.tril(inv)
-    return inv + np.tril(inv, -1).T
+    return inv
 
 
-def _first_block_fill(A: Crossprod, L: BlockedCholesky, Sinv: np.ndarray) -> np.ndarray:
+def _symmetric_take(inv: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Elements (i, j) of the symmetric matrix whose lower triangle is ``inv``'s."""
+    return inv[np.maximum(i, j), np.minimum(i, j)]
+
+
+def _first_block_fill(A: Crossprod, L: BlockedCholesky, inv: np.ndarray) -> np.ndarray:
     """(T₀M₀ᵢ⁻¹)ᵀ A_r0,ᵢᵀ X A_r0,ᵢ (T₀M₀ᵢ⁻¹) per level of block 0, X = Λ_rS_r⁻¹Λ_rᵀ: the
-    rest blocks' contribution to the block-0 diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹."""
-    X = Sinv.copy()
-    _apply_lambda_rows(X, A, L.rest_T)
-    X = np.ascontiguousarray(X.T)
-    _apply_lambda_rows(X, A, L.rest_T)
-    if A.gram is not None:
+    rest blocks' contribution to the block-0 diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹. ``inv`` holds
+    S_r⁻¹ in its lower triangle. With a Gram map and a diagonal Λ_r only X's values at the
+    map's positions are formed."""
+    d = diagonal_scale(A, L.rest_T)
+    if A.gram is not None and d is not None:
+        g = A.gram
+        vals = d[g.rows] * (d[g.cols] * inv[g.rows, g.cols])
+    else:
+        X = np.tril(inv)
+        X += np.tril(inv, -1).T
+        _apply_lambda_rows(X, A, L.rest_T)
+        X = np.ascontiguousarray(X.T)
+        _apply_lambda_rows(X, A, L.rest_T)
+        if A.gram is None:
+            return _first_block_product(L, _gram_quadratic_chunked(A, X))
         g = A.gram
         vals = X[g.rows, g.cols]
-        c_off = (g.P.T @ np.where(g.off, vals, 0.0)).reshape(A.ell0, A.p0, A.p0)
-        c_diag = (g.P.T @ np.where(g.off, 0.0, vals)).reshape(A.ell0, A.p0, A.p0)
-        F = c_off + np.swapaxes(c_off, 1, 2) + c_diag
-    else:
-        F = _gram_quadratic_chunked(A, X)
+    c_off = (g.P.T @ np.where(g.off, vals, 0.0)).reshape(A.ell0, A.p0, A.p0)
+    c_diag = (g.P.T @ np.where(g.off, 0.0, vals)).reshape(A.ell0, A.p0, A.p0)
+    return _first_block_product(L, c_off + np.swapaxes(c_off, 1, 2) + c_diag)
+
+
+def _first_block_product(L: BlockedCholesky, F: np.ndarray) -> np.ndarray:
+    """(T₀M₀ᵢ⁻¹)ᵀ Fᵢ (T₀M₀ᵢ⁻¹) per level of block 0."""
     TM = L.T0 @ L.M0inv
     return np.swapaxes(TM, 1, 2) @ F @ TM
 

@@ -60,7 +60,7 @@ class _Counted:
         return val
 
 
-def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: float | None = None,
+def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: np.ndarray | None = None,
             ftol_rel: float = 0.0) -> tuple[np.ndarray, float, str]:
     if nlopt is None:
         return _cobyqa(fun, x0, summary)
@@ -87,7 +87,10 @@ def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: f
         summary.messages.append(f"NLopt stopped with an error: {err}")
     if x is None:
         x = np.asarray(x0, dtype=float)
-    return np.asarray(x), float(fun(np.asarray(x))), code
+    x = np.asarray(x, dtype=float)
+    if counted.best_x is not None and np.array_equal(x, counted.best_x):
+        return x, counted.best_f, code
+    return x, float(fun(x)), code
 
 
 def _cobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary) -> tuple[np.ndarray, float, str]:
@@ -150,17 +153,19 @@ def polish(fun: Objective, x: np.ndarray, fx: float, summary: OptSummary) -> tup
 
 def newton_finish(fun: Objective, theta: np.ndarray, fmin: float, gradient: np.ndarray | None,
                   hessian: np.ndarray | None, lower: np.ndarray,
-                  ftol_abs: float = 1e-8) -> tuple[np.ndarray, float] | None:
+                  ftol_abs: float = 1e-8, ftol_rel: float = 1e-12) -> tuple[np.ndarray, float] | None:
     """One Newton step θ̂ − H⁻¹g (kept within the bounds) from the derivative check's gradient
     g and Hessian H, when H is positive definite, the predicted decrease g'H⁻¹g/2 exceeds
-    ``ftol_abs`` and the objective is lower there; None otherwise."""
+    ``ftol_abs`` and ``ftol_rel``·|f(θ̂)| (MixedModels.jl's relative tolerance: on a criterion
+    of 2·10⁵, as InstEval's, a gain below 2·10⁻⁷ is not worth the second derivative check the
+    step brings) and the objective is lower there; None otherwise."""
     if gradient is None or hessian is None or not np.all(np.isfinite(hessian)) or not np.all(np.isfinite(gradient)):
         return None
     H = (np.asarray(hessian, dtype=float) + np.asarray(hessian, dtype=float).T) / 2
     if np.min(np.linalg.eigvalsh(H)) <= 0:
         return None
     step = -np.linalg.solve(H, np.asarray(gradient, dtype=float))
-    if not -float(gradient @ step) / 2 > ftol_abs:
+    if not -float(gradient @ step) / 2 > max(ftol_abs, ftol_rel * abs(fmin)):
         return None
     new = np.maximum(theta + step, lower)
     f_new = float(fun(new))
@@ -168,10 +173,12 @@ def newton_finish(fun: Objective, theta: np.ndarray, fmin: float, gradient: np.n
 
 
 def minimize_theta(fun: Objective, theta0: np.ndarray, lower: np.ndarray, *, ftol_abs: float = 1e-8,
-                   xtol_abs: float = 1e-8, maxeval: int = 100_000, do_polish: bool = False) -> OptSummary:
-    """Minimise the profiled objective over θ as lme4's ``optimizeLmer`` does."""
+                   xtol_abs: float = 1e-8, maxeval: int = 100_000, do_polish: bool = False,
+                   initial_step: np.ndarray | None = None) -> OptSummary:
+    """Minimise the profiled objective over θ as lme4's ``optimizeLmer`` does; ``initial_step``
+    sets BOBYQA's first trust-region radius per θ element (None: NLopt's default, lme4's)."""
     summary = OptSummary("LN_BOBYQA", theta0.copy(), lower.copy(), ftol_abs, xtol_abs, maxeval)
-    x, fx, code = _bobyqa(fun, theta0, summary)
+    x, fx, code = _bobyqa(fun, theta0, summary, initial_step=initial_step)
     summary.return_code = code
     x, fx = _restart_edge(fun, x, fx, summary)
     x, fx = _check_boundary(fun, x, fx, summary)
