@@ -261,9 +261,37 @@ def _first_block_2(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarr
     Minv[:, 0, 0] = m22 / det
     Minv[:, 1, 1] = m11 / det
     Minv[:, 0, 1] = Minv[:, 1, 0] = -m21 / det
-    W = T @ Minv @ T.T
     ld = float(np.sum(np.log(det)))
-    return L, Minv, W, ld
+    return L, Minv, _sandwich_2(T, Minv), ld
+
+
+def _sandwich_2(T: np.ndarray, Minv: np.ndarray) -> np.ndarray:
+    """W = T M⁻¹ Tᵀ per level for 2×2 T and symmetric M⁻¹, elementwise (a stacked matmul of
+    ℓ 2×2 matrices costs far more in numpy's per-matrix dispatch)."""
+    t11, t12, t21, t22 = T[0, 0], T[0, 1], T[1, 0], T[1, 1]
+    v11, v21, v22 = Minv[:, 0, 0], Minv[:, 1, 0], Minv[:, 1, 1]
+    u11, u12 = t11 * v11 + t12 * v21, t11 * v21 + t12 * v22
+    u21, u22 = t21 * v11 + t22 * v21, t21 * v21 + t22 * v22
+    W = np.empty_like(Minv)
+    W[:, 0, 0] = u11 * t11 + u12 * t12
+    W[:, 1, 0] = W[:, 0, 1] = u21 * t11 + u22 * t12
+    W[:, 1, 1] = u21 * t21 + u22 * t22
+    return W
+
+
+def _against_W(Ax0: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """(m, ℓ, p) products [X y]-rows × W per level; for small p as p² vector operations over
+    (m, ℓ) (a small-matrix einsum is many times slower), else one einsum."""
+    p = W.shape[1]
+    if p > 3:
+        return np.einsum("cia,iab->cib", Ax0, W)
+    Y = np.empty_like(Ax0)
+    for b in range(p):
+        acc = Ax0[:, :, 0] * W[:, 0, b]
+        for a in range(1, p):
+            acc += Ax0[:, :, a] * W[:, a, b]
+        Y[:, :, b] = acc
+    return Y
 
 
 def _diagonal_scale(A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray | None:
@@ -349,7 +377,7 @@ def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray) -> Blocked
     T0 = blocks[0].template(theta)
     L00, M0inv, W, ld0 = _first_block(A.A00, T0)
     m = A.m
-    Y = np.einsum("cia,iab->cib", A.Ax0, W).reshape(m, -1)
+    Y = _against_W(A.Ax0, W).reshape(m, -1)
     Sx = A.Axx - Y @ A.Ax0.reshape(m, -1).T
     rest_T = [b.template(theta) for b in blocks[1:]]
     Lrr = Bxr = Lxr = None
