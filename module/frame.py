@@ -562,7 +562,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     glmm = spec.get("analysis") == "glmm"
     factors = _factors(df, desc, levels, factor_hint, glmm)
     data, matrices, resp = _model_columns(df, desc, factors, levels, options, glmm)
-    frame = pd.DataFrame(data, index=df.index)
+    frame = pd.DataFrame(data, index=df.index, copy=False)  # the columns as they are (pandas copies on write)
     complete = frame.notna().all(axis=1)
     n_missing = int((~complete).sum())
     if n_missing:

@@ -350,7 +350,7 @@ class LinearMixedModel:
         """Z b̃ (n-vector)."""
         out = np.zeros(self.n)
         for blk, b in zip(self.structure.blocks, self.b_blocks()):
-            out += np.einsum("na,na->n", blk.X, b[blk.codes])
+            out += blk.z_times(b)
         return out
 
     def fitted(self) -> np.ndarray:
@@ -360,7 +360,10 @@ class LinearMixedModel:
     def residuals(self) -> np.ndarray:
         """Raw (response-scale) residuals y − o − Xβ̂ − Zb̃, computed in the basis as
         ỹ − X̃β̃ − Zb̃ (no cancellation when y or X sit on a large offset)."""
-        return self.basis.y - self.basis.X @ self.beta_tilde - self.zb()
+        r = self.basis.X @ self.beta_tilde
+        np.subtract(self.basis.y, r, out=r)
+        r -= self.zb()
+        return r
 
 
 def _apply_lambda(v: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
