@@ -171,21 +171,10 @@ def random_effects_table(fit: Fit) -> Table:
     ])
     for block in fit.ranef:
         for j, term in enumerate(block.terms):
-            # whole columns at once (10,000 levels are 10,000 rows): the cells add_row would make
-            modes = _finite_cells(np.asarray(block.modes)[:, j])
-            sds = _finite_cells(np.asarray(block.condsd)[:, j])
-            table.rows.extend({"group": block.group, "level": level, "term": term, "estimate": b, "std.error": sd}
-                              for level, b, sd in zip(block.levels, modes, sds))
+            for i, level in enumerate(block.levels):
+                table.add_row(group=block.group, level=level, term=term, estimate=block.modes[i, j],
+                              **{"std.error": block.condsd[i, j]})
     return table
-
-
-def _finite_cells(values: np.ndarray) -> list[float | None]:
-    """A float column's cells as Python floats, None where not finite (as Table cells are)."""
-    v = np.asarray(values, dtype=float)
-    cells: list[float | None] = v.tolist()
-    for i in np.flatnonzero(~np.isfinite(v)):
-        cells[i] = None
-    return cells
 
 
 def groups_table(fit: Fit) -> Table:
