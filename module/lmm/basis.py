@@ -80,10 +80,12 @@ def fixed_basis(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
     Q *= signs
     R *= signs[:, None]
     r = yo if sw is None else yo * sw
+    if r is y:  # the caller's array: updated in place below
+        r = r.copy()
     coef = np.zeros(p)
     for _ in range(2):
         c = Q.T @ r
-        r = r - Q @ c
+        r -= Q @ c
         coef += c
     gamma = _solve_upper(R, coef) + shift
     Xt = Q if sw is None else Q / sw[:, None]
@@ -95,7 +97,7 @@ def fixed_basis(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
 def _column_norms(X: np.ndarray) -> np.ndarray:
     """‖xⱼ‖ per column (column by column: numpy's axis-0 reduction of a narrow n×p matrix is
     many times slower)."""
-    return np.array([np.linalg.norm(X[:, j]) for j in range(X.shape[1])])
+    return np.array([np.sqrt(np.dot(X[:, j], X[:, j])) for j in range(X.shape[1])])
 
 
 def _check_rank(R: np.ndarray, norms: np.ndarray, names: list[str] | None) -> None:

@@ -80,13 +80,13 @@ def _diag_blocks(block: ReTerm, w: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def _xy_against(block: ReTerm, wXy: np.ndarray) -> np.ndarray:
-    """(m, ℓ, p) sums of w·[X y]_c·x_a per level."""
-    m = wXy.shape[1]
+def _xy_against(block: ReTerm, wXy: list[np.ndarray]) -> np.ndarray:
+    """(m, ℓ, p) sums of w·[X y]_c·x_a per level (``wXy`` the columns of W[X y])."""
+    m = len(wXy)
     out = np.empty((m, block.nlevels, block.p))
     for c in range(m):
         for a in range(block.p):
-            out[c, :, a] = _level_sums(block.codes, wXy[:, c] * block.X[:, a], block.nlevels)
+            out[c, :, a] = _level_sums(block.codes, wXy[c] * block.X[:, a], block.nlevels)
     return out
 
 
@@ -130,14 +130,14 @@ def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
     return A
 
 
-def _rest_xy(rest: list[ReTerm], offsets: np.ndarray, wXy: np.ndarray) -> np.ndarray:
+def _rest_xy(rest: list[ReTerm], offsets: np.ndarray, wXy: list[np.ndarray]) -> np.ndarray:
     q = int(offsets[-1])
-    out = np.zeros((wXy.shape[1], q))
+    out = np.zeros((len(wXy), q))
     for j, bj in enumerate(rest):
         for a in range(bj.p):
             idx = _z_index(bj, a, offsets[j])
-            for c in range(wXy.shape[1]):
-                out[c] += np.bincount(idx, weights=wXy[:, c] * bj.X[:, a], minlength=q)
+            for c in range(len(wXy)):
+                out[c] += np.bincount(idx, weights=wXy[c] * bj.X[:, a], minlength=q)
     return out
 
 
@@ -146,12 +146,15 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
     """Form every block of A once (the only O(n) work of a fit)."""
     n, p = X.shape
     yo = y if offset is None else y - offset
-    Xy = np.column_stack([X, yo])
-    wXy = Xy if weights is None else Xy * weights[:, None]
+    # [X y] as its columns (views of X): no n×(p+1) copy
+    Xy = [X[:, j] for j in range(p)] + [yo]
+    wXy = Xy if weights is None else [c * weights for c in Xy]
     b0, rest = structure.blocks[0], structure.blocks[1:]
     A00 = _diag_blocks(b0, weights)
     Ax0 = _xy_against(b0, wXy)
-    Axx = wXy.T @ Xy
+    S = np.column_stack(Xy)  # one n×(p+1) matrix for this product only: BLAS's sums, as before
+    Axx = S.T @ S if weights is None else np.column_stack(wXy).T @ S
+    del S
     offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)
     Arr, Ar0, Axr = np.zeros((0, 0)), sp.csr_matrix((0, b0.q)), np.zeros((p + 1, 0))
     gram = None

@@ -348,10 +348,15 @@ class LinearMixedModel:
 
     def zb(self) -> np.ndarray:
         """Z b̃ (n-vector)."""
-        out = np.zeros(self.n)
+        out = None
         for blk, b in zip(self.structure.blocks, self.b_blocks()):
-            out += blk.z_times(b)
-        return out
+            zb = blk.z_times(b)
+            if out is None:
+                out = zb
+                out += 0.0  # as 0 + Z₁b₁ was (−0.0 becomes 0.0)
+            else:
+                out += zb
+        return np.zeros(self.n) if out is None else out
 
     def fitted(self) -> np.ndarray:
         """Xβ̂ + Zb̃ + o, as y − residuals."""
