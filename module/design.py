@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
+import pandas as pd
+from scipy.linalg import lapack
 
 from .errors import ModelError
 from .formula import ModelDescription, RandomTerm, Term
@@ -78,7 +81,12 @@ class FormulaicNames:
         self.frame = frame
         self.contrasts = contrasts
         self.names = SafeNames(frame.data, suffix="")
-        self.safe = self.names.encoded()
+        self._matrices: dict[tuple, tuple[np.ndarray, list[str], list[int]]] = {}
+
+    @cached_property
+    def safe(self) -> pd.DataFrame:
+        """The encoded frame (made on first use: only formulaic's reference grid reads it)."""
+        return self.names.encoded()
 
     def token(self, label: str) -> str:
         name = self.names.token(label)
@@ -110,20 +118,36 @@ class FormulaicNames:
 
     def matrix(self, intercept: bool, terms: tuple[Term, ...]) -> tuple[np.ndarray, list[str], list[int]]:
         """The model matrix of ``terms``, R's column names and each column's term index, coded as
-        R's ``model.matrix`` codes it (:func:`codings`)."""
+        R's ``model.matrix`` codes it (:func:`codings`). The same terms asked again (a random-effects
+        term with the fixed part's columns) get the same array, not a second n-row copy; callers
+        must not write into it."""
+        key = (intercept, tuple(t.label for t in terms))
+        if key not in self._matrices:
+            self._matrices[key] = self._build(intercept, terms)
+        X, names, assign = self._matrices[key]
+        return X, list(names), list(assign)
+
+    def _build(self, intercept: bool, terms: tuple[Term, ...]) -> tuple[np.ndarray, list[str], list[int]]:
+        """:meth:`matrix`, made: the columns written once into one n×p array."""
         n = len(self.frame.data)
-        cols, names, assign = ([np.ones(n)], ["(Intercept)"], [0]) if intercept else ([], [], [])
+        names, assign = (["(Intercept)"], [0]) if intercept else ([], [])
+        cols: list[np.ndarray | None] = [None] if intercept else []
         for i, (term, full) in enumerate(zip(terms, codings(intercept, terms, self.frame.factors)), start=1):
-            block, labels = [np.ones(n)], [""]
+            block: list[np.ndarray | None] = [None]
+            labels = [""]
             for v in term.variables:
                 pieces = self._pieces(v.label, v.label in full)
                 # earlier variables vary fastest, as in R
-                block = [c * col for col, _ in pieces for c in block]
+                block = [col if c is None else c * col for col, _ in pieces for c in block]
                 labels = [(lab + ":" if lab else "") + name for _, name in pieces for lab in labels]
             cols += block
             names += labels
             assign += [i] * len(block)
-        return (np.column_stack(cols) if cols else np.zeros((n, 0))), names, assign
+        X = np.empty((n, len(cols)))
+        for j, col in enumerate(cols):
+            X[:, j] = 1.0 if col is None else col
+        X.flags.writeable = False
+        return X, names, assign
 
     def _pieces(self, label: str, full: bool) -> list[tuple[np.ndarray, str]]:
         """A variable's columns in a term: the numeric column, a factor's indicators of every level
@@ -174,7 +198,8 @@ def check_scale(X: np.ndarray, names: list[str], where: str) -> None:
     [:data:`MIN_SCALE`, :data:`MAX_SCALE`] (an all-zero column is left to the aliasing rule)."""
     if X.size == 0:
         return
-    top = np.max(np.abs(X), axis=0)
+    # column by column: numpy's axis-0 reduction of a narrow n×p matrix is many times slower
+    top = [max(X[:, j].max(), -X[:, j].min()) for j in range(X.shape[1])]
     for name, m in zip(names, top):
         label = name if len(name) <= 60 else name[:57] + "..."
         if not np.isfinite(m):
@@ -191,7 +216,38 @@ def check_scale(X: np.ndarray, names: list[str], where: str) -> None:
 
 def drop_aliased(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[int]]:
     """Keep the columns that are not linear combinations of earlier ones, in order (as R's
-    LINPACK QR with limited pivoting does); returns the kept matrix and kept indices."""
+    LINPACK QR with limited pivoting does); returns the kept matrix (X itself when every column
+    is kept) and kept indices.
+
+    One Householder QR (R only) answers the common case: when every column's |Rⱼⱼ| is clearly
+    above the tolerance, none is aliased. Otherwise the columns are taken one at a time against
+    those kept (Gram-Schmidt, twice)."""
+    if _full_rank(X):
+        return X, list(range(X.shape[1]))
+    return _drop_stepwise(X)
+
+
+#: How far above RANK_TOL every |Rⱼⱼ|/‖xⱼ‖ must be for X to count as of full rank without the
+#: column-by-column pass (which decides the columns near the tolerance).
+_CLEAR_MARGIN = 10.0
+
+
+def _full_rank(X: np.ndarray) -> bool:
+    """Whether no column of X is (by a margin) near a linear combination of the earlier ones."""
+    n, p = X.shape
+    if p == 0 or n < p:
+        return p == 0
+    norms = np.array([np.sqrt(np.dot(X[:, j], X[:, j])) for j in range(p)])
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        return False
+    qr, _, _, info = lapack.dgeqrf(np.asfortranarray(X))
+    if info != 0:
+        return False
+    return bool(np.all(np.abs(np.diagonal(qr)) > _CLEAR_MARGIN * RANK_TOL * norms))
+
+
+def _drop_stepwise(X: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """:func:`drop_aliased` column by column."""
     n = X.shape[0]
     Q = np.empty((n, 0))
     keep: list[int] = []
@@ -205,12 +261,14 @@ def drop_aliased(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[int]
             continue
         Q = np.column_stack([Q, r / rn])
         keep.append(j)
-    return X[:, keep], keep
+    return (X if len(keep) == X.shape[1] else X[:, keep]), keep
 
 
-def fixed_design(desc: ModelDescription, frame: ModelFrame, contrasts: str = "treatment") -> FixedDesign:
-    """Build X for the fixed part, dropping aliased columns as lme4 does."""
-    safe = FormulaicNames(frame, contrasts)
+def fixed_design(desc: ModelDescription, frame: ModelFrame, contrasts: str = "treatment",
+                 safe: FormulaicNames | None = None) -> FixedDesign:
+    """Build X for the fixed part, dropping aliased columns as lme4 does (``safe``: the frame's
+    :class:`FormulaicNames`, shared with :func:`random_designs` so equal designs share rows)."""
+    safe = safe or FormulaicNames(frame, contrasts)
     X, names, assign = safe.matrix(desc.intercept, desc.fixed)
     check_scale(X, names, "fixed effects")
     Xk, keep = drop_aliased(X, names)
@@ -219,9 +277,10 @@ def fixed_design(desc: ModelDescription, frame: ModelFrame, contrasts: str = "tr
                        [t.label for t in desc.fixed])
 
 
-def random_designs(desc: ModelDescription, frame: ModelFrame, contrasts: str = "treatment") -> list[ReTermData]:
-    """Each random-effects term's Xᵢ and grouping factor."""
-    safe = FormulaicNames(frame, contrasts)
+def random_designs(desc: ModelDescription, frame: ModelFrame, contrasts: str = "treatment",
+                   safe: FormulaicNames | None = None) -> list[ReTermData]:
+    """Each random-effects term's Xᵢ and grouping factor (``safe`` as in :func:`fixed_design`)."""
+    safe = safe or FormulaicNames(frame, contrasts)
     return [_reterm(r, frame, safe) for r in desc.random]
 
 

@@ -81,8 +81,8 @@ class ModelFrame:
         """Levels and 0-based codes of a grouping factor (``a:b`` as R's ``factor(a:b)``)."""
         cols = [self.grouping_factor(g) for g in group]
         if len(cols) == 1:
-            cat = cols[0].cat.remove_unused_categories()
-            return [str(c) for c in cat.cat.categories], cat.cat.codes.to_numpy().astype(np.int64)
+            cat = cols[0].cat.remove_unused_categories() if _has_unused(cols[0]) else cols[0]
+            return text_labels(cat.cat.categories), cat.cat.codes.to_numpy().astype(np.int64)
         codes = np.zeros(len(self.data), dtype=np.int64)
         for c in cols:
             codes = codes * len(c.cat.categories) + c.cat.codes.to_numpy()
@@ -182,7 +182,12 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
     """An ordered Categorical; listed levels must each occur and cover every value. Without
     listed levels a pandas Categorical keeps its categories' order (those that occur).
 
-    Labels are made once per distinct value (``pd.factorize``), not once per row."""
+    Labels are made once per distinct value (``pd.factorize``), not once per row; a Categorical
+    without listed levels keeps its codes (:func:`_categorical_factor`)."""
+    if levels is None and isinstance(col.dtype, pd.CategoricalDtype):
+        kept = _categorical_factor(col)
+        if kept is not None:
+            return kept
     text = _is_text(col.dropna())
     codes, uniques = pd.factorize(col)
     ulabels = [_level_label(u) if isinstance(u, (bool, np.bool_)) or not text else str(u) for u in uniques]
@@ -205,6 +210,30 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
     position = {lab: i for i, lab in enumerate(order)}
     to_level = np.array([position[lab] for lab in ulabels] + [-1], dtype=np.int64)
     return pd.Series(pd.Categorical.from_codes(to_level[codes], categories=order), index=col.index)
+
+
+def text_labels(categories: pd.Index) -> list[str]:
+    """``[str(c) for c in categories]``, read out of the index in one call (iterating a pandas
+    string index element by element costs ~2 µs a level)."""
+    return [c if type(c) is str else str(c) for c in categories.tolist()]
+
+
+def _categorical_factor(col: pd.Series) -> pd.Series | None:
+    """:func:`_as_factor` of a Categorical without listed levels, from its codes: the categories
+    that occur, in their order, labelled as :func:`_as_factor` labels them; None when two
+    categories share a label (the general path merges them)."""
+    cats = col.cat.categories
+    values = cats.tolist()
+    labels = text_labels(cats)
+    if len(set(labels)) != len(labels) or any(isinstance(c, (bool, np.bool_)) for c in values):
+        return None
+    codes = col.cat.codes.to_numpy()
+    used = np.bincount(codes[codes >= 0], minlength=len(cats)) > 0
+    if used.all():
+        return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=col.index)
+    position = np.append(np.cumsum(used) - 1, -1)
+    order = [lab for lab, u in zip(labels, used) if u]
+    return pd.Series(pd.Categorical.from_codes(position[codes], categories=order), index=col.index)
 
 
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
@@ -540,25 +569,35 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     glmm = spec.get("analysis") == "glmm"
     factors = _factors(df, desc, levels, factor_hint, glmm)
     data, matrices, resp = _model_columns(df, desc, factors, levels, options, glmm)
-    frame = pd.DataFrame(data, index=df.index)
+    frame = pd.DataFrame(data, index=df.index, copy=False)  # the columns as they are (pandas copies on write)
     complete = frame.notna().all(axis=1)
     n_missing = int((~complete).sum())
-    frame = frame[complete]
+    if n_missing:
+        frame = frame[complete]
     if len(frame) == 0:
         raise DataError("no complete rows remain: every row misses a value of a model variable", "/data")
     warnings = [] if resp is None else check(resp, frame.index, _prior_weights(frame, options))
     factor_labels = {lab for lab in frame.columns if isinstance(frame[lab].dtype, pd.CategoricalDtype)}
     for lab in factor_labels:
-        frame[lab] = frame[lab].cat.remove_unused_categories()
+        if _has_unused(frame[lab]):
+            frame[lab] = frame[lab].cat.remove_unused_categories()
     _check_finite(frame, factor_labels)
     notes = []
     if n_missing:
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
                      f"variables removed (listwise deletion); {len(frame)} rows used." + _missing_words())
     frame.attrs["matrices"] = matrices
-    out = ModelFrame(frame, factor_labels, df.loc[frame.index], n_missing, notes, matrices, warnings)
+    source = df if not n_missing and df.index.is_unique else df.loc[frame.index]
+    out = ModelFrame(frame, factor_labels, source, n_missing, notes, matrices, warnings)
     check_design(desc, {lab: len(frame[lab].cat.categories) for lab in factor_labels}, out.nobs)
     return out
+
+
+def _has_unused(col: pd.Series) -> bool:
+    """Whether a Categorical column has a category that no row takes (a count, not a sort)."""
+    codes = col.cat.codes.to_numpy()
+    k = len(col.cat.categories)
+    return bool(k and not (np.bincount(codes[codes >= 0], minlength=k) > 0).all())
 
 
 def _numbers(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .design import FixedDesign, ReTermData, fixed_design, random_designs
+from .design import FixedDesign, FormulaicNames, ReTermData, fixed_design, random_designs
 from .errors import FormulaError, SpecError
 from .formula import ModelDescription
 from .frame import ModelFrame
@@ -37,8 +37,9 @@ class Problem:
         contrasts = options.get("contrasts", "treatment")
         if analysis == "glmm":
             _check_glmm(desc, options)
-        fixed = fixed_design(desc, frame, contrasts)
-        reterms = random_designs(desc, frame, contrasts) if analysis in ("lmm", "glmm") else []
+        safe = FormulaicNames(frame, contrasts)
+        fixed = fixed_design(desc, frame, contrasts, safe)
+        reterms = random_designs(desc, frame, contrasts, safe) if analysis in ("lmm", "glmm") else []
         if reterms:
             check_memory(reterms, frame.nobs, len(fixed.names))
         if analysis == "glmm":

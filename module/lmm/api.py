@@ -114,7 +114,9 @@ def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> F
     residuals = model.residuals()
     fitted = model.y - residuals
     ranef = ranef_blocks(model)
-    sw = 1.0 if model.weights is None else np.sqrt(model.weights)
+    pearson = residuals / sigma if model.weights is None else residuals * np.sqrt(model.weights)
+    if model.weights is not None:
+        pearson /= sigma
     return Fit(
         analysis="lmm", engine="native", coef_names=list(model.names), beta=model.beta,
         vcov=model.vcov(), sigma=sigma, nobs=model.n, loglik=loglik,
@@ -125,7 +127,7 @@ def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> F
         varcorr=varcorr(s.terms, theta, sigma), ranef=ranef,
         coef_groups=coef_groups(model.names, model.beta, s.factor_names(), ranef),
         fitted=fitted, residuals=residuals,
-        pearson_residuals=residuals * sw / sigma,
+        pearson_residuals=pearson,
         ngroups={g: _nlevels(model, g) for g in s.factor_names()},
         optinfo=optinfo(model.optsum, model.check), warnings=warnings_in_words(model),
         backend=NativeBackend(model),

@@ -121,13 +121,13 @@ def _diag_blocks(block: ReTerm, w: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def _xy_against(block: ReTerm, wXy: np.ndarray) -> np.ndarray:
-    """(m, ℓ, p) sums of w·[X y]_c·x_a per level."""
-    m = wXy.shape[1]
+def _xy_against(block: ReTerm, wXy: list[np.ndarray]) -> np.ndarray:
+    """(m, ℓ, p) sums of w·[X y]_c·x_a per level (``wXy`` the columns of W[X y])."""
+    m = len(wXy)
     out = np.empty((m, block.nlevels, block.p))
     for c in range(m):
         for a in range(block.p):
-            out[c, :, a] = _level_sums(block.codes, wXy[:, c] * block.X[:, a], block.nlevels)
+            out[c, :, a] = _level_sums(block.codes, wXy[c] * block.X[:, a], block.nlevels)
     return out
 
 
@@ -181,14 +181,14 @@ def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
     return A
 
 
-def _rest_xy(rest: list[ReTerm], offsets: np.ndarray, wXy: np.ndarray) -> np.ndarray:
+def _rest_xy(rest: list[ReTerm], offsets: np.ndarray, wXy: list[np.ndarray]) -> np.ndarray:
     q = int(offsets[-1])
-    out = np.zeros((wXy.shape[1], q))
+    out = np.zeros((len(wXy), q))
     for j, bj in enumerate(rest):
         for a in range(bj.p):
             idx = _z_index(bj, a, offsets[j])
-            for c in range(wXy.shape[1]):
-                out[c] += np.bincount(idx, weights=wXy[:, c] * bj.X[:, a], minlength=q)
+            for c in range(len(wXy)):
+                out[c] += np.bincount(idx, weights=wXy[c] * bj.X[:, a], minlength=q)
     return out
 
 
@@ -197,12 +197,15 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
     """Form every block of A once (the only O(n) work of a fit)."""
     n, p = X.shape
     yo = y if offset is None else y - offset
-    Xy = np.column_stack([X, yo])
-    wXy = Xy if weights is None else Xy * weights[:, None]
+    # [X y] as its columns (views of X): no n×(p+1) copy
+    Xy = [X[:, j] for j in range(p)] + [yo]
+    wXy = Xy if weights is None else [c * weights for c in Xy]
     b0, rest = structure.blocks[0], structure.blocks[1:]
     A00 = _diag_blocks(b0, weights)
     Ax0 = _xy_against(b0, wXy)
-    Axx = wXy.T @ Xy
+    S = np.column_stack(Xy)  # one n×(p+1) matrix for this product only: BLAS's sums, as before
+    Axx = S.T @ S if weights is None else np.column_stack(wXy).T @ S
+    del S
     offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)
     Arr, Ar0, Axr = np.zeros((0, 0)), sp.csr_matrix((0, b0.q)), np.zeros((p + 1, 0))
     gram = None
@@ -313,9 +316,37 @@ def _first_block_2(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarr
     Minv[:, 0, 0] = m22 / det
     Minv[:, 1, 1] = m11 / det
     Minv[:, 0, 1] = Minv[:, 1, 0] = -m21 / det
-    W = T @ Minv @ T.T
     ld = float(np.sum(np.log(det)))
-    return L, Minv, W, ld
+    return L, Minv, _sandwich_2(T, Minv), ld
+
+
+def _sandwich_2(T: np.ndarray, Minv: np.ndarray) -> np.ndarray:
+    """W = T M⁻¹ Tᵀ per level for 2×2 T and symmetric M⁻¹, elementwise (a stacked matmul of
+    ℓ 2×2 matrices costs far more in numpy's per-matrix dispatch)."""
+    t11, t12, t21, t22 = T[0, 0], T[0, 1], T[1, 0], T[1, 1]
+    v11, v21, v22 = Minv[:, 0, 0], Minv[:, 1, 0], Minv[:, 1, 1]
+    u11, u12 = t11 * v11 + t12 * v21, t11 * v21 + t12 * v22
+    u21, u22 = t21 * v11 + t22 * v21, t21 * v21 + t22 * v22
+    W = np.empty_like(Minv)
+    W[:, 0, 0] = u11 * t11 + u12 * t12
+    W[:, 1, 0] = W[:, 0, 1] = u21 * t11 + u22 * t12
+    W[:, 1, 1] = u21 * t21 + u22 * t22
+    return W
+
+
+def _against_W(Ax0: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """(m, ℓ, p) products [X y]-rows × W per level; for small p as p² vector operations over
+    (m, ℓ) (a small-matrix einsum is many times slower), else one einsum."""
+    p = W.shape[1]
+    if p > 3:
+        return np.einsum("cia,iab->cib", Ax0, W)
+    Y = np.empty_like(Ax0)
+    for b in range(p):
+        acc = Ax0[:, :, 0] * W[:, 0, b]
+        for a in range(1, p):
+            acc += Ax0[:, :, a] * W[:, a, b]
+        Y[:, :, b] = acc
+    return Y
 
 
 def diagonal_scale(A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray | None:
@@ -449,7 +480,7 @@ def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray,
     T0 = blocks[0].template(theta)
     L00, M0inv, W, ld0 = _first_block(A.A00, T0)
     m = A.m
-    Y = np.einsum("cia,iab->cib", A.Ax0, W).reshape(m, -1)
+    Y = _against_W(A.Ax0, W).reshape(m, -1)
     Sx = A.Axx - Y @ A.Ax0.reshape(m, -1).T
     rest_T = [b.template(theta) for b in blocks[1:]]
     Lrr = Bxr = Lxr = None

@@ -367,10 +367,15 @@ class LinearMixedModel:
 
     def zb(self) -> np.ndarray:
         """Z b̃ (n-vector)."""
-        out = np.zeros(self.n)
+        out = None
         for blk, b in zip(self.structure.blocks, self.b_blocks()):
-            out += np.einsum("na,na->n", blk.X, b[blk.codes])
-        return out
+            zb = blk.z_times(b)
+            if out is None:
+                out = zb
+                out += 0.0  # as 0 + Z₁b₁ was (−0.0 becomes 0.0)
+            else:
+                out += zb
+        return np.zeros(self.n) if out is None else out
 
     def fitted(self) -> np.ndarray:
         """Xβ̂ + Zb̃ + o, as y − residuals."""
@@ -379,7 +384,10 @@ class LinearMixedModel:
     def residuals(self) -> np.ndarray:
         """Raw (response-scale) residuals y − o − Xβ̂ − Zb̃, computed in the basis as
         ỹ − X̃β̃ − Zb̃ (no cancellation when y or X sit on a large offset)."""
-        return self.basis.y - self.basis.X @ self.beta_tilde - self.zb()
+        r = self.basis.X @ self.beta_tilde
+        np.subtract(self.basis.y, r, out=r)
+        r -= self.zb()
+        return r
 
 
 def _apply_lambda(v: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:

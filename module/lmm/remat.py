@@ -220,7 +220,20 @@ class ReTerm:
     def zlambda(self, u: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """ZᵢΛᵢu for the term's q-vector u (level-major)."""
         b = u.reshape(self.nlevels, self.p) @ self.template(theta).T
-        return np.einsum("na,na->n", self.X, b[self.codes])
+        return self.z_times(b)
+
+    def z_times(self, b: np.ndarray) -> np.ndarray:
+        """Zᵢb for ℓ×p effects b: Σₐ Xᵢ[:, a]·b[codes, a]; for p ≤ 2 one column at a time (no n×p
+        gather; the same sums, in the same order, as the einsum used for wider terms)."""
+        if self.p > 2:
+            return np.einsum("na,na->n", self.X, b[self.codes])
+        out = np.take(b[:, 0], self.codes)
+        out *= self.X[:, 0]
+        for a in range(1, self.p):
+            t = np.take(b[:, a], self.codes)
+            t *= self.X[:, a]
+            out += t
+        return out
 
 
 def psd_cholesky(C: np.ndarray) -> np.ndarray:
