@@ -27,7 +27,7 @@ from .datalines import data_lines_plot
 from .means import emmeans_plot, marginal_means
 from .modeldata import PlotNote
 from .ranef import caterpillar_plot
-from .render import DPI, STYLE, describe, to_plot
+from .render import DPI, DRAW_LOCK, STYLE, describe, to_plot
 from .residuals import qq_plot, ranef_qq_plot, residual_plot
 from .shrinkage import cluster_fits_plot, shrinkage_plot
 from .types import Drawn
@@ -81,7 +81,7 @@ def figures(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
         When the plot cannot be drawn (the message says why).
     """
     request = check_request(request)
-    with plt.rc_context(STYLE):
+    with DRAW_LOCK, plt.rc_context(STYLE):
         return BUILDERS[request["type"]](problem, fit, request)
 
 
@@ -106,6 +106,13 @@ def make_plots(problem: Problem, fit: Fit, requests: list[dict],
         Plot dicts in request order, and notes in words for plots that could not be drawn or
         were drawn with something left out.
     """
+    with DRAW_LOCK:
+        return _make_plots(problem, fit, requests, formats)
+
+
+def _make_plots(problem: Problem, fit: Fit, requests: list[dict],
+                formats: tuple[str, ...]) -> tuple[list[dict], list[str]]:
+    """:func:`make_plots` while holding :data:`render.DRAW_LOCK`."""
     plots: list[dict] = []
     notes: list[str] = []
     for i, request in enumerate(requests or []):
