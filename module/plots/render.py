@@ -195,14 +195,28 @@ def _literal_ticks(formatter) -> None:
         formatter.func = literal
 
 
+#: A collection of more points than this is drawn as an image inside an SVG (a vector marker per
+#: point made a residual plot of 13,000 rows a 2 MB SVG that took half a second to write).
+SVG_RASTER_POINTS = 2000
+
+
 def to_bytes(fig: Figure, fmt: str, dpi: int = DPI) -> bytes:
     """The figure as PNG or SVG bytes, identical for identical figures (no date, no version);
-    text is drawn as written (:func:`literal_text`)."""
+    text is drawn as written (:func:`literal_text`); in an SVG, collections of more than
+    :data:`SVG_RASTER_POINTS` points are embedded as an image at ``dpi``."""
     buf = io.BytesIO()
     metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
     literal_text(fig)
-    with plt.rc_context(STYLE):
-        fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata)
+    dense = [c for ax in fig.axes for c in ax.collections
+             if fmt == "svg" and not c.get_rasterized() and _points(c) > SVG_RASTER_POINTS]
+    for c in dense:
+        c.set_rasterized(True)
+    try:
+        with plt.rc_context(STYLE):
+            fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata)
+    finally:
+        for c in dense:
+            c.set_rasterized(False)
     return buf.getvalue()
 
 
