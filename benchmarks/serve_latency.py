@@ -91,8 +91,8 @@ def main(argv=None) -> int:
                 write("error", error="serve ended without answering")
                 return 0
             doc = json.loads(answer)
-            write("click", click=kind, i=j, latency_s=latency, pause_s=args.pause, ok="error" not in doc, error=doc.get("error"),
-                  timing=doc.get("timing"))
+            write("click", click=kind, i=j, latency_s=latency, pause_s=args.pause, ok="error" not in doc,
+                  error=doc.get("error"), timing=doc.get("timing"))
     finally:
         proc.stdin.close()
         try:
