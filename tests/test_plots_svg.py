@@ -35,3 +35,23 @@ def test_dense_scatter_is_an_image_in_the_svg_and_the_figure_is_unchanged():
 def test_sparse_scatter_stays_vector():
     svg = render.to_bytes(_figure(200), "svg")
     assert b"<image" not in svg and svg.count(b"<use") >= 200
+
+
+def test_a_repeated_plot_request_is_answered_from_the_kept_images(monkeypatch):
+    import mixedbridge
+    from mixedbridge import plots as plotsmod
+
+    res = mixedbridge.run({"analysis": "lmm", "data": {"dataset": "sleepstudy"},
+                           "formula": "Reaction ~ Days + (1 | Subject)"})
+    problem, fit = res.outcome.problem, res.outcome.lead.fit
+    drawn = []
+    builder = plotsmod.BUILDERS["caterpillar"]
+    monkeypatch.setitem(plotsmod.BUILDERS, "caterpillar",
+                        lambda *a: drawn.append(1) or builder(*a))
+    first = plotsmod.make_plots(problem, fit, [{"type": "caterpillar"}])
+    again = plotsmod.make_plots(problem, fit, [{"type": "caterpillar"}])
+    assert again == first and len(drawn) == 1
+    again[0][0]["png"] = "changed"  # answers are copies: the kept images stay as drawn
+    assert plotsmod.make_plots(problem, fit, [{"type": "caterpillar"}]) == first and len(drawn) == 1
+    other = plotsmod.make_plots(problem, fit, [{"type": "caterpillar", "format": "png"}])
+    assert len(drawn) == 2 and "svg" not in other[0][0]
