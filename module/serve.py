@@ -66,12 +66,17 @@ def warm_up() -> None:
     warm_plots()
 
 
+#: Set to ``0`` to turn the warm-up off in every worker (``serve --unsupervised`` and the supervised ones).
+WARM_UP_ENV = "MIXEDBRIDGE_WARM_UP"
+
+
 class _Warmer:
     """Runs :func:`warm_up` once, in a background thread, after the first answered analysis;
-    not when a memory limit is set (the warm modules would count against it)."""
+    not when a memory limit is set (the warm modules would count against it) nor with
+    :data:`WARM_UP_ENV` ``0``."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and not os.environ.get(LIMIT_ENV)
+        self.enabled = enabled and not os.environ.get(LIMIT_ENV) and os.environ.get(WARM_UP_ENV, "1") != "0"
         self.thread: threading.Thread | None = None
 
     def after(self, session: Session) -> None:

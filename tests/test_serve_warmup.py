@@ -64,3 +64,11 @@ def test_warm_up_loads_the_click_modules_and_answers_stay_the_same(monkeypatch):
     warm.pop("timing", None)
     cold.pop("timing", None)
     assert warm == cold
+
+
+def test_no_warm_up_when_the_environment_says_so(monkeypatch):
+    monkeypatch.delenv(LIMIT_ENV, raising=False)
+    monkeypatch.setenv(servemod.WARM_UP_ENV, "0")
+    warmer = _Warmer(True)
+    warmer.after(Session(analysed=True))
+    assert warmer.thread is None
