@@ -11,7 +11,10 @@ options (the results document with its Satterthwaite tests and type III anova).
 Then a host's option clicks on a medium model (fhch2010 ``log_rt ~ task * stimulus + (1 +
 stimulus | id) + (1 | item)``, native engine): the first request, then changes that need no
 refit (another emmeans request, an emmeans plot) and changes that do (ML instead of REML, other
-rows), each answered from the kept fit or by refitting (``mixedbridge.fitcache``).
+rows), each answered from the kept fit or by refitting (``mixedbridge.fitcache``). A host's user
+looks at an answer before the next click: ``--pause`` seconds (default 1) pass between the answer
+of one click and the next request line, outside the timed latency; the worker spends them warming
+up (:func:`mixedbridge.serve.warm_up`). ``--pause 0`` sends the clicks back to back.
 """
 from __future__ import annotations
 
@@ -57,6 +60,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--policy", default="full", choices=["full", "quick"])
     ap.add_argument("--no-r", action="store_true", help="native requests only")
+    ap.add_argument("--pause", type=float, default=1.0,
+                    help="seconds between an answer and the next option click (a user's look at the answer)")
     args = ap.parse_args(argv)
     write = Writer(args.out)
     n_native, n_lme4 = (12, 6) if args.policy == "full" else (3, 2)
@@ -80,13 +85,14 @@ def main(argv=None) -> int:
                   ok="error" not in doc, error=doc.get("error"),
                   server_total_s=(doc.get("timing") or {}).get("total_s"))
         for j, (kind, spec) in enumerate(clicks):
+            time.sleep(args.pause)
             answer, latency = _ask(proc, len(plan) + j, spec)
             if not answer:
                 write("error", error="serve ended without answering")
                 return 0
             doc = json.loads(answer)
-            write("click", click=kind, i=j, latency_s=latency, ok="error" not in doc, error=doc.get("error"),
-                  timing=doc.get("timing"))
+            write("click", click=kind, i=j, latency_s=latency, pause_s=args.pause, ok="error" not in doc,
+                  error=doc.get("error"), timing=doc.get("timing"))
     finally:
         proc.stdin.close()
         try:

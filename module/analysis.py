@@ -22,7 +22,6 @@ from .inference.options import Settings
 from .inference.options import settings as inference_settings
 from .problem import Problem
 from .results import Results
-from .scale import run as scale_run
 from .table import Table
 
 
@@ -148,11 +147,21 @@ def _run(spec: dict | str | Path, data: pd.DataFrame | Any | None) -> Results:
     t0 = time.perf_counter()
     raw, base = specmod.read_spec(spec)
     normalized = specmod.validate(raw, data_given=data is not None)
-    if scale_run.wants_dask(normalized, data):
-        return scale_run.run_dask(normalized, base, data, started=t0)
-    data = scale_run.gathered(normalized, base, data)
+    if _may_scale(normalized, data):
+        from .scale import run as scale_run
+
+        if scale_run.wants_dask(normalized, data):
+            return scale_run.run_dask(normalized, base, data, started=t0)
+        data = scale_run.gathered(normalized, base, data)
     problem = prepare(normalized, base, data)
     return run_prepared(normalized, problem, base, data, started=t0)
+
+
+def _may_scale(spec: dict, data: object) -> bool:
+    """Whether :mod:`.scale.run` must look at the request (``options.backend`` set, Parquet data,
+    or rows that are not a pandas DataFrame); a plain request leaves the Dask backend unimported."""
+    return ((spec.get("options") or {}).get("backend") is not None or "parquet" in (spec.get("data") or {})
+            or (data is not None and not isinstance(data, pd.DataFrame)))
 
 
 def run_prepared(normalized: dict, problem: Problem, base: Path | None = None,

@@ -192,12 +192,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     limit = int(args.max_request_mb * 2**20)
     if args.unsupervised:
-        from .serve import serve_process
+        from .serve import Session, serve_process
 
         if args.workers != 1:
             print("mixedbridge serve: --workers needs the supervisor; leave out --unsupervised", file=sys.stderr)
             return 2
-        return serve_process(limit, args.data_root)
+        return serve_process(limit, args.data_root, Session(max_request_bytes=limit, warm=True))
     from .supervisor import supervise
 
     return supervise(sys.stdin.buffer, protocol.answer_stream(), timeout=args.timeout, max_rss_mb=args.max_rss_mb,

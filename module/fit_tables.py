@@ -170,10 +170,10 @@ def random_effects_table(fit: Fit) -> Table:
         Column("std.error", "Conditional SD"),
     ])
     for block in fit.ranef:
+        modes, condsd = np.asarray(block.modes, dtype=float), np.asarray(block.condsd, dtype=float)
         for j, term in enumerate(block.terms):
-            for i, level in enumerate(block.levels):
-                table.add_row(group=block.group, level=level, term=term, estimate=block.modes[i, j],
-                              **{"std.error": block.condsd[i, j]})
+            table.add_columns(group=block.group, level=list(block.levels), term=term, estimate=modes[:, j],
+                              **{"std.error": condsd[:, j]})
     return table
 
 

@@ -33,6 +33,7 @@ import pandas as pd
 from .engines import Engine
 from .fit import Fit, Inference
 from .inference.options import Settings
+from .inference.permodel import remembered
 from .problem import Problem
 
 #: Options that only change what is computed from a fit: they are left out of the key.
@@ -102,22 +103,33 @@ def fingerprint(problem: Problem) -> str:
     fit_options = {k: v for k, v in problem.options.items() if k not in POST_FIT}
     frame, fixed = problem.frame, problem.fixed
     add(problem.analysis, problem.desc.response.label, problem.desc.intercept, sorted(fit_options.items()),
-        sorted(frame.factors), sorted(frame.matrices.items()), list(frame.data.columns),
         fixed.names, fixed.dropped, fixed.assign, fixed.terms)
-    h.update(_array_bytes(frame.data.index.to_numpy()))
-    for name, col in frame.data.items():
-        add(name, str(col.dtype))
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            add(list(col.cat.categories), col.cat.ordered)
-            h.update(_array_bytes(col.cat.codes.to_numpy()))
-        else:
-            h.update(_array_bytes(col.to_numpy()))
+    h.update(remembered(frame, ("fingerprint",), lambda: _frame_digest(frame)))
     h.update(_array_bytes(fixed.X))
     for term in problem.reterms:
         add(term.group, term.levels, term.names)
         h.update(_array_bytes(term.codes))
         h.update(_array_bytes(term.X))
     return h.hexdigest()
+
+
+def _frame_digest(frame) -> bytes:
+    """A digest of a model frame's rows (index, every column with its type, levels and values),
+    factors and matrices; computed once per frame (:mod:`.inference.permodel`), which requests
+    on a kept prepared model share."""
+    h = hashlib.blake2b(digest_size=20)
+    for part in (sorted(frame.factors), sorted(frame.matrices.items()), list(frame.data.columns)):
+        h.update(repr(part).encode())
+        h.update(b"\x00")
+    h.update(_array_bytes(frame.data.index.to_numpy()))
+    for name, col in frame.data.items():
+        h.update(repr((name, str(col.dtype))).encode())
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            h.update(repr((list(col.cat.categories), col.cat.ordered)).encode())
+            h.update(_array_bytes(col.cat.codes.to_numpy()))
+        else:
+            h.update(_array_bytes(col.to_numpy()))
+    return h.digest()
 
 
 def _array_bytes(a: np.ndarray) -> bytes:

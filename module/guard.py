@@ -33,6 +33,9 @@ DENSE_COPIES = 3
 DESIGN_COPIES = 3
 #: Share of the available memory a fit may plan to use.
 BUDGET_SHARE = 0.7
+#: Needs up to this many bytes pass without reading the memory left (reading /proc and the cgroup
+#: costs more than a small model's whole fit; the supervisor's limit still applies).
+SMALL_NEED = 4 * 2**20
 #: Environment variable holding the most resident memory, in MiB, the process may reach (set by
 #: the supervisor for its worker).
 LIMIT_ENV = "MIXEDBRIDGE_MAX_RSS_MB"
@@ -143,6 +146,8 @@ def check_design(desc: ModelDescription, nlevels: dict[str, int], n: int, budget
     would not fit in the memory budget."""
     columns = design_columns(desc, nlevels)
     need = DESIGN_COPIES * 8 * n * columns
+    if budget is None and need <= SMALL_NEED:
+        return
     budget = budget_bytes() if budget is None else budget
     if need <= budget:
         return
@@ -171,6 +176,8 @@ def random_effects_bytes(reterms: list[ReTermData], n: int, p: int) -> tuple[int
 def check_memory(reterms: list[ReTermData], n: int, p: int, budget: int | None = None) -> None:
     """Raise :class:`ModelError` with an estimate and a suggestion when the model would not fit."""
     need, q_rest = random_effects_bytes(reterms, n, p)
+    if budget is None and need <= SMALL_NEED:
+        return
     budget = budget_bytes() if budget is None else budget
     if need <= budget:
         return

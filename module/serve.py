@@ -25,6 +25,7 @@ from . import progress, protocol
 from .analysis import run
 from .datapath import data_roots
 from .errors import MixedBridgeError
+from .guard import LIMIT_ENV
 from .jasp.request import run_request
 
 #: The highest request serial the supervisor has asked this worker to stop (its control pipe).
@@ -40,6 +41,57 @@ class Session:
     progress: bool = False
     serial: int = 0
     max_request_bytes: int = protocol.MAX_REQUEST_BYTES
+    warm: bool = False
+    analysed: bool = False
+
+
+#: What a later request may need that a first one rarely does (emmeans grids, plots), imported by
+#: :func:`warm_up` while the worker waits for its next line.
+WARM_MODULES = ("formulaic", "mixedbridge.emmeans.refgrid", "mixedbridge.plots")
+
+
+def warm_up() -> None:
+    """Import :data:`WARM_MODULES` and draw one small figure (fonts, the PNG and SVG writers), so
+    that a host's first emmeans or plot click after the first answer pays no start-up. Best
+    effort: a module that is not installed is left to the request that needs it."""
+    import importlib
+
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return
+    from .plots.render import warm_up as warm_plots
+
+    warm_plots()
+
+
+#: Set to ``0`` to turn the warm-up off in every worker (``serve --unsupervised`` and the supervised ones).
+WARM_UP_ENV = "MIXEDBRIDGE_WARM_UP"
+
+
+class _Warmer:
+    """Runs :func:`warm_up` once, in a background thread, after the first answered analysis;
+    not when a memory limit is set (the warm modules would count against it) nor with
+    :data:`WARM_UP_ENV` ``0``."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and not os.environ.get(LIMIT_ENV) and os.environ.get(WARM_UP_ENV, "1") != "0"
+        self.thread: threading.Thread | None = None
+
+    def after(self, session: Session) -> None:
+        """Start the warm-up once the session has answered an analysis."""
+        if not self.enabled or self.thread is not None or not session.analysed:
+            return
+        self.thread = threading.Thread(target=self._run, daemon=True, name="warm-up")
+        self.thread.start()
+
+    @staticmethod
+    def _run() -> None:
+        try:
+            warm_up()
+        except Exception as exc:  # noqa: BLE001 - warming is optional; requests import what they need
+            print(f"mixedbridge serve: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 class _Reporter:
@@ -80,7 +132,9 @@ def handle(line: str | bytes, out: IO[bytes] | None = None, session: Session | N
     reporter = _Reporter(request, out if wanted else None, session.serial)
     try:
         with progress.listening(reporter):
-            return request.tag(_answer(request, out))
+            answer = request.tag(_answer(request, out))
+        session.analysed = True
+        return answer
     except progress.Cancelled:
         return request.failure("cancelled", protocol.CANCELLED)
     except MixedBridgeError as exc:
@@ -146,6 +200,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], max_request_bytes: int = protocol
     """Answer requests until end of input; data files only inside ``roots`` (default: the
     working directory)."""
     session = session or Session(max_request_bytes=max_request_bytes)
+    warmer = _Warmer(session.warm)
     with data_roots(roots or [os.getcwd()]):
         for line in protocol.read_lines(stdin, max_request_bytes):
             session.serial += 1
@@ -153,6 +208,8 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], max_request_bytes: int = protocol
                 stdout.write(protocol.dump(line.answer(max_request_bytes)))
             else:
                 stdout.write(protocol.dump(handle(line, stdout, session)))
+                stdout.flush()
+                warmer.after(session)
             stdout.flush()
     return 0
 
@@ -173,13 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-request-bytes", type=int, default=protocol.MAX_REQUEST_BYTES)
     parser.add_argument("--data-root", action="append", default=None)
     parser.add_argument("--progress", action="store_true", help="send progress messages for every request")
+    parser.add_argument("--no-warm-up", action="store_true",
+                        help="import plots and emmeans only when a request needs them (no warm-up after the "
+                             "first answer)")
     parser.add_argument("--control-fd", type=int, default=None,
                         help="a pipe on which the supervisor writes the serial of a request to stop")
     args = parser.parse_args(argv)
     _die_with_parent()
     if args.control_fd is not None:
         _listen_for_stops(args.control_fd)
-    session = Session(progress=args.progress, max_request_bytes=args.max_request_bytes)
+    session = Session(progress=args.progress, max_request_bytes=args.max_request_bytes, warm=not args.no_warm_up)
     return serve_process(args.max_request_bytes, args.data_root, session)
 
 

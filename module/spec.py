@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections import OrderedDict
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -100,8 +101,25 @@ def validator(name: str = "spec", pointer: str = "") -> jsonschema.protocols.Val
     return _Validator(root, registry=Registry().with_resources(resources))
 
 
+#: Instances that passed :func:`check` lately, as (schema, pointer, canonical JSON text): a host
+#: sends the same spec again with one option changed, and the options are checked twice per run.
+_PASSED: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+#: How many passed instances are kept, and the longest JSON text kept (inline rows are not).
+PASSED_KEEP, PASSED_MAX_CHARS = 64, 20_000
+
+
+def _passed_key(instance: Any, name: str, pointer: str) -> tuple[str, str, str] | None:
+    """The key of ``instance`` in :data:`_PASSED`; None when it is too long or not plain JSON."""
+    try:
+        text = json.dumps(instance, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return (name, pointer, text) if len(text) <= PASSED_MAX_CHARS else None
+
+
 def check(instance: Any, name: str = "spec", pointer: str = "", path: str = "") -> None:
-    """Check ``instance`` against a shipped schema (or its part at ``pointer``).
+    """Check ``instance`` against a shipped schema (or its part at ``pointer``); an instance equal
+    (as canonical JSON) to one that passed lately passes without a second check.
 
     Raises
     ------
@@ -109,6 +127,19 @@ def check(instance: Any, name: str = "spec", pointer: str = "", path: str = "") 
         Naming the first problem and its JSON path, prefixed by ``path`` (where ``instance``
         lies in the spec, e.g. ``/options``).
     """
+    key = _passed_key(instance, name, pointer)
+    if key is not None and key in _PASSED:
+        _PASSED.move_to_end(key)
+        return
+    _check(instance, name, pointer, path)
+    if key is not None:
+        _PASSED[key] = None
+        while len(_PASSED) > PASSED_KEEP:
+            _PASSED.popitem(last=False)
+
+
+def _check(instance: Any, name: str, pointer: str, path: str) -> None:
+    """:func:`check` itself: every error of the validator, the best one reported."""
     errors = sorted(validator(name, pointer).iter_errors(instance),
                     key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:

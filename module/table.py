@@ -7,6 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 #: Column types a host can render; ``pvalue`` is a number shown as ``< .001`` when tiny.
@@ -143,6 +144,18 @@ class Table:
             raise KeyError(f"table {self.name!r} has no column(s) {sorted(unknown)}")
         self.rows.append({c.name: _plain(cells.get(c.name)) for c in self.columns})
 
+    def add_columns(self, **cells) -> None:
+        """Append rows given column-wise: each cell is a sequence (one value per row) or a scalar
+        (the same in every row); the same values as :meth:`add_row` row by row (numpy numbers to
+        Python, NaN and infinities to None), in one pass over numeric arrays."""
+        unknown = set(cells) - {c.name for c in self.columns}
+        if unknown:
+            raise KeyError(f"table {self.name!r} has no column(s) {sorted(unknown)}")
+        n = max((len(v) for v in cells.values() if _is_sequence(v)), default=1)
+        cols = [_plain_column(cells.get(c.name), n) for c in self.columns]
+        names = [c.name for c in self.columns]
+        self.rows.extend(dict(zip(names, row)) for row in zip(*cols))
+
     def to_dict(self) -> dict:
         """The table as JSON-ready data (the results document's table shape)."""
         return {"name": self.name, "title": self.title, "columns": [c.to_dict() for c in self.columns],
@@ -213,6 +226,22 @@ class Table:
 
     def __repr__(self) -> str:
         return f"<Table {self.name!r}: {len(self.rows)} rows × {len(self.columns)} columns>"
+
+
+def _is_sequence(value) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _plain_column(values, n: int) -> list:
+    """:func:`_plain` of each of ``n`` values (a scalar repeated); a float array converted at once."""
+    if not _is_sequence(values):
+        return [_plain(values)] * n
+    arr = np.asarray(values) if isinstance(values, np.ndarray) else None
+    if arr is not None and arr.dtype.kind == "f":
+        out = arr.astype(object)
+        out[~np.isfinite(arr)] = None
+        return out.tolist()
+    return [_plain(v) for v in values]
 
 
 def _plain(value):

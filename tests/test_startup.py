@@ -21,7 +21,7 @@ NOT_ON_IMPORT = ["numpy", "pandas", "scipy", "matplotlib", "rpy2", "jsonschema",
 #: Never loaded by a plain native analysis (no plots, no emmeans, no R, no splines, no JASP request).
 NOT_ON_PLAIN_RUN = ["scipy.stats", "scipy.optimize", "scipy.interpolate", "matplotlib", "rpy2",
                     "formulaic", "mixedbridge.bridge", "mixedbridge.plots", "mixedbridge.jasp",
-                    "mixedbridge.emmeans"]
+                    "mixedbridge.emmeans", "mixedbridge.scale"]
 
 
 def _loaded(code: str, names: list[str]) -> list[str]:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..design import FormulaicNames
 from ..frame import ModelFrame
+from ..inference.permodel import remembered
 from ..problem import Problem
 
 #: emmeans's ``cov.keep = "2"``: covariates with at most this many distinct values are kept at each.
@@ -44,17 +45,29 @@ class DesignMaker:
     problem: Problem
     names: list[str] = field(init=False)
     X: np.ndarray = field(init=False)
+    key: tuple = field(init=False)
 
     def __post_init__(self) -> None:
+        p = self.problem
+        self._contrasts = p.options.get("contrasts", "treatment")
+        self.key = ("full design", self._contrasts, p.desc.intercept, tuple(t.label for t in p.desc.fixed))
+        self._spec, self.names, self.X = remembered(p.frame, self.key, self._full_design)
+
+    def _full_design(self) -> tuple:
+        """The model spec, column names and rows of the full design; computed once per model frame
+        (:mod:`..inference.permodel`): every emmeans request on a kept model reads the same."""
         from formulaic import model_matrix  # a second's import, paid only by emmeans requests
 
         p = self.problem
-        self._contrasts = p.options.get("contrasts", "treatment")
-        self._safe = FormulaicNames(p.frame, self._contrasts)
-        mm = model_matrix(self._safe.rhs(p.desc.intercept, p.desc.fixed), self._safe.safe, na_action="raise")
-        self._spec = mm.model_spec
-        self.names = [self._safe.r_name(c) for c in mm.columns]
-        self.X = np.asarray(mm, dtype=float)
+        safe = FormulaicNames(p.frame, self._contrasts)
+        mm = model_matrix(safe.rhs(p.desc.intercept, p.desc.fixed), safe.safe, na_action="raise")
+        X = np.asarray(mm, dtype=float)
+        X.setflags(write=False)
+        return mm.model_spec, [safe.r_name(c) for c in mm.columns], X
+
+    def null_basis(self) -> np.ndarray | None:
+        """:func:`null_basis` of the full design, computed once per design."""
+        return remembered(self.X, ("null basis",), lambda: null_basis(self.X))
 
     def rows(self, data: pd.DataFrame) -> np.ndarray:
         """Design rows for ``data`` (same columns and categories as the model frame)."""
@@ -68,7 +81,7 @@ def null_basis(X: np.ndarray, tol: float = NULL_TOL) -> np.ndarray | None:
     """Orthonormal basis of the null space of X (None when X has full column rank)."""
     if X.shape[1] == 0:
         return None
-    _, d, vt = np.linalg.svd(X, full_matrices=True)
+    _, d, vt = np.linalg.svd(X, full_matrices=X.shape[0] < X.shape[1])  # vt is p×p either way
     d = np.concatenate([d, np.zeros(vt.shape[0] - len(d))])
     w = d < d[0] * tol
     if not w.any():
@@ -205,16 +218,29 @@ def build(problem: Problem, fit_coef_names: list[str], at: dict | None = None, s
             elif how in ("mean", "sd"):
                 reduced[var] = vals
     codes = expand_codes([len(levels[v]) for v in variables])
-    data = _grid_frame(problem, variables, levels, codes, shift)
-    X = maker.rows(data)
+    X = _grid_rows(problem, maker, variables, levels, codes, shift)
     names = maker.names
     missing = [c for c in fit_coef_names if c not in names]
     if missing:
         raise ValueError(f"coefficients {missing} are not columns of the model's design {names}")
     coef = np.array([names.index(c) for c in fit_coef_names], dtype=np.int64)
-    nbasis = null_basis(maker.X) if len(coef) < len(names) else None
+    nbasis = maker.null_basis() if len(coef) < len(names) else None
     return RefGrid(variables, levels, set(v for v in variables if v in frame.factors), kept, reduced,
                    codes, X, names, coef, nbasis, maker)
+
+
+def _grid_rows(problem: Problem, maker: DesignMaker, variables: list[str], levels: dict[str, list],
+               codes: np.ndarray, shift: tuple[str, float] | None) -> np.ndarray:
+    """The grid's design rows (read-only), built once per model frame and grid: the emmeans and
+    plot requests on one model share the reference grid of every fixed variable."""
+    key = ("grid rows", maker.key, tuple((v, tuple(levels[v])) for v in variables), shift)
+
+    def compute() -> np.ndarray:
+        X = maker.rows(_grid_frame(problem, variables, levels, codes, shift))
+        X.setflags(write=False)
+        return X
+
+    return remembered(problem.frame, key, compute)
 
 
 def _grid_frame(problem: Problem, variables: list[str], levels: dict[str, list], codes: np.ndarray,

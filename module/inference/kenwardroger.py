@@ -181,34 +181,83 @@ def _gamma_pieces(model) -> GammaPieces:
     P = [-(xgx(h) / s2**2) for h in pars]
     P = [(m + m.T) / 2 for m in P]
 
-    def q_(hr, hs):  # XᵀV⁻¹G_rV⁻¹G_sV⁻¹X
+    pairs = _theta_pairs(structure.terms)
+    cross = _TermProducts(structure, Azz, Azx)
+
+    def q_(r, s):  # XᵀV⁻¹G_rV⁻¹G_sV⁻¹X
+        hr, hs = pars[r], pars[s]
         if hr is None and hs is None:
             return B3xx
         if hr is None:
             return sum(B2zx[i].T @ Azx[j] for i, j in hs)
         if hs is None:
             return sum(Azx[i].T @ B2zx[j] for i, j in hr)
-        return sum(Azx[ri].T @ (Azz[rj[:, None], si] @ Azx[sj]) for ri, rj in hr for si, sj in hs)
+        return cross.q(pairs[r], pairs[s])
 
-    def ktr(hr, hs):  # tr(V⁻¹G_rV⁻¹G_s)
+    def ktr(r, s):  # tr(V⁻¹G_rV⁻¹G_s)
+        hr, hs = pars[r], pars[s]
         if hr is None and hs is None:
             return trV2
         if hr is None:
             hr, hs = hs, hr
         if hs is None:
             return sum(float(B2zz[j, i].sum()) for i, j in hr)  # the traces of B2zz[j][:, i]
-        return sum(float(np.sum(Azz[rj[:, None], si] * Azz[sj[:, None], ri].T)) for ri, rj in hr for si, sj in hs)
+        return cross.k(pairs[r], pairs[s])
 
     Q = {}
     IE2 = np.empty((k, k))
     KE = np.empty((k, k))
     for r in range(k):
         for s in range(r, k):
-            Q[r, s] = q_(pars[r], pars[s]) / s2**3
-            Kt = ktr(pars[r], pars[s]) / s2**2
+            Q[r, s] = q_(r, s) / s2**3
+            Kt = ktr(r, s) / s2**2
             KE[r, s] = KE[s, r] = Kt
             IE2[r, s] = IE2[s, r] = Kt - 2.0 * np.sum(Phi * Q[r, s]) + np.sum((Phi @ P[r]) * (P[s] @ Phi))
     return GammaPieces(pars, s2, Phi, P, Q, KE, IE2, sigma, K, D, Azz, Axx, KZ, Z)
+
+
+def _theta_pairs(terms) -> list[tuple[int, list[tuple[int, int]]]]:
+    """For each θ element (θ order): its term's index and the (row, column) pairs of the term's
+    template whose selections make up E_h (one on the diagonal, both orders off it)."""
+    out = []
+    for ti, t in enumerate(terms):
+        for a, b in zip(t.rows, t.cols):
+            a, b = int(a), int(b)
+            out.append((ti, [(a, a)] if a == b else [(a, b), (b, a)]))
+    return out
+
+
+class _TermProducts:
+    """The θ-θ pieces of :func:`gamma_pieces` from each pair of terms' blocks at once: with
+    A = ZᵀV⁻¹Z and B = ZᵀV⁻¹X̃ viewed per term as (levels, columns, ...) arrays,
+    XᵀV⁻¹G_rV⁻¹G_sV⁻¹X = Σ_{u,v} B[u,i]ᵀ A[u,j,v,k] B[v,l] and tr(V⁻¹G_rV⁻¹G_sV⁻¹) =
+    Σ_{u,v} A[u,j,v,k] A[v,l,u,i] for the template pairs (i, j) of r and (k, l) of s."""
+
+    def __init__(self, structure, Azz: np.ndarray, Azx: np.ndarray) -> None:
+        self.Azz = Azz
+        self.blocks = [(slice(off, off + t.nlevels * t.p), t.nlevels, t.p)
+                       for t, off in zip(structure.terms, structure.Gp[:-1])]
+        self.B = [Azx[sl].reshape(n, p, -1) for sl, n, p in self.blocks]
+        self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def _pair(self, t1: int, t2: int) -> tuple[np.ndarray, np.ndarray]:
+        got = self._cache.get((t1, t2))
+        if got is None:
+            (s1, n1, p1), (s2, n2, p2) = self.blocks[t1], self.blocks[t2]
+            A12 = self.Azz[s1, s2].reshape(n1, p1, n2, p2)
+            A21 = self.Azz[s2, s1].reshape(n2, p2, n1, p1)
+            W = np.tensordot(np.tensordot(self.B[t1], A12, axes=([0], [0])), self.B[t2], axes=([3], [0]))
+            M = np.tensordot(A12, A21, axes=([0, 2], [2, 0]))  # (j, k, l, i)
+            got = self._cache[t1, t2] = (W.transpose(0, 2, 3, 4, 1, 5), M.transpose(3, 0, 1, 2))
+        return got
+
+    def q(self, r: tuple[int, list], s: tuple[int, list]) -> np.ndarray:
+        W = self._pair(r[0], s[0])[0]
+        return sum(W[i, j, k, m] for i, j in r[1] for k, m in s[1])
+
+    def k(self, r: tuple[int, list], s: tuple[int, list]) -> float:
+        M = self._pair(r[0], s[0])[1]
+        return float(sum(M[i, j, k, m] for i, j in r[1] for k, m in s[1]))
 
 
 def _vcov_adjusted(model) -> KRAdjusted:

@@ -204,29 +204,43 @@ def _gamma_of_phi(model, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     k = theta.size + 1
     J = np.zeros((k, k))
     S = np.zeros((k, k, k))
-    s2 = sigma**2
     h = 0
     for t in model.structure.terms:
-        T = t.template(theta)
-        TT = T @ T.T
-        units = []
-        for r, c in zip(t.rows, t.cols):
-            E = np.zeros_like(T)
-            E[r, c] = 1.0
-            units.append(E)
-        for a, b in zip(t.rows, t.cols):
-            J[h, -1] = 2.0 * sigma * TT[a, b]
-            S[h, -1, -1] = 2.0 * TT[a, b]
-            for i, Ei in zip(t.theta_index, units):
-                d1 = (Ei @ T.T + T @ Ei.T)[a, b]
-                J[h, i] = s2 * d1
-                S[h, i, -1] = S[h, -1, i] = 2.0 * sigma * d1
-                for j, Ej in zip(t.theta_index, units):
-                    S[h, i, j] = s2 * (Ei @ Ej.T + Ej @ Ei.T)[a, b]
+        if t.p == 1:  # one variance: γ = σ²θ², ∂γ/∂θ = 2σ²θ, ∂²γ/∂θ² = 2σ²
+            th, i = float(theta[t.theta_index[0]]), int(t.theta_index[0])
+            J[h, -1], S[h, -1, -1] = 2.0 * sigma * (th * th), 2.0 * (th * th)
+            J[h, i], S[h, i, i] = sigma**2 * (th + th), sigma**2 * 2.0
+            S[h, i, -1] = S[h, -1, i] = 2.0 * sigma * (th + th)
             h += 1
+            continue
+        g, d1, d2 = _term_gamma(t.template(theta), np.asarray(t.rows), np.asarray(t.cols))
+        hs = np.arange(h, h + g.size)
+        ti = np.asarray(t.theta_index)
+        J[hs, -1] = 2.0 * sigma * g
+        S[hs, -1, -1] = 2.0 * g
+        J[hs[:, None], ti[None, :]] = sigma**2 * d1
+        S[hs[:, None], ti[None, :], -1] = S[hs[:, None], -1, ti[None, :]] = 2.0 * sigma * d1
+        S[hs[:, None, None], ti[None, :, None], ti[None, None, :]] = sigma**2 * d2
+        h += g.size
     J[-1, -1] = 2.0 * sigma
     S[-1, -1, -1] = 2.0
     return J, S
+
+
+def _term_gamma(T: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For one term's template T with its θ elements at (``rows``, ``cols``): γ_h = (TTᵀ)_ab at
+    (a, b) = (rows_h, cols_h), its first derivatives in the θ elements, (E_iTᵀ + TE_iᵀ)_ab, and
+    its second, (E_iE_jᵀ + E_jE_iᵀ)_ab (E_i the unit matrix at (rows_i, cols_i))."""
+    g = (T @ T.T)[rows, cols]
+    same_r = rows[:, None] == rows[None, :]  # a_h = r_i
+    d1 = same_r * T[np.ix_(cols, cols)] + T[np.ix_(rows, cols)] * (cols[:, None] == rows[None, :])
+    same_c = (cols[:, None] == cols[None, :])[None, :, :]  # c_i = c_j
+    a_ri = same_r[:, :, None]
+    b_rj = (cols[:, None] == rows[None, :])[:, None, :]
+    a_rj = same_r[:, None, :]
+    b_ri = (cols[:, None] == rows[None, :])[:, :, None]
+    d2 = same_c * ((a_ri & b_rj).astype(float) + (a_rj & b_ri).astype(float))
+    return g, d1, d2
 
 
 def _qform(x: np.ndarray, A: np.ndarray) -> float:

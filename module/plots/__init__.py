@@ -13,9 +13,13 @@ shows (points, lines, arrows, labels per panel).
 """
 from __future__ import annotations
 
+import json
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
 import jsonschema
 import matplotlib.pyplot as plt
@@ -27,7 +31,7 @@ from .datalines import data_lines_plot
 from .means import emmeans_plot, marginal_means
 from .modeldata import PlotNote
 from .ranef import caterpillar_plot
-from .render import DPI, STYLE, describe, to_plot
+from .render import DPI, DRAW_LOCK, STYLE, describe, to_plot
 from .residuals import qq_plot, ranef_qq_plot, residual_plot
 from .shrinkage import cluster_fits_plot, shrinkage_plot
 from .types import Drawn
@@ -81,7 +85,7 @@ def figures(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
         When the plot cannot be drawn (the message says why).
     """
     request = check_request(request)
-    with plt.rc_context(STYLE):
+    with DRAW_LOCK, plt.rc_context(STYLE):
         return BUILDERS[request["type"]](problem, fit, request)
 
 
@@ -106,6 +110,67 @@ def make_plots(problem: Problem, fit: Fit, requests: list[dict],
         Plot dicts in request order, and notes in words for plots that could not be drawn or
         were drawn with something left out.
     """
+    key = _kept_key(problem, fit, requests, formats)
+    kept = _KEPT.get(key)
+    if kept is not None:
+        return kept
+    with DRAW_LOCK:
+        plots, notes = _make_plots(problem, fit, requests, formats)
+    _KEPT.put(key, (fit, problem.frame), plots, notes)
+    return [dict(p) for p in plots], list(notes)
+
+
+#: How many drawn answers :class:`_Kept` keeps (the newest; each a few hundred kB of images).
+MAX_KEPT_PLOTS = 8
+
+
+class _Kept:
+    """The last :data:`MAX_KEPT_PLOTS` answers of :func:`make_plots` by fit, model frame, requests,
+    formats and options (the images are identical for identical inputs): a host's user who
+    switches a plot option back gets the images again without drawing them. An answer is dropped
+    with its fit."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple, tuple[list, list[dict], list[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple | None) -> tuple[list[dict], list[str]] | None:
+        if key is None:
+            return None
+        with self._lock:
+            got = self._entries.get(key)
+            if got is None or any(ref() is None for ref in got[0]):
+                return None
+            self._entries.move_to_end(key)
+            return [dict(p) for p in got[1]], list(got[2])
+
+    def put(self, key: tuple | None, owners: tuple, plots: list[dict], notes: list[str]) -> None:
+        if key is None:
+            return
+        refs = [weakref.ref(o) for o in owners]
+        with self._lock:
+            self._entries[key] = (refs, [dict(p) for p in plots], list(notes))
+            self._entries.move_to_end(key)
+            while len(self._entries) > MAX_KEPT_PLOTS:
+                self._entries.popitem(last=False)
+
+
+_KEPT = _Kept()
+
+
+def _kept_key(problem: Problem, fit: Fit, requests: list[dict], formats: tuple[str, ...]) -> tuple | None:
+    """The key of an answer in :data:`_KEPT` (None when the requests are not plain JSON)."""
+    try:
+        text = json.dumps([requests, list(formats), problem.options], sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    owners: tuple[Any, ...] = (fit, problem.frame)
+    return (*(id(o) for o in owners), text)
+
+
+def _make_plots(problem: Problem, fit: Fit, requests: list[dict],
+                formats: tuple[str, ...]) -> tuple[list[dict], list[str]]:
+    """:func:`make_plots` while holding :data:`render.DRAW_LOCK`."""
     plots: list[dict] = []
     notes: list[str] = []
     for i, request in enumerate(requests or []):
