@@ -451,7 +451,8 @@ def clicks(res: dict) -> list[str]:
            "fhch2010 `log_rt ~ task * stimulus + (1 + stimulus | id) + (1 | item)`, native engine, one request "
            "after another in the same `serve` process: the first request, then changes a host's user makes. "
            "A change of tests, emmeans or plots is answered from the kept fit (`mixedbridge.fitcache`); a change "
-           "of the estimation (ML) or of the rows refits. Target (issue #16): an emmeans or plot change ≤ 50 ms.",
+           "of the estimation (ML) or of the rows refits. A plot request draws PNG and SVG unless it names one "
+           "format (`format`: `png` or `svg`). Target (issue #16): an emmeans or plot change ≤ 50 ms.",
            "", _row(["request", "latency", "server: prepare", "fit (or reuse)", "inference", "emmeans", "plots"]),
            "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
