@@ -40,8 +40,12 @@ class Response:
     def __init__(self, y: np.ndarray, pw: np.ndarray, offset: np.ndarray, family: Family) -> None:
         self.y, self.pw, self.offset, self.family = y, pw, offset, family
         self.binary = family.name == "binomial" and bool(np.all((y == 0.0) | (y == 1.0)))
+        #: Prior weights all 1 (products with them are skipped; the numbers are the same).
+        self.unit_weights = bool(np.all(pw == 1.0))
+        self._success = y == 1.0
         self.aic_constant = self._aic_constant()
         self.canonical = (family.name, family.link.name) in (("binomial", "logit"), ("poisson", "log"))
+        self._logit = family.link.name == "logit"
 
     def _aic_constant(self) -> float | None:
         if self.family.name not in ("binomial", "poisson", "negative.binomial"):
@@ -60,22 +64,41 @@ class Response:
     def devres(self, mu: np.ndarray) -> np.ndarray:
         """Squared deviance residuals (R's ``dev.resids``)."""
         if self.binary:
-            return -2.0 * self.pw * np.log(np.where(self.y == 1.0, mu, 1.0 - mu))
+            return -2.0 * self.pw * np.log(np.where(self._success, mu, 1.0 - mu))
         return self.family.dev_resids(self.y, mu, self.pw)
+
+    def sum_devres(self, mu: np.ndarray) -> float:
+        """Σ dev.resids at μ (for binary data with unit weights without forming the vector: the
+        factor −2 is a power of two, so the sum is the same number)."""
+        if self.binary and self.unit_weights:
+            return -2.0 * float(np.sum(np.log(np.where(self._success, mu, 1.0 - mu))))
+        return float(np.sum(self.devres(mu)))
+
+    def linkinv(self, eta: np.ndarray) -> np.ndarray:
+        """μ = g⁻¹(η); for the logit link within R's clamp (|η| ≤ 30) without the clamping
+        passes (the same numbers)."""
+        if self._logit and -30.0 <= eta.min(initial=0.0) and eta.max(initial=0.0) <= 30.0:
+            e = np.exp(eta)
+            return e / (1.0 + e)
+        return self.family.linkinv(eta)
 
     def aic(self, mu: np.ndarray, sum_devres: float | None = None) -> float:
         """R's ``family$aic`` at μ (from Σ dev.resids when that is given and the family allows)."""
         if self.aic_constant is not None:
-            dev = float(np.sum(self.devres(mu))) if sum_devres is None else sum_devres
+            dev = self.sum_devres(mu) if sum_devres is None else sum_devres
             return dev + self.aic_constant
         return self.family.aic(self.y, mu, self.pw)
 
     def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Working weights w = pw·(dμ/dη)²/V(μ) and the weighted working residual
         pw·(dμ/dη)(y − μ)/V(μ) = w·(y − μ)/(dμ/dη)."""
-        if self.canonical and not np.any(np.abs(eta) > 30.0):
+        if self.canonical and (not self._logit or (-30.0 <= eta.min(initial=0.0)
+                                                    and eta.max(initial=0.0) <= 30.0)):
             # canonical link: dμ/dη = V(μ), so w = pw·V(μ) and the residual is pw·(y − μ)
+            # (for the log link dμ/dη and V(μ) are the same clamped exp(η) everywhere)
             v = self.family.variance(mu)
+            if self.unit_weights:
+                return (v.copy() if v is mu else v), self.y - mu
             return self.pw * v, self.pw * (self.y - mu)
         me = self.family.mu_eta(eta)
         v = self.family.variance(mu)
@@ -102,8 +125,8 @@ class Modes:
 
 def _state(resp: Response, eta: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
     with np.errstate(all="ignore"):
-        mu = resp.family.linkinv(eta)
-        pdev = float(np.sum(resp.devres(mu)) + u @ u)
+        mu = resp.linkinv(eta)
+        pdev = resp.sum_devres(mu) + float(u @ u)
     return mu, pdev if np.isfinite(pdev) else np.inf
 
 

@@ -113,6 +113,86 @@ class Factor:
         return [V0, Sinv]
 
 
+#: Largest q_r for which scalar intercept designs form all of M's sums in one sparse product
+#: (:class:`Indicators`; the rest × rest part is then indexed densely, q_r² rows).
+INDICATOR_QREST = 1000
+
+
+class Indicators:
+    """Sparse products for designs whose blocks are all scalar intercepts (Ũ columns constant
+    per block, sⱼ = θⱼ): Ũu = Z(s∘u) and Ũᵀv = s∘(Zᵀv) as one CSR product each, and every sum
+    of w that M = ŨᵀWŨ + I needs (block 0's diagonal, the dense rest × rest part and the rest ×
+    block-0 part) as one product G·w, G's rows being M's cells and its entries sⱼsₖ (set per θ).
+
+    Fields: ``Z`` (n × q, entries sⱼ) and ``Zt`` (q × n, entries 1) indicator matrices, ``G``
+    the cell matrix, ``svec`` each random effect's sⱼ, ``cell_scale`` each cell's sⱼsₖ, ``q0``,
+    ``q_rest``, ``r0_start`` where the rest × block-0 cells begin in G·w. The sums are formed
+    in the same order and scaled after summing, as the per-block ``bincount`` passes do, so the
+    numbers are the same.
+    """
+
+    def __init__(self, blocks: list[ReTerm], offsets: np.ndarray, pairs: list[_Pairs],
+                 r0_dense: bool) -> None:
+        n = blocks[0].codes.size
+        starts = np.cumsum([0] + [b.q for b in blocks])
+        self.q0, q = blocks[0].q, int(starts[-1])
+        self.q_rest = q - self.q0
+        cols = np.concatenate([starts[i] + b.codes for i, b in enumerate(blocks)])
+        obs = np.tile(np.arange(n), len(blocks))
+        zblock = np.repeat(np.arange(len(blocks)), n)
+        self.Z = sp.csr_matrix((zblock + 1.0, (obs, cols)), shape=(n, q))
+        self._zdata = (self.Z.data - 1.0).astype(np.int64)
+        self.Zt = sp.csr_matrix((np.ones(cols.size), (cols, obs)), shape=(q, n))
+        self._qblock = np.repeat(np.arange(len(blocks)), [b.q for b in blocks])
+        self.G, self._cellpair, self.r0_start = self._cells(blocks, offsets, pairs, r0_dense)
+        self.svec = np.ones(q)
+        self.cell_scale = np.ones(self.G.shape[0])
+
+    def _cells(self, blocks: list[ReTerm], offsets: np.ndarray, pairs: list[_Pairs],
+               r0_dense: bool) -> tuple[sp.csr_matrix, np.ndarray, int]:
+        """G (cells × n, entries 1) and each cell's block pair j·nb + k (for its scale sⱼsₖ)."""
+        nb, n, q0, qr = len(blocks), blocks[0].codes.size, self.q0, self.q_rest
+        obs = np.arange(n)
+        rows, cols, pair = [blocks[0].codes], [obs], [np.zeros(n, dtype=np.int64)]
+        for j in range(1, nb):
+            rj = offsets[j - 1] + blocks[j].codes
+            for k in range(1, nb):
+                rk = offsets[k - 1] + blocks[k].codes
+                rows.append(q0 + rj * qr + rk)
+                cols.append(obs)
+                pair.append(np.full(n, j * nb + k))
+        r0_start = q0 + qr * qr
+        if r0_dense:
+            for j in range(1, nb):
+                rows.append(r0_start + (offsets[j - 1] + blocks[j].codes) * q0 + blocks[0].codes)
+                cols.append(obs)
+                pair.append(np.full(n, j * nb))
+            ncell = r0_start + qr * q0
+        else:
+            start = r0_start
+            for j, pr in enumerate(pairs):
+                rows.append(start + pr.index)
+                cols.append(obs)
+                pair.append(np.full(n, (j + 1) * nb))
+                start += pr.lev_j.size
+            ncell = start
+        r, pr = np.concatenate(rows), np.concatenate(pair)
+        G = sp.csr_matrix((np.ones(r.size), (r, np.concatenate(cols))), shape=(ncell, n))
+        cellpair = np.zeros(ncell, dtype=np.int64)
+        cellpair[r] = pr
+        return G, cellpair, r0_start
+
+    def set_scales(self, scale: list[float]) -> None:
+        """Z's entries and the per-effect and per-cell scales at the blocks' sⱼ."""
+        s = np.asarray(scale, dtype=float)
+        self.Z.data = s[self._zdata]
+        self.svec = s[self._qblock]
+        self.cell_scale = np.outer(s, s).ravel()[self._cellpair]
+
+    def cells(self, w: np.ndarray) -> np.ndarray:
+        """All sums of w over M's cells, scaled: (G·w)∘(sⱼsₖ per cell)."""
+        return (self.G @ w) * self.cell_scale
+
 class PenalizedSystem:
     """The pattern of M = ŨᵀWŨ + I for a structure, and its factorisation for given W.
 
@@ -139,6 +219,8 @@ class PenalizedSystem:
         #: Blocks whose Ũ column is a constant (a scalar intercept term): Ũ = s·1, s = T₁₁.
         self.const = [b.p == 1 and bool(np.all(b.X == 1.0)) for b in self.blocks]
         self.scale = [1.0 for _ in self.blocks]
+        self.ind = (Indicators(self.blocks, self.offsets, self.pairs, self.dense_r0)
+                    if all(self.const) and self.q_rest <= INDICATOR_QREST else None)
         #: The θ that Ũ was last formed at (None: not yet), so that models sharing this system
         #: (refits to new responses) re-form it only when θ changes.
         self.theta: np.ndarray | None = None
@@ -259,10 +341,14 @@ class PenalizedSystem:
             T = b.template(theta)
             self.Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
             self.scale[i] = float(T[0, 0])
+        if self.ind is not None:
+            self.ind.set_scales(self.scale)
 
     # -- products with Ũ -------------------------------------------------------------------------
     def zlam(self, u: np.ndarray) -> np.ndarray:
         """Ũu (n-vector) for u in computational order."""
+        if self.ind is not None:
+            return self.ind.Z @ u
         out = np.zeros(self.blocks[0].codes.size)
         start = 0
         for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
@@ -278,6 +364,8 @@ class PenalizedSystem:
 
     def zlam_t(self, v: np.ndarray) -> np.ndarray:
         """Ũᵀv (q-vector, computational order) for an n-vector v."""
+        if self.ind is not None:
+            return self.ind.svec * (self.ind.Zt @ v)
         out = np.empty(self.q)
         start = 0
         for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
@@ -299,12 +387,16 @@ class PenalizedSystem:
 
     def zlam_t_matrix(self, V: np.ndarray) -> np.ndarray:
         """ŨᵀV (q × k) for an n × k matrix V."""
+        if self.ind is not None:
+            return self.ind.svec[:, None] * (self.ind.Zt @ V)
         return np.column_stack([self.zlam_t(V[:, c]) for c in range(V.shape[1])]) \
             if V.shape[1] else np.zeros((self.q, 0))
 
     # -- factorisation ---------------------------------------------------------------------------
     def factor(self, w: np.ndarray) -> Factor:
         """Factor M = ŨᵀWŨ + I for the working weights w."""
+        if self.ind is not None:
+            return self._factor_indicators(w)
         b0, U0 = self.blocks[0], self.Ut[0]
         ell, p0 = b0.nlevels, b0.p
         if p0 == 1:
@@ -345,6 +437,37 @@ class PenalizedSystem:
             HM = Hm @ Mr0.T
             H = Hm
             S -= HM if isinstance(HM, np.ndarray) else HM.toarray()
+        L = self.cholesky(S)
+        if L is None:
+            return Factor(D0inv, H, None, np.inf, False)
+        ldr = float(2.0 * np.sum(np.log(np.diag(L))))
+        return Factor(D0inv, H, (L, True), ld0 + ldr, ok)
+
+    def _factor_indicators(self, w: np.ndarray) -> Factor:
+        """:meth:`factor` for scalar intercept blocks, from one product G·w (:class:`Indicators`)."""
+        ind = self.ind
+        assert ind is not None
+        cells = ind.cells(w)
+        q0, qr = self.q0, self.q_rest
+        d = cells[:q0] + 1.0
+        D0inv = (1.0 / d)[:, None, None]
+        ld0 = float(np.sum(np.log(d)))
+        ok = bool(np.all(d > 0))
+        if qr == 0:
+            return Factor(D0inv, None, None, ld0, ok)
+        S = cells[q0: ind.r0_start].reshape(qr, qr)
+        S.reshape(-1)[:: qr + 1] += 1.0
+        vals = cells[ind.r0_start:]
+        H: RestFirst
+        if self._gram is not None:
+            ga, gb, col, uniq, inv = self._gram
+            S.reshape(-1)[uniq] -= np.bincount(inv, weights=vals[ga] * vals[gb] * D0inv[col, 0, 0],
+                                               minlength=uniq.size)
+            H = Entries(self._mr0_rows, self._mr0_cols, vals * D0inv[self._mr0_cols, 0, 0], (qr, q0))
+        else:
+            Mr0 = vals.reshape(qr, q0)
+            H = Mr0 * D0inv[:, 0, 0][None, :]
+            S -= H @ Mr0.T
         L = self.cholesky(S)
         if L is None:
             return Factor(D0inv, H, None, np.inf, False)
