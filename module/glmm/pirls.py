@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .family import Family
-from .system import Factor, PenalizedSystem, solve_fixed
+from .system import AnyFactor, PenalizedSystem, solve_fixed
 
 #: Largest change of any u (or β) in the last PIRLS step at convergence.
 STEP_TOL = 1e-7
@@ -117,7 +117,7 @@ class Modes:
     eta: np.ndarray
     mu: np.ndarray
     pdev: float
-    fac: Factor
+    fac: AnyFactor
     w: np.ndarray
     iterations: int
     converged: bool
@@ -208,7 +208,7 @@ def pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta0: np
         u, beta, eta, mu, pdev = un, bn, etan, mun, pdn
 
 
-def fixed_information(system: PenalizedSystem, X: np.ndarray, w: np.ndarray, fac: Factor) -> np.ndarray:
+def fixed_information(system: PenalizedSystem, X: np.ndarray, w: np.ndarray, fac: AnyFactor) -> np.ndarray:
     """R_XᵀR_X = XᵀWX − CᵀM⁻¹C (C = ŨᵀWX) at the weights w: the inverse of lme4's ``unsc()``."""
     wX = X * w[:, None]
     C = system.zlam_t_matrix(wX)

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from scipy.linalg import cho_solve, lapack, solve_triangular
 
 from ..lmm.remat import ReStructure, ReTerm
+from .nested import NestedChain, NestedFactor, nested_chain
 
 #: Largest q_r·q₀ for which the rest × block-0 part of M is kept dense (faster than sparse
 #: products when most levels meet, as in crossed designs).
@@ -132,7 +133,7 @@ class Indicators:
     """
 
     def __init__(self, blocks: list[ReTerm], offsets: np.ndarray, pairs: list[_Pairs],
-                 r0_dense: bool) -> None:
+                 r0_dense: bool, cells: bool = True) -> None:
         n = blocks[0].codes.size
         starts = np.cumsum([0] + [b.q for b in blocks])
         self.q0, q = blocks[0].q, int(starts[-1])
@@ -144,7 +145,8 @@ class Indicators:
         self._zdata = (self.Z.data - 1.0).astype(np.int64)
         self.Zt = sp.csr_matrix((np.ones(cols.size), (cols, obs)), shape=(q, n))
         self._qblock = np.repeat(np.arange(len(blocks)), [b.q for b in blocks])
-        self.G, self._cellpair, self.r0_start = self._cells(blocks, offsets, pairs, r0_dense)
+        self.G, self._cellpair, self.r0_start = (self._cells(blocks, offsets, pairs, r0_dense) if cells
+                                                 else (sp.csr_matrix((0, n)), np.zeros(0, dtype=np.int64), 0))
         self.svec = np.ones(q)
         self.cell_scale = np.ones(self.G.shape[0])
 
@@ -193,6 +195,10 @@ class Indicators:
         """All sums of w over M's cells, scaled: (G·w)∘(sⱼsₖ per cell)."""
         return (self.G @ w) * self.cell_scale
 
+#: A factorisation of M: blocked (:class:`Factor`) or of a nested chain (:class:`~.nested.NestedFactor`).
+AnyFactor: TypeAlias = Factor | NestedFactor
+
+
 class PenalizedSystem:
     """The pattern of M = ŨᵀWŨ + I for a structure, and its factorisation for given W.
 
@@ -219,8 +225,11 @@ class PenalizedSystem:
         #: Blocks whose Ũ column is a constant (a scalar intercept term): Ũ = s·1, s = T₁₁.
         self.const = [b.p == 1 and bool(np.all(b.X == 1.0)) for b in self.blocks]
         self.scale = [1.0 for _ in self.blocks]
-        self.ind = (Indicators(self.blocks, self.offsets, self.pairs, self.dense_r0)
-                    if all(self.const) and self.q_rest <= INDICATOR_QREST else None)
+        #: A chain of nested scalar intercept terms, factored level by level (:mod:`.nested`).
+        self.chain = NestedChain(self.blocks) if nested_chain(self.blocks) else None
+        small = self.q_rest <= INDICATOR_QREST and self.chain is None
+        self.ind = (Indicators(self.blocks, self.offsets, self.pairs, self.dense_r0, cells=small)
+                    if all(self.const) and (small or self.chain is not None) else None)
         #: The θ that Ũ was last formed at (None: not yet), so that models sharing this system
         #: (refits to new responses) re-form it only when θ changes.
         self.theta: np.ndarray | None = None
@@ -393,8 +402,10 @@ class PenalizedSystem:
             if V.shape[1] else np.zeros((self.q, 0))
 
     # -- factorisation ---------------------------------------------------------------------------
-    def factor(self, w: np.ndarray) -> Factor:
+    def factor(self, w: np.ndarray) -> AnyFactor:
         """Factor M = ŨᵀWŨ + I for the working weights w."""
+        if self.chain is not None and self.ind is not None:
+            return self.chain.factor(self.ind.Zt @ w, self.scale)
         if self.ind is not None:
             return self._factor_indicators(w)
         b0, U0 = self.blocks[0], self.Ut[0]
@@ -525,7 +536,7 @@ class PenalizedSystem:
         return S.reshape(q, q)
 
 
-def solve_fixed(fac: Factor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray,
+def solve_fixed(fac: AnyFactor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray,
                 r_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The joint PIRLS step for (u, β): [[M, C], [Cᵀ, XᵀWX]] [u; β] = [r_u; r_x], C = ŨᵀWX.
 
