@@ -96,9 +96,10 @@ class Factor:
         if self.Lrr is None or self.H is None:
             out = y0
         else:
-            ur = cho_solve(self.Lrr, R2[q0:] - self.H @ R0.reshape(q0, -1))
-            u0 = y0 - (self.H.T @ ur)
-            out = np.vstack([u0, ur])
+            ur, _ = lapack.dpotrs(self.Lrr[0], R2[q0:] - self.H @ R0.reshape(q0, -1), lower=1)
+            out = np.empty((q0 + ur.shape[0], R2.shape[1]))
+            out[:q0] = y0 - (self.H.T @ ur)
+            out[q0:] = ur
         return out[:, 0] if vec else out
 
     def diag_blocks_inverse(self) -> list[np.ndarray]:
@@ -123,13 +124,13 @@ class Indicators:
     """Sparse products for designs whose blocks are all scalar intercepts (Ũ columns constant
     per block, sⱼ = θⱼ): Ũu = Z(s∘u) and Ũᵀv = s∘(Zᵀv) as one CSR product each, and every sum
     of w that M = ŨᵀWŨ + I needs (block 0's diagonal, the dense rest × rest part and the rest ×
-    block-0 part) as one product G·w, G's rows being M's cells and its entries sⱼsₖ (set per θ).
+    block-0 part) as one product G·w, G's rows being M's cells; the factorisation scales the
+    cells by sⱼsₖ afterwards.
 
-    Fields: ``Z`` (n × q, entries sⱼ) and ``Zt`` (q × n, entries 1) indicator matrices, ``G``
-    the cell matrix, ``svec`` each random effect's sⱼ, ``cell_scale`` each cell's sⱼsₖ, ``q0``,
-    ``q_rest``, ``r0_start`` where the rest × block-0 cells begin in G·w. The sums are formed
-    in the same order and scaled after summing, as the per-block ``bincount`` passes do, so the
-    numbers are the same.
+    Fields: ``Z`` (n × q) and ``Zt`` (q × n) indicator matrices, ``G`` the cell matrix (None-like
+    empty without ``cells``), ``svec`` each random effect's sⱼ, ``q0``, ``q_rest``, ``r0_start``
+    where the rest × block-0 cells begin in G·w. The sums are formed in the same order and
+    scaled after summing, as the per-block ``bincount`` passes do, so the numbers are the same.
     """
 
     def __init__(self, blocks: list[ReTerm], offsets: np.ndarray, pairs: list[_Pairs],
@@ -140,60 +141,49 @@ class Indicators:
         self.q_rest = q - self.q0
         cols = np.concatenate([starts[i] + b.codes for i, b in enumerate(blocks)])
         obs = np.tile(np.arange(n), len(blocks))
-        zblock = np.repeat(np.arange(len(blocks)), n)
-        self.Z = sp.csr_matrix((zblock + 1.0, (obs, cols)), shape=(n, q))
-        self._zdata = (self.Z.data - 1.0).astype(np.int64)
+        self.Z = sp.csr_matrix((np.ones(cols.size), (obs, cols)), shape=(n, q))
         self.Zt = sp.csr_matrix((np.ones(cols.size), (cols, obs)), shape=(q, n))
         self._qblock = np.repeat(np.arange(len(blocks)), [b.q for b in blocks])
-        self.G, self._cellpair, self.r0_start = (self._cells(blocks, offsets, pairs, r0_dense) if cells
-                                                 else (sp.csr_matrix((0, n)), np.zeros(0, dtype=np.int64), 0))
+        self.G, self.r0_start = (self._cells(blocks, offsets, pairs, r0_dense) if cells
+                                 else (sp.csr_matrix((0, n)), 0))
         self.svec = np.ones(q)
-        self.cell_scale = np.ones(self.G.shape[0])
 
     def _cells(self, blocks: list[ReTerm], offsets: np.ndarray, pairs: list[_Pairs],
-               r0_dense: bool) -> tuple[sp.csr_matrix, np.ndarray, int]:
-        """G (cells × n, entries 1) and each cell's block pair j·nb + k (for its scale sⱼsₖ)."""
+               r0_dense: bool) -> tuple[sp.csr_matrix, int]:
+        """G (cells × n, entries 1) and where its rest × block-0 cells begin."""
         nb, n, q0, qr = len(blocks), blocks[0].codes.size, self.q0, self.q_rest
         obs = np.arange(n)
-        rows, cols, pair = [blocks[0].codes], [obs], [np.zeros(n, dtype=np.int64)]
+        rows, cols = [blocks[0].codes], [obs]
         for j in range(1, nb):
             rj = offsets[j - 1] + blocks[j].codes
             for k in range(1, nb):
                 rk = offsets[k - 1] + blocks[k].codes
                 rows.append(q0 + rj * qr + rk)
                 cols.append(obs)
-                pair.append(np.full(n, j * nb + k))
         r0_start = q0 + qr * qr
         if r0_dense:
             for j in range(1, nb):
                 rows.append(r0_start + (offsets[j - 1] + blocks[j].codes) * q0 + blocks[0].codes)
                 cols.append(obs)
-                pair.append(np.full(n, j * nb))
             ncell = r0_start + qr * q0
         else:
             start = r0_start
-            for j, pr in enumerate(pairs):
+            for pr in pairs:
                 rows.append(start + pr.index)
                 cols.append(obs)
-                pair.append(np.full(n, (j + 1) * nb))
                 start += pr.lev_j.size
             ncell = start
-        r, pr = np.concatenate(rows), np.concatenate(pair)
-        G = sp.csr_matrix((np.ones(r.size), (r, np.concatenate(cols))), shape=(ncell, n))
-        cellpair = np.zeros(ncell, dtype=np.int64)
-        cellpair[r] = pr
-        return G, cellpair, r0_start
+        r = np.concatenate(rows)
+        return sp.csr_matrix((np.ones(r.size), (r, np.concatenate(cols))), shape=(ncell, n)), r0_start
 
     def set_scales(self, scale: list[float]) -> None:
-        """Z's entries and the per-effect and per-cell scales at the blocks' sⱼ."""
-        s = np.asarray(scale, dtype=float)
-        self.Z.data = s[self._zdata]
-        self.svec = s[self._qblock]
-        self.cell_scale = np.outer(s, s).ravel()[self._cellpair]
+        """Each random effect's scale sⱼ (Ũu = Z(s∘u), Ũᵀv = s∘(Zᵀv))."""
+        self.svec = np.asarray(scale, dtype=float)[self._qblock]
 
     def cells(self, w: np.ndarray) -> np.ndarray:
-        """All sums of w over M's cells, scaled: (G·w)∘(sⱼsₖ per cell)."""
-        return (self.G @ w) * self.cell_scale
+        """All sums of w over M's cells, unscaled (G·w)."""
+        return self.G @ w
+
 
 #: A factorisation of M: blocked (:class:`Factor`) or of a nested chain (:class:`~.nested.NestedFactor`).
 AnyFactor: TypeAlias = Factor | NestedFactor
@@ -357,7 +347,7 @@ class PenalizedSystem:
     def zlam(self, u: np.ndarray) -> np.ndarray:
         """Ũu (n-vector) for u in computational order."""
         if self.ind is not None:
-            return self.ind.Z @ u
+            return self.ind.Z @ (self.ind.svec * u)
         out = np.zeros(self.blocks[0].codes.size)
         start = 0
         for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
@@ -460,23 +450,25 @@ class PenalizedSystem:
         assert ind is not None
         cells = ind.cells(w)
         q0, qr = self.q0, self.q_rest
-        d = cells[:q0] + 1.0
+        s0 = self.scale[0]
+        d = (s0 * s0) * cells[:q0] + 1.0
         D0inv = (1.0 / d)[:, None, None]
         ld0 = float(np.sum(np.log(d)))
         ok = bool(np.all(d > 0))
         if qr == 0:
             return Factor(D0inv, None, None, ld0, ok)
-        S = cells[q0: ind.r0_start].reshape(qr, qr)
+        sr = ind.svec[q0:]
+        S = cells[q0: ind.r0_start].reshape(qr, qr) * np.multiply.outer(sr, sr)
         S.reshape(-1)[:: qr + 1] += 1.0
-        vals = cells[ind.r0_start:]
         H: RestFirst
         if self._gram is not None:
+            vals = cells[ind.r0_start:] * (sr * s0)[self._mr0_rows]
             ga, gb, col, uniq, inv = self._gram
             S.reshape(-1)[uniq] -= np.bincount(inv, weights=vals[ga] * vals[gb] * D0inv[col, 0, 0],
                                                minlength=uniq.size)
             H = Entries(self._mr0_rows, self._mr0_cols, vals * D0inv[self._mr0_cols, 0, 0], (qr, q0))
         else:
-            Mr0 = vals.reshape(qr, q0)
+            Mr0 = cells[ind.r0_start:].reshape(qr, q0) * (sr * s0)[:, None]
             H = Mr0 * D0inv[:, 0, 0][None, :]
             S -= H @ Mr0.T
         L = self.cholesky(S)
@@ -547,5 +539,6 @@ def solve_fixed(fac: AnyFactor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray
     Sx = XtWX - C.T @ YC
     L = np.linalg.cholesky(Sx)
     rhs = r_x - C.T @ Yr
-    beta = solve_triangular(L.T, solve_triangular(L, rhs, lower=True), lower=False)
+    beta = solve_triangular(L.T, solve_triangular(L, rhs, lower=True, check_finite=False), lower=False,
+                            check_finite=False)
     return Yr - YC @ beta, beta, L.T
