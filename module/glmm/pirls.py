@@ -124,9 +124,9 @@ class Modes:
 
 
 def _state(resp: Response, eta: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
-    with np.errstate(all="ignore"):
-        mu = resp.linkinv(eta)
-        pdev = resp.sum_devres(mu) + float(u @ u)
+    """μ and the penalized deviance at η (callers ignore floating-point warnings)."""
+    mu = resp.linkinv(eta)
+    pdev = resp.sum_devres(mu) + float(u @ u)
     return mu, pdev if np.isfinite(pdev) else np.inf
 
 
@@ -139,17 +139,25 @@ def _accept(new: float, old: float, step: np.ndarray) -> bool:
     return new <= old + 1e-12 * abs(old) or bool(np.max(np.abs(step), initial=0.0) < STEP_TOL)
 
 
+def _largest(step: np.ndarray) -> float:
+    return float(np.abs(step).max()) if step.size else 0.0
+
+
 def pirls_u(system: PenalizedSystem, resp: Response, fixed: np.ndarray, u0: np.ndarray,
             step_tol: float = STEP_TOL, rel_tol: float = 0.0) -> Modes:
     """The conditional modes ũ for fixed θ (set in ``system``) and fixed Xβ (``fixed``, the
     n-vector o + Xβ), from the start ``u0`` (``rel_tol`` as in :func:`pirls_joint`)."""
-    u = u0.copy()
+    with np.errstate(all="ignore"):
+        return _pirls_u(system, resp, fixed, u0.copy(), step_tol, rel_tol)
+
+
+def _pirls_u(system: PenalizedSystem, resp: Response, fixed: np.ndarray, u: np.ndarray,
+             step_tol: float, rel_tol: float) -> Modes:
     eta = fixed + system.zlam(u)
     mu, pdev = _state(resp, eta, u)
     converged, it = False, 0
     while True:
-        with np.errstate(all="ignore"):
-            w, wres = resp.working(eta, mu)
+        w, wres = resp.working(eta, mu)
         fac = system.factor(w)
         if converged or it >= MAXIT or not fac.ok:
             return Modes(u, np.zeros(0), eta, mu, pdev, fac, w, it, converged and fac.ok)
@@ -164,7 +172,7 @@ def pirls_u(system: PenalizedSystem, resp: Response, fixed: np.ndarray, u0: np.n
             du = du / 2.0
         else:
             return Modes(u, np.zeros(0), eta, mu, pdev, fac, w, it, False)
-        converged = bool(np.max(np.abs(du), initial=0.0) < step_tol) or abs(pdev - pdn) < rel_tol * abs(pdn)
+        converged = _largest(du) < step_tol or abs(pdev - pdn) < rel_tol * abs(pdn)
         u, eta, mu, pdev = un, etan, mun, pdn
 
 
@@ -175,14 +183,17 @@ def pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta0: np
     predictor ``eta0`` (with its β₀, u₀): the first step is taken in full, as in lme4. With
     ``rel_tol``, also converged when the penalized deviance changes by less than that
     (relative), lme4's own rule."""
-    u, beta, eta = u0.copy(), beta0.copy(), eta0.copy()
     with np.errstate(all="ignore"):
-        mu = resp.family.linkinv(eta)
+        return _pirls_joint(system, resp, X, eta0.copy(), u0.copy(), beta0.copy(), step_tol, rel_tol)
+
+
+def _pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta: np.ndarray,
+                 u: np.ndarray, beta: np.ndarray, step_tol: float, rel_tol: float) -> Modes:
+    mu = resp.linkinv(eta)
     pdev = np.inf
     converged, it = False, 0
     while True:
-        with np.errstate(all="ignore"):
-            w, wres = resp.working(eta, mu)
+        w, wres = resp.working(eta, mu)
         fac = system.factor(w)
         if converged or it >= MAXIT or not fac.ok:
             return Modes(u, beta, eta, mu, pdev, fac, w, it, converged and fac.ok)
@@ -203,8 +214,7 @@ def pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta0: np
             du, db = du / 2.0, db / 2.0
         else:
             return Modes(u, beta, eta, mu, pdev, fac, w, it, False)
-        step = max(np.max(np.abs(du), initial=0.0), np.max(np.abs(db), initial=0.0))
-        converged = bool(step < step_tol) or abs(pdev - pdn) < rel_tol * abs(pdn)
+        converged = max(_largest(du), _largest(db)) < step_tol or abs(pdev - pdn) < rel_tol * abs(pdn)
         u, beta, eta, mu, pdev = un, bn, etan, mun, pdn
 
 
@@ -241,14 +251,17 @@ def laplace_as_lme4(system: PenalizedSystem, resp: Response, fixed: np.ndarray,
     for those derivatives, so that the standard errors and convergence checks are glmer's; the
     optimum is found with the converged criterion (:func:`pirls_u`).
     """
-    eta = resp.offset + lp0
     with np.errstate(all="ignore"):
-        mu = resp.family.linkinv(eta)
+        return _laplace_as_lme4(system, resp, fixed, resp.offset + lp0, tol)
+
+
+def _laplace_as_lme4(system: PenalizedSystem, resp: Response, fixed: np.ndarray, eta: np.ndarray,
+                     tol: float) -> float:
+    mu = resp.linkinv(eta)
     u = np.zeros(system.q)
     old = float(np.finfo(float).max)
     for _ in range(MAXIT):
-        with np.errstate(all="ignore"):
-            w, wres = resp.working(eta, mu)
+        w, wres = resp.working(eta, mu)
         fac = system.factor(w)
         if not fac.ok:
             return np.inf

@@ -86,6 +86,8 @@ class Factor:
 
     def solve(self, R: np.ndarray) -> np.ndarray:
         """M⁻¹R for R of q rows (one or more columns), by block elimination."""
+        if R.ndim == 1 and self.D0inv.shape[1] == 1:
+            return self._solve_vector(R)
         vec = R.ndim == 1
         R2 = R[:, None] if vec else R
         ell, p0 = self.D0inv.shape[:2]
@@ -101,6 +103,18 @@ class Factor:
             out[:q0] = y0 - (self.H.T @ ur)
             out[q0:] = ur
         return out[:, 0] if vec else out
+
+    def _solve_vector(self, r: np.ndarray) -> np.ndarray:
+        """:meth:`solve` for one right-hand side and a scalar block 0."""
+        q0 = self.D0inv.shape[0]
+        y0 = self.D0inv[:, 0, 0] * r[:q0]
+        if self.Lrr is None or self.H is None:
+            return y0
+        ur, _ = lapack.dpotrs(self.Lrr[0], r[q0:] - self.H @ r[:q0], lower=1)
+        out = np.empty(r.size)
+        out[:q0] = y0 - self.H.T @ ur
+        out[q0:] = ur
+        return out
 
     def diag_blocks_inverse(self) -> list[np.ndarray]:
         """The diagonal blocks of M⁻¹ per factor block: (ℓ, p, p) arrays, computational order."""
