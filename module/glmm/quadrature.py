@@ -44,7 +44,7 @@ def agq_deviance(term: ReTerm, Ut: np.ndarray, resp: Response, fixed: np.ndarray
     sd = np.sqrt(modes.fac.D0inv[:, 0, 0])
     z, w, ldn = gh_rule(nagq)
     U = u0[None, :] + z[:, None] * sd[None, :]
-    mu = resp.family.linkinv(fixed[None, :] + Ut[:, 0][None, :] * U[:, codes])
+    mu = resp.linkinv(fixed[None, :] + Ut[:, 0][None, :] * U[:, codes])
     dev = resp.family.dev_resids(resp.y[None, :], mu, resp.pw[None, :])
     k = len(z)
     idx = (np.arange(k)[:, None] * ell + codes[None, :]).ravel()

@@ -233,7 +233,8 @@ class PenalizedSystem:
         self.chain = NestedChain(self.blocks) if nested_chain(self.blocks) else None
         small = self.q_rest <= INDICATOR_QREST and self.chain is None
         self.ind = (Indicators(self.blocks, self.offsets, self.pairs, self.dense_r0, cells=small)
-                    if all(self.const) and (small or self.chain is not None) else None)
+                    if all(self.const) and len(self.blocks) > 1 and (small or self.chain is not None)
+                    else None)
         #: The θ that Ũ was last formed at (None: not yet), so that models sharing this system
         #: (refits to new responses) re-form it only when θ changes.
         self.theta: np.ndarray | None = None
