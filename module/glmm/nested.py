@@ -52,18 +52,18 @@ class NestedChain:
         K = len(self.nlev)
         t = [sums[self.offsets[k]: self.offsets[k + 1]] for k in range(K)]
         D = [1.0 + scale[k] ** 2 * t[k] for k in range(K)]
-        O = {(k, m): scale[k] * scale[m] * t[k] for k in range(K) for m in range(k + 1, K)}
+        offd = {(k, m): scale[k] * scale[m] * t[k] for k in range(K) for m in range(k + 1, K)}
         L: dict[tuple[int, int], np.ndarray] = {}
         for k in range(K):
             if not np.all(D[k] > 0):
                 return NestedFactor(self, D, L, np.inf, False)
             for m in range(k + 1, K):
-                L[k, m] = O[k, m] / D[k]
+                L[k, m] = offd[k, m] / D[k]
             for m in range(k + 1, K):
                 anc, n_m = self.anc[k, m], self.nlev[m]
-                D[m] = D[m] - np.bincount(anc, weights=O[k, m] * L[k, m], minlength=n_m)
+                D[m] = D[m] - np.bincount(anc, weights=offd[k, m] * L[k, m], minlength=n_m)
                 for m2 in range(m + 1, K):
-                    O[m, m2] = O[m, m2] - np.bincount(anc, weights=O[k, m] * L[k, m2], minlength=n_m)
+                    offd[m, m2] = offd[m, m2] - np.bincount(anc, weights=offd[k, m] * L[k, m2], minlength=n_m)
         ld = float(sum(np.sum(np.log(d)) for d in D))
         return NestedFactor(self, D, L, ld, True)
 
