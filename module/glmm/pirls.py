@@ -46,6 +46,11 @@ class Response:
         self.aic_constant = self._aic_constant()
         self.canonical = (family.name, family.link.name) in (("binomial", "logit"), ("poisson", "log"))
         self._logit = family.link.name == "logit"
+        self._binomial = family.name == "binomial"
+        #: The last η checked against the logit clamp and the outcome, and the last μ with its
+        #: 1 − μ, so that a PIRLS step's working weights reuse them (the same numbers).
+        self._range: tuple[np.ndarray | None, bool] = (None, False)
+        self._complement: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
 
     def _aic_constant(self) -> float | None:
         if self.family.name not in ("binomial", "poisson", "negative.binomial"):
@@ -71,16 +76,31 @@ class Response:
         """Σ dev.resids at μ (for binary data with unit weights without forming the vector: the
         factor −2 is a power of two, so the sum is the same number)."""
         if self.binary and self.unit_weights:
-            return -2.0 * float(np.sum(np.log(np.where(self._success, mu, 1.0 - mu))))
+            om = 1.0 - mu
+            self._complement = (mu, om)
+            return -2.0 * float(np.sum(np.log(np.where(self._success, mu, om))))
         return float(np.sum(self.devres(mu)))
+
+    def _in_clamp(self, eta: np.ndarray) -> bool:
+        """Whether every |η| ≤ 30 (R's logit clamp), remembered for the last η."""
+        if self._range[0] is not eta:
+            self._range = (eta, bool(-30.0 <= eta.min(initial=0.0) and eta.max(initial=0.0) <= 30.0))
+        return self._range[1]
 
     def linkinv(self, eta: np.ndarray) -> np.ndarray:
         """μ = g⁻¹(η); for the logit link within R's clamp (|η| ≤ 30) without the clamping
         passes (the same numbers)."""
-        if self._logit and -30.0 <= eta.min(initial=0.0) and eta.max(initial=0.0) <= 30.0:
+        if self._logit and self._in_clamp(eta):
             e = np.exp(eta)
             return e / (1.0 + e)
         return self.family.linkinv(eta)
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        """V(μ), for the binomial from the 1 − μ of :meth:`sum_devres` when it was this μ."""
+        mu_c, om = self._complement
+        if self._binomial and mu_c is mu and om is not None:
+            return mu * om
+        return self.family.variance(mu)
 
     def aic(self, mu: np.ndarray, sum_devres: float | None = None) -> float:
         """R's ``family$aic`` at μ (from Σ dev.resids when that is given and the family allows)."""
@@ -92,11 +112,10 @@ class Response:
     def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Working weights w = pw·(dμ/dη)²/V(μ) and the weighted working residual
         pw·(dμ/dη)(y − μ)/V(μ) = w·(y − μ)/(dμ/dη)."""
-        if self.canonical and (not self._logit or (-30.0 <= eta.min(initial=0.0)
-                                                    and eta.max(initial=0.0) <= 30.0)):
+        if self.canonical and (not self._logit or self._in_clamp(eta)):
             # canonical link: dμ/dη = V(μ), so w = pw·V(μ) and the residual is pw·(y − μ)
             # (for the log link dμ/dη and V(μ) are the same clamped exp(η) everywhere)
-            v = self.family.variance(mu)
+            v = self.variance(mu)
             if self.unit_weights:
                 return (v.copy() if v is mu else v), self.y - mu
             return self.pw * v, self.pw * (self.y - mu)
