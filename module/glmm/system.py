@@ -359,6 +359,32 @@ class PenalizedSystem:
             self.ind.set_scales(self.scale)
 
     # -- products with Ũ -------------------------------------------------------------------------
+    def effect_scales(self) -> np.ndarray | None:
+        """Each random effect's scale sⱼ (Ũ = Z·diag(s)) when every block is a scalar intercept
+        term, else None."""
+        if not all(self.const):
+            return None
+        if self.ind is not None:
+            return self.ind.svec.copy()
+        return np.repeat(np.asarray(self.scale, dtype=float), [b.q for b in self.blocks])
+
+    def z_times(self, v: np.ndarray) -> np.ndarray:
+        """Zv for scalar intercept blocks (the indicators, unscaled)."""
+        if self.ind is not None:
+            return self.ind.Z @ v
+        out = np.zeros(self.blocks[0].codes.size)
+        start = 0
+        for b in self.blocks:
+            out += v[start: start + b.q][b.codes]
+            start += b.q
+        return out
+
+    def zt_times(self, r: np.ndarray) -> np.ndarray:
+        """Zᵀr for scalar intercept blocks (the indicators, unscaled)."""
+        if self.ind is not None:
+            return self.ind.Zt @ r
+        return np.concatenate([np.bincount(b.codes, weights=r, minlength=b.nlevels) for b in self.blocks])
+
     def zlam(self, u: np.ndarray) -> np.ndarray:
         """Ũu (n-vector) for u in computational order."""
         if self.ind is not None:
