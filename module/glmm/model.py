@@ -33,7 +33,7 @@ from .pirls import (
     pirls_u,
 )
 from .quadrature import agq_deviance
-from .system import PenalizedSystem
+from .system import PenalizedSystem, solve_fixed
 
 #: lme4's ``tolPwrss``: PIRLS stops when the penalized deviance changes by less (relative).
 LME4_PWRSS_TOL = 1e-7
@@ -115,6 +115,8 @@ class GeneralizedLinearMixedModel:
         self._u = np.zeros(self.system.q)
         #: (scales, β, modes) of the last converged stage-2 PIRLS, for :meth:`_predicted_modes`.
         self._anchor: tuple[np.ndarray, np.ndarray, Modes] | None = None
+        #: (scales, joint modes) of the last converged stage-1 PIRLS.
+        self._joint_anchor: tuple[np.ndarray, Modes] | None = None
         self._beta0 = np.zeros(self.p)
         self._eta0 = family.linkfun(start_mu(family, self.resp.y, pw))
         self._to_lme4 = self._lme4_order()
@@ -181,11 +183,17 @@ class GeneralizedLinearMixedModel:
             self._set_anchor(beta, m)
         return m
 
+    def _predicts(self) -> bool:
+        """Whether PIRLS starts from first-order predicted modes (:meth:`_predicted_modes`):
+        canonical links and two or more scalar intercept terms. With one term a PIRLS step costs
+        little more than the prediction, and the optimizer's path (so its stopping point, within
+        its tolerance) is left as it was: JASP's p-values for larks_owls are matched to 5e-4."""
+        return (self.resp.canonical and not self._restart and len(self.system.blocks) > 1
+                and all(self.system.const))
+
     def _set_anchor(self, beta: np.ndarray, m: Modes) -> None:
         """Remember converged modes and where they are (the scales s, β) for the next start."""
-        if not self.resp.canonical or self._restart:
-            return
-        s = self.system.effect_scales()
+        s = self.system.effect_scales() if self._predicts() else None
         self._anchor = None if s is None else (s, np.array(beta, dtype=float), m)
 
     def _predicted_modes(self, beta: np.ndarray) -> np.ndarray:
@@ -246,19 +254,47 @@ class GeneralizedLinearMixedModel:
     def joint_modes(self, theta: np.ndarray) -> Modes:
         """PIRLS for (β̂, ũ) at θ (lme4's stage 1), warm-started."""
         self._set_theta(np.asarray(theta, dtype=float))
-        eta0 = self.resp.offset + self.X @ self._beta0 + self.system.zlam(self._u)
-        if not np.any(self._beta0) and not np.any(self._u):
+        u0, beta0 = self._u, self._beta0
+        if self._joint_anchor is not None:
+            u0, beta0 = self._predicted_joint_modes()
+        eta0 = self.resp.offset + self.X @ beta0 + self.system.zlam(u0)
+        if not np.any(beta0) and not np.any(u0):
             eta0 = self._eta0
         if self._restart and self._lp_init is not None:
             eta0 = self.resp.offset + self._lp_init
-        m = pirls_joint(self.system, self.resp, self.X, eta0, self._u, self._beta0, self._step_tol,
+        m = pirls_joint(self.system, self.resp, self.X, eta0, u0, beta0, self._step_tol,
                         LME4_PWRSS_TOL if self._restart else 0.0)
         if not m.converged:
             m = pirls_joint(self.system, self.resp, self.X, self._eta0, np.zeros(self.system.q),
                             np.zeros(self.p))
         if m.converged:
             self._u, self._beta0 = m.u, m.beta
+            s = self.system.effect_scales() if self._predicts() else None
+            if s is not None:
+                self._joint_anchor = (s, m)
         return m
+
+    def _predicted_joint_modes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The joint modes (ũ, β̂) at the current θ to first order from the last ones (a chord
+        step with their factor, as :meth:`_predicted_modes` with β free)."""
+        assert self._joint_anchor is not None
+        s_old, m = self._joint_anchor
+        s_new = self.system.effect_scales()
+        if s_new is None:
+            return self._u, self._beta0
+        ds = s_new - s_old
+        _, r = self.resp.working(m.eta, m.mu)
+        dz = self.system.z_times(ds * m.u)
+        wX = self.X * m.w[:, None]
+        C = s_old[:, None] * self.system.zt_times(wX)
+        rhs_u = ds * self.system.zt_times(r) - s_old * self.system.zt_times(m.w * dz)
+        try:
+            du, db, _ = solve_fixed(m.fac, C, self.X.T @ wX, rhs_u, -(wX.T @ dz))
+        except np.linalg.LinAlgError:
+            return self._u, self._beta0
+        u0, b0 = m.u + du, m.beta + db
+        ok = np.all(np.isfinite(u0)) and np.all(np.isfinite(b0))
+        return (u0, b0) if ok else (self._u, self._beta0)
 
     def deviance0(self, theta: np.ndarray) -> float:
         """The stage-1 (nAGQ = 0) criterion at θ: log|L|² + ‖ũ‖² + aic at the joint modes."""

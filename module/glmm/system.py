@@ -380,9 +380,12 @@ class PenalizedSystem:
         return out
 
     def zt_times(self, r: np.ndarray) -> np.ndarray:
-        """Zᵀr for scalar intercept blocks (the indicators, unscaled)."""
+        """Zᵀr for scalar intercept blocks (the indicators, unscaled), r a vector or a matrix."""
         if self.ind is not None:
             return self.ind.Zt @ r
+        if r.ndim == 2:
+            return np.column_stack([self.zt_times(r[:, c]) for c in range(r.shape[1])]) \
+                if r.shape[1] else np.zeros((self.q, 0))
         return np.concatenate([np.bincount(b.codes, weights=r, minlength=b.nlevels) for b in self.blocks])
 
     def zlam(self, u: np.ndarray) -> np.ndarray:
