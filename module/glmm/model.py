@@ -24,11 +24,13 @@ from .optimize import StageResult, bobyqa, check_boundary, gradient, hessian_cen
 from .pirls import (
     NEWTON_STEP_TOL,
     STEP_TOL,
+    Lme4Start,
     Modes,
     Response,
     first_step,
     fixed_information,
     laplace_as_lme4,
+    lme4_start,
     pirls_joint,
     pirls_u,
 )
@@ -124,6 +126,8 @@ class GeneralizedLinearMixedModel:
         self.beta = np.zeros(self.p)
         self.modes: Modes | None = None
         self._lp0: np.ndarray | None = None
+        #: (θ, lme4's first PIRLS iterate from lp0 there), shared by the Hessian's points at θ̂.
+        self._lme4_start: tuple[np.ndarray, Lme4Start] | None = None
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self._restart = restarts(family)
         self._lme4_crit = lme4_criterion(family)
@@ -249,7 +253,10 @@ class GeneralizedLinearMixedModel:
         pars = np.asarray(pars, dtype=float)
         theta, beta = pars[: self.ntheta], pars[self.ntheta:]
         self._set_theta(theta)
-        return laplace_as_lme4(self.system, self.resp, self.resp.offset + self.X @ beta, self._lp0)
+        if self._lme4_start is None or not np.array_equal(self._lme4_start[0], theta):
+            self._lme4_start = (theta.copy(), lme4_start(self.system, self.resp, self._lp0))
+        return laplace_as_lme4(self.system, self.resp, self.resp.offset + self.X @ beta, self._lp0,
+                               start=self._lme4_start[1])
 
     def joint_modes(self, theta: np.ndarray) -> Modes:
         """PIRLS for (β̂, ũ) at θ (lme4's stage 1), warm-started."""
@@ -342,6 +349,7 @@ class GeneralizedLinearMixedModel:
         """Stage 2 from stage 1's θ (and its joint β̂, or ``beta0``), lme4's steps."""
         m1 = self.joint_modes(st1.x)
         self._lp0 = m1.eta - self.resp.offset
+        self._lme4_start = None
         self._set_anchor(m1.beta, m1)
         beta_sd = np.sqrt(np.diag(np.linalg.inv(fixed_information(self.system, self.X, m1.w, m1.fac))))
         step = 0.2 * np.concatenate([np.full(self.ntheta, 0.1), np.minimum(beta_sd, 10.0)])

@@ -257,8 +257,28 @@ def first_step(system: PenalizedSystem, resp: Response, fixed: np.ndarray, lp0: 
     return fac.solve(system.zlam_t(w * (eta - fixed) + wres))
 
 
+@dataclass
+class Lme4Start:
+    """lme4's first PIRLS iterate from the linear predictor lp0 at one θ: μ, the working weights
+    and residuals there and the factor of M at those weights (they do not depend on β)."""
+
+    mu: np.ndarray
+    w: np.ndarray
+    wres: np.ndarray
+    fac: AnyFactor
+
+
+def lme4_start(system: PenalizedSystem, resp: Response, lp0: np.ndarray) -> Lme4Start:
+    """:class:`Lme4Start` at the θ set in ``system``."""
+    with np.errstate(all="ignore"):
+        eta = resp.offset + lp0
+        mu = resp.linkinv(eta)
+        w, wres = resp.working(eta, mu)
+        return Lme4Start(mu, w, wres, system.factor(w))
+
+
 def laplace_as_lme4(system: PenalizedSystem, resp: Response, fixed: np.ndarray,
-                    lp0: np.ndarray, tol: float = 1e-7) -> float:
+                    lp0: np.ndarray, tol: float = 1e-7, start: Lme4Start | None = None) -> float:
     """The Laplace criterion at (θ, β) exactly as lme4 1.1-31's stage-2 ``devfun`` evaluates it.
 
     lme4 restarts PIRLS at every evaluation from the linear predictor ``lp0`` left by stage 1,
@@ -268,20 +288,25 @@ def laplace_as_lme4(system: PenalizedSystem, resp: Response, fixed: np.ndarray,
     (θ, β) near the optimum, and that difference enters the finite-difference Hessian lme4
     inverts for ``vcov`` (by about 1% in cbpp's standard errors). This evaluation is used only
     for those derivatives, so that the standard errors and convergence checks are glmer's; the
-    optimum is found with the converged criterion (:func:`pirls_u`).
+    optimum is found with the converged criterion (:func:`pirls_u`). ``start``, lme4's first
+    iterate at this θ (:func:`lme4_start`), is shared by evaluations at the same θ.
     """
     with np.errstate(all="ignore"):
-        return _laplace_as_lme4(system, resp, fixed, resp.offset + lp0, tol)
+        return _laplace_as_lme4(system, resp, fixed, resp.offset + lp0, tol,
+                                start or lme4_start(system, resp, lp0))
 
 
 def _laplace_as_lme4(system: PenalizedSystem, resp: Response, fixed: np.ndarray, eta: np.ndarray,
-                     tol: float) -> float:
-    mu = resp.linkinv(eta)
+                     tol: float, start: Lme4Start) -> float:
+    mu = start.mu
     u = np.zeros(system.q)
     old = float(np.finfo(float).max)
-    for _ in range(MAXIT):
-        w, wres = resp.working(eta, mu)
-        fac = system.factor(w)
+    for it in range(MAXIT):
+        if it == 0:
+            w, wres, fac = start.w, start.wres, start.fac
+        else:
+            w, wres = resp.working(eta, mu)
+            fac = system.factor(w)
         if not fac.ok:
             return np.inf
         un = fac.solve(system.zlam_t(w * (eta - fixed) + wres))
