@@ -211,7 +211,7 @@ class GeneralizedLinearMixedModel:
         if s_new is None:
             return self._u
         ds = s_new - s_old
-        _, r = self.resp.working(m.eta, m.mu)
+        r = m.wres if m.wres is not None else self.resp.working(m.eta, m.mu)[1]
         deta = self.X @ (beta - beta_old) + self.system.z_times(ds * m.u)
         rhs = ds * self.system.zt_times(r) - s_old * self.system.zt_times(m.w * deta)
         u0 = m.u + m.fac.solve(rhs)
@@ -290,7 +290,7 @@ class GeneralizedLinearMixedModel:
         if s_new is None:
             return self._u, self._beta0
         ds = s_new - s_old
-        _, r = self.resp.working(m.eta, m.mu)
+        r = m.wres if m.wres is not None else self.resp.working(m.eta, m.mu)[1]
         dz = self.system.z_times(ds * m.u)
         wX = self.X * m.w[:, None]
         C = s_old[:, None] * self.system.zt_times(wX)

@@ -129,7 +129,7 @@ class Response:
 class Modes:
     """The result of PIRLS: ``u`` (computational order), ``beta``, ``eta``, ``mu``, ``pdev``
     penalized deviance, ``fac`` the factor of M at the modes, ``w`` working weights there,
-    ``iterations``, ``converged``."""
+    ``iterations``, ``converged``, ``wres`` the weighted working residual there."""
 
     u: np.ndarray
     beta: np.ndarray
@@ -140,6 +140,8 @@ class Modes:
     w: np.ndarray
     iterations: int
     converged: bool
+    #: The weighted working residual at the modes (None where not kept).
+    wres: np.ndarray | None = None
 
 
 def _state(resp: Response, eta: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
@@ -179,7 +181,7 @@ def _pirls_u(system: PenalizedSystem, resp: Response, fixed: np.ndarray, u: np.n
         w, wres = resp.working(eta, mu)
         fac = system.factor(w)
         if converged or it >= MAXIT or not fac.ok:
-            return Modes(u, np.zeros(0), eta, mu, pdev, fac, w, it, converged and fac.ok)
+            return Modes(u, np.zeros(0), eta, mu, pdev, fac, w, it, converged and fac.ok, wres)
         du = fac.solve(system.zlam_t(wres) - u)
         it += 1
         for _ in range(11):
@@ -215,7 +217,7 @@ def _pirls_joint(system: PenalizedSystem, resp: Response, X: np.ndarray, eta: np
         w, wres = resp.working(eta, mu)
         fac = system.factor(w)
         if converged or it >= MAXIT or not fac.ok:
-            return Modes(u, beta, eta, mu, pdev, fac, w, it, converged and fac.ok)
+            return Modes(u, beta, eta, mu, pdev, fac, w, it, converged and fac.ok, wres)
         z = (eta - resp.offset) * w + wres
         wX = X * w[:, None]
         try:

@@ -208,7 +208,7 @@ class PenalizedSystem:
 
     Fields: ``structure``; ``blocks`` its factor blocks (computational order); ``offsets`` of
     the rest blocks' random effects; ``q0``, ``q_rest``; ``Ut`` the per-block n×pₖ columns of
-    Ũ = ZΛ at the current θ.
+    Ũ = ZΛ at the current θ (a property).
     """
 
     def __init__(self, structure: ReStructure) -> None:
@@ -225,7 +225,8 @@ class PenalizedSystem:
         self._rr_index()
         self._gram_pattern()
         self.diag_lead = self._diagonal_lead()
-        self.Ut: list[np.ndarray] = [b.X.copy() for b in self.blocks]
+        self._Ut: list[np.ndarray] = [b.X.copy() for b in self.blocks]
+        self._ut_theta: np.ndarray | None = None
         #: Blocks whose Ũ column is a constant (a scalar intercept term): Ũ = s·1, s = T₁₁.
         self.const = [b.p == 1 and bool(np.all(b.X == 1.0)) for b in self.blocks]
         self.scale = [1.0 for _ in self.blocks]
@@ -353,10 +354,23 @@ class PenalizedSystem:
         self.theta = np.array(theta, dtype=float)
         for i, b in enumerate(self.blocks):
             T = b.template(theta)
-            self.Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
             self.scale[i] = float(T[0, 0])
+            if self.ind is None:
+                self._Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
+        self._ut_theta = None if self.ind is not None else self.theta
         if self.ind is not None:
             self.ind.set_scales(self.scale)
+
+    @property
+    def Ut(self) -> list[np.ndarray]:
+        """The per-block n×pₖ columns of Ũ = ZΛ at the current θ (formed when asked for: the
+        indicator products of scalar intercept designs do not use them)."""
+        if self.theta is not None and self._ut_theta is not self.theta:
+            for i, b in enumerate(self.blocks):
+                T = b.template(self.theta)
+                self._Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
+            self._ut_theta = self.theta
+        return self._Ut
 
     # -- products with Ũ -------------------------------------------------------------------------
     def effect_scales(self) -> np.ndarray | None:
