@@ -9,7 +9,9 @@ includes formula processing; glmer's is ``system.time`` around ``glmer`` inside 
 (loading R and lme4 not counted). statsmodels' ``BinomialBayesMixedGLM``/``PoissonBayesMixedGLM``
 (``fit_vb``) is variational Bayes: its time is shown, its numbers are not comparable.
 
-Run: ``python -m benchmarks.glmm`` (or ``make bench-glmm``); ``--out`` for another file.
+Run: ``python -m benchmarks.glmm`` (or ``make bench-glmm``); ``--out`` for another file. It also
+rewrites the GLMM section of ``docs/benchmarks.md`` (``--report``) with the same table, as
+:mod:`benchmarks.report` renders it from the results JSON.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from mixedbridge.formula import parse_formula
 from mixedbridge.frame import model_frame
 from mixedbridge.glmm import fit_glmm
 
+from .glmm_table import legend, section, splice, table
 from .machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,56 +209,9 @@ def run(repeats: int) -> dict:
     return {"machine": describe(), "repeats": repeats, "rows": rows}
 
 
-def _secs(entry: dict | str) -> str:
-    return entry if isinstance(entry, str) else f"{entry['seconds']:.3f} / {entry['cpu']:.3f}"
-
-
-def _ratio(entry: dict | str, nat: dict) -> str:
-    if isinstance(entry, str):
-        return ""
-    return f"{entry['seconds'] / nat['seconds']:.1f}× / {entry['cpu'] / nat['cpu']:.1f}×"
-
-
-def _objective(entry: dict | str, ref: dict | str) -> str:
-    if isinstance(entry, str) or isinstance(ref, str):
-        return ""
-    rel = (entry["objective"] - ref["objective"]) / abs(ref["objective"])
-    return f"{entry['objective']:.4f} ({rel:+.1e})"
-
-
 def markdown(result: dict) -> str:
-    """The GLMM benchmark section."""
-    m = result["machine"]
-    lines = [
-        "# GLMM benchmarks",
-        "",
-        f"Written by `python -m benchmarks.glmm` (`make bench-glmm`) on {m.get('date', '')}: "
-        f"{m.get('cpu', '')}, {m.get('cores', '')} cores, load average at the start "
-        f"{m.get('loadavg_start', '')}. Each cell: wall / CPU seconds (the process's user + system "
-        f"time; steadier than wall time on a shared machine), median of {result['repeats']} fits in "
-        "one run, formula processing included; glmer timed with `system.time` inside R. Ratios "
-        "are the peer's time over the native engine's (wall / CPU). Objective: "
-        "−2 logLik (for nAGQ = 25 lme4's quadrature deviance), with its difference relative to "
-        "glmer's in brackets (negative: lower, i.e. better; for nAGQ = 25 mixedlm's logLik is not "
-        "lme4's quadrature deviance). statsmodels' Bayesian mixed GLMs are "
-        "variational Bayes: their times are shown for reference, their estimates are not "
-        "comparable.",
-        "",
-        "| model | native s | glmer s | glmer/native | mixedlm s | mixedlm/native | statsmodels VB s "
-        "| native objective | mixedlm objective |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in result["rows"]:
-        nat = r["native"]
-        lines.append(f"| {r['case']} ({r['family']}, nAGQ={r['nagq']}) | {_secs(nat)} "
-                     f"| {_secs(r['glmer'])} | {_ratio(r['glmer'], nat)} | {_secs(r['mixedlm'])} "
-                     f"| {_ratio(r['mixedlm'], nat)} | {_secs(r['statsmodels'])} "
-                     f"| {_objective(nat, r['glmer'])} | {_objective(r['mixedlm'], r['glmer'])} |")
-    lines += ["", "Models:", ""] + [f"* {r['case']}: `{r['formula']}`, {r['family']}, nAGQ = {r['nagq']}"
-                                    for r in result["rows"]]
-    lines += ["", "Targets (issue #15): VerbAgg native ≤ 0.3 s and ≥ 5× mixedlm; grouseticks and "
-              "cbpp nAGQ = 25 ≥ 5× glmer; objective never above glmer's.", ""]
-    return "\n".join(lines)
+    """The GLMM benchmark page (docs/benchmarks-glmm.md)."""
+    return "\n".join(["# GLMM benchmarks", "", legend(result), ""] + table(result))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -263,11 +219,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-glmm.md")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "glmm.json")
+    ap.add_argument("--report", type=Path, default=ROOT / "docs" / "benchmarks.md",
+                    help="the benchmark page whose GLMM section is rewritten (skipped if missing)")
     args = ap.parse_args(argv)
     result = run(args.repeats)
     args.out.write_text(markdown(result), encoding="utf-8")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+    if args.report.is_file():  # docs/benchmarks.md's GLMM section, as benchmarks.report renders it
+        args.report.write_text(splice(args.report.read_text(encoding="utf-8"), section(args.json)),
+                               encoding="utf-8")
     print(markdown(result))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .aggregate import OBJ_FLAG_REL, wall
 from .cell import POLICIES
+from .glmm_table import section as glmm_section
 
 LABELS = {"native": "native", "lme4": "lme4 (`lmer` in R)", "lme4-bridge": "lme4 via bridge (end to end)",
           "mixedlm": "mixedlm", "statsmodels": "statsmodels MixedLM"}
@@ -484,12 +485,7 @@ def render(res: dict) -> str:
     lines += inference(res)
     lines += serve(res)
     lines += clicks(res)
-    lines.append("## Generalized linear mixed models")
-    lines.append("")
-    lines.append("Native GLMM fits against glmer, mixedlm's glmer and statsmodels' variational-Bayes GLMMs, "
-                 "measured in one run of their own: [benchmarks-glmm.md](benchmarks-glmm.md) "
-                 "(`make bench-glmm`).")
-    lines.append("")
+    lines += glmm_section()
     lines.append("## Reproduce")
     lines.append("")
     lines.append("```sh\n"

@@ -35,6 +35,22 @@ def gh_rule(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return z, w, -0.5 * np.log(2.0 * np.pi) - 0.5 * z * z
 
 
+_NODE_INDEX: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _node_index(codes: np.ndarray, ell: int, k: int) -> np.ndarray:
+    """For the k × n array of (node, observation) values, the index of its (node, level) cell
+    (formed once per codes and k: the same at every evaluation)."""
+    key = (id(codes), ell, k)
+    hit = _NODE_INDEX.get(key)
+    if hit is None or hit[0] is not codes:
+        if len(_NODE_INDEX) > 32:
+            _NODE_INDEX.clear()
+        hit = (codes, (np.arange(k)[:, None] * ell + codes[None, :]).ravel())
+        _NODE_INDEX[key] = hit
+    return hit[1]
+
+
 def agq_deviance(term: ReTerm, Ut: np.ndarray, resp: Response, fixed: np.ndarray, modes: Modes,
                  nagq: int) -> float:
     """The nAGQ-point deviance at the modes of one scalar term (Ũ column ``Ut``, n×1), all
@@ -44,11 +60,11 @@ def agq_deviance(term: ReTerm, Ut: np.ndarray, resp: Response, fixed: np.ndarray
     sd = np.sqrt(modes.fac.D0inv[:, 0, 0])
     z, w, ldn = gh_rule(nagq)
     U = u0[None, :] + z[:, None] * sd[None, :]
-    mu = resp.family.linkinv(fixed[None, :] + Ut[:, 0][None, :] * U[:, codes])
+    mu = resp.linkinv(fixed[None, :] + Ut[:, 0][None, :] * U[:, codes])
     dev = resp.family.dev_resids(resp.y[None, :], mu, resp.pw[None, :])
     k = len(z)
-    idx = (np.arange(k)[:, None] * ell + codes[None, :]).ravel()
-    devc = U * U + np.bincount(idx, weights=dev.ravel(), minlength=k * ell).reshape(k, ell)
+    devc = U * U + np.bincount(_node_index(codes, ell, k), weights=dev.ravel(),
+                               minlength=k * ell).reshape(k, ell)
     center = int(np.argmin(np.abs(z)))
     devc0 = (u0 * u0 + np.bincount(codes, weights=resp.devres(modes.mu), minlength=ell))
     terms = np.exp(-0.5 * (devc - devc0[None, :]) - ldn[:, None]) * (w / np.sqrt(2.0 * np.pi))[:, None]

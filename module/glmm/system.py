@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from scipy.linalg import cho_solve, lapack, solve_triangular
 
 from ..lmm.remat import ReStructure, ReTerm
+from .nested import NestedChain, NestedFactor, nested_chain
 
 #: Largest q_r·q₀ for which the rest × block-0 part of M is kept dense (faster than sparse
 #: products when most levels meet, as in crossed designs).
@@ -85,6 +86,8 @@ class Factor:
 
     def solve(self, R: np.ndarray) -> np.ndarray:
         """M⁻¹R for R of q rows (one or more columns), by block elimination."""
+        if R.ndim == 1 and self.D0inv.shape[1] == 1:
+            return self._solve_vector(R)
         vec = R.ndim == 1
         R2 = R[:, None] if vec else R
         ell, p0 = self.D0inv.shape[:2]
@@ -95,10 +98,23 @@ class Factor:
         if self.Lrr is None or self.H is None:
             out = y0
         else:
-            ur = cho_solve(self.Lrr, R2[q0:] - self.H @ R0.reshape(q0, -1))
-            u0 = y0 - (self.H.T @ ur)
-            out = np.vstack([u0, ur])
+            ur, _ = lapack.dpotrs(self.Lrr[0], R2[q0:] - self.H @ R0.reshape(q0, -1), lower=1)
+            out = np.empty((q0 + ur.shape[0], R2.shape[1]))
+            out[:q0] = y0 - (self.H.T @ ur)
+            out[q0:] = ur
         return out[:, 0] if vec else out
+
+    def _solve_vector(self, r: np.ndarray) -> np.ndarray:
+        """:meth:`solve` for one right-hand side and a scalar block 0."""
+        q0 = self.D0inv.shape[0]
+        y0 = self.D0inv[:, 0, 0] * r[:q0]
+        if self.Lrr is None or self.H is None:
+            return y0
+        ur, _ = lapack.dpotrs(self.Lrr[0], r[q0:] - self.H @ r[:q0], lower=1)
+        out = np.empty(r.size)
+        out[:q0] = y0 - self.H.T @ ur
+        out[q0:] = ur
+        return out
 
     def diag_blocks_inverse(self) -> list[np.ndarray]:
         """The diagonal blocks of M⁻¹ per factor block: (ℓ, p, p) arrays, computational order."""
@@ -113,12 +129,86 @@ class Factor:
         return [V0, Sinv]
 
 
+#: Largest q_r for which scalar intercept designs form all of M's sums in one sparse product
+#: (:class:`Indicators`; the rest × rest part is then indexed densely, q_r² rows).
+INDICATOR_QREST = 1000
+
+
+class Indicators:
+    """Sparse products for designs whose blocks are all scalar intercepts (Ũ columns constant
+    per block, sⱼ = θⱼ): Ũu = Z(s∘u) and Ũᵀv = s∘(Zᵀv) as one CSR product each, and every sum
+    of w that M = ŨᵀWŨ + I needs (block 0's diagonal, the dense rest × rest part and the rest ×
+    block-0 part) as one product G·w, G's rows being M's cells; the factorisation scales the
+    cells by sⱼsₖ afterwards.
+
+    Fields: ``Z`` (n × q) and ``Zt`` (q × n) indicator matrices, ``G`` the cell matrix (None-like
+    empty without ``cells``), ``svec`` each random effect's sⱼ, ``q0``, ``q_rest``, ``r0_start``
+    where the rest × block-0 cells begin in G·w. The sums are formed in the same order and
+    scaled after summing, as the per-block ``bincount`` passes do, so the numbers are the same.
+    """
+
+    def __init__(self, blocks: list[ReTerm], offsets: np.ndarray, pairs: list[_Pairs],
+                 r0_dense: bool, cells: bool = True) -> None:
+        n = blocks[0].codes.size
+        starts = np.cumsum([0] + [b.q for b in blocks])
+        self.q0, q = blocks[0].q, int(starts[-1])
+        self.q_rest = q - self.q0
+        cols = np.concatenate([starts[i] + b.codes for i, b in enumerate(blocks)])
+        obs = np.tile(np.arange(n), len(blocks))
+        self.Z = sp.csr_matrix((np.ones(cols.size), (obs, cols)), shape=(n, q))
+        self.Zt = sp.csr_matrix((np.ones(cols.size), (cols, obs)), shape=(q, n))
+        self._qblock = np.repeat(np.arange(len(blocks)), [b.q for b in blocks])
+        self.G, self.r0_start = (self._cells(blocks, offsets, pairs, r0_dense) if cells
+                                 else (sp.csr_matrix((0, n)), 0))
+        self.svec = np.ones(q)
+
+    def _cells(self, blocks: list[ReTerm], offsets: np.ndarray, pairs: list[_Pairs],
+               r0_dense: bool) -> tuple[sp.csr_matrix, int]:
+        """G (cells × n, entries 1) and where its rest × block-0 cells begin."""
+        nb, n, q0, qr = len(blocks), blocks[0].codes.size, self.q0, self.q_rest
+        obs = np.arange(n)
+        rows, cols = [blocks[0].codes], [obs]
+        for j in range(1, nb):
+            rj = offsets[j - 1] + blocks[j].codes
+            for k in range(1, nb):
+                rk = offsets[k - 1] + blocks[k].codes
+                rows.append(q0 + rj * qr + rk)
+                cols.append(obs)
+        r0_start = q0 + qr * qr
+        if r0_dense:
+            for j in range(1, nb):
+                rows.append(r0_start + (offsets[j - 1] + blocks[j].codes) * q0 + blocks[0].codes)
+                cols.append(obs)
+            ncell = r0_start + qr * q0
+        else:
+            start = r0_start
+            for pr in pairs:
+                rows.append(start + pr.index)
+                cols.append(obs)
+                start += pr.lev_j.size
+            ncell = start
+        r = np.concatenate(rows)
+        return sp.csr_matrix((np.ones(r.size), (r, np.concatenate(cols))), shape=(ncell, n)), r0_start
+
+    def set_scales(self, scale: list[float]) -> None:
+        """Each random effect's scale sⱼ (Ũu = Z(s∘u), Ũᵀv = s∘(Zᵀv))."""
+        self.svec = np.asarray(scale, dtype=float)[self._qblock]
+
+    def cells(self, w: np.ndarray) -> np.ndarray:
+        """All sums of w over M's cells, unscaled (G·w)."""
+        return self.G @ w
+
+
+#: A factorisation of M: blocked (:class:`Factor`) or of a nested chain (:class:`~.nested.NestedFactor`).
+AnyFactor: TypeAlias = Factor | NestedFactor
+
+
 class PenalizedSystem:
     """The pattern of M = ŨᵀWŨ + I for a structure, and its factorisation for given W.
 
     Fields: ``structure``; ``blocks`` its factor blocks (computational order); ``offsets`` of
     the rest blocks' random effects; ``q0``, ``q_rest``; ``Ut`` the per-block n×pₖ columns of
-    Ũ = ZΛ at the current θ.
+    Ũ = ZΛ at the current θ (a property).
     """
 
     def __init__(self, structure: ReStructure) -> None:
@@ -135,10 +225,17 @@ class PenalizedSystem:
         self._rr_index()
         self._gram_pattern()
         self.diag_lead = self._diagonal_lead()
-        self.Ut: list[np.ndarray] = [b.X.copy() for b in self.blocks]
+        self._Ut: list[np.ndarray] = [b.X.copy() for b in self.blocks]
+        self._ut_theta: np.ndarray | None = None
         #: Blocks whose Ũ column is a constant (a scalar intercept term): Ũ = s·1, s = T₁₁.
         self.const = [b.p == 1 and bool(np.all(b.X == 1.0)) for b in self.blocks]
         self.scale = [1.0 for _ in self.blocks]
+        #: A chain of nested scalar intercept terms, factored level by level (:mod:`.nested`).
+        self.chain = NestedChain(self.blocks) if nested_chain(self.blocks) else None
+        small = self.q_rest <= INDICATOR_QREST and self.chain is None
+        self.ind = (Indicators(self.blocks, self.offsets, self.pairs, self.dense_r0, cells=small)
+                    if all(self.const) and len(self.blocks) > 1 and (small or self.chain is not None)
+                    else None)
         #: The θ that Ũ was last formed at (None: not yet), so that models sharing this system
         #: (refits to new responses) re-form it only when θ changes.
         self.theta: np.ndarray | None = None
@@ -257,12 +354,58 @@ class PenalizedSystem:
         self.theta = np.array(theta, dtype=float)
         for i, b in enumerate(self.blocks):
             T = b.template(theta)
-            self.Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
             self.scale[i] = float(T[0, 0])
+            if self.ind is None:
+                self._Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
+        self._ut_theta = None if self.ind is not None else self.theta
+        if self.ind is not None:
+            self.ind.set_scales(self.scale)
+
+    @property
+    def Ut(self) -> list[np.ndarray]:
+        """The per-block n×pₖ columns of Ũ = ZΛ at the current θ (formed when asked for: the
+        indicator products of scalar intercept designs do not use them)."""
+        if self.theta is not None and self._ut_theta is not self.theta:
+            for i, b in enumerate(self.blocks):
+                T = b.template(self.theta)
+                self._Ut[i] = b.X * T[0, 0] if b.p == 1 else b.X @ T
+            self._ut_theta = self.theta
+        return self._Ut
 
     # -- products with Ũ -------------------------------------------------------------------------
+    def effect_scales(self) -> np.ndarray | None:
+        """Each random effect's scale sⱼ (Ũ = Z·diag(s)) when every block is a scalar intercept
+        term, else None."""
+        if not all(self.const):
+            return None
+        if self.ind is not None:
+            return self.ind.svec.copy()
+        return np.repeat(np.asarray(self.scale, dtype=float), [b.q for b in self.blocks])
+
+    def z_times(self, v: np.ndarray) -> np.ndarray:
+        """Zv for scalar intercept blocks (the indicators, unscaled)."""
+        if self.ind is not None:
+            return self.ind.Z @ v
+        out = np.zeros(self.blocks[0].codes.size)
+        start = 0
+        for b in self.blocks:
+            out += v[start: start + b.q][b.codes]
+            start += b.q
+        return out
+
+    def zt_times(self, r: np.ndarray) -> np.ndarray:
+        """Zᵀr for scalar intercept blocks (the indicators, unscaled), r a vector or a matrix."""
+        if self.ind is not None:
+            return self.ind.Zt @ r
+        if r.ndim == 2:
+            return np.column_stack([self.zt_times(r[:, c]) for c in range(r.shape[1])]) \
+                if r.shape[1] else np.zeros((self.q, 0))
+        return np.concatenate([np.bincount(b.codes, weights=r, minlength=b.nlevels) for b in self.blocks])
+
     def zlam(self, u: np.ndarray) -> np.ndarray:
         """Ũu (n-vector) for u in computational order."""
+        if self.ind is not None:
+            return self.ind.Z @ (self.ind.svec * u)
         out = np.zeros(self.blocks[0].codes.size)
         start = 0
         for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
@@ -278,6 +421,8 @@ class PenalizedSystem:
 
     def zlam_t(self, v: np.ndarray) -> np.ndarray:
         """Ũᵀv (q-vector, computational order) for an n-vector v."""
+        if self.ind is not None:
+            return self.ind.svec * (self.ind.Zt @ v)
         out = np.empty(self.q)
         start = 0
         for i, (b, U) in enumerate(zip(self.blocks, self.Ut)):
@@ -299,12 +444,18 @@ class PenalizedSystem:
 
     def zlam_t_matrix(self, V: np.ndarray) -> np.ndarray:
         """ŨᵀV (q × k) for an n × k matrix V."""
+        if self.ind is not None:
+            return self.ind.svec[:, None] * (self.ind.Zt @ V)
         return np.column_stack([self.zlam_t(V[:, c]) for c in range(V.shape[1])]) \
             if V.shape[1] else np.zeros((self.q, 0))
 
     # -- factorisation ---------------------------------------------------------------------------
-    def factor(self, w: np.ndarray) -> Factor:
+    def factor(self, w: np.ndarray) -> AnyFactor:
         """Factor M = ŨᵀWŨ + I for the working weights w."""
+        if self.chain is not None and self.ind is not None:
+            return self.chain.factor(self.ind.Zt @ w, self.scale)
+        if self.ind is not None:
+            return self._factor_indicators(w)
         b0, U0 = self.blocks[0], self.Ut[0]
         ell, p0 = b0.nlevels, b0.p
         if p0 == 1:
@@ -345,6 +496,39 @@ class PenalizedSystem:
             HM = Hm @ Mr0.T
             H = Hm
             S -= HM if isinstance(HM, np.ndarray) else HM.toarray()
+        L = self.cholesky(S)
+        if L is None:
+            return Factor(D0inv, H, None, np.inf, False)
+        ldr = float(2.0 * np.sum(np.log(np.diag(L))))
+        return Factor(D0inv, H, (L, True), ld0 + ldr, ok)
+
+    def _factor_indicators(self, w: np.ndarray) -> Factor:
+        """:meth:`factor` for scalar intercept blocks, from one product G·w (:class:`Indicators`)."""
+        ind = self.ind
+        assert ind is not None
+        cells = ind.cells(w)
+        q0, qr = self.q0, self.q_rest
+        s0 = self.scale[0]
+        d = (s0 * s0) * cells[:q0] + 1.0
+        D0inv = (1.0 / d)[:, None, None]
+        ld0 = float(np.sum(np.log(d)))
+        ok = bool(np.all(d > 0))
+        if qr == 0:
+            return Factor(D0inv, None, None, ld0, ok)
+        sr = ind.svec[q0:]
+        S = cells[q0: ind.r0_start].reshape(qr, qr) * np.multiply.outer(sr, sr)
+        S.reshape(-1)[:: qr + 1] += 1.0
+        H: RestFirst
+        if self._gram is not None:
+            vals = cells[ind.r0_start:] * (sr * s0)[self._mr0_rows]
+            ga, gb, col, uniq, inv = self._gram
+            S.reshape(-1)[uniq] -= np.bincount(inv, weights=vals[ga] * vals[gb] * D0inv[col, 0, 0],
+                                               minlength=uniq.size)
+            H = Entries(self._mr0_rows, self._mr0_cols, vals * D0inv[self._mr0_cols, 0, 0], (qr, q0))
+        else:
+            Mr0 = cells[ind.r0_start:].reshape(qr, q0) * (sr * s0)[:, None]
+            H = Mr0 * D0inv[:, 0, 0][None, :]
+            S -= H @ Mr0.T
         L = self.cholesky(S)
         if L is None:
             return Factor(D0inv, H, None, np.inf, False)
@@ -402,7 +586,7 @@ class PenalizedSystem:
         return S.reshape(q, q)
 
 
-def solve_fixed(fac: Factor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray,
+def solve_fixed(fac: AnyFactor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray,
                 r_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The joint PIRLS step for (u, β): [[M, C], [Cᵀ, XᵀWX]] [u; β] = [r_u; r_x], C = ŨᵀWX.
 
@@ -413,5 +597,6 @@ def solve_fixed(fac: Factor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray,
     Sx = XtWX - C.T @ YC
     L = np.linalg.cholesky(Sx)
     rhs = r_x - C.T @ Yr
-    beta = solve_triangular(L.T, solve_triangular(L, rhs, lower=True), lower=False)
+    beta = solve_triangular(L.T, solve_triangular(L, rhs, lower=True, check_finite=False), lower=False,
+                            check_finite=False)
     return Yr - YC @ beta, beta, L.T
