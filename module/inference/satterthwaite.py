@@ -10,6 +10,9 @@ with r²(θ) the penalized weighted RSS at β̂(θ) (log|W| of prior weights is 
 
 * A = Var(φ̂) = 2·H⁺, H = numDeriv::hessian(d, φ̂) (Moore-Penrose inverse over eigenvalues > 1e-8);
 * J_j = ∂C/∂φ_j, C(φ) = σ²(R_XᵀR_X)⁻¹(θ), by numDeriv::jacobian;
+
+(here H and J exactly for small models, else by cheaper Richardson differences than lmerTest's,
+:data:`DIFFERENCES`, agreeing with its to about 1e-8 relative in the df)
 * for a contrast l: v = lᵀCl, g_j = lᵀJ_jl, **df = 2v²/(gᵀAg)**;
 * for a q-row L: LCLᵀ = PDPᵀ (eigenvalues > √ε·d₁ kept), ν_m from the rows of PᵀL,
   E = Σ ν_m/(ν_m − 2), **ddf = 2E/(E − q)** (2 if some ν_m ≤ 2; the mean if all ν_m agree);
@@ -18,6 +21,7 @@ with r²(θ) the penalized weighted RSS at β̂(θ) (log|W| of prior weights is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -65,7 +69,7 @@ def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8)
 
 def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovariance:
     """:func:`varpar_covariance` computed: analytically where the dense algebra of
-    :func:`analytic_derivatives` is cheap, else by numDeriv's differences as lmerTest. BLAS
+    :func:`analytic_derivatives` is cheap, else by Richardson differences (:func:`numeric_derivatives`). BLAS
     threads as in the fit's evaluations (many small calls: one thread, except for a large
     fill-in block)."""
     analytic = analytic_applies(model)
@@ -99,17 +103,42 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovari
     return VarparCovariance(phi, 2.0 * Hinv, jac, vcov, beta, sigma, evals, warnings)
 
 
-def numeric_derivatives(model, phi: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray]:
-    """numDeriv's Hessian of :func:`devfun_vp` and Jacobian of :func:`covbeta` at φ (lmerTest's
-    route); the model is left at θ. The same numbers with fewer factorizations: the points that
-    differ only in σ share one factorization (the model's ``ThetaMemo``), 8k + 4k(k−1) + 8k + 1
-    for k parameters in θ instead of 8(k+1)² + 8(k+1) (InstEval, k = 3: 73 instead of 112)."""
+class Differences(NamedTuple):
+    """numDeriv's Richardson settings: relative step ``d`` and ``levels`` (its ``r``) for the
+    Hessian; the Jacobian's relative step ``jac_d`` (None: the Hessian's, so that the Jacobian's
+    points are the Hessian's diagonal points and cost no factorization of their own)."""
+
+    d: float
+    levels: int
+    jac_d: float | None
+
+
+#: lmerTest's settings (numDeriv's defaults: hessian d = 0.1, r = 4; jacobian d = 1e-4, r = 4).
+LMERTEST_DIFFERENCES = Differences(0.1, 4, 1e-4)
+#: The settings used: one Richardson step from h = 0.01·|x| and h/2 (error O(h⁴), about 1e-8
+#: relative in the df against :data:`LMERTEST_DIFFERENCES` on fhch2010 and InstEval), the
+#: Jacobian at the same points. InstEval (k = 3): 25 factorizations instead of 73; fhch2010
+#: (k = 4): 41 instead of 113.
+DIFFERENCES = Differences(0.01, 2, None)
+
+
+def numeric_derivatives(model, phi: np.ndarray, reml: bool,
+                        scheme: Differences = DIFFERENCES) -> tuple[np.ndarray, np.ndarray]:
+    """Richardson differences (numDeriv's ``genD`` and ``jacobian``, lmerTest's route) for the
+    Hessian of :func:`devfun_vp` and the Jacobian of :func:`covbeta` at φ; the model is left at θ.
+
+    Points that share θ share one factorization (the model's ``ThetaMemo``): those differing only
+    in σ, and with ``scheme.jac_d`` None the Jacobian's points, which are then the Hessian's
+    diagonal ones: 2rk + r·k(k−1) + 1 factorizations for k parameters in θ and r levels."""
     from ..lmm.model import ThetaMemo
 
     memo = ThetaMemo()
+    jac_d = scheme.d if scheme.jac_d is None else scheme.jac_d
     try:
-        H = numderiv.hessian(lambda x: model.objective_memo(x[:-1], reml, x[-1], memo), phi)
-        J = numderiv.jacobian(lambda x: model.vcov_memo(x[:-1], x[-1], memo).ravel(order="F"), phi)
+        H = numderiv.hessian(lambda x: model.objective_memo(x[:-1], reml, x[-1], memo), phi,
+                             d=scheme.d, r=scheme.levels)
+        J = numderiv.jacobian(lambda x: model.vcov_memo(x[:-1], x[-1], memo).ravel(order="F"), phi,
+                              d=jac_d, r=scheme.levels)
     finally:
         model.set_theta(phi[:-1])
     return H, J
