@@ -70,8 +70,8 @@ def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8)
 def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovariance:
     """:func:`varpar_covariance` computed: analytically where the dense algebra of
     :func:`analytic_derivatives` is cheap, else by Richardson differences
-    (:func:`numeric_derivatives`). BLAS threads as in the fit's evaluations (many small calls: one thread, except for a large
-    fill-in block)."""
+    (:func:`numeric_derivatives`). BLAS threads as in the fit's evaluations (many small calls:
+    one thread, except for a large fill-in block)."""
     analytic = analytic_applies(model)
     with blas_threads(1 if analytic else auto_threads(model.A.q_rest)):
         model.set_theta(theta_hat)
