@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .aggregate import OBJ_FLAG_REL, wall
 from .cell import POLICIES
+from .scale import section as scale_section
 
 LABELS = {"native": "native", "lme4": "lme4 (`lmer` in R)", "lme4-bridge": "lme4 via bridge (end to end)",
           "mixedlm": "mixedlm", "statsmodels": "statsmodels MixedLM"}
@@ -483,6 +484,7 @@ def render(res: dict) -> str:
     lines += inference(res)
     lines += serve(res)
     lines += clicks(res)
+    lines += scale_section()
     lines.append("## Generalized linear mixed models")
     lines.append("")
     lines.append("Native GLMM fits against glmer, mixedlm's glmer and statsmodels' variational-Bayes GLMMs, "

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
 ROWS_PER_FILE = 1_000_000
 ROWS_PER_GROUP = 100
 FORMULA = "y ~ x + (x | g)"
@@ -33,8 +34,8 @@ FORMULA = "y ~ x + (x | g)"
 def generate(root: Path, millions: int, seed: int = 2026) -> Path:
     """``millions`` files of a million rows each: g uniform over n/100 groups, x normal,
     y = 2 + 0.5x + b0[g] + b1[g]x + e (sd 1, 0.3, 1)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     folder = root / f"rows-{millions}M"
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,7 +67,7 @@ class PeakSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        import psutil
+        import psutil  # type: ignore[import-untyped]
 
         procs = {k: psutil.Process(p) for k, p in self.pids.items()}
         while not self._stop.is_set():
@@ -178,6 +179,50 @@ def _same(a, b) -> bool:
     return bool(np.allclose(pa["estimate"], pb["estimate"], rtol=1e-9, atol=0))
 
 
+def _fit_rows(fits: dict) -> list[str]:
+    out = ["| rows | groups | wall | CPU (workers + client) | wall per 1M rows | CPU per 1M rows | "
+           "peak RSS per worker | client peak RSS | load (1 min) before → after |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for key, r in fits.items():
+        out.append(f"| {key} | {r['groups']:,} | {r['wall_s']:.0f} s | {r['workers_cpu_s']:.0f} + "
+                   f"{r['client_cpu_s']:.0f} s | {r['wall_per_million_s']:.1f} s | {r['cpu_per_million_s']:.1f} s | "
+                   f"{r['peak_worker_rss_gib']:.2f} GiB | {r['peak_client_rss_gib']:.2f} GiB | "
+                   f"{r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} |")
+    return out
+
+
+def section(path: Path = RESULTS) -> list[str]:
+    """The markdown section of ``docs/benchmarks.md`` from ``path`` (none when it is absent)."""
+    if not path.exists():
+        return []
+    res = json.loads(path.read_text())
+    out = ["## Past one machine: Dask", "",
+           f"`python -m benchmarks.scale` ({res.get('date', '')}; raw numbers in `benchmarks/results/scale.json`). "
+           f"`{FORMULA}` on Parquet files of a million rows each (100 rows per group), fitted over a "
+           "LocalCluster of 2 worker processes (1 thread each, `memory_limit` per worker as listed) on this "
+           f"{res.get('cpu_count', '?')}-core machine, shared with other work: the load average is listed, and "
+           "CPU time is the figure to compare. Peak RSS is sampled every 0.2 s.", ""]
+    if res.get("fits"):
+        limit = next(iter(res["fits"].values()))["memory_limit"]
+        out.append(f"Memory limit per worker: {limit}.")
+        out.append("")
+        out += _fit_rows(res["fits"])
+        out.append("")
+    if res.get("many"):
+        m = res["many"]
+        out += [f"`run_many` of {m['specs']} sleepstudy-sized specs ({m['rows_each']} rows each, one simulated "
+                "response per spec, the data sent to the cluster once) against a loop of `mixedbridge.run` "
+                "in one process:", "",
+                "| | wall | CPU | specs per second (wall) |", "|---|---|---|---|",
+                f"| loop of single runs | {m['loop_wall_s']:.1f} s | {m['loop_cpu_s']:.1f} s | "
+                f"{m['specs'] / m['loop_wall_s']:.1f} |",
+                f"| `run_many`, LocalCluster of 2 workers | {m['many_wall_s']:.1f} s | "
+                f"{m['many_workers_cpu_s']:.1f} s workers + {m['many_client_cpu_s']:.1f} s client | "
+                f"{m['specs'] / m['many_wall_s']:.1f} |", "",
+                f"Every `run_many` result equal to its single run (estimates to 1e-9): {m['equal']}.", ""]
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=("generate", "fit", "many"))
@@ -205,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         out["many"] = r
         print(json.dumps(r), flush=True)
     out["cpu_count"] = os.cpu_count()
+    out["date"] = time.strftime("%Y-%m-%d")
     out["maxrss_client_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     if a.out:
         a.out.write_text(json.dumps(out, indent=1))

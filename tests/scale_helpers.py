@@ -94,18 +94,23 @@ def _mode_scale(frame: pd.DataFrame) -> np.ndarray:
 
 def agreement(reference, other) -> dict[tuple[str, str], float]:
     """Per (table, numeric column), the largest difference of ``other`` from ``reference`` in
-    the units its tolerance is stated in: relative for every number, except p-values (relative
-    to the p-value of the reference's statistic at ``other``'s df, so that what df moves is
-    counted under :data:`DF_RTOL`) and conditional modes (relative to the largest mode of their
-    grouping factor and term)."""
+    the units its tolerance is stated in: relative for every number, except p-values and
+    conditional modes. A p-value is compared with the p-value of the reference's statistic at
+    ``other``'s df (what df moves is counted under :data:`DF_RTOL`), relative and divided by its
+    condition number |∂log p/∂log statistic| when that exceeds 1 (a tail probability of t = 30
+    carries the statistic's relative rounding times t² ≈ 900: it cannot be closer than that); a
+    conditional mode relative to the largest mode of its grouping factor and term."""
     out = cell_differences(reference, other)
     for ta in reference.tables:
         pa, pb = ta.to_pandas(), other.table(ta.name).to_pandas()
         if (ta.name, "p.value") in P_COLUMNS and "p.value" in pa:
-            expect = _p_value(ta.name, pa["statistic"].to_numpy(dtype=float), pb)
+            stat = pa["statistic"].to_numpy(dtype=float)
+            expect = _p_value(ta.name, stat, pb)
             got = pb["p.value"].to_numpy(dtype=float)
+            cond = np.abs(_p_value(ta.name, stat * (1 + 1e-6), pb) - _p_value(ta.name, stat * (1 - 1e-6), pb)) \
+                / (2e-6 * np.maximum(np.abs(expect), 1e-300))
             ok = np.isfinite(expect) & np.isfinite(got)
-            rel = np.abs(got[ok] - expect[ok]) / np.maximum(np.abs(expect[ok]), 1e-300)
+            rel = np.abs(got[ok] - expect[ok]) / np.maximum(np.abs(expect[ok]), 1e-300) / np.maximum(cond[ok], 1.0)
             out[(ta.name, "p.value")] = float(rel.max()) if rel.size else 0.0
         if ta.name == "random_effects" and "estimate" in pa:
             x, y = pa["estimate"].to_numpy(dtype=float), pb["estimate"].to_numpy(dtype=float)

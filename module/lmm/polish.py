@@ -32,7 +32,7 @@ Objective = Callable[[np.ndarray], float]
 
 #: Relative size of the difference step (times max(|θ_i|, ``FLOOR``)).
 STEP = 4e-2
-FLOOR = 0.1
+FLOOR = 1.0
 #: Newton stops when the error left after a step, at most ``CONTRACTION`` times the step (the
 #: relative error of the differenced Hessian, O(STEP²), bounds how much a step misses by), is
 #: below ``STEP_TOL`` relative (max |Δθ_i| / max(|θ_i|, FLOOR)).
@@ -101,11 +101,12 @@ def newton_polish(fun: Objective, theta: np.ndarray, fx: float, lower: np.ndarra
     free = np.flatnonzero(theta > lower)
     if free.size == 0 or not np.isfinite(fx):
         return theta, fx, 0
-    first = _central(fun, theta, free, _h(theta, free))
-    H = hessian(fun, theta, fx, free, first)
+    probe = _central(fun, theta, free, _h(theta, free))
+    H = hessian(fun, theta, fx, free, probe)
     if not np.all(np.isfinite(H)) or np.min(np.linalg.eigvalsh(H)) <= 0:
         return theta, fx, 0
     kept = 0
+    first: tuple[np.ndarray, np.ndarray] | None = probe
     for _ in range(MAX_STEPS):
         g = gradient(fun, theta, free, first=first)
         first = None
