@@ -13,14 +13,16 @@ by Newton's method on the coordinates off their bounds:
   step sizes (truncation O(h⁶), rounding of the objective divided by h = 2e-2·max(|θ|, 0.1)):
   a gradient places θ̂ to rounding/H, where values alone, as BOBYQA compares them, place it
   only to √(rounding/H) (sleepstudy: ~1e-12 against ~1e-7);
-* a step is kept only if the objective does not rise beyond its own rounding (``RISE_TOL``
-  relative: at 1e-9 of θ a step changes f by ~1e-18·H, below what can be told apart);
-* it stops when the error a step leaves (at most ``CONTRACTION`` times the step) is below
-  ``STEP_TOL`` relative, or after ``MAX_STEPS``.
+* a step is kept only if the objective does not rise, except a step whose predicted decrease
+  is below the objective's rounding (``ROUNDING``·|f|): values cannot judge it (kept or not by
+  the last bits, the two computations would part there), so the gradient does; such a step
+  moves f by rounding alone (~1e-13 relative at most);
+* it stops when a step is below ``STEP_TOL`` relative, or after ``MAX_STEPS`` (where the
+  rounding of the gradient keeps the steps at ~1e-10, as on sleepstudy).
 
 Only values of the objective are used, so the same route serves a model with rows and a model
-reduced to its cross-products (:mod:`mixedbridge.scale`). The objective can only go down (or
-stay within rounding); θ on a bound stays there.
+reduced to its cross-products (:mod:`mixedbridge.scale`). The objective does not rise beyond its
+rounding; θ on a bound stays there.
 """
 from __future__ import annotations
 
@@ -33,14 +35,13 @@ Objective = Callable[[np.ndarray], float]
 #: Relative size of the difference step (times max(|θ_i|, ``FLOOR``)).
 STEP = 4e-2
 FLOOR = 1.0
-#: Newton stops when the error left after a step, at most ``CONTRACTION`` times the step (the
-#: relative error of the differenced Hessian, O(STEP²), bounds how much a step misses by), is
-#: below ``STEP_TOL`` relative (max |Δθ_i| / max(|θ_i|, FLOOR)).
+#: Newton stops when a step is below ``STEP_TOL`` relative (max |Δθ_i| / max(|θ_i|, FLOOR)).
 STEP_TOL = 1e-10
-CONTRACTION = 1.0
 MAX_STEPS = 4
-#: A step is kept when f(new) ≤ f(old) + RISE_TOL·|f(old)| (rounding of the objective).
-RISE_TOL = 1e-14
+#: Relative rounding of the objective's value: a step whose predicted decrease gᵀH⁻¹g/2 is
+#: below ``ROUNDING``·|f| cannot be judged by the values (they differ by rounding alone), so the
+#: gradient decides it.
+ROUNDING = 1e-13
 
 
 def _h(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -116,10 +117,10 @@ def newton_polish(fun: Objective, theta: np.ndarray, fx: float, lower: np.ndarra
         new = theta.copy()
         new[free] = np.maximum(theta[free] + step, lower[free])
         f_new = float(fun(new))
-        if not f_new <= fx + RISE_TOL * abs(fx):
+        if not (f_new <= fx or -float(g @ step) / 2 < ROUNDING * abs(fx)):
             break
         theta, fx, kept = new, f_new, kept + 1
-        if np.max(np.abs(step) / np.maximum(np.abs(theta[free]), FLOOR)) * CONTRACTION < STEP_TOL:
+        if np.max(np.abs(step) / np.maximum(np.abs(theta[free]), FLOOR)) < STEP_TOL:
             break
     return theta, fx, kept
 
