@@ -151,9 +151,8 @@ def many(nspecs: int) -> dict:
 
     df, _ = load("sleepstudy")
     rng = np.random.default_rng(5)
-    data = df.copy()
-    for i in range(nspecs):
-        data[f"y{i}"] = df["Reaction"].to_numpy() + rng.normal(scale=25.0, size=len(df))
+    noise = rng.normal(scale=25.0, size=(len(df), nspecs)) + df["Reaction"].to_numpy()[:, None]
+    data = pd.concat([df, pd.DataFrame(noise, index=df.index, columns=[f"y{i}" for i in range(nspecs)])], axis=1)
     specs = [{"analysis": "lmm", "formula": f"y{i} ~ Days + (Days | Subject)", "data": {"dataset": "d"}}
              for i in range(nspecs)]
     t0, c0 = time.perf_counter(), time.process_time()
