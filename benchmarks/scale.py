@@ -207,6 +207,8 @@ def section(path: Path = RESULTS) -> list[str]:
         out.append("")
         out += _fit_rows(res["fits"])
         out.append("")
+    for note in res.get("notes", []):
+        out += [note, ""]
     if res.get("many"):
         m = res["many"]
         out += [f"`run_many` of {m['specs']} sleepstudy-sized specs ({m['rows_each']} rows each, one simulated "
