@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import progress
 from .optsummary import OptSummary
+from .polish import polish_summary
 
 try:
     import nlopt
@@ -184,5 +185,6 @@ def minimize_theta(fun: Objective, theta0: np.ndarray, lower: np.ndarray, *, fto
     x, fx = _check_boundary(fun, x, fx, summary)
     if do_polish:
         x, fx = polish(fun, x, fx, summary)
+    x, fx = polish_summary(fun, x, fx, summary)
     summary.theta, summary.fmin = x, fx
     return summary
