@@ -36,7 +36,7 @@ def auto_threads(q_rest: int) -> int | None:
 def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTermData], *,
             reml: bool = True, weights: np.ndarray | None = None,
             offset: np.ndarray | None = None, threads: int | None | str = "auto",
-            dropped: list[str] | None = None) -> Fit:
+            dropped: list[str] | None = None, exact: bool = False) -> Fit:
     """Fit y ~ Xβ + Zb + o by REML (default) or ML, as lme4's ``lmer`` does.
 
     Parameters
@@ -51,6 +51,7 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
         block and the machine's load (:func:`auto_threads`), None leaves the library default,
         an integer sets it (see :mod:`.threads`).
     dropped : names of aliased columns already dropped from X (reported in ``Fit.dropped``).
+    exact : after lme4's route, Newton steps to the exact optimum (``LinearMixedModel.fit``).
 
     Returns
     -------
@@ -91,7 +92,7 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
     with blas_threads(1 if auto else limit):
         model = LinearMixedModel(X, list(names), y, list(reterms), w, o, reml)
     with blas_threads(auto_threads(model.A.q_rest) if auto else limit):
-        model.fit()
+        model.fit(exact=exact)
         return model_to_fit(model, dropped)
 
 

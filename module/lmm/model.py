@@ -210,13 +210,15 @@ class LinearMixedModel:
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, *, theta0: np.ndarray | None = None, polish: bool = False,
-            calc_derivs: bool = True) -> LinearMixedModel:
+            calc_derivs: bool = True, exact: bool = False) -> LinearMixedModel:
         """Minimise the objective over θ (lme4's route), run the checks and stay at θ̂.
 
         ``theta0`` is the start (raised to the lower bounds); by default lme4's (1 on template
         diagonals and 0 off), or moment estimates when evaluations are expensive (a large dense
         fill-in, see :mod:`.start`). ``polish`` adds a second BOBYQA run from θ̂ (kept if lower); it is
-        also run automatically when the gradient check fails.
+        also run automatically when the gradient check fails. ``exact`` ends with Newton steps to
+        the exact optimum (:mod:`.polish`): more evaluations, and two computations of the model
+        whose objectives differ by rounding (rows in another order, Dask partitions) agree to 1e-9.
         """
         s = self.structure
         start, step = s.theta0, None
@@ -224,11 +226,12 @@ class LinearMixedModel:
             start = np.maximum(np.asarray(theta0, dtype=float), s.lower)
         elif wants_moment_start(self.A):
             start, step = moment_start(self.A, s)
-        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish, initial_step=step)
+        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish, initial_step=step,
+                                exact=exact)
         check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
         if not polish and calc_derivs and not check.singular and not check.grad_ok:
             first = optsum
-            optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True)
+            optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True, exact=exact)
             optsum.theta0 = first.theta0
             optsum.feval += first.feval
             optsum.restarted = first.restarted + ["rerun after failed gradient check"] + optsum.restarted
