@@ -188,6 +188,8 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
         kept = _categorical_factor(col)
         if kept is not None:
             return kept
+    if levels is None and col.dtype.kind in "iu":
+        return _integer_factor(col)
     text = _is_text(col.dropna())
     codes, uniques = pd.factorize(col)
     ulabels = [_level_label(u) if isinstance(u, (bool, np.bool_)) or not text else str(u) for u in uniques]
@@ -210,6 +212,16 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
     position = {lab: i for i, lab in enumerate(order)}
     to_level = np.array([position[lab] for lab in ulabels] + [-1], dtype=np.int64)
     return pd.Series(pd.Categorical.from_codes(to_level[codes], categories=order), index=col.index)
+
+
+def _integer_factor(col: pd.Series) -> pd.Series:
+    """:func:`_as_factor` of a numpy integer column without listed levels (no missing values
+    by its dtype): R's numeric level order and labels, made by ``np.unique`` over the values,
+    not per row or per level in Python (a Parquet partition of a million rows and 600,000
+    group ids: ~0.2 s instead of ~5 s)."""
+    uniques, codes = np.unique(col.to_numpy(), return_inverse=True)
+    return pd.Series(pd.Categorical.from_codes(codes.reshape(-1), categories=uniques.astype(str)),
+                     index=col.index)
 
 
 def text_labels(categories: pd.Index) -> list[str]:
