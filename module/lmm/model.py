@@ -365,10 +365,11 @@ class LinearMixedModel:
         to the current one."""
         return self.structure.zlambda(u, self.theta if theta is None else np.asarray(theta, dtype=float))
 
-    def zb(self) -> np.ndarray:
-        """Z b̃ (n-vector)."""
+    def zb(self, b_blocks: list[np.ndarray] | None = None) -> np.ndarray:
+        """Z b̃ (n-vector), b̃ per factor block (``b_blocks``, default :meth:`b_blocks` at the
+        current θ)."""
         out = None
-        for blk, b in zip(self.structure.blocks, self.b_blocks()):
+        for blk, b in zip(self.structure.blocks, self.b_blocks() if b_blocks is None else b_blocks):
             zb = blk.z_times(b)
             if out is None:
                 out = zb
@@ -381,13 +382,28 @@ class LinearMixedModel:
         """Xβ̂ + Zb̃ + o, as y − residuals."""
         return self.y - self.residuals()
 
-    def residuals(self) -> np.ndarray:
+    def residuals(self, estimates: Estimates | None = None) -> np.ndarray:
         """Raw (response-scale) residuals y − o − Xβ̂ − Zb̃, computed in the basis as
-        ỹ − X̃β̃ − Zb̃ (no cancellation when y or X sit on a large offset)."""
-        r = self.basis.X @ self.beta_tilde
+        ỹ − X̃β̃ − Zb̃ (no cancellation when y or X sit on a large offset); at the current θ, or
+        at the β̃ and b̃ of ``estimates`` (:meth:`estimates`, taken at θ̂)."""
+        est = self.estimates() if estimates is None else estimates
+        r = self.basis.X @ est.beta_tilde
         np.subtract(self.basis.y, r, out=r)
-        r -= self.zb()
+        r -= self.zb(est.b_blocks)
         return r
+
+    def estimates(self) -> Estimates:
+        """β̃ and b̃ at the current θ: what :meth:`residuals` needs (a few values per group), to
+        compute them later wherever θ has moved."""
+        return Estimates(self.beta_tilde, self.b_blocks())
+
+
+class Estimates(NamedTuple):
+    """β̃ (the basis's coefficients) and b̃ per factor block at one θ (see
+    :meth:`LinearMixedModel.estimates`)."""
+
+    beta_tilde: np.ndarray
+    b_blocks: list[np.ndarray]
 
 
 def _apply_lambda(v: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:
