@@ -229,8 +229,8 @@ def _categorical_factor(col: pd.Series) -> pd.Series | None:
         return None
     codes = col.cat.codes.to_numpy()
     used = np.bincount(codes[codes >= 0], minlength=len(cats)) > 0
-    if used.all():
-        return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=col.index)
+    if used.all():  # the input's codes, not a copy (pandas' copy-on-write keeps them apart)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=col.index, copy=False)
     position = np.append(np.cumsum(used) - 1, -1)
     order = [lab for lab, u in zip(labels, used) if u]
     return pd.Series(pd.Categorical.from_codes(position[codes], categories=order), index=col.index)
