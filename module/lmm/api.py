@@ -141,7 +141,7 @@ class RowsAtEstimates:
 
     def __call__(self, name: str) -> np.ndarray:
         model = self.model
-        residuals = model.residuals(self.estimates)
+        residuals = model.residuals_at(self.estimates)
         if name == "residuals":
             return residuals
         if name == "fitted":

@@ -21,8 +21,6 @@ quantities come back exactly: β = γ + R⁻¹β̃ and V(β) = R⁻¹V(β̃)R⁻
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
@@ -34,42 +32,35 @@ from ..errors import ModelError
 RANK_EPS = 1e-12
 
 
-class _Rows:
-    """X̃ or ỹ of a :class:`FixedBasis`: the array kept, or, once the basis has let go of its
-    rows (:meth:`FixedBasis.let_go_rows`), the same array computed again (not kept)."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name, self.slot = name, "_" + name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> np.ndarray:
-        if obj is None:
-            raise AttributeError(self.name)  # a required field: no default
-        got = obj.__dict__[self.slot]
-        if got is None:
-            got = getattr(obj.with_rows(), self.name)
-        return got
-
-    def __set__(self, obj: Any, value: np.ndarray | None) -> None:
-        obj.__dict__[self.slot] = value
-
-
-@dataclass
 class FixedBasis:
     """X = X̃R with W-orthonormal X̃, and the working response ỹ = y − o − Xγ.
 
-    Fields: ``X`` X̃ (n×p); ``y`` ỹ (n); ``R`` (p×p, upper triangular, positive diagonal);
+    Attributes: ``X`` X̃ (n×p); ``y`` ỹ (n); ``R`` (p×p, upper triangular, positive diagonal);
     ``gamma`` γ (p); ``ldR2`` log|R|² = 2Σ log Rᵢᵢ; ``Xy`` [X̃ ỹ] (n×(p+1), column-major), whose
     columns ``X`` and ``y`` are (None when they are separate arrays); ``source`` None, or what
-    computes the basis again once it has let go of its rows (:meth:`let_go_rows`).
+    computes the basis again once it has let go of its rows (:meth:`let_go_rows`): X̃ and ỹ are
+    then computed again (the same values) each time they are read, and not kept.
     """
 
-    X: _Rows = _Rows()
-    y: _Rows = _Rows()
-    R: np.ndarray
-    gamma: np.ndarray
-    ldR2: float
-    Xy: np.ndarray | None = None
-    source: Callable[[], FixedBasis] | None = field(default=None, repr=False)
+    def __init__(self, X: np.ndarray | None, y: np.ndarray | None, R: np.ndarray, gamma: np.ndarray,
+                 ldR2: float, Xy: np.ndarray | None = None,
+                 source: Callable[[], FixedBasis] | None = None) -> None:
+        self._X, self._y = X, y
+        self.R, self.gamma, self.ldR2, self.Xy, self.source = R, gamma, ldR2, Xy, source
+
+    @property
+    def X(self) -> np.ndarray:
+        """X̃ (n×p)."""
+        X = self.with_rows()._X
+        assert X is not None
+        return X
+
+    @property
+    def y(self) -> np.ndarray:
+        """ỹ (n)."""
+        y = self.with_rows()._y
+        assert y is not None
+        return y
 
     def let_go_rows(self, source: Callable[[], FixedBasis]) -> FixedBasis:
         """This basis without its n rows (X̃, ỹ), which ``source`` computes again when read
@@ -79,7 +70,7 @@ class FixedBasis:
     def with_rows(self) -> FixedBasis:
         """This basis, or the one ``source`` computes again when the rows were let go: read X̃ and
         ỹ from it when both are needed (one computation)."""
-        if self.__dict__["_X"] is not None or self.source is None:
+        if self._X is not None or self.source is None:
             return self
         return self.source()
 
@@ -108,7 +99,8 @@ def fixed_basis(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
 
     X̃ and ỹ are the columns of one column-major n×(p+1) array, computed in place (LAPACK's
     QR and Q overwrite the copy of X; the projections run over row chunks): no n-row
-    temporaries, the values numpy's QR and whole-array products give."""
+    temporaries, the values numpy's QR and whole-array products give, except X̃ᵀr of a large X
+    (see :data:`ROW_MAJOR_BELOW`)."""
     n, p = X.shape
     Xy = np.empty((n, p + 1), order="F")
     r = Xy[:, p]
@@ -131,8 +123,9 @@ def fixed_basis(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
     if sw is not None:
         r *= sw
     coef = np.zeros(p)
+    Qt = np.ascontiguousarray(Q).T if Q.size < ROW_MAJOR_BELOW else Q.T
     for _ in range(2):
-        c = Q.T @ r
+        c = Qt @ r
         _subtract_product(r, Q, c)
         coef += c
     gamma = _solve_upper(R, coef) + shift
@@ -155,6 +148,11 @@ def _qr_in_place(A: np.ndarray) -> np.ndarray:
         raise np.linalg.LinAlgError("QR of the fixed-effects matrix failed")
     return R
 
+
+#: Size of X (n·p) below which X̃ᵀr is formed from a row-major copy of X̃: BLAS sums it in
+#: another order than from the column-major X̃, so small models keep the numbers of the row-major
+#: basis of earlier versions bit for bit; larger ones take no copy (the same to rounding).
+ROW_MAJOR_BELOW = 100_000
 
 #: Rows per chunk of :func:`_subtract_product`.
 CHUNK_ROWS = 16_384

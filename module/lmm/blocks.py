@@ -217,13 +217,13 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
     n, p = X.shape
     yo = y if offset is None else y - offset
     # [X y] as its columns (views of X): no n×(p+1) copy
-    Xy_matrix = Xy if offset is None else None
-    Xy = [X[:, j] for j in range(p)] + [yo]
-    wXy = Xy if weights is None else [c * weights for c in Xy]
+    stacked = Xy if offset is None else None
+    cols = [X[:, j] for j in range(p)] + [yo]
+    wXy = cols if weights is None else [c * weights for c in cols]
     b0, rest = structure.blocks[0], structure.blocks[1:]
     A00 = _diag_blocks(b0, weights)
     Ax0 = _xy_against(b0, wXy)
-    S = np.column_stack(Xy) if Xy_matrix is None else Xy_matrix  # BLAS's sums, as before
+    S = np.column_stack(cols) if stacked is None else stacked  # BLAS's sums, as before
     Axx = S.T @ S if weights is None else np.column_stack(wXy).T @ S
     del S
     offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)

@@ -375,11 +375,14 @@ class LinearMixedModel:
         to the current one."""
         return self.structure.zlambda(u, self.theta if theta is None else np.asarray(theta, dtype=float))
 
-    def zb(self, b_blocks: list[np.ndarray] | None = None) -> np.ndarray:
-        """Z b̃ (n-vector), b̃ per factor block (``b_blocks``, default :meth:`b_blocks` at the
-        current θ)."""
+    def zb(self) -> np.ndarray:
+        """Z b̃ (n-vector) at the current θ."""
+        return self._z_times(self.b_blocks())
+
+    def _z_times(self, b_blocks: list[np.ndarray]) -> np.ndarray:
+        """Z b for b per factor block (ℓ×p arrays, computational order)."""
         out = None
-        for blk, b in zip(self.structure.blocks, self.b_blocks() if b_blocks is None else b_blocks):
+        for blk, b in zip(self.structure.blocks, b_blocks):
             zb = blk.z_times(b)
             if out is None:
                 out = zb
@@ -392,15 +395,19 @@ class LinearMixedModel:
         """Xβ̂ + Zb̃ + o, as y − residuals."""
         return self.y - self.residuals()
 
-    def residuals(self, estimates: Estimates | None = None) -> np.ndarray:
-        """Raw (response-scale) residuals y − o − Xβ̂ − Zb̃, computed in the basis as
-        ỹ − X̃β̃ − Zb̃ (no cancellation when y or X sit on a large offset); at the current θ, or
-        at the β̃ and b̃ of ``estimates`` (:meth:`estimates`, taken at θ̂)."""
-        est = self.estimates() if estimates is None else estimates
+    def residuals(self) -> np.ndarray:
+        """Raw (response-scale) residuals y − o − Xβ̂ − Zb̃ at the current θ (see
+        :meth:`residuals_at`)."""
+        return self.residuals_at(self.estimates())
+
+    def residuals_at(self, est: Estimates) -> np.ndarray:
+        """Raw residuals at the β̃ and b̃ of ``est`` (:meth:`estimates`, taken at some θ),
+        computed in the basis as ỹ − X̃β̃ − Zb̃ (no cancellation when y or X sit on a large
+        offset)."""
         basis = self.basis.with_rows()
         r = basis.X @ est.beta_tilde
         np.subtract(basis.y, r, out=r)
-        r -= self.zb(est.b_blocks)
+        r -= self._z_times(est.b_blocks)
         return r
 
     def estimates(self) -> Estimates:
