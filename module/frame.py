@@ -82,7 +82,7 @@ class ModelFrame:
         cols = [self.grouping_factor(g) for g in group]
         if len(cols) == 1:
             cat = cols[0].cat.remove_unused_categories() if _has_unused(cols[0]) else cols[0]
-            return text_labels(cat.cat.categories), cat.cat.codes.to_numpy().astype(np.int64)
+            return text_labels(cat.cat.categories), cat.array.codes.astype(np.int64)
         codes = np.zeros(len(self.data), dtype=np.int64)
         for c in cols:
             codes = codes * len(c.cat.categories) + c.cat.codes.to_numpy()
@@ -239,10 +239,10 @@ def _categorical_factor(col: pd.Series) -> pd.Series | None:
     labels = text_labels(cats)
     if len(set(labels)) != len(labels) or any(isinstance(c, (bool, np.bool_)) for c in values):
         return None
-    codes = col.cat.codes.to_numpy()
+    codes = col.array.codes  # the Categorical's own codes (``.cat.codes`` is a copy)
     used = np.bincount(codes[codes >= 0], minlength=len(cats)) > 0
-    if used.all():
-        return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=col.index)
+    if used.all():  # the input's codes, not a copy (pandas' copy-on-write keeps them apart)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=col.index, copy=False)
     position = np.append(np.cumsum(used) - 1, -1)
     order = [lab for lab, u in zip(labels, used) if u]
     return pd.Series(pd.Categorical.from_codes(position[codes], categories=order), index=col.index)
