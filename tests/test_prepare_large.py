@@ -64,6 +64,14 @@ def test_categorical_keeps_its_order_and_drops_unused_levels():
     assert pr.frame.n_missing == 1
 
 
+def test_integer_groups_are_levels_in_numeric_order_as_r_factor():
+    g = np.array([10, -3, 2, 10, 2, 100], dtype=np.int32)
+    df = pd.DataFrame({"y": np.arange(6.0), "x": [0.1, 0.4, 0.2, 0.3, 0.9, 0.5], "g": g})
+    levels, codes = _problem(df, "y ~ x + (1 | g)").frame.grouping(("g",))
+    assert levels == ["-3", "2", "10", "100"]   # R: levels(factor(c(10L, -3L, 2L, 10L, 2L, 100L)))
+    assert codes.tolist() == [2, 0, 1, 2, 1, 3]
+
+
 def test_random_term_with_the_fixed_columns_shares_their_rows():
     pr = _problem(_slope_data(2000, 40), "y ~ x + (1 + x | g)")
     (term,) = pr.reterms
