@@ -4,6 +4,7 @@ from __future__ import annotations
 from .aggregate import OBJ_FLAG_REL, wall
 from .cell import POLICIES
 from .glmm_table import section as glmm_section
+from .scale import section as scale_section
 
 LABELS = {"native": "native", "lme4": "lme4 (`lmer` in R)", "lme4-bridge": "lme4 via bridge (end to end)",
           "mixedlm": "mixedlm", "statsmodels": "statsmodels MixedLM"}
@@ -486,6 +487,7 @@ def render(res: dict) -> str:
     lines += serve(res)
     lines += clicks(res)
     lines += glmm_section()
+    lines += scale_section()
     lines.append("## Reproduce")
     lines.append("")
     lines.append("```sh\n"

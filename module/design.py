@@ -240,7 +240,7 @@ def _full_rank(X: np.ndarray) -> bool:
     norms = np.array([np.sqrt(np.dot(X[:, j], X[:, j])) for j in range(p)])
     if not np.all(np.isfinite(norms)) or np.any(norms == 0):
         return False
-    qr, _, _, info = lapack.dgeqrf(np.asfortranarray(X))
+    qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)  # into one copy, not two
     if info != 0:
         return False
     return bool(np.all(np.abs(np.diagonal(qr)) > _CLEAR_MARGIN * RANK_TOL * norms))

@@ -65,7 +65,7 @@ class NativeEngine:
         from .lmm import fit_lmm
         return fit_lmm(problem.fixed.X, problem.fixed.names, problem.y, problem.reterms,
                        reml=problem.reml, weights=problem.frame.weights, offset=problem.frame.offset,
-                       dropped=problem.fixed.dropped)
+                       dropped=problem.fixed.dropped, exact=problem.exact_optimum(False))
 
     def infer(self, problem: Problem, fit: Fit, settings: Settings,
               terms: list[str] | None = None) -> Inference:

@@ -5,6 +5,7 @@ Notation follows lme4 (Bates et al. 2015): β fixed effects, θ relative covaria
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,30 @@ class RBackend:
 #: The engine-specific part of a fit: only the engine that made it reads it.
 Backend = NativeBackend | RBackend
 
+#: Names of a fit's per-row arrays that an engine may leave to be computed on first use.
+ROW_VALUES = ("fitted", "residuals", "pearson_residuals")
+
+
+class RowValues:
+    """A per-row array field of :class:`Fit` (n values: fitted values, residuals): the array the
+    engine gave, or, when it gave None and filled ``Fit.rows``, ``rows(name)`` computed on first
+    read and kept. An engine whose model already holds what the rows are made of (the native LMM)
+    so keeps no n-vectors it may never be asked for (1M rows: 23 MiB)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.slot = name, "_" + name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> np.ndarray | None:
+        if obj is None:
+            return None  # the field's default
+        got = obj.__dict__.get(self.slot)
+        if got is None and obj.rows is not None:
+            got = obj.__dict__[self.slot] = obj.rows(self.name)
+        return got
+
+    def __set__(self, obj: Any, value: np.ndarray | None) -> None:
+        obj.__dict__[self.slot] = value
+
 
 @dataclass(frozen=True)
 class Fit:
@@ -124,10 +149,12 @@ class Fit:
     ``deviance(fm, REML = FALSE)``); ``r_squared``, ``adj_r_squared`` (``lm``); ``theta`` θ̂;
     ``varcorr`` per-term covariance; ``ranef`` conditional modes; ``coef_groups`` lme4's
     ``coef()`` per grouping factor; ``fitted``, ``residuals``, ``pearson_residuals`` (residuals
-    ·√w/σ̂); ``ngroups`` levels per grouping factor; ``optinfo`` optimizer record; ``warnings``
-    and ``notes`` in words; ``family`` and ``link`` R's names for a GLMM (None otherwise);
+    ·√w/σ̂), given or (``rows``, see :class:`RowValues`) computed on first read; ``ngroups``
+    levels per grouping factor; ``optinfo`` optimizer record; ``warnings`` and ``notes``
+    in words; ``family`` and ``link`` R's names for a GLMM (None otherwise);
     ``backend`` what the engine keeps for later requests on this fit
-    (:class:`NativeBackend` or :class:`RBackend`), read only by that engine.
+    (:class:`NativeBackend` or :class:`RBackend`), read only by that engine; ``rows`` None, or a
+    callable the engine fills that returns a per-row array of :data:`ROW_VALUES` by name.
     """
 
     analysis: str
@@ -152,9 +179,9 @@ class Fit:
     varcorr: list[VarComp] = field(default_factory=list)
     ranef: list[RanefBlock] = field(default_factory=list)
     coef_groups: dict[str, GroupCoefs] = field(default_factory=dict)
-    fitted: np.ndarray | None = None
-    residuals: np.ndarray | None = None
-    pearson_residuals: np.ndarray | None = None
+    fitted: RowValues = RowValues()
+    residuals: RowValues = RowValues()
+    pearson_residuals: RowValues = RowValues()
     ngroups: dict[str, int] = field(default_factory=dict)
     optinfo: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -162,6 +189,7 @@ class Fit:
     family: str | None = None
     link: str | None = None
     backend: Backend = field(default_factory=NativeBackend)
+    rows: Callable[[str], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def se(self) -> np.ndarray:

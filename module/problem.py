@@ -55,6 +55,11 @@ class Problem:
     def reml(self) -> bool:
         return bool(self.options.get("reml", True)) and self.analysis != "glmm"
 
+    def exact_optimum(self, default: bool) -> bool:
+        """``options.exact_optimum``: Newton steps to the exact optimum after lme4's route; when
+        the spec leaves it out, the backend's ``default`` (in memory no, over Dask yes)."""
+        return bool(self.options.get("exact_optimum", default))
+
     @property
     def family(self) -> str | None:
         """A glmm's family (R's name), None otherwise."""

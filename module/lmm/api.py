@@ -9,7 +9,7 @@ import numpy as np
 from ..design import ReTermData
 from ..fit import Fit, GroupCoefs, NativeBackend, RanefBlock
 from .checks import ConvergenceCheck
-from .model import LinearMixedModel
+from .model import Estimates, LinearMixedModel
 from .optsummary import OptSummary
 from .remat import ReTerm
 from .threads import blas_threads
@@ -36,7 +36,7 @@ def auto_threads(q_rest: int) -> int | None:
 def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTermData], *,
             reml: bool = True, weights: np.ndarray | None = None,
             offset: np.ndarray | None = None, threads: int | None | str = "auto",
-            dropped: list[str] | None = None) -> Fit:
+            dropped: list[str] | None = None, exact: bool = False) -> Fit:
     """Fit y ~ Xβ + Zb + o by REML (default) or ML, as lme4's ``lmer`` does.
 
     Parameters
@@ -51,6 +51,7 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
         block and the machine's load (:func:`auto_threads`), None leaves the library default,
         an integer sets it (see :mod:`.threads`).
     dropped : names of aliased columns already dropped from X (reported in ``Fit.dropped``).
+    exact : after lme4's route, Newton steps to the exact optimum (``LinearMixedModel.fit``).
 
     Returns
     -------
@@ -91,7 +92,7 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
     with blas_threads(1 if auto else limit):
         model = LinearMixedModel(X, list(names), y, list(reterms), w, o, reml)
     with blas_threads(auto_threads(model.A.q_rest) if auto else limit):
-        model.fit()
+        model.fit(exact=exact)
         return model_to_fit(model, dropped)
 
 
@@ -111,12 +112,7 @@ def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> F
     loglik = -crit / 2.0
     k = model.p + s.ntheta + 1
     sigma = model.sigma
-    residuals = model.residuals()
-    fitted = model.y - residuals
     ranef = ranef_blocks(model)
-    pearson = residuals / sigma if model.weights is None else residuals * np.sqrt(model.weights)
-    if model.weights is not None:
-        pearson /= sigma
     return Fit(
         analysis="lmm", engine="native", coef_names=list(model.names), beta=model.beta,
         vcov=model.vcov(), sigma=sigma, nobs=model.n, loglik=loglik,
@@ -126,12 +122,38 @@ def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> F
         dropped=list(dropped or []), theta=theta.copy(),
         varcorr=varcorr(s.terms, theta, sigma), ranef=ranef,
         coef_groups=coef_groups(model.names, model.beta, s.factor_names(), ranef),
-        fitted=fitted, residuals=residuals,
-        pearson_residuals=pearson,
+        rows=RowsAtEstimates(model, model.estimates(), sigma) if model.has_rows else None,
         ngroups={g: _nlevels(model, g) for g in s.factor_names()},
         optinfo=optinfo(model.optsum, model.check), warnings=warnings_in_words(model),
         backend=NativeBackend(model),
     )
+
+
+class RowsAtEstimates:
+    """A fit's per-row arrays (:data:`~mixedbridge.fit.ROW_VALUES`) computed when first read, from
+    the model's rows and the estimates at θ̂ (β̃, b̃: a few values per group), so that a fit keeps
+    no n-vectors until asked; the same numbers as computing them at the fit.
+
+    Residuals y − fitted (:meth:`LinearMixedModel.residuals`); fitted values y − residuals;
+    Pearson residuals residuals·√w/σ̂."""
+
+    def __init__(self, model: LinearMixedModel, estimates: Estimates, sigma: float) -> None:
+        self.model, self.estimates, self.sigma = model, estimates, sigma
+
+    def __call__(self, name: str) -> np.ndarray:
+        model = self.model
+        residuals = model.residuals_at(self.estimates)
+        if name == "residuals":
+            return residuals
+        if name == "fitted":
+            return model.y - residuals
+        if name != "pearson_residuals":
+            raise KeyError(name)
+        if model.weights is None:
+            return residuals / self.sigma
+        residuals *= np.sqrt(model.weights)
+        residuals /= self.sigma
+        return residuals
 
 
 def _nlevels(model: LinearMixedModel, group: str) -> int:

@@ -20,7 +20,7 @@ quantities come back exactly: β = γ + R⁻¹β̃ and V(β) = R⁻¹V(β̃)R⁻
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 from scipy.linalg import lapack
@@ -32,19 +32,47 @@ from ..errors import ModelError
 RANK_EPS = 1e-12
 
 
-@dataclass
 class FixedBasis:
     """X = X̃R with W-orthonormal X̃, and the working response ỹ = y − o − Xγ.
 
-    Fields: ``X`` X̃ (n×p); ``y`` ỹ (n); ``R`` (p×p, upper triangular, positive diagonal);
-    ``gamma`` γ (p); ``ldR2`` log|R|² = 2Σ log Rᵢᵢ.
+    Attributes: ``X`` X̃ (n×p); ``y`` ỹ (n); ``R`` (p×p, upper triangular, positive diagonal);
+    ``gamma`` γ (p); ``ldR2`` log|R|² = 2Σ log Rᵢᵢ; ``Xy`` [X̃ ỹ] (n×(p+1), column-major), whose
+    columns ``X`` and ``y`` are (None when they are separate arrays); ``source`` None, or what
+    computes the basis again once it has let go of its rows (:meth:`let_go_rows`): X̃ and ỹ are
+    then computed again (the same values) each time they are read, and not kept.
     """
 
-    X: np.ndarray
-    y: np.ndarray
-    R: np.ndarray
-    gamma: np.ndarray
-    ldR2: float
+    def __init__(self, X: np.ndarray | None, y: np.ndarray | None, R: np.ndarray, gamma: np.ndarray,
+                 ldR2: float, Xy: np.ndarray | None = None,
+                 source: Callable[[], FixedBasis] | None = None) -> None:
+        self._X, self._y = X, y
+        self.R, self.gamma, self.ldR2, self.Xy, self.source = R, gamma, ldR2, Xy, source
+
+    @property
+    def X(self) -> np.ndarray:
+        """X̃ (n×p)."""
+        X = self.with_rows()._X
+        assert X is not None
+        return X
+
+    @property
+    def y(self) -> np.ndarray:
+        """ỹ (n)."""
+        y = self.with_rows()._y
+        assert y is not None
+        return y
+
+    def let_go_rows(self, source: Callable[[], FixedBasis]) -> FixedBasis:
+        """This basis without its n rows (X̃, ỹ), which ``source`` computes again when read
+        (the same values): a fitted model then keeps only its data and its cross-products."""
+        return FixedBasis(None, None, self.R, self.gamma, self.ldR2, None, source)
+
+    def with_rows(self) -> FixedBasis:
+        """This basis, or the one ``source`` computes again when the rows were let go: read X̃ and
+        ỹ from it when both are needed (one computation)."""
+        if self._X is not None or self.source is None:
+            return self
+        return self.source()
 
     def beta(self, beta_tilde: np.ndarray) -> np.ndarray:
         """β = γ + R⁻¹β̃: the coefficients of the user's columns from those of X̃."""
@@ -67,31 +95,74 @@ def fixed_basis(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
                 offset: np.ndarray | None = None, names: list[str] | None = None) -> FixedBasis:
     """The basis of X (aliased columns already dropped; ``names`` its columns, for the error
     when one is a linear combination of the others) and the working response for y, prior
-    weights w and offset o (see the module's docstring)."""
+    weights w and offset o (see the module's docstring).
+
+    X̃ and ỹ are the columns of one column-major n×(p+1) array, computed in place (LAPACK's
+    QR and Q overwrite the copy of X; the projections run over row chunks): no n-row
+    temporaries, the values numpy's QR and whole-array products give, except X̃ᵀr of a large X
+    (see :data:`ROW_MAJOR_BELOW`)."""
     n, p = X.shape
-    yo, shift = _centred_response(X, y, offset)
+    Xy = np.empty((n, p + 1), order="F")
+    r = Xy[:, p]
+    shift = _centred_response(X, y, offset, r)
     if p == 0:
-        return FixedBasis(X, yo, np.zeros((0, 0)), np.zeros(0), 0.0)
+        return FixedBasis(Xy[:, :0], r, np.zeros((0, 0)), np.zeros(0), 0.0, Xy)
     sw = None if weights is None else np.sqrt(weights)
-    Xw = X if sw is None else X * sw[:, None]
-    Q, R = np.linalg.qr(Xw)
-    _check_rank(R, _column_norms(Xw), names)
+    Q = Xy[:, :p]
+    if sw is None:
+        Q[...] = X
+        norms = _column_norms(X)
+    else:
+        np.multiply(X, sw[:, None], out=Q)
+        norms = _column_norms(Q)
+    R = _qr_in_place(Q)
+    _check_rank(R, norms, names)
     signs = np.where(R.diagonal() < 0, -1.0, 1.0)
     Q *= signs
     R *= signs[:, None]
-    r = yo if sw is None else yo * sw
-    if r is y:  # the caller's array: updated in place below
-        r = r.copy()
+    if sw is not None:
+        r *= sw
     coef = np.zeros(p)
+    Qt = np.ascontiguousarray(Q).T if Q.size < ROW_MAJOR_BELOW else Q.T
     for _ in range(2):
-        c = Q.T @ r
-        r -= Q @ c
+        c = Qt @ r
+        _subtract_product(r, Q, c)
         coef += c
     gamma = _solve_upper(R, coef) + shift
-    Xt = Q if sw is None else Q / sw[:, None]
-    yt = r if sw is None else r / sw
+    if sw is not None:
+        Q /= sw[:, None]
+        r /= sw
     ldR2 = float(2.0 * np.sum(np.log(R.diagonal())))
-    return FixedBasis(np.ascontiguousarray(Xt), yt, R, gamma, ldR2)
+    return FixedBasis(Q, r, R, gamma, ldR2, Xy)
+
+
+def _qr_in_place(A: np.ndarray) -> np.ndarray:
+    """R of the thin QR factorisation A = QR, A (n×p, column-major) overwritten by Q (LAPACK's
+    dgeqrf and dorgqr, as ``numpy.linalg.qr``)."""
+    qr, tau, _, info = lapack.dgeqrf(A, overwrite_a=1)
+    if info != 0 or not np.shares_memory(qr, A):
+        raise np.linalg.LinAlgError("QR of the fixed-effects matrix failed")
+    R = np.triu(qr[: A.shape[1], :])
+    q, _, info = lapack.dorgqr(qr, tau, overwrite_a=1)
+    if info != 0 or not np.shares_memory(q, A):
+        raise np.linalg.LinAlgError("QR of the fixed-effects matrix failed")
+    return R
+
+
+#: Size of X (n·p) below which X̃ᵀr is formed from a row-major copy of X̃: BLAS sums it in
+#: another order than from the column-major X̃, so small models keep the numbers of the row-major
+#: basis of earlier versions bit for bit; larger ones take no copy (the same to rounding).
+ROW_MAJOR_BELOW = 100_000
+
+#: Rows per chunk of :func:`_subtract_product`.
+CHUNK_ROWS = 16_384
+
+
+def _subtract_product(r: np.ndarray, Q: np.ndarray, c: np.ndarray) -> None:
+    """r ← r − Qc over row chunks (each row's product is the whole product's)."""
+    for start in range(0, r.size, CHUNK_ROWS):
+        stop = min(r.size, start + CHUNK_ROWS)
+        r[start:stop] -= Q[start:stop] @ c
 
 
 def _column_norms(X: np.ndarray) -> np.ndarray:
@@ -111,9 +182,13 @@ def _check_rank(R: np.ndarray, norms: np.ndarray, names: list[str] | None) -> No
                          "ones (or zero); drop it or the column it duplicates")
 
 
-def _middle(v: np.ndarray) -> float:
-    """A middle value of v that is one of its elements (the upper median)."""
+def _middle(v: np.ndarray, in_place: bool = False) -> float:
+    """A middle value of v that is one of its elements (the upper median); ``in_place``
+    reorders v instead of a copy."""
     k = v.size // 2
+    if in_place:
+        v.partition(k)
+        return float(v[k])
     return float(np.partition(v, k)[k])
 
 
@@ -128,19 +203,24 @@ def _constant_column(X: np.ndarray) -> int | None:
     return None
 
 
-def _centred_response(X: np.ndarray, y: np.ndarray,
-                      offset: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """y − o − Xs and s: with a constant column j (value k), s = (c_y − c_o)/k·e_j and
-    y − o − Xs = (y − c_y) − (o − c_o); without one, s = 0."""
+def _centred_response(X: np.ndarray, y: np.ndarray, offset: np.ndarray | None,
+                       out: np.ndarray) -> np.ndarray:
+    """``out`` ← y − o − Xs; returns s: with a constant column j (value k),
+    s = (c_y − c_o)/k·e_j and y − o − Xs = (y − c_y) − (o − c_o); without one, s = 0."""
     shift = np.zeros(X.shape[1])
     j = _constant_column(X)
     if j is None or y.size == 0:
-        return (y if offset is None else y - offset), shift
-    c = _middle(y)
-    yo = y - c
+        if offset is None:
+            out[...] = y
+        else:
+            np.subtract(y, offset, out=out)
+        return shift
+    out[...] = y
+    c = _middle(out, in_place=True)
+    np.subtract(y, c, out=out)
     if offset is not None:
         co = _middle(offset)
-        yo = yo - (offset - co)
+        out -= offset - co
         c = c - co
     shift[j] = c / X[0, j]
-    return yo, shift
+    return shift

@@ -106,8 +106,26 @@ def _sparse_pattern(Arr: np.ndarray, upper: np.ndarray | None) -> ArrPattern | N
     return ArrPattern(rows * q + cols, rows, cols, Arr[rows, cols])
 
 
-def _level_sums(codes: np.ndarray, values: np.ndarray, nlevels: int) -> np.ndarray:
-    return np.bincount(codes, weights=values, minlength=nlevels)
+#: Rows per chunk of :func:`_product_sums`.
+CHUNK_ROWS = 16_384
+
+
+def _product_sums(codes: np.ndarray, a: np.ndarray, b: np.ndarray, nlevels: int,
+                  w: np.ndarray | None = None) -> np.ndarray:
+    """Σ (a·w)·b per level, over row chunks: no n-row product; the sums bincount forms of the
+    whole product (each level's terms added in row order, one at a time)."""
+    out = np.zeros(nlevels)
+    tmp = np.empty(min(CHUNK_ROWS, codes.size))
+    for start in range(0, codes.size, CHUNK_ROWS):
+        stop = min(codes.size, start + CHUNK_ROWS)
+        t = tmp[: stop - start]
+        if w is None:
+            np.multiply(a[start:stop], b[start:stop], out=t)
+        else:
+            np.multiply(a[start:stop], w[start:stop], out=t)
+            t *= b[start:stop]
+        np.add.at(out, codes[start:stop], t)
+    return out
 
 
 def _diag_blocks(block: ReTerm, w: np.ndarray | None) -> np.ndarray:
@@ -115,9 +133,8 @@ def _diag_blocks(block: ReTerm, w: np.ndarray | None) -> np.ndarray:
     p, ell = block.p, block.nlevels
     out = np.empty((ell, p, p))
     for a in range(p):
-        xa = block.X[:, a] if w is None else block.X[:, a] * w
         for b in range(a + 1):
-            out[:, a, b] = out[:, b, a] = _level_sums(block.codes, xa * block.X[:, b], ell)
+            out[:, a, b] = out[:, b, a] = _product_sums(block.codes, block.X[:, a], block.X[:, b], ell, w)
     return out
 
 
@@ -127,7 +144,7 @@ def _xy_against(block: ReTerm, wXy: list[np.ndarray]) -> np.ndarray:
     out = np.empty((m, block.nlevels, block.p))
     for c in range(m):
         for a in range(block.p):
-            out[c, :, a] = _level_sums(block.codes, wXy[c] * block.X[:, a], block.nlevels)
+            out[c, :, a] = _product_sums(block.codes, wXy[c], block.X[:, a], block.nlevels)
     return out
 
 
@@ -193,17 +210,20 @@ def _rest_xy(rest: list[ReTerm], offsets: np.ndarray, wXy: list[np.ndarray]) -> 
 
 
 def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
-                    weights: np.ndarray | None = None, offset: np.ndarray | None = None) -> Crossprod:
-    """Form every block of A once (the only O(n) work of a fit)."""
+                    weights: np.ndarray | None = None, offset: np.ndarray | None = None,
+                    Xy: np.ndarray | None = None) -> Crossprod:
+    """Form every block of A once (the only O(n) work of a fit); ``Xy`` the n×(p+1) matrix
+    [X y] when the caller holds one (no offset), else it is stacked for the product A_xx."""
     n, p = X.shape
     yo = y if offset is None else y - offset
     # [X y] as its columns (views of X): no n×(p+1) copy
-    Xy = [X[:, j] for j in range(p)] + [yo]
-    wXy = Xy if weights is None else [c * weights for c in Xy]
+    stacked = Xy if offset is None else None
+    cols = [X[:, j] for j in range(p)] + [yo]
+    wXy = cols if weights is None else [c * weights for c in cols]
     b0, rest = structure.blocks[0], structure.blocks[1:]
     A00 = _diag_blocks(b0, weights)
     Ax0 = _xy_against(b0, wXy)
-    S = np.column_stack(Xy)  # one n×(p+1) matrix for this product only: BLAS's sums, as before
+    S = np.column_stack(cols) if stacked is None else stacked  # BLAS's sums, as before
     Axx = S.T @ S if weights is None else np.column_stack(wXy).T @ S
     del S
     offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)

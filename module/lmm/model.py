@@ -16,6 +16,7 @@ public quantity is that of X and y.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -30,8 +31,14 @@ from .optimize import minimize_theta, newton_finish
 from .optsummary import OptSummary
 from .remat import ReStructure, build_structure
 from .start import moment_start, wants_moment_start
+from .threads import blas_threads
 
 _LOG2PI = float(np.log(2.0 * np.pi))
+
+#: Size of X (n·p) from which a model lets go of the basis's rows X̃ and ỹ once the
+#: cross-products are formed and computes them again when read (residuals, Kenward-Roger):
+#: 1M rows of y ~ x keep 23 MiB less.
+KEEP_BASIS_ROWS_BELOW = 100_000
 
 
 class FactorSummary(NamedTuple):
@@ -90,7 +97,10 @@ class LinearMixedModel:
         self.y = np.asarray(self.y, dtype=float)
         self.structure = build_structure(self.reterms)
         self.basis = fixed_basis(self.X, self.y, self.weights, self.offset, self.names)
-        self.A = build_crossprod(self.structure, self.basis.X, self.basis.y, self.weights)
+        self.A = build_crossprod(self.structure, self.basis.X, self.basis.y, self.weights, Xy=self.basis.Xy)
+        if self.X.size >= KEEP_BASIS_ROWS_BELOW:
+            self.basis = self.basis.let_go_rows(partial(_basis_again, self.X, self.y, self.weights,
+                                                        self.offset, self.names))
         self.dense = build_dense(self.A, self.structure)
         self.theta = self.structure.theta0.copy()
 
@@ -210,13 +220,15 @@ class LinearMixedModel:
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, *, theta0: np.ndarray | None = None, polish: bool = False,
-            calc_derivs: bool = True) -> LinearMixedModel:
+            calc_derivs: bool = True, exact: bool = False) -> LinearMixedModel:
         """Minimise the objective over θ (lme4's route), run the checks and stay at θ̂.
 
         ``theta0`` is the start (raised to the lower bounds); by default lme4's (1 on template
         diagonals and 0 off), or moment estimates when evaluations are expensive (a large dense
         fill-in, see :mod:`.start`). ``polish`` adds a second BOBYQA run from θ̂ (kept if lower); it is
-        also run automatically when the gradient check fails.
+        also run automatically when the gradient check fails. ``exact`` ends with Newton steps to
+        the exact optimum (:mod:`.polish`): more evaluations, and two computations of the model
+        whose objectives differ by rounding (rows in another order, Dask partitions) agree to 1e-9.
         """
         s = self.structure
         start, step = s.theta0, None
@@ -224,11 +236,12 @@ class LinearMixedModel:
             start = np.maximum(np.asarray(theta0, dtype=float), s.lower)
         elif wants_moment_start(self.A):
             start, step = moment_start(self.A, s)
-        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish, initial_step=step)
+        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish, initial_step=step,
+                                exact=exact)
         check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
         if not polish and calc_derivs and not check.singular and not check.grad_ok:
             first = optsum
-            optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True)
+            optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True, exact=exact)
             optsum.theta0 = first.theta0
             optsum.feval += first.feval
             optsum.restarted = first.restarted + ["rerun after failed gradient check"] + optsum.restarted
@@ -366,9 +379,13 @@ class LinearMixedModel:
         return self.structure.zlambda(u, self.theta if theta is None else np.asarray(theta, dtype=float))
 
     def zb(self) -> np.ndarray:
-        """Z b̃ (n-vector)."""
+        """Z b̃ (n-vector) at the current θ."""
+        return self._z_times(self.b_blocks())
+
+    def _z_times(self, b_blocks: list[np.ndarray]) -> np.ndarray:
+        """Z b for b per factor block (ℓ×p arrays, computational order)."""
         out = None
-        for blk, b in zip(self.structure.blocks, self.b_blocks()):
+        for blk, b in zip(self.structure.blocks, b_blocks):
             zb = blk.z_times(b)
             if out is None:
                 out = zb
@@ -382,12 +399,39 @@ class LinearMixedModel:
         return self.y - self.residuals()
 
     def residuals(self) -> np.ndarray:
-        """Raw (response-scale) residuals y − o − Xβ̂ − Zb̃, computed in the basis as
-        ỹ − X̃β̃ − Zb̃ (no cancellation when y or X sit on a large offset)."""
-        r = self.basis.X @ self.beta_tilde
-        np.subtract(self.basis.y, r, out=r)
-        r -= self.zb()
+        """Raw (response-scale) residuals y − o − Xβ̂ − Zb̃ at the current θ (see
+        :meth:`residuals_at`)."""
+        return self.residuals_at(self.estimates())
+
+    def residuals_at(self, est: Estimates) -> np.ndarray:
+        """Raw residuals at the β̃ and b̃ of ``est`` (:meth:`estimates`, taken at some θ),
+        computed in the basis as ỹ − X̃β̃ − Zb̃ (no cancellation when y or X sit on a large
+        offset)."""
+        basis = self.basis.with_rows()
+        r = basis.X @ est.beta_tilde
+        np.subtract(basis.y, r, out=r)
+        r -= self._z_times(est.b_blocks)
         return r
+
+    def estimates(self) -> Estimates:
+        """β̃ and b̃ at the current θ: what :meth:`residuals` needs (a few values per group), to
+        compute them later wherever θ has moved."""
+        return Estimates(self.beta_tilde, self.b_blocks())
+
+
+class Estimates(NamedTuple):
+    """β̃ (the basis's coefficients) and b̃ per factor block at one θ (see
+    :meth:`LinearMixedModel.estimates`)."""
+
+    beta_tilde: np.ndarray
+    b_blocks: list[np.ndarray]
+
+
+def _basis_again(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None, offset: np.ndarray | None,
+                 names: list[str]) -> FixedBasis:
+    """The fixed-effects basis computed again, as the model computed it (one BLAS thread)."""
+    with blas_threads(1):
+        return fixed_basis(X, y, weights, offset, names)
 
 
 def _apply_lambda(v: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> None:

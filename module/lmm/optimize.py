@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import progress
 from .optsummary import OptSummary
+from .polish import polish_summary
 
 try:
     import nlopt
@@ -174,9 +175,10 @@ def newton_finish(fun: Objective, theta: np.ndarray, fmin: float, gradient: np.n
 
 def minimize_theta(fun: Objective, theta0: np.ndarray, lower: np.ndarray, *, ftol_abs: float = 1e-8,
                    xtol_abs: float = 1e-8, maxeval: int = 100_000, do_polish: bool = False,
-                   initial_step: np.ndarray | None = None) -> OptSummary:
+                   initial_step: np.ndarray | None = None, exact: bool = False) -> OptSummary:
     """Minimise the profiled objective over θ as lme4's ``optimizeLmer`` does; ``initial_step``
-    sets BOBYQA's first trust-region radius per θ element (None: NLopt's default, lme4's)."""
+    sets BOBYQA's first trust-region radius per θ element (None: NLopt's default, lme4's);
+    ``exact`` adds Newton steps to the exact optimum (:mod:`.polish`) after lme4's route."""
     summary = OptSummary("LN_BOBYQA", theta0.copy(), lower.copy(), ftol_abs, xtol_abs, maxeval)
     x, fx, code = _bobyqa(fun, theta0, summary, initial_step=initial_step)
     summary.return_code = code
@@ -184,5 +186,7 @@ def minimize_theta(fun: Objective, theta0: np.ndarray, lower: np.ndarray, *, fto
     x, fx = _check_boundary(fun, x, fx, summary)
     if do_polish:
         x, fx = polish(fun, x, fx, summary)
+    if exact:
+        x, fx = polish_summary(fun, x, fx, summary)
     summary.theta, summary.fmin = x, fx
     return summary

@@ -131,11 +131,12 @@ def _check_rank(R: np.ndarray, names: list[str]) -> None:
                          "earlier ones (or zero); drop it or the column it duplicates")
 
 
-def fit_blocks(model: BlockModel, dropped: list[str]) -> Fit:
+def fit_blocks(model: BlockModel, dropped: list[str], exact: bool = True) -> Fit:
     """Fit the block model (lme4's route, as :func:`mixedbridge.lmm.fit_lmm`) and fill a
     :class:`~mixedbridge.fit.Fit` without per-row quantities (fitted values and residuals come
-    from one more map over the partitions when asked)."""
-    model.fit()
+    from one more map over the partitions when asked); ``exact``: Newton steps to the exact
+    optimum after lme4's route (the Dask default; its passes cost far more than the steps)."""
+    model.fit(exact=exact)
     fit = model_to_fit(model, dropped)
     return replace(fit, fitted=None, residuals=None, pearson_residuals=None,
                    notes=list(fit.notes) + [f"Fitted over Dask: {model.n:,} rows reduced to their cross-products; "

@@ -2,6 +2,8 @@
 sum, and the check that Dask is installed (an optional extra)."""
 from __future__ import annotations
 
+import uuid
+
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +44,9 @@ def tree_reduce(parts: list, fn: Callable[..., Any], *args: Any) -> Any:
     :data:`FAN_IN` (``+`` of the results; None results are left out), computed on the current
     scheduler (a ``distributed`` client when one is active)."""
     dask = require_dask()
-    shared = [dask.delayed(a, pure=True) for a in args]
+    # each argument once in the graph, under a name of its own: neither walked item by item
+    # for Dask collections nor hashed (a recipe holds the level labels: a million strings)
+    shared = [dask.delayed(a, traverse=False, name=f"mixedbridge-arg-{uuid.uuid4().hex}") for a in args]
     level = [dask.delayed(fn, pure=True)(p, *shared) for p in parts]
     while len(level) > 1:
         level = [dask.delayed(_sum, pure=True)(*level[i: i + FAN_IN]) for i in range(0, len(level), FAN_IN)]

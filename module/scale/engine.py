@@ -40,7 +40,7 @@ class BlockEngine:
         self.prepared = prepared
 
     def fit(self, problem: Problem) -> Fit:
-        return fit_blocks(self.prepared.model, self.prepared.dropped)
+        return fit_blocks(self.prepared.model, self.prepared.dropped, problem.exact_optimum(True))
 
     def infer(self, problem: Problem, fit: Fit, settings: Settings, terms: list[str] | None = None) -> Inference:
         refuse_settings(settings)

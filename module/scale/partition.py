@@ -135,11 +135,17 @@ def levels_seen(pdf: pd.DataFrame, recipe: FrameRecipe) -> tuple[LevelsSeen, Par
     for r in recipe.desc.random:
         cols = [group_factor(frame, g) for g in r.group]
         for g, c in zip(r.group, cols):
-            seen.present[g] = {str(x) for x in c.cat.remove_unused_categories().cat.categories}
+            seen.present[g] = _used_labels(c)
         if len(cols) > 1:
             pairs = pd.MultiIndex.from_arrays([c.astype(str) for c in cols]).unique()
             seen.combos[r.group] = set(pairs)
     return seen, pf
+
+
+def _used_labels(col: pd.Series) -> set[str]:
+    """The labels of the categories a factor's rows use (by their codes, not row by row)."""
+    codes = np.unique(col.cat.codes.to_numpy())
+    return set(map(str, col.cat.categories.take(codes[codes >= 0]).tolist()))
 
 
 def _labels_in_filtered(pdf: pd.DataFrame, recipe: FrameRecipe, column: str) -> set[str]:
@@ -209,11 +215,14 @@ def part_arrays(pdf: pd.DataFrame, recipe: FrameRecipe, pf: PartFrame | None = N
 
 def _global_codes(frame: ModelFrame, group: tuple[str, ...], recipe: FrameRecipe) -> tuple[list[str], np.ndarray]:
     """Levels and 0-based codes of a grouping factor on the whole data's levels."""
-    cols = [group_factor(frame, g).astype(str) for g in group]
     label = ":".join(group)
-    if len(cols) == 1:
-        codes = pd.Index(recipe.levels[label]).get_indexer(cols[0])
+    if len(group) == 1:
+        col = group_factor(frame, group[0])
+        where = pd.Index(recipe.levels[label]).get_indexer(list(map(str, col.cat.categories.tolist())))
+        local = col.cat.codes.to_numpy()
+        codes = np.where(local >= 0, where[local], -1)
     else:
+        cols = [group_factor(frame, g).astype(str) for g in group]
         combos = pd.MultiIndex.from_tuples(recipe.combos[group])
         codes = combos.get_indexer(pd.MultiIndex.from_arrays(cols))
     if np.any(codes < 0):
