@@ -3,7 +3,6 @@ sum, and the check that Dask is installed (an optional extra)."""
 from __future__ import annotations
 
 import uuid
-
 from collections.abc import Callable
 from typing import Any
 
