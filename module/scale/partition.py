@@ -41,6 +41,19 @@ class FrameRecipe:
 
     from_file: bool = False
 
+    def level_index(self, label: str) -> pd.Index:
+        """``levels[label]`` as a pandas Index, made once per process and recipe and reused by
+        every partition there (its uniqueness check and hash table: a million labels hashed
+        again for each partition and pass cost seconds). Only once the levels are final."""
+        cache = self.__dict__.setdefault("_indexes", {})
+        if label not in cache:
+            cache[label] = pd.Index(self.levels[label])
+        return cache[label]
+
+    def __getstate__(self) -> dict:
+        """Pickled without the indexes (each process makes its own)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_indexes"}
+
     @classmethod
     def from_spec(cls, desc: ModelDescription, spec: dict, factor_hint: set[str],
                   from_file: bool = False) -> FrameRecipe:
@@ -198,8 +211,8 @@ def part_arrays(pdf: pd.DataFrame, recipe: FrameRecipe, pf: PartFrame | None = N
     if frame is None:
         return None
     data = frame.data.copy()
-    for lab in frame.factors:
-        data[lab] = data[lab].cat.set_categories(recipe.levels[lab])
+    for lab in design_factors(frame, recipe):
+        data[lab] = data[lab].cat.set_categories(recipe.level_index(lab))
     glob = ModelFrame(data, set(frame.factors), data, frame.n_missing, [], frame.matrices)
     safe = FormulaicNames(glob, recipe.contrasts)
     X, _, _ = safe.matrix(recipe.desc.intercept, recipe.desc.fixed)
@@ -213,12 +226,20 @@ def part_arrays(pdf: pd.DataFrame, recipe: FrameRecipe, pf: PartFrame | None = N
     return PartArrays(np.asarray(X, dtype=float), frame.response(recipe.desc), w, o, reterms)
 
 
+def design_factors(frame: ModelFrame, recipe: FrameRecipe) -> list[str]:
+    """The partition's factors that a design matrix reads (fixed terms, random slopes): those
+    need the whole data's levels for their contrasts; a factor that only groups needs codes on
+    them alone (:func:`_global_codes`), not a million categories set on its column."""
+    used = {v.label for v in recipe.desc.variables}
+    return [lab for lab in frame.factors if lab in used]
+
+
 def _global_codes(frame: ModelFrame, group: tuple[str, ...], recipe: FrameRecipe) -> tuple[list[str], np.ndarray]:
     """Levels and 0-based codes of a grouping factor on the whole data's levels."""
     label = ":".join(group)
     if len(group) == 1:
         col = group_factor(frame, group[0])
-        where = pd.Index(recipe.levels[label]).get_indexer(list(map(str, col.cat.categories.tolist())))
+        where = recipe.level_index(label).get_indexer(list(map(str, col.cat.categories.tolist())))
         local = col.cat.codes.to_numpy()
         codes = np.where(local >= 0, where[local], -1)
     else:

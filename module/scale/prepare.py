@@ -29,7 +29,7 @@ from .blockmodel import BlockModel, basis_from, gamma0, kept_columns, structure_
 from .crossprod import Blocks, QRPiece, part_blocks, qr_piece, r_factor, to_basis
 from .daskops import tree_reduce
 from .levels import LevelsSeen, check_listed, combo_levels, ordered
-from .partition import FrameRecipe, PartArrays, levels_seen, part_arrays, part_frame
+from .partition import FrameRecipe, PartArrays, design_factors, levels_seen, part_arrays, part_frame
 
 #: Rows per cell of the fixed-effects factors kept in the sample the type III contrasts use.
 SAMPLE_PER_CELL = 40
@@ -107,8 +107,8 @@ def pass2(pdf: pd.DataFrame, recipe: FrameRecipe, centre: Centre) -> Pass2 | Non
 
 def _global_frame(frame: ModelFrame, recipe: FrameRecipe) -> ModelFrame:
     data = frame.data.copy()
-    for lab in frame.factors:
-        data[lab] = data[lab].cat.set_categories(recipe.levels[lab])
+    for lab in design_factors(frame, recipe):
+        data[lab] = data[lab].cat.set_categories(recipe.level_index(lab))
     return ModelFrame(data, set(frame.factors), data, frame.n_missing, [], frame.matrices)
 
 
