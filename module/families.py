@@ -61,9 +61,13 @@ def resolve(analysis: str, options: dict) -> dict:
     Raises
     ------
     SpecError
-        Naming ``/options/family`` (missing for a glmm, or given for another analysis) or
-        ``/options/link`` (a link the family does not take).
+        Naming ``/options/family`` (missing for a glmm, or given for another analysis),
+        ``/options/link`` (a link the family does not take) or ``/options/exact_optimum``
+        (an lmm's option, given for another analysis).
     """
+    if analysis != "lmm" and "exact_optimum" in options:
+        raise SpecError(f"/options/exact_optimum: exact_optimum is for analysis 'lmm' (Newton steps after "
+                        f"lme4's optimizer), not {analysis!r}", "/options/exact_optimum")
     if analysis != "glmm":
         for key in GLMM_OPTIONS:
             if key in options:
