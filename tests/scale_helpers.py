@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -27,11 +29,13 @@ def need_dask():
     return dask
 
 
-def local_client(n_workers: int = 2):
-    """A LocalCluster in this process (2 workers, 1 thread each) and its client."""
+@contextmanager
+def local_client(n_workers: int = 2) -> Iterator:
+    """A client of a LocalCluster in this process (2 workers, 1 thread each), both closed on exit."""
     from distributed import Client, LocalCluster
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False, dashboard_address=None)
-    return cluster, Client(cluster)
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
 
 
 def cell_differences(a, b) -> dict[tuple[str, str], float]:

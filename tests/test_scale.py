@@ -40,10 +40,8 @@ def same_satterthwaite_route(monkeypatch):
 
 @pytest.fixture(scope="module")
 def client():
-    cluster, cl = local_client()
-    yield cl
-    cl.close()
-    cluster.close()
+    with local_client() as cl:
+        yield cl
 
 
 def _exact(spec: dict) -> dict:

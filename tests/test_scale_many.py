@@ -16,10 +16,8 @@ need_dask()
 
 @pytest.fixture(scope="module")
 def client():
-    cluster, cl = local_client()
-    yield cl
-    cl.close()
-    cluster.close()
+    with local_client() as cl:
+        yield cl
 
 
 def _specs(n: int, bad_at: int) -> list[dict]:
