@@ -560,18 +560,20 @@ def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
 
 
 def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
-                factor_hint: set[str] | None = None) -> ModelFrame:
+                factor_hint: set[str] | None = None, integer_groups: frozenset[str] = frozenset()) -> ModelFrame:
     """Filter, type, transform and complete the data for a model (errors quote the data's own
-    names and values only when the rows did not come from a file)."""
+    names and values only when the rows did not come from a file). Grouping columns named in
+    ``integer_groups`` that hold integers stay integer columns (the Dask backend codes them on
+    the whole data's values itself; :meth:`ModelFrame.grouping_factor` makes their factor)."""
     token = _QUOTE_DATA.set(not df.attrs.get(FROM_FILE, False))
     try:
-        return _model_frame(df, desc, spec, factor_hint)
+        return _model_frame(df, desc, spec, factor_hint, integer_groups)
     finally:
         _QUOTE_DATA.reset(token)
 
 
 def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
-                 factor_hint: set[str] | None) -> ModelFrame:
+                 factor_hint: set[str] | None, integer_groups: frozenset[str] = frozenset()) -> ModelFrame:
     levels = spec.get("levels") or {}
     options = spec.get("options") or {}
     _check_input(df, desc, levels)
@@ -579,8 +581,9 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     _check_labels(desc)
     df = apply_filters(df, spec.get("filter") or [])
     glmm = spec.get("analysis") == "glmm"
-    factors = _factors(df, desc, levels, factor_hint, glmm)
-    data, matrices, resp = _model_columns(df, desc, factors, levels, options, glmm)
+    raw = {g for g in integer_groups if g in df.columns and df[g].dtype.kind in "iu" and g not in levels}
+    factors = _factors(df, desc, levels, factor_hint, glmm) - raw
+    data, matrices, resp = _model_columns(df, desc, factors, levels, options, glmm, raw)
     frame = pd.DataFrame(data, index=df.index, copy=False)  # the columns as they are (pandas copies on write)
     complete = frame.notna().all(axis=1)
     n_missing = int((~complete).sum())
@@ -687,10 +690,11 @@ def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint
 
 
 def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], levels: dict,
-                   options: dict, glmm: bool = False
+                   options: dict, glmm: bool = False, raw: set[str] | None = None
                    ) -> tuple[dict[str, pd.Series], dict[str, list[str]], GlmmResponse | None]:
     """The model frame's columns: variables (a matrix-valued one as its columns, R's names),
-    grouping factors, ``(weights)`` and ``(offset)``, and each matrix-valued variable's columns;
+    grouping factors (those in ``raw`` as their integers), ``(weights)`` and ``(offset)``, and
+    each matrix-valued variable's columns;
     ``levels`` of columns outside the model are checked too. A glmm's response is on its
     family's scale (see :mod:`.response`), and returned for its checks."""
     data: dict[str, pd.Series] = {}
@@ -709,7 +713,7 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
             data[v.label] = _variable_column(v, df, factors, levels)
     for g in desc.grouping_columns:
         if g not in data:
-            data[g] = _as_factor(df[g], levels.get(g), f"/levels/{g}", g)
+            data[g] = df[g] if g in (raw or ()) else _as_factor(df[g], levels.get(g), f"/levels/{g}", g)
     for col in set(levels) - set(data):
         _as_factor(df[col], levels[col], f"/levels/{col}", col)
     for role, label in RESERVED.items():

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import DataError
 
 #: How a factor's levels are ordered: ``text`` sorted labels, ``number`` numeric order of the
@@ -22,22 +24,33 @@ ORDERS = ("text", "number", "logical", "interval", "given")
 class LevelsSeen:
     """What the partitions saw: per factor label the level labels present in complete rows
     (``present``), per column with ``levels`` in the spec the labels present in the filtered
-    rows (``listed``), and per interaction grouping factor its combinations (``combos``)."""
+    rows (``listed``), per interaction grouping factor its combinations (``combos``), and per
+    integer grouping column its sorted distinct values (``values``: a million group ids merged
+    as arrays, not as a million labels)."""
 
     present: dict[str, set[str]] = field(default_factory=dict)
     listed: dict[str, set[str]] = field(default_factory=dict)
     combos: dict[tuple[str, ...], set[tuple[str, ...]]] = field(default_factory=dict)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
 
     def merge(self, other: LevelsSeen) -> LevelsSeen:
         """The union of two partitions' (or subtrees') levels."""
         out = LevelsSeen({k: set(v) for k, v in self.present.items()},
                          {k: set(v) for k, v in self.listed.items()},
-                         {k: set(v) for k, v in self.combos.items()})
+                         {k: set(v) for k, v in self.combos.items()}, dict(self.values))
         for mine, theirs in ((out.present, other.present), (out.listed, other.listed),
                              (out.combos, other.combos)):
             for k, v in theirs.items():
                 mine.setdefault(k, set()).update(v)  # type: ignore[arg-type]
+        for k, a in other.values.items():
+            out.values[k] = np.union1d(out.values[k], a) if k in out.values else a
         return out
+
+    def settle_values(self) -> None:
+        """Integer grouping columns some partition saw as labels (its column was not integer
+        there) merged into ``present``, so that one rule orders and codes them."""
+        for k in [k for k in self.values if k in self.present]:
+            self.present[k] |= set(self.values.pop(k).astype(str).tolist())
 
 
 def ordered(labels: set[str], order: str, given: list | None = None) -> list[str]:

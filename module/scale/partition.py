@@ -29,7 +29,10 @@ WHOLE_DATA_FUNCTIONS = ("scale", "poly", "ns", "bs", "relevel")
 class FrameRecipe:
     """How every partition builds its model frame: the parsed formula, the spec without its
     ``levels`` (a partition need not hold every level) and the columns forced to be factors
-    (those ``levels`` names, and the data set's factors)."""
+    (those ``levels`` names, and the data set's factors); once pass 1 is merged, the whole data's
+    ``levels`` (and ``combos`` of interaction groups). ``integer_groups`` are the integer columns
+    that only group (one-column terms, not variables, no ``levels`` given): partitions keep them
+    as integers and code them on ``values``, the whole data's sorted distinct ids."""
 
     desc: ModelDescription
     spec: dict
@@ -38,6 +41,8 @@ class FrameRecipe:
     levels: dict[str, list[str]] = field(default_factory=dict)
     combos: dict[tuple[str, ...], list[tuple[str, ...]]] = field(default_factory=dict)
     given: dict[str, list] = field(default_factory=dict)
+    integer_groups: frozenset[str] = frozenset()
+    values: dict[str, np.ndarray] = field(default_factory=dict)
 
     from_file: bool = False
 
@@ -62,6 +67,18 @@ class FrameRecipe:
         hint = set(factor_hint) | set(spec.get("levels") or {})
         return cls(desc, stripped, hint, (spec.get("options") or {}).get("contrasts", "treatment"),
                    given=dict(spec.get("levels") or {}), from_file=from_file)
+
+    def with_integer_groups(self, dtypes: dict) -> FrameRecipe:
+        """Mark the grouping columns whose ``dtypes`` are integers and that only group (see the
+        class docstring) as :attr:`integer_groups`."""
+        variables = {c for v in list(self.desc.variables) + list(self.desc.offsets) for c in v.columns}
+        variables |= set(self.desc.response.columns)
+        multi = {g for r in self.desc.random if len(r.group) > 1 for g in r.group}
+        self.integer_groups = frozenset(
+            g for g in self.desc.grouping_columns
+            if g in dtypes and _is_integer(dtypes[g]) and g not in variables | multi | set(self.given)
+            | self.factor_hint)
+        return self
 
 
 def check_row_wise(desc: ModelDescription) -> None:
@@ -118,7 +135,7 @@ def part_frame(pdf: pd.DataFrame, recipe: FrameRecipe) -> PartFrame:
     if recipe.from_file:
         pdf.attrs[FROM_FILE] = True
     try:
-        frame = model_frame(pdf, recipe.desc, recipe.spec, recipe.factor_hint)
+        frame = model_frame(pdf, recipe.desc, recipe.spec, recipe.factor_hint, recipe.integer_groups)
     except DataError as exc:
         if not _no_rows(exc):
             raise
@@ -146,6 +163,9 @@ def levels_seen(pdf: pd.DataFrame, recipe: FrameRecipe) -> tuple[LevelsSeen, Par
     for lab in frame.factors:
         seen.present[lab] = {str(c) for c in frame.data[lab].cat.categories}
     for r in recipe.desc.random:
+        if r.group[0] in recipe.integer_groups and frame.data[r.group[0]].dtype.kind in "iu":
+            seen.values[r.group[0]] = distinct_sorted(frame.data[r.group[0]].to_numpy())
+            continue
         cols = [group_factor(frame, g) for g in r.group]
         for g, c in zip(r.group, cols):
             seen.present[g] = _used_labels(c)
@@ -237,7 +257,9 @@ def design_factors(frame: ModelFrame, recipe: FrameRecipe) -> list[str]:
 def _global_codes(frame: ModelFrame, group: tuple[str, ...], recipe: FrameRecipe) -> tuple[list[str], np.ndarray]:
     """Levels and 0-based codes of a grouping factor on the whole data's levels."""
     label = ":".join(group)
-    if len(group) == 1:
+    if label in recipe.values and frame.data[label].dtype.kind in "iu":
+        codes = _codes_of_values(frame.data[label].to_numpy(), recipe.values[label])
+    elif len(group) == 1:
         col = group_factor(frame, group[0])
         where = recipe.level_index(label).get_indexer(list(map(str, col.cat.categories.tolist())))
         local = col.cat.codes.to_numpy()
@@ -250,3 +272,31 @@ def _global_codes(frame: ModelFrame, group: tuple[str, ...], recipe: FrameRecipe
         raise ModelError(f"a level of the grouping factor {label!r} was not seen when the levels were "
                          "collected (did the data change between the passes over it?)")
     return list(recipe.levels[label]), np.asarray(codes, dtype=np.int64)
+
+
+def distinct_sorted(ids: np.ndarray) -> np.ndarray:
+    """The distinct integer ids, sorted (a sort and a comparison: ``np.unique``'s hash table is
+    several times slower on a million ids)."""
+    s = np.sort(ids)
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
+
+
+def _codes_of_values(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """0-based positions of integer group ids among the sorted ``values`` (-1 where absent): a
+    lookup table over their range when it is at most 8 times their number (ids numbered
+    consecutively, as usual), else a binary search."""
+    lo, span = int(values[0]), int(values[-1]) - int(values[0]) + 1
+    if span <= 8 * len(values) and -2**62 < lo and int(values[-1]) < 2**62:
+        ids = ids.astype(np.int64, copy=False) - lo
+        inside = (ids >= 0) & (ids < span)
+        table = np.full(span, -1, dtype=np.int64)
+        table[values.astype(np.int64) - lo] = np.arange(len(values))
+        return np.where(inside, table[np.where(inside, ids, 0)], -1)
+    pos = np.minimum(np.searchsorted(values, ids), len(values) - 1)
+    return np.where(values[pos] == ids, pos, -1)
+
+
+def _is_integer(dtype) -> bool:
+    """Whether a column's dtype is a numpy integer (not a nullable or Arrow one: those can hold
+    missing values)."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "iu"

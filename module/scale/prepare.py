@@ -168,7 +168,8 @@ def prepare_dask(spec: dict, ddf, factor_hint: set[str] | None = None, from_file
     """Prepare the validated ``spec``'s model over the Dask DataFrame ``ddf`` (three passes)."""
     desc = parse_formula(spec["formula"])
     check_analysis(spec, desc)
-    recipe = FrameRecipe.from_spec(desc, spec, factor_hint or set(), from_file)
+    recipe = FrameRecipe.from_spec(desc, spec, factor_hint or set(), from_file).with_integer_groups(
+        dict(ddf.dtypes.items()))
     parts = ddf.to_delayed()
     p1 = tree_reduce(parts, pass1, recipe)
     _check_rows(p1, ddf, recipe)
@@ -248,6 +249,10 @@ def _global_levels(seen: LevelsSeen, recipe: FrameRecipe, ddf) -> None:
     """The whole data's levels of every factor and grouping factor, into ``recipe``."""
     for col, given in recipe.given.items():
         check_listed(col, seen.listed.get(col, set()), given)
+    seen.settle_values()
+    for label, values in seen.values.items():
+        recipe.values[label] = values
+        recipe.levels[label] = values.astype(str).tolist()
     for label, labels in seen.present.items():
         order, listed = _order_of(label, recipe, ddf)
         full = ordered(labels, order, listed)
