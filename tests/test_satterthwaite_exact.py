@@ -35,3 +35,22 @@ def test_exact_derivatives_equal_numderiv(dataset, formula, reml):
     H, J = analytic_derivatives(model)
     assert np.allclose(H, H_num, rtol=1e-6, atol=1e-8 * np.abs(H_num).max())
     assert np.allclose(J, J_num, rtol=1e-6, atol=1e-8 * np.abs(J_num).max())
+
+
+def test_exact_derivatives_with_prior_weights_equal_numderiv():
+    """With prior weights the derivatives are the whitened model's (the cross-products carry W);
+    numDeriv differentiates the weighted deviance itself."""
+    from mixedbridge.datasets import load
+
+    df, _ = load("sleepstudy")
+    df = df.assign(w=1.0 + (df["Days"] % 3) / 2.0)
+    res = mixedbridge.run({"analysis": "lmm", "data": {"dataset": "x"}, "formula": "Reaction ~ Days + (Days | Subject)",
+                           "options": {"weights": "w", "df_method": "asymptotic"}}, data=df)
+    model = native_model(res.outcome.lead.fit)
+    assert analytic_applies(model) and model.weights is not None
+    theta = np.asarray(model.optsum.theta, dtype=float)
+    model.set_theta(theta)
+    H_num, J_num = numeric_derivatives(model, np.append(theta, model.sigma), True)
+    H, J = analytic_derivatives(model)
+    assert np.allclose(H, H_num, rtol=1e-6, atol=1e-8 * np.abs(H_num).max())
+    assert np.allclose(J, J_num, rtol=1e-6, atol=1e-8 * np.abs(J_num).max())

@@ -31,6 +31,7 @@ from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from .. import distributions as dist
 from ..errors import ModelError
 from ..lmm.threads import blas_threads
+from .crossproducts import DenseGram, dense_gram
 from .permodel import remembered
 
 
@@ -96,7 +97,7 @@ class GammaPieces:
     ``pars`` the index sets of each γ_h (None for σ²); ``s2`` σ̂²; ``Phi`` Φ; ``P`` the P_h;
     ``Q`` the Q_hj (h ≤ j); ``K`` the K_hj = tr(Σ⁻¹G_hΣ⁻¹G_j); ``info2`` the tr(PG_hPG_j) (P the
     REML projection); ``Kl`` Λ(ΛᵀZᵀZΛ + I)⁻¹Λᵀ; ``D`` Kl·ZᵀX̃; ``Azz`` ZᵀV⁻¹Z; ``Axx`` X̃ᵀV⁻¹X̃;
-    ``KZ`` Kl·ZᵀZ; ``Z`` Z (dense when n·q ≤ :data:`DENSE_Z_MAX`, else sparse).
+    ``KZ`` Kl·ZᵀZ; ``gram`` the cross-products [Z X̃ ỹ]ᵀW[Z X̃ ỹ] they are made of.
     """
 
     pars: list
@@ -112,7 +113,7 @@ class GammaPieces:
     Azz: np.ndarray
     Axx: np.ndarray
     KZ: np.ndarray
-    Z: object
+    gram: DenseGram
 
 
 def gamma_pieces(model) -> GammaPieces:
@@ -129,27 +130,14 @@ def gamma_pieces(model) -> GammaPieces:
     return remembered(model, ("gamma pieces", theta.tobytes()), compute)
 
 
-#: Largest n·q for which Z is formed dense in :func:`gamma_pieces` (sparse products beyond).
-DENSE_Z_MAX = 2_000_000
-
-
 def _gamma_pieces(model) -> GammaPieces:
     """:func:`gamma_pieces` computed."""
     structure = model.structure
     theta = np.asarray(model.theta, dtype=float)
-    X = model.basis.X
-    n, p = X.shape
-    q = structure.q
+    gram = dense_gram(model)
+    n, q = gram.n, gram.q
     Lam_d = structure.lambda_dense(theta)
-    if n * q <= DENSE_Z_MAX:
-        Z = structure.z_dense()
-        ZtZ = Z.T @ Z
-        ZtX = Z.T @ X
-    else:
-        Z = structure.z_matrix()
-        ZtZ = (Z.T @ Z).toarray()
-        ZtX = np.asarray(Z.T @ X)
-    XtX = X.T @ X
+    ZtZ, ZtX, XtX = gram.ZtZ, gram.ZtX, gram.XtX
     M = Lam_d.T @ ZtZ @ Lam_d + np.eye(q)
     cf = cho_factor(M, lower=True)
     K = Lam_d @ cho_solve(cf, Lam_d.T)
@@ -213,7 +201,7 @@ def _gamma_pieces(model) -> GammaPieces:
             Kt = ktr(r, s) / s2**2
             KE[r, s] = KE[s, r] = Kt
             IE2[r, s] = IE2[s, r] = Kt - 2.0 * np.sum(Phi * Q[r, s]) + np.sum((Phi @ P[r]) * (P[s] @ Phi))
-    return GammaPieces(pars, s2, Phi, P, Q, KE, IE2, sigma, K, D, Azz, Axx, KZ, Z)
+    return GammaPieces(pars, s2, Phi, P, Q, KE, IE2, sigma, K, D, Azz, Axx, KZ, gram)
 
 
 def _theta_pairs(terms) -> list[tuple[int, list[tuple[int, int]]]]:

@@ -150,9 +150,9 @@ ANALYTIC_MAX_Q = 300
 
 
 def analytic_applies(model) -> bool:
-    """Whether :func:`analytic_derivatives` serves this model (its rows at hand, no prior weights,
-    q small)."""
-    return model.has_rows and model.weights is None and model.structure.q <= ANALYTIC_MAX_Q
+    """Whether :func:`analytic_derivatives` serves this model: q small (it needs only the
+    cross-products, so a model reduced to them over Dask, or with prior weights, is served)."""
+    return model.structure.q <= ANALYTIC_MAX_Q
 
 
 def analytic_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
@@ -184,38 +184,41 @@ def analytic_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gamma_gradient_hessian(model, g) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient and Hessian of the deviance in γ at the fit (see :func:`analytic_derivatives`)."""
-    X, Z, s2 = model.basis.X, g.Z, g.s2
-    VinvX = X - Z @ g.D
+    """Gradient and Hessian of the deviance in γ at the fit (see :func:`analytic_derivatives`).
 
-    def vinv(v: np.ndarray) -> np.ndarray:
-        return v - Z @ (g.Kl @ (Z.T @ v))
+    Every n-vector here (Py, Z w, their projections) is a combination of the columns of
+    [Z X̃ ỹ] and is carried as its coefficients; inner products come from the cross-products
+    (``g.gram``), so that no row is needed."""
+    G, s2 = g.gram, g.s2
+    q, p = G.q, G.p
+    VinvX = np.zeros((q + p + 1, p))  # V⁻¹X̃ = X̃ − Z·D
+    VinvX[:q], VinvX[q: q + p] = -g.D, np.eye(p)
 
-    def proj(v: np.ndarray) -> np.ndarray:  # P v
-        w = vinv(v)
-        return (w - VinvX @ np.linalg.solve(g.Axx, VinvX.T @ v)) / s2
+    def proj(c: np.ndarray) -> np.ndarray:  # P v, with V⁻¹v = v − Z·Kl·Zᵀv
+        w = c.copy()
+        w[:q] -= g.Kl @ G.zt(c)
+        return (w - VinvX @ np.linalg.solve(g.Axx, G.inner(VinvX, c))) / s2
 
-    py = proj(model.basis.y)
-    zpy = Z.T @ py
-    a = []
-    trs = []  # tr(Σ⁻¹G_h)
-    n = X.shape[0]
+    e_y = np.zeros(q + p + 1)
+    e_y[-1] = 1.0
+    py = proj(e_y)
+    zpy = G.zt(py)
+    cols, trs = [], []  # the G_h P y as coefficients; tr(Σ⁻¹G_h)
     for h in g.pars:
         if h is None:
-            a.append(py)
-            trs.append((n - float(np.trace(g.KZ))) / s2)
+            cols.append(py)
+            trs.append((G.n - float(np.trace(g.KZ))) / s2)
             continue
-        w = np.zeros_like(zpy)
+        c = np.zeros(q + p + 1)
         tr = 0.0
         for i, j in h:
-            np.add.at(w, i, zpy[j])
+            np.add.at(c, i, zpy[j])
             tr += float(np.sum(g.Azz[j, i]))
-        a.append(Z @ w)
+        cols.append(c)
         trs.append(tr / s2)
-    Pa = [proj(v) for v in a]
-    k = len(a)
-    yPGPy = np.array([float(py @ v) for v in a])
-    quad = np.array([[float(a[i] @ Pa[j]) for j in range(k)] for i in range(k)])
+    a = np.column_stack(cols)
+    yPGPy = G.inner(py, a)
+    quad = G.inner(a, proj(a))
     quad = (quad + quad.T) / 2
     if model.reml:
         grad = np.array(trs) + np.array([float(np.sum(g.Phi * Ph)) for Ph in g.P]) - yPGPy
