@@ -154,6 +154,13 @@ def test_parquet_equals_in_memory(client, tmp_path):
     assert_same_tables(mixedbridge.run(_exact(SLEEP), data=df), got)
 
 
+def test_kenward_roger_of_a_reml_fit_equals_in_memory(client):
+    df, _ = load("sleepstudy")
+    spec = {**SLEEP, "options": {"df_method": "kenward-roger", "anova": {"method": "kenward-roger"}}}
+    diffs = _compare(spec, df, 3)
+    assert {("parameters", "df"), ("parameters", "std.error"), ("anova", "DenDF")} <= set(diffs)
+
+
 def test_parquet_outside_the_data_folders_is_refused(tmp_path):
     inner = tmp_path / "allowed"
     inner.mkdir()
@@ -165,7 +172,6 @@ def test_parquet_outside_the_data_folders_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("options, where, words", [
-    ({"df_method": "kenward-roger"}, "/options/df_method", "Kenward-Roger"),
     ({"confint": {"method": "profile"}}, "/options/confint/method", "refit"),
 ])
 def test_what_needs_the_rows_is_refused(client, options, where, words):

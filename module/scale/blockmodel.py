@@ -3,9 +3,9 @@
 :class:`BlockModel` is a :class:`~mixedbridge.lmm.model.LinearMixedModel` whose cross-products
 (and fixed-effects basis) were summed over partitions: the optimizer, the checks, β̂, V(β̂), σ̂,
 θ̂, the variance components, the conditional modes and condVar, and Satterthwaite's df (through
-``objective(θ, reml, sigma)`` and ``vcov``) all work on the blocks alone. What needs the rows
-(residuals, fitted values, refits for profiles, bootstrap or likelihood-ratio tests,
-Kenward-Roger, which forms Z) is refused with an error saying so.
+``objective(θ, reml, sigma)`` and ``vcov``, or exactly from the cross-products) and Kenward-Roger
+all work on the blocks alone. What needs the rows (residuals, fitted values, refits for
+profiles, bootstrap or likelihood-ratio tests) is refused with an error saying so.
 """
 from __future__ import annotations
 

@@ -19,10 +19,8 @@ NOT_OVER_DASK = "is not available over Dask yet"
 
 
 def refuse_settings(s: Settings) -> None:
-    """Refuse the tests and intervals whose computation needs the rows (or refits)."""
-    if s.df_method == "kenward-roger" or s.anova_method == "kenward-roger":
-        raise SpecError("Kenward-Roger " + NOT_OVER_DASK + " (this implementation forms Z row by row); "
-                        "use df_method 'satterthwaite' or fit in memory", "/options/df_method")
+    """Refuse the tests and intervals whose computation needs the rows (or refits). Kenward-Roger
+    (of a REML fit, the only kind it takes) needs only the cross-products."""
     if s.anova_method in ("lrt", "bootstrap"):
         raise SpecError(f"anova method {s.anova_method!r} refits the model on the rows and "
                         + NOT_OVER_DASK, "/options/anova/method")

@@ -1,12 +1,14 @@
 """Many models at once: :func:`run_many` fits a list of specs on a Dask cluster.
 
-Each spec is one task running :func:`mixedbridge.run` on a worker. Data that several specs
-share is sent to the cluster once: a ``data`` argument given for all specs, and each data file
+Specs are sent in batches (about four per worker thread, specs that read the same rows
+together), each one task running :func:`mixedbridge.run` on its specs in turn on a worker: a
+task costs the scheduler and the worker milliseconds, as much as a small model's fit. Data that
+several specs share is sent to the cluster once: a ``data`` argument given for all specs, and each data file
 (``data.path``) read here once, under the data folders allowed here; bundled data sets and
 inline records travel with their spec. Results come back in the specs' order; a spec that fails
 is answered by its error (a :class:`~mixedbridge.errors.MixedBridgeError`, or the unexpected
-exception) in its place, and never stops the others. ``progress`` is told of each result as it
-arrives.
+exception) in its place, and never stops the others. ``progress`` is told of each result as its
+batch arrives.
 """
 from __future__ import annotations
 
@@ -59,6 +61,16 @@ def run_one(spec: dict | str | Path, data: Any = None, roots: Any = None,
     except Exception as exc:  # noqa: BLE001 - one failure never loses the other specs
         return Failure(type(exc).__name__, "internal", str(exc), "")
     return results if keep_outcome else replace(results, outcome=None)
+
+
+def run_batch(specs: list[tuple[int, dict, Any]], data: Any, keep_outcome: bool) -> list[tuple[int, Results | Failure]]:
+    """:func:`run_one` of each (index, spec, data folders) on the same ``data`` (run on a worker)."""
+    return [(i, run_one(spec, data, roots, keep_outcome)) for i, spec, roots in specs]
+
+
+#: Batches per worker thread: enough for the load to even out, few enough that a task's own
+#: cost stays small beside its fits.
+BATCHES_PER_THREAD = 4
 
 
 @dataclass
@@ -162,22 +174,31 @@ def run_many(specs: Sequence[dict | str | Path], client: Any = None, *, data: An
 
 def _on_cluster(cl: Any, tasks: list[Task], data: Any, shared: dict[str, Any], keep_outcome: bool,
                 arrived: Callable[[int, Any], None]) -> None:
-    """Submit one task per spec (shared data scattered once) and collect them as they finish."""
+    """Submit the specs in batches (shared data scattered once) and collect them as they finish."""
     from distributed import as_completed
 
     scattered = {k: cl.scatter(v) for k, v in shared.items()}
     given = cl.scatter(data) if data is not None else None
     futures = {}
-    for i, t in enumerate(tasks):
-        if t.spec is None:
-            continue
-        rows = given if data is not None else scattered.get(t.key or "")
-        fut = cl.submit(run_one, t.spec, rows, t.roots, keep_outcome, pure=False)
-        futures[fut] = i
+    for key, batch in _batches(tasks, sum(cl.nthreads().values())):
+        rows = given if data is not None else scattered.get(key or "")
+        fut = cl.submit(run_batch, batch, rows, keep_outcome, pure=False)
+        futures[fut] = [i for i, _, _ in batch]
     for fut in as_completed(futures):
-        i = futures[fut]
         try:
             got = fut.result()
-        except Exception as exc:  # noqa: BLE001 - a lost worker answers for its spec only
-            got = Failure(type(exc).__name__, "internal", str(exc), "")
-        arrived(i, got)
+        except Exception as exc:  # noqa: BLE001 - a lost worker answers for its batch only
+            got = [(i, Failure(type(exc).__name__, "internal", str(exc), "")) for i in futures[fut]]
+        for i, one in got:
+            arrived(i, one)
+
+
+def _batches(tasks: list[Task], threads: int) -> list[tuple[str | None, list[tuple[int, dict, Any]]]]:
+    """The runnable specs grouped by the data they read, cut into batches of about
+    len(tasks) / (:data:`BATCHES_PER_THREAD` · threads) specs."""
+    groups: dict[str | None, list[tuple[int, dict, Any]]] = {}
+    for i, t in enumerate(tasks):
+        if t.spec is not None:
+            groups.setdefault(t.key, []).append((i, t.spec, t.roots))
+    size = max(1, -(-len(tasks) // (BATCHES_PER_THREAD * max(threads, 1))))
+    return [(key, items[j: j + size]) for key, items in groups.items() for j in range(0, len(items), size)]
