@@ -1,9 +1,11 @@
 """The Dask backend at scale: one model on Parquet files of 10M, 30M and 100M rows, and
 ``run_many`` against a loop of single runs.
 
-``python -m benchmarks.scale generate --root /work/scale-data --sizes 10,30,100``
+``python -m benchmarks.scale generate --root /work/scale-data --sizes 10,30,100 [--layout clustered]``
     writes ``y ~ x + (x | g)`` data (one file per million rows, 10 000 rows per 100 groups, i.e.
-    100 rows per group on average) under ``ROOT/rows-<N>M/``; not in the repository.
+    100 rows per group on average) under ``ROOT/rows-<N>M/`` (``uniform``: every file draws its
+    ids from all groups) or ``ROOT/rows-<N>M-clustered/`` (of N files, file i draws them
+    from its own 1/N of the groups, as rows exported site by site); not in the repository.
 ``python -m benchmarks.scale fit --root /work/scale-data --sizes 10,30,100 --out FILE``
     fits each on a LocalCluster (2 worker processes, 1 thread each, a memory limit per worker)
     and records wall time, CPU time of the workers and this process, each worker's peak
@@ -31,13 +33,18 @@ ROWS_PER_GROUP = 100
 FORMULA = "y ~ x + (x | g)"
 
 
-def generate(root: Path, millions: int, seed: int = 2026) -> Path:
+def folder_of(root: Path, millions: int, layout: str = "uniform") -> Path:
+    """Where the data of ``millions`` rows in ``layout`` lie."""
+    return root / (f"rows-{millions}M" if layout == "uniform" else f"rows-{millions}M-{layout}")
+
+
+def generate(root: Path, millions: int, seed: int = 2026, layout: str = "uniform") -> Path:
     """``millions`` files of a million rows each: g uniform over n/100 groups, x normal,
     y = 2 + 0.5x + b0[g] + b1[g]x + e (sd 1, 0.3, 1)."""
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-    folder = root / f"rows-{millions}M"
+    folder = folder_of(root, millions, layout)
     folder.mkdir(parents=True, exist_ok=True)
     ngroups = millions * ROWS_PER_FILE // ROWS_PER_GROUP
     rng = np.random.default_rng(seed)
@@ -47,7 +54,9 @@ def generate(root: Path, millions: int, seed: int = 2026) -> Path:
         if path.exists():
             continue
         r = np.random.default_rng([seed, millions, i])
-        g = r.integers(0, ngroups, ROWS_PER_FILE)
+        per_file = ngroups // millions
+        g = r.integers(0, ngroups, ROWS_PER_FILE) if layout == "uniform" else \
+            i * per_file + r.integers(0, per_file, ROWS_PER_FILE)
         x = r.normal(size=ROWS_PER_FILE)
         y = 2.0 + 0.5 * x + b0[g] + b1[g] * x + r.normal(size=ROWS_PER_FILE)
         table = pa.table({"y": y, "x": x, "g": g.astype(np.int64)})
@@ -180,11 +189,13 @@ def _same(a, b) -> bool:
 
 def _fit_rows(fits: dict) -> list[str]:
     out = ["| rows | groups | wall | CPU (workers + client) | wall per 1M rows | CPU per 1M rows | "
-           "peak RSS per worker | client peak RSS | load (1 min) before → after |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "workers' CPU (the passes) per 1M rows | peak RSS per worker | client peak RSS | "
+           "load (1 min) before → after |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in fits.items():
         out.append(f"| {key} | {r['groups']:,} | {r['wall_s']:.0f} s | {r['workers_cpu_s']:.0f} + "
                    f"{r['client_cpu_s']:.0f} s | {r['wall_per_million_s']:.1f} s | {r['cpu_per_million_s']:.1f} s | "
+                   f"{r['workers_cpu_s'] / (r['rows'] / 1e6):.2f} s | "
                    f"{r['peak_worker_rss_gib']:.2f} GiB | {r['peak_client_rss_gib']:.2f} GiB | "
                    f"{r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} |")
     return out
@@ -230,19 +241,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--root", type=Path, default=Path("/work/scale-data"))
     ap.add_argument("--sizes", default="10,30,100", help="millions of rows, comma-separated")
     ap.add_argument("--memory-limit", default="2GiB")
+    ap.add_argument("--layout", choices=("uniform", "clustered"), default="uniform",
+                    help="ids drawn from all groups in every file, or from each file's own groups")
     ap.add_argument("--specs", type=int, default=200)
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
     sizes = [int(s) for s in a.sizes.split(",") if s]
     if a.what == "generate":
         for m in sizes:
-            print(generate(a.root, m), flush=True)
+            print(generate(a.root, m, layout=a.layout), flush=True)
         return
     out = json.loads(a.out.read_text()) if a.out and a.out.exists() else {}
     if a.what == "fit":
         for m in sizes:
-            r = fit_one(a.root / f"rows-{m}M", a.memory_limit)
-            out.setdefault("fits", {})[f"{m}M"] = r
+            r = fit_one(folder_of(a.root, m, a.layout), a.memory_limit)
+            r["layout"] = a.layout
+            out.setdefault("fits", {})[f"{m}M" if a.layout == "uniform" else f"{m}M, {a.layout}"] = r
             print(json.dumps(r), flush=True)
             if a.out:
                 a.out.write_text(json.dumps(out, indent=1))

@@ -106,6 +106,15 @@ def test_integer_group_ids_that_are_also_a_variable(client):
     _compare(spec, df, 3)
 
 
+def test_partitions_holding_few_groups_send_blocks_of_their_groups(client):
+    """Rows sorted by group: each of 6 partitions sees about a sixth of the groups, so its blocks
+    (and partial sums of up to half the groups) hold its groups only."""
+    df = _integer_ids(_synthetic()).sort_values("g", kind="stable").reset_index(drop=True)
+    spec = {"analysis": "lmm", "formula": "y ~ x * f + offset(o) + (1 + x | g)", "data": {"dataset": "x"},
+            "options": {"weights": "w"}}
+    _compare(spec, df, 6)
+
+
 def test_notes_count_the_deleted_rows(client):
     df = _synthetic()
     spec = {"analysis": "lmm", "formula": "y ~ x + (1 | g)", "data": {"dataset": "x"}}

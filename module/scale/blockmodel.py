@@ -74,6 +74,7 @@ class BlockModel(LinearMixedModel):
 
 def crossprod_of(structure: ReStructure, blocks: Blocks, p: int) -> Crossprod:
     """The estimator's :class:`~mixedbridge.lmm.blocks.Crossprod` from the summed blocks."""
+    blocks = blocks.dense()
     b0, rest = structure.blocks[0], structure.blocks[1:]
     offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)
     Arr = blocks.Arr.toarray()

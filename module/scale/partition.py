@@ -18,7 +18,7 @@ from ..design import FormulaicNames, ReTermData
 from ..errors import DataError, ModelError
 from ..formula import ModelDescription
 from ..frame import RESERVED, ModelFrame, apply_filters, model_frame
-from .levels import LevelsSeen
+from .levels import LevelsSeen, union_sorted
 
 #: Transformations whose value depends on the rows around it (a mean, quantiles, a range), so
 #: that a partition alone cannot compute them.
@@ -277,8 +277,7 @@ def _global_codes(frame: ModelFrame, group: tuple[str, ...], recipe: FrameRecipe
 def distinct_sorted(ids: np.ndarray) -> np.ndarray:
     """The distinct integer ids, sorted (a sort and a comparison: ``np.unique``'s hash table is
     several times slower on a million ids)."""
-    s = np.sort(ids)
-    return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
+    return union_sorted(np.sort(ids), ids[:0])
 
 
 def _codes_of_values(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
