@@ -24,6 +24,7 @@ from matplotlib.artist import Artist  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import Collection, PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.layout_engine import PlaceHolderLayoutEngine  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 from matplotlib.text import Text
@@ -204,9 +205,14 @@ def to_bytes(fig: Figure, fmt: str, dpi: int = DPI) -> bytes:
     """The figure as PNG or SVG bytes, identical for identical figures (no date, no version);
     text is drawn as written (:func:`literal_text`); in an SVG, collections of more than
     :data:`SVG_RASTER_POINTS` points are embedded as an image at ``dpi``."""
+    literal_text(fig)
+    return _save(fig, fmt, dpi)
+
+
+def _save(fig: Figure, fmt: str, dpi: int) -> bytes:
+    """:func:`to_bytes` of a figure whose text is already literal."""
     buf = io.BytesIO()
     metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
-    literal_text(fig)
     dense = [c for ax in fig.axes for c in ax.collections
              if fmt == "svg" and not c.get_rasterized() and _points(c) > SVG_RASTER_POINTS]
     for c in dense:
@@ -218,6 +224,25 @@ def to_bytes(fig: Figure, fmt: str, dpi: int = DPI) -> bytes:
         for c in dense:
             c.set_rasterized(False)
     return buf.getvalue()
+
+
+def lay_out(fig: Figure, dpi: int = DPI) -> None:
+    """Run the figure's layout engine once and then remove it: matplotlib's ``savefig`` otherwise
+    draws a figure with a layout engine twice per format (a layout pass without rendering, then
+    the image), so that a PNG and an SVG of one figure cost four draws instead of two. The
+    layout is computed at ``dpi`` (the images'), as ``savefig`` would."""
+    engine = fig.get_layout_engine()
+    if engine is None:
+        return
+    before = fig.get_dpi()
+    try:
+        fig.set_dpi(dpi)
+        with plt.rc_context(STYLE):
+            if not isinstance(engine, PlaceHolderLayoutEngine):
+                engine.execute(fig)
+            fig.set_layout_engine(None)
+    finally:
+        fig.set_dpi(before)
 
 
 def resize(fig: Figure, dpi: int, width: int | None, height: int | None) -> None:
@@ -240,10 +265,10 @@ def to_plot(name: str, title: str, fig: Figure, formats: tuple[str, ...] = ("png
     resize(fig, dpi, width, height)
     w, h = fig.get_size_inches()
     out = {"name": name, "title": title, "width": int(round(w * dpi)), "height": int(round(h * dpi))}
-    for i, fmt in enumerate(formats):
-        out[fmt] = base64.b64encode(to_bytes(fig, fmt, dpi)).decode("ascii")
-        if i == 0:
-            fig.set_layout_engine("none")  # the layout is done; keep it for the other formats
+    literal_text(fig)
+    lay_out(fig, dpi)
+    for fmt in formats:
+        out[fmt] = base64.b64encode(_save(fig, fmt, dpi)).decode("ascii")
     return out
 
 
