@@ -59,3 +59,42 @@ def test_svg_text_is_text_and_identical_run_to_run():
     svg = render.to_bytes(_figure(5, "a title"), "svg")
     assert b">a title</text>" in svg and b"sans-serif" in svg
     assert render.to_bytes(_figure(5, "a title"), "svg") == svg
+
+
+def _lowess_by_partition(x, y, frac, iterations=3, grid=80):
+    """The smoother written the direct way: each local fit on the k nearest points found by a
+    partition of all distances (what :func:`lowess` finds as a slice of the sorted points)."""
+    n = len(x)
+    xs = np.unique(x)
+    if len(xs) > grid:
+        xs = np.linspace(xs[0], xs[-1], grid)
+    k = max(2, min(n, int(np.ceil(frac * n))))
+    w = np.ones(n)
+    for it in range(iterations + 1):
+        ys = []
+        for x0 in xs:
+            d = np.abs(x - x0)
+            idx = np.argpartition(d, k - 1)[:k] if k < n else np.arange(n)
+            wt = (1 - np.clip(d[idx] / (d[idx].max() * 1.000001), 0, 1) ** 3) ** 3 * w[idx]
+            xm, ym = np.average(x[idx], weights=wt), np.average(y[idx], weights=wt)
+            sxx = (wt * (x[idx] - xm) ** 2).sum()
+            flat = sxx <= 1e-12 * max(1.0, xm**2) * wt.sum()  # no slope to fit: the weighted mean
+            ys.append(ym if flat else ym + (wt * (x[idx] - xm) * (y[idx] - ym)).sum() / sxx * (x0 - xm))
+        ys = np.array(ys)
+        if it < iterations:
+            res = y - np.interp(x, xs, ys)
+            w = (1 - np.clip(res / (6 * np.median(np.abs(res))), -1, 1) ** 2) ** 2
+    return xs, ys
+
+
+@pytest.mark.parametrize("case", ["continuous", "ties", "few points"])
+def test_lowess_windows_are_the_nearest_points(case):
+    from mixedbridge.plots.smooth import lowess
+
+    rng = np.random.default_rng(7)
+    x = {"continuous": rng.normal(size=3000), "ties": rng.integers(0, 25, 800).astype(float),
+         "few points": rng.normal(size=12)}[case]
+    y = np.sin(x) + rng.normal(scale=0.3, size=len(x))
+    got, want = lowess(x, y, frac=0.4), _lowess_by_partition(x, y, 0.4)
+    assert np.array_equal(got[0], want[0])
+    assert np.allclose(got[1], want[1], rtol=1e-12, atol=1e-12)
