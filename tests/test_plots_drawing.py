@@ -43,16 +43,19 @@ def test_the_layout_is_the_constrained_one():
         assert np.allclose(a.get_position().bounds, b.get_position().bounds, atol=1e-9)
 
 
-def test_figures_of_one_size_share_a_renderer_and_their_images_do_not_mix():
-    first = _figure(3, "first")
-    alone = render.to_bytes(first, "png")
-    other = _figure(4, "other")
-    assert render.to_bytes(other, "png") != alone
-    assert other.canvas.get_renderer() is first.canvas.get_renderer()
-    assert render.to_bytes(first, "png") == alone  # drawn again after another figure: the same bytes
-    big = render.new_figure(4.0, 3.0)[0]
-    big.set_size_inches(40, 30)
-    assert big.canvas.get_renderer() is not first.canvas.get_renderer()
+def test_plots_of_one_size_share_a_renderer_and_their_images_do_not_mix():
+    first = render.to_plot("first", "First", _figure(3, "first"), formats=("png",))
+    other_fig = _figure(4, "other")
+    other = render.to_plot("other", "Other", other_fig, formats=("png",))
+    assert other["png"] != first["png"]
+    again = render.to_plot("first", "First", _figure(3, "first"), formats=("png",))
+    assert again["png"] == first["png"]  # drawn after another figure of its size: the same bytes
+    assert isinstance(other_fig.canvas, render.PooledCanvas)
+    assert other_fig.canvas.get_renderer() is render.PooledCanvas(_figure(5)).get_renderer()
+    huge = _figure(6)
+    huge.set_size_inches(40, 30)
+    assert render.PooledCanvas(huge).get_renderer() is not render.PooledCanvas(huge).get_renderer()
+    assert not isinstance(_figure(7).canvas, render.PooledCanvas)  # a caller's figure keeps its own canvas
 
 
 def test_svg_text_is_text_and_identical_run_to_run():

@@ -79,8 +79,9 @@ class PooledCanvas(FigureCanvasAgg):
     every label, tick label and title again with FreeType (in the layout pass and in the draw),
     and allocated its image anew. Drawing holds :data:`DRAW_LOCK`, so one renderer draws one
     figure at a time, and the image is cleared at the start of each draw, so the output is
-    unchanged; a figure's ``canvas.buffer_rgba()`` is therefore only its image until another
-    figure of its size is drawn (:func:`to_bytes` reads it at once)."""
+    unchanged. A figure's ``canvas.buffer_rgba()`` is then only its image until another figure
+    of its size is drawn, so only :func:`to_plot` gives its figures this canvas (it reads each
+    image at once and lets the figure go); figures handed to a caller keep their own."""
 
     def get_renderer(self) -> RendererAgg:
         w, h = self.get_width_height(physical=True)
@@ -128,7 +129,6 @@ def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, *,
     """
     with plt.rc_context(STYLE):
         fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-        PooledCanvas(fig)
         axes = fig.subplots(nrows, ncols, squeeze=squeeze, **kwargs)
     return fig, axes
 
@@ -310,6 +310,8 @@ def to_plot(name: str, title: str, fig: Figure, formats: tuple[str, ...] = ("png
     resize(fig, dpi, width, height)
     w, h = fig.get_size_inches()
     out = {"name": name, "title": title, "width": int(round(w * dpi)), "height": int(round(h * dpi))}
+    if not isinstance(fig.canvas, PooledCanvas):
+        PooledCanvas(fig)
     literal_text(fig)
     lay_out(fig, dpi)
     for fmt in formats:
