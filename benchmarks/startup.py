@@ -6,7 +6,11 @@ Each command runs in a fresh interpreter (or Rscript) several times; the median 
 wall time are kept (the minimum is the least disturbed by other work on the machine). Native:
 ``import mixedbridge`` (the package's public names are imported on first use), the import of
 the analysis path, and ``mixedbridge run`` of the sleepstudy example (spec file to printed
-tables) in a cold process. Peers: ``import mixedlm``, ``import statsmodels.formula.api`` and R
+tables) in a cold process, and in the full policy ``mixedbridge run`` of InstEval's default analysis
+(``benchmarks/specs/insteval-default.json``: the fit, Satterthwaite t tests and the type III
+anova of ``y ~ service + (1 | s) + (1 | d) + (1 | dept:service)``, printed as text), the
+figure issue #16 sets against lme4's ``lmer`` alone (≥ 10×; ``lmer`` is timed in
+:mod:`benchmarks.analysis_speed`). Peers: ``import mixedlm``, ``import statsmodels.formula.api`` and R
 loading lme4 and lmerTest.
 
 The package's bytecode is compiled first, as an installed package has it (pip compiles at install
@@ -31,16 +35,19 @@ from .cell import Writer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "table-12-4-sleepstudy-lmm.json"
+INSTEVAL = ROOT / "benchmarks" / "specs" / "insteval-default.json"
 
 
-def commands() -> list[tuple[str, str, list[str]]]:
-    """(name, who, argv) of every timed command."""
+def commands(policy: str = "full") -> list[tuple[str, str, list[str]]]:
+    """(name, who, argv) of every timed command (InstEval's CLI run in the full policy only)."""
     py = sys.executable
     out = [
         ("import mixedbridge", "native", [py, "-c", "import mixedbridge"]),
         ("import the analysis path", "native", [py, "-c", "import mixedbridge.analysis"]),
         ("mixedbridge run sleepstudy (cold process)", "native",
          [py, "-m", "mixedbridge.cli", "run", str(EXAMPLE)]),
+        *([("mixedbridge run InstEval default analysis (cold process)", "native",
+            [py, "-m", "mixedbridge.cli", "run", str(INSTEVAL)])] if policy == "full" else []),
         ("python -c pass (interpreter alone)", "python", [py, "-c", "pass"]),
         ("import mixedlm", "mixedlm", [py, "-c", "import mixedlm"]),
         ("import statsmodels.formula.api", "statsmodels", [py, "-c", "import statsmodels.formula.api"]),
@@ -89,7 +96,7 @@ def main(argv=None) -> int:
     write = Writer(args.out)
     repeats = 7 if args.policy == "full" else 2
     compile_package()
-    for name, who, cmd in commands():
+    for name, who, cmd in commands(args.policy):
         times, cpu, error = time_command(cmd, repeats)
         if error:
             write("startup", what=name, who=who, status="error", note=error)

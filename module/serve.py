@@ -12,6 +12,7 @@ a control pipe which request to stop; ``serve --unsupervised`` runs it alone.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import threading
@@ -43,6 +44,7 @@ class Session:
     max_request_bytes: int = protocol.MAX_REQUEST_BYTES
     warm: bool = False
     analysed: bool = False
+    settle: bool = False
 
 
 #: What a later request may need that a first one rarely does (emmeans grids, plots), imported by
@@ -66,17 +68,28 @@ def warm_up() -> None:
     warm_plots()
 
 
+def settle_memory() -> None:
+    """Collect garbage once, then move every object now alive (modules, what the warm-up imported,
+    the kept fits) to the permanent generation (``gc.freeze``), so that a full collection walks
+    only what later requests make: without it one plot click in a few paid a full collection
+    of the ~130,000 objects the imports leave (100-170 ms). A frozen object is still freed when
+    its last reference goes (a fit the cache lets go is); only cyclic garbage among them stays."""
+    gc.collect()
+    gc.freeze()
+
+
 #: Set to ``0`` to turn the warm-up off in every worker (``serve --unsupervised`` and the supervised ones).
 WARM_UP_ENV = "MIXEDBRIDGE_WARM_UP"
 
 
 class _Warmer:
-    """Runs :func:`warm_up` once, in a background thread, after the first answered analysis;
-    not when a memory limit is set (the warm modules would count against it) nor with
-    :data:`WARM_UP_ENV` ``0``."""
+    """Runs :func:`warm_up` once, in a background thread, after the first answered analysis, and
+    then :func:`settle_memory` when ``settle`` (a worker process of its own); not when a memory
+    limit is set (the warm modules would count against it) nor with :data:`WARM_UP_ENV` ``0``."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, settle: bool = False) -> None:
         self.enabled = enabled and not os.environ.get(LIMIT_ENV) and os.environ.get(WARM_UP_ENV, "1") != "0"
+        self.settle = settle
         self.thread: threading.Thread | None = None
 
     def after(self, session: Session) -> None:
@@ -86,12 +99,13 @@ class _Warmer:
         self.thread = threading.Thread(target=self._run, daemon=True, name="warm-up")
         self.thread.start()
 
-    @staticmethod
-    def _run() -> None:
+    def _run(self) -> None:
         try:
             warm_up()
         except Exception as exc:  # noqa: BLE001 - warming is optional; requests import what they need
             print(f"mixedbridge serve: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
+        if self.settle:
+            settle_memory()
 
 
 class _Reporter:
@@ -200,7 +214,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], max_request_bytes: int = protocol
     """Answer requests until end of input; data files only inside ``roots`` (default: the
     working directory)."""
     session = session or Session(max_request_bytes=max_request_bytes)
-    warmer = _Warmer(session.warm)
+    warmer = _Warmer(session.warm, session.settle)
     with data_roots(roots or [os.getcwd()]):
         for line in protocol.read_lines(stdin, max_request_bytes):
             session.serial += 1
@@ -217,7 +231,10 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], max_request_bytes: int = protocol
 def serve_process(max_request_bytes: int = protocol.MAX_REQUEST_BYTES,
                   roots: Sequence[str | Path] | None = None, session: Session | None = None) -> int:
     """:func:`serve` on this process's standard input and output, with standard output kept for
-    answers (stray output goes to standard error) and SIGTERM/SIGHUP ending it cleanly."""
+    answers (stray output goes to standard error) and SIGTERM/SIGHUP ending it cleanly; the
+    process is the worker's own, so its warm-up settles memory (:func:`settle_memory`)."""
+    session = session or Session(max_request_bytes=max_request_bytes)
+    session.settle = True
     out = protocol.answer_stream()
     with protocol.stop_on_signals():
         return serve(sys.stdin.buffer, out, max_request_bytes, roots, session)
