@@ -1,14 +1,21 @@
 """Small-model path for the objective: the whole Λ-scaled [Z X y]ᵀW[Z X y] as one dense matrix.
 
 For a few dozen random effects (sleepstudy: q = 36) the blocked factorisation is dominated by
-numpy call overhead; one dense (q+m)×(q+m) scaling and one LAPACK Cholesky per θ is several
+numpy call overhead; one dense (q+m)×(q+m) matrix and one LAPACK Cholesky per θ is several
 times faster. It gives the same three numbers (log|L_θ|², log|R_X|², r²) as
 :func:`~.blocks.update_L`; the quantities at θ̂ (β̂, ũ, condVar) always come from the blocked
 factor.
+
+Λ is linear in θ: with v = (θ, 1) and Eₖ the 0/1 pattern of vₖ in Λ (the last one the identity of
+the [X y] rows), ΛᵀAΛ + I_q = Σₖₗ vₖvₗ EₖᵀAEₗ + I_q is a quadratic form in v. Its
+(nθ+1)(nθ+2)/2 coefficient matrices are formed once, so an evaluation is one matrix-vector
+product (no Λ to fill, no two matrix products) and one Cholesky factorisation.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.linalg import lapack
@@ -18,10 +25,12 @@ from .remat import ReStructure
 
 #: Largest number of random effects q for which the dense path is used.
 DENSE_MAX_Q = 160
+#: Most numbers the quadratic form's coefficient matrices may hold (4 MB); above it each
+#: evaluation forms ΛᵀAΛ by two matrix products instead.
+QUADRATIC_MAX_ENTRIES = 500_000
 
 
-@dataclass
-class DenseFactor:
+class DenseFactor(NamedTuple):
     """What the objective needs from L(θ): ``ldL2`` log|L_θ|², ``ldRX2`` log|R_X|², ``pwrss``
     r²(θ), ``ok`` whether the Cholesky factorisation succeeded."""
 
@@ -29,6 +38,9 @@ class DenseFactor:
     ldRX2: float
     pwrss: float
     ok: bool
+
+
+_FAILED = DenseFactor(math.inf, math.inf, math.inf, False)
 
 
 @dataclass
@@ -48,22 +60,50 @@ class DenseSystem:
         size = self.full.shape[0]
         self._eye = np.eye(size)
         self._diag_q = np.arange(self.q) * (size + 1)  # flat positions of the first q diagonal cells
+        self._segments = np.array([0, self.q, size - 1])  # log-diagonal sums: L_θ, R_X (the rest is r)
+        self._quadratic = _quadratic_form(self)
 
     def factor(self, theta: np.ndarray) -> DenseFactor:
         """log|L_θ|², log|R_X|² and r² at θ from one dense Cholesky factorisation (few numpy
         calls: this runs once per objective evaluation)."""
-        lam = self._eye.copy()
-        lam[self.rows, self.cols] = theta[self.index]
-        M = lam.T @ self.full @ lam
-        M.flat[self._diag_q] += 1.0
+        if self._quadratic is not None:
+            pairs, coef = self._quadratic
+            v = np.append(theta, 1.0)
+            M = (v[pairs[0]] * v[pairs[1]]) @ coef
+            M = M.reshape(self.full.shape)
+        else:
+            lam = self._eye.copy()
+            lam[self.rows, self.cols] = theta[self.index]
+            M = lam.T @ self.full @ lam
+            M.flat[self._diag_q] += 1.0
         U, info = lapack.dpotrf(M.T, lower=0, clean=0, overwrite_a=1)
         if info != 0:
-            return DenseFactor(np.inf, np.inf, np.inf, False)
+            return _FAILED
         d = U.diagonal()
-        logd = np.log(d[:-1])
-        q = self.q
-        return DenseFactor(float(2.0 * logd[:q].sum()), float(2.0 * logd[q:].sum()),
-                           float(d[-1] ** 2), True)
+        ld, lx, _ = np.add.reduceat(np.log(d), self._segments)
+        return DenseFactor(2.0 * float(ld), 2.0 * float(lx), float(d[-1]) ** 2, True)
+
+
+def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray] | None:
+    """ΛᵀAΛ + I_q as Σ over pairs k ≤ l of vₖvₗ·Cₖₗ, v = (θ, 1): the pairs (2×K indices into v)
+    and the coefficient matrices C (K × size², each symmetric, I_q folded into the pair of the
+    last v); None when they would hold more than :data:`QUADRATIC_MAX_ENTRIES` numbers."""
+    size = system.full.shape[0]
+    ntheta = int(system.index.max()) + 1 if system.index.size else 0
+    k_all = ntheta + 1
+    pairs = np.array(np.triu_indices(k_all))
+    if pairs.shape[1] * size * size > QUADRATIC_MAX_ENTRIES:
+        return None
+    patterns = np.zeros((k_all, size, size))
+    patterns[system.index, system.rows, system.cols] = 1.0
+    patterns[ntheta] = np.eye(size)  # Λ's cells that no θ sets: the identity's
+    patterns[ntheta, system.rows, system.cols] = 0.0
+    coef = np.empty((pairs.shape[1], size, size))
+    for n, (k, el) in enumerate(pairs.T):
+        G = patterns[k].T @ system.full @ patterns[el]
+        coef[n] = G if k == el else G + G.T
+    coef[-1].flat[system._diag_q] += 1.0
+    return pairs, coef.reshape(pairs.shape[1], -1)
 
 
 def build_dense(A: Crossprod, structure: ReStructure) -> DenseSystem | None:
