@@ -106,10 +106,15 @@ def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray] | None
     return pairs, coef.reshape(pairs.shape[1], -1)
 
 
+def wants_dense(structure: ReStructure) -> bool:
+    """Whether the objective is evaluated densely: q ≤ :data:`DENSE_MAX_Q`."""
+    return structure.q <= DENSE_MAX_Q
+
+
 def build_dense(A: Crossprod, structure: ReStructure) -> DenseSystem | None:
-    """The dense system when q ≤ :data:`DENSE_MAX_Q`, else None."""
+    """The dense system when :func:`wants_dense`, else None."""
     q = structure.q
-    if q > DENSE_MAX_Q:
+    if not wants_dense(structure):
         return None
     q0 = A.ell0 * A.p0
     m = A.m

@@ -26,7 +26,7 @@ from ..design import ReTermData
 from .basis import FixedBasis, fixed_basis
 from .blocks import BlockedCholesky, Crossprod, build_crossprod, diagonal_scale, update_L
 from .checks import ConvergenceCheck, check_convergence
-from .dense import DenseFactor, DenseSystem, build_dense
+from .dense import DenseFactor, DenseSystem, build_dense, wants_dense
 from .optimize import minimize_theta, newton_finish
 from .optsummary import OptSummary
 from .remat import ReStructure, build_structure
@@ -97,7 +97,8 @@ class LinearMixedModel:
         self.y = np.asarray(self.y, dtype=float)
         self.structure = build_structure(self.reterms)
         self.basis = fixed_basis(self.X, self.y, self.weights, self.offset, self.names)
-        self.A = build_crossprod(self.structure, self.basis.X, self.basis.y, self.weights, Xy=self.basis.Xy)
+        self.A = build_crossprod(self.structure, self.basis.X, self.basis.y, self.weights, Xy=self.basis.Xy,
+                                 gram_map=not wants_dense(self.structure))
         if self.X.size >= KEEP_BASIS_ROWS_BELOW:
             self.basis = self.basis.let_go_rows(partial(_basis_again, self.X, self.y, self.weights,
                                                         self.offset, self.names))
