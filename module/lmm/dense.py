@@ -62,15 +62,16 @@ class DenseSystem:
         self._diag_q = np.arange(self.q) * (size + 1)  # flat positions of the first q diagonal cells
         self._segments = np.array([0, self.q, size - 1])  # log-diagonal sums: L_θ, R_X (the rest is r)
         self._quadratic = _quadratic_form(self)
+        self._v = np.ones(int(self.index.max()) + 2 if self.index.size else 1)  # (θ, 1), filled per evaluation
 
     def factor(self, theta: np.ndarray) -> DenseFactor:
         """log|L_θ|², log|R_X|² and r² at θ from one dense Cholesky factorisation (few numpy
         calls: this runs once per objective evaluation)."""
         if self._quadratic is not None:
-            pairs, coef = self._quadratic
-            v = np.append(theta, 1.0)
-            M = (v[pairs[0]] * v[pairs[1]]) @ coef
-            M = M.reshape(self.full.shape)
+            first, second, coef = self._quadratic
+            v = self._v
+            v[:-1] = theta
+            M = ((v[first] * v[second]) @ coef).reshape(self.full.shape)
         else:
             lam = self._eye.copy()
             lam[self.rows, self.cols] = theta[self.index]
@@ -84,10 +85,11 @@ class DenseSystem:
         return DenseFactor(2.0 * float(ld), 2.0 * float(lx), float(d[-1]) ** 2, True)
 
 
-def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray] | None:
-    """ΛᵀAΛ + I_q as Σ over pairs k ≤ l of vₖvₗ·Cₖₗ, v = (θ, 1): the pairs (2×K indices into v)
-    and the coefficient matrices C (K × size², each symmetric, I_q folded into the pair of the
-    last v); None when they would hold more than :data:`QUADRATIC_MAX_ENTRIES` numbers."""
+def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """ΛᵀAΛ + I_q as Σ over pairs k ≤ l of vₖvₗ·Cₖₗ, v = (θ, 1): the pairs (k and l, K indices
+    into v each) and the coefficient matrices C (K × size², each symmetric, I_q folded into the
+    pair of the last v); None when they would hold more than :data:`QUADRATIC_MAX_ENTRIES`
+    numbers."""
     size = system.full.shape[0]
     ntheta = int(system.index.max()) + 1 if system.index.size else 0
     k_all = ntheta + 1
@@ -103,7 +105,7 @@ def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray] | None
         G = patterns[k].T @ system.full @ patterns[el]
         coef[n] = G if k == el else G + G.T
     coef[-1].flat[system._diag_q] += 1.0
-    return pairs, coef.reshape(pairs.shape[1], -1)
+    return pairs[0].copy(), pairs[1].copy(), coef.reshape(pairs.shape[1], -1)
 
 
 def wants_dense(structure: ReStructure) -> bool:

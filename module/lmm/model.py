@@ -15,6 +15,7 @@ public quantity is that of X and y.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar, NamedTuple
@@ -160,8 +161,8 @@ class LinearMixedModel:
     def _criterion(self, L: BlockedCholesky | DenseFactor | FactorSummary, reml: bool,
                    sigma: float | None = None) -> float:
         """The criterion from a factor at θ: profiled over σ when ``sigma`` is None, else at σ."""
-        if not L.ok or not np.isfinite(L.ldL2):
-            return np.inf
+        if not L.ok or not math.isfinite(L.ldL2):
+            return math.inf
         pwrss = L.pwrss
         ldRX2 = L.ldRX2 + self.basis.ldR2
         if sigma is not None:
@@ -170,9 +171,10 @@ class LinearMixedModel:
             if reml:
                 val += ldRX2 - self.p * np.log(2.0 * np.pi * s2)
             return float(val)
-        d = self.n - self.p if reml else self.n
+        n, p = self.X.shape
+        d = n - p if reml else n
         if pwrss <= 0 or d <= 0:
-            return np.inf
+            return math.inf
         val = L.ldL2 - self.A.sum_log_w + d * (1.0 + _LOG2PI + np.log(pwrss / d))
         if reml:
             val += ldRX2
