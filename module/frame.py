@@ -83,19 +83,19 @@ class ModelFrame:
         if len(cols) == 1:
             cat = cols[0].cat.remove_unused_categories() if _has_unused(cols[0]) else cols[0]
             return text_labels(cat.cat.categories), cat.array.codes.astype(np.int64)
+        names = [text_labels(c.dtype.categories) for c in cols]
         codes = np.zeros(len(self.data), dtype=np.int64)
-        for c in cols:
-            codes = codes * len(c.cat.categories) + c.cat.codes.to_numpy()
+        for c, k in zip(cols, names):
+            codes = codes * len(k) + c.array.codes
         uniq, inv = np.unique(codes, return_inverse=True)
         labels = []
-        for u in uniq:
-            parts, rest = [], int(u)
-            for c in reversed(cols):
-                k = len(c.cat.categories)
-                parts.append(str(c.cat.categories[rest % k]))
-                rest //= k
+        for u in uniq.tolist():
+            parts = []
+            for k in reversed(names):
+                u, r = divmod(u, len(k))
+                parts.append(k[r])
             labels.append(":".join(reversed(parts)))
-        return labels, inv.astype(np.int64)
+        return labels, inv.reshape(-1).astype(np.int64)
 
 
 #: Whether errors may list the data's own column names and values: not for data read from a file
@@ -121,6 +121,8 @@ def _missing_words() -> str:
 
 
 def _is_text(col: pd.Series) -> bool:
+    """Whether a column holds text (or logicals), by its dtype (which dropping its missing
+    values would not change)."""
     return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
 
@@ -190,7 +192,7 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
             return kept
     if levels is None and col.dtype.kind in "iu":
         return _integer_factor(col)
-    text = _is_text(col.dropna())
+    text = _is_text(col)
     codes, uniques = pd.factorize(col)
     ulabels = [_level_label(u) if isinstance(u, (bool, np.bool_)) or not text else str(u) for u in uniques]
     seen = set(ulabels)
@@ -211,7 +213,8 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
                             f"{_listing(extra)}; list them or filter them out", path)
     position = {lab: i for i, lab in enumerate(order)}
     to_level = np.array([position[lab] for lab in ulabels] + [-1], dtype=np.int64)
-    return pd.Series(pd.Categorical.from_codes(to_level[codes], categories=order), index=col.index)
+    factor = pd.Categorical.from_codes(to_level[codes], dtype=pd.CategoricalDtype(order), validate=False)
+    return pd.Series(factor, index=col.index)
 
 
 def _integer_factor(col: pd.Series) -> pd.Series:
@@ -285,7 +288,7 @@ def _name_values(name: str, df: pd.DataFrame, label: str) -> np.ndarray:
     col = df[name]
     if pd.api.types.is_bool_dtype(col):
         return col.astype(float).to_numpy()
-    if _is_text(col.dropna()):
+    if _is_text(col):
         raise DataError(f"column {name!r} is text and cannot be used in {label!r}", "/formula")
     return col.to_numpy(dtype=float)
 
@@ -701,7 +704,7 @@ def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint
     column that is also a variable of the model stays numeric there, as in lme4
     (``yield ~ nitro + Block + (1 | Block:Variety)`` fits one slope for Block); its grouping
     factor is made by :meth:`ModelFrame.grouping_factor`."""
-    factors = {c for c in desc.columns if _is_text(df[c])}  # dropna() keeps the dtype
+    factors = {c for c in desc.columns if _is_text(df[c])}
     variables = {v.label for v in desc.variables if v.is_column}
     factors |= set(levels) | (set(desc.grouping_columns) - variables)
     factors |= set(factor_hint or ()) & set(desc.columns)
@@ -788,7 +791,7 @@ def _offset(desc: ModelDescription, df: pd.DataFrame, given: pd.Series | None) -
 def _numeric_column(df: pd.DataFrame, column: str, path: str, role: str) -> pd.Series:
     _check_column(df, column, path)
     col = df[column]
-    if _is_text(col.dropna()):
+    if _is_text(col):
         raise DataError(f"the {role} column {column!r} must be numeric", path)
     if role == "weights" and (col.dropna() < 0).any():
         raise DataError(f"the weights column {column!r} has negative values; weights must be >= 0", path)
