@@ -96,14 +96,20 @@ def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray, np.nda
     pairs = np.array(np.triu_indices(k_all))
     if pairs.shape[1] * size * size > QUADRATIC_MAX_ENTRIES:
         return None
-    patterns = np.zeros((k_all, size, size))
-    patterns[system.index, system.rows, system.cols] = 1.0
-    patterns[ntheta] = np.eye(size)  # Λ's cells that no θ sets: the identity's
-    patterns[ntheta, system.rows, system.cols] = 0.0
-    coef = np.empty((pairs.shape[1], size, size))
-    for n, (k, el) in enumerate(pairs.T):
-        G = patterns[k].T @ system.full @ patterns[el]
-        coef[n] = G if k == el else G + G.T
+    # source[k, j]: the row of vₖ's cell in column j of Λ (size: none); a column holds at most
+    # one cell of each vₖ, so (EₖᵀAEₗ)[i, j] = A[source[k, i], source[l, j]] (0 where none)
+    source = np.full((k_all, size), size)
+    source[ntheta] = np.arange(size)  # Λ's cells that no θ sets: the identity's
+    source[ntheta, system.cols[system.rows == system.cols]] = size
+    source[system.index, system.cols] = system.rows
+    if np.any(np.bincount(system.index * size + system.cols, minlength=k_all * size) > 1):
+        return None
+    padded = np.zeros((size + 1, size + 1))
+    padded[:size, :size] = system.full
+    G = padded[source[pairs[0]][:, :, None], source[pairs[1]][:, None, :]]
+    off = pairs[0] != pairs[1]
+    G[off] += np.swapaxes(G[off], 1, 2)
+    coef = G
     coef[-1].flat[system._diag_q] += 1.0
     return pairs[0].copy(), pairs[1].copy(), coef.reshape(pairs.shape[1], -1)
 
@@ -121,9 +127,9 @@ def build_dense(A: Crossprod, structure: ReStructure) -> DenseSystem | None:
     q0 = A.ell0 * A.p0
     m = A.m
     full = np.zeros((q + m, q + m))
-    for i in range(A.ell0):
-        sl = slice(i * A.p0, (i + 1) * A.p0)
-        full[sl, sl] = A.A00[i]
+    at = A.p0 * np.arange(A.ell0)[:, None, None]  # the diagonal blocks of block 0, all at once
+    a = np.arange(A.p0)
+    full[at + a[:, None], at + a[None, :]] = A.A00
     xy = slice(q, q + m)
     full[xy, :q0] = A.Ax0.reshape(m, q0)
     if A.rest:
