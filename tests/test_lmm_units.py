@@ -227,3 +227,40 @@ def test_scipy_fallback_without_nlopt(monkeypatch):
     assert model.optsum.optimizer == "COBYQA"
     # R: REMLcrit(lmer(Reaction ~ Days + (Days | Subject), sleepstudy)) = 1743.62827195995
     assert model.optsum.fmin == pytest.approx(1743.62827195995, rel=1e-8)
+
+
+def test_deriv12_on_a_quadratic_and_batched_like_one_at_a_time():
+    """deriv12's central differences are exact on a quadratic (the points in lme4's order),
+    whether evaluated one at a time or all at once."""
+    from mixedbridge.lmm.checks import deriv12
+
+    H0 = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, -0.2], [0.5, -0.2, 2.0]])
+    g0 = np.array([0.3, -0.1, 0.2])
+
+    def fun(z):
+        return float(g0 @ z + 0.5 * z @ H0 @ z)
+
+    x = np.array([0.5, 0.4, -0.3])
+    lower = np.array([0.0, -np.inf, -np.inf])
+    g, H, count = deriv12(fun, x, fun(x), lower)
+    gb, Hb, countb = deriv12(fun, x, fun(x), lower, many=lambda pts: np.array([fun(z) for z in pts]))
+    assert count == countb == 2 * 3 + 4 * 3
+    np.testing.assert_allclose(H, H0, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(g, g0 + H0 @ x, atol=1e-6)
+    np.testing.assert_array_equal(g, gb)
+    np.testing.assert_array_equal(H, Hb)
+
+
+def test_batched_derivative_check_matches_one_at_a_time(monkeypatch):
+    """The dense path's batched factorisations (``objectives``) give the objective of each θ;
+    without the quadratic form the θ are evaluated one at a time."""
+    model = _model("sleepstudy", "Reaction ~ Days + (Days | Subject)")
+    rng = np.random.default_rng(5)
+    thetas = np.abs(rng.normal(1.0, 0.3, (7, 3))) * [1.0, 0.1, 1.0]
+    one = np.array([model.objective(t) for t in thetas])
+    assert model.dense is not None and model.dense.factor_many(thetas) is not None
+    np.testing.assert_allclose(model.objectives(thetas), one, rtol=1e-12)
+    monkeypatch.setattr(dense_path, "QUADRATIC_MAX_ENTRIES", 0)
+    products = _model("sleepstudy", "Reaction ~ Days + (Days | Subject)")
+    assert products.dense is not None and products.dense.factor_many(thetas) is None
+    np.testing.assert_allclose(products.objectives(thetas), one, rtol=1e-12)

@@ -85,6 +85,26 @@ class DenseSystem:
         return DenseFactor(2.0 * float(ld), 2.0 * float(lx), float(d[-1]) ** 2, True)
 
 
+    def factor_many(self, thetas: np.ndarray) -> list[DenseFactor] | None:
+        """:meth:`factor` at each row of ``thetas`` from batched products and one batched
+        Cholesky factorisation (the derivative check's points); None without the quadratic
+        form or when some factorisation fails (the caller then factors one θ at a time)."""
+        if self._quadratic is None:
+            return None
+        first, second, coef = self._quadratic
+        V = np.ones((len(thetas), len(self._v)))
+        V[:, :-1] = thetas
+        Ms = ((V[:, first] * V[:, second]) @ coef).reshape(len(thetas), *self.full.shape)
+        try:
+            L = np.linalg.cholesky(Ms)
+        except np.linalg.LinAlgError:
+            return None
+        d = np.diagonal(L, axis1=1, axis2=2)
+        sums = np.add.reduceat(np.log(d), self._segments, axis=1)
+        return [DenseFactor(2.0 * float(ld), 2.0 * float(lx), float(r) ** 2, True)
+                for (ld, lx, _), r in zip(sums, d[:, -1])]
+
+
 def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """ΛᵀAΛ + I_q as Σ over pairs k ≤ l of vₖvₗ·Cₖₗ, v = (θ, 1): the pairs (k and l, K indices
     into v each) and the coefficient matrices C (K × size², each symmetric, I_q folded into the

@@ -196,6 +196,15 @@ class LinearMixedModel:
             return self._criterion(self.dense.factor(theta), reml)
         return self._criterion(self.set_theta(theta), reml, sigma)
 
+    def objectives(self, thetas: np.ndarray) -> np.ndarray:
+        """:meth:`objective` (profiled, the model's criterion) at each row of ``thetas``; small
+        models factor them all at once (:meth:`.dense.DenseSystem.factor_many`)."""
+        if self.dense is not None:
+            factors = self.dense.factor_many(thetas)
+            if factors is not None:
+                return np.array([self._criterion(f, self.reml) for f in factors])
+        return np.array([self.objective(t) for t in thetas])
+
     def __call__(self, theta: np.ndarray) -> float:
         return self.objective(theta)
 
@@ -241,20 +250,23 @@ class LinearMixedModel:
             start, step = moment_start(self.A, s)
         optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish, initial_step=step,
                                 exact=exact)
-        check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
+        check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
+                                  self.objectives)
         if not polish and calc_derivs and not check.singular and not check.grad_ok:
             first = optsum
             optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True, exact=exact)
             optsum.theta0 = first.theta0
             optsum.feval += first.feval
             optsum.restarted = first.restarted + ["rerun after failed gradient check"] + optsum.restarted
-            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
+            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
+                                  self.objectives)
         finished = newton_finish(self.objective, optsum.theta, optsum.fmin, check.gradient, check.hessian, s.lower)
         if finished is not None and not check.singular:
             optsum.theta, optsum.fmin = finished
             optsum.feval += 1
             optsum.restarted.append("newton step (BOBYQA stopped early by its ftol_abs)")
-            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
+            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
+                                  self.objectives)
         optsum.fmin = self._criterion(self.set_theta(optsum.theta), self.reml)
         self._optsum, self._check = optsum, check
         return self
