@@ -604,7 +604,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     frame.attrs["matrices"] = matrices
     source = df if not n_missing and df.index.is_unique else df.loc[frame.index]
     out = ModelFrame(frame, factor_labels, source, n_missing, notes, matrices, warnings)
-    check_design(desc, {lab: len(frame[lab].cat.categories) for lab in factor_labels}, out.nobs)
+    check_design(desc, {lab: len(frame[lab].dtype.categories) for lab in factor_labels}, out.nobs)
     return out
 
 
