@@ -171,8 +171,7 @@ class LinearMixedModel:
             if reml:
                 val += ldRX2 - self.p * np.log(2.0 * np.pi * s2)
             return float(val)
-        n, p = self.X.shape
-        d = n - p if reml else n
+        d = self.n - self.p if reml else self.n
         if pwrss <= 0 or d <= 0:
             return math.inf
         val = L.ldL2 - self.A.sum_log_w + d * (1.0 + _LOG2PI + np.log(pwrss / d))
