@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .errors import FormulaError
 
@@ -683,9 +684,16 @@ def _random_terms(bar: Node) -> list[RandomTerm]:
 
 
 def parse_formula(text: str) -> ModelDescription:
-    """Parse lme4 formula text into a :class:`ModelDescription`."""
+    """Parse lme4 formula text into a :class:`ModelDescription` (immutable, so the recent
+    formulas' descriptions are kept: a host that sends the same model again parses it once)."""
     if not isinstance(text, str) or not text.strip():
         raise FormulaError("the formula is empty; expected 'response ~ terms'")
+    return _parse_text(text)
+
+
+@lru_cache(maxsize=64)
+def _parse_text(text: str) -> ModelDescription:
+    """:func:`parse_formula` of a non-empty text (errors are raised, never kept)."""
     parser = _Parser(text)
     if sum(tok[:2] == ("op", "~") for tok in parser.tokens) != 1:
         raise FormulaError("the formula needs exactly one '~' between the response and the terms")

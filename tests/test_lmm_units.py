@@ -11,6 +11,7 @@ from mixedbridge.design import ReTermData, fixed_design, random_designs
 from mixedbridge.formula import parse_formula
 from mixedbridge.frame import model_frame
 from mixedbridge.lmm import LinearMixedModel, gram
+from mixedbridge.lmm import dense as dense_path
 from mixedbridge.lmm.blocks import _first_block
 from mixedbridge.lmm.remat import lme4_order
 
@@ -122,6 +123,35 @@ def test_gram_map_matches_sparse_product():
     np.testing.assert_allclose(-S, gram.gram_product(A, W), rtol=1e-12, atol=1e-12)
 
 
+def test_small_gram_product_dense_matches_sparse(monkeypatch):
+    """gram_product by dense products (a small A_r0) equals the sparse product."""
+    model = _model("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)")
+    A = model.A
+    W = _first_block(A.A00, np.array([[0.7]]))[2]
+    small = gram.gram_product(A, W)
+    monkeypatch.setattr(gram, "DENSE_GRAM_ENTRIES", 0)
+    np.testing.assert_allclose(small, gram.gram_product(A, W), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("ds,formula", [
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
+    ("Pastes", "strength ~ 1 + (1 | batch) + (1 | batch:cask)"),
+])
+def test_dense_quadratic_form_matches_products(monkeypatch, ds, formula):
+    """The dense path's quadratic form in (θ, 1) gives the numbers of forming ΛᵀAΛ by products."""
+    model = _model(ds, formula)
+    assert model.dense is not None and model.dense._quadratic is not None
+    monkeypatch.setattr(dense_path, "QUADRATIC_MAX_ENTRIES", 0)
+    products = _model(ds, formula).dense
+    assert products is not None and products._quadratic is None
+    rng = np.random.default_rng(3)
+    s = model.structure
+    for _ in range(5):
+        theta = np.where(s.lower == 0, 1.0, 0.0) * rng.uniform(0.0, 2.0, s.ntheta) + rng.normal(0, 0.3, s.ntheta)
+        theta = np.maximum(theta, s.lower)
+        np.testing.assert_allclose(model.dense.factor(theta), products.factor(theta), rtol=1e-11)
+
+
 def test_gram_fallback_gives_same_fit(monkeypatch):
     formula = "log_rt ~ stimulus + (1 + stimulus | item) + (1 + stimulus | id)"
     ref = _model("fhch2010", formula, rows=800)
@@ -134,12 +164,18 @@ def test_gram_fallback_gives_same_fit(monkeypatch):
 
 @pytest.mark.parametrize("ds,formula,rows,use_gram", [
     ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", None, True),
+    ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", None, False),
     ("fhch2010", "log_rt ~ stimulus + (1 + stimulus | item) + (1 + stimulus | id)", 400, True),
     ("fhch2010", "log_rt ~ stimulus + (1 + stimulus | item) + (1 + stimulus | id)", 400, False),
     ("sleepstudy", "Reaction ~ Days + (Days | Subject) + (0 + I(Days^2) | Subject)", None, True),
 ])
 def test_conditional_modes_and_variances_match_dense(monkeypatch, ds, formula, rows, use_gram):
-    if not use_gram:
+    """The blocked factor's ũ and condVar against dense formulas, with the Gram map (models
+    evaluated densely build none: the dense path is turned off for them) and without it (the
+    sparse or, for a small A_r0, dense Gram product)."""
+    if use_gram:
+        monkeypatch.setattr(dense_path, "DENSE_MAX_Q", 0)
+    else:
         monkeypatch.setattr(gram, "GRAM_MAP_LIMIT", 0)
     model = _model(ds, formula, rows=rows)
     assert (model.A.gram is not None) == (use_gram and bool(model.A.rest))
@@ -191,3 +227,40 @@ def test_scipy_fallback_without_nlopt(monkeypatch):
     assert model.optsum.optimizer == "COBYQA"
     # R: REMLcrit(lmer(Reaction ~ Days + (Days | Subject), sleepstudy)) = 1743.62827195995
     assert model.optsum.fmin == pytest.approx(1743.62827195995, rel=1e-8)
+
+
+def test_deriv12_on_a_quadratic_and_batched_like_one_at_a_time():
+    """deriv12's central differences are exact on a quadratic (the points in lme4's order),
+    whether evaluated one at a time or all at once."""
+    from mixedbridge.lmm.checks import deriv12
+
+    H0 = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, -0.2], [0.5, -0.2, 2.0]])
+    g0 = np.array([0.3, -0.1, 0.2])
+
+    def fun(z):
+        return float(g0 @ z + 0.5 * z @ H0 @ z)
+
+    x = np.array([0.5, 0.4, -0.3])
+    lower = np.array([0.0, -np.inf, -np.inf])
+    g, H, count = deriv12(fun, x, fun(x), lower)
+    gb, Hb, countb = deriv12(fun, x, fun(x), lower, many=lambda pts: np.array([fun(z) for z in pts]))
+    assert count == countb == 2 * 3 + 4 * 3
+    np.testing.assert_allclose(H, H0, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(g, g0 + H0 @ x, atol=1e-6)
+    np.testing.assert_array_equal(g, gb)
+    np.testing.assert_array_equal(H, Hb)
+
+
+def test_batched_derivative_check_matches_one_at_a_time(monkeypatch):
+    """The dense path's batched factorisations (``objectives``) give the objective of each θ;
+    without the quadratic form the θ are evaluated one at a time."""
+    model = _model("sleepstudy", "Reaction ~ Days + (Days | Subject)")
+    rng = np.random.default_rng(5)
+    thetas = np.abs(rng.normal(1.0, 0.3, (7, 3))) * [1.0, 0.1, 1.0]
+    one = np.array([model.objective(t) for t in thetas])
+    assert model.dense is not None and model.dense.factor_many(thetas) is not None
+    np.testing.assert_allclose(model.objectives(thetas), one, rtol=1e-12)
+    monkeypatch.setattr(dense_path, "QUADRATIC_MAX_ENTRIES", 0)
+    products = _model("sleepstudy", "Reaction ~ Days + (Days | Subject)")
+    assert products.dense is not None and products.dense.factor_many(thetas) is None
+    np.testing.assert_allclose(products.objectives(thetas), one, rtol=1e-12)

@@ -112,7 +112,8 @@ def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> F
     loglik = -crit / 2.0
     k = model.p + s.ntheta + 1
     sigma = model.sigma
-    ranef = ranef_blocks(model)
+    estimates = model.estimates()
+    ranef = ranef_blocks(model, estimates.b_blocks)
     return Fit(
         analysis="lmm", engine="native", coef_names=list(model.names), beta=model.beta,
         vcov=model.vcov(), sigma=sigma, nobs=model.n, loglik=loglik,
@@ -122,7 +123,7 @@ def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> F
         dropped=list(dropped or []), theta=theta.copy(),
         varcorr=varcorr(s.terms, theta, sigma), ranef=ranef,
         coef_groups=coef_groups(model.names, model.beta, s.factor_names(), ranef),
-        rows=RowsAtEstimates(model, model.estimates(), sigma) if model.has_rows else None,
+        rows=RowsAtEstimates(model, estimates, sigma) if model.has_rows else None,
         ngroups={g: _nlevels(model, g) for g in s.factor_names()},
         optinfo=optinfo(model.optsum, model.check), warnings=warnings_in_words(model),
         backend=NativeBackend(model),
@@ -160,10 +161,11 @@ def _nlevels(model: LinearMixedModel, group: str) -> int:
     return next(t.nlevels for t in model.structure.terms if t.group == group)
 
 
-def ranef_blocks(model: LinearMixedModel) -> list[RanefBlock]:
-    """Conditional modes and conditional sds per term (lme4's term order)."""
+def ranef_blocks(model: LinearMixedModel, modes: list[np.ndarray] | None = None) -> list[RanefBlock]:
+    """Conditional modes and conditional sds per term (lme4's term order); ``modes`` the
+    model's ``b_blocks()`` when the caller has them."""
     s = model.structure
-    modes = model.b_blocks()
+    modes = model.b_blocks() if modes is None else modes
     cvar = model.condvar_blocks()
     out = []
     for t, (block, offset) in zip(s.terms, s.placement):

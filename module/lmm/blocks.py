@@ -211,9 +211,12 @@ def _rest_xy(rest: list[ReTerm], offsets: np.ndarray, wXy: list[np.ndarray]) -> 
 
 def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
                     weights: np.ndarray | None = None, offset: np.ndarray | None = None,
-                    Xy: np.ndarray | None = None) -> Crossprod:
+                    Xy: np.ndarray | None = None, gram_map: bool = True) -> Crossprod:
     """Form every block of A once (the only O(n) work of a fit); ``Xy`` the n×(p+1) matrix
-    [X y] when the caller holds one (no offset), else it is stacked for the product A_xx."""
+    [X y] when the caller holds one (no offset), else it is stacked for the product A_xx.
+    ``gram_map`` False leaves out the Gram map (:mod:`.gram`): a model whose objective is
+    evaluated densely factors blockwise only a few times, and a sparse product each time is
+    cheaper than building the map."""
     n, p = X.shape
     yo = y if offset is None else y - offset
     # [X y] as its columns (views of X): no n×(p+1) copy
@@ -234,7 +237,7 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
         Arr, arr_upper = _rest_rest(rest, offsets, weights)
         Ar0 = _rest_first(rest, offsets, b0, weights)
         Axr = _rest_xy(rest, offsets, wXy)
-        gram = build_gram_map(Ar0, A00)
+        gram = build_gram_map(Ar0, A00) if gram_map else None
     slw = 0.0 if weights is None else float(np.sum(np.log(weights)))
     return Crossprod(b0.nlevels, b0.p, A00, Ax0, Axx, list(rest), offsets, Arr, Ar0, Axr, gram,
                      n, p, slw, arr_upper)

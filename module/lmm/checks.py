@@ -39,10 +39,29 @@ class ConvergenceCheck:
     nfeval: int = 0
 
 
+def _deriv12_points(x: np.ndarray, xadd: np.ndarray, xsub: np.ndarray) -> np.ndarray:
+    """The points :func:`deriv12` evaluates, in its order: per j, x with xⱼ moved up and down,
+    then for each i < j the four corners (up/down in i, up/down in j)."""
+    points = []
+    for j in range(len(x)):
+        for src in (xadd, xsub):
+            z = x.copy()
+            z[j] = src[j]
+            points.append(z)
+        for i in range(j):
+            for si, sj in ((xadd, xadd), (xadd, xsub), (xsub, xadd), (xsub, xsub)):
+                z = x.copy()
+                z[i], z[j] = si[i], sj[j]
+                points.append(z)
+    return np.array(points).reshape(-1, len(x))
+
+
 def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lower: np.ndarray,
-            delta: float = DELTA) -> tuple[np.ndarray, np.ndarray, int]:
+            delta: float = DELTA, many: Callable[[np.ndarray], np.ndarray] | None = None
+            ) -> tuple[np.ndarray, np.ndarray, int]:
     """Central-difference gradient and Hessian exactly as lme4's ``deriv12`` (steps shortened at
-    lower bounds); returns (gradient, Hessian, evaluations)."""
+    lower bounds); returns (gradient, Hessian, evaluations). ``many``, when given, evaluates the
+    objective at all the points (rows) at once (the dense path's batched factorisations)."""
     nx = len(x)
     xadd = x + delta
     xsub = x - delta
@@ -51,29 +70,19 @@ def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lower:
     xsub = np.where(active, lower, xsub)
     g = np.empty(nx)
     H = np.empty((nx, nx))
-    count = 0
-
-    def at(pos: list[tuple[int, np.ndarray]]) -> float:
-        nonlocal count
-        z = x.copy()
-        for i, src in pos:
-            z[i] = src[i]
-        count += 1
-        return fun(z)
-
+    points = _deriv12_points(x, xadd, xsub)
+    values = iter([float(v) for v in (many(points) if many is not None else [fun(z) for z in points])])
     for j in range(nx):
-        fadd = at([(j, xadd)])
-        fsub = at([(j, xsub)])
+        fadd, fsub = next(values), next(values)
         ud, ld = delta, ldelta[j]
         H[j, j] = fadd / ud**2 - 2 * fx / (ud * ld) + fsub / ld**2
         g[j] = (fadd - fsub) / (ud + ld)
         for i in range(j):
             udi, ldi = delta, ldelta[i]
-            H[i, j] = H[j, i] = (at([(i, xadd), (j, xadd)]) / (udi + ud) ** 2
-                                 - at([(i, xadd), (j, xsub)]) / (udi + ld) ** 2
-                                 - at([(i, xsub), (j, xadd)]) / (ldi + ud) ** 2
-                                 + at([(i, xsub), (j, xsub)]) / (ldi + ld) ** 2)
-    return g, H, count
+            pp, pm, mp, mm = next(values), next(values), next(values), next(values)
+            H[i, j] = H[j, i] = (pp / (udi + ud) ** 2 - pm / (udi + ld) ** 2
+                                 - mp / (ldi + ud) ** 2 + mm / (ldi + ld) ** 2)
+    return g, H, len(points)
 
 
 def singular_components(theta: np.ndarray, lower: np.ndarray, tol: float = SINGULAR_TOL) -> list[int]:
@@ -115,8 +124,10 @@ def _scaled_gradient(g: np.ndarray, H: np.ndarray) -> np.ndarray | None:
 
 
 def check_convergence(fun: Callable[[np.ndarray], float], theta: np.ndarray, fmin: float,
-                      lower: np.ndarray, calc_derivs: bool = True) -> ConvergenceCheck:
-    """lme4's ``checkConv`` on the θ-only objective of a linear mixed model."""
+                      lower: np.ndarray, calc_derivs: bool = True,
+                      many: Callable[[np.ndarray], np.ndarray] | None = None) -> ConvergenceCheck:
+    """lme4's ``checkConv`` on the θ-only objective of a linear mixed model (``many``: the
+    objective at several θ at once, see :func:`deriv12`)."""
     sing = singular_components(theta, lower)
     out = ConvergenceCheck(bool(sing), sing)
     if sing:
@@ -124,7 +135,7 @@ def check_convergence(fun: Callable[[np.ndarray], float], theta: np.ndarray, fmi
         return out
     if not calc_derivs:
         return out
-    g, H, count = deriv12(fun, theta, fmin, lower)
+    g, H, count = deriv12(fun, theta, fmin, lower, many=many)
     out.gradient, out.hessian, out.nfeval = g, H, count
     if not np.all(np.isfinite(g)):
         out.grad_ok = False

@@ -144,9 +144,18 @@ def build_gram_map(Ar0: sp.csr_matrix, A00: np.ndarray) -> GramMap | None:
     return GramMap(P, Pg, reps, rows, cols, uniq, rows * q_r + cols, rows != cols)
 
 
+#: Most entries of A_r0 for which :func:`gram_product` multiplies it as a dense array.
+DENSE_GRAM_ENTRIES = 40_000
+
+
 def gram_product(A: Crossprod, W: np.ndarray) -> np.ndarray:
-    """Dense A_r0(I⊗W)A_r0ᵀ by a sparse product (fallback when no Gram map)."""
+    """Dense A_r0(I⊗W)A_r0ᵀ by a sparse product (fallback when no Gram map), or by dense
+    products when A_r0 is small (a few microseconds against a sparse product's overhead)."""
     ell, p = W.shape[0], W.shape[1]
+    if A.q_rest * ell * p <= DENSE_GRAM_ENTRIES:
+        D = A.Ar0.toarray()
+        DW = np.einsum("ria,iab->rib", D.reshape(-1, ell, p), W)
+        return DW.reshape(D.shape) @ D.T
     idx = np.arange(ell * p).reshape(ell, p)
     cols = np.repeat(idx, p, axis=0).ravel()
     BD = sp.csr_matrix((W.ravel(), cols, np.arange(0, ell * p * p + 1, p)), shape=(ell * p, ell * p))

@@ -15,6 +15,7 @@ public quantity is that of X and y.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar, NamedTuple
@@ -26,7 +27,7 @@ from ..design import ReTermData
 from .basis import FixedBasis, fixed_basis
 from .blocks import BlockedCholesky, Crossprod, build_crossprod, diagonal_scale, update_L
 from .checks import ConvergenceCheck, check_convergence
-from .dense import DenseFactor, DenseSystem, build_dense
+from .dense import DenseFactor, DenseSystem, build_dense, wants_dense
 from .optimize import minimize_theta, newton_finish
 from .optsummary import OptSummary
 from .remat import ReStructure, build_structure
@@ -97,7 +98,8 @@ class LinearMixedModel:
         self.y = np.asarray(self.y, dtype=float)
         self.structure = build_structure(self.reterms)
         self.basis = fixed_basis(self.X, self.y, self.weights, self.offset, self.names)
-        self.A = build_crossprod(self.structure, self.basis.X, self.basis.y, self.weights, Xy=self.basis.Xy)
+        self.A = build_crossprod(self.structure, self.basis.X, self.basis.y, self.weights, Xy=self.basis.Xy,
+                                 gram_map=not wants_dense(self.structure))
         if self.X.size >= KEEP_BASIS_ROWS_BELOW:
             self.basis = self.basis.let_go_rows(partial(_basis_again, self.X, self.y, self.weights,
                                                         self.offset, self.names))
@@ -159,8 +161,8 @@ class LinearMixedModel:
     def _criterion(self, L: BlockedCholesky | DenseFactor | FactorSummary, reml: bool,
                    sigma: float | None = None) -> float:
         """The criterion from a factor at θ: profiled over σ when ``sigma`` is None, else at σ."""
-        if not L.ok or not np.isfinite(L.ldL2):
-            return np.inf
+        if not L.ok or not math.isfinite(L.ldL2):
+            return math.inf
         pwrss = L.pwrss
         ldRX2 = L.ldRX2 + self.basis.ldR2
         if sigma is not None:
@@ -171,7 +173,7 @@ class LinearMixedModel:
             return float(val)
         d = self.n - self.p if reml else self.n
         if pwrss <= 0 or d <= 0:
-            return np.inf
+            return math.inf
         val = L.ldL2 - self.A.sum_log_w + d * (1.0 + _LOG2PI + np.log(pwrss / d))
         if reml:
             val += ldRX2
@@ -192,6 +194,15 @@ class LinearMixedModel:
         if sigma is None and self.dense is not None:
             return self._criterion(self.dense.factor(theta), reml)
         return self._criterion(self.set_theta(theta), reml, sigma)
+
+    def objectives(self, thetas: np.ndarray) -> np.ndarray:
+        """:meth:`objective` (profiled, the model's criterion) at each row of ``thetas``; small
+        models factor them all at once (:meth:`.dense.DenseSystem.factor_many`)."""
+        if self.dense is not None:
+            factors = self.dense.factor_many(thetas)
+            if factors is not None:
+                return np.array([self._criterion(f, self.reml) for f in factors])
+        return np.array([self.objective(t) for t in thetas])
 
     def __call__(self, theta: np.ndarray) -> float:
         return self.objective(theta)
@@ -238,20 +249,23 @@ class LinearMixedModel:
             start, step = moment_start(self.A, s)
         optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish, initial_step=step,
                                 exact=exact)
-        check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
+        check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
+                                  self.objectives)
         if not polish and calc_derivs and not check.singular and not check.grad_ok:
             first = optsum
             optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True, exact=exact)
             optsum.theta0 = first.theta0
             optsum.feval += first.feval
             optsum.restarted = first.restarted + ["rerun after failed gradient check"] + optsum.restarted
-            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
+            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
+                                  self.objectives)
         finished = newton_finish(self.objective, optsum.theta, optsum.fmin, check.gradient, check.hessian, s.lower)
         if finished is not None and not check.singular:
             optsum.theta, optsum.fmin = finished
             optsum.feval += 1
             optsum.restarted.append("newton step (BOBYQA stopped early by its ftol_abs)")
-            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs)
+            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
+                                  self.objectives)
         optsum.fmin = self._criterion(self.set_theta(optsum.theta), self.reml)
         self._optsum, self._check = optsum, check
         return self

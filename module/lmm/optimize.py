@@ -17,6 +17,7 @@ early by the optimizer's own tolerance; elsewhere the result is BOBYQA's.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -54,7 +55,7 @@ class _Counted:
         progress.tick("fit")
         x = np.array(x, dtype=float)
         val = self.fun(x)
-        if not np.isfinite(val):
+        if not math.isfinite(val):
             return 1e300
         if val < self.best_f:
             self.best_x, self.best_f = x, val
