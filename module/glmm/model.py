@@ -20,7 +20,7 @@ import numpy as np
 from ..design import ReTermData
 from ..lmm.remat import ReStructure, build_structure
 from .family import Family
-from .optimize import StageResult, bobyqa, check_boundary, gradient, hessian_central
+from .optimize import StageResult, bobyqa, check_boundary, gradient, hessian_central, newton_step
 from .pirls import (
     NEWTON_STEP_TOL,
     STEP_TOL,
@@ -42,6 +42,11 @@ LME4_PWRSS_TOL = 1e-7
 #: BOBYQA's stopping tolerances in stage 2 (absolute, criterion and parameters): glmer's own
 #: optimum is only determined to its PIRLS tolerance, far above these.
 STAGE2_FTOL, STAGE2_XTOL = 1e-8, 1e-7
+#: Stage 2's initial BOBYQA steps relative to lme4's when the fit's derivatives are computed:
+#: a Newton step with them ends the optimization (:func:`~.optimize.newton_step`), so BOBYQA
+#: need not resolve the last digits itself; from half of lme4's steps it stops in well under
+#: half the evaluations (VerbAgg 76 instead of 192) and the Newton step reaches the same optimum.
+POLISHED_STEP_SCALE = 0.5
 
 
 def start_mu(family: Family, y: np.ndarray, pw: np.ndarray) -> np.ndarray:
@@ -353,21 +358,38 @@ class GeneralizedLinearMixedModel:
         self._set_anchor(m1.beta, m1)
         beta_sd = np.sqrt(np.diag(np.linalg.inv(fixed_information(self.system, self.X, m1.w, m1.fac))))
         step = 0.2 * np.concatenate([np.full(self.ntheta, 0.1), np.minimum(beta_sd, 10.0)])
+        if calc_derivs:
+            step = POLISHED_STEP_SCALE * step
         start = np.concatenate([st1.x, m1.beta if beta0 is None else beta0])
         lower2 = np.concatenate([self.structure.lower, np.full(self.p, -np.inf)])
         st2 = bobyqa(self.objective, start, lower2, step, ftol_abs=STAGE2_FTOL, xtol_abs=STAGE2_XTOL)
         x, fx, snapped = check_boundary(self.objective, st2.x, st2.fval, lower2, self.ntheta)
         grad = hess = None
-        if calc_derivs and self.nagq > 1:
-            grad, hess = hessian_central(self.deviance, x, fx)
-        elif calc_derivs:
-            _, hess = hessian_central(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
-            grad = gradient(self.objective, x)
+        if calc_derivs:
+            x, grad, hess = self._derivatives(x, fx, lower2)
         self.fval = self.objective(x)
         self.theta, self.beta = x[: self.ntheta].copy(), x[self.ntheta:].copy()
         self.modes = self.modes_at(self.theta, self.beta)
         self.record = FitRecord(st1, st2, snapped, grad, hess)
         return self
+
+    def _derivatives(self, x: np.ndarray, fx: float,
+                     lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The finite-difference Hessian at stage 2's stopping point x (of the criterion as lme4
+        evaluates it for nAGQ = 1, of the quadrature deviance otherwise), one Newton step with
+        it (:func:`~.optimize.newton_step`), and the gradient where that step lands: returns
+        (the optimum, its gradient, the Hessian at x). The step moves the parameters by about
+        1e-4 of their standard errors, so the Hessian at x serves for theirs."""
+        if self.nagq > 1:
+            grad, hess = hessian_central(self.deviance, x, fx)
+        else:
+            _, hess = hessian_central(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
+            grad = gradient(self.objective, x)
+        stepped = newton_step(self.objective, x, fx, grad, hess, lower, self.ntheta)
+        if stepped is not None:
+            x = stepped[0]
+            grad = gradient(self.objective, x)
+        return x, grad, hess
 
     def refit(self, y: np.ndarray, *, calc_derivs: bool = False,
               start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
