@@ -19,6 +19,7 @@ import numpy as np
 
 from ..design import ReTermData
 from ..lmm.remat import ReStructure, build_structure
+from .checks import check_convergence
 from .family import Family
 from .optimize import StageResult, bobyqa, check_boundary, gradient, hessian_central, newton_step
 from .pirls import (
@@ -375,11 +376,13 @@ class GeneralizedLinearMixedModel:
 
     def _derivatives(self, x: np.ndarray, fx: float,
                      lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The finite-difference Hessian at stage 2's stopping point x (of the criterion as lme4
-        evaluates it for nAGQ = 1, of the quadrature deviance otherwise), one Newton step with
-        it (:func:`~.optimize.newton_step`), and the gradient where that step lands: returns
-        (the optimum, its gradient, the Hessian at x). The step moves the parameters by about
-        1e-4 of their standard errors, so the Hessian at x serves for theirs."""
+        """The finite-difference gradient and Hessian at stage 2's stopping point x (the Hessian
+        of the criterion as lme4 evaluates it for nAGQ = 1, of the quadrature deviance
+        otherwise) and one Newton step with them (:func:`~.optimize.newton_step`): returns (the
+        optimum, the gradient, the Hessian at x). The step moves the parameters by about 1e-4
+        of their standard errors, so the Hessian at x serves for theirs. The gradient is x's
+        when it passes lme4's check there (the step only lowers the criterion), else it is taken
+        again where the step lands (2 evaluations per parameter)."""
         if self.nagq > 1:
             grad, hess = hessian_central(self.deviance, x, fx)
         else:
@@ -387,8 +390,10 @@ class GeneralizedLinearMixedModel:
             grad = gradient(self.objective, x)
         stepped = newton_step(self.objective, x, fx, grad, hess, lower, self.ntheta)
         if stepped is not None:
+            passes = check_convergence(x[: self.ntheta], self.structure.is_sd, grad, hess).grad_ok
             x = stepped[0]
-            grad = gradient(self.objective, x)
+            if not passes:
+                grad = gradient(self.objective, x)
         return x, grad, hess
 
     def refit(self, y: np.ndarray, *, calc_derivs: bool = False,
