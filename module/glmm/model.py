@@ -83,8 +83,9 @@ class FitRecord:
     """What the fit did: ``stage1`` and ``stage2`` optimizer runs (``stage2`` None for
     nAGQ = 0), ``snapped`` θ set to their bound by ``check.boundary``, ``gradient`` of the converged
     criterion and ``hessian`` of the criterion as lme4 evaluates it (:meth:`deviance_as_lme4`),
-    at the optimum in (θ, β), by central differences with step 1e-4 (:func:`~.optimize.hessian_central`;
-    None for nAGQ = 0)."""
+    in (θ, β) by central differences with step 1e-4 (:func:`~.optimize.hessian_central`; None
+    for nAGQ = 0) at BOBYQA's stopping point, before the closing Newton step (the gradient where
+    that step lands when the stopping point's fails lme4's check)."""
 
     stage1: StageResult
     stage2: StageResult | None
@@ -319,7 +320,8 @@ class GeneralizedLinearMixedModel:
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, calc_derivs: bool = True, start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
         """glmer's route: stage 1 over θ, then (nAGQ ≥ 1) stage 2 over (θ, β), check.boundary
-        and the finite-difference derivatives at the optimum. With ``start`` (θ, β), stage 2
+        and the finite-difference derivatives, with which one Newton step ends stage 2
+        (:meth:`_derivatives`; only when the derivatives are computed). With ``start`` (θ, β), stage 2
         only, from there (lme4's ``refit``, as ``glmer.nb`` uses it). For the sqrt link
         (:func:`restarts`) PIRLS restarts as glmer's: stage 1 from a first PIRLS at θ₀, stage 2
         from stage 1's linear predictor, with lme4's stopping rule, and the stage-2 criterion
