@@ -19,8 +19,9 @@ import numpy as np
 
 from ..design import ReTermData
 from ..lmm.remat import ReStructure, build_structure
+from .checks import check_convergence
 from .family import Family
-from .optimize import StageResult, bobyqa, check_boundary, gradient, hessian_central
+from .optimize import StageResult, bobyqa, check_boundary, gradient, hessian_central, newton_step
 from .pirls import (
     NEWTON_STEP_TOL,
     STEP_TOL,
@@ -42,6 +43,11 @@ LME4_PWRSS_TOL = 1e-7
 #: BOBYQA's stopping tolerances in stage 2 (absolute, criterion and parameters): glmer's own
 #: optimum is only determined to its PIRLS tolerance, far above these.
 STAGE2_FTOL, STAGE2_XTOL = 1e-8, 1e-7
+#: Stage 2's initial BOBYQA steps relative to lme4's when the fit's derivatives are computed:
+#: a Newton step with them ends the optimization (:func:`~.optimize.newton_step`), so BOBYQA
+#: need not resolve the last digits itself; from half of lme4's steps it stops in well under
+#: half the evaluations (VerbAgg 76 instead of 192) and the Newton step reaches the same optimum.
+POLISHED_STEP_SCALE = 0.5
 
 
 def start_mu(family: Family, y: np.ndarray, pw: np.ndarray) -> np.ndarray:
@@ -77,8 +83,9 @@ class FitRecord:
     """What the fit did: ``stage1`` and ``stage2`` optimizer runs (``stage2`` None for
     nAGQ = 0), ``snapped`` θ set to their bound by ``check.boundary``, ``gradient`` of the converged
     criterion and ``hessian`` of the criterion as lme4 evaluates it (:meth:`deviance_as_lme4`),
-    at the optimum in (θ, β), by central differences with step 1e-4 (:func:`~.optimize.hessian_central`;
-    None for nAGQ = 0)."""
+    in (θ, β) by central differences with step 1e-4 (:func:`~.optimize.hessian_central`; None
+    for nAGQ = 0) at BOBYQA's stopping point, before the closing Newton step (the gradient where
+    that step lands when the stopping point's fails lme4's check)."""
 
     stage1: StageResult
     stage2: StageResult | None
@@ -313,7 +320,8 @@ class GeneralizedLinearMixedModel:
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, calc_derivs: bool = True, start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:
         """glmer's route: stage 1 over θ, then (nAGQ ≥ 1) stage 2 over (θ, β), check.boundary
-        and the finite-difference derivatives at the optimum. With ``start`` (θ, β), stage 2
+        and the finite-difference derivatives, with which one Newton step ends stage 2
+        (:meth:`_derivatives`; only when the derivatives are computed). With ``start`` (θ, β), stage 2
         only, from there (lme4's ``refit``, as ``glmer.nb`` uses it). For the sqrt link
         (:func:`restarts`) PIRLS restarts as glmer's: stage 1 from a first PIRLS at θ₀, stage 2
         from stage 1's linear predictor, with lme4's stopping rule, and the stage-2 criterion
@@ -353,21 +361,42 @@ class GeneralizedLinearMixedModel:
         self._set_anchor(m1.beta, m1)
         beta_sd = np.sqrt(np.diag(np.linalg.inv(fixed_information(self.system, self.X, m1.w, m1.fac))))
         step = 0.2 * np.concatenate([np.full(self.ntheta, 0.1), np.minimum(beta_sd, 10.0)])
+        if calc_derivs:
+            step = POLISHED_STEP_SCALE * step
         start = np.concatenate([st1.x, m1.beta if beta0 is None else beta0])
         lower2 = np.concatenate([self.structure.lower, np.full(self.p, -np.inf)])
         st2 = bobyqa(self.objective, start, lower2, step, ftol_abs=STAGE2_FTOL, xtol_abs=STAGE2_XTOL)
         x, fx, snapped = check_boundary(self.objective, st2.x, st2.fval, lower2, self.ntheta)
         grad = hess = None
-        if calc_derivs and self.nagq > 1:
-            grad, hess = hessian_central(self.deviance, x, fx)
-        elif calc_derivs:
-            _, hess = hessian_central(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
-            grad = gradient(self.objective, x)
+        if calc_derivs:
+            x, grad, hess = self._derivatives(x, fx, lower2)
         self.fval = self.objective(x)
         self.theta, self.beta = x[: self.ntheta].copy(), x[self.ntheta:].copy()
         self.modes = self.modes_at(self.theta, self.beta)
         self.record = FitRecord(st1, st2, snapped, grad, hess)
         return self
+
+    def _derivatives(self, x: np.ndarray, fx: float,
+                     lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The finite-difference gradient and Hessian at stage 2's stopping point x (the Hessian
+        of the criterion as lme4 evaluates it for nAGQ = 1, of the quadrature deviance
+        otherwise) and one Newton step with them (:func:`~.optimize.newton_step`): returns (the
+        optimum, the gradient, the Hessian at x). The step moves the parameters by about 1e-4
+        of their standard errors, so the Hessian at x serves for theirs. The gradient is x's
+        when it passes lme4's check there (the step only lowers the criterion), else it is taken
+        again where the step lands (2 evaluations per parameter)."""
+        if self.nagq > 1:
+            grad, hess = hessian_central(self.deviance, x, fx)
+        else:
+            _, hess = hessian_central(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
+            grad = gradient(self.objective, x)
+        stepped = newton_step(self.objective, x, fx, grad, hess, lower, self.ntheta)
+        if stepped is not None:
+            passes = check_convergence(x[: self.ntheta], self.structure.is_sd, grad, hess).grad_ok
+            x = stepped[0]
+            if not passes:
+                grad = gradient(self.objective, x)
+        return x, grad, hess
 
     def refit(self, y: np.ndarray, *, calc_derivs: bool = False,
               start: np.ndarray | None = None) -> GeneralizedLinearMixedModel:

@@ -7,9 +7,12 @@ with its own ``Nelder_Mead`` from stage 1's (θ, β) (steps 0.02 for θ, 0.2·mi
 β), applies ``check.boundary`` (tolerance 1e-5), and differentiates the criterion at the optimum
 by central differences with step 1e-4 (``deriv12``). Here both stages use BOBYQA (bounded,
 quadratic models: far fewer evaluations than Nelder-Mead on (θ, β)) with tighter tolerances, so
-that the optimum is at least as good as glmer's; the stage-2 start and steps are lme4's. The
-Hessian takes 2 evaluations per off-diagonal pair where ``deriv12`` takes 4
-(:func:`hessian_central`): the same O(δ²) estimate, about half the evaluations.
+that the optimum is at least as good as glmer's; the stage-2 start is lme4's. The Hessian takes
+2 evaluations per off-diagonal pair where ``deriv12`` takes 4 (:func:`hessian_central`): the same
+O(δ²) estimate, about half the evaluations. A Newton step with these derivatives ends stage 2
+(:func:`newton_step`): BOBYQA's stopping point depends on its path (rounding in an evaluation
+moved a z statistic by 1e-4), the point after the step does not, so stage 2 starts from half
+of lme4's steps and stops in fewer evaluations.
 """
 from __future__ import annotations
 
@@ -131,3 +134,29 @@ def hessian_central(fun: Objective, x: np.ndarray, fx: float,
             H[i, j] = H[j, i] = (fun(x + e) + fun(x - e) - fp[i] - fm[i] - fp[j] - fm[j]
                                  + 2.0 * fx) / (2.0 * delta**2)
     return (fp - fm) / (2.0 * delta), H
+
+
+def newton_step(fun: Objective, x: np.ndarray, fx: float, grad: np.ndarray, hess: np.ndarray,
+                lower: np.ndarray, ntheta: int) -> tuple[np.ndarray, float] | None:
+    """One Newton step x − H⁻¹g from the optimizer's stopping point with the finite-difference
+    gradient and Hessian already computed there, on the parameters not at (within 1e-5 of) their
+    bound; (x', f(x')) when it lowers the criterion, else None (H not positive definite there,
+    or no decrease).
+
+    BOBYQA stops where a step gains less than its tolerance, a point whose distance from the
+    optimum depends on the path it took (about 1e-4 in a z statistic at ``ftol_abs = 1e-8``);
+    one Newton step with the Hessian lme4 differentiates takes that point to the optimum to the
+    accuracy of the derivatives, whatever the path.
+    """
+    free = np.ones(len(x), dtype=bool)
+    free[:ntheta] = x[:ntheta] - lower[:ntheta] > BOUNDARY_TOL
+    Hf = hess[np.ix_(free, free)]
+    try:
+        L = np.linalg.cholesky(Hf)
+    except np.linalg.LinAlgError:
+        return None
+    xn = x.copy()
+    xn[free] -= np.linalg.solve(L.T, np.linalg.solve(L, grad[free]))
+    xn = np.maximum(xn, lower)
+    fn = fun(xn)
+    return (xn, float(fn)) if np.isfinite(fn) and fn < fx else None

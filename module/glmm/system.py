@@ -17,7 +17,7 @@ from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import cho_solve, lapack, solve_triangular
+from scipy.linalg import cho_solve, lapack
 
 from ..lmm.remat import ReStructure, ReTerm
 from .nested import NestedChain, NestedFactor, nested_chain
@@ -161,6 +161,10 @@ class Indicators:
         self.G, self.r0_start = (self._cells(blocks, offsets, pairs, r0_dense) if cells
                                  else (sp.csr_matrix((0, n)), 0))
         self.svec = np.ones(q)
+        #: (s₀², s_r s_rᵀ, s_r s₀ as a column): the scales of block 0's, the rest × rest and the
+        #: rest × block-0 cells of M.
+        self.cell_scales: tuple[float, np.ndarray, np.ndarray] = (1.0, np.ones((self.q_rest, self.q_rest)),
+                                                                 np.ones((self.q_rest, 1)))
 
     def _cells(self, blocks: list[ReTerm], offsets: np.ndarray, pairs: list[_Pairs],
                r0_dense: bool) -> tuple[sp.csr_matrix, int]:
@@ -191,8 +195,11 @@ class Indicators:
         return sp.csr_matrix((np.ones(r.size), (r, np.concatenate(cols))), shape=(ncell, n)), r0_start
 
     def set_scales(self, scale: list[float]) -> None:
-        """Each random effect's scale sⱼ (Ũu = Z(s∘u), Ũᵀv = s∘(Zᵀv))."""
+        """Each random effect's scale sⱼ (Ũu = Z(s∘u), Ũᵀv = s∘(Zᵀv)), and the products of
+        scales that scale M's cells (:meth:`cell_scales`), formed once per θ."""
         self.svec = np.asarray(scale, dtype=float)[self._qblock]
+        s0, sr = float(scale[0]), self.svec[self.q0:]
+        self.cell_scales = (s0 * s0, np.multiply.outer(sr, sr), (sr * s0)[:, None])
 
     def cells(self, w: np.ndarray) -> np.ndarray:
         """All sums of w over M's cells, unscaled (G·w)."""
@@ -503,36 +510,37 @@ class PenalizedSystem:
         return Factor(D0inv, H, (L, True), ld0 + ldr, ok)
 
     def _factor_indicators(self, w: np.ndarray) -> Factor:
-        """:meth:`factor` for scalar intercept blocks, from one product G·w (:class:`Indicators`)."""
+        """:meth:`factor` for scalar intercept blocks, from one product G·w (:class:`Indicators`;
+        the cells' scales formed once per θ)."""
         ind = self.ind
         assert ind is not None
-        cells = ind.cells(w)
+        cells = ind.G @ w
         q0, qr = self.q0, self.q_rest
-        s0 = self.scale[0]
-        d = (s0 * s0) * cells[:q0] + 1.0
-        D0inv = (1.0 / d)[:, None, None]
+        s00, srr, sr0 = ind.cell_scales
+        d = s00 * cells[:q0] + 1.0
+        dinv = 1.0 / d
+        D0inv = dinv[:, None, None]
         ld0 = float(np.sum(np.log(d)))
-        ok = bool(np.all(d > 0))
+        ok = bool(d.min(initial=np.inf) > 0)
         if qr == 0:
             return Factor(D0inv, None, None, ld0, ok)
-        sr = ind.svec[q0:]
-        S = cells[q0: ind.r0_start].reshape(qr, qr) * np.multiply.outer(sr, sr)
+        S = cells[q0: ind.r0_start].reshape(qr, qr) * srr
         S.reshape(-1)[:: qr + 1] += 1.0
         H: RestFirst
         if self._gram is not None:
-            vals = cells[ind.r0_start:] * (sr * s0)[self._mr0_rows]
+            vals = cells[ind.r0_start:] * sr0[self._mr0_rows, 0]
             ga, gb, col, uniq, inv = self._gram
-            S.reshape(-1)[uniq] -= np.bincount(inv, weights=vals[ga] * vals[gb] * D0inv[col, 0, 0],
+            S.reshape(-1)[uniq] -= np.bincount(inv, weights=vals[ga] * vals[gb] * dinv[col],
                                                minlength=uniq.size)
-            H = Entries(self._mr0_rows, self._mr0_cols, vals * D0inv[self._mr0_cols, 0, 0], (qr, q0))
+            H = Entries(self._mr0_rows, self._mr0_cols, vals * dinv[self._mr0_cols], (qr, q0))
         else:
-            Mr0 = cells[ind.r0_start:].reshape(qr, q0) * (sr * s0)[:, None]
-            H = Mr0 * D0inv[:, 0, 0][None, :]
+            Mr0 = cells[ind.r0_start:].reshape(qr, q0) * sr0
+            H = Mr0 * dinv[None, :]
             S -= H @ Mr0.T
         L = self.cholesky(S)
         if L is None:
             return Factor(D0inv, H, None, np.inf, False)
-        ldr = float(2.0 * np.sum(np.log(np.diag(L))))
+        ldr = float(2.0 * np.sum(np.log(L.diagonal())))
         return Factor(D0inv, H, (L, True), ld0 + ldr, ok)
 
     def _rest_values(self, w: np.ndarray) -> np.ndarray:
@@ -590,13 +598,16 @@ def solve_fixed(fac: AnyFactor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray
                 r_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The joint PIRLS step for (u, β): [[M, C], [Cᵀ, XᵀWX]] [u; β] = [r_u; r_x], C = ŨᵀWX.
 
-    Returns (u, β, R_X) with R_X upper triangular, R_XᵀR_X = XᵀWX − CᵀM⁻¹C.
+    Returns (u, β, R_X) with R_X upper triangular, R_XᵀR_X = XᵀWX − CᵀM⁻¹C. The triangular
+    solves call LAPACK's trtrs as ``scipy.linalg.solve_triangular`` does (the same numbers),
+    without its argument checks (ten times the p × p work).
     """
     Y = fac.solve(np.column_stack([C, r_u]))
     YC, Yr = Y[:, :-1], Y[:, -1]
     Sx = XtWX - C.T @ YC
-    L = np.linalg.cholesky(Sx)
-    rhs = r_x - C.T @ Yr
-    beta = solve_triangular(L.T, solve_triangular(L, rhs, lower=True, check_finite=False), lower=False,
-                            check_finite=False)
-    return Yr - YC @ beta, beta, L.T
+    R = np.linalg.cholesky(Sx).T
+    y, info1 = lapack.dtrtrs(R, r_x - C.T @ Yr, lower=0, trans=1)
+    beta, info2 = lapack.dtrtrs(R, y, lower=0, trans=0)
+    if info1 != 0 or info2 != 0:
+        raise np.linalg.LinAlgError("singular fixed-effects factor")
+    return Yr - YC @ beta, beta, R
