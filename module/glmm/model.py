@@ -35,6 +35,7 @@ from .pirls import (
     pirls_u,
 )
 from .quadrature import agq_deviance
+from .scalar import ScalarTerm
 from .system import PenalizedSystem, solve_fixed
 
 #: lme4's ``tolPwrss``: PIRLS stops when the penalized deviance changes by less (relative).
@@ -131,6 +132,8 @@ class GeneralizedLinearMixedModel:
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self._restart = restarts(family)
         self._lme4_crit = lme4_criterion(family)
+        #: The single-scalar-term path (:mod:`.scalar`), or None.
+        self._scalar = ScalarTerm.make(self.system, self.resp)
         self._lp_init: np.ndarray | None = None
         self.fval = np.inf
         self.record: FitRecord | None = None
@@ -228,6 +231,9 @@ class GeneralizedLinearMixedModel:
     def deviance(self, pars: np.ndarray) -> float:
         """The stage-2 criterion at (θ, β) = ``pars``: Laplace for nAGQ ≤ 1, else AGQ."""
         pars = np.asarray(pars, dtype=float)
+        fast = self.scalar_deviances(pars[None, :])
+        if fast is not None:
+            return float(fast[0])
         theta, beta = pars[: self.ntheta], pars[self.ntheta:]
         m = self.modes_at(theta, beta)
         if not m.converged or not np.isfinite(m.fac.ldL2):
@@ -236,6 +242,32 @@ class GeneralizedLinearMixedModel:
             fixed = self.resp.offset + self.X @ beta
             return agq_deviance(self.system.blocks[0], self.system.Ut[0], self.resp, fixed, m, self.nagq)
         return float(m.fac.ldL2 + m.u @ m.u + self.resp.aic(m.mu, m.pdev - m.u @ m.u))
+
+    def deviances(self, P: np.ndarray) -> np.ndarray:
+        """:meth:`deviance` at each row of P (all at once on the single-scalar-term path)."""
+        P = np.atleast_2d(np.asarray(P, dtype=float))
+        fast = self.scalar_deviances(P)
+        return fast if fast is not None else np.array([self.deviance(p) for p in P])
+
+    def scalar_deviances(self, P: np.ndarray) -> np.ndarray | None:
+        """The stage-2 criterion at the rows of P by :mod:`.scalar` (one scalar term, canonical
+        link), PIRLS from the last modes; None where that path does not apply. One point's
+        modes become the next start, as in :meth:`modes_at`."""
+        sc = self._scalar
+        aic0 = self.resp.aic_constant
+        if sc is None or self._restart or (self.nagq <= 1 and aic0 is None):
+            return None
+        s = P[:, sc.theta_index]
+        F = self.resp.offset + P[:, self.ntheta:] @ self.X.T
+        st = sc.pirls(s, F, np.broadcast_to(self._u, (len(P), self.system.q)), self._step_tol)
+        if st is None or (len(P) == 1 and not st.ok[0]):
+            return None
+        val = sc.deviance(st, s, F, self.nagq, aic0 or 0.0)
+        if val is None:
+            return None
+        if len(P) == 1:
+            self._u = st.U[0]
+        return np.where(st.ok & np.isfinite(val), val, np.inf)
 
     def objective(self, pars: np.ndarray) -> float:
         """The criterion stage 2 minimises and the fit reports: :meth:`deviance_as_lme4` where
@@ -359,7 +391,7 @@ class GeneralizedLinearMixedModel:
         x, fx, snapped = check_boundary(self.objective, st2.x, st2.fval, lower2, self.ntheta)
         grad = hess = None
         if calc_derivs and self.nagq > 1:
-            grad, hess = hessian_central(self.deviance, x, fx)
+            grad, hess = hessian_central(self.deviance, x, fx, many=self.deviances)
         elif calc_derivs:
             _, hess = hessian_central(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
             grad = gradient(self.objective, x)
@@ -389,6 +421,7 @@ class GeneralizedLinearMixedModel:
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self._restart, self._lme4_crit = restarts(family), lme4_criterion(family)
         self._eta0 = family.linkfun(start_mu(family, r.y, r.pw))
+        self._scalar = ScalarTerm.make(self.system, self.resp)
 
     # -- quantities at the optimum ---------------------------------------------------------------
     def _at_optimum(self) -> Modes:
