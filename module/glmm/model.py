@@ -253,20 +253,25 @@ class GeneralizedLinearMixedModel:
         """The stage-2 criterion at the rows of P by :mod:`.scalar` (one scalar term, canonical
         link), PIRLS from the last modes; None where that path does not apply. One point's
         modes become the next start, as in :meth:`modes_at`."""
-        sc = self._scalar
-        aic0 = self.resp.aic_constant
+        sc, aic0 = self._scalar, self.resp.aic_constant
         if sc is None or self._restart or (self.nagq <= 1 and aic0 is None):
             return None
-        s = P[:, sc.theta_index]
-        F = self.resp.offset + P[:, self.ntheta:] @ self.X.T
-        st = sc.pirls(s, F, np.broadcast_to(self._u, (len(P), self.system.q)), self._step_tol)
-        if st is None or (len(P) == 1 and not st.ok[0]):
-            return None
-        val = sc.deviance(st, s, F, self.nagq, aic0 or 0.0)
+        beta = P[:, self.ntheta:]
+        with np.errstate(all="ignore"):
+            if len(P) == 1:
+                s = float(P[0, sc.theta_index])
+                st = sc.pirls_one(s, self.resp.offset + self.X @ beta[0], self._u, self._step_tol)
+                val = None if st is None or not st.ok else sc.deviance(st, s, self.nagq, aic0 or 0.0)
+                if val is None:
+                    return None
+                self._u = st.U
+                return np.array([val if np.isfinite(val) else np.inf])
+            s = P[:, sc.theta_index]
+            F = self.resp.offset + beta @ self.X.T
+            st = sc.pirls(s, F, np.broadcast_to(self._u, (len(P), self.system.q)), self._step_tol)
+            val = None if st is None else sc.deviance(st, s, self.nagq, aic0 or 0.0)
         if val is None:
             return None
-        if len(P) == 1:
-            self._u = st.U[0]
         return np.where(st.ok & np.isfinite(val), val, np.inf)
 
     def objective(self, pars: np.ndarray) -> float:
@@ -301,8 +306,13 @@ class GeneralizedLinearMixedModel:
             eta0 = self._eta0
         if self._restart and self._lp_init is not None:
             eta0 = self.resp.offset + self._lp_init
-        m = pirls_joint(self.system, self.resp, self.X, eta0, u0, beta0, self._step_tol,
-                        LME4_PWRSS_TOL if self._restart else 0.0)
+        m = None
+        if self._scalar is not None and not self._restart:
+            s = float(self.system.scale[0])
+            m = self._scalar.pirls_joint(s, self.X, self.resp.offset, eta0, u0, beta0, self._step_tol)
+        if m is None:
+            m = pirls_joint(self.system, self.resp, self.X, eta0, u0, beta0, self._step_tol,
+                            LME4_PWRSS_TOL if self._restart else 0.0)
         if not m.converged:
             m = pirls_joint(self.system, self.resp, self.X, self._eta0, np.zeros(self.system.q),
                             np.zeros(self.p))

@@ -18,6 +18,7 @@ inverse link is not clamped, the caller falls back to the general path (None).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import special
@@ -36,18 +37,19 @@ LOG_RANGE = (-36.0, 700.0)
 @dataclass
 class ScalarState:
     """PIRLS at B points: modes ``U`` (B, ℓ), ``ETA``/``MU`` (B, n) linear predictor and mean,
-    ``Bk`` (B, n) b(η), ``pdev`` (B,) penalized deviance, ``D`` (B, ℓ) the diagonal of M at the modes, ``W`` (B, n)
-    working weights there, ``iterations``, ``ok`` (B,) converged with M positive definite."""
+    ``Bk`` (B, n) b(η), ``pdev`` (B,) penalized deviance, ``D`` (B, ℓ) the diagonal of M at the
+    modes, ``W`` (B, n) working weights there, ``iterations``, ``ok`` (B,) converged with M
+    positive definite. For one point (:meth:`ScalarTerm.pirls_one`) vectors and scalars."""
 
     U: np.ndarray
     ETA: np.ndarray
     MU: np.ndarray
     Bk: np.ndarray
-    pdev: np.ndarray
+    pdev: np.ndarray | float
     D: np.ndarray
     W: np.ndarray
     iterations: int
-    ok: np.ndarray
+    ok: np.ndarray | bool
 
 
 class ScalarTerm:
@@ -69,6 +71,9 @@ class ScalarTerm:
         c = special.xlogy(y, y) + (special.xlogy(1.0 - y, 1.0 - y) if self.binomial else -y)
         self.const = float(np.sum(2.0 * pw * c))
         self._index: dict[int, np.ndarray] = {}
+        #: Σ pw·y·x per level (the quadrature's linear part).
+        self._ysum = np.bincount(self.codes, weights=self.pwy if self.x is None else self.pwy * self.x,
+                                 minlength=self.ell)
 
     @staticmethod
     def make(system: PenalizedSystem, resp: Response) -> ScalarTerm | None:
@@ -114,10 +119,11 @@ class ScalarTerm:
     def pirls(self, s: np.ndarray, F: np.ndarray, U: np.ndarray,
               step_tol: float = STEP_TOL, rel_tol: float = 0.0) -> ScalarState | None:
         """The conditional modes at B points: scales ``s`` (B,), fixed parts o + Xβ ``F`` (B, n),
-        from ``U`` (B, ℓ); None where a linear predictor leaves the unclamped range."""
+        from ``U`` (B, ℓ); None where a linear predictor leaves the unclamped range. The steps
+        of :meth:`pirls_one` at each point (a point's arrays stay as they are once it has
+        converged)."""
         S = s[:, None]
         SX = S if self.x is None else S * self.x
-        S2X2 = S * S if self.x is None else (S * S) * (self.x * self.x)
         ETA = self._eta(F, SX, U)
         kern = self._kernel(ETA)
         if kern is None:
@@ -128,7 +134,7 @@ class ScalarTerm:
         it = 0
         while True:
             MU, W, R = self._weights(E)
-            D = self._sums(S2X2 * W) + 1.0
+            D = (S * S) * self._sums(W if self.x is None else W * (self.x * self.x)) + 1.0
             if it >= MAXIT or done.all():
                 return ScalarState(U, ETA, MU, Bk, PD, D, W, it, done & (D > 0.0).all(axis=-1))
             DU = (S * self._sums(R if self.x is None else R * self.x) - U) / D
@@ -138,15 +144,55 @@ class ScalarTerm:
                 return None
             Un, ETAn, En, Bn, PDn, DU, good = step
             conv = (np.abs(DU).max(axis=-1) < step_tol) | (np.abs(PD - PDn) < rel_tol * np.abs(PDn))
-            if len(s) > 1 or not good[0]:
-                keep = done | ~good
-                Un, ETAn, En, Bn = (np.where(keep[:, None], a, b) for a, b in
-                                    ((U, Un), (ETA, ETAn), (E, En), (Bk, Bn)))
-                PDn = np.where(keep, PD, PDn)
-                if not good.any():
-                    it = MAXIT
+            keep = done | ~good
+            Un, ETAn, En, Bn = (np.where(keep[:, None], a, b) for a, b in
+                                ((U, Un), (ETA, ETAn), (E, En), (Bk, Bn)))
+            PDn = np.where(keep, PD, PDn)
+            if not good.any():
+                it = MAXIT
             done |= conv & good
             U, ETA, E, Bk, PD = Un, ETAn, En, Bn, PDn
+
+    def pirls_one(self, s: float, f: np.ndarray, u: np.ndarray, step_tol: float = STEP_TOL,
+                  rel_tol: float = 0.0) -> ScalarState | None:
+        """:meth:`pirls` at one point, on vectors (the optimizer's evaluations; ``pdev`` a float,
+        ``ok`` a bool): :func:`~.pirls.pirls_u`'s steps, the range of the linear predictor
+        checked at the modes."""
+        codes, ell, x = self.codes, self.ell, self.x
+        sx = s if x is None else s * x
+        x2 = None if x is None else x * x
+        eta = f + sx * u[codes]
+        e = np.exp(eta)
+        b = np.log1p(e) if self.binomial else e
+        pdev = self.const - 2.0 * float(eta @ self.pwy - b @ self.pw) + float(u @ u)
+        it, state = 0, "running"
+        while True:
+            mu, w, r = self._weights(e)
+            d = (s * s) * np.bincount(codes, weights=w if x2 is None else w * x2, minlength=ell) + 1.0
+            if state != "running" or it >= MAXIT:
+                if not (self.lo <= eta.min() and eta.max() <= self.hi):
+                    return None
+                ok = state == "converged" and bool((d > 0.0).all())
+                return ScalarState(u, eta, mu, b, pdev, d, w, it, ok)
+            g = s * np.bincount(codes, weights=r if x is None else r * x, minlength=ell)
+            du = (g - u) / d
+            it += 1
+            for _ in range(11):
+                un = u + du
+                etan = f + sx * un[codes]
+                en = np.exp(etan)
+                bn = np.log1p(en) if self.binomial else en
+                pdn = self.const - 2.0 * float(etan @ self.pwy - bn @ self.pw) + float(un @ un)
+                big = float(np.abs(du).max())
+                if pdn <= pdev + 1e-12 * abs(pdev) or (big < STEP_TOL and np.isfinite(pdn)):
+                    break
+                du = du / 2.0
+            else:
+                state = "failed"
+                continue
+            if big < step_tol or abs(pdev - pdn) < rel_tol * abs(pdn):
+                state = "converged"
+            u, eta, e, b, pdev = un, etan, en, bn, pdn
 
     def _step(self, SX: np.ndarray, F: np.ndarray, U: np.ndarray, PD: np.ndarray,
               DU: np.ndarray) -> tuple | None:
@@ -167,43 +213,104 @@ class ScalarTerm:
             DU = np.where(good[:, None], DU, DU / 2.0)
         return Un, ETAn, En, Bn, PDn, DU, good
 
+    def pirls_joint(self, s: float, X: np.ndarray, offset: np.ndarray, eta: np.ndarray,
+                    u: np.ndarray, beta: np.ndarray, step_tol: float = STEP_TOL) -> Modes | None:
+        """The joint modes (β̂, ũ) at the scale s (lme4's first stage), from the linear predictor
+        ``eta`` (with its u, β), the steps of :func:`~.pirls.pirls_joint`: M is diagonal, so
+        the fixed effects' Schur complement is XᵀWX − CᵀD⁻¹C (C = ŨᵀWX). None where a linear
+        predictor leaves the unclamped range."""
+        SX = s if self.x is None else s * self.x
+        kern = self._kernel(eta)
+        if kern is None:
+            return None
+        E, _ = kern
+        pdev, it, converged = np.inf, 0, False
+        while True:
+            MU, W, R = self._weights(E)
+            d = self._sums(SX * SX * W) + 1.0
+            if converged or it >= MAXIT:
+                return self._joint_modes(u, beta, eta, MU, pdev, d, W, R, it, converged)
+            step = self._joint_step(SX, X, offset, eta, W, R, d)
+            if step is None:
+                return self._joint_modes(u, beta, eta, MU, pdev, d, W, R, it, False)
+            du, db = step[0] - u, step[1] - beta
+            it += 1
+            for _ in range(11):
+                un, bn = u + du, beta + db
+                etan = self._eta(offset + X @ bn, SX, un)
+                kern = self._kernel(etan)
+                if kern is None:
+                    return None
+                pdn = float(self._pdev(etan, kern[1], un))
+                big = max(float(np.abs(du).max(initial=0.0)), float(np.abs(db).max(initial=0.0)))
+                if np.isfinite(pdn) and (pdn <= pdev + 1e-12 * abs(pdev) or big < STEP_TOL):
+                    break
+                du, db = du / 2.0, db / 2.0
+            else:
+                return self._joint_modes(u, beta, eta, MU, pdev, d, W, R, it, False)
+            converged = big < step_tol
+            u, beta, eta, E, pdev = un, bn, etan, kern[0], pdn
+
+    def _joint_step(self, SX: np.ndarray | float, X: np.ndarray, offset: np.ndarray,
+                    eta: np.ndarray, W: np.ndarray, R: np.ndarray,
+                    d: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The solution (u, β) of the joint reweighted system (:func:`~.system.solve_fixed`
+        with M = diag(d)), or None when the fixed effects' Schur complement is not positive
+        definite."""
+        z = (eta - offset) * W + R
+        wX = X * W[:, None]
+        C = self._sums((wX * SX if self.x is None else wX * SX[:, None]).T).T
+        Y, yr = C / d[:, None], self._sums(SX * z) / d
+        try:
+            L = np.linalg.cholesky(X.T @ wX - C.T @ Y)
+        except np.linalg.LinAlgError:
+            return None
+        beta = np.linalg.solve(L.T, np.linalg.solve(L, X.T @ z - C.T @ yr))
+        return yr - Y @ beta, beta
+
+    def _joint_modes(self, u: np.ndarray, beta: np.ndarray, eta: np.ndarray, mu: np.ndarray,
+                     pdev: float, d: np.ndarray, W: np.ndarray, R: np.ndarray, it: int,
+                     converged: bool) -> Modes:
+        ok = bool(np.all(d > 0))
+        fac = Factor((1.0 / d)[:, None, None], None, None, float(np.sum(np.log(d))), ok)
+        return Modes(u, beta, eta, mu, pdev, fac, W, it, converged and ok, R)
+
     # -- criteria ------------------------------------------------------------------------------
-    def deviance(self, st: ScalarState, s: np.ndarray, F: np.ndarray, nagq: int,
-                 aic_constant: float) -> np.ndarray | None:
-        """The criterion at each point: Laplace (nAGQ ≤ 1, ``aic_constant`` the family's aic
-        less Σ dev.resids) or nAGQ-point adaptive Gauss-Hermite quadrature."""
+    def deviance(self, st: ScalarState, s: np.ndarray | float, nagq: int,
+                 aic_constant: float) -> np.ndarray | float | None:
+        """The criterion at the state's points (``s`` their scales; one point: floats): Laplace
+        (nAGQ ≤ 1, ``aic_constant`` the family's aic less Σ dev.resids, as
+        :meth:`~.model.GeneralizedLinearMixedModel.deviance`) or nAGQ-point adaptive
+        Gauss-Hermite quadrature."""
         ld = np.log(st.D).sum(axis=-1)
         if nagq <= 1:
             return ld + st.pdev + aic_constant
-        return self._agq(st, s, F, nagq, ld)
+        return self._agq(st, s if np.ndim(s) == 0 else np.asarray(s)[:, None], nagq, ld)
 
-    def _agq(self, st: ScalarState, s: np.ndarray, F: np.ndarray, nagq: int,
+    def _agq(self, st: ScalarState, S: np.ndarray | float, nagq: int,
              ld: np.ndarray) -> np.ndarray | None:
-        """:func:`~.quadrature.agq_deviance` at each point, all nodes at once: deviances at the
-        nodes relative to the modes are −2 times the kernel's change."""
-        z, w, ldn = gh_rule(nagq)
+        """:func:`~.quadrature.agq_deviance` at each point, all nodes at once. At node zₖ of level
+        j (u = ũⱼ + zₖσⱼ, σⱼ = dⱼ^(−1/2)) the linear predictor is η̃ + zₖσⱼ·s·x, so the level's
+        deviance less the one at the mode is zₖσⱼ(2ũⱼ + zₖσⱼ − 2sΣpw·y·x) + 2Σpw(b(η) − b(η̃))."""
+        z, w, _ = gh_rule(nagq)
         SD = np.sqrt(1.0 / st.D)
-        UN = st.U[:, None, :] + z[None, :, None] * SD[:, None, :]
-        S = s[:, None, None]
-        SX = S if self.x is None else S * self.x
-        ETA = self._eta(F[:, None, :], SX, UN)
+        H = S * SD[..., self.codes] if self.x is None else (S * self.x) * SD[..., self.codes]
+        ETA = st.ETA[..., None, :] + z[:, None] * H[..., None, :]
         nodes = self._kernel(ETA)
         if nodes is None:
             return None
-        ll0 = self._sums(self.pwy * st.ETA - self.pw * st.Bk)
-        g = self._sums(self.pwy * ETA - self.pw * nodes[1]) - ll0[:, None, :]
-        dc = UN * UN - (st.U * st.U)[:, None, :] - 2.0 * g
-        terms = np.exp(-0.5 * dc - ldn[None, :, None]) * (w / np.sqrt(2.0 * np.pi))[None, :, None]
+        G = self._sums(self.pw * (nodes[1] - st.Bk[..., None, :]))
+        ZS = z[:, None] * SD[..., None, :]
+        dc = ZS * ((2.0 * st.U - 2.0 * S * self._ysum)[..., None, :] + ZS) + 2.0 * G
+        terms = np.exp(-0.5 * dc + log_node_weights(nagq)[:, None])
         center = int(np.argmin(np.abs(z)))
         if z[center] == 0.0:
-            terms[:, center, :] = w[center]
-        return st.pdev + ld - 2.0 * np.log(terms.sum(axis=1)).sum(axis=-1)
+            terms[..., center, :] = w[center]
+        return st.pdev + ld - 2.0 * np.log(terms.sum(axis=-2)).sum(axis=-1)
 
-    def modes(self, st: ScalarState, row: int = 0) -> Modes:
-        """One point's state as the general path's :class:`~.pirls.Modes` (for the fit's
-        quantities at the optimum)."""
-        d = st.D[row]
-        fac = Factor((1.0 / d)[:, None, None], None, None, float(np.sum(np.log(d))), bool(np.all(d > 0)))
-        R = self.pwy - self.pw * st.MU[row]
-        return Modes(st.U[row], np.zeros(0), st.ETA[row], st.MU[row], float(st.pdev[row]), fac,
-                     st.W[row], st.iterations, bool(st.ok[row]), R)
+
+@lru_cache(maxsize=32)
+def log_node_weights(nagq: int) -> np.ndarray:
+    """log(wₖ/√(2π)) − log φ(zₖ) of the nagq-point rule (:func:`~.quadrature.gh_rule`)."""
+    _, w, ldn = gh_rule(nagq)
+    return np.log(w / np.sqrt(2.0 * np.pi)) - ldn
