@@ -11,7 +11,6 @@ and L, D are one vector per pair of factors. The same matrix as the blocked form
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..lmm.remat import ReTerm
 
@@ -30,21 +29,28 @@ def nested_chain(blocks: list[ReTerm]) -> bool:
 
 class NestedChain:
     """The pattern of a nested chain: ``nlev`` levels per block, ``offsets`` of each block's
-    random effects, ``anc[(k, m)]`` the level of block m above each level of block k (k < m),
-    and ``agg[(k, m)]`` the same as a sparse (levels of m × levels of k) sum matrix."""
+    random effects, ``anc[(k, m)]`` the level of block m above each level of block k (k < m)."""
 
     def __init__(self, blocks: list[ReTerm]) -> None:
         self.nlev = [b.nlevels for b in blocks]
         self.offsets = np.cumsum([0] + self.nlev)
         self.anc: dict[tuple[int, int], np.ndarray] = {}
-        self.agg: dict[tuple[int, int], sp.csr_matrix] = {}
+        self._columns: dict[tuple[int, int, int], np.ndarray] = {}
         for k, bk in enumerate(blocks):
             for m in range(k + 1, len(blocks)):
                 a = np.zeros(bk.nlevels, dtype=np.int64)
                 a[bk.codes] = blocks[m].codes
                 self.anc[k, m] = a
-                self.agg[k, m] = sp.csr_matrix((np.ones(a.size), (a, np.arange(a.size))),
-                                               shape=(self.nlev[m], self.nlev[k]))
+
+    def column_index(self, k: int, m: int, ncol: int) -> np.ndarray:
+        """For a (levels of k) × ncol array, raveled: the index of each entry's (ancestor in m,
+        column) cell of a (levels of m) × ncol array, raveled (formed once per shape)."""
+        key = (k, m, ncol)
+        idx = self._columns.get(key)
+        if idx is None:
+            idx = (self.anc[k, m][:, None] * ncol + np.arange(ncol)[None, :]).ravel()
+            self._columns[key] = idx
+        return idx
 
     def factor(self, sums: np.ndarray, scale: list[float]) -> NestedFactor:
         """LDLᵀ of M from the per-level sums of w (``sums``, q-vector, blocks in order) and the
@@ -81,9 +87,12 @@ class NestedFactor:
     def _gather(self, k: int, m: int, y: np.ndarray) -> np.ndarray:
         """Σ over the levels a of block k under each level of block m of L[k, m]·y[a]."""
         Lkm = self.L[k, m]
+        n_m = self.chain.nlev[m]
         if y.ndim == 1:
-            return np.bincount(self.chain.anc[k, m], weights=Lkm * y, minlength=self.chain.nlev[m])
-        return self.chain.agg[k, m] @ (Lkm[:, None] * y)
+            return np.bincount(self.chain.anc[k, m], weights=Lkm * y, minlength=n_m)
+        ncol = y.shape[1]
+        idx = self.chain.column_index(k, m, ncol)
+        return np.bincount(idx, weights=(Lkm[:, None] * y).ravel(), minlength=n_m * ncol).reshape(n_m, ncol)
 
     def solve(self, R: np.ndarray) -> np.ndarray:
         """M⁻¹R for R of q rows (one or more columns)."""
