@@ -132,8 +132,8 @@ class GeneralizedLinearMixedModel:
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self._restart = restarts(family)
         self._lme4_crit = lme4_criterion(family)
-        #: The single-scalar-term path (:mod:`.scalar`), or None.
-        self._scalar = ScalarTerm.make(self.system, self.resp)
+        #: The single-scalar-term quadrature path (:mod:`.scalar`; nAGQ > 1), or None.
+        self._scalar = ScalarTerm.make(self.system, self.resp, self.nagq)
         self._lp_init: np.ndarray | None = None
         self.fval = np.inf
         self.record: FitRecord | None = None
@@ -250,18 +250,18 @@ class GeneralizedLinearMixedModel:
         return fast if fast is not None else np.array([self.deviance(p) for p in P])
 
     def scalar_deviances(self, P: np.ndarray) -> np.ndarray | None:
-        """The stage-2 criterion at the rows of P by :mod:`.scalar` (one scalar term, canonical
+        """The nAGQ > 1 criterion at the rows of P by :mod:`.scalar` (one scalar term, canonical
         link), PIRLS from the last modes; None where that path does not apply. One point's
         modes become the next start, as in :meth:`modes_at`."""
-        sc, aic0 = self._scalar, self.resp.aic_constant
-        if sc is None or self._restart or (self.nagq <= 1 and aic0 is None):
+        sc = self._scalar
+        if sc is None or self._restart:
             return None
         beta = P[:, self.ntheta:]
         with np.errstate(all="ignore"):
             if len(P) == 1:
                 s = float(P[0, sc.theta_index])
                 st = sc.pirls_one(s, self.resp.offset + self.X @ beta[0], self._u, self._step_tol)
-                val = None if st is None or not st.ok else sc.deviance(st, s, self.nagq, aic0 or 0.0)
+                val = None if st is None or not st.ok else sc.agq(st, s, self.nagq)
                 if val is None:
                     return None
                 self._u = st.U
@@ -269,7 +269,7 @@ class GeneralizedLinearMixedModel:
             s = P[:, sc.theta_index]
             F = self.resp.offset + beta @ self.X.T
             st = sc.pirls(s, F, np.broadcast_to(self._u, (len(P), self.system.q)), self._step_tol)
-            val = None if st is None else sc.deviance(st, s, self.nagq, aic0 or 0.0)
+            val = None if st is None else sc.agq(st, s, self.nagq)
         if val is None:
             return None
         return np.where(st.ok & np.isfinite(val), val, np.inf)
@@ -431,7 +431,7 @@ class GeneralizedLinearMixedModel:
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self._restart, self._lme4_crit = restarts(family), lme4_criterion(family)
         self._eta0 = family.linkfun(start_mu(family, r.y, r.pw))
-        self._scalar = ScalarTerm.make(self.system, self.resp)
+        self._scalar = ScalarTerm.make(self.system, self.resp, self.nagq)
 
     # -- quantities at the optimum ---------------------------------------------------------------
     def _at_optimum(self) -> Modes:

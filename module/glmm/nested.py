@@ -55,23 +55,27 @@ class NestedChain:
     def factor(self, sums: np.ndarray, scale: list[float]) -> NestedFactor:
         """LDLᵀ of M from the per-level sums of w (``sums``, q-vector, blocks in order) and the
         blocks' scales sₖ (M's entries between block k and m are sₖsₘ·Σw)."""
-        K = len(self.nlev)
-        t = [sums[self.offsets[k]: self.offsets[k + 1]] for k in range(K)]
-        D = [1.0 + scale[k] ** 2 * t[k] for k in range(K)]
+        K, off = len(self.nlev), self.offsets
+        D_all = np.empty(sums.size)
+        D, t = [], []
+        for k in range(K):
+            t.append(sums[off[k]: off[k + 1]])
+            D.append(D_all[off[k]: off[k + 1]])
+            np.multiply(scale[k] ** 2, t[k], out=D[k])
+            D[k] += 1.0
         offd = {(k, m): scale[k] * scale[m] * t[k] for k in range(K) for m in range(k + 1, K)}
         L: dict[tuple[int, int], np.ndarray] = {}
         for k in range(K):
-            if not np.all(D[k] > 0):
+            if not (D[k] > 0).all():
                 return NestedFactor(self, D, L, np.inf, False)
             for m in range(k + 1, K):
                 L[k, m] = offd[k, m] / D[k]
             for m in range(k + 1, K):
                 anc, n_m = self.anc[k, m], self.nlev[m]
-                D[m] = D[m] - np.bincount(anc, weights=offd[k, m] * L[k, m], minlength=n_m)
+                D[m] -= np.bincount(anc, weights=offd[k, m] * L[k, m], minlength=n_m)
                 for m2 in range(m + 1, K):
                     offd[m, m2] = offd[m, m2] - np.bincount(anc, weights=offd[k, m] * L[k, m2], minlength=n_m)
-        ld = float(sum(np.sum(np.log(d)) for d in D))
-        return NestedFactor(self, D, L, ld, True)
+        return NestedFactor(self, D, L, float(sum(np.sum(np.log(d)) for d in D)), True)
 
 
 class NestedFactor:
@@ -96,17 +100,19 @@ class NestedFactor:
 
     def solve(self, R: np.ndarray) -> np.ndarray:
         """M⁻¹R for R of q rows (one or more columns)."""
-        off, K = self.chain.offsets, len(self.D)
-        y = [np.array(R[off[k]: off[k + 1]], dtype=float) for k in range(K)]
+        off, K, anc = self.chain.offsets, len(self.D), self.chain.anc
+        Y = np.array(R, dtype=float)
+        vec = Y.ndim == 1
+        y = [Y[off[k]: off[k + 1]] for k in range(K)]  # views: the steps work in place
         for k in range(K):
             for m in range(k + 1, K):
                 y[m] -= self._gather(k, m, y[k])
-        x = [yk / (dk if yk.ndim == 1 else dk[:, None]) for yk, dk in zip(y, self.D)]
+        for k in range(K):
+            y[k] /= self.D[k] if vec else self.D[k][:, None]
         for k in range(K - 2, -1, -1):
             for m in range(k + 1, K):
-                Lkm = self.L[k, m] if x[k].ndim == 1 else self.L[k, m][:, None]
-                x[k] = x[k] - Lkm * x[m][self.chain.anc[k, m]]
-        return np.concatenate(x)
+                y[k] -= (self.L[k, m] if vec else self.L[k, m][:, None]) * y[m][anc[k, m]]
+        return Y
 
     def diag_blocks_inverse(self) -> list[np.ndarray]:
         """Block 0's diagonal of M⁻¹ as (ℓ₀, 1, 1) and the dense rest × rest part of M⁻¹, as

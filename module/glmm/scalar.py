@@ -1,5 +1,6 @@
-"""PIRLS and the criteria for a single scalar random-effects term with a canonical link
-(binomial–logit, Poisson–log), vectorized over the levels and over several (θ, β) at once.
+"""PIRLS and adaptive Gauss-Hermite quadrature (nAGQ > 1) for a single scalar random-effects
+term with a canonical link (binomial–logit, Poisson–log), vectorized over the levels and over
+several (θ, β) at once.
 
 With one scalar term, M = ŨᵀWŨ + I is diagonal: the conditional modes of the levels are
 independent, and a PIRLS step is one Newton step per level, uⱼ ← uⱼ + (sΣᵢ xᵢrᵢ − uⱼ)/dⱼ with
@@ -8,9 +9,12 @@ dⱼ = 1 + s²Σᵢ xᵢ²wᵢ (sums over the level's rows, s = θ, x the term's
 pw(yη − b(η)) (b = log(1 + eᶯ) or eᶯ), so μ, the penalized deviance and the quadrature nodes'
 deviances need one exponential per row and node.
 
-The steps, step-halving and stopping rules are those of :func:`~.pirls.pirls_u` (the same modes
-to rounding), and the criteria those of :meth:`~.model.GeneralizedLinearMixedModel.deviance` and
-:func:`~.quadrature.agq_deviance`: the numbers agree with the general path to about 1e-12.
+The steps, step-halving and stopping rules are those of :func:`~.pirls.pirls_u` and
+:func:`~.pirls.pirls_joint` (the same modes to rounding), and the criterion that of
+:func:`~.quadrature.agq_deviance`: the numbers agree with the general path to about 1e-12
+relative. They are not the same to the last bit, and an optimizer's path along a flat optimum
+follows the last bits, so this path serves only nAGQ > 1 (lme4's quadrature exists only for a
+single scalar term); the Laplace and nAGQ = 0 fits keep the general path's arithmetic.
 Rows of the arrays are parameter points (one for the optimizer, all points of the
 finite-difference Hessian at once). Where a linear predictor leaves the range in which R's
 inverse link is not clamped, the caller falls back to the general path (None).
@@ -54,7 +58,8 @@ class ScalarState:
 
 class ScalarTerm:
     """One scalar term (block ``block``) and a canonical-link response: the vectorized PIRLS
-    (:meth:`pirls`), the Laplace and adaptive Gauss-Hermite criteria (:meth:`deviance`)."""
+    (:meth:`pirls`, :meth:`pirls_one`, :meth:`pirls_joint`) and the adaptive Gauss-Hermite
+    criterion (:meth:`agq`)."""
 
     def __init__(self, block: ReTerm, resp: Response) -> None:
         self.codes, self.ell = block.codes, block.nlevels
@@ -76,9 +81,9 @@ class ScalarTerm:
                                  minlength=self.ell)
 
     @staticmethod
-    def make(system: PenalizedSystem, resp: Response) -> ScalarTerm | None:
-        """The term when the model has one scalar term and a canonical link, else None."""
-        if len(system.blocks) != 1 or system.blocks[0].p != 1 or not resp.canonical:
+    def make(system: PenalizedSystem, resp: Response, nagq: int) -> ScalarTerm | None:
+        """The term when the model has one scalar term, a canonical link and nAGQ > 1, else None."""
+        if nagq <= 1 or len(system.blocks) != 1 or system.blocks[0].p != 1 or not resp.canonical:
             return None
         return ScalarTerm(system.blocks[0], resp)
 
@@ -276,15 +281,10 @@ class ScalarTerm:
         return Modes(u, beta, eta, mu, pdev, fac, W, it, converged and ok, R)
 
     # -- criteria ------------------------------------------------------------------------------
-    def deviance(self, st: ScalarState, s: np.ndarray | float, nagq: int,
-                 aic_constant: float) -> np.ndarray | float | None:
-        """The criterion at the state's points (``s`` their scales; one point: floats): Laplace
-        (nAGQ ≤ 1, ``aic_constant`` the family's aic less Σ dev.resids, as
-        :meth:`~.model.GeneralizedLinearMixedModel.deviance`) or nAGQ-point adaptive
-        Gauss-Hermite quadrature."""
+    def agq(self, st: ScalarState, s: np.ndarray | float, nagq: int) -> np.ndarray | float | None:
+        """The nAGQ-point criterion at the state's points (``s`` their scales; one point:
+        floats), as :func:`~.quadrature.agq_deviance`."""
         ld = np.log(st.D).sum(axis=-1)
-        if nagq <= 1:
-            return ld + st.pdev + aic_constant
         return self._agq(st, s if np.ndim(s) == 0 else np.asarray(s)[:, None], nagq, ld)
 
     def _agq(self, st: ScalarState, S: np.ndarray | float, nagq: int,
