@@ -259,20 +259,23 @@ class GeneralizedLinearMixedModel:
         beta = P[:, self.ntheta:]
         with np.errstate(all="ignore"):
             if len(P) == 1:
-                s = float(P[0, sc.theta_index])
-                st = sc.pirls_one(s, self.resp.offset + self.X @ beta[0], self._u, self._step_tol)
-                val = None if st is None or not st.ok else sc.agq(st, s, self.nagq)
-                if val is None:
-                    return None
-                self._u = st.U
-                return np.array([val if np.isfinite(val) else np.inf])
-            s = P[:, sc.theta_index]
-            F = self.resp.offset + beta @ self.X.T
-            st = sc.pirls(s, F, np.broadcast_to(self._u, (len(P), self.system.q)), self._step_tol)
-            val = None if st is None else sc.agq(st, s, self.nagq)
-        if val is None:
+                return self._scalar_deviance(sc, float(P[0, sc.theta_index]), beta[0])
+            scales = P[:, sc.theta_index]
+            st = sc.pirls(scales, self.resp.offset + beta @ self.X.T,
+                          np.broadcast_to(self._u, (len(P), self.system.q)), self._step_tol)
+            vals = None if st is None else sc.agq(st, scales, self.nagq)
+        if st is None or vals is None:
             return None
-        return np.where(st.ok & np.isfinite(val), val, np.inf)
+        return np.where(st.ok & np.isfinite(vals), vals, np.inf)
+
+    def _scalar_deviance(self, sc: ScalarTerm, scale: float, beta: np.ndarray) -> np.ndarray | None:
+        """:meth:`scalar_deviances` at one point, its modes kept as the next start."""
+        st = sc.pirls_one(scale, self.resp.offset + self.X @ beta, self._u, self._step_tol)
+        val = None if st is None or not st.ok else sc.agq(st, scale, self.nagq)
+        if st is None or val is None:
+            return None
+        self._u = st.U
+        return np.array([val if np.isfinite(val) else np.inf])
 
     def objective(self, pars: np.ndarray) -> float:
         """The criterion stage 2 minimises and the fit reports: :meth:`deviance_as_lme4` where
@@ -308,8 +311,8 @@ class GeneralizedLinearMixedModel:
             eta0 = self.resp.offset + self._lp_init
         m = None
         if self._scalar is not None and not self._restart:
-            s = float(self.system.scale[0])
-            m = self._scalar.pirls_joint(s, self.X, self.resp.offset, eta0, u0, beta0, self._step_tol)
+            m = self._scalar.pirls_joint(float(self.system.scale[0]), self.X, self.resp.offset, eta0, u0,
+                                         beta0, self._step_tol)
         if m is None:
             m = pirls_joint(self.system, self.resp, self.X, eta0, u0, beta0, self._step_tol,
                             LME4_PWRSS_TOL if self._restart else 0.0)

@@ -117,7 +117,7 @@ class ScalarTerm:
             return MU, self.pw * (MU * (1.0 - MU)), self.pwy - self.pw * MU
         return E, self.pw * E, self.pwy - self.pw * E
 
-    def _eta(self, F: np.ndarray, SX: np.ndarray, U: np.ndarray) -> np.ndarray:
+    def _eta(self, F: np.ndarray, SX: np.ndarray | float, U: np.ndarray) -> np.ndarray:
         return F + SX * U[..., self.codes]
 
     # -- PIRLS ---------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ class ScalarTerm:
         definite."""
         z = (eta - offset) * W + R
         wX = X * W[:, None]
-        C = self._sums((wX * SX if self.x is None else wX * SX[:, None]).T).T
+        C = self._sums((wX * SX if np.ndim(SX) == 0 else wX * np.asarray(SX)[:, None]).T).T
         Y, yr = C / d[:, None], self._sums(SX * z) / d
         try:
             L = np.linalg.cholesky(X.T @ wX - C.T @ Y)
