@@ -26,6 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import special
+from scipy.linalg import lapack
 
 from ..lmm.remat import ReTerm
 from .pirls import MAXIT, STEP_TOL, Modes, Response
@@ -266,11 +267,9 @@ class ScalarTerm:
         wX = X * W[:, None]
         C = self._sums((wX * SX if np.ndim(SX) == 0 else wX * np.asarray(SX)[:, None]).T).T
         Y, yr = C / d[:, None], self._sums(SX * z) / d
-        try:
-            L = np.linalg.cholesky(X.T @ wX - C.T @ Y)
-        except np.linalg.LinAlgError:
+        _, beta, info = lapack.dposv(X.T @ wX - C.T @ Y, X.T @ z - C.T @ yr, lower=1)
+        if info != 0:
             return None
-        beta = np.linalg.solve(L.T, np.linalg.solve(L, X.T @ z - C.T @ yr))
         return yr - Y @ beta, beta
 
     def _joint_modes(self, u: np.ndarray, beta: np.ndarray, eta: np.ndarray, mu: np.ndarray,
