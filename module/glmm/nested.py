@@ -34,6 +34,8 @@ class NestedChain:
     def __init__(self, blocks: list[ReTerm]) -> None:
         self.nlev = [b.nlevels for b in blocks]
         self.offsets = np.cumsum([0] + self.nlev)
+        #: The offsets as Python integers (slicing with them is cheaper).
+        self.bounds = [int(o) for o in self.offsets]
         self.anc: dict[tuple[int, int], np.ndarray] = {}
         self._columns: dict[tuple[int, int, int], np.ndarray] = {}
         for k, bk in enumerate(blocks):
@@ -55,14 +57,10 @@ class NestedChain:
     def factor(self, sums: np.ndarray, scale: list[float]) -> NestedFactor:
         """LDLᵀ of M from the per-level sums of w (``sums``, q-vector, blocks in order) and the
         blocks' scales sₖ (M's entries between block k and m are sₖsₘ·Σw)."""
-        K, off = len(self.nlev), self.offsets
-        D_all = np.empty(sums.size)
-        D, t = [], []
-        for k in range(K):
-            t.append(sums[off[k]: off[k + 1]])
-            D.append(D_all[off[k]: off[k + 1]])
-            np.multiply(scale[k] ** 2, t[k], out=D[k])
-            D[k] += 1.0
+        K, off = len(self.nlev), self.bounds
+        D_all = sums * np.repeat(np.square(scale), self.nlev) + 1.0
+        D = [D_all[off[k]: off[k + 1]] for k in range(K)]
+        t = [sums[off[k]: off[k + 1]] for k in range(K)]
         offd = {(k, m): scale[k] * scale[m] * t[k] for k in range(K) for m in range(k + 1, K)}
         L: dict[tuple[int, int], np.ndarray] = {}
         for k in range(K):
@@ -75,7 +73,10 @@ class NestedChain:
                 D[m] -= np.bincount(anc, weights=offd[k, m] * L[k, m], minlength=n_m)
                 for m2 in range(m + 1, K):
                     offd[m, m2] = offd[m, m2] - np.bincount(anc, weights=offd[k, m] * L[k, m2], minlength=n_m)
-        return NestedFactor(self, D, L, float(sum(np.sum(np.log(d)) for d in D)), True)
+        ld = 0.0
+        for d in D:  # per block, in order, as the blocked factorisation sums log|M|
+            ld += float(np.log(d).sum())
+        return NestedFactor(self, D, L, ld, True)
 
 
 class NestedFactor:
@@ -100,7 +101,7 @@ class NestedFactor:
 
     def solve(self, R: np.ndarray) -> np.ndarray:
         """M⁻¹R for R of q rows (one or more columns)."""
-        off, K, anc = self.chain.offsets, len(self.D), self.chain.anc
+        off, K, anc = self.chain.bounds, len(self.D), self.chain.anc
         Y = np.array(R, dtype=float)
         vec = Y.ndim == 1
         y = [Y[off[k]: off[k + 1]] for k in range(K)]  # views: the steps work in place
