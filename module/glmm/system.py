@@ -595,7 +595,19 @@ def solve_fixed(fac: AnyFactor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray
     YC, Yr = Y[:, :-1], Y[:, -1]
     Sx = XtWX - C.T @ YC
     L = np.linalg.cholesky(Sx)
-    rhs = r_x - C.T @ Yr
-    beta = solve_triangular(L.T, solve_triangular(L, rhs, lower=True, check_finite=False), lower=False,
-                            check_finite=False)
+    beta = cholesky_solve(L, r_x - C.T @ Yr)
     return Yr - YC @ beta, beta, L.T
+
+
+def cholesky_solve(L: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """(LLᵀ)⁻¹rhs for numpy's (C-ordered) lower Cholesky factor L: the two LAPACK ``trtrs``
+    calls that scipy's ``solve_triangular`` makes for L and Lᵀ (the same numbers), without its
+    argument checks, which cost more than the solves at the sizes of X."""
+    if L.shape[0] < 2 or rhs.size == 0:
+        return solve_triangular(L.T, solve_triangular(L, rhs, lower=True, check_finite=False), lower=False,
+                                check_finite=False)
+    y, info = lapack.dtrtrs(L.T, rhs, lower=0, trans=1)
+    x, info2 = lapack.dtrtrs(L.T, y, lower=0, trans=0)
+    if info != 0 or info2 != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return x
