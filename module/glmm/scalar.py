@@ -37,6 +37,8 @@ from .system import Factor, PenalizedSystem
 LOGIT_RANGE = (-30.0, 30.0)
 #: Within it R's log-link μ = max(eᶯ, ε) is eᶯ (e⁻³⁶ > ε) and finite.
 LOG_RANGE = (-36.0, 700.0)
+#: Largest n·ℓ for which the quadrature sums over levels by a dense matrix product.
+DENSE_LEVELS = 2_000_000
 
 
 @dataclass
@@ -77,9 +79,19 @@ class ScalarTerm:
         c = special.xlogy(y, y) + (special.xlogy(1.0 - y, 1.0 - y) if self.binomial else -y)
         self.const = float(np.sum(2.0 * pw * c))
         self._index: dict[int, np.ndarray] = {}
+        self._levels: np.ndarray | None = None
         #: Σ pw·y·x per level (the quadrature's linear part).
         self._ysum = np.bincount(self.codes, weights=self.pwy if self.x is None else self.pwy * self.x,
                                  minlength=self.ell)
+
+    def _level_weights(self) -> np.ndarray | None:
+        """The n × ℓ matrix of pw at (row, level of the row), for the nodes' per-level sums as one
+        matrix product; None for large designs (n·ℓ > :data:`DENSE_LEVELS`), which use ``bincount``."""
+        if self._levels is None and self.codes.size * self.ell <= DENSE_LEVELS:
+            P = np.zeros((self.codes.size, self.ell))
+            P[np.arange(self.codes.size), self.codes] = self.pw
+            self._levels = P
+        return self._levels
 
     @staticmethod
     def make(system: PenalizedSystem, resp: Response, nagq: int) -> ScalarTerm | None:
@@ -294,11 +306,16 @@ class ScalarTerm:
         z, w, _ = gh_rule(nagq)
         SD = np.sqrt(1.0 / st.D)
         H = S * SD[..., self.codes] if self.x is None else (S * self.x) * SD[..., self.codes]
-        ETA = st.ETA[..., None, :] + z[:, None] * H[..., None, :]
-        nodes = self._kernel(ETA)
-        if nodes is None:
+        reach = np.abs(H) * np.abs(z).max()  # the nodes' η lie within η̃ ± reach
+        if not (self.lo <= (st.ETA - reach).min() and (st.ETA + reach).max() <= self.hi):
             return None
-        G = self._sums(self.pw * (nodes[1] - st.Bk[..., None, :]))
+        E = np.exp(st.ETA[..., None, :] + z[:, None] * H[..., None, :])
+        Bn = np.log1p(E) if self.binomial else E
+        P = self._level_weights()
+        if P is None:
+            G = self._sums(self.pw * (Bn - st.Bk[..., None, :]))
+        else:
+            G = Bn @ P - (st.Bk @ P)[..., None, :]
         ZS = z[:, None] * SD[..., None, :]
         dc = ZS * ((2.0 * st.U - 2.0 * S * self._ysum)[..., None, :] + ZS) + 2.0 * G
         terms = np.exp(-0.5 * dc + log_node_weights(nagq)[:, None])
