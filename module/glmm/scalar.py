@@ -80,9 +80,19 @@ class ScalarTerm:
         self.const = float(np.sum(2.0 * pw * c))
         self._index: dict[int, np.ndarray] = {}
         self._levels: np.ndarray | None = None
+        self._dense: np.ndarray | None = None
         #: Σ pw·y·x per level (the quadrature's linear part).
         self._ysum = np.bincount(self.codes, weights=self.pwy if self.x is None else self.pwy * self.x,
                                  minlength=self.ell)
+
+    def _indicator(self) -> np.ndarray | None:
+        """The n × ℓ indicator of each row's level (dense, for per-level sums of matrices as one
+        product), or None for large designs (n·ℓ > :data:`DENSE_LEVELS`)."""
+        if self._dense is None and self.codes.size * self.ell <= DENSE_LEVELS:
+            Z = np.zeros((self.codes.size, self.ell))
+            Z[np.arange(self.codes.size), self.codes] = 1.0
+            self._dense = Z
+        return self._dense
 
     def _level_weights(self) -> np.ndarray | None:
         """The n × ℓ matrix of pw at (row, level of the row), for the nodes' per-level sums as one
@@ -277,7 +287,9 @@ class ScalarTerm:
         definite."""
         z = (eta - offset) * W + R
         wX = X * W[:, None]
-        C = self._sums((wX * SX if np.ndim(SX) == 0 else wX * np.asarray(SX)[:, None]).T).T
+        sX = wX * SX if np.ndim(SX) == 0 else wX * np.asarray(SX)[:, None]
+        ind = self._indicator()
+        C = self._sums(sX.T).T if ind is None else ind.T @ sX
         Y, yr = C / d[:, None], self._sums(SX * z) / d
         _, beta, info = lapack.dposv(X.T @ wX - C.T @ Y, X.T @ z - C.T @ yr, lower=1)
         if info != 0:
