@@ -311,8 +311,10 @@ class GeneralizedLinearMixedModel:
             eta0 = self.resp.offset + self._lp_init
         m = None
         if self._scalar is not None and not self._restart:
+            # canonical link (Newton's method): a last step below 1e-5 leaves an error of order
+            # 1e-10, far inside stage 1's tolerance (ftol 1e-6), as for nAGQ ≤ 1
             m = self._scalar.pirls_joint(float(self.system.scale[0]), self.X, self.resp.offset, eta0, u0,
-                                         beta0, self._step_tol)
+                                         beta0, NEWTON_STEP_TOL)
         if m is None:
             m = pirls_joint(self.system, self.resp, self.X, eta0, u0, beta0, self._step_tol,
                             LME4_PWRSS_TOL if self._restart else 0.0)
