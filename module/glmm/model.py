@@ -35,7 +35,7 @@ from .pirls import (
     pirls_u,
 )
 from .quadrature import agq_deviance
-from .scalar import ScalarTerm
+from .scalar import ScalarState, ScalarTerm
 from .system import PenalizedSystem, solve_fixed
 
 #: lme4's ``tolPwrss``: PIRLS stops when the penalized deviance changes by less (relative).
@@ -134,6 +134,8 @@ class GeneralizedLinearMixedModel:
         self._lme4_crit = lme4_criterion(family)
         #: The single-scalar-term quadrature path (:mod:`.scalar`; nAGQ > 1), or None.
         self._scalar = ScalarTerm.make(self.system, self.resp, self.nagq)
+        #: (scale, o + Xβ, state) of the scalar path's last converged evaluation, for its next start.
+        self._scalar_last: tuple[float, np.ndarray, ScalarState] | None = None
         self._lp_init: np.ndarray | None = None
         self.fval = np.inf
         self.record: FitRecord | None = None
@@ -261,8 +263,12 @@ class GeneralizedLinearMixedModel:
             if len(P) == 1:
                 return self._scalar_deviance(sc, float(P[0, sc.theta_index]), beta[0])
             scales = P[:, sc.theta_index]
-            st = sc.pirls(scales, self.resp.offset + beta @ self.X.T,
-                          np.broadcast_to(self._u, (len(P), self.system.q)), self._step_tol)
+            F = self.resp.offset + beta @ self.X.T
+            U0, last = np.broadcast_to(self._u, (len(P), self.system.q)), self._scalar_last
+            if last is not None and last[2].U is self._u:
+                U0 = sc.predict(last[2], last[0], last[1], scales[:, None], F)
+                U0 = np.where(np.isfinite(U0), U0, self._u[None, :])
+            st = sc.pirls(scales, F, U0, self._step_tol)
             vals = None if st is None else sc.agq(st, scales, self.nagq)
         if st is None or vals is None:
             return None
@@ -270,11 +276,17 @@ class GeneralizedLinearMixedModel:
 
     def _scalar_deviance(self, sc: ScalarTerm, scale: float, beta: np.ndarray) -> np.ndarray | None:
         """:meth:`scalar_deviances` at one point, its modes kept as the next start."""
-        st = sc.pirls_one(scale, self.resp.offset + self.X @ beta, self._u, self._step_tol)
+        f = self.resp.offset + self.X @ beta
+        u0, last = self._u, self._scalar_last
+        if last is not None and last[2].U is self._u:  # the last modes are still the start
+            u0 = sc.predict(last[2], last[0], last[1], scale, f)
+            if not np.all(np.isfinite(u0)):
+                u0 = self._u
+        st = sc.pirls_one(scale, f, u0, self._step_tol)
         val = None if st is None or not st.ok else sc.agq(st, scale, self.nagq)
         if st is None or val is None:
             return None
-        self._u = st.U
+        self._u, self._scalar_last = st.U, (scale, f, st)
         return np.array([val if np.isfinite(val) else np.inf])
 
     def objective(self, pars: np.ndarray) -> float:

@@ -222,6 +222,20 @@ class ScalarTerm:
                 state = "converged"
             u, eta, e, b, pdev = un, etan, en, bn, pdn
 
+    def predict(self, old: ScalarState, s_old: float, f_old: np.ndarray, s: float | np.ndarray,
+                f: np.ndarray) -> np.ndarray:
+        """The modes at (s, o + Xβ = f) to first order from the converged state ``old`` at
+        (s_old, f_old): one chord step with the old weights, ũ + D⁻¹(Δs·Σxr − s·Σxw(Δf + Δs·xũ)).
+        PIRLS from there needs a step fewer; it converges to the same modes. Several points:
+        ``s`` (B, 1), ``f`` (B, n)."""
+        ds = s - s_old
+        x = self.x
+        xu = old.U[self.codes] if x is None else x * old.U[self.codes]
+        r = self.pwy - self.pw * old.MU
+        moved = old.W * ((f - f_old) + ds * xu)
+        g = ds * self._sums(r if x is None else r * x) - s * self._sums(moved if x is None else moved * x)
+        return old.U + g / old.D
+
     def _step(self, SX: np.ndarray, F: np.ndarray, U: np.ndarray, PD: np.ndarray,
               DU: np.ndarray) -> tuple | None:
         """The step U + DU, halved (per point, up to 10 times) while the penalized deviance rises,
