@@ -37,7 +37,8 @@ from .system import Factor, PenalizedSystem
 LOGIT_RANGE = (-30.0, 30.0)
 #: Within it R's log-link μ = max(eᶯ, ε) is eᶯ (e⁻³⁶ > ε) and finite.
 LOG_RANGE = (-36.0, 700.0)
-#: Largest n·ℓ for which the quadrature sums over levels by a dense matrix product.
+#: Largest n·ℓ for which per-level sums of matrices (stage 1's weighted X, the quadrature's
+#: nodes) are dense matrix products; larger designs use ``bincount``.
 DENSE_LEVELS = 2_000_000
 
 
@@ -69,7 +70,6 @@ class ScalarTerm:
         x = np.asarray(block.X[:, 0], dtype=float)
         self.x = None if bool(np.all(x == 1.0)) else x
         self.theta_index = int(block.theta_index[0])
-        self.resp = resp
         y, pw = resp.y, resp.pw
         self.pw, self.pwy = pw, pw * y
         self.binomial = resp.family.name == "binomial"
