@@ -329,30 +329,35 @@ class ScalarTerm:
         """:func:`~.quadrature.agq_deviance` at each point, all nodes at once. At node zₖ of level
         j (u = ũⱼ + zₖσⱼ, σⱼ = dⱼ^(−1/2)) the linear predictor is η̃ + zₖσⱼ·s·x, so the level's
         deviance less the one at the mode is zₖσⱼ(2ũⱼ + zₖσⱼ − 2sΣpw·y·x) + 2Σpw(b(η) − b(η̃))."""
-        z, w, _ = gh_rule(nagq)
+        z, reach_z, lnw, center, w_center = node_rule(nagq)
         SD = np.sqrt(1.0 / st.D)
         H = S * SD[..., self.codes] if self.x is None else (S * self.x) * SD[..., self.codes]
-        reach = np.abs(H) * np.abs(z).max()  # the nodes' η lie within η̃ ± reach
+        reach = np.abs(H) * reach_z  # the nodes' η lie within η̃ ± reach
         if not (self.lo <= (st.ETA - reach).min() and (st.ETA + reach).max() <= self.hi):
             return None
-        E = np.exp(st.ETA[..., None, :] + z[:, None] * H[..., None, :])
+        E = np.exp(st.ETA[..., None, :] + z * H[..., None, :])
         Bn = np.log1p(E) if self.binomial else E
         P = self._level_weights()
         if P is None:
             G = self._sums(self.pw * (Bn - st.Bk[..., None, :]))
         else:
             G = Bn @ P - (st.Bk @ P)[..., None, :]
-        ZS = z[:, None] * SD[..., None, :]
+        ZS = z * SD[..., None, :]
         dc = ZS * ((2.0 * st.U - 2.0 * S * self._ysum)[..., None, :] + ZS) + 2.0 * G
-        terms = np.exp(-0.5 * dc + log_node_weights(nagq)[:, None])
-        center = int(np.argmin(np.abs(z)))
-        if z[center] == 0.0:
-            terms[..., center, :] = w[center]
+        terms = np.exp(lnw - 0.5 * dc)
+        if center >= 0:
+            terms[..., center, :] = w_center
         return st.pdev + ld - 2.0 * np.log(terms.sum(axis=-2)).sum(axis=-1)
 
 
 @lru_cache(maxsize=32)
-def log_node_weights(nagq: int) -> np.ndarray:
-    """log(wₖ/√(2π)) − log φ(zₖ) of the nagq-point rule (:func:`~.quadrature.gh_rule`)."""
-    _, w, ldn = gh_rule(nagq)
-    return np.log(w / np.sqrt(2.0 * np.pi)) - ldn
+def node_rule(nagq: int) -> tuple[np.ndarray, float, np.ndarray, int, float]:
+    """The nagq-point rule as :meth:`ScalarTerm._agq` uses it: nodes z as a column, max|z|,
+    log(wₖ/√(2π)) − log φ(zₖ) as a column, the index of the node at 0 (−1 if none) and its
+    weight (that node's term is its weight exactly, as in :func:`~.quadrature.agq_deviance`)."""
+    z, w, ldn = gh_rule(nagq)
+    center = int(np.argmin(np.abs(z)))
+    lnw = np.log(w / np.sqrt(2.0 * np.pi)) - ldn
+    if z[center] != 0.0:
+        center = -1
+    return z[:, None], float(np.abs(z).max()), lnw[:, None], center, float(w[max(center, 0)])
