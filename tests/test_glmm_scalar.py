@@ -138,6 +138,8 @@ def test_indicator_products_are_the_sparse_ones():
     assert np.array_equal(Z.T @ V, Z.T.csr @ V)
     U = rng.normal(size=(Z.q, 2))
     np.testing.assert_allclose(Z @ U, dense @ U, rtol=1e-13)
+    big = IndicatorMatrix([rng.integers(0, 50, 3000), rng.integers(0, 9, 3000)], [50, 9])
+    assert Z.gather and not big.gather  # large designs keep the CSR products
     one = IndicatorMatrix([codes[1]], [40])
     assert np.array_equal(one @ u[:40], u[:40][codes[1]])
     assert np.array_equal(one.T @ w, np.bincount(codes[1], weights=w, minlength=40))
