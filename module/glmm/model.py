@@ -36,6 +36,7 @@ from .pirls import (
     pirls_u,
 )
 from .quadrature import agq_deviance
+from .scalar import ScalarState, ScalarTerm
 from .system import PenalizedSystem, solve_fixed
 
 #: lme4's ``tolPwrss``: PIRLS stops when the penalized deviance changes by less (relative).
@@ -138,6 +139,10 @@ class GeneralizedLinearMixedModel:
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self._restart = restarts(family)
         self._lme4_crit = lme4_criterion(family)
+        #: The single-scalar-term quadrature path (:mod:`.scalar`; nAGQ > 1), or None.
+        self._scalar = ScalarTerm.make(self.system, self.resp, self.nagq)
+        #: (scale, o + Xβ, state) of the scalar path's last converged evaluation, for its next start.
+        self._scalar_last: tuple[float, np.ndarray, ScalarState] | None = None
         self._lp_init: np.ndarray | None = None
         self.fval = np.inf
         self.record: FitRecord | None = None
@@ -235,6 +240,9 @@ class GeneralizedLinearMixedModel:
     def deviance(self, pars: np.ndarray) -> float:
         """The stage-2 criterion at (θ, β) = ``pars``: Laplace for nAGQ ≤ 1, else AGQ."""
         pars = np.asarray(pars, dtype=float)
+        fast = self.scalar_deviances(pars[None, :])
+        if fast is not None:
+            return float(fast[0])
         theta, beta = pars[: self.ntheta], pars[self.ntheta:]
         m = self.modes_at(theta, beta)
         if not m.converged or not np.isfinite(m.fac.ldL2):
@@ -243,6 +251,50 @@ class GeneralizedLinearMixedModel:
             fixed = self.resp.offset + self.X @ beta
             return agq_deviance(self.system.blocks[0], self.system.Ut[0], self.resp, fixed, m, self.nagq)
         return float(m.fac.ldL2 + m.u @ m.u + self.resp.aic(m.mu, m.pdev - m.u @ m.u))
+
+    def deviances(self, P: np.ndarray) -> np.ndarray:
+        """:meth:`deviance` at each row of P (all at once on the single-scalar-term path)."""
+        P = np.atleast_2d(np.asarray(P, dtype=float))
+        fast = self.scalar_deviances(P)
+        return fast if fast is not None else np.array([self.deviance(p) for p in P])
+
+    def scalar_deviances(self, P: np.ndarray) -> np.ndarray | None:
+        """The nAGQ > 1 criterion at the rows of P by :mod:`.scalar` (one scalar term, canonical
+        link), PIRLS from the last modes; None where that path does not apply. One point's
+        modes become the next start, as in :meth:`modes_at`."""
+        sc = self._scalar
+        if sc is None or self._restart:
+            return None
+        beta = P[:, self.ntheta:]
+        with np.errstate(all="ignore"):
+            if len(P) == 1:
+                return self._scalar_deviance(sc, float(P[0, sc.theta_index]), beta[0])
+            scales = P[:, sc.theta_index]
+            F = self.resp.offset + beta @ self.X.T
+            U0, last = np.broadcast_to(self._u, (len(P), self.system.q)), self._scalar_last
+            if last is not None and last[2].U is self._u:
+                U0 = sc.predict(last[2], last[0], last[1], scales[:, None], F)
+                U0 = np.where(np.isfinite(U0), U0, self._u[None, :])
+            st = sc.pirls(scales, F, U0, self._step_tol)
+            vals = None if st is None else sc.agq(st, scales, self.nagq)
+        if st is None or vals is None:
+            return None
+        return np.where(st.ok & np.isfinite(vals), vals, np.inf)
+
+    def _scalar_deviance(self, sc: ScalarTerm, scale: float, beta: np.ndarray) -> np.ndarray | None:
+        """:meth:`scalar_deviances` at one point, its modes kept as the next start."""
+        f = self.resp.offset + self.X @ beta
+        u0, last = self._u, self._scalar_last
+        if last is not None and last[2].U is self._u:  # the last modes are still the start
+            u0 = sc.predict(last[2], last[0], last[1], scale, f)
+            if not np.all(np.isfinite(u0)):
+                u0 = self._u
+        st = sc.pirls_one(scale, f, u0, self._step_tol)
+        val = None if st is None or not st.ok else sc.agq(st, scale, self.nagq)
+        if st is None or val is None:
+            return None
+        self._u, self._scalar_last = st.U, (scale, f, st)
+        return np.array([val if np.isfinite(val) else np.inf])
 
     def objective(self, pars: np.ndarray) -> float:
         """The criterion stage 2 minimises and the fit reports: :meth:`deviance_as_lme4` where
@@ -276,8 +328,15 @@ class GeneralizedLinearMixedModel:
             eta0 = self._eta0
         if self._restart and self._lp_init is not None:
             eta0 = self.resp.offset + self._lp_init
-        m = pirls_joint(self.system, self.resp, self.X, eta0, u0, beta0, self._step_tol,
-                        LME4_PWRSS_TOL if self._restart else 0.0)
+        m = None
+        if self._scalar is not None and not self._restart:
+            # canonical link (Newton's method): a last step below 1e-5 leaves an error of order
+            # 1e-10, far inside stage 1's tolerance (ftol 1e-6), as for nAGQ ≤ 1
+            m = self._scalar.pirls_joint(float(self.system.scale[0]), self.X, self.resp.offset, eta0, u0,
+                                         beta0, NEWTON_STEP_TOL)
+        if m is None:
+            m = pirls_joint(self.system, self.resp, self.X, eta0, u0, beta0, self._step_tol,
+                            LME4_PWRSS_TOL if self._restart else 0.0)
         if not m.converged:
             m = pirls_joint(self.system, self.resp, self.X, self._eta0, np.zeros(self.system.q),
                             np.zeros(self.p))
@@ -386,7 +445,7 @@ class GeneralizedLinearMixedModel:
         when it passes lme4's check there (the step only lowers the criterion), else it is taken
         again where the step lands (2 evaluations per parameter)."""
         if self.nagq > 1:
-            grad, hess = hessian_central(self.deviance, x, fx)
+            grad, hess = hessian_central(self.deviance, x, fx, many=self.deviances)
         else:
             _, hess = hessian_central(self.deviance_as_lme4, x, self.deviance_as_lme4(x))
             grad = gradient(self.objective, x)
@@ -418,6 +477,7 @@ class GeneralizedLinearMixedModel:
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self._restart, self._lme4_crit = restarts(family), lme4_criterion(family)
         self._eta0 = family.linkfun(start_mu(family, r.y, r.pw))
+        self._scalar = ScalarTerm.make(self.system, self.resp, self.nagq)
 
     # -- quantities at the optimum ---------------------------------------------------------------
     def _at_optimum(self) -> Modes:

@@ -11,7 +11,6 @@ and L, D are one vector per pair of factors. The same matrix as the blocked form
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..lmm.remat import ReTerm
 
@@ -30,41 +29,53 @@ def nested_chain(blocks: list[ReTerm]) -> bool:
 
 class NestedChain:
     """The pattern of a nested chain: ``nlev`` levels per block, ``offsets`` of each block's
-    random effects, ``anc[(k, m)]`` the level of block m above each level of block k (k < m),
-    and ``agg[(k, m)]`` the same as a sparse (levels of m × levels of k) sum matrix."""
+    random effects, ``anc[(k, m)]`` the level of block m above each level of block k (k < m)."""
 
     def __init__(self, blocks: list[ReTerm]) -> None:
         self.nlev = [b.nlevels for b in blocks]
         self.offsets = np.cumsum([0] + self.nlev)
+        #: The offsets as Python integers (slicing with them is cheaper).
+        self.bounds = [int(o) for o in self.offsets]
         self.anc: dict[tuple[int, int], np.ndarray] = {}
-        self.agg: dict[tuple[int, int], sp.csr_matrix] = {}
+        self._columns: dict[tuple[int, int, int], np.ndarray] = {}
         for k, bk in enumerate(blocks):
             for m in range(k + 1, len(blocks)):
                 a = np.zeros(bk.nlevels, dtype=np.int64)
                 a[bk.codes] = blocks[m].codes
                 self.anc[k, m] = a
-                self.agg[k, m] = sp.csr_matrix((np.ones(a.size), (a, np.arange(a.size))),
-                                               shape=(self.nlev[m], self.nlev[k]))
+
+    def column_index(self, k: int, m: int, ncol: int) -> np.ndarray:
+        """For a (levels of k) × ncol array, raveled: the index of each entry's (ancestor in m,
+        column) cell of a (levels of m) × ncol array, raveled (formed once per shape)."""
+        key = (k, m, ncol)
+        idx = self._columns.get(key)
+        if idx is None:
+            idx = (self.anc[k, m][:, None] * ncol + np.arange(ncol)[None, :]).ravel()
+            self._columns[key] = idx
+        return idx
 
     def factor(self, sums: np.ndarray, scale: list[float]) -> NestedFactor:
         """LDLᵀ of M from the per-level sums of w (``sums``, q-vector, blocks in order) and the
         blocks' scales sₖ (M's entries between block k and m are sₖsₘ·Σw)."""
-        K = len(self.nlev)
-        t = [sums[self.offsets[k]: self.offsets[k + 1]] for k in range(K)]
-        D = [1.0 + scale[k] ** 2 * t[k] for k in range(K)]
+        K, off = len(self.nlev), self.bounds
+        D_all = sums * np.repeat(np.square(scale), self.nlev) + 1.0
+        D = [D_all[off[k]: off[k + 1]] for k in range(K)]
+        t = [sums[off[k]: off[k + 1]] for k in range(K)]
         offd = {(k, m): scale[k] * scale[m] * t[k] for k in range(K) for m in range(k + 1, K)}
         L: dict[tuple[int, int], np.ndarray] = {}
         for k in range(K):
-            if not np.all(D[k] > 0):
+            if not (D[k] > 0).all():
                 return NestedFactor(self, D, L, np.inf, False)
             for m in range(k + 1, K):
                 L[k, m] = offd[k, m] / D[k]
             for m in range(k + 1, K):
                 anc, n_m = self.anc[k, m], self.nlev[m]
-                D[m] = D[m] - np.bincount(anc, weights=offd[k, m] * L[k, m], minlength=n_m)
+                D[m] -= np.bincount(anc, weights=offd[k, m] * L[k, m], minlength=n_m)
                 for m2 in range(m + 1, K):
                     offd[m, m2] = offd[m, m2] - np.bincount(anc, weights=offd[k, m] * L[k, m2], minlength=n_m)
-        ld = float(sum(np.sum(np.log(d)) for d in D))
+        ld = 0.0
+        for d in D:  # per block, in order, as the blocked factorisation sums log|M|
+            ld += float(np.log(d).sum())
         return NestedFactor(self, D, L, ld, True)
 
 
@@ -81,23 +92,28 @@ class NestedFactor:
     def _gather(self, k: int, m: int, y: np.ndarray) -> np.ndarray:
         """Σ over the levels a of block k under each level of block m of L[k, m]·y[a]."""
         Lkm = self.L[k, m]
+        n_m = self.chain.nlev[m]
         if y.ndim == 1:
-            return np.bincount(self.chain.anc[k, m], weights=Lkm * y, minlength=self.chain.nlev[m])
-        return self.chain.agg[k, m] @ (Lkm[:, None] * y)
+            return np.bincount(self.chain.anc[k, m], weights=Lkm * y, minlength=n_m)
+        ncol = y.shape[1]
+        idx = self.chain.column_index(k, m, ncol)
+        return np.bincount(idx, weights=(Lkm[:, None] * y).ravel(), minlength=n_m * ncol).reshape(n_m, ncol)
 
     def solve(self, R: np.ndarray) -> np.ndarray:
         """M⁻¹R for R of q rows (one or more columns)."""
-        off, K = self.chain.offsets, len(self.D)
-        y = [np.array(R[off[k]: off[k + 1]], dtype=float) for k in range(K)]
+        off, K, anc = self.chain.bounds, len(self.D), self.chain.anc
+        Y = np.array(R, dtype=float)
+        vec = Y.ndim == 1
+        y = [Y[off[k]: off[k + 1]] for k in range(K)]  # views: the steps work in place
         for k in range(K):
             for m in range(k + 1, K):
                 y[m] -= self._gather(k, m, y[k])
-        x = [yk / (dk if yk.ndim == 1 else dk[:, None]) for yk, dk in zip(y, self.D)]
+        for k in range(K):
+            y[k] /= self.D[k] if vec else self.D[k][:, None]
         for k in range(K - 2, -1, -1):
             for m in range(k + 1, K):
-                Lkm = self.L[k, m] if x[k].ndim == 1 else self.L[k, m][:, None]
-                x[k] = x[k] - Lkm * x[m][self.chain.anc[k, m]]
-        return np.concatenate(x)
+                y[k] -= (self.L[k, m] if vec else self.L[k, m][:, None]) * y[m][anc[k, m]]
+        return Y
 
     def diag_blocks_inverse(self) -> list[np.ndarray]:
         """Block 0's diagonal of M⁻¹ as (ℓ₀, 1, 1) and the dense rest × rest part of M⁻¹, as

@@ -115,24 +115,25 @@ def gradient(fun: Objective, x: np.ndarray, delta: float = DERIV_DELTA) -> np.nd
     return g
 
 
-def hessian_central(fun: Objective, x: np.ndarray, fx: float,
-                    delta: float = DERIV_DELTA) -> tuple[np.ndarray, np.ndarray]:
+def hessian_central(fun: Objective, x: np.ndarray, fx: float, delta: float = DERIV_DELTA,
+                    many: Callable[[np.ndarray], np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient and Hessian by central differences with 2 evaluations per off-diagonal pair
     (x ± δ(eᵢ + eⱼ)) instead of ``deriv12``'s 4; the same O(δ²) accuracy for a smooth criterion
-    (glmer's standard errors are reproduced within 2e-3 in the tests)."""
+    (glmer's standard errors are reproduced within 2e-3 in the tests). ``many``, if given,
+    evaluates the criterion at all rows of a matrix at once (the same values as ``fun``)."""
     k = len(x)
-    fp, fm = np.empty(k), np.empty(k)
-    for j in range(k):
-        e = np.zeros(k)
-        e[j] = delta
-        fp[j], fm[j] = fun(x + e), fun(x - e)
+    E = delta * np.eye(k)
+    pairs = [(i, j) for j in range(k) for i in range(j)]
+    P = np.vstack([x + E, x - E] + [x + E[i] + E[j] for i, j in pairs]
+                  + [x - E[i] - E[j] for i, j in pairs])
+    f = many(P) if many is not None else np.array([fun(p) for p in P])
+    fp, fm = f[:k], f[k: 2 * k]
+    npair = len(pairs)
     H = np.diag((fp - 2.0 * fx + fm) / delta**2)
-    for j in range(k):
-        for i in range(j):
-            e = np.zeros(k)
-            e[i] = e[j] = delta
-            H[i, j] = H[j, i] = (fun(x + e) + fun(x - e) - fp[i] - fm[i] - fp[j] - fm[j]
-                                 + 2.0 * fx) / (2.0 * delta**2)
+    for c, (i, j) in enumerate(pairs):
+        fpp, fmm = f[2 * k + c], f[2 * k + npair + c]
+        H[i, j] = H[j, i] = (fpp + fmm - fp[i] - fm[i] - fp[j] - fm[j] + 2.0 * fx) / (2.0 * delta**2)
     return (fp - fm) / (2.0 * delta), H
 
 

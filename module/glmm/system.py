@@ -17,9 +17,10 @@ from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import cho_solve, lapack
+from scipy.linalg import cho_solve, lapack, solve_triangular
 
 from ..lmm.remat import ReStructure, ReTerm
+from .indicator import IndicatorMatrix
 from .nested import NestedChain, NestedFactor, nested_chain
 
 #: Largest q_r·q₀ for which the rest × block-0 part of M is kept dense (faster than sparse
@@ -141,7 +142,7 @@ class Indicators:
     block-0 part) as one product G·w, G's rows being M's cells; the factorisation scales the
     cells by sⱼsₖ afterwards.
 
-    Fields: ``Z`` (n × q) and ``Zt`` (q × n) indicator matrices, ``G`` the cell matrix (None-like
+    Fields: ``Z`` (n × q) and ``Zt`` (q × n) indicator matrices (:mod:`.indicator`), ``G`` the cell matrix (None-like
     empty without ``cells``), ``svec`` each random effect's sⱼ, ``q0``, ``q_rest``, ``r0_start``
     where the rest × block-0 cells begin in G·w. The sums are formed in the same order and
     scaled after summing, as the per-block ``bincount`` passes do, so the numbers are the same.
@@ -153,10 +154,8 @@ class Indicators:
         starts = np.cumsum([0] + [b.q for b in blocks])
         self.q0, q = blocks[0].q, int(starts[-1])
         self.q_rest = q - self.q0
-        cols = np.concatenate([starts[i] + b.codes for i, b in enumerate(blocks)])
-        obs = np.tile(np.arange(n), len(blocks))
-        self.Z = sp.csr_matrix((np.ones(cols.size), (obs, cols)), shape=(n, q))
-        self.Zt = sp.csr_matrix((np.ones(cols.size), (cols, obs)), shape=(q, n))
+        self.Z = IndicatorMatrix([b.codes for b in blocks], [b.q for b in blocks])
+        self.Zt = self.Z.T
         self._qblock = np.repeat(np.arange(len(blocks)), [b.q for b in blocks])
         self.G, self.r0_start = (self._cells(blocks, offsets, pairs, r0_dense) if cells
                                  else (sp.csr_matrix((0, n)), 0))
@@ -605,9 +604,20 @@ def solve_fixed(fac: AnyFactor, C: np.ndarray, XtWX: np.ndarray, r_u: np.ndarray
     Y = fac.solve(np.column_stack([C, r_u]))
     YC, Yr = Y[:, :-1], Y[:, -1]
     Sx = XtWX - C.T @ YC
-    R = np.linalg.cholesky(Sx).T
-    y, info1 = lapack.dtrtrs(R, r_x - C.T @ Yr, lower=0, trans=1)
-    beta, info2 = lapack.dtrtrs(R, y, lower=0, trans=0)
-    if info1 != 0 or info2 != 0:
-        raise np.linalg.LinAlgError("singular fixed-effects factor")
-    return Yr - YC @ beta, beta, R
+    L = np.linalg.cholesky(Sx)
+    beta = cholesky_solve(L, r_x - C.T @ Yr)
+    return Yr - YC @ beta, beta, L.T
+
+
+def cholesky_solve(L: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """(LLᵀ)⁻¹rhs for numpy's (C-ordered) lower Cholesky factor L: the two LAPACK ``trtrs``
+    calls that scipy's ``solve_triangular`` makes for L and Lᵀ (the same numbers), without its
+    argument checks, which cost more than the solves at the sizes of X."""
+    if L.shape[0] < 2 or rhs.size == 0:
+        return solve_triangular(L.T, solve_triangular(L, rhs, lower=True, check_finite=False), lower=False,
+                                check_finite=False)
+    y, info = lapack.dtrtrs(L.T, rhs, lower=0, trans=1)
+    x, info2 = lapack.dtrtrs(L.T, y, lower=0, trans=0)
+    if info != 0 or info2 != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return x
