@@ -78,3 +78,45 @@ def test_optimum_does_not_depend_on_bobyqas_steps(monkeypatch):
     dev_full, x_full, _ = _cbpp_fit()
     assert abs(dev_half - dev_full) < 1e-8
     assert np.max(np.abs(x_half[1:] - x_full[1:]) / se) < 1e-4
+
+
+def _cbpp_model() -> glmm_model.GeneralizedLinearMixedModel:
+    df = pd.read_csv(DATA / "cbpp.csv")
+    for col in ("herd", "period"):
+        df[col] = df[col].astype(str)
+    df = df.assign(y_=df["incidence"] / df["size"])
+    desc = parse_formula("y_ ~ period + (1 | herd)")
+    frame = model_frame(df, desc, {}, {"herd", "period"})
+    fd = fixed_design(desc, frame)
+    fit = fit_glmm(fd.X, fd.names, frame.response(desc), random_designs(desc, frame), family="binomial",
+                   weights=df["size"].to_numpy(float)[frame.data.index.to_numpy()])
+    return fit.backend.model
+
+
+def test_lme4_criterion_kept_starts_give_the_values_of_fresh_ones(monkeypatch):
+    """lme4's first iterate is kept per θ for the Hessian's evaluations (which return to each θ
+    in turn): the values along such a path are bit for bit those of a fresh evaluation, and the
+    store stays within LME4_STARTS_KEPT entries."""
+    monkeypatch.setattr(glmm_model, "LME4_STARTS_KEPT", 3)
+    model = _cbpp_model()
+    x = np.concatenate([model.theta, model.beta])
+    e0, e1 = np.eye(len(x))[0] * 1e-4, np.eye(len(x))[1] * 1e-4
+    path = [x + e0, x, x + e0 + e1, x - e0, x + e1, x + e0, x - e0 - e1, x + 2 * e0, x + e0]
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return start(*args)
+
+    start = glmm_model.lme4_start
+    monkeypatch.setattr(glmm_model, "lme4_start", counted)
+    kept = [model.deviance_as_lme4(p) for p in path]
+    # θ's: +δ, 0, (+δ), -δ, (0), (+δ), (-δ), +2δ (full: emptied), +δ; in parentheses kept ones
+    assert len(calls) == 5
+    assert len(model._lme4_start) <= 3
+    fresh = []
+    for p in path:
+        model._lme4_start.clear()
+        fresh.append(model.deviance_as_lme4(p))
+    assert kept == fresh
+    assert len(calls) == 5 + len(path)

@@ -49,6 +49,9 @@ STAGE2_FTOL, STAGE2_XTOL = 1e-8, 1e-7
 #: need not resolve the last digits itself; from half of lme4's steps it stops in well under
 #: half the evaluations (VerbAgg 76 instead of 192) and the Newton step reaches the same optimum.
 POLISHED_STEP_SCALE = 0.5
+#: How many θs' first lme4 iterates :meth:`GeneralizedLinearMixedModel.deviance_as_lme4` keeps
+#: (a Hessian with 3 θs visits 13; the dict is emptied when full, so memory stays bounded).
+LME4_STARTS_KEPT = 32
 
 
 def start_mu(family: Family, y: np.ndarray, pw: np.ndarray) -> np.ndarray:
@@ -135,7 +138,8 @@ class GeneralizedLinearMixedModel:
         self.modes: Modes | None = None
         self._lp0: np.ndarray | None = None
         #: (θ, lme4's first PIRLS iterate from lp0 there), shared by the Hessian's points at θ̂.
-        self._lme4_start: tuple[np.ndarray, Lme4Start] | None = None
+        #: lme4's first PIRLS iterate per θ (:meth:`deviance_as_lme4`), for the current lp0.
+        self._lme4_start: dict[bytes, Lme4Start] = {}
         self._step_tol = NEWTON_STEP_TOL if self.resp.canonical and self.nagq <= 1 else STEP_TOL
         self._restart = restarts(family)
         self._lme4_crit = lme4_criterion(family)
@@ -306,16 +310,21 @@ class GeneralizedLinearMixedModel:
     def deviance_as_lme4(self, pars: np.ndarray) -> float:
         """The stage-2 criterion as lme4's ``devfun`` computes it (PIRLS restarted from stage 1's
         linear predictor, tolerance 1e-7; :func:`~.pirls.laplace_as_lme4`), for glmer's
-        finite-difference derivatives. Only for nAGQ = 1; otherwise :meth:`deviance`."""
+        finite-difference derivatives. Only for nAGQ = 1; otherwise :meth:`deviance`. lme4's
+        first iterate at a θ is kept for later evaluations there (the Hessian's points return to
+        each θ in turn); it is a function of θ and lp0 only, so the values are unchanged."""
         if self.nagq != 1 or self._lp0 is None:
             return self.deviance(pars)
         pars = np.asarray(pars, dtype=float)
         theta, beta = pars[: self.ntheta], pars[self.ntheta:]
         self._set_theta(theta)
-        if self._lme4_start is None or not np.array_equal(self._lme4_start[0], theta):
-            self._lme4_start = (theta.copy(), lme4_start(self.system, self.resp, self._lp0))
+        start = self._lme4_start.get(theta.tobytes())
+        if start is None:  # a Hessian visits 1 + 2k + 2k(k-1)/2 θs for k θ's, each many times
+            if len(self._lme4_start) >= LME4_STARTS_KEPT:
+                self._lme4_start.clear()
+            start = self._lme4_start[theta.tobytes()] = lme4_start(self.system, self.resp, self._lp0)
         return laplace_as_lme4(self.system, self.resp, self.resp.offset + self.X @ beta, self._lp0,
-                               start=self._lme4_start[1])
+                               start=start)
 
     def joint_modes(self, theta: np.ndarray) -> Modes:
         """PIRLS for (β̂, ũ) at θ (lme4's stage 1), warm-started."""
@@ -416,7 +425,7 @@ class GeneralizedLinearMixedModel:
         """Stage 2 from stage 1's θ (and its joint β̂, or ``beta0``), lme4's steps."""
         m1 = self.joint_modes(st1.x)
         self._lp0 = m1.eta - self.resp.offset
-        self._lme4_start = None
+        self._lme4_start = {}
         self._set_anchor(m1.beta, m1)
         beta_sd = np.sqrt(np.diag(np.linalg.inv(fixed_information(self.system, self.X, m1.w, m1.fac))))
         step = 0.2 * np.concatenate([np.full(self.ntheta, 0.1), np.minimum(beta_sd, 10.0)])
