@@ -100,3 +100,23 @@ def test_products_with_u(name):
     np.testing.assert_allclose(system.zlam(u), U @ u, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(system.zlam_t(v), U.T @ v, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(system.zlam_t_matrix(V), U.T @ V, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["nested", "crossed", "sparse"])
+def test_patterns_formed_when_needed_and_scales_follow_theta(name):
+    """The cells' scales (s_r s_rᵀ, ...) and the sparse rest × block-0 Gram pattern are formed
+    when a factorisation first asks for them (a nested chain never does), and a factorisation
+    at a second θ uses that θ's scales, not the first one's."""
+    rng = np.random.default_rng(11)
+    system = _system(_data(rng), CASES[name])
+    w = rng.uniform(0.05, 0.3, system.blocks[0].codes.size)
+    for scale in (0.7, 1.9):
+        system.set_theta(system.structure.theta0 * scale * rng.uniform(0.5, 1.5, system.structure.ntheta))
+        fac = system.factor(w)
+        U = _dense_u(system)
+        M = U.T @ (w[:, None] * U) + np.eye(system.q)
+        assert fac.ldL2 == pytest.approx(np.linalg.slogdet(M)[1], rel=1e-12)
+    assert system.ind is not None
+    assert (system.ind._cell_scales is None) == (name == "nested")
+    assert ("_gram" in vars(system)) == (name != "nested")
+    assert (vars(system).get("_gram") is not None) == (name == "sparse")
