@@ -38,6 +38,9 @@ class NestedChain:
         self.bounds = [int(o) for o in self.offsets]
         self.anc: dict[tuple[int, int], np.ndarray] = {}
         self._columns: dict[tuple[int, int, int], np.ndarray] = {}
+        #: Each random effect's block, and the pairs (k, m), k < m, of blocks.
+        self._block_of = np.repeat(np.arange(len(blocks)), self.nlev)
+        self.pairs = [(k, m) for k in range(len(blocks)) for m in range(k + 1, len(blocks))]
         for k, bk in enumerate(blocks):
             for m in range(k + 1, len(blocks)):
                 a = np.zeros(bk.nlevels, dtype=np.int64)
@@ -58,21 +61,20 @@ class NestedChain:
         """LDLᵀ of M from the per-level sums of w (``sums``, q-vector, blocks in order) and the
         blocks' scales sₖ (M's entries between block k and m are sₖsₘ·Σw)."""
         K, off = len(self.nlev), self.bounds
-        D_all = sums * np.repeat(np.square(scale), self.nlev) + 1.0
+        D_all = sums * np.square(np.asarray(scale, dtype=float))[self._block_of] + 1.0
         D = [D_all[off[k]: off[k + 1]] for k in range(K)]
-        t = [sums[off[k]: off[k + 1]] for k in range(K)]
-        offd = {(k, m): scale[k] * scale[m] * t[k] for k in range(K) for m in range(k + 1, K)}
+        offd = {(k, m): scale[k] * scale[m] * sums[off[k]: off[k + 1]] for k, m in self.pairs}
         L: dict[tuple[int, int], np.ndarray] = {}
         for k in range(K):
-            if not (D[k] > 0).all():
+            if not D[k].min() > 0:  # also False for a NaN
                 return NestedFactor(self, D, L, np.inf, False)
             for m in range(k + 1, K):
                 L[k, m] = offd[k, m] / D[k]
             for m in range(k + 1, K):
-                anc, n_m = self.anc[k, m], self.nlev[m]
-                D[m] -= np.bincount(anc, weights=offd[k, m] * L[k, m], minlength=n_m)
+                anc, n_m, okm = self.anc[k, m], self.nlev[m], offd[k, m]
+                D[m] -= np.bincount(anc, weights=okm * L[k, m], minlength=n_m)
                 for m2 in range(m + 1, K):
-                    offd[m, m2] = offd[m, m2] - np.bincount(anc, weights=offd[k, m] * L[k, m2], minlength=n_m)
+                    offd[m, m2] = offd[m, m2] - np.bincount(anc, weights=okm * L[k, m2], minlength=n_m)
         ld = 0.0
         for d in D:  # per block, in order, as the blocked factorisation sums log|M|
             ld += float(np.log(d).sum())
