@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from mixedbridge.design import fixed_design, random_designs
+from mixedbridge.fit import NativeBackend
 from mixedbridge.formula import parse_formula
 from mixedbridge.frame import model_frame
 from mixedbridge.glmm import fit_glmm
@@ -90,6 +91,7 @@ def _cbpp_model() -> glmm_model.GeneralizedLinearMixedModel:
     fd = fixed_design(desc, frame)
     fit = fit_glmm(fd.X, fd.names, frame.response(desc), random_designs(desc, frame), family="binomial",
                    weights=df["size"].to_numpy(float)[frame.data.index.to_numpy()])
+    assert isinstance(fit.backend, NativeBackend)
     return fit.backend.model
 
 
