@@ -57,7 +57,8 @@ def test_newton_step_refused_without_curvature_or_decrease():
     assert newton_step(quad, x, quad(x), -g, A, np.full(3, -np.inf), 0) is None  # uphill
 
 
-def _cbpp_fit() -> tuple[float, np.ndarray, np.ndarray]:
+def _cbpp_glmm():
+    """The cbpp binomial fit (proportions with trials as weights), through fit_glmm."""
     df = pd.read_csv(DATA / "cbpp.csv")
     for col in ("herd", "period"):
         df[col] = df[col].astype(str)
@@ -65,8 +66,12 @@ def _cbpp_fit() -> tuple[float, np.ndarray, np.ndarray]:
     desc = parse_formula("y_ ~ period + (1 | herd)")
     frame = model_frame(df, desc, {}, {"herd", "period"})
     fd = fixed_design(desc, frame)
-    fit = fit_glmm(fd.X, fd.names, frame.response(desc), random_designs(desc, frame), family="binomial",
-                   weights=df["size"].to_numpy(float)[frame.data.index.to_numpy()])
+    return fit_glmm(fd.X, fd.names, frame.response(desc), random_designs(desc, frame), family="binomial",
+                    weights=df["size"].to_numpy(float)[frame.data.index.to_numpy()])
+
+
+def _cbpp_fit() -> tuple[float, np.ndarray, np.ndarray]:
+    fit = _cbpp_glmm()
     return float(fit.deviance), np.concatenate([fit.theta, fit.beta]), np.sqrt(np.diag(fit.vcov))
 
 
@@ -82,15 +87,7 @@ def test_optimum_does_not_depend_on_bobyqas_steps(monkeypatch):
 
 
 def _cbpp_model() -> glmm_model.GeneralizedLinearMixedModel:
-    df = pd.read_csv(DATA / "cbpp.csv")
-    for col in ("herd", "period"):
-        df[col] = df[col].astype(str)
-    df = df.assign(y_=df["incidence"] / df["size"])
-    desc = parse_formula("y_ ~ period + (1 | herd)")
-    frame = model_frame(df, desc, {}, {"herd", "period"})
-    fd = fixed_design(desc, frame)
-    fit = fit_glmm(fd.X, fd.names, frame.response(desc), random_designs(desc, frame), family="binomial",
-                   weights=df["size"].to_numpy(float)[frame.data.index.to_numpy()])
+    fit = _cbpp_glmm()
     assert isinstance(fit.backend, NativeBackend)
     return fit.backend.model
 
