@@ -64,15 +64,6 @@ def cell_differences(a, b) -> dict[tuple[str, str], float]:
 #: The agreement the issue asks for: every number within 1e-9 relative of the in-memory fit.
 RTOL = 1e-9
 
-#: Satterthwaite's df of models above 300 random effects (in memory and over Dask alike) come
-#: from numDeriv's differences of the deviance (lmerTest's route). Second differences at the
-#: smallest step divide the rounding of the deviance (~1 ulp of |f|) by h²: the df of two fits
-#: whose objectives differ only in their last bits differ by ~1e-9 to ~1e-7 relative (measured:
-#: InstEval 6e-9, 1M rows 7e-8), whatever θ̂'s agreement; the same spread separates two in-memory
-#: fits of the same rows in another order. This bound is for that quantity alone; below 300
-#: random effects the df come from exact derivatives and are held to :data:`RTOL`.
-DF_RTOL = 1e-6
-
 #: Columns holding Satterthwaite's df (table, column).
 DF_COLUMNS = {("parameters", "df"), ("anova", "DenDF")}
 #: p-values and how they are computed from their table's columns.
@@ -99,7 +90,7 @@ def agreement(reference, other) -> dict[tuple[str, str], float]:
     """Per (table, numeric column), the largest difference of ``other`` from ``reference`` in
     the units its tolerance is stated in: relative for every number, except p-values and
     conditional modes. A p-value is compared with the p-value of the reference's statistic at
-    ``other``'s df (what df moves is counted under :data:`DF_RTOL`), relative and divided by its
+    ``other``'s df (what df moves is counted under the df column), relative and divided by its
     condition number |∂log p/∂log statistic| when that exceeds 1 (a tail probability of t = 30
     carries the statistic's relative rounding times t² ≈ 900: it cannot be closer than that); a
     conditional mode relative to the largest mode of its grouping factor and term."""
@@ -121,10 +112,10 @@ def agreement(reference, other) -> dict[tuple[str, str], float]:
     return out
 
 
-def assert_same_tables(reference, other, df_rtol: float = RTOL) -> dict:
+def assert_same_tables(reference, other) -> dict:
     """Every number of ``other`` within :data:`RTOL` of ``reference`` (in :func:`agreement`'s
-    units), Satterthwaite's df within ``df_rtol``. Returns the differences."""
+    units), Satterthwaite's df included. Returns the differences."""
     diffs = agreement(reference, other)
-    bad = {k: v for k, v in diffs.items() if v > (df_rtol if k in DF_COLUMNS else RTOL)}
+    bad = {k: v for k, v in diffs.items() if v > RTOL}
     assert not bad, f"cells beyond tolerance: {bad}"
     return diffs

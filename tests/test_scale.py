@@ -6,8 +6,9 @@ fits polish θ̂ to the optimum by Newton steps: mixedbridge.lmm.polish; the Das
 by default, an in-memory fit when asked), in the units tests/scale_helpers.py states (p-values
 against the reference statistic's p-value at the fit's own df; conditional modes relative to
 the largest mode of their term). Satterthwaite's df come from exact derivatives computed from the
-cross-products (both fits, up to 300 random effects); above that both fits take numDeriv's
-differences, whose rounding noise allows 1e-6 (``df_rtol``, the InstEval and million-row cases).
+cross-products (dense algebra up to 300 random effects, the blocked factor above:
+mixedbridge.inference.blockedderivatives), so they too agree to 1e-9, InstEval and the
+million-row model included.
 The reference numbers are the native engine's, which tests/test_lmm_lme4.py checks against
 lme4/lmerTest.
 """
@@ -21,7 +22,7 @@ import mixedbridge
 from mixedbridge.datasets import load
 from mixedbridge.errors import MixedBridgeError
 
-from .scale_helpers import DF_RTOL, RTOL, assert_same_tables, local_client, need_dask
+from .scale_helpers import assert_same_tables, local_client, need_dask
 
 dask = need_dask()
 dd = pytest.importorskip("dask.dataframe")
@@ -40,11 +41,11 @@ def _exact(spec: dict) -> dict:
     return {**spec, "options": {**spec.get("options", {}), "exact_optimum": True}}
 
 
-def _compare(spec: dict, df: pd.DataFrame, nparts: int, df_rtol: float = RTOL) -> dict:
+def _compare(spec: dict, df: pd.DataFrame, nparts: int) -> dict:
     ref = mixedbridge.run(_exact(spec), data=df)
     got = mixedbridge.run(spec, data=dd.from_pandas(df, npartitions=nparts, sort=False))
     assert got.notes[-1].startswith("Fitted over Dask")
-    return assert_same_tables(ref, got, df_rtol)
+    return assert_same_tables(ref, got)
 
 
 def test_sleepstudy_equals_in_memory(client):
@@ -227,7 +228,7 @@ def test_insteval_equals_in_memory(client):
     df, _ = load("InstEval")
     spec = {"analysis": "lmm", "formula": "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)",
             "data": {"dataset": "InstEval"}}
-    _compare(spec, df, 8, DF_RTOL)
+    _compare(spec, df, 8)
 
 
 @pytest.mark.slow
@@ -240,7 +241,7 @@ def test_million_rows_in_16_partitions(client):
     y = 2.0 + 0.5 * x + b0[g] + b1[g] * x + rng.normal(size=n)
     df = pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
     spec = {"analysis": "lmm", "formula": "y ~ x + (x | g)", "data": {"dataset": "x"}}
-    _compare(spec, df, 16, DF_RTOL)
+    _compare(spec, df, 16)
 
 
 def test_lme4_engine_over_dask_is_refused(client):

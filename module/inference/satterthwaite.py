@@ -11,8 +11,10 @@ with r²(θ) the penalized weighted RSS at β̂(θ) (log|W| of prior weights is 
 * A = Var(φ̂) = 2·H⁺, H = numDeriv::hessian(d, φ̂) (Moore-Penrose inverse over eigenvalues > 1e-8);
 * J_j = ∂C/∂φ_j, C(φ) = σ²(R_XᵀR_X)⁻¹(θ), by numDeriv::jacobian;
 
-(here H and J exactly for small models, else by cheaper Richardson differences than lmerTest's,
-:data:`DIFFERENCES`, agreeing with its to about 1e-8 relative in the df)
+(here H and J exactly, from dense algebra for small models or from the blocked factor for large
+ones, :mod:`.blockedderivatives`; where the fill-in block is too large for that, by cheaper
+Richardson differences than lmerTest's, :data:`DIFFERENCES`, agreeing with its to about 1e-8
+relative in the df)
 * for a contrast l: v = lᵀCl, g_j = lᵀJ_jl, **df = 2v²/(gᵀAg)**;
 * for a q-row L: LCLᵀ = PDPᵀ (eigenvalues > √ε·d₁ kept), ν_m from the rows of PᵀL,
   E = Σ ν_m/(ν_m − 2), **ddf = 2E/(E − q)** (2 if some ν_m ≤ 2; the mean if all ν_m agree);
@@ -29,6 +31,7 @@ from .. import distributions as dist
 from ..lmm.api import auto_threads
 from ..lmm.threads import blas_threads
 from . import numderiv
+from .blockedderivatives import blocked_applies, blocked_derivatives
 from .permodel import remembered
 
 
@@ -68,10 +71,11 @@ def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8)
 
 
 def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovariance:
-    """:func:`varpar_covariance` computed: analytically where the dense algebra of
-    :func:`analytic_derivatives` is cheap, else by Richardson differences
-    (:func:`numeric_derivatives`). BLAS threads as in the fit's evaluations (many small calls:
-    one thread, except for a large fill-in block)."""
+    """:func:`varpar_covariance` computed: analytically, by the dense algebra of
+    :func:`analytic_derivatives` for small q, else from the blocked factor
+    (:func:`.blockedderivatives.blocked_derivatives`) while its fill-in block is moderate, else
+    by Richardson differences (:func:`numeric_derivatives`). BLAS threads as in the fit's
+    evaluations (many small calls: one thread, except for a large fill-in block)."""
     analytic = analytic_applies(model)
     with blas_threads(1 if analytic else auto_threads(model.A.q_rest)):
         model.set_theta(theta_hat)
@@ -83,6 +87,8 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovari
         if analytic:
             H, J = analytic_derivatives(model)
             model.set_theta(theta_hat)
+        elif blocked_applies(model):
+            H, J = blocked_derivatives(model)
         else:
             H, J = numeric_derivatives(model, phi, bool(model.reml))
     evals, evecs = np.linalg.eigh(H)

@@ -1,0 +1,356 @@
+"""Exact derivatives of lmerTest's deviance in φ = (θ, σ) and of Var(β̂), for models of any
+size, from the estimator's blocked factor (:mod:`~mixedbridge.lmm.blocks`) instead of q×q
+dense algebra or numerical differences.
+
+With V = I + ZΛΛᵀZᵀ (relative scale), the deviance of :func:`.satterthwaite.devfun_vp` is
+
+    d(θ, σ) = (n − p_R)·log σ² + log|V| + [log|XᵀV⁻¹X|] + r²(θ)/σ²      (p_R = p under REML)
+
+and with V_i = Z D_i Zᵀ, D_i = Λ_iΛᵀ + ΛΛ_iᵀ, D_ij = Λ_iΛ_jᵀ + Λ_jΛ_iᵀ (Λ_i = ∂Λ/∂θ_i), M the
+matrix Zᵀ P_t Z (P_t the REML projection P, or V⁻¹ under ML) and v = ZᵀPy:
+
+    ∂²d/∂θ_i∂θ_j = tr(M D_ij) − tr(M D_i M D_j) + (2 (D_iv)ᵀM_P(D_jv) − vᵀD_ijv)/σ²,
+    ∂²d/∂θ_i∂σ = 2vᵀD_iv/σ³,   ∂²d/∂σ² = −2(n − p_R)/σ² + 6r²/σ⁴,
+
+M_P = ZᵀPZ. No Λ⁻¹ appears, so a singular fit is served too.
+
+M comes from the blocks. Ω = [[ΛᵀZᵀZΛ + I, ΛᵀZᵀX], [XᵀZΛ, XᵀX]] is factored in two parts: block
+0 (ℓ₀ levels, p₀×p₀ blocks, W₀ = T₀M₀⁻¹T₀ᵀ per level) and the rest, m = [rest effects, X]
+(L_mm, the estimator's [[L_rr, 0], [L_xr, R̃_Xᵀ]]). Then P = I − [ZΛ X]Ω⁻¹[ZΛ X]ᵀ gives
+
+    M₀₀ = B₀ − Ũ₀Ũ₀ᵀ,  M₀r = C − Ũ₀Ũ_rᵀ,  M_rr = R_rr − Ũ_rŨ_rᵀ,
+
+B₀ = A₀₀ − A₀₀W₀A₀₀ (per level), H₀ = I − A₀₀W₀, C = H₀A₀r (sparse), R_rr = A_rr − A_r0W₀A₀r,
+U = −[[H₀[A₀rΛ_r, A₀x]], [[R_rrΛ_r, A_rx − A_r0W₀A₀x]]] and Ũ = U L_mmᵀ⁻¹ (under ML the X columns
+drop out). Every trace is then a per-level sum, a sparse product or an m×m product; the cost is
+O(nnz(A_r0)·m + q·m²), not O(q³).
+
+The Jacobian: ∂C/∂θ_i = σ²C_r NᵀD_iN C_r with N = ZᵀV⁻¹X, C_r = (XᵀV⁻¹X)⁻¹; ∂C/∂σ = 2σC_r.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack, solve_triangular
+
+#: Largest m (rest random effects + fixed effects) for which :func:`blocked_derivatives` is
+#: used: its cost grows as q·m² (a larger fill-in block is left to numerical differences).
+BLOCKED_MAX_M = 2500
+
+
+@dataclass(frozen=True)
+class Direction:
+    """∂Λ/∂θ_i seen from one factor block: ``block`` its index, ``E`` the unit matrix of θ_i in the
+    block's p_b×p_b template, ``d`` = E Tᵀ + T Eᵀ (D_i per level)."""
+
+    block: int
+    E: np.ndarray
+    d: np.ndarray
+
+
+def blocked_applies(model) -> bool:
+    """Whether :func:`blocked_derivatives` serves this native model (the fill-in block small
+    enough)."""
+    A = model.A
+    return A.q_rest + A.p <= BLOCKED_MAX_M
+
+
+def directions(structure, theta: np.ndarray) -> list[Direction]:
+    """The :class:`Direction` of every θ element, in θ order."""
+    out: dict[int, Direction] = {}
+    for t, (b, c0) in zip(structure.terms, structure.placement):
+        T = structure.blocks[b].template(theta)
+        pb = T.shape[0]
+        for r, c, i in zip(t.rows, t.cols, t.theta_index):
+            E = np.zeros((pb, pb))
+            E[c0 + r, c0 + c] = 1.0
+            out[int(i)] = Direction(b, E, E @ T.T + T @ E.T)
+    return [out[i] for i in range(len(out))]
+
+
+class _Blocks:
+    """The pieces of M at the model's θ shared by every derivative (see the module docstring):
+    ``A`` the cross-products, ``L`` the factor, ``W`` W₀ as a block-sparse matrix, ``C``,
+    ``B0``, ``Rrr`` and ``lam_r`` (Λ_r, sparse)."""
+
+    def __init__(self, model) -> None:
+        A, L = model.A, model.L
+        self.A, self.L, self.p = A, L, A.p
+        self.ell0, self.p0, self.q0, self.qr = A.ell0, A.p0, A.ell0 * A.p0, A.q_rest
+        self.W = _block_diag(L.W)
+        self.H0 = np.eye(A.p0)[None] - A.A00 @ L.W
+        self.B0 = A.A00 - A.A00 @ L.W @ A.A00
+        self.A0x = A.Ax0[: A.p].reshape(A.p, self.q0).T
+        self.A0r = A.Ar0.T.tocsr()
+        self.lam_r = sp.csr_matrix((0, 0))
+        if A.rest:
+            self.lam_r = sp.block_diag([sp.kron(sp.identity(b.nlevels), sp.csr_matrix(T))
+                                        for T, b in zip(L.rest_T, A.rest)], format="csr")
+        self.C = (_block_diag(self.H0) @ self.A0r).tocsr()
+        if A.rest:
+            arr = A.Arr.toarray() if sp.issparse(A.Arr) else np.asarray(A.Arr)
+            self.Rrr = arr - (A.Ar0 @ self.W @ self.A0r).toarray()
+            self.Arx = A.Axr[: A.p].T
+        else:
+            self.Rrr = np.zeros((0, 0))
+            self.Arx = np.zeros((0, A.p))
+
+    def u_tilde(self, with_x: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(Ũ₀, Ũ_r): U L_mmᵀ⁻¹ with the X columns (REML's P) or without (V⁻¹)."""
+        cols0: list[np.ndarray] = []
+        colsr: list[np.ndarray] = []
+        if self.qr:
+            cols0.append((self.C @ self.lam_r).toarray())
+            colsr.append((self.lam_r.T @ self.Rrr.T).T)
+        if with_x:
+            cols0.append(_per_level(self.H0, self.A0x, self.ell0, self.p0))
+            colsr.append(self.Arx - (self.A.Ar0 @ (self.W @ self.A0x)))
+        m = sum(c.shape[1] for c in cols0)
+        if m == 0:
+            return np.zeros((self.q0, 0)), np.zeros((self.qr, 0))
+        U = -np.vstack([np.hstack(cols0), np.hstack(colsr)])
+        Lmm = self._l_mm(with_x)
+        Ut, _ = lapack.dtrtrs(Lmm, U.T, lower=1)
+        return Ut[:, : self.q0].T.copy(), Ut[:, self.q0:].T.copy()
+
+    def _l_mm(self, with_x: bool) -> np.ndarray:
+        """The lower factor of the m block of Ω (rest effects, then X when ``with_x``)."""
+        L, p, qr = self.L, self.p, self.qr
+        m = qr + (p if with_x else 0)
+        out = np.zeros((m, m))
+        if qr:
+            out[:qr, :qr] = np.tril(L.rest_factor()[0])
+            if with_x:
+                out[qr:, :qr] = L.Lxr[:p]
+        if with_x:
+            out[qr:, qr:] = L.Lxx[:p, :p]
+        return out
+
+    def m_p(self, x: np.ndarray, U0: np.ndarray, Ur: np.ndarray) -> np.ndarray:
+        """M x for a q-vector x (block order), M given by (Ũ₀, Ũ_r)."""
+        x0, xr = x[: self.q0], x[self.q0:]
+        out0 = _per_level(self.B0, x0[:, None], self.ell0, self.p0)[:, 0] + self.C @ xr
+        outr = self.C.T @ x0 + self.Rrr @ xr
+        t = U0.T @ x0 + Ur.T @ xr
+        return np.concatenate([out0 - U0 @ t, outr - Ur @ t])
+
+
+def _block_diag(blocks: np.ndarray) -> sp.bsr_matrix:
+    """I ⊗ blocks: (ℓ, p, p) per-level blocks as a block-sparse (ℓp)² matrix."""
+    ell, p, _ = blocks.shape
+    return sp.bsr_matrix((np.ascontiguousarray(blocks), np.arange(ell), np.arange(ell + 1)),
+                         shape=(ell * p, ell * p))
+
+
+def _per_level(blocks: np.ndarray, X: np.ndarray, ell: int, p: int) -> np.ndarray:
+    """(I ⊗ blocks) X for X with ℓp level-major rows."""
+    return np.einsum("gab,gbk->gak", blocks, X.reshape(ell, p, -1)).reshape(ell * p, -1)
+
+
+class _Layout:
+    """Where each factor block's random effects sit in the block order (block 0 first, then the
+    rest at their offsets): ``slices`` per block, ``ells`` levels, ``ps`` columns."""
+
+    def __init__(self, A) -> None:
+        q0 = A.ell0 * A.p0
+        self.slices = [slice(0, q0)] + [slice(q0 + int(o), q0 + int(o) + b.q)
+                                        for b, o in zip(A.rest, A.offsets[:-1])]
+        self.ells = [A.ell0] + [b.nlevels for b in A.rest]
+        self.ps = [A.p0] + [b.p for b in A.rest]
+
+    def apply(self, d: np.ndarray, b: int, X: np.ndarray) -> np.ndarray:
+        """(I ⊗ d) applied to the rows of X (rows of block b only)."""
+        return np.einsum("ab,gbk->gak", d, X.reshape(self.ells[b], self.ps[b], -1)).reshape(X.shape)
+
+    def diag_sum(self, M: np.ndarray, b: int, offset: int) -> np.ndarray:
+        """Σ over block b's levels of M's p_b×p_b diagonal blocks (M's rows start at ``offset``)."""
+        sl = self.slices[b]
+        idx = sl.start - offset + np.arange(self.ells[b])[:, None] * self.ps[b] + np.arange(self.ps[b])[None, :]
+        return M[idx[:, :, None], idx[:, None, :]].sum(axis=0)
+
+
+def _trace_terms(blk: _Blocks, lay: _Layout, dirs: list[Direction], U0: np.ndarray,
+                 Ur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """tr(M D_ij) and tr(M D_i M D_j) for every pair of θ elements, M given by (Ũ₀, Ũ_r)."""
+    k = len(dirs)
+    q0, ell0, p0 = blk.q0, blk.ell0, blk.p0
+    U0l = U0.reshape(ell0, p0, -1)
+    Mrr = blk.Rrr - Ur @ Ur.T
+    mdiag = [blk.B0.sum(axis=0) - np.einsum("gam,gbm->ab", U0l, U0l)]
+    mdiag += [lay.diag_sum(Mrr, b, q0) for b in range(1, len(lay.slices))]
+    S0 = np.einsum("gam,gbm->gab", U0l, U0l)
+    grams: dict[int, np.ndarray] = {}
+    G, DU, Y = [], [], []
+    for di in dirs:
+        b = di.block
+        sl = lay.slices[b]
+        rows = U0 if b == 0 else Ur[sl.start - q0: sl.stop - q0]
+        if b not in grams:
+            grams[b] = _column_grams(rows, lay.ells[b], lay.ps[b])
+        G.append(np.einsum("ab,abmn->mn", di.d, grams[b]))
+        DU.append(lay.apply(di.d, b, rows))
+        Y.append(None if b == 0 else
+                 lay.apply(di.d, b, np.ascontiguousarray(Mrr[:, sl.start - q0: sl.stop - q0].T)).T)
+    trD = np.zeros((k, k))
+    trDD = np.zeros((k, k))
+    for i, a in enumerate(dirs):
+        for j in range(i, k):
+            dj = dirs[j]
+            if a.block == dj.block:
+                Dij = a.E @ dj.E.T + dj.E @ a.E.T
+                trD[i, j] = trD[j, i] = float(np.sum(mdiag[a.block] * Dij))
+            trDD[i, j] = trDD[j, i] = _pair_trace(blk, lay, a, dj, (i, j), G, DU, Y, S0, Ur)
+    return trD, trDD
+
+
+def _column_grams(U: np.ndarray, ell: int, p: int) -> np.ndarray:
+    """Σ over levels of U_{g,a}ᵀU_{g,b} for a block's column pairs (a, b): (p, p, m, m), from which
+    ŨᵀD_iŨ = Σ_ab d_i[a, b]·(this)[a, b] for every θ element of the block (one symmetric
+    product per pair instead of one general product per θ element)."""
+    m = U.shape[1]
+    out = np.empty((p, p, m, m))
+    if p == 1:
+        out[0, 0] = U.T @ U
+        return out
+    Ul = U.reshape(ell, p, m)
+    for a in range(p):
+        Ua = np.ascontiguousarray(Ul[:, a])
+        out[a, a] = Ua.T @ Ua
+        for b in range(a + 1, p):
+            out[a, b] = Ua.T @ Ul[:, b]
+            out[b, a] = out[a, b].T
+    return out
+
+
+def _pair_trace(blk: _Blocks, lay: _Layout, a: Direction, b: Direction, ij: tuple[int, int],
+                G: list, DU: list, Y: list, S0: np.ndarray, Ur: np.ndarray) -> float:
+    """tr(M D_i M D_j) for one pair (see :func:`_trace_terms`)."""
+    i, j = ij
+    low_rank = float(np.sum(G[i] * G[j]))
+    if a.block == 0 and b.block == 0:
+        Yg = a.d[None] @ blk.B0 @ b.d[None]
+        base = float(np.einsum("gab,gba->", blk.B0 @ a.d[None], blk.B0 @ b.d[None]))
+        return base - 2.0 * float(np.einsum("gab,gba->", Yg, S0)) + low_rank
+    if a.block != 0 and b.block != 0:
+        q0 = blk.q0
+        sa, sb = lay.slices[a.block], lay.slices[b.block]
+        ra, rb = slice(sa.start - q0, sa.stop - q0), slice(sb.start - q0, sb.stop - q0)
+        return float(np.sum(Y[i][rb] * Y[j][ra].T))
+    if a.block != 0:
+        return _pair_trace(blk, lay, b, a, (j, i), G, DU, Y, S0, Ur)
+    sb = lay.slices[b.block]
+    rb = slice(sb.start - blk.q0, sb.stop - blk.q0)
+    Dr = _rest_direction(lay, b, blk.qr, blk.q0)
+    D0C = _block_diag(np.broadcast_to(a.d, (blk.ell0, blk.p0, blk.p0))).tocsr() @ blk.C
+    sparse = float(D0C.multiply(blk.C @ Dr).sum())
+    CDU = blk.C[:, rb] @ DU[j]
+    return sparse - 2.0 * float(np.sum(DU[i] * CDU)) + low_rank
+
+
+def _rest_direction(lay: _Layout, d: Direction, qr: int, q0: int) -> sp.csr_matrix:
+    """D_i of a rest block's θ element as a sparse q_r×q_r matrix."""
+    sl = lay.slices[d.block]
+    blocks = [sp.csr_matrix((sl.start - q0, sl.start - q0)),
+              sp.kron(sp.identity(lay.ells[d.block]), sp.csr_matrix(d.d)),
+              sp.csr_matrix((qr - (sl.stop - q0), qr - (sl.stop - q0)))]
+    return sp.block_diag(blocks, format="csr")
+
+
+def _pwrss_gradient_vector(model, blk: _Blocks) -> np.ndarray:
+    """v = ZᵀPy (q-vector, block order) = Zᵀỹ − ZᵀX̃β̃ − ZᵀZb̃ from the cross-products."""
+    A = blk.A
+    beta = model.beta_tilde
+    b = model.b_blocks()
+    b0 = b[0].ravel()
+    br = np.concatenate([x.ravel() for x in b[1:]]) if len(b) > 1 else np.zeros(0)
+    A0y = A.Ax0[A.p].ravel()
+    v0 = A0y - blk.A0x @ beta - _per_level(A.A00, b0[:, None], blk.ell0, blk.p0)[:, 0]
+    if not blk.qr:
+        return v0
+    arr = A.Arr.toarray() if sp.issparse(A.Arr) else np.asarray(A.Arr)
+    v0 = v0 - blk.A0r @ br
+    vr = A.Axr[A.p] - blk.Arx @ beta - A.Ar0 @ b0 - arr @ br
+    return np.concatenate([v0, vr])
+
+
+def _z_vinv_x(blk: _Blocks) -> np.ndarray:
+    """N = ZᵀV⁻¹X̃ (q×p, block order): N₀ = H₀A₀x − CΛ_rS_r⁻¹Λ_rᵀY, N_r = Y − R_rrΛ_rS_r⁻¹Λ_rᵀY
+    with Y = A_rx − A_r0W₀A₀x."""
+    N0 = _per_level(blk.H0, blk.A0x, blk.ell0, blk.p0)
+    if not blk.qr:
+        return N0
+    Y = blk.Arx - blk.A.Ar0 @ (blk.W @ blk.A0x)
+    Lrr = np.tril(blk.L.rest_factor()[0])
+    z = solve_triangular(Lrr, blk.lam_r.T @ Y, lower=True, check_finite=False)
+    z = blk.lam_r @ solve_triangular(Lrr.T, z, lower=False, check_finite=False)
+    return np.vstack([N0 - blk.C @ z, Y - blk.Rrr @ z])
+
+
+def blocked_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
+    """The Hessian of :func:`.satterthwaite.devfun_vp` in φ = (θ, σ) and the Jacobian of
+    :func:`.satterthwaite.covbeta` (p²×(k+1), column-major), at the model's θ and σ̂."""
+    theta = np.asarray(model.theta, dtype=float)
+    reml = bool(model.reml)
+    blk = _Blocks(model)
+    lay = _Layout(model.A)
+    dirs = directions(model.structure, theta)
+    k, p = len(dirs), model.p
+    U0, Ur = blk.u_tilde(with_x=True)
+    U0t, Urt = (U0, Ur) if reml else blk.u_tilde(with_x=False)
+    trD, trDD = _trace_terms(blk, lay, dirs, U0t, Urt)
+    v = _pwrss_gradient_vector(model, blk)
+    Dv = [_apply_direction(lay, d, v) for d in dirs]
+    MDv = [blk.m_p(x, U0, Ur) for x in Dv]
+    quad = np.array([[float(Dv[i] @ MDv[j]) for j in range(k)] for i in range(k)])
+    vDv = np.array([float(v @ x) for x in Dv])
+    vDijv = np.array([[_quad_ij(lay, a, b, v) for b in dirs] for a in dirs])
+    sigma, r2, n = model.sigma, model.pwrss, model.A.n
+    nr = n - (p if reml else 0)
+    H = np.zeros((k + 1, k + 1))
+    H[:k, :k] = trD - trDD + (2.0 * (quad + quad.T) / 2.0 - vDijv) / sigma**2
+    H[:k, k] = H[k, :k] = 2.0 * vDv / sigma**3
+    H[k, k] = -2.0 * nr / sigma**2 + 6.0 * r2 / sigma**4
+    return H, _vcov_jacobian(model, blk, lay, dirs, sigma)
+
+
+def _apply_direction(lay: _Layout, d: Direction, v: np.ndarray) -> np.ndarray:
+    """D_i v for a q-vector v (block order)."""
+    out = np.zeros_like(v)
+    sl = lay.slices[d.block]
+    out[sl] = lay.apply(d.d, d.block, v[sl][:, None])[:, 0]
+    return out
+
+
+def _quad_ij(lay: _Layout, a: Direction, b: Direction, v: np.ndarray) -> float:
+    """vᵀD_ij v = Σ over the block's levels of v_gᵀ(E_iE_jᵀ + E_jE_iᵀ)v_g (0 across blocks)."""
+    if a.block != b.block:
+        return 0.0
+    sl = lay.slices[a.block]
+    V = v[sl].reshape(lay.ells[a.block], lay.ps[a.block])
+    Dij = a.E @ b.E.T + b.E @ a.E.T
+    return float(np.einsum("ga,ab,gb->", V, Dij, V))
+
+
+def _vcov_jacobian(model, blk: _Blocks, lay: _Layout, dirs: list[Direction], sigma: float) -> np.ndarray:
+    """∂C/∂φ_j (user's columns, flattened column-major) for C = σ²(XᵀV⁻¹X)⁻¹."""
+    p = model.p
+    RX = blk.L.Lxx[:p, :p].T
+    Rinv = solve_triangular(RX, np.eye(p), lower=False)
+    Cr = Rinv @ Rinv.T
+    N = _z_vinv_x(blk)
+    cols = []
+    for d in dirs:
+        sl = lay.slices[d.block]
+        Nb = N[sl]
+        dC = sigma**2 * Cr @ (Nb.T @ lay.apply(d.d, d.block, Nb)) @ Cr
+        cols.append(dC)
+    cols.append(2.0 * sigma * Cr)
+    R = model.basis.R
+    out = []
+    for dC in cols:
+        dC = (dC + dC.T) / 2.0
+        user = solve_triangular(R, solve_triangular(R, dC, lower=False).T, lower=False).T
+        out.append(user.ravel(order="F"))
+    return np.stack(out, axis=1)

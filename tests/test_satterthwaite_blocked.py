@@ -1,0 +1,116 @@
+"""Satterthwaite's exact derivatives from the blocked factor
+(:func:`~mixedbridge.inference.blockedderivatives.blocked_derivatives`), the route of models
+above 300 random effects: it equals the dense exact route (itself checked against numDeriv in
+test_satterthwaite_exact.py) on small models of every block layout, REML and ML, with prior
+weights and on a singular fit, and agrees with numDeriv's differences as lmerTest takes them
+on fhch2010 and InstEval. lmerTest's df themselves are checked in test_crosscheck.py and
+test_lmm_lme4.py."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedbridge
+from mixedbridge.datasets import load
+from mixedbridge.engines import native_model
+from mixedbridge.inference import satterthwaite as sat
+from mixedbridge.inference.blockedderivatives import blocked_applies, blocked_derivatives
+
+
+def _model(dataset: str, formula: str, reml: bool = True, data: pd.DataFrame | None = None, **options):
+    spec = {"analysis": "lmm", "data": {"dataset": dataset}, "formula": formula,
+            "options": {"reml": reml, "df_method": "asymptotic", **options}}
+    res = mixedbridge.run(spec, data=data) if data is not None else mixedbridge.run(spec)
+    assert res.outcome is not None
+    model = native_model(res.outcome.lead.fit)
+    model.set_theta(np.asarray(model.optsum.theta, dtype=float))
+    return model
+
+
+def _sleep_with_extra_factor() -> pd.DataFrame:
+    df, _ = load("sleepstudy")
+    return df.assign(w=1.0 + (df["Days"] % 3) / 2.0, g2=(df["Days"] % 4).astype(str))
+
+
+SMALL = [
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)", True, {}),
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)", False, {}),
+    ("sleepstudy", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", True, {}),
+    ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", True, {}),
+    ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", False, {}),
+    ("Pastes", "strength ~ 1 + (1 | batch/cask)", True, {}),
+    ("extra", "Reaction ~ Days + (Days | Subject) + (1 | g2)", True, {"weights": "w"}),
+    ("extra", "Reaction ~ Days + (1 | g2) + (Days | g2:Subject)", False, {}),
+]
+
+
+@pytest.mark.parametrize(("dataset", "formula", "reml", "options"), SMALL)
+def test_blocked_equals_dense_exact_route(dataset, formula, reml, options):
+    data = _sleep_with_extra_factor() if dataset == "extra" else None
+    model = _model(dataset, formula, reml, data, **options)
+    theta = model.theta.copy()
+    H_dense, J_dense = sat.analytic_derivatives(model)
+    model.set_theta(theta)
+    H, J = blocked_derivatives(model)
+    assert np.allclose(H, H_dense, rtol=1e-10, atol=1e-11 * np.abs(H_dense).max())
+    assert np.allclose(J, J_dense, rtol=1e-10, atol=1e-11 * np.abs(J_dense).max())
+
+
+def test_blocked_route_at_a_singular_fit():
+    """No Λ⁻¹ is needed: at a fit with a zero variance (θ on its bound) the two exact routes
+    still agree."""
+    rng = np.random.default_rng(0)
+    df, _ = load("sleepstudy")
+    df = df.assign(g2=rng.integers(0, 5, len(df)).astype(str))
+    model = _model("x", "Reaction ~ Days + (Days | Subject) + (1 | g2)", True, df)
+    assert np.min(np.abs(model.theta)) < 1e-8
+    theta = model.theta.copy()
+    H_dense, J_dense = sat.analytic_derivatives(model)
+    model.set_theta(theta)
+    H, J = blocked_derivatives(model)
+    assert np.allclose(H, H_dense, rtol=1e-9, atol=1e-10 * np.abs(H_dense).max())
+    assert np.allclose(J, J_dense, rtol=1e-9, atol=1e-10 * np.abs(J_dense).max())
+
+
+def _lmertest_differences(model) -> tuple[np.ndarray, np.ndarray]:
+    theta = model.theta.copy()
+    H, J = sat.numeric_derivatives(model, np.append(theta, model.sigma), bool(model.reml),
+                                   sat.LMERTEST_DIFFERENCES)
+    model.set_theta(theta)
+    return H, J
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_fhch2010_takes_the_blocked_route_and_agrees_with_numderiv(reml):
+    model = _model("fhch2010", "log_rt ~ task * stimulus + (1 + stimulus | id) + (1 | item)", reml)
+    assert not sat.analytic_applies(model) and blocked_applies(model)
+    H_num, J_num = _lmertest_differences(model)
+    H, J = blocked_derivatives(model)
+    assert np.allclose(H, H_num, rtol=1e-6, atol=1e-7 * np.abs(H_num).max())
+    assert np.allclose(J, J_num, rtol=1e-6, atol=1e-7 * np.abs(J_num).max())
+
+
+@pytest.mark.slow
+def test_insteval_blocked_agrees_with_numderiv():
+    model = _model("InstEval", "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)")
+    assert blocked_applies(model)
+    H_num, J_num = _lmertest_differences(model)
+    H, J = blocked_derivatives(model)
+    assert np.allclose(H, H_num, rtol=1e-6, atol=1e-7 * np.abs(H_num).max())
+    assert np.allclose(J, J_num, rtol=1e-6, atol=1e-7 * np.abs(J_num).max())
+
+
+def test_a_large_fill_in_block_keeps_the_numerical_route(monkeypatch):
+    """Above ``BLOCKED_MAX_M`` rest effects + fixed effects the blocked algebra (q·m²) is left
+    to differences; the df are those of the differences."""
+    from mixedbridge.inference import blockedderivatives
+
+    model = _model("fhch2010", "log_rt ~ task * stimulus + (1 + stimulus | id) + (1 | item)")
+    monkeypatch.setattr(blockedderivatives, "BLOCKED_MAX_M", model.A.q_rest + model.p - 1)
+    assert not blocked_applies(model)
+    called = []
+    inner = sat.numeric_derivatives
+    monkeypatch.setattr(sat, "numeric_derivatives", lambda *a, **k: called.append(1) or inner(*a, **k))
+    sat.varpar_covariance(model, tol=1e-7)
+    assert called
