@@ -146,7 +146,7 @@ def _block_diag(blocks: np.ndarray) -> sp.bsr_matrix:
 
 def _per_level(blocks: np.ndarray, X: np.ndarray, ell: int, p: int) -> np.ndarray:
     """(I ⊗ blocks) X for X with ℓp level-major rows."""
-    return np.einsum("gab,gbk->gak", blocks, X.reshape(ell, p, -1)).reshape(ell * p, -1)
+    return np.matmul(blocks, X.reshape(ell, p, -1)).reshape(ell * p, -1)
 
 
 class _Layout:
@@ -162,7 +162,10 @@ class _Layout:
 
     def apply(self, d: np.ndarray, b: int, X: np.ndarray) -> np.ndarray:
         """(I ⊗ d) applied to the rows of X (rows of block b only)."""
-        return np.einsum("ab,gbk->gak", d, X.reshape(self.ells[b], self.ps[b], -1)).reshape(X.shape)
+        ell, p = self.ells[b], self.ps[b]
+        k = X.size // (ell * p)
+        Xp = X.reshape(ell, p, k).transpose(1, 0, 2).reshape(p, ell * k)
+        return (d @ Xp).reshape(p, ell, k).transpose(1, 0, 2).reshape(X.shape)
 
     def diag_sum(self, M: np.ndarray, b: int, offset: int) -> np.ndarray:
         """Σ over block b's levels of M's p_b×p_b diagonal blocks (M's rows start at ``offset``)."""
@@ -178,9 +181,11 @@ def _trace_terms(blk: _Blocks, lay: _Layout, dirs: list[Direction], U0: np.ndarr
     q0, ell0, p0 = blk.q0, blk.ell0, blk.p0
     U0l = U0.reshape(ell0, p0, -1)
     Mrr = blk.Rrr - Ur @ Ur.T
-    mdiag = [blk.B0.sum(axis=0) - np.einsum("gam,gbm->ab", U0l, U0l)]
+    U0p = U0l.transpose(1, 0, 2).reshape(p0, -1)
+    mdiag = [blk.B0.sum(axis=0) - U0p @ U0p.T]
     mdiag += [lay.diag_sum(Mrr, b, q0) for b in range(1, len(lay.slices))]
-    S0 = np.einsum("gam,gbm->gab", U0l, U0l)
+    S0 = np.matmul(U0l, U0l.transpose(0, 2, 1))
+    first = {i: (_times(blk.B0, d.d), _times(S0, d.d)) for i, d in enumerate(dirs) if d.block == 0}
     grams: dict[int, np.ndarray] = {}
     G, DU, Y = [], [], []
     for di in dirs:
@@ -201,8 +206,14 @@ def _trace_terms(blk: _Blocks, lay: _Layout, dirs: list[Direction], U0: np.ndarr
             if a.block == dj.block:
                 Dij = a.E @ dj.E.T + dj.E @ a.E.T
                 trD[i, j] = trD[j, i] = float(np.sum(mdiag[a.block] * Dij))
-            trDD[i, j] = trDD[j, i] = _pair_trace(blk, lay, a, dj, (i, j), G, DU, Y, S0, Ur)
+            trDD[i, j] = trDD[j, i] = _pair_trace(blk, lay, a, dj, (i, j), G, DU, Y, first)
     return trD, trDD
+
+
+def _times(blocks: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """blocks_g·d for every level g of (ℓ, p, p) ``blocks``: one product."""
+    p = d.shape[0]
+    return (blocks.reshape(-1, p) @ d).reshape(blocks.shape)
 
 
 def _column_grams(U: np.ndarray, ell: int, p: int) -> np.ndarray:
@@ -225,21 +236,21 @@ def _column_grams(U: np.ndarray, ell: int, p: int) -> np.ndarray:
 
 
 def _pair_trace(blk: _Blocks, lay: _Layout, a: Direction, b: Direction, ij: tuple[int, int],
-                G: list, DU: list, Y: list, S0: np.ndarray, Ur: np.ndarray) -> float:
+                G: list, DU: list, Y: list, first: dict) -> float:
     """tr(M D_i M D_j) for one pair (see :func:`_trace_terms`)."""
     i, j = ij
     low_rank = float(np.sum(G[i] * G[j]))
     if a.block == 0 and b.block == 0:
-        Yg = a.d[None] @ blk.B0 @ b.d[None]
-        base = float(np.einsum("gab,gba->", blk.B0 @ a.d[None], blk.B0 @ b.d[None]))
-        return base - 2.0 * float(np.einsum("gab,gba->", Yg, S0)) + low_rank
+        (BDi, SDi), (BDj, _) = first[i], first[j]
+        base = float(np.sum(BDi * BDj.transpose(0, 2, 1)))
+        return base - 2.0 * float(np.sum(BDj * SDi.transpose(0, 2, 1))) + low_rank
     if a.block != 0 and b.block != 0:
         q0 = blk.q0
         sa, sb = lay.slices[a.block], lay.slices[b.block]
         ra, rb = slice(sa.start - q0, sa.stop - q0), slice(sb.start - q0, sb.stop - q0)
         return float(np.sum(Y[i][rb] * Y[j][ra].T))
     if a.block != 0:
-        return _pair_trace(blk, lay, b, a, (j, i), G, DU, Y, S0, Ur)
+        return _pair_trace(blk, lay, b, a, (j, i), G, DU, Y, first)
     sb = lay.slices[b.block]
     rb = slice(sb.start - blk.q0, sb.stop - blk.q0)
     Dr = _rest_direction(lay, b, blk.qr, blk.q0)
@@ -330,7 +341,7 @@ def _quad_ij(lay: _Layout, a: Direction, b: Direction, v: np.ndarray) -> float:
     sl = lay.slices[a.block]
     V = v[sl].reshape(lay.ells[a.block], lay.ps[a.block])
     Dij = a.E @ b.E.T + b.E @ a.E.T
-    return float(np.einsum("ga,ab,gb->", V, Dij, V))
+    return float(np.sum((V @ Dij) * V))
 
 
 def _vcov_jacobian(model, blk: _Blocks, lay: _Layout, dirs: list[Direction], sigma: float) -> np.ndarray:
