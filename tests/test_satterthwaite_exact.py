@@ -1,5 +1,6 @@
-"""The exact Satterthwaite route (analytic Hessian of the deviance in φ = (θ, σ) and Jacobian of
-Var(β̂), :func:`~mixedbridge.inference.satterthwaite.analytic_derivatives`) gives lmerTest's
+"""The exact Satterthwaite route of small models (analytic Hessian of the deviance in φ = (θ, σ)
+and Jacobian of Var(β̂), :func:`~mixedbridge.inference.blockedderivatives.dense_derivatives`)
+gives lmerTest's
 numbers: it agrees with numDeriv's differences (lmerTest's own route,
 :func:`~mixedbridge.inference.satterthwaite.numeric_derivatives`) on REML and ML fits of
 correlated, crossed and nested models. lmerTest's df themselves are checked in
@@ -11,7 +12,8 @@ import pytest
 
 import mixedbridge
 from mixedbridge.engines import native_model
-from mixedbridge.inference.satterthwaite import analytic_applies, analytic_derivatives, numeric_derivatives
+from mixedbridge.inference.blockedderivatives import dense_derivatives
+from mixedbridge.inference.satterthwaite import analytic_applies, numeric_derivatives
 
 MODELS = [
     ("sleepstudy", "Reaction ~ Days + (Days | Subject)", True),
@@ -32,7 +34,7 @@ def test_exact_derivatives_equal_numderiv(dataset, formula, reml):
     model.set_theta(theta)
     phi = np.append(theta, model.sigma)
     H_num, J_num = numeric_derivatives(model, phi, reml)
-    H, J = analytic_derivatives(model)
+    H, J = dense_derivatives(model)
     assert np.allclose(H, H_num, rtol=1e-6, atol=1e-8 * np.abs(H_num).max())
     assert np.allclose(J, J_num, rtol=1e-6, atol=1e-8 * np.abs(J_num).max())
 
@@ -51,6 +53,6 @@ def test_exact_derivatives_with_prior_weights_equal_numderiv():
     theta = np.asarray(model.optsum.theta, dtype=float)
     model.set_theta(theta)
     H_num, J_num = numeric_derivatives(model, np.append(theta, model.sigma), True)
-    H, J = analytic_derivatives(model)
+    H, J = dense_derivatives(model)
     assert np.allclose(H, H_num, rtol=1e-6, atol=1e-8 * np.abs(H_num).max())
     assert np.allclose(J, J_num, rtol=1e-6, atol=1e-8 * np.abs(J_num).max())

@@ -307,7 +307,7 @@ def blocked_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
     blk = _Blocks(model)
     lay = _Layout(model.A)
     dirs = directions(model.structure, theta)
-    k, p = len(dirs), model.p
+    k = len(dirs)
     U0, Ur = blk.u_tilde(with_x=True)
     U0t, Urt = (U0, Ur) if reml else blk.u_tilde(with_x=False)
     trD, trDD = _trace_terms(blk, lay, dirs, U0t, Urt)
@@ -315,15 +315,95 @@ def blocked_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
     Dv = [_apply_direction(lay, d, v) for d in dirs]
     MDv = [blk.m_p(x, U0, Ur) for x in Dv]
     quad = np.array([[float(Dv[i] @ MDv[j]) for j in range(k)] for i in range(k)])
-    vDv = np.array([float(v @ x) for x in Dv])
     vDijv = np.array([[_quad_ij(lay, a, b, v) for b in dirs] for a in dirs])
-    sigma, r2, n = model.sigma, model.pwrss, model.A.n
-    nr = n - (p if reml else 0)
+    H = _hessian(model, trD - trDD, quad, np.array([float(v @ x) for x in Dv]), vDijv)
+    N = _z_vinv_x(blk)
+    NDN = [N[lay.slices[d.block]].T @ lay.apply(d.d, d.block, N[lay.slices[d.block]]) for d in dirs]
+    return H, _vcov_jacobian(model, _reml_cov(blk.L.Lxx[: model.p, : model.p].T), NDN)
+
+
+def _hessian(model, traces: np.ndarray, quad: np.ndarray, vDv: np.ndarray, vDijv: np.ndarray) -> np.ndarray:
+    """H from tr(M D_ij) − tr(M D_i M D_j) (``traces``), (D_iv)ᵀM_P(D_jv) (``quad``), vᵀD_iv and
+    vᵀD_ijv (module docstring), σ̂ and r² of the model."""
+    k = vDv.size
+    sigma, r2 = model.sigma, model.pwrss
+    nr = model.A.n - (model.p if model.reml else 0)
     H = np.zeros((k + 1, k + 1))
-    H[:k, :k] = trD - trDD + (2.0 * (quad + quad.T) / 2.0 - vDijv) / sigma**2
+    H[:k, :k] = traces + ((quad + quad.T) - vDijv) / sigma**2
     H[:k, k] = H[k, :k] = 2.0 * vDv / sigma**3
     H[k, k] = -2.0 * nr / sigma**2 + 6.0 * r2 / sigma**4
-    return H, _vcov_jacobian(model, blk, lay, dirs, sigma)
+    return H
+
+
+def _reml_cov(RX: np.ndarray) -> np.ndarray:
+    """C_r = (R̃_XᵀR̃_X)⁻¹ from the upper-triangular R̃_X."""
+    Rinv = solve_triangular(RX, np.eye(RX.shape[0]), lower=False)
+    return Rinv @ Rinv.T
+
+
+def dense_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`blocked_derivatives` for a small model, with M, M_P and N formed as dense q×q and
+    q×p matrices from the cross-products (:func:`.crossproducts.dense_gram`, Z in lme4's order):
+    a few dense products instead of the blocked pieces' sparse bookkeeping."""
+    from .crossproducts import dense_gram
+
+    G = dense_gram(model)
+    q, p = G.q, G.p
+    theta = np.asarray(model.theta, dtype=float)
+    Lam = model.structure.lambda_dense(theta)
+    ZtZ, ZtX = G.ZtZ, G.ZtX
+    ZtZL = ZtZ @ Lam
+    Omega = np.block([[Lam.T @ ZtZL + np.eye(q), Lam.T @ ZtX], [ZtX.T @ Lam, G.XtX]])
+    chol = _cholesky(Omega)
+    Oinv = _chol_inverse(chol)
+    ZW = np.hstack([ZtZL, ZtX])
+    M_P = ZtZ - ZW @ Oinv @ ZW.T
+    Ainv = _chol_inverse(chol[:q, :q])
+    M = M_P if model.reml else ZtZ - ZtZL @ Ainv @ ZtZL.T
+    y = G.A[: q + p, q + p]
+    v = y[:q] - ZW @ (Oinv @ np.concatenate([Lam.T @ y[:q], y[q:]]))
+    D, Dij = _dense_directions(model.structure, theta, Lam)
+    k = len(D)
+    MD = [M @ d for d in D]
+    traces = np.array([[float(np.sum(M * Dij[i][j])) - float(np.sum(MD[i] * MD[j].T)) for j in range(k)]
+                       for i in range(k)])
+    Dv = [d @ v for d in D]
+    quad = np.array([[float(Dv[i] @ M_P @ Dv[j]) for j in range(k)] for i in range(k)])
+    vDijv = np.array([[float(v @ Dij[i][j] @ v) for j in range(k)] for i in range(k)])
+    H = _hessian(model, traces, quad, np.array([float(v @ x) for x in Dv]), vDijv)
+    N = ZtX - ZtZL @ (Ainv @ (Lam.T @ ZtX))
+    return H, _vcov_jacobian(model, Oinv[q:, q:], [N.T @ d @ N for d in D])
+
+
+def _cholesky(A: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor of a symmetric positive definite A (LAPACK)."""
+    c, info = lapack.dpotrf(A, lower=1, clean=1)
+    if info:
+        raise np.linalg.LinAlgError("not positive definite")
+    return c
+
+
+def _chol_inverse(c: np.ndarray) -> np.ndarray:
+    """(ccᵀ)⁻¹ from a lower Cholesky factor c (LAPACK), as a full symmetric matrix."""
+    inv, info = lapack.dpotri(c, lower=1)
+    if info:
+        raise np.linalg.LinAlgError("singular factor")
+    return np.tril(inv) + np.tril(inv, -1).T
+
+
+def _dense_directions(structure, theta: np.ndarray, Lam: np.ndarray) -> tuple[list, list]:
+    """D_i = Λ_iΛᵀ + ΛΛ_iᵀ and D_ij = Λ_iΛ_jᵀ + Λ_jΛ_iᵀ as dense q×q matrices (lme4's order)."""
+    q = Lam.shape[0]
+    units = []
+    for t, off in zip(structure.terms, structure.Gp[:-1]):
+        base = int(off) + np.arange(t.nlevels) * t.p
+        for r, c in zip(t.rows, t.cols):
+            U = np.zeros((q, q))
+            U[base + r, base + c] = 1.0
+            units.append(U)
+    D = [U @ Lam.T + Lam @ U.T for U in units]
+    Dij = [[Ui @ Uj.T + Uj @ Ui.T for Uj in units] for Ui in units]
+    return D, Dij
 
 
 def _apply_direction(lay: _Layout, d: Direction, v: np.ndarray) -> np.ndarray:
@@ -344,24 +424,14 @@ def _quad_ij(lay: _Layout, a: Direction, b: Direction, v: np.ndarray) -> float:
     return float(np.sum((V @ Dij) * V))
 
 
-def _vcov_jacobian(model, blk: _Blocks, lay: _Layout, dirs: list[Direction], sigma: float) -> np.ndarray:
-    """∂C/∂φ_j (user's columns, flattened column-major) for C = σ²(XᵀV⁻¹X)⁻¹."""
-    p = model.p
-    RX = blk.L.Lxx[:p, :p].T
-    Rinv = solve_triangular(RX, np.eye(p), lower=False)
-    Cr = Rinv @ Rinv.T
-    N = _z_vinv_x(blk)
-    cols = []
-    for d in dirs:
-        sl = lay.slices[d.block]
-        Nb = N[sl]
-        dC = sigma**2 * Cr @ (Nb.T @ lay.apply(d.d, d.block, Nb)) @ Cr
-        cols.append(dC)
-    cols.append(2.0 * sigma * Cr)
+def _vcov_jacobian(model, Cr: np.ndarray, NDN: list[np.ndarray]) -> np.ndarray:
+    """∂C/∂φ_j (user's columns, flattened column-major) for C = σ²(XᵀV⁻¹X)⁻¹, from C_r and the
+    NᵀD_iN of every θ element."""
+    sigma = model.sigma
+    cols = [sigma**2 * Cr @ m @ Cr for m in NDN] + [2.0 * sigma * Cr]
     R = model.basis.R
-    out = []
-    for dC in cols:
-        dC = (dC + dC.T) / 2.0
-        user = solve_triangular(R, solve_triangular(R, dC, lower=False).T, lower=False).T
-        out.append(user.ravel(order="F"))
+    if R.size == 0:
+        return np.zeros((0, len(cols)))
+    Rinv, _ = lapack.dtrtri(R, lower=0)
+    out = [(Rinv @ ((dC + dC.T) / 2.0) @ Rinv.T).ravel(order="F") for dC in cols]
     return np.stack(out, axis=1)

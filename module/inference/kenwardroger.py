@@ -91,8 +91,8 @@ def vcov_adjusted(model) -> KRAdjusted:
 
 @dataclass
 class GammaPieces:
-    """The derivatives of Σ = Σ_h γ_h G_h at the fit that Kenward-Roger and Satterthwaite share,
-    in the model's basis X̃ and scaled as pbkrtest scales them (see the module docstring).
+    """The derivatives of Σ = Σ_h γ_h G_h at the fit that Kenward-Roger needs, in the model's
+    basis X̃ and scaled as pbkrtest scales them (see the module docstring).
 
     ``pars`` the index sets of each γ_h (None for σ²); ``s2`` σ̂²; ``Phi`` Φ; ``P`` the P_h;
     ``Q`` the Q_hj (h ≤ j); ``K`` the K_hj = tr(Σ⁻¹G_hΣ⁻¹G_j); ``info2`` the tr(PG_hPG_j) (P the

@@ -31,7 +31,7 @@ from .. import distributions as dist
 from ..lmm.api import auto_threads
 from ..lmm.threads import blas_threads
 from . import numderiv
-from .blockedderivatives import blocked_applies, blocked_derivatives
+from .blockedderivatives import blocked_applies, blocked_derivatives, dense_derivatives
 from .permodel import remembered
 
 
@@ -72,7 +72,7 @@ def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8)
 
 def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovariance:
     """:func:`varpar_covariance` computed: analytically, by the dense algebra of
-    :func:`analytic_derivatives` for small q, else from the blocked factor
+    :func:`.blockedderivatives.dense_derivatives` for small q, else from the blocked factor
     (:func:`.blockedderivatives.blocked_derivatives`) while its fill-in block is moderate, else
     by Richardson differences (:func:`numeric_derivatives`). BLAS threads as in the fit's
     evaluations (many small calls: one thread, except for a large fill-in block)."""
@@ -85,8 +85,7 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovari
         phi = np.append(theta_hat, sigma)
         p = model.p
         if analytic:
-            H, J = analytic_derivatives(model)
-            model.set_theta(theta_hat)
+            H, J = dense_derivatives(model)
         elif blocked_applies(model):
             H, J = blocked_derivatives(model)
         else:
@@ -150,135 +149,16 @@ def numeric_derivatives(model, phi: np.ndarray, reml: bool,
     return H, J
 
 
-#: Largest number of random effects for which :func:`analytic_derivatives` is used (its algebra
-#: is dense q×q: above this, numerical differences of the sparse factorization are cheaper).
+#: Largest number of random effects for which :func:`.blockedderivatives.dense_derivatives` is
+#: used (its algebra is dense q×q: above this, the blocked factor's pieces are cheaper).
 ANALYTIC_MAX_Q = 300
 
 
 def analytic_applies(model) -> bool:
-    """Whether :func:`analytic_derivatives` serves this model: q small (it needs only the
-    cross-products, so a model reduced to them over Dask, or with prior weights, is served)."""
+    """Whether :func:`.blockedderivatives.dense_derivatives` serves this model: q small (it needs
+    only the cross-products, so a model reduced to them over Dask, or with prior weights, is
+    served)."""
     return model.structure.q <= ANALYTIC_MAX_Q
-
-
-def analytic_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
-    """The Hessian of :func:`devfun_vp` in φ = (θ, σ) and the Jacobian of :func:`covbeta`, both
-    at the fit, from exact derivatives instead of differences.
-
-    With Σ = Σ_h γ_h G_h (Kenward-Roger's parametrisation, :func:`kenwardroger.gamma_pieces`)
-    and P the GLS projection, the deviance D(γ) (REML: log|Σ| + log|XᵀΣ⁻¹X| + yᵀPy; ML: without
-    the middle term) has gradient g_h = tr(PG_h) − yᵀPG_hPy (ML: tr(Σ⁻¹G_h) − …) and Hessian
-    −tr(PG_hPG_j) + 2yᵀPG_hPG_jPy (ML: −tr(Σ⁻¹G_hΣ⁻¹G_j) + …); ∂Φ/∂γ_h = −ΦP_hΦ. γ(φ) is
-    σ²·(TTᵀ)_ab per θ element and σ² (T the term's relative factor), so by the chain rule
-    H_φ = J_γᵀ H_γ J_γ + Σ_h g_h ∂²γ_h/∂φ² and ∂C/∂φ = Σ_h (∂Φ/∂γ_h) ∂γ_h/∂φ.
-    """
-    from .kenwardroger import gamma_pieces
-
-    g = gamma_pieces(model)
-    gr, Hg = _gamma_gradient_hessian(model, g)
-    Jg, second = _gamma_of_phi(model, np.sqrt(g.s2))
-    H = Jg.T @ Hg @ Jg + np.einsum("h,hij->ij", gr, second)
-    H = (H + H.T) / 2
-    R = model.basis.R
-    Rinv = np.linalg.inv(R)
-    Phi_u = Rinv @ g.Phi @ Rinv.T
-    dPhi = [-(Phi_u @ (R.T @ Ph @ R) @ Phi_u) for Ph in g.P]
-    p = model.p
-    J = np.stack([sum(dPhi[h] * Jg[h, j] for h in range(len(dPhi))).ravel(order="F")
-                  for j in range(Jg.shape[1])], axis=1).reshape(p * p, Jg.shape[1])
-    return H, J
-
-
-def _gamma_gradient_hessian(model, g) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient and Hessian of the deviance in γ at the fit (see :func:`analytic_derivatives`).
-
-    Every n-vector here (Py, Z w, their projections) is a combination of the columns of
-    [Z X̃ ỹ] and is carried as its coefficients; inner products come from the cross-products
-    (``g.gram``), so that no row is needed."""
-    G, s2 = g.gram, g.s2
-    q, p = G.q, G.p
-    VinvX = np.zeros((q + p + 1, p))  # V⁻¹X̃ = X̃ − Z·D
-    VinvX[:q], VinvX[q: q + p] = -g.D, np.eye(p)
-
-    def proj(c: np.ndarray) -> np.ndarray:  # P v, with V⁻¹v = v − Z·Kl·Zᵀv
-        w = c.copy()
-        w[:q] -= g.Kl @ G.zt(c)
-        return (w - VinvX @ np.linalg.solve(g.Axx, G.inner(VinvX, c))) / s2
-
-    e_y = np.zeros(q + p + 1)
-    e_y[-1] = 1.0
-    py = proj(e_y)
-    zpy = G.zt(py)
-    cols, trs = [], []  # the G_h P y as coefficients; tr(Σ⁻¹G_h)
-    for h in g.pars:
-        if h is None:
-            cols.append(py)
-            trs.append((G.n - float(np.trace(g.KZ))) / s2)
-            continue
-        c = np.zeros(q + p + 1)
-        tr = 0.0
-        for i, j in h:
-            np.add.at(c, i, zpy[j])
-            tr += float(np.sum(g.Azz[j, i]))
-        cols.append(c)
-        trs.append(tr / s2)
-    a = np.column_stack(cols)
-    yPGPy = G.inner(py, a)
-    quad = G.inner(a, proj(a))
-    quad = (quad + quad.T) / 2
-    if model.reml:
-        grad = np.array(trs) + np.array([float(np.sum(g.Phi * Ph)) for Ph in g.P]) - yPGPy
-        hess = -g.info2 + 2.0 * quad
-    else:
-        grad = np.array(trs) - yPGPy
-        hess = -g.K + 2.0 * quad
-    return grad, hess
-
-
-def _gamma_of_phi(model, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """∂γ/∂φ (k+1 × k+1) and ∂²γ_h/∂φ∂φ (k+1 × k+1 × k+1) at φ = (θ, σ), γ in
-    :func:`kenwardroger.gamma_pieces`'s order (each term's θ elements, then σ²)."""
-    theta = np.asarray(model.theta, dtype=float)
-    k = theta.size + 1
-    J = np.zeros((k, k))
-    S = np.zeros((k, k, k))
-    h = 0
-    for t in model.structure.terms:
-        if t.p == 1:  # one variance: γ = σ²θ², ∂γ/∂θ = 2σ²θ, ∂²γ/∂θ² = 2σ²
-            th, i = float(theta[t.theta_index[0]]), int(t.theta_index[0])
-            J[h, -1], S[h, -1, -1] = 2.0 * sigma * (th * th), 2.0 * (th * th)
-            J[h, i], S[h, i, i] = sigma**2 * (th + th), sigma**2 * 2.0
-            S[h, i, -1] = S[h, -1, i] = 2.0 * sigma * (th + th)
-            h += 1
-            continue
-        g, d1, d2 = _term_gamma(t.template(theta), np.asarray(t.rows), np.asarray(t.cols))
-        hs = np.arange(h, h + g.size)
-        ti = np.asarray(t.theta_index)
-        J[hs, -1] = 2.0 * sigma * g
-        S[hs, -1, -1] = 2.0 * g
-        J[hs[:, None], ti[None, :]] = sigma**2 * d1
-        S[hs[:, None], ti[None, :], -1] = S[hs[:, None], -1, ti[None, :]] = 2.0 * sigma * d1
-        S[hs[:, None, None], ti[None, :, None], ti[None, None, :]] = sigma**2 * d2
-        h += g.size
-    J[-1, -1] = 2.0 * sigma
-    S[-1, -1, -1] = 2.0
-    return J, S
-
-
-def _term_gamma(T: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For one term's template T with its θ elements at (``rows``, ``cols``): γ_h = (TTᵀ)_ab at
-    (a, b) = (rows_h, cols_h), its first derivatives in the θ elements, (E_iTᵀ + TE_iᵀ)_ab, and
-    its second, (E_iE_jᵀ + E_jE_iᵀ)_ab (E_i the unit matrix at (rows_i, cols_i))."""
-    g = (T @ T.T)[rows, cols]
-    same_r = rows[:, None] == rows[None, :]  # a_h = r_i
-    d1 = same_r * T[np.ix_(cols, cols)] + T[np.ix_(rows, cols)] * (cols[:, None] == rows[None, :])
-    same_c = (cols[:, None] == cols[None, :])[None, :, :]  # c_i = c_j
-    a_ri = same_r[:, :, None]
-    b_rj = (cols[:, None] == rows[None, :])[:, None, :]
-    a_rj = same_r[:, None, :]
-    b_ri = (cols[:, None] == rows[None, :])[:, :, None]
-    d2 = same_c * ((a_ri & b_rj).astype(float) + (a_rj & b_ri).astype(float))
-    return g, d1, d2
 
 
 def _qform(x: np.ndarray, A: np.ndarray) -> float:
