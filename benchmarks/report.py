@@ -5,6 +5,7 @@ from .aggregate import OBJ_FLAG_REL, wall
 from .cell import POLICIES
 from .glmm_table import section as glmm_section
 from .scale import section as scale_section
+from .targets import section as targets_section
 
 LABELS = {"native": "native", "lme4": "lme4 (`lmer` in R)", "lme4-bridge": "lme4 via bridge (end to end)",
           "mixedlm": "mixedlm", "statsmodels": "statsmodels MixedLM"}
@@ -478,6 +479,7 @@ def render(res: dict) -> str:
         lines.append(f"**This is a {res['mode']} run on tiny inputs: structure only, not a measurement.**")
     lines.append("")
     lines += headline(res)
+    lines += targets_section(res)
     lines += machine(res)
     lines += method(res)
     lines += per_model(res)
