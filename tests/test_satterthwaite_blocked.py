@@ -16,6 +16,7 @@ from mixedbridge.datasets import load
 from mixedbridge.engines import native_model
 from mixedbridge.inference import satterthwaite as sat
 from mixedbridge.inference.blockedderivatives import blocked_applies, blocked_derivatives, dense_derivatives
+from mixedbridge.inference.blockedinverse import invertible
 
 
 def _model(dataset: str, formula: str, reml: bool = True, data: pd.DataFrame | None = None, **options):
@@ -55,14 +56,27 @@ def test_blocked_equals_dense_exact_route(dataset, formula, reml, options):
     assert np.allclose(J, J_dense, rtol=1e-10, atol=1e-11 * np.abs(J_dense).max())
 
 
+@pytest.mark.parametrize(("dataset", "formula", "reml", "options"), SMALL[:7])
+def test_inverse_and_low_rank_forms_agree(dataset, formula, reml, options):
+    """Both ways to the traces (Q = Ω⁻¹ when the templates are invertible, M's low-rank form
+    otherwise) give the same derivatives where both apply."""
+    data = _sleep_with_extra_factor() if dataset == "extra" else None
+    model = _model(dataset, formula, reml, data, **options)
+    assert invertible(model.structure, model.theta)
+    H_inv, J_inv = blocked_derivatives(model, inverse=True)
+    H_low, J_low = blocked_derivatives(model, inverse=False)
+    assert np.allclose(H_inv, H_low, rtol=1e-10, atol=1e-11 * np.abs(H_low).max())
+    assert np.allclose(J_inv, J_low, rtol=1e-10, atol=1e-11 * np.abs(J_low).max())
+
+
 def test_blocked_route_at_a_singular_fit():
-    """No Λ⁻¹ is needed: at a fit with a zero variance (θ on its bound) the two exact routes
-    still agree."""
+    """At a fit with a zero variance (θ on its bound, Λ singular) the blocked route takes M's
+    low-rank form, which needs no Λ⁻¹, and still equals the dense route."""
     rng = np.random.default_rng(0)
     df, _ = load("sleepstudy")
     df = df.assign(g2=rng.integers(0, 5, len(df)).astype(str))
     model = _model("x", "Reaction ~ Days + (Days | Subject) + (1 | g2)", True, df)
-    assert np.min(np.abs(model.theta)) < 1e-8
+    assert np.min(np.abs(model.theta)) < 1e-8 and not invertible(model.structure, model.theta)
     H_dense, J_dense = dense_derivatives(model)
     H, J = blocked_derivatives(model)
     assert np.allclose(H, H_dense, rtol=1e-9, atol=1e-10 * np.abs(H_dense).max())

@@ -163,6 +163,8 @@ class _Layout:
     def apply(self, d: np.ndarray, b: int, X: np.ndarray) -> np.ndarray:
         """(I ⊗ d) applied to the rows of X (rows of block b only)."""
         ell, p = self.ells[b], self.ps[b]
+        if p == 1:
+            return d[0, 0] * X
         k = X.size // (ell * p)
         Xp = X.reshape(ell, p, k).transpose(1, 0, 2).reshape(p, ell * k)
         return (d @ Xp).reshape(p, ell, k).transpose(1, 0, 2).reshape(X.shape)
@@ -299,27 +301,40 @@ def _z_vinv_x(blk: _Blocks) -> np.ndarray:
     return np.vstack([N0 - blk.C @ z, Y - blk.Rrr @ z])
 
 
-def blocked_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
+def blocked_derivatives(model, inverse: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The Hessian of :func:`.satterthwaite.devfun_vp` in φ = (θ, σ) and the Jacobian of
-    :func:`.satterthwaite.covbeta` (p²×(k+1), column-major), at the model's θ and σ̂."""
+    :func:`.satterthwaite.covbeta` (p²×(k+1), column-major), at the model's θ and σ̂: from
+    Ω⁻¹ (:mod:`.blockedinverse`) when every template is well invertible, else from M's low-rank
+    form (``inverse`` True or False chooses; it must then hold for the first)."""
+    from .blockedinverse import inverse_pieces, invertible
+
     theta = np.asarray(model.theta, dtype=float)
-    reml = bool(model.reml)
     blk = _Blocks(model)
     lay = _Layout(model.A)
     dirs = directions(model.structure, theta)
+    v = _pwrss_gradient_vector(model, blk)
+    if invertible(model.structure, theta) if inverse is None else inverse:
+        pieces = inverse_pieces(model, blk, lay, dirs, v)
+    else:
+        pieces = _low_rank_pieces(model, blk, lay, dirs, v)
+    H = _hessian(model, *pieces)
+    N = _z_vinv_x(blk)
+    NDN = [N[lay.slices[d.block]].T @ lay.apply(d.d, d.block, N[lay.slices[d.block]]) for d in dirs]
+    return H, _vcov_jacobian(model, _reml_cov(blk.L.Lxx[: model.p, : model.p].T), NDN)
+
+
+def _low_rank_pieces(model, blk: _Blocks, lay: _Layout, dirs: list[Direction],
+                     v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The inputs of :func:`_hessian` from M = base − ŨŨᵀ (any θ, singular fits included)."""
     k = len(dirs)
     U0, Ur = blk.u_tilde(with_x=True)
-    U0t, Urt = (U0, Ur) if reml else blk.u_tilde(with_x=False)
+    U0t, Urt = (U0, Ur) if model.reml else blk.u_tilde(with_x=False)
     trD, trDD = _trace_terms(blk, lay, dirs, U0t, Urt)
-    v = _pwrss_gradient_vector(model, blk)
     Dv = [_apply_direction(lay, d, v) for d in dirs]
     MDv = [blk.m_p(x, U0, Ur) for x in Dv]
     quad = np.array([[float(Dv[i] @ MDv[j]) for j in range(k)] for i in range(k)])
     vDijv = np.array([[_quad_ij(lay, a, b, v) for b in dirs] for a in dirs])
-    H = _hessian(model, trD - trDD, quad, np.array([float(v @ x) for x in Dv]), vDijv)
-    N = _z_vinv_x(blk)
-    NDN = [N[lay.slices[d.block]].T @ lay.apply(d.d, d.block, N[lay.slices[d.block]]) for d in dirs]
-    return H, _vcov_jacobian(model, _reml_cov(blk.L.Lxx[: model.p, : model.p].T), NDN)
+    return trD - trDD, quad, np.array([float(v @ x) for x in Dv]), vDijv
 
 
 def _hessian(model, traces: np.ndarray, quad: np.ndarray, vDv: np.ndarray, vDijv: np.ndarray) -> np.ndarray:

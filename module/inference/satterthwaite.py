@@ -74,10 +74,12 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovari
     """:func:`varpar_covariance` computed: analytically, by the dense algebra of
     :func:`.blockedderivatives.dense_derivatives` for small q, else from the blocked factor
     (:func:`.blockedderivatives.blocked_derivatives`) while its fill-in block is moderate, else
-    by Richardson differences (:func:`numeric_derivatives`). BLAS threads as in the fit's
-    evaluations (many small calls: one thread, except for a large fill-in block)."""
+    by Richardson differences (:func:`numeric_derivatives`). One BLAS thread for the exact
+    routes (a few mid-sized products, where threads spin more than they give on a shared
+    machine); as in the fit's evaluations for the differences."""
     analytic = analytic_applies(model)
-    with blas_threads(1 if analytic else auto_threads(model.A.q_rest)):
+    blocked = not analytic and blocked_applies(model)
+    with blas_threads(1 if analytic or blocked else auto_threads(model.A.q_rest)):
         model.set_theta(theta_hat)
         sigma = model.sigma
         beta = model.beta
@@ -86,7 +88,7 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovari
         p = model.p
         if analytic:
             H, J = dense_derivatives(model)
-        elif blocked_applies(model):
+        elif blocked:
             H, J = blocked_derivatives(model)
         else:
             H, J = numeric_derivatives(model, phi, bool(model.reml))

@@ -1,0 +1,192 @@
+"""The pieces of :func:`.blockedderivatives.blocked_derivatives` from Q = Ω⁻¹ restricted to the
+random effects, for fits whose templates are all well invertible (the common case).
+
+With Λ invertible, D_i = Λ H_i Λᵀ and D_ij = Λ S_ij Λᵀ, where per level of θ_i's block
+g_i = T⁻¹E_i, H_i = I ⊗ (g_i + g_iᵀ) and S_ij = I ⊗ (g_ig_jᵀ + g_jg_iᵀ); and ΛᵀMΛ = I − Q (Q from
+the REML Ω with X, or the random-effects block alone for V⁻¹ under ML). So
+
+    tr(M D_ij) = tr(S_ij) − tr(Q S_ij),
+    tr(M D_i M D_j) = tr(H_iH_j) − tr(Q(H_iH_j + H_jH_i)) + tr(Q H_i Q H_j),
+    (D_iv)ᵀM_P(D_jv) = (H_iw)ᵀ(I − Q_P)(H_jw),  vᵀD_iv = wᵀH_iw,  w = Λᵀv.
+
+Q comes from the two-part factor: with F = Ω₀₀⁻¹Ω₀m (sparse: block 0's rows of the rest and X
+columns) and K = (L_mmL_mmᵀ)⁻¹ (m×m),
+
+    Q₀₀ = Ω₀₀⁻¹ + FKFᵀ,  Q₀r = −FK_{·r},  Q_rr = K_rr,
+
+so tr(Q₀₀H_iQ₀₀H_j) needs Fᵀ(I⊗h)F (sparse products) and two m×m products, and no q×m matrix
+is formed except FK (a sparse-dense product): against M's low-rank form, which needs Ũ (q×m)
+and its Gram matrices, a few times fewer operations when the fill-in block is large (InstEval).
+A template near singular (a standard deviation below :data:`MIN_SD` relative to σ) would make
+I − Q a difference of nearly equal numbers: those fits keep the low-rank form.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .blockedderivatives import Direction, _block_diag, _Blocks, _chol_inverse, _Layout, _times
+
+#: Smallest |diagonal of a template| (a relative standard deviation) for which Q is used.
+MIN_SD = 1e-3
+
+
+def invertible(structure, theta: np.ndarray) -> bool:
+    """Whether every block's template is well invertible at θ."""
+    return all(float(np.min(np.abs(np.diag(b.template(theta))))) >= MIN_SD for b in structure.blocks)
+
+
+class _Inverse:
+    """Q = Ω⁻¹ restricted to the random effects in two parts: ``B`` Ω₀₀⁻¹ per level (ℓ₀, p₀, p₀),
+    ``F`` Ω₀₀⁻¹Ω₀m (CSR, q₀×m), ``K`` (m×m), ``FK``; m the rest effects, then X when
+    ``with_x``; ``qr`` the rest effects."""
+
+    def __init__(self, blk: _Blocks, with_x: bool) -> None:
+        L = blk.L
+        self.B, self.qr = L.M0inv, blk.qr
+        Lmm = blk._l_mm(with_x)
+        self.K = _chol_inverse(Lmm) if Lmm.shape[0] else np.zeros((0, 0))
+        parts = []
+        if blk.qr:
+            parts.append((blk.A0r @ blk.lam_r).tocsr())
+        if with_x:
+            parts.append(sp.csr_matrix(blk.A0x))
+        left = _block_diag(np.matmul(L.M0inv, L.T0.T)).tocsr()
+        right = sp.hstack(parts, format="csr") if parts else sp.csr_matrix((blk.q0, 0))
+        self.F = (left @ right).tocsr()
+        self.FK = np.asarray(self.F @ self.K) if self.K.size else np.zeros((blk.q0, 0))
+
+    def apply(self, x0: np.ndarray, xr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Q [x₀; x_r] as (block-0 part, rest part)."""
+        xm = np.zeros(self.K.shape[0])
+        xm[: self.qr] = xr
+        Ftx = self.F.T @ x0
+        out0 = np.matmul(self.B, x0.reshape(self.B.shape[0], -1, 1)).ravel() + self.FK @ Ftx - self.FK @ xm
+        outm = self.K @ (xm - Ftx)
+        return out0, outm[: self.qr]
+
+
+class _Pieces:
+    """Per θ element of one block: g = T⁻¹E (``g``), h = g + gᵀ (``h``)."""
+
+    def __init__(self, structure, theta: np.ndarray, dirs: list[Direction]) -> None:
+        Tinv = [np.linalg.inv(b.template(theta)) for b in structure.blocks]
+        self.T = [b.template(theta) for b in structure.blocks]
+        self.g = [Tinv[d.block] @ d.E for d in dirs]
+        self.h = [g + g.T for g in self.g]
+
+
+def _q_diag_sums(inv: _Inverse, blk: _Blocks, lay: _Layout) -> list[np.ndarray]:
+    """Σ over levels of Q's diagonal blocks, per factor block."""
+    p0 = blk.p0
+    s0 = inv.B.sum(axis=0)
+    for a in range(p0):
+        Fa = inv.F[a::p0]
+        for b in range(p0):
+            s0[a, b] += float(Fa.multiply(inv.FK[b::p0]).sum())
+    out = [s0]
+    Krr = inv.K[: blk.qr, : blk.qr]
+    out += [lay.diag_sum(Krr, b, blk.q0) for b in range(1, len(lay.slices))]
+    return out
+
+
+def _qq_traces(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], pc: _Pieces) -> np.ndarray:
+    """tr(Q H_i Q H_j) for every pair of θ elements."""
+    k, q0, qr = len(dirs), blk.q0, blk.qr
+    Q0r = inv.FK[:, :qr]
+    Krr = inv.K[:qr, :qr]
+    first: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    rest: dict[int, np.ndarray] = {}
+    for i, d in enumerate(dirs):
+        if d.block == 0:
+            FhF = inv.F.T @ _block_diag(np.broadcast_to(pc.h[i], inv.B.shape)).tocsr() @ inv.F
+            first[i] = (_times(inv.B, pc.h[i]), inv.K @ FhF.toarray())
+        else:
+            sl = lay.slices[d.block]
+            rest[i] = lay.apply(pc.h[i], d.block, np.ascontiguousarray(Krr[:, sl.start - q0: sl.stop - q0].T)).T
+    out = np.zeros((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            out[i, j] = out[j, i] = _qq_pair(inv, blk, lay, dirs, pc, (i, j), first, rest, Q0r)
+    return out
+
+
+def _qq_pair(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], pc: _Pieces,
+             ij: tuple[int, int], first: dict, rest: dict, Q0r: np.ndarray) -> float:
+    """tr(Q H_i Q H_j) for one pair (see :func:`_qq_traces`)."""
+    i, j = ij
+    a, b = dirs[i], dirs[j]
+    q0 = blk.q0
+    if a.block == 0 and b.block == 0:
+        (BHi, KFi), (BHj, KFj) = first[i], first[j]
+        per_level = float(np.sum(BHi * BHj.transpose(0, 2, 1)))
+        mid = inv.F.T @ _block_diag(pc.h[j] @ inv.B @ pc.h[i]).tocsr() @ inv.F
+        return per_level + 2.0 * float(np.sum(inv.K * mid.toarray())) + float(np.sum(KFi * KFj.T))
+    if a.block != 0 and b.block != 0:
+        sa, sb = lay.slices[a.block], lay.slices[b.block]
+        ra, rb = slice(sa.start - q0, sa.stop - q0), slice(sb.start - q0, sb.stop - q0)
+        return float(np.sum(rest[i][rb] * rest[j][ra].T))
+    if a.block != 0:
+        i, j, a, b = j, i, b, a
+    sb = lay.slices[b.block]
+    cols = Q0r[:, sb.start - q0: sb.stop - q0]
+    left = lay.apply(pc.h[i], 0, cols)
+    right = lay.apply(pc.h[j], b.block, np.ascontiguousarray(cols.T)).T
+    return float(np.sum(left * right))
+
+
+def _per_block(lay: _Layout, dirs: list[Direction], mats: list[np.ndarray], qsum: list[np.ndarray],
+               sym: bool) -> np.ndarray:
+    """For same-block pairs, 0 across blocks: ℓ·tr(X) − tr(ΣQ_gg X) with X = m_im_jᵀ + m_jm_iᵀ
+    (``sym``: tr(S_ij) − tr(Q S_ij)), or ℓ·tr(m_im_j) − tr(ΣQ_gg X) with X = m_im_j + m_jm_i
+    (tr(H_iH_j) − tr(Q(H_iH_j + H_jH_i)))."""
+    k = len(dirs)
+    out = np.zeros((k, k))
+    for i, a in enumerate(dirs):
+        for j in range(i, k):
+            if dirs[j].block != a.block:
+                continue
+            mi, mj = mats[i], mats[j]
+            X = mi @ mj.T + mj @ mi.T if sym else mi @ mj + mj @ mi
+            first = float(np.trace(X)) if sym else float(np.trace(mi @ mj))
+            out[i, j] = out[j, i] = lay.ells[a.block] * first - float(np.sum(qsum[a.block] * X.T))
+    return out
+
+
+def inverse_pieces(model, blk: _Blocks, lay: _Layout, dirs: list[Direction],
+                   v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The inputs of :func:`.blockedderivatives._hessian` (tr(M D_ij) − tr(M D_i M D_j), the
+    quadratic forms, vᵀD_iv, vᵀD_ijv) from Q."""
+    theta = np.asarray(model.theta, dtype=float)
+    pc = _Pieces(model.structure, theta, dirs)
+    inv_p = _Inverse(blk, with_x=True)
+    inv_t = inv_p if model.reml else _Inverse(blk, with_x=False)
+    qsum = _q_diag_sums(inv_t, blk, lay)
+    trD = _per_block(lay, dirs, pc.g, qsum, sym=True)
+    half = _per_block(lay, dirs, pc.h, qsum, sym=False)
+    trDD = half + _qq_traces(inv_t, blk, lay, dirs, pc)
+    w = _lambda_t(lay, pc.T, v)
+    Hw = [_on_block(lay, d.block, pc.h[i], w) for i, d in enumerate(dirs)]
+    QHw = [np.concatenate(inv_p.apply(x[: blk.q0], x[blk.q0:])) for x in Hw]
+    k = len(dirs)
+    quad = np.array([[float(Hw[i] @ Hw[j]) - float(Hw[i] @ QHw[j]) for j in range(k)] for i in range(k)])
+    vDv = np.array([float(w @ x) for x in Hw])
+    vDijv = np.array([[float(w @ _on_block(lay, dirs[i].block, pc.g[i] @ pc.g[j].T + pc.g[j] @ pc.g[i].T, w))
+                       if dirs[i].block == dirs[j].block else 0.0 for j in range(k)] for i in range(k)])
+    return trD - trDD, quad, vDv, vDijv
+
+
+def _lambda_t(lay: _Layout, T: list[np.ndarray], v: np.ndarray) -> np.ndarray:
+    """Λᵀv for a q-vector v (block order)."""
+    out = np.empty_like(v)
+    for b, sl in enumerate(lay.slices):
+        out[sl] = lay.apply(T[b].T, b, v[sl][:, None])[:, 0]
+    return out
+
+
+def _on_block(lay: _Layout, b: int, m: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(I ⊗ m) on block b's part of w, zero elsewhere."""
+    out = np.zeros_like(w)
+    sl = lay.slices[b]
+    out[sl] = lay.apply(m, b, w[sl][:, None])[:, 0]
+    return out
