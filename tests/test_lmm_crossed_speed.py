@@ -142,3 +142,23 @@ def test_newton_finish_needs_a_gain_above_the_relative_tolerance():
     step = newton_finish(small, theta, small(theta), g, H, lower)
     assert step is not None and step[1] < 10.0
     assert newton_finish(large, theta, large(theta), g, H, lower) is None  # below 1e-12·1e6
+
+
+def test_upper_plan_writes_the_same_numbers_as_two_scatters():
+    """The fill-in written once per position (A_rr's scaled value less the scaled Gram value)
+    equals the scatter of A_rr's values followed by the subtraction of the Gram values, bit for
+    bit; a model whose A_rr has a non-zero outside the map's positions has no plan."""
+    m = _insteval(3000)
+    assert m.A.upper_plan() is not None
+    theta = np.array([0.4, 0.7, 0.2])
+    W = blocks._first_block(m.A.A00, m.structure.blocks[0].template(theta))[2]
+    d = blocks.diagonal_scale(m.A, [b.template(theta) for b in m.structure.blocks[1:]])
+    planned = blocks._sparse_upper(m.A, W, d, m.A.arr_pattern(), m.A.gram)
+    m.A._upper_plan = None  # the two-scatter route
+    plain = blocks._sparse_upper(m.A, W, d, m.A.arr_pattern(), m.A.gram)
+    assert np.array_equal(planned, plain)
+    pattern, gram = m.A.arr_pattern(), m.A.gram
+    elsewhere = np.setdiff1d(np.arange(m.A.q_rest ** 2), gram.upper)[0]
+    outside = blocks.ArrPattern(np.sort(np.append(pattern.flat, elsewhere)), pattern.rows, pattern.cols,
+                                pattern.values)
+    assert blocks._upper_plan(gram, outside, m.A.rest, m.A.offsets) is None

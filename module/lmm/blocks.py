@@ -58,6 +58,8 @@ class Crossprod:
     arr_upper: np.ndarray | None = None
     _arr_pattern: ArrPattern | None = field(init=False, default=None, repr=False)
     _pattern_done: bool = field(init=False, default=False, repr=False)
+    _upper_plan: UpperPlan | None = field(init=False, default=None, repr=False)
+    _plan_done: bool = field(init=False, default=False, repr=False)
 
     @property
     def m(self) -> int:
@@ -75,6 +77,17 @@ class Crossprod:
             self._arr_pattern = _sparse_pattern(self.Arr, self.arr_upper)
             self._pattern_done = True
         return self._arr_pattern
+
+    def upper_plan(self) -> UpperPlan | None:
+        """How S_r's upper triangle is written from the Gram values alone (:class:`UpperPlan`),
+        or None (no Gram map, A_rr not sparse, or a non-zero of A_rr outside the map's
+        positions); formed once."""
+        if not self._plan_done:
+            pattern = self.arr_pattern()
+            self._upper_plan = (None if self.gram is None or pattern is None
+                                else _upper_plan(self.gram, pattern, self.rest, self.offsets))
+            self._plan_done = True
+        return self._upper_plan
 
 
 #: Largest fraction of non-zero cells of A_rr for which S_r is assembled from A_rr's non-zeros
@@ -104,6 +117,33 @@ def _sparse_pattern(Arr: np.ndarray, upper: np.ndarray | None) -> ArrPattern | N
     if len(rows) > SPARSE_ARR_FRACTION * q * q:
         return None
     return ArrPattern(rows * q + cols, rows, cols, Arr[rows, cols])
+
+
+@dataclass
+class UpperPlan:
+    """S_r's upper triangle written from the Gram map's positions alone, each once: ``within``
+    the map index of each non-zero of A_rr (all of them are among the map's positions, as in a
+    model whose every observation has a level of block 0 and no zero covariate); ``pair`` for
+    each map position the index of its scale d_r·d_c in the flattened outer product of the
+    rest blocks' column scales (d is constant over the levels of a block's column)."""
+
+    within: np.ndarray
+    pair: np.ndarray
+
+
+def _upper_plan(gram: GramMap, pattern: ArrPattern, rest: list[ReTerm], offsets: np.ndarray) -> UpperPlan | None:
+    """The :class:`UpperPlan` of a Gram map and A_rr's pattern, or None when some non-zero of
+    A_rr is not at one of the map's positions."""
+    where = np.searchsorted(gram.upper, pattern.flat)
+    where = np.minimum(where, len(gram.upper) - 1)
+    if len(gram.upper) == 0 or not np.array_equal(gram.upper[where], pattern.flat):
+        return None
+    column_class = np.concatenate([np.tile(np.arange(b.p), b.nlevels) + sum(r.p for r in rest[:j])
+                                   for j, b in enumerate(rest)])
+    k = sum(b.p for b in rest)
+    dtype = np.int16 if k * k < 2**15 else np.int64
+    pair = (column_class[gram.rows] * k + column_class[gram.cols]).astype(dtype)
+    return UpperPlan(where, pair)
 
 
 #: Rows per chunk of :func:`_product_sums`.
@@ -437,7 +477,8 @@ def _sparse_upper(A: Crossprod, W: np.ndarray, d: np.ndarray, pattern: ArrPatter
                   gram: GramMap, out: np.ndarray | None = None) -> np.ndarray:
     """The upper triangle of diag(d)(A_rr − A_r0(I⊗W)A_r0ᵀ)diag(d) on a zeroed C-ordered
     matrix (``out`` when given), from A_rr's non-zeros and the Gram values alone (no dense
-    pass over A_rr)."""
+    pass over A_rr). With an :class:`UpperPlan` each position is written once (the same
+    numbers: A_rr's scaled value less the scaled Gram value, whose negation is exact)."""
     q = A.q_rest
     if out is None:
         S = np.zeros((q, q))
@@ -445,8 +486,18 @@ def _sparse_upper(A: Crossprod, W: np.ndarray, d: np.ndarray, pattern: ArrPatter
         S = out
         S.fill(0.0)
     flat = S.reshape(-1)
-    flat[pattern.flat] = pattern.values * (d[pattern.rows] * d[pattern.cols])
-    flat[gram.upper] -= gram.values(W) * (d[gram.rows] * d[gram.cols])
+    plan = A.upper_plan()
+    if plan is None:
+        flat[pattern.flat] = pattern.values * (d[pattern.rows] * d[pattern.cols])
+        flat[gram.upper] -= gram.values(W) * (d[gram.rows] * d[gram.cols])
+        return S
+    scales = np.concatenate([d[int(o): int(o) + b.p] for b, o in zip(A.rest, A.offsets[:-1])])
+    scale = np.multiply.outer(scales, scales).ravel()[plan.pair]
+    g = gram.values(W)
+    g *= scale
+    np.negative(g, out=g)
+    g[plan.within] += pattern.values * scale[plan.within]
+    flat[gram.upper] = g
     return S
 
 
