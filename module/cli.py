@@ -361,8 +361,8 @@ def entry() -> None:
     After a one-shot command whose answer is written, the interpreter's teardown (clearing every
     module of numpy, scipy and pandas one by one) costs a cold ``mixedbridge run`` 0.1-0.3 s of
     the wall time its user waits, for nothing: the process ends with the output flushed and the
-    logging handlers shut down, as the teardown would leave them. Commands that serve, and any
-    run that loaded R, Dask or child processes, end the ordinary way."""
+    logging handlers shut down, as the teardown would leave them. Commands that serve, any run
+    that loaded R, Dask or child processes, and a profiled or traced run end the ordinary way."""
     args = build_parser().parse_args()
     status = _dispatch(args)
     if args.command in QUICK_EXIT_COMMANDS and not _needs_teardown():
@@ -371,6 +371,10 @@ def entry() -> None:
 
 
 def _needs_teardown() -> bool:
+    """Whether the process must end the ordinary way: a package of :data:`TEARDOWN_PACKAGES`
+    is loaded, or a profiler or tracer (cProfile, coverage) waits to write its report at exit."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return True
     return any(name.split(".", 1)[0] in TEARDOWN_PACKAGES for name in list(sys.modules))
 
 
