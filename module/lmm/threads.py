@@ -71,7 +71,7 @@ def _own_running(tasks: Path = Path("/proc/self/task")) -> int:
 
 
 #: Samples of the runnable count taken by :func:`others_running`, and the seconds between them.
-SAMPLES, SAMPLE_GAP_S = 3, 0.002
+SAMPLES, SAMPLE_GAP_S = 3, 0.001
 
 
 def others_running(loadavg: Path = Path("/proc/loadavg"), tasks: Path = Path("/proc/self/task")) -> float:
