@@ -570,3 +570,71 @@ def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray,
         Sx = Sx - Lxr @ Lxr.T
     Lxx, okx = _chol_lower(np.array(Sx, order="C"), clean=True)
     return BlockedCholesky(T0, L00, M0inv, W, rest_T, Lrr, Bxr, Lxr, Lxx, ld0 + ldr, ok and okx)
+
+
+# ----------------------------------------------------------------------------------------------
+# The criterion's parts at θ with S_r factored in two parts (the derivative check's batch)
+# ----------------------------------------------------------------------------------------------
+
+#: Largest share of the rest random effects the last rest block may hold for a batch of
+#: evaluations to refactor only its rows (:func:`criterion_parts`).
+TRAILING_SHARE = 0.25
+
+
+@dataclass
+class LeadingFactor:
+    """The lower Cholesky factor ``L11`` (column-major, q₁×q₁) of S_r's leading rows, those of
+    every rest block but the last, and ``ld11`` = 2·Σ log diag L11. It depends on θ only
+    through the elements of block 0 and of those blocks, not through the last block's."""
+
+    L11: np.ndarray
+    ld11: float
+
+
+def trailing_split(A: Crossprod) -> int | None:
+    """q₁, the rest random effects before the last rest block, when that block is small enough
+    (:data:`TRAILING_SHARE`) for a batch to refactor only its rows; else None."""
+    if len(A.rest) < 2:
+        return None
+    q1 = int(A.offsets[-2])
+    return q1 if A.q_rest - q1 <= TRAILING_SHARE * A.q_rest else None
+
+
+def criterion_parts(A: Crossprod, structure: ReStructure, theta: np.ndarray,
+                    lead: LeadingFactor | None = None) -> tuple[LeadingFactor | None, tuple[bool, float, float, float]]:
+    """(ok, log|L_θ|², r²(θ), log|R̃_X|²) at θ, S_r factored as [[L11, 0], [L21, L22]] with q₁ =
+    :func:`trailing_split`: L11 from ``lead`` when given (factored at a θ that differs from this
+    one in the last rest block's elements at most), else factored here; then L21 = S21 L11⁻ᵀ,
+    L22 = chol(S22 − L21L21ᵀ) and L_xr, L_xx by the same partition. The numbers of
+    :func:`update_L` up to rounding; returned with the leading factor, for the next θ of its
+    group (None when S_r's leading rows are not positive definite)."""
+    q1 = trailing_split(A)
+    if q1 is None:
+        raise ValueError("criterion_parts needs a last rest block small enough to refactor alone")
+    blocks = structure.blocks
+    L00, M0inv, W, ld0 = _first_block(A.A00, blocks[0].template(theta))
+    m = A.m
+    Y = _against_W(A.Ax0, W).reshape(m, -1)
+    Sx = A.Axx - Y @ A.Ax0.reshape(m, -1).T
+    rest_T = [b.template(theta) for b in blocks[1:]]
+    S = _rest_schur(A, W, rest_T)
+    failed = (False, np.inf, 0.0, 0.0)
+    if lead is None:
+        L11, ok = _chol_lower(np.array(S[:q1, :q1]))
+        if not ok:
+            return None, failed
+        lead = LeadingFactor(L11, float(2.0 * np.sum(np.log(np.diag(L11)))))
+    L21t = _solve_lower(lead.L11, np.asfortranarray(S[:q1, q1:]))
+    S22 = np.array(S[q1:, q1:])
+    S22 -= L21t.T @ L21t
+    L22, ok = _chol_lower(S22)
+    if not ok:
+        return lead, failed
+    Bxr = A.Axr - (A.Ar0 @ Y.T).T
+    _scale_cols(Bxr, A, rest_T)
+    Z1 = _solve_lower(lead.L11, np.asfortranarray(Bxr[:, :q1].T))
+    Z2 = _solve_lower(L22, np.asfortranarray((Bxr[:, q1:] - Z1.T @ L21t).T))
+    Lxx, okx = _chol_lower(np.array(Sx - Z1.T @ Z1 - Z2.T @ Z2, order="C"), clean=True)
+    ldL2 = ld0 + lead.ld11 + float(2.0 * np.sum(np.log(np.diag(L22))))
+    ldRX2 = float(2.0 * np.sum(np.log(np.diag(Lxx)[:-1])))
+    return lead, (okx, ldL2, float(Lxx[-1, -1] ** 2), ldRX2)
