@@ -87,7 +87,7 @@ class ModelFrame:
         codes = np.zeros(len(self.data), dtype=np.int64)
         for c, k in zip(cols, names):
             codes = codes * len(k) + c.array.codes
-        uniq, inv = np.unique(codes, return_inverse=True)
+        uniq, inv = unique_integers(codes)
         labels = []
         for u in uniq.tolist():
             parts = []
@@ -222,9 +222,30 @@ def _integer_factor(col: pd.Series) -> pd.Series:
     by its dtype): R's numeric level order and labels, made by ``np.unique`` over the values,
     not per row or per level in Python (a Parquet partition of a million rows and 600,000
     group ids: ~0.2 s instead of ~5 s)."""
-    uniques, codes = np.unique(col.to_numpy(), return_inverse=True)
+    uniques, codes = unique_integers(col.to_numpy())
     dtype = pd.CategoricalDtype(uniques.astype(str))
     return pd.Series(pd.Categorical.from_codes(codes.reshape(-1), dtype=dtype, validate=False), index=col.index)
+
+
+def unique_integers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` of an integer array (the sorted distinct
+    values and each value's index among them), by a table over the values' range when it is
+    not much wider than the array (a pass over the rows instead of a sort: InstEval's four
+    grouping columns, 73,421 rows, 27 -> 3 ms)."""
+    values = np.asarray(values).reshape(-1)
+    if values.size == 0:
+        return values.copy(), np.zeros(0, dtype=np.intp)
+    low, high = int(values.min()), int(values.max())
+    if high - low > 4 * values.size + 1024:
+        uniques, codes = np.unique(values, return_inverse=True)
+        return uniques, codes.reshape(-1)
+    shifted = values - low
+    seen = np.zeros(high - low + 1, dtype=bool)
+    seen[shifted] = True
+    present = np.flatnonzero(seen)
+    lookup = np.zeros(high - low + 1, dtype=np.intp)
+    lookup[present] = np.arange(len(present))
+    return (present + low).astype(values.dtype), lookup[shifted]
 
 
 def text_labels(categories: pd.Index) -> list[str]:

@@ -5,7 +5,10 @@ import html
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -51,10 +54,12 @@ def markdown_code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _format_options(fmt: str) -> dict[str, str]:
-    """JASP's format string as {key: value}: ``sf:4;dp:3`` is ``{"sf": "4", "dp": "3"}``."""
+@lru_cache(maxsize=256)
+def _format_options(fmt: str) -> Mapping[str, str]:
+    """JASP's format string as {key: value}: ``sf:4;dp:3`` is ``{"sf": "4", "dp": "3"}``; read
+    once per format (a table writes thousands of cells with a handful of formats), so read-only."""
     pairs = (part.partition(":") for part in fmt.split(";") if ":" in part)
-    return {key: value for key, _, value in pairs}
+    return MappingProxyType({key: value for key, _, value in pairs})
 
 
 @dataclass

@@ -142,3 +142,70 @@ def test_newton_finish_needs_a_gain_above_the_relative_tolerance():
     step = newton_finish(small, theta, small(theta), g, H, lower)
     assert step is not None and step[1] < 10.0
     assert newton_finish(large, theta, large(theta), g, H, lower) is None  # below 1e-12·1e6
+
+
+def test_upper_plan_writes_the_same_numbers_as_two_scatters():
+    """The fill-in written once per position (A_rr's scaled value less the scaled Gram value)
+    equals the scatter of A_rr's values followed by the subtraction of the Gram values, bit for
+    bit; a model whose A_rr has a non-zero outside the map's positions has no plan."""
+    m = _insteval(3000)
+    assert m.A.upper_plan() is not None
+    theta = np.array([0.4, 0.7, 0.2])
+    W = blocks._first_block(m.A.A00, m.structure.blocks[0].template(theta))[2]
+    d = blocks.diagonal_scale(m.A, [b.template(theta) for b in m.structure.blocks[1:]])
+    planned = blocks._sparse_upper(m.A, W, d, m.A.arr_pattern(), m.A.gram)
+    m.A._upper_plan = None  # the two-scatter route
+    plain = blocks._sparse_upper(m.A, W, d, m.A.arr_pattern(), m.A.gram)
+    assert np.array_equal(planned, plain)
+    pattern, gram = m.A.arr_pattern(), m.A.gram
+    elsewhere = np.setdiff1d(np.arange(m.A.q_rest ** 2), gram.upper)[0]
+    outside = blocks.ArrPattern(np.sort(np.append(pattern.flat, elsewhere)), pattern.rows, pattern.cols,
+                                pattern.values)
+    assert blocks._upper_plan(gram, outside, m.A.rest, m.A.offsets) is None
+
+
+def test_grouped_objectives_equal_one_evaluation_each(monkeypatch):
+    """The derivative check's batch with S_r's leading rows factored once per group of points
+    (those differing in the last rest block's element alone) gives each point's objective up to
+    rounding, and the check's gradient as the point-by-point route gives it."""
+    from mixedbridge.lmm import model as model_module
+    from mixedbridge.lmm.checks import _deriv12_points, deriv12
+
+    monkeypatch.setattr(model_module, "GROUPED_FILL", 0)
+    m = _insteval(3000)
+    assert blocks.trailing_split(m.A) is not None
+    theta = np.array([0.35, 0.55, 0.15])
+    points = _deriv12_points(theta, theta + 1e-4, theta - 1e-4)
+    one_by_one = np.array([m.objective(t) for t in points])
+    np.testing.assert_allclose(m.objectives(points), one_by_one, rtol=1e-13)
+    f = m.objective(theta)
+    g_plain, _, _ = deriv12(m.objective, theta, f, m.structure.lower)
+    g_grouped, _, _ = deriv12(m.objective, theta, f, m.structure.lower, many=m.objectives)
+    np.testing.assert_allclose(g_grouped, g_plain, rtol=1e-6, atol=1e-8)
+
+
+def test_grouped_objectives_fail_a_group_whose_leading_rows_fail(monkeypatch):
+    from mixedbridge.lmm import model as model_module
+
+    monkeypatch.setattr(model_module, "GROUPED_FILL", 0)
+    m = _insteval(3000)
+    theta = np.array([0.35, 0.55, 0.15])
+    points = np.array([theta, theta + [0, 0, 1e-4], theta + [1e-4, 0, 0]])
+    real = blocks._chol_lower
+    calls = []
+
+    def first_fails(S, clean=False):
+        calls.append(S.shape)
+        L, ok = real(S, clean)
+        return L, ok and len(calls) > 1
+
+    monkeypatch.setattr(blocks, "_chol_lower", first_fails)
+    got = m.objectives(points)
+    assert np.isinf(got[:2]).all() and np.isfinite(got[2])  # the first group fails, the other not
+
+
+def test_criterion_parts_needs_a_small_last_block():
+    m = _crossed(n=2000, levels=100)
+    assert blocks.trailing_split(m.A) is None  # one rest block: nothing to split off
+    with pytest.raises(ValueError, match="last rest block"):
+        blocks.criterion_parts(m.A, m.structure, np.array([1.0, 1.0]))

@@ -264,3 +264,26 @@ def test_batched_derivative_check_matches_one_at_a_time(monkeypatch):
     products = _model("sleepstudy", "Reaction ~ Days + (Days | Subject)")
     assert products.dense is not None and products.dense.factor_many(thetas) is None
     np.testing.assert_allclose(products.objectives(thetas), one, rtol=1e-12)
+
+
+@pytest.mark.parametrize("p0", [1, 2, 3])
+def test_gram_map_matches_dense_product_for_any_block_width(p0):
+    """W ↦ A_r0(I⊗W)A_r0ᵀ by the map (32-bit pair indices) equals the dense product at every
+    position of the map, with the levels of equal A₀₀ᵢ merged (equal Wᵢ) and without."""
+    import scipy.sparse as sparse
+
+    rng = np.random.default_rng(11 + p0)
+    ell, q = 60, 45
+    Ar0 = sparse.random(q, ell * p0, density=0.08, random_state=3, format="csr")
+    A00 = rng.standard_normal((ell, p0, p0))
+    A00 = A00 @ np.swapaxes(A00, 1, 2)
+    A00[: ell // 2] = A00[0]  # half the levels alike: their columns are merged
+    W = np.linalg.inv(A00 + np.eye(p0))  # a function of A₀₀ᵢ, as the factorisation's Wᵢ are
+    g = gram.build_gram_map(Ar0, A00)
+    assert g is not None and g.Pg is not None
+    D = Ar0.toarray().reshape(q, ell, p0)
+    dense = np.einsum("ria,iab,sib->rs", D, W, D)
+    np.testing.assert_allclose(g.values(W), dense[g.rows, g.cols], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(g.P @ W.ravel(), dense[g.rows, g.cols], rtol=1e-12, atol=1e-13)
+    nonzero = np.flatnonzero(np.triu(np.abs(dense.T) > 1e-14).ravel())
+    assert set(nonzero.tolist()) <= set(g.upper.tolist())

@@ -146,3 +146,18 @@ def test_whole_run_on_a_categorical_frame_matches_text_groups():
     ranef_a = {(r["level"], r["term"]): r["estimate"] for r in a.table("random_effects").rows}
     assert ranef_a.keys() == ranef_b.keys()
     assert all(ranef_a[k] == pytest.approx(ranef_b[k], rel=1e-5, abs=1e-8) for k in ranef_a)
+
+
+@pytest.mark.parametrize("values", [
+    np.random.default_rng(3).integers(-5, 3000, 20_000),  # a narrow range: the table
+    np.random.default_rng(4).integers(0, 2**40, 500),  # a wide one: the sort
+    np.array([7, 7, 7]), np.array([], dtype=np.int64), np.array([1, 0, 1], dtype=np.uint8),
+    np.array([-2**62, 0, 2**62]),
+])
+def test_unique_integers_is_numpys_unique(values):
+    from mixedbridge.frame import unique_integers
+
+    got, codes = unique_integers(values)
+    want, want_codes = np.unique(values, return_inverse=True)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert np.array_equal(codes, want_codes.reshape(-1))

@@ -2,8 +2,6 @@
 :class:`~mixedbridge.fit.Fit` with lme4's answers."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from ..design import ReTermData
@@ -12,7 +10,7 @@ from .checks import ConvergenceCheck
 from .model import Estimates, LinearMixedModel
 from .optsummary import OptSummary
 from .remat import ReTerm
-from .threads import blas_threads
+from .threads import blas_threads, others_running, usable_cpus
 from .validate import check_inputs
 from .varcorr import varcorr
 
@@ -23,13 +21,14 @@ MULTITHREAD_FILL = 500
 def auto_threads(q_rest: int) -> int | None:
     """BLAS threads for a fit whose dense fill-in block has ``q_rest`` rows: one for small blocks
     (many tiny BLAS calls, where threads cost more than they give), the library default for
-    large ones when a core is idle (InstEval: 2.0 s against 2.6 s on two quiet cores). On a
-    loaded machine OpenBLAS's spin-waiting threads slow a fit down many times, so one thread,
-    however large the block (synth-crossed, q_r = 5,000, load 8 on 2 cores: 70 s CPU and 140 s
-    wall with the default threads against 27 s and 87 s with one)."""
+    large ones when, besides this process, a core is idle now (:func:`~.threads.others_running`;
+    InstEval's fit: 0.75 s against 0.9 s wall on two quiet cores). On a loaded machine
+    OpenBLAS's spin-waiting threads slow a fit down many times, so one thread, however large
+    the block (synth-crossed, q_r = 5,000, load 8 on 2 cores: 70 s CPU and 140 s wall with the
+    default threads against 27 s and 87 s with one)."""
     if q_rest < MULTITHREAD_FILL:
         return 1
-    idle = (os.cpu_count() or 1) - os.getloadavg()[0]
+    idle = usable_cpus() - 1 - others_running()
     return None if idle >= 1.0 else 1
 
 

@@ -58,6 +58,8 @@ class Crossprod:
     arr_upper: np.ndarray | None = None
     _arr_pattern: ArrPattern | None = field(init=False, default=None, repr=False)
     _pattern_done: bool = field(init=False, default=False, repr=False)
+    _upper_plan: UpperPlan | None = field(init=False, default=None, repr=False)
+    _plan_done: bool = field(init=False, default=False, repr=False)
 
     @property
     def m(self) -> int:
@@ -75,6 +77,17 @@ class Crossprod:
             self._arr_pattern = _sparse_pattern(self.Arr, self.arr_upper)
             self._pattern_done = True
         return self._arr_pattern
+
+    def upper_plan(self) -> UpperPlan | None:
+        """How S_r's upper triangle is written from the Gram values alone (:class:`UpperPlan`),
+        or None (no Gram map, A_rr not sparse, or a non-zero of A_rr outside the map's
+        positions); formed once."""
+        if not self._plan_done:
+            pattern = self.arr_pattern()
+            self._upper_plan = (None if self.gram is None or pattern is None
+                                else _upper_plan(self.gram, pattern, self.rest, self.offsets))
+            self._plan_done = True
+        return self._upper_plan
 
 
 #: Largest fraction of non-zero cells of A_rr for which S_r is assembled from A_rr's non-zeros
@@ -104,6 +117,33 @@ def _sparse_pattern(Arr: np.ndarray, upper: np.ndarray | None) -> ArrPattern | N
     if len(rows) > SPARSE_ARR_FRACTION * q * q:
         return None
     return ArrPattern(rows * q + cols, rows, cols, Arr[rows, cols])
+
+
+@dataclass
+class UpperPlan:
+    """S_r's upper triangle written from the Gram map's positions alone, each once: ``within``
+    the map index of each non-zero of A_rr (all of them are among the map's positions, as in a
+    model whose every observation has a level of block 0 and no zero covariate); ``pair`` for
+    each map position the index of its scale d_r·d_c in the flattened outer product of the
+    rest blocks' column scales (d is constant over the levels of a block's column)."""
+
+    within: np.ndarray
+    pair: np.ndarray
+
+
+def _upper_plan(gram: GramMap, pattern: ArrPattern, rest: list[ReTerm], offsets: np.ndarray) -> UpperPlan | None:
+    """The :class:`UpperPlan` of a Gram map and A_rr's pattern, or None when some non-zero of
+    A_rr is not at one of the map's positions."""
+    where = np.searchsorted(gram.upper, pattern.flat)
+    where = np.minimum(where, len(gram.upper) - 1)
+    if len(gram.upper) == 0 or not np.array_equal(gram.upper[where], pattern.flat):
+        return None
+    column_class = np.concatenate([np.tile(np.arange(b.p), b.nlevels) + sum(r.p for r in rest[:j])
+                                   for j, b in enumerate(rest)])
+    k = sum(b.p for b in rest)
+    dtype = np.int16 if k * k < 2**15 else np.int64
+    pair = (column_class[gram.rows] * k + column_class[gram.cols]).astype(dtype)
+    return UpperPlan(where, pair)
 
 
 #: Rows per chunk of :func:`_product_sums`.
@@ -437,7 +477,8 @@ def _sparse_upper(A: Crossprod, W: np.ndarray, d: np.ndarray, pattern: ArrPatter
                   gram: GramMap, out: np.ndarray | None = None) -> np.ndarray:
     """The upper triangle of diag(d)(A_rr − A_r0(I⊗W)A_r0ᵀ)diag(d) on a zeroed C-ordered
     matrix (``out`` when given), from A_rr's non-zeros and the Gram values alone (no dense
-    pass over A_rr)."""
+    pass over A_rr). With an :class:`UpperPlan` each position is written once (the same
+    numbers: A_rr's scaled value less the scaled Gram value, whose negation is exact)."""
     q = A.q_rest
     if out is None:
         S = np.zeros((q, q))
@@ -445,8 +486,18 @@ def _sparse_upper(A: Crossprod, W: np.ndarray, d: np.ndarray, pattern: ArrPatter
         S = out
         S.fill(0.0)
     flat = S.reshape(-1)
-    flat[pattern.flat] = pattern.values * (d[pattern.rows] * d[pattern.cols])
-    flat[gram.upper] -= gram.values(W) * (d[gram.rows] * d[gram.cols])
+    plan = A.upper_plan()
+    if plan is None:
+        flat[pattern.flat] = pattern.values * (d[pattern.rows] * d[pattern.cols])
+        flat[gram.upper] -= gram.values(W) * (d[gram.rows] * d[gram.cols])
+        return S
+    scales = np.concatenate([d[int(o): int(o) + b.p] for b, o in zip(A.rest, A.offsets[:-1])])
+    scale = np.multiply.outer(scales, scales).ravel()[plan.pair]
+    g = gram.values(W)
+    g *= scale
+    np.negative(g, out=g)
+    g[plan.within] += pattern.values * scale[plan.within]
+    flat[gram.upper] = g
     return S
 
 
@@ -519,3 +570,71 @@ def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray,
         Sx = Sx - Lxr @ Lxr.T
     Lxx, okx = _chol_lower(np.array(Sx, order="C"), clean=True)
     return BlockedCholesky(T0, L00, M0inv, W, rest_T, Lrr, Bxr, Lxr, Lxx, ld0 + ldr, ok and okx)
+
+
+# ----------------------------------------------------------------------------------------------
+# The criterion's parts at θ with S_r factored in two parts (the derivative check's batch)
+# ----------------------------------------------------------------------------------------------
+
+#: Largest share of the rest random effects the last rest block may hold for a batch of
+#: evaluations to refactor only its rows (:func:`criterion_parts`).
+TRAILING_SHARE = 0.25
+
+
+@dataclass
+class LeadingFactor:
+    """The lower Cholesky factor ``L11`` (column-major, q₁×q₁) of S_r's leading rows, those of
+    every rest block but the last, and ``ld11`` = 2·Σ log diag L11. It depends on θ only
+    through the elements of block 0 and of those blocks, not through the last block's."""
+
+    L11: np.ndarray
+    ld11: float
+
+
+def trailing_split(A: Crossprod) -> int | None:
+    """q₁, the rest random effects before the last rest block, when that block is small enough
+    (:data:`TRAILING_SHARE`) for a batch to refactor only its rows; else None."""
+    if len(A.rest) < 2:
+        return None
+    q1 = int(A.offsets[-2])
+    return q1 if A.q_rest - q1 <= TRAILING_SHARE * A.q_rest else None
+
+
+def criterion_parts(A: Crossprod, structure: ReStructure, theta: np.ndarray,
+                    lead: LeadingFactor | None = None) -> tuple[LeadingFactor | None, tuple[bool, float, float, float]]:
+    """(ok, log|L_θ|², r²(θ), log|R̃_X|²) at θ, S_r factored as [[L11, 0], [L21, L22]] with q₁ =
+    :func:`trailing_split`: L11 from ``lead`` when given (factored at a θ that differs from this
+    one in the last rest block's elements at most), else factored here; then L21 = S21 L11⁻ᵀ,
+    L22 = chol(S22 − L21L21ᵀ) and L_xr, L_xx by the same partition. The numbers of
+    :func:`update_L` up to rounding; returned with the leading factor, for the next θ of its
+    group (None when S_r's leading rows are not positive definite)."""
+    q1 = trailing_split(A)
+    if q1 is None:
+        raise ValueError("criterion_parts needs a last rest block small enough to refactor alone")
+    blocks = structure.blocks
+    L00, M0inv, W, ld0 = _first_block(A.A00, blocks[0].template(theta))
+    m = A.m
+    Y = _against_W(A.Ax0, W).reshape(m, -1)
+    Sx = A.Axx - Y @ A.Ax0.reshape(m, -1).T
+    rest_T = [b.template(theta) for b in blocks[1:]]
+    S = _rest_schur(A, W, rest_T)
+    failed = (False, np.inf, 0.0, 0.0)
+    if lead is None:
+        L11, ok = _chol_lower(np.array(S[:q1, :q1]))
+        if not ok:
+            return None, failed
+        lead = LeadingFactor(L11, float(2.0 * np.sum(np.log(np.diag(L11)))))
+    L21t = _solve_lower(lead.L11, np.asfortranarray(S[:q1, q1:]))
+    S22 = np.array(S[q1:, q1:])
+    S22 -= L21t.T @ L21t
+    L22, ok = _chol_lower(S22)
+    if not ok:
+        return lead, failed
+    Bxr = A.Axr - (A.Ar0 @ Y.T).T
+    _scale_cols(Bxr, A, rest_T)
+    Z1 = _solve_lower(lead.L11, np.asfortranarray(Bxr[:, :q1].T))
+    Z2 = _solve_lower(L22, np.asfortranarray((Bxr[:, q1:] - Z1.T @ L21t).T))
+    Lxx, okx = _chol_lower(np.array(Sx - Z1.T @ Z1 - Z2.T @ Z2, order="C"), clean=True)
+    ldL2 = ld0 + lead.ld11 + float(2.0 * np.sum(np.log(np.diag(L22))))
+    ldRX2 = float(2.0 * np.sum(np.log(np.diag(Lxx)[:-1])))
+    return lead, (okx, ldL2, float(Lxx[-1, -1] ** 2), ldRX2)

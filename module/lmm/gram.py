@@ -93,7 +93,7 @@ def _unique_positions(flat: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarr
     seen = np.zeros(size, dtype=bool)
     seen[flat] = True
     uniq = np.flatnonzero(seen)
-    lookup = np.empty(size, dtype=np.int64)
+    lookup = np.empty(size, dtype=flat.dtype)
     lookup[uniq] = np.arange(len(uniq))
     return uniq, lookup[flat]
 
@@ -110,29 +110,41 @@ def build_gram_map(Ar0: sp.csr_matrix, A00: np.ndarray) -> GramMap | None:
     A.sort_indices()
     level_start, counts = _pair_counts(A, p0)
     nnz = A.nnz
-    col = np.repeat(np.arange(A.shape[1]), np.diff(A.indptr))
+    q_r = A.shape[0]
+    # indices in 32 bits where they fit: the pair arrays are the map's whole cost, most of it
+    # the memory they take (InstEval: 1.8M pairs, 0.10 -> 0.08 s)
+    small = max(nnz, q_r * q_r, ell0 * p0 * p0) < 2**31
+    idx = np.int32 if small else np.int64
+    col = np.repeat(np.arange(A.shape[1], dtype=idx), np.diff(A.indptr))
     level = col // p0
-    row = A.indices.astype(np.int64)
+    row = A.indices.astype(idx)
     if p0 == 1:
         # rows are sorted within each level's single column: pairing each entry with the ones
         # before it (and itself) gives exactly the pairs with row₁ ≥ row₂
-        reps = np.arange(nnz) - level_start[level] + 1
+        reps = np.arange(nnz, dtype=idx) - level_start[level].astype(idx) + 1
     else:
-        reps = counts[level]
-    total = int(reps.sum())
+        reps = counts[level].astype(idx)
+    total = int(reps.sum(dtype=np.int64))
     if total > GRAM_MAP_LIMIT:
         return None
-    e1 = np.repeat(np.arange(nnz), reps)
-    pos = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
-    e2 = level_start[level[e1]] + pos
+    e1 = np.repeat(np.arange(nnz, dtype=idx), reps)
+    starts = np.cumsum(reps, dtype=idx)
+    starts -= reps  # each entry's first pair
+    e2 = np.arange(total, dtype=idx)
+    e2 -= np.repeat(starts - level_start[level].astype(idx), reps)  # the level's first entry + the pair's place
+    del starts
     if p0 > 1:
         keep = row[e1] >= row[e2]
         e1, e2 = e1[keep], e2[keep]
-    q_r = A.shape[0]
-    upper = row[e2] * q_r + row[e1]
-    a = col % p0
-    wcol = level[e1] * p0 * p0 + a[e1] * p0 + a[e2]
+    upper = row[e2] * idx(q_r)
+    upper += row[e1]
+    if p0 == 1:
+        wcol = level[e1]
+    else:
+        a = col % p0
+        wcol = level[e1] * (p0 * p0) + a[e1] * p0 + a[e2]
     vals = A.data[e1] * A.data[e2]
+    del e1, e2
     uniq, inv = _unique_positions(upper, q_r * q_r)
     P = sp.csr_matrix((vals, (inv, wcol)), shape=(len(uniq), ell0 * p0 * p0))
     P.sum_duplicates()

@@ -10,9 +10,12 @@ millisecond, several times per small analysis).
 """
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 from threadpoolctl import ThreadpoolController
 
@@ -46,3 +49,48 @@ def blas_threads(n: int | None) -> Iterator[None]:
         for lib, old in zip(libraries, before):
             if old != n:
                 lib.set_num_threads(old)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system tells it, else all)."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    return len(getaffinity(0)) if getaffinity is not None else (os.cpu_count() or 1)
+
+
+def _own_running(tasks: Path = Path("/proc/self/task")) -> int:
+    """Threads of this process that are running or runnable now (a thread's state is the
+    field after its parenthesised name in its ``stat`` file)."""
+    count = 0
+    for stat in tasks.glob("*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        count += text[text.rfind(")") + 2: text.rfind(")") + 3] == "R"
+    return count
+
+
+#: Samples of the runnable count taken by :func:`others_running`, and the seconds between them.
+SAMPLES, SAMPLE_GAP_S = 3, 0.001
+
+
+def others_running(loadavg: Path = Path("/proc/loadavg"), tasks: Path = Path("/proc/self/task")) -> float:
+    """How many threads of other processes are running or runnable now: the kernel's count of
+    runnable threads (``/proc/loadavg``'s fourth field) less this process's own, the least of
+    :data:`SAMPLES` samples (a process that ran at one instant only is no load). Where the
+    system has no such files, the one-minute load average less one (this process).
+
+    Why not the load average alone: it remembers the last minute, so a process started right
+    after another busy one (a benchmark's repeats, a host's successive requests) sees a load
+    that is gone and keeps one BLAS thread on an idle machine."""
+    counts = []
+    for i in range(SAMPLES):
+        if i:
+            time.sleep(SAMPLE_GAP_S)
+        try:
+            runnable = int(loadavg.read_text().split()[3].split("/")[0])
+            own = _own_running(tasks)
+        except (OSError, IndexError, ValueError):
+            return max(os.getloadavg()[0] - 1.0, 0.0) if hasattr(os, "getloadavg") else 0.0
+        counts.append(max(runnable - max(own, 1), 0))
+    return float(min(counts))
