@@ -31,7 +31,7 @@ from .datalines import data_lines_plot
 from .means import emmeans_plot, marginal_means
 from .modeldata import PlotNote
 from .ranef import caterpillar_plot
-from .render import DPI, DRAW_LOCK, STYLE, describe, to_plot
+from .render import DPI, DRAW_LOCK, STYLE, describe, reusing_figures, to_plot
 from .residuals import qq_plot, ranef_qq_plot, residual_plot
 from .shrinkage import cluster_fits_plot, shrinkage_plot
 from .types import Drawn
@@ -114,7 +114,7 @@ def make_plots(problem: Problem, fit: Fit, requests: list[dict],
     kept = _KEPT.get(key)
     if kept is not None:
         return kept
-    with DRAW_LOCK:
+    with DRAW_LOCK, reusing_figures():
         plots, notes = _make_plots(problem, fit, requests, formats)
     _KEPT.put(key, (fit, problem.frame), plots, notes)
     return [dict(p) for p in plots], list(notes)

@@ -20,7 +20,7 @@ from ..options import node
 from ..problem import Problem
 from .datalines import cluster_colors
 from .modeldata import PlotNote
-from .render import new_figure, safe_name, suptitle, tag
+from .render import blank_figure, new_figure, safe_name, suptitle, tag
 from .types import Drawn
 
 #: Horizontal room shared by the lines' positions at one level of the horizontal factor.
@@ -119,7 +119,12 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     plevels = list(problem.frame.data[panels].cat.categories) if panels else [None]
     ncols = min(3, len(plevels))
     nrows = -(-len(plevels) // ncols)
-    fig, axes = new_figure(5.2 * ncols + 0.5, 4.4 * nrows + 0.4, nrows, ncols, squeeze=False, sharey=True)
+    size = (5.2 * ncols + 0.5, 4.4 * nrows + 0.4)
+    if len(plevels) == 1:
+        fig, ax = blank_figure(("emmeans", *size), *size)
+        axes = np.array([[ax]])
+    else:
+        fig, axes = new_figure(*size, nrows, ncols, squeeze=False, sharey=True)
     assert isinstance(axes, np.ndarray)  # squeeze=False: always a 2-d array of Axes
     notes: list[str] = list(means.notes)
     for ax, plev in zip(axes.flat, plevels):
