@@ -35,6 +35,7 @@ from matplotlib.ticker import FixedFormatter, FuncFormatter
 from matplotlib.transforms import Bbox
 
 from ..table import printable
+from .textcache import ShapedTextAgg, print_svg
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -84,7 +85,9 @@ class PooledCanvas(FigureCanvasAgg):
     figure at a time, and the image is cleared at the start of each draw, so the output is
     unchanged. A figure's ``canvas.buffer_rgba()`` is then only its image until another figure
     of its size is drawn, so only :func:`to_plot` gives its figures this canvas (it reads each
-    image at once and lets the figure go); figures handed to a caller keep their own."""
+    image at once and lets the figure go); figures handed to a caller keep their own. Its
+    renderers keep each text's glyph layout, and its SVG writer each text's size
+    (:mod:`textcache`)."""
 
     def get_renderer(self) -> RendererAgg:
         w, h = self.get_width_height(physical=True)
@@ -92,7 +95,7 @@ class PooledCanvas(FigureCanvasAgg):
         with DRAW_LOCK:
             renderer = _RENDERERS.get(key)
             if renderer is None:
-                renderer = RendererAgg(w, h, self.figure.dpi)
+                renderer = ShapedTextAgg(w, h, self.figure.dpi)
                 if w * h <= POOLED_PIXELS:
                     _RENDERERS[key] = renderer
                     while len(_RENDERERS) > MAX_RENDERERS:
@@ -101,6 +104,11 @@ class PooledCanvas(FigureCanvasAgg):
                 _RENDERERS.move_to_end(key)
         self.renderer = renderer
         return renderer
+
+    def print_svg(self, filename, **kwargs: Any) -> None:
+        """The SVG writer of matplotlib, measuring each text once per process
+        (:func:`textcache.print_svg`)."""
+        print_svg(self.figure, filename, **kwargs)
 
 
 @overload
