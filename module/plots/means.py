@@ -20,7 +20,8 @@ from ..options import node
 from ..problem import Problem
 from .datalines import cluster_colors
 from .modeldata import PlotNote
-from .render import blank_figure, new_figure, safe_name, suptitle, tag
+from .render import new_figure, safe_name, suptitle, tag
+from .reuse import blank_figure
 from .types import Drawn
 
 #: Horizontal room shared by the lines' positions at one level of the horizontal factor.

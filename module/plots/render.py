@@ -12,8 +12,7 @@ import base64
 import io
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import matplotlib
@@ -32,7 +31,6 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 from matplotlib.text import Text
 from matplotlib.ticker import FixedFormatter, FuncFormatter
-from matplotlib.transforms import Bbox
 
 from ..table import printable
 from .textcache import ShapedTextAgg, print_svg
@@ -142,76 +140,6 @@ def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, *,
         fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=squeeze, **kwargs)
     return fig, axes
-
-
-#: 1×1 figures kept for reuse by :func:`blank_figure`, by key: at most this many.
-MAX_KEPT_FIGURES = 4
-_FIGURES: OrderedDict[tuple, tuple[Figure, Axes]] = OrderedDict()
-_REUSE = threading.local()
-
-
-@contextmanager
-def reusing_figures() -> Iterator[None]:
-    """Within it (in this thread), :func:`blank_figure` may hand out a figure drawn before.
-
-    Only :func:`mixedbridge.plots.make_plots` turns this on: it encodes each figure's images at
-    once (:func:`to_plot`) and lets the figure go, so a figure handed out again is no longer read.
-    Figures given to a caller (:func:`mixedbridge.plots.figures`) are always new."""
-    before = getattr(_REUSE, "on", False)
-    _REUSE.on = True
-    try:
-        yield
-    finally:
-        _REUSE.on = before
-
-
-def blank_figure(key: tuple, width: float, height: float) -> tuple[Figure, Axes]:
-    """A 1×1 figure of ``width`` × ``height`` inches, as :func:`new_figure` makes it.
-
-    Under :func:`reusing_figures` the figure last made for ``key`` is emptied and handed out
-    again (a builder asks for one figure per key per call): a new figure cost more than its
-    drawing (an Axes with its ticks, each tick two lines, a grid line and two texts, measured
-    again in the layout), and emptying restores what the builders read (limits, ticks' places,
-    the layout's starting position), so the images are those of a new figure."""
-    if not getattr(_REUSE, "on", False):
-        return new_figure(width, height)
-    with DRAW_LOCK:
-        kept = _FIGURES.get(key)
-        if kept is None:
-            kept = new_figure(width, height)
-            _FIGURES[key] = kept
-            while len(_FIGURES) > MAX_KEPT_FIGURES:
-                _FIGURES.popitem(last=False)
-        else:
-            _FIGURES.move_to_end(key)
-            _empty(*kept, width, height)
-    return kept
-
-
-def _empty(fig: Figure, ax: Axes, width: float, height: float) -> None:
-    """Take everything a builder added off a 1×1 figure of :func:`new_figure` and put back its
-    size, layout engine, axes position, data limits, autoscaling and colour cycle."""
-    with plt.rc_context(STYLE):
-        for group in (ax.lines, ax.collections, ax.patches, ax.texts, ax.images, ax.artists, ax.tables):
-            for artist in list(group):
-                artist.remove()
-        ax.containers.clear()
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
-        for text in list(fig.texts):
-            text.remove()
-        fig.set_size_inches(width, height)
-        fig.set_layout_engine("constrained")
-        ax.set_position(ax.get_subplotspec().get_position(fig), which="both")
-        ax.set_in_layout(True)  # set_position takes an axes out of the layout
-        ax.dataLim.set(Bbox.null())
-        ax.ignore_existing_data_limits = True
-        ax.set_autoscale_on(True)
-        ax.set_prop_cycle(None)
-        ax.set_title("")
-        ax.set_xlabel("")
-        ax.set_ylabel("")
-        ax.set_visible(True)
 
 
 def tag(artist: Artist | list | tuple, role: str):
@@ -384,17 +312,19 @@ def resize(fig: Figure, dpi: int, width: int | None, height: int | None) -> None
 
 
 def to_plot(name: str, title: str, fig: Figure, formats: tuple[str, ...] = ("png", "svg"), dpi: int = DPI,
-            width: int | None = None, height: int | None = None) -> dict:
+            width: int | None = None, height: int | None = None,
+            layout: Callable[[Figure, int], None] = lay_out) -> dict:
     """A results-document plot: ``name``, ``title``, ``width`` and ``height`` in pixels (at
     ``dpi``; ``width``/``height`` resize the figure, :func:`resize`), and each requested format
-    base64-encoded."""
+    base64-encoded; ``layout(fig, dpi)`` lays the figure out (:func:`lay_out`, or one that may
+    reuse a kept layout, :func:`reuse.kept_layout`)."""
     resize(fig, dpi, width, height)
     w, h = fig.get_size_inches()
     out = {"name": name, "title": title, "width": int(round(w * dpi)), "height": int(round(h * dpi))}
     if not isinstance(fig.canvas, PooledCanvas):
         PooledCanvas(fig)
     literal_text(fig)
-    lay_out(fig, dpi)
+    layout(fig, dpi)
     for fmt in formats:
         out[fmt] = base64.b64encode(_save(fig, fmt, dpi)).decode("ascii")
     return out
