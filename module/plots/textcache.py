@@ -5,7 +5,9 @@ FreeType lays a string out at about 16 µs a character (kerning, fallback fonts)
 does it again for every image: Agg shapes each text it draws (an emmeans plot's fifteen texts,
 4-5 ms of a 30 ms PNG) and the SVG writer measures each text with a new renderer per image (as
 much again). A string's layout depends only on the string, the font properties and the dpi, so
-both are kept here, by those, and the images are byte for byte matplotlib's own.
+both are kept here, by those, and the images are byte for byte matplotlib's own. So are a
+font's ascent, descent and line gap, which matplotlib looks up in the font's tables for every
+text it places (each label in the layout and in each image).
 
 The Agg side reads matplotlib's glyph drawing of 3.11 (``RendererAgg._draw_text_glyphs_and_boxes``
 and ``FT2Font._layout``); with a matplotlib without them, :data:`SHAPES_AGG_TEXT` is False and Agg
@@ -16,7 +18,7 @@ from __future__ import annotations
 import codecs
 from typing import Any
 
-from matplotlib import cbook
+from matplotlib import cbook, font_manager
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
 from matplotlib.backends.backend_mixed import MixedModeRenderer
 from matplotlib.backends.backend_svg import RendererSVG
@@ -30,6 +32,11 @@ SHAPES_AGG_TEXT = hasattr(RendererAgg, "_draw_text_glyphs_and_boxes") and hasatt
 
 _SHAPED: dict[tuple, tuple] = {}
 _MEASURED: dict[tuple, tuple[float, float, float]] = {}
+_HEIGHTS: dict[tuple, tuple[float | None, float | None, float | None]] = {}
+
+#: The font tables and keys matplotlib reads a font's line gap, ascent and descent from, in order.
+_HEIGHT_TABLES = (("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+                  ("hhea", "lineGap", "ascent", "descent"))
 
 
 def _remember(cache: dict, key: tuple, value: Any) -> Any:
@@ -37,6 +44,31 @@ def _remember(cache: dict, key: tuple, value: Any) -> Any:
         cache.clear()
     cache[key] = value
     return value
+
+
+def font_heights(prop, dpi: float) -> tuple[float | None, float | None, float | None]:
+    """The ascent, descent and line gap of the font of ``prop`` at ``dpi``, in pixels, as
+    ``Text`` computes them from the font's tables (None, None, None where this matplotlib finds
+    fonts otherwise: it then computes them itself)."""
+    key = (hash(prop), dpi)
+    got = _HEIGHTS.get(key)
+    if got is None:
+        got = _remember(_HEIGHTS, key, _font_heights(prop, dpi))
+    return got
+
+
+def _font_heights(prop, dpi: float) -> tuple[float | None, float | None, float | None]:
+    find = getattr(font_manager.fontManager, "_find_fonts_by_props", None)
+    if find is None:
+        return None, None, None
+    font = font_manager.get_font(find(prop))
+    for table_name, gap_key, ascent_key, descent_key in _HEIGHT_TABLES:
+        table = font.get_sfnt_table(table_name)
+        if table is None:
+            continue
+        scale = 1 / font.get_sfnt_table("head")["unitsPerEm"] * prop.get_size_in_points() * dpi / 72
+        return table[ascent_key] * scale, -table[descent_key] * scale, table[gap_key] * scale
+    return None, None, None
 
 
 class ShapedTextAgg(RendererAgg):
@@ -60,6 +92,11 @@ class ShapedTextAgg(RendererAgg):
                                                    for item in items))
         self._draw_text_glyphs_and_boxes(gc, x, y, angle, glyphs, [])
 
+    def _get_font_height_metrics(self, prop):
+        """matplotlib's hook for a font's ascent, descent and line gap: :func:`font_heights`
+        at this renderer's dpi (the figure's: a pooled renderer is chosen by it)."""
+        return font_heights(prop, self.dpi)
+
 
 class MeasuredSVG(RendererSVG):
     """The SVG renderer with each text's width, height and descent kept by string and font
@@ -74,6 +111,11 @@ class MeasuredSVG(RendererSVG):
         if got is None:
             got = _remember(_MEASURED, key, super().get_text_width_height_descent(s, prop, ismath))
         return got
+
+    def _get_font_height_metrics(self, prop):
+        """matplotlib's hook for a font's ascent, descent and line gap: :func:`font_heights`
+        at 72 dpi (an SVG is drawn at 72 dpi)."""
+        return font_heights(prop, 72)
 
 
 def print_svg(figure, filename, *, bbox_inches_restore=None, metadata=None, **_: Any) -> None:
