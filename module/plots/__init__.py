@@ -30,9 +30,11 @@ from ..options import defaults
 from ..problem import Problem
 from .datalines import data_lines_plot
 from .means import emmeans_plot, marginal_means
+from .means import warm_up as warm_means
 from .modeldata import PlotNote
 from .ranef import caterpillar_plot
 from .render import DPI, DRAW_LOCK, STYLE, describe, lay_out, to_plot
+from .render import warm_up as warm_render
 from .residuals import qq_plot, ranef_qq_plot, residual_plot
 from .reuse import kept_layout, layout_key, reusing_figures
 from .shrinkage import cluster_fits_plot, shrinkage_plot
@@ -53,7 +55,15 @@ BUILDERS: dict[str, Builder] = {
 }
 
 __all__ = ["make_plots", "figures", "describe", "PlotNote", "Drawn", "BUILDERS", "schema",
-           "marginal_means", "DPI"]
+           "marginal_means", "DPI", "warm_up"]
+
+
+def warm_up() -> None:
+    """Load what a first plot pays for: fonts, text layout and both image writers
+    (:func:`render.warm_up`), and the figure and renderer of a one-panel means plot
+    (:func:`means.warm_up`)."""
+    warm_render()
+    warm_means()
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -20,8 +21,8 @@ from ..options import node
 from ..problem import Problem
 from .datalines import cluster_colors
 from .modeldata import PlotNote
-from .render import new_figure, safe_name, suptitle, tag
-from .reuse import blank_figure
+from .render import DRAW_LOCK, STYLE, new_figure, safe_name, suptitle, tag, to_plot
+from .reuse import blank_figure, reusing_figures
 from .types import Drawn
 
 #: Horizontal room shared by the lines' positions at one level of the horizontal factor.
@@ -120,7 +121,7 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     plevels = list(problem.frame.data[panels].cat.categories) if panels else [None]
     ncols = min(3, len(plevels))
     nrows = -(-len(plevels) // ncols)
-    size = (5.2 * ncols + 0.5, 4.4 * nrows + 0.4)
+    size = _size(nrows, ncols)
     if len(plevels) == 1:
         fig, ax = blank_figure(("emmeans", *size), *size)
         axes = np.array([[ax]])
@@ -142,6 +143,29 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
                   + ("" if ci == "none" else f" ({means.level:.0%} {'model-based' if ci == 'model' else 'data'} CI)"))
     name = "emmeans-" + "-".join(safe_name(f) for f in means.factors if f) + (f"-{background}" if background else "")
     return [Drawn(name, f"Estimated marginal means by {', '.join(f for f in means.factors if f)}", fig, notes)]
+
+
+def _size(nrows: int, ncols: int) -> tuple[float, float]:
+    """The figure size in inches of ``nrows`` × ``ncols`` panels."""
+    return 5.2 * ncols + 0.5, 4.4 * nrows + 0.4
+
+
+def warm_up() -> None:
+    """Draw a made-up one-panel means plot (a line of means, intervals, level labels) into the
+    figure kept for one panel, to PNG and SVG: a host's first emmeans plot then finds its figure,
+    ticks and renderer made (:func:`reuse.blank_figure`; ~40 ms of a first click)."""
+    size = _size(1, 1)
+    with reusing_figures(), DRAW_LOCK, plt.rc_context(STYLE):
+        fig, ax = blank_figure(("emmeans", *size), *size)
+        x, y = np.arange(2.0), np.array([0.0, 1.0])
+        ax.plot(x, y, "-o", color="C0", lw=1.8, ms=7, zorder=5, label="warm-up")
+        ax.errorbar(x, y, yerr=[y * 0 + 0.5, y * 0 + 0.5], fmt="none", ecolor="C0", elinewidth=1.5, capsize=4)
+        ax.set_xticks(range(2), ["a", "b"])
+        ax.set_xlim(-0.6, 1.6)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        suptitle(fig, "warm-up")
+        to_plot("warm-up", "warm-up", fig)
 
 
 def _background_data(problem: Problem, factors: tuple, by: str | None) -> pd.DataFrame:

@@ -75,13 +75,16 @@ def _empty(fig: Figure, ax: Axes, width: float, height: float) -> None:
             for artist in list(group):
                 artist.remove()
         ax.containers.clear()
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
         for text in list(fig.texts):
             text.remove()
         fig.set_size_inches(width, height)
         fig.set_layout_engine("constrained")
-        ax.set_position(ax.get_subplotspec().get_position(fig), which="both")
+        spec = ax.get_subplotspec()
+        if spec is not None:
+            ax.set_position(spec.get_position(fig), which="both")
         ax.set_in_layout(True)  # set_position takes an axes out of the layout
         ax.dataLim.set(Bbox.null())
         ax.ignore_existing_data_limits = True
@@ -95,7 +98,7 @@ def _empty(fig: Figure, ax: Axes, width: float, height: float) -> None:
 
 #: Layouts kept by :func:`kept_layout`: at most this many (each a few numbers per axes).
 MAX_KEPT_LAYOUTS = 64
-_LAYOUTS: OrderedDict[tuple, tuple[list, list[Bbox], list[tuple[Any, str]]]] = OrderedDict()
+_LAYOUTS: OrderedDict[tuple, tuple[list, list[Bbox], list[tuple[Any, Any]]]] = OrderedDict()
 
 
 def layout_key(owners: tuple, text: str) -> tuple:
@@ -128,7 +131,7 @@ def _same_owners(refs: list, owners: tuple) -> bool:
     return len(refs) == len(owners) and all(r() is o for r, o in zip(refs, owners))
 
 
-def _apply(fig: Figure, positions: list[Bbox], texts: list[tuple[Any, str]]) -> bool:
+def _apply(fig: Figure, positions: list[Bbox], texts: list[tuple[Any, Any]]) -> bool:
     """Put kept axes positions and figure-text places on ``fig`` and remove its layout engine;
     False (nothing changed) when the figure has other axes or texts than the kept one."""
     if len(positions) != len(fig.axes) or len(texts) != len(fig.texts) or fig.subfigs or fig.legends:

@@ -61,7 +61,7 @@ def _font_heights(prop, dpi: float) -> tuple[float | None, float | None, float |
     find = getattr(font_manager.fontManager, "_find_fonts_by_props", None)
     if find is None:
         return None, None, None
-    font = font_manager.get_font(find(prop))
+    font: Any = font_manager.get_font(find(prop))  # its tables are read by name
     for table_name, gap_key, ascent_key, descent_key in _HEIGHT_TABLES:
         table = font.get_sfnt_table(table_name)
         if table is None:
@@ -121,9 +121,8 @@ class MeasuredSVG(RendererSVG):
 def print_svg(figure, filename, *, bbox_inches_restore=None, metadata=None, **_: Any) -> None:
     """Write ``figure`` as SVG as ``FigureCanvasSVG.print_svg`` does, with :class:`MeasuredSVG`
     (``savefig``'s other keywords, which matplotlib's own writer is not given, are ignored)."""
-    with cbook.open_file_cm(filename, "w", encoding="utf-8") as fh:
-        if not cbook.file_requires_unicode(fh):
-            fh = codecs.getwriter("utf-8")(fh)
+    with cbook.open_file_cm(filename, "w", encoding="utf-8") as opened:
+        fh: Any = opened if cbook.file_requires_unicode(opened) else codecs.getwriter("utf-8")(opened)
         dpi = figure.dpi
         figure.dpi = 72
         width, height = figure.get_size_inches()
