@@ -117,7 +117,9 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     means = marginal_means(problem, fit, horizontal, lines, panels, level, request.get("df"),
                            request.get("scale", "response"))
     background = request.get("background")
-    data = _background_data(problem, means.factors, request.get("background_by"))
+    by = request.get("background_by")
+    needed = background or by is not None or request["ci_type"] == "mean"
+    data = _background_data(problem, means.factors, by) if needed else None
     plevels = list(problem.frame.data[panels].cat.categories) if panels else [None]
     ncols = min(3, len(plevels))
     nrows = -(-len(plevels) // ncols)
@@ -189,11 +191,13 @@ def _offsets(n: int) -> tuple[np.ndarray, float]:
     return (np.arange(n) - (n - 1) / 2) * step, step
 
 
-def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame, plev, background: str | None,
+def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame | None, plev, background: str | None,
                  request: dict, notes: list[str]) -> None:
+    """One panel: the means of each line with their intervals and the ``data`` behind (None
+    when neither the background nor data intervals need the rows)."""
     horizontal, lines, panels = means.factors
     table = means.table if panels is None else means.table[means.table[panels] == plev]
-    sub = data if panels is None else data[data[panels] == plev]
+    sub = data if panels is None or data is None else data[data[panels] == plev]
     hlevels = list(problem.frame.data[horizontal].cat.categories)
     llevels = list(problem.frame.data[lines].cat.categories) if lines else [None]
     colors = cluster_colors(len(llevels)) if lines else np.array([[0.17, 0.24, 0.31, 1.0]])
@@ -201,9 +205,9 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame, plev, b
     rng = np.random.default_rng(int(request["seed"]))
     for j, llev in enumerate(llevels):
         t = table if lines is None else table[table[lines] == llev]
-        d = sub if lines is None else sub[sub[lines] == llev]
+        d = sub if lines is None or sub is None else sub[sub[lines] == llev]
         xpos = {h: i + offs[j] for i, h in enumerate(hlevels)}
-        if background:
+        if background and d is not None:
             where = f"{lines} = {llev}, " if lines else ""
             where += f"{panels} = {plev}, " if panels else ""
             _draw_background(ax, d, horizontal, xpos, background, colors[j], rng, notes, width * 0.85, where)
@@ -221,11 +225,11 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame, plev, b
     ax.set_title(f"{panels} = {plev}" if panels else "")
 
 
-def _interval(t: pd.DataFrame, d: pd.DataFrame, horizontal: str, request: dict):
+def _interval(t: pd.DataFrame, d: pd.DataFrame | None, horizontal: str, request: dict):
     ci = request["ci_type"]
     if ci == "none":
         return None, None
-    if ci == "model":
+    if ci == "model" or d is None:  # d is only None when ci is not "mean"
         return t["lower"].to_numpy(), t["upper"].to_numpy()
     level = float(request["ci_level"])
     lo, hi = [], []
