@@ -63,7 +63,7 @@ def warm_up() -> None:
             importlib.import_module(name)
         except ImportError:
             return
-    from .plots.render import warm_up as warm_plots
+    from .plots import warm_up as warm_plots
 
     warm_plots()
 

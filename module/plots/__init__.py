@@ -23,16 +23,20 @@ from typing import Any, cast
 
 import jsonschema
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from ..fit import Fit
 from ..options import defaults
 from ..problem import Problem
 from .datalines import data_lines_plot
 from .means import emmeans_plot, marginal_means
+from .means import warm_up as warm_means
 from .modeldata import PlotNote
 from .ranef import caterpillar_plot
-from .render import DPI, DRAW_LOCK, STYLE, describe, to_plot
+from .render import DPI, DRAW_LOCK, STYLE, describe, lay_out, to_plot
+from .render import warm_up as warm_render
 from .residuals import qq_plot, ranef_qq_plot, residual_plot
+from .reuse import kept_layout, layout_key, reusing_figures
 from .shrinkage import cluster_fits_plot, shrinkage_plot
 from .types import Drawn
 
@@ -51,7 +55,15 @@ BUILDERS: dict[str, Builder] = {
 }
 
 __all__ = ["make_plots", "figures", "describe", "PlotNote", "Drawn", "BUILDERS", "schema",
-           "marginal_means", "DPI"]
+           "marginal_means", "DPI", "warm_up"]
+
+
+def warm_up() -> None:
+    """Load what a first plot pays for: fonts, text layout and both image writers
+    (:func:`render.warm_up`), and the figure and renderer of a one-panel means plot
+    (:func:`means.warm_up`)."""
+    warm_render()
+    warm_means()
 
 
 @lru_cache(maxsize=1)
@@ -114,7 +126,7 @@ def make_plots(problem: Problem, fit: Fit, requests: list[dict],
     kept = _KEPT.get(key)
     if kept is not None:
         return kept
-    with DRAW_LOCK:
+    with DRAW_LOCK, reusing_figures():
         plots, notes = _make_plots(problem, fit, requests, formats)
     _KEPT.put(key, (fit, problem.frame), plots, notes)
     return [dict(p) for p in plots], list(notes)
@@ -179,16 +191,39 @@ def _make_plots(problem: Problem, fit: Fit, requests: list[dict],
             given = request
             request = check_request(request, i)
             image = image_options(request, formats if "format" not in given else None)
+            drawing = _drawing_text(problem, request)
             with plt.rc_context(STYLE):
                 drawn = BUILDERS[request["type"]](problem, fit, request)
-                for d in drawn:
-                    plots.append(to_plot(_unique(d.name, plots), d.title, d.figure, **image))
+                for k, d in enumerate(drawn):
+                    layout = _layout(layout_key((fit, problem.frame), f"{k} {drawing}") if drawing else None)
+                    plots.append(to_plot(_unique(d.name, plots), d.title, d.figure, **image, layout=layout))
                     notes += [f"Plot '{d.name}': {n}" for n in d.notes]
         except PlotNote as exc:
             notes.append(f"Plot {i} ({kind}) not drawn: {exc.message}")
         except Exception as exc:  # a failing plot must not cost the other plots or the tables
             notes.append(f"Plot {i} ({kind}) not drawn: internal error {type(exc).__name__}: {exc}")
     return plots, notes
+
+
+def _drawing_text(problem: Problem, request: dict) -> str | None:
+    """What a checked request draws, as text: the request but its image format, and the
+    options (None when not plain JSON). Two requests with the same text draw the same figures
+    from the same fit and rows, so they share a layout (:func:`reuse.kept_layout`)."""
+    try:
+        return json.dumps([{k: v for k, v in request.items() if k != "format"}, problem.options], sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+
+
+def _layout(key: tuple | None) -> Callable[[Figure, int], None]:
+    """The layout of a figure drawn for ``key``: a kept one where there is one."""
+    if key is None:
+        return lay_out
+
+    def lay(fig: Figure, dpi: int) -> None:
+        kept_layout(fig, dpi, key)
+
+    return lay
 
 
 #: The request's ``format`` → the formats encoded.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -20,7 +21,8 @@ from ..options import node
 from ..problem import Problem
 from .datalines import cluster_colors
 from .modeldata import PlotNote
-from .render import new_figure, safe_name, suptitle, tag
+from .render import DRAW_LOCK, STYLE, new_figure, safe_name, suptitle, tag, to_plot
+from .reuse import blank_figure, reusing_figures
 from .types import Drawn
 
 #: Horizontal room shared by the lines' positions at one level of the horizontal factor.
@@ -115,11 +117,18 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     means = marginal_means(problem, fit, horizontal, lines, panels, level, request.get("df"),
                            request.get("scale", "response"))
     background = request.get("background")
-    data = _background_data(problem, means.factors, request.get("background_by"))
+    by = request.get("background_by")
+    needed = background or by is not None or request["ci_type"] == "mean"
+    data = _background_data(problem, means.factors, by) if needed else None
     plevels = list(problem.frame.data[panels].cat.categories) if panels else [None]
     ncols = min(3, len(plevels))
     nrows = -(-len(plevels) // ncols)
-    fig, axes = new_figure(5.2 * ncols + 0.5, 4.4 * nrows + 0.4, nrows, ncols, squeeze=False, sharey=True)
+    size = _size(nrows, ncols)
+    if len(plevels) == 1:
+        fig, ax = blank_figure(("emmeans", *size), *size)
+        axes = np.array([[ax]])
+    else:
+        fig, axes = new_figure(*size, nrows, ncols, squeeze=False, sharey=True)
     assert isinstance(axes, np.ndarray)  # squeeze=False: always a 2-d array of Axes
     notes: list[str] = list(means.notes)
     for ax, plev in zip(axes.flat, plevels):
@@ -136,6 +145,29 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
                   + ("" if ci == "none" else f" ({means.level:.0%} {'model-based' if ci == 'model' else 'data'} CI)"))
     name = "emmeans-" + "-".join(safe_name(f) for f in means.factors if f) + (f"-{background}" if background else "")
     return [Drawn(name, f"Estimated marginal means by {', '.join(f for f in means.factors if f)}", fig, notes)]
+
+
+def _size(nrows: int, ncols: int) -> tuple[float, float]:
+    """The figure size in inches of ``nrows`` × ``ncols`` panels."""
+    return 5.2 * ncols + 0.5, 4.4 * nrows + 0.4
+
+
+def warm_up() -> None:
+    """Draw a made-up one-panel means plot (a line of means, intervals, level labels) into the
+    figure kept for one panel, to PNG and SVG: a host's first emmeans plot then finds its figure,
+    ticks and renderer made (:func:`reuse.blank_figure`; ~40 ms of a first click)."""
+    size = _size(1, 1)
+    with reusing_figures(), DRAW_LOCK, plt.rc_context(STYLE):
+        fig, ax = blank_figure(("emmeans", *size), *size)
+        x, y = np.arange(2.0), np.array([0.0, 1.0])
+        ax.plot(x, y, "-o", color="C0", lw=1.8, ms=7, zorder=5, label="warm-up")
+        ax.errorbar(x, y, yerr=[y * 0 + 0.5, y * 0 + 0.5], fmt="none", ecolor="C0", elinewidth=1.5, capsize=4)
+        ax.set_xticks(range(2), ["a", "b"])
+        ax.set_xlim(-0.6, 1.6)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        suptitle(fig, "warm-up")
+        to_plot("warm-up", "warm-up", fig)
 
 
 def _background_data(problem: Problem, factors: tuple, by: str | None) -> pd.DataFrame:
@@ -159,11 +191,13 @@ def _offsets(n: int) -> tuple[np.ndarray, float]:
     return (np.arange(n) - (n - 1) / 2) * step, step
 
 
-def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame, plev, background: str | None,
+def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame | None, plev, background: str | None,
                  request: dict, notes: list[str]) -> None:
+    """One panel: the means of each line with their intervals and the ``data`` behind (None
+    when neither the background nor data intervals need the rows)."""
     horizontal, lines, panels = means.factors
     table = means.table if panels is None else means.table[means.table[panels] == plev]
-    sub = data if panels is None else data[data[panels] == plev]
+    sub = data if panels is None or data is None else data[data[panels] == plev]
     hlevels = list(problem.frame.data[horizontal].cat.categories)
     llevels = list(problem.frame.data[lines].cat.categories) if lines else [None]
     colors = cluster_colors(len(llevels)) if lines else np.array([[0.17, 0.24, 0.31, 1.0]])
@@ -171,9 +205,9 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame, plev, b
     rng = np.random.default_rng(int(request["seed"]))
     for j, llev in enumerate(llevels):
         t = table if lines is None else table[table[lines] == llev]
-        d = sub if lines is None else sub[sub[lines] == llev]
+        d = sub if lines is None or sub is None else sub[sub[lines] == llev]
         xpos = {h: i + offs[j] for i, h in enumerate(hlevels)}
-        if background:
+        if background and d is not None:
             where = f"{lines} = {llev}, " if lines else ""
             where += f"{panels} = {plev}, " if panels else ""
             _draw_background(ax, d, horizontal, xpos, background, colors[j], rng, notes, width * 0.85, where)
@@ -191,11 +225,11 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame, plev, b
     ax.set_title(f"{panels} = {plev}" if panels else "")
 
 
-def _interval(t: pd.DataFrame, d: pd.DataFrame, horizontal: str, request: dict):
+def _interval(t: pd.DataFrame, d: pd.DataFrame | None, horizontal: str, request: dict):
     ci = request["ci_type"]
     if ci == "none":
         return None, None
-    if ci == "model":
+    if ci == "model" or d is None:  # d is only None when ci is not "mean"
         return t["lower"].to_numpy(), t["upper"].to_numpy()
     level = float(request["ci_level"])
     lo, hi = [], []

@@ -12,6 +12,7 @@ import base64
 import io
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import matplotlib
@@ -32,6 +33,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import FixedFormatter, FuncFormatter
 
 from ..table import printable
+from .textcache import ShapedTextAgg, print_svg
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -81,7 +83,9 @@ class PooledCanvas(FigureCanvasAgg):
     figure at a time, and the image is cleared at the start of each draw, so the output is
     unchanged. A figure's ``canvas.buffer_rgba()`` is then only its image until another figure
     of its size is drawn, so only :func:`to_plot` gives its figures this canvas (it reads each
-    image at once and lets the figure go); figures handed to a caller keep their own."""
+    image at once and lets the figure go); figures handed to a caller keep their own. Its
+    renderers keep each text's glyph layout, and its SVG writer each text's size
+    (:mod:`textcache`)."""
 
     def get_renderer(self) -> RendererAgg:
         w, h = self.get_width_height(physical=True)
@@ -89,7 +93,7 @@ class PooledCanvas(FigureCanvasAgg):
         with DRAW_LOCK:
             renderer = _RENDERERS.get(key)
             if renderer is None:
-                renderer = RendererAgg(w, h, self.figure.dpi)
+                renderer = ShapedTextAgg(w, h, self.figure.dpi)
                 if w * h <= POOLED_PIXELS:
                     _RENDERERS[key] = renderer
                     while len(_RENDERERS) > MAX_RENDERERS:
@@ -98,6 +102,11 @@ class PooledCanvas(FigureCanvasAgg):
                 _RENDERERS.move_to_end(key)
         self.renderer = renderer
         return renderer
+
+    def print_svg(self, filename, **kwargs: Any) -> None:
+        """The SVG writer of matplotlib, measuring each text once per process
+        (:func:`textcache.print_svg`)."""
+        print_svg(self.figure, filename, **kwargs)
 
 
 @overload
@@ -303,17 +312,19 @@ def resize(fig: Figure, dpi: int, width: int | None, height: int | None) -> None
 
 
 def to_plot(name: str, title: str, fig: Figure, formats: tuple[str, ...] = ("png", "svg"), dpi: int = DPI,
-            width: int | None = None, height: int | None = None) -> dict:
+            width: int | None = None, height: int | None = None,
+            layout: Callable[[Figure, int], None] = lay_out) -> dict:
     """A results-document plot: ``name``, ``title``, ``width`` and ``height`` in pixels (at
     ``dpi``; ``width``/``height`` resize the figure, :func:`resize`), and each requested format
-    base64-encoded."""
+    base64-encoded; ``layout(fig, dpi)`` lays the figure out (:func:`lay_out`, or one that may
+    reuse a kept layout, :func:`reuse.kept_layout`)."""
     resize(fig, dpi, width, height)
     w, h = fig.get_size_inches()
     out = {"name": name, "title": title, "width": int(round(w * dpi)), "height": int(round(h * dpi))}
     if not isinstance(fig.canvas, PooledCanvas):
         PooledCanvas(fig)
     literal_text(fig)
-    lay_out(fig, dpi)
+    layout(fig, dpi)
     for fmt in formats:
         out[fmt] = base64.b64encode(_save(fig, fmt, dpi)).decode("ascii")
     return out
