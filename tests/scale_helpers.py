@@ -64,8 +64,6 @@ def cell_differences(a, b) -> dict[tuple[str, str], float]:
 #: The agreement the issue asks for: every number within 1e-9 relative of the in-memory fit.
 RTOL = 1e-9
 
-#: Columns holding Satterthwaite's df (table, column).
-DF_COLUMNS = {("parameters", "df"), ("anova", "DenDF")}
 #: p-values and how they are computed from their table's columns.
 P_COLUMNS = {("parameters", "p.value"), ("anova", "p.value")}
 

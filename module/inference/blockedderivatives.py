@@ -377,14 +377,21 @@ def dense_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
     M = M_P if model.reml else ZtZ - ZtZL @ Ainv @ ZtZL.T
     y = G.A[: q + p, q + p]
     v = y[:q] - ZW @ (Oinv @ np.concatenate([Lam.T @ y[:q], y[q:]]))
-    D, Dij = _dense_directions(model.structure, theta, Lam)
+    units = _unit_positions(model.structure)
+    D = []
+    for rows, cols in units:  # D_i = Λ_iΛᵀ + ΛΛ_iᵀ, Λ_i the unit pattern at (rows, cols)
+        X = np.zeros((q, q))
+        X[rows] = Lam[:, cols].T
+        D.append(X + X.T)
     k = len(D)
+    MU = [_times_unit(M, u) for u in units]
+    Uv = [_unit_t(v, u) for u in units]
     MD = [M @ d for d in D]
-    traces = np.array([[float(np.sum(M * Dij[i][j])) - float(np.sum(MD[i] * MD[j].T)) for j in range(k)]
+    traces = np.array([[2.0 * float(MU[i][units[j]].sum()) - float(np.sum(MD[i] * MD[j].T)) for j in range(k)]
                        for i in range(k)])
     Dv = [d @ v for d in D]
     quad = np.array([[float(Dv[i] @ M_P @ Dv[j]) for j in range(k)] for i in range(k)])
-    vDijv = np.array([[float(v @ Dij[i][j] @ v) for j in range(k)] for i in range(k)])
+    vDijv = np.array([[2.0 * float(Uv[i] @ Uv[j]) for j in range(k)] for i in range(k)])
     H = _hessian(model, traces, quad, np.array([float(v @ x) for x in Dv]), vDijv)
     N = ZtX - ZtZL @ (Ainv @ (Lam.T @ ZtX))
     return H, _vcov_jacobian(model, Oinv[q:, q:], [N.T @ d @ N for d in D])
@@ -406,19 +413,28 @@ def _chol_inverse(c: np.ndarray) -> np.ndarray:
     return np.tril(inv) + np.tril(inv, -1).T
 
 
-def _dense_directions(structure, theta: np.ndarray, Lam: np.ndarray) -> tuple[list, list]:
-    """D_i = Λ_iΛᵀ + ΛΛ_iᵀ and D_ij = Λ_iΛ_jᵀ + Λ_jΛ_iᵀ as dense q×q matrices (lme4's order)."""
-    q = Lam.shape[0]
-    units = []
+def _unit_positions(structure) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Λ_i = ∂Λ/∂θ_i as its unit positions (rows, cols) in Z's lme4 order, one per level."""
+    out = []
     for t, off in zip(structure.terms, structure.Gp[:-1]):
         base = int(off) + np.arange(t.nlevels) * t.p
-        for r, c in zip(t.rows, t.cols):
-            U = np.zeros((q, q))
-            U[base + r, base + c] = 1.0
-            units.append(U)
-    D = [U @ Lam.T + Lam @ U.T for U in units]
-    Dij = [[Ui @ Uj.T + Uj @ Ui.T for Uj in units] for Ui in units]
-    return D, Dij
+        out += [(base + r, base + c) for r, c in zip(t.rows, t.cols)]
+    return out
+
+
+def _times_unit(M: np.ndarray, unit: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """M Λ_i (q×q): M's columns ``rows`` moved to ``cols``; tr(MΛ_iΛ_jᵀ) is then the sum of its
+    entries at Λ_j's positions."""
+    out = np.zeros_like(M)
+    out[:, unit[1]] = M[:, unit[0]]
+    return out
+
+
+def _unit_t(v: np.ndarray, unit: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Λ_iᵀv."""
+    out = np.zeros_like(v)
+    out[unit[1]] = v[unit[0]]
+    return out
 
 
 def _apply_direction(lay: _Layout, d: Direction, v: np.ndarray) -> np.ndarray:

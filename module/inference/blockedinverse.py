@@ -67,11 +67,11 @@ class _Inverse:
 
 
 class _Pieces:
-    """Per θ element of one block: g = T⁻¹E (``g``), h = g + gᵀ (``h``)."""
+    """The blocks' templates ``T``; per θ element g = T⁻¹E (``g``) and h = g + gᵀ (``h``)."""
 
     def __init__(self, structure, theta: np.ndarray, dirs: list[Direction]) -> None:
-        Tinv = [np.linalg.inv(b.template(theta)) for b in structure.blocks]
         self.T = [b.template(theta) for b in structure.blocks]
+        Tinv = [np.linalg.inv(T) for T in self.T]
         self.g = [Tinv[d.block] @ d.E for d in dirs]
         self.h = [g + g.T for g in self.g]
 
