@@ -564,10 +564,30 @@ def _poly(v: Variable, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index, columns=[str(j) for j in range(1, k + 1)])
 
 
-def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict) -> pd.Series:
+class ColumnCache:
+    """``df[name]`` read once per column (pandas builds a new Series on every ``df[name]``, some
+    microseconds each, and a small model's frame reads each column several times)."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self._got: dict[str, pd.Series] = {}
+
+    def __getitem__(self, name: str) -> pd.Series:
+        got = self._got.get(name)
+        if got is None:
+            got = self._got[name] = self.df[name]
+        return got
+
+    def of(self, df: pd.DataFrame) -> ColumnCache:
+        """This cache when ``df`` is its frame, else a fresh one for ``df``."""
+        return self if df is self.df else ColumnCache(df)
+
+
+def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict,
+                     columns: ColumnCache | None = None) -> pd.Series:
     if v.is_column:
         name = v.expr.value
-        col = df[name]
+        col = df[name] if columns is None else columns[name]
         if name in factors:
             return _as_factor(col, levels.get(name), f"/levels/{name}", name)
         return col.astype(float)
@@ -600,14 +620,16 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
                  factor_hint: set[str] | None, integer_groups: frozenset[str] = frozenset()) -> ModelFrame:
     levels = spec.get("levels") or {}
     options = spec.get("options") or {}
-    _check_input(df, desc, levels)
-    df = _numbers(df, desc.columns + [options[r] for r in RESERVED if options.get(r) in df.columns])
+    columns = ColumnCache(df)
+    _check_input(df, desc, levels, columns)
+    df = _numbers(df, desc.columns + [options[r] for r in RESERVED if options.get(r) in df.columns], columns)
     _check_labels(desc)
     df = apply_filters(df, spec.get("filter") or [])
+    columns = columns.of(df)
     glmm = spec.get("analysis") == "glmm"
-    raw = {g for g in integer_groups if g in df.columns and df[g].dtype.kind in "iu" and g not in levels}
-    factors = _factors(df, desc, levels, factor_hint, glmm) - raw
-    data, matrices, resp = _model_columns(df, desc, factors, levels, options, glmm, raw)
+    raw = {g for g in integer_groups if g in df.columns and columns[g].dtype.kind in "iu" and g not in levels}
+    factors = _factors(df, desc, levels, factor_hint, glmm, columns) - raw
+    data, matrices, resp = _model_columns(df, desc, factors, levels, options, glmm, raw, columns)
     frame = pd.DataFrame(data, index=df.index, copy=False)  # the columns as they are (pandas copies on write)
     complete = _complete_rows(data.values(), len(frame))
     n_missing = 0 if complete is None else int((~complete).sum())
@@ -658,12 +680,12 @@ def _has_unused(col: pd.Series) -> bool:
     return bool(k and not (np.bincount(codes[codes >= 0], minlength=k) > 0).all())
 
 
-def _numbers(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+def _numbers(df: pd.DataFrame, columns: list[str], cache: ColumnCache | None = None) -> pd.DataFrame:
     """The data with each named column that holds only numbers (and missing values) but was
     read as objects (integers beyond 64 bits, mixed ints and floats) made a float column."""
     changed = {}
     for c in dict.fromkeys(columns):
-        col = df[c]
+        col = df[c] if cache is None else cache[c]
         if col.dtype != object:
             continue
         values = col.dropna()
@@ -693,7 +715,8 @@ def _check_labels(desc: ModelDescription) -> None:
                             f"made from {made}; rename the column", "/formula")
 
 
-def _check_input(df: pd.DataFrame, desc: ModelDescription, levels: dict) -> None:
+def _check_input(df: pd.DataFrame, desc: ModelDescription, levels: dict,
+                 columns: ColumnCache | None = None) -> None:
     """Rows and columns present, names unique, every named column there."""
     if len(df) == 0 or len(df.columns) == 0:
         raise DataError("the data have no rows" if len(df.columns) else "the data have no columns", "/data")
@@ -703,7 +726,7 @@ def _check_input(df: pd.DataFrame, desc: ModelDescription, levels: dict) -> None
         raise DataError(f"duplicate column name(s) in the data: {_listing(dupes)}", "/data")
     for col in desc.columns:
         _check_column(df, col, "/formula")
-        if not _has_value(df[col]):
+        if not _has_value(df[col] if columns is None else columns[col]):
             raise DataError(f"column {col!r} has no values: it is missing in every row", "/formula")
     for col in levels:
         _check_column(df, col, f"/levels/{col}")
@@ -721,14 +744,15 @@ def _has_value(col: pd.Series) -> bool:
 
 
 def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint: set[str] | None,
-             glmm: bool = False) -> set[str]:
+             glmm: bool = False, columns: ColumnCache | None = None) -> set[str]:
     """The columns treated as factors: text, listed in ``levels``, grouping factors, marked by
     the data set, or wrapped in ``factor()``; the response must not be one, except a glmm's
     (a binomial response may be a two-level factor). A numeric grouping
     column that is also a variable of the model stays numeric there, as in lme4
     (``yield ~ nitro + Block + (1 | Block:Variety)`` fits one slope for Block); its grouping
     factor is made by :meth:`ModelFrame.grouping_factor`."""
-    factors = {c for c in desc.columns if _is_text(df[c])}
+    cols = ColumnCache(df) if columns is None else columns
+    factors = {c for c in desc.columns if _is_text(cols[c])}
     variables = {v.label for v in desc.variables if v.is_column}
     factors |= set(levels) | (set(desc.grouping_columns) - variables)
     factors |= set(factor_hint or ()) & set(desc.columns)
@@ -745,7 +769,8 @@ def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint
 
 
 def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], levels: dict,
-                   options: dict, glmm: bool = False, raw: set[str] | None = None
+                   options: dict, glmm: bool = False, raw: set[str] | None = None,
+                   columns: ColumnCache | None = None
                    ) -> tuple[dict[str, pd.Series], dict[str, list[str]], GlmmResponse | None]:
     """The model frame's columns: variables (a matrix-valued one as its columns, R's names),
     grouping factors (those in ``raw`` as their integers), ``(weights)`` and ``(offset)``, and
@@ -754,6 +779,7 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
     family's scale (see :mod:`.response`), and returned for its checks."""
     data: dict[str, pd.Series] = {}
     matrices: dict[str, list[str]] = {}
+    cols = ColumnCache(df) if columns is None else columns
     resp = _glmm_response(desc.response, df, factors, levels, options) if glmm else None
     if resp is not None:
         data[desc.response.label] = resp.y
@@ -765,10 +791,10 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
             matrices[v.label] = [v.label + c for c in block.columns]
             data.update({v.label + c: block[c] for c in block.columns})
         else:
-            data[v.label] = _variable_column(v, df, factors, levels)
+            data[v.label] = _variable_column(v, df, factors, levels, cols)
     for g in desc.grouping_columns:
         if g not in data:
-            data[g] = df[g] if g in (raw or ()) else _as_factor(df[g], levels.get(g), f"/levels/{g}", g)
+            data[g] = cols[g] if g in (raw or ()) else _as_factor(cols[g], levels.get(g), f"/levels/{g}", g)
     for col in set(levels) - set(data):
         _as_factor(df[col], levels[col], f"/levels/{col}", col)
     for role, label in RESERVED.items():

@@ -21,7 +21,7 @@ from functools import partial
 from typing import ClassVar, NamedTuple
 
 import numpy as np
-from scipy.linalg import lapack, solve_triangular
+from scipy.linalg import lapack
 
 from ..design import ReTermData
 from .basis import FixedBasis, fixed_basis
@@ -104,6 +104,7 @@ class LinearMixedModel:
     dense: DenseSystem | None = field(init=False, default=None)
     _optsum: OptSummary | None = field(init=False, default=None, repr=False)
     _check: ConvergenceCheck | None = field(init=False, default=None, repr=False)
+    _beta_tilde: tuple[BlockedCholesky, np.ndarray] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.X = np.ascontiguousarray(self.X, dtype=float)
@@ -176,19 +177,19 @@ class LinearMixedModel:
         if not L.ok or not math.isfinite(L.ldL2):
             return math.inf
         pwrss = L.pwrss
-        ldRX2 = L.ldRX2 + self.basis.ldR2
         if sigma is not None:
             s2 = float(sigma) ** 2
             val = L.ldL2 - self.A.sum_log_w + pwrss / s2 + self.n * np.log(2.0 * np.pi * s2)
             if reml:
-                val += ldRX2 - self.p * np.log(2.0 * np.pi * s2)
+                val += (L.ldRX2 + self.basis.ldR2) - self.p * np.log(2.0 * np.pi * s2)
             return float(val)
-        d = self.n - self.p if reml else self.n
+        n = self.n
+        d = n - self.p if reml else n
         if pwrss <= 0 or d <= 0:
             return math.inf
         val = L.ldL2 - self.A.sum_log_w + d * (1.0 + _LOG2PI + np.log(pwrss / d))
         if reml:
-            val += ldRX2
+            val += L.ldRX2 + self.basis.ldR2
         return float(val)
 
     def objective(self, theta: np.ndarray, reml: bool | None = None,
@@ -342,9 +343,16 @@ class LinearMixedModel:
 
     @property
     def beta_tilde(self) -> np.ndarray:
-        """β̂(θ) in the estimator's basis (the coefficients of X̃ for ỹ)."""
-        Lxx = self.L.Lxx
-        return solve_triangular(Lxx[: self.p, : self.p].T, Lxx[self.p, : self.p], lower=False)
+        """β̂(θ) in the estimator's basis (the coefficients of X̃ for ỹ); solved once per factor
+        (a fit's summary reads it four times at θ̂)."""
+        L = self.L
+        cached = self._beta_tilde
+        if cached is not None and cached[0] is L:
+            return cached[1].copy()
+        Lxx = L.Lxx
+        value = triangular_solve(Lxx[: self.p, : self.p].T, Lxx[self.p, : self.p], lower=False)
+        self._beta_tilde = (L, value)
+        return value.copy()
 
     @property
     def beta(self) -> np.ndarray:
@@ -367,7 +375,7 @@ class LinearMixedModel:
 
     def _Rinv(self) -> np.ndarray:
         """R_X⁻¹ of the user's columns at the current θ."""
-        return self.basis.solve(solve_triangular(self._RX_tilde(), np.eye(self.p), lower=False))
+        return self.basis.solve(triangular_solve(self._RX_tilde(), np.eye(self.p), lower=False))
 
     def deviance_ml(self) -> float:
         """The ML deviance formula at the current θ (lme4's ``devCrit(REML = FALSE)``)."""
@@ -387,8 +395,8 @@ class LinearMixedModel:
         if A.rest:
             Lrr, Bxr = L.rest_factor()
             rhs = Bxr.T @ gamma
-            z = solve_triangular(Lrr, rhs, lower=True)
-            ur = solve_triangular(Lrr.T, z, lower=False)
+            z = triangular_solve(Lrr, rhs, lower=True)
+            ur = triangular_solve(Lrr.T, z, lower=False)
             lam_ur = ur.copy()
             _apply_lambda(lam_ur, A, L.rest_T)
             g0 = g0 - (A.Ar0.T @ lam_ur).reshape(A.ell0, A.p0)
@@ -475,6 +483,22 @@ class Estimates(NamedTuple):
 
     beta_tilde: np.ndarray
     b_blocks: list[np.ndarray]
+
+
+def triangular_solve(a: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
+    """x with a x = b for a triangular ``a``: the LAPACK call (``dtrtrs``) and argument order of
+    ``scipy.linalg.solve_triangular``, so the same numbers, without its per-call validation
+    (a few microseconds each, several per small fit)."""
+    a = np.asarray(a, dtype=float)
+    if a.size == 0:
+        return np.array(b, dtype=float)
+    if a.flags.f_contiguous:
+        x, info = lapack.dtrtrs(a, b, lower=lower)
+    else:
+        x, info = lapack.dtrtrs(a.T, b, lower=not lower, trans=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"singular triangular matrix (dtrtrs info {info})")
+    return x
 
 
 def _basis_again(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None, offset: np.ndarray | None,

@@ -53,12 +53,12 @@ class _Counted:
     def __call__(self, x: np.ndarray, grad: np.ndarray | None = None) -> float:
         self.summary.feval += 1
         progress.tick("fit")
-        x = np.array(x, dtype=float)
+        x = np.asarray(x, dtype=float)
         val = self.fun(x)
         if not math.isfinite(val):
             return 1e300
         if val < self.best_f:
-            self.best_x, self.best_f = x, val
+            self.best_x, self.best_f = x.copy(), val  # NLopt may reuse x's storage
         return val
 
 

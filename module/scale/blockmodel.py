@@ -50,7 +50,7 @@ class BlockModel(LinearMixedModel):
         self.structure, self.basis, self.nobs = structure, basis, blocks.n
         self.A = crossprod_of(structure, blocks, p)
         self.dense = build_dense(self.A, structure)
-        self._optsum = self._check = None
+        self._optsum = self._check = self._beta_tilde = None
         self.L = None  # type: ignore[assignment]
         self.set_theta(structure.theta0)
         return self
