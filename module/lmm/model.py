@@ -573,6 +573,11 @@ def _gram_quadratic_chunked(A: Crossprod, X: np.ndarray, chunk_entries: int = 4_
     ell, p = A.ell0, A.p0
     out = np.zeros((ell, p, p))
     per = max(1, chunk_entries // max(1, A.q_rest * p))
+    if per >= ell:  # one chunk: the whole of A_r0 (no column slicing of a sparse matrix)
+        E = A.Ar0.toarray()
+        XE = (X @ E).reshape(A.q_rest, ell, p)
+        out[:] = np.einsum("kia,kib->iab", E.reshape(A.q_rest, ell, p), XE)
+        return out
     Ar0 = A.Ar0.tocsc()
     for start in range(0, ell, per):
         stop = min(ell, start + per)
