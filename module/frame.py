@@ -587,7 +587,7 @@ class ColumnCache:
 def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict,
                      columns: ColumnCache | None = None) -> pd.Series:
     if v.is_column:
-        name = v.expr.value
+        name = str(v.expr.value)
         col = df[name] if columns is None else columns[name]
         if name in factors:
             return _as_factor(col, levels.get(name), f"/levels/{name}", name)
