@@ -20,7 +20,8 @@ criterion on the dense path (d log|M| and d log r² from M⁻¹ and the quadrati
 coefficients) lets scipy's L-BFGS-B reach the same optimum (to 1e-9) in 21, 13 and 12
 evaluations on sleepstudy, Penicillin and Pastes against BOBYQA's 43, 45 and 34, but an
 evaluation with its gradient costs at least twice one without (M⁻¹ and a second product), so the
-fit is not faster; lme4's own moment-free start also stays (moment starts: 50, 69 and 32).
+fit is not faster. lme4's start stays too: from moment estimates (:mod:`.start`) BOBYQA needs
+50, 69 and 32 evaluations.
 """
 from __future__ import annotations
 
