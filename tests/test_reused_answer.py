@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 import mixedbridge
 from mixedbridge import fit_tables, fitcache
@@ -72,3 +73,23 @@ def test_fingerprint_follows_a_replaced_design():
     other = replace(problem, fixed=replace(problem.fixed, X=X))  # the kept model itself stays as it is
     assert fitcache.fingerprint(other) != before
     assert fitcache.fingerprint(problem) == before
+
+
+def test_kept_marginal_means_equal_computed_ones_and_are_copies():
+    pytest.importorskip("matplotlib")
+    from mixedbridge.plots import means as meansmod
+
+    from .conftest import TENTHIRTY_LEGPRESS
+
+    res = mixedbridge.run({"analysis": "lmm", "formula": "load ~ time * group + (1 | participant)",
+                           **TENTHIRTY_LEGPRESS})
+    problem, fit = res.outcome.problem, res.outcome.lead.fit
+    computed = meansmod._marginal_means(problem, fit, "time", "group", None, 0.9, None, "response")
+    first = meansmod.marginal_means(problem, fit, "time", "group", level=0.9)
+    first.table.loc[0, "mean"] = -99.0
+    first.notes.append("changed")
+    again = meansmod.marginal_means(problem, fit, "time", "group", level=0.9)
+    assert again.table is not first.table
+    assert again.table.equals(computed.table) and again.notes == computed.notes
+    other = meansmod.marginal_means(problem, fit, "time", "group", level=0.95)
+    assert not other.table["lower"].equals(computed.table["lower"])
