@@ -52,7 +52,7 @@ def png_bytes(rgba: np.ndarray, dpi: float, metadata: dict[str, str | None] | No
              _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, _RGB if opaque else _RGBA, 0, 0, 0)),
              _chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))]
     parts += [_text_chunk(k, v) for k, v in (metadata or {}).items() if v is not None]
-    parts += [_chunk(b"IDAT", zlib.compress(memoryview(rows), COMPRESS_LEVEL)), _chunk(b"IEND", b"")]
+    parts += [_chunk(b"IDAT", zlib.compress(rows.data, COMPRESS_LEVEL)), _chunk(b"IEND", b"")]
     return b"".join(parts)
 
 

@@ -142,9 +142,10 @@ def glyph_image(font: FT2Font, size: float, dpi: float, glyph_index: int, flags,
     key = (font, size, dpi, glyph_index, flags, matrix, sub_x, sub_y)
     got = _GLYPHS.get(key)
     if got is None:
-        font.set_size(size, dpi)
-        font._set_transform([[matrix[0], matrix[1]], [matrix[2], matrix[3]]], [sub_x, sub_y])
-        bitmap = font._render_glyph(glyph_index, flags, RenderMode.NORMAL)
+        ft: Any = font  # matplotlib's private glyph rendering of 3.11 (SHAPES_AGG_TEXT)
+        ft.set_size(size, dpi)
+        ft._set_transform([[matrix[0], matrix[1]], [matrix[2], matrix[3]]], [sub_x, sub_y])
+        bitmap = ft._render_glyph(glyph_index, flags, RenderMode.NORMAL)
         got = _remember(_GLYPHS, key, (bitmap.buffer, bitmap.left, bitmap.top))
     return got
 
