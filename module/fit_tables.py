@@ -291,14 +291,16 @@ def tables_for(fit: Fit, inf: Inference | None = None) -> list[Table]:
 
     A fit and inference kept for later requests (:mod:`.fitcache`) give the same tables every
     time, so the last :data:`MAX_KEPT_TABLES` sets are kept by fit and inference (a random-effects
-    table of 700 rows took a fifth of a reused request) and each call gets copies of them (rows,
-    columns and footnotes its caller may change)."""
+    table of 700 rows took a fifth of a reused request; a set goes when its fit does) and each
+    call gets copies of them (rows, columns and footnotes its caller may change)."""
     key = (id(fit), id(inf))
     with _KEPT_LOCK:
         kept = _KEPT_TABLES.get(key)
     if kept is None or kept[0]() is not fit or (inf is not None and kept[1]() is not inf):
         kept = (weakref.ref(fit), weakref.ref(inf) if inf is not None else None, _tables(fit, inf))
         with _KEPT_LOCK:
+            for gone in [k for k, v in _KEPT_TABLES.items() if v[0]() is None]:
+                del _KEPT_TABLES[gone]
             _KEPT_TABLES[key] = kept
             while len(_KEPT_TABLES) > MAX_KEPT_TABLES:
                 _KEPT_TABLES.pop(next(iter(_KEPT_TABLES)))

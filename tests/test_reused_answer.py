@@ -45,11 +45,13 @@ def test_kept_tables_are_per_fit_and_inference():
 
 def test_kept_tables_are_bounded(monkeypatch):
     monkeypatch.setattr(fit_tables, "MAX_KEPT_TABLES", 2)
-    _, fit, inf = _run()
-    fit_tables.tables_for(fit, inf)
-    fit_tables.tables_for(fit, None)
-    fit_tables.tables_for(fit, inf)
-    assert len(fit_tables._KEPT_TABLES) <= 2
+    monkeypatch.setattr(fit_tables, "_KEPT_TABLES", {})
+    formulas = ("Reaction ~ Days + (Days | Subject)", "Reaction ~ Days + (1 | Subject)", "Reaction ~ 1 + (1 | Subject)")
+    runs = [mixedbridge.run({**SLEEP, "formula": f}).outcome.lead for f in formulas]
+    for run in runs:
+        fit_tables.tables_for(run.fit, run.inference)
+    assert len(fit_tables._KEPT_TABLES) == 2
+    assert (id(runs[0].fit), id(runs[0].inference)) not in fit_tables._KEPT_TABLES
 
 
 def test_array_digest_is_per_array_and_follows_values_shape_and_type():
