@@ -121,3 +121,12 @@ def test_emmeans_plot_png_is_matplotlibs_pixels():
     render.literal_text(drawn)
     want = _decoded(_matplotlib_png(drawn))[1]
     assert np.array_equal(_decoded(base64.b64decode(plots[0]["png"]))[1], want)
+
+
+def test_glyph_images_stay_bounded_and_draw_the_same(monkeypatch):
+    monkeypatch.setattr(textcache, "MAX_GLYPHS", 5)
+    textcache._GLYPHS.clear()
+    want = _decoded(_matplotlib_png(_texts_figure()))[1]
+    plot = render.to_plot("texts", "texts", _texts_figure(), formats=("png",), layout=lambda f, d: None)
+    assert np.array_equal(_decoded(base64.b64decode(plot["png"]))[1], want)
+    assert 0 < len(textcache._GLYPHS) <= 5

@@ -32,6 +32,9 @@ from matplotlib.ft2font import FT2Font, RenderMode
 
 #: How many shaped or measured strings each cache keeps (cleared when full; a plot has dozens).
 MAX_TEXTS = 4096
+#: How many glyph images :func:`glyph_image` keeps (cleared when full; an emmeans plot draws about
+#: 125, a caterpillar plot of 700 levels a few thousand; each a few hundred bytes).
+MAX_GLYPHS = 16384
 
 #: Whether this matplotlib draws Agg text from a layout that can be kept (3.11's glyph drawing).
 SHAPES_AGG_TEXT = (hasattr(RendererAgg, "_draw_text_glyphs_and_boxes") and hasattr(FT2Font, "_layout")
@@ -47,8 +50,8 @@ _HEIGHT_TABLES = (("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
                   ("hhea", "lineGap", "ascent", "descent"))
 
 
-def _remember(cache: dict, key: tuple, value: Any) -> Any:
-    if len(cache) >= MAX_TEXTS:
+def _remember(cache: dict, key: tuple, value: Any, limit: int | None = None) -> Any:
+    if len(cache) >= (MAX_TEXTS if limit is None else limit):
         cache.clear()
     cache[key] = value
     return value
@@ -146,7 +149,7 @@ def glyph_image(font: FT2Font, size: float, dpi: float, glyph_index: int, flags,
         ft.set_size(size, dpi)
         ft._set_transform([[matrix[0], matrix[1]], [matrix[2], matrix[3]]], [sub_x, sub_y])
         bitmap = ft._render_glyph(glyph_index, flags, RenderMode.NORMAL)
-        got = _remember(_GLYPHS, key, (bitmap.buffer, bitmap.left, bitmap.top))
+        got = _remember(_GLYPHS, key, (bitmap.buffer, bitmap.left, bitmap.top), MAX_GLYPHS)
     return got
 
 
