@@ -30,6 +30,7 @@ The Jacobian: ∂C/∂θ_i = σ²C_r NᵀD_iN C_r with N = ZᵀV⁻¹X, C_r = (X
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -89,13 +90,22 @@ class _Blocks:
             self.lam_r = sp.block_diag([sp.kron(sp.identity(b.nlevels), sp.csr_matrix(T))
                                         for T, b in zip(L.rest_T, A.rest)], format="csr")
         self.C = (_block_diag(self.H0) @ self.A0r).tocsr()
-        if A.rest:
-            arr = A.Arr.toarray() if sp.issparse(A.Arr) else np.asarray(A.Arr)
-            self.Rrr = arr - (A.Ar0 @ self.W @ self.A0r).toarray()
-            self.Arx = A.Axr[: A.p].T
-        else:
-            self.Rrr = np.zeros((0, 0))
-            self.Arx = np.zeros((0, A.p))
+        self.Arx = A.Axr[: A.p].T if A.rest else np.zeros((0, A.p))
+
+    @cached_property
+    def Rrr(self) -> np.ndarray:
+        """R_rr = A_rr − A_r0W₀A₀r (dense q_r×q_r; the low-rank form needs it whole)."""
+        A = self.A
+        if not A.rest:
+            return np.zeros((0, 0))
+        arr = A.Arr.toarray() if sp.issparse(A.Arr) else np.asarray(A.Arr)
+        return arr - (A.Ar0 @ self.W @ self.A0r).toarray()
+
+    def rrr_times(self, X: np.ndarray) -> np.ndarray:
+        """R_rr X, from the sparse pieces unless R_rr is formed already."""
+        if "Rrr" in self.__dict__ or not self.qr:
+            return self.Rrr @ X
+        return self.A.Arr @ X - self.A.Ar0 @ (self.W @ (self.A0r @ X))
 
     def u_tilde(self, with_x: bool) -> tuple[np.ndarray, np.ndarray]:
         """(Ũ₀, Ũ_r): U L_mmᵀ⁻¹ with the X columns (REML's P) or without (V⁻¹)."""
@@ -295,10 +305,10 @@ def _z_vinv_x(blk: _Blocks) -> np.ndarray:
     if not blk.qr:
         return N0
     Y = blk.Arx - blk.A.Ar0 @ (blk.W @ blk.A0x)
-    Lrr = np.tril(blk.L.rest_factor()[0])
+    Lrr = blk.L.rest_factor()[0]  # only its lower triangle is read
     z = solve_triangular(Lrr, blk.lam_r.T @ Y, lower=True, check_finite=False)
-    z = blk.lam_r @ solve_triangular(Lrr.T, z, lower=False, check_finite=False)
-    return np.vstack([N0 - blk.C @ z, Y - blk.Rrr @ z])
+    z = blk.lam_r @ solve_triangular(Lrr, z, lower=True, trans="T", check_finite=False)
+    return np.vstack([N0 - blk.C @ z, Y - blk.rrr_times(z)])
 
 
 def blocked_derivatives(model, inverse: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
