@@ -26,6 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
+from ..lmm.api import auto_threads
+from ..lmm.threads import blas_threads, usable_cpus
 from .blockedderivatives import Direction, _block_diag, _Blocks, _Layout, _times
 
 #: Smallest |diagonal of a template| (a relative standard deviation) for which Q is used.
@@ -138,6 +140,13 @@ def _q_diag_sums(inv: _Inverse, blk: _Blocks, lay: _Layout) -> list[np.ndarray]:
     return out
 
 
+def _product_threads(m: int) -> int:
+    """BLAS threads for one m×m by m×m product (the one O(m³) step of the traces): every usable
+    core for a large m when a core is idle now (:func:`~mixedbridge.lmm.api.auto_threads`; InstEval,
+    m = 1,158: 58 ms on one thread, 30 ms on two), else one."""
+    return usable_cpus() if auto_threads(m) is None else 1
+
+
 def _qq_traces(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], pc: _Pieces) -> np.ndarray:
     """tr(Q H_i Q H_j) for every pair of θ elements."""
     k, q0, qr = len(dirs), blk.q0, blk.qr
@@ -146,7 +155,9 @@ def _qq_traces(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction],
     rest: dict[int, np.ndarray] = {}
     for i, d in enumerate(dirs):
         if d.block == 0:
-            first[i] = (_times(inv.B, pc.h[i]), inv.K @ inv.weighted_gram(pc.h[i]))
+            G = inv.weighted_gram(pc.h[i])
+            with blas_threads(_product_threads(G.shape[0])):
+                first[i] = (_times(inv.B, pc.h[i]), inv.K @ G)
         else:
             sl = lay.slices[d.block]
             rest[i] = lay.apply(pc.h[i], d.block, np.ascontiguousarray(Krr[:, sl.start - q0: sl.stop - q0].T)).T
