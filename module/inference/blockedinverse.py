@@ -22,6 +22,8 @@ I − Q a difference of nearly equal numbers: those fits keep the low-rank form.
 """
 from __future__ import annotations
 
+from itertools import product
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
@@ -149,27 +151,22 @@ def _product_threads(m: int) -> int:
 
 def _qq_traces(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], pc: _Pieces) -> np.ndarray:
     """tr(Q H_i Q H_j) for every pair of θ elements."""
-    k, q0, qr = len(dirs), blk.q0, blk.qr
-    Krr = inv.K[:qr, :qr]
+    k = len(dirs)
     first: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    rest: dict[int, np.ndarray] = {}
     for i, d in enumerate(dirs):
         if d.block == 0:
             G = inv.weighted_gram(pc.h[i])
             with blas_threads(_product_threads(G.shape[0])):
                 first[i] = (_times(inv.B, pc.h[i]), inv.K @ G)
-        else:
-            sl = lay.slices[d.block]
-            rest[i] = lay.apply(pc.h[i], d.block, np.ascontiguousarray(Krr[:, sl.start - q0: sl.stop - q0].T)).T
     out = np.zeros((k, k))
     for i in range(k):
         for j in range(i, k):
-            out[i, j] = out[j, i] = _qq_pair(inv, blk, lay, dirs, pc, (i, j), first, rest)
+            out[i, j] = out[j, i] = _qq_pair(inv, blk, lay, dirs, pc, (i, j), first)
     return out
 
 
 def _qq_pair(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], pc: _Pieces,
-             ij: tuple[int, int], first: dict, rest: dict) -> float:
+             ij: tuple[int, int], first: dict) -> float:
     """tr(Q H_i Q H_j) for one pair (see :func:`_qq_traces`). A block-0 element i with a rest
     block's j: tr(Q_r0H_iQ_0rH_j) = Σ over the rest block's levels of tr(h_j (K FᵀH_iF K)_ll),
     the diagonal blocks read as row products of KFᵀH_iF and K."""
@@ -182,9 +179,7 @@ def _qq_pair(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], p
         mid = inv.F.T @ _block_diag(pc.h[j] @ inv.B @ pc.h[i]).tocsr() @ inv.F
         return per_level + 2.0 * float(np.vdot(inv.K, mid.toarray())) + float(np.einsum("ij,ji->", KFi, KFj))
     if a.block != 0 and b.block != 0:
-        sa, sb = lay.slices[a.block], lay.slices[b.block]
-        ra, rb = slice(sa.start - q0, sa.stop - q0), slice(sb.start - q0, sb.stop - q0)
-        return float(np.sum(rest[i][rb] * rest[j][ra].T))
+        return _rest_pair(inv.K, lay, (a.block, b.block), (pc.h[i], pc.h[j]), q0)
     if a.block != 0:
         i, j, a, b = j, i, b, a
     KFi = first[i][1]
@@ -195,6 +190,25 @@ def _qq_pair(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], p
         for c in range(pb):
             if pc.h[j][c, r] != 0.0:
                 total += pc.h[j][c, r] * float(np.einsum("lc,lc->", KFi[off + r: stop: pb], inv.K[off + c: stop: pb]))
+    return total
+
+
+def _rest_pair(K: np.ndarray, lay: _Layout, blocks: tuple[int, int], hs: tuple[np.ndarray, np.ndarray],
+               q0: int) -> float:
+    """tr(K_BA H_a K_AB H_b) for θ elements of rest blocks A and B (H = I⊗h per level): with
+    K's rows of column r of B's levels against columns r' of A's, Σ h_a[r, r']·h_b[s', s]·
+    ⟨K[B_s, A_r], K[B_s', A_r']⟩ (strided views of K, nothing copied)."""
+    (ba, bb), (ha, hb) = blocks, hs
+    sa, sb = lay.slices[ba], lay.slices[bb]
+    pa, pb = lay.ps[ba], lay.ps[bb]
+    oa, ea, ob, eb = sa.start - q0, sa.stop - q0, sb.start - q0, sb.stop - q0
+    total = 0.0
+    for r, r2 in product(range(pa), repeat=2):
+        for s_, s2 in product(range(pb), repeat=2):
+            coef = ha[r, r2] * hb[s2, s_]
+            if coef != 0.0:
+                total += coef * float(np.einsum("ij,ij->", K[ob + s_: eb: pb, oa + r: ea: pa],
+                                                K[ob + s2: eb: pb, oa + r2: ea: pa]))
     return total
 
 
