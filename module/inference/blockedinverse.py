@@ -177,7 +177,7 @@ def _qq_pair(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], p
         (BHi, KFi), (BHj, KFj) = first[i], first[j]
         per_level = float(np.sum(BHi * BHj.transpose(0, 2, 1)))
         mid = inv.F.T @ _block_diag(pc.h[j] @ inv.B @ pc.h[i]).tocsr() @ inv.F
-        return per_level + 2.0 * float(np.vdot(inv.K, mid.toarray())) + float(np.einsum("ij,ji->", KFi, KFj))
+        return per_level + 2.0 * _sparse_dot(mid, inv.K) + float(np.einsum("ij,ji->", KFi, KFj))
     if a.block != 0 and b.block != 0:
         return _rest_pair(inv.K, lay, (a.block, b.block), (pc.h[i], pc.h[j]), q0)
     if a.block != 0:
@@ -191,6 +191,13 @@ def _qq_pair(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], p
             if pc.h[j][c, r] != 0.0:
                 total += pc.h[j][c, r] * float(np.einsum("lc,lc->", KFi[off + r: stop: pb], inv.K[off + c: stop: pb]))
     return total
+
+
+def _sparse_dot(S: sp.spmatrix, K: np.ndarray) -> float:
+    """Σ S∘K for a sparse S and a dense K, K read at S's non-zeros only."""
+    S = S.tocsr()
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    return float(S.data @ K[rows, S.indices])
 
 
 def _rest_pair(K: np.ndarray, lay: _Layout, blocks: tuple[int, int], hs: tuple[np.ndarray, np.ndarray],
