@@ -85,6 +85,9 @@ class Column:
     def render(self, value, decimals: int | None = None) -> str:
         """The cell as text, following the column's format; ``decimals`` (from
         :meth:`decimals`) writes every number of a column with as many decimals."""
+        if type(value) is float and decimals is not None and self.type == "number" and math.isfinite(value) \
+                and (value == 0 or abs(value) >= 10.0 ** -decimals):
+            return f"{value:.{decimals}f}"  # the common cell, as the last branch below writes it
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return ""
         if self.type == "string":
