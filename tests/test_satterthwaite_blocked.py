@@ -161,3 +161,22 @@ def test_the_rest_inverse_is_kept_by_the_factor_and_shared_with_condvar(monkeypa
     model.condvar_blocks()
     blocked_derivatives(model)
     assert not calls
+
+
+@pytest.mark.parametrize("n", [1, 255, 256, 600])
+def test_fill_symmetric_in_row_blocks(n):
+    """K's rest part is written in row blocks (``FILL_ROWS``) from S_r⁻¹'s upper triangle plus
+    ZᵀZ: the same matrix as forming it whole, whatever lies below the given triangle."""
+    from mixedbridge.inference.blockedinverse import FILL_ROWS, _fill_symmetric
+
+    assert FILL_ROWS < 600
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((n, n))
+    S = A + A.T
+    upper = np.triu(S) + np.tril(rng.standard_normal((n, n)), -1) * 1e6
+    Z = rng.standard_normal((2, n))
+    out = np.full((n, n), np.nan)
+    _fill_symmetric(out, upper, Z)
+    assert np.allclose(out, S + Z.T @ Z, rtol=1e-13, atol=1e-12)
+    _fill_symmetric(out, upper, np.zeros((0, n)))
+    assert np.array_equal(out, S)

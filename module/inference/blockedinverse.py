@@ -72,6 +72,16 @@ class _Inverse:
             self._grams[a, c] = (Fa.T @ Fc).toarray()
         return self._grams[a, c]
 
+    def k_weighted_gram(self, h: np.ndarray) -> np.ndarray:
+        """K Fᵀ(I⊗h)F for a symmetric p₀×p₀ h: the one O(m³) product of the traces (with p₀ = 1,
+        h·(K FᵀF), no scaled copy of FᵀF)."""
+        G = self.gram(0, 0) if self.p0 == 1 else self.weighted_gram(h)
+        with blas_threads(_product_threads(G.shape[0])):
+            out = self.K @ G
+        if self.p0 == 1:
+            out *= h[0, 0]
+        return out
+
     def weighted_gram(self, h: np.ndarray) -> np.ndarray:
         """Fᵀ(I⊗h)F for a symmetric p₀×p₀ h, from the Gram matrices."""
         p0 = self.p0
@@ -100,23 +110,39 @@ def _k_matrix(blk: _Blocks, with_x: bool) -> np.ndarray:
     L, p, qr = blk.L, blk.p, blk.qr
     m = qr + (p if with_x else 0)
     K = np.empty((m, m))
-    if qr:
-        Krr = K[:qr, :qr]
-        Krr[...] = L.rest_inverse().T  # column-major lower triangle: the upper one row-major
-        Krr[...] = np.triu(Krr)
-        Krr += np.triu(Krr, 1).T
     if not with_x:
+        if qr:
+            _fill_symmetric(K, L.rest_inverse().T, np.zeros((0, qr)))
         return K
     V, _ = lapack.dtrtri(L.Lxx[:p, :p], lower=1)
     V = np.tril(V)
     if qr:
         Y = solve_triangular(L.rest_factor()[0], L.Lxr[:p].T, lower=True, trans="T", check_finite=False)
         Z = V @ Y.T
-        K[:qr, :qr] += Z.T @ Z
+        _fill_symmetric(K[:qr, :qr], L.rest_inverse().T, Z)
         K[qr:, :qr] = -(V.T @ Z)
         K[:qr, qr:] = K[qr:, :qr].T
     K[qr:, qr:] = V.T @ V
     return K
+
+
+#: Rows per step of :func:`_fill_symmetric` (its temporaries are this many rows, not q_r²:
+#: fresh pages of a q_r² array cost a cold process more than the arithmetic).
+FILL_ROWS = 256
+
+
+def _fill_symmetric(out: np.ndarray, upper: np.ndarray, Z: np.ndarray) -> None:
+    """out ← U + ZᵀZ, U the symmetric matrix whose upper triangle ``upper`` holds, in row blocks
+    (each block's rows formed right of the diagonal, then mirrored from the rows above it)."""
+    n = out.shape[0]
+    for i0 in range(0, n, FILL_ROWS):
+        i1 = min(n, i0 + FILL_ROWS)
+        out[i0:i1, i0:] = upper[i0:i1, i0:]
+        block = out[i0:i1, i0:i1]
+        block[...] = np.triu(block) + np.triu(block, 1).T
+        if Z.shape[0]:
+            out[i0:i1, i0:] += Z[:, i0:i1].T @ Z[:, i0:]
+        out[i0:i1, :i0] = out[:i0, i0:i1].T
 
 
 class _Pieces:
@@ -155,9 +181,7 @@ def _qq_traces(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction],
     first: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i, d in enumerate(dirs):
         if d.block == 0:
-            G = inv.weighted_gram(pc.h[i])
-            with blas_threads(_product_threads(G.shape[0])):
-                first[i] = (_times(inv.B, pc.h[i]), inv.K @ G)
+            first[i] = (_times(inv.B, pc.h[i]), inv.k_weighted_gram(pc.h[i]))
     out = np.zeros((k, k))
     for i in range(k):
         for j in range(i, k):
