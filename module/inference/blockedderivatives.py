@@ -382,8 +382,7 @@ def dense_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
     Oinv = _chol_inverse(chol)
     ZW = np.hstack([ZtZL, ZtX])
     M_P = ZtZ - ZW @ Oinv @ ZW.T
-    Ainv = _chol_inverse(chol[:q, :q])
-    M = M_P if model.reml else ZtZ - ZtZL @ Ainv @ ZtZL.T
+    M = M_P if model.reml else ZtZ - ZtZL @ _chol_inverse(chol[:q, :q]) @ ZtZL.T
     y = G.A[: q + p, q + p]
     v = y[:q] - ZW @ (Oinv @ np.concatenate([Lam.T @ y[:q], y[q:]]))
     units = _unit_positions(model.structure)
@@ -396,7 +395,7 @@ def dense_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
     Dv = D @ v
     Uv = np.stack([_unit_t(v, u) for u in units])
     H = _hessian(model, traces, Dv @ M_P @ Dv.T, Dv @ v, 2.0 * (Uv @ Uv.T))
-    N = ZtX - ZtZL @ (Ainv @ (Lam.T @ ZtX))
+    N = ZtX - ZtZL @ lapack.dpotrs(chol[:q, :q], Lam.T @ ZtX, lower=1)[0]
     return H, _vcov_jacobian(model, Oinv[q:, q:], N.T @ D @ N)
 
 
