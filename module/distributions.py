@@ -7,6 +7,7 @@ second or so that importing ``scipy.stats`` costs a cold process. Call as ``t.sf
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +35,26 @@ class _Distribution:
 
     def sf(self, x: Any, *params: Any) -> Any:
         """Upper tail probability P(X > x)."""
+        if isinstance(x, float) and all(isinstance(p, float) for p in params):
+            return self._scalar_sf(x, params)
         x, *ps = np.broadcast_arrays(np.asarray(x, dtype=float), *(np.asarray(p, dtype=float) for p in params))
         ok = self.params_ok(*ps) & ~np.isnan(x)
         with np.errstate(all="ignore"):
             values = self.sf_fn(x, *ps)
         out = np.where(x <= self.lower, 1.0, np.where(x >= self.upper, 0.0, values))
         return _finish(np.where(ok, out, np.nan))
+
+    def _scalar_sf(self, x: float, params: tuple) -> Any:
+        """:meth:`sf` of scalars (the t and F tests' one value each): the same cases without
+        building arrays."""
+        if math.isnan(x) or not bool(self.params_ok(*params)):
+            return np.float64(np.nan)
+        if x <= self.lower:
+            return np.float64(1.0)
+        if x >= self.upper:
+            return np.float64(0.0)
+        with np.errstate(all="ignore"):
+            return np.float64(self.sf_fn(x, *params))
 
     def ppf(self, q: Any, *params: Any) -> Any:
         """The quantile: x with P(X <= x) = q."""

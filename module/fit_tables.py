@@ -2,6 +2,10 @@
 ``parameters``, ``fit``, ``random_effects`` and ``groups`` tables (broom / broom.mixed names)."""
 from __future__ import annotations
 
+import threading
+import weakref
+from dataclasses import replace
+
 import numpy as np
 
 from . import distributions as dist
@@ -283,7 +287,35 @@ def model_comparison_table(fit: Fit, inf: Inference | None) -> Table | None:
 
 
 def tables_for(fit: Fit, inf: Inference | None = None) -> list[Table]:
-    """Every table an analysis yields from its fit and, when it has run, its inference."""
+    """Every table an analysis yields from its fit and, when it has run, its inference.
+
+    A fit and inference kept for later requests (:mod:`.fitcache`) give the same tables every
+    time, so the last :data:`MAX_KEPT_TABLES` sets are kept by fit and inference (a random-effects
+    table of 700 rows took a fifth of a reused request; a set goes when its fit does) and each
+    call gets copies of them (rows, columns and footnotes its caller may change)."""
+    key = (id(fit), id(inf))
+    with _KEPT_LOCK:
+        kept = _KEPT_TABLES.get(key)
+    if kept is None or kept[0]() is not fit or (inf is not None and kept[1]() is not inf):
+        kept = (weakref.ref(fit), weakref.ref(inf) if inf is not None else None, _tables(fit, inf))
+        with _KEPT_LOCK:
+            for gone in [k for k, v in _KEPT_TABLES.items() if v[0]() is None]:
+                del _KEPT_TABLES[gone]
+            _KEPT_TABLES[key] = kept
+            while len(_KEPT_TABLES) > MAX_KEPT_TABLES:
+                _KEPT_TABLES.pop(next(iter(_KEPT_TABLES)))
+    return [Table(t.name, t.title, [replace(c) for c in t.columns], [dict(r) for r in t.rows], list(t.footnotes))
+            for t in kept[2]]
+
+
+#: Table sets kept by :func:`tables_for` (the newest; a fit's tables are a few hundred kB at most).
+MAX_KEPT_TABLES = 8
+_KEPT_TABLES: dict[tuple[int, int], tuple] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def _tables(fit: Fit, inf: Inference | None) -> list[Table]:
+    """:func:`tables_for`, built."""
     tables = [parameters_table(fit, inf), fit_table(fit)]
     if fit.analysis in ("lmm", "glmm"):
         tables += [random_effects_table(fit), groups_table(fit)]

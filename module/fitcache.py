@@ -105,12 +105,21 @@ def fingerprint(problem: Problem) -> str:
     add(problem.analysis, problem.desc.response.label, problem.desc.intercept, sorted(fit_options.items()),
         fixed.names, fixed.dropped, fixed.assign, fixed.terms)
     h.update(remembered(frame, ("fingerprint",), lambda: _frame_digest(frame)))
-    h.update(_array_bytes(fixed.X))
+    h.update(_array_digest(fixed.X))
     for term in problem.reterms:
         add(term.group, term.levels, term.names)
-        h.update(_array_bytes(term.codes))
-        h.update(_array_bytes(term.X))
+        h.update(_array_digest(term.codes))
+        h.update(_array_digest(term.X))
     return h.hexdigest()
+
+
+def _array_digest(a: np.ndarray) -> bytes:
+    """A digest of an array's type, shape and values, computed once per array (the designs of a
+    kept prepared model are the same arrays in every request on it, as its frame is)."""
+    def digest() -> bytes:
+        return hashlib.blake2b(repr((str(a.dtype), a.shape)).encode() + _array_bytes(a), digest_size=20).digest()
+
+    return remembered(a, ("digest",), digest)
 
 
 def _frame_digest(frame) -> bytes:

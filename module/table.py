@@ -178,7 +178,7 @@ class Table:
 
     def _cells(self) -> list[list[str]]:
         decimals = [c.decimals([r.get(c.name) for r in self.rows]) for c in self.columns]
-        return [[printable(c.render(r.get(c.name), d)) for c, d in zip(self.columns, decimals)] for r in self.rows]
+        return [[printable(_render(c, r.get(c.name), d)) for c, d in zip(self.columns, decimals)] for r in self.rows]
 
     def notes(self) -> list[str]:
         """The footnotes, each once."""
@@ -231,6 +231,15 @@ class Table:
 
     def __repr__(self) -> str:
         return f"<Table {self.name!r}: {len(self.rows)} rows × {len(self.columns)} columns>"
+
+
+def _render(column: Column, value, decimals: int | None) -> str:
+    """``column.render(value, decimals)``; the common cell (a finite float of a number column with
+    common decimals) written directly, as the last branch of :meth:`Column.render` writes it."""
+    if type(value) is float and decimals is not None and column.type == "number" and math.isfinite(value) \
+            and (value == 0 or abs(value) >= 10.0 ** -decimals):
+        return f"{value:.{decimals}f}"
+    return column.render(value, decimals)
 
 
 def _is_sequence(value) -> bool:

@@ -124,3 +124,59 @@ def test_a_large_fill_in_block_keeps_the_numerical_route(monkeypatch):
     monkeypatch.setattr(sat, "numeric_derivatives", lambda *a, **k: called.append(1) or inner(*a, **k))
     sat.varpar_covariance(model, tol=1e-7)
     assert called
+
+
+@pytest.mark.parametrize("with_x", [True, False])
+@pytest.mark.parametrize(("dataset", "formula"), [
+    ("extra", "Reaction ~ Days + (Days | Subject) + (1 | g2)"),
+    ("fhch2010", "log_rt ~ task * stimulus + (1 + stimulus | id) + (1 | item)"),
+])
+def test_k_from_the_kept_rest_inverse_equals_the_direct_inverse(dataset, formula, with_x):
+    """K = (L_mmL_mmᵀ)⁻¹ assembled from S_r⁻¹ (the factor's kept inverse, O(p·q_r²) beside it)
+    equals LAPACK's inverse of the whole L_mm, with and without the X columns."""
+    from mixedbridge.inference.blockedderivatives import _Blocks, _chol_inverse
+    from mixedbridge.inference.blockedinverse import _k_matrix
+
+    data = _sleep_with_extra_factor() if dataset == "extra" else None
+    blk = _Blocks(_model(dataset, formula, data=data))
+    assert blk.qr > 0
+    direct = _chol_inverse(blk._l_mm(with_x))
+    assert np.allclose(_k_matrix(blk, with_x), direct, rtol=1e-11, atol=1e-13 * np.abs(direct).max())
+
+
+def test_the_rest_inverse_is_kept_by_the_factor_and_shared_with_condvar(monkeypatch):
+    """S_r⁻¹ is formed once per factor: condVar (at the fit) forms it, the Satterthwaite
+    derivatives read the same array; it is (L_rrL_rrᵀ)⁻¹ in its lower triangle."""
+    from scipy.linalg import lapack
+
+    model = _model("fhch2010", "log_rt ~ task * stimulus + (1 + stimulus | id) + (1 | item)")
+    L = model.L
+    inv = L.rest_inverse()
+    Lrr = np.tril(L.rest_factor()[0])
+    assert np.allclose(np.tril(inv), np.tril(np.linalg.inv(Lrr @ Lrr.T)), rtol=1e-10, atol=1e-14)
+    calls = []
+    inner = lapack.dpotri
+    monkeypatch.setattr(lapack, "dpotri", lambda *a, **k: calls.append(1) or inner(*a, **k))
+    assert L.rest_inverse() is inv
+    model.condvar_blocks()
+    blocked_derivatives(model)
+    assert not calls
+
+
+@pytest.mark.parametrize("n", [1, 255, 256, 600])
+def test_fill_symmetric_in_row_blocks(n):
+    """K's rest part is written in row blocks (``FILL_ROWS``) from S_r⁻¹'s upper triangle plus
+    ZᵀZ: the same matrix as forming it whole, whatever lies below the given triangle."""
+    from mixedbridge.inference.blockedinverse import FILL_ROWS, _fill_symmetric
+
+    assert FILL_ROWS < 600
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((n, n))
+    S = A + A.T
+    upper = np.triu(S) + np.tril(rng.standard_normal((n, n)), -1) * 1e6
+    Z = rng.standard_normal((2, n))
+    out = np.full((n, n), np.nan)
+    _fill_symmetric(out, upper, Z)
+    assert np.allclose(out, S + Z.T @ Z, rtol=1e-13, atol=1e-12)
+    _fill_symmetric(out, upper, np.zeros((0, n)))
+    assert np.array_equal(out, S)

@@ -30,6 +30,7 @@ The Jacobian: ∂C/∂θ_i = σ²C_r NᵀD_iN C_r with N = ZᵀV⁻¹X, C_r = (X
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -89,13 +90,22 @@ class _Blocks:
             self.lam_r = sp.block_diag([sp.kron(sp.identity(b.nlevels), sp.csr_matrix(T))
                                         for T, b in zip(L.rest_T, A.rest)], format="csr")
         self.C = (_block_diag(self.H0) @ self.A0r).tocsr()
-        if A.rest:
-            arr = A.Arr.toarray() if sp.issparse(A.Arr) else np.asarray(A.Arr)
-            self.Rrr = arr - (A.Ar0 @ self.W @ self.A0r).toarray()
-            self.Arx = A.Axr[: A.p].T
-        else:
-            self.Rrr = np.zeros((0, 0))
-            self.Arx = np.zeros((0, A.p))
+        self.Arx = A.Axr[: A.p].T if A.rest else np.zeros((0, A.p))
+
+    @cached_property
+    def Rrr(self) -> np.ndarray:
+        """R_rr = A_rr − A_r0W₀A₀r (dense q_r×q_r; the low-rank form needs it whole)."""
+        A = self.A
+        if not A.rest:
+            return np.zeros((0, 0))
+        arr = A.Arr.toarray() if sp.issparse(A.Arr) else np.asarray(A.Arr)
+        return arr - (A.Ar0 @ self.W @ self.A0r).toarray()
+
+    def rrr_times(self, X: np.ndarray) -> np.ndarray:
+        """R_rr X, from the sparse pieces unless R_rr is formed already."""
+        if "Rrr" in self.__dict__ or not self.qr:
+            return self.Rrr @ X
+        return self.A.Arr @ X - self.A.Ar0 @ (self.W @ (self.A0r @ X))
 
     def u_tilde(self, with_x: bool) -> tuple[np.ndarray, np.ndarray]:
         """(Ũ₀, Ũ_r): U L_mmᵀ⁻¹ with the X columns (REML's P) or without (V⁻¹)."""
@@ -295,10 +305,10 @@ def _z_vinv_x(blk: _Blocks) -> np.ndarray:
     if not blk.qr:
         return N0
     Y = blk.Arx - blk.A.Ar0 @ (blk.W @ blk.A0x)
-    Lrr = np.tril(blk.L.rest_factor()[0])
+    Lrr = blk.L.rest_factor()[0]  # only its lower triangle is read
     z = solve_triangular(Lrr, blk.lam_r.T @ Y, lower=True, check_finite=False)
-    z = blk.lam_r @ solve_triangular(Lrr.T, z, lower=False, check_finite=False)
-    return np.vstack([N0 - blk.C @ z, Y - blk.Rrr @ z])
+    z = blk.lam_r @ solve_triangular(Lrr, z, lower=True, trans="T", check_finite=False)
+    return np.vstack([N0 - blk.C @ z, Y - blk.rrr_times(z)])
 
 
 def blocked_derivatives(model, inverse: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -368,33 +378,49 @@ def dense_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
     Lam = model.structure.lambda_dense(theta)
     ZtZ, ZtX = G.ZtZ, G.ZtX
     ZtZL = ZtZ @ Lam
-    Omega = np.block([[Lam.T @ ZtZL + np.eye(q), Lam.T @ ZtX], [ZtX.T @ Lam, G.XtX]])
-    chol = _cholesky(Omega)
+    chol = _cholesky(_omega(Lam, ZtZL, ZtX, G.XtX))
     Oinv = _chol_inverse(chol)
     ZW = np.hstack([ZtZL, ZtX])
     M_P = ZtZ - ZW @ Oinv @ ZW.T
-    Ainv = _chol_inverse(chol[:q, :q])
-    M = M_P if model.reml else ZtZ - ZtZL @ Ainv @ ZtZL.T
+    M = M_P if model.reml else ZtZ - ZtZL @ _chol_inverse(chol[:q, :q]) @ ZtZL.T
     y = G.A[: q + p, q + p]
     v = y[:q] - ZW @ (Oinv @ np.concatenate([Lam.T @ y[:q], y[q:]]))
     units = _unit_positions(model.structure)
-    D = []
-    for rows, cols in units:  # D_i = Λ_iΛᵀ + ΛΛ_iᵀ, Λ_i the unit pattern at (rows, cols)
-        X = np.zeros((q, q))
-        X[rows] = Lam[:, cols].T
-        D.append(X + X.T)
-    k = len(D)
-    MU = [_times_unit(M, u) for u in units]
-    Uv = [_unit_t(v, u) for u in units]
-    MD = [M @ d for d in D]
-    traces = np.array([[2.0 * float(MU[i][units[j]].sum()) - float(np.sum(MD[i] * MD[j].T)) for j in range(k)]
-                       for i in range(k)])
-    Dv = [d @ v for d in D]
-    quad = np.array([[float(Dv[i] @ M_P @ Dv[j]) for j in range(k)] for i in range(k)])
-    vDijv = np.array([[2.0 * float(Uv[i] @ Uv[j]) for j in range(k)] for i in range(k)])
-    H = _hessian(model, traces, quad, np.array([float(v @ x) for x in Dv]), vDijv)
-    N = ZtX - ZtZL @ (Ainv @ (Lam.T @ ZtX))
-    return H, _vcov_jacobian(model, Oinv[q:, q:], [N.T @ d @ N for d in D])
+    D = np.zeros((len(units), q, q))
+    for i, (rows, cols, _) in enumerate(units):  # D_i = Λ_iΛᵀ + ΛΛ_iᵀ, Λ_i the unit pattern at (rows, cols)
+        D[i, rows] = Lam[:, cols].T
+    D += D.transpose(0, 2, 1)
+    MD = M @ D
+    traces = 2.0 * _unit_traces(M, units) - np.einsum("iab,jba->ij", MD, MD)
+    Dv = D @ v
+    Uv = np.stack([_unit_t(v, u) for u in units])
+    H = _hessian(model, traces, Dv @ M_P @ Dv.T, Dv @ v, 2.0 * (Uv @ Uv.T))
+    N = ZtX - ZtZL @ lapack.dpotrs(chol[:q, :q], Lam.T @ ZtX, lower=1)[0]
+    return H, _vcov_jacobian(model, Oinv[q:, q:], N.T @ D @ N)
+
+
+def _omega(Lam: np.ndarray, ZtZL: np.ndarray, ZtX: np.ndarray, XtX: np.ndarray) -> np.ndarray:
+    """Ω = [[ΛᵀZᵀZΛ + I, ΛᵀZᵀX], [XᵀZΛ, XᵀX]] (its lower triangle is what the Cholesky reads)."""
+    q, p = ZtX.shape
+    out = np.empty((q + p, q + p))
+    out[:q, :q] = Lam.T @ ZtZL
+    out[np.arange(q), np.arange(q)] += 1.0
+    out[q:, :q] = ZtX.T @ Lam
+    out[:q, q:] = out[q:, :q].T
+    out[q:, q:] = XtX
+    return out
+
+
+def _unit_traces(M: np.ndarray, units: list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]) -> np.ndarray:
+    """tr(MΛ_iΛ_jᵀ) for every pair: Λ_iΛ_jᵀ is non-zero only when i and j sit in the same term's
+    column (``units``' keys), then Σ over the levels of M[rows_j, rows_i]."""
+    k = len(units)
+    out = np.zeros((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            if units[i][2] == units[j][2]:
+                out[i, j] = out[j, i] = float(M[units[j][0], units[i][0]].sum())
+    return out
 
 
 def _cholesky(A: np.ndarray) -> np.ndarray:
@@ -413,24 +439,17 @@ def _chol_inverse(c: np.ndarray) -> np.ndarray:
     return np.tril(inv) + np.tril(inv, -1).T
 
 
-def _unit_positions(structure) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Λ_i = ∂Λ/∂θ_i as its unit positions (rows, cols) in Z's lme4 order, one per level."""
+def _unit_positions(structure) -> list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
+    """Λ_i = ∂Λ/∂θ_i as its unit positions (rows, cols) in Z's lme4 order, one per level, with
+    the key (term, column) of the positions' columns."""
     out = []
-    for t, off in zip(structure.terms, structure.Gp[:-1]):
+    for k, (t, off) in enumerate(zip(structure.terms, structure.Gp[:-1])):
         base = int(off) + np.arange(t.nlevels) * t.p
-        out += [(base + r, base + c) for r, c in zip(t.rows, t.cols)]
+        out += [(base + r, base + c, (k, int(c))) for r, c in zip(t.rows, t.cols)]
     return out
 
 
-def _times_unit(M: np.ndarray, unit: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """M Λ_i (q×q): M's columns ``rows`` moved to ``cols``; tr(MΛ_iΛ_jᵀ) is then the sum of its
-    entries at Λ_j's positions."""
-    out = np.zeros_like(M)
-    out[:, unit[1]] = M[:, unit[0]]
-    return out
-
-
-def _unit_t(v: np.ndarray, unit: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def _unit_t(v: np.ndarray, unit: tuple[np.ndarray, np.ndarray, tuple[int, int]]) -> np.ndarray:
     """Λ_iᵀv."""
     out = np.zeros_like(v)
     out[unit[1]] = v[unit[0]]
@@ -455,14 +474,15 @@ def _quad_ij(lay: _Layout, a: Direction, b: Direction, v: np.ndarray) -> float:
     return float(np.sum((V @ Dij) * V))
 
 
-def _vcov_jacobian(model, Cr: np.ndarray, NDN: list[np.ndarray]) -> np.ndarray:
+def _vcov_jacobian(model, Cr: np.ndarray, NDN: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """∂C/∂φ_j (user's columns, flattened column-major) for C = σ²(XᵀV⁻¹X)⁻¹, from C_r and the
     NᵀD_iN of every θ element."""
-    sigma = model.sigma
-    cols = [sigma**2 * Cr @ m @ Cr for m in NDN] + [2.0 * sigma * Cr]
     R = model.basis.R
     if R.size == 0:
-        return np.zeros((0, len(cols)))
+        return np.zeros((0, len(NDN) + 1))
+    sigma = model.sigma
+    p = Cr.shape[0]
+    dC = np.concatenate([sigma**2 * (Cr @ np.reshape(NDN, (-1, p, p)) @ Cr), (2.0 * sigma * Cr)[None]])
     Rinv, _ = lapack.dtrtri(R, lower=0)
-    out = [(Rinv @ ((dC + dC.T) / 2.0) @ Rinv.T).ravel(order="F") for dC in cols]
-    return np.stack(out, axis=1)
+    out = Rinv @ ((dC + dC.transpose(0, 2, 1)) / 2.0) @ Rinv.T
+    return out.transpose(0, 2, 1).reshape(dC.shape[0], -1).T

@@ -22,10 +22,15 @@ I − Q a difference of nearly equal numbers: those fits keep the low-rank form.
 """
 from __future__ import annotations
 
+from itertools import product
+
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack, solve_triangular
 
-from .blockedderivatives import Direction, _block_diag, _Blocks, _chol_inverse, _Layout, _times
+from ..lmm.api import auto_threads
+from ..lmm.threads import blas_threads, usable_cpus
+from .blockedderivatives import Direction, _block_diag, _Blocks, _Layout, _times
 
 #: Smallest |diagonal of a template| (a relative standard deviation) for which Q is used.
 MIN_SD = 1e-3
@@ -38,14 +43,14 @@ def invertible(structure, theta: np.ndarray) -> bool:
 
 class _Inverse:
     """Q = Ω⁻¹ restricted to the random effects in two parts: ``B`` Ω₀₀⁻¹ per level (ℓ₀, p₀, p₀),
-    ``F`` Ω₀₀⁻¹Ω₀m (CSR, q₀×m), ``K`` (m×m), ``FK``; m the rest effects, then X when
-    ``with_x``; ``qr`` the rest effects."""
+    ``F`` Ω₀₀⁻¹Ω₀m (CSR, q₀×m), ``K`` (m×m); m the rest effects, then X when ``with_x``; ``qr``
+    the rest effects. No q₀×m dense matrix is formed: FKFᵀ enters through the m×m Gram matrices
+    F_aᵀF_c of block 0's columns a, c (:meth:`gram`)."""
 
     def __init__(self, blk: _Blocks, with_x: bool) -> None:
         L = blk.L
-        self.B, self.qr = L.M0inv, blk.qr
-        Lmm = blk._l_mm(with_x)
-        self.K = _chol_inverse(Lmm) if Lmm.shape[0] else np.zeros((0, 0))
+        self.B, self.qr, self.p0 = L.M0inv, blk.qr, blk.p0
+        self.K = _k_matrix(blk, with_x)
         parts = []
         if blk.qr:
             parts.append((blk.A0r @ blk.lam_r).tocsr())
@@ -54,16 +59,90 @@ class _Inverse:
         left = _block_diag(np.matmul(L.M0inv, L.T0.T)).tocsr()
         right = sp.hstack(parts, format="csr") if parts else sp.csr_matrix((blk.q0, 0))
         self.F = (left @ right).tocsr()
-        self.FK = np.asarray(self.F @ self.K) if self.K.size else np.zeros((blk.q0, 0))
+        self._grams: dict[tuple[int, int], np.ndarray] = {}
+
+    def gram(self, a: int, c: int) -> np.ndarray:
+        """F_aᵀF_c (m×m, dense), F_a the rows of F for block 0's column a; formed once per pair."""
+        if a > c:
+            return self.gram(c, a).T
+        if (a, c) not in self._grams:
+            p0 = self.p0
+            Fa = self.F if p0 == 1 else self.F[a::p0]
+            Fc = Fa if c == a else self.F[c::p0]
+            self._grams[a, c] = (Fa.T @ Fc).toarray()
+        return self._grams[a, c]
+
+    def k_weighted_gram(self, h: np.ndarray) -> np.ndarray:
+        """K Fᵀ(I⊗h)F for a symmetric p₀×p₀ h: the one O(m³) product of the traces (with p₀ = 1,
+        h·(K FᵀF), no scaled copy of FᵀF)."""
+        G = self.gram(0, 0) if self.p0 == 1 else self.weighted_gram(h)
+        with blas_threads(_product_threads(G.shape[0])):
+            out = self.K @ G
+        if self.p0 == 1:
+            out *= h[0, 0]
+        return out
+
+    def weighted_gram(self, h: np.ndarray) -> np.ndarray:
+        """Fᵀ(I⊗h)F for a symmetric p₀×p₀ h, from the Gram matrices."""
+        p0 = self.p0
+        out = h[0, 0] * self.gram(0, 0)
+        for a in range(p0):
+            for c in range(a, p0):
+                if (a, c) != (0, 0) and h[a, c] != 0.0:
+                    G = self.gram(a, c)
+                    out += h[a, c] * (G if a == c else G + G.T)
+        return out
 
     def apply(self, x0: np.ndarray, xr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Q [x₀; x_r] as (block-0 part, rest part)."""
+        """Q [x₀; x_r] as (block-0 part, rest part): with y = K(x_m − Fᵀx₀), Q₀· = B x₀ − F y."""
         xm = np.zeros(self.K.shape[0])
         xm[: self.qr] = xr
-        Ftx = self.F.T @ x0
-        out0 = np.matmul(self.B, x0.reshape(self.B.shape[0], -1, 1)).ravel() + self.FK @ Ftx - self.FK @ xm
-        outm = self.K @ (xm - Ftx)
+        outm = self.K @ (xm - self.F.T @ x0)
+        out0 = np.matmul(self.B, x0.reshape(self.B.shape[0], -1, 1)).ravel() - self.F @ outm
         return out0, outm[: self.qr]
+
+
+def _k_matrix(blk: _Blocks, with_x: bool) -> np.ndarray:
+    """K = (L_mmL_mmᵀ)⁻¹ (full symmetric) from S_r⁻¹, the inverse the factor keeps for condVar
+    (:meth:`~mixedbridge.lmm.blocks.BlockedCholesky.rest_inverse`): with L_mm = [[L_rr, 0],
+    [L_xr, L_xx]], V = L_xx⁻¹ and Z = V L_xr L_rr⁻¹, K = [[S_r⁻¹ + ZᵀZ, −ZᵀV], [−VᵀZ, VᵀV]]
+    (O(p·q_r²) beside the shared inversion)."""
+    L, p, qr = blk.L, blk.p, blk.qr
+    m = qr + (p if with_x else 0)
+    K = np.empty((m, m))
+    if not with_x:
+        if qr:
+            _fill_symmetric(K, L.rest_inverse().T, np.zeros((0, qr)))
+        return K
+    V, _ = lapack.dtrtri(L.Lxx[:p, :p], lower=1)
+    V = np.tril(V)
+    if qr:
+        Y = solve_triangular(L.rest_factor()[0], L.Lxr[:p].T, lower=True, trans="T", check_finite=False)
+        Z = V @ Y.T
+        _fill_symmetric(K[:qr, :qr], L.rest_inverse().T, Z)
+        K[qr:, :qr] = -(V.T @ Z)
+        K[:qr, qr:] = K[qr:, :qr].T
+    K[qr:, qr:] = V.T @ V
+    return K
+
+
+#: Rows per step of :func:`_fill_symmetric` (its temporaries are this many rows, not q_r²:
+#: fresh pages of a q_r² array cost a cold process more than the arithmetic).
+FILL_ROWS = 256
+
+
+def _fill_symmetric(out: np.ndarray, upper: np.ndarray, Z: np.ndarray) -> None:
+    """out ← U + ZᵀZ, U the symmetric matrix whose upper triangle ``upper`` holds, in row blocks
+    (each block's rows formed right of the diagonal, then mirrored from the rows above it)."""
+    n = out.shape[0]
+    for i0 in range(0, n, FILL_ROWS):
+        i1 = min(n, i0 + FILL_ROWS)
+        out[i0:i1, i0:] = upper[i0:i1, i0:]
+        block = out[i0:i1, i0:i1]
+        block[...] = np.triu(block) + np.triu(block, 1).T
+        if Z.shape[0]:
+            out[i0:i1, i0:] += Z[:, i0:i1].T @ Z[:, i0:]
+        out[i0:i1, :i0] = out[:i0, i0:i1].T
 
 
 class _Pieces:
@@ -81,39 +160,40 @@ def _q_diag_sums(inv: _Inverse, blk: _Blocks, lay: _Layout) -> list[np.ndarray]:
     p0 = blk.p0
     s0 = inv.B.sum(axis=0)
     for a in range(p0):
-        Fa = inv.F[a::p0]
         for b in range(p0):
-            s0[a, b] += float(Fa.multiply(inv.FK[b::p0]).sum())
+            s0[a, b] += float(np.einsum("ij,ij->", inv.K, inv.gram(a, b)))
     out = [s0]
     Krr = inv.K[: blk.qr, : blk.qr]
     out += [lay.diag_sum(Krr, b, blk.q0) for b in range(1, len(lay.slices))]
     return out
 
 
+def _product_threads(m: int) -> int:
+    """BLAS threads for one m×m by m×m product (the one O(m³) step of the traces): every usable
+    core for a large m when a core is idle now (:func:`~mixedbridge.lmm.api.auto_threads`; InstEval,
+    m = 1,158: 58 ms on one thread, 30 ms on two), else one."""
+    return usable_cpus() if auto_threads(m) is None else 1
+
+
 def _qq_traces(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], pc: _Pieces) -> np.ndarray:
     """tr(Q H_i Q H_j) for every pair of θ elements."""
-    k, q0, qr = len(dirs), blk.q0, blk.qr
-    Q0r = inv.FK[:, :qr]
-    Krr = inv.K[:qr, :qr]
+    k = len(dirs)
     first: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    rest: dict[int, np.ndarray] = {}
     for i, d in enumerate(dirs):
         if d.block == 0:
-            FhF = inv.F.T @ _block_diag(np.broadcast_to(pc.h[i], inv.B.shape)).tocsr() @ inv.F
-            first[i] = (_times(inv.B, pc.h[i]), inv.K @ FhF.toarray())
-        else:
-            sl = lay.slices[d.block]
-            rest[i] = lay.apply(pc.h[i], d.block, np.ascontiguousarray(Krr[:, sl.start - q0: sl.stop - q0].T)).T
+            first[i] = (_times(inv.B, pc.h[i]), inv.k_weighted_gram(pc.h[i]))
     out = np.zeros((k, k))
     for i in range(k):
         for j in range(i, k):
-            out[i, j] = out[j, i] = _qq_pair(inv, blk, lay, dirs, pc, (i, j), first, rest, Q0r)
+            out[i, j] = out[j, i] = _qq_pair(inv, blk, lay, dirs, pc, (i, j), first)
     return out
 
 
 def _qq_pair(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], pc: _Pieces,
-             ij: tuple[int, int], first: dict, rest: dict, Q0r: np.ndarray) -> float:
-    """tr(Q H_i Q H_j) for one pair (see :func:`_qq_traces`)."""
+             ij: tuple[int, int], first: dict) -> float:
+    """tr(Q H_i Q H_j) for one pair (see :func:`_qq_traces`). A block-0 element i with a rest
+    block's j: tr(Q_r0H_iQ_0rH_j) = Σ over the rest block's levels of tr(h_j (K FᵀH_iF K)_ll),
+    the diagonal blocks read as row products of KFᵀH_iF and K."""
     i, j = ij
     a, b = dirs[i], dirs[j]
     q0 = blk.q0
@@ -121,18 +201,46 @@ def _qq_pair(inv: _Inverse, blk: _Blocks, lay: _Layout, dirs: list[Direction], p
         (BHi, KFi), (BHj, KFj) = first[i], first[j]
         per_level = float(np.sum(BHi * BHj.transpose(0, 2, 1)))
         mid = inv.F.T @ _block_diag(pc.h[j] @ inv.B @ pc.h[i]).tocsr() @ inv.F
-        return per_level + 2.0 * float(np.sum(inv.K * mid.toarray())) + float(np.sum(KFi * KFj.T))
+        return per_level + 2.0 * _sparse_dot(mid, inv.K) + float(np.einsum("ij,ji->", KFi, KFj))
     if a.block != 0 and b.block != 0:
-        sa, sb = lay.slices[a.block], lay.slices[b.block]
-        ra, rb = slice(sa.start - q0, sa.stop - q0), slice(sb.start - q0, sb.stop - q0)
-        return float(np.sum(rest[i][rb] * rest[j][ra].T))
+        return _rest_pair(inv.K, lay, (a.block, b.block), (pc.h[i], pc.h[j]), q0)
     if a.block != 0:
         i, j, a, b = j, i, b, a
-    sb = lay.slices[b.block]
-    cols = Q0r[:, sb.start - q0: sb.stop - q0]
-    left = lay.apply(pc.h[i], 0, cols)
-    right = lay.apply(pc.h[j], b.block, np.ascontiguousarray(cols.T)).T
-    return float(np.sum(left * right))
+    KFi = first[i][1]
+    off = lay.slices[b.block].start - q0
+    stop, pb = off + lay.ells[b.block] * lay.ps[b.block], lay.ps[b.block]
+    total = 0.0
+    for r in range(pb):
+        for c in range(pb):
+            if pc.h[j][c, r] != 0.0:
+                total += pc.h[j][c, r] * float(np.einsum("lc,lc->", KFi[off + r: stop: pb], inv.K[off + c: stop: pb]))
+    return total
+
+
+def _sparse_dot(S: sp.spmatrix, K: np.ndarray) -> float:
+    """Σ S∘K for a sparse S and a dense K, K read at S's non-zeros only."""
+    S = S.tocsr()
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    return float(S.data @ K[rows, S.indices])
+
+
+def _rest_pair(K: np.ndarray, lay: _Layout, blocks: tuple[int, int], hs: tuple[np.ndarray, np.ndarray],
+               q0: int) -> float:
+    """tr(K_BA H_a K_AB H_b) for θ elements of rest blocks A and B (H = I⊗h per level): with
+    K's rows of column r of B's levels against columns r' of A's, Σ h_a[r, r']·h_b[s', s]·
+    ⟨K[B_s, A_r], K[B_s', A_r']⟩ (strided views of K, nothing copied)."""
+    (ba, bb), (ha, hb) = blocks, hs
+    sa, sb = lay.slices[ba], lay.slices[bb]
+    pa, pb = lay.ps[ba], lay.ps[bb]
+    oa, ea, ob, eb = sa.start - q0, sa.stop - q0, sb.start - q0, sb.stop - q0
+    total = 0.0
+    for r, r2 in product(range(pa), repeat=2):
+        for s_, s2 in product(range(pb), repeat=2):
+            coef = ha[r, r2] * hb[s2, s_]
+            if coef != 0.0:
+                total += coef * float(np.einsum("ij,ij->", K[ob + s_: eb: pb, oa + r: ea: pa],
+                                                K[ob + s2: eb: pb, oa + r2: ea: pa]))
+    return total
 
 
 def _per_block(lay: _Layout, dirs: list[Direction], mats: list[np.ndarray], qsum: list[np.ndarray],

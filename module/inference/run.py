@@ -41,7 +41,8 @@ class _Derived:
 
     def varpar(self) -> sat.VarparCovariance:
         if self._vp is None:
-            self._vp = sat.varpar_covariance(native_model(self.fit, "Satterthwaite's df"), self.fit.theta)
+            self._vp = sat.varpar_covariance(native_model(self.fit, "Satterthwaite's df"), self.fit.theta,
+                                             estimates=(self.fit.beta, self.fit.vcov))
         return self._vp
 
     def adjusted(self) -> kr.KRAdjusted:

@@ -60,17 +60,20 @@ def covbeta(model, phi: np.ndarray) -> np.ndarray:
     return model.vcov(phi[:-1], phi[-1]).ravel(order="F")
 
 
-def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8) -> VarparCovariance:
+def varpar_covariance(model, theta: np.ndarray | None = None, tol: float = 1e-8,
+                      estimates: tuple[np.ndarray, np.ndarray] | None = None) -> VarparCovariance:
     """A = 2H⁺ and the Jacobian of C at φ̂ = (θ̂, σ̂) for a fitted native model (left at θ̂);
-    computed once per model and θ̂ (:mod:`.permodel`)."""
+    computed once per model and θ̂ (:mod:`.permodel`). ``estimates``: (β̂, C(φ̂)) as the fit
+    computed them from the model at this θ, when the caller has them (else computed again)."""
     theta_hat = np.asarray(model.theta if theta is None else theta, dtype=float).copy()
     key = ("satterthwaite", theta_hat.tobytes(), bool(model.reml), tol)
-    vp = remembered(model, key, lambda: _varpar_covariance(model, theta_hat, tol))
+    vp = remembered(model, key, lambda: _varpar_covariance(model, theta_hat, tol, estimates))
     model.set_theta(theta_hat)
     return vp
 
 
-def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovariance:
+def _varpar_covariance(model, theta_hat: np.ndarray, tol: float,
+                       estimates: tuple[np.ndarray, np.ndarray] | None = None) -> VarparCovariance:
     """:func:`varpar_covariance` computed: analytically, by the dense algebra of
     :func:`.blockedderivatives.dense_derivatives` for small q, else from the blocked factor
     (:func:`.blockedderivatives.blocked_derivatives`) while its fill-in block is moderate, else
@@ -82,8 +85,7 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float) -> VarparCovari
     with blas_threads(1 if analytic or blocked else auto_threads(model.A.q_rest)):
         model.set_theta(theta_hat)
         sigma = model.sigma
-        beta = model.beta
-        vcov = model.vcov()
+        beta, vcov = estimates if estimates is not None else (model.beta, model.vcov())
         phi = np.append(theta_hat, sigma)
         p = model.p
         if analytic:

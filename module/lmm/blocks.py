@@ -287,6 +287,11 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
 # Per-θ factorisation
 # ----------------------------------------------------------------------------------------------
 
+#: Largest fill-in block whose inverse a factor keeps (:meth:`BlockedCholesky.rest_inverse`;
+#: 2,500 rows: 50 MB beside L_rr's own).
+KEEP_REST_INVERSE = 2500
+
+
 @dataclass
 class BlockedCholesky:
     """L(θ) in blocked form, with what later solves need.
@@ -310,6 +315,7 @@ class BlockedCholesky:
     Lxx: np.ndarray
     ldL2: float
     ok: bool
+    rest_inv: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def pwrss(self) -> float:
@@ -333,6 +339,25 @@ class BlockedCholesky:
         if self.Lrr is None or self.Bxr is None:
             raise np.linalg.LinAlgError("L(θ) has no rest blocks, or their factorisation failed at this θ")
         return self.Lrr, self.Bxr
+
+    def rest_inverse(self) -> np.ndarray:
+        """S_r⁻¹ = (L_rrL_rrᵀ)⁻¹, column-major, only its lower triangle valid; formed once per
+        factor and kept while q_r ≤ :data:`KEEP_REST_INVERSE` (lme4's ``condVar`` and the exact
+        Satterthwaite derivatives both need it at θ̂: one O(q_r³) inversion for both).
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            As :meth:`rest_factor`, or when the inversion fails.
+        """
+        if self.rest_inv is not None:
+            return self.rest_inv
+        inv, info = lapack.dpotri(np.asfortranarray(self.rest_factor()[0]), lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("dpotri failed")
+        if inv.shape[0] <= KEEP_REST_INVERSE:
+            self.rest_inv = inv
+        return inv
 
 
 def _first_block(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -541,7 +566,7 @@ def _workspace(previous: BlockedCholesky | None, q: int) -> np.ndarray | None:
     buf = previous.Lrr.T
     if buf.shape != (q, q) or not buf.flags.c_contiguous:
         return None
-    previous.Lrr = previous.Lxr = previous.Bxr = None
+    previous.Lrr = previous.Lxr = previous.Bxr = previous.rest_inv = None
     previous.ok = False
     return buf
 

@@ -422,7 +422,7 @@ class LinearMixedModel:
         V0 = L.M0inv.copy()
         rest_V: list[np.ndarray] = []
         if A.rest:
-            inv = _lower_inverse(L.rest_factor()[0])
+            inv = L.rest_inverse()
             for b, o in zip(A.rest, A.offsets[:-1]):
                 idx = int(o) + np.arange(b.q).reshape(b.nlevels, b.p)
                 rest_V.append(_symmetric_take(inv, idx[:, :, None], idx[:, None, :]))
@@ -521,16 +521,6 @@ def _apply_lambda_rows(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) ->
         sl = slice(int(o), int(o) + b.q)
         sub = M[sl].reshape(b.nlevels, b.p, -1)
         M[sl] = np.einsum("ab,lbk->lak", T, sub).reshape(b.q, -1)
-
-
-def _lower_inverse(L: np.ndarray) -> np.ndarray:
-    """(LLᵀ)⁻¹ from a lower Cholesky factor (only its lower triangle is read); only the lower
-    triangle of the result is valid (a full symmetric copy of a 5,000-row block would cost
-    three more 200 MB arrays)."""
-    inv, info = lapack.dpotri(np.asfortranarray(L), lower=1)
-    if info != 0:
-        raise np.linalg.LinAlgError("dpotri failed")
-    return inv
 
 
 def _symmetric_take(inv: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -345,10 +345,8 @@ class ReStructure:
         dense inference algebra: no sparse matrices built per call."""
         out = np.zeros((self.q, self.q))
         for t, start in zip(self.terms, self.Gp):
-            T = t.template(theta)
-            for level in range(t.nlevels):
-                at = start + level * t.p
-                out[at: at + t.p, at: at + t.p] = T
+            at = int(start) + np.arange(t.nlevels)[:, None] * t.p + np.arange(t.p)[None, :]
+            out[at[:, :, None], at[:, None, :]] = t.template(theta)
         return out
 
     def zlambda(self, u: np.ndarray, theta: np.ndarray) -> np.ndarray:

@@ -207,10 +207,13 @@ def _make_plots(problem: Problem, fit: Fit, requests: list[dict],
 
 def _drawing_text(problem: Problem, request: dict) -> str | None:
     """What a checked request draws, as text: the request but its image format, and the
-    options (None when not plain JSON). Two requests with the same text draw the same figures
-    from the same fit and rows, so they share a layout (:func:`reuse.kept_layout`)."""
+    options but the plot list (None when not plain JSON). Two requests with the same text draw
+    the same figures from the same fit and rows, so they share a layout
+    (:func:`reuse.kept_layout`): a request that asks again for a plot drawn before, in one
+    format only, finds its layout although the plot list it came in differs."""
+    options = {k: v for k, v in (problem.options or {}).items() if k != "plots"}
     try:
-        return json.dumps([{k: v for k, v in request.items() if k != "format"}, problem.options], sort_keys=True)
+        return json.dumps([{k: v for k, v in request.items() if k != "format"}, options], sort_keys=True)
     except (TypeError, ValueError):
         return None
 

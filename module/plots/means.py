@@ -9,6 +9,9 @@ at their mean, equally weighted averages Lβ̂ with SE sqrt(L V Lᵀ)), so the p
 """
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -57,11 +60,21 @@ def _check_factor(name: str | None, role: str, factors: list[str]) -> None:
         raise PlotNote(f"emmeans {role} {name!r} is not a factor of the fixed part; factors: {have}")
 
 
+#: Marginal means kept by :func:`marginal_means`, the newest: at most this many.
+MAX_KEPT_MEANS = 16
+_KEPT: OrderedDict[tuple, tuple[list, Means]] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+
+
 def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | None = None,
                    panels: str | None = None, level: float | None = None, df: str | None = None,
                    scale: str = "response") -> Means:
     """Model-based marginal means of ``horizontal`` (× ``lines`` × ``panels``) with intervals,
     computed by the fit's engine (the same numbers as its ``emmeans`` table).
+
+    The means of a fit and its rows are kept (the last :data:`MAX_KEPT_MEANS`, dropped with the
+    fit): a host's plot click that changes the background, the intervals' look or the image
+    format asks for the same means again. Each call gets its own copy.
 
     ``level``: the confidence level; None is the plots schema's default (``$defs/level``).
 
@@ -71,6 +84,27 @@ def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | Non
     ``scale``: a GLMM's means on the ``response`` scale (emmeans ``type = "response"``:
     probabilities, rates, back-transformed intervals) or on the ``link`` scale.
     """
+    key = (id(fit), id(problem.frame), repr((horizontal, lines, panels, level, df, scale)))
+    with _KEPT_LOCK:
+        kept = _KEPT.get(key)
+    if kept is not None and kept[0][0]() is fit and kept[0][1]() is problem.frame:
+        return _copy(kept[1])
+    means = _marginal_means(problem, fit, horizontal, lines, panels, level, df, scale)
+    with _KEPT_LOCK:
+        _KEPT[key] = ([weakref.ref(fit), weakref.ref(problem.frame)], _copy(means))
+        _KEPT.move_to_end(key)
+        while len(_KEPT) > MAX_KEPT_MEANS:
+            _KEPT.popitem(last=False)
+    return means
+
+
+def _copy(means: Means) -> Means:
+    return Means(means.table.copy(), means.factors, means.level, list(means.notes))
+
+
+def _marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | None, panels: str | None,
+                    level: float | None, df: str | None, scale: str) -> Means:
+    """:func:`marginal_means`, computed."""
     from ..engines import engine_of
     from ..errors import MixedBridgeError
 

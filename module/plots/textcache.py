@@ -7,30 +7,41 @@ does it again for every image: Agg shapes each text it draws (an emmeans plot's 
 much again). A string's layout depends only on the string, the font properties and the dpi, so
 both are kept here, by those, and the images are byte for byte matplotlib's own. So are a
 font's ascent, descent and line gap, which matplotlib looks up in the font's tables for every
-text it places (each label in the layout and in each image).
+text it places (each label in the layout and in each image). And so is each glyph's image:
+FreeType renders every glyph of every text anew for every PNG (an emmeans plot's 125 glyphs,
+about 5 ms); an image depends only on the font, size, glyph, rotation and the origin's offset
+within a pixel, and is kept by those (:func:`glyph_image`).
 
-The Agg side reads matplotlib's glyph drawing of 3.11 (``RendererAgg._draw_text_glyphs_and_boxes``
-and ``FT2Font._layout``); with a matplotlib without them, :data:`SHAPES_AGG_TEXT` is False and Agg
-draws text as it always does.
+The Agg side reads matplotlib's glyph drawing of 3.11 (``RendererAgg._draw_text_glyphs_and_boxes``,
+``FT2Font._layout``, ``_set_transform`` and ``_render_glyph``); with a matplotlib without them,
+:data:`SHAPES_AGG_TEXT` is False and Agg draws text as it always does.
 """
 from __future__ import annotations
 
 import codecs
+import math
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from matplotlib import cbook, font_manager
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
 from matplotlib.backends.backend_mixed import MixedModeRenderer
 from matplotlib.backends.backend_svg import RendererSVG
-from matplotlib.ft2font import FT2Font
+from matplotlib.ft2font import FT2Font, RenderMode
 
 #: How many shaped or measured strings each cache keeps (cleared when full; a plot has dozens).
 MAX_TEXTS = 4096
+#: How many glyph images :func:`glyph_image` keeps (cleared when full; an emmeans plot draws about
+#: 125, a caterpillar plot of 700 levels a few thousand; each a few hundred bytes).
+MAX_GLYPHS = 16384
 
 #: Whether this matplotlib draws Agg text from a layout that can be kept (3.11's glyph drawing).
-SHAPES_AGG_TEXT = hasattr(RendererAgg, "_draw_text_glyphs_and_boxes") and hasattr(FT2Font, "_layout")
+SHAPES_AGG_TEXT = (hasattr(RendererAgg, "_draw_text_glyphs_and_boxes") and hasattr(FT2Font, "_layout")
+                   and hasattr(FT2Font, "_render_glyph") and hasattr(FT2Font, "_set_transform"))
 
 _SHAPED: dict[tuple, tuple] = {}
+_GLYPHS: dict[tuple, tuple] = {}
 _MEASURED: dict[tuple, tuple[float, float, float]] = {}
 _HEIGHTS: dict[tuple, tuple[float | None, float | None, float | None]] = {}
 
@@ -39,8 +50,8 @@ _HEIGHT_TABLES = (("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
                   ("hhea", "lineGap", "ascent", "descent"))
 
 
-def _remember(cache: dict, key: tuple, value: Any) -> Any:
-    if len(cache) >= MAX_TEXTS:
+def _remember(cache: dict, key: tuple, value: Any, limit: int | None = None) -> Any:
+    if len(cache) >= (MAX_TEXTS if limit is None else limit):
         cache.clear()
     cache[key] = value
     return value
@@ -92,10 +103,54 @@ class ShapedTextAgg(RendererAgg):
                                                    for item in items))
         self._draw_text_glyphs_and_boxes(gc, x, y, angle, glyphs, [])
 
+    def _draw_text_glyphs_and_boxes(self, gc, x, y, angle, glyphs, boxes):
+        """Draw glyphs as :meth:`RendererAgg._draw_text_glyphs_and_boxes` does, each glyph image
+        rendered by FreeType only once per font, size, glyph, rotation and sub-pixel offset
+        (:func:`glyph_image`); boxes (mathtext) and unantialiased text as matplotlib draws them."""
+        if boxes or not SHAPES_AGG_TEXT or not gc.get_antialiased():
+            return super()._draw_text_glyphs_and_boxes(gc, x, y, angle, glyphs, boxes)
+        cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+        flags = get_hinting_flag()
+        height = self.height
+        for font, size, glyph_index, slant, extend, dx, dy in glyphs:  # dy is upwards
+            matrix = _matrix(cos, sin, slant, extend)
+            px = round(0x40 * (x + dx * cos - dy * sin))
+            py = round(0x40 * (height - y + dx * sin + dy * cos))  # FreeType's y is upwards
+            buffer, left, top = glyph_image(font, size, self.dpi, glyph_index, flags, matrix, px & 63, py & 63)
+            # draw_text_image's y is downwards and the bitmap's bottom side
+            self._renderer.draw_text_image(buffer, left + (px >> 6), int(height) - top - (py >> 6) + buffer.shape[0],
+                                           0, gc)
+
     def _get_font_height_metrics(self, prop):
         """matplotlib's hook for a font's ascent, descent and line gap: :func:`font_heights`
         at this renderer's dpi (the figure's: a pooled renderer is chosen by it)."""
         return font_heights(prop, self.dpi)
+
+
+@lru_cache(maxsize=64)
+def _matrix(cos: float, sin: float, slant: float, extend: float) -> tuple[int, int, int, int]:
+    """FreeType's 16.16 transform of a glyph, as matplotlib rounds it (rotation × slant and extent)."""
+    m = (0x10000 * np.array([[cos, -sin], [sin, cos]]) @ [[extend, extend * slant], [0, 1]]).round().astype(int)
+    return int(m[0, 0]), int(m[0, 1]), int(m[1, 0]), int(m[1, 1])
+
+
+def glyph_image(font: FT2Font, size: float, dpi: float, glyph_index: int, flags, matrix: tuple[int, int, int, int],
+                sub_x: int, sub_y: int) -> tuple[np.ndarray, int, int]:
+    """A glyph's antialiased image, rendered at the sub-pixel offset (``sub_x``, ``sub_y``) in
+    64ths of a pixel, and the place of its left and top side relative to the whole pixel of
+    the origin.
+
+    FreeType renders a glyph's outline moved by the origin; moved by whole pixels, the image is
+    the same and only its place moves, so one rendering serves each offset within a pixel."""
+    key = (font, size, dpi, glyph_index, flags, matrix, sub_x, sub_y)
+    got = _GLYPHS.get(key)
+    if got is None:
+        ft: Any = font  # matplotlib's private glyph rendering of 3.11 (SHAPES_AGG_TEXT)
+        ft.set_size(size, dpi)
+        ft._set_transform([[matrix[0], matrix[1]], [matrix[2], matrix[3]]], [sub_x, sub_y])
+        bitmap = ft._render_glyph(glyph_index, flags, RenderMode.NORMAL)
+        got = _remember(_GLYPHS, key, (bitmap.buffer, bitmap.left, bitmap.top), MAX_GLYPHS)
+    return got
 
 
 class MeasuredSVG(RendererSVG):
