@@ -98,8 +98,9 @@ class Column:
             return "∞" if value > 0 else "-∞"
         dp = int(opts.get("dp", 3))
         sf = int(opts["sf"]) if "sf" in opts else None
-        if decimals is not None and (value == 0 or abs(value) >= 10.0 ** -decimals):
-            return f"{value:.{decimals}f}"
+        fixed = _with_decimals(value, decimals)
+        if fixed is not None:
+            return fixed
         if sf is not None and value != 0 and abs(value) < 10 ** (sf - dp - 1):
             return f"{value:.{sf}g}"
         return f"{value:.{dp}f}"
@@ -235,11 +236,20 @@ class Table:
 
 def _render(column: Column, value, decimals: int | None) -> str:
     """``column.render(value, decimals)``; the common cell (a finite float of a number column with
-    common decimals) written directly, as the last branch of :meth:`Column.render` writes it."""
-    if type(value) is float and decimals is not None and column.type == "number" and math.isfinite(value) \
-            and (value == 0 or abs(value) >= 10.0 ** -decimals):
-        return f"{value:.{decimals}f}"
+    common decimals) written at once, without the format checks that cannot apply to it."""
+    if type(value) is float and column.type == "number" and math.isfinite(value):
+        fixed = _with_decimals(value, decimals)
+        if fixed is not None:
+            return fixed
     return column.render(value, decimals)
+
+
+def _with_decimals(value, decimals: int | None) -> str | None:
+    """A number with a column's common ``decimals``; None without them or when the value is too
+    small to show with them (it is then written by the format's significant figures)."""
+    if decimals is not None and (value == 0 or abs(value) >= 10.0 ** -decimals):
+        return f"{value:.{decimals}f}"
+    return None
 
 
 def _is_sequence(value) -> bool:
