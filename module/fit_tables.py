@@ -2,8 +2,6 @@
 ``parameters``, ``fit``, ``random_effects`` and ``groups`` tables (broom / broom.mixed names)."""
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import replace
 
 import numpy as np
@@ -11,6 +9,7 @@ import numpy as np
 from . import distributions as dist
 from .families import has_scale
 from .fit import Fit, Inference
+from .kept import KeptByOwners
 from .lmm.remat import sdcor_layout, sig_names
 from .table import Column, Table
 
@@ -293,25 +292,18 @@ def tables_for(fit: Fit, inf: Inference | None = None) -> list[Table]:
     time, so the last :data:`MAX_KEPT_TABLES` sets are kept by fit and inference (a random-effects
     table of 700 rows took a fifth of a reused request; a set goes when its fit does) and each
     call gets copies of them (rows, columns and footnotes its caller may change)."""
-    key = (id(fit), id(inf))
-    with _KEPT_LOCK:
-        kept = _KEPT_TABLES.get(key)
-    if kept is None or kept[0]() is not fit or (inf is not None and kept[1]() is not inf):
-        kept = (weakref.ref(fit), weakref.ref(inf) if inf is not None else None, _tables(fit, inf))
-        with _KEPT_LOCK:
-            for gone in [k for k, v in _KEPT_TABLES.items() if v[0]() is None]:
-                del _KEPT_TABLES[gone]
-            _KEPT_TABLES[key] = kept
-            while len(_KEPT_TABLES) > MAX_KEPT_TABLES:
-                _KEPT_TABLES.pop(next(iter(_KEPT_TABLES)))
+    owners = (fit,) if inf is None else (fit, inf)
+    kept = _KEPT_TABLES.get(owners, "tables")
+    if kept is None:
+        kept = _tables(fit, inf)
+        _KEPT_TABLES.put(owners, "tables", kept)
     return [Table(t.name, t.title, [replace(c) for c in t.columns], [dict(r) for r in t.rows], list(t.footnotes))
-            for t in kept[2]]
+            for t in kept]
 
 
 #: Table sets kept by :func:`tables_for` (the newest; a fit's tables are a few hundred kB at most).
 MAX_KEPT_TABLES = 8
-_KEPT_TABLES: dict[tuple[int, int], tuple] = {}
-_KEPT_LOCK = threading.Lock()
+_KEPT_TABLES: KeptByOwners[list[Table]] = KeptByOwners(MAX_KEPT_TABLES)
 
 
 def _tables(fit: Fit, inf: Inference | None) -> list[Table]:

@@ -16,6 +16,7 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
 
 import mixedbridge  # noqa: E402
 from mixedbridge import plots as plotsmod  # noqa: E402
+from mixedbridge.kept import KeptByOwners  # noqa: E402
 from mixedbridge.plots import describe, figures, make_plots, render, reuse, textcache  # noqa: E402
 
 from .conftest import TENTHIRTY_LEGPRESS  # noqa: E402
@@ -43,9 +44,9 @@ def model():
 @pytest.fixture
 def fresh(monkeypatch):
     """Nothing kept from earlier tests: no answers, figures or layouts."""
-    monkeypatch.setattr(plotsmod, "_KEPT", plotsmod._Kept())
+    monkeypatch.setattr(plotsmod, "_KEPT", KeptByOwners(plotsmod.MAX_KEPT_PLOTS))
     monkeypatch.setattr(reuse, "_FIGURES", type(reuse._FIGURES)())
-    monkeypatch.setattr(reuse, "_LAYOUTS", type(reuse._LAYOUTS)())
+    monkeypatch.setattr(reuse, "_LAYOUTS", KeptByOwners(reuse.MAX_KEPT_LAYOUTS))
 
 
 def _new_figure_images(problem, fit, request) -> list[dict]:
@@ -58,7 +59,8 @@ def test_kept_figures_and_layouts_draw_the_images_of_new_figures(model, fresh, m
     expected = [_new_figure_images(problem, fit, r) for r in REQUESTS]
     for _ in range(2):  # the second round reuses the figure and, per request, the layout
         for request, want in zip(REQUESTS, expected):
-            monkeypatch.setattr(plotsmod, "_KEPT", plotsmod._Kept())  # draw, do not answer from kept images
+            # draw, do not answer from kept images
+            monkeypatch.setattr(plotsmod, "_KEPT", KeptByOwners(plotsmod.MAX_KEPT_PLOTS))
             got = make_plots(problem, fit, [request])[0]
             assert [{k: p.get(k) for k in want[0]} for p in got] == want
     assert len(reuse._FIGURES) == 1  # one kept figure: the one-panel means plot at its size
@@ -87,8 +89,8 @@ def test_a_kept_layout_is_forgotten_with_its_fit(model, fresh):
     owner = Owner()
     fig_a = figures(problem, fit, {"type": "emmeans", "horizontal": "time"})[0].figure
     reuse.kept_layout(fig_a, render.DPI, reuse.layout_key((owner,), "one"))
-    kept = next(iter(reuse._LAYOUTS.values()))
-    assert kept[0][0]() is owner and len(kept[1]) == len(fig_a.axes)
+    kept = reuse._LAYOUTS.get((owner,), "one")
+    assert kept is not None and len(kept[0]) == len(fig_a.axes)
     del owner
     fig_b = figures(problem, fit, {"type": "emmeans", "horizontal": "time"})[0].figure
     other = Owner()

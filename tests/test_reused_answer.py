@@ -11,6 +11,7 @@ import pytest
 
 import mixedbridge
 from mixedbridge import fit_tables, fitcache
+from mixedbridge.kept import KeptByOwners
 
 SLEEP = {"analysis": "lmm", "data": {"dataset": "sleepstudy"}, "formula": "Reaction ~ Days + (Days | Subject)"}
 
@@ -44,14 +45,14 @@ def test_kept_tables_are_per_fit_and_inference():
 
 
 def test_kept_tables_are_bounded(monkeypatch):
-    monkeypatch.setattr(fit_tables, "MAX_KEPT_TABLES", 2)
-    monkeypatch.setattr(fit_tables, "_KEPT_TABLES", {})
+    monkeypatch.setattr(fit_tables, "_KEPT_TABLES", KeptByOwners(2))
     formulas = ("Reaction ~ Days + (Days | Subject)", "Reaction ~ Days + (1 | Subject)", "Reaction ~ 1 + (1 | Subject)")
     runs = [mixedbridge.run({**SLEEP, "formula": f}).outcome.lead for f in formulas]
     for run in runs:
         fit_tables.tables_for(run.fit, run.inference)
     assert len(fit_tables._KEPT_TABLES) == 2
-    assert (id(runs[0].fit), id(runs[0].inference)) not in fit_tables._KEPT_TABLES
+    assert fit_tables._KEPT_TABLES.get((runs[0].fit, runs[0].inference), "tables") is None
+    assert fit_tables._KEPT_TABLES.get((runs[2].fit, runs[2].inference), "tables") is not None
 
 
 def test_array_digest_is_per_array_and_follows_values_shape_and_type():
@@ -95,3 +96,18 @@ def test_kept_marginal_means_equal_computed_ones_and_are_copies():
     assert again.table.equals(computed.table) and again.notes == computed.notes
     other = meansmod.marginal_means(problem, fit, "time", "group", level=0.95)
     assert not other.table["lower"].equals(computed.table["lower"])
+
+
+def test_kept_by_owners_keeps_the_newest_while_their_owners_live():
+    class Owner:
+        pass
+
+    store: KeptByOwners[str] = KeptByOwners(2)
+    a, b, c = Owner(), Owner(), Owner()
+    for owner, value in ((a, "a"), (b, "b"), (c, "c")):
+        store.put((owner,), "k", value)
+    assert (store.get((a,), "k"), store.get((b,), "k"), store.get((c,), "k")) == (None, "b", "c")
+    assert store.get((b,), "other") is None and store.get((b, c), "k") is None
+    del b
+    store.put((a,), "k", "a again")  # an entry whose owner has gone makes room first
+    assert len(store) == 2 and store.get((a,), "k") == "a again" and store.get((c,), "k") == "c"

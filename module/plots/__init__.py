@@ -14,18 +14,16 @@ shows (points, lines, arrows, labels per panel).
 from __future__ import annotations
 
 import json
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, cast
+from typing import cast
 
 import jsonschema
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..fit import Fit
+from ..kept import KeptByOwners
 from ..options import defaults
 from ..problem import Problem
 from .datalines import data_lines_plot
@@ -122,62 +120,31 @@ def make_plots(problem: Problem, fit: Fit, requests: list[dict],
         Plot dicts in request order, and notes in words for plots that could not be drawn or
         were drawn with something left out.
     """
-    key = _kept_key(problem, fit, requests, formats)
-    kept = _KEPT.get(key)
+    owners, key = (fit, problem.frame), _kept_key(problem, requests, formats)
+    kept = None if key is None else _KEPT.get(owners, key)
     if kept is not None:
-        return kept
+        return [dict(p) for p in kept[0]], list(kept[1])
     with DRAW_LOCK, reusing_figures():
         plots, notes = _make_plots(problem, fit, requests, formats)
-    _KEPT.put(key, (fit, problem.frame), plots, notes)
+    if key is not None:
+        _KEPT.put(owners, key, ([dict(p) for p in plots], list(notes)))
     return [dict(p) for p in plots], list(notes)
 
 
-#: How many drawn answers :class:`_Kept` keeps (the newest; each a few hundred kB of images).
+#: Answers of :func:`make_plots` kept, the newest: at most this many. The images are identical
+#: for identical inputs, so a host's user who switches a plot option back gets them again without
+#: drawing them; an answer goes with its fit.
 MAX_KEPT_PLOTS = 8
+_KEPT: KeptByOwners[tuple[list[dict], list[str]]] = KeptByOwners(MAX_KEPT_PLOTS)
 
 
-class _Kept:
-    """The last :data:`MAX_KEPT_PLOTS` answers of :func:`make_plots` by fit, model frame, requests,
-    formats and options (the images are identical for identical inputs): a host's user who
-    switches a plot option back gets the images again without drawing them. An answer is dropped
-    with its fit."""
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict[tuple, tuple[list, list[dict], list[str]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple | None) -> tuple[list[dict], list[str]] | None:
-        if key is None:
-            return None
-        with self._lock:
-            got = self._entries.get(key)
-            if got is None or any(ref() is None for ref in got[0]):
-                return None
-            self._entries.move_to_end(key)
-            return [dict(p) for p in got[1]], list(got[2])
-
-    def put(self, key: tuple | None, owners: tuple, plots: list[dict], notes: list[str]) -> None:
-        if key is None:
-            return
-        refs = [weakref.ref(o) for o in owners]
-        with self._lock:
-            self._entries[key] = (refs, [dict(p) for p in plots], list(notes))
-            self._entries.move_to_end(key)
-            while len(self._entries) > MAX_KEPT_PLOTS:
-                self._entries.popitem(last=False)
-
-
-_KEPT = _Kept()
-
-
-def _kept_key(problem: Problem, fit: Fit, requests: list[dict], formats: tuple[str, ...]) -> tuple | None:
-    """The key of an answer in :data:`_KEPT` (None when the requests are not plain JSON)."""
+def _kept_key(problem: Problem, requests: list[dict], formats: tuple[str, ...]) -> str | None:
+    """The key of an answer in :data:`_KEPT` beside its fit and model frame: the requests,
+    formats and options as text (None when they are not plain JSON)."""
     try:
-        text = json.dumps([requests, list(formats), problem.options], sort_keys=True)
+        return json.dumps([requests, list(formats), problem.options], sort_keys=True)
     except (TypeError, ValueError):
         return None
-    owners: tuple[Any, ...] = (fit, problem.frame)
-    return (*(id(o) for o in owners), text)
 
 
 def _make_plots(problem: Problem, fit: Fit, requests: list[dict],

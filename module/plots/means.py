@@ -9,9 +9,6 @@ at their mean, equally weighted averages Lβ̂ with SE sqrt(L V Lᵀ)), so the p
 """
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -20,6 +17,7 @@ import pandas as pd
 
 from .. import distributions as dist
 from ..fit import Fit
+from ..kept import KeptByOwners
 from ..options import node
 from ..problem import Problem
 from .datalines import cluster_colors
@@ -62,8 +60,7 @@ def _check_factor(name: str | None, role: str, factors: list[str]) -> None:
 
 #: Marginal means kept by :func:`marginal_means`, the newest: at most this many.
 MAX_KEPT_MEANS = 16
-_KEPT: OrderedDict[tuple, tuple[list, Means]] = OrderedDict()
-_KEPT_LOCK = threading.Lock()
+_KEPT: KeptByOwners[Means] = KeptByOwners(MAX_KEPT_MEANS)
 
 
 def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | None = None,
@@ -84,17 +81,12 @@ def marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | Non
     ``scale``: a GLMM's means on the ``response`` scale (emmeans ``type = "response"``:
     probabilities, rates, back-transformed intervals) or on the ``link`` scale.
     """
-    key = (id(fit), id(problem.frame), repr((horizontal, lines, panels, level, df, scale)))
-    with _KEPT_LOCK:
-        kept = _KEPT.get(key)
-    if kept is not None and kept[0][0]() is fit and kept[0][1]() is problem.frame:
-        return _copy(kept[1])
+    owners, key = (fit, problem.frame), (horizontal, lines, panels, level, df, scale)
+    kept = _KEPT.get(owners, key)
+    if kept is not None:
+        return _copy(kept)
     means = _marginal_means(problem, fit, horizontal, lines, panels, level, df, scale)
-    with _KEPT_LOCK:
-        _KEPT[key] = ([weakref.ref(fit), weakref.ref(problem.frame)], _copy(means))
-        _KEPT.move_to_end(key)
-        while len(_KEPT) > MAX_KEPT_MEANS:
-            _KEPT.popitem(last=False)
+    _KEPT.put(owners, key, _copy(means))
     return means
 
 

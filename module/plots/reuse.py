@@ -10,7 +10,6 @@ at once and lets it go; the images are those of a new figure laid out anew, byte
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+from ..kept import KeptByOwners
 from .render import DRAW_LOCK, STYLE, lay_out, new_figure
 
 #: 1×1 figures kept for reuse by :func:`blank_figure`, by key: at most this many.
@@ -98,7 +98,7 @@ def _empty(fig: Figure, ax: Axes, width: float, height: float) -> None:
 
 #: Layouts kept by :func:`kept_layout`: at most this many (each a few numbers per axes).
 MAX_KEPT_LAYOUTS = 64
-_LAYOUTS: OrderedDict[tuple, tuple[list, list[Bbox], list[tuple[Any, Any]]]] = OrderedDict()
+_LAYOUTS: KeptByOwners[tuple[list[Bbox], list[tuple[Any, Any]]]] = KeptByOwners(MAX_KEPT_LAYOUTS)
 
 
 def layout_key(owners: tuple, text: str) -> tuple:
@@ -113,22 +113,14 @@ def kept_layout(fig: Figure, dpi: int, key: tuple) -> None:
     the axes positions and the figure texts' places are what constrained layout sets)."""
     owners, text = key
     with DRAW_LOCK:
-        kept = _LAYOUTS.get((*(id(o) for o in owners), text))
-        if kept is not None and _same_owners(kept[0], owners) and _apply(fig, kept[1], kept[2]):
+        kept = _LAYOUTS.get(owners, text)
+        if kept is not None and _apply(fig, *kept):
             return
         lay_out(fig, dpi)
         if fig.subfigs or fig.legends:
             return
-        full = (*(id(o) for o in owners), text)
-        _LAYOUTS[full] = ([weakref.ref(o) for o in owners], [ax.get_position().frozen() for ax in fig.axes],
-                          [(t.get_position(), t.get_verticalalignment()) for t in fig.texts])
-        _LAYOUTS.move_to_end(full)
-        while len(_LAYOUTS) > MAX_KEPT_LAYOUTS:
-            _LAYOUTS.popitem(last=False)
-
-
-def _same_owners(refs: list, owners: tuple) -> bool:
-    return len(refs) == len(owners) and all(r() is o for r, o in zip(refs, owners))
+        _LAYOUTS.put(owners, text, ([ax.get_position().frozen() for ax in fig.axes],
+                                    [(t.get_position(), t.get_verticalalignment()) for t in fig.texts]))
 
 
 def _apply(fig: Figure, positions: list[Bbox], texts: list[tuple[Any, Any]]) -> bool:
