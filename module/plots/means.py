@@ -130,6 +130,26 @@ def _marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | No
     return Means(table, (horizontal, lines, panels), level, notes)
 
 
+def data_means(problem: Problem, horizontal: str, level: float) -> Means:
+    """The response's mean per level of ``horizontal`` with a normal interval of the mean, from
+    the rows alone (no fit, no engine): a stand-in for :func:`marginal_means` in a figure drawn
+    only to measure and rasterize a model's text ahead of its first means plot."""
+    codes = problem.frame.data[horizontal].cat.codes.to_numpy()
+    categories = problem.frame.data[horizontal].cat.categories
+    y = np.asarray(problem.y, dtype=float)
+    seen = (codes >= 0) & np.isfinite(y)
+    k = len(categories)
+    n = np.bincount(codes[seen], minlength=k).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(codes[seen], weights=y[seen], minlength=k) / n
+        sq = np.bincount(codes[seen], weights=y[seen] ** 2, minlength=k) / n
+        se = np.sqrt(np.maximum(sq - mean**2, 0.0) / np.maximum(n - 1, 1.0))
+    half = dist.norm.ppf(0.5 + level / 2) * se
+    table = pd.DataFrame({horizontal: pd.Categorical(categories, categories=categories), "mean": mean,
+                          "se": se, "lower": mean - half, "upper": mean + half})
+    return Means(table, (horizontal, None, None), level)
+
+
 def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     """Marginal means with intervals, lines and panels by other factors, data behind."""
     horizontal = request.get("horizontal")
@@ -142,6 +162,12 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     level = float(request["ci_level"])
     means = marginal_means(problem, fit, horizontal, lines, panels, level, request.get("df"),
                            request.get("scale", "response"))
+    return [draw_means(problem, means, request)]
+
+
+def draw_means(problem: Problem, means: Means, request: dict) -> Drawn:
+    """The figure of :func:`emmeans_plot` for ``means`` (its factors: horizontal, lines, panels)."""
+    horizontal, lines, panels = means.factors
     background = request.get("background")
     by = request.get("background_by")
     needed = background or by is not None or request["ci_type"] == "mean"
@@ -170,7 +196,7 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
                   + (f" and {lines}" if lines else "")
                   + ("" if ci == "none" else f" ({means.level:.0%} {'model-based' if ci == 'model' else 'data'} CI)"))
     name = "emmeans-" + "-".join(safe_name(f) for f in means.factors if f) + (f"-{background}" if background else "")
-    return [Drawn(name, f"Estimated marginal means by {', '.join(f for f in means.factors if f)}", fig, notes)]
+    return Drawn(name, f"Estimated marginal means by {', '.join(f for f in means.factors if f)}", fig, notes)
 
 
 def _size(nrows: int, ncols: int) -> tuple[float, float]:

@@ -35,6 +35,7 @@ from matplotlib.ticker import FixedFormatter, FuncFormatter
 from ..table import printable
 from .pngwrite import write_png
 from .textcache import ShapedTextAgg, print_svg
+from .ticks import kept_ticks
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -336,16 +337,18 @@ def to_plot(name: str, title: str, fig: Figure, formats: tuple[str, ...] = ("png
     ``dpi``; ``width``/``height`` resize the figure, :func:`resize`), and each requested format
     base64-encoded (the PNG written by :func:`pngwrite.write_png`: matplotlib's pixels);
     ``layout(fig, dpi)`` lays the figure out (:func:`lay_out`, or one that may reuse a kept
-    layout, :func:`reuse.kept_layout`)."""
+    layout, :func:`reuse.kept_layout`). Meanwhile the axes compute their ticks and measure their
+    tick labels once per place (:func:`ticks.kept_ticks`)."""
     resize(fig, dpi, width, height)
     w, h = fig.get_size_inches()
     out = {"name": name, "title": title, "width": int(round(w * dpi)), "height": int(round(h * dpi))}
     canvas = fig.canvas if isinstance(fig.canvas, PooledCanvas) else PooledCanvas(fig)
     canvas.direct_png = True
     literal_text(fig)
-    layout(fig, dpi)
-    for fmt in formats:
-        out[fmt] = base64.b64encode(_save(fig, fmt, dpi)).decode("ascii")
+    with kept_ticks(fig):
+        layout(fig, dpi)
+        for fmt in formats:
+            out[fmt] = base64.b64encode(_save(fig, fmt, dpi)).decode("ascii")
     return out
 
 
