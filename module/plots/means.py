@@ -263,13 +263,14 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame | None, 
             where = f"{lines} = {llev}, " if lines else ""
             where += f"{panels} = {plev}, " if panels else ""
             _draw_background(ax, d, horizontal, xpos, background, colors[j], rng, notes, width * 0.85, where)
-        t = t.set_index(horizontal).reindex(hlevels).dropna(subset=["mean"])
-        x = np.array([xpos[h] for h in t.index])
+        at, t = _cells(t, horizontal)
+        x = at + offs[j]
+        mean = t["mean"].to_numpy()
         label = str(llev) if lines else "Marginal mean"
-        tag(ax.plot(x, t["mean"], "-o", color=colors[j], lw=1.8, ms=7, zorder=5, label=label), "mean")
-        lo, hi = _interval(t, d, horizontal, request)
+        tag(ax.plot(x, mean, "-o", color=colors[j], lw=1.8, ms=7, zorder=5, label=label), "mean")
+        lo, hi = _interval(t, [hlevels[i] for i in at], d, horizontal, request)
         if lo is not None:
-            tag(ax.errorbar(x, t["mean"], yerr=[t["mean"] - lo, hi - t["mean"]], fmt="none",
+            tag(ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="none",
                             ecolor=colors[j], elinewidth=1.5, capsize=4, zorder=5).lines[2], "interval")
     ax.set_xticks(range(len(hlevels)), [str(h) for h in hlevels])
     ax.set_xlim(-0.6, len(hlevels) - 0.4)
@@ -277,7 +278,19 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame | None, 
     ax.set_title(f"{panels} = {plev}" if panels else "")
 
 
-def _interval(t: pd.DataFrame, d: pd.DataFrame | None, horizontal: str, request: dict):
+def _cells(t: pd.DataFrame, horizontal: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """The rows of ``t`` that have a mean, in the order of ``horizontal``'s levels, and the
+    place of each one's level among them (the table's factor columns are Categoricals of the
+    model's levels)."""
+    at = t[horizontal].cat.codes.to_numpy()
+    keep = np.flatnonzero((at >= 0) & ~np.isnan(t["mean"].to_numpy()))
+    keep = keep[np.argsort(at[keep], kind="stable")]
+    return at[keep], t.iloc[keep]
+
+
+def _interval(t: pd.DataFrame, levels: list, d: pd.DataFrame | None, horizontal: str, request: dict):
+    """The intervals of the cells ``t`` (at the ``levels`` of ``horizontal``): the model's, the
+    data's (from the rows ``d``) or none."""
     ci = request["ci_type"]
     if ci == "none":
         return None, None
@@ -285,7 +298,7 @@ def _interval(t: pd.DataFrame, d: pd.DataFrame | None, horizontal: str, request:
         return t["lower"].to_numpy(), t["upper"].to_numpy()
     level = float(request["ci_level"])
     lo, hi = [], []
-    for h in t.index:
+    for h in levels:
         y = d.loc[d[horizontal] == h, "y"].to_numpy()
         m = y.mean()
         half = dist.t.ppf(0.5 + level / 2, len(y) - 1) * y.std(ddof=1) / np.sqrt(len(y)) if len(y) > 1 else np.nan
