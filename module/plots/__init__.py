@@ -19,7 +19,6 @@ from functools import lru_cache
 from typing import cast
 
 import jsonschema
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..fit import Fit
@@ -31,7 +30,7 @@ from .means import data_means, draw_means, emmeans_plot, fixed_factors, marginal
 from .means import warm_up as warm_means
 from .modeldata import PlotNote
 from .ranef import caterpillar_plot
-from .render import DPI, DRAW_LOCK, STYLE, describe, lay_out, literal_text, to_plot
+from .render import DPI, DRAW_LOCK, describe, lay_out, literal_text, styled, to_plot
 from .render import warm_up as warm_render
 from .residuals import qq_plot, ranef_qq_plot, residual_plot
 from .reuse import kept_layout, layout_key, reusing_figures
@@ -92,14 +91,14 @@ def warm_text(problem: Problem, stop: Callable[[], bool] | None = None) -> int:
         image = image_options(request)
         if stop is not None and stop():
             return written
-        with DRAW_LOCK, plt.rc_context(STYLE):
+        with DRAW_LOCK, styled():
             drawn = draw_means(problem, data_means(problem, factor, float(request["ci_level"])), request)
             literal_text(drawn.figure)
             lay_out(drawn.figure, image["dpi"])
         for fmt in image["formats"]:
             if stop is not None and stop():
                 return written
-            with DRAW_LOCK, plt.rc_context(STYLE):
+            with DRAW_LOCK, styled():
                 to_plot(drawn.name, drawn.title, drawn.figure, **{**image, "formats": (fmt,)})
             written += 1
     if len(_WARMED) >= MAX_WARMED:
@@ -144,7 +143,7 @@ def figures(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
         When the plot cannot be drawn (the message says why).
     """
     request = check_request(request)
-    with DRAW_LOCK, plt.rc_context(STYLE):
+    with DRAW_LOCK, styled():
         return BUILDERS[request["type"]](problem, fit, request)
 
 
@@ -208,7 +207,7 @@ def _make_plots(problem: Problem, fit: Fit, requests: list[dict],
             request = check_request(request, i)
             image = image_options(request, formats if "format" not in given else None)
             drawing = _drawing_text(problem, request)
-            with plt.rc_context(STYLE):
+            with styled():
                 drawn = BUILDERS[request["type"]](problem, fit, request)
                 for k, d in enumerate(drawn):
                     layout = _layout(layout_key((fit, problem.frame), f"{k} {drawing}") if drawing else None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -22,7 +21,7 @@ from ..options import node
 from ..problem import Problem
 from .datalines import cluster_colors
 from .modeldata import PlotNote
-from .render import DRAW_LOCK, STYLE, new_figure, safe_name, suptitle, tag, to_plot
+from .render import DRAW_LOCK, new_figure, safe_name, styled, suptitle, tag, to_plot
 from .reuse import blank_figure, reusing_figures
 from .types import Drawn
 
@@ -209,7 +208,7 @@ def warm_up() -> None:
     figure kept for one panel, to PNG and SVG: a host's first emmeans plot then finds its figure,
     ticks and renderer made (:func:`reuse.blank_figure`; ~40 ms of a first click)."""
     size = _size(1, 1)
-    with reusing_figures(), DRAW_LOCK, plt.rc_context(STYLE):
+    with reusing_figures(), DRAW_LOCK, styled():
         fig, ax = blank_figure(("emmeans", *size), *size)
         x, y = np.arange(2.0), np.array([0.0, 1.0])
         ax.plot(x, y, "-o", color="C0", lw=1.8, ms=7, zorder=5, label="warm-up")
