@@ -19,6 +19,7 @@ from ..fit import Fit
 from ..kept import KeptByOwners
 from ..options import node
 from ..problem import Problem
+from ..table import Table
 from .datalines import cluster_colors
 from .modeldata import PlotNote
 from .render import DRAW_LOCK, new_figure, safe_name, styled, suptitle, tag, to_plot
@@ -119,14 +120,31 @@ def _marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | No
         tables, _ = engine_of(fit).emmeans(problem, fit, {**request, "df": "asymptotic"}, "/options/plots")
         notes.append("emmeans: Satterthwaite degrees of freedom are not available; intervals use the "
                      "normal (asymptotic) quantile.")
-    raw = tables[0].to_pandas()
-    table = pd.DataFrame({f: pd.Categorical(raw[f].astype(str), categories=problem.frame.data[f].cat.categories)
-                          for f in by})
-    est = list(raw.columns)[list(raw.columns).index("SE") - 1]  # emmean, prob, rate, response
+    return Means(_cell_table(tables[0], by, problem), (horizontal, lines, panels), level, notes)
+
+
+def _cell_table(emm: Table, by: list[str], problem: Problem) -> pd.DataFrame:
+    """The emmeans table's cells as :class:`Means` holds them: the factors ``by`` as Categoricals
+    of the model's levels, ``mean``, ``se``, ``lower``, ``upper`` (NaN where not estimable), the
+    first factor varying fastest."""
+    names = [c.name for c in emm.columns]
+    est = names[names.index("SE") - 1]  # emmean, prob, rate, response
+    cells: dict[str, object] = {
+        f: pd.Categorical([str(r.get(f)) for r in emm.rows], categories=problem.frame.data[f].cat.categories)
+        for f in by}
     for src, dst in ((est, "mean"), ("SE", "se"), ("lower.CL", "lower"), ("upper.CL", "upper")):
-        table[dst] = pd.to_numeric(raw[src], errors="coerce")
-    table = table.sort_values(list(reversed(by))).reset_index(drop=True)
-    return Means(table, (horizontal, lines, panels), level, notes)
+        cells[dst] = np.array([_number(r.get(src)) for r in emm.rows], dtype=float)
+    table = pd.DataFrame(cells)
+    codes = [np.where(c < 0, len(table), c) for c in (table[f].cat.codes.to_numpy() for f in by)]
+    return table.iloc[np.lexsort(codes)].reset_index(drop=True)  # a level not in the model last
+
+
+def _number(value: object) -> float:
+    """A cell as a float; NaN when it is not a number."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def data_means(problem: Problem, horizontal: str, level: float) -> Means:
