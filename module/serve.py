@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import queue
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +45,8 @@ class Session:
     warm: bool = False
     analysed: bool = False
     settle: bool = False
-    #: The prepared model of the last answered analysis (held weakly), for the warm-up's text.
-    problem: weakref.ref | None = None
+    #: The prepared model of the last answered analysis, until the warm-up takes it (its text).
+    problem: object | None = None
 
 
 #: What a later request may need that a first one rarely does (emmeans grids, plots), imported by
@@ -102,29 +100,34 @@ class _Warmer:
     then :func:`settle_memory` when ``settle`` (a worker process of its own); not when a memory
     limit is set (the warm modules would count against it) nor with :data:`WARM_UP_ENV` ``0``.
 
-    The same thread then warms the text of each answered model (:func:`warm_text`) while
-    the worker waits for its next line: :meth:`busy` (a line has come) stops it between figures,
-    and it waits for :meth:`idle` before it starts again, so that it draws in the host's pause
-    and not during a request (drawing holds the plots' lock: the two never draw at once)."""
+    The same thread then warms the text of the newest answered model (:func:`warm_text`; one
+    is held at a time) while the worker waits for its next line: :meth:`busy` (a line has
+    come) stops it between figures, and it waits for :meth:`idle` before it starts again, so
+    that it draws in the host's pause and not during a request (drawing holds the plots' lock:
+    the two never draw at once)."""
 
     def __init__(self, enabled: bool, settle: bool = False) -> None:
         self.enabled = enabled and not os.environ.get(LIMIT_ENV) and os.environ.get(WARM_UP_ENV, "1") != "0"
         self.settle = settle
         self.thread: threading.Thread | None = None
-        self._models: queue.SimpleQueue[weakref.ref | None] = queue.SimpleQueue()
+        self._pending: object | None = None  # the newest answered model not yet warmed
+        self._closed = False
+        self._wake = threading.Condition()
         self._idle = threading.Event()
         self._idle.set()
 
     def after(self, session: Session) -> None:
-        """Start the warm-up once the session has answered an analysis; queue its model's text."""
+        """Start the warm-up once the session has answered an analysis; hand it the model."""
+        problem, session.problem = session.problem, None
         if not self.enabled or not session.analysed:
             return
         if self.thread is None:
             self.thread = threading.Thread(target=self._run, daemon=True, name="warm-up")
             self.thread.start()
-        if session.problem is not None:
-            self._models.put(session.problem)
-            session.problem = None
+        if problem is not None:
+            with self._wake:
+                self._pending = problem
+                self._wake.notify()
 
     def busy(self) -> None:
         """A request line has come: warming stops at its next step."""
@@ -135,9 +138,10 @@ class _Warmer:
         self._idle.set()
 
     def close(self) -> None:
-        """End the thread once it has warmed what is queued (no more lines will come)."""
-        if self.thread is not None:
-            self._models.put(None)
+        """End the thread (no more lines will come)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
 
     def _run(self) -> None:
         try:
@@ -146,18 +150,20 @@ class _Warmer:
             print(f"mixedbridge serve: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
         if self.settle:
             settle_memory()
-        while (model := self._models.get()) is not None:
-            self._warm_model(model)
+        while (problem := self._next()) is not None:
+            self._idle.wait()
+            try:
+                warm_text(problem, lambda: not self._idle.is_set())
+            except Exception as exc:  # noqa: BLE001 - warming is optional
+                print(f"mixedbridge serve: text warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
 
-    def _warm_model(self, model: weakref.ref) -> None:
-        self._idle.wait()
-        problem = model()
-        if problem is None:
-            return
-        try:
-            warm_text(problem, lambda: not self._idle.is_set())
-        except Exception as exc:  # noqa: BLE001 - warming is optional
-            print(f"mixedbridge serve: text warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
+    def _next(self) -> object | None:
+        """The next model to warm (the newest answered one), None once closed."""
+        with self._wake:
+            while self._pending is None and not self._closed:
+                self._wake.wait()
+            problem, self._pending = self._pending, None
+            return None if self._closed else problem
 
 
 class _Reporter:
@@ -231,7 +237,7 @@ def _answer(request: protocol.Request, out: IO[bytes] | None, session: Session) 
         _inject_fault(request.doc, out)
     results = run(request.spec)
     if results.outcome is not None:
-        session.problem = weakref.ref(results.outcome.problem)
+        session.problem = results.outcome.problem
     return protocol.without_records(results.to_dict())
 
 

@@ -19,7 +19,7 @@ from .conftest import TENTHIRTY_LEGPRESS  # noqa: E402
 
 SPEC = {"analysis": "lmm", "formula": "load ~ time * group + (1 | participant)", **TENTHIRTY_LEGPRESS}
 #: One panel, panels sharing their y axis, lines with a legend, a residual and a caterpillar plot.
-REQUESTS = [
+REQUESTS: list[dict] = [
     {"type": "emmeans", "horizontal": "time"},
     {"type": "emmeans", "horizontal": "time", "panels": "group"},
     {"type": "emmeans", "horizontal": "group", "lines": "time", "background": "jitter", "dpi": 72},
@@ -39,9 +39,14 @@ def _images(problem, fit, monkeypatch, keep: bool) -> tuple[list[dict], int]:
     many times matplotlib computed an axis's ticks."""
     if not keep:
         monkeypatch.setattr(render, "kept_ticks", lambda fig: contextlib.nullcontext())
-    calls = []
-    original = Axis._update_ticks
-    monkeypatch.setattr(Axis, "_update_ticks", lambda self: calls.append(self) or original(self))
+    calls: list[Axis] = []
+    original = vars(Axis)["_update_ticks"]
+
+    def counted(self):
+        calls.append(self)
+        return original(self)
+
+    monkeypatch.setattr(Axis, "_update_ticks", counted)
     plots = plotsmod._make_plots(problem, fit, REQUESTS, ("png", "svg"))[0]
     monkeypatch.undo()
     return plots, len(calls)

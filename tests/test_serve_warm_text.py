@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 
 import numpy as np
 import pytest
@@ -94,7 +93,7 @@ def test_the_worker_warms_each_answered_model_between_requests(model, monkeypatc
     monkeypatch.setattr(servemod, "warm_text", record)
     problem, _ = model
     warmer = servemod._Warmer(True)
-    session = servemod.Session(analysed=True, problem=weakref.ref(problem))
+    session = servemod.Session(analysed=True, problem=problem)
     warmer.busy()
     warmer.after(session)
     time.sleep(0.2)

@@ -20,28 +20,30 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+#: The Axis class, to call the private methods :class:`_KeptTicks` stands in for.
+_AXIS: Any = Axis
+
 
 class _KeptTicks:
     """One axis's ``_update_ticks`` and ``_get_ticklabel_bboxes``, computed again only when the
     axis's view limits, its axes' place in pixels or the figure's dpi changed (or, for the boxes,
     the renderer or the ticks asked about)."""
 
-    def __init__(self, axis: Axis) -> None:
-        self.axis = axis
+    def __init__(self, axis: Axis, figure: Figure) -> None:
+        self.axis, self.figure = axis, figure
         self.state: tuple | None = None
         self.ticks: list = []
         self.boxes_for: tuple[Any, tuple] | None = None
         self.boxes: tuple[list[Bbox], list[Bbox]] = ([], [])
 
     def _state(self) -> tuple:
-        axes = self.axis.axes
-        return tuple(self.axis.get_view_interval()), axes.bbox.bounds, axes.get_figure(root=True).dpi
+        return tuple(self.axis.get_view_interval()), self.axis.axes.bbox.bounds, self.figure.dpi
 
     def update_ticks(self) -> list:
         """:meth:`Axis._update_ticks`, computed once per state."""
         state = self._state()
         if state != self.state:
-            self.ticks = Axis._update_ticks(self.axis)
+            self.ticks = _AXIS._update_ticks(self.axis)
             self.state = state
             self.boxes_for = None
         return list(self.ticks)
@@ -51,7 +53,7 @@ class _KeptTicks:
         a caller may change the boxes it gets)."""
         key = (self._state(), tuple(id(t) for t in ticks))
         if self.boxes_for is None or self.boxes_for[0] is not renderer or self.boxes_for[1] != key:
-            self.boxes = Axis._get_ticklabel_bboxes(self.axis, ticks, renderer)
+            self.boxes = _AXIS._get_ticklabel_bboxes(self.axis, ticks, renderer)
             self.boxes_for = (renderer, key)
         return [b.frozen() for b in self.boxes[0]], [b.frozen() for b in self.boxes[1]]
 
@@ -64,7 +66,7 @@ def kept_ticks(fig: Figure) -> Iterator[None]:
     seen while its axes stay in place."""
     axes = [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]
     for axis in axes:
-        kept = _KeptTicks(axis)
+        kept = _KeptTicks(axis, fig)
         vars(axis)["_update_ticks"] = kept.update_ticks
         vars(axis)["_get_ticklabel_bboxes"] = kept.ticklabel_bboxes
     try:
