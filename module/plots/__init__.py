@@ -94,6 +94,9 @@ def warm_text(problem: Problem, stop: Callable[[], bool] | None = None) -> int:
         with DRAW_LOCK, styled():
             drawn = draw_means(problem, data_means(problem, factor, float(request["ci_level"])), request)
             literal_text(drawn.figure)
+        if stop is not None and stop():
+            return written
+        with DRAW_LOCK:
             lay_out(drawn.figure, image["dpi"])
         for fmt in image["formats"]:
             if stop is not None and stop():
