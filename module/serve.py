@@ -45,6 +45,8 @@ class Session:
     warm: bool = False
     analysed: bool = False
     settle: bool = False
+    #: The prepared model of the last answered analysis, until the warm-up takes it (its text).
+    problem: object | None = None
 
 
 #: What a later request may need that a first one rarely does (emmeans grids, plots), imported by
@@ -82,22 +84,64 @@ def settle_memory() -> None:
 WARM_UP_ENV = "MIXEDBRIDGE_WARM_UP"
 
 
+def warm_text(problem: object, stop) -> None:
+    """Draw the model's default means plots from its rows alone, to be thrown away
+    (:func:`mixedbridge.plots.warm_text`): its first plot click then meets no text it has not
+    measured. Best effort: without matplotlib nothing is warmed."""
+    try:
+        from .plots import warm_text as warm_plot_text
+    except ImportError:
+        return
+    warm_plot_text(problem, stop)  # type: ignore[arg-type]
+
+
 class _Warmer:
     """Runs :func:`warm_up` once, in a background thread, after the first answered analysis, and
     then :func:`settle_memory` when ``settle`` (a worker process of its own); not when a memory
-    limit is set (the warm modules would count against it) nor with :data:`WARM_UP_ENV` ``0``."""
+    limit is set (the warm modules would count against it) nor with :data:`WARM_UP_ENV` ``0``.
+
+    The same thread then warms the text of the newest answered model (:func:`warm_text`; one
+    is held at a time) while the worker waits for its next line: :meth:`busy` (a line has
+    come) stops it between figures, and it waits for :meth:`idle` before it starts again, so
+    that it draws in the host's pause and not during a request (drawing holds the plots' lock:
+    the two never draw at once)."""
 
     def __init__(self, enabled: bool, settle: bool = False) -> None:
         self.enabled = enabled and not os.environ.get(LIMIT_ENV) and os.environ.get(WARM_UP_ENV, "1") != "0"
         self.settle = settle
         self.thread: threading.Thread | None = None
+        self._pending: object | None = None  # the newest answered model not yet warmed
+        self._closed = False
+        self._wake = threading.Condition()
+        self._idle = threading.Event()
+        self._idle.set()
 
     def after(self, session: Session) -> None:
-        """Start the warm-up once the session has answered an analysis."""
-        if not self.enabled or self.thread is not None or not session.analysed:
+        """Start the warm-up once the session has answered an analysis; hand it the model."""
+        problem, session.problem = session.problem, None
+        if not self.enabled or not session.analysed:
             return
-        self.thread = threading.Thread(target=self._run, daemon=True, name="warm-up")
-        self.thread.start()
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, daemon=True, name="warm-up")
+            self.thread.start()
+        if problem is not None:
+            with self._wake:
+                self._pending = problem
+                self._wake.notify()
+
+    def busy(self) -> None:
+        """A request line has come: warming stops at its next step."""
+        self._idle.clear()
+
+    def idle(self) -> None:
+        """The request is answered: warming may go on."""
+        self._idle.set()
+
+    def close(self) -> None:
+        """End the thread (no more lines will come)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
 
     def _run(self) -> None:
         try:
@@ -106,6 +150,20 @@ class _Warmer:
             print(f"mixedbridge serve: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
         if self.settle:
             settle_memory()
+        while (problem := self._next()) is not None:
+            self._idle.wait()
+            try:
+                warm_text(problem, lambda: not self._idle.is_set())
+            except Exception as exc:  # noqa: BLE001 - warming is optional
+                print(f"mixedbridge serve: text warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+    def _next(self) -> object | None:
+        """The next model to warm (the newest answered one), None once closed."""
+        with self._wake:
+            while self._pending is None and not self._closed:
+                self._wake.wait()
+            problem, self._pending = self._pending, None
+            return None if self._closed else problem
 
 
 class _Reporter:
@@ -146,7 +204,7 @@ def handle(line: str | bytes, out: IO[bytes] | None = None, session: Session | N
     reporter = _Reporter(request, out if wanted else None, session.serial)
     try:
         with progress.listening(reporter):
-            answer = request.tag(_answer(request, out))
+            answer = request.tag(_answer(request, out, session))
         session.analysed = True
         return answer
     except progress.Cancelled:
@@ -172,12 +230,15 @@ def _method(request: protocol.Request, session: Session) -> dict:
         return request.failure(exc.code, exc.message, exc.path)
 
 
-def _answer(request: protocol.Request, out: IO[bytes] | None) -> dict:
+def _answer(request: protocol.Request, out: IO[bytes] | None, session: Session) -> dict:
     if request.kind == "jasp":
         return run_request(request.jasp_doc)
     if request.kind == "spec":
         _inject_fault(request.doc, out)
-    return protocol.without_records(run(request.spec).to_dict())
+    results = run(request.spec)
+    if results.outcome is not None:
+        session.problem = results.outcome.problem
+    return protocol.without_records(results.to_dict())
 
 
 def _inject_fault(request: dict, out: IO[bytes] | None) -> None:
@@ -218,6 +279,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], max_request_bytes: int = protocol
     with data_roots(roots or [os.getcwd()]):
         for line in protocol.read_lines(stdin, max_request_bytes):
             session.serial += 1
+            warmer.busy()
             if isinstance(line, protocol.Oversized):
                 stdout.write(protocol.dump(line.answer(max_request_bytes)))
             else:
@@ -225,6 +287,8 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], max_request_bytes: int = protocol
                 stdout.flush()
                 warmer.after(session)
             stdout.flush()
+            warmer.idle()
+    warmer.close()
     return 0
 
 

@@ -19,7 +19,6 @@ from functools import lru_cache
 from typing import cast
 
 import jsonschema
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..fit import Fit
@@ -27,11 +26,11 @@ from ..kept import KeptByOwners
 from ..options import defaults
 from ..problem import Problem
 from .datalines import data_lines_plot
-from .means import emmeans_plot, marginal_means
+from .means import data_means, draw_means, emmeans_plot, fixed_factors, marginal_means
 from .means import warm_up as warm_means
 from .modeldata import PlotNote
 from .ranef import caterpillar_plot
-from .render import DPI, DRAW_LOCK, STYLE, describe, lay_out, to_plot
+from .render import DPI, DRAW_LOCK, describe, lay_out, literal_text, styled, to_plot
 from .render import warm_up as warm_render
 from .residuals import qq_plot, ranef_qq_plot, residual_plot
 from .reuse import kept_layout, layout_key, reusing_figures
@@ -53,7 +52,7 @@ BUILDERS: dict[str, Builder] = {
 }
 
 __all__ = ["make_plots", "figures", "describe", "PlotNote", "Drawn", "BUILDERS", "schema",
-           "marginal_means", "DPI", "warm_up"]
+           "marginal_means", "DPI", "warm_up", "warm_text"]
 
 
 def warm_up() -> None:
@@ -62,6 +61,58 @@ def warm_up() -> None:
     (:func:`means.warm_up`)."""
     warm_render()
     warm_means()
+
+
+#: How many of a model's factors :func:`warm_text` draws a means plot of (about 40 ms each).
+WARM_FACTORS = 3
+
+
+def warm_text(problem: Problem, stop: Callable[[], bool] | None = None) -> int:
+    """Draw, encode and throw away the default emmeans plot of each of the model's first
+    :data:`WARM_FACTORS` factors, with the response's means per level in place of the fit's
+    (:func:`means.data_means`: no fit, no engine), so that the model's first means plots find
+    its level names, variable names, axis labels and titles measured and rasterized (FreeType's
+    text extents and glyphs of strings not seen before: 20-40 ms of a first plot click).
+
+    Each step (a figure's drawing and layout, then each image) holds :data:`render.DRAW_LOCK`;
+    ``stop()`` true (a request is waiting) ends the warming between steps. The figures are new
+    ones (not the kept one-panel figure a request may take meanwhile), and nothing is kept but
+    what any drawing keeps (text caches, the pooled renderer): no answer, layout or means.
+    A model whose text was warmed before (same response, factors and levels) is not drawn
+    again. Returns how many images were written."""
+    factors = fixed_factors(problem)[:WARM_FACTORS]
+    text = (problem.desc.response.label,
+            tuple((f, tuple(str(x) for x in problem.frame.data[f].cat.categories)) for f in factors))
+    if text in _WARMED:
+        return 0
+    written = 0
+    for factor in factors:
+        request = check_request({"type": "emmeans", "horizontal": factor})
+        image = image_options(request)
+        if stop is not None and stop():
+            return written
+        with DRAW_LOCK, styled():
+            drawn = draw_means(problem, data_means(problem, factor, float(request["ci_level"])), request)
+            literal_text(drawn.figure)
+        if stop is not None and stop():
+            return written
+        with DRAW_LOCK:
+            lay_out(drawn.figure, image["dpi"])
+        for fmt in image["formats"]:
+            if stop is not None and stop():
+                return written
+            with DRAW_LOCK, styled():
+                to_plot(drawn.name, drawn.title, drawn.figure, **{**image, "formats": (fmt,)})
+            written += 1
+    if len(_WARMED) >= MAX_WARMED:
+        _WARMED.clear()
+    _WARMED.add(text)
+    return written
+
+
+#: The models' texts :func:`warm_text` has drawn (response label, factors and levels): at most this many.
+MAX_WARMED = 64
+_WARMED: set[tuple] = set()
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +146,7 @@ def figures(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
         When the plot cannot be drawn (the message says why).
     """
     request = check_request(request)
-    with DRAW_LOCK, plt.rc_context(STYLE):
+    with DRAW_LOCK, styled():
         return BUILDERS[request["type"]](problem, fit, request)
 
 
@@ -159,7 +210,7 @@ def _make_plots(problem: Problem, fit: Fit, requests: list[dict],
             request = check_request(request, i)
             image = image_options(request, formats if "format" not in given else None)
             drawing = _drawing_text(problem, request)
-            with plt.rc_context(STYLE):
+            with styled():
                 drawn = BUILDERS[request["type"]](problem, fit, request)
                 for k, d in enumerate(drawn):
                     layout = _layout(layout_key((fit, problem.frame), f"{k} {drawing}") if drawing else None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -20,9 +19,10 @@ from ..fit import Fit
 from ..kept import KeptByOwners
 from ..options import node
 from ..problem import Problem
+from ..table import Table
 from .datalines import cluster_colors
 from .modeldata import PlotNote
-from .render import DRAW_LOCK, STYLE, new_figure, safe_name, suptitle, tag, to_plot
+from .render import DRAW_LOCK, new_figure, safe_name, styled, suptitle, tag, to_plot
 from .reuse import blank_figure, reusing_figures
 from .types import Drawn
 
@@ -120,14 +120,51 @@ def _marginal_means(problem: Problem, fit: Fit, horizontal: str, lines: str | No
         tables, _ = engine_of(fit).emmeans(problem, fit, {**request, "df": "asymptotic"}, "/options/plots")
         notes.append("emmeans: Satterthwaite degrees of freedom are not available; intervals use the "
                      "normal (asymptotic) quantile.")
-    raw = tables[0].to_pandas()
-    table = pd.DataFrame({f: pd.Categorical(raw[f].astype(str), categories=problem.frame.data[f].cat.categories)
-                          for f in by})
-    est = list(raw.columns)[list(raw.columns).index("SE") - 1]  # emmean, prob, rate, response
+    return Means(_cell_table(tables[0], by, problem), (horizontal, lines, panels), level, notes)
+
+
+def _cell_table(emm: Table, by: list[str], problem: Problem) -> pd.DataFrame:
+    """The emmeans table's cells as :class:`Means` holds them: the factors ``by`` as Categoricals
+    of the model's levels, ``mean``, ``se``, ``lower``, ``upper`` (NaN where not estimable), the
+    first factor varying fastest."""
+    names = [c.name for c in emm.columns]
+    est = names[names.index("SE") - 1]  # emmean, prob, rate, response
+    cells: dict[str, object] = {
+        f: pd.Categorical([str(r.get(f)) for r in emm.rows], categories=problem.frame.data[f].cat.categories)
+        for f in by}
     for src, dst in ((est, "mean"), ("SE", "se"), ("lower.CL", "lower"), ("upper.CL", "upper")):
-        table[dst] = pd.to_numeric(raw[src], errors="coerce")
-    table = table.sort_values(list(reversed(by))).reset_index(drop=True)
-    return Means(table, (horizontal, lines, panels), level, notes)
+        cells[dst] = np.array([_number(r.get(src)) for r in emm.rows], dtype=float)
+    table = pd.DataFrame(cells)
+    codes = [np.where(c < 0, len(table), c) for c in (table[f].cat.codes.to_numpy() for f in by)]
+    return table.iloc[np.lexsort(codes)].reset_index(drop=True)  # a level not in the model last
+
+
+def _number(value: object) -> float:
+    """A cell as a float; NaN when it is not a number."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def data_means(problem: Problem, horizontal: str, level: float) -> Means:
+    """The response's mean per level of ``horizontal`` with a normal interval of the mean, from
+    the rows alone (no fit, no engine): a stand-in for :func:`marginal_means` in a figure drawn
+    only to measure and rasterize a model's text ahead of its first means plot."""
+    codes = problem.frame.data[horizontal].cat.codes.to_numpy()
+    categories = problem.frame.data[horizontal].cat.categories
+    y = np.asarray(problem.y, dtype=float)
+    seen = (codes >= 0) & np.isfinite(y)
+    k = len(categories)
+    n = np.bincount(codes[seen], minlength=k).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(codes[seen], weights=y[seen], minlength=k) / n
+        sq = np.bincount(codes[seen], weights=y[seen] ** 2, minlength=k) / n
+        se = np.sqrt(np.maximum(sq - mean**2, 0.0) / np.maximum(n - 1, 1.0))
+    half = dist.norm.ppf(0.5 + level / 2) * se
+    table = pd.DataFrame({horizontal: pd.Categorical(categories, categories=categories), "mean": mean,
+                          "se": se, "lower": mean - half, "upper": mean + half})
+    return Means(table, (horizontal, None, None), level)
 
 
 def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
@@ -142,6 +179,12 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
     level = float(request["ci_level"])
     means = marginal_means(problem, fit, horizontal, lines, panels, level, request.get("df"),
                            request.get("scale", "response"))
+    return [draw_means(problem, means, request)]
+
+
+def draw_means(problem: Problem, means: Means, request: dict) -> Drawn:
+    """The figure of :func:`emmeans_plot` for ``means`` (its factors: horizontal, lines, panels)."""
+    horizontal, lines, panels = means.factors
     background = request.get("background")
     by = request.get("background_by")
     needed = background or by is not None or request["ci_type"] == "mean"
@@ -170,7 +213,7 @@ def emmeans_plot(problem: Problem, fit: Fit, request: dict) -> list[Drawn]:
                   + (f" and {lines}" if lines else "")
                   + ("" if ci == "none" else f" ({means.level:.0%} {'model-based' if ci == 'model' else 'data'} CI)"))
     name = "emmeans-" + "-".join(safe_name(f) for f in means.factors if f) + (f"-{background}" if background else "")
-    return [Drawn(name, f"Estimated marginal means by {', '.join(f for f in means.factors if f)}", fig, notes)]
+    return Drawn(name, f"Estimated marginal means by {', '.join(f for f in means.factors if f)}", fig, notes)
 
 
 def _size(nrows: int, ncols: int) -> tuple[float, float]:
@@ -183,7 +226,7 @@ def warm_up() -> None:
     figure kept for one panel, to PNG and SVG: a host's first emmeans plot then finds its figure,
     ticks and renderer made (:func:`reuse.blank_figure`; ~40 ms of a first click)."""
     size = _size(1, 1)
-    with reusing_figures(), DRAW_LOCK, plt.rc_context(STYLE):
+    with reusing_figures(), DRAW_LOCK, styled():
         fig, ax = blank_figure(("emmeans", *size), *size)
         x, y = np.arange(2.0), np.array([0.0, 1.0])
         ax.plot(x, y, "-o", color="C0", lw=1.8, ms=7, zorder=5, label="warm-up")
@@ -237,13 +280,14 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame | None, 
             where = f"{lines} = {llev}, " if lines else ""
             where += f"{panels} = {plev}, " if panels else ""
             _draw_background(ax, d, horizontal, xpos, background, colors[j], rng, notes, width * 0.85, where)
-        t = t.set_index(horizontal).reindex(hlevels).dropna(subset=["mean"])
-        x = np.array([xpos[h] for h in t.index])
+        at, t = _cells(t, horizontal)
+        x = at + offs[j]
+        mean = t["mean"].to_numpy()
         label = str(llev) if lines else "Marginal mean"
-        tag(ax.plot(x, t["mean"], "-o", color=colors[j], lw=1.8, ms=7, zorder=5, label=label), "mean")
-        lo, hi = _interval(t, d, horizontal, request)
+        tag(ax.plot(x, mean, "-o", color=colors[j], lw=1.8, ms=7, zorder=5, label=label), "mean")
+        lo, hi = _interval(t, [hlevels[i] for i in at], d, horizontal, request)
         if lo is not None:
-            tag(ax.errorbar(x, t["mean"], yerr=[t["mean"] - lo, hi - t["mean"]], fmt="none",
+            tag(ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="none",
                             ecolor=colors[j], elinewidth=1.5, capsize=4, zorder=5).lines[2], "interval")
     ax.set_xticks(range(len(hlevels)), [str(h) for h in hlevels])
     ax.set_xlim(-0.6, len(hlevels) - 0.4)
@@ -251,7 +295,19 @@ def _means_panel(ax, problem: Problem, means: Means, data: pd.DataFrame | None, 
     ax.set_title(f"{panels} = {plev}" if panels else "")
 
 
-def _interval(t: pd.DataFrame, d: pd.DataFrame | None, horizontal: str, request: dict):
+def _cells(t: pd.DataFrame, horizontal: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """The rows of ``t`` that have a mean, in the order of ``horizontal``'s levels, and the
+    place of each one's level among them (the table's factor columns are Categoricals of the
+    model's levels)."""
+    at = t[horizontal].cat.codes.to_numpy()
+    keep = np.flatnonzero((at >= 0) & ~np.isnan(t["mean"].to_numpy()))
+    keep = keep[np.argsort(at[keep], kind="stable")]
+    return at[keep], t.iloc[keep]
+
+
+def _interval(t: pd.DataFrame, levels: list, d: pd.DataFrame | None, horizontal: str, request: dict):
+    """The intervals of the cells ``t`` (at the ``levels`` of ``horizontal``): the model's, the
+    data's (from the rows ``d``) or none."""
     ci = request["ci_type"]
     if ci == "none":
         return None, None
@@ -259,7 +315,7 @@ def _interval(t: pd.DataFrame, d: pd.DataFrame | None, horizontal: str, request:
         return t["lower"].to_numpy(), t["upper"].to_numpy()
     level = float(request["ci_level"])
     lo, hi = [], []
-    for h in t.index:
+    for h in levels:
         y = d.loc[d[horizontal] == h, "y"].to_numpy()
         m = y.mean()
         half = dist.t.ppf(0.5 + level / 2, len(y) - 1) * y.std(ddof=1) / np.sqrt(len(y)) if len(y) > 1 else np.nan

@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
 from ..kept import KeptByOwners
-from .render import DRAW_LOCK, STYLE, lay_out, new_figure
+from .render import DRAW_LOCK, lay_out, new_figure, styled
 
 #: 1×1 figures kept for reuse by :func:`blank_figure`, by key: at most this many.
 MAX_KEPT_FIGURES = 4
@@ -70,7 +69,7 @@ def blank_figure(key: tuple, width: float, height: float) -> tuple[Figure, Axes]
 def _empty(fig: Figure, ax: Axes, width: float, height: float) -> None:
     """Take everything a builder added off a 1×1 figure of :func:`new_figure` and put back its
     size, layout engine, axes position, data limits, autoscaling and colour cycle."""
-    with plt.rc_context(STYLE):
+    with styled():
         for group in (ax.lines, ax.collections, ax.patches, ax.texts, ax.images, ax.artists, ax.tables):
             for artist in list(group):
                 artist.remove()

@@ -18,7 +18,7 @@ The Agg side reads matplotlib's glyph drawing of 3.11 (``RendererAgg._draw_text_
 """
 from __future__ import annotations
 
-import codecs
+import io
 import math
 from functools import lru_cache
 from typing import Any
@@ -175,14 +175,25 @@ class MeasuredSVG(RendererSVG):
 
 def print_svg(figure, filename, *, bbox_inches_restore=None, metadata=None, **_: Any) -> None:
     """Write ``figure`` as SVG as ``FigureCanvasSVG.print_svg`` does, with :class:`MeasuredSVG`
-    (``savefig``'s other keywords, which matplotlib's own writer is not given, are ignored)."""
+    (``savefig``'s other keywords, which matplotlib's own writer is not given, are ignored).
+    Into a binary file the text is gathered and encoded once (matplotlib encodes each of the
+    thousand small pieces its XML writer writes)."""
     with cbook.open_file_cm(filename, "w", encoding="utf-8") as opened:
-        fh: Any = opened if cbook.file_requires_unicode(opened) else codecs.getwriter("utf-8")(opened)
-        dpi = figure.dpi
-        figure.dpi = 72
-        width, height = figure.get_size_inches()
-        renderer = MixedModeRenderer(figure, width, height, dpi,
-                                     MeasuredSVG(width * 72, height * 72, fh, image_dpi=dpi, metadata=metadata),
-                                     bbox_inches_restore=bbox_inches_restore)
-        figure.draw(renderer)
-        renderer.finalize()
+        if cbook.file_requires_unicode(opened):
+            _draw_svg(figure, opened, bbox_inches_restore, metadata)
+            return
+        text = io.StringIO()
+        _draw_svg(figure, text, bbox_inches_restore, metadata)
+        opened.write(text.getvalue().encode("utf-8"))
+
+
+def _draw_svg(figure, fh, bbox_inches_restore, metadata) -> None:
+    """Draw ``figure`` with :class:`MeasuredSVG` onto the text file ``fh``, at 72 dpi."""
+    dpi = figure.dpi
+    figure.dpi = 72
+    width, height = figure.get_size_inches()
+    renderer = MixedModeRenderer(figure, width, height, dpi,
+                                 MeasuredSVG(width * 72, height * 72, fh, image_dpi=dpi, metadata=metadata),
+                                 bbox_inches_restore=bbox_inches_restore)
+    figure.draw(renderer)
+    renderer.finalize()
