@@ -80,8 +80,12 @@ class FormulaicNames:
     def __init__(self, frame: ModelFrame, contrasts: str) -> None:
         self.frame = frame
         self.contrasts = contrasts
-        self.names = SafeNames(frame.data, suffix="")
         self._matrices: dict[tuple, tuple[np.ndarray, list[str], list[int]]] = {}
+
+    @cached_property
+    def names(self) -> SafeNames:
+        """The frame's generated names (made on first use: the designs read the frame itself)."""
+        return SafeNames(self.frame.data, suffix="")
 
     @cached_property
     def safe(self) -> pd.DataFrame:
@@ -154,12 +158,12 @@ class FormulaicNames:
         (``full``), or its contrasts (treatment: levels after the first; sum: ``contr.sum``); a
         matrix-valued variable's columns in order."""
         if label in self.frame.matrices:
-            return [(self.frame.data[c].to_numpy(dtype=float), c) for c in self.frame.matrices[label]]
-        col = self.frame.data[label]
+            return [(self.frame.floats(c), c) for c in self.frame.matrices[label]]
         if label not in self.frame.factors:
-            return [(col.to_numpy(dtype=float), label)]
-        codes = col.cat.codes.to_numpy()
-        levels = [str(c) for c in col.cat.categories]
+            return [(self.frame.floats(label), label)]
+        col = self.frame.values(label)
+        codes = col.codes
+        levels = [str(c) for c in col.categories]
         ind = [(codes == j).astype(float) for j in range(len(levels))]
         if full:
             return [(x, f"{label}{lev}") for x, lev in zip(ind, levels)]
