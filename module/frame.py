@@ -672,12 +672,18 @@ def _variable_values(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
     return values
 
 
+#: Up to this many rows a float column is copied into the model frame (a few µs) rather than
+#: shared with the data under pandas' copy-on-write (whose bookkeeping costs ~20 µs a frame).
+COPY_ROWS = 10_000
+
+
 def _float_values(col: pd.Series) -> Values:
-    """``col.astype(float)``: a float64 column itself, a numpy number column's values as a new
-    float array (pandas' astype costs ~20 µs a call), anything else by pandas."""
+    """``col.astype(float)``: a float64 column itself (its copy when short), a numpy number
+    column's values as a new float array (pandas' astype costs ~20 µs a call), anything else by
+    pandas."""
     dtype = col.dtype
     if dtype == np.float64 and isinstance(dtype, np.dtype):
-        return col
+        return col.to_numpy(copy=True) if len(col) <= COPY_ROWS else col
     if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
         return col.to_numpy(dtype=float)
     return col.astype(float)
