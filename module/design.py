@@ -8,6 +8,7 @@ reference grid still reaches formulaic under generated safe names (``v0``, level
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,6 +32,11 @@ RANK_TOL = 1e-7
 #: "Downdated VtV is not positive definite" or "objective in x0 returns NA", and R's lm reports
 #: SEs of Inf or 0 there.
 MIN_SCALE, MAX_SCALE = 1e-50, 1e50
+
+#: Entries of a model matrix up to which it counts as small: its checks run on the whole matrix
+#: at once, and its QR without limiting the BLAS threads (OpenBLAS runs the level-2 calls of
+#: an unblocked QR, dgemv and dger, on one thread below 2304·4 and 2048·4 entries).
+SMALL_MATRIX = 8192
 
 _COLUMN = re.compile(r"^(?:C\()?v(\d+)(?:, contr\.sum\))?(?:\[(S\.|T\.)?L(\d+)\])?$")
 
@@ -202,20 +208,23 @@ def check_scale(X: np.ndarray, names: list[str], where: str) -> None:
     [:data:`MIN_SCALE`, :data:`MAX_SCALE`] (an all-zero column is left to the aliasing rule)."""
     if X.size == 0:
         return
-    # column by column: numpy's axis-0 reduction of a narrow n×p matrix is many times slower
-    top = [max(X[:, j].max(), -X[:, j].min()) for j in range(X.shape[1])]
+    if X.size <= SMALL_MATRIX:
+        top = np.abs(X).max(axis=0).tolist()
+    else:  # column by column: numpy's axis-0 reduction of a tall narrow n×p matrix is many times slower
+        top = [float(max(X[:, j].max(), -X[:, j].min())) for j in range(X.shape[1])]
     for name, m in zip(names, top):
+        if math.isfinite(m) and not (m > MAX_SCALE or 0 < m < MIN_SCALE):
+            continue
         label = name if len(name) <= 60 else name[:57] + "..."
-        if not np.isfinite(m):
+        if not math.isfinite(m):
             raise ModelError(f"the column {label!r} of the {where} has infinite or missing values "
                              "(an overflow in a transformation?); rescale or fix it")
-        if m > MAX_SCALE or 0 < m < MIN_SCALE:
-            factor = f"1e{-int(np.round(np.log10(m))):+d}"
-            raise ModelError(f"the column {label!r} of the {where} has values of order {m:.3g} "
-                             f"(outside {MIN_SCALE:.0e} to {MAX_SCALE:.0e} in absolute value): its "
-                             "coefficient's variance and its tests cannot be computed in floating point. "
-                             f"Rescale it, e.g. multiply it by {factor}, or express it in other "
-                             "units")
+        factor = f"1e{-int(np.round(np.log10(m))):+d}"
+        raise ModelError(f"the column {label!r} of the {where} has values of order {m:.3g} "
+                         f"(outside {MIN_SCALE:.0e} to {MAX_SCALE:.0e} in absolute value): its "
+                         "coefficient's variance and its tests cannot be computed in floating point. "
+                         f"Rescale it, e.g. multiply it by {factor}, or express it in other "
+                         "units")
 
 
 def drop_aliased(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[int]]:
@@ -241,18 +250,21 @@ def _full_rank(X: np.ndarray) -> bool:
     n, p = X.shape
     if p == 0 or n < p:
         return p == 0
-    norms = np.array([np.sqrt(np.dot(X[:, j], X[:, j])) for j in range(p)])
-    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+    norms = [math.sqrt(float(np.dot(X[:, j], X[:, j]))) for j in range(p)]
+    if not all(math.isfinite(m) and m != 0 for m in norms):
         return False
-    from .lmm.threads import blas_threads  # here: mixedbridge.lmm imports this module
+    if X.size <= SMALL_MATRIX:  # below OpenBLAS's threading sizes: no thread pool to limit
+        qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)
+    else:
+        from .lmm.threads import blas_threads  # here: mixedbridge.lmm imports this module
 
-    # one thread: OpenBLAS's threaded QR of a tall narrow matrix is 2-30x slower here (7584 x 6:
-    # 0.1 ms against 3-7 ms; 10^6 x 10: 0.15 s against 0.25-0.3 s), and its idle threads spin
-    with blas_threads(1):
-        qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)  # into one copy, not two
+        # one thread: OpenBLAS's threaded QR of a tall narrow matrix is 2-30x slower here (7584 x 6:
+        # 0.1 ms against 3-7 ms; 10^6 x 10: 0.15 s against 0.25-0.3 s), and its idle threads spin
+        with blas_threads(1):
+            qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)  # into one copy, not two
     if info != 0:
         return False
-    return bool(np.all(np.abs(np.diagonal(qr)) > _CLEAR_MARGIN * RANK_TOL * norms))
+    return all(r > _CLEAR_MARGIN * RANK_TOL * m for r, m in zip(np.abs(np.diagonal(qr)).tolist(), norms))
 
 
 def _drop_stepwise(X: np.ndarray) -> tuple[np.ndarray, list[int]]:
