@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .errors import FormulaError
 
@@ -184,25 +184,41 @@ class ModelDescription:
     @property
     def variables(self) -> list[Variable]:
         """Every variable of the model, response first, without repeats."""
+        return list(self._variables)
+
+    @cached_property
+    def _variables(self) -> tuple[Variable, ...]:
+        """:attr:`variables`, found once (the description does not change; a prepare reads them
+        a dozen times)."""
         seen: dict[str, Variable] = {self.response.label: self.response}
         for term in self.fixed + tuple(t for r in self.random for t in r.terms):
             for v in term.variables:
                 seen.setdefault(v.label, v)
-        return list(seen.values())
+        return tuple(seen.values())
 
     @property
     def columns(self) -> list[str]:
         """Every data column the model reads, grouping factors included."""
+        return list(self._columns)
+
+    @cached_property
+    def _columns(self) -> tuple[str, ...]:
+        """:attr:`columns`, found once."""
         cols: list[str] = []
-        for v in self.variables + list(self.offsets):
+        for v in self._variables + self.offsets:
             cols += [c for c in v.columns if c not in cols]
         for r in self.random:
             cols += [c for c in r.group if c not in cols]
-        return cols
+        return tuple(cols)
 
     @property
     def grouping_columns(self) -> list[str]:
-        return sorted({c for r in self.random for c in r.group})
+        return list(self._grouping_columns)
+
+    @cached_property
+    def _grouping_columns(self) -> tuple[str, ...]:
+        """:attr:`grouping_columns`, found once."""
+        return tuple(sorted({c for r in self.random for c in r.group}))
 
     def fixed_formula(self) -> str:
         """The fixed part in R syntax (labels as written)."""
