@@ -159,6 +159,8 @@ def _is_text(col: pd.Series) -> bool:
     dtype = col.dtype
     if isinstance(dtype, np.dtype):
         return not issubclass(dtype.type, np.number)
+    if isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype)):
+        return True
     return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
 
