@@ -99,12 +99,13 @@ class Variable:
     def is_column(self) -> bool:
         return self.expr.kind == "name"
 
-    @property
+    @cached_property
     def function(self) -> str | None:
-        """The function called (without its package), or None for a plain column."""
+        """The function called (without its package), or None for a plain column (found once:
+        a prepare asks a variable a dozen times)."""
         return str(self.expr.value).rpartition("::")[2] if self.expr.kind == "call" else None
 
-    @property
+    @cached_property
     def is_factor_call(self) -> bool:
         """Whether the variable is a factor: ``factor(f)``, ``relevel(f, ref = "B")``,
         ``cut(x, 3)``, or a logical value ``I(age > 10)`` (a factor FALSE/TRUE, as R's

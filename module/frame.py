@@ -23,6 +23,7 @@ from .response import GlmmResponse, check, from_counts, from_factor, from_values
 _OPS = {"eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "not_missing"}
 #: Labels the model frame keeps for the prior weights and the offset (R's names), by option.
 RESERVED = {"weights": "(weights)", "offset": "(offset)"}
+_ROLE_OF = {label: role for role, label in RESERVED.items()}
 
 
 @dataclass
@@ -794,7 +795,7 @@ def _numbers(df: pd.DataFrame, columns: list[str], cache: ColumnCache | None = N
     changed = {}
     for c in dict.fromkeys(columns):
         col = df[c] if cache is None else cache[c]
-        if col.dtype != object:
+        if not (isinstance(col.dtype, np.dtype) and col.dtype.kind == "O"):
             continue
         values = col.dropna()
         if len(values) and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in values):
@@ -811,7 +812,7 @@ def _check_labels(desc: ModelDescription) -> None:
     prior weights' or offset's (``(weights)``), or a transformation's (``factor(f)``)."""
     labels = {v.label: v for v in desc.variables}
     for g in desc.grouping_columns:
-        role = next((r for r, lab in RESERVED.items() if lab == g), None)
+        role = _ROLE_OF.get(g)
         if role is not None:
             what = "prior weights" if role == "weights" else role
             raise DataError(f"the grouping column {g!r} has the name under which the model keeps the "
