@@ -152,14 +152,16 @@ def validate(spec: dict, data_given: bool = False) -> dict:
     (top level and ``options``; a glmm's link defaults to its family's canonical link). With
     ``data_given`` (rows passed by the caller, as ``run(spec, data=df)``) the spec may leave
     ``data`` out."""
+    from .options import defaults  # here: options reads this module's schemas
+
     if data_given and "data" not in spec:
         check({**spec, "data": {"records": [{}]}})
     else:
         check(spec)
     out = plain_copy(spec)
-    for key, value in plain_copy(_declared("")).items():
+    for key, value in defaults("spec").items():
         out.setdefault(key, value)
-    out["options"] = {**plain_copy(_declared("/$defs/options")), **(out.get("options") or {})}
+    out["options"] = {**defaults("spec", "/$defs/options"), **(out.get("options") or {})}
     out["options"] = resolve(out["analysis"], out["options"])
     for i, other in enumerate(out.get("compare") or []):
         kinds = {out["analysis"], other.get("analysis", out["analysis"])}
@@ -167,15 +169,6 @@ def validate(spec: dict, data_given: bool = False) -> dict:
             raise SpecError(f"/compare/{i}/analysis: a glmm can be compared only with other glmms of the same "
                             "family (the likelihoods must be of the same response)", f"/compare/{i}/analysis")
     return out
-
-
-@cache
-def _declared(pointer: str) -> dict:
-    """The spec schema's defaults of the object at ``pointer`` (:func:`options.defaults`, read
-    once: the shipped schema does not change; callers copy them)."""
-    from .options import defaults
-
-    return defaults("spec", pointer)
 
 
 _SCALARS = (str, int, float, bool, type(None))
