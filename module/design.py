@@ -87,6 +87,15 @@ class FormulaicNames:
         self.frame = frame
         self.contrasts = contrasts
         self._matrices: dict[tuple, tuple[np.ndarray, list[str], list[int]]] = {}
+        self._scaled: list[np.ndarray] = []
+
+    def check_scale(self, X: np.ndarray, names: list[str], where: str) -> None:
+        """:func:`check_scale` of a matrix of :meth:`matrix`, once per array: a random-effects
+        term with the fixed part's columns gets the same array, whose values passed already."""
+        if any(X is done for done in self._scaled):
+            return
+        check_scale(X, names, where)
+        self._scaled.append(X)
 
     @cached_property
     def names(self) -> SafeNames:
@@ -291,7 +300,7 @@ def fixed_design(desc: ModelDescription, frame: ModelFrame, contrasts: str = "tr
     :class:`FormulaicNames`, shared with :func:`random_designs` so equal designs share rows)."""
     safe = safe or FormulaicNames(frame, contrasts)
     X, names, assign = safe.matrix(desc.intercept, desc.fixed)
-    check_scale(X, names, "fixed effects")
+    safe.check_scale(X, names, "fixed effects")
     Xk, keep = drop_aliased(X, names)
     dropped = [names[j] for j in range(len(names)) if j not in keep]
     return FixedDesign(Xk, [names[j] for j in keep], dropped, [assign[j] for j in keep],
@@ -307,6 +316,6 @@ def random_designs(desc: ModelDescription, frame: ModelFrame, contrasts: str = "
 
 def _reterm(term: RandomTerm, frame: ModelFrame, safe: FormulaicNames) -> ReTermData:
     X, names, _ = safe.matrix(term.intercept, term.terms)
-    check_scale(X, names, f"random-effects term ({' + '.join(names)} | {term.group_label})")
+    safe.check_scale(X, names, f"random-effects term ({' + '.join(names)} | {term.group_label})")
     levels, codes = frame.grouping(term.group)
     return ReTermData(term.group_label, levels, codes, X, names)
