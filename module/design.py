@@ -148,7 +148,7 @@ class FormulaicNames:
 
     def _build(self, intercept: bool, terms: tuple[Term, ...]) -> tuple[np.ndarray, list[str], list[int]]:
         """:meth:`matrix`, made: the columns written once into one n×p array."""
-        n = len(self.frame.data)
+        n = self.frame.nobs
         names, assign = (["(Intercept)"], [0]) if intercept else ([], [])
         cols: list[np.ndarray | None] = [None] if intercept else []
         for i, (term, full) in enumerate(zip(terms, codings(intercept, terms, self.frame.factors)), start=1):

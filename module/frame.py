@@ -7,7 +7,7 @@ with numpy; nothing is passed to ``eval``.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -26,6 +26,45 @@ RESERVED = {"weights": "(weights)", "offset": "(offset)"}
 _ROLE_OF = {label: role for role, label in RESERVED.items()}
 
 
+class _Columns:
+    """A model frame's columns before its DataFrame is made: ``values`` by label (what the
+    DataFrame is made of), their numpy arrays and Categoricals (``arrays``), the rows' ``index``
+    and the frame's ``matrices``; ``frame`` the DataFrame once made."""
+
+    __slots__ = ("values", "arrays", "index", "matrices", "frame")
+
+    def __init__(self, values: dict[str, Values], index: pd.Index, matrices: dict[str, list[str]]) -> None:
+        self.values = values
+        self.arrays = _arrays(values)
+        self.index = index
+        self.matrices = matrices
+        self.frame: pd.DataFrame | None = None
+
+    def make(self) -> pd.DataFrame:
+        """The DataFrame (made once): the columns as they are (pandas copies on write)."""
+        if self.frame is None:
+            self.frame = pd.DataFrame(self.values, index=self.index, copy=False)
+            self.frame.attrs["matrices"] = self.matrices
+        return self.frame
+
+
+class _FrameData:
+    """:attr:`ModelFrame.data`: a DataFrame, or :class:`_Columns` made into one on first read (a
+    fit reads the arrays, not the DataFrame, and pandas takes ~40 µs to make a small one)."""
+
+    def __get__(self, obj: ModelFrame | None, owner: type | None = None) -> pd.DataFrame:
+        if obj is None:
+            raise AttributeError("data")  # the dataclass field has no default
+        value = obj.__dict__["_data"]
+        if isinstance(value, _Columns):
+            value = obj.__dict__["_data"] = value.make()
+        return value
+
+    def __set__(self, obj: ModelFrame, value: pd.DataFrame | _Columns) -> None:
+        obj.__dict__["_data"] = value
+        obj.__dict__["_columns"] = value if isinstance(value, _Columns) else None
+
+
 @dataclass
 class ModelFrame:
     """The rows and variables a model is fitted to.
@@ -40,30 +79,42 @@ class ModelFrame:
 
     For a glmm the response column holds the response on the family's scale (a binomial's
     proportion of successes) and ``(weights)`` the binomial trials times any prior weights.
+
+    :func:`model_frame` gives ``data`` as its columns, made into the DataFrame on first read;
+    :meth:`values`, :meth:`floats` and :attr:`nobs` read the columns without making it.
     """
 
-    data: pd.DataFrame
+    data: pd.DataFrame = _FrameData()  # type: ignore[assignment]
     factors: set[str]
     source: pd.DataFrame
     n_missing: int = 0
     notes: list[str] = field(default_factory=list)
     matrices: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    #: ``data`` and the arrays it was made of, by label (:meth:`values`); set by
-    #: :func:`model_frame`, not carried by ``dataclasses.replace``.
-    _made_of: tuple[pd.DataFrame, dict[str, np.ndarray | pd.Categorical]] | None = field(
-        default=None, init=False, repr=False, compare=False)
+
+    def _own_arrays(self) -> dict[str, np.ndarray | pd.Categorical]:
+        """The arrays ``data`` is (or was made of), while ``data`` is still that frame."""
+        columns = self.__dict__.get("_columns")
+        if columns is None:
+            return {}
+        raw = self.__dict__["_data"]
+        return columns.arrays if raw is columns or raw is columns.frame else {}
+
+    def _labels(self) -> Collection[str]:
+        """The column labels, without making the DataFrame."""
+        raw = self.__dict__["_data"]
+        return raw.values if isinstance(raw, _Columns) else raw.columns
 
     @property
     def nobs(self) -> int:
-        return len(self.data)
+        raw = self.__dict__["_data"]
+        return len(raw.index) if isinstance(raw, _Columns) else len(raw)
 
     def values(self, label: str) -> np.ndarray | pd.Categorical:
         """Column ``label``'s values (a factor's Categorical; read-only): the array the frame was
         made of where there is one (pandas' column access costs ~10 µs), else the column's."""
-        made = self._made_of
-        if made is not None and made[0] is self.data and label in made[1]:
-            found = made[1][label]
+        found = self._own_arrays().get(label)
+        if found is not None:
             if isinstance(found, np.ndarray):
                 found = found.view()
                 found.flags.writeable = False  # as pandas' view of a column: the frame's own numbers
@@ -73,9 +124,9 @@ class ModelFrame:
 
     def floats(self, label: str) -> np.ndarray:
         """Numeric column ``label`` as floats (``to_numpy(dtype=float)``; read-only)."""
-        made = self._made_of
-        if made is not None and made[0] is self.data and label in made[1]:
-            out = np.asarray(made[1][label], dtype=float).view()
+        found = self._own_arrays().get(label)
+        if found is not None:
+            out = np.asarray(found, dtype=float).view()
             out.flags.writeable = False  # as pandas' view of a column: the frame's own numbers
             return out
         return self.data[label].to_numpy(dtype=float)
@@ -87,13 +138,13 @@ class ModelFrame:
     def weights(self) -> np.ndarray | None:
         """Prior weights (R's ``(weights)`` column), or None."""
         label = RESERVED["weights"]
-        return self.data[label].to_numpy(dtype=float) if label in self.data else None
+        return self.floats(label) if label in self._labels() else None
 
     @property
     def offset(self) -> np.ndarray | None:
         """Offset added to the linear predictor (R's ``(offset)`` column), or None."""
         label = RESERVED["offset"]
-        return self.data[label].to_numpy(dtype=float) if label in self.data else None
+        return self.floats(label) if label in self._labels() else None
 
     def grouping_factor(self, column: str) -> pd.Series:
         """Grouping column ``column`` as a factor: itself, or, for a numeric column that is also
@@ -118,7 +169,7 @@ class ModelFrame:
             cat = cols[0].remove_unused_categories() if _has_unused(cols[0]) else cols[0]
             return text_labels(cat.categories), cat.codes.astype(np.int64)
         names = [text_labels(c.categories) for c in cols]
-        codes = np.zeros(len(self.data), dtype=np.int64)
+        codes = np.zeros(self.nobs, dtype=np.int64)
         for c, k in zip(cols, names):
             codes = codes * len(k) + c.codes
         uniq, inv = unique_integers(codes)
@@ -733,15 +784,13 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
         if _has_unused(data[lab]):
             data[lab] = data[lab].remove_unused_categories()
     _check_finite(data, factor_labels)
-    frame = pd.DataFrame(data, index=index, copy=False)  # the columns as they are (pandas copies on write)
     notes = []
     if n_missing:
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
-                     f"variables removed (listwise deletion); {len(frame)} rows used." + _missing_words())
-    frame.attrs["matrices"] = matrices
-    source = df if not n_missing and df.index.is_unique else df.loc[frame.index]
-    out = ModelFrame(frame, factor_labels, source, n_missing, notes, matrices, warnings)
-    out._made_of = (frame, _arrays(data))
+                     f"variables removed (listwise deletion); {len(index)} rows used." + _missing_words())
+    source = df if not n_missing and df.index.is_unique else df.loc[index]
+    out = ModelFrame(_Columns(data, index, matrices), factor_labels, source,  # type: ignore[arg-type]
+                     n_missing, notes, matrices, warnings)
     check_design(desc, {lab: len(data[lab].dtype.categories) for lab in factor_labels}, out.nobs)
     return out
 
