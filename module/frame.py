@@ -10,6 +10,7 @@ import numbers
 from collections.abc import Callable, Collection
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,10 @@ class ModelFrame:
     :meth:`values`, :meth:`floats` and :attr:`nobs` read the columns without making it.
     """
 
-    data: pd.DataFrame = _FrameData()  # type: ignore[assignment]
+    if TYPE_CHECKING:
+        data: pd.DataFrame
+    else:
+        data: pd.DataFrame = _FrameData()
     factors: set[str]
     source: pd.DataFrame
     n_missing: int = 0
@@ -110,17 +114,14 @@ class ModelFrame:
         raw = self.__dict__["_data"]
         return len(raw.index) if isinstance(raw, _Columns) else len(raw)
 
-    def values(self, label: str) -> np.ndarray | pd.Categorical:
-        """Column ``label``'s values (a factor's Categorical; read-only): the array the frame was
-        made of where there is one (pandas' column access costs ~10 µs), else the column's."""
+    def categorical(self, label: str) -> pd.Categorical | None:
+        """Factor column ``label``'s Categorical (None for another column): the one the frame
+        was made of where there is one (pandas' column access costs ~10 µs), else the column's."""
         found = self._own_arrays().get(label)
-        if found is not None:
-            if isinstance(found, np.ndarray):
-                found = found.view()
-                found.flags.writeable = False  # as pandas' view of a column: the frame's own numbers
-            return found
-        col = self.data[label]
-        return col.array if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy()
+        if found is None:
+            col = self.data[label]
+            found = col.array if isinstance(col.dtype, pd.CategoricalDtype) else None
+        return found if isinstance(found, pd.Categorical) else None
 
     def floats(self, label: str) -> np.ndarray:
         """Numeric column ``label`` as floats (``to_numpy(dtype=float)``; read-only)."""
@@ -157,8 +158,8 @@ class ModelFrame:
 
     def _factor(self, column: str) -> pd.Categorical:
         """:meth:`grouping_factor`'s Categorical."""
-        col = self.values(column)
-        if isinstance(col, pd.Categorical):
+        col = self.categorical(column)
+        if col is not None:
             return col
         return _factor_values(self.data[column], None, f"/levels/{column}", column)
 
@@ -694,7 +695,7 @@ class ColumnCache:
 
 #: A model frame column before the frame is made: a numpy array or Categorical of its own, or
 #: a Series (a view of the data's column, which pandas' copy-on-write keeps apart from it).
-Values = np.ndarray | pd.Categorical | pd.Series
+Values: TypeAlias = np.ndarray | pd.Categorical | pd.Series
 
 
 def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict,
@@ -779,10 +780,8 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     if len(index) == 0:
         raise DataError("no complete rows remain: every row misses a value of a model variable", "/data")
     warnings = [] if resp is None else check(resp, index, _prior_weights(data, index, options))
-    factor_labels = {lab for lab, col in data.items() if isinstance(col.dtype, pd.CategoricalDtype)}
-    for lab in factor_labels:
-        if _has_unused(data[lab]):
-            data[lab] = data[lab].remove_unused_categories()
+    made = _used_factors(data)
+    factor_labels = set(made)
     _check_finite(data, factor_labels)
     notes = []
     if n_missing:
@@ -791,8 +790,19 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     source = df if not n_missing and df.index.is_unique else df.loc[index]
     out = ModelFrame(_Columns(data, index, matrices), factor_labels, source,  # type: ignore[arg-type]
                      n_missing, notes, matrices, warnings)
-    check_design(desc, {lab: len(data[lab].dtype.categories) for lab in factor_labels}, out.nobs)
+    check_design(desc, {lab: len(cat.categories) for lab, cat in made.items()}, out.nobs)
     return out
+
+
+def _used_factors(data: dict[str, Values]) -> dict[str, pd.Categorical]:
+    """The factor columns as Categoricals of the levels that occur (written back into ``data``)."""
+    made: dict[str, pd.Categorical] = {}
+    for lab, col in data.items():
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cat = cast(pd.Categorical, col.array if isinstance(col, pd.Series) else col)
+            made[lab] = cat.remove_unused_categories() if _has_unused(cat) else cat
+    data.update(made)
+    return made
 
 
 def _arrays(data: dict[str, Values]) -> dict[str, np.ndarray | pd.Categorical]:
@@ -1018,7 +1028,7 @@ def _check_finite(data: dict[str, Values], factors: set[str]) -> None:
         dtype = col.dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "iub":
             continue
-        values = np.asarray(col, dtype=float) if isinstance(dtype, np.dtype) else col.to_numpy(dtype=float)
+        values = col.astype(float, copy=False) if isinstance(col, np.ndarray) else col.to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
             raise ModelError(f"variable {lab!r} has {int(bad.sum())} non-finite value(s) "
