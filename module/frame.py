@@ -167,21 +167,20 @@ class ModelFrame:
         """Levels and 0-based codes of a grouping factor (``a:b`` as R's ``factor(a:b)``)."""
         cols = [self._factor(g) for g in group]
         if len(cols) == 1:
-            cat = cols[0].remove_unused_categories() if _has_unused(cols[0]) else cols[0]
+            cat = cols[0]
+            if cat is not self._own_arrays().get(group[0]) and _has_unused(cat):  # model_frame's have none
+                cat = cat.remove_unused_categories()
             return text_labels(cat.categories), cat.codes.astype(np.int64)
         names = [text_labels(c.categories) for c in cols]
         codes = np.zeros(self.nobs, dtype=np.int64)
         for c, k in zip(cols, names):
             codes = codes * len(k) + c.codes
         uniq, inv = unique_integers(codes)
-        labels = []
-        for u in uniq.tolist():
-            parts = []
-            for k in reversed(names):
-                u, r = divmod(u, len(k))
-                parts.append(k[r])
-            labels.append(":".join(reversed(parts)))
-        return labels, inv.reshape(-1).astype(np.int64)
+        parts = []
+        for k in reversed(names):  # the last factor's level is the lowest digit of a code
+            uniq, digit = np.divmod(uniq, len(k))
+            parts.append([k[j] for j in digit.tolist()])
+        return [":".join(p) for p in zip(*reversed(parts))], inv.reshape(-1).astype(np.int64)
 
 
 #: Whether errors may list the data's own column names and values: not for data read from a file
