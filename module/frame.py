@@ -785,7 +785,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     n_missing = 0 if complete is None else int((~complete).sum())
     if n_missing:
         index = index[complete]
-        data = {lab: (col.array if isinstance(col, pd.Series) else col)[complete] for lab, col in data.items()}
+        data = {lab: _rows(col, complete) for lab, col in data.items()}
     if len(index) == 0:
         raise DataError("no complete rows remain: every row misses a value of a model variable", "/data")
     warnings = [] if resp is None else check(resp, index, _prior_weights(data, index, options))
@@ -801,6 +801,13 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
                      n_missing, notes, matrices, warnings)
     check_design(desc, {lab: len(cat.categories) for lab, cat in made.items()}, out.nobs)
     return out
+
+
+def _rows(col: Values, keep: np.ndarray) -> Values:
+    """The rows of a column where ``keep`` holds (numpy values as a numpy array of their own)."""
+    if isinstance(col, pd.Series):
+        return (col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array)[keep]
+    return col[keep]
 
 
 def _used_factors(data: dict[str, Values]) -> dict[str, pd.Categorical]:
