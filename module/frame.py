@@ -82,7 +82,8 @@ class ModelFrame:
     proportion of successes) and ``(weights)`` the binomial trials times any prior weights.
 
     :func:`model_frame` gives ``data`` as its columns, made into the DataFrame on first read;
-    :meth:`values`, :meth:`floats` and :attr:`nobs` read the columns without making it.
+    :meth:`categorical`, :meth:`floats`, :attr:`nobs`, :attr:`weights` and :attr:`offset` read
+    the columns without making it.
     """
 
     if TYPE_CHECKING:
@@ -310,7 +311,9 @@ def _factor_values(col: pd.Series, levels: list | None, path: str, column: str) 
                             f"{_listing(extra)}; list them or filter them out", path)
     position = {lab: i for i, lab in enumerate(order)}
     to_level = np.array([position[lab] for lab in ulabels] + [-1], dtype=np.int64)
-    return pd.Categorical.from_codes(to_level[codes], dtype=text_dtype(order), validate=False)
+    # listed levels may name one label twice (1 and "1"): pandas checks those
+    dtype = text_dtype(order) if levels is None else pd.CategoricalDtype(order)
+    return pd.Categorical.from_codes(to_level[codes], dtype=dtype, validate=False)
 
 
 #: The dtype pandas gives a list of Python strings (``str``), named once: naming it by text at

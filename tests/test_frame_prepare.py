@@ -39,6 +39,11 @@ def test_text_dtype_without_the_fast_path(monkeypatch):
     assert text_dtype([]) == pd.CategoricalDtype([])
 
 
+def test_listed_levels_naming_one_label_twice_are_refused_as_before():
+    with pytest.raises(ValueError, match="categories must be unique"):
+        frame._as_factor(pd.Series(["1", "b", "1"]), [1, "1", "b"], "/levels/g", "g")
+
+
 def _frame(formula: str, spec: dict | None = None, ds: str = "sleepstudy"):
     df, hint = datasets.load(ds)
     return df, model_frame(df, parse_formula(formula), validate({"analysis": "lmm", "formula": formula,
