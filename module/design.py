@@ -261,18 +261,24 @@ def _full_rank(X: np.ndarray) -> bool:
     n, p = X.shape
     if p == 0 or n < p:
         return p == 0
-    norms = [math.sqrt(float(np.dot(X[:, j], X[:, j]))) for j in range(p)]
+    if X.size <= SMALL_MATRIX:  # below OpenBLAS's threading sizes: no thread pool to limit
+        return _clear_rank(X)
+    from .lmm.threads import blas_threads  # here: mixedbridge.lmm imports this module
+
+    # one thread: OpenBLAS's threaded QR of a tall narrow matrix is 2-30x slower here (7584 x 6:
+    # 0.1 ms against 3-7 ms; 10^6 x 10: 0.15 s against 0.25-0.3 s), its dot product of a column
+    # of more than 10,000 rows wakes the pool too, and the idle threads spin
+    with blas_threads(1):
+        return _clear_rank(X)
+
+
+def _clear_rank(X: np.ndarray) -> bool:
+    """:func:`_full_rank` of a matrix with at least as many rows as columns: every column's
+    |Rⱼⱼ| of one Householder QR (R only) above the tolerance by :data:`_CLEAR_MARGIN`."""
+    norms = [math.sqrt(float(np.dot(X[:, j], X[:, j]))) for j in range(X.shape[1])]
     if not all(math.isfinite(m) and m != 0 for m in norms):
         return False
-    if X.size <= SMALL_MATRIX:  # below OpenBLAS's threading sizes: no thread pool to limit
-        qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)
-    else:
-        from .lmm.threads import blas_threads  # here: mixedbridge.lmm imports this module
-
-        # one thread: OpenBLAS's threaded QR of a tall narrow matrix is 2-30x slower here (7584 x 6:
-        # 0.1 ms against 3-7 ms; 10^6 x 10: 0.15 s against 0.25-0.3 s), and its idle threads spin
-        with blas_threads(1):
-            qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)  # into one copy, not two
+    qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)  # into one copy, not two
     if info != 0:
         return False
     return all(r > _CLEAR_MARGIN * RANK_TOL * m for r, m in zip(np.abs(np.diagonal(qr)).tolist(), norms))
