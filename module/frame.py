@@ -786,7 +786,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     complete = _complete_rows(data.values())
     index = df.index
     n_missing = 0 if complete is None else int((~complete).sum())
-    if n_missing:
+    if complete is not None and n_missing:
         index = index[complete]
         data = {lab: _rows(col, complete) for lab, col in data.items()}
     if len(index) == 0:
