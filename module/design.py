@@ -8,6 +8,7 @@ reference grid still reaches formulaic under generated safe names (``v0``, level
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,6 +32,11 @@ RANK_TOL = 1e-7
 #: "Downdated VtV is not positive definite" or "objective in x0 returns NA", and R's lm reports
 #: SEs of Inf or 0 there.
 MIN_SCALE, MAX_SCALE = 1e-50, 1e50
+
+#: Entries of a model matrix up to which it counts as small: its checks run on the whole matrix
+#: at once, and its QR without limiting the BLAS threads (OpenBLAS runs the level-2 calls of
+#: an unblocked QR, dgemv and dger, on one thread below 2304·4 and 2048·4 entries).
+SMALL_MATRIX = 8192
 
 _COLUMN = re.compile(r"^(?:C\()?v(\d+)(?:, contr\.sum\))?(?:\[(S\.|T\.)?L(\d+)\])?$")
 
@@ -80,8 +86,21 @@ class FormulaicNames:
     def __init__(self, frame: ModelFrame, contrasts: str) -> None:
         self.frame = frame
         self.contrasts = contrasts
-        self.names = SafeNames(frame.data, suffix="")
         self._matrices: dict[tuple, tuple[np.ndarray, list[str], list[int]]] = {}
+        self._scaled: list[np.ndarray] = []
+
+    def check_scale(self, X: np.ndarray, names: list[str], where: str) -> None:
+        """:func:`check_scale` of a matrix of :meth:`matrix`, once per array: a random-effects
+        term with the fixed part's columns gets the same array, whose values passed already."""
+        if any(X is done for done in self._scaled):
+            return
+        check_scale(X, names, where)
+        self._scaled.append(X)
+
+    @cached_property
+    def names(self) -> SafeNames:
+        """The frame's generated names (made on first use: the designs read the frame itself)."""
+        return SafeNames(self.frame.data, suffix="")
 
     @cached_property
     def safe(self) -> pd.DataFrame:
@@ -129,7 +148,7 @@ class FormulaicNames:
 
     def _build(self, intercept: bool, terms: tuple[Term, ...]) -> tuple[np.ndarray, list[str], list[int]]:
         """:meth:`matrix`, made: the columns written once into one n×p array."""
-        n = len(self.frame.data)
+        n = self.frame.nobs
         names, assign = (["(Intercept)"], [0]) if intercept else ([], [])
         cols: list[np.ndarray | None] = [None] if intercept else []
         for i, (term, full) in enumerate(zip(terms, codings(intercept, terms, self.frame.factors)), start=1):
@@ -154,12 +173,14 @@ class FormulaicNames:
         (``full``), or its contrasts (treatment: levels after the first; sum: ``contr.sum``); a
         matrix-valued variable's columns in order."""
         if label in self.frame.matrices:
-            return [(self.frame.data[c].to_numpy(dtype=float), c) for c in self.frame.matrices[label]]
-        col = self.frame.data[label]
+            return [(self.frame.floats(c), c) for c in self.frame.matrices[label]]
         if label not in self.frame.factors:
-            return [(col.to_numpy(dtype=float), label)]
-        codes = col.cat.codes.to_numpy()
-        levels = [str(c) for c in col.cat.categories]
+            return [(self.frame.floats(label), label)]
+        col = self.frame.categorical(label)
+        if col is None:
+            raise ValueError(f"{label!r} is listed as a factor but its column is not one")
+        codes = col.codes
+        levels = [str(c) for c in col.categories]
         ind = [(codes == j).astype(float) for j in range(len(levels))]
         if full:
             return [(x, f"{label}{lev}") for x, lev in zip(ind, levels)]
@@ -198,20 +219,23 @@ def check_scale(X: np.ndarray, names: list[str], where: str) -> None:
     [:data:`MIN_SCALE`, :data:`MAX_SCALE`] (an all-zero column is left to the aliasing rule)."""
     if X.size == 0:
         return
-    # column by column: numpy's axis-0 reduction of a narrow n×p matrix is many times slower
-    top = [max(X[:, j].max(), -X[:, j].min()) for j in range(X.shape[1])]
+    if X.size <= SMALL_MATRIX:
+        top = np.abs(X).max(axis=0).tolist()
+    else:  # column by column: numpy's axis-0 reduction of a tall narrow n×p matrix is many times slower
+        top = [float(max(X[:, j].max(), -X[:, j].min())) for j in range(X.shape[1])]
     for name, m in zip(names, top):
+        if math.isfinite(m) and not (m > MAX_SCALE or 0 < m < MIN_SCALE):
+            continue
         label = name if len(name) <= 60 else name[:57] + "..."
-        if not np.isfinite(m):
+        if not math.isfinite(m):
             raise ModelError(f"the column {label!r} of the {where} has infinite or missing values "
                              "(an overflow in a transformation?); rescale or fix it")
-        if m > MAX_SCALE or 0 < m < MIN_SCALE:
-            factor = f"1e{-int(np.round(np.log10(m))):+d}"
-            raise ModelError(f"the column {label!r} of the {where} has values of order {m:.3g} "
-                             f"(outside {MIN_SCALE:.0e} to {MAX_SCALE:.0e} in absolute value): its "
-                             "coefficient's variance and its tests cannot be computed in floating point. "
-                             f"Rescale it, e.g. multiply it by {factor}, or express it in other "
-                             "units")
+        factor = f"1e{-int(np.round(np.log10(m))):+d}"
+        raise ModelError(f"the column {label!r} of the {where} has values of order {m:.3g} "
+                         f"(outside {MIN_SCALE:.0e} to {MAX_SCALE:.0e} in absolute value): its "
+                         "coefficient's variance and its tests cannot be computed in floating point. "
+                         f"Rescale it, e.g. multiply it by {factor}, or express it in other "
+                         "units")
 
 
 def drop_aliased(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[int]]:
@@ -237,18 +261,27 @@ def _full_rank(X: np.ndarray) -> bool:
     n, p = X.shape
     if p == 0 or n < p:
         return p == 0
-    norms = np.array([np.sqrt(np.dot(X[:, j], X[:, j])) for j in range(p)])
-    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
-        return False
+    if X.size <= SMALL_MATRIX:  # below OpenBLAS's threading sizes: no thread pool to limit
+        return _clear_rank(X)
     from .lmm.threads import blas_threads  # here: mixedbridge.lmm imports this module
 
     # one thread: OpenBLAS's threaded QR of a tall narrow matrix is 2-30x slower here (7584 x 6:
-    # 0.1 ms against 3-7 ms; 10^6 x 10: 0.15 s against 0.25-0.3 s), and its idle threads spin
+    # 0.1 ms against 3-7 ms; 10^6 x 10: 0.15 s against 0.25-0.3 s), its dot product of a column
+    # of more than 10,000 rows wakes the pool too, and the idle threads spin
     with blas_threads(1):
-        qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)  # into one copy, not two
+        return _clear_rank(X)
+
+
+def _clear_rank(X: np.ndarray) -> bool:
+    """:func:`_full_rank` of a matrix with at least as many rows as columns: every column's
+    |Rⱼⱼ| of one Householder QR (R only) above the tolerance by :data:`_CLEAR_MARGIN`."""
+    norms = [math.sqrt(float(np.dot(X[:, j], X[:, j]))) for j in range(X.shape[1])]
+    if not all(math.isfinite(m) and m != 0 for m in norms):
+        return False
+    qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)  # into one copy, not two
     if info != 0:
         return False
-    return bool(np.all(np.abs(np.diagonal(qr)) > _CLEAR_MARGIN * RANK_TOL * norms))
+    return all(r > _CLEAR_MARGIN * RANK_TOL * m for r, m in zip(np.abs(np.diagonal(qr)).tolist(), norms))
 
 
 def _drop_stepwise(X: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -275,7 +308,7 @@ def fixed_design(desc: ModelDescription, frame: ModelFrame, contrasts: str = "tr
     :class:`FormulaicNames`, shared with :func:`random_designs` so equal designs share rows)."""
     safe = safe or FormulaicNames(frame, contrasts)
     X, names, assign = safe.matrix(desc.intercept, desc.fixed)
-    check_scale(X, names, "fixed effects")
+    safe.check_scale(X, names, "fixed effects")
     Xk, keep = drop_aliased(X, names)
     dropped = [names[j] for j in range(len(names)) if j not in keep]
     return FixedDesign(Xk, [names[j] for j in keep], dropped, [assign[j] for j in keep],
@@ -291,6 +324,6 @@ def random_designs(desc: ModelDescription, frame: ModelFrame, contrasts: str = "
 
 def _reterm(term: RandomTerm, frame: ModelFrame, safe: FormulaicNames) -> ReTermData:
     X, names, _ = safe.matrix(term.intercept, term.terms)
-    check_scale(X, names, f"random-effects term ({' + '.join(names)} | {term.group_label})")
+    safe.check_scale(X, names, f"random-effects term ({' + '.join(names)} | {term.group_label})")
     levels, codes = frame.grouping(term.group)
     return ReTermData(term.group_label, levels, codes, X, names)

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .errors import FormulaError
 
@@ -99,12 +99,13 @@ class Variable:
     def is_column(self) -> bool:
         return self.expr.kind == "name"
 
-    @property
+    @cached_property
     def function(self) -> str | None:
-        """The function called (without its package), or None for a plain column."""
+        """The function called (without its package), or None for a plain column (found once:
+        a prepare asks a variable a dozen times)."""
         return str(self.expr.value).rpartition("::")[2] if self.expr.kind == "call" else None
 
-    @property
+    @cached_property
     def is_factor_call(self) -> bool:
         """Whether the variable is a factor: ``factor(f)``, ``relevel(f, ref = "B")``,
         ``cut(x, 3)``, or a logical value ``I(age > 10)`` (a factor FALSE/TRUE, as R's
@@ -184,25 +185,41 @@ class ModelDescription:
     @property
     def variables(self) -> list[Variable]:
         """Every variable of the model, response first, without repeats."""
+        return list(self._variables)
+
+    @cached_property
+    def _variables(self) -> tuple[Variable, ...]:
+        """:attr:`variables`, found once (the description does not change; a prepare reads them
+        a dozen times)."""
         seen: dict[str, Variable] = {self.response.label: self.response}
         for term in self.fixed + tuple(t for r in self.random for t in r.terms):
             for v in term.variables:
                 seen.setdefault(v.label, v)
-        return list(seen.values())
+        return tuple(seen.values())
 
     @property
     def columns(self) -> list[str]:
         """Every data column the model reads, grouping factors included."""
+        return list(self._columns)
+
+    @cached_property
+    def _columns(self) -> tuple[str, ...]:
+        """:attr:`columns`, found once."""
         cols: list[str] = []
-        for v in self.variables + list(self.offsets):
+        for v in self._variables + self.offsets:
             cols += [c for c in v.columns if c not in cols]
         for r in self.random:
             cols += [c for c in r.group if c not in cols]
-        return cols
+        return tuple(cols)
 
     @property
     def grouping_columns(self) -> list[str]:
-        return sorted({c for r in self.random for c in r.group})
+        return list(self._grouping_columns)
+
+    @cached_property
+    def _grouping_columns(self) -> tuple[str, ...]:
+        """:attr:`grouping_columns`, found once."""
+        return tuple(sorted({c for r in self.random for c in r.group}))
 
     def fixed_formula(self) -> str:
         """The fixed part in R syntax (labels as written)."""

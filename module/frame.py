@@ -7,9 +7,10 @@ with numpy; nothing is passed to ``eval``.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,46 @@ from .response import GlmmResponse, check, from_counts, from_factor, from_values
 _OPS = {"eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "not_missing"}
 #: Labels the model frame keeps for the prior weights and the offset (R's names), by option.
 RESERVED = {"weights": "(weights)", "offset": "(offset)"}
+_ROLE_OF = {label: role for role, label in RESERVED.items()}
+
+
+class _Columns:
+    """A model frame's columns before its DataFrame is made: ``values`` by label (what the
+    DataFrame is made of), their numpy arrays and Categoricals (``arrays``), the rows' ``index``
+    and the frame's ``matrices``; ``frame`` the DataFrame once made."""
+
+    __slots__ = ("values", "arrays", "index", "matrices", "frame")
+
+    def __init__(self, values: dict[str, Values], index: pd.Index, matrices: dict[str, list[str]]) -> None:
+        self.values = values
+        self.arrays = _arrays(values)
+        self.index = index
+        self.matrices = matrices
+        self.frame: pd.DataFrame | None = None
+
+    def make(self) -> pd.DataFrame:
+        """The DataFrame (made once): the columns as they are (pandas copies on write)."""
+        if self.frame is None:
+            self.frame = pd.DataFrame(self.values, index=self.index, copy=False)
+            self.frame.attrs["matrices"] = self.matrices
+        return self.frame
+
+
+class _FrameData:
+    """:attr:`ModelFrame.data`: a DataFrame, or :class:`_Columns` made into one on first read (a
+    fit reads the arrays, not the DataFrame, and pandas takes ~40 µs to make a small one)."""
+
+    def __get__(self, obj: ModelFrame | None, owner: type | None = None) -> pd.DataFrame:
+        if obj is None:
+            raise AttributeError("data")  # the dataclass field has no default
+        value = obj.__dict__["_data"]
+        if isinstance(value, _Columns):
+            value = obj.__dict__["_data"] = value.make()
+        return value
+
+    def __set__(self, obj: ModelFrame, value: pd.DataFrame | _Columns) -> None:
+        obj.__dict__["_data"] = value
+        obj.__dict__["_columns"] = value if isinstance(value, _Columns) else None
 
 
 @dataclass
@@ -39,9 +80,16 @@ class ModelFrame:
 
     For a glmm the response column holds the response on the family's scale (a binomial's
     proportion of successes) and ``(weights)`` the binomial trials times any prior weights.
+
+    :func:`model_frame` gives ``data`` as its columns, made into the DataFrame on first read;
+    :meth:`categorical`, :meth:`floats`, :attr:`nobs`, :attr:`weights` and :attr:`offset` read
+    the columns without making it.
     """
 
-    data: pd.DataFrame
+    if TYPE_CHECKING:
+        data: pd.DataFrame
+    else:
+        data: pd.DataFrame = _FrameData()
     factors: set[str]
     source: pd.DataFrame
     n_missing: int = 0
@@ -49,24 +97,56 @@ class ModelFrame:
     matrices: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    def _own_arrays(self) -> dict[str, np.ndarray | pd.Categorical]:
+        """The arrays ``data`` is (or was made of), while ``data`` is still that frame."""
+        columns = self.__dict__.get("_columns")
+        if columns is None:
+            return {}
+        raw = self.__dict__["_data"]
+        return columns.arrays if raw is columns or raw is columns.frame else {}
+
+    def _labels(self) -> Collection[str]:
+        """The column labels, without making the DataFrame."""
+        raw = self.__dict__["_data"]
+        return raw.values if isinstance(raw, _Columns) else raw.columns
+
     @property
     def nobs(self) -> int:
-        return len(self.data)
+        raw = self.__dict__["_data"]
+        return len(raw.index) if isinstance(raw, _Columns) else len(raw)
+
+    def categorical(self, label: str) -> pd.Categorical | None:
+        """Factor column ``label``'s Categorical (None for another column): the one the frame
+        was made of where there is one (pandas' column access costs ~10 µs), else the column's."""
+        found = self._own_arrays().get(label)
+        if found is None:
+            col = self.data[label]
+            found = col.array if isinstance(col.dtype, pd.CategoricalDtype) else None
+        return found if isinstance(found, pd.Categorical) else None
+
+    def floats(self, label: str) -> np.ndarray:
+        """Numeric column ``label`` as floats (``to_numpy(dtype=float)``; read-only)."""
+        found = self._own_arrays().get(label)
+        if found is not None:
+            out = np.asarray(found, dtype=float).view()
+            out.flags.writeable = False  # as pandas' view of a column: the frame's own numbers
+            return out
+        return self.data[label].to_numpy(dtype=float)
 
     def response(self, desc: ModelDescription) -> np.ndarray:
-        return self.data[desc.response.label].to_numpy(dtype=float)
+        return self.floats(desc.response.label)
 
     @property
     def weights(self) -> np.ndarray | None:
         """Prior weights (R's ``(weights)`` column), or None."""
         label = RESERVED["weights"]
-        return self.data[label].to_numpy(dtype=float) if label in self.data else None
+        return self.floats(label) if label in self._labels() else None
 
     @property
     def offset(self) -> np.ndarray | None:
         """Offset added to the linear predictor (R's ``(offset)`` column), or None."""
         label = RESERVED["offset"]
-        return self.data[label].to_numpy(dtype=float) if label in self.data else None
+        return self.floats(label) if label in self._labels() else None
 
     def grouping_factor(self, column: str) -> pd.Series:
         """Grouping column ``column`` as a factor: itself, or, for a numeric column that is also
@@ -77,25 +157,31 @@ class ModelFrame:
             return col
         return _as_factor(col, None, f"/levels/{column}", column)
 
+    def _factor(self, column: str) -> pd.Categorical:
+        """:meth:`grouping_factor`'s Categorical."""
+        col = self.categorical(column)
+        if col is not None:
+            return col
+        return _factor_values(self.data[column], None, f"/levels/{column}", column)
+
     def grouping(self, group: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
         """Levels and 0-based codes of a grouping factor (``a:b`` as R's ``factor(a:b)``)."""
-        cols = [self.grouping_factor(g) for g in group]
+        cols = [self._factor(g) for g in group]
         if len(cols) == 1:
-            cat = cols[0].cat.remove_unused_categories() if _has_unused(cols[0]) else cols[0]
-            return text_labels(cat.cat.categories), cat.array.codes.astype(np.int64)
-        names = [text_labels(c.dtype.categories) for c in cols]
-        codes = np.zeros(len(self.data), dtype=np.int64)
+            cat = cols[0]
+            if cat is not self._own_arrays().get(group[0]) and _has_unused(cat):  # model_frame's have none
+                cat = cat.remove_unused_categories()
+            return text_labels(cat.categories), cat.codes.astype(np.int64)
+        names = [text_labels(c.categories) for c in cols]
+        codes = np.zeros(self.nobs, dtype=np.int64)
         for c, k in zip(cols, names):
-            codes = codes * len(k) + c.array.codes
+            codes = codes * len(k) + c.codes
         uniq, inv = unique_integers(codes)
-        labels = []
-        for u in uniq.tolist():
-            parts = []
-            for k in reversed(names):
-                u, r = divmod(u, len(k))
-                parts.append(k[r])
-            labels.append(":".join(reversed(parts)))
-        return labels, inv.reshape(-1).astype(np.int64)
+        parts = []
+        for k in reversed(names):  # the last factor's level is the lowest digit of a code
+            uniq, digit = np.divmod(uniq, len(k))
+            parts.append([k[j] for j in digit.tolist()])
+        return [":".join(p) for p in zip(*reversed(parts))], inv.reshape(-1).astype(np.int64)
 
 
 #: Whether errors may list the data's own column names and values: not for data read from a file
@@ -122,7 +208,12 @@ def _missing_words() -> str:
 
 def _is_text(col: pd.Series) -> bool:
     """Whether a column holds text (or logicals), by its dtype (which dropping its missing
-    values would not change)."""
+    values would not change); a numpy dtype is read directly (pandas' test costs ~1 µs)."""
+    dtype = col.dtype
+    if isinstance(dtype, np.dtype):
+        return not issubclass(dtype.type, np.number)
+    if isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype)):
+        return True
     return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
 
@@ -183,9 +274,14 @@ def _level_label(value) -> str:
 def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> pd.Series:
     """An ordered Categorical; listed levels must each occur and cover every value. Without
     listed levels a pandas Categorical keeps its categories' order (those that occur).
+    (:func:`_factor_values` in a Series on the column's index.)"""
+    return pd.Series(_factor_values(col, levels, path, column), index=col.index, copy=False)
 
-    Labels are made once per distinct value (``pd.factorize``), not once per row; a Categorical
-    without listed levels keeps its codes (:func:`_categorical_factor`)."""
+
+def _factor_values(col: pd.Series, levels: list | None, path: str, column: str) -> pd.Categorical:
+    """:func:`_as_factor`'s Categorical. Labels are made once per distinct value (``factorize``),
+    not once per row; a Categorical without listed levels keeps its codes
+    (:func:`_categorical_factor`)."""
     if levels is None and isinstance(col.dtype, pd.CategoricalDtype):
         kept = _categorical_factor(col)
         if kept is not None:
@@ -193,7 +289,8 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
     if levels is None and col.dtype.kind in "iu":
         return _integer_factor(col)
     text = _is_text(col)
-    codes, found = pd.factorize(col)
+    # a pandas string column factorizes its own array (pd.factorize's wrapping costs ~10 µs)
+    codes, found = col.array.factorize() if isinstance(col.dtype, pd.StringDtype) else pd.factorize(col)
     uniques = found.tolist()  # Python values at once (iterating the index boxes each, ~2 µs a level)
     ulabels = [_level_label(u) if isinstance(u, (bool, np.bool_)) or not text else str(u) for u in uniques]
     seen = set(ulabels)
@@ -214,18 +311,42 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
                             f"{_listing(extra)}; list them or filter them out", path)
     position = {lab: i for i, lab in enumerate(order)}
     to_level = np.array([position[lab] for lab in ulabels] + [-1], dtype=np.int64)
-    factor = pd.Categorical.from_codes(to_level[codes], dtype=pd.CategoricalDtype(order), validate=False)
-    return pd.Series(factor, index=col.index)
+    # listed levels may name one label twice (1 and "1"): pandas checks those
+    dtype = text_dtype(order) if levels is None else pd.CategoricalDtype(order)
+    return pd.Categorical.from_codes(to_level[codes], dtype=dtype, validate=False)
 
 
-def _integer_factor(col: pd.Series) -> pd.Series:
-    """:func:`_as_factor` of a numpy integer column without listed levels (no missing values
+#: The dtype pandas gives a list of Python strings (``str``), named once: naming it by text at
+#: each call costs ~10 µs.
+_TEXT = pd.api.types.pandas_dtype("str")
+
+
+#: pandas' constructor of a CategoricalDtype that skips the checks that its categories are
+#: distinct and not missing (private: where a pandas release lacks it, the public constructor).
+_UNCHECKED = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+
+
+def text_dtype(labels: list[str]) -> pd.CategoricalDtype:
+    """``pd.CategoricalDtype(labels)`` for distinct text labels (distinct and present by the
+    callers' construction), their index made with its dtype named, not inferred, and not checked
+    again: pandas' check of a pyarrow-backed index (``is_unique``) costs ~40 µs a factor.
+    ``tests/test_frame_prepare.py`` pins the result to the public constructor's."""
+    if not labels:
+        return pd.CategoricalDtype(labels)
+    index = pd.Index(labels, dtype=_TEXT)
+    if _UNCHECKED is None:
+        return pd.CategoricalDtype(index)
+    return _UNCHECKED(index, False)
+
+
+def _integer_factor(col: pd.Series) -> pd.Categorical:
+    """:func:`_factor_values` of a numpy integer column without listed levels (no missing values
     by its dtype): R's numeric level order and labels, made by ``np.unique`` over the values,
     not per row or per level in Python (a Parquet partition of a million rows and 600,000
     group ids: ~0.2 s instead of ~5 s)."""
     uniques, codes = unique_integers(col.to_numpy())
-    dtype = pd.CategoricalDtype(uniques.astype(str))
-    return pd.Series(pd.Categorical.from_codes(codes.reshape(-1), dtype=dtype, validate=False), index=col.index)
+    dtype = text_dtype(uniques.astype(str).tolist())
+    return pd.Categorical.from_codes(codes.reshape(-1), dtype=dtype, validate=False)
 
 
 def unique_integers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -255,10 +376,10 @@ def text_labels(categories: pd.Index) -> list[str]:
     return [c if type(c) is str else str(c) for c in categories.tolist()]
 
 
-def _categorical_factor(col: pd.Series) -> pd.Series | None:
-    """:func:`_as_factor` of a Categorical without listed levels, from its codes: the categories
-    that occur, in their order, labelled as :func:`_as_factor` labels them; None when two
-    categories share a label (the general path merges them)."""
+def _categorical_factor(col: pd.Series) -> pd.Categorical | None:
+    """:func:`_factor_values` of a Categorical without listed levels, from its codes: the
+    categories that occur, in their order, labelled as :func:`_factor_values` labels them; None
+    when two categories share a label (the general path merges them)."""
     cats = col.cat.categories
     values = cats.tolist()
     labels = text_labels(cats)
@@ -267,10 +388,10 @@ def _categorical_factor(col: pd.Series) -> pd.Series | None:
     codes = col.array.codes  # the Categorical's own codes (``.cat.codes`` is a copy)
     used = np.bincount(codes[codes >= 0], minlength=len(cats)) > 0
     if used.all():  # the input's codes, not a copy (pandas' copy-on-write keeps them apart)
-        return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=col.index, copy=False)
+        return pd.Categorical.from_codes(codes, dtype=text_dtype(labels), validate=False)
     position = np.append(np.cumsum(used) - 1, -1)
     order = [lab for lab, u in zip(labels, used) if u]
-    return pd.Series(pd.Categorical.from_codes(position[codes], categories=order), index=col.index)
+    return pd.Categorical.from_codes(position[codes], dtype=text_dtype(order), validate=False)
 
 
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
@@ -584,14 +705,28 @@ class ColumnCache:
         return self if df is self.df else ColumnCache(df)
 
 
+#: A model frame column before the frame is made: a numpy array or Categorical of its own, or
+#: a Series (a view of the data's column, which pandas' copy-on-write keeps apart from it).
+Values: TypeAlias = np.ndarray | pd.Categorical | pd.Series
+
+
 def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict,
                      columns: ColumnCache | None = None) -> pd.Series:
+    """A model variable's column on the data's index."""
+    values = _variable_values(v, df, factors, levels, columns)
+    return values if isinstance(values, pd.Series) else pd.Series(values, index=df.index, copy=False)
+
+
+def _variable_values(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict,
+                     columns: ColumnCache | None = None) -> Values:
+    """A model variable's values: a factor's Categorical, a number column as floats, a
+    transformation's values."""
     if v.is_column:
         name = str(v.expr.value)
         col = df[name] if columns is None else columns[name]
         if name in factors:
-            return _as_factor(col, levels.get(name), f"/levels/{name}", name)
-        return col.astype(float)
+            return _factor_values(col, levels.get(name), f"/levels/{name}", name)
+        return _float_values(col)
     if v.is_factor_call:
         return _factor_variable(v, df, levels)
     with np.errstate(all="ignore"):
@@ -601,7 +736,24 @@ def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
     if bad.any():
         raise ModelError(f"{v.label!r} is undefined or infinite for {int(bad.sum())} row(s) "
                          "(e.g. the log of a value <= 0); filter those rows or change the transformation")
-    return pd.Series(values, index=df.index)
+    return values
+
+
+#: Up to this many rows a float column is copied into the model frame (a few µs) rather than
+#: shared with the data under pandas' copy-on-write (whose bookkeeping costs ~20 µs a frame).
+COPY_ROWS = 10_000
+
+
+def _float_values(col: pd.Series) -> Values:
+    """``col.astype(float)``: a float64 column itself (its copy when short), a numpy number
+    column's values as a new float array (pandas' astype costs ~20 µs a call), anything else by
+    pandas."""
+    dtype = col.dtype
+    if dtype == np.float64 and isinstance(dtype, np.dtype):
+        return col.to_numpy(copy=True) if len(col) <= COPY_ROWS else col
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+        return col.to_numpy(dtype=float)
+    return col.astype(float)
 
 
 def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
@@ -631,31 +783,60 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     raw = {g for g in integer_groups if g in df.columns and columns[g].dtype.kind in "iu" and g not in levels}
     factors = _factors(df, desc, levels, factor_hint, glmm, columns) - raw
     data, matrices, resp = _model_columns(df, desc, factors, levels, options, glmm, raw, columns)
-    frame = pd.DataFrame(data, index=df.index, copy=False)  # the columns as they are (pandas copies on write)
-    complete = _complete_rows(data.values(), len(frame))
+    complete = _complete_rows(data.values())
+    index = df.index
     n_missing = 0 if complete is None else int((~complete).sum())
-    if n_missing:
-        frame = frame[complete]
-    if len(frame) == 0:
+    if complete is not None and n_missing:
+        index = index[complete]
+        data = {lab: _rows(col, complete) for lab, col in data.items()}
+    if len(index) == 0:
         raise DataError("no complete rows remain: every row misses a value of a model variable", "/data")
-    warnings = [] if resp is None else check(resp, frame.index, _prior_weights(frame, options))
-    factor_labels = {lab for lab, dtype in frame.dtypes.items() if isinstance(dtype, pd.CategoricalDtype)}
-    for lab in factor_labels:
-        if _has_unused(frame[lab]):
-            frame[lab] = frame[lab].cat.remove_unused_categories()
-    _check_finite(frame, factor_labels)
+    warnings = [] if resp is None else check(resp, index, _prior_weights(data, index, options))
+    made = _used_factors(data)
+    factor_labels = set(made)
+    _check_finite(data, factor_labels)
     notes = []
     if n_missing:
         notes.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with missing values in model "
-                     f"variables removed (listwise deletion); {len(frame)} rows used." + _missing_words())
-    frame.attrs["matrices"] = matrices
-    source = df if not n_missing and df.index.is_unique else df.loc[frame.index]
-    out = ModelFrame(frame, factor_labels, source, n_missing, notes, matrices, warnings)
-    check_design(desc, {lab: len(frame[lab].dtype.categories) for lab in factor_labels}, out.nobs)
+                     f"variables removed (listwise deletion); {len(index)} rows used." + _missing_words())
+    source = df if not n_missing and df.index.is_unique else df.loc[index]
+    out = ModelFrame(_Columns(data, index, matrices), factor_labels, source,  # type: ignore[arg-type]
+                     n_missing, notes, matrices, warnings)
+    check_design(desc, {lab: len(cat.categories) for lab, cat in made.items()}, out.nobs)
     return out
 
 
-def _complete_rows(columns, n: int) -> np.ndarray | None:
+def _rows(col: Values, keep: np.ndarray) -> Values:
+    """The rows of a column where ``keep`` holds (numpy values as a numpy array of their own)."""
+    if isinstance(col, pd.Series):
+        return (col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array)[keep]
+    return col[keep]
+
+
+def _used_factors(data: dict[str, Values]) -> dict[str, pd.Categorical]:
+    """The factor columns as Categoricals of the levels that occur (written back into ``data``)."""
+    made: dict[str, pd.Categorical] = {}
+    for lab, col in data.items():
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cat = cast(pd.Categorical, col.array if isinstance(col, pd.Series) else col)
+            made[lab] = cat.remove_unused_categories() if _has_unused(cat) else cat
+    data.update(made)
+    return made
+
+
+def _arrays(data: dict[str, Values]) -> dict[str, np.ndarray | pd.Categorical]:
+    """The numpy arrays and Categoricals a frame is made of (a Series of numpy values as its
+    array; other pandas arrays are left to the frame)."""
+    out: dict[str, np.ndarray | pd.Categorical] = {}
+    for lab, col in data.items():
+        if isinstance(col, pd.Series) and isinstance(col.dtype, np.dtype):
+            out[lab] = col.to_numpy()
+        elif isinstance(col, (np.ndarray, pd.Categorical)):
+            out[lab] = col
+    return out
+
+
+def _complete_rows(columns) -> np.ndarray | None:
     """Rows where every column holds a value (``notna().all(axis=1)`` column by column on the
     arrays), or None when all do."""
     complete: np.ndarray | None = None
@@ -664,19 +845,24 @@ def _complete_rows(columns, n: int) -> np.ndarray | None:
         if isinstance(dtype, np.dtype) and dtype.kind in "iub":
             continue
         if isinstance(dtype, np.dtype) and dtype.kind == "f":
-            ok = ~np.isnan(col.to_numpy())
+            ok = ~np.isnan(np.asarray(col))
         elif isinstance(dtype, pd.CategoricalDtype):
-            ok = col.array.codes >= 0
+            ok = _codes(col) >= 0
         else:
-            ok = col.notna().to_numpy()
+            ok = np.asarray(pd.notna(col))
         if not ok.all():
             complete = ok if complete is None else complete & ok
     return complete
 
 
-def _has_unused(col: pd.Series) -> bool:
+def _codes(col: pd.Series | pd.Categorical) -> np.ndarray:
+    """A Categorical's own codes (``.cat.codes`` is a copy in a Series)."""
+    return (col.array if isinstance(col, pd.Series) else col).codes
+
+
+def _has_unused(col: pd.Series | pd.Categorical) -> bool:
     """Whether a Categorical column has a category that no row takes (a count, not a sort)."""
-    codes = col.array.codes
+    codes = _codes(col)
     k = len(col.dtype.categories)
     return bool(k and not (np.bincount(codes[codes >= 0], minlength=k) > 0).all())
 
@@ -687,7 +873,7 @@ def _numbers(df: pd.DataFrame, columns: list[str], cache: ColumnCache | None = N
     changed = {}
     for c in dict.fromkeys(columns):
         col = df[c] if cache is None else cache[c]
-        if col.dtype != object:
+        if not (isinstance(col.dtype, np.dtype) and col.dtype.kind == "O"):
             continue
         values = col.dropna()
         if len(values) and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in values):
@@ -704,7 +890,7 @@ def _check_labels(desc: ModelDescription) -> None:
     prior weights' or offset's (``(weights)``), or a transformation's (``factor(f)``)."""
     labels = {v.label: v for v in desc.variables}
     for g in desc.grouping_columns:
-        role = next((r for r, lab in RESERVED.items() if lab == g), None)
+        role = _ROLE_OF.get(g)
         if role is not None:
             what = "prior weights" if role == "weights" else role
             raise DataError(f"the grouping column {g!r} has the name under which the model keeps the "
@@ -772,13 +958,13 @@ def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint
 def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], levels: dict,
                    options: dict, glmm: bool = False, raw: set[str] | None = None,
                    columns: ColumnCache | None = None
-                   ) -> tuple[dict[str, pd.Series], dict[str, list[str]], GlmmResponse | None]:
+                   ) -> tuple[dict[str, Values], dict[str, list[str]], GlmmResponse | None]:
     """The model frame's columns: variables (a matrix-valued one as its columns, R's names),
     grouping factors (those in ``raw`` as their integers), ``(weights)`` and ``(offset)``, and
     each matrix-valued variable's columns;
     ``levels`` of columns outside the model are checked too. A glmm's response is on its
     family's scale (see :mod:`.response`), and returned for its checks."""
-    data: dict[str, pd.Series] = {}
+    data: dict[str, Values] = {}
     matrices: dict[str, list[str]] = {}
     cols = ColumnCache(df) if columns is None else columns
     resp = _glmm_response(desc.response, df, factors, levels, options) if glmm else None
@@ -792,10 +978,10 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
             matrices[v.label] = [v.label + c for c in block.columns]
             data.update({v.label + c: block[c] for c in block.columns})
         else:
-            data[v.label] = _variable_column(v, df, factors, levels, cols)
+            data[v.label] = _variable_values(v, df, factors, levels, cols)
     for g in desc.grouping_columns:
         if g not in data:
-            data[g] = cols[g] if g in (raw or ()) else _as_factor(cols[g], levels.get(g), f"/levels/{g}", g)
+            data[g] = cols[g] if g in (raw or ()) else _factor_values(cols[g], levels.get(g), f"/levels/{g}", g)
     for col in set(levels) - set(data):
         _as_factor(df[col], levels[col], f"/levels/{col}", col)
     for role, label in RESERVED.items():
@@ -823,10 +1009,14 @@ def _glmm_response(v: Variable, df: pd.DataFrame, factors: set[str], levels: dic
     return from_values(v.label, family, col)
 
 
-def _prior_weights(frame: pd.DataFrame, options: dict) -> pd.Series | None:
-    """The prior weights of the complete rows (the ``weights`` option's column), or None; a
-    counts response's trials are in ``(weights)`` already and are not prior weights."""
-    return frame[RESERVED["weights"]] if options.get("weights") and RESERVED["weights"] in frame else None
+def _prior_weights(data: dict[str, Values], index: pd.Index, options: dict) -> pd.Series | None:
+    """The prior weights of the complete rows (``index``; the ``weights`` option's column), or
+    None; a counts response's trials are in ``(weights)`` already and are not prior weights."""
+    label = RESERVED["weights"]
+    if not options.get("weights") or label not in data:
+        return None
+    col = data[label]
+    return pd.Series(col.array if isinstance(col, pd.Series) else col, index=index, name=label)
 
 
 def _offset(desc: ModelDescription, df: pd.DataFrame, given: pd.Series | None) -> pd.Series:
@@ -850,11 +1040,14 @@ def _numeric_column(df: pd.DataFrame, column: str, path: str, role: str) -> pd.S
     return col.astype(float)
 
 
-def _check_finite(frame: pd.DataFrame, factors: set[str]) -> None:
-    for lab, col in frame.items():
+def _check_finite(data: dict[str, Values], factors: set[str]) -> None:
+    for lab, col in data.items():
         if lab in factors:
             continue
-        values = col.to_numpy(dtype=float)
+        dtype = col.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+            continue
+        values = col.astype(float, copy=False) if isinstance(col, np.ndarray) else col.to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
             raise ModelError(f"variable {lab!r} has {int(bad.sum())} non-finite value(s) "

@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import datapath, datasets, strictjson
 from .errors import DataError, SpecError
+from .families import resolve
 
 
 @cache
@@ -151,17 +152,16 @@ def validate(spec: dict, data_given: bool = False) -> dict:
     (top level and ``options``; a glmm's link defaults to its family's canonical link). With
     ``data_given`` (rows passed by the caller, as ``run(spec, data=df)``) the spec may leave
     ``data`` out."""
-    from .families import resolve
-    from .options import defaults
+    from .options import defaults  # here: options reads this module's schemas
 
     if data_given and "data" not in spec:
         check({**spec, "data": {"records": [{}]}})
     else:
         check(spec)
-    out = copy.deepcopy(spec)
+    out = plain_copy(spec)
     for key, value in defaults("spec").items():
         out.setdefault(key, value)
-    out["options"] = {**defaults("spec", "/$defs/options"), **(spec.get("options") or {})}
+    out["options"] = {**defaults("spec", "/$defs/options"), **(out.get("options") or {})}
     out["options"] = resolve(out["analysis"], out["options"])
     for i, other in enumerate(out.get("compare") or []):
         kinds = {out["analysis"], other.get("analysis", out["analysis"])}
@@ -169,6 +169,23 @@ def validate(spec: dict, data_given: bool = False) -> dict:
             raise SpecError(f"/compare/{i}/analysis: a glmm can be compared only with other glmms of the same "
                             "family (the likelihoods must be of the same response)", f"/compare/{i}/analysis")
     return out
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def plain_copy(value: Any) -> Any:
+    """A deep copy of JSON-like data: dicts and lists made anew, text, numbers, booleans and None
+    kept (they cannot change); anything else by ``copy.deepcopy``. A spec's copy costs a fifth
+    of ``copy.deepcopy``'s, which keeps a memo of every object."""
+    kind = type(value)
+    if kind is dict:
+        return {k: plain_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [plain_copy(v) for v in value]
+    if kind in _SCALARS:
+        return value
+    return copy.deepcopy(value)
 
 
 def _describe(error: jsonschema.ValidationError, prefix: str = "") -> tuple[str, str]:

@@ -1,0 +1,141 @@
+"""The small-data shortcuts of the prepare path give what the routes they replace give: factor
+dtypes from ``text_dtype`` equal pandas' public constructor's, the model frame's columns are read
+without making its DataFrame (made on first read, equal to the eager one, apart from the caller's
+data), a spec is copied as ``copy.deepcopy`` copies it, and a small model matrix's checks decide
+as the column-by-column route decides. The numbers themselves are checked against R by
+``test_lmm_lme4.py`` and ``test_crosscheck.py``."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mixedbridge import datasets, design, frame
+from mixedbridge.design import check_scale, drop_aliased
+from mixedbridge.errors import ModelError
+from mixedbridge.formula import parse_formula
+from mixedbridge.frame import model_frame, text_dtype
+from mixedbridge.problem import Problem
+from mixedbridge.spec import plain_copy, validate
+
+
+@pytest.mark.parametrize("labels", [["308", "309", "310"], ["b", "a"], ["A:a", "ä", "x y", ""], ["TRUE"]])
+def test_text_dtype_is_the_public_constructors(labels):
+    made, public = text_dtype(labels), pd.CategoricalDtype(labels)
+    assert made == public
+    assert made.categories.dtype == public.categories.dtype
+    assert made.categories.tolist() == labels and made.ordered == public.ordered
+    assert pd.Categorical.from_codes([0, len(labels) - 1], dtype=made).equals(
+        pd.Categorical.from_codes([0, len(labels) - 1], dtype=public))
+
+
+def test_text_dtype_without_the_fast_path(monkeypatch):
+    monkeypatch.setattr(frame, "_UNCHECKED", None)
+    assert text_dtype(["b", "a"]) == pd.CategoricalDtype(["b", "a"])
+    assert text_dtype([]) == pd.CategoricalDtype([])
+
+
+def test_listed_levels_naming_one_label_twice_are_refused_as_before():
+    with pytest.raises(ValueError, match="categories must be unique"):
+        frame._as_factor(pd.Series(["1", "b", "1"]), [1, "1", "b"], "/levels/g", "g")
+
+
+def _frame(formula: str, spec: dict | None = None, ds: str = "sleepstudy"):
+    df, hint = datasets.load(ds)
+    return df, model_frame(df, parse_formula(formula), validate({"analysis": "lmm", "formula": formula,
+                                                                    "data": {"dataset": ds}, **(spec or {})}), hint)
+
+
+def test_frame_columns_are_read_without_making_the_dataframe():
+    df, f = _frame("Reaction ~ Days + (Days | Subject)", {"options": {"weights": "Days"}})
+    assert not isinstance(f.__dict__["_data"], pd.DataFrame)
+    assert f.nobs == len(df) and f.offset is None
+    np.testing.assert_array_equal(f.weights, df["Days"].to_numpy(dtype=float))
+    np.testing.assert_array_equal(f.floats("Reaction"), df["Reaction"].to_numpy())
+    assert not f.floats("Reaction").flags.writeable and not f.weights.flags.writeable
+    assert f.categorical("Subject").categories.tolist()[:2] == ["308", "309"]
+    assert f.categorical("Days") is None
+    assert not isinstance(f.__dict__["_data"], pd.DataFrame)
+    eager = pd.DataFrame({"Reaction": df["Reaction"].to_numpy(), "Days": df["Days"].astype(float),
+                          "Subject": pd.Categorical(df["Subject"].astype(str)), "(weights)": df["Days"].astype(float)})
+    pd.testing.assert_frame_equal(f.data, eager, check_exact=True)
+    assert f.data is f.data and f.data.attrs == {"matrices": {}}
+    assert f.categorical("Subject") is f.data["Subject"].array
+
+
+def test_a_frame_replaced_or_copied_reads_its_own_data():
+    _, f = _frame("Reaction ~ Days + (1 | Subject)")
+    g = pickle.loads(pickle.dumps(f))
+    pd.testing.assert_frame_equal(g.data, f.data)
+    pd.testing.assert_frame_equal(copy.deepcopy(f).data, f.data)
+    cut = dataclasses.replace(f, data=f.data.iloc[:20])
+    assert cut.nobs == 20 and len(cut.floats("Reaction")) == 20
+    assert cut.grouping(("Subject",))[0] == ["308", "309"]
+
+
+@pytest.mark.parametrize("copy_rows", [10_000, 0])
+def test_the_frame_keeps_its_values_when_the_data_change(monkeypatch, copy_rows):
+    """A short float column is copied, a long one shared under copy-on-write: either way a write
+    into the caller's data after the prepare leaves the model frame as it was."""
+    monkeypatch.setattr(frame, "COPY_ROWS", copy_rows)
+    df = datasets.load("sleepstudy")[0].copy()
+    desc = parse_formula("Reaction ~ Days + (1 | Subject)")
+    f = model_frame(df, desc, {}, {"Subject"})
+    before = f.floats("Reaction").copy()
+    df.loc[0, "Reaction"] = -1.0
+    df["Reaction"] *= 2
+    np.testing.assert_array_equal(f.floats("Reaction"), before)
+    np.testing.assert_array_equal(f.data["Reaction"].to_numpy(), before)
+
+
+def test_unused_levels_of_a_made_factor_are_dropped():
+    _, f = _frame("Reaction ~ I(Days > -1) + (1 | Subject)")
+    assert f.data["I(Days > -1)"].cat.categories.tolist() == ["TRUE"]
+    assert f.categorical("I(Days > -1)").categories.tolist() == ["TRUE"]
+
+
+def test_plain_copy_is_a_deep_copy():
+    spec = {"a": [1, 2.5, {"b": None, "c": True}], "d": "x", "e": (1, [2]), "f": np.float64(1.5)}
+    out = plain_copy(spec)
+    assert out == copy.deepcopy(spec)
+    assert out["a"] is not spec["a"] and out["a"][2] is not spec["a"][2]
+    assert out["e"][1] is not spec["e"][1]
+
+
+@pytest.mark.parametrize("X", [
+    np.column_stack([np.ones(30), np.arange(30.0)]),
+    np.column_stack([np.ones(30), np.arange(30.0), 2 * np.arange(30.0)]),
+    np.column_stack([np.ones(30), np.zeros(30)]),
+    np.column_stack([np.ones(30), np.arange(30.0) * 1e-9 + 1]),
+])
+def test_small_and_large_matrix_routes_agree(monkeypatch, X):
+    small = drop_aliased(X, ["a", "b", "c"][: X.shape[1]])
+    monkeypatch.setattr(design, "SMALL_MATRIX", 0)
+    large = drop_aliased(X, ["a", "b", "c"][: X.shape[1]])
+    assert small[1] == large[1]
+    np.testing.assert_array_equal(small[0], large[0])
+
+
+@pytest.mark.parametrize("small", [True, False])
+@pytest.mark.parametrize("bad, words", [(np.inf, "infinite or missing"), (np.nan, "infinite or missing"),
+                                        (1e60, r"values of order 1e\+60"), (1e-60, "values of order 1e-60")])
+def test_scale_check_routes_agree(monkeypatch, small, bad, words):
+    if not small:
+        monkeypatch.setattr(design, "SMALL_MATRIX", 0)
+    X = np.column_stack([np.ones(5), np.arange(5.0), np.full(5, bad)])
+    with pytest.raises(ModelError, match=words) as err:
+        check_scale(X, ["(Intercept)", "x", "z"], "fixed effects")
+    assert "'z'" in str(err.value)
+    check_scale(X[:, :2], ["(Intercept)", "x"], "fixed effects")
+
+
+def test_a_random_term_of_its_own_columns_is_still_checked():
+    df = pd.DataFrame({"y": np.arange(20.0), "x": np.arange(20.0) * 1e60, "g": list("ab") * 10})
+    desc = parse_formula("y ~ 1 + (x | g)")
+    f = model_frame(df, desc, {})
+    with pytest.raises(ModelError, match=r"random-effects term \(\(Intercept\) \+ x \| g\)"):
+        Problem.build("lmm", desc, f, {})
