@@ -91,7 +91,9 @@ def singular_components(theta: np.ndarray, lower: np.ndarray, tol: float = SINGU
     return [int(i) for i in bounded if theta[i] < tol]
 
 
-def _hessian_messages(H: np.ndarray, tol: float = HESS_TOL) -> tuple[np.ndarray | None, list[str]]:
+def _hessian_messages(H: np.ndarray, chol_ok: bool, tol: float = HESS_TOL) -> tuple[np.ndarray | None, list[str]]:
+    """lme4's Hessian messages from H's eigenvalues and whether its Cholesky factorisation
+    succeeded (``chol_ok``)."""
     try:
         ev = np.linalg.eigvalsh(H)
     except np.linalg.LinAlgError:
@@ -100,11 +102,6 @@ def _hessian_messages(H: np.ndarray, tol: float = HESS_TOL) -> tuple[np.ndarray 
     if np.sum(ev < -tol):
         return ev, [f"Model failed to converge: degenerate Hessian with {int(np.sum(ev < -tol))} "
                     "negative eigenvalues"]
-    try:
-        np.linalg.cholesky(H)
-        chol_ok = True
-    except np.linalg.LinAlgError:
-        chol_ok = False
     if np.sum(np.abs(ev) < tol) or not chol_ok:
         return ev, ["Hessian is numerically singular: parameters are not uniquely determined"]
     msgs = []
@@ -115,10 +112,20 @@ def _hessian_messages(H: np.ndarray, tol: float = HESS_TOL) -> tuple[np.ndarray 
     return ev, msgs
 
 
-def _scaled_gradient(g: np.ndarray, H: np.ndarray) -> np.ndarray | None:
+def _cholesky(H: np.ndarray) -> np.ndarray | None:
+    """The lower Cholesky factor of H, or None when H is not positive definite."""
     try:
-        R = np.linalg.cholesky(H).T
-        return np.linalg.solve(R, g)
+        return np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _scaled_gradient(g: np.ndarray, chol: np.ndarray | None) -> np.ndarray | None:
+    """lme4's scaled gradient ``solve(chol(H), g)`` from H's lower Cholesky factor."""
+    if chol is None:
+        return None
+    try:
+        return np.linalg.solve(chol.T, g)
     except np.linalg.LinAlgError:
         return None
 
@@ -141,7 +148,8 @@ def check_convergence(fun: Callable[[np.ndarray], float], theta: np.ndarray, fmi
         out.grad_ok = False
         out.messages.append("Gradient contains NAs")
         return out
-    scg = _scaled_gradient(g, H)
+    chol = _cholesky(H)
+    scg = _scaled_gradient(g, chol)
     if scg is None or np.any(np.isnan(scg)):
         out.grad_ok = False
         out.messages.append("unable to evaluate scaled gradient")
@@ -152,7 +160,7 @@ def check_convergence(fun: Callable[[np.ndarray], float], theta: np.ndarray, fmi
             comp = int(np.argmax(np.minimum(np.abs(scg), np.abs(g)))) + 1
             out.messages.append(f"Model failed to converge with max|grad| = {out.max_grad:.6g} "
                                 f"(tol = {GRAD_TOL:g}, component {comp})")
-    ev, msgs = _hessian_messages(H)
+    ev, msgs = _hessian_messages(H, chol is not None)
     out.hess_eigen = ev
     if msgs:
         out.hess_ok = False

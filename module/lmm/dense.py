@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -63,63 +64,78 @@ class DenseSystem:
 
     def __post_init__(self) -> None:
         size = self.full.shape[0]
-        self._eye = np.eye(size)
         self._diag_q = np.arange(self.q) * (size + 1)  # flat positions of the first q diagonal cells
         self._segments = np.array([0, self.q, size - 1])  # log-diagonal sums: L_θ, R_X (the rest is r)
         self._quadratic = _quadratic_form(self)
         self._v = np.ones(int(self.index.max()) + 2 if self.index.size else 1)  # (θ, 1), filled per evaluation
+        self._work = np.zeros((size, size))  # M's lower triangle at its cells, zero elsewhere
+        self._work_flat = self._work.reshape(-1)
 
     def factor(self, theta: np.ndarray) -> DenseFactor:
         """log|L_θ|², log|R_X|² and r² at θ from one dense Cholesky factorisation (few numpy
-        calls: this runs once per objective evaluation)."""
+        calls: this runs once per objective evaluation). LAPACK reads M's lower triangle only,
+        so only its cells that can be non-zero are written (:func:`_quadratic_form`)."""
         if self._quadratic is not None:
-            first, second, coef = self._quadratic
+            first, second, cells, coef = self._quadratic
             v = self._v
             v[:-1] = theta
-            M = ((v[first] * v[second]) @ coef).reshape(self.full.shape)
+            self._work_flat[cells] = (v[first] * v[second]) @ coef
+            M = self._work
         else:
-            lam = self._eye.copy()
+            lam = np.eye(self.full.shape[0])
             lam[self.rows, self.cols] = theta[self.index]
             M = lam.T @ self.full @ lam
             M.flat[self._diag_q] += 1.0
-        U, info = lapack.dpotrf(M.T, lower=0, clean=0, overwrite_a=1)
+        U, info = lapack.dpotrf(M.T, lower=0, clean=0, overwrite_a=M is not self._work)
         if info != 0:
             return _FAILED
         d = U.diagonal()
         ld, lx, _ = np.add.reduceat(np.log(d), self._segments)
         return DenseFactor(2.0 * float(ld), 2.0 * float(lx), float(d[-1]) ** 2, True)
 
-
-    def factor_many(self, thetas: np.ndarray) -> list[DenseFactor] | None:
-        """:meth:`factor` at each row of ``thetas`` from batched products and one batched
-        Cholesky factorisation (the derivative check's points); None without the quadratic
-        form or when some factorisation fails (the caller then factors one θ at a time)."""
+    def factor_many(self, thetas: np.ndarray) -> DenseFactors | None:
+        """:meth:`factor` at each row of ``thetas`` (the same numbers) from batched products and
+        one batched Cholesky factorisation (the derivative check's points); None without the
+        quadratic form or when some factorisation fails (the caller then factors one θ at a
+        time)."""
         if self._quadratic is None:
             return None
-        first, second, coef = self._quadratic
+        first, second, cells, coef = self._quadratic
+        size = self.full.shape[0]
         V = np.ones((len(thetas), len(self._v)))
         V[:, :-1] = thetas
-        Ms = ((V[:, first] * V[:, second]) @ coef).reshape(len(thetas), *self.full.shape)
+        Ms = np.zeros((len(thetas), size * size))
+        Ms[:, cells] = (V[:, first] * V[:, second]) @ coef
         try:
-            L = np.linalg.cholesky(Ms)
+            L = np.linalg.cholesky(Ms.reshape(len(thetas), size, size))
         except np.linalg.LinAlgError:
             return None
         d = np.diagonal(L, axis1=1, axis2=2)
         sums = np.add.reduceat(np.log(d), self._segments, axis=1)
-        return [DenseFactor(2.0 * float(ld), 2.0 * float(lx), float(r) ** 2, True)
-                for (ld, lx, _), r in zip(sums, d[:, -1])]
+        pwrss = np.array([float(r) ** 2 for r in d[:, -1]])  # Python's power, as factor's
+        return DenseFactors(2.0 * sums[:, 0], 2.0 * sums[:, 1], pwrss)
 
 
-def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """ΛᵀAΛ + I_q as Σ over pairs k ≤ l of vₖvₗ·Cₖₗ, v = (θ, 1): the pairs (k and l, K indices
-    into v each) and the coefficient matrices C (K × size², each symmetric, I_q folded into the
-    pair of the last v); None when they would hold more than :data:`QUADRATIC_MAX_ENTRIES`
-    numbers."""
+class DenseFactors(NamedTuple):
+    """:class:`DenseFactor`'s numbers at several θ (arrays; every factorisation succeeded)."""
+
+    ldL2: np.ndarray
+    ldRX2: np.ndarray
+    pwrss: np.ndarray
+
+
+def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """ΛᵀAΛ + I_q as Σ over pairs k ≤ l of vₖvₗ·Cₖₗ, v = (θ, 1), on the cells of M's lower
+    triangle that some Cₖₗ sets: the pairs (k and l, K indices into v each), those cells (flat
+    C-order indices) and the coefficients (K × cells; I_q folded into the pair of the last v);
+    None when the full coefficient matrices would hold more than :data:`QUADRATIC_MAX_ENTRIES`
+    numbers (the limit is on K·size², whichever cells are kept, so that the same models take this
+    route)."""
     size = system.full.shape[0]
     ntheta = int(system.index.max()) + 1 if system.index.size else 0
     k_all = ntheta + 1
-    pairs = np.array(np.triu_indices(k_all))
-    if pairs.shape[1] * size * size > QUADRATIC_MAX_ENTRIES:
+    first, second = _pairs(k_all)
+    if len(first) * size * size > QUADRATIC_MAX_ENTRIES:
         return None
     # source[k, j]: the row of vₖ's cell in column j of Λ (size: none); a column holds at most
     # one cell of each vₖ, so (EₖᵀAEₗ)[i, j] = A[source[k, i], source[l, j]] (0 where none)
@@ -131,12 +147,39 @@ def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray, np.nda
         return None
     padded = np.zeros((size + 1, size + 1))
     padded[:size, :size] = system.full
-    G = padded[source[pairs[0]][:, :, None], source[pairs[1]][:, None, :]]
-    off = pairs[0] != pairs[1]
-    G[off] += np.swapaxes(G[off], 1, 2)
-    coef = G
-    coef[-1].flat[system._diag_q] += 1.0
-    return pairs[0].copy(), pairs[1].copy(), coef.reshape(pairs.shape[1], -1)
+    rows, cols = _lower_cells(padded, source, system.q)
+    # Cₖₗ[i, j] = A[sₖ[i], sₗ[j]] + A[sₖ[j], sₗ[i]] for k < l (EₖᵀAEₗ + its transpose)
+    flat = padded.reshape(-1)
+    at_rows, at_cols = source[:, rows], source[:, cols]  # per cell, the row of each v in its Λ column
+    coef = flat.take(at_rows[first] * (size + 1) + at_cols[second])
+    off = first != second
+    coef[off] += flat.take(at_cols[first[off]] * (size + 1) + at_rows[second[off]])
+    diag = np.flatnonzero((rows == cols) & (rows < system.q))
+    coef[-1, diag] += 1.0
+    return first, second, rows * size + cols, coef
+
+
+@lru_cache(maxsize=16)
+def _pairs(k_all: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs k ≤ l of indices into v (row-major upper-triangle order)."""
+    first, second = np.triu_indices(k_all)
+    first.flags.writeable = second.flags.writeable = False
+    return first, second
+
+
+def _lower_cells(padded: np.ndarray, source: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cells (i ≥ j) of M = ΛᵀAΛ + I_q that can be non-zero: those where some A[sₖ[i], sₗ[j]]
+    is, and the first q diagonal cells (counts of the 0/1 patterns: Pᵀ|A≠0|P with P the number
+    of v's cells per row of Λ and column)."""
+    size = source.shape[1]
+    P = np.zeros((size + 1, size))
+    P[source, np.arange(size)] = 1.0  # |Λ|'s pattern (and a last row for "none")
+    P[size] = 0.0
+    pattern = P.T @ (padded != 0.0) @ P
+    pattern.flat[: q * (size + 1): size + 1] = 1.0
+    rows, cols = np.nonzero(pattern)
+    lower = rows >= cols
+    return rows[lower], cols[lower]
 
 
 def wants_dense(structure: ReStructure) -> bool:

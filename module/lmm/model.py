@@ -183,14 +183,19 @@ class LinearMixedModel:
             if reml:
                 val += (L.ldRX2 + self.basis.ldR2) - self.p * np.log(2.0 * np.pi * s2)
             return float(val)
-        n = self.n
-        d = n - self.p if reml else n
+        d = self.n - self.p if reml else self.n
         if pwrss <= 0 or d <= 0:
             return math.inf
-        val = L.ldL2 - self.A.sum_log_w + d * (1.0 + _LOG2PI + np.log(pwrss / d))
+        return float(self._profiled(L.ldL2, L.ldRX2, pwrss, d, reml))
+
+    def _profiled(self, ldL2: float | np.ndarray, ldRX2: float | np.ndarray, pwrss: float | np.ndarray,
+                  d: int, reml: bool) -> float | np.ndarray:
+        """The criterion profiled over σ from log|L_θ|², log|R̃_X|² and r² > 0 (numbers, or arrays
+        of them: the same operations elementwise) with d = n − p (REML) or n (ML)."""
+        val = ldL2 - self.A.sum_log_w + d * (1.0 + _LOG2PI + np.log(pwrss / d))
         if reml:
-            val += L.ldRX2 + self.basis.ldR2
-        return float(val)
+            val += ldRX2 + self.basis.ldR2
+        return val
 
     def objective(self, theta: np.ndarray, reml: bool | None = None,
                   sigma: float | None = None) -> float:
@@ -203,10 +208,9 @@ class LinearMixedModel:
         + log|R_X|² − p·log(2πσ²); at σ = σ̂ it equals the profiled one. L is then left at θ.
         """
         reml = self.reml if reml is None else reml
-        theta = np.asarray(theta, dtype=float)
         if sigma is None and self.dense is not None:
-            return self._criterion(self.dense.factor(theta), reml)
-        return self._criterion(self.set_theta(theta), reml, sigma)
+            return self._criterion(self.dense.factor(np.asarray(theta, dtype=float)), reml)
+        return self._criterion(self.set_theta(np.asarray(theta, dtype=float)), reml, sigma)
 
     def objectives(self, thetas: np.ndarray) -> np.ndarray:
         """:meth:`objective` (profiled, the model's criterion) at each row of ``thetas``; small
@@ -215,8 +219,11 @@ class LinearMixedModel:
         another in its elements alone (:meth:`_objectives_grouped`). L is left where it was."""
         if self.dense is not None:
             factors = self.dense.factor_many(thetas)
-            if factors is not None:
-                return np.array([self._criterion(f, self.reml) for f in factors])
+            d = self.dof
+            if factors is not None and d > 0:
+                with np.errstate(divide="ignore"):
+                    val = self._profiled(*factors, d, self.reml)
+                return np.where((factors.pwrss > 0) & np.isfinite(factors.ldL2), val, math.inf)
         if len(thetas) > 1 and self.A.q_rest >= GROUPED_FILL and trailing_split(self.A) is not None:
             return self._objectives_grouped(np.asarray(thetas, dtype=float))
         return np.array([self.objective(t) for t in thetas])
