@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -42,18 +43,31 @@ class ConvergenceCheck:
 def _deriv12_points(x: np.ndarray, xadd: np.ndarray, xsub: np.ndarray) -> np.ndarray:
     """The points :func:`deriv12` evaluates, in its order: per j, x with xⱼ moved up and down,
     then for each i < j the four corners (up/down in i, up/down in j)."""
-    points = []
-    for j in range(len(x)):
-        for src in (xadd, xsub):
-            z = x.copy()
-            z[j] = src[j]
-            points.append(z)
+    rows, cols, down = _deriv12_moves(len(x))
+    out = np.tile(np.asarray(x, dtype=float), (2 * len(x) ** 2, 1))  # 2 per j, 4 per pair i < j
+    out[rows, cols] = np.where(down, xsub[cols], xadd[cols])
+    return out
+
+
+@lru_cache(maxsize=16)
+def _deriv12_moves(nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where :func:`_deriv12_points` moves x: per move, the point (row), the element (column) and
+    whether it moves down."""
+    moves = []
+    row = 0
+    for j in range(nx):
+        moves += [(row, j, False), (row + 1, j, True)]
+        row += 2
         for i in range(j):
-            for si, sj in ((xadd, xadd), (xadd, xsub), (xsub, xadd), (xsub, xsub)):
-                z = x.copy()
-                z[i], z[j] = si[i], sj[j]
-                points.append(z)
-    return np.array(points).reshape(-1, len(x))
+            for di, dj in ((False, False), (False, True), (True, False), (True, True)):
+                moves += [(row, i, di), (row, j, dj)]
+                row += 1
+    rows = np.array([m[0] for m in moves], dtype=np.intp)
+    cols = np.array([m[1] for m in moves], dtype=np.intp)
+    down = np.array([m[2] for m in moves], dtype=bool)
+    for a in (rows, cols, down):
+        a.flags.writeable = False
+    return rows, cols, down
 
 
 def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lower: np.ndarray,

@@ -31,6 +31,9 @@ from .remat import ReStructure
 
 #: Largest number of random effects q for which the dense path is used.
 DENSE_MAX_Q = 160
+#: Most numbers of the zeroed work array that :meth:`DenseSystem.factor_many` keeps between calls
+#: (1 MB).
+KEEP_BATCH_ENTRIES = 131_072
 #: Most numbers the quadratic form's coefficient matrices may hold (4 MB); above it each
 #: evaluation forms ΛᵀAΛ by two matrix products instead.
 QUADRATIC_MAX_ENTRIES = 500_000
@@ -70,6 +73,7 @@ class DenseSystem:
         self._v = np.ones(int(self.index.max()) + 2 if self.index.size else 1)  # (θ, 1), filled per evaluation
         self._work = np.zeros((size, size))  # M's lower triangle at its cells, zero elsewhere
         self._work_flat = self._work.reshape(-1)
+        self._batch: np.ndarray | None = None
 
     def factor(self, theta: np.ndarray) -> DenseFactor:
         """log|L_θ|², log|R_X|² and r² at θ from one dense Cholesky factorisation (few numpy
@@ -93,6 +97,19 @@ class DenseSystem:
         ld, lx, _ = np.add.reduceat(np.log(d), self._segments)
         return DenseFactor(2.0 * float(ld), 2.0 * float(lx), float(d[-1]) ** 2, True)
 
+    def _batch_work(self, count: int) -> np.ndarray:
+        """A zeroed (count, size²) array for :meth:`factor_many`, kept between calls when it holds
+        at most :data:`KEEP_BATCH_ENTRIES` numbers (the cells written are the same each time, so
+        the rest stays zero; a fresh array of this size costs more than the products)."""
+        shape = (count, self.full.size)
+        kept = self._batch
+        if kept is not None and kept.shape == shape:
+            return kept
+        out = np.zeros(shape)
+        if out.size <= KEEP_BATCH_ENTRIES:
+            self._batch = out
+        return out
+
     def factor_many(self, thetas: np.ndarray) -> DenseFactors | None:
         """:meth:`factor` at each row of ``thetas`` (the same numbers) from batched products and
         one batched Cholesky factorisation (the derivative check's points); None without the
@@ -104,7 +121,7 @@ class DenseSystem:
         size = self.full.shape[0]
         V = np.ones((len(thetas), len(self._v)))
         V[:, :-1] = thetas
-        Ms = np.zeros((len(thetas), size * size))
+        Ms = self._batch_work(len(thetas))
         Ms[:, cells] = (V[:, first] * V[:, second]) @ coef
         try:
             L = np.linalg.cholesky(Ms.reshape(len(thetas), size, size))
