@@ -303,7 +303,8 @@ class LinearMixedModel:
             optsum.restarted = first.restarted + ["rerun after failed gradient check"] + optsum.restarted
             check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
                                   self.objectives)
-        finished = newton_finish(self.objective, optsum.theta, optsum.fmin, check.gradient, check.hessian, s.lower)
+        finished = newton_finish(self.objective, optsum.theta, optsum.fmin, check.gradient, check.hessian, s.lower,
+                                 eigenvalues=check.hess_eigen)
         if finished is not None and not check.singular:
             optsum.theta, optsum.fmin = finished
             optsum.feval += 1
