@@ -56,7 +56,8 @@ _FAILED = DenseFactor(math.inf, math.inf, math.inf, False)
 class DenseSystem:
     """The dense A (``full``, (q+m)×(q+m), order: block 0, rest blocks, [X y]) and where each θ
     element goes in the dense Λ (``rows``, ``cols``, ``index``); ``q`` random effects, ``p``
-    fixed effects."""
+    fixed effects; ``q0`` random effects in block 0, whose A is block-diagonal by levels of
+    ``p0`` columns (0: no such block, every cell of M may be non-zero)."""
 
     full: np.ndarray
     rows: np.ndarray
@@ -64,33 +65,33 @@ class DenseSystem:
     index: np.ndarray
     q: int
     p: int
+    q0: int = 0
+    p0: int = 1
 
     def __post_init__(self) -> None:
         size = self.full.shape[0]
         self._diag_q = np.arange(self.q) * (size + 1)  # flat positions of the first q diagonal cells
         self._segments = np.array([0, self.q, size - 1])  # log-diagonal sums: L_θ, R_X (the rest is r)
-        self._quadratic = _quadratic_form(self)
+        quadratic = _quadratic_form(self)
+        self._quadratic = None if quadratic is None else quadratic[:3]
+        self._cells = None if quadratic is None else quadratic[3:]
         self._v = np.ones(int(self.index.max()) + 2 if self.index.size else 1)  # (θ, 1), filled per evaluation
-        self._work = np.zeros((size, size))  # M's lower triangle at its cells, zero elsewhere
-        self._work_flat = self._work.reshape(-1)
         self._batch: np.ndarray | None = None
 
     def factor(self, theta: np.ndarray) -> DenseFactor:
         """log|L_θ|², log|R_X|² and r² at θ from one dense Cholesky factorisation (few numpy
-        calls: this runs once per objective evaluation). LAPACK reads M's lower triangle only,
-        so only its cells that can be non-zero are written (:func:`_quadratic_form`)."""
+        calls: this runs once per objective evaluation; LAPACK reads M's lower triangle only)."""
         if self._quadratic is not None:
-            first, second, cells, coef = self._quadratic
+            first, second, coef = self._quadratic
             v = self._v
             v[:-1] = theta
-            self._work_flat[cells] = (v[first] * v[second]) @ coef
-            M = self._work
+            M = ((v[first] * v[second]) @ coef).reshape(self.full.shape)
         else:
             lam = np.eye(self.full.shape[0])
             lam[self.rows, self.cols] = theta[self.index]
             M = lam.T @ self.full @ lam
             M.flat[self._diag_q] += 1.0
-        U, info = lapack.dpotrf(M.T, lower=0, clean=0, overwrite_a=M is not self._work)
+        U, info = lapack.dpotrf(M.T, lower=0, clean=0, overwrite_a=1)
         if info != 0:
             return _FAILED
         d = U.diagonal()
@@ -117,7 +118,8 @@ class DenseSystem:
         time)."""
         if self._quadratic is None:
             return None
-        first, second, cells, coef = self._quadratic
+        first, second, _ = self._quadratic
+        cells, coef = self._cells
         size = self.full.shape[0]
         V = np.ones((len(thetas), len(self._v)))
         V[:, :-1] = thetas
@@ -141,13 +143,14 @@ class DenseFactors(NamedTuple):
     pwrss: np.ndarray
 
 
-def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """ΛᵀAΛ + I_q as Σ over pairs k ≤ l of vₖvₗ·Cₖₗ, v = (θ, 1), on the cells of M's lower
-    triangle that some Cₖₗ sets: the pairs (k and l, K indices into v each), those cells (flat
-    C-order indices) and the coefficients (K × cells; I_q folded into the pair of the last v);
-    None when the full coefficient matrices would hold more than :data:`QUADRATIC_MAX_ENTRIES`
-    numbers (the limit is on K·size², whichever cells are kept, so that the same models take this
-    route)."""
+def _quadratic_form(system: DenseSystem) -> QuadraticForm | None:
+    """ΛᵀAΛ + I_q as Σ over pairs k ≤ l of vₖvₗ·Cₖₗ, v = (θ, 1): the pairs (k and l, K indices
+    into v each) and the coefficient matrices C (K × size², I_q folded into the pair of the last
+    v), set on the lower triangle's cells that can be non-zero (:func:`_lower_cells`) and zero
+    elsewhere (LAPACK reads the lower triangle only); those cells (flat C-order indices) and
+    their columns of C (K × cells: a batch of θ multiplies these alone, one θ the whole of C,
+    which is cheaper than scattering); None when C would hold more than
+    :data:`QUADRATIC_MAX_ENTRIES` numbers."""
     size = system.full.shape[0]
     ntheta = int(system.index.max()) + 1 if system.index.size else 0
     k_all = ntheta + 1
@@ -164,7 +167,7 @@ def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray, np.nda
         return None
     padded = np.zeros((size + 1, size + 1))
     padded[:size, :size] = system.full
-    rows, cols = _lower_cells(padded, source, system.q)
+    rows, cols = _lower_cells(size, system.q0, system.p0)
     # Cₖₗ[i, j] = A[sₖ[i], sₗ[j]] + A[sₖ[j], sₗ[i]] for k < l (EₖᵀAEₗ + its transpose)
     flat = padded.reshape(-1)
     at_rows, at_cols = source[:, rows], source[:, cols]  # per cell, the row of each v in its Λ column
@@ -173,7 +176,10 @@ def _quadratic_form(system: DenseSystem) -> tuple[np.ndarray, np.ndarray, np.nda
     coef[off] += flat.take(at_cols[first[off]] * (size + 1) + at_rows[second[off]])
     diag = np.flatnonzero((rows == cols) & (rows < system.q))
     coef[-1, diag] += 1.0
-    return first, second, rows * size + cols, coef
+    cells = rows * size + cols
+    out = np.zeros((len(first), size * size))
+    out[:, cells] = coef
+    return first, second, out, cells, coef
 
 
 @lru_cache(maxsize=16)
@@ -184,19 +190,25 @@ def _pairs(k_all: int) -> tuple[np.ndarray, np.ndarray]:
     return first, second
 
 
-def _lower_cells(padded: np.ndarray, source: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
-    """The cells (i ≥ j) of M = ΛᵀAΛ + I_q that can be non-zero: those where some A[sₖ[i], sₗ[j]]
-    is, and the first q diagonal cells (counts of the 0/1 patterns: Pᵀ|A≠0|P with P the number
-    of v's cells per row of Λ and column)."""
-    size = source.shape[1]
-    P = np.zeros((size + 1, size))
-    P[source, np.arange(size)] = 1.0  # |Λ|'s pattern (and a last row for "none")
-    P[size] = 0.0
-    pattern = P.T @ (padded != 0.0) @ P
-    pattern.flat[: q * (size + 1): size + 1] = 1.0
-    rows, cols = np.nonzero(pattern)
-    lower = rows >= cols
-    return rows[lower], cols[lower]
+def _lower_cells(size: int, q0: int, p0: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cells (i ≥ j) of M = ΛᵀAΛ + I_q that can be non-zero: in block 0's rows those of a
+    level's diagonal block (A₀₀ is block-diagonal by levels and Λ₀ keeps each level's columns
+    together), every cell in the rows below it."""
+    rows, cols = _lower_triangle(size)
+    keep = (rows >= q0) | (rows // p0 == cols // p0)
+    return rows[keep], cols[keep]
+
+
+@lru_cache(maxsize=16)
+def _lower_triangle(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the lower triangle of a size×size matrix (row-major order)."""
+    rows, cols = np.tril_indices(size)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
+#: What :func:`_quadratic_form` returns: pairs (first, second), C, cells, C at the cells.
+QuadraticForm = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def wants_dense(structure: ReStructure) -> bool:
@@ -233,4 +245,4 @@ def build_dense(A: Crossprod, structure: ReStructure) -> DenseSystem | None:
         index.append(np.tile(blk.theta_index, blk.nlevels))
         offset += blk.q
     return DenseSystem(full, np.concatenate(rows), np.concatenate(cols), np.concatenate(index),
-                       q, A.p)
+                       q, A.p, q0, A.p0)
