@@ -16,6 +16,7 @@ public quantity is that of X and y.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar, NamedTuple
@@ -212,6 +213,23 @@ class LinearMixedModel:
             return self._criterion(self.dense.factor(np.asarray(theta, dtype=float)), reml)
         return self._criterion(self.set_theta(np.asarray(theta, dtype=float)), reml, sigma)
 
+    def _fit_objective(self) -> Callable[[np.ndarray], float]:
+        """:meth:`objective` at θ (profiled, the model's criterion) as the optimizer calls it: on
+        the dense path the factorisation and :meth:`_profiled` with nothing between (the same
+        numbers; a fit makes dozens of evaluations of a few microseconds each)."""
+        dense = self.dense
+        if dense is None:
+            return self.objective
+        factor, profiled, d, reml = dense.factor, self._profiled, self.dof, self.reml
+
+        def objective(theta: np.ndarray) -> float:
+            f = factor(theta)
+            if not f.ok or not math.isfinite(f.ldL2) or f.pwrss <= 0 or d <= 0:
+                return math.inf
+            return float(profiled(f.ldL2, f.ldRX2, f.pwrss, d, reml))
+
+        return objective
+
     def objectives(self, thetas: np.ndarray) -> np.ndarray:
         """:meth:`objective` (profiled, the model's criterion) at each row of ``thetas``; small
         models factor them all at once (:meth:`.dense.DenseSystem.factor_many`), large ones
@@ -291,13 +309,13 @@ class LinearMixedModel:
             start = np.maximum(np.asarray(theta0, dtype=float), s.lower)
         elif wants_moment_start(self.A):
             start, step = moment_start(self.A, s)
-        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish, initial_step=step,
+        optsum = minimize_theta(self._fit_objective(), start, s.lower, do_polish=polish, initial_step=step,
                                 exact=exact)
         check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
                                   self.objectives)
         if not polish and calc_derivs and not check.singular and not check.grad_ok:
             first = optsum
-            optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True, exact=exact)
+            optsum = minimize_theta(self._fit_objective(), first.theta, s.lower, do_polish=True, exact=exact)
             optsum.theta0 = first.theta0
             optsum.feval += first.feval
             optsum.restarted = first.restarted + ["rerun after failed gradient check"] + optsum.restarted
