@@ -116,7 +116,7 @@ class DenseSystem:
         one batched Cholesky factorisation (the derivative check's points); None without the
         quadratic form or when some factorisation fails (the caller then factors one θ at a
         time)."""
-        if self._quadratic is None:
+        if self._quadratic is None or self._cells is None:
             return None
         first, second, _ = self._quadratic
         cells, coef = self._cells
