@@ -559,7 +559,7 @@ def _first_block_fill(A: Crossprod, L: BlockedCholesky, inv: np.ndarray) -> np.n
     rest blocks' contribution to the block-0 diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹. ``inv`` holds
     S_r⁻¹ in its lower triangle. With a Gram map and a diagonal Λ_r only X's values at the
     map's positions are formed."""
-    d = diagonal_scale(A, L.rest_T)
+    d = None if A.gram is None else diagonal_scale(A, L.rest_T)
     if A.gram is not None and d is not None:
         g = A.gram
         vals = d[g.rows] * (d[g.cols] * inv[g.rows, g.cols])
