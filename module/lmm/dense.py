@@ -199,10 +199,11 @@ def _lower_cells(size: int, q0: int, p0: int) -> tuple[np.ndarray, np.ndarray]:
     return rows[keep], cols[keep]
 
 
-@lru_cache(maxsize=16)
-def _lower_triangle(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the lower triangle of a size×size matrix (row-major order)."""
-    rows, cols = np.tril_indices(size)
+@lru_cache(maxsize=32)
+def _lower_triangle(size: int, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the lower triangle (below the k-th diagonal) of a size×size matrix
+    (row-major order)."""
+    rows, cols = np.tril_indices(size, k)
     rows.flags.writeable = cols.flags.writeable = False
     return rows, cols
 
@@ -235,7 +236,8 @@ def build_dense(A: Crossprod, structure: ReStructure) -> DenseSystem | None:
         full[rs, :q0] = A.Ar0.toarray()
         full[xy, rs] = A.Axr
     full[xy, xy] = A.Axx
-    full = np.tril(full) + np.tril(full, -1).T
+    upper_rows, upper_cols = _lower_triangle(q + m, -1)[::-1]
+    full[upper_rows, upper_cols] = full[upper_cols, upper_rows]  # the lower triangle's values
     rows, cols, index = [], [], []
     offset = 0
     for blk in structure.blocks:
