@@ -79,3 +79,116 @@ def test_column_cache_reads_each_column_once():
     assert cache.of(df) is cache
     other = df.assign(a=[3.0, 4.0])
     assert cache.of(other) is not cache and cache.of(other)["a"].tolist() == [3.0, 4.0]
+
+
+SMALL = [("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
+         ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
+         ("Pastes", "strength ~ 1 + (1 | batch/cask)")]
+
+
+@pytest.mark.parametrize("ds, formula", SMALL)
+def test_fit_objective_and_batch_are_the_objective_bit_for_bit(ds, formula):
+    """The optimizer's direct dense objective gives the numbers of ``objective`` exactly (REML
+    and ML), at the start, in the interior and on a boundary; the derivative check's batch
+    (numpy's batched Cholesky, not scipy's LAPACK call) agrees to rounding and gives the same
+    numbers again from its kept work array."""
+    for reml in (True, False):
+        model = _model(ds, formula)
+        model.reml = reml
+        rng = np.random.default_rng(3)
+        start = model.structure.theta0
+        thetas = np.vstack([start, start * rng.uniform(0.2, 3.0, (6, start.size)), 0.0 * start])
+        one = np.array([model.objective(t) for t in thetas])
+        fast = model._fit_objective()
+        assert fast is not model.objective
+        np.testing.assert_array_equal([fast(t) for t in thetas], one)
+        batch = model.objectives(thetas)
+        np.testing.assert_allclose(batch, one, rtol=1e-12)
+        np.testing.assert_array_equal(model.objectives(thetas), batch)  # the kept work array again
+        np.testing.assert_array_equal(model.objectives(thetas[:3]), batch[:3])  # another batch size
+
+
+@pytest.mark.parametrize("ds, formula", SMALL + [("sleepstudy", "Reaction ~ Days + (Days || Subject)")])
+def test_dense_cells_hold_every_non_zero_of_M(ds, formula):
+    """The cells the dense path writes (block 0's level blocks, every row below) hold every
+    non-zero of the lower triangle of ΛᵀAΛ + I formed by products."""
+    from mixedbridge.lmm.dense import _lower_cells
+
+    model = _model(ds, formula)
+    dense = model.dense
+    assert dense is not None and dense._quadratic is not None
+    size = dense.full.shape[0]
+    rows, cols = _lower_cells(size, dense.q0, dense.p0)
+    written = np.zeros((size, size), dtype=bool)
+    written[rows, cols] = True
+    theta = model.structure.theta0 + 0.3
+    lam = np.eye(size)
+    lam[dense.rows, dense.cols] = theta[dense.index]
+    M = lam.T @ dense.full @ lam + np.diag(np.r_[np.ones(dense.q), np.zeros(size - dense.q)])
+    assert not np.any(np.tril(M)[~written])
+    coef = dense._quadratic[2]
+    assert not np.any(coef[:, ~written.ravel()])
+
+
+def test_deriv12_points_in_lme4_order():
+    """deriv12's points, formed by one indexed assignment, are lme4's: per j up then down, then
+    for each i < j the corners (up, up), (up, down), (down, up), (down, down)."""
+    from mixedbridge.lmm.checks import _deriv12_points
+
+    for nx in (1, 2, 3, 5):
+        x = np.arange(1.0, nx + 1.0)
+        up, down = x + 0.5, x - 0.25
+        expected = []
+        for j in range(nx):
+            for src in (up, down):
+                z = x.copy()
+                z[j] = src[j]
+                expected.append(z)
+            for i in range(j):
+                for si, sj in ((up, up), (up, down), (down, up), (down, down)):
+                    z = x.copy()
+                    z[i], z[j] = si[i], sj[j]
+                    expected.append(z)
+        np.testing.assert_array_equal(_deriv12_points(x, up, down), np.array(expected))
+
+
+def test_newton_finish_reads_the_check_eigenvalues():
+    """Given the check's eigenvalues of the same (symmetric) Hessian, the Newton finish decides
+    and steps as when it computes them itself; an asymmetric H is symmetrised and its own
+    eigenvalues used."""
+    from mixedbridge.lmm.optimize import newton_finish
+
+    H = np.array([[4.0, 1.0], [1.0, 3.0]])
+    g = np.array([0.3, -0.2])
+
+    def fun(z):
+        return float(g @ z + 0.5 * z @ H @ z)
+
+    x = np.zeros(2)
+    lower = np.full(2, -np.inf)
+    mine = newton_finish(fun, x, fun(x), g, H, lower)
+    given = newton_finish(fun, x, fun(x), g, H, lower, eigenvalues=np.linalg.eigvalsh(H)[::-1])
+    assert mine is not None and given is not None
+    np.testing.assert_array_equal(mine[0], given[0])
+    assert newton_finish(fun, x, fun(x), g, H, lower, eigenvalues=np.array([1.0, -1.0])) is None
+    skew = H + np.array([[0.0, 1e-3], [0.0, 0.0]])
+    assert newton_finish(fun, x, fun(x), g, skew, lower, eigenvalues=np.array([1.0, -1.0])) is not None
+
+
+@pytest.mark.parametrize("ds, formula, crit, feval, deriv", [
+    (*SMALL[0], 1743.628271959952, 43, 18),
+    (*SMALL[1], 330.860588999606, 45, 8),
+    (*SMALL[2], 246.990745853487, 34, 8),
+])
+def test_small_fits_keep_their_route(ds, formula, crit, feval, deriv):
+    """The small-model shortcuts leave the optimizer's route as it was: the same evaluations
+    (BOBYQA's and the derivative check's) and lme4's REML criterion.
+
+    R (lme4 1.1-31): ``REMLcrit(lmer(Reaction ~ Days + (Days | Subject), sleepstudy))``,
+    ``REMLcrit(lmer(diameter ~ 1 + (1 | plate) + (1 | sample), Penicillin))``,
+    ``REMLcrit(lmer(strength ~ 1 + (1 | batch/cask), Pastes))`` (lme4's own counts, with its
+    NLopt build, are 43, 41 and 36)."""
+    model = _model(ds, formula).fit()
+    assert model.optsum.fmin == pytest.approx(crit, rel=1e-10)
+    assert model.optsum.feval == feval and model.check.nfeval == deriv
+    assert model.optsum.fmin <= crit * (1 + 1e-12)

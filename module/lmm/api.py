@@ -88,9 +88,14 @@ def fit_lmm(X: np.ndarray, names: list[str], y: np.ndarray, reterms: list[ReTerm
     check_inputs(X, y, reterms, w, o)
     auto = threads == "auto"
     limit = None if auto else _thread_limit(threads)
-    with blas_threads(1 if auto else limit):
+    building = 1 if auto else limit
+    with blas_threads(building):
         model = LinearMixedModel(X, list(names), y, list(reterms), w, o, reml)
-    with blas_threads(auto_threads(model.A.q_rest) if auto else limit):
+        fitting = auto_threads(model.A.q_rest) if auto else limit
+        if fitting == building:  # the same limit (a small model): the thread pools stay as set
+            model.fit(exact=exact)
+            return model_to_fit(model, dropped)
+    with blas_threads(fitting):
         model.fit(exact=exact)
         return model_to_fit(model, dropped)
 

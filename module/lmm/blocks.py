@@ -20,6 +20,7 @@ sum of squares) and its leading p×p block is R_Xᵀ.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -270,7 +271,6 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
     Axx = S.T @ S if weights is None else np.column_stack(wXy).T @ S
     del S
     offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)
-    Arr, Ar0, Axr = np.zeros((0, 0)), sp.csr_matrix((0, b0.q)), np.zeros((p + 1, 0))
     gram = None
     arr_upper = None
     if rest:
@@ -278,9 +278,19 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
         Ar0 = _rest_first(rest, offsets, b0, weights)
         Axr = _rest_xy(rest, offsets, wXy)
         gram = build_gram_map(Ar0, A00) if gram_map else None
+    else:
+        Arr, Ar0, Axr = np.zeros((0, 0)), _no_rows(b0.q), np.zeros((p + 1, 0))
     slw = 0.0 if weights is None else float(np.sum(np.log(weights)))
     return Crossprod(b0.nlevels, b0.p, A00, Ax0, Axx, list(rest), offsets, Arr, Ar0, Axr, gram,
                      n, p, slw, arr_upper)
+
+
+@lru_cache(maxsize=64)
+def _no_rows(q0: int) -> sp.csr_matrix:
+    """The empty 0×q₀ A_r0 of a model with one grouping factor, made once per q₀ (it holds
+    nothing to change, and scipy's constructor costs tens of microseconds of checks)."""
+    return sp.csr_matrix((np.zeros(0), np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int32)),
+                         shape=(0, q0))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -42,18 +43,31 @@ class ConvergenceCheck:
 def _deriv12_points(x: np.ndarray, xadd: np.ndarray, xsub: np.ndarray) -> np.ndarray:
     """The points :func:`deriv12` evaluates, in its order: per j, x with xⱼ moved up and down,
     then for each i < j the four corners (up/down in i, up/down in j)."""
-    points = []
-    for j in range(len(x)):
-        for src in (xadd, xsub):
-            z = x.copy()
-            z[j] = src[j]
-            points.append(z)
+    rows, cols, down = _deriv12_moves(len(x))
+    out = np.tile(np.asarray(x, dtype=float), (2 * len(x) ** 2, 1))  # 2 per j, 4 per pair i < j
+    out[rows, cols] = np.where(down, xsub[cols], xadd[cols])
+    return out
+
+
+@lru_cache(maxsize=16)
+def _deriv12_moves(nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where :func:`_deriv12_points` moves x: per move, the point (row), the element (column) and
+    whether it moves down."""
+    moves = []
+    row = 0
+    for j in range(nx):
+        moves += [(row, j, False), (row + 1, j, True)]
+        row += 2
         for i in range(j):
-            for si, sj in ((xadd, xadd), (xadd, xsub), (xsub, xadd), (xsub, xsub)):
-                z = x.copy()
-                z[i], z[j] = si[i], sj[j]
-                points.append(z)
-    return np.array(points).reshape(-1, len(x))
+            for di, dj in ((False, False), (False, True), (True, False), (True, True)):
+                moves += [(row, i, di), (row, j, dj)]
+                row += 1
+    rows = np.array([m[0] for m in moves], dtype=np.intp)
+    cols = np.array([m[1] for m in moves], dtype=np.intp)
+    down = np.array([m[2] for m in moves], dtype=bool)
+    for a in (rows, cols, down):
+        a.flags.writeable = False
+    return rows, cols, down
 
 
 def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lower: np.ndarray,
@@ -91,7 +105,9 @@ def singular_components(theta: np.ndarray, lower: np.ndarray, tol: float = SINGU
     return [int(i) for i in bounded if theta[i] < tol]
 
 
-def _hessian_messages(H: np.ndarray, tol: float = HESS_TOL) -> tuple[np.ndarray | None, list[str]]:
+def _hessian_messages(H: np.ndarray, chol_ok: bool, tol: float = HESS_TOL) -> tuple[np.ndarray | None, list[str]]:
+    """lme4's Hessian messages from H's eigenvalues and whether its Cholesky factorisation
+    succeeded (``chol_ok``)."""
     try:
         ev = np.linalg.eigvalsh(H)
     except np.linalg.LinAlgError:
@@ -100,11 +116,6 @@ def _hessian_messages(H: np.ndarray, tol: float = HESS_TOL) -> tuple[np.ndarray 
     if np.sum(ev < -tol):
         return ev, [f"Model failed to converge: degenerate Hessian with {int(np.sum(ev < -tol))} "
                     "negative eigenvalues"]
-    try:
-        np.linalg.cholesky(H)
-        chol_ok = True
-    except np.linalg.LinAlgError:
-        chol_ok = False
     if np.sum(np.abs(ev) < tol) or not chol_ok:
         return ev, ["Hessian is numerically singular: parameters are not uniquely determined"]
     msgs = []
@@ -115,10 +126,20 @@ def _hessian_messages(H: np.ndarray, tol: float = HESS_TOL) -> tuple[np.ndarray 
     return ev, msgs
 
 
-def _scaled_gradient(g: np.ndarray, H: np.ndarray) -> np.ndarray | None:
+def _cholesky(H: np.ndarray) -> np.ndarray | None:
+    """The lower Cholesky factor of H, or None when H is not positive definite."""
     try:
-        R = np.linalg.cholesky(H).T
-        return np.linalg.solve(R, g)
+        return np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _scaled_gradient(g: np.ndarray, chol: np.ndarray | None) -> np.ndarray | None:
+    """lme4's scaled gradient ``solve(chol(H), g)`` from H's lower Cholesky factor."""
+    if chol is None:
+        return None
+    try:
+        return np.linalg.solve(chol.T, g)
     except np.linalg.LinAlgError:
         return None
 
@@ -141,7 +162,8 @@ def check_convergence(fun: Callable[[np.ndarray], float], theta: np.ndarray, fmi
         out.grad_ok = False
         out.messages.append("Gradient contains NAs")
         return out
-    scg = _scaled_gradient(g, H)
+    chol = _cholesky(H)
+    scg = _scaled_gradient(g, chol)
     if scg is None or np.any(np.isnan(scg)):
         out.grad_ok = False
         out.messages.append("unable to evaluate scaled gradient")
@@ -152,7 +174,7 @@ def check_convergence(fun: Callable[[np.ndarray], float], theta: np.ndarray, fmi
             comp = int(np.argmax(np.minimum(np.abs(scg), np.abs(g)))) + 1
             out.messages.append(f"Model failed to converge with max|grad| = {out.max_grad:.6g} "
                                 f"(tol = {GRAD_TOL:g}, component {comp})")
-    ev, msgs = _hessian_messages(H)
+    ev, msgs = _hessian_messages(H, chol is not None)
     out.hess_eigen = ev
     if msgs:
         out.hess_ok = False

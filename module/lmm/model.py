@@ -16,6 +16,7 @@ public quantity is that of X and y.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar, NamedTuple
@@ -183,14 +184,19 @@ class LinearMixedModel:
             if reml:
                 val += (L.ldRX2 + self.basis.ldR2) - self.p * np.log(2.0 * np.pi * s2)
             return float(val)
-        n = self.n
-        d = n - self.p if reml else n
+        d = self.n - self.p if reml else self.n
         if pwrss <= 0 or d <= 0:
             return math.inf
-        val = L.ldL2 - self.A.sum_log_w + d * (1.0 + _LOG2PI + np.log(pwrss / d))
+        return float(self._profiled(L.ldL2, L.ldRX2, pwrss, d, reml))
+
+    def _profiled(self, ldL2: float | np.ndarray, ldRX2: float | np.ndarray, pwrss: float | np.ndarray,
+                  d: int, reml: bool) -> float | np.ndarray:
+        """The criterion profiled over σ from log|L_θ|², log|R̃_X|² and r² > 0 (numbers, or arrays
+        of them: the same operations elementwise) with d = n − p (REML) or n (ML)."""
+        val = ldL2 - self.A.sum_log_w + d * (1.0 + _LOG2PI + np.log(pwrss / d))
         if reml:
-            val += L.ldRX2 + self.basis.ldR2
-        return float(val)
+            val += ldRX2 + self.basis.ldR2
+        return val
 
     def objective(self, theta: np.ndarray, reml: bool | None = None,
                   sigma: float | None = None) -> float:
@@ -203,10 +209,26 @@ class LinearMixedModel:
         + log|R_X|² − p·log(2πσ²); at σ = σ̂ it equals the profiled one. L is then left at θ.
         """
         reml = self.reml if reml is None else reml
-        theta = np.asarray(theta, dtype=float)
         if sigma is None and self.dense is not None:
-            return self._criterion(self.dense.factor(theta), reml)
-        return self._criterion(self.set_theta(theta), reml, sigma)
+            return self._criterion(self.dense.factor(np.asarray(theta, dtype=float)), reml)
+        return self._criterion(self.set_theta(np.asarray(theta, dtype=float)), reml, sigma)
+
+    def _fit_objective(self) -> Callable[[np.ndarray], float]:
+        """:meth:`objective` at θ (profiled, the model's criterion) as the optimizer calls it: on
+        the dense path the factorisation and :meth:`_profiled` with nothing between (the same
+        numbers; a fit makes dozens of evaluations of a few microseconds each)."""
+        dense = self.dense
+        if dense is None:
+            return self.objective
+        factor, profiled, d, reml = dense.factor, self._profiled, self.dof, self.reml
+
+        def objective(theta: np.ndarray) -> float:
+            f = factor(theta)
+            if not f.ok or not math.isfinite(f.ldL2) or f.pwrss <= 0 or d <= 0:
+                return math.inf
+            return float(profiled(f.ldL2, f.ldRX2, f.pwrss, d, reml))
+
+        return objective
 
     def objectives(self, thetas: np.ndarray) -> np.ndarray:
         """:meth:`objective` (profiled, the model's criterion) at each row of ``thetas``; small
@@ -215,8 +237,11 @@ class LinearMixedModel:
         another in its elements alone (:meth:`_objectives_grouped`). L is left where it was."""
         if self.dense is not None:
             factors = self.dense.factor_many(thetas)
-            if factors is not None:
-                return np.array([self._criterion(f, self.reml) for f in factors])
+            d = self.dof
+            if factors is not None and d > 0:
+                with np.errstate(divide="ignore"):
+                    val = self._profiled(*factors, d, self.reml)
+                return np.where((factors.pwrss > 0) & np.isfinite(factors.ldL2), val, math.inf)
         if len(thetas) > 1 and self.A.q_rest >= GROUPED_FILL and trailing_split(self.A) is not None:
             return self._objectives_grouped(np.asarray(thetas, dtype=float))
         return np.array([self.objective(t) for t in thetas])
@@ -284,19 +309,20 @@ class LinearMixedModel:
             start = np.maximum(np.asarray(theta0, dtype=float), s.lower)
         elif wants_moment_start(self.A):
             start, step = moment_start(self.A, s)
-        optsum = minimize_theta(self.objective, start, s.lower, do_polish=polish, initial_step=step,
+        optsum = minimize_theta(self._fit_objective(), start, s.lower, do_polish=polish, initial_step=step,
                                 exact=exact)
         check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
                                   self.objectives)
         if not polish and calc_derivs and not check.singular and not check.grad_ok:
             first = optsum
-            optsum = minimize_theta(self.objective, first.theta, s.lower, do_polish=True, exact=exact)
+            optsum = minimize_theta(self._fit_objective(), first.theta, s.lower, do_polish=True, exact=exact)
             optsum.theta0 = first.theta0
             optsum.feval += first.feval
             optsum.restarted = first.restarted + ["rerun after failed gradient check"] + optsum.restarted
             check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
                                   self.objectives)
-        finished = newton_finish(self.objective, optsum.theta, optsum.fmin, check.gradient, check.hessian, s.lower)
+        finished = newton_finish(self.objective, optsum.theta, optsum.fmin, check.gradient, check.hessian, s.lower,
+                                 eigenvalues=check.hess_eigen)
         if finished is not None and not check.singular:
             optsum.theta, optsum.fmin = finished
             optsum.feval += 1
@@ -533,7 +559,7 @@ def _first_block_fill(A: Crossprod, L: BlockedCholesky, inv: np.ndarray) -> np.n
     rest blocks' contribution to the block-0 diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹. ``inv`` holds
     S_r⁻¹ in its lower triangle. With a Gram map and a diagonal Λ_r only X's values at the
     map's positions are formed."""
-    d = diagonal_scale(A, L.rest_T)
+    d = None if A.gram is None else diagonal_scale(A, L.rest_T)
     if A.gram is not None and d is not None:
         g = A.gram
         vals = d[g.rows] * (d[g.cols] * inv[g.rows, g.cols])

@@ -163,16 +163,21 @@ def polish(fun: Objective, x: np.ndarray, fx: float, summary: OptSummary) -> tup
 
 def newton_finish(fun: Objective, theta: np.ndarray, fmin: float, gradient: np.ndarray | None,
                   hessian: np.ndarray | None, lower: np.ndarray,
-                  ftol_abs: float = 1e-8, ftol_rel: float = 1e-12) -> tuple[np.ndarray, float] | None:
+                  ftol_abs: float = 1e-8, ftol_rel: float = 1e-12,
+                  eigenvalues: np.ndarray | None = None) -> tuple[np.ndarray, float] | None:
     """One Newton step θ̂ − H⁻¹g (kept within the bounds) from the derivative check's gradient
     g and Hessian H, when H is positive definite, the predicted decrease g'H⁻¹g/2 exceeds
     ``ftol_abs`` and ``ftol_rel``·|f(θ̂)| (MixedModels.jl's relative tolerance: on a criterion
     of 2·10⁵, as InstEval's, a gain below 2·10⁻⁷ is not worth the second derivative check the
-    step brings) and the objective is lower there; None otherwise."""
+    step brings) and the objective is lower there; None otherwise. ``eigenvalues``: H's, when
+    the caller has them (the check's, of the same symmetric H), else computed here."""
     if gradient is None or hessian is None or not np.all(np.isfinite(hessian)) or not np.all(np.isfinite(gradient)):
         return None
-    H = (np.asarray(hessian, dtype=float) + np.asarray(hessian, dtype=float).T) / 2
-    if np.min(np.linalg.eigvalsh(H)) <= 0:
+    H = np.asarray(hessian, dtype=float)
+    if not np.array_equal(H, H.T):
+        H = (H + H.T) / 2
+        eigenvalues = None
+    if np.min(np.linalg.eigvalsh(H) if eigenvalues is None else eigenvalues) <= 0:
         return None
     step = -np.linalg.solve(H, np.asarray(gradient, dtype=float))
     if not -float(gradient @ step) / 2 > max(ftol_abs, ftol_rel * abs(fmin)):

@@ -23,6 +23,7 @@ NaN, ``Cv_to_Sv`` gives 0 with the warning "NA values in sdcor matrix converted 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,7 +45,14 @@ def lme4_order(nlevels: list[int]) -> list[int]:
 
 
 def lower_triangle(p: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of each θ element of a p×p template: the lower triangle, column-wise."""
+    """Row and column of each θ element of a p×p template: the lower triangle, column-wise
+    (new arrays; the layout is worked out once per p)."""
+    rows, cols = _lower_triangle(p)
+    return rows.copy(), cols.copy()
+
+
+@lru_cache(maxsize=32)
+def _lower_triangle(p: int) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = np.tril_indices(p)
     order = np.lexsort((rows, cols))
     return rows[order], cols[order]

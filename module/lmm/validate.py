@@ -63,10 +63,11 @@ def check_inputs(X: np.ndarray, y: np.ndarray, reterms: list[ReTermData],
                              "(lme4: number of observations (=%d) <= number of random effects (=%d) for "
                              "term (%s); the random-effects parameters and the residual variance are "
                              "probably unidentifiable); simplify the term" % (n, q, term_label(t)))
-    if n < 2 or np.all(y == y[0]):
+    top, bottom = (float(np.max(y)), float(np.min(y))) if n else (0.0, 0.0)
+    if n < 2 or top == bottom:
         raise ModelError("the response has zero variance (all values are equal); there is nothing "
                          "to model", "/formula")
-    _check_response(y)
+    _check_response(top, bottom)
     if n <= X.shape[1]:
         raise ModelError(f"{n} observations cannot estimate {X.shape[1]} fixed-effect coefficients "
                          "and a residual variance (lme4 stops: objective in x0 returns NA); use more "
@@ -96,18 +97,18 @@ def _check_lengths(X: np.ndarray, y: np.ndarray, reterms: list[ReTermData],
                              "response and the offset", "/options/offset")
 
 
-def _check_response(y: np.ndarray) -> None:
-    """A response within ±1e50 (and not all within 1e-50 of 0), whose values are more than a
-    few rounding steps apart."""
-    top = float(np.max(np.abs(y)))
+def _check_response(largest: float, smallest: float) -> None:
+    """A response (its largest and smallest values) within ±1e50 (and not all within 1e-50 of
+    0), whose values are more than a few rounding steps apart."""
+    top = max(abs(largest), abs(smallest))
     if top > MAX_SCALE or top < MIN_SCALE:
         raise ModelError(f"the response has values of order {top:.3g}; outside {MIN_SCALE:.0e} to "
                          f"{MAX_SCALE:.0e} its variance cannot be represented in floating point: "
                          "rescale it (express it in other units)", "/formula")
-    spread = float(np.max(y) - np.min(y))
+    spread = largest - smallest
     if spread < MIN_SPREAD_ULPS * np.spacing(top):
         raise ModelError(f"the response is constant up to rounding error: its values range from "
-                         f"{float(np.min(y))!r} to {float(np.max(y))!r}, fewer than {MIN_SPREAD_ULPS} rounding "
+                         f"{smallest!r} to {largest!r}, fewer than {MIN_SPREAD_ULPS} rounding "
                          "steps apart, so its variation carries no information; check how the "
                          "column was computed", "/formula")
 
