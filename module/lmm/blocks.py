@@ -61,6 +61,7 @@ class Crossprod:
     _pattern_done: bool = field(init=False, default=False, repr=False)
     _upper_plan: UpperPlan | None = field(init=False, default=None, repr=False)
     _plan_done: bool = field(init=False, default=False, repr=False)
+    _ar0_array: np.ndarray | None = field(init=False, default=None, repr=False)
 
     @property
     def m(self) -> int:
@@ -69,6 +70,17 @@ class Crossprod:
     @property
     def q_rest(self) -> int:
         return int(self.offsets[-1]) if len(self.offsets) else 0
+
+    def ar0_array(self) -> np.ndarray:
+        """A_r0 as a dense array (read-only), kept when it holds at most
+        :data:`KEEP_AR0_ENTRIES` numbers (a small model reads it at every blocked factorisation)."""
+        if self._ar0_array is not None:
+            return self._ar0_array
+        out = self.Ar0.toarray()
+        out.flags.writeable = False
+        if out.size <= KEEP_AR0_ENTRIES:
+            self._ar0_array = out
+        return out
 
     def arr_pattern(self) -> ArrPattern | None:
         """The non-zeros of A_rr's upper triangle when it is sparse (fewer than
@@ -91,6 +103,8 @@ class Crossprod:
         return self._upper_plan
 
 
+#: Most numbers of the dense A_r0 that :meth:`Crossprod.ar0_array` keeps (320 kB).
+KEEP_AR0_ENTRIES = 40_000
 #: Largest fraction of non-zero cells of A_rr for which S_r is assembled from A_rr's non-zeros
 #: (a zeroed matrix and two scatters) instead of a scaled dense copy.
 SPARSE_ARR_FRACTION = 0.125
@@ -154,7 +168,13 @@ CHUNK_ROWS = 16_384
 def _product_sums(codes: np.ndarray, a: np.ndarray, b: np.ndarray, nlevels: int,
                   w: np.ndarray | None = None) -> np.ndarray:
     """Σ (a·w)·b per level, over row chunks: no n-row product; the sums bincount forms of the
-    whole product (each level's terms added in row order, one at a time)."""
+    whole product (each level's terms added in row order, one at a time), which is what it
+    forms for a model of one chunk."""
+    if codes.size <= CHUNK_ROWS:
+        t = a * b if w is None else a * w
+        if w is not None:
+            t *= b
+        return np.bincount(codes, weights=t, minlength=nlevels)
     out = np.zeros(nlevels)
     tmp = np.empty(min(CHUNK_ROWS, codes.size))
     for start in range(0, codes.size, CHUNK_ROWS):
@@ -304,6 +324,14 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
     slw = 0.0 if weights is None else float(np.sum(np.log(weights)))
     return Crossprod(b0.nlevels, b0.p, A00, Ax0, Axx, list(rest), offsets, Arr, Ar0, Axr, gram,
                      n, p, slw, arr_upper)
+
+
+def transposed_product(Ar0: sp.csr_matrix, v: np.ndarray) -> np.ndarray:
+    """A_r0ᵀv for a q_r-vector v: a bincount over the stored entries in row order, the sums
+    scipy's product ``Ar0.T @ v`` forms (each output's terms in that order, from zero) without
+    its dispatch (a dozen microseconds on a small model)."""
+    rows = np.repeat(np.arange(Ar0.shape[0]), np.diff(Ar0.indptr))
+    return np.bincount(Ar0.indices, weights=Ar0.data * v[rows], minlength=Ar0.shape[1])
 
 
 @lru_cache(maxsize=64)

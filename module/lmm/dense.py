@@ -271,7 +271,7 @@ def build_dense(A: Crossprod, structure: ReStructure) -> DenseSystem | None:
     if A.rest:
         rs = slice(q0, q)
         full[rs, rs] = A.Arr
-        full[rs, :q0] = A.Ar0.toarray()
+        full[rs, :q0] = A.ar0_array()
         full[xy, rs] = A.Axr
     full[xy, xy] = A.Axx
     upper_rows, upper_cols = _lower_triangle(q + m, -1)[::-1]

@@ -34,6 +34,7 @@ from .blocks import (
     criterion_parts,
     diagonal_scale,
     trailing_split,
+    transposed_product,
     update_L,
 )
 from .checks import ConvergenceCheck, check_convergence
@@ -425,7 +426,7 @@ class LinearMixedModel:
             ur = triangular_solve(Lrr.T, z, lower=False)
             lam_ur = ur.copy()
             _apply_lambda(lam_ur, A, L.rest_T)
-            g0 = g0 - (A.Ar0.T @ lam_ur).reshape(A.ell0, A.p0)
+            g0 = g0 - transposed_product(A.Ar0, lam_ur).reshape(A.ell0, A.p0)
             for b, o in zip(A.rest, A.offsets[:-1]):
                 out_rest.append(ur[int(o): int(o) + b.q].reshape(b.nlevels, b.p))
         tg = g0 @ L.T0
@@ -590,7 +591,7 @@ def _gram_quadratic_chunked(A: Crossprod, X: np.ndarray, chunk_entries: int = 4_
     out = np.zeros((ell, p, p))
     per = max(1, chunk_entries // max(1, A.q_rest * p))
     if per >= ell:  # one chunk: the whole of A_r0 (no column slicing of a sparse matrix)
-        E = A.Ar0.toarray()
+        E = A.ar0_array()
         XE = (X @ E).reshape(A.q_rest, ell, p)
         out[:] = np.einsum("kia,kib->iab", E.reshape(A.q_rest, ell, p), XE)
         return out
