@@ -112,23 +112,26 @@ def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> F
     s = model.structure
     theta = model.optsum.theta
     model.set_theta(theta)
-    crit = model.reml_crit() if model.reml else model.deviance_ml()
+    deviance_ml = model.deviance_ml()
+    crit = model.reml_crit() if model.reml else deviance_ml
     loglik = -crit / 2.0
     k = model.p + s.ntheta + 1
     sigma = model.sigma
     estimates = model.estimates()
     ranef = ranef_blocks(model, estimates.b_blocks)
+    groups = s.factor_names()
+    beta = model.beta
     return Fit(
-        analysis="lmm", engine="native", coef_names=list(model.names), beta=model.beta,
+        analysis="lmm", engine="native", coef_names=list(model.names), beta=beta,
         vcov=model.vcov(), sigma=sigma, nobs=model.n, loglik=loglik,
         aic=-2.0 * loglik + 2.0 * k, bic=-2.0 * loglik + k * np.log(model.n),
         deviance=crit, df_residual=float(model.n - k), reml=model.reml,
-        reml_crit=crit if model.reml else None, deviance_ml=model.deviance_ml(),
+        reml_crit=crit if model.reml else None, deviance_ml=deviance_ml,
         dropped=list(dropped or []), theta=theta.copy(),
         varcorr=varcorr(s.terms, theta, sigma), ranef=ranef,
-        coef_groups=coef_groups(model.names, model.beta, s.factor_names(), ranef),
+        coef_groups=coef_groups(model.names, beta, groups, ranef),
         rows=RowsAtEstimates(model, estimates, sigma) if model.has_rows else None,
-        ngroups={g: _nlevels(model, g) for g in s.factor_names()},
+        ngroups={g: _nlevels(model, g) for g in groups},
         optinfo=optinfo(model.optsum, model.check), warnings=warnings_in_words(model),
         backend=NativeBackend(model),
     )
