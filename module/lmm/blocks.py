@@ -213,6 +213,11 @@ def _z_index(block: ReTerm, a: int, offset: int = 0) -> np.ndarray:
     return block.codes * block.p + a + offset
 
 
+#: Most cells of a cross-product block per product for which its sums are formed by a bincount
+#: over all of its cells rather than over the distinct cells the products touch (a sort first).
+DENSE_CELLS_PER_PRODUCT = 4
+
+
 def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Dense Z_rᵀWZ_r (full symmetric storage) and the flat C-order indices of its
     upper-triangle cells that can be non-zero (sorted).
@@ -231,8 +236,7 @@ def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) ->
                 xa = bj.X[:, a] if w is None else bj.X[:, a] * w
                 for b in range(bk.p):
                     rk = _z_index(bk, b, offsets[k])
-                    cells, inv = np.unique(rj * q + rk, return_inverse=True)
-                    sums = np.bincount(inv.ravel(), weights=xa * bk.X[:, b], minlength=len(cells))
+                    cells, sums = _cell_sums(rj * q + rk, xa * bk.X[:, b], q * q)
                     flat[cells] += sums
                     if j != k:
                         r, c = np.divmod(cells, q)
@@ -241,15 +245,21 @@ def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) ->
     return out, np.unique(np.concatenate(upper)) if upper else np.zeros(0, dtype=np.int64)
 
 
-#: Most cells of Z_rᵀWZ₀ per product for which :func:`_rest_first` sums the products over all
-#: of its cells (one bincount) rather than over the distinct cells they touch (a sort first).
-DENSE_CELLS_PER_PRODUCT = 4
+def _cell_sums(key: np.ndarray, products: np.ndarray, ncells: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct cells ``key`` touches (sorted) and the sums of their ``products``, each
+    cell's in row order: by bincounts over all ``ncells`` cells when they are few
+    (:data:`DENSE_CELLS_PER_PRODUCT`), else over the distinct cells (a sort first)."""
+    if ncells <= DENSE_CELLS_PER_PRODUCT * key.size:
+        cells = np.flatnonzero(np.bincount(key, minlength=ncells))
+        return cells, np.bincount(key, weights=products, minlength=ncells)[cells]
+    cells, inv = np.unique(key, return_inverse=True)
+    return cells, np.bincount(inv.ravel(), weights=products, minlength=len(cells))
 
 
 def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
                 w: np.ndarray | None) -> sp.csr_matrix:
     """Sparse Z_rᵀWZ₀ (q_r × q₀), CSR with sorted indices and no zeros: each cell's products
-    summed in row order (a bincount over the distinct cells; scipy's COO → CSR conversion, which
+    summed in row order (a bincount, as :func:`_cell_sums`; scipy's COO → CSR conversion, which
     sums them in that order too where a cell has up to two products, costs ten times more)."""
     rows, cols, vals = [], [], []
     for j, bj in enumerate(rest):
