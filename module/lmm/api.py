@@ -2,6 +2,8 @@
 :class:`~mixedbridge.fit.Fit` with lme4's answers."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..design import ReTermData
@@ -179,7 +181,7 @@ def ranef_blocks(model: LinearMixedModel, modes: list[np.ndarray] | None = None)
         cols = slice(offset, offset + t.p)
         b = modes[block][:, cols]
         v = cvar[block][:, cols, cols]
-        sd = np.sqrt(np.clip(np.einsum("iaa->ia", v), 0.0, None))
+        sd = np.sqrt(np.clip(np.diagonal(v, axis1=1, axis2=2), 0.0, None))
         out.append(RanefBlock(t.group, list(t.names), list(t.levels), b.copy(), sd))
     return out
 
@@ -193,7 +195,7 @@ def coef_groups(names: list[str], beta: np.ndarray, groups: list[str],
     for g in groups:
         blocks = [r for r in ranef if r.group == g]
         levels = blocks[0].levels
-        vals = np.tile(np.asarray(beta, dtype=float), (len(levels), 1))
+        vals = np.repeat(np.asarray(beta, dtype=float)[None, :], len(levels), axis=0)
         cols = list(names)
         for r in blocks:
             for j, name in enumerate(r.terms):
@@ -224,7 +226,7 @@ def optinfo(optsum: OptSummary, check: ConvergenceCheck) -> dict:
         "restarts": list(optsum.restarted),
         "boundary_snapped": list(optsum.boundary_snapped),
         "theta0": optsum.theta0.tolist(),
-        "lower": [None if not np.isfinite(v) else float(v) for v in optsum.lower],
+        "lower": [v if math.isfinite(v) else None for v in optsum.lower.tolist()],
         "ftol_abs": optsum.ftol_abs,
         "xtol_abs": optsum.xtol_abs,
         "messages": list(optsum.messages) + list(check.messages),
