@@ -263,9 +263,7 @@ def build_dense(A: Crossprod, structure: ReStructure) -> DenseSystem | None:
     q0 = A.ell0 * A.p0
     m = A.m
     full = np.zeros((q + m, q + m))
-    at = A.p0 * np.arange(A.ell0)[:, None, None]  # the diagonal blocks of block 0, all at once
-    a = np.arange(A.p0)
-    full[at + a[:, None], at + a[None, :]] = A.A00
+    full[_level_blocks(A.ell0, A.p0)] = A.A00  # the diagonal blocks of block 0, all at once
     xy = slice(q, q + m)
     full[xy, :q0] = A.Ax0.reshape(m, q0)
     if A.rest:
@@ -280,6 +278,17 @@ def build_dense(A: Crossprod, structure: ReStructure) -> DenseSystem | None:
                                                                    for a in (blk.rows, blk.cols, blk.theta_index)))
                                             for blk in structure.blocks))
     return DenseSystem(full, rows, cols, index, q, A.p, q0, A.p0)
+
+
+@lru_cache(maxsize=16)
+def _level_blocks(ell0: int, p0: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns (read-only, broadcasting to ℓ₀×p₀×p₀) of block 0's diagonal blocks in the
+    dense A."""
+    at = p0 * np.arange(ell0)[:, None, None]
+    a = np.arange(p0)
+    rows, cols = at + a[:, None], at + a[None, :]
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 @lru_cache(maxsize=8)
