@@ -2,6 +2,8 @@
 :class:`~mixedbridge.fit.Fit` with lme4's answers."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..design import ReTermData
@@ -112,23 +114,26 @@ def model_to_fit(model: LinearMixedModel, dropped: list[str] | None = None) -> F
     s = model.structure
     theta = model.optsum.theta
     model.set_theta(theta)
-    crit = model.reml_crit() if model.reml else model.deviance_ml()
+    deviance_ml = model.deviance_ml()
+    crit = model.reml_crit() if model.reml else deviance_ml
     loglik = -crit / 2.0
     k = model.p + s.ntheta + 1
     sigma = model.sigma
     estimates = model.estimates()
     ranef = ranef_blocks(model, estimates.b_blocks)
+    groups = s.factor_names()
+    beta = model.beta
     return Fit(
-        analysis="lmm", engine="native", coef_names=list(model.names), beta=model.beta,
+        analysis="lmm", engine="native", coef_names=list(model.names), beta=beta,
         vcov=model.vcov(), sigma=sigma, nobs=model.n, loglik=loglik,
         aic=-2.0 * loglik + 2.0 * k, bic=-2.0 * loglik + k * np.log(model.n),
         deviance=crit, df_residual=float(model.n - k), reml=model.reml,
-        reml_crit=crit if model.reml else None, deviance_ml=model.deviance_ml(),
+        reml_crit=crit if model.reml else None, deviance_ml=deviance_ml,
         dropped=list(dropped or []), theta=theta.copy(),
         varcorr=varcorr(s.terms, theta, sigma), ranef=ranef,
-        coef_groups=coef_groups(model.names, model.beta, s.factor_names(), ranef),
+        coef_groups=coef_groups(model.names, beta, groups, ranef),
         rows=RowsAtEstimates(model, estimates, sigma) if model.has_rows else None,
-        ngroups={g: _nlevels(model, g) for g in s.factor_names()},
+        ngroups={g: _nlevels(model, g) for g in groups},
         optinfo=optinfo(model.optsum, model.check), warnings=warnings_in_words(model),
         backend=NativeBackend(model),
     )
@@ -176,7 +181,7 @@ def ranef_blocks(model: LinearMixedModel, modes: list[np.ndarray] | None = None)
         cols = slice(offset, offset + t.p)
         b = modes[block][:, cols]
         v = cvar[block][:, cols, cols]
-        sd = np.sqrt(np.clip(np.einsum("iaa->ia", v), 0.0, None))
+        sd = np.sqrt(np.clip(np.diagonal(v, axis1=1, axis2=2), 0.0, None))
         out.append(RanefBlock(t.group, list(t.names), list(t.levels), b.copy(), sd))
     return out
 
@@ -190,7 +195,7 @@ def coef_groups(names: list[str], beta: np.ndarray, groups: list[str],
     for g in groups:
         blocks = [r for r in ranef if r.group == g]
         levels = blocks[0].levels
-        vals = np.tile(np.asarray(beta, dtype=float), (len(levels), 1))
+        vals = np.repeat(np.asarray(beta, dtype=float)[None, :], len(levels), axis=0)
         cols = list(names)
         for r in blocks:
             for j, name in enumerate(r.terms):
@@ -221,7 +226,7 @@ def optinfo(optsum: OptSummary, check: ConvergenceCheck) -> dict:
         "restarts": list(optsum.restarted),
         "boundary_snapped": list(optsum.boundary_snapped),
         "theta0": optsum.theta0.tolist(),
-        "lower": [None if not np.isfinite(v) else float(v) for v in optsum.lower],
+        "lower": [v if math.isfinite(v) else None for v in optsum.lower.tolist()],
         "ftol_abs": optsum.ftol_abs,
         "xtol_abs": optsum.xtol_abs,
         "messages": list(optsum.messages) + list(check.messages),

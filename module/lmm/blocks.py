@@ -61,6 +61,7 @@ class Crossprod:
     _pattern_done: bool = field(init=False, default=False, repr=False)
     _upper_plan: UpperPlan | None = field(init=False, default=None, repr=False)
     _plan_done: bool = field(init=False, default=False, repr=False)
+    _ar0_array: np.ndarray | None = field(init=False, default=None, repr=False)
 
     @property
     def m(self) -> int:
@@ -69,6 +70,17 @@ class Crossprod:
     @property
     def q_rest(self) -> int:
         return int(self.offsets[-1]) if len(self.offsets) else 0
+
+    def ar0_array(self) -> np.ndarray:
+        """A_r0 as a dense array (read-only), kept when it holds at most
+        :data:`KEEP_AR0_ENTRIES` numbers (a small model reads it at every blocked factorisation)."""
+        if self._ar0_array is not None:
+            return self._ar0_array
+        out = self.Ar0.toarray()
+        out.flags.writeable = False
+        if out.size <= KEEP_AR0_ENTRIES:
+            self._ar0_array = out
+        return out
 
     def arr_pattern(self) -> ArrPattern | None:
         """The non-zeros of A_rr's upper triangle when it is sparse (fewer than
@@ -91,6 +103,8 @@ class Crossprod:
         return self._upper_plan
 
 
+#: Most numbers of the dense A_r0 that :meth:`Crossprod.ar0_array` keeps (320 kB).
+KEEP_AR0_ENTRIES = 40_000
 #: Largest fraction of non-zero cells of A_rr for which S_r is assembled from A_rr's non-zeros
 #: (a zeroed matrix and two scatters) instead of a scaled dense copy.
 SPARSE_ARR_FRACTION = 0.125
@@ -154,7 +168,13 @@ CHUNK_ROWS = 16_384
 def _product_sums(codes: np.ndarray, a: np.ndarray, b: np.ndarray, nlevels: int,
                   w: np.ndarray | None = None) -> np.ndarray:
     """Σ (a·w)·b per level, over row chunks: no n-row product; the sums bincount forms of the
-    whole product (each level's terms added in row order, one at a time)."""
+    whole product (each level's terms added in row order, one at a time), which is what it
+    forms for a model of one chunk."""
+    if codes.size <= CHUNK_ROWS:
+        t = a * b if w is None else a * w
+        if w is not None:
+            t *= b
+        return np.bincount(codes, weights=t, minlength=nlevels)
     out = np.zeros(nlevels)
     tmp = np.empty(min(CHUNK_ROWS, codes.size))
     for start in range(0, codes.size, CHUNK_ROWS):
@@ -193,6 +213,11 @@ def _z_index(block: ReTerm, a: int, offset: int = 0) -> np.ndarray:
     return block.codes * block.p + a + offset
 
 
+#: Most cells of a cross-product block per product for which its sums are formed by a bincount
+#: over all of its cells rather than over the distinct cells the products touch (a sort first).
+DENSE_CELLS_PER_PRODUCT = 4
+
+
 def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Dense Z_rᵀWZ_r (full symmetric storage) and the flat C-order indices of its
     upper-triangle cells that can be non-zero (sorted).
@@ -211,8 +236,7 @@ def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) ->
                 xa = bj.X[:, a] if w is None else bj.X[:, a] * w
                 for b in range(bk.p):
                     rk = _z_index(bk, b, offsets[k])
-                    cells, inv = np.unique(rj * q + rk, return_inverse=True)
-                    sums = np.bincount(inv.ravel(), weights=xa * bk.X[:, b], minlength=len(cells))
+                    cells, sums = _cell_sums(rj * q + rk, xa * bk.X[:, b], q * q)
                     flat[cells] += sums
                     if j != k:
                         r, c = np.divmod(cells, q)
@@ -221,9 +245,22 @@ def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) ->
     return out, np.unique(np.concatenate(upper)) if upper else np.zeros(0, dtype=np.int64)
 
 
+def _cell_sums(key: np.ndarray, products: np.ndarray, ncells: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct cells ``key`` touches (sorted) and the sums of their ``products``, each
+    cell's in row order: by bincounts over all ``ncells`` cells when they are few
+    (:data:`DENSE_CELLS_PER_PRODUCT`), else over the distinct cells (a sort first)."""
+    if ncells <= DENSE_CELLS_PER_PRODUCT * key.size:
+        cells = np.flatnonzero(np.bincount(key, minlength=ncells))
+        return cells, np.bincount(key, weights=products, minlength=ncells)[cells]
+    cells, inv = np.unique(key, return_inverse=True)
+    return cells, np.bincount(inv.ravel(), weights=products, minlength=len(cells))
+
+
 def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
                 w: np.ndarray | None) -> sp.csr_matrix:
-    """Sparse Z_rᵀWZ₀ (q_r × q₀)."""
+    """Sparse Z_rᵀWZ₀ (q_r × q₀), CSR with sorted indices and no zeros: each cell's products
+    summed in row order (a bincount, as :func:`_cell_sums`; scipy's COO → CSR conversion, which
+    sums them in that order too where a cell has up to two products, costs ten times more)."""
     rows, cols, vals = [], [], []
     for j, bj in enumerate(rest):
         for a in range(bj.p):
@@ -232,10 +269,24 @@ def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
                 rows.append(_z_index(bj, a, offsets[j]))
                 cols.append(_z_index(b0, b))
                 vals.append(xa * b0.X[:, b])
-    A = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(int(offsets[-1]), b0.q)).tocsr()
-    A.sum_duplicates()
-    A.eliminate_zeros()
+    q_r, q0 = int(offsets[-1]), b0.q
+    key = np.concatenate(rows).astype(np.int64) * q0 + np.concatenate(cols)
+    products = np.concatenate(vals)
+    if q_r * q0 <= DENSE_CELLS_PER_PRODUCT * len(key):  # a bincount over every cell
+        sums = np.bincount(key, weights=products, minlength=q_r * q0)
+        cells = np.flatnonzero(sums)
+        sums = sums[cells]
+    else:
+        cells, inv = np.unique(key, return_inverse=True)
+        sums = np.bincount(inv.ravel(), weights=products, minlength=len(cells))
+        nonzero = sums != 0
+        cells, sums = cells[nonzero], sums[nonzero]
+    r, c = np.divmod(cells, q0)
+    index = np.int32 if max(q_r, q0, len(cells)) < 2**31 else np.int64
+    indptr = np.zeros(q_r + 1, dtype=index)
+    np.cumsum(np.bincount(r, minlength=q_r), out=indptr[1:])
+    A = sp.csr_matrix((sums, c.astype(index), indptr), shape=(q_r, q0))
+    A.has_sorted_indices = True
     return A
 
 
@@ -283,6 +334,14 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
     slw = 0.0 if weights is None else float(np.sum(np.log(weights)))
     return Crossprod(b0.nlevels, b0.p, A00, Ax0, Axx, list(rest), offsets, Arr, Ar0, Axr, gram,
                      n, p, slw, arr_upper)
+
+
+def transposed_product(Ar0: sp.csr_matrix, v: np.ndarray) -> np.ndarray:
+    """A_r0ᵀv for a q_r-vector v: a bincount over the stored entries in row order, the sums
+    scipy's product ``Ar0.T @ v`` forms (each output's terms in that order, from zero) without
+    its dispatch (a dozen microseconds on a small model)."""
+    rows = np.repeat(np.arange(Ar0.shape[0]), np.diff(Ar0.indptr))
+    return np.bincount(Ar0.indices, weights=Ar0.data * v[rows], minlength=Ar0.shape[1])
 
 
 @lru_cache(maxsize=64)

@@ -155,36 +155,69 @@ def _quadratic_form(system: DenseSystem) -> QuadraticForm | None:
     elsewhere (LAPACK reads the lower triangle only); those cells (flat C-order indices) and
     their columns of C (K × cells: a batch of θ multiplies these alone, one θ the whole of C,
     which is cheaper than scattering); None when C would hold more than
-    :data:`QUADRATIC_MAX_ENTRIES` numbers."""
+    :data:`QUADRATIC_MAX_ENTRIES` numbers. Where each coefficient is read from A depends on the
+    layout alone (:func:`_quadratic_plan`, formed once per layout)."""
     size = system.full.shape[0]
     ntheta = int(system.index.max()) + 1 if system.index.size else 0
-    k_all = ntheta + 1
-    first, second = _pairs(k_all)
+    first, second = _pairs(ntheta + 1)
     if len(first) * size * size > QUADRATIC_MAX_ENTRIES:
         return None
+    rows, cols, index = (np.asarray(a, dtype=np.intp).tobytes() for a in (system.rows, system.cols, system.index))
+    plan = _quadratic_plan(size, system.q, system.q0, system.p0, rows, cols, index)
+    if plan is None:
+        return None
+    padded = np.zeros((size + 1, size + 1))
+    padded[:size, :size] = system.full
+    flat = padded.reshape(-1)
+    coef = flat.take(plan.direct)
+    coef[plan.off] += flat.take(plan.mirrored)
+    coef[-1, plan.diag] += 1.0
+    out = np.zeros((len(first), size * size))
+    out[:, plan.cells] = coef
+    return first, second, out, plan.cells, coef
+
+
+class QuadraticPlan(NamedTuple):
+    """Where :func:`_quadratic_form` reads each coefficient in the flattened A padded by a zero
+    row and column: ``direct`` (K × cells) A[sₖ[i], sₗ[j]], ``mirrored`` the added
+    A[sₖ[j], sₗ[i]] for the pairs k < l (``off``); ``diag`` the cells of I_q; ``cells`` the
+    lower triangle's cells that can be non-zero (flat C-order indices)."""
+
+    direct: np.ndarray
+    off: np.ndarray
+    mirrored: np.ndarray
+    diag: np.ndarray
+    cells: np.ndarray
+
+
+@lru_cache(maxsize=8)
+def _quadratic_plan(size: int, q: int, q0: int, p0: int, rows_b: bytes, cols_b: bytes,
+                    index_b: bytes) -> QuadraticPlan | None:
+    """The :class:`QuadraticPlan` of a dense layout (Λ's cells ``rows``, ``cols`` and their θ
+    ``index`` as bytes of intp arrays), or None when a column of Λ holds two cells of one θ
+    element; read-only arrays, shared by the models of one layout."""
+    rows_l, cols_l, index = (np.frombuffer(b, dtype=np.intp) for b in (rows_b, cols_b, index_b))
+    ntheta = int(index.max()) + 1 if index.size else 0
+    k_all = ntheta + 1
+    first, second = _pairs(k_all)
     # source[k, j]: the row of vₖ's cell in column j of Λ (size: none); a column holds at most
     # one cell of each vₖ, so (EₖᵀAEₗ)[i, j] = A[source[k, i], source[l, j]] (0 where none)
     source = np.full((k_all, size), size)
     source[ntheta] = np.arange(size)  # Λ's cells that no θ sets: the identity's
-    source[ntheta, system.cols[system.rows == system.cols]] = size
-    source[system.index, system.cols] = system.rows
-    if np.any(np.bincount(system.index * size + system.cols, minlength=k_all * size) > 1):
+    source[ntheta, cols_l[rows_l == cols_l]] = size
+    source[index, cols_l] = rows_l
+    if np.any(np.bincount(index * size + cols_l, minlength=k_all * size) > 1):
         return None
-    padded = np.zeros((size + 1, size + 1))
-    padded[:size, :size] = system.full
-    rows, cols = _lower_cells(size, system.q0, system.p0)
+    rows, cols = _lower_cells(size, q0, p0)
     # Cₖₗ[i, j] = A[sₖ[i], sₗ[j]] + A[sₖ[j], sₗ[i]] for k < l (EₖᵀAEₗ + its transpose)
-    flat = padded.reshape(-1)
     at_rows, at_cols = source[:, rows], source[:, cols]  # per cell, the row of each v in its Λ column
-    coef = flat.take(at_rows[first] * (size + 1) + at_cols[second])
     off = first != second
-    coef[off] += flat.take(at_cols[first[off]] * (size + 1) + at_rows[second[off]])
-    diag = np.flatnonzero((rows == cols) & (rows < system.q))
-    coef[-1, diag] += 1.0
-    cells = rows * size + cols
-    out = np.zeros((len(first), size * size))
-    out[:, cells] = coef
-    return first, second, out, cells, coef
+    plan = QuadraticPlan(at_rows[first] * (size + 1) + at_cols[second], off,
+                         at_cols[first[off]] * (size + 1) + at_rows[second[off]],
+                         np.flatnonzero((rows == cols) & (rows < q)), rows * size + cols)
+    for a in plan:
+        a.flags.writeable = False
+    return plan
 
 
 @lru_cache(maxsize=16)
@@ -230,26 +263,49 @@ def build_dense(A: Crossprod, structure: ReStructure) -> DenseSystem | None:
     q0 = A.ell0 * A.p0
     m = A.m
     full = np.zeros((q + m, q + m))
-    at = A.p0 * np.arange(A.ell0)[:, None, None]  # the diagonal blocks of block 0, all at once
-    a = np.arange(A.p0)
-    full[at + a[:, None], at + a[None, :]] = A.A00
+    full[_level_blocks(A.ell0, A.p0)] = A.A00  # the diagonal blocks of block 0, all at once
     xy = slice(q, q + m)
     full[xy, :q0] = A.Ax0.reshape(m, q0)
     if A.rest:
         rs = slice(q0, q)
         full[rs, rs] = A.Arr
-        full[rs, :q0] = A.Ar0.toarray()
+        full[rs, :q0] = A.ar0_array()
         full[xy, rs] = A.Axr
     full[xy, xy] = A.Axx
     upper_rows, upper_cols = _lower_triangle(q + m, -1)[::-1]
     full[upper_rows, upper_cols] = full[upper_cols, upper_rows]  # the lower triangle's values
+    rows, cols, index = _lambda_cells(tuple((blk.p, blk.nlevels, *(np.asarray(a, dtype=np.intp).tobytes()
+                                                                   for a in (blk.rows, blk.cols, blk.theta_index)))
+                                            for blk in structure.blocks))
+    return DenseSystem(full, rows, cols, index, q, A.p, q0, A.p0)
+
+
+@lru_cache(maxsize=16)
+def _level_blocks(ell0: int, p0: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns (read-only, broadcasting to ℓ₀×p₀×p₀) of block 0's diagonal blocks in the
+    dense A."""
+    at = p0 * np.arange(ell0)[:, None, None]
+    a = np.arange(p0)
+    rows, cols = at + a[:, None], at + a[None, :]
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
+@lru_cache(maxsize=8)
+def _lambda_cells(blocks: tuple[tuple[int, int, bytes, bytes, bytes], ...]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each θ element goes in the dense Λ (rows, columns, θ index; read-only), from the
+    blocks' (p, levels, template rows, template columns, θ index as bytes of intp arrays)."""
     rows, cols, index = [], [], []
     offset = 0
-    for blk in structure.blocks:
-        base = offset + blk.p * np.arange(blk.nlevels)[:, None]
-        rows.append((base + blk.rows).ravel())
-        cols.append((base + blk.cols).ravel())
-        index.append(np.tile(blk.theta_index, blk.nlevels))
-        offset += blk.q
-    return DenseSystem(full, np.concatenate(rows), np.concatenate(cols), np.concatenate(index),
-                       q, A.p, q0, A.p0)
+    for p, nlevels, rows_b, cols_b, index_b in blocks:
+        t_rows, t_cols, t_index = (np.frombuffer(b, dtype=np.intp) for b in (rows_b, cols_b, index_b))
+        base = offset + p * np.arange(nlevels)[:, None]
+        rows.append((base + t_rows).ravel())
+        cols.append((base + t_cols).ravel())
+        index.append(np.tile(t_index, nlevels))
+        offset += p * nlevels
+    out = np.concatenate(rows), np.concatenate(cols), np.concatenate(index)
+    for a in out:
+        a.flags.writeable = False
+    return out

@@ -165,7 +165,7 @@ def gram_product(A: Crossprod, W: np.ndarray) -> np.ndarray:
     products when A_r0 is small (a few microseconds against a sparse product's overhead)."""
     ell, p = W.shape[0], W.shape[1]
     if A.q_rest * ell * p <= DENSE_GRAM_ENTRIES:
-        D = A.Ar0.toarray()
+        D = A.ar0_array()
         DW = np.einsum("ria,iab->rib", D.reshape(-1, ell, p), W)
         return DW.reshape(D.shape) @ D.T
     idx = np.arange(ell * p).reshape(ell, p)

@@ -34,6 +34,7 @@ from .blocks import (
     criterion_parts,
     diagonal_scale,
     trailing_split,
+    transposed_product,
     update_L,
 )
 from .checks import ConvergenceCheck, check_convergence
@@ -215,18 +216,24 @@ class LinearMixedModel:
 
     def _fit_objective(self) -> Callable[[np.ndarray], float]:
         """:meth:`objective` at θ (profiled, the model's criterion) as the optimizer calls it: on
-        the dense path the factorisation and :meth:`_profiled` with nothing between (the same
-        numbers; a fit makes dozens of evaluations of a few microseconds each)."""
+        the dense path the factorisation and :meth:`_profiled`'s operations, in its order, with
+        the model's constants read once (the same numbers; a fit makes dozens of evaluations of a
+        few microseconds each)."""
         dense = self.dense
         if dense is None:
             return self.objective
-        factor, profiled, d, reml = dense.factor, self._profiled, self.dof, self.reml
+        factor, d = dense.factor, self.dof
+        sum_log_w, ldR2 = self.A.sum_log_w, (self.basis.ldR2 if self.reml else None)
+        log = np.log
 
         def objective(theta: np.ndarray) -> float:
             f = factor(theta)
             if not f.ok or not math.isfinite(f.ldL2) or f.pwrss <= 0 or d <= 0:
                 return math.inf
-            return float(profiled(f.ldL2, f.ldRX2, f.pwrss, d, reml))
+            val = f.ldL2 - sum_log_w + d * (1.0 + _LOG2PI + log(f.pwrss / d))  # _profiled's steps
+            if ldR2 is not None:
+                val += f.ldRX2 + ldR2
+            return float(val)
 
         return objective
 
@@ -304,30 +311,31 @@ class LinearMixedModel:
         whose objectives differ by rounding (rows in another order, Dask partitions) agree to 1e-9.
         """
         s = self.structure
+        lower = s.lower
         start, step = s.theta0, None
         if theta0 is not None:
-            start = np.maximum(np.asarray(theta0, dtype=float), s.lower)
+            start = np.maximum(np.asarray(theta0, dtype=float), lower)
         elif wants_moment_start(self.A):
             start, step = moment_start(self.A, s)
-        optsum = minimize_theta(self._fit_objective(), start, s.lower, do_polish=polish, initial_step=step,
+        optsum = minimize_theta(self._fit_objective(), start, lower, do_polish=polish, initial_step=step,
                                 exact=exact)
-        check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
+        check = check_convergence(self.objective, optsum.theta, optsum.fmin, lower, calc_derivs,
                                   self.objectives)
         if not polish and calc_derivs and not check.singular and not check.grad_ok:
             first = optsum
-            optsum = minimize_theta(self._fit_objective(), first.theta, s.lower, do_polish=True, exact=exact)
+            optsum = minimize_theta(self._fit_objective(), first.theta, lower, do_polish=True, exact=exact)
             optsum.theta0 = first.theta0
             optsum.feval += first.feval
             optsum.restarted = first.restarted + ["rerun after failed gradient check"] + optsum.restarted
-            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
+            check = check_convergence(self.objective, optsum.theta, optsum.fmin, lower, calc_derivs,
                                   self.objectives)
-        finished = newton_finish(self.objective, optsum.theta, optsum.fmin, check.gradient, check.hessian, s.lower,
+        finished = newton_finish(self.objective, optsum.theta, optsum.fmin, check.gradient, check.hessian, lower,
                                  eigenvalues=check.hess_eigen)
         if finished is not None and not check.singular:
             optsum.theta, optsum.fmin = finished
             optsum.feval += 1
             optsum.restarted.append("newton step (BOBYQA stopped early by its ftol_abs)")
-            check = check_convergence(self.objective, optsum.theta, optsum.fmin, s.lower, calc_derivs,
+            check = check_convergence(self.objective, optsum.theta, optsum.fmin, lower, calc_derivs,
                                   self.objectives)
         optsum.fmin = self._criterion(self.set_theta(optsum.theta), self.reml)
         self._optsum, self._check = optsum, check
@@ -425,7 +433,7 @@ class LinearMixedModel:
             ur = triangular_solve(Lrr.T, z, lower=False)
             lam_ur = ur.copy()
             _apply_lambda(lam_ur, A, L.rest_T)
-            g0 = g0 - (A.Ar0.T @ lam_ur).reshape(A.ell0, A.p0)
+            g0 = g0 - transposed_product(A.Ar0, lam_ur).reshape(A.ell0, A.p0)
             for b, o in zip(A.rest, A.offsets[:-1]):
                 out_rest.append(ur[int(o): int(o) + b.q].reshape(b.nlevels, b.p))
         tg = g0 @ L.T0
@@ -590,7 +598,7 @@ def _gram_quadratic_chunked(A: Crossprod, X: np.ndarray, chunk_entries: int = 4_
     out = np.zeros((ell, p, p))
     per = max(1, chunk_entries // max(1, A.q_rest * p))
     if per >= ell:  # one chunk: the whole of A_r0 (no column slicing of a sparse matrix)
-        E = A.Ar0.toarray()
+        E = A.ar0_array()
         XE = (X @ E).reshape(A.q_rest, ell, p)
         out[:] = np.einsum("kia,kib->iab", E.reshape(A.q_rest, ell, p), XE)
         return out
