@@ -1,18 +1,19 @@
 #!/bin/sh
 # Idempotent set-up of R for the lme4 engine (Debian/Ubuntu, run as root or with sudo).
-# Quick no-op when Rscript and the R packages lme4, lmerTest, pbkrtest, emmeans are present;
-# otherwise: apt-get update, then install r-base-core and the r-cran-* packages (car is the
-# tests' reference for an lm's type II/III tables, afex for JASP's own fits and plots), without
-# Debian's recommended packages.
+# Quick no-op when Rscript and the R packages of R_PKGS are present; otherwise: apt-get update,
+# then install r-base-core and the r-cran-* packages (car is the tests' reference for an lm's
+# type II/III tables, afex for JASP's own fits and plots, performance for R² and the ICC),
+# without Debian's recommended packages.
 # With PYTHON=/path/to/python set, also installs rpy2 (>=3.5,<3.6) there when it is missing.
 set -eu
 
-R_PKGS="lme4 lmerTest pbkrtest emmeans car afex"
-DEBS="r-base-core r-cran-lme4 r-cran-lmertest r-cran-pbkrtest r-cran-emmeans r-cran-car r-cran-afex"
+R_PKGS="lme4 lmerTest pbkrtest emmeans car afex performance"
+DEBS="r-base-core r-cran-lme4 r-cran-lmertest r-cran-pbkrtest r-cran-emmeans r-cran-car r-cran-afex r-cran-performance"
 
 have_r() {
     command -v Rscript >/dev/null 2>&1 || return 1
-    Rscript --vanilla -e 'p <- c("lme4", "lmerTest", "pbkrtest", "emmeans", "car", "afex");
+    Rscript --vanilla -e 'p <- c("lme4", "lmerTest", "pbkrtest", "emmeans", "car", "afex",
+             "performance");
         ok <- nzchar(vapply(p, function(x) system.file(package = x), ""));
         q(status = if (all(ok)) 0L else 1L)' >/dev/null 2>&1
 }
