@@ -4,10 +4,11 @@ Hessian of the profiled objective over θ by central finite differences (``deriv
 On small models the check is numpy calls on a handful of numbers around one batched Cholesky
 factorisation of the points (:meth:`.dense.DenseSystem.factor_many`); the numbers are therefore
 read as Python floats and the 3×3 factorisations call numpy's gufuncs directly
-(:mod:`.gufuncs`), the same operations. Measured (issue #16, instructions per check, sleepstudy
-2.13 M before, 1.8 M after; Penicillin 0.91 M before): the batched factorisation is two thirds of
-what is left, 0.87 M in LAPACK's ``dpotrf`` and 0.31 M in numpy's copies of each matrix into and
-out of LAPACK's layout (a BLAS copy per row). Not taken: scipy's ``dpotrf`` on each point
+(:mod:`.gufuncs`), the same operations. Measured (issue #16, instructions per check before and
+after: sleepstudy 2.13 M and 1.79 M, Penicillin 1.11 M and 0.80 M, Pastes 1.45 M and 1.14 M): on
+sleepstudy the batched factorisation is two thirds of what is left, 0.87 M in LAPACK's ``dpotrf``
+and 0.31 M in numpy's copies of each matrix into and out of LAPACK's layout (a BLAS copy per
+row). Not taken: scipy's ``dpotrf`` on each point
 (one call per matrix, no such copies) runs a separate OpenBLAS build and differs from numpy's in
 the last bits on Penicillin; the Hessian's finite differences amplify such differences to its
 leading digits.
