@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import lapack
 
+from . import gufuncs
 from .blocks import Crossprod
 from .remat import ReStructure
 
@@ -81,7 +82,7 @@ class DenseSystem:
         self._quadratic = None if quadratic is None else quadratic[:3]
         self._cells = None if quadratic is None else quadratic[3:]
         self._v = np.ones(int(self.index.max()) + 2 if self.index.size else 1)  # (θ, 1), filled per evaluation
-        self._batch: np.ndarray | None = None
+        self._batch: tuple[np.ndarray, np.ndarray] | None = None
 
     def factor(self, theta: np.ndarray) -> DenseFactor:
         """log|L_θ|², log|R_X|² and r² at θ from one dense Cholesky factorisation (few numpy
@@ -103,16 +104,16 @@ class DenseSystem:
         ld, lx, _ = np.add.reduceat(np.log(d), self._segments)
         return DenseFactor(2.0 * float(ld), 2.0 * float(lx), float(d[-1]) ** 2, True)
 
-    def _batch_work(self, count: int) -> np.ndarray:
-        """A zeroed (count, size²) array for :meth:`factor_many`, kept between calls when it holds
-        at most :data:`KEEP_BATCH_ENTRIES` numbers (the cells written are the same each time, so
-        the rest stays zero; a fresh array of this size costs more than the products)."""
-        shape = (count, self.full.size)
+    def _batch_work(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """A zeroed (count, size²) array for :meth:`factor_many` and a (count, K) one whose last
+        column is 1 (v = (θ, 1) per row), kept between calls when the first holds at most
+        :data:`KEEP_BATCH_ENTRIES` numbers (the cells written are the same each time, so the rest
+        stays zero and the ones stay; a fresh array of this size costs more than the products)."""
         kept = self._batch
-        if kept is not None and kept.shape == shape:
+        if kept is not None and kept[0].shape[0] == count:
             return kept
-        out = np.zeros(shape)
-        if out.size <= KEEP_BATCH_ENTRIES:
+        out = np.zeros((count, self.full.size)), np.ones((count, len(self._v)))
+        if out[0].size <= KEEP_BATCH_ENTRIES:
             self._batch = out
         return out
 
@@ -126,18 +127,17 @@ class DenseSystem:
         first, second, _ = self._quadratic
         cells, coef = self._cells
         size = self.full.shape[0]
-        V = np.ones((len(thetas), len(self._v)))
+        Ms, V = self._batch_work(len(thetas))
         V[:, :-1] = thetas
-        Ms = self._batch_work(len(thetas))
         Ms[:, cells] = (V[:, first] * V[:, second]) @ coef
         try:
-            L = np.linalg.cholesky(Ms.reshape(len(thetas), size, size))
+            L = gufuncs.cholesky(Ms.reshape(len(thetas), size, size))
         except np.linalg.LinAlgError:
             return None
-        d = np.diagonal(L, axis1=1, axis2=2)
-        sums = np.add.reduceat(np.log(d), self._segments, axis=1)
-        pwrss = np.array([float(r) ** 2 for r in d[:, -1]])  # Python's power, as factor's
-        return DenseFactors(2.0 * sums[:, 0], 2.0 * sums[:, 1], pwrss)
+        sums = np.add.reduceat(np.log(L.diagonal(0, 1, 2)), self._segments, axis=1)
+        twice = 2.0 * sums[:, :2]
+        pwrss = np.array([r ** 2 for r in L[:, -1, -1].tolist()])  # Python's power, as factor's
+        return DenseFactors(twice[:, 0], twice[:, 1], pwrss)
 
 
 class DenseFactors(NamedTuple):

@@ -247,7 +247,9 @@ class LinearMixedModel:
             d = self.dof
             if factors is not None and d > 0:
                 with np.errstate(divide="ignore"):
-                    val = self._profiled(*factors, d, self.reml)
+                    val = np.asarray(self._profiled(*factors, d, self.reml))
+                if min(factors.pwrss.tolist(), default=1.0) > 0 and math.isfinite(sum(factors.ldL2.tolist())):
+                    return val  # every r² > 0 and every log|L_θ|² finite (else their sum is not)
                 return np.where((factors.pwrss > 0) & np.isfinite(factors.ldL2), val, math.inf)
         if len(thetas) > 1 and self.A.q_rest >= GROUPED_FILL and trailing_split(self.A) is not None:
             return self._objectives_grouped(np.asarray(thetas, dtype=float))
