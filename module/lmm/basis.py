@@ -21,6 +21,7 @@ quantities come back exactly: β = γ + R⁻¹β̃ and V(β) = R⁻¹V(β̃)R⁻
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 from scipy.linalg import lapack
@@ -142,11 +143,21 @@ def _qr_in_place(A: np.ndarray) -> np.ndarray:
     qr, tau, _, info = lapack.dgeqrf(A, overwrite_a=1)
     if info != 0 or not np.shares_memory(qr, A):
         raise np.linalg.LinAlgError("QR of the fixed-effects matrix failed")
-    R = np.triu(qr[: A.shape[1], :])
+    p = A.shape[1]
+    R = np.array(qr[:p, :], order="C")
+    R[_strictly_lower(p)] = 0.0  # numpy.triu's values, without its mask and selection
     q, _, info = lapack.dorgqr(qr, tau, overwrite_a=1)
     if info != 0 or not np.shares_memory(q, A):
         raise np.linalg.LinAlgError("QR of the fixed-effects matrix failed")
     return R
+
+
+@lru_cache(maxsize=16)
+def _strictly_lower(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the cells below the diagonal of a p×p matrix (read-only)."""
+    rows, cols = np.tril_indices(p, -1)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 #: Size of X (n·p) below which X̃ᵀr is formed from a row-major copy of X̃: BLAS sums it in
