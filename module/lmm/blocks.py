@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,8 +37,9 @@ class Crossprod:
 
     Fields: ``ell0``, ``p0`` levels and columns of block 0; ``A00`` (ℓ₀, p₀, p₀) its diagonal
     blocks; ``Ax0`` (m, ℓ₀, p₀) the [X y] rows against block 0; ``rest`` the other factor blocks
-    with ``offsets`` into the q_r rest random effects; ``Arr`` (q_r×q_r dense), ``Ar0`` (q_r×q₀
-    sparse CSR), ``Axr`` (m×q_r), empty (q_r = 0) without rest; ``Axx`` (m×m); ``gram`` the
+    with ``offsets`` into the q_r rest random effects; ``Arr`` (q_r×q_r dense), ``ar0`` A_r0
+    (q_r×q₀, sparse: scipy's CSR matrix or the :class:`SparseRows` arrays it is made of, read
+    as :attr:`Ar0`), ``Axr`` (m×q_r), empty (q_r = 0) without rest; ``Axx`` (m×m); ``gram`` the
     :class:`GramMap` (or None, then a sparse product is used); ``n`` rows; ``p`` fixed-effect
     columns; ``sum_log_w`` Σ log wᵢ (0 without weights).
     """
@@ -50,7 +52,7 @@ class Crossprod:
     rest: list[ReTerm]
     offsets: np.ndarray
     Arr: np.ndarray
-    Ar0: sp.csr_matrix
+    ar0: sp.csr_matrix | SparseRows
     Axr: np.ndarray
     gram: GramMap | None
     n: int
@@ -62,10 +64,45 @@ class Crossprod:
     _upper_plan: UpperPlan | None = field(init=False, default=None, repr=False)
     _plan_done: bool = field(init=False, default=False, repr=False)
     _ar0_array: np.ndarray | None = field(init=False, default=None, repr=False)
+    _ar0_rows: np.ndarray | None = field(init=False, default=None, repr=False)
 
     @property
     def m(self) -> int:
         return self.p + 1
+
+    @property
+    def Ar0(self) -> sp.csr_matrix:
+        """A_r0 as scipy's CSR matrix, made when first read: a model evaluated densely forms its
+        products from the arrays (:meth:`ar0_times`, :meth:`ar0_transposed`, :meth:`ar0_array`)
+        and never needs the matrix, whose constructor's checks cost more than its products."""
+        if isinstance(self.ar0, SparseRows):
+            self.ar0 = self.ar0.tocsr()
+        return self.ar0
+
+    def ar0_rows(self) -> np.ndarray:
+        """The row of each stored entry of A_r0 (CSR order), formed once."""
+        if self._ar0_rows is None:
+            ar0 = self.ar0
+            self._ar0_rows = (ar0.rows if isinstance(ar0, SparseRows)
+                              else np.repeat(np.arange(ar0.shape[0]), np.diff(ar0.indptr)))
+        return self._ar0_rows
+
+    def ar0_times(self, Yt: np.ndarray) -> np.ndarray:
+        """A_r0 Yᵀ for Yᵀ (q₀ × k): the sums scipy's product ``Ar0 @ Yt`` forms (each output's
+        terms in the order of the stored entries, from zero), by one bincount over the entries
+        when they are few (:data:`ROWS_PRODUCT_ENTRIES`), else by scipy's product."""
+        ar0 = self.ar0
+        k = Yt.shape[1]
+        if len(ar0.data) * k > ROWS_PRODUCT_ENTRIES:
+            return self.Ar0 @ Yt
+        key = self.ar0_rows()[:, None] * k + np.arange(k)
+        terms = ar0.data[:, None] * Yt[ar0.indices]
+        return np.bincount(key.ravel(), weights=terms.ravel(), minlength=ar0.shape[0] * k).reshape(-1, k)
+
+    def ar0_transposed(self, v: np.ndarray) -> np.ndarray:
+        """A_r0ᵀv for a q_r-vector v (:func:`transposed_product`'s sums)."""
+        ar0 = self.ar0
+        return _transposed_sums(self.ar0_rows(), ar0.indices, ar0.data, ar0.shape[1], v)
 
     @property
     def q_rest(self) -> int:
@@ -76,7 +113,12 @@ class Crossprod:
         :data:`KEEP_AR0_ENTRIES` numbers (a small model reads it at every blocked factorisation)."""
         if self._ar0_array is not None:
             return self._ar0_array
-        out = self.Ar0.toarray()
+        ar0 = self.ar0
+        if isinstance(ar0, SparseRows):  # scipy's toarray adds each entry to a zero: the same values
+            out = np.zeros(ar0.shape)
+            out[ar0.rows, ar0.indices] = ar0.data
+        else:
+            out = ar0.toarray()
         out.flags.writeable = False
         if out.size <= KEEP_AR0_ENTRIES:
             self._ar0_array = out
@@ -105,6 +147,28 @@ class Crossprod:
 
 #: Most numbers of the dense A_r0 that :meth:`Crossprod.ar0_array` keeps (320 kB).
 KEEP_AR0_ENTRIES = 40_000
+#: Most terms (stored entries × columns) of a product A_r0 Yᵀ formed by a bincount
+#: (:meth:`Crossprod.ar0_times`) rather than by scipy's product, whose dispatch costs more
+#: below it.
+ROWS_PRODUCT_ENTRIES = 4096
+
+
+class SparseRows(NamedTuple):
+    """A CSR matrix's arrays (``data``, ``indices`` sorted within rows, ``indptr``, ``shape``) and
+    the row of each entry (``rows``), from which scipy's matrix is made when first needed
+    (:attr:`Crossprod.Ar0`)."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+    rows: np.ndarray
+
+    def tocsr(self) -> sp.csr_matrix:
+        """scipy's CSR matrix of these arrays (sorted indices)."""
+        A = sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+        A.has_sorted_indices = True
+        return A
 #: Largest fraction of non-zero cells of A_rr for which S_r is assembled from A_rr's non-zeros
 #: (a zeroed matrix and two scatters) instead of a scaled dense copy.
 SPARSE_ARR_FRACTION = 0.125
@@ -262,8 +326,8 @@ def _cell_sums(key: np.ndarray, products: np.ndarray, ncells: int) -> tuple[np.n
 
 
 def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
-                w: np.ndarray | None) -> sp.csr_matrix:
-    """Sparse Z_rᵀWZ₀ (q_r × q₀), CSR with sorted indices and no zeros: each cell's products
+                w: np.ndarray | None) -> SparseRows:
+    """Sparse Z_rᵀWZ₀ (q_r × q₀), CSR arrays with sorted indices and no zeros: each cell's products
     summed in row order (a bincount, as :func:`_cell_sums`; scipy's COO → CSR conversion, which
     sums them in that order too where a cell has up to two products, costs ten times more)."""
     rows, cols, vals = [], [], []
@@ -290,9 +354,7 @@ def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
     index = np.int32 if max(q_r, q0, len(cells)) < 2**31 else np.int64
     indptr = np.zeros(q_r + 1, dtype=index)
     np.cumsum(np.bincount(r, minlength=q_r), out=indptr[1:])
-    A = sp.csr_matrix((sums, c.astype(index), indptr), shape=(q_r, q0))
-    A.has_sorted_indices = True
-    return A
+    return SparseRows(sums, c.astype(index), indptr, (q_r, q0), r)
 
 
 def _rest_xy(rest: list[ReTerm], offsets: np.ndarray, wXy: list[np.ndarray]) -> np.ndarray:
@@ -333,7 +395,7 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
         Arr, arr_upper = _rest_rest(rest, offsets, weights, upper_cells=gram_map)
         Ar0 = _rest_first(rest, offsets, b0, weights)
         Axr = _rest_xy(rest, offsets, wXy)
-        gram = build_gram_map(Ar0, A00) if gram_map else None
+        gram = build_gram_map(Ar0.tocsr(), A00) if gram_map else None
     else:
         Arr, Ar0, Axr = np.zeros((0, 0)), _no_rows(b0.q), np.zeros((p + 1, 0))
     slw = 0.0 if weights is None else float(np.sum(np.log(weights)))
@@ -355,7 +417,13 @@ def transposed_product(Ar0: sp.csr_matrix, v: np.ndarray) -> np.ndarray:
     scipy's product ``Ar0.T @ v`` forms (each output's terms in that order, from zero) without
     its dispatch (a dozen microseconds on a small model)."""
     rows = np.repeat(np.arange(Ar0.shape[0]), np.diff(Ar0.indptr))
-    return np.bincount(Ar0.indices, weights=Ar0.data * v[rows], minlength=Ar0.shape[1])
+    return _transposed_sums(rows, Ar0.indices, Ar0.data, Ar0.shape[1], v)
+
+
+def _transposed_sums(rows: np.ndarray, indices: np.ndarray, data: np.ndarray, ncols: int,
+                     v: np.ndarray) -> np.ndarray:
+    """Σ over the stored entries (row r, column c, value a) of a·v[r] per column c, in entry order."""
+    return np.bincount(indices, weights=data * v[rows], minlength=ncols)
 
 
 @lru_cache(maxsize=64)
@@ -678,7 +746,7 @@ def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray,
         if not ok:
             return BlockedCholesky(T0, M0inv, W, rest_T, None, None, None, Sx, np.inf, False)
         ldr = float(2.0 * np.sum(np.log(np.diag(Lrr))))
-        Bxr = A.Axr - (A.Ar0 @ Y.T).T
+        Bxr = A.Axr - A.ar0_times(Y.T).T
         _scale_cols(Bxr, A, rest_T)
         Lxr = _solve_lower(Lrr, np.asfortranarray(Bxr.T)).T
         Sx = Sx - Lxr @ Lxr.T
@@ -744,7 +812,7 @@ def criterion_parts(A: Crossprod, structure: ReStructure, theta: np.ndarray,
     L22, ok = _chol_lower(S22)
     if not ok:
         return lead, failed
-    Bxr = A.Axr - (A.Ar0 @ Y.T).T
+    Bxr = A.Axr - A.ar0_times(Y.T).T
     _scale_cols(Bxr, A, rest_T)
     Z1 = _solve_lower(lead.L11, np.asfortranarray(Bxr[:, :q1].T))
     Z2 = _solve_lower(L22, np.asfortranarray((Bxr[:, q1:] - Z1.T @ L21t).T))

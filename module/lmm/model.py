@@ -34,7 +34,6 @@ from .blocks import (
     criterion_parts,
     diagonal_scale,
     trailing_split,
-    transposed_product,
     update_L,
 )
 from .checks import ConvergenceCheck, check_convergence
@@ -433,7 +432,7 @@ class LinearMixedModel:
             ur = triangular_solve(Lrr.T, z, lower=False)
             lam_ur = ur.copy()
             _apply_lambda(lam_ur, A, L.rest_T)
-            g0 = g0 - transposed_product(A.Ar0, lam_ur).reshape(A.ell0, A.p0)
+            g0 = g0 - A.ar0_transposed(lam_ur).reshape(A.ell0, A.p0)
             for b, o in zip(A.rest, A.offsets[:-1]):
                 out_rest.append(ur[int(o): int(o) + b.q].reshape(b.nlevels, b.p))
         tg = g0 @ L.T0
