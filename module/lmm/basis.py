@@ -185,9 +185,10 @@ def _column_norms(X: np.ndarray) -> np.ndarray:
 def _check_rank(R: np.ndarray, norms: np.ndarray, names: list[str] | None) -> None:
     """Raise :class:`~mixedbridge.errors.ModelError` for the first column of X that is (to
     :data:`RANK_EPS`) a linear combination of the earlier ones."""
-    bad = np.flatnonzero(~(np.abs(R.diagonal()) > RANK_EPS * norms))
-    if bad.size:
-        j = int(bad[0])
+    bad = [j for j, (r, norm) in enumerate(zip(R.diagonal().tolist(), norms.tolist()))
+           if not abs(r) > RANK_EPS * norm]  # p numbers: Python's comparisons, not numpy calls
+    if bad:
+        j = bad[0]
         name = names[j] if names else f"number {j + 1}"
         raise ModelError(f"the fixed-effects column {name!r} is a linear combination of the earlier "
                          "ones (or zero); drop it or the column it duplicates")
@@ -209,7 +210,7 @@ def _constant_column(X: np.ndarray) -> int | None:
         return None
     for j in range(X.shape[1]):
         col = X[:, j]
-        if col[0] != 0 and np.all(col == col[0]):
+        if col[0] != 0 and (col == col[0]).all():
             return j
     return None
 

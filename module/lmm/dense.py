@@ -170,24 +170,28 @@ def _quadratic_form(system: DenseSystem, ntheta: int) -> QuadraticForm | None:
     padded[:size, :size] = system.full
     flat = padded.reshape(-1)
     coef = flat.take(plan.direct)
-    coef[plan.off] += flat.take(plan.mirrored)
-    coef[-1, plan.diag] += 1.0
+    at = coef.reshape(-1)  # flat positions: cheaper than a 2-d selection, the same cells
+    at[plan.off] += flat.take(plan.mirrored).reshape(-1)
+    at[plan.diag] += 1.0
     out = np.zeros((len(first), size * size))
-    out[:, plan.cells] = coef
+    out.reshape(-1)[plan.spread] = at
     return first, second, out, plan.cells, coef
 
 
 class QuadraticPlan(NamedTuple):
     """Where :func:`_quadratic_form` reads each coefficient in the flattened A padded by a zero
     row and column: ``direct`` (K × cells) A[sₖ[i], sₗ[j]], ``mirrored`` the added
-    A[sₖ[j], sₗ[i]] for the pairs k < l (``off``, their rows of C); ``diag`` the cells of I_q; ``cells`` the
-    lower triangle's cells that can be non-zero (flat C-order indices)."""
+    A[sₖ[j], sₗ[i]] for the pairs k < l (``off``: where they go in the flattened K × cells C);
+    ``diag`` where the ones of I_q go in it; ``cells`` the lower triangle's cells that can be
+    non-zero (flat C-order indices); ``spread`` where C's values go in the flattened K × size²
+    C of all cells."""
 
     direct: np.ndarray
     off: np.ndarray
     mirrored: np.ndarray
     diag: np.ndarray
     cells: np.ndarray
+    spread: np.ndarray
 
 
 @lru_cache(maxsize=8)
@@ -212,9 +216,12 @@ def _quadratic_plan(size: int, q: int, q0: int, p0: int, rows_b: bytes, cols_b: 
     # Cₖₗ[i, j] = A[sₖ[i], sₗ[j]] + A[sₖ[j], sₗ[i]] for k < l (EₖᵀAEₗ + its transpose)
     at_rows, at_cols = source[:, rows], source[:, cols]  # per cell, the row of each v in its Λ column
     off = first != second
-    plan = QuadraticPlan(at_rows[first] * (size + 1) + at_cols[second], np.flatnonzero(off),
+    ncells, cells = len(rows), rows * size + cols
+    plan = QuadraticPlan(at_rows[first] * (size + 1) + at_cols[second],
+                         (np.flatnonzero(off)[:, None] * ncells + np.arange(ncells)).ravel(),
                          at_cols[first[off]] * (size + 1) + at_rows[second[off]],
-                         np.flatnonzero((rows == cols) & (rows < q)), rows * size + cols)
+                         (len(first) - 1) * ncells + np.flatnonzero((rows == cols) & (rows < q)), cells,
+                         (np.arange(len(first))[:, None] * (size * size) + cells).ravel())
     for a in plan:
         a.flags.writeable = False
     return plan

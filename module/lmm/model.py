@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -571,8 +571,8 @@ def _first_block_fill(A: Crossprod, L: BlockedCholesky, inv: np.ndarray) -> np.n
         g = A.gram
         vals = d[g.rows] * (d[g.cols] * inv[g.rows, g.cols])
     else:
-        X = np.tril(inv)
-        X += np.tril(inv, -1).T
+        X = _tril(inv)
+        X += _tril(inv, -1).T
         _apply_lambda_rows(X, A, L.rest_T)
         X = np.ascontiguousarray(X.T)
         _apply_lambda_rows(X, A, L.rest_T)
@@ -583,6 +583,26 @@ def _first_block_fill(A: Crossprod, L: BlockedCholesky, inv: np.ndarray) -> np.n
     c_off = (g.P.T @ np.where(g.off, vals, 0.0)).reshape(A.ell0, A.p0, A.p0)
     c_diag = (g.P.T @ np.where(g.off, 0.0, vals)).reshape(A.ell0, A.p0, A.p0)
     return _first_block_product(L, c_off + np.swapaxes(c_off, 1, 2) + c_diag)
+
+
+#: Largest matrix whose lower-triangle masks :func:`_tril` keeps (per size: 2 × 256 kB at most).
+KEEP_TRIL_MASK = 512
+
+
+def _tril(M: np.ndarray, k: int = 0) -> np.ndarray:
+    """``np.tril(M, k)`` for a square M, its own selection (the same values and layout), the
+    mask kept for small sizes (numpy forms it anew at each call)."""
+    size = M.shape[0]
+    mask = _tril_mask(size, k) if size <= KEEP_TRIL_MASK else np.tri(size, k=k, dtype=bool)
+    return np.where(mask, M, np.zeros(1, M.dtype))
+
+
+@lru_cache(maxsize=16)
+def _tril_mask(size: int, k: int) -> np.ndarray:
+    """The read-only mask of ``np.tril``: cells on or below the k-th diagonal."""
+    mask = np.tri(size, k=k, dtype=bool)
+    mask.flags.writeable = False
+    return mask
 
 
 def _first_block_product(L: BlockedCholesky, F: np.ndarray) -> np.ndarray:
