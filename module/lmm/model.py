@@ -118,7 +118,7 @@ class LinearMixedModel:
             self.basis = self.basis.let_go_rows(partial(_basis_again, self.X, self.y, self.weights,
                                                         self.offset, self.names))
         self.dense = build_dense(self.A, self.structure)
-        self.theta = self.structure.theta0.copy()
+        self.theta = self.structure.theta0  # a new array (concatenated)
 
     # -- sizes ---------------------------------------------------------------------------------
     @property
