@@ -189,3 +189,13 @@ def test_dense_layout_shared_and_read_only():
     np.testing.assert_allclose(two.factor(theta)[:3], [2 * np.log(d[:two.q]).sum(),
                                2 * np.log(d[two.q:-1]).sum(), d[-1] ** 2], rtol=1e-11)
     assert dense_path._quadratic_plan.cache_info().hits >= 1
+
+
+def test_gram_model_keeps_the_matrix_its_map_was_built_from():
+    """A model with a Gram map makes scipy's A_r0 once, for the map, and keeps that one."""
+    b0, rest, offsets, w = _design(6, 500, 25, 8, 1, 1)
+    from mixedbridge.lmm.remat import ReStructure
+    structure = ReStructure([b0] + rest, [b0] + rest, [(0, 0), (1, 0)])
+    A = blocks.build_crossprod(structure, np.ones((500, 1)), np.random.default_rng(6).normal(size=500), w)
+    assert A.gram is not None and isinstance(A.ar0, sp.csr_matrix) and A.Ar0 is A.ar0
+    np.testing.assert_array_equal(A.Ar0.toarray(), blocks._rest_first(rest, offsets, b0, w).tocsr().toarray())

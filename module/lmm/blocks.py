@@ -393,9 +393,11 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
     arr_upper = None
     if rest:
         Arr, arr_upper = _rest_rest(rest, offsets, weights, upper_cells=gram_map)
-        Ar0 = _rest_first(rest, offsets, b0, weights)
+        Ar0: sp.csr_matrix | SparseRows = _rest_first(rest, offsets, b0, weights)
         Axr = _rest_xy(rest, offsets, wXy)
-        gram = build_gram_map(Ar0.tocsr(), A00) if gram_map else None
+        if gram_map:  # the map is built from scipy's matrix, which the model then keeps
+            Ar0 = Ar0.tocsr()
+            gram = build_gram_map(Ar0, A00)
     else:
         Arr, Ar0, Axr = np.zeros((0, 0)), _no_rows(b0.q), np.zeros((p + 1, 0))
     slw = 0.0 if weights is None else float(np.sum(np.log(weights)))
