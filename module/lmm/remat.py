@@ -39,7 +39,7 @@ def lme4_order(nlevels: list[int]) -> list[int]:
     order.
     """
     nl = list(nlevels)
-    if not any(b > a for a, b in zip(nl, nl[1:])):
+    if len(nl) < 2 or not any(b > a for a, b in zip(nl, nl[1:])):
         return list(range(len(nl)))
     return sorted(range(len(nl)), key=nl.__getitem__)[::-1]  # a stable sort, as order()'s
 
