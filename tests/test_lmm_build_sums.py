@@ -82,7 +82,7 @@ def test_rest_first_is_scipys_sum(monkeypatch, dense_cells, weighted):
     b0, b1 = _term("g0", codes0, X0, 0), _term("g1", codes1, X1, 3)
     offsets = np.array([0, b1.q], dtype=np.int64)
     w = rng.uniform(0.5, 2.0, n) if weighted else None
-    ours = blocks._rest_first([b1], offsets, b0, w)
+    ours = blocks._rest_first([b1], offsets, b0, w).tocsr()
     ref = _scipy_rest_first([b1], offsets, b0, w)
     assert ours.has_sorted_indices and ours.shape == ref.shape
     np.testing.assert_array_equal(ours.indptr, ref.indptr)
@@ -94,7 +94,7 @@ def test_rest_first_is_scipys_sum(monkeypatch, dense_cells, weighted):
 def test_rest_first_many_products_per_cell():
     """Many products per cell: scipy's sums to rounding (its order there is its sort's)."""
     b0, rest, offsets, w = _design(2, 600, 12, 5, 2, 2, zeros=True)
-    ours = blocks._rest_first(rest, offsets, b0, w)
+    ours = blocks._rest_first(rest, offsets, b0, w).tocsr()
     ref = _scipy_rest_first(rest, offsets, b0, w)
     np.testing.assert_array_equal(ours.indices, ref.indices)
     np.testing.assert_allclose(ours.toarray(), ref.toarray(), rtol=1e-13, atol=1e-12)
@@ -118,9 +118,55 @@ def test_rest_rest_routes_agree(monkeypatch, weighted):
 def test_transposed_product_is_scipys():
     """A_r0ᵀv by a bincount over the stored entries: bit for bit scipy's product."""
     b0, rest, offsets, w = _design(6, 500, 25, 8, 2, 2)
-    Ar0 = blocks._rest_first(rest, offsets, b0, w)
+    Ar0 = blocks._rest_first(rest, offsets, b0, w).tocsr()
     v = np.random.default_rng(7).normal(size=Ar0.shape[0])
     np.testing.assert_array_equal(blocks.transposed_product(Ar0, v), Ar0.T @ v)
+
+
+def _crossprod(seed: int, n: int, ell0: int, ell1: int, p0: int, p1: int) -> blocks.Crossprod:
+    b0, rest, offsets, w = _design(seed, n, ell0, ell1, p0, p1)
+    X = np.ones((n, 1))
+    y = np.random.default_rng(seed).normal(size=n)
+    from mixedbridge.lmm.remat import ReStructure
+    return blocks.build_crossprod(ReStructure([b0] + rest, [b0] + rest, [(0, 0), (1, 0)]), X, y, w,
+                                  gram_map=False)
+
+
+@pytest.mark.parametrize("entries", [0, 10**9])
+@pytest.mark.parametrize("made", [False, True])
+def test_ar0_products_are_scipys(monkeypatch, entries, made):
+    """A_r0 Yᵀ, A_r0ᵀv and the dense A_r0 from the CSR arrays (before scipy's matrix is made, or
+    after): bit for bit scipy's products and ``toarray``, by the bincount and by scipy's route."""
+    A = _crossprod(6, 500, 25, 8, 2, 2)
+    assert isinstance(A.ar0, blocks.SparseRows)
+    ref = A.ar0.tocsr()
+    if made:
+        assert isinstance(A.Ar0, sp.csr_matrix)
+    monkeypatch.setattr(blocks, "ROWS_PRODUCT_ENTRIES", entries)
+    rng = np.random.default_rng(8)
+    Yt = rng.normal(size=(ref.shape[1], 3))
+    v = rng.normal(size=ref.shape[0])
+    np.testing.assert_array_equal(A.ar0_times(Yt), ref @ Yt)
+    np.testing.assert_array_equal(A.ar0_times(np.asfortranarray(Yt)), ref @ Yt)
+    np.testing.assert_array_equal(A.ar0_transposed(v), ref.T @ v)
+    np.testing.assert_array_equal(A.ar0_array(), ref.toarray())
+    assert isinstance(A.ar0, sp.csr_matrix) == (made or entries == 0)
+
+
+def test_dense_model_never_makes_scipys_ar0():
+    """A model evaluated densely fits, and yields its estimates, without scipy's A_r0 matrix;
+    read, it is the matrix of the arrays (sorted indices)."""
+    model = _model("Pastes", "strength ~ 1 + (1 | batch) + (1 | batch:cask)")
+    assert model.dense is not None
+    model.fit()
+    model.condvar_blocks()
+    model.b_blocks()
+    assert isinstance(model.A.ar0, blocks.SparseRows)
+    rows = model.A.ar0
+    Ar0 = model.A.Ar0
+    assert isinstance(Ar0, sp.csr_matrix) and Ar0.has_sorted_indices and model.A.Ar0 is Ar0
+    np.testing.assert_array_equal(Ar0.toarray(), model.A.ar0_array())
+    np.testing.assert_array_equal(model.A.ar0_rows(), rows.rows)
 
 
 def test_dense_layout_shared_and_read_only():
@@ -143,3 +189,13 @@ def test_dense_layout_shared_and_read_only():
     np.testing.assert_allclose(two.factor(theta)[:3], [2 * np.log(d[:two.q]).sum(),
                                2 * np.log(d[two.q:-1]).sum(), d[-1] ** 2], rtol=1e-11)
     assert dense_path._quadratic_plan.cache_info().hits >= 1
+
+
+def test_gram_model_keeps_the_matrix_its_map_was_built_from():
+    """A model with a Gram map makes scipy's A_r0 once, for the map, and keeps that one."""
+    b0, rest, offsets, w = _design(6, 500, 25, 8, 1, 1)
+    from mixedbridge.lmm.remat import ReStructure
+    structure = ReStructure([b0] + rest, [b0] + rest, [(0, 0), (1, 0)])
+    A = blocks.build_crossprod(structure, np.ones((500, 1)), np.random.default_rng(6).normal(size=500), w)
+    assert A.gram is not None and isinstance(A.ar0, sp.csr_matrix) and A.Ar0 is A.ar0
+    np.testing.assert_array_equal(A.Ar0.toarray(), blocks._rest_first(rest, offsets, b0, w).tocsr().toarray())

@@ -52,7 +52,7 @@ def test_sparse_assembly_equals_scaled_dense_copy(monkeypatch):
     plain = _insteval(3000)
     assert plain.A.arr_pattern() is None
     theta = np.array([0.4, 0.7, 0.2])
-    W = blocks._first_block(fast.A.A00, fast.structure.blocks[0].template(theta))[2]
+    W = blocks._first_block(fast.A.A00, fast.structure.blocks[0].template(theta))[1]
     rest_T = [b.template(theta) for b in fast.structure.blocks[1:]]
     # equal up to rounding: the dense copy scales by c² and then by (dᵢ/c)(dⱼ/c), the sparse
     # assembly by dᵢdⱼ at once
@@ -151,7 +151,7 @@ def test_upper_plan_writes_the_same_numbers_as_two_scatters():
     m = _insteval(3000)
     assert m.A.upper_plan() is not None
     theta = np.array([0.4, 0.7, 0.2])
-    W = blocks._first_block(m.A.A00, m.structure.blocks[0].template(theta))[2]
+    W = blocks._first_block(m.A.A00, m.structure.blocks[0].template(theta))[1]
     d = blocks.diagonal_scale(m.A, [b.template(theta) for b in m.structure.blocks[1:]])
     planned = blocks._sparse_upper(m.A, W, d, m.A.arr_pattern(), m.A.gram)
     m.A._upper_plan = None  # the two-scatter route

@@ -116,7 +116,7 @@ def test_gram_map_matches_sparse_product():
     A = model.A
     assert A.gram is not None
     assert A.gram.Pg is not None
-    W = _first_block(A.A00, np.array([[0.7]]))[2]
+    W = _first_block(A.A00, np.array([[0.7]]))[1]
     np.testing.assert_allclose(A.gram.values(W), A.gram.P @ W.ravel(), rtol=1e-12)
     S = np.zeros((A.q_rest, A.q_rest))
     A.gram.subtract_from(S, W)
@@ -127,7 +127,7 @@ def test_small_gram_product_dense_matches_sparse(monkeypatch):
     """gram_product by dense products (a small A_r0) equals the sparse product."""
     model = _model("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)")
     A = model.A
-    W = _first_block(A.A00, np.array([[0.7]]))[2]
+    W = _first_block(A.A00, np.array([[0.7]]))[1]
     small = gram.gram_product(A, W)
     monkeypatch.setattr(gram, "DENSE_GRAM_ENTRIES", 0)
     np.testing.assert_allclose(small, gram.gram_product(A, W), rtol=1e-13, atol=1e-13)

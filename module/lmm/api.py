@@ -181,7 +181,7 @@ def ranef_blocks(model: LinearMixedModel, modes: list[np.ndarray] | None = None)
         cols = slice(offset, offset + t.p)
         b = modes[block][:, cols]
         v = cvar[block][:, cols, cols]
-        sd = np.sqrt(np.clip(np.diagonal(v, axis1=1, axis2=2), 0.0, None))
+        sd = np.sqrt(np.maximum(np.diagonal(v, axis1=1, axis2=2), 0.0))  # np.clip(·, 0, None)'s own call
         out.append(RanefBlock(t.group, list(t.names), list(t.levels), b.copy(), sd))
     return out
 

@@ -21,6 +21,7 @@ quantities come back exactly: β = γ + R⁻¹β̃ and V(β) = R⁻¹V(β̃)R⁻
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 from scipy.linalg import lapack
@@ -142,11 +143,21 @@ def _qr_in_place(A: np.ndarray) -> np.ndarray:
     qr, tau, _, info = lapack.dgeqrf(A, overwrite_a=1)
     if info != 0 or not np.shares_memory(qr, A):
         raise np.linalg.LinAlgError("QR of the fixed-effects matrix failed")
-    R = np.triu(qr[: A.shape[1], :])
+    p = A.shape[1]
+    R = np.array(qr[:p, :], order="C")
+    R[_strictly_lower(p)] = 0.0  # numpy.triu's values, without its mask and selection
     q, _, info = lapack.dorgqr(qr, tau, overwrite_a=1)
     if info != 0 or not np.shares_memory(q, A):
         raise np.linalg.LinAlgError("QR of the fixed-effects matrix failed")
     return R
+
+
+@lru_cache(maxsize=16)
+def _strictly_lower(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the cells below the diagonal of a p×p matrix (read-only)."""
+    rows, cols = np.tril_indices(p, -1)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 #: Size of X (n·p) below which X̃ᵀr is formed from a row-major copy of X̃: BLAS sums it in
@@ -174,9 +185,10 @@ def _column_norms(X: np.ndarray) -> np.ndarray:
 def _check_rank(R: np.ndarray, norms: np.ndarray, names: list[str] | None) -> None:
     """Raise :class:`~mixedbridge.errors.ModelError` for the first column of X that is (to
     :data:`RANK_EPS`) a linear combination of the earlier ones."""
-    bad = np.flatnonzero(~(np.abs(R.diagonal()) > RANK_EPS * norms))
-    if bad.size:
-        j = int(bad[0])
+    bad = [j for j, (r, norm) in enumerate(zip(R.diagonal().tolist(), norms.tolist()))
+           if not abs(r) > RANK_EPS * norm]  # p numbers: Python's comparisons, not numpy calls
+    if bad:
+        j = bad[0]
         name = names[j] if names else f"number {j + 1}"
         raise ModelError(f"the fixed-effects column {name!r} is a linear combination of the earlier "
                          "ones (or zero); drop it or the column it duplicates")
@@ -198,7 +210,7 @@ def _constant_column(X: np.ndarray) -> int | None:
         return None
     for j in range(X.shape[1]):
         col = X[:, j]
-        if col[0] != 0 and np.all(col == col[0]):
+        if col[0] != 0 and (col == col[0]).all():
             return j
     return None
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,8 +37,9 @@ class Crossprod:
 
     Fields: ``ell0``, ``p0`` levels and columns of block 0; ``A00`` (ℓ₀, p₀, p₀) its diagonal
     blocks; ``Ax0`` (m, ℓ₀, p₀) the [X y] rows against block 0; ``rest`` the other factor blocks
-    with ``offsets`` into the q_r rest random effects; ``Arr`` (q_r×q_r dense), ``Ar0`` (q_r×q₀
-    sparse CSR), ``Axr`` (m×q_r), empty (q_r = 0) without rest; ``Axx`` (m×m); ``gram`` the
+    with ``offsets`` into the q_r rest random effects; ``Arr`` (q_r×q_r dense), ``ar0`` A_r0
+    (q_r×q₀, sparse: scipy's CSR matrix or the :class:`SparseRows` arrays it is made of, read
+    as :attr:`Ar0`), ``Axr`` (m×q_r), empty (q_r = 0) without rest; ``Axx`` (m×m); ``gram`` the
     :class:`GramMap` (or None, then a sparse product is used); ``n`` rows; ``p`` fixed-effect
     columns; ``sum_log_w`` Σ log wᵢ (0 without weights).
     """
@@ -50,7 +52,7 @@ class Crossprod:
     rest: list[ReTerm]
     offsets: np.ndarray
     Arr: np.ndarray
-    Ar0: sp.csr_matrix
+    ar0: sp.csr_matrix | SparseRows
     Axr: np.ndarray
     gram: GramMap | None
     n: int
@@ -62,10 +64,47 @@ class Crossprod:
     _upper_plan: UpperPlan | None = field(init=False, default=None, repr=False)
     _plan_done: bool = field(init=False, default=False, repr=False)
     _ar0_array: np.ndarray | None = field(init=False, default=None, repr=False)
+    _ar0_rows: np.ndarray | None = field(init=False, default=None, repr=False)
 
     @property
     def m(self) -> int:
         return self.p + 1
+
+    @property
+    def Ar0(self) -> sp.csr_matrix:
+        """A_r0 as scipy's CSR matrix, made when first read: a model evaluated densely forms its
+        products from the arrays (:meth:`ar0_times`, :meth:`ar0_transposed`, :meth:`ar0_array`)
+        and never needs the matrix, whose constructor's checks cost more than its products."""
+        if isinstance(self.ar0, SparseRows):
+            self.ar0 = self.ar0.tocsr()
+        return self.ar0
+
+    def ar0_rows(self) -> np.ndarray:
+        """The row of each stored entry of A_r0 (CSR order), formed once."""
+        if self._ar0_rows is None:
+            ar0 = self.ar0
+            self._ar0_rows = (ar0.rows if isinstance(ar0, SparseRows)
+                              else np.repeat(np.arange(ar0.shape[0]), np.diff(ar0.indptr)))
+        return self._ar0_rows
+
+    def ar0_times(self, Yt: np.ndarray) -> np.ndarray:
+        """A_r0 Yᵀ for Yᵀ (q₀ × k): the sums scipy's product ``Ar0 @ Yt`` forms (each output's
+        terms in the order of the stored entries, from zero), by one bincount over the entries
+        while scipy's matrix has not been made and they are few (:data:`ROWS_PRODUCT_ENTRIES`),
+        else by scipy's product (cheaper than the bincount once the matrix exists: Penicillin,
+        on a loaded host, 14 against 20 µs, where the constructor alone took 40)."""
+        ar0 = self.ar0
+        k = Yt.shape[1]
+        if not isinstance(ar0, SparseRows) or len(ar0.data) * k > ROWS_PRODUCT_ENTRIES:
+            return self.Ar0 @ Yt
+        key = self.ar0_rows()[:, None] * k + np.arange(k)
+        terms = ar0.data[:, None] * Yt[ar0.indices]
+        return np.bincount(key.ravel(), weights=terms.ravel(), minlength=ar0.shape[0] * k).reshape(-1, k)
+
+    def ar0_transposed(self, v: np.ndarray) -> np.ndarray:
+        """A_r0ᵀv for a q_r-vector v (:func:`transposed_product`'s sums)."""
+        ar0 = self.ar0
+        return _transposed_sums(self.ar0_rows(), ar0.indices, ar0.data, ar0.shape[1], v)
 
     @property
     def q_rest(self) -> int:
@@ -76,7 +115,12 @@ class Crossprod:
         :data:`KEEP_AR0_ENTRIES` numbers (a small model reads it at every blocked factorisation)."""
         if self._ar0_array is not None:
             return self._ar0_array
-        out = self.Ar0.toarray()
+        ar0 = self.ar0
+        if isinstance(ar0, SparseRows):  # scipy's toarray adds each entry to a zero: the same values
+            out = np.zeros(ar0.shape)
+            out[ar0.rows, ar0.indices] = ar0.data
+        else:
+            out = ar0.toarray()
         out.flags.writeable = False
         if out.size <= KEEP_AR0_ENTRIES:
             self._ar0_array = out
@@ -105,6 +149,27 @@ class Crossprod:
 
 #: Most numbers of the dense A_r0 that :meth:`Crossprod.ar0_array` keeps (320 kB).
 KEEP_AR0_ENTRIES = 40_000
+#: Most terms (stored entries × columns) of a product A_r0 Yᵀ formed by a bincount
+#: (:meth:`Crossprod.ar0_times`) rather than by making scipy's matrix for its product.
+ROWS_PRODUCT_ENTRIES = 4096
+
+
+class SparseRows(NamedTuple):
+    """A CSR matrix's arrays (``data``, ``indices`` sorted within rows, ``indptr``, ``shape``) and
+    the row of each entry (``rows``), from which scipy's matrix is made when first needed
+    (:attr:`Crossprod.Ar0`)."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+    rows: np.ndarray
+
+    def tocsr(self) -> sp.csr_matrix:
+        """scipy's CSR matrix of these arrays (sorted indices)."""
+        A = sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+        A.has_sorted_indices = True
+        return A
 #: Largest fraction of non-zero cells of A_rr for which S_r is assembled from A_rr's non-zeros
 #: (a zeroed matrix and two scatters) instead of a scaled dense copy.
 SPARSE_ARR_FRACTION = 0.125
@@ -218,9 +283,11 @@ def _z_index(block: ReTerm, a: int, offset: int = 0) -> np.ndarray:
 DENSE_CELLS_PER_PRODUCT = 4
 
 
-def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None,
+               upper_cells: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Dense Z_rᵀWZ_r (full symmetric storage) and the flat C-order indices of its
-    upper-triangle cells that can be non-zero (sorted).
+    upper-triangle cells that can be non-zero (sorted; None unless ``upper_cells``: only a
+    model with a Gram map reads them, through :meth:`Crossprod.arr_pattern`).
 
     Each product of two columns is summed per cell over its distinct cells only (a bincount
     over the cells it touches, then one scatter): no q_r²-long accumulator per product, the
@@ -241,7 +308,10 @@ def _rest_rest(rest: list[ReTerm], offsets: np.ndarray, w: np.ndarray | None) ->
                     if j != k:
                         r, c = np.divmod(cells, q)
                         flat[c * q + r] += sums
-                    upper.append(np.minimum(cells, (cells % q) * q + cells // q))
+                    if upper_cells:
+                        upper.append(np.minimum(cells, (cells % q) * q + cells // q))
+    if not upper_cells:
+        return out, None
     return out, np.unique(np.concatenate(upper)) if upper else np.zeros(0, dtype=np.int64)
 
 
@@ -257,8 +327,8 @@ def _cell_sums(key: np.ndarray, products: np.ndarray, ncells: int) -> tuple[np.n
 
 
 def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
-                w: np.ndarray | None) -> sp.csr_matrix:
-    """Sparse Z_rᵀWZ₀ (q_r × q₀), CSR with sorted indices and no zeros: each cell's products
+                w: np.ndarray | None) -> SparseRows:
+    """Sparse Z_rᵀWZ₀ (q_r × q₀), CSR arrays with sorted indices and no zeros: each cell's products
     summed in row order (a bincount, as :func:`_cell_sums`; scipy's COO → CSR conversion, which
     sums them in that order too where a cell has up to two products, costs ten times more)."""
     rows, cols, vals = [], [], []
@@ -285,9 +355,7 @@ def _rest_first(rest: list[ReTerm], offsets: np.ndarray, b0: ReTerm,
     index = np.int32 if max(q_r, q0, len(cells)) < 2**31 else np.int64
     indptr = np.zeros(q_r + 1, dtype=index)
     np.cumsum(np.bincount(r, minlength=q_r), out=indptr[1:])
-    A = sp.csr_matrix((sums, c.astype(index), indptr), shape=(q_r, q0))
-    A.has_sorted_indices = True
-    return A
+    return SparseRows(sums, c.astype(index), indptr, (q_r, q0), r)
 
 
 def _rest_xy(rest: list[ReTerm], offsets: np.ndarray, wXy: list[np.ndarray]) -> np.ndarray:
@@ -321,14 +389,16 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
     S = np.column_stack(cols) if stacked is None else stacked  # BLAS's sums, as before
     Axx = S.T @ S if weights is None else np.column_stack(wXy).T @ S
     del S
-    offsets = np.cumsum([0] + [b.q for b in rest]).astype(np.int64)
+    offsets = _offsets(rest)
     gram = None
     arr_upper = None
     if rest:
-        Arr, arr_upper = _rest_rest(rest, offsets, weights)
-        Ar0 = _rest_first(rest, offsets, b0, weights)
+        Arr, arr_upper = _rest_rest(rest, offsets, weights, upper_cells=gram_map)
+        Ar0: sp.csr_matrix | SparseRows = _rest_first(rest, offsets, b0, weights)
         Axr = _rest_xy(rest, offsets, wXy)
-        gram = build_gram_map(Ar0, A00) if gram_map else None
+        if gram_map:  # the map is built from scipy's matrix, which the model then keeps
+            Ar0 = Ar0.tocsr()
+            gram = build_gram_map(Ar0, A00)
     else:
         Arr, Ar0, Axr = np.zeros((0, 0)), _no_rows(b0.q), np.zeros((p + 1, 0))
     slw = 0.0 if weights is None else float(np.sum(np.log(weights)))
@@ -336,12 +406,27 @@ def build_crossprod(structure: ReStructure, X: np.ndarray, y: np.ndarray,
                      n, p, slw, arr_upper)
 
 
+def _offsets(rest: list[ReTerm]) -> np.ndarray:
+    """The first random effect of each rest block among the rest ones, and q_r (int64): the
+    cumulative sums of the blocks' q, added as Python integers."""
+    out = [0]
+    for b in rest:
+        out.append(out[-1] + b.q)
+    return np.array(out, dtype=np.int64)
+
+
 def transposed_product(Ar0: sp.csr_matrix, v: np.ndarray) -> np.ndarray:
     """A_r0ᵀv for a q_r-vector v: a bincount over the stored entries in row order, the sums
     scipy's product ``Ar0.T @ v`` forms (each output's terms in that order, from zero) without
     its dispatch (a dozen microseconds on a small model)."""
     rows = np.repeat(np.arange(Ar0.shape[0]), np.diff(Ar0.indptr))
-    return np.bincount(Ar0.indices, weights=Ar0.data * v[rows], minlength=Ar0.shape[1])
+    return _transposed_sums(rows, Ar0.indices, Ar0.data, Ar0.shape[1], v)
+
+
+def _transposed_sums(rows: np.ndarray, indices: np.ndarray, data: np.ndarray, ncols: int,
+                     v: np.ndarray) -> np.ndarray:
+    """Σ over the stored entries (row r, column c, value a) of a·v[r] per column c, in entry order."""
+    return np.bincount(indices, weights=data * v[rows], minlength=ncols)
 
 
 @lru_cache(maxsize=64)
@@ -365,8 +450,8 @@ KEEP_REST_INVERSE = 2500
 class BlockedCholesky:
     """L(θ) in blocked form, with what later solves need.
 
-    Fields: ``T0`` block 0's template; ``L00`` (ℓ₀, p₀, p₀) lower Cholesky factors of
-    M₀ᵢ = T₀ᵀA₀₀ᵢT₀ + I; ``M0inv`` (ℓ₀, p₀, p₀) their inverses; ``W`` (ℓ₀, p₀, p₀)
+    Fields: ``T0`` block 0's template; ``M0inv`` (ℓ₀, p₀, p₀) the inverses of
+    M₀ᵢ = T₀ᵀA₀₀ᵢT₀ + I (block 0's factors L₀₀ are read by nothing and not kept); ``W`` (ℓ₀, p₀, p₀)
     T₀M₀ᵢ⁻¹T₀ᵀ; ``rest_T`` templates of the rest blocks; ``Lrr`` lower Cholesky of S_r
     (column-major; only its lower triangle is meaningful);
     ``Bxr`` (m×q_r) B_xr; ``Lxr`` (m×q_r); ``Lxx`` (m×m) lower Cholesky of S_x; ``ldL2``
@@ -374,7 +459,6 @@ class BlockedCholesky:
     """
 
     T0: np.ndarray
-    L00: np.ndarray
     M0inv: np.ndarray
     W: np.ndarray
     rest_T: list[np.ndarray]
@@ -385,6 +469,7 @@ class BlockedCholesky:
     ldL2: float
     ok: bool
     rest_inv: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _ldRX2: float | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def pwrss(self) -> float:
@@ -393,9 +478,11 @@ class BlockedCholesky:
 
     @property
     def ldRX2(self) -> float:
-        """log|R_X|²."""
-        d = np.diag(self.Lxx)[:-1]
-        return float(2.0 * np.sum(np.log(d)))
+        """log|R_X|² (formed once per factor: a fit reads it three times at θ̂)."""
+        if self._ldRX2 is None:
+            d = np.diag(self.Lxx)[:-1]
+            self._ldRX2 = float(2.0 * np.sum(np.log(d)))
+        return self._ldRX2
 
     def rest_factor(self) -> tuple[np.ndarray, np.ndarray]:
         """(L_rr, B_xr) of a factor with rest blocks whose factorisation succeeded.
@@ -429,15 +516,17 @@ class BlockedCholesky:
         return inv
 
 
-def _first_block(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Batched factorisation of M₀ᵢ = TᵀA₀₀ᵢT + I: returns L₀₀, M₀⁻¹, W = TM₀⁻¹Tᵀ, log|L₀₀|²."""
+def _first_block(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Batched factorisation of M₀ᵢ = TᵀA₀₀ᵢT + I: returns M₀⁻¹, W = TM₀⁻¹Tᵀ, log|L₀₀|² (the
+    factors L₀₀ themselves are read by nothing, so they are not formed where the log-determinant
+    does not need them)."""
     p = T.shape[0]
     if p == 1:
         t2 = T[0, 0] ** 2
         m = t2 * A00[:, 0, 0] + 1.0
         minv = 1.0 / m
         ld = float(np.sum(np.log(m)))
-        return np.sqrt(m)[:, None, None], minv[:, None, None], (t2 * minv)[:, None, None], ld
+        return minv[:, None, None], (t2 * minv)[:, None, None], ld
     if p == 2:
         return _first_block_2(A00, T)
     M = np.swapaxes(A00 @ T, 1, 2) @ T
@@ -447,10 +536,10 @@ def _first_block(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray
     Minv = np.linalg.inv(M)
     W = T @ Minv @ T.T
     ld = float(2.0 * np.sum(np.log(L[:, idx, idx])))
-    return L, Minv, W, ld
+    return Minv, W, ld
 
 
-def _first_block_2(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def _first_block_2(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Closed-form 2×2 version of :func:`_first_block`."""
     t11, t21, t22, t12 = T[0, 0], T[1, 0], T[1, 1], T[0, 1]
     a11, a21, a22 = A00[:, 0, 0], A00[:, 1, 0], A00[:, 1, 1]
@@ -462,19 +551,14 @@ def _first_block_2(A00: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarr
     m11 = t11 * c11 + t21 * c21 + 1.0
     m21 = t12 * c11 + t22 * c21
     m22 = t12 * c12 + t22 * c22 + 1.0
-    l11 = np.sqrt(m11)
-    l21 = m21 / l11
-    l22 = np.sqrt(m22 - l21 * l21)
     ell = A00.shape[0]
-    L = np.zeros((ell, 2, 2))
-    L[:, 0, 0], L[:, 1, 0], L[:, 1, 1] = l11, l21, l22
     det = m11 * m22 - m21 * m21
     Minv = np.empty((ell, 2, 2))
     Minv[:, 0, 0] = m22 / det
     Minv[:, 1, 1] = m11 / det
     Minv[:, 0, 1] = Minv[:, 1, 0] = -m21 / det
     ld = float(np.sum(np.log(det)))
-    return L, Minv, _sandwich_2(T, Minv), ld
+    return Minv, _sandwich_2(T, Minv), ld
 
 
 def _sandwich_2(T: np.ndarray, Minv: np.ndarray) -> np.ndarray:
@@ -507,10 +591,17 @@ def _against_W(Ax0: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 def diagonal_scale(A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray | None:
-    """The diagonal of Λ_r when every rest template is diagonal, else None."""
-    if any(np.count_nonzero(T - np.diag(np.diag(T))) for T in rest_T):
-        return None
-    return np.concatenate([np.tile(np.diag(T), b.nlevels) for T, b in zip(rest_T, A.rest)])
+    """The diagonal of Λ_r when every rest template is diagonal, else None (a one-column
+    block's template is diagonal: its part is its one value, repeated, with no test)."""
+    parts = []
+    for T, b in zip(rest_T, A.rest):
+        if b.p == 1:
+            parts.append(np.full(b.nlevels, T[0, 0]))
+        elif np.count_nonzero(T - np.diag(np.diag(T))):
+            return None
+        else:
+            parts.append(np.tile(np.diag(T), b.nlevels))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _scaled_copy(A: Crossprod, d: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -518,7 +609,7 @@ def _scaled_copy(A: Crossprod, d: np.ndarray, out: np.ndarray | None = None) -> 
     per block: one pass scales by the largest block's value and only the other blocks' rows and
     columns are rescaled."""
     sizes = [b.q for b in A.rest]
-    big = int(np.argmax(sizes))
+    big = max(range(len(sizes)), key=sizes.__getitem__)  # the first largest, as np.argmax
     c = d[int(A.offsets[big])]
     if all(b.p == 1 for b in A.rest) and c > 0:
         S = np.multiply(A.Arr, c * c, out=out)
@@ -557,7 +648,7 @@ def _rest_schur(A: Crossprod, W: np.ndarray, rest_T: list[np.ndarray],
             g = A.gram.values(W) * (d[A.gram.rows] * d[A.gram.cols])
             S.reshape(-1)[A.gram.upper] -= g
         else:
-            S -= gram_product(A, W) * np.outer(d, d)
+            S -= gram_product(A, W) * (d[:, None] * d)  # np.outer's products
     S.reshape(-1)[:: S.shape[0] + 1] += 1.0
     return S
 
@@ -646,7 +737,7 @@ def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray,
     of the same model that is no longer needed) its storage of L_rr may be reused."""
     blocks = structure.blocks
     T0 = blocks[0].template(theta)
-    L00, M0inv, W, ld0 = _first_block(A.A00, T0)
+    M0inv, W, ld0 = _first_block(A.A00, T0)
     m = A.m
     Y = _against_W(A.Ax0, W).reshape(m, -1)
     Sx = A.Axx - Y @ A.Ax0.reshape(m, -1).T
@@ -656,14 +747,14 @@ def update_L(A: Crossprod, structure: ReStructure, theta: np.ndarray,
     if A.rest:
         Lrr, ok = _chol_lower(_rest_schur(A, W, rest_T, _workspace(previous, A.q_rest)))
         if not ok:
-            return BlockedCholesky(T0, L00, M0inv, W, rest_T, None, None, None, Sx, np.inf, False)
+            return BlockedCholesky(T0, M0inv, W, rest_T, None, None, None, Sx, np.inf, False)
         ldr = float(2.0 * np.sum(np.log(np.diag(Lrr))))
-        Bxr = A.Axr - (A.Ar0 @ Y.T).T
+        Bxr = A.Axr - A.ar0_times(Y.T).T
         _scale_cols(Bxr, A, rest_T)
         Lxr = _solve_lower(Lrr, np.asfortranarray(Bxr.T)).T
         Sx = Sx - Lxr @ Lxr.T
     Lxx, okx = _chol_lower(np.array(Sx, order="C"), clean=True)
-    return BlockedCholesky(T0, L00, M0inv, W, rest_T, Lrr, Bxr, Lxr, Lxx, ld0 + ldr, ok and okx)
+    return BlockedCholesky(T0, M0inv, W, rest_T, Lrr, Bxr, Lxr, Lxx, ld0 + ldr, ok and okx)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -706,7 +797,7 @@ def criterion_parts(A: Crossprod, structure: ReStructure, theta: np.ndarray,
     if q1 is None:
         raise ValueError("criterion_parts needs a last rest block small enough to refactor alone")
     blocks = structure.blocks
-    L00, M0inv, W, ld0 = _first_block(A.A00, blocks[0].template(theta))
+    _, W, ld0 = _first_block(A.A00, blocks[0].template(theta))
     m = A.m
     Y = _against_W(A.Ax0, W).reshape(m, -1)
     Sx = A.Axx - Y @ A.Ax0.reshape(m, -1).T
@@ -724,7 +815,7 @@ def criterion_parts(A: Crossprod, structure: ReStructure, theta: np.ndarray,
     L22, ok = _chol_lower(S22)
     if not ok:
         return lead, failed
-    Bxr = A.Axr - (A.Ar0 @ Y.T).T
+    Bxr = A.Axr - A.ar0_times(Y.T).T
     _scale_cols(Bxr, A, rest_T)
     Z1 = _solve_lower(lead.L11, np.asfortranarray(Bxr[:, :q1].T))
     Z2 = _solve_lower(L22, np.asfortranarray((Bxr[:, q1:] - Z1.T @ L21t).T))

@@ -78,10 +78,11 @@ class DenseSystem:
         size = self.full.shape[0]
         self._diag_q = np.arange(self.q) * (size + 1)  # flat positions of the first q diagonal cells
         self._segments = np.array([0, self.q, size - 1])  # log-diagonal sums: L_θ, R_X (the rest is r)
-        quadratic = _quadratic_form(self)
+        ntheta = int(self.index.max()) + 1 if self.index.size else 0
+        quadratic = _quadratic_form(self, ntheta)
         self._quadratic = None if quadratic is None else quadratic[:3]
         self._cells = None if quadratic is None else quadratic[3:]
-        self._v = np.ones(int(self.index.max()) + 2 if self.index.size else 1)  # (θ, 1), filled per evaluation
+        self._v = np.ones(ntheta + 1)  # (θ, 1), filled per evaluation
         self._batch: tuple[np.ndarray, np.ndarray] | None = None
 
     def factor(self, theta: np.ndarray) -> DenseFactor:
@@ -148,17 +149,16 @@ class DenseFactors(NamedTuple):
     pwrss: np.ndarray
 
 
-def _quadratic_form(system: DenseSystem) -> QuadraticForm | None:
+def _quadratic_form(system: DenseSystem, ntheta: int) -> QuadraticForm | None:
     """ΛᵀAΛ + I_q as Σ over pairs k ≤ l of vₖvₗ·Cₖₗ, v = (θ, 1): the pairs (k and l, K indices
     into v each) and the coefficient matrices C (K × size², I_q folded into the pair of the last
     v), set on the lower triangle's cells that can be non-zero (:func:`_lower_cells`) and zero
     elsewhere (LAPACK reads the lower triangle only); those cells (flat C-order indices) and
     their columns of C (K × cells: a batch of θ multiplies these alone, one θ the whole of C,
-    which is cheaper than scattering); None when C would hold more than
+    which is cheaper than scattering), for θ of ``ntheta`` elements; None when C would hold more than
     :data:`QUADRATIC_MAX_ENTRIES` numbers. Where each coefficient is read from A depends on the
     layout alone (:func:`_quadratic_plan`, formed once per layout)."""
     size = system.full.shape[0]
-    ntheta = int(system.index.max()) + 1 if system.index.size else 0
     first, second = _pairs(ntheta + 1)
     if len(first) * size * size > QUADRATIC_MAX_ENTRIES:
         return None
@@ -170,24 +170,28 @@ def _quadratic_form(system: DenseSystem) -> QuadraticForm | None:
     padded[:size, :size] = system.full
     flat = padded.reshape(-1)
     coef = flat.take(plan.direct)
-    coef[plan.off] += flat.take(plan.mirrored)
-    coef[-1, plan.diag] += 1.0
+    at = coef.reshape(-1)  # flat positions: cheaper than a 2-d selection, the same cells
+    at[plan.off] += flat.take(plan.mirrored).reshape(-1)
+    at[plan.diag] += 1.0
     out = np.zeros((len(first), size * size))
-    out[:, plan.cells] = coef
+    out.reshape(-1)[plan.spread] = at
     return first, second, out, plan.cells, coef
 
 
 class QuadraticPlan(NamedTuple):
     """Where :func:`_quadratic_form` reads each coefficient in the flattened A padded by a zero
     row and column: ``direct`` (K × cells) A[sₖ[i], sₗ[j]], ``mirrored`` the added
-    A[sₖ[j], sₗ[i]] for the pairs k < l (``off``); ``diag`` the cells of I_q; ``cells`` the
-    lower triangle's cells that can be non-zero (flat C-order indices)."""
+    A[sₖ[j], sₗ[i]] for the pairs k < l (``off``: where they go in the flattened K × cells C);
+    ``diag`` where the ones of I_q go in it; ``cells`` the lower triangle's cells that can be
+    non-zero (flat C-order indices); ``spread`` where C's values go in the flattened K × size²
+    C of all cells."""
 
     direct: np.ndarray
     off: np.ndarray
     mirrored: np.ndarray
     diag: np.ndarray
     cells: np.ndarray
+    spread: np.ndarray
 
 
 @lru_cache(maxsize=8)
@@ -212,9 +216,12 @@ def _quadratic_plan(size: int, q: int, q0: int, p0: int, rows_b: bytes, cols_b: 
     # Cₖₗ[i, j] = A[sₖ[i], sₗ[j]] + A[sₖ[j], sₗ[i]] for k < l (EₖᵀAEₗ + its transpose)
     at_rows, at_cols = source[:, rows], source[:, cols]  # per cell, the row of each v in its Λ column
     off = first != second
-    plan = QuadraticPlan(at_rows[first] * (size + 1) + at_cols[second], off,
+    ncells, cells = len(rows), rows * size + cols
+    plan = QuadraticPlan(at_rows[first] * (size + 1) + at_cols[second],
+                         (np.flatnonzero(off)[:, None] * ncells + np.arange(ncells)).ravel(),
                          at_cols[first[off]] * (size + 1) + at_rows[second[off]],
-                         np.flatnonzero((rows == cols) & (rows < q)), rows * size + cols)
+                         (len(first) - 1) * ncells + np.flatnonzero((rows == cols) & (rows < q)), cells,
+                         (np.arange(len(first))[:, None] * (size * size) + cells).ravel())
     for a in plan:
         a.flags.writeable = False
     return plan

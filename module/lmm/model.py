@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -34,7 +34,6 @@ from .blocks import (
     criterion_parts,
     diagonal_scale,
     trailing_split,
-    transposed_product,
     update_L,
 )
 from .checks import ConvergenceCheck, check_convergence
@@ -119,7 +118,7 @@ class LinearMixedModel:
             self.basis = self.basis.let_go_rows(partial(_basis_again, self.X, self.y, self.weights,
                                                         self.offset, self.names))
         self.dense = build_dense(self.A, self.structure)
-        self.theta = self.structure.theta0.copy()
+        self.theta = self.structure.theta0  # a new array (concatenated)
 
     # -- sizes ---------------------------------------------------------------------------------
     @property
@@ -435,7 +434,7 @@ class LinearMixedModel:
             ur = triangular_solve(Lrr.T, z, lower=False)
             lam_ur = ur.copy()
             _apply_lambda(lam_ur, A, L.rest_T)
-            g0 = g0 - transposed_product(A.Ar0, lam_ur).reshape(A.ell0, A.p0)
+            g0 = g0 - A.ar0_transposed(lam_ur).reshape(A.ell0, A.p0)
             for b, o in zip(A.rest, A.offsets[:-1]):
                 out_rest.append(ur[int(o): int(o) + b.q].reshape(b.nlevels, b.p))
         tg = g0 @ L.T0
@@ -574,8 +573,8 @@ def _first_block_fill(A: Crossprod, L: BlockedCholesky, inv: np.ndarray) -> np.n
         g = A.gram
         vals = d[g.rows] * (d[g.cols] * inv[g.rows, g.cols])
     else:
-        X = np.tril(inv)
-        X += np.tril(inv, -1).T
+        X = _tril(inv)
+        X += _tril(inv, -1).T
         _apply_lambda_rows(X, A, L.rest_T)
         X = np.ascontiguousarray(X.T)
         _apply_lambda_rows(X, A, L.rest_T)
@@ -586,6 +585,26 @@ def _first_block_fill(A: Crossprod, L: BlockedCholesky, inv: np.ndarray) -> np.n
     c_off = (g.P.T @ np.where(g.off, vals, 0.0)).reshape(A.ell0, A.p0, A.p0)
     c_diag = (g.P.T @ np.where(g.off, 0.0, vals)).reshape(A.ell0, A.p0, A.p0)
     return _first_block_product(L, c_off + np.swapaxes(c_off, 1, 2) + c_diag)
+
+
+#: Largest matrix whose lower-triangle masks :func:`_tril` keeps (per size: 2 × 256 kB at most).
+KEEP_TRIL_MASK = 512
+
+
+def _tril(M: np.ndarray, k: int = 0) -> np.ndarray:
+    """``np.tril(M, k)`` for a square M, its own selection (the same values and layout), the
+    mask kept for small sizes (numpy forms it anew at each call)."""
+    size = M.shape[0]
+    mask = _tril_mask(size, k) if size <= KEEP_TRIL_MASK else np.tri(size, k=k, dtype=bool)
+    return np.where(mask, M, np.zeros(1, M.dtype))
+
+
+@lru_cache(maxsize=16)
+def _tril_mask(size: int, k: int) -> np.ndarray:
+    """The read-only mask of ``np.tril``: cells on or below the k-th diagonal."""
+    mask = np.tri(size, k=k, dtype=bool)
+    mask.flags.writeable = False
+    return mask
 
 
 def _first_block_product(L: BlockedCholesky, F: np.ndarray) -> np.ndarray:

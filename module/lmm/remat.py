@@ -38,10 +38,10 @@ def lme4_order(nlevels: list[int]) -> list[int]:
     then uses ``rev(order(nl))``: decreasing number of levels, with ties in *reversed* input
     order.
     """
-    nl = np.asarray(nlevels)
-    if len(nl) < 2 or not np.any(np.diff(nl) > 0):
+    nl = list(nlevels)
+    if len(nl) < 2 or not any(b > a for a, b in zip(nl, nl[1:])):
         return list(range(len(nl)))
-    return list(np.argsort(nl, kind="stable")[::-1])
+    return sorted(range(len(nl)), key=nl.__getitem__)[::-1]  # a stable sort, as order()'s
 
 
 def lower_triangle(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -181,11 +181,16 @@ class ReTerm:
 
     def sd_corr(self, theta: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
         """Standard deviations and correlation matrix of Σᵢ, as lme4's ``VarCorr``: a
-        correlation involving a zero sd is NaN, the diagonal is 1."""
+        correlation involving a zero sd is NaN, the diagonal is 1 (for one column, its one
+        element: the same numbers without the matrix operations)."""
+        if self.p == 1:
+            t = theta[self.theta_index[0]]
+            var = sigma**2 * (t * t)
+            return np.sqrt(np.maximum(np.array([var]), 0.0)), np.ones((1, 1))
         cov = self.covariance(theta, sigma)
-        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        sd = np.sqrt(np.maximum(np.diag(cov), 0.0))  # np.clip(·, 0, None)'s own call
         with np.errstate(invalid="ignore", divide="ignore"):
-            corr = cov / np.outer(sd, sd)
+            corr = cov / (sd[:, None] * sd)  # np.outer's products
         np.fill_diagonal(corr, 1.0)
         return sd, corr
 

@@ -63,7 +63,7 @@ def check_inputs(X: np.ndarray, y: np.ndarray, reterms: list[ReTermData],
                              "(lme4: number of observations (=%d) <= number of random effects (=%d) for "
                              "term (%s); the random-effects parameters and the residual variance are "
                              "probably unidentifiable); simplify the term" % (n, q, term_label(t)))
-    top, bottom = (float(np.max(y)), float(np.min(y))) if n else (0.0, 0.0)
+    top, bottom = (float(y.max()), float(y.min())) if n else (0.0, 0.0)
     if n < 2 or top == bottom:
         raise ModelError("the response has zero variance (all values are equal); there is nothing "
                          "to model", "/formula")
@@ -79,7 +79,7 @@ def _check_lengths(X: np.ndarray, y: np.ndarray, reterms: list[ReTermData],
     n = len(y)
     if X.shape[0] != n or any(len(t.codes) != n or t.X.shape[0] != n for t in reterms):
         raise ModelError("the fixed and random design matrices and the response differ in length")
-    if not np.all(np.isfinite(y)):
+    if not np.isfinite(y).all():
         raise ModelError("the response has non-finite values")
     if weights is not None:
         w = np.asarray(weights, dtype=float)
