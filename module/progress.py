@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from functools import partial
 from typing import Protocol
 
 #: Without a listener, a counted stage prints its progress to standard error after this many seconds.
@@ -72,6 +73,16 @@ def tick(stage: str) -> None:
     ticks = _TICKS.get()
     ticks[stage] = done = ticks.get(stage, 0) + 1
     report(done, None, stage)
+
+
+def ticker(stage: str) -> Callable[[], None] | None:
+    """:func:`tick` of ``stage`` as a function of no arguments for work that ticks at every step
+    (an optimizer's evaluations, a few microseconds each for a small model), or None when no
+    listener listens in the current context, where a tick does nothing: the caller skips it. A
+    listener is installed around the work (:func:`listening`), so the answer holds throughout."""
+    if _LISTENER.get() is None:
+        return None
+    return partial(tick, stage)
 
 
 def report(done: int, total: int | None, stage: str) -> None:

@@ -192,3 +192,107 @@ def test_small_fits_keep_their_route(ds, formula, crit, feval, deriv):
     assert model.optsum.fmin == pytest.approx(crit, rel=1e-10)
     assert model.optsum.feval == feval and model.check.nfeval == deriv
     assert model.optsum.fmin <= crit * (1 + 1e-12)
+
+
+def _factor_before(dense, theta: np.ndarray) -> tuple[float, float, float]:
+    """:meth:`DenseSystem.factor`'s numbers by its former steps (keyword LAPACK call, the sums
+    unpacked from the array, numpy scalars converted)."""
+    first, second, coef = dense._quadratic
+    v = np.ones(len(dense._v))
+    v[:-1] = theta
+    M = ((v[first] * v[second]) @ coef).reshape(dense.full.shape)
+    U, info = sla.lapack.dpotrf(M.T, lower=0, clean=0, overwrite_a=1)
+    assert info == 0
+    d = U.diagonal()
+    ld, lx, _ = np.add.reduceat(np.log(d), dense._segments)
+    return 2.0 * float(ld), 2.0 * float(lx), float(d[-1]) ** 2
+
+
+@pytest.mark.parametrize("ds, formula", SMALL)
+def test_dense_profiled_and_factor_are_the_former_steps_bit_for_bit(ds, formula):
+    """The optimizer's one-function criterion (``DenseSystem.profiled``, its work arrays reused
+    from one θ to the next, in any order) and ``factor`` give the numbers of the former steps
+    exactly, with and without weights, REML and ML."""
+    df, factors = datasets.load(ds)
+    desc = parse_formula(formula)
+    frame = model_frame(df, desc, {}, factors)
+    fd = fixed_design(desc, frame)
+    w = 1.0 + np.arange(len(df)) % 3
+    rng = np.random.default_rng(5)
+    for weights in (None, w):
+        for reml in (True, False):
+            model = LinearMixedModel(fd.X, fd.names, frame.response(desc), random_designs(desc, frame), weights,
+                                     reml=reml)
+            start = model.structure.theta0
+            thetas = np.vstack([start, start * rng.uniform(0.0, 4.0, (8, start.size)), 0.0 * start])
+            fast = model.dense.profiled(model.dof, model.A.sum_log_w, model.basis.ldR2 if reml else None)
+            assert fast is not None
+            for t in np.vstack([thetas, thetas[::-1]]):
+                before = _factor_before(model.dense, t)
+                assert tuple(model.dense.factor(t))[:3] == before
+                assert fast(t) == model._criterion(model.dense.factor(t), reml)
+                d = model.dof
+                expected = before[0] - model.A.sum_log_w + d * (1.0 + model_module._LOG2PI + np.log(before[2] / d))
+                if reml:
+                    expected += before[1] + model.basis.ldR2
+                assert fast(t) == float(expected)
+
+
+def test_dense_profiled_needs_degrees_of_freedom():
+    model = _model(*SMALL[0])
+    assert model.dense.profiled(0, 0.0, None) is None
+
+
+def test_counted_objective_counts_ticks_and_keeps_the_best():
+    """The optimizer's wrapper counts evaluations into the run's record, ticks a listener (and
+    skips the tick when none listens), maps non-finite values to 1e300 and keeps the best θ."""
+    from mixedbridge import progress
+    from mixedbridge.lmm.optimize import _counted, _Evaluations
+
+    values = iter([3.0, np.inf, 1.0, 2.0])
+
+    class Listener:
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, int | None, str]] = []
+
+        def progress(self, done: int, total: int | None, stage: str) -> None:
+            self.seen.append((done, total, stage))
+
+        def cancelled(self) -> bool:
+            return False
+
+    listener = Listener()
+    record = _Evaluations()
+    with progress.listening(listener):
+        call = _counted(lambda x: next(values), record)
+        x = np.zeros(2)
+        out = []
+        for i in range(4):
+            x[:] = i
+            out.append(call(x, np.empty(0)))
+    assert out == [3.0, 1e300, 1.0, 2.0]
+    assert record.feval == 4 and record.best_f == 1.0 and record.best_x.tolist() == [2.0, 2.0]
+    assert listener.seen == [(k, None, "fit") for k in (1, 2, 3, 4)]
+    assert progress.ticker("fit") is None
+
+
+@pytest.mark.parametrize("ds, formula", SMALL)
+def test_minimize_counts_the_evaluations_nlopt_made(ds, formula, monkeypatch):
+    """``feval`` is the number of calls NLopt made, over both runs (BOBYQA and the polish)."""
+    nlopt = pytest.importorskip("nlopt")
+    from mixedbridge.lmm import optimize
+
+    made = []
+    original = nlopt.opt.set_min_objective
+
+    def set_min_objective(self, f):
+        def seen(x, grad):
+            made.append(1)
+            return f(x, grad)
+        return original(self, seen)
+
+    monkeypatch.setattr(nlopt.opt, "set_min_objective", set_min_objective)
+    model = _model(ds, formula)
+    s = model.structure
+    summary = optimize.minimize_theta(model._fit_objective(), s.theta0, s.lower, do_polish=True)
+    assert summary.restarted == ["polish"] and summary.feval == len(made) > 0

@@ -20,10 +20,16 @@ product over all size² columns: no fewer instructions on sleepstudy, 12% more p
 Pastes (the derivative check's batch does write only those cells: there its product over all
 columns costs more than the scatter). LAPACK's lower Cholesky (``dpotrf`` 'L') takes 14% fewer
 instructions than the upper one but differs by rounding (1e-13 relative), so it is not used.
+For the optimizer's evaluations (:meth:`DenseSystem.profiled`), per sleepstudy evaluation (callgrind):
+scipy's BLAS ``dgemv`` on M's product takes 4.5k fewer instructions than numpy's ``matmul`` (26k)
+but is another OpenBLAS build than numpy's, so not surely the same operations; ``np.dot`` with
+``out`` takes 35k; the pairs vₖvₗ as Python floats (8.4k), from ``np.multiply.outer`` (16k) or
+from one gather (8.8k) cost no less than two gathers and a product (8.2k).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -35,6 +41,7 @@ from . import gufuncs
 from .blocks import Crossprod
 from .remat import ReStructure
 
+_LOG2PI = float(np.log(2.0 * np.pi))
 #: Largest number of random effects q for which the dense path is used.
 DENSE_MAX_Q = 160
 #: Most numbers of the zeroed work array that :meth:`DenseSystem.factor_many` keeps between calls
@@ -98,12 +105,50 @@ class DenseSystem:
             lam[self.rows, self.cols] = theta[self.index]
             M = lam.T @ self.full @ lam
             M.flat[self._diag_q] += 1.0
-        U, info = lapack.dpotrf(M.T, lower=0, clean=0, overwrite_a=1)
+        U, info = lapack.dpotrf(M.T, 0, 0, 1)  # lower=0, clean=0, overwrite_a=1 (positional: fewer instructions)
         if info != 0:
             return _FAILED
-        d = U.diagonal()
-        ld, lx, _ = np.add.reduceat(np.log(d), self._segments)
-        return DenseFactor(2.0 * float(ld), 2.0 * float(lx), float(d[-1]) ** 2, True)
+        ld, lx, _ = np.add.reduceat(np.log(U.diagonal()), self._segments).tolist()
+        return DenseFactor(2.0 * ld, 2.0 * lx, U.item(-1) ** 2, True)
+
+    def profiled(self, dof: int, sum_log_w: float, ldR2: float | None) -> Callable[[np.ndarray], float] | None:
+        """The criterion profiled over σ at θ as the optimizer evaluates it (REML with ``ldR2``,
+        log|R|² of the fixed-effects basis, ML without; ``dof`` n − p or n, ``sum_log_w``
+        log|W|): :meth:`factor`'s operations, then :meth:`.model.LinearMixedModel._profiled`'s,
+        in their order (the same numbers), in one function with its own work arrays (θ's v, M),
+        so that no numpy array, named tuple or Python frame is built that the criterion does not
+        need (a fit makes dozens of evaluations of a few microseconds each). None without the
+        quadratic form or when ``dof`` ≤ 0."""
+        if self._quadratic is None or dof <= 0:
+            return None
+        first, second, coef = self._quadratic
+        size = self.full.shape[0]
+        v = np.ones(len(self._v))
+        head = v[:-1]
+        M = np.empty((size, size))
+        flat, MT = M.reshape(-1), M.T
+        segments = self._segments
+        matmul, potrf, log, reduceat, isfinite = np.matmul, lapack.dpotrf, np.log, np.add.reduceat, math.isfinite
+        const = 1.0 + _LOG2PI
+        reml = ldR2 is not None
+        ldR = 0.0 if ldR2 is None else ldR2
+
+        def criterion(theta: np.ndarray) -> float:
+            head[...] = theta
+            matmul(v[first] * v[second], coef, out=flat)
+            U, info = potrf(MT, 0, 0, 1)
+            if info != 0:
+                return math.inf
+            ld, lx, _ = reduceat(log(U.diagonal()), segments).tolist()
+            ldL2, pwrss = 2.0 * ld, U.item(-1) ** 2
+            if not isfinite(ldL2) or pwrss <= 0:
+                return math.inf
+            val = ldL2 - sum_log_w + dof * (const + log(pwrss / dof))
+            if reml:
+                val += 2.0 * lx + ldR
+            return float(val)
+
+        return criterion
 
     def _batch_work(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """A zeroed (count, size²) array for :meth:`factor_many` and a (count, K) one whose last

@@ -215,26 +215,13 @@ class LinearMixedModel:
 
     def _fit_objective(self) -> Callable[[np.ndarray], float]:
         """:meth:`objective` at θ (profiled, the model's criterion) as the optimizer calls it: on
-        the dense path the factorisation and :meth:`_profiled`'s operations, in its order, with
-        the model's constants read once (the same numbers; a fit makes dozens of evaluations of a
-        few microseconds each)."""
+        the dense path :meth:`.dense.DenseSystem.profiled`, the factorisation and
+        :meth:`_profiled`'s operations in one function with the model's constants read once
+        (the same numbers; a fit makes dozens of evaluations of a few microseconds each)."""
         dense = self.dense
-        if dense is None:
-            return self.objective
-        factor, d = dense.factor, self.dof
-        sum_log_w, ldR2 = self.A.sum_log_w, (self.basis.ldR2 if self.reml else None)
-        log = np.log
-
-        def objective(theta: np.ndarray) -> float:
-            f = factor(theta)
-            if not f.ok or not math.isfinite(f.ldL2) or f.pwrss <= 0 or d <= 0:
-                return math.inf
-            val = f.ldL2 - sum_log_w + d * (1.0 + _LOG2PI + log(f.pwrss / d))  # _profiled's steps
-            if ldR2 is not None:
-                val += f.ldRX2 + ldR2
-            return float(val)
-
-        return objective
+        fast = None if dense is None else dense.profiled(self.dof, self.A.sum_log_w,
+                                                         self.basis.ldR2 if self.reml else None)
+        return self.objective if fast is None else fast
 
     def objectives(self, thetas: np.ndarray) -> np.ndarray:
         """:meth:`objective` (profiled, the model's criterion) at each row of ``thetas``; small

@@ -49,25 +49,39 @@ _NLOPT_CODES = {1: "SUCCESS", 2: "STOPVAL_REACHED", 3: "FTOL_REACHED", 4: "XTOL_
 BOUNDARY_TOL = 1e-5
 
 
-class _Counted:
-    """The objective as NLopt calls it: counts evaluations, maps non-finite values to 1e300 and
-    remembers the best point (NLopt's Python interface loses it when it raises)."""
+class _Evaluations:
+    """What :func:`_counted` records of the optimizer's evaluations: how many (``feval``) and the
+    best point and value (NLopt's Python interface loses them when it raises)."""
 
-    def __init__(self, fun: Objective, summary: OptSummary) -> None:
-        self.fun, self.summary = fun, summary
+    __slots__ = ("feval", "best_x", "best_f")
+
+    def __init__(self) -> None:
+        self.feval = 0
         self.best_x: np.ndarray | None = None
-        self.best_f = np.inf
+        self.best_f = math.inf
 
-    def __call__(self, x: np.ndarray, grad: np.ndarray | None = None) -> float:
-        self.summary.feval += 1
-        progress.tick("fit")
-        x = np.asarray(x, dtype=float)
-        val = self.fun(x)
-        if not math.isfinite(val):
+
+def _counted(fun: Objective, record: _Evaluations) -> Callable[..., float]:
+    """The objective as NLopt calls it: counted in ``record`` with the best point, the progress
+    listener ticked, non-finite values mapped to 1e300. One closure, the listener's ticker read
+    once: a small model's evaluation takes ~10 µs, and a bound ``__call__`` with its attribute
+    look-ups and a progress call per evaluation cost ~0.35 µs more. NLopt hands it θ as a
+    float64 array."""
+    tick = progress.ticker("fit")
+    isfinite = math.isfinite
+
+    def call(x: np.ndarray, grad: np.ndarray | None = None) -> float:
+        record.feval += 1
+        if tick is not None:
+            tick()
+        val = fun(x)
+        if not isfinite(val):
             return 1e300
-        if val < self.best_f:
-            self.best_x, self.best_f = x.copy(), val  # NLopt may reuse x's storage
+        if val < record.best_f:
+            record.best_x, record.best_f = x.copy(), val  # NLopt may reuse x's storage
         return val
+
+    return call
 
 
 def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: np.ndarray | None = None,
@@ -78,8 +92,8 @@ def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: n
     lower = np.where(np.isfinite(summary.lower), summary.lower, -np.inf)
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(np.full(len(x0), np.inf))
-    counted = _Counted(fun, summary)
-    opt.set_min_objective(counted)
+    record = _Evaluations()
+    opt.set_min_objective(_counted(fun, record))
     opt.set_xtol_abs(summary.xtol_abs)
     opt.set_ftol_abs(summary.ftol_abs)
     if ftol_rel:
@@ -91,25 +105,30 @@ def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: n
         x = opt.optimize(np.asarray(x0, dtype=float))
         code = _NLOPT_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
     except nlopt.RoundoffLimited:
-        x, code = counted.best_x, "ROUNDOFF_LIMITED"
+        x, code = record.best_x, "ROUNDOFF_LIMITED"
     except (RuntimeError, ValueError) as err:
-        x, code = counted.best_x, "FAILURE"
+        x, code = record.best_x, "FAILURE"
         summary.messages.append(f"NLopt stopped with an error: {err}")
+    finally:
+        summary.feval += record.feval
     if x is None:
         x = np.asarray(x0, dtype=float)
     x = np.asarray(x, dtype=float)
-    if counted.best_x is not None and np.array_equal(x, counted.best_x):
-        return x, counted.best_f, code
+    if record.best_x is not None and np.array_equal(x, record.best_x):
+        return x, record.best_f, code
     return x, float(fun(x)), code
 
 
 def _cobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary) -> tuple[np.ndarray, float, str]:
     from scipy.optimize import Bounds, minimize
 
-    counted = _Counted(fun, summary)
+    record = _Evaluations()
     bounds = Bounds(summary.lower, np.full(len(x0), np.inf))
-    res = minimize(counted, x0, method="COBYQA", bounds=bounds,
-                   options={"f_target": -np.inf, "maxfev": summary.maxeval})
+    try:
+        res = minimize(_counted(fun, record), x0, method="COBYQA", bounds=bounds,
+                       options={"f_target": -np.inf, "maxfev": summary.maxeval})
+    finally:
+        summary.feval += record.feval
     summary.optimizer = "COBYQA"
     return res.x, float(fun(res.x)), "SUCCESS" if res.success else "FAILURE"
 
