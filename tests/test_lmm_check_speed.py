@@ -270,3 +270,15 @@ def test_check_and_batch_are_the_replaced_code(ds, formula):
             f = model.objective(at)
             _same_check(checks.check_convergence(model.objective, at, f, lower, True, model.objectives),
                         _ref_check(model.objective, at, f, lower, model.objectives))
+
+
+def test_gufuncs_use_the_direct_route_on_this_numpy_and_fall_back_without_it(monkeypatch):
+    """The numpy this runs on has the private gufuncs (else the speed is lost unseen); without
+    them the public functions give the same numbers and errors."""
+    assert gufuncs.DIRECT
+    monkeypatch.setattr(gufuncs, "DIRECT", False)
+    a = np.array([[4.0, 1.0], [1.0, 3.0]])
+    assert _same(gufuncs.cholesky(a), np.linalg.cholesky(a))
+    assert _same(gufuncs.solve(a, np.ones(2)), np.linalg.solve(a, np.ones(2)))
+    assert _same(gufuncs.eigvalsh(a), np.linalg.eigvalsh(a))
+    assert _outcome(gufuncs.cholesky, -a) is np.linalg.LinAlgError

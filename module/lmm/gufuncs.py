@@ -8,12 +8,21 @@ factorisation (measured here: the three calls 28.6 µs through the wrappers, 9.0
 functions below call the same gufuncs with the same signatures on the same arrays, hence the same
 LAPACK routines on the same layout and the same numbers, and raise ``LinAlgError`` in the same
 cases (an "invalid" flag, read as numpy's ``FloatingPointError``); they take float64 arrays of
-square matrices, which their callers guarantee.
+square matrices, which their callers guarantee. ``_umath_linalg`` is private: where a numpy
+release lacks it or these gufuncs, the public functions are used (the same numbers, slower).
 """
 from __future__ import annotations
 
 import numpy as np
-from numpy.linalg import LinAlgError, _umath_linalg
+from numpy.linalg import LinAlgError
+
+try:
+    from numpy.linalg import _umath_linalg
+except ImportError:  # pragma: no cover - a numpy without the private module
+    _umath_linalg = None
+
+#: Whether the gufuncs are reachable (else the public ``numpy.linalg`` functions serve).
+DIRECT = all(hasattr(_umath_linalg, name) for name in ("cholesky_lo", "solve1", "eigvalsh_lo"))
 
 
 def _state() -> np.errstate:
@@ -23,6 +32,8 @@ def _state() -> np.errstate:
 
 def cholesky(a: np.ndarray) -> np.ndarray:
     """``np.linalg.cholesky(a)``: the lower Cholesky factors of a (stacked) float64 matrix."""
+    if not DIRECT:
+        return np.linalg.cholesky(a)
     try:
         with _state():
             return _umath_linalg.cholesky_lo(a, signature="d->d")
@@ -32,6 +43,8 @@ def cholesky(a: np.ndarray) -> np.ndarray:
 
 def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.linalg.solve(a, b)`` for a float64 matrix a and vector b."""
+    if not DIRECT:
+        return np.linalg.solve(a, b)
     try:
         with _state():
             return _umath_linalg.solve1(a, b, signature="dd->d")
@@ -42,6 +55,8 @@ def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def eigvalsh(a: np.ndarray) -> np.ndarray:
     """``np.linalg.eigvalsh(a)``: the eigenvalues (ascending) of a symmetric float64 matrix from
     its lower triangle."""
+    if not DIRECT:
+        return np.linalg.eigvalsh(a)
     try:
         with _state():
             return _umath_linalg.eigvalsh_lo(a, signature="d->d")
