@@ -176,11 +176,10 @@ class FormulaicNames:
             return [(self.frame.floats(c), c) for c in self.frame.matrices[label]]
         if label not in self.frame.factors:
             return [(self.frame.floats(label), label)]
-        col = self.frame.categorical(label)
+        col = self.frame.factor(label)
         if col is None:
             raise ValueError(f"{label!r} is listed as a factor but its column is not one")
-        codes = col.codes
-        levels = [str(c) for c in col.categories]
+        codes, levels = col.codes, col.labels
         ind = [(codes == j).astype(float) for j in range(len(levels))]
         if full:
             return [(x, f"{label}{lev}") for x, lev in zip(ind, levels)]
