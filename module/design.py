@@ -277,6 +277,8 @@ def _clear_rank(X: np.ndarray) -> bool:
     norms = [math.sqrt(float(np.dot(X[:, j], X[:, j]))) for j in range(X.shape[1])]
     if not all(math.isfinite(m) and m != 0 for m in norms):
         return False
+    if len(norms) == 1:  # one column (an intercept): its |R₁₁| is its norm, far above the tolerance
+        return True
     qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)  # into one copy, not two
     if info != 0:
         return False

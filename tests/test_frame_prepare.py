@@ -112,6 +112,7 @@ def test_plain_copy_is_a_deep_copy():
     np.column_stack([np.ones(30), np.arange(30.0), 2 * np.arange(30.0)]),
     np.column_stack([np.ones(30), np.zeros(30)]),
     np.column_stack([np.ones(30), np.arange(30.0) * 1e-9 + 1]),
+    np.ones((30, 1)), np.zeros((30, 1)), np.full((1, 1), -3.0), np.arange(30.0)[:, None] * 1e-40,
 ])
 def test_small_and_large_matrix_routes_agree(monkeypatch, X):
     small = drop_aliased(X, ["a", "b", "c"][: X.shape[1]])
@@ -213,3 +214,17 @@ def test_column_arrays_are_read_only_views():
     arr = frame.ColumnCache(df).array("a")
     assert not arr.flags.writeable and arr.tolist() == [1.0, 2.0]
     assert isinstance(frame.ColumnCache(df).array("b"), type(df["b"].array))
+
+
+@pytest.mark.parametrize("x", [np.ones(30), np.arange(30.0) - 7, np.full(1, -3.0), np.arange(30.0) * 1e-40,
+                               np.full(5, 1e150), np.zeros(4)])
+def test_one_column_rank_is_the_qr_verdict(x):
+    """A one-column matrix's rank check without its QR gives the QR's verdict."""
+    from scipy.linalg import lapack
+
+    X = x[:, None]
+    norm = float(np.sqrt(np.dot(x, x)))
+    qr = lapack.dgeqrf(np.array(X, order="F"))[0]
+    verdict = bool(np.isfinite(norm) and norm != 0
+                   and abs(qr[0, 0]) > design._CLEAR_MARGIN * design.RANK_TOL * norm)
+    assert design._clear_rank(X) is verdict
