@@ -176,11 +176,10 @@ class FormulaicNames:
             return [(self.frame.floats(c), c) for c in self.frame.matrices[label]]
         if label not in self.frame.factors:
             return [(self.frame.floats(label), label)]
-        col = self.frame.categorical(label)
+        col = self.frame.factor(label)
         if col is None:
             raise ValueError(f"{label!r} is listed as a factor but its column is not one")
-        codes = col.codes
-        levels = [str(c) for c in col.categories]
+        codes, levels = col.codes, col.labels
         ind = [(codes == j).astype(float) for j in range(len(levels))]
         if full:
             return [(x, f"{label}{lev}") for x, lev in zip(ind, levels)]
@@ -278,6 +277,8 @@ def _clear_rank(X: np.ndarray) -> bool:
     norms = [math.sqrt(float(np.dot(X[:, j], X[:, j]))) for j in range(X.shape[1])]
     if not all(math.isfinite(m) and m != 0 for m in norms):
         return False
+    if len(norms) == 1:  # one column (an intercept): its |R₁₁| is its norm, far above the tolerance
+        return True
     qr, _, _, info = lapack.dgeqrf(np.array(X, order="F"), overwrite_a=1)  # into one copy, not two
     if info != 0:
         return False

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .datapath import FROM_FILE
 from .errors import DataError, ModelError
+from .factor import Factor, arrow_text_factor, has_unused, text_labels
 from .formula import CONSTANTS, ModelDescription, Node, Variable, columns_of, deparse, left_spine, walk
 from .guard import check_design
 from .response import GlmmResponse, check, from_counts, from_factor, from_values
@@ -29,8 +30,9 @@ _ROLE_OF = {label: role for role, label in RESERVED.items()}
 
 class _Columns:
     """A model frame's columns before its DataFrame is made: ``values`` by label (what the
-    DataFrame is made of), their numpy arrays and Categoricals (``arrays``), the rows' ``index``
-    and the frame's ``matrices``; ``frame`` the DataFrame once made."""
+    DataFrame is made of, a factor as its :class:`~mixedbridge.factor.Factor`), their numpy
+    arrays, Categoricals and Factors (``arrays``), the rows' ``index`` and the frame's
+    ``matrices``; ``frame`` the DataFrame once made."""
 
     __slots__ = ("values", "arrays", "index", "matrices", "frame")
 
@@ -42,9 +44,11 @@ class _Columns:
         self.frame: pd.DataFrame | None = None
 
     def make(self) -> pd.DataFrame:
-        """The DataFrame (made once): the columns as they are (pandas copies on write)."""
+        """The DataFrame (made once): the columns as they are (pandas copies on write), a
+        factor as its Categorical."""
         if self.frame is None:
-            self.frame = pd.DataFrame(self.values, index=self.index, copy=False)
+            columns = {lab: col.categorical() if isinstance(col, Factor) else col for lab, col in self.values.items()}
+            self.frame = pd.DataFrame(columns, index=self.index, copy=False)
             self.frame.attrs["matrices"] = self.matrices
         return self.frame
 
@@ -97,7 +101,7 @@ class ModelFrame:
     matrices: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    def _own_arrays(self) -> dict[str, np.ndarray | pd.Categorical]:
+    def _own_arrays(self) -> dict[str, np.ndarray | pd.Categorical | Factor]:
         """The arrays ``data`` is (or was made of), while ``data`` is still that frame."""
         columns = self.__dict__.get("_columns")
         if columns is None:
@@ -119,10 +123,21 @@ class ModelFrame:
         """Factor column ``label``'s Categorical (None for another column): the one the frame
         was made of where there is one (pandas' column access costs ~10 µs), else the column's."""
         found = self._own_arrays().get(label)
+        if isinstance(found, Factor):
+            return found.categorical()
         if found is None:
             col = self.data[label]
             found = col.array if isinstance(col.dtype, pd.CategoricalDtype) else None
         return found if isinstance(found, pd.Categorical) else None
+
+    def factor(self, label: str) -> Factor | None:
+        """Factor column ``label``'s codes and level labels (None for another column), without
+        making its Categorical where the frame has them."""
+        found = self._own_arrays().get(label)
+        if isinstance(found, Factor):
+            return found
+        cat = self.categorical(label)
+        return None if cat is None else Factor.of(cat)
 
     def floats(self, label: str) -> np.ndarray:
         """Numeric column ``label`` as floats (``to_numpy(dtype=float)``; read-only)."""
@@ -157,22 +172,22 @@ class ModelFrame:
             return col
         return _as_factor(col, None, f"/levels/{column}", column)
 
-    def _factor(self, column: str) -> pd.Categorical:
-        """:meth:`grouping_factor`'s Categorical."""
-        col = self.categorical(column)
+    def _factor(self, column: str) -> Factor:
+        """:meth:`grouping_factor`'s codes and labels."""
+        col = self.factor(column)
         if col is not None:
             return col
-        return _factor_values(self.data[column], None, f"/levels/{column}", column)
+        return _factor_codes(self.data[column], None, f"/levels/{column}", column)
 
     def grouping(self, group: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
         """Levels and 0-based codes of a grouping factor (``a:b`` as R's ``factor(a:b)``)."""
         cols = [self._factor(g) for g in group]
         if len(cols) == 1:
-            cat = cols[0]
-            if cat is not self._own_arrays().get(group[0]) and _has_unused(cat):  # model_frame's have none
-                cat = cat.remove_unused_categories()
-            return text_labels(cat.categories), cat.codes.astype(np.int64)
-        names = [text_labels(c.categories) for c in cols]
+            col = cols[0]
+            if not isinstance(self._own_arrays().get(group[0]), (Factor, pd.Categorical)):
+                col = col.used()  # model_frame's own factors have no unused levels
+            return list(col.labels), col.codes.astype(np.int64)
+        names = [c.labels for c in cols]
         codes = np.zeros(self.nobs, dtype=np.int64)
         for c, k in zip(cols, names):
             codes = codes * len(k) + c.codes
@@ -206,7 +221,7 @@ def _missing_words() -> str:
             "None, NULL or N/A are values) and NaN in a numeric column.")
 
 
-def _is_text(col: pd.Series) -> bool:
+def _is_text(col: pd.Series | ColumnArray) -> bool:
     """Whether a column holds text (or logicals), by its dtype (which dropping its missing
     values would not change); a numpy dtype is read directly (pandas' test costs ~1 µs)."""
     dtype = col.dtype
@@ -279,15 +294,37 @@ def _as_factor(col: pd.Series, levels: list | None, path: str, column: str) -> p
 
 
 def _factor_values(col: pd.Series, levels: list | None, path: str, column: str) -> pd.Categorical:
-    """:func:`_as_factor`'s Categorical. Labels are made once per distinct value (``factorize``),
-    not once per row; a Categorical without listed levels keeps its codes
+    """:func:`_as_factor`'s Categorical (:func:`_factor_codes` made into one)."""
+    return _categorical(_factor_codes(col, levels, path, column))
+
+
+def _categorical(col: Factor | pd.Categorical) -> pd.Categorical:
+    return col.categorical() if isinstance(col, Factor) else col
+
+
+def _column_factor(columns: ColumnCache, name: str, levels: list | None, path: str) -> Factor | pd.Categorical:
+    """:func:`_factor_codes` of data column ``name``, an integer or pyarrow text column
+    without listed levels coded from its array (no Series made)."""
+    if levels is None:
+        values = columns.array(name)
+        if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+            return _integer_factor(values)
+        if isinstance(values, pd.arrays.ArrowStringArray):
+            return arrow_text_factor(values)
+    return _factor_codes(columns[name], levels, path, name)
+
+
+def _factor_codes(col: pd.Series, levels: list | None, path: str, column: str) -> Factor | pd.Categorical:
+    """The factor of a column: a :class:`~mixedbridge.factor.Factor` without listed levels,
+    the Categorical of the listed levels otherwise. Labels are made once per distinct value
+    (``factorize``), not once per row; a Categorical without listed levels keeps its codes
     (:func:`_categorical_factor`)."""
     if levels is None and isinstance(col.dtype, pd.CategoricalDtype):
         kept = _categorical_factor(col)
         if kept is not None:
             return kept
     if levels is None and col.dtype.kind in "iu":
-        return _integer_factor(col)
+        return _integer_factor(col.to_numpy())
     text = _is_text(col)
     # a pandas string column factorizes its own array (pd.factorize's wrapping costs ~10 µs)
     codes, found = col.array.factorize() if isinstance(col.dtype, pd.StringDtype) else pd.factorize(col)
@@ -311,42 +348,19 @@ def _factor_values(col: pd.Series, levels: list | None, path: str, column: str) 
                             f"{_listing(extra)}; list them or filter them out", path)
     position = {lab: i for i, lab in enumerate(order)}
     to_level = np.array([position[lab] for lab in ulabels] + [-1], dtype=np.int64)
+    if levels is None:
+        return Factor(to_level[codes], order)
     # listed levels may name one label twice (1 and "1"): pandas checks those
-    dtype = text_dtype(order) if levels is None else pd.CategoricalDtype(order)
-    return pd.Categorical.from_codes(to_level[codes], dtype=dtype, validate=False)
+    return pd.Categorical.from_codes(to_level[codes], dtype=pd.CategoricalDtype(order), validate=False)
 
 
-#: The dtype pandas gives a list of Python strings (``str``), named once: naming it by text at
-#: each call costs ~10 µs.
-_TEXT = pd.api.types.pandas_dtype("str")
-
-
-#: pandas' constructor of a CategoricalDtype that skips the checks that its categories are
-#: distinct and not missing (private: where a pandas release lacks it, the public constructor).
-_UNCHECKED = getattr(pd.CategoricalDtype, "_from_fastpath", None)
-
-
-def text_dtype(labels: list[str]) -> pd.CategoricalDtype:
-    """``pd.CategoricalDtype(labels)`` for distinct text labels (distinct and present by the
-    callers' construction), their index made with its dtype named, not inferred, and not checked
-    again: pandas' check of a pyarrow-backed index (``is_unique``) costs ~40 µs a factor.
-    ``tests/test_frame_prepare.py`` pins the result to the public constructor's."""
-    if not labels:
-        return pd.CategoricalDtype(labels)
-    index = pd.Index(labels, dtype=_TEXT)
-    if _UNCHECKED is None:
-        return pd.CategoricalDtype(index)
-    return _UNCHECKED(index, False)
-
-
-def _integer_factor(col: pd.Series) -> pd.Categorical:
-    """:func:`_factor_values` of a numpy integer column without listed levels (no missing values
+def _integer_factor(values: np.ndarray) -> Factor:
+    """:func:`_factor_codes` of a numpy integer column without listed levels (no missing values
     by its dtype): R's numeric level order and labels, made by ``np.unique`` over the values,
     not per row or per level in Python (a Parquet partition of a million rows and 600,000
     group ids: ~0.2 s instead of ~5 s)."""
-    uniques, codes = unique_integers(col.to_numpy())
-    dtype = text_dtype(uniques.astype(str).tolist())
-    return pd.Categorical.from_codes(codes.reshape(-1), dtype=dtype, validate=False)
+    uniques, codes = unique_integers(values)
+    return Factor(codes.reshape(-1), uniques.astype(str).tolist())
 
 
 def unique_integers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -370,28 +384,18 @@ def unique_integers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (present + low).astype(values.dtype), lookup[shifted]
 
 
-def text_labels(categories: pd.Index) -> list[str]:
-    """``[str(c) for c in categories]``, read out of the index in one call (iterating a pandas
-    string index element by element costs ~2 µs a level)."""
-    return [c if type(c) is str else str(c) for c in categories.tolist()]
-
-
-def _categorical_factor(col: pd.Series) -> pd.Categorical | None:
-    """:func:`_factor_values` of a Categorical without listed levels, from its codes: the
-    categories that occur, in their order, labelled as :func:`_factor_values` labels them; None
+def _categorical_factor(col: pd.Series) -> Factor | None:
+    """:func:`_factor_codes` of a Categorical without listed levels, from its codes: the
+    categories that occur, in their order, labelled as :func:`_factor_codes` labels them; None
     when two categories share a label (the general path merges them)."""
     cats = col.cat.categories
     values = cats.tolist()
     labels = text_labels(cats)
     if len(set(labels)) != len(labels) or any(isinstance(c, (bool, np.bool_)) for c in values):
         return None
-    codes = col.array.codes  # the Categorical's own codes (``.cat.codes`` is a copy)
-    used = np.bincount(codes[codes >= 0], minlength=len(cats)) > 0
-    if used.all():  # the input's codes, not a copy (pandas' copy-on-write keeps them apart)
-        return pd.Categorical.from_codes(codes, dtype=text_dtype(labels), validate=False)
-    position = np.append(np.cumsum(used) - 1, -1)
-    order = [lab for lab, u in zip(labels, used) if u]
-    return pd.Categorical.from_codes(position[codes], dtype=text_dtype(order), validate=False)
+    # the Categorical's own codes (``.cat.codes`` is a copy), not a copy where every category
+    # occurs (pandas' copy-on-write keeps them apart)
+    return Factor(col.array.codes, labels).used()
 
 
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
@@ -686,13 +690,20 @@ def _poly(v: Variable, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index, columns=[str(j) for j in range(1, k + 1)])
 
 
+#: pandas' reader of a DataFrame's column as the array it holds, by position (private: where a
+#: pandas release lacks it, the column's Series is made and its array read).
+_COLUMN_ARRAY = getattr(pd.DataFrame, "_get_column_array", None)
+
+
 class ColumnCache:
     """``df[name]`` read once per column (pandas builds a new Series on every ``df[name]``, some
-    microseconds each, and a small model's frame reads each column several times)."""
+    microseconds each, and a small model's frame reads each column several times); :meth:`array`
+    reads a column's values without a Series (~0.5 µs instead of ~9 µs)."""
 
     def __init__(self, df: pd.DataFrame) -> None:
         self.df = df
         self._got: dict[str, pd.Series] = {}
+        self._arrays: dict[str, ColumnArray] = {}
 
     def __getitem__(self, name: str) -> pd.Series:
         got = self._got.get(name)
@@ -700,33 +711,59 @@ class ColumnCache:
             got = self._got[name] = self.df[name]
         return got
 
+    def array(self, name: str) -> ColumnArray:
+        """Column ``name``'s values as pandas holds them: a read-only view of its numpy array,
+        or its ExtensionArray (a Categorical, pyarrow text, ...), to read and never to keep in a
+        model frame (no copy-on-write reference guards it: a write into the data would show)."""
+        got = self._arrays.get(name)
+        if got is None:
+            got = self._arrays[name] = self._read(name)
+        return got
+
+    def _read(self, name: str) -> ColumnArray:
+        reader = _COLUMN_ARRAY
+        loc = self.df.columns.get_loc(name) if reader is not None else None
+        if reader is not None and isinstance(loc, int):
+            values = reader(self.df, loc)
+        else:  # no private reader, or a column name the data hold twice
+            col = self[name]
+            values = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
+        if isinstance(values, np.ndarray):
+            values = values.view()
+            values.flags.writeable = False
+        return values
+
     def of(self, df: pd.DataFrame) -> ColumnCache:
         """This cache when ``df`` is its frame, else a fresh one for ``df``."""
         return self if df is self.df else ColumnCache(df)
 
 
-#: A model frame column before the frame is made: a numpy array or Categorical of its own, or
-#: a Series (a view of the data's column, which pandas' copy-on-write keeps apart from it).
-Values: TypeAlias = np.ndarray | pd.Categorical | pd.Series
+#: A model frame column before the frame is made: a numpy array, Categorical or Factor of its
+#: own, or a Series (a view of the data's column, which pandas' copy-on-write keeps apart from it).
+Values: TypeAlias = np.ndarray | pd.Categorical | Factor | pd.Series
+#: A data column's values as pandas holds them (:meth:`ColumnCache.array`).
+ColumnArray: TypeAlias = np.ndarray | pd.api.extensions.ExtensionArray
 
 
 def _variable_column(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict,
                      columns: ColumnCache | None = None) -> pd.Series:
     """A model variable's column on the data's index."""
     values = _variable_values(v, df, factors, levels, columns)
-    return values if isinstance(values, pd.Series) else pd.Series(values, index=df.index, copy=False)
+    if isinstance(values, pd.Series):
+        return values
+    return pd.Series(_categorical(values) if isinstance(values, Factor) else values, index=df.index, copy=False)
 
 
 def _variable_values(v: Variable, df: pd.DataFrame, factors: set[str], levels: dict,
                      columns: ColumnCache | None = None) -> Values:
-    """A model variable's values: a factor's Categorical, a number column as floats, a
-    transformation's values."""
+    """A model variable's values: a factor's Factor (or the Categorical of its listed levels), a
+    number column as floats, a transformation's values."""
     if v.is_column:
         name = str(v.expr.value)
-        col = df[name] if columns is None else columns[name]
+        cols = ColumnCache(df) if columns is None else columns
         if name in factors:
-            return _factor_values(col, levels.get(name), f"/levels/{name}", name)
-        return _float_values(col)
+            return _column_factor(cols, name, levels.get(name), f"/levels/{name}")
+        return _float_values(cols, name)
     if v.is_factor_call:
         return _factor_variable(v, df, levels)
     with np.errstate(all="ignore"):
@@ -744,16 +781,17 @@ def _variable_values(v: Variable, df: pd.DataFrame, factors: set[str], levels: d
 COPY_ROWS = 10_000
 
 
-def _float_values(col: pd.Series) -> Values:
-    """``col.astype(float)``: a float64 column itself (its copy when short), a numpy number
-    column's values as a new float array (pandas' astype costs ~20 µs a call), anything else by
-    pandas."""
-    dtype = col.dtype
+def _float_values(columns: ColumnCache, name: str) -> Values:
+    """``df[name].astype(float)``: a float64 column itself (its copy when short), a numpy
+    number column's values as a new float array (pandas' astype costs ~20 µs a call), anything
+    else by pandas."""
+    values = columns.array(name)
+    dtype = values.dtype
     if dtype == np.float64 and isinstance(dtype, np.dtype):
-        return col.to_numpy(copy=True) if len(col) <= COPY_ROWS else col
+        return np.array(values) if len(values) <= COPY_ROWS else columns[name]
     if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
-        return col.to_numpy(dtype=float)
-    return col.astype(float)
+        return values.astype(float)
+    return columns[name].astype(float)
 
 
 def model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
@@ -780,7 +818,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     df = apply_filters(df, spec.get("filter") or [])
     columns = columns.of(df)
     glmm = spec.get("analysis") == "glmm"
-    raw = {g for g in integer_groups if g in df.columns and columns[g].dtype.kind in "iu" and g not in levels}
+    raw = {g for g in integer_groups if g in df.columns and columns.array(g).dtype.kind in "iu" and g not in levels}
     factors = _factors(df, desc, levels, factor_hint, glmm, columns) - raw
     data, matrices, resp = _model_columns(df, desc, factors, levels, options, glmm, raw, columns)
     complete = _complete_rows(data.values())
@@ -802,7 +840,7 @@ def _model_frame(df: pd.DataFrame, desc: ModelDescription, spec: dict,
     source = df if not n_missing and df.index.is_unique else df.loc[index]
     out = ModelFrame(_Columns(data, index, matrices), factor_labels, source,  # type: ignore[arg-type]
                      n_missing, notes, matrices, warnings)
-    check_design(desc, {lab: len(cat.categories) for lab, cat in made.items()}, out.nobs)
+    check_design(desc, {lab: _nlevels(col) for lab, col in made.items()}, out.nobs)
     return out
 
 
@@ -810,28 +848,37 @@ def _rows(col: Values, keep: np.ndarray) -> Values:
     """The rows of a column where ``keep`` holds (numpy values as a numpy array of their own)."""
     if isinstance(col, pd.Series):
         return (col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array)[keep]
+    if isinstance(col, Factor):
+        return col.take(keep)
     return col[keep]
 
 
-def _used_factors(data: dict[str, Values]) -> dict[str, pd.Categorical]:
-    """The factor columns as Categoricals of the levels that occur (written back into ``data``)."""
-    made: dict[str, pd.Categorical] = {}
+def _used_factors(data: dict[str, Values]) -> dict[str, Factor | pd.Categorical]:
+    """The factor columns as Factors (or Categoricals) of the levels that occur (written back
+    into ``data``)."""
+    made: dict[str, Factor | pd.Categorical] = {}
     for lab, col in data.items():
-        if isinstance(col.dtype, pd.CategoricalDtype):
+        if isinstance(col, Factor):
+            made[lab] = col.used()
+        elif isinstance(col.dtype, pd.CategoricalDtype):
             cat = cast(pd.Categorical, col.array if isinstance(col, pd.Series) else col)
             made[lab] = cat.remove_unused_categories() if _has_unused(cat) else cat
     data.update(made)
     return made
 
 
-def _arrays(data: dict[str, Values]) -> dict[str, np.ndarray | pd.Categorical]:
-    """The numpy arrays and Categoricals a frame is made of (a Series of numpy values as its
-    array; other pandas arrays are left to the frame)."""
-    out: dict[str, np.ndarray | pd.Categorical] = {}
+def _nlevels(col: Factor | pd.Categorical) -> int:
+    return len(col.labels) if isinstance(col, Factor) else len(col.categories)
+
+
+def _arrays(data: dict[str, Values]) -> dict[str, np.ndarray | pd.Categorical | Factor]:
+    """The numpy arrays, Categoricals and Factors a frame is made of (a Series of numpy values
+    as its array; other pandas arrays are left to the frame)."""
+    out: dict[str, np.ndarray | pd.Categorical | Factor] = {}
     for lab, col in data.items():
         if isinstance(col, pd.Series) and isinstance(col.dtype, np.dtype):
             out[lab] = col.to_numpy()
-        elif isinstance(col, (np.ndarray, pd.Categorical)):
+        elif isinstance(col, (np.ndarray, pd.Categorical, Factor)):
             out[lab] = col
     return out
 
@@ -841,18 +888,24 @@ def _complete_rows(columns) -> np.ndarray | None:
     arrays), or None when all do."""
     complete: np.ndarray | None = None
     for col in columns:
-        dtype = col.dtype
-        if isinstance(dtype, np.dtype) and dtype.kind in "iub":
-            continue
-        if isinstance(dtype, np.dtype) and dtype.kind == "f":
-            ok = ~np.isnan(np.asarray(col))
-        elif isinstance(dtype, pd.CategoricalDtype):
-            ok = _codes(col) >= 0
-        else:
-            ok = np.asarray(pd.notna(col))
-        if not ok.all():
+        ok = _present(col)
+        if ok is not None and not ok.all():
             complete = ok if complete is None else complete & ok
     return complete
+
+
+def _present(col: Values) -> np.ndarray | None:
+    """Rows where a column holds a value; None for a dtype that cannot miss one."""
+    if isinstance(col, Factor):
+        return col.codes >= 0
+    dtype = col.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return None
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return ~np.isnan(np.asarray(col))
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _codes(col) >= 0
+    return np.asarray(pd.notna(col))
 
 
 def _codes(col: pd.Series | pd.Categorical) -> np.ndarray:
@@ -862,19 +915,19 @@ def _codes(col: pd.Series | pd.Categorical) -> np.ndarray:
 
 def _has_unused(col: pd.Series | pd.Categorical) -> bool:
     """Whether a Categorical column has a category that no row takes (a count, not a sort)."""
-    codes = _codes(col)
-    k = len(col.dtype.categories)
-    return bool(k and not (np.bincount(codes[codes >= 0], minlength=k) > 0).all())
+    return has_unused(_codes(col), len(col.dtype.categories))
 
 
 def _numbers(df: pd.DataFrame, columns: list[str], cache: ColumnCache | None = None) -> pd.DataFrame:
     """The data with each named column that holds only numbers (and missing values) but was
     read as objects (integers beyond 64 bits, mixed ints and floats) made a float column."""
     changed = {}
+    cache = ColumnCache(df) if cache is None else cache
     for c in dict.fromkeys(columns):
-        col = df[c] if cache is None else cache[c]
-        if not (isinstance(col.dtype, np.dtype) and col.dtype.kind == "O"):
+        dtype = cache.array(c).dtype
+        if not (isinstance(dtype, np.dtype) and dtype.kind == "O"):
             continue
+        col = cache[c]
         values = col.dropna()
         if len(values) and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in values):
             try:
@@ -911,23 +964,24 @@ def _check_input(df: pd.DataFrame, desc: ModelDescription, levels: dict,
         names = list(df.columns)
         dupes = sorted({str(c) for c in names if names.count(c) > 1})
         raise DataError(f"duplicate column name(s) in the data: {_listing(dupes)}", "/data")
+    cols = ColumnCache(df) if columns is None else columns
     for col in desc.columns:
         _check_column(df, col, "/formula")
-        if not _has_value(df[col] if columns is None else columns[col]):
+        if not _has_value(cols.array(col)):
             raise DataError(f"column {col!r} has no values: it is missing in every row", "/formula")
     for col in levels:
         _check_column(df, col, f"/levels/{col}")
 
 
-def _has_value(col: pd.Series) -> bool:
-    """Whether some row of the column holds a value (``col.notna().any()``, without pandas'
-    per-call cost for numpy number columns)."""
-    kind = col.dtype.kind if isinstance(col.dtype, np.dtype) else ""
+def _has_value(values: ColumnArray) -> bool:
+    """Whether some row of a column (its array) holds a value (``notna().any()``, without
+    pandas' per-call cost for numpy number columns)."""
+    kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else ""
     if kind in "iub":
         return True
     if kind == "f":
-        return not np.isnan(col.to_numpy()).all()
-    return bool(col.notna().any())
+        return not np.isnan(values).all()
+    return not bool(np.asarray(pd.isna(values)).all())
 
 
 def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint: set[str] | None,
@@ -939,7 +993,7 @@ def _factors(df: pd.DataFrame, desc: ModelDescription, levels: dict, factor_hint
     (``yield ~ nitro + Block + (1 | Block:Variety)`` fits one slope for Block); its grouping
     factor is made by :meth:`ModelFrame.grouping_factor`."""
     cols = ColumnCache(df) if columns is None else columns
-    factors = {c for c in desc.columns if _is_text(cols[c])}
+    factors = {c for c in desc.columns if _is_text(cols.array(c))}
     variables = {v.label for v in desc.variables if v.is_column}
     factors |= set(levels) | (set(desc.grouping_columns) - variables)
     factors |= set(factor_hint or ()) & set(desc.columns)
@@ -981,7 +1035,7 @@ def _model_columns(df: pd.DataFrame, desc: ModelDescription, factors: set[str], 
             data[v.label] = _variable_values(v, df, factors, levels, cols)
     for g in desc.grouping_columns:
         if g not in data:
-            data[g] = cols[g] if g in (raw or ()) else _factor_values(cols[g], levels.get(g), f"/levels/{g}", g)
+            data[g] = cols[g] if g in (raw or ()) else _column_factor(cols, g, levels.get(g), f"/levels/{g}")
     for col in set(levels) - set(data):
         _as_factor(df[col], levels[col], f"/levels/{col}", col)
     for role, label in RESERVED.items():
@@ -1042,7 +1096,7 @@ def _numeric_column(df: pd.DataFrame, column: str, path: str, role: str) -> pd.S
 
 def _check_finite(data: dict[str, Values], factors: set[str]) -> None:
     for lab, col in data.items():
-        if lab in factors:
+        if lab in factors or isinstance(col, Factor):
             continue
         dtype = col.dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "iub":

@@ -11,7 +11,8 @@ JSON path error messages name: ``/options/confint/level``), following ``properti
 ``oneOf`` / ``allOf``. :func:`node` finds a part of a schema by its JSON Pointer inside the
 schema (``/$defs/caterpillar``), for parts no document path reaches (a plot request's
 properties depend on its ``type``). Nothing is cached here: the schemas are loaded (once) by
-:func:`mixedbridge.spec.schema`, and every call reads them afresh.
+:func:`mixedbridge.spec.schema`, and every call reads them afresh (a cache of
+:func:`defaults` would save ~15 µs a spec, measured, but would miss a schema changed in place).
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def _parts(pointer: str) -> list[str]:
         return []
     if not pointer.startswith("/"):
         raise ValueError(f"{pointer!r} is not a JSON Pointer (it must start with '/')")
-    return [p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/")]
+    parts = pointer[1:].split("/")
+    return [p.replace("~1", "/").replace("~0", "~") for p in parts] if "~" in pointer else parts
 
 
 def _resolve(name: str, schema: dict) -> tuple[str, dict]:
@@ -39,12 +41,19 @@ def _resolve(name: str, schema: dict) -> tuple[str, dict]:
     while "$ref" in schema:
         target, _, fragment = schema["$ref"].partition("#")
         if target:
-            name = PurePosixPath(target).name.removesuffix(".schema.json")
+            name = _schema_name(target)
         found = spec.schema(name)
         for part in _parts(fragment):
             found = found[int(part)] if isinstance(found, list) else found[part]
         schema = {**found, **{k: v for k, v in schema.items() if k != "$ref"}}
     return name, schema
+
+
+def _schema_name(target: str) -> str:
+    """The shipped schema a ``$ref`` target names (``plots.schema.json`` -> ``plots``): the last
+    part of its path (a bare file name as it is: pathlib's parsing costs ~5 µs)."""
+    name = PurePosixPath(target).name if "/" in target or target == "." else target
+    return name.removesuffix(".schema.json")
 
 
 def _locate(name: str, pointer: str) -> tuple[str, dict]:
@@ -114,7 +123,8 @@ def defaults(name: str, pointer: str = "") -> dict:
     name, schema = _locate(name, pointer)
     out = {}
     for key, sub in schema.get("properties", {}).items():
-        sub = _resolve(name, sub)[1]
+        if "$ref" in sub:
+            sub = _resolve(name, sub)[1]
         if "default" in sub:
-            out[key] = copy.deepcopy(sub["default"])
+            out[key] = spec.plain_copy(sub["default"])
     return out

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedbridge import datasets, design, frame
+from mixedbridge import datasets, design, factor, frame
 from mixedbridge.design import check_scale, drop_aliased
 from mixedbridge.errors import ModelError
+from mixedbridge.factor import text_dtype
 from mixedbridge.formula import parse_formula
-from mixedbridge.frame import model_frame, text_dtype
+from mixedbridge.frame import model_frame
 from mixedbridge.problem import Problem
 from mixedbridge.spec import plain_copy, validate
 
@@ -34,7 +35,7 @@ def test_text_dtype_is_the_public_constructors(labels):
 
 
 def test_text_dtype_without_the_fast_path(monkeypatch):
-    monkeypatch.setattr(frame, "_UNCHECKED", None)
+    monkeypatch.setattr(factor, "_UNCHECKED", None)
     assert text_dtype(["b", "a"]) == pd.CategoricalDtype(["b", "a"])
     assert text_dtype([]) == pd.CategoricalDtype([])
 
@@ -111,6 +112,7 @@ def test_plain_copy_is_a_deep_copy():
     np.column_stack([np.ones(30), np.arange(30.0), 2 * np.arange(30.0)]),
     np.column_stack([np.ones(30), np.zeros(30)]),
     np.column_stack([np.ones(30), np.arange(30.0) * 1e-9 + 1]),
+    np.ones((30, 1)), np.zeros((30, 1)), np.full((1, 1), -3.0), np.arange(30.0)[:, None] * 1e-40,
 ])
 def test_small_and_large_matrix_routes_agree(monkeypatch, X):
     small = drop_aliased(X, ["a", "b", "c"][: X.shape[1]])
@@ -139,3 +141,90 @@ def test_a_random_term_of_its_own_columns_is_still_checked():
     f = model_frame(df, desc, {})
     with pytest.raises(ModelError, match=r"random-effects term \(\(Intercept\) \+ x \| g\)"):
         Problem.build("lmm", desc, f, {})
+
+
+def test_text_index_without_the_wrapping_fast_path(monkeypatch):
+    fast = text_dtype(["b", "a", "ä"])
+    monkeypatch.setattr(factor, "_WRAP", None)
+    slow = text_dtype(["b", "a", "ä"])
+    assert fast == slow and fast.categories.dtype == slow.categories.dtype
+    assert fast.categories.tolist() == slow.categories.tolist() == ["b", "a", "ä"]
+
+
+TEXTS = [
+    pd.Series(["b", "a", "c", "a"] * 5, dtype="str"),
+    pd.Series(["b", None, "c", "", "ä", "Z", "a b"] * 3, dtype="str"),
+    pd.Series(["b", None, "c", "a"] * 5, dtype="string[pyarrow]"),
+    pd.Series([None, None], dtype="str"),
+    pd.concat([pd.Series(["x", "y"], dtype="str"), pd.Series(["y", "w", None], dtype="str")], ignore_index=True),
+]
+
+
+@pytest.mark.parametrize("col", TEXTS)
+def test_pyarrow_text_factor_is_pandas_factorize_route(col):
+    """The dictionary-encoded factor of a pyarrow text column is the one pandas' factorize gives
+    (the general route), codes, labels and the Categorical made of them."""
+    pytest.importorskip("pyarrow")
+    fast = factor.arrow_text_factor(col.array)
+    assert fast.labels == sorted(set(col.dropna()))
+    general = frame._factor_codes(col, None, "/levels/g", "g")
+    assert isinstance(general, factor.Factor)
+    assert fast.labels == general.labels
+    np.testing.assert_array_equal(fast.codes, general.codes)
+    public = pd.Categorical(col.astype(object).where(col.notna(), None), categories=sorted(set(col.dropna())))
+    assert fast.categorical().equals(public) and fast.categorical().dtype == public.dtype
+
+
+def test_a_factor_made_into_a_categorical_is_pandas_own():
+    f = factor.Factor(np.array([2, 0, -1, 2, 0]), ["c", "a", "b"])
+    cat = f.categorical()
+    assert cat is f.categorical()
+    assert cat.equals(pd.Categorical(["b", "c", None, "b", "c"], categories=["c", "a", "b"]))
+    used = f.used()
+    assert used.labels == ["c", "b"]
+    assert used.categorical().equals(cat.remove_unused_categories())
+    assert f.take(np.array([True, False, True, False, False])).codes.tolist() == [2, -1]
+    assert not used.has_unused() and f.has_unused() and used.used() is used
+
+
+@pytest.mark.parametrize("ds, formula", [("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
+                                         ("Penicillin", "diameter ~ sample + (1 | plate)"),
+                                         ("Pastes", "strength ~ cask + (1 | batch/cask)")])
+def test_columns_read_as_arrays_give_the_series_routes_frame(monkeypatch, ds, formula):
+    """Columns read as pandas holds them (no Series) give the model frame and designs that the
+    columns' Series give."""
+    df, hint = datasets.load(ds)
+    desc = parse_formula(formula)
+    spec = validate({"analysis": "lmm", "formula": formula, "data": {"dataset": ds}})
+    fast = Problem.build("lmm", desc, model_frame(df, desc, spec, hint), spec["options"])
+    assert any(isinstance(v, factor.Factor) for v in fast.frame.__dict__["_data"].values.values())
+    monkeypatch.setattr(frame, "_COLUMN_ARRAY", None)
+    slow = Problem.build("lmm", desc, model_frame(df, desc, spec, hint), spec["options"])
+    pd.testing.assert_frame_equal(fast.frame.data, slow.frame.data, check_exact=True)
+    np.testing.assert_array_equal(fast.fixed.X, slow.fixed.X)
+    assert fast.fixed.names == slow.fixed.names
+    for a, b in zip(fast.reterms, slow.reterms):
+        assert a.levels == b.levels and a.names == b.names
+        np.testing.assert_array_equal(a.codes, b.codes)
+        np.testing.assert_array_equal(a.X, b.X)
+
+
+def test_column_arrays_are_read_only_views():
+    df = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+    arr = frame.ColumnCache(df).array("a")
+    assert not arr.flags.writeable and arr.tolist() == [1.0, 2.0]
+    assert isinstance(frame.ColumnCache(df).array("b"), type(df["b"].array))
+
+
+@pytest.mark.parametrize("x", [np.ones(30), np.arange(30.0) - 7, np.full(1, -3.0), np.arange(30.0) * 1e-40,
+                               np.full(5, 1e150), np.zeros(4)])
+def test_one_column_rank_is_the_qr_verdict(x):
+    """A one-column matrix's rank check without its QR gives the QR's verdict."""
+    from scipy.linalg import lapack
+
+    X = x[:, None]
+    norm = float(np.sqrt(np.dot(x, x)))
+    qr = lapack.dgeqrf(np.array(X, order="F"))[0]
+    verdict = bool(np.isfinite(norm) and norm != 0
+                   and abs(qr[0, 0]) > design._CLEAR_MARGIN * design.RANK_TOL * norm)
+    assert design._clear_rank(X) is verdict
