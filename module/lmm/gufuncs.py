@@ -13,13 +13,13 @@ release lacks it or these gufuncs, the public functions are used (the same numbe
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.linalg
 from numpy.linalg import LinAlgError
 
-try:
-    from numpy.linalg import _umath_linalg
-except ImportError:  # pragma: no cover - a numpy without the private module
-    _umath_linalg = None
+_umath_linalg: Any = getattr(numpy.linalg, "_umath_linalg", None)
 
 #: Whether the gufuncs are reachable (else the public ``numpy.linalg`` functions serve).
 DIRECT = all(hasattr(_umath_linalg, name) for name in ("cholesky_lo", "solve1", "eigvalsh_lo"))
