@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from threadpoolctl import ThreadpoolController
 
@@ -30,25 +29,33 @@ def _blas_libraries() -> list:
     return list(_controller().select(user_api="blas").lib_controllers)
 
 
-@contextmanager
-def blas_threads(n: int | None) -> Iterator[None]:
+class blas_threads:  # noqa: N801 - used as a function, as it was one
     """Within the block, BLAS uses at most ``n`` threads (None: unchanged); each library's own
-    setting is restored after it."""
-    if n is None:
-        yield
-        return
-    n = int(n)
-    libraries = _blas_libraries()
-    before = [lib.get_num_threads() for lib in libraries]
-    for lib, old in zip(libraries, before):
-        if old != n:
-            lib.set_num_threads(n)
-    try:
-        yield
-    finally:
-        for lib, old in zip(libraries, before):
+    setting is restored after it.
+
+    A class rather than a generator under ``contextlib.contextmanager``: entered once or twice
+    per fit, and the generator's machinery cost ~1.5 µs of its ~5 µs."""
+
+    __slots__ = ("n", "changed")
+
+    def __init__(self, n: int | None) -> None:
+        self.n = None if n is None else int(n)
+        self.changed: list[tuple[Any, int]] = []
+
+    def __enter__(self) -> None:
+        n = self.n
+        if n is None:
+            return
+        for lib in _blas_libraries():
+            old = lib.get_num_threads()
             if old != n:
-                lib.set_num_threads(old)
+                lib.set_num_threads(n)
+                self.changed.append((lib, old))
+
+    def __exit__(self, *exc: object) -> None:
+        for lib, old in self.changed:
+            lib.set_num_threads(old)
+        self.changed = []
 
 
 def usable_cpus() -> int:
