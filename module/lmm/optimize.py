@@ -86,13 +86,20 @@ def _counted(fun: Objective, record: _Evaluations) -> Callable[..., float]:
     return call
 
 
+def _nlopt_lower(lower: np.ndarray) -> np.ndarray:
+    """θ's lower bounds for NLopt: −inf where a bound is not finite (NaN or +inf; the common
+    case, finite bounds and −inf, is the array itself, without numpy's ``where``)."""
+    if lower.dtype == np.float64 and all(v == -math.inf or math.isfinite(v) for v in lower.tolist()):
+        return lower
+    return np.where(np.isfinite(lower), lower, -np.inf)
+
+
 def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: np.ndarray | None = None,
             ftol_rel: float = 0.0) -> tuple[np.ndarray, float, str]:
     if nlopt is None:
         return _cobyqa(fun, x0, summary)
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
-    lower = np.where(np.isfinite(summary.lower), summary.lower, -np.inf)
-    opt.set_lower_bounds(lower)
+    opt.set_lower_bounds(_nlopt_lower(summary.lower))
     record = _Evaluations()
     opt.set_min_objective(_counted(fun, record))
     opt.set_xtol_abs(summary.xtol_abs)
@@ -104,7 +111,8 @@ def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: n
         opt.set_initial_step(initial_step)
     try:
         x = opt.optimize(np.asarray(x0, dtype=float))
-        code = _NLOPT_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
+        result = opt.last_optimize_result()
+        code = _NLOPT_CODES.get(result) or str(result)
     except nlopt.RoundoffLimited:
         x, code = record.best_x, "ROUNDOFF_LIMITED"
     except (RuntimeError, ValueError) as err:
@@ -115,7 +123,7 @@ def _bobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary, initial_step: n
     if x is None:
         x = np.asarray(x0, dtype=float)
     x = np.asarray(x, dtype=float)
-    if record.best_x is not None and np.array_equal(x, record.best_x):
+    if record.best_x is not None and x.tolist() == record.best_x.tolist():
         return x, record.best_f, code
     return x, float(fun(x)), code
 
