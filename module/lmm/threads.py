@@ -6,7 +6,10 @@ cost more than they give, and on a busy machine their spin-waiting can slow a fi
 The controller, which scans the loaded libraries, is made once: a fresh scan per fit would cost
 more than a small fit; the limit is set and restored on its BLAS libraries directly
 (threadpoolctl's ``limit`` gathers every library's full description on each entry, a tenth of a
-millisecond, several times per small analysis).
+millisecond, several times per small analysis). Measured and not taken: OpenBLAS's
+``openblas_set_num_threads`` called through ctypes directly (0.25 µs against threadpoolctl's
+0.8 µs a call) skips threadpoolctl's rule that only one Python thread at a time sets the shared
+pool, so two threads fitting at once could leave each other's limits behind.
 """
 from __future__ import annotations
 
