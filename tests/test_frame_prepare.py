@@ -175,6 +175,21 @@ def test_pyarrow_text_factor_is_pandas_factorize_route(col):
     assert fast.categorical().equals(public) and fast.categorical().dtype == public.dtype
 
 
+@pytest.mark.parametrize("col", TEXTS + [pd.Series(["b", None, "c", "a", "ä"] * 40, dtype="str"),
+                                         pd.Series([f"s{i % 23}" for i in range(200)], dtype="str")])
+def test_pyarrow_text_factor_routes_agree(monkeypatch, col):
+    """A short column's factor from its Python strings is the dictionary encoding's, bit for
+    bit (codes, their dtype, labels), at any length."""
+    pytest.importorskip("pyarrow")
+    monkeypatch.setattr(factor, "LIST_ROWS", 10**9)
+    listed = factor.arrow_text_factor(col.array)
+    monkeypatch.setattr(factor, "LIST_ROWS", -1)
+    encoded = factor.arrow_text_factor(col.array)
+    assert listed.labels == encoded.labels and all(type(c) is str for c in listed.labels)
+    assert listed.codes.dtype == encoded.codes.dtype == np.int64
+    np.testing.assert_array_equal(listed.codes, encoded.codes)
+
+
 def test_a_factor_made_into_a_categorical_is_pandas_own():
     f = factor.Factor(np.array([2, 0, -1, 2, 0]), ["c", "a", "b"])
     cat = f.categorical()
