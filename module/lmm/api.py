@@ -195,7 +195,8 @@ def coef_groups(names: list[str], beta: np.ndarray, groups: list[str],
     for g in groups:
         blocks = [r for r in ranef if r.group == g]
         levels = blocks[0].levels
-        vals = np.repeat(np.asarray(beta, dtype=float)[None, :], len(levels), axis=0)
+        vals = np.empty((len(levels), len(beta)))  # np.repeat's rows of β, filled by broadcasting
+        vals[:] = beta
         cols = list(names)
         for r in blocks:
             for j, name in enumerate(r.terms):

@@ -165,8 +165,8 @@ class LinearMixedModel:
     def set_theta(self, theta: np.ndarray) -> BlockedCholesky:
         """Update L to θ (and remember θ)."""
         theta = np.asarray(theta, dtype=float)
-        if self._L is not None and np.array_equal(theta, self.theta):
-            return self._L
+        if self._L is not None and theta.shape == self.theta.shape and bool((theta == self.theta).all()):
+            return self._L  # np.array_equal's verdict without its dispatch (a fit's summary asks at θ̂)
         self.theta = theta.copy()
         previous, self._L = self._L, None
         self._L = update_L(self.A, self.structure, self.theta, previous)
@@ -384,7 +384,7 @@ class LinearMixedModel:
     @property
     def sigma(self) -> float:
         """σ̂ = √(r²/(n−p)) under REML, √(r²/n) under ML."""
-        return float(np.sqrt(self.pwrss / self.dof))
+        return math.sqrt(self.pwrss / self.dof)  # correctly rounded, as np.sqrt
 
     def vcov(self, theta: np.ndarray | None = None, sigma: float | None = None) -> np.ndarray:
         """σ²R_X⁻¹R_X⁻ᵀ = σ²(R_XᵀR_X)⁻¹ at θ (lmerTest's ``get_covbeta``; L is left at θ) and σ;
@@ -411,7 +411,10 @@ class LinearMixedModel:
     def u_blocks(self) -> list[np.ndarray]:
         """Spherical random effects ũ per factor block (ℓ×p arrays, computational order)."""
         A, L = self.A, self.L
-        gamma = np.append(-self.beta_tilde, 1.0)
+        beta_tilde = self.beta_tilde
+        gamma = np.empty(beta_tilde.size + 1)  # np.append(−β̃, 1)'s values without its concatenate
+        np.negative(beta_tilde, out=gamma[:-1])
+        gamma[-1] = 1.0
         g0 = np.einsum("c,cia->ia", gamma, A.Ax0)
         out_rest: list[np.ndarray] = []
         if A.rest:
@@ -545,6 +548,24 @@ def _apply_lambda_rows(M: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) ->
         M[sl] = np.einsum("ab,lbk->lak", T, sub).reshape(b.q, -1)
 
 
+def _lambda_sandwich(X: np.ndarray, A: Crossprod, rest_T: list[np.ndarray]) -> np.ndarray:
+    """Λ_r X Λ_rᵀ, C-ordered, for a symmetric X (its rows scaled, transposed, scaled again; X
+    may be overwritten). When every rest block has one column Λ_r is the diagonal d and the
+    result is d_a·(d_b·X_ab) + 0 by two broadcast products: the numbers of the two
+    :func:`_apply_lambda_rows` passes (whose one-term einsum sums add the product to 0, so a
+    zero is +0), without their per-block einsums and the transposed copy."""
+    if all(b.p == 1 for b in A.rest):
+        d = diagonal_scale(A, rest_T)
+        if d is not None:
+            out = d[:, None] * (d * X)
+            out += 0.0
+            return out
+    _apply_lambda_rows(X, A, rest_T)
+    X = np.ascontiguousarray(X.T)
+    _apply_lambda_rows(X, A, rest_T)
+    return X
+
+
 def _symmetric_take(inv: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Elements (i, j) of the symmetric matrix whose lower triangle is ``inv``'s."""
     return inv[np.maximum(i, j), np.minimum(i, j)]
@@ -562,9 +583,7 @@ def _first_block_fill(A: Crossprod, L: BlockedCholesky, inv: np.ndarray) -> np.n
     else:
         X = _tril(inv)
         X += _tril(inv, -1).T
-        _apply_lambda_rows(X, A, L.rest_T)
-        X = np.ascontiguousarray(X.T)
-        _apply_lambda_rows(X, A, L.rest_T)
+        X = _lambda_sandwich(X, A, L.rest_T)
         if A.gram is None:
             return _first_block_product(L, _gram_quadratic_chunked(A, X))
         g = A.gram
