@@ -11,24 +11,14 @@ import numpy as np
 import pytest
 from scipy.linalg import lapack
 
-from mixedbridge import datasets
-from mixedbridge.design import fixed_design, random_designs
 from mixedbridge.errors import ModelError
-from mixedbridge.formula import parse_formula
-from mixedbridge.frame import model_frame
-from mixedbridge.lmm import LinearMixedModel, blocks
+from mixedbridge.lmm import blocks
 from mixedbridge.lmm import dense as dense_path
 from mixedbridge.lmm import model as model_module
 from mixedbridge.lmm.basis import fixed_basis
 from mixedbridge.lmm.remat import ReTerm, lower_triangle
 
-
-def _model(ds: str, formula: str) -> LinearMixedModel:
-    df, factors = datasets.load(ds)
-    desc = parse_formula(formula)
-    frame = model_frame(df, desc, {}, factors)
-    fd = fixed_design(desc, frame)
-    return LinearMixedModel(fd.X, fd.names, frame.response(desc), random_designs(desc, frame))
+from .lmm_models import dataset_model as _model
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> None:

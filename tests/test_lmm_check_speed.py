@@ -11,12 +11,10 @@ import warnings
 import numpy as np
 import pytest
 
-from mixedbridge import datasets
-from mixedbridge.design import fixed_design, random_designs
-from mixedbridge.formula import parse_formula
-from mixedbridge.frame import model_frame
 from mixedbridge.lmm import LinearMixedModel, checks, gufuncs
 from mixedbridge.lmm.dense import DenseSystem
+
+from .lmm_models import dataset_model as _model
 
 SMALL = [("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
          ("sleepstudy", "Reaction ~ Days + (Days || Subject)"),
@@ -24,13 +22,6 @@ SMALL = [("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
          ("Pastes", "strength ~ 1 + (1 | batch/cask)"),
          ("Dyestuff", "Yield ~ 1 + (1 | Batch)")]
 
-
-def _model(ds: str, formula: str) -> LinearMixedModel:
-    df, factors = datasets.load(ds)
-    desc = parse_formula(formula)
-    frame = model_frame(df, desc, {}, factors)
-    fd = fixed_design(desc, frame)
-    return LinearMixedModel(fd.X, fd.names, frame.response(desc), random_designs(desc, frame))
 
 
 # -- the replaced code ---------------------------------------------------------------------------

@@ -18,13 +18,7 @@ from mixedbridge.lmm import LinearMixedModel
 from mixedbridge.lmm import model as model_module
 from mixedbridge.lmm.model import triangular_solve
 
-
-def _model(ds: str, formula: str) -> LinearMixedModel:
-    df, factors = datasets.load(ds)
-    desc = parse_formula(formula)
-    frame = model_frame(df, desc, {}, factors)
-    fd = fixed_design(desc, frame)
-    return LinearMixedModel(fd.X, fd.names, frame.response(desc), random_designs(desc, frame))
+from .lmm_models import dataset_model as _model
 
 
 @pytest.mark.parametrize("lower", [True, False])

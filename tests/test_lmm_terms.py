@@ -6,12 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mixedbridge import datasets
-from mixedbridge.design import ReTermData, fixed_design, random_designs
-from mixedbridge.formula import parse_formula
-from mixedbridge.frame import model_frame
-from mixedbridge.lmm import LinearMixedModel
+from mixedbridge.design import ReTermData
 from mixedbridge.lmm.remat import ReTerm, build_structure, sdcor_layout, sig_names
+
+from .lmm_models import dataset_model as _model
 
 
 def _term(names: list[str], nlevels: int = 3, start: int = 0) -> ReTerm:
@@ -20,13 +18,6 @@ def _term(names: list[str], nlevels: int = 3, start: int = 0) -> ReTerm:
     data = ReTermData("g", [f"l{i}" for i in range(nlevels)], np.repeat(np.arange(nlevels), 2), X, names)
     return ReTerm.from_data(data, start)
 
-
-def _model(ds: str, formula: str, reml: bool = True) -> LinearMixedModel:
-    df, factors = datasets.load(ds)
-    desc = parse_formula(formula)
-    frame = model_frame(df, desc, {}, factors)
-    fd = fixed_design(desc, frame)
-    return LinearMixedModel(fd.X, fd.names, frame.response(desc), random_designs(desc, frame), reml=reml)
 
 
 def test_term_theta_layout_bounds_and_names():

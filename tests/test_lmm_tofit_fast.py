@@ -9,20 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mixedbridge import datasets
-from mixedbridge.design import fixed_design, random_designs
-from mixedbridge.formula import parse_formula
-from mixedbridge.frame import model_frame
-from mixedbridge.lmm import LinearMixedModel, api
+from mixedbridge.lmm import api
 from mixedbridge.lmm import model as model_module
 
-
-def _model(ds: str, formula: str, reml: bool = True) -> LinearMixedModel:
-    df, factors = datasets.load(ds)
-    desc = parse_formula(formula)
-    frame = model_frame(df, desc, {}, factors)
-    fd = fixed_design(desc, frame)
-    return LinearMixedModel(fd.X, fd.names, frame.response(desc), random_designs(desc, frame), reml=reml)
+from .lmm_models import dataset_model as _model
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> None:
