@@ -25,31 +25,28 @@ _umath_linalg: Any = getattr(numpy.linalg, "_umath_linalg", None)
 DIRECT = all(hasattr(_umath_linalg, name) for name in ("cholesky_lo", "solve1", "eigvalsh_lo"))
 
 
-def _state() -> np.errstate:
-    """The error state of ``numpy.linalg``'s calls, with "invalid" raising."""
-    return np.errstate(invalid="raise", over="ignore", divide="ignore", under="ignore")
+def _direct(name: str, signature: str, failure: str, *args: np.ndarray) -> np.ndarray:
+    """The gufunc ``name`` of ``_umath_linalg`` on ``args`` under ``numpy.linalg``'s error state
+    with "invalid" raising, read as ``LinAlgError(failure)`` as ``numpy.linalg`` raises it."""
+    try:
+        with np.errstate(invalid="raise", over="ignore", divide="ignore", under="ignore"):
+            return getattr(_umath_linalg, name)(*args, signature=signature)
+    except FloatingPointError:
+        raise LinAlgError(failure) from None
 
 
 def cholesky(a: np.ndarray) -> np.ndarray:
     """``np.linalg.cholesky(a)``: the lower Cholesky factors of a (stacked) float64 matrix."""
     if not DIRECT:
         return np.linalg.cholesky(a)
-    try:
-        with _state():
-            return _umath_linalg.cholesky_lo(a, signature="d->d")
-    except FloatingPointError:
-        raise LinAlgError("Matrix is not positive definite") from None
+    return _direct("cholesky_lo", "d->d", "Matrix is not positive definite", a)
 
 
 def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.linalg.solve(a, b)`` for a float64 matrix a and vector b."""
     if not DIRECT:
         return np.linalg.solve(a, b)
-    try:
-        with _state():
-            return _umath_linalg.solve1(a, b, signature="dd->d")
-    except FloatingPointError:
-        raise LinAlgError("Singular matrix") from None
+    return _direct("solve1", "dd->d", "Singular matrix", a, b)
 
 
 def eigvalsh(a: np.ndarray) -> np.ndarray:
@@ -57,8 +54,4 @@ def eigvalsh(a: np.ndarray) -> np.ndarray:
     its lower triangle."""
     if not DIRECT:
         return np.linalg.eigvalsh(a)
-    try:
-        with _state():
-            return _umath_linalg.eigvalsh_lo(a, signature="d->d")
-    except FloatingPointError:
-        raise LinAlgError("Eigenvalues did not converge") from None
+    return _direct("eigvalsh_lo", "d->d", "Eigenvalues did not converge", a)
