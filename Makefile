@@ -14,7 +14,7 @@ setup: $(STAMP)
 # R and its packages (Debian) come before rpy2, which builds against them. rpy2 in its ABI mode
 # needs no compiler or Python headers (a machine with gcc but no python3-dev fails the API mode;
 # docs/setup.md).
-$(STAMP): pyproject.toml bridge/setup_r.sh
+$(STAMP): pyproject.toml bridge/setup_r.sh module/lmm/_envelope.c
 	bash bridge/setup_r.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

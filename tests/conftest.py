@@ -50,6 +50,15 @@ def results_validator():
 
 
 @pytest.fixture
+def lapack_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models built in the test take the small-model criterion through numpy and LAPACK (the
+    route of an install without the compiled ``_envelope``), whose numbers the test pins."""
+    from mixedbridge.lmm import dense
+
+    monkeypatch.setattr(dense, "_envelope", None)
+
+
+@pytest.fixture
 def tenthirty_lm() -> dict:
     return {"analysis": "lm", "formula": "load ~ time * group", **TENTHIRTY_LEGPRESS}
 

@@ -237,10 +237,11 @@ def test_deriv12_on_python_floats_is_the_numpy_scalar_route(nx):
 
 
 @pytest.mark.parametrize("ds, formula", SMALL)
-def test_check_and_batch_are_the_replaced_code(ds, formula):
-    """The batched factorisations (kept work arrays, several batch sizes, repeated) give the
-    numbers of fresh arrays and np.linalg.cholesky; objectives those of the np.where formula; the
-    whole check (REML and ML, at θ̂ and away from it, where it fails) that of the replaced code."""
+def test_check_and_batch_are_the_replaced_code(ds, formula, lapack_route):
+    """On the numpy and LAPACK route, the batched factorisations (kept work arrays, several batch
+    sizes, repeated) give the numbers of fresh arrays and np.linalg.cholesky; objectives those of
+    the np.where formula; the whole check (REML and ML, at θ̂ and away from it, where it fails)
+    that of the replaced code."""
     model = _model(ds, formula)
     dense = model.dense
     assert dense is not None

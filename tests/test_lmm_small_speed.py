@@ -203,10 +203,10 @@ def _factor_before(dense, theta: np.ndarray) -> tuple[float, float, float]:
 
 
 @pytest.mark.parametrize("ds, formula", SMALL)
-def test_dense_profiled_and_factor_are_the_former_steps_bit_for_bit(ds, formula):
-    """The optimizer's one-function criterion (``DenseSystem.profiled``, its work arrays reused
-    from one θ to the next, in any order) and ``factor`` give the numbers of the former steps
-    exactly, with and without weights, REML and ML."""
+def test_dense_profiled_and_factor_are_the_former_steps_bit_for_bit(ds, formula, lapack_route):
+    """On the numpy and LAPACK route, the optimizer's one-function criterion
+    (``DenseSystem.profiled``, its work arrays reused from one θ to the next, in any order) and
+    ``factor`` give the numbers of the former steps exactly, with and without weights, REML and ML."""
     df, factors = datasets.load(ds)
     desc = parse_formula(formula)
     frame = model_frame(df, desc, {}, factors)
