@@ -36,6 +36,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
+from .denselayout import DenseLayout, dense_layout, upper_cells
+
 #: Largest m (rest random effects + fixed effects) for which :func:`blocked_derivatives` is
 #: used: its cost grows as q·m² (a larger fill-in block is left to numerical differences).
 BLOCKED_MAX_M = 2500
@@ -368,35 +370,49 @@ def _reml_cov(RX: np.ndarray) -> np.ndarray:
 
 def dense_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
     """:func:`blocked_derivatives` for a small model, with M, M_P and N formed as dense q×q and
-    q×p matrices from the cross-products (:func:`.crossproducts.dense_gram`, Z in lme4's order):
-    a few dense products instead of the blocked pieces' sparse bookkeeping."""
-    from .crossproducts import dense_gram
-
-    G = dense_gram(model)
-    q, p = G.q, G.p
+    q×p matrices from the cross-products (:func:`lme4_gram`, Z in lme4's order): a few dense
+    products instead of the blocked pieces' sparse bookkeeping. The index arrays (Λ's cells, the
+    unit patterns Λ_i) come from :func:`.denselayout.dense_layout`, kept per structure shape."""
+    layout = dense_layout(model.structure, model.A.m)
+    A = lme4_gram(model, layout)
+    q, p = model.structure.q, model.p
     theta = np.asarray(model.theta, dtype=float)
-    Lam = model.structure.lambda_dense(theta)
-    ZtZ, ZtX = G.ZtZ, G.ZtX
+    Lam = np.zeros((q, q))
+    Lam[layout.lam_rows, layout.lam_cols] = theta[layout.lam_index]
+    ZtZ, ZtX = A[:q, :q], A[:q, q: q + p]
     ZtZL = ZtZ @ Lam
-    chol = _cholesky(_omega(Lam, ZtZL, ZtX, G.XtX))
+    chol = _cholesky(_omega(Lam, ZtZL, ZtX, A[q: q + p, q: q + p]))
     Oinv = _chol_inverse(chol)
     ZW = np.hstack([ZtZL, ZtX])
     M_P = ZtZ - ZW @ Oinv @ ZW.T
     M = M_P if model.reml else ZtZ - ZtZL @ _chol_inverse(chol[:q, :q]) @ ZtZL.T
-    y = G.A[: q + p, q + p]
+    y = A[: q + p, q + p]
     v = y[:q] - ZW @ (Oinv @ np.concatenate([Lam.T @ y[:q], y[q:]]))
-    units = _unit_positions(model.structure)
-    D = np.zeros((len(units), q, q))
-    for i, (rows, cols, _) in enumerate(units):  # D_i = Λ_iΛᵀ + ΛΛ_iᵀ, Λ_i the unit pattern at (rows, cols)
-        D[i, rows] = Lam[:, cols].T
+    at, rows, cols = layout.unit_at
+    k = len(layout.units)
+    D = np.zeros((k, q, q))
+    D[at, rows] = Lam[:, cols].T  # D_i = Λ_iΛᵀ + ΛΛ_iᵀ, Λ_i the unit pattern at (rows, cols)
     D += D.transpose(0, 2, 1)
     MD = M @ D
-    traces = 2.0 * _unit_traces(M, units) - np.einsum("iab,jba->ij", MD, MD)
+    traces = 2.0 * _unit_traces(M, layout) - np.einsum("iab,jba->ij", MD, MD)
     Dv = D @ v
-    Uv = np.stack([_unit_t(v, u) for u in units])
+    Uv = np.zeros((k, q))
+    Uv[at, cols] = v[rows]  # Λ_iᵀv
     H = _hessian(model, traces, Dv @ M_P @ Dv.T, Dv @ v, 2.0 * (Uv @ Uv.T))
     N = ZtX - ZtZL @ lapack.dpotrs(chol[:q, :q], Lam.T @ ZtX, lower=1)[0]
     return H, _vcov_jacobian(model, Oinv[q:, q:], N.T @ D @ N)
+
+
+def lme4_gram(model, layout: DenseLayout) -> np.ndarray:
+    """[Z X̃ ỹ]ᵀW[Z X̃ ỹ] with Z in lme4's order: the fit's dense A (block order) permuted by
+    ``layout.order`` where the fit has one, else :func:`.crossproducts.dense_gram` (the same
+    numbers: both copy the blocks' cross-products and mirror the same triangle)."""
+    from .crossproducts import dense_gram
+
+    if model.dense is None:
+        return dense_gram(model).A
+    full = model.dense.full
+    return full if layout.order is None else full[np.ix_(layout.order, layout.order)]
 
 
 def _omega(Lam: np.ndarray, ZtZL: np.ndarray, ZtX: np.ndarray, XtX: np.ndarray) -> np.ndarray:
@@ -411,15 +427,13 @@ def _omega(Lam: np.ndarray, ZtZL: np.ndarray, ZtX: np.ndarray, XtX: np.ndarray) 
     return out
 
 
-def _unit_traces(M: np.ndarray, units: list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]) -> np.ndarray:
+def _unit_traces(M: np.ndarray, layout: DenseLayout) -> np.ndarray:
     """tr(MΛ_iΛ_jᵀ) for every pair: Λ_iΛ_jᵀ is non-zero only when i and j sit in the same term's
-    column (``units``' keys), then Σ over the levels of M[rows_j, rows_i]."""
-    k = len(units)
-    out = np.zeros((k, k))
-    for i in range(k):
-        for j in range(i, k):
-            if units[i][2] == units[j][2]:
-                out[i, j] = out[j, i] = float(M[units[j][0], units[i][0]].sum())
+    column (``layout.pairs``), then Σ over the levels of M[rows_j, rows_i]."""
+    units = layout.units
+    out = np.zeros((len(units), len(units)))
+    for i, j in layout.pairs:
+        out[i, j] = out[j, i] = float(M[units[j][0], units[i][0]].sum())
     return out
 
 
@@ -436,7 +450,10 @@ def _chol_inverse(c: np.ndarray) -> np.ndarray:
     inv, info = lapack.dpotri(c, lower=1)
     if info:
         raise np.linalg.LinAlgError("singular factor")
-    return np.tril(inv) + np.tril(inv, -1).T
+    out = np.ascontiguousarray(inv)  # LAPACK's is column-major; the products below want rows
+    rows, cols = upper_cells(out.shape[0])
+    out[rows, cols] = out[cols, rows]
+    return out
 
 
 def _unit_positions(structure) -> list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]:

@@ -1,0 +1,103 @@
+"""Where Λ's cells and the unit patterns Λ_i = ∂Λ/∂θ_i sit in the dense algebra of a small model
+(:func:`.blockedderivatives.dense_derivatives`), Z in lme4's order, computed once per shape of
+the random-effects structure and kept.
+
+The fit already holds the dense cross-products A = [Z X̃ ỹ]ᵀW[Z X̃ ỹ] in its block order
+(:class:`~mixedbridge.lmm.dense.DenseSystem`); lme4's order is a permutation of it (the identity
+for one grouping factor with one term, and for several factors each with one term, as on
+sleepstudy, Penicillin and Pastes). The permutation, Λ's cells and the unit positions depend only
+on the structure's shape (levels, columns, template cells, placement), so a second model of the
+same shape (a refit, the next request) finds them here instead of rebuilding a dozen index
+arrays (issue #16: on sleepstudy they were about a quarter of the derivatives' time).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+
+#: One unit pattern Λ_i: its rows and columns in Z's lme4 order (one per level) and the key
+#: (term, template column) that says which other patterns share its columns.
+Unit = tuple[np.ndarray, np.ndarray, tuple[int, int]]
+
+
+class DenseLayout(NamedTuple):
+    """The index arrays of :mod:`this module <.denselayout>` for one structure shape.
+
+    ``order`` the rows of the block-ordered A that make lme4's order ([Z X y], None when it is
+    the identity); ``lam_rows``, ``lam_cols``, ``lam_index`` Λ's cells and their θ elements;
+    ``units`` the Λ_i in θ order (terms in lme4's order, each template's cells in θ order); ``unit_at`` (θ element, row, column) of every unit cell, for
+    filling all the Λ_iΛᵀ at once; ``pairs`` the (i, j), i ≤ j, whose Λ_iΛ_jᵀ is non-zero.
+    """
+
+    order: np.ndarray | None
+    lam_rows: np.ndarray
+    lam_cols: np.ndarray
+    lam_index: np.ndarray
+    units: list[Unit]
+    unit_at: tuple[np.ndarray, np.ndarray, np.ndarray]
+    pairs: list[tuple[int, int]]
+
+
+def dense_layout(structure, m: int) -> DenseLayout:
+    """The :class:`DenseLayout` of ``structure`` with ``m`` [X y] columns (kept per shape)."""
+    terms = tuple((t.nlevels, t.p, _key(t.rows), _key(t.cols), _key(t.theta_index))
+                  for t in structure.terms)
+    blocks = tuple((b.nlevels, b.p) for b in structure.blocks)
+    return _layout(terms, blocks, tuple(structure.placement), m)
+
+
+def _key(a: np.ndarray) -> bytes:
+    return np.asarray(a, dtype=np.intp).tobytes()
+
+
+@lru_cache(maxsize=32)
+def _layout(terms: tuple[tuple[int, int, bytes, bytes, bytes], ...], blocks: tuple[tuple[int, int], ...],
+            placement: tuple[tuple[int, int], ...], m: int) -> DenseLayout:
+    """:func:`dense_layout` from the shape's description (terms: levels, columns, template rows,
+    columns and θ elements; blocks: levels, columns; each term's block and first column)."""
+    cells = [tuple(np.frombuffer(b, dtype=np.intp) for b in t[2:]) for t in terms]
+    gp = np.concatenate([[0], np.cumsum([ell * p for ell, p, *_ in terms])]).astype(np.intp)
+    lam = [], [], []
+    units: list[Unit] = []
+    for k, ((ell, p, *_), (rows, cols, index), start) in enumerate(zip(terms, cells, gp[:-1])):
+        base = int(start) + np.arange(ell) * p
+        for r, c, i in zip(rows, cols, index):
+            units.append((base + r, base + c, (k, int(c))))
+            for out, part in zip(lam, (base + r, base + c, np.full(ell, i))):
+                out.append(part)
+    order = _lme4_order(terms, blocks, placement, m)
+    unit_at = (np.concatenate([np.full(u[0].size, i) for i, u in enumerate(units)]),
+               np.concatenate([u[0] for u in units]), np.concatenate([u[1] for u in units]))
+    pairs = [(i, j) for i in range(len(units)) for j in range(i, len(units)) if units[i][2] == units[j][2]]
+    frozen = [np.concatenate(x) for x in lam] + list(unit_at)
+    for a in frozen:
+        a.flags.writeable = False
+    return DenseLayout(order, *frozen[:3], units, (frozen[3], frozen[4], frozen[5]), pairs)
+
+
+def _lme4_order(terms: tuple[tuple[int, int, bytes, bytes, bytes], ...], blocks: tuple[tuple[int, int], ...],
+                placement: tuple[tuple[int, int], ...], m: int) -> np.ndarray | None:
+    """For each row of A in lme4's order, its row in the block order (block 0, the other blocks
+    after it, then [X y]; within a block level-major, a term's columns at its placement), or
+    None when that is the identity (:func:`.crossproducts.dense_gram`'s permutation)."""
+    starts = np.concatenate([[0], np.cumsum([ell * p for ell, p in blocks])])
+    out = []
+    for (ell, p, *_), (b, c0) in zip(terms, placement):
+        pb = blocks[b][1]
+        out.append((starts[b] + np.arange(ell)[:, None] * pb + c0 + np.arange(p)[None, :]).ravel())
+    q = int(starts[-1])
+    order = np.concatenate(out + [q + np.arange(m)]).astype(np.intp)
+    if (order == np.arange(order.size)).all():
+        return None
+    order.flags.writeable = False
+    return order
+
+
+@lru_cache(maxsize=16)
+def upper_cells(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the strict upper triangle of a size×size matrix (kept per size)."""
+    rows, cols = np.triu_indices(size, 1)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
