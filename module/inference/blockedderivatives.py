@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
-from .denselayout import DenseLayout, dense_layout, upper_cells
+from .denselayout import DenseLayout, dense_layout, strictly_lower
 
 #: Largest m (rest random effects + fixed effects) for which :func:`blocked_derivatives` is
 #: used: its cost grows as q·m² (a larger fill-in block is left to numerical differences).
@@ -419,9 +419,9 @@ def _omega(Lam: np.ndarray, ZtZL: np.ndarray, ZtX: np.ndarray, XtX: np.ndarray) 
     """Ω = [[ΛᵀZᵀZΛ + I, ΛᵀZᵀX], [XᵀZΛ, XᵀX]] (its lower triangle is what the Cholesky reads)."""
     q, p = ZtX.shape
     out = np.empty((q + p, q + p))
-    out[:q, :q] = Lam.T @ ZtZL
-    out[np.arange(q), np.arange(q)] += 1.0
-    out[q:, :q] = ZtX.T @ Lam
+    np.matmul(Lam.T, ZtZL, out=out[:q, :q])
+    out.ravel()[: q * (q + p + 1): q + p + 1] += 1.0  # the first q diagonal cells
+    np.matmul(ZtX.T, Lam, out=out[q:, :q])
     out[:q, q:] = out[q:, :q].T
     out[q:, q:] = XtX
     return out
@@ -429,11 +429,12 @@ def _omega(Lam: np.ndarray, ZtZL: np.ndarray, ZtX: np.ndarray, XtX: np.ndarray) 
 
 def _unit_traces(M: np.ndarray, layout: DenseLayout) -> np.ndarray:
     """tr(MΛ_iΛ_jᵀ) for every pair: Λ_iΛ_jᵀ is non-zero only when i and j sit in the same term's
-    column (``layout.pairs``), then Σ over the levels of M[rows_j, rows_i]."""
-    units = layout.units
-    out = np.zeros((len(units), len(units)))
-    for i, j in layout.pairs:
-        out[i, j] = out[j, i] = float(M[units[j][0], units[i][0]].sum())
+    column (``layout.pair_rows``), then Σ over the levels of M[rows_j, rows_i] (one gather per
+    term)."""
+    k = len(layout.units)
+    out = np.zeros((k, k))
+    for i, j, rows_j, rows_i in layout.pair_rows:
+        out[i, j] = out[j, i] = M[rows_j, rows_i].sum(axis=1)
     return out
 
 
@@ -450,9 +451,8 @@ def _chol_inverse(c: np.ndarray) -> np.ndarray:
     inv, info = lapack.dpotri(c, lower=1)
     if info:
         raise np.linalg.LinAlgError("singular factor")
-    out = np.ascontiguousarray(inv)  # LAPACK's is column-major; the products below want rows
-    rows, cols = upper_cells(out.shape[0])
-    out[rows, cols] = out[cols, rows]
+    out = inv.T  # LAPACK's is column-major; the products below want rows: its upper triangle
+    np.copyto(out, inv, where=strictly_lower(out.shape[0]))
     return out
 
 

@@ -37,7 +37,7 @@ class DenseLayout(NamedTuple):
     lam_index: np.ndarray
     units: list[Unit]
     unit_at: tuple[np.ndarray, np.ndarray, np.ndarray]
-    pairs: list[tuple[int, int]]
+    pair_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 
 
 def dense_layout(structure, m: int) -> DenseLayout:
@@ -70,11 +70,26 @@ def _layout(terms: tuple[tuple[int, int, bytes, bytes, bytes], ...], blocks: tup
     order = _lme4_order(terms, blocks, placement, m)
     unit_at = (np.concatenate([np.full(u[0].size, i) for i, u in enumerate(units)]),
                np.concatenate([u[0] for u in units]), np.concatenate([u[1] for u in units]))
-    pairs = [(i, j) for i in range(len(units)) for j in range(i, len(units)) if units[i][2] == units[j][2]]
-    frozen = [np.concatenate(x) for x in lam] + list(unit_at)
+    pair_rows = _pair_rows(units)
+    frozen = [np.concatenate(x) for x in lam] + list(unit_at) + [a for g in pair_rows for a in g]
     for a in frozen:
         a.flags.writeable = False
-    return DenseLayout(order, *frozen[:3], units, (frozen[3], frozen[4], frozen[5]), pairs)
+    return DenseLayout(order, *frozen[:3], units, (frozen[3], frozen[4], frozen[5]), pair_rows)
+
+
+def _pair_rows(units: list[Unit]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """:attr:`DenseLayout.pair_rows`: the pairs of units with the same key, grouped by term (whose
+    units all have one row per level)."""
+    by_term: dict[int, list[tuple[int, int]]] = {}
+    for i, a in enumerate(units):
+        for j in range(i, len(units)):
+            if a[2] == units[j][2]:
+                by_term.setdefault(a[2][0], []).append((i, j))
+    out = []
+    for pairs in by_term.values():
+        i, j = (np.array(x, dtype=np.intp) for x in zip(*pairs))
+        out.append((i, j, np.stack([units[b][0] for b in j]), np.stack([units[a][0] for a in i])))
+    return out
 
 
 def _lme4_order(terms: tuple[tuple[int, int, bytes, bytes, bytes], ...], blocks: tuple[tuple[int, int], ...],
@@ -96,8 +111,8 @@ def _lme4_order(terms: tuple[tuple[int, int, bytes, bytes, bytes], ...], blocks:
 
 
 @lru_cache(maxsize=16)
-def upper_cells(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the strict upper triangle of a size×size matrix (kept per size)."""
-    rows, cols = np.triu_indices(size, 1)
-    rows.flags.writeable = cols.flags.writeable = False
-    return rows, cols
+def strictly_lower(size: int) -> np.ndarray:
+    """The mask of the strict lower triangle of a size×size matrix (kept per size)."""
+    out = np.tri(size, size, -1, dtype=bool)
+    out.flags.writeable = False
+    return out
