@@ -404,15 +404,24 @@ def dense_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
 
 
 def lme4_gram(model, layout: DenseLayout) -> np.ndarray:
-    """[Z X̃ ỹ]ᵀW[Z X̃ ỹ] with Z in lme4's order: the fit's dense A (block order) permuted by
-    ``layout.order`` where the fit has one, else :func:`.crossproducts.dense_gram` (the same
-    numbers: both copy the blocks' cross-products and mirror the same triangle)."""
+    """[Z X̃ ỹ]ᵀW[Z X̃ ỹ] with Z in lme4's order, as :func:`.crossproducts.dense_gram` forms it:
+    the fit's dense A (block order, where the fit has one) with the blocks that dense_gram copies
+    whole (block 0's diagonal blocks, A_rr, the [X y] corner: with prior weights their two
+    triangles may differ in the last bit, where the fit's A mirrors the lower one) copied in, then
+    permuted by ``layout.order``."""
     from .crossproducts import dense_gram
 
     if model.dense is None:
         return dense_gram(model).A
-    full = model.dense.full
-    return full if layout.order is None else full[np.ix_(layout.order, layout.order)]
+    cp = model.A
+    q = model.dense.q
+    out = model.dense.full.copy()
+    out[layout.a00_at] = cp.A00
+    if cp.rest:
+        q0 = cp.ell0 * cp.p0
+        out[q0:q, q0:q] = cp.Arr.toarray() if sp.issparse(cp.Arr) else cp.Arr
+    out[q:, q:] = cp.Axx
+    return out if layout.order is None else out[np.ix_(layout.order, layout.order)]
 
 
 def _omega(Lam: np.ndarray, ZtZL: np.ndarray, ZtX: np.ndarray, XtX: np.ndarray) -> np.ndarray:

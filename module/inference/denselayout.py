@@ -26,12 +26,14 @@ class DenseLayout(NamedTuple):
     """The index arrays of :mod:`this module <.denselayout>` for one structure shape.
 
     ``order`` the rows of the block-ordered A that make lme4's order ([Z X y], None when it is
-    the identity); ``lam_rows``, ``lam_cols``, ``lam_index`` Λ's cells and their θ elements;
+    the identity); ``a00_at`` the rows and columns of block 0's diagonal blocks in that A
+    (broadcasting to levels × p₀ × p₀); ``lam_rows``, ``lam_cols``, ``lam_index`` Λ's cells and their θ elements;
     ``units`` the Λ_i in θ order (terms in lme4's order, each template's cells in θ order); ``unit_at`` (θ element, row, column) of every unit cell, for
     filling all the Λ_iΛᵀ at once; ``pairs`` the (i, j), i ≤ j, whose Λ_iΛ_jᵀ is non-zero.
     """
 
     order: np.ndarray | None
+    a00_at: tuple[np.ndarray, np.ndarray]
     lam_rows: np.ndarray
     lam_cols: np.ndarray
     lam_index: np.ndarray
@@ -71,10 +73,13 @@ def _layout(terms: tuple[tuple[int, int, bytes, bytes, bytes], ...], blocks: tup
     unit_at = (np.concatenate([np.full(u[0].size, i) for i, u in enumerate(units)]),
                np.concatenate([u[0] for u in units]), np.concatenate([u[1] for u in units]))
     pair_rows = _pair_rows(units)
-    frozen = [np.concatenate(x) for x in lam] + list(unit_at) + [a for g in pair_rows for a in g]
+    ell0, p0 = blocks[0]
+    at = p0 * np.arange(ell0)[:, None, None] + np.zeros((1, p0, p0), dtype=np.intp)
+    a00_at = (at + np.arange(p0)[:, None], at + np.arange(p0)[None, :])
+    frozen = [np.concatenate(x) for x in lam] + list(unit_at) + list(a00_at) + [a for g in pair_rows for a in g]
     for a in frozen:
         a.flags.writeable = False
-    return DenseLayout(order, *frozen[:3], units, (frozen[3], frozen[4], frozen[5]), pair_rows)
+    return DenseLayout(order, a00_at, *frozen[:3], units, (frozen[3], frozen[4], frozen[5]), pair_rows)
 
 
 def _pair_rows(units: list[Unit]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
