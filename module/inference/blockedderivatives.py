@@ -390,9 +390,9 @@ def dense_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
     v = y[:q] - ZW @ (Oinv @ np.concatenate([Lam.T @ y[:q], y[q:]]))
     at, rows, cols = layout.unit_at
     k = len(layout.units)
-    D = np.zeros((k, q, q))
-    D[at, rows] = Lam[:, cols].T  # D_i = Λ_iΛᵀ + ΛΛ_iᵀ, Λ_i the unit pattern at (rows, cols)
-    D += D.transpose(0, 2, 1)
+    P = np.zeros((k, q, q))
+    P[at, rows] = Lam.T[cols]  # P_i = Λ_iΛᵀ, Λ_i the unit pattern at (rows, cols)
+    D = P + P.transpose(0, 2, 1)  # D_i = Λ_iΛᵀ + ΛΛ_iᵀ
     MD = M @ D
     traces = 2.0 * _unit_traces(M, layout) - np.einsum("iab,jba->ij", MD, MD)
     Dv = D @ v
