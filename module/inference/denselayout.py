@@ -25,11 +25,14 @@ Unit = tuple[np.ndarray, np.ndarray, tuple[int, int]]
 class DenseLayout(NamedTuple):
     """The index arrays of :mod:`this module <.denselayout>` for one structure shape.
 
-    ``order`` the rows of the block-ordered A that make lme4's order ([Z X y], None when it is
+    ``order`` the rows of the block-ordered A that make lme4's order ([Z X y]; None when it is
     the identity); ``a00_at`` the rows and columns of block 0's diagonal blocks in that A
-    (broadcasting to levels × p₀ × p₀); ``lam_rows``, ``lam_cols``, ``lam_index`` Λ's cells and their θ elements;
-    ``units`` the Λ_i in θ order (terms in lme4's order, each template's cells in θ order); ``unit_at`` (θ element, row, column) of every unit cell, for
-    filling all the Λ_iΛᵀ at once; ``pairs`` the (i, j), i ≤ j, whose Λ_iΛ_jᵀ is non-zero.
+    (broadcasting to levels × p₀ × p₀); ``lam_rows``, ``lam_cols``, ``lam_index`` Λ's cells and
+    their θ elements (Λ = Σ θ_iΛ_i: the unit cells); ``units`` the Λ_i in θ order (terms in
+    lme4's order, each template's cells in θ order); ``unit_at`` (θ element, row, column) of
+    every unit cell, for filling all the Λ_iΛᵀ at once; ``pair_rows`` per term the pairs
+    (i, j), i ≤ j, whose Λ_iΛ_jᵀ is non-zero (i and j in the same template column) with the
+    rows of Λ_j and of Λ_i (pairs × levels), for tr(MΛ_iΛ_jᵀ) = Σ_levels M[rows_j, rows_i].
     """
 
     order: np.ndarray | None
@@ -59,27 +62,27 @@ def _layout(terms: tuple[tuple[int, int, bytes, bytes, bytes], ...], blocks: tup
             placement: tuple[tuple[int, int], ...], m: int) -> DenseLayout:
     """:func:`dense_layout` from the shape's description (terms: levels, columns, template rows,
     columns and θ elements; blocks: levels, columns; each term's block and first column)."""
-    cells = [tuple(np.frombuffer(b, dtype=np.intp) for b in t[2:]) for t in terms]
-    gp = np.concatenate([[0], np.cumsum([ell * p for ell, p, *_ in terms])]).astype(np.intp)
-    lam = [], [], []
     units: list[Unit] = []
-    for k, ((ell, p, *_), (rows, cols, index), start) in enumerate(zip(terms, cells, gp[:-1])):
-        base = int(start) + np.arange(ell) * p
+    lam_index = []
+    start = 0
+    for k, (ell, p, *cells) in enumerate(terms):
+        rows, cols, index = (np.frombuffer(c, dtype=np.intp) for c in cells)
+        base = start + np.arange(ell) * p
         for r, c, i in zip(rows, cols, index):
             units.append((base + r, base + c, (k, int(c))))
-            for out, part in zip(lam, (base + r, base + c, np.full(ell, i))):
-                out.append(part)
-    order = _lme4_order(terms, blocks, placement, m)
+            lam_index.append(np.full(ell, i))
+        start += ell * p
     unit_at = (np.concatenate([np.full(u[0].size, i) for i, u in enumerate(units)]),
                np.concatenate([u[0] for u in units]), np.concatenate([u[1] for u in units]))
-    pair_rows = _pair_rows(units)
     ell0, p0 = blocks[0]
     at = p0 * np.arange(ell0)[:, None, None] + np.zeros((1, p0, p0), dtype=np.intp)
     a00_at = (at + np.arange(p0)[:, None], at + np.arange(p0)[None, :])
-    frozen = [np.concatenate(x) for x in lam] + list(unit_at) + list(a00_at) + [a for g in pair_rows for a in g]
-    for a in frozen:
+    layout = DenseLayout(_lme4_order(terms, blocks, placement, m), a00_at, unit_at[1], unit_at[2],
+                         np.concatenate(lam_index), units, unit_at, _pair_rows(units))
+    for a in [*a00_at, *unit_at, layout.lam_index, *(x for u in units for x in u[:2]),
+              *(x for g in layout.pair_rows for x in g)]:
         a.flags.writeable = False
-    return DenseLayout(order, a00_at, *frozen[:3], units, (frozen[3], frozen[4], frozen[5]), pair_rows)
+    return layout
 
 
 def _pair_rows(units: list[Unit]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
@@ -92,8 +95,9 @@ def _pair_rows(units: list[Unit]) -> list[tuple[np.ndarray, np.ndarray, np.ndarr
                 by_term.setdefault(a[2][0], []).append((i, j))
     out = []
     for pairs in by_term.values():
-        i, j = (np.array(x, dtype=np.intp) for x in zip(*pairs))
-        out.append((i, j, np.stack([units[b][0] for b in j]), np.stack([units[a][0] for a in i])))
+        first, second = (np.array(x, dtype=np.intp) for x in zip(*pairs))
+        out.append((first, second, np.stack([units[j][0] for j in second]),
+                    np.stack([units[i][0] for i in first])))
     return out
 
 

@@ -23,7 +23,7 @@ relative in the df)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -105,7 +105,7 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float,
 
 
 #: numpy's LAPACK gufuncs (private; None where a numpy release lacks them).
-_UMATH_LINALG = getattr(np.linalg, "_umath_linalg", None)
+_UMATH_LINALG: Any = getattr(np.linalg, "_umath_linalg", None)
 
 
 def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
