@@ -159,3 +159,34 @@ def test_lme4_gram_is_dense_gram(ds, formula, weighted):
     Lam = np.zeros((model.structure.q,) * 2)
     Lam[layout.lam_rows, layout.lam_cols] = model.theta[layout.lam_index]
     assert np.array_equal(Lam, model.structure.lambda_dense(model.theta))
+
+
+# -- the rest of _varpar_covariance --------------------------------------------------------------
+def _ref_warnings(evals, tol):
+    warnings = []
+    neg = evals < -tol
+    zero = (evals > -tol) & (evals < tol)
+    if neg.any():
+        warnings.append(f"Satterthwaite: the deviance Hessian of the variance parameters has {int(neg.sum())} "
+                        f"negative eigenvalue(s) ({', '.join(f'{v:.1e}' for v in evals[neg])}); "
+                        "the model may not have converged")
+    if zero.any():
+        warnings.append(f"Satterthwaite: {int(zero.sum())} eigenvalue(s) of the variance-parameter Hessian "
+                        "are close to zero; the degrees of freedom may be unreliable")
+    return warnings
+
+
+@pytest.mark.parametrize(("ds", "formula"), MODELS[:6])
+def test_eigh_and_warnings_equal_numpys(ds, formula):
+    """The direct eigh gives np.linalg.eigh's numbers; the warnings read from Python floats are
+    the numpy masks' (also with negative and near-zero eigenvalues)."""
+    from mixedbridge.inference.satterthwaite import _eigh, _hessian_warnings
+
+    H = B.dense_derivatives(dataset_model(ds, formula).fit())[0]
+    for ours, theirs in zip(_eigh(H), np.linalg.eigh(H)):
+        assert np.array_equal(ours, theirs)
+    for evals in (np.linalg.eigh(H)[0][::-1], np.array([3.0, 1e-9, -1e-12, -2.5, np.nan, -1e-8])):
+        assert _hessian_warnings(evals.tolist(), 1e-8) == _ref_warnings(evals, 1e-8)
+    bad = np.full((2, 2), np.nan)
+    for ours, theirs in zip(_eigh(bad), np.linalg.eigh(bad)):
+        assert np.array_equal(ours, theirs, equal_nan=True)
