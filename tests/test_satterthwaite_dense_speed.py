@@ -159,6 +159,10 @@ def test_lme4_gram_is_dense_gram(ds, formula, weighted):
     Lam = np.zeros((model.structure.q,) * 2)
     Lam[layout.lam_rows, layout.lam_cols] = model.theta[layout.lam_index]
     assert np.array_equal(Lam, model.structure.lambda_dense(model.theta))
+    ref = _ref_unit_positions(model.structure)
+    assert len(layout.units) == len(ref)
+    for ours, theirs in zip(layout.units, ref):
+        assert np.array_equal(ours[0], theirs[0]) and np.array_equal(ours[1], theirs[1]) and ours[2] == theirs[2]
 
 
 # -- the rest of _varpar_covariance --------------------------------------------------------------

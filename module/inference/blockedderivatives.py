@@ -473,23 +473,6 @@ def _chol_inverse(c: np.ndarray) -> np.ndarray:
     return out
 
 
-def _unit_positions(structure) -> list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
-    """Λ_i = ∂Λ/∂θ_i as its unit positions (rows, cols) in Z's lme4 order, one per level, with
-    the key (term, column) of the positions' columns."""
-    out = []
-    for k, (t, off) in enumerate(zip(structure.terms, structure.Gp[:-1])):
-        base = int(off) + np.arange(t.nlevels) * t.p
-        out += [(base + r, base + c, (k, int(c))) for r, c in zip(t.rows, t.cols)]
-    return out
-
-
-def _unit_t(v: np.ndarray, unit: tuple[np.ndarray, np.ndarray, tuple[int, int]]) -> np.ndarray:
-    """Λ_iᵀv."""
-    out = np.zeros_like(v)
-    out[unit[1]] = v[unit[0]]
-    return out
-
-
 def _apply_direction(lay: _Layout, d: Direction, v: np.ndarray) -> np.ndarray:
     """D_i v for a q-vector v (block order)."""
     out = np.zeros_like(v)
