@@ -26,6 +26,14 @@ drop out). Every trace is then a per-level sum, a sparse product or an m×m prod
 O(nnz(A_r0)·m + q·m²), not O(q³).
 
 The Jacobian: ∂C/∂θ_i = σ²C_r NᵀD_iN C_r with N = ZᵀV⁻¹X, C_r = (XᵀV⁻¹X)⁻¹; ∂C/∂σ = 2σC_r.
+
+Small models (:func:`dense_derivatives`) keep the dense products as they were, so that their
+numbers stay the same bit for bit: lmerTest's df amplify the Hessian's rounding (Penicillin's df
+moved by 3e-12 relative when only Ω⁻¹'s memory order changed). Measured and not taken (issue #16):
+tr(M D_i M D_j) from gathers of K = ΛᵀM, Q = ΛᵀMΛ and M at the unit positions
+(2 tr(K E_i K E_j) + 2 tr(E_iQE_jᵀM)) instead of M D_i and the trace product: no faster on
+sleepstudy (a gather pair per (i, j) costs what the three q×q products save) and 1.3e-12 relative
+off in the df.
 """
 from __future__ import annotations
 
@@ -35,6 +43,8 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
+
+from .denselayout import DenseLayout, dense_layout, strictly_lower
 
 #: Largest m (rest random effects + fixed effects) for which :func:`blocked_derivatives` is
 #: used: its cost grows as q·m² (a larger fill-in block is left to numerical differences).
@@ -368,58 +378,80 @@ def _reml_cov(RX: np.ndarray) -> np.ndarray:
 
 def dense_derivatives(model) -> tuple[np.ndarray, np.ndarray]:
     """:func:`blocked_derivatives` for a small model, with M, M_P and N formed as dense q×q and
-    q×p matrices from the cross-products (:func:`.crossproducts.dense_gram`, Z in lme4's order):
-    a few dense products instead of the blocked pieces' sparse bookkeeping."""
-    from .crossproducts import dense_gram
-
-    G = dense_gram(model)
-    q, p = G.q, G.p
+    q×p matrices from the cross-products (:func:`lme4_gram`, Z in lme4's order): a few dense
+    products instead of the blocked pieces' sparse bookkeeping. The index arrays (Λ's cells, the
+    unit patterns Λ_i) come from :func:`.denselayout.dense_layout`, kept per structure shape."""
+    layout = dense_layout(model.structure, model.A.m)
+    A = lme4_gram(model, layout)
+    q, p = model.structure.q, model.p
     theta = np.asarray(model.theta, dtype=float)
-    Lam = model.structure.lambda_dense(theta)
-    ZtZ, ZtX = G.ZtZ, G.ZtX
+    Lam = np.zeros((q, q))
+    Lam[layout.lam_rows, layout.lam_cols] = theta[layout.lam_index]
+    ZtZ, ZtX = A[:q, :q], A[:q, q: q + p]
     ZtZL = ZtZ @ Lam
-    chol = _cholesky(_omega(Lam, ZtZL, ZtX, G.XtX))
+    chol = _cholesky(_omega(Lam, ZtZL, ZtX, A[q: q + p, q: q + p]))
     Oinv = _chol_inverse(chol)
     ZW = np.hstack([ZtZL, ZtX])
     M_P = ZtZ - ZW @ Oinv @ ZW.T
     M = M_P if model.reml else ZtZ - ZtZL @ _chol_inverse(chol[:q, :q]) @ ZtZL.T
-    y = G.A[: q + p, q + p]
+    y = A[: q + p, q + p]
     v = y[:q] - ZW @ (Oinv @ np.concatenate([Lam.T @ y[:q], y[q:]]))
-    units = _unit_positions(model.structure)
-    D = np.zeros((len(units), q, q))
-    for i, (rows, cols, _) in enumerate(units):  # D_i = Λ_iΛᵀ + ΛΛ_iᵀ, Λ_i the unit pattern at (rows, cols)
-        D[i, rows] = Lam[:, cols].T
-    D += D.transpose(0, 2, 1)
+    at, rows, cols = layout.unit_at
+    k = len(layout.units)
+    P = np.zeros((k, q, q))
+    P[at, rows] = Lam.T[cols]  # P_i = Λ_iΛᵀ, Λ_i the unit pattern at (rows, cols)
+    D = P + P.transpose(0, 2, 1)  # D_i = Λ_iΛᵀ + ΛΛ_iᵀ
     MD = M @ D
-    traces = 2.0 * _unit_traces(M, units) - np.einsum("iab,jba->ij", MD, MD)
+    traces = 2.0 * _unit_traces(M, layout) - np.einsum("iab,jba->ij", MD, MD)
     Dv = D @ v
-    Uv = np.stack([_unit_t(v, u) for u in units])
+    Uv = np.zeros((k, q))
+    Uv[at, cols] = v[rows]  # Λ_iᵀv
     H = _hessian(model, traces, Dv @ M_P @ Dv.T, Dv @ v, 2.0 * (Uv @ Uv.T))
     N = ZtX - ZtZL @ lapack.dpotrs(chol[:q, :q], Lam.T @ ZtX, lower=1)[0]
     return H, _vcov_jacobian(model, Oinv[q:, q:], N.T @ D @ N)
+
+
+def lme4_gram(model, layout: DenseLayout) -> np.ndarray:
+    """[Z X̃ ỹ]ᵀW[Z X̃ ỹ] with Z in lme4's order, as :func:`.crossproducts.dense_gram` forms it:
+    the fit's dense A (block order, where the fit has one) with the blocks that dense_gram copies
+    whole (block 0's diagonal blocks, A_rr, the [X y] corner: with prior weights their two
+    triangles may differ in the last bit, where the fit's A mirrors the lower one) copied in, then
+    permuted by ``layout.order``."""
+    from .crossproducts import dense_gram
+
+    if model.dense is None:
+        return dense_gram(model).A
+    cp = model.A
+    q = model.dense.q
+    out = model.dense.full.copy()
+    out[layout.a00_at] = cp.A00
+    if cp.rest:
+        q0 = cp.ell0 * cp.p0
+        out[q0:q, q0:q] = cp.Arr.toarray() if sp.issparse(cp.Arr) else cp.Arr
+    out[q:, q:] = cp.Axx
+    return out if layout.order is None else out[np.ix_(layout.order, layout.order)]
 
 
 def _omega(Lam: np.ndarray, ZtZL: np.ndarray, ZtX: np.ndarray, XtX: np.ndarray) -> np.ndarray:
     """Ω = [[ΛᵀZᵀZΛ + I, ΛᵀZᵀX], [XᵀZΛ, XᵀX]] (its lower triangle is what the Cholesky reads)."""
     q, p = ZtX.shape
     out = np.empty((q + p, q + p))
-    out[:q, :q] = Lam.T @ ZtZL
-    out[np.arange(q), np.arange(q)] += 1.0
-    out[q:, :q] = ZtX.T @ Lam
+    np.matmul(Lam.T, ZtZL, out=out[:q, :q])
+    out.ravel()[: q * (q + p + 1): q + p + 1] += 1.0  # the first q diagonal cells
+    np.matmul(ZtX.T, Lam, out=out[q:, :q])
     out[:q, q:] = out[q:, :q].T
     out[q:, q:] = XtX
     return out
 
 
-def _unit_traces(M: np.ndarray, units: list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]) -> np.ndarray:
+def _unit_traces(M: np.ndarray, layout: DenseLayout) -> np.ndarray:
     """tr(MΛ_iΛ_jᵀ) for every pair: Λ_iΛ_jᵀ is non-zero only when i and j sit in the same term's
-    column (``units``' keys), then Σ over the levels of M[rows_j, rows_i]."""
-    k = len(units)
+    column (``layout.pair_rows``), then Σ over the levels of M[rows_j, rows_i] (one gather per
+    term)."""
+    k = len(layout.units)
     out = np.zeros((k, k))
-    for i in range(k):
-        for j in range(i, k):
-            if units[i][2] == units[j][2]:
-                out[i, j] = out[j, i] = float(M[units[j][0], units[i][0]].sum())
+    for i, j, rows_j, rows_i in layout.pair_rows:
+        out[i, j] = out[j, i] = M[rows_j, rows_i].sum(axis=1)
     return out
 
 
@@ -436,23 +468,8 @@ def _chol_inverse(c: np.ndarray) -> np.ndarray:
     inv, info = lapack.dpotri(c, lower=1)
     if info:
         raise np.linalg.LinAlgError("singular factor")
-    return np.tril(inv) + np.tril(inv, -1).T
-
-
-def _unit_positions(structure) -> list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
-    """Λ_i = ∂Λ/∂θ_i as its unit positions (rows, cols) in Z's lme4 order, one per level, with
-    the key (term, column) of the positions' columns."""
-    out = []
-    for k, (t, off) in enumerate(zip(structure.terms, structure.Gp[:-1])):
-        base = int(off) + np.arange(t.nlevels) * t.p
-        out += [(base + r, base + c, (k, int(c))) for r, c in zip(t.rows, t.cols)]
-    return out
-
-
-def _unit_t(v: np.ndarray, unit: tuple[np.ndarray, np.ndarray, tuple[int, int]]) -> np.ndarray:
-    """Λ_iᵀv."""
-    out = np.zeros_like(v)
-    out[unit[1]] = v[unit[0]]
+    out = inv.T  # LAPACK's is column-major; the products below want rows: its upper triangle
+    np.copyto(out, inv, where=strictly_lower(out.shape[0]))
     return out
 
 
