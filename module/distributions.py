@@ -16,6 +16,11 @@ import numpy as np
 from scipy import special
 
 
+#: Python scalars served by :meth:`_Distribution._scalar_sf` (numpy's float64 is a float; an int
+#: becomes the same double inside the scipy.special function as in the array route).
+_SCALAR = (float, int)
+
+
 def _finish(out: np.ndarray) -> Any:
     """A 0-d result as a numpy scalar (as scipy.stats returns it)."""
     return out[()] if out.ndim == 0 else out
@@ -35,7 +40,7 @@ class _Distribution:
 
     def sf(self, x: Any, *params: Any) -> Any:
         """Upper tail probability P(X > x)."""
-        if isinstance(x, float) and all(isinstance(p, float) for p in params):
+        if isinstance(x, _SCALAR) and all(isinstance(p, _SCALAR) for p in params):
             return self._scalar_sf(x, params)
         x, *ps = np.broadcast_arrays(np.asarray(x, dtype=float), *(np.asarray(p, dtype=float) for p in params))
         ok = self.params_ok(*ps) & ~np.isnan(x)
@@ -45,9 +50,11 @@ class _Distribution:
         return _finish(np.where(ok, out, np.nan))
 
     def _scalar_sf(self, x: float, params: tuple) -> Any:
-        """:meth:`sf` of scalars (the t and F tests' one value each): the same cases without
-        building arrays."""
-        if math.isnan(x) or not bool(self.params_ok(*params)):
+        """:meth:`sf` of scalars (the t and F tests' one value each, an F's integer NumDF
+        included): the same cases without building arrays. Every parameter of these four
+        distributions must be positive (:func:`_positive`), checked here in plain Python, which
+        costs a tenth of the array check on 0-d arrays (0.3 against 3 µs of a 5.6 µs t tail)."""
+        if math.isnan(x) or not all(p > 0 for p in params):
             return np.float64(np.nan)
         if x <= self.lower:
             return np.float64(1.0)
