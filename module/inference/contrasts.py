@@ -132,12 +132,20 @@ def _resid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # -- the three types --------------------------------------------------------------------------
 
 def type1(lay: TermLayout) -> dict[str, np.ndarray]:
+    """Rows of Lᵀ, L the Doolittle factor of XᵀX. When every term owns X's last column or none,
+    no factorization: L is unit lower triangular (zapping leaves its ones), so Lᵀ's last row is
+    e_p whatever XᵀX is. That is the one-covariate model (``y ~ x + (x | g)``), whose type III
+    table is type I's; XᵀX and the factorization cost ~15 of its anova's ~35 µs."""
     X = lay.X
     p = X.shape[1]
     if p == 0:
         return {t: np.zeros((0, 0)) for t in lay.labels}
-    Lt = np.ones((1, 1)) if p == 1 else doolittle(X.T @ X)[0].T
-    return {t: Lt[lay.columns(t), :] for t in lay.labels}
+    cols = {t: lay.columns(t) for t in lay.labels}
+    if all(c in ([], [p - 1]) for c in cols.values()):
+        Lt = np.eye(p)
+    else:
+        Lt = np.ones((1, 1)) if p == 1 else doolittle(X.T @ X)[0].T
+    return {t: Lt[c, :] for t, c in cols.items()}
 
 
 def _single(lay: TermLayout) -> bool:

@@ -86,7 +86,6 @@ def infer_native(problem: Problem, fit: Fit, s: Settings, terms: list[str] | Non
 def _coef_tests(fit: Fit, s: Settings, derived: _Derived) -> dict[str, dict]:
     """SE, statistic, df and p of each fixed effect under ``s.df_method``."""
     p = len(fit.coef_names)
-    E = np.eye(p)
     if fit.analysis == "glmm":  # Wald z (t with a scale; normal p either way), as summary(glmer)
         rows = [t_row(fit.beta[i], fit.se[i], np.inf) for i in range(p)]
     elif fit.analysis == "lm" or s.df_method == "residual":
@@ -94,8 +93,9 @@ def _coef_tests(fit: Fit, s: Settings, derived: _Derived) -> dict[str, dict]:
     elif s.df_method == "asymptotic":
         rows = [t_row(fit.beta[i], fit.se[i], np.inf) for i in range(p)]
     elif s.df_method == "satterthwaite":
-        rows = [sat.contest1d(derived.varpar(), E[i]) for i in range(p)]
+        rows = [sat.coef_test(derived.varpar(), i) for i in range(p)]
     else:
+        E = np.eye(p)
         rows = [kr.contest1d(derived.adjusted(), E[i]) for i in range(p)]
     return {name: {k: r[k] for k in ("std.error", "statistic", "df", "p.value")}
             for name, r in zip(fit.coef_names, rows)}
