@@ -168,3 +168,18 @@ def test_scalar_integer_parameters(dfn, dfd, x):
             assert type(ours) is type(theirs) is type(array)
             np.testing.assert_array_equal(ours, theirs)
             np.testing.assert_array_equal(ours, array)
+
+
+def test_coef_tests_are_remembered_per_covariance(varpar):
+    """The anova's one-column term with contrast e_i gets the coefficient's row; a caller's edit
+    of a returned row does not reach the remembered one."""
+    vp = dataclasses.replace(varpar)
+    p = len(vp.beta)
+    E = np.eye(p)
+    for i in range(p):
+        row = sat.coef_test(vp, i)
+        row["df"] = -1.0
+        old = _old_contest1d(vp, E[i])
+        _same_row(sat.coef_test(vp, i), old)
+        _same_row(sat.contest_md(vp, E[[i]]), sat._ftable(old["statistic"] ** 2, 1, old["df"], vp.sigma))
+    assert sorted(vp.coef_tests) == list(range(p))

@@ -22,6 +22,7 @@ relative in the df)
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -51,13 +52,20 @@ class VarparCovariance:
     warnings: list[str] = field(default_factory=list)
 
     @cached_property
+    def coef_tests(self) -> dict[int, dict]:
+        """:func:`coef_test`'s rows (β_i = 0) by i, filled as computed: the anova's row of a
+        one-column term whose contrast is e_i (a covariate's, in type I and III) is the
+        coefficient table's. (Not a field: a copy made by ``dataclasses.replace`` starts empty.)"""
+        return {}
+
+    @cached_property
     def unit_gradients(self) -> np.ndarray | None:
         """p×k, row i the gradient g of the contrast e_i: ((∂C/∂φ_j)_ii)_j (:func:`coef_test`);
         None when β̂, C or some ∂C/∂φ_j is not finite (then e_i's products are not read off)."""
         J = np.array(self.jac)
-        if not (np.isfinite(J).all() and np.isfinite(self.vcov).all() and np.isfinite(self.beta).all()):
-            return None
-        return np.ascontiguousarray(J.diagonal(axis1=1, axis2=2).T) + 0.0
+        if not math.isfinite(float(J.sum() + self.vcov.sum() + self.beta.sum())):
+            return None  # a nan or inf (or a sum overflowing: then the products, to be safe)
+        return np.add(J.diagonal(axis1=1, axis2=2).T, 0.0, order="C")
 
 
 def devfun_vp(model, phi: np.ndarray, reml: bool) -> float:
@@ -227,17 +235,22 @@ def coef_test(vp: VarparCovariance, i: int, rhs: float = 0.0) -> dict:
 
     Exactly the products' values when everything is finite: each sum has one term x·1 (exact)
     and otherwise ±0 terms (0·finite), so the sum is x, bar a -0 that a sum starting from +0
-    turns to +0 (hence ``+ 0.0``). Otherwise the products."""
+    turns to +0 (hence ``+ 0.0``). Otherwise the products. Tests of β_i = 0 are computed once
+    per covariance (:attr:`VarparCovariance.coef_tests`)."""
     G = vp.unit_gradients
     if G is None:
         return contest1d(vp, np.eye(len(vp.beta))[i], rhs)
-    return _t_test(vp, float(vp.beta[i]) + 0.0, float(vp.vcov[i, i]) + 0.0, G[i], rhs)
+    if rhs != 0.0:
+        return _t_test(vp, float(vp.beta[i]) + 0.0, float(vp.vcov[i, i]) + 0.0, G[i], rhs)
+    if i not in vp.coef_tests:
+        vp.coef_tests[i] = _t_test(vp, float(vp.beta[i]) + 0.0, float(vp.vcov[i, i]) + 0.0, G[i], 0.0)
+    return dict(vp.coef_tests[i])
 
 
 def _t_test(vp: VarparCovariance, est: float, v: float, g: np.ndarray, rhs: float) -> dict:
     """The t test from lᵀβ, v = lᵀCl and g_j = lᵀJ_jl: df = 2v²/(gᵀAg)."""
     df = 2.0 * v**2 / _qform(g, vp.A)
-    se = np.sqrt(v)
+    se = np.float64(math.sqrt(v)) if v >= 0.0 else np.sqrt(v)  # the same root, without a ufunc call
     t = (est - rhs) / se
     return {"estimate": est, "std.error": se, "df": df, "statistic": t,
             "p.value": float(2.0 * dist.t.sf(abs(t), df))}
