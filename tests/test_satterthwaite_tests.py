@@ -2,10 +2,10 @@
 routes that must give the longer routes' numbers exactly: a coefficient's own test
 (:func:`~mixedbridge.inference.satterthwaite.coef_test`, and :func:`contest1d` of a unit
 contrast) reads lᵀβ, lᵀCl and lᵀJ_jl off β̂, C and the ∂C/∂φ_j's diagonals instead of forming
-the products; type I contrasts skip the Doolittle factorization when the only rows wanted are
-Lᵀ's last; the distributions' scalar route serves an F's integer NumDF. Each is pinned here to
-a copy of the route it replaced (bit for bit), on several models, with non-finite pieces, signed
-zeros and invalid parameters."""
+the products, once per covariance; the distributions' scalar route serves an F's integer NumDF.
+Each is pinned here to a copy of the route it replaced (bit for bit), on several models, with
+non-finite pieces, signed zeros and invalid parameters. (The contrasts' routes:
+test_contrast_routes.py.)"""
 from __future__ import annotations
 
 import dataclasses
@@ -17,7 +17,6 @@ from scipy import stats
 import mixedbridge
 from mixedbridge import distributions as dist
 from mixedbridge.engines import native_model
-from mixedbridge.inference import contrasts as ctr
 from mixedbridge.inference import satterthwaite as sat
 
 MODELS = [
@@ -40,16 +39,6 @@ def _old_contest1d(vp: sat.VarparCovariance, L: np.ndarray, rhs: float = 0.0) ->
     t = (est - rhs) / se
     return {"estimate": est, "std.error": se, "df": df, "statistic": t,
             "p.value": float(2.0 * dist.t.sf(abs(t), df))}
-
-
-def _old_type1(lay: ctr.TermLayout) -> dict[str, np.ndarray]:
-    """type1 as it was: always the factorization."""
-    X = lay.X
-    p = X.shape[1]
-    if p == 0:
-        return {t: np.zeros((0, 0)) for t in lay.labels}
-    Lt = np.ones((1, 1)) if p == 1 else ctr.doolittle(X.T @ X)[0].T
-    return {t: Lt[lay.columns(t), :] for t in lay.labels}
 
 
 def _same_row(a: dict, b: dict) -> None:
@@ -131,28 +120,6 @@ def test_signed_zero_gradient_reads_as_the_products(varpar):
     with np.errstate(all="ignore"):
         for i in range(p):
             _same_row(sat.coef_test(vp, i), _old_contest1d(vp, E[i]))
-
-
-@pytest.mark.parametrize(("dataset", "formula", "reml"), MODELS)
-def test_type1_shortcut_is_the_factorization(dataset, formula, reml):
-    res, _ = _fitted(dataset, formula, reml)
-    lay = ctr.layout(res.outcome.problem)
-    new, old = ctr.type1(lay), _old_type1(lay)
-    assert new.keys() == old.keys()
-    for t in old:
-        assert new[t].shape == old[t].shape and new[t].flags.c_contiguous == old[t].flags.c_contiguous
-        np.testing.assert_array_equal(new[t], old[t])
-    for kind in ("II", "III"):
-        for t, L in ctr.contrasts(lay, kind).items():
-            assert np.isfinite(L).all(), t
-
-
-def test_type1_shortcut_applies_to_one_covariate():
-    res, _ = _fitted("sleepstudy", "Reaction ~ Days + (Days | Subject)", True)
-    lay = ctr.layout(res.outcome.problem)
-    lay = dataclasses.replace(lay, X=lay.X * np.array([1.0, 1e9]))
-    np.testing.assert_array_equal(ctr.type1(lay)["Days"], _old_type1(lay)["Days"])
-    np.testing.assert_array_equal(ctr.type1(lay)["Days"], [[0.0, 1.0]])
 
 
 @pytest.mark.parametrize("dfn", [0, 1, 3, -2])

@@ -185,27 +185,38 @@ def _rd_design(lay: TermLayout) -> tuple[np.ndarray, list[str]]:
     if lay.intercept:
         blocks.append(np.ones((lay.X.shape[0], 1)))
         names.append("(Intercept)")
+    pieces: dict[str, list[tuple[np.ndarray, str]]] = {}
     for vs in lay.variables:
-        M, nm = _rd_columns_ordered(lay, vs)
+        for v in vs:
+            if v not in pieces:
+                pieces[v] = _variable_pieces(lay, v)
+        M, nm = _rd_columns_ordered(lay, [pieces[v] for v in vs])
         blocks.append(M)
         names += nm
     return np.column_stack(blocks), names
 
 
-def _rd_columns_ordered(lay: TermLayout, term_vars: list[str]) -> tuple[np.ndarray, list[str]]:
-    data = lay.problem.frame.data
-    cols: list[np.ndarray] = [np.ones(len(data))]
+def _variable_pieces(lay: TermLayout, v: str) -> list[tuple[np.ndarray, str]]:
+    """Variable ``v``'s columns in the indicator design and their names: a matrix's columns, a
+    numeric variable itself, a factor's indicator per level. Read from the model frame's own
+    arrays (:meth:`~mixedbridge.frame.ModelFrame.floats`, ``factor``), once a variable: pandas'
+    column access costs ~10 µs a time (Orthodont's type III contrasts: 440 -> ~200 µs)."""
+    frame = lay.problem.frame
+    matrix = frame.matrices.get(v)
+    if matrix is not None:
+        return [(frame.floats(c), c) for c in matrix]
+    if lay.numeric[v]:
+        return [(frame.floats(v), v)]
+    factor = frame.factor(v)
+    if factor is None:
+        raise ValueError(f"type III contrasts: {v!r} is neither numeric nor a factor of the model frame")
+    return [((factor.codes == j).astype(float), f"{v}{lev}") for j, lev in enumerate(factor.labels)]
+
+
+def _rd_columns_ordered(lay: TermLayout, term_pieces: list[list[tuple[np.ndarray, str]]]) -> tuple[np.ndarray, list[str]]:
+    cols: list[np.ndarray] = [np.ones(lay.X.shape[0])]
     names: list[str] = [""]
-    for v in term_vars:
-        matrix = lay.problem.frame.matrices.get(v)
-        if matrix is not None:
-            pieces = [(data[c].to_numpy(dtype=float), c) for c in matrix]
-        elif lay.numeric[v]:
-            pieces = [(data[v].to_numpy(dtype=float), v)]
-        else:
-            col = data[v]
-            codes = col.cat.codes.to_numpy()
-            pieces = [((codes == j).astype(float), f"{v}{lev}") for j, lev in enumerate(col.cat.categories)]
+    for pieces in term_pieces:
         # earlier variables vary fastest: outer loop over the new variable's pieces
         cols = [c * pv for pv, _ in pieces for c in cols]
         names = [(nm + ":" if nm else "") + pn for _, pn in pieces for nm in names]
@@ -228,7 +239,8 @@ def type3(lay: TermLayout) -> dict[str, np.ndarray]:
     tl = _treatment_layout(lay)
     X = tl.X
     rdX, rd_names = _rd_design(tl)
-    L = zapsmall((ginv(X) @ rdX).T)            # rows: rdX columns, cols: X columns
+    gX = ginv(X)
+    L = zapsmall((gX @ rdX).T)                 # rows: rdX columns, cols: X columns
     contained = tl.containment()
     order = sorted(range(len(tl.labels)), key=lambda i: -tl.order(tl.labels[i]))
     for i in order:
@@ -246,7 +258,7 @@ def type3(lay: TermLayout) -> dict[str, np.ndarray]:
     for term in tl.labels:
         Lt = L[:, tl.columns(term)].T
         out[term] = Lt[np.abs(Lt).sum(axis=1) > 1e-8, :]
-    mapping = zapsmall(ginv(X) @ lay.X)
+    mapping = zapsmall(gX @ lay.X)
     return {t: m @ mapping for t, m in out.items()}
 
 
