@@ -181,19 +181,22 @@ def type2(lay: TermLayout) -> dict[str, np.ndarray]:
 
 
 def _rd_design(lay: TermLayout) -> tuple[np.ndarray, list[str]]:
-    blocks, names = [], []
+    """The indicator design X̃ (every term coded by all its indicator columns) and its column
+    names, stacked once (n×m, C order)."""
+    columns: list[np.ndarray] = []
+    names: list[str] = []
     if lay.intercept:
-        blocks.append(np.ones((lay.X.shape[0], 1)))
+        columns.append(np.ones(lay.X.shape[0]))
         names.append("(Intercept)")
     pieces: dict[str, list[tuple[np.ndarray, str]]] = {}
     for vs in lay.variables:
         for v in vs:
             if v not in pieces:
                 pieces[v] = _variable_pieces(lay, v)
-        M, nm = _rd_columns_ordered(lay, [pieces[v] for v in vs])
-        blocks.append(M)
+        cols, nm = _rd_columns_ordered(lay, [pieces[v] for v in vs])
+        columns += cols
         names += nm
-    return np.column_stack(blocks), names
+    return np.column_stack(columns), names
 
 
 def _variable_pieces(lay: TermLayout, v: str) -> list[tuple[np.ndarray, str]]:
@@ -213,14 +216,16 @@ def _variable_pieces(lay: TermLayout, v: str) -> list[tuple[np.ndarray, str]]:
     return [((factor.codes == j).astype(float), f"{v}{lev}") for j, lev in enumerate(factor.labels)]
 
 
-def _rd_columns_ordered(lay: TermLayout, term_pieces: list[list[tuple[np.ndarray, str]]]) -> tuple[np.ndarray, list[str]]:
+def _rd_columns_ordered(lay: TermLayout, term_pieces: list[list[tuple[np.ndarray, str]]]
+                        ) -> tuple[list[np.ndarray], list[str]]:
+    """One term's indicator columns (products of its variables' pieces) and their names."""
     cols: list[np.ndarray] = [np.ones(lay.X.shape[0])]
     names: list[str] = [""]
     for pieces in term_pieces:
         # earlier variables vary fastest: outer loop over the new variable's pieces
         cols = [c * pv for pv, _ in pieces for c in cols]
         names = [(nm + ":" if nm else "") + pn for _, pn in pieces for nm in names]
-    return np.column_stack(cols), names
+    return cols, names
 
 
 def _treatment_layout(lay: TermLayout) -> TermLayout:

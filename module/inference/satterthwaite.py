@@ -300,5 +300,5 @@ def contest_md(vp: VarparCovariance, L: np.ndarray, eps: float = float(np.sqrt(n
 def _ftable(F: float, ndf: float, ddf: float, sigma: float, fscale: float = 1.0) -> dict:
     ms = F * sigma**2
     Fs = F * fscale
-    p = float(dist.f.sf(Fs, ndf, ddf)) if ndf > 0 and np.isfinite(Fs) else np.nan
+    p = float(dist.f.sf(Fs, ndf, ddf)) if ndf > 0 and math.isfinite(Fs) else np.nan
     return {"sumsq": ms * ndf, "meansq": ms, "NumDF": ndf, "DenDF": ddf, "statistic": Fs, "p.value": p}
