@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-
 #: Python scalars served by :meth:`_Distribution._scalar_sf` (numpy's float64 is a float; an int
 #: becomes the same double inside the scipy.special function as in the array route).
 _SCALAR = (float, int)

@@ -52,6 +52,7 @@ def _same_row(a: dict, b: dict) -> None:
 def _fitted(dataset: str, formula: str, reml: bool):
     res = mixedbridge.run({"analysis": "lmm", "data": {"dataset": dataset}, "formula": formula,
                            "options": {"reml": reml, "df_method": "asymptotic", "anova": False}})
+    assert res.outcome is not None
     fit = res.outcome.lead.fit
     model = native_model(fit)
     return res, sat.varpar_covariance(model, fit.theta, estimates=(fit.beta, fit.vcov))
