@@ -181,18 +181,21 @@ def _outcome(f, *args):
 
 
 def test_gufuncs_are_numpy_linalg_calls():
-    """cholesky, solve and eigvalsh give np.linalg's numbers bit for bit and raise LinAlgError in
-    the same cases, stacked matrices included."""
+    """cholesky, solve, eigvalsh and eigh give np.linalg's numbers bit for bit and raise
+    LinAlgError in the same cases, stacked matrices included."""
     rng = np.random.default_rng(3)
     b = rng.standard_normal(3)
     mats = _matrices()
     for a in mats + [m.T for m in mats]:
         for new, old, args in ((gufuncs.cholesky, np.linalg.cholesky, (a,)),
                                (gufuncs.solve, np.linalg.solve, (a, b)),
-                               (gufuncs.eigvalsh, np.linalg.eigvalsh, (a,))):
+                               (gufuncs.eigvalsh, np.linalg.eigvalsh, (a,)),
+                               (gufuncs.eigh, np.linalg.eigh, (a,))):
             got, want = _outcome(new, *args), _outcome(old, *args)
             if isinstance(want, type):
                 assert got is want
+            elif isinstance(want, tuple):  # eigh's eigenvalues and eigenvectors
+                assert len(got) == 2 and all(_same(x, y) for x, y in zip(got, want))
             else:
                 assert _same(got, want)
     stacked = np.stack([m for m in mats if np.all(np.isfinite(m))][:8])
@@ -273,4 +276,5 @@ def test_gufuncs_use_the_direct_route_on_this_numpy_and_fall_back_without_it(mon
     assert _same(gufuncs.cholesky(a), np.linalg.cholesky(a))
     assert _same(gufuncs.solve(a, np.ones(2)), np.linalg.solve(a, np.ones(2)))
     assert _same(gufuncs.eigvalsh(a), np.linalg.eigvalsh(a))
+    assert all(_same(x, y) for x, y in zip(gufuncs.eigh(a), np.linalg.eigh(a)))
     assert _outcome(gufuncs.cholesky, -a) is np.linalg.LinAlgError

@@ -25,11 +25,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from .. import distributions as dist
+from ..lmm import gufuncs
 from ..lmm.api import auto_threads
 from ..lmm.threads import blas_threads
 from . import numderiv
@@ -112,7 +113,7 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float,
             H, J = blocked_derivatives(model)
         else:
             H, J = numeric_derivatives(model, phi, bool(model.reml))
-    evals, evecs = _eigh(H)
+    evals, evecs = gufuncs.eigh(H)
     evals, evecs = evals[::-1], evecs[:, ::-1]
     warnings = _hessian_warnings(evals.tolist(), tol)
     pos = evals > tol
@@ -120,23 +121,6 @@ def _varpar_covariance(model, theta_hat: np.ndarray, tol: float,
     Hinv = (V / evals[pos]) @ V.T
     jac = [J[:, j].reshape(p, p, order="F") for j in range(J.shape[1])]
     return VarparCovariance(phi, 2.0 * Hinv, jac, vcov, beta, sigma, evals, warnings)
-
-
-#: numpy's LAPACK gufuncs (private; None where a numpy release lacks them).
-_UMATH_LINALG: Any = getattr(np.linalg, "_umath_linalg", None)
-
-
-def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.linalg.eigh(H)`` (ascending eigenvalues, eigenvectors) of a float64 H: the gufunc it
-    calls, called directly under its error state (as :mod:`~mixedbridge.lmm.gufuncs` does for
-    the fit's; the same numbers, 4 µs of its 6 on a 4×4 H)."""
-    if not hasattr(_UMATH_LINALG, "eigh_lo"):
-        return np.linalg.eigh(H)
-    try:
-        with np.errstate(invalid="raise", over="ignore", divide="ignore", under="ignore"):
-            return _UMATH_LINALG.eigh_lo(H, signature="d->dd")
-    except FloatingPointError:
-        raise np.linalg.LinAlgError("Eigenvalues did not converge") from None
 
 
 def _hessian_warnings(evals: list[float], tol: float) -> list[str]:
