@@ -99,7 +99,7 @@ def run_serve(mode: str, work: Path, log: Path, run_child, with_r: bool = True) 
             if len(reqs) > 1 else None,
             "bytes": reqs[-1]["bytes"], "errors": [r["error"] for r in reqs if not r["ok"]],
         }
-    out["clicks"] = [{k: ln.get(k) for k in ("click", "latency_s", "ok", "error", "timing")}
+    out["clicks"] = [{k: ln.get(k) for k in ("click", "round", "latency_s", "ok", "error", "timing")}
                      for ln in _read(path) if ln.get("type") == "click"]
     return out
 

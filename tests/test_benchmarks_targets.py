@@ -35,7 +35,23 @@ def test_a_target_missed_is_marked_not_met():
     missed = [r for r in lines if r.endswith("| ✗ |")]
     assert len(missed) == 2
     assert any("import" in r and "0.500 s" in r for r in missed)
-    assert any("plot ≤ 90.00 ms" in r for r in missed)
+    assert any("plot, SVG only 90.00 ms (slowest of 2 clicks 90.00 ms)" in r for r in missed)
+
+
+def _plot_target(latencies: list[float]) -> str:
+    run = _run(import_s=0.03, plot_s=0.04)
+    run["extras"]["serve"]["clicks"] = [{"click": "reuse: plot", "round": i % 3 + 1, "ok": True, "latency_s": t}
+                                        for i, t in enumerate(latencies)]
+    return next(r for r in section(run) if "emmeans or plot" in r)
+
+
+def test_the_click_target_reads_each_clicks_median_and_shows_the_slowest():
+    """Met when every click's median over its rounds is within 50 ms, the slowest shown beside
+    them; missed when one click's median is over it (one click's latency varies by ±20 ms on a
+    shared machine, so one slow repeat does not decide)."""
+    met = _plot_target([0.040, 0.045, 0.065])
+    assert met.endswith("| ✓ |") and "medians: plot 45.00 ms (slowest of 3 clicks 65.00 ms)" in met
+    assert _plot_target([0.040, 0.055, 0.065]).endswith("| ✗ |")
 
 
 def test_a_target_without_numbers_is_not_met():
