@@ -458,7 +458,7 @@ def clicks(res: dict) -> list[str]:
            "format (`format`: `png` or `svg`). The emmeans and plot clicks are made in rounds, each round at "
            "another confidence level (0.95, 0.90, 0.99) so that none reuses an earlier answer: one click's "
            "latency varies by ±20 ms on this shared machine. Target (issue #16): an emmeans or plot change "
-           "≤ 50 ms (the median of each kind's clicks; the slowest is shown in the targets table).",
+           "≤ 50 ms (each click's median over its rounds; the slowest click is shown in the targets table).",
            "", _row(["request", "round", "latency", "server: prepare", "fit (or reuse)", "inference", "emmeans",
                      "plots"]),
            "|---|---:|---:|---:|---:|---:|---:|---:|"]
