@@ -35,6 +35,8 @@ from mixedbridge.formula import parse_formula
 from mixedbridge.frame import model_frame
 from mixedbridge.glmm import fit_glmm, make_family
 
+from .listeners import Listener
+
 DATA = Path(__file__).resolve().parent / "data" / "glmm"
 REF = json.loads((DATA / "glmm_reference.json").read_text(encoding="utf-8"))
 ABOUT = REF.pop("_about")
@@ -301,29 +303,18 @@ def test_refit_same_response_reproduces_the_fit(fits):
     np.testing.assert_allclose(again.beta, fit.beta, atol=1e-4)
 
 
-class _Listener:
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, int | None, str]] = []
-
-    def progress(self, done: int, total: int | None, stage: str) -> None:
-        self.seen.append((done, total, stage))
-
-    def cancelled(self) -> bool:
-        return False
-
-
 def test_the_optimizer_ticks_once_per_evaluation_and_profile_is_a_stage(fits):
     from mixedbridge import progress
     from mixedbridge.inference.glmm_profile import confint
 
     X, names, y, reterms, w = _inputs("cbpp_laplace")
-    listener = _Listener()
+    listener = Listener()
     with progress.listening(listener):
         fit = fit_glmm(X, names, y, reterms, weights=w, family="binomial")
     rec = fit.backend.model.record
     assert [d for d, _, s in listener.seen if s == "fit"] == list(range(1, rec.stage1.feval + rec.stage2.feval + 1))
     small = _get(fits, "cbpp_no_fixed")  # one parameter (.sig01): a short profile
-    listener = _Listener()
+    listener = Listener()
     with progress.listening(listener):
         confint(small, 0.95)
     assert [(d, t) for d, t, s in listener.seen if s == "profile"] == [(0, 1), (1, 1)]

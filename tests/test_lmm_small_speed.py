@@ -18,6 +18,7 @@ from mixedbridge.lmm import LinearMixedModel
 from mixedbridge.lmm import model as model_module
 from mixedbridge.lmm.model import triangular_solve
 
+from .listeners import Listener
 from .lmm_models import dataset_model as _model
 
 
@@ -244,16 +245,6 @@ def test_counted_objective_counts_ticks_and_keeps_the_best():
     from mixedbridge.lmm.optimize import _counted, _Evaluations
 
     values = iter([3.0, np.inf, 1.0, 2.0])
-
-    class Listener:
-        def __init__(self) -> None:
-            self.seen: list[tuple[int, int | None, str]] = []
-
-        def progress(self, done: int, total: int | None, stage: str) -> None:
-            self.seen.append((done, total, stage))
-
-        def cancelled(self) -> bool:
-            return False
 
     listener = Listener()
     record = _Evaluations()

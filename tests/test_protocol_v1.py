@@ -22,6 +22,7 @@ from mixedbridge import cli, progress, protocol, serve
 from mixedbridge.serve import Session, handle
 
 from .bad_inputs import LM
+from .listeners import Listener
 
 SLEEP = {"analysis": "lmm", "formula": "Reaction ~ Days + (Days | Subject)", "data": {"dataset": "sleepstudy"}}
 SHORT = {"analysis": "lm", "formula": "Reaction ~ Days", "data": {"dataset": "sleepstudy"}}
@@ -126,18 +127,6 @@ def test_an_oversized_line_keeps_an_id_that_is_not_its_first_key():
 
 
 # -- the progress hook ---------------------------------------------------------------------------
-
-
-class Listener:
-    def __init__(self, stop_after: int | None = None) -> None:
-        self.seen: list[tuple[int, int | None, str]] = []
-        self.stop_after = stop_after
-
-    def progress(self, done: int, total: int | None, stage: str) -> None:
-        self.seen.append((done, total, stage))
-
-    def cancelled(self) -> bool:
-        return self.stop_after is not None and len(self.seen) >= self.stop_after
 
 
 def test_work_inside_a_counted_stage_reports_only_the_stage():
