@@ -137,11 +137,12 @@ def test_rank_check_names_the_column():
 ])
 def test_quadratic_form_by_flat_positions_is_the_2d_selection(ds, formula):
     """The dense path's C from flat positions: the coefficients the row and column selections
-    (``C[off] += …``, ``C[-1, diag] += 1``, ``out[:, cells] = C``) give."""
+    (``C[off] += …``, ``C[-1, diag] += 1``, ``out[:, cells] = C``) give; the C over all cells
+    the LAPACK route forms on first use (``DenseSystem._quadratic``) is the same scatter."""
     system = _model(ds, formula).dense
     assert system is not None
     ntheta = int(system.index.max()) + 1
-    first, second, out, cells, coef = dense_path._quadratic_form(system, ntheta)
+    first, second, spread, cells, coef = dense_path._quadratic_form(system, ntheta)
     size = system.full.shape[0]
     as_bytes = (np.asarray(a, dtype=np.intp).tobytes() for a in (system.rows, system.cols, system.index))
     plan = dense_path._quadratic_plan(size, system.q, system.q0, system.p0, *as_bytes)
@@ -155,4 +156,5 @@ def test_quadratic_form_by_flat_positions_is_the_2d_selection(ds, formula):
     full = np.zeros((len(first), size * size))
     full[:, plan.cells] = ref
     _same(coef, ref)
-    _same(out, full)
+    assert system._quadratic is not None
+    _same(system._quadratic[2], full)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -101,7 +101,7 @@ class DenseSystem:
         self._segments = np.array([0, self.q, size - 1])  # log-diagonal sums: L_θ, R_X (the rest is r)
         ntheta = int(self.index.max()) + 1 if self.index.size else 0
         quadratic = _quadratic_form(self, ntheta)
-        self._quadratic = None if quadratic is None else quadratic[:3]
+        self._form = quadratic
         self._cells = None if quadratic is None else quadratic[3:]
         self._v = np.ones(ntheta + 1)  # (θ, 1), filled per evaluation
         self._batch: tuple[np.ndarray, np.ndarray] | None = None
@@ -112,6 +112,18 @@ class DenseSystem:
             first, second, _, cells, coef = quadratic  # the pairs, the K × cells C and its cells
             self._envelope_form = (first, second, coef, cells)
             self.compiled = _envelope.Envelope(first, second, coef, cells, size, self.q)
+
+    @cached_property
+    def _quadratic(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The pairs and C over all size² cells (K × size², zero off the cells that can be
+        non-zero) for the numpy and LAPACK route, formed on first use: the compiled route reads
+        C's columns of those cells alone, and C over all cells can hold megabytes."""
+        if self._form is None:
+            return None
+        first, second, spread, _, coef = self._form
+        out = np.zeros((len(first), self.full.size))
+        out.reshape(-1)[spread] = coef.reshape(-1)
+        return first, second, out
 
     def _compiled_criterion(self, dof: int, sum_log_w: float, ldR2: float | None) -> _envelope.Envelope:
         """:meth:`profiled` compiled, one per (``dof``, ``sum_log_w``, ``ldR2``), kept: the fit's
@@ -161,11 +173,12 @@ class DenseSystem:
         so that no numpy array, named tuple or Python frame is built that the criterion does not
         need (a fit makes dozens of evaluations of a few microseconds each). None without the
         quadratic form or when ``dof`` ≤ 0."""
-        if self._quadratic is None or dof <= 0:
-            return None
-        if self._envelope_form is not None:
+        if self._envelope_form is not None and dof > 0:
             return self._compiled_criterion(dof, sum_log_w, ldR2)
-        first, second, coef = self._quadratic
+        quadratic = self._quadratic
+        if quadratic is None or dof <= 0:
+            return None
+        first, second, coef = quadratic
         size = self.full.shape[0]
         v = np.ones(len(self._v))
         head = v[:-1]
@@ -212,9 +225,9 @@ class DenseSystem:
         one batched Cholesky factorisation (the derivative check's points); None without the
         quadratic form or when some factorisation fails (the caller then factors one θ at a
         time)."""
-        if self._quadratic is None or self._cells is None:
+        if self._form is None or self._cells is None:
             return None
-        first, second, _ = self._quadratic
+        first, second = self._form[:2]
         cells, coef = self._cells
         size = self.full.shape[0]
         Ms, V = self._batch_work(len(thetas))
@@ -242,9 +255,11 @@ def _quadratic_form(system: DenseSystem, ntheta: int) -> QuadraticForm | None:
     """ΛᵀAΛ + I_q as Σ over pairs k ≤ l of vₖvₗ·Cₖₗ, v = (θ, 1): the pairs (k and l, K indices
     into v each) and the coefficient matrices C (K × size², I_q folded into the pair of the last
     v), set on the lower triangle's cells that can be non-zero (:func:`_lower_cells`) and zero
-    elsewhere (LAPACK reads the lower triangle only); those cells (flat C-order indices) and
-    their columns of C (K × cells: a batch of θ multiplies these alone, one θ the whole of C,
-    which is cheaper than scattering), for θ of ``ntheta`` elements; None when C would hold more than
+    elsewhere (LAPACK reads the lower triangle only), as where C's values go in the flattened
+    C (``spread``: :attr:`DenseSystem._quadratic` forms C when a route needs it); those cells
+    (flat C-order indices) and their columns of C (K × cells: a batch of θ multiplies these
+    alone, one θ on the LAPACK route the whole of C, which is cheaper than scattering, the
+    compiled route the cells'), for θ of ``ntheta`` elements; None when C would hold more than
     :data:`QUADRATIC_MAX_ENTRIES` numbers. Where each coefficient is read from A depends on the
     layout alone (:func:`_quadratic_plan`, formed once per layout)."""
     size = system.full.shape[0]
@@ -262,9 +277,7 @@ def _quadratic_form(system: DenseSystem, ntheta: int) -> QuadraticForm | None:
     at = coef.reshape(-1)  # flat positions: cheaper than a 2-d selection, the same cells
     at[plan.off] += flat.take(plan.mirrored).reshape(-1)
     at[plan.diag] += 1.0
-    out = np.zeros((len(first), size * size))
-    out.reshape(-1)[plan.spread] = at
-    return first, second, out, plan.cells, coef
+    return first, second, plan.spread, plan.cells, coef
 
 
 class QuadraticPlan(NamedTuple):
