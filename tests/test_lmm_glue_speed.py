@@ -103,9 +103,11 @@ def _check_boundary_numpy(x, lower):
     [0.5, 0.1, 0.2], [0.0, 0.1, 0.2], [0.5, 0.0, 1e-6], [5e-6, -0.3, 0.2], [1e-5, 0.0, 0.2],
     [np.nan, 0.1, 0.2], [0.5, -np.inf, 0.2], [9.999e-6, 1.0, 0.0],
 ])
-def test_boundary_rules_leave_early_only_when_the_numpy_rule_finds_nothing(x):
-    """lme4's ``restart_edge`` and ``check.boundary`` return θ untouched (no evaluation) exactly
-    when the numpy rule finds no coordinate on, or near, its bound."""
+def test_boundary_rules_try_the_coordinates_the_numpy_rule_finds(x):
+    """lme4's ``restart_edge`` and ``check.boundary``, decided on Python floats, try exactly the
+    coordinates the numpy rule finds on, or near, their bound (one evaluation each; the
+    boundary check one more at its result) and return θ untouched (no evaluation) when it finds
+    none."""
     x = np.array(x)
     lower = np.array([0.0, -np.inf, 0.0])
     summary = OptSummary("LN_BOBYQA", x.copy(), lower, 1e-8, 1e-8, 100)
@@ -116,10 +118,15 @@ def test_boundary_rules_leave_early_only_when_the_numpy_rule_finds_nothing(x):
         return 1.0
 
     optimize._restart_edge(fun, x, 1.0, summary)
-    assert bool(calls) == bool(_restart_edge_numpy(x, lower).size)
+    on_bound = _restart_edge_numpy(x, lower)
+    assert len(calls) == on_bound.size  # θ_i + 1e-5 on a -inf bound is θ itself: counted, not located
+    assert [int(np.flatnonzero(c != x)[0]) for c in calls if np.any(c != x)] == [
+        i for i in on_bound.tolist() if np.isfinite(lower[i])]
     calls.clear()
     optimize._check_boundary(fun, x, 1.0, summary)
-    assert bool(calls) == bool(_check_boundary_numpy(x, lower).size)
+    edge = _check_boundary_numpy(x, lower)
+    assert len(calls) == (len(edge) + 1 if edge.size else 0)
+    assert [int(np.flatnonzero(c != x)[0]) for c in calls[:-1]] == edge.tolist()
 
 
 def test_nlopt_upper_bounds_default_to_infinity():

@@ -34,7 +34,6 @@ fixed margin, and the decision must stay the solve's.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 
 import numpy as np
@@ -152,10 +151,8 @@ def _cobyqa(fun: Objective, x0: np.ndarray, summary: OptSummary) -> tuple[np.nda
 
 def _restart_edge(fun: Objective, x: np.ndarray, fx: float, summary: OptSummary) -> tuple[np.ndarray, float]:
     """lme4's ``restart_edge``: restart when a θ on its bound has a negative one-sided slope."""
-    if not any(map(operator.eq, x.tolist(), summary.lower.tolist())):
-        return x, fx
-    on_bound = np.flatnonzero(x == summary.lower)
-    if len(on_bound) == 0:
+    on_bound = [i for i, (xi, li) in enumerate(zip(x.tolist(), summary.lower.tolist())) if xi == li]
+    if not on_bound:  # the common case, decided on Python floats (no numpy call per fit)
         return x, fx
     btol = 1e-5
     slopes = []
@@ -174,11 +171,8 @@ def _restart_edge(fun: Objective, x: np.ndarray, fx: float, summary: OptSummary)
 
 def _check_boundary(fun: Objective, x: np.ndarray, fx: float, summary: OptSummary) -> tuple[np.ndarray, float]:
     """lme4's ``check.boundary``: set near-bound θ to the bound when that lowers the objective."""
-    if not any(0 < xi - li < BOUNDARY_TOL for xi, li in zip(x.tolist(), summary.lower.tolist())):
-        return x, fx
-    diff = x - summary.lower
-    edge = np.flatnonzero((diff > 0) & (diff < BOUNDARY_TOL))
-    if len(edge) == 0:
+    edge = [i for i, (xi, li) in enumerate(zip(x.tolist(), summary.lower.tolist())) if 0 < xi - li < BOUNDARY_TOL]
+    if not edge:
         return x, fx
     out = x.copy()
     for i in edge:
